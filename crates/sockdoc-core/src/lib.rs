@@ -1,8 +1,10 @@
-//! sockdoc-core: the snapshot model, the filter language and aggregation.
+//! sockdoc-core: census orchestration, the filter language and aggregation.
 //!
-//! It turns what `sockdoc-diag` and `sockdoc-proc` collected into answers. It never prints and never
-//! changes the system.
+//! It turns what `sockdoc-diag` (netlink) and `sockdoc-proc` (/proc) collect into answers. It never prints
+//! and never changes the system.
 
+pub mod aggregate;
+pub mod collect;
 pub mod filter;
 pub mod owners;
 

@@ -113,6 +113,14 @@ impl DumpRequest {
     }
 }
 
+/// What a dump hands its caller.
+#[derive(Debug)]
+pub enum DumpEvent<'a> {
+    Socket(&'a Socket),
+    /// The kernel's tables changed under the dump; discard what was received and start again.
+    Restart,
+}
+
 /// Totals of one dump.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DumpStats {
@@ -170,23 +178,23 @@ impl DiagSocket {
         })
     }
 
-    /// Dump the sockets `req` selects, calling `on_socket` for each. If the kernel flags the dump as
-    /// interrupted, `on_restart` is called and the dump starts over (the sockets seen so far are void).
+    /// Dump the sockets `req` selects, calling `on` with each. If the kernel flags the dump as
+    /// interrupted, `on` gets [`DumpEvent::Restart`] and the dump starts over: the sockets seen so far are
+    /// void.
     pub fn dump(
         &mut self,
         req: &DumpRequest,
-        on_socket: &mut dyn FnMut(&Socket),
-        on_restart: &mut dyn FnMut(),
+        on: &mut dyn FnMut(DumpEvent<'_>),
     ) -> Result<DumpStats, DiagError> {
         let mut stats = DumpStats::default();
         loop {
-            match self.dump_once(req, on_socket, &mut stats)? {
+            match self.dump_once(req, on, &mut stats)? {
                 true => return Ok(stats),
                 false if stats.restarts < MAX_RESTARTS => {
                     stats.restarts += 1;
                     stats.sockets = 0;
                     stats.skipped = 0;
-                    on_restart();
+                    on(DumpEvent::Restart);
                 }
                 false => return Err(DiagError::Inconsistent(stats.restarts + 1)),
             }
@@ -197,7 +205,7 @@ impl DiagSocket {
     fn dump_once(
         &mut self,
         req: &DumpRequest,
-        on_socket: &mut dyn FnMut(&Socket),
+        on: &mut dyn FnMut(DumpEvent<'_>),
         stats: &mut DumpStats,
     ) -> Result<bool, DiagError> {
         self.seq = self.seq.wrapping_add(1);
@@ -207,12 +215,28 @@ impl DiagSocket {
         loop {
             let n = self.recv()?;
             stats.bytes += n;
-            let batch = parse_replies(&self.buf[..n], req.proto, on_socket)?;
+            let batch = parse_replies(&self.buf[..n], req.proto, &mut |s| on(DumpEvent::Socket(s)))?;
             stats.sockets += batch.sockets;
             stats.skipped += batch.skipped;
             interrupted |= batch.interrupted;
             if batch.done {
                 return Ok(!interrupted);
+            }
+        }
+    }
+
+    /// Run one dump and return the raw bytes of each reply datagram, unparsed (for captures and tests).
+    pub fn dump_raw(&mut self, req: &DumpRequest) -> Result<Vec<Vec<u8>>, DiagError> {
+        self.seq = self.seq.wrapping_add(1);
+        self.send(&req.encode(self.seq))?;
+        let mut out = Vec::new();
+        loop {
+            let n = self.recv()?;
+            let chunk = self.buf[..n].to_vec();
+            let batch = parse_replies(&chunk, req.proto, &mut |_| {})?;
+            out.push(chunk);
+            if batch.done {
+                return Ok(out);
             }
         }
     }

@@ -166,17 +166,14 @@ pub fn parse_tcp_info(b: &[u8]) -> TcpInfo {
         }
     };
     TcpInfo {
-        ca_state: u8_at(tcpi::CA_STATE),
         retransmits: u8_at(tcpi::RETRANSMITS),
         probes: u8_at(tcpi::PROBES),
         backoff: u8_at(tcpi::BACKOFF),
-        rto_us: u32_at(tcpi::RTO),
         unacked: u32_at(tcpi::UNACKED),
         last_data_sent_ms: u32_at(tcpi::LAST_DATA_SENT),
         last_data_recv_ms: u32_at(tcpi::LAST_DATA_RECV),
         last_ack_recv_ms: u32_at(tcpi::LAST_ACK_RECV),
         rtt_us: u32_at(tcpi::RTT),
-        rttvar_us: u32_at(tcpi::RTTVAR),
         total_retrans: u32_at(tcpi::TOTAL_RETRANS),
         bytes_acked: u64_at(tcpi::BYTES_ACKED),
         bytes_received: u64_at(tcpi::BYTES_RECEIVED),

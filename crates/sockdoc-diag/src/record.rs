@@ -189,19 +189,20 @@ pub struct Timer {
 /// The part of `struct tcp_info` sockdoc uses. Fields the kernel did not send are zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct TcpInfo {
-    pub ca_state: u8,
+    /// Consecutive retransmissions of the current segment (`icsk_retransmits`).
     pub retransmits: u8,
+    /// Unanswered zero-window or keepalive probes.
     pub probes: u8,
+    /// Exponential backoff of the retransmission timer.
     pub backoff: u8,
-    /// Retransmission timeout, microseconds.
-    pub rto_us: u32,
+    /// Segments sent and not yet acknowledged.
     pub unacked: u32,
     pub last_data_sent_ms: u32,
     pub last_data_recv_ms: u32,
     pub last_ack_recv_ms: u32,
     /// Smoothed RTT, microseconds.
     pub rtt_us: u32,
-    pub rttvar_us: u32,
+    /// Retransmitted segments over the connection's life.
     pub total_retrans: u32,
     pub bytes_acked: u64,
     pub bytes_received: u64,

@@ -52,17 +52,14 @@ pub mod msg {
 
 /// `struct tcp_info` offsets. Older kernels send a shorter struct; missing fields read as zero.
 pub mod tcpi {
-    pub const CA_STATE: usize = 1;
     pub const RETRANSMITS: usize = 2;
     pub const PROBES: usize = 3;
     pub const BACKOFF: usize = 4;
-    pub const RTO: usize = 8;
     pub const UNACKED: usize = 24;
     pub const LAST_DATA_SENT: usize = 44;
     pub const LAST_DATA_RECV: usize = 52;
     pub const LAST_ACK_RECV: usize = 56;
     pub const RTT: usize = 68;
-    pub const RTTVAR: usize = 72;
     pub const TOTAL_RETRANS: usize = 100;
     pub const BYTES_ACKED: usize = 120;
     pub const BYTES_RECEIVED: usize = 128;

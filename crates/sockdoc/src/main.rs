@@ -1,1 +1,78 @@
-fn main() {}
+//! sockdoc: find out why a Linux server is drowning in connections, and fix it.
+//!
+//! The binary only wires the crates: `sockdoc-diag` (netlink), `sockdoc-proc` (/proc), `sockdoc-core`
+//! (filters, aggregation). Each subcommand lives in `cmd/`.
+
+mod census;
+mod cli;
+mod cmd;
+mod error;
+mod fmt;
+mod json;
+mod scope;
+
+use std::io::{BufWriter, Write};
+
+use clap::Parser;
+
+use cli::{Cli, Command, StatsArgs};
+use error::{Exit, Failure};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    std::process::exit(0);
+                }
+                _ => {
+                    // One line, and exit 64 (clap's own code 2 would read as "critical findings").
+                    let text = e.render().to_string();
+                    let first = text.lines().next().unwrap_or("invalid arguments");
+                    eprintln!("sockdoc: {} (see sockdoc --help)", first.trim_start_matches("error: "));
+                    std::process::exit(Exit::Usage as i32);
+                }
+            }
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let result = run(&cli, &mut out).and_then(|code| {
+        out.flush().map_err(Failure::output)?;
+        Ok(code)
+    });
+    match result {
+        Ok(code) => std::process::exit(code as i32),
+        Err(f) => {
+            let _ = out.flush();
+            if !f.message.is_empty() {
+                eprintln!("sockdoc: {}", f.message);
+            }
+            std::process::exit(f.exit as i32);
+        }
+    }
+}
+
+fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
+    match &cli.command {
+        Some(Command::Stats(a)) => cmd::stats::run(&cli.global, a, out),
+        Some(Command::List(a)) => cmd::list::run(&cli.global, a, out),
+        // Until `doctor` lands, the bare command shows the census summary.
+        None => {
+            let a = StatsArgs {
+                select: Default::default(),
+                by: Vec::new(),
+                top: 10,
+                prefix4: 24,
+                prefix6: 64,
+                filter: Vec::new(),
+            };
+            cmd::stats::run(&cli.global, &a, out)
+        }
+    }
+}

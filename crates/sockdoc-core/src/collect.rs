@@ -1,0 +1,237 @@
+//! Running a census: the netlink dumps of one namespace in parallel (TCP/UDP × IPv4/IPv6), and the /proc
+//! walk alongside when the view needs process owners. Callers get each socket through a per-dump
+//! accumulator, so counting views never store sockets and listing views store only what they keep.
+
+use std::time::{Duration, Instant};
+
+use sockdoc_diag::{DiagError, DiagSocket, DumpEvent, DumpRequest, Family, Proto, Socket, ALL_STATES_MASK};
+use sockdoc_proc::{Netns, NetnsError, SocketOwners};
+
+use crate::Owners;
+
+/// What to dump.
+#[derive(Clone, Debug)]
+pub struct CensusSpec {
+    pub tcp: bool,
+    pub udp: bool,
+    pub v4: bool,
+    pub v6: bool,
+    /// Ask the kernel for tcp_info (idle times, retransmits, RTT).
+    pub tcp_info: bool,
+    /// Kernel state mask (`idiag_states`).
+    pub states: u32,
+    /// Compiled kernel filter; dropped (with a note) if the kernel refuses it.
+    pub bytecode: Option<Vec<u8>>,
+}
+
+impl Default for CensusSpec {
+    fn default() -> Self {
+        CensusSpec {
+            tcp: true,
+            udp: true,
+            v4: true,
+            v6: true,
+            tcp_info: false,
+            states: ALL_STATES_MASK,
+            bytecode: None,
+        }
+    }
+}
+
+impl CensusSpec {
+    /// The dump requests, in output order: TCP v4, TCP v6, UDP v4, UDP v6.
+    pub fn requests(&self) -> Vec<DumpRequest> {
+        let mut out = Vec::with_capacity(4);
+        for (proto, on) in [(Proto::Tcp, self.tcp), (Proto::Udp, self.udp)] {
+            for (family, fon) in [(Family::V4, self.v4), (Family::V6, self.v6)] {
+                if on && fon {
+                    out.push(DumpRequest {
+                        proto,
+                        family,
+                        states: self.states,
+                        tcp_info: self.tcp_info && proto == Proto::Tcp,
+                        bytecode: self.bytecode.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Why a census could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CensusError {
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    #[error("{proto} {family} socket dump failed: {err}")]
+    Dump {
+        proto: &'static str,
+        family: &'static str,
+        err: DiagError,
+    },
+    #[error("cannot walk /proc for socket owners: {0}")]
+    Proc(std::io::Error),
+}
+
+/// One dump's accumulator and counters.
+pub struct DumpResult<A> {
+    pub proto: Proto,
+    pub family: Family,
+    pub acc: A,
+    pub sockets: usize,
+}
+
+/// Everything a census produced besides the accumulators.
+pub struct Census<A> {
+    pub dumps: Vec<DumpResult<A>>,
+    /// Socket owners, when asked for.
+    pub owners: Option<SocketOwners>,
+    /// Degradations the user should know about (one line each).
+    pub notes: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// Run the dumps of `spec` inside `netns` (`None` = the caller's namespace), each in its own thread with a
+/// fresh accumulator from `make`, fed by `feed`. With `with_owners`, walk /proc at the same time.
+pub fn run<A, M, F>(
+    spec: &CensusSpec,
+    netns: Option<&Netns>,
+    with_owners: bool,
+    make: M,
+    feed: F,
+) -> Result<Census<A>, CensusError>
+where
+    A: Send,
+    M: Fn() -> A + Sync,
+    F: Fn(&mut A, &Socket) + Sync,
+{
+    let started = Instant::now();
+    let requests = spec.requests();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (dumps, owners) = std::thread::scope(|scope| {
+        let walker = with_owners.then(|| {
+            scope.spawn(move || SocketOwners::walk("/proc", threads).map_err(CensusError::Proc))
+        });
+        let handles: Vec<_> = requests
+            .iter()
+            .map(|req| {
+                let make = &make;
+                let feed = &feed;
+                scope.spawn(move || dump_one(req, netns, make, feed))
+            })
+            .collect();
+        let dumps: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        let owners = walker.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (dumps, owners)
+    });
+    let mut notes = Vec::new();
+    let mut results = Vec::with_capacity(dumps.len());
+    for d in dumps {
+        match d? {
+            DumpOutcome::Done(r, note) => {
+                notes.extend(note);
+                results.push(r);
+            }
+            DumpOutcome::Unavailable(note) => notes.push(note),
+        }
+    }
+    let owners = owners.transpose()?;
+    if let Some(o) = &owners {
+        if o.stats.denied > 0 {
+            notes.push(format!(
+                "owners unknown for sockets of {} processes of other users: reading their /proc/PID/fd needs root (run with sudo)",
+                o.stats.denied
+            ));
+        }
+    }
+    Ok(Census {
+        dumps: results,
+        owners,
+        notes,
+        elapsed: started.elapsed(),
+    })
+}
+
+enum DumpOutcome<A> {
+    Done(DumpResult<A>, Option<String>),
+    Unavailable(String),
+}
+
+fn dump_one<A, M, F>(
+    req: &DumpRequest,
+    netns: Option<&Netns>,
+    make: &M,
+    feed: &F,
+) -> Result<DumpOutcome<A>, CensusError>
+where
+    M: Fn() -> A,
+    F: Fn(&mut A, &Socket),
+{
+    if let Some(ns) = netns {
+        if !ns.current {
+            ns.enter()?;
+        }
+    }
+    let fail = |err: DiagError| CensusError::Dump {
+        proto: req.proto.name(),
+        family: req.family.name(),
+        err,
+    };
+    let mut sock = DiagSocket::open().map_err(fail)?;
+    let mut note = None;
+    let mut req = req.clone();
+    loop {
+        let mut acc = make();
+        let result = sock.dump(&req, &mut |ev| match ev {
+            DumpEvent::Socket(s) => feed(&mut acc, s),
+            DumpEvent::Restart => acc = make(),
+        });
+        match result {
+            Ok(stats) => {
+                return Ok(DumpOutcome::Done(
+                    DumpResult {
+                        proto: req.proto,
+                        family: req.family,
+                        acc,
+                        sockets: stats.sockets,
+                    },
+                    note,
+                ))
+            }
+            // A kernel that refuses our filter program: filter in user space instead.
+            Err(DiagError::Kernel(libc::EINVAL)) if req.bytecode.is_some() => {
+                req.bytecode = None;
+                note = Some(format!(
+                    "the kernel refused the {} {} filter program; filtering in user space",
+                    req.proto.name(),
+                    req.family.name()
+                ));
+            }
+            // No handler for this family/protocol (IPv6 disabled, udp_diag not built).
+            Err(DiagError::Kernel(libc::ENOENT)) | Err(DiagError::Kernel(libc::EAFNOSUPPORT)) => {
+                return Ok(DumpOutcome::Unavailable(format!(
+                    "{} {} sockets are not available from this kernel (module not loaded or family disabled)",
+                    req.proto.name(),
+                    req.family.name()
+                )))
+            }
+            Err(err) => return Err(fail(err)),
+        }
+    }
+}
+
+impl Owners for SocketOwners {
+    fn any(&self, inode: u32, f: &mut dyn FnMut(u32, &str) -> bool) -> bool {
+        for o in self.owners(inode) {
+            let name = self.process(o.pid).map_or("", |p| p.name.as_str());
+            if f(o.pid, name) {
+                return true;
+            }
+        }
+        false
+    }
+}

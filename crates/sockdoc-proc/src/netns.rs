@@ -1,0 +1,251 @@
+//! Network namespaces: the ones `ip netns` names (/run/netns) and the ones only processes hold
+//! (containers), identified by inode, and entering one on the calling thread.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Where `ip netns` keeps its names.
+pub const NETNS_RUN_DIR: &str = "/run/netns";
+
+/// Errors finding or entering a namespace.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error("no network namespace named '{0}' (see `ip netns list`)")]
+    NoSuchName(String),
+    #[error("no process {0}, or it has exited")]
+    NoSuchPid(u32),
+    #[error("cannot open {path}: {err}")]
+    Open { path: PathBuf, err: io::Error },
+    #[error("entering the network namespace {path} needs root (CAP_SYS_ADMIN): run with sudo")]
+    NotPermitted { path: PathBuf },
+    #[error("cannot enter the network namespace {path}: {err}")]
+    Enter { path: PathBuf, err: io::Error },
+}
+
+/// A network namespace and how to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Netns {
+    /// Inode of the namespace (`ls -L -i /proc/PID/ns/net`), its identity.
+    pub inode: u64,
+    /// Names under /run/netns that point at it.
+    pub names: Vec<String>,
+    /// A process inside it (the lowest pid), when one was seen.
+    pub pid: Option<u32>,
+    /// A file to open for `setns`.
+    pub path: PathBuf,
+    /// True for the namespace the caller runs in.
+    pub current: bool,
+}
+
+impl Netns {
+    /// The caller's own namespace.
+    pub fn current() -> io::Result<Netns> {
+        let path = PathBuf::from("/proc/thread-self/ns/net");
+        let inode = std::fs::metadata(&path)?.ino();
+        Ok(Netns {
+            inode,
+            names: names_by_inode().remove(&inode).unwrap_or_default(),
+            pid: Some(std::process::id()),
+            path,
+            current: true,
+        })
+    }
+
+    /// The namespace `ip netns` calls `name`.
+    pub fn named(name: &str) -> Result<Netns, NetnsError> {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(NetnsError::NoSuchName(name.to_string()));
+        }
+        let path = Path::new(NETNS_RUN_DIR).join(name);
+        let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => NetnsError::NoSuchName(name.to_string()),
+            _ => NetnsError::Open {
+                path: path.clone(),
+                err: e,
+            },
+        })?;
+        let inode = meta.ino();
+        Ok(Netns {
+            inode,
+            names: names_by_inode().remove(&inode).unwrap_or_default(),
+            pid: None,
+            current: inode == current_inode(),
+            path,
+        })
+    }
+
+    /// The namespace process `pid` lives in.
+    pub fn of_pid(pid: u32) -> Result<Netns, NetnsError> {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => NetnsError::NoSuchPid(pid),
+            io::ErrorKind::PermissionDenied => NetnsError::NotPermitted { path: path.clone() },
+            _ => NetnsError::Open {
+                path: path.clone(),
+                err: e,
+            },
+        })?;
+        let inode = meta.ino();
+        Ok(Netns {
+            inode,
+            names: names_by_inode().remove(&inode).unwrap_or_default(),
+            pid: Some(pid),
+            current: inode == current_inode(),
+            path,
+        })
+    }
+
+    /// Every network namespace on the host: named ones and those held only by processes, ordered by
+    /// inode, the caller's own first. Namespaces of processes we may not inspect are missed (needs root).
+    pub fn all() -> Vec<Netns> {
+        let cur = current_inode();
+        let mut by_inode: BTreeMap<u64, Netns> = BTreeMap::new();
+        for (inode, names) in names_by_inode() {
+            let path = Path::new(NETNS_RUN_DIR).join(&names[0]);
+            by_inode.insert(
+                inode,
+                Netns {
+                    inode,
+                    names,
+                    pid: None,
+                    path,
+                    current: inode == cur,
+                },
+            );
+        }
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            let mut pids: Vec<u32> = rd
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+                .collect();
+            pids.sort_unstable();
+            for pid in pids {
+                let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                let ns = by_inode.entry(meta.ino()).or_insert_with(|| Netns {
+                    inode: meta.ino(),
+                    names: Vec::new(),
+                    pid: None,
+                    path: path.clone(),
+                    current: meta.ino() == cur,
+                });
+                if ns.pid.is_none() {
+                    ns.pid = Some(pid);
+                }
+            }
+        }
+        let mut all: Vec<Netns> = by_inode.into_values().collect();
+        all.sort_by_key(|n| (!n.current, n.inode));
+        all
+    }
+
+    /// A short label: `name`, or `pid 1234`, plus the inode.
+    pub fn label(&self) -> String {
+        let who = match (self.names.first(), self.pid) {
+            (Some(n), _) => n.clone(),
+            (None, Some(p)) if self.current => format!("current (pid {p})"),
+            (None, Some(p)) => format!("pid {p}"),
+            (None, None) => "unnamed".to_string(),
+        };
+        format!("{who} [net:{}]", self.inode)
+    }
+
+    /// Move the calling thread into this namespace. Only this thread changes; use a dedicated thread.
+    pub fn enter(&self) -> Result<(), NetnsError> {
+        let file = File::open(&self.path).map_err(|e| match e.kind() {
+            io::ErrorKind::PermissionDenied => NetnsError::NotPermitted {
+                path: self.path.clone(),
+            },
+            io::ErrorKind::NotFound => match self.names.first() {
+                Some(n) => NetnsError::NoSuchName(n.clone()),
+                None => NetnsError::NoSuchPid(self.pid.unwrap_or(0)),
+            },
+            _ => NetnsError::Open {
+                path: self.path.clone(),
+                err: e,
+            },
+        })?;
+        // SAFETY: setns on a valid fd; affects only the calling thread.
+        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        if r != 0 {
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::EPERM) => NetnsError::NotPermitted {
+                    path: self.path.clone(),
+                },
+                _ => NetnsError::Enter {
+                    path: self.path.clone(),
+                    err,
+                },
+            });
+        }
+        Ok(())
+    }
+}
+
+fn current_inode() -> u64 {
+    std::fs::metadata("/proc/thread-self/ns/net")
+        .map(|m| m.ino())
+        .unwrap_or(0)
+}
+
+/// Inode → names under /run/netns.
+fn names_by_inode() -> BTreeMap<u64, Vec<String>> {
+    let mut map: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    if let Ok(rd) = std::fs::read_dir(NETNS_RUN_DIR) {
+        for e in rd.flatten() {
+            let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            // A name whose namespace is gone is a plain empty file on the tmpfs; stat tells them apart
+            // by the nsfs device, but an inode lookup through metadata() follows the bind mount.
+            if let Ok(meta) = std::fs::metadata(e.path()) {
+                if meta.ino() > 2 && meta.size() == 0 && is_nsfs(&e.path()) {
+                    map.entry(meta.ino()).or_default().push(name);
+                }
+            }
+        }
+    }
+    for names in map.values_mut() {
+        names.sort();
+    }
+    map
+}
+
+/// True when `path` is a namespace file (a bind mount of nsfs), not a stale name.
+fn is_nsfs(path: &Path) -> bool {
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs into a zeroed struct with a NUL-terminated path.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == NSFS_MAGIC
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn current_namespace_is_found_in_all() {
+        let cur = Netns::current().expect("current netns");
+        let all = Netns::all();
+        assert!(all.first().is_some_and(|n| n.inode == cur.inode && n.current));
+    }
+
+    #[test]
+    fn unknown_name_is_a_clear_error() {
+        let e = Netns::named("sockdoc-no-such-ns").expect_err("must fail");
+        assert!(e.to_string().contains("ip netns list"));
+        assert!(Netns::named("../etc").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! Command-line interface: every subcommand, flag and help text. Parsing only; no work happens here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok; 1 findings at warning level; 2 critical findings; 64 usage error (bad flag or filter);
+66 no such namespace or process; 69 kernel feature missing; 74 I/O error; 77 permission denied.
+
+Filters (for stats and list) follow ss: `state established '( sport = :21 )'`, `dst 10.0.0.0/8`, plus
+`proc NAME`, `pid N`, `idle > 5m`, `!keepalive`, `retrans > 0`, `recvq > 0`. See `sockdoc list --help`.";
+
+/// Find out why a Linux server is drowning in connections, and fix it.
+#[derive(Debug, Parser)]
+#[command(name = "sockdoc", version, about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Run inside the network namespace `ip netns` calls NAME.
+    #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["netns_pid", "all_netns"])]
+    pub netns: Option<String>,
+    /// Run inside the network namespace of process PID (a container's, say).
+    #[arg(long, global = true, value_name = "PID", conflicts_with = "all_netns")]
+    pub netns_pid: Option<u32>,
+    /// Every network namespace on the host, named or held only by processes; each labelled.
+    #[arg(long, global = true)]
+    pub all_netns: bool,
+    /// Machine-readable output (documented schema, `"schema": 1`).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Language of messages [default: from LC_ALL/LANG].
+    #[arg(long, global = true, value_enum)]
+    pub lang: Option<Lang>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Count sockets: state histogram for TCP and UDP, and top groups with --by.
+    #[command(after_help = STATS_HELP)]
+    Stats(StatsArgs),
+    /// One line per socket: addresses, state, queues, timer, idle time and owner.
+    #[command(after_long_help = crate::cmd::list::long_help())]
+    List(ListArgs),
+}
+
+const STATS_HELP: &str = "\
+Examples:
+  sockdoc stats                                   # netstat -n | awk '/^tcp/ {++S[$NF]} ...'
+  sockdoc stats --by remote-ip --top 20           # netstat -nat | awk '{print $5}' | ... | sort -rn
+  sockdoc stats state established --by remote-ip # the same, ESTABLISHED only
+  sockdoc stats --by process,local-port           # who holds the sockets, on which ports
+  sockdoc stats --all-netns                       # every namespace, containers included";
+
+/// Which sockets: protocol and family switches shared by stats and list.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Select {
+    /// TCP only.
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+    /// UDP only.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+    /// IPv4 only.
+    #[arg(short = '4', long = "ipv4")]
+    pub ipv4: bool,
+    /// IPv6 only.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub select: Select,
+    /// Group by: state, remote-ip, remote-port, local-ip, local-port, process, peer-prefix (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "KEY")]
+    pub by: Vec<String>,
+    /// Rows to show per group.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Prefix length for IPv4 peers with --by peer-prefix.
+    #[arg(long, default_value_t = 24, value_name = "BITS", value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub prefix4: u8,
+    /// Prefix length for IPv6 peers with --by peer-prefix.
+    #[arg(long, default_value_t = 64, value_name = "BITS", value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub prefix6: u8,
+    /// Filter expression (ss syntax plus sockdoc words; see `sockdoc list --help`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub select: Select,
+    /// Show owning processes (pid, fd, name): one walk of /proc/*/fd.
+    #[arg(short = 'p', long = "processes")]
+    pub processes: bool,
+    /// Columns, comma-separated: netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,
+    /// ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline.
+    #[arg(short = 'o', long = "columns", value_delimiter = ',', value_name = "COLUMNS")]
+    pub columns: Vec<String>,
+    /// Omit the header line.
+    #[arg(short = 'H', long = "no-header")]
+    pub no_header: bool,
+    /// Filter expression (ss syntax plus sockdoc words).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FILTER")]
+    pub filter: Vec<String>,
+}

@@ -1,0 +1,372 @@
+//! `sockdoc list`: one line per socket — ss-like columns plus owner, timer and idle time — or JSON.
+//! Text is written straight into one buffer per line: at a million sockets the printing is the cost.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use sockdoc_diag::{Family, Socket};
+use sockdoc_proc::SocketOwners;
+
+use crate::census::Plan;
+use crate::cli::{Global, ListArgs};
+use crate::error::{Exit, Failure};
+use crate::fmt::{duration_ms, timer};
+use crate::json::{JNetns, JSocket, SCHEMA};
+use crate::scope;
+
+/// `sockdoc list --help` text after the options.
+pub fn long_help() -> String {
+    format!(
+        "Examples:\n  sockdoc list state established '( sport = :21 )'    # ss -aoen | grep :21 | grep ESTAB\n  \
+         sockdoc list -p state established '!keepalive'      # connections the kernel will never reap\n  \
+         sockdoc list -p proc vsftpd and idle '>' 1h          # lsof -p PID + ls -l /proc/PID/fd\n  \
+         sockdoc list -o local,peer,timer,idle,process dst 10.0.0.0/8\n\n{}",
+        sockdoc_core::filter::help_text()
+    )
+}
+
+/// A column of the text output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Col {
+    Netid,
+    State,
+    RecvQ,
+    SendQ,
+    Local,
+    Peer,
+    Process,
+    Timer,
+    Idle,
+    Inode,
+    Uid,
+    Cookie,
+    Ifindex,
+    Rtt,
+    Retrans,
+    Unacked,
+    BytesAcked,
+    BytesReceived,
+    Cmdline,
+}
+
+impl Col {
+    fn parse(w: &str) -> Option<Col> {
+        Some(match w {
+            "netid" | "proto" => Col::Netid,
+            "state" => Col::State,
+            "recvq" | "recv-q" => Col::RecvQ,
+            "sendq" | "send-q" => Col::SendQ,
+            "local" => Col::Local,
+            "peer" | "remote" => Col::Peer,
+            "process" | "proc" => Col::Process,
+            "timer" => Col::Timer,
+            "idle" => Col::Idle,
+            "inode" | "ino" => Col::Inode,
+            "uid" => Col::Uid,
+            "cookie" | "sk" => Col::Cookie,
+            "ifindex" | "dev" => Col::Ifindex,
+            "rtt" => Col::Rtt,
+            "retrans" => Col::Retrans,
+            "unacked" => Col::Unacked,
+            "bytes-acked" => Col::BytesAcked,
+            "bytes-received" => Col::BytesReceived,
+            "cmdline" => Col::Cmdline,
+            _ => return None,
+        })
+    }
+
+    fn header(self) -> &'static str {
+        match self {
+            Col::Netid => "Netid",
+            Col::State => "State",
+            Col::RecvQ => "Recv-Q",
+            Col::SendQ => "Send-Q",
+            Col::Local => "Local",
+            Col::Peer => "Peer",
+            Col::Process => "Process",
+            Col::Timer => "Timer",
+            Col::Idle => "Idle",
+            Col::Inode => "Inode",
+            Col::Uid => "Uid",
+            Col::Cookie => "Cookie",
+            Col::Ifindex => "If",
+            Col::Rtt => "RTT",
+            Col::Retrans => "Retrans",
+            Col::Unacked => "Unacked",
+            Col::BytesAcked => "BytesAcked",
+            Col::BytesReceived => "BytesRecv",
+            Col::Cmdline => "Cmdline",
+        }
+    }
+
+    fn needs_owners(self) -> bool {
+        matches!(self, Col::Process | Col::Cmdline)
+    }
+
+    fn needs_tcp_info(self) -> bool {
+        matches!(
+            self,
+            Col::Idle | Col::Rtt | Col::Retrans | Col::Unacked | Col::BytesAcked | Col::BytesReceived
+        )
+    }
+}
+
+fn columns(a: &ListArgs) -> Result<Vec<Col>, Failure> {
+    if a.columns.is_empty() {
+        let mut c = vec![
+            Col::Netid,
+            Col::State,
+            Col::RecvQ,
+            Col::SendQ,
+            Col::Local,
+            Col::Peer,
+            Col::Timer,
+            Col::Idle,
+        ];
+        if a.processes {
+            c.push(Col::Process);
+        }
+        return Ok(c);
+    }
+    a.columns
+        .iter()
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            Col::parse(w).ok_or_else(|| {
+                Failure::usage(format!(
+                    "unknown column '{w}': use netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline"
+                ))
+            })
+        })
+        .collect()
+}
+
+pub fn run(g: &Global, a: &ListArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let cols = columns(a)?;
+    let want_owners = a.processes || cols.iter().any(|c| c.needs_owners());
+    let want_info = g.json || cols.iter().any(|c| c.needs_tcp_info());
+    let plan = Plan::new(&a.select, &a.filter, want_owners, want_info)?;
+    let namespaces = scope::namespaces(g)?;
+    let mut owners: Option<SocketOwners> = None;
+    let mut notes: Vec<String> = Vec::new();
+    let mut denied = 0;
+    if g.json {
+        write!(out, "{{\"schema\":{SCHEMA},\"command\":\"list\",\"namespaces\":[")
+            .map_err(Failure::output)?;
+    }
+    for (i, ns) in namespaces.iter().enumerate() {
+        let (sockets, census) = plan.sockets(ns, owners.as_ref())?;
+        if owners.is_none() && census.owners.is_some() {
+            owners = census.owners;
+            denied = owners.as_ref().map_or(0, |o| o.stats.denied);
+        }
+        let shown = if want_owners { owners.as_ref() } else { None };
+        if g.json {
+            if i > 0 {
+                out.write_all(b",").map_err(Failure::output)?;
+            }
+            write_json_ns(out, ns, &sockets, shown, &census.notes).map_err(Failure::output)?;
+        } else {
+            if g.all_netns || !ns.current {
+                writeln!(out, "== namespace {} ==", ns.label()).map_err(Failure::output)?;
+            }
+            write_text(out, &cols, &sockets, shown, !a.no_header).map_err(Failure::output)?;
+        }
+        for n in census.notes {
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
+    }
+    if g.json {
+        out.write_all(b"]}\n").map_err(Failure::output)?;
+    }
+    out.flush().map_err(Failure::output)?;
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+    if let Some(n) = scope::unprivileged_note(plan.owners, denied) {
+        eprintln!("{n}");
+    }
+    Ok(Exit::Ok)
+}
+
+fn write_json_ns(
+    out: &mut dyn Write,
+    ns: &sockdoc_proc::Netns,
+    sockets: &[Socket],
+    owners: Option<&SocketOwners>,
+    notes: &[String],
+) -> std::io::Result<()> {
+    out.write_all(b"{\"netns\":")?;
+    serde_json::to_writer(&mut *out, &JNetns::new(ns))?;
+    out.write_all(b",\"notes\":")?;
+    serde_json::to_writer(&mut *out, notes)?;
+    out.write_all(b",\"sockets\":[")?;
+    for (i, s) in sockets.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(b"\n")?;
+        serde_json::to_writer(&mut *out, &JSocket::new(s, owners))?;
+    }
+    out.write_all(b"]}")
+}
+
+/// Widths of the text columns; addresses widen only when IPv6 is present.
+fn width(c: Col, v6: bool) -> usize {
+    match c {
+        Col::Netid => 5,
+        Col::State => 10,
+        Col::RecvQ | Col::SendQ => 6,
+        Col::Local | Col::Peer if v6 => 47,
+        Col::Local | Col::Peer => 21,
+        Col::Timer => 26,
+        Col::Idle => 7,
+        Col::Inode | Col::Uid | Col::Ifindex => 8,
+        Col::Cookie => 16,
+        Col::Rtt => 9,
+        Col::Retrans | Col::Unacked => 7,
+        Col::BytesAcked | Col::BytesReceived => 12,
+        Col::Process | Col::Cmdline => 0,
+    }
+}
+
+fn write_text(
+    out: &mut dyn Write,
+    cols: &[Col],
+    sockets: &[Socket],
+    owners: Option<&SocketOwners>,
+    header: bool,
+) -> std::io::Result<()> {
+    let v6 = sockets.iter().any(|s| s.family == Family::V6);
+    let mut line = String::with_capacity(256);
+    if header {
+        for (i, c) in cols.iter().enumerate() {
+            push_cell(&mut line, c.header(), width(*c, v6), i + 1 == cols.len(), is_numeric(*c));
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    let mut cell = String::with_capacity(64);
+    for s in sockets {
+        line.clear();
+        for (i, c) in cols.iter().enumerate() {
+            cell.clear();
+            cell_text(&mut cell, *c, s, owners);
+            push_cell(&mut line, &cell, width(*c, v6), i + 1 == cols.len(), is_numeric(*c));
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn is_numeric(c: Col) -> bool {
+    matches!(
+        c,
+        Col::RecvQ | Col::SendQ | Col::Inode | Col::Uid | Col::Retrans | Col::Unacked | Col::BytesAcked | Col::BytesReceived
+    )
+}
+
+fn push_cell(line: &mut String, text: &str, w: usize, last: bool, right: bool) {
+    if last {
+        line.push_str(text);
+        return;
+    }
+    let pad = w.saturating_sub(text.chars().count());
+    if right {
+        line.extend(std::iter::repeat_n(' ', pad));
+        line.push_str(text);
+    } else {
+        line.push_str(text);
+        line.extend(std::iter::repeat_n(' ', pad));
+    }
+    line.push(' ');
+}
+
+/// `127.0.0.1:80`, `[::1]:80`, `*` for port 0.
+fn endpoint(out: &mut String, s: &Socket, local: bool) {
+    let (ip, port) = if local {
+        (s.local_ip(), s.local_port)
+    } else {
+        (s.remote_ip(), s.remote_port)
+    };
+    let _ = match s.family {
+        Family::V4 => write!(out, "{ip}"),
+        Family::V6 => write!(out, "[{ip}]"),
+    };
+    if port == 0 {
+        out.push_str(":*");
+    } else {
+        let _ = write!(out, ":{port}");
+    }
+}
+
+fn cell_text(out: &mut String, c: Col, s: &Socket, owners: Option<&SocketOwners>) {
+    let _ = match c {
+        Col::Netid => write!(out, "{}", s.proto.name()),
+        Col::State => write!(out, "{}", s.state.ss_name()),
+        Col::RecvQ => write!(out, "{}", s.recv_q),
+        Col::SendQ => write!(out, "{}", s.send_q),
+        Col::Local => {
+            endpoint(out, s, true);
+            Ok(())
+        }
+        Col::Peer => {
+            endpoint(out, s, false);
+            Ok(())
+        }
+        Col::Timer => write!(out, "{}", timer(&s.timer)),
+        Col::Idle => match s.idle_ms() {
+            Some(ms) => write!(out, "{}", duration_ms(u64::from(ms))),
+            None => write!(out, "-"),
+        },
+        Col::Inode => write!(out, "{}", s.inode),
+        Col::Uid => write!(out, "{}", s.uid),
+        Col::Cookie => write!(out, "{:x}", s.cookie),
+        Col::Ifindex => write!(out, "{}", s.ifindex),
+        Col::Rtt => match s.tcp {
+            Some(t) if t.rtt_us > 0 => write!(out, "{:.1}ms", f64::from(t.rtt_us) / 1000.0),
+            _ => write!(out, "-"),
+        },
+        Col::Retrans => match s.tcp {
+            Some(t) => write!(out, "{}", t.total_retrans),
+            None => write!(out, "-"),
+        },
+        Col::Unacked => match s.tcp {
+            Some(t) => write!(out, "{}", t.unacked),
+            None => write!(out, "-"),
+        },
+        Col::BytesAcked => match s.tcp {
+            Some(t) => write!(out, "{}", t.bytes_acked),
+            None => write!(out, "-"),
+        },
+        Col::BytesReceived => match s.tcp {
+            Some(t) => write!(out, "{}", t.bytes_received),
+            None => write!(out, "-"),
+        },
+        Col::Process | Col::Cmdline => {
+            let mut first = true;
+            if let Some(o) = owners {
+                for ow in o.owners(s.inode) {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    let p = o.process(ow.pid);
+                    if c == Col::Process {
+                        let name = p.map_or("?", |p| p.name.as_str());
+                        let _ = write!(out, "{name}/{}:{}", ow.pid, ow.fd);
+                    } else {
+                        out.push_str(p.map_or("?", |p| p.cmdline.as_str()));
+                    }
+                }
+            }
+            if first {
+                out.push('-');
+            }
+            Ok(())
+        }
+    };
+}

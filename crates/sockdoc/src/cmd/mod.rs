@@ -1,0 +1,4 @@
+//! One module per subcommand. Each takes parsed arguments, runs the census it needs and prints.
+
+pub mod list;
+pub mod stats;

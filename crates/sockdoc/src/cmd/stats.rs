@@ -1,0 +1,270 @@
+//! `sockdoc stats`: the state histogram and `--by` groupings — every `netstat | awk | sort | uniq -c`
+//! pipeline of an incident, as one command.
+
+use std::io::Write;
+
+use serde::Serialize;
+use sockdoc_core::aggregate::{GroupBy, Grouping, Tally};
+use sockdoc_core::collect;
+use sockdoc_core::{NoOwners, Owners};
+use sockdoc_diag::State;
+use sockdoc_proc::{Netns, SocketOwners};
+
+use crate::census::Plan;
+use crate::cli::{Global, StatsArgs};
+use crate::error::{Exit, Failure};
+use crate::fmt::count;
+use crate::json::{JNetns, SCHEMA};
+use crate::scope;
+
+/// One namespace's counts.
+struct NsStats {
+    ns: Netns,
+    tally: Tally,
+    notes: Vec<String>,
+}
+
+pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let mut by = Vec::new();
+    for word in &a.by {
+        let k = GroupBy::parse(word, a.prefix4, a.prefix6).ok_or_else(|| {
+            Failure::usage(format!(
+                "unknown --by key '{word}': use state, remote-ip, remote-port, local-ip, local-port, process or peer-prefix"
+            ))
+        })?;
+        by.push(k);
+    }
+    let by_owner = by.iter().any(|b| b.needs_owners());
+    let plan = Plan::new(&a.select, &a.filter, by_owner, false)?;
+    let namespaces = scope::namespaces(g)?;
+    let mut results = Vec::with_capacity(namespaces.len());
+    let mut owners: Option<SocketOwners> = None;
+    let mut denied = 0;
+    for ns in namespaces {
+        let (tally, notes) = if plan.owners {
+            // Process keys and filters need the /proc walk: keep the matching sockets, then count.
+            let (sockets, census) = plan.sockets(&ns, owners.as_ref())?;
+            if owners.is_none() {
+                owners = census.owners;
+                denied = owners.as_ref().map_or(0, |o| o.stats.denied);
+            }
+            let o: &dyn Owners = owners.as_ref().map_or(&NoOwners, |o| o as &dyn Owners);
+            let mut t = Tally::new(&by);
+            for s in &sockets {
+                t.add(s, o);
+            }
+            (t, census.notes)
+        } else {
+            // Streaming: each dump thread counts what passes the filter and forgets it.
+            let filter = &plan.filter;
+            let census = collect::run(
+                &plan.spec,
+                Some(&ns),
+                false,
+                || Tally::new(&by),
+                |t, s| {
+                    if filter.matches(s, &NoOwners) {
+                        t.add(s, &NoOwners);
+                    }
+                },
+            )
+            .map_err(Failure::census)?;
+            let mut t = Tally::new(&by);
+            for d in census.dumps {
+                t.merge(d.acc);
+            }
+            (t, census.notes)
+        };
+        results.push(NsStats {
+            ns,
+            tally,
+            notes,
+        });
+    }
+    let proc_name = |pid: u32| {
+        owners
+            .as_ref()
+            .and_then(|o| o.process(pid))
+            .map(|p| p.name.clone())
+    };
+    let all_ns = g.all_netns;
+    if g.json {
+        write_json(out, &results, a.top, &proc_name).map_err(Failure::output)?;
+    } else {
+        write_text(out, &results, a.top, all_ns, &proc_name).map_err(Failure::output)?;
+    }
+    let mut notes: Vec<&String> = results.iter().flat_map(|r| r.notes.iter()).collect();
+    notes.dedup();
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+    if let Some(n) = scope::unprivileged_note(plan.owners, denied) {
+        eprintln!("{n}");
+    }
+    Ok(Exit::Ok)
+}
+
+fn write_text(
+    out: &mut dyn Write,
+    results: &[NsStats],
+    top: usize,
+    label_ns: bool,
+    proc_name: &dyn Fn(u32) -> Option<String>,
+) -> std::io::Result<()> {
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        if label_ns || !r.ns.current {
+            writeln!(out, "== namespace {} ==", r.ns.label())?;
+        }
+        for (name, counts) in [("TCP", &r.tally.tcp), ("UDP", &r.tally.udp)] {
+            writeln!(out, "{name}: {} sockets", count(counts.total()))?;
+            for (state, n) in counts.nonzero() {
+                writeln!(out, "  {:<12} {:>10}", state.ss_name(), count(n))?;
+            }
+        }
+        for g in r.tally.groupings(top) {
+            write_grouping(out, &g, proc_name)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_grouping(
+    out: &mut dyn Write,
+    g: &Grouping,
+    proc_name: &dyn Fn(u32) -> Option<String>,
+) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "By {} (top {} of {}):",
+        g.by.name(),
+        g.rows.len(),
+        count(g.distinct as u64)
+    )?;
+    let keys: Vec<String> = g.rows.iter().map(|r| r.key_text(proc_name)).collect();
+    let width = keys.iter().map(String::len).max().unwrap_or(0).max(g.by.name().len());
+    writeln!(
+        out,
+        "  {:>10}  {:<width$}  STATES",
+        "COUNT",
+        g.by.name().to_uppercase()
+    )?;
+    for (row, key) in g.rows.iter().zip(&keys) {
+        let states: Vec<String> = row
+            .states
+            .nonzero()
+            .iter()
+            .map(|(s, n)| format!("{} {}", s.ss_name(), count(*n)))
+            .collect();
+        writeln!(
+            out,
+            "  {:>10}  {:<width$}  {}",
+            count(row.count),
+            key,
+            states.join(", ")
+        )?;
+    }
+    if g.other > 0 {
+        let rest = g.distinct - g.rows.len();
+        writeln!(out, "  {:>10}  ({} more)", count(g.other), count(rest as u64))?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JProtoStats {
+    total: u64,
+    states: std::collections::BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize)]
+struct JRow {
+    key: String,
+    count: u64,
+    states: std::collections::BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize)]
+struct JGrouping {
+    by: &'static str,
+    rows: Vec<JRow>,
+    other: u64,
+    distinct: usize,
+}
+
+#[derive(Serialize)]
+struct JNsStats<'a> {
+    netns: JNetns<'a>,
+    total: u64,
+    tcp: JProtoStats,
+    udp: JProtoStats,
+    groups: Vec<JGrouping>,
+    notes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JStats<'a> {
+    schema: u32,
+    command: &'static str,
+    namespaces: Vec<JNsStats<'a>>,
+}
+
+fn states_map(c: &sockdoc_core::aggregate::StateCounts) -> std::collections::BTreeMap<&'static str, u64> {
+    State::ALL
+        .iter()
+        .filter(|s| c.get(**s) > 0)
+        .map(|s| (s.key(), c.get(*s)))
+        .collect()
+}
+
+fn write_json(
+    out: &mut dyn Write,
+    results: &[NsStats],
+    top: usize,
+    proc_name: &dyn Fn(u32) -> Option<String>,
+) -> std::io::Result<()> {
+    let doc = JStats {
+        schema: SCHEMA,
+        command: "stats",
+        namespaces: results
+            .iter()
+            .map(|r| JNsStats {
+                netns: JNetns::new(&r.ns),
+                total: r.tally.total(),
+                tcp: JProtoStats {
+                    total: r.tally.tcp.total(),
+                    states: states_map(&r.tally.tcp),
+                },
+                udp: JProtoStats {
+                    total: r.tally.udp.total(),
+                    states: states_map(&r.tally.udp),
+                },
+                groups: r
+                    .tally
+                    .groupings(top)
+                    .iter()
+                    .map(|g| JGrouping {
+                        by: g.by.name(),
+                        rows: g
+                            .rows
+                            .iter()
+                            .map(|row| JRow {
+                                key: row.key_text(proc_name),
+                                count: row.count,
+                                states: states_map(&row.states),
+                            })
+                            .collect(),
+                        other: g.other,
+                        distinct: g.distinct,
+                    })
+                    .collect(),
+                notes: &r.notes,
+            })
+            .collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}

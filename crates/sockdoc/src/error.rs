@@ -1,0 +1,78 @@
+//! Failures and exit codes. Every failure is one line saying what failed and what to do.
+
+use std::fmt;
+
+use sockdoc_core::collect::CensusError;
+use sockdoc_proc::NetnsError;
+
+/// Documented exit codes (see `sockdoc --help`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Usage = 64,
+    NoInput = 66,
+    Unavailable = 69,
+    Io = 74,
+    NoPerm = 77,
+}
+
+/// A failure the user sees as one line and an exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
+        Failure {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure::new(Exit::Usage, message)
+    }
+
+    pub fn netns(e: NetnsError) -> Failure {
+        let exit = match e {
+            NetnsError::NoSuchName(_) | NetnsError::NoSuchPid(_) => Exit::NoInput,
+            NetnsError::NotPermitted { .. } => Exit::NoPerm,
+            NetnsError::Open { .. } | NetnsError::Enter { .. } => Exit::Io,
+        };
+        Failure::new(exit, e.to_string())
+    }
+
+    pub fn census(e: CensusError) -> Failure {
+        match e {
+            CensusError::Netns(n) => Failure::netns(n),
+            CensusError::Dump { ref err, .. } => {
+                let exit = match err.errno() {
+                    Some(libc::EPERM) | Some(libc::EACCES) => Exit::NoPerm,
+                    Some(libc::EPROTONOSUPPORT) | Some(libc::ENOENT) | Some(libc::EAFNOSUPPORT) => {
+                        Exit::Unavailable
+                    }
+                    _ => Exit::Io,
+                };
+                Failure::new(exit, e.to_string())
+            }
+            CensusError::Proc(_) => Failure::new(Exit::Io, e.to_string()),
+        }
+    }
+
+    /// Output could not be written; a closed pipe (`| head`) is not an error.
+    pub fn output(e: std::io::Error) -> Failure {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure::new(Exit::Ok, String::new())
+        } else {
+            Failure::new(Exit::Io, format!("cannot write output: {e}"))
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}

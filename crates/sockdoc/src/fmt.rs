@@ -1,0 +1,88 @@
+//! Small text formatters shared by the commands: durations, `ss -o` timers, counts.
+
+use sockdoc_diag::{Timer, TimerKind};
+
+/// A compact duration: `850ms`, `12s`, `5m12s`, `2h05m`, `3d04h`.
+pub fn duration_ms(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        _ if ms < 1000 => format!("{ms}ms"),
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// Time left on a timer the way `ss -o` writes it: `200ms`, `59sec`, `1min19sec`, `2hr3min`.
+pub fn ss_time(ms: u32) -> String {
+    let secs = ms / 1000;
+    if secs == 0 {
+        return format!("{ms}ms");
+    }
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if h > 0 {
+        format!("{h}hr{m}min")
+    } else if m > 0 {
+        format!("{m}min{s}sec")
+    } else {
+        format!("{s}sec")
+    }
+}
+
+/// `keepalive,1min19sec,0`, or `-` when no timer is pending.
+pub fn timer(t: &Timer) -> String {
+    if t.kind == TimerKind::Off {
+        return "-".to_string();
+    }
+    format!("{},{},{}", t.kind.name(), ss_time(t.expires_ms), t.count)
+}
+
+/// 1234567 → `1,234,567`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_ms(5), "5ms");
+        assert_eq!(duration_ms(12_400), "12s");
+        assert_eq!(duration_ms(312_000), "5m12s");
+        assert_eq!(duration_ms(7_500_000), "2h05m");
+        assert_eq!(duration_ms(3 * 86_400_000 + 4 * 3_600_000), "3d04h");
+    }
+
+    #[test]
+    fn ss_times() {
+        assert_eq!(ss_time(200), "200ms");
+        assert_eq!(ss_time(59_000), "59sec");
+        assert_eq!(ss_time(79_000), "1min19sec");
+        assert_eq!(ss_time(7_380_000), "2hr3min");
+        let t = Timer {
+            kind: TimerKind::Keepalive,
+            expires_ms: 79_000,
+            count: 0,
+        };
+        assert_eq!(timer(&t), "keepalive,1min19sec,0");
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1234567), "1,234,567");
+    }
+}

@@ -1,0 +1,149 @@
+//! The JSON schema (version 1) of `--json` output; documented in docs/json-schema.md. Keys are stable:
+//! add, never rename or remove, without raising `schema`.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use sockdoc_diag::{Socket, TimerKind};
+use sockdoc_proc::{Netns, SocketOwners};
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Serialize)]
+pub struct JNetns<'a> {
+    pub inode: u64,
+    /// First name under /run/netns, if any.
+    pub name: Option<&'a str>,
+    pub names: &'a [String],
+    /// A process inside it, when known.
+    pub pid: Option<u32>,
+    /// The namespace sockdoc itself runs in.
+    pub current: bool,
+}
+
+impl<'a> JNetns<'a> {
+    pub fn new(n: &'a Netns) -> JNetns<'a> {
+        JNetns {
+            inode: n.inode,
+            name: n.names.first().map(String::as_str),
+            names: &n.names,
+            pid: n.pid,
+            current: n.current,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct JEnd {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+#[derive(Serialize)]
+pub struct JTimer {
+    pub kind: &'static str,
+    pub expires_ms: u32,
+    pub count: u8,
+}
+
+#[derive(Serialize)]
+pub struct JTcpInfo {
+    /// Time since the last data or ACK; null for listeners.
+    pub idle_ms: Option<u32>,
+    pub last_data_sent_ms: u32,
+    pub last_data_recv_ms: u32,
+    pub last_ack_recv_ms: u32,
+    pub retransmits: u8,
+    pub probes: u8,
+    pub backoff: u8,
+    pub total_retrans: u32,
+    pub rtt_us: u32,
+    pub unacked: u32,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+}
+
+#[derive(Serialize)]
+pub struct JProcess<'a> {
+    pub pid: u32,
+    pub fd: u32,
+    pub name: &'a str,
+    pub cmdline: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct JSocket<'a> {
+    pub proto: &'static str,
+    pub family: &'static str,
+    pub state: &'static str,
+    pub ss_state: &'static str,
+    pub local: JEnd,
+    pub remote: JEnd,
+    pub ifindex: u32,
+    pub inode: u32,
+    pub uid: u32,
+    pub cookie: u64,
+    pub recv_q: u32,
+    pub send_q: u32,
+    pub timer: Option<JTimer>,
+    pub tcp_info: Option<JTcpInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<Vec<JProcess<'a>>>,
+}
+
+impl<'a> JSocket<'a> {
+    pub fn new(s: &Socket, owners: Option<&'a SocketOwners>) -> JSocket<'a> {
+        JSocket {
+            proto: s.proto.name(),
+            family: s.family.name(),
+            state: s.state.key(),
+            ss_state: s.state.ss_name(),
+            local: JEnd {
+                ip: s.local_ip(),
+                port: s.local_port,
+            },
+            remote: JEnd {
+                ip: s.remote_ip(),
+                port: s.remote_port,
+            },
+            ifindex: s.ifindex,
+            inode: s.inode,
+            uid: s.uid,
+            cookie: s.cookie,
+            recv_q: s.recv_q,
+            send_q: s.send_q,
+            timer: (s.timer.kind != TimerKind::Off).then(|| JTimer {
+                kind: s.timer.kind.name(),
+                expires_ms: s.timer.expires_ms,
+                count: s.timer.count,
+            }),
+            tcp_info: s.tcp.map(|t| JTcpInfo {
+                idle_ms: s.idle_ms(),
+                last_data_sent_ms: t.last_data_sent_ms,
+                last_data_recv_ms: t.last_data_recv_ms,
+                last_ack_recv_ms: t.last_ack_recv_ms,
+                retransmits: t.retransmits,
+                probes: t.probes,
+                backoff: t.backoff,
+                total_retrans: t.total_retrans,
+                rtt_us: t.rtt_us,
+                unacked: t.unacked,
+                bytes_acked: t.bytes_acked,
+                bytes_received: t.bytes_received,
+            }),
+            processes: owners.map(|o| {
+                o.owners(s.inode)
+                    .map(|ow| {
+                        let p = o.process(ow.pid);
+                        JProcess {
+                            pid: ow.pid,
+                            fd: ow.fd,
+                            name: p.map_or("", |p| p.name.as_str()),
+                            cmdline: p.map_or("", |p| p.cmdline.as_str()),
+                        }
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
