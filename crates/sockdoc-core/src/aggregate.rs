@@ -280,7 +280,10 @@ mod tests {
     fn counts_states_and_groups() {
         let mut t = Tally::new(&[GroupBy::RemoteIp, GroupBy::PeerPrefix(24, 64)]);
         for i in 0..5u8 {
-            t.add(&sock(State::Established, [10, 0, 0, 1], 1000 + u16::from(i)), &NoOwners);
+            t.add(
+                &sock(State::Established, [10, 0, 0, 1], 1000 + u16::from(i)),
+                &NoOwners,
+            );
         }
         t.add(&sock(State::TimeWait, [10, 0, 0, 2], 1), &NoOwners);
         t.add(&sock(State::Established, [10, 0, 1, 2], 1), &NoOwners);
@@ -306,7 +309,10 @@ mod tests {
         let g = a.groupings(10);
         assert_eq!(g[0].rows[0].count, 2);
         assert_eq!(g[0].rows[0].key_text(&|_| None), "ESTAB");
-        assert_eq!(a.tcp.nonzero(), vec![(State::Established, 2), (State::CloseWait, 1)]);
+        assert_eq!(
+            a.tcp.nonzero(),
+            vec![(State::Established, 2), (State::CloseWait, 1)]
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use sockdoc_diag::{DiagError, DiagSocket, DumpEvent, DumpRequest, Family, Proto, Socket, ALL_STATES_MASK};
+use sockdoc_diag::{
+    DiagError, DiagSocket, DumpEvent, DumpRequest, Family, Proto, Socket, ALL_STATES_MASK,
+};
+use sockdoc_proc::sockstat::SockStat;
 use sockdoc_proc::{Netns, NetnsError, SocketOwners};
 
 use crate::Owners;
@@ -74,6 +77,16 @@ pub enum CensusError {
     Proc(std::io::Error),
 }
 
+/// What a dump's accumulator is told when it is made.
+#[derive(Clone, Copy, Debug)]
+pub struct DumpHint {
+    pub proto: Proto,
+    pub family: Family,
+    /// The kernel's own count of such sockets (`/proc/net/sockstat`), an upper bound for sizing
+    /// buffers when the dump is unfiltered; 0 when unknown.
+    pub estimate: usize,
+}
+
 /// One dump's accumulator and counters.
 pub struct DumpResult<A> {
     pub proto: Proto,
@@ -93,7 +106,8 @@ pub struct Census<A> {
 }
 
 /// Run the dumps of `spec` inside `netns` (`None` = the caller's namespace), each in its own thread with a
-/// fresh accumulator from `make`, fed by `feed`. With `with_owners`, walk /proc at the same time.
+/// fresh accumulator from `make` (told what the dump is and how big it may get), fed by `feed`. With
+/// `with_owners`, walk /proc at the same time.
 pub fn run<A, M, F>(
     spec: &CensusSpec,
     netns: Option<&Netns>,
@@ -103,7 +117,7 @@ pub fn run<A, M, F>(
 ) -> Result<Census<A>, CensusError>
 where
     A: Send,
-    M: Fn() -> A + Sync,
+    M: Fn(DumpHint) -> A + Sync,
     F: Fn(&mut A, &Socket) + Sync,
 {
     let started = Instant::now();
@@ -168,7 +182,7 @@ fn dump_one<A, M, F>(
     feed: &F,
 ) -> Result<DumpOutcome<A>, CensusError>
 where
-    M: Fn() -> A,
+    M: Fn(DumpHint) -> A,
     F: Fn(&mut A, &Socket),
 {
     if let Some(ns) = netns {
@@ -176,6 +190,19 @@ where
             ns.enter()?;
         }
     }
+    let st = SockStat::read();
+    let estimate = match (req.proto, req.family) {
+        (Proto::Tcp, Family::V4) => st.tcp_inuse + st.tcp_tw,
+        (Proto::Tcp, Family::V6) => st.tcp6_inuse,
+        (Proto::Udp, Family::V4) => st.udp_inuse,
+        (Proto::Udp, Family::V6) => st.udp6_inuse,
+    };
+    let hint = DumpHint {
+        proto: req.proto,
+        family: req.family,
+        // Request sockets and sockets born during the dump are not in the count: leave some room.
+        estimate: (estimate + estimate / 16 + 64) as usize,
+    };
     let fail = |err: DiagError| CensusError::Dump {
         proto: req.proto.name(),
         family: req.family.name(),
@@ -185,10 +212,10 @@ where
     let mut note = None;
     let mut req = req.clone();
     loop {
-        let mut acc = make();
+        let mut acc = make(hint);
         let result = sock.dump(&req, &mut |ev| match ev {
             DumpEvent::Socket(s) => feed(&mut acc, s),
-            DumpEvent::Restart => acc = make(),
+            DumpEvent::Restart => acc = make(hint),
         });
         match result {
             Ok(stats) => {

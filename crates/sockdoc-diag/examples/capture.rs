@@ -19,6 +19,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     req.tcp_info = args.iter().any(|a| a == "info");
     let chunks = DiagSocket::open()?.dump_raw(&req)?;
     std::fs::write(out, chunks.concat())?;
-    eprintln!("{} datagrams, {} bytes", chunks.len(), chunks.iter().map(Vec::len).sum::<usize>());
+    eprintln!(
+        "{} datagrams, {} bytes",
+        chunks.len(),
+        chunks.iter().map(Vec::len).sum::<usize>()
+    );
     Ok(())
 }

@@ -8,6 +8,9 @@
 use crate::record::{Addr, Family};
 use crate::wire::bc;
 
+/// The largest program [`BcExpr::compile`] builds.
+pub const MAX_PROGRAM: usize = 16 * 1024;
+
 /// A filter the kernel can run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BcExpr {
@@ -47,7 +50,7 @@ impl BcExpr {
     pub fn or(a: BcExpr, b: BcExpr) -> BcExpr {
         BcExpr::Or(Box::new(a), Box::new(b))
     }
-    pub fn not(a: BcExpr) -> BcExpr {
+    pub fn negate(a: BcExpr) -> BcExpr {
         BcExpr::Not(Box::new(a))
     }
     /// Local port == n.
@@ -59,11 +62,34 @@ impl BcExpr {
         BcExpr::and(BcExpr::DportGe(n), BcExpr::DportLe(n))
     }
 
-    /// Compile to the kernel's bytecode.
-    pub fn compile(&self) -> Vec<u8> {
+    /// Compile to the kernel's bytecode; `None` when the program would exceed [`MAX_PROGRAM`] bytes
+    /// (jump offsets are 16-bit, and the kernel has to copy it): filter in user space then.
+    pub fn compile(&self) -> Option<Vec<u8>> {
+        if self.encoded_len() > MAX_PROGRAM {
+            return None;
+        }
         let mut out = Vec::new();
         emit(self, &mut out);
-        out
+        Some(out)
+    }
+
+    /// Length of the compiled program, without building it.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            BcExpr::And(a, b) => a.encoded_len().saturating_add(b.encoded_len()),
+            BcExpr::Or(a, b) => a
+                .encoded_len()
+                .saturating_add(b.encoded_len())
+                .saturating_add(4),
+            BcExpr::Not(a) => a.encoded_len().saturating_add(4),
+            BcExpr::SportGe(_) | BcExpr::SportLe(_) | BcExpr::DportGe(_) | BcExpr::DportLe(_) => 8,
+            BcExpr::Dev(_) => 8,
+            BcExpr::Src(h) | BcExpr::Dst(h) => match h.family {
+                None => 12,
+                Some(Family::V4) => 16,
+                Some(Family::V6) => 28,
+            },
+        }
     }
 }
 

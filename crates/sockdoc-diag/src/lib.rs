@@ -18,7 +18,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 pub use bytecode::{BcExpr, HostCond};
 pub use parse::{parse_replies, Batch};
 pub use record::{
-    Addr, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind, ALL_STATES_MASK, TCP_NEW_SYN_RECV,
+    Addr, CaState, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind, ALL_STATES_MASK,
+    TCP_NEW_SYN_RECV,
 };
 
 /// Errors from the diag layer.
@@ -215,7 +216,8 @@ impl DiagSocket {
         loop {
             let n = self.recv()?;
             stats.bytes += n;
-            let batch = parse_replies(&self.buf[..n], req.proto, &mut |s| on(DumpEvent::Socket(s)))?;
+            let batch =
+                parse_replies(&self.buf[..n], req.proto, &mut |s| on(DumpEvent::Socket(s)))?;
             stats.sockets += batch.sockets;
             stats.skipped += batch.skipped;
             interrupted |= batch.interrupted;

@@ -2,7 +2,7 @@
 //! callback as a stack value: no allocation per socket, no I/O, every read bounds-checked, so random bytes
 //! give an error and never a panic.
 
-use crate::record::{Addr, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind};
+use crate::record::{Addr, CaState, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind};
 use crate::wire::{self, msg, tcpi};
 use crate::DiagError;
 
@@ -166,6 +166,7 @@ pub fn parse_tcp_info(b: &[u8]) -> TcpInfo {
         }
     };
     TcpInfo {
+        ca_state: CaState::from_kernel(u8_at(tcpi::CA_STATE)),
         retransmits: u8_at(tcpi::RETRANSMITS),
         probes: u8_at(tcpi::PROBES),
         backoff: u8_at(tcpi::BACKOFF),

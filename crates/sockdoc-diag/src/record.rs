@@ -186,9 +186,37 @@ pub struct Timer {
     pub count: u8,
 }
 
+/// Congestion-control state (`tcpi_ca_state`): `Loss` means the retransmission timer fired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum CaState {
+    #[default]
+    Open = 0,
+    Disorder = 1,
+    Cwr = 2,
+    Recovery = 3,
+    Loss = 4,
+    /// A value this build does not know.
+    Other = 255,
+}
+
+impl CaState {
+    pub fn from_kernel(n: u8) -> CaState {
+        match n {
+            0 => CaState::Open,
+            1 => CaState::Disorder,
+            2 => CaState::Cwr,
+            3 => CaState::Recovery,
+            4 => CaState::Loss,
+            _ => CaState::Other,
+        }
+    }
+}
+
 /// The part of `struct tcp_info` sockdoc uses. Fields the kernel did not send are zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct TcpInfo {
+    pub ca_state: CaState,
     /// Consecutive retransmissions of the current segment (`icsk_retransmits`).
     pub retransmits: u8,
     /// Unanswered zero-window or keepalive probes.
@@ -299,5 +327,21 @@ impl Socket {
     /// True when a keepalive timer is pending.
     pub fn has_keepalive_timer(&self) -> bool {
         self.timer.kind == TimerKind::Keepalive
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_stay_small() {
+        // Memory per socket is a design limit (<200 bytes at peak for `list -p`): keep the record compact.
+        assert!(
+            std::mem::size_of::<Socket>() <= 128,
+            "{}",
+            std::mem::size_of::<Socket>()
+        );
+        assert_eq!(std::mem::size_of::<TcpInfo>(), 48);
     }
 }

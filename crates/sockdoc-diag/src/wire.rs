@@ -52,6 +52,7 @@ pub mod msg {
 
 /// `struct tcp_info` offsets. Older kernels send a shorter struct; missing fields read as zero.
 pub mod tcpi {
+    pub const CA_STATE: usize = 1;
     pub const RETRANSMITS: usize = 2;
     pub const PROBES: usize = 3;
     pub const BACKOFF: usize = 4;

@@ -16,7 +16,15 @@ fn audit(prog: &[u8]) -> bool {
         let yes = usize::from(prog[pc + 1]);
         let min = match code {
             2..=5 | 9 => 8,
-            7 | 8 => 12 + if prog[pc + 4] == 2 { 4 } else if prog[pc + 4] == 10 { 16 } else { 0 },
+            7 | 8 => {
+                12 + if prog[pc + 4] == 2 {
+                    4
+                } else if prog[pc + 4] == 10 {
+                    16
+                } else {
+                    0
+                }
+            }
             _ => 4,
         };
         if yes < min || yes % 4 != 0 || pc + yes > prog.len() {
@@ -90,19 +98,43 @@ fn arb_addr() -> impl Strategy<Value = Addr> {
 }
 
 fn arb_leaf() -> impl Strategy<Value = BcExpr> {
-    let port = prop_oneof![Just(0u16), Just(21), Just(80), Just(1024), Just(65535), any::<u16>()];
+    let port = prop_oneof![
+        Just(0u16),
+        Just(21),
+        Just(80),
+        Just(1024),
+        Just(65535),
+        any::<u16>()
+    ];
     prop_oneof![
         port.clone().prop_map(BcExpr::SportGe),
         port.clone().prop_map(BcExpr::SportLe),
         port.clone().prop_map(BcExpr::DportGe),
         port.clone().prop_map(BcExpr::DportLe),
-        (arb_addr(), 0u8..=32, proptest::option::of(Just(80u16))).prop_map(|(addr, prefix_len, port)| {
-            BcExpr::Src(HostCond { family: Some(Family::V4), addr, prefix_len, port })
-        }),
+        (arb_addr(), 0u8..=32, proptest::option::of(Just(80u16))).prop_map(
+            |(addr, prefix_len, port)| {
+                BcExpr::Src(HostCond {
+                    family: Some(Family::V4),
+                    addr,
+                    prefix_len,
+                    port,
+                })
+            }
+        ),
         (arb_addr(), 0u8..=32).prop_map(|(addr, prefix_len)| {
-            BcExpr::Dst(HostCond { family: Some(Family::V4), addr, prefix_len, port: None })
+            BcExpr::Dst(HostCond {
+                family: Some(Family::V4),
+                addr,
+                prefix_len,
+                port: None,
+            })
         }),
-        Just(BcExpr::Dst(HostCond { family: None, addr: Addr::default(), prefix_len: 0, port: Some(21) })),
+        Just(BcExpr::Dst(HostCond {
+            family: None,
+            addr: Addr::default(),
+            prefix_len: 0,
+            port: Some(21)
+        })),
         (1u32..3).prop_map(BcExpr::Dev),
     ]
 }
@@ -112,15 +144,29 @@ fn arb_expr() -> impl Strategy<Value = BcExpr> {
         prop_oneof![
             (inner.clone(), inner.clone()).prop_map(|(a, b)| BcExpr::and(a, b)),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| BcExpr::or(a, b)),
-            inner.prop_map(BcExpr::not),
+            inner.prop_map(BcExpr::negate),
         ]
     })
 }
 
 fn arb_sock() -> impl Strategy<Value = Sock> {
-    let port = prop_oneof![Just(0u16), Just(21), Just(80), Just(1024), Just(65535), any::<u16>()];
-    (port.clone(), port, arb_addr(), arb_addr(), any::<bool>(), 1u32..3).prop_map(
-        |(sport, dport, src, dst, mapped, ifindex)| {
+    let port = prop_oneof![
+        Just(0u16),
+        Just(21),
+        Just(80),
+        Just(1024),
+        Just(65535),
+        any::<u16>()
+    ];
+    (
+        port.clone(),
+        port,
+        arb_addr(),
+        arb_addr(),
+        any::<bool>(),
+        1u32..3,
+    )
+        .prop_map(|(sport, dport, src, dst, mapped, ifindex)| {
             if mapped {
                 let v6 = |a: Addr| {
                     let mut b = [0u8; 16];
@@ -129,19 +175,32 @@ fn arb_sock() -> impl Strategy<Value = Sock> {
                     b[12..].copy_from_slice(&a.bytes[..4]);
                     Addr { bytes: b }
                 };
-                Sock { sport, dport, family: Family::V6, src: v6(src), dst: v6(dst), ifindex }
+                Sock {
+                    sport,
+                    dport,
+                    family: Family::V6,
+                    src: v6(src),
+                    dst: v6(dst),
+                    ifindex,
+                }
             } else {
-                Sock { sport, dport, family: Family::V4, src, dst, ifindex }
+                Sock {
+                    sport,
+                    dport,
+                    family: Family::V4,
+                    src,
+                    dst,
+                    ifindex,
+                }
             }
-        },
-    )
+        })
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
     #[test]
     fn compiled_programs_pass_audit_and_agree(e in arb_expr(), s in arb_sock()) {
-        let prog = e.compile();
+        let prog = e.compile().expect("program fits");
         prop_assert!(audit(&prog), "audit failed for {e:?}: {prog:?}");
         let got = run(&prog, s.sport, s.dport, s.family, &s.src, &s.dst, s.ifindex);
         prop_assert_eq!(got, Some(eval(&e, &s)), "{:?} on {:?}", e, s);
@@ -150,7 +209,7 @@ proptest! {
 
 #[test]
 fn port_equality_program() {
-    let p = BcExpr::sport_eq(21).compile();
+    let p = BcExpr::sport_eq(21).compile().expect("program fits");
     let a = Addr::default();
     assert_eq!(run(&p, 21, 5, Family::V4, &a, &a, 0), Some(true));
     assert_eq!(run(&p, 22, 5, Family::V4, &a, &a, 0), Some(false));

@@ -25,7 +25,10 @@ fn captured_tcp4_dump() {
     assert_eq!(listen[0].local_port, 8080);
     assert_eq!(listen[0].local_addr().to_string(), "127.0.0.1:8080");
     assert_eq!(listen[0].send_q, 16, "a listener's Send-Q is its backlog");
-    let est: Vec<_> = socks.iter().filter(|s| s.state == State::Established).collect();
+    let est: Vec<_> = socks
+        .iter()
+        .filter(|s| s.state == State::Established)
+        .collect();
     assert_eq!(est.len(), 4);
     for s in &socks {
         assert_eq!(s.family, Family::V4);
@@ -61,11 +64,19 @@ fn captured_tcp6_and_udp4_dumps() {
     assert_eq!(socks[0].state, State::Listen);
     let (socks, _) = parse_all(UDP4, Proto::Udp).expect("udp4 fixture");
     assert_eq!(socks.len(), 2);
-    let unconn = socks.iter().find(|s| s.state == State::Close).expect("bound socket");
+    let unconn = socks
+        .iter()
+        .find(|s| s.state == State::Close)
+        .expect("bound socket");
     assert_eq!(unconn.local_port, 5353);
-    let conn = socks.iter().find(|s| s.state == State::Established).expect("connected socket");
+    let conn = socks
+        .iter()
+        .find(|s| s.state == State::Established)
+        .expect("connected socket");
     assert_eq!(conn.remote_port, 5353);
-    assert!(socks.iter().all(|s| s.tcp.is_none() && s.proto == Proto::Udp));
+    assert!(socks
+        .iter()
+        .all(|s| s.tcp.is_none() && s.proto == Proto::Udp));
 }
 
 /// The first message of the tcp4 fixture.
@@ -113,7 +124,10 @@ fn short_tcp_info_reads_missing_fields_as_zero() {
     let (full, _) = parse_all(&m, Proto::Tcp).expect("full");
     let (short, _) = parse_all(&out, Proto::Tcp).expect("short");
     let (f, s) = (full[0].tcp.expect("info"), short[0].tcp.expect("info"));
-    assert_eq!(s.last_data_sent_ms, f.last_data_sent_ms, "fields inside 64 bytes survive");
+    assert_eq!(
+        s.last_data_sent_ms, f.last_data_sent_ms,
+        "fields inside 64 bytes survive"
+    );
     assert_eq!(s.rtt_us, 0, "rtt is past byte 64");
     assert_eq!(s.bytes_acked, 0);
     assert_eq!(s.bytes_received, 0);

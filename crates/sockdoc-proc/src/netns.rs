@@ -239,7 +239,9 @@ mod tests {
     fn current_namespace_is_found_in_all() {
         let cur = Netns::current().expect("current netns");
         let all = Netns::all();
-        assert!(all.first().is_some_and(|n| n.inode == cur.inode && n.current));
+        assert!(all
+            .first()
+            .is_some_and(|n| n.inode == cur.inode && n.current));
     }
 
     #[test]

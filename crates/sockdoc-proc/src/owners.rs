@@ -301,8 +301,8 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let inode = {
             use std::os::fd::AsRawFd;
-            let link = std::fs::read_link(format!("/proc/self/fd/{}", l.as_raw_fd()))
-                .expect("readlink");
+            let link =
+                std::fs::read_link(format!("/proc/self/fd/{}", l.as_raw_fd())).expect("readlink");
             socket_inode(link.to_string_lossy().as_bytes()).expect("socket link")
         };
         let map = SocketOwners::walk("/proc", 2).expect("walk");

@@ -1,10 +1,10 @@
 //! From command-line selection and filter to a census plan, and running it over the chosen namespaces.
 //! The /proc walk, when needed, happens once for all namespaces (socket inodes are global).
 
-use sockdoc_core::collect::{self, Census, CensusSpec};
+use sockdoc_core::collect::{self, Census, CensusSpec, DumpHint};
 use sockdoc_core::filter::Filter;
 use sockdoc_core::{NoOwners, Owners};
-use sockdoc_diag::{Proto, Socket};
+use sockdoc_diag::Socket;
 use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::cli::Select;
@@ -27,16 +27,19 @@ impl Plan {
     ) -> Result<Plan, Failure> {
         let filter = Filter::parse(filter_words).map_err(|e| Failure::usage(e.to_string()))?;
         let (f_tcp, f_udp) = filter.protocols();
+        let (f_v4, f_v6) = filter.families();
+        let states = filter.state_mask();
         let any_proto = !select.tcp && !select.udp;
         let any_family = !select.ipv4 && !select.ipv6;
         let spec = CensusSpec {
-            tcp: (any_proto || select.tcp) && f_tcp,
-            udp: (any_proto || select.udp) && f_udp,
-            v4: any_family || select.ipv4,
-            v6: any_family || select.ipv6,
+            // A filter no socket can pass (e.g. `udp and state listening`) dumps nothing.
+            tcp: (any_proto || select.tcp) && f_tcp && states != 0,
+            udp: (any_proto || select.udp) && f_udp && states != 0,
+            v4: (any_family || select.ipv4) && f_v4,
+            v6: (any_family || select.ipv6) && f_v6,
             tcp_info: view_needs_tcp_info || filter.needs_tcp_info(),
-            states: filter.state_mask(),
-            bytecode: filter.kernel_filter().map(|bc| bc.compile()),
+            states,
+            bytecode: filter.kernel_filter().and_then(|bc| bc.compile()),
         };
         let owners = view_needs_owners || filter.needs_processes();
         Ok(Plan {
@@ -56,7 +59,16 @@ impl Plan {
         let walk = self.owners && owners.is_none();
         let late = self.filter.needs_processes();
         let filter = &self.filter;
-        let census = collect::run(&self.spec, Some(ns), walk, Vec::new, |v, s| {
+        // Unfiltered dumps are sized from the kernel's own count, so the buffer never grows by copying.
+        let presize = self.filter.is_empty();
+        let make = |h: DumpHint| {
+            if presize {
+                Vec::with_capacity(h.estimate)
+            } else {
+                Vec::new()
+            }
+        };
+        let census = collect::run(&self.spec, Some(ns), walk, make, |v, s| {
             // Filters on processes wait for the walk; the rest are decided as the socket arrives.
             if late || filter.matches(s, &NoOwners) {
                 v.push(*s);
@@ -64,9 +76,17 @@ impl Plan {
         })
         .map_err(Failure::census)?;
         let mut census = census;
-        let mut all: Vec<Socket> = Vec::with_capacity(census.dumps.iter().map(|d| d.acc.len()).sum());
-        for d in &mut census.dumps {
+        // Join the dumps into the first one's buffer: the largest (TCP v4) is not copied again.
+        let rest: usize = census.dumps.iter().skip(1).map(|d| d.acc.len()).sum();
+        let mut all = census
+            .dumps
+            .first_mut()
+            .map(|d| std::mem::take(&mut d.acc))
+            .unwrap_or_default();
+        all.reserve_exact(rest);
+        for d in census.dumps.iter_mut().skip(1) {
             all.append(&mut d.acc);
+            d.acc = Vec::new();
         }
         if late {
             let o: &dyn Owners = match (owners, &census.owners) {
@@ -77,9 +97,4 @@ impl Plan {
         }
         Ok((all, census))
     }
-}
-
-/// Which protocols a socket list holds, for headers.
-pub fn has_proto(sockets: &[Socket], p: Proto) -> bool {
-    sockets.iter().any(|s| s.proto == p)
 }

@@ -3,11 +3,19 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 ok; 1 findings at warning level; 2 critical findings; 64 usage error (bad flag or filter);
-66 no such namespace or process; 69 kernel feature missing; 74 I/O error; 77 permission denied.
+Exit codes:
+  0   ok
+  1   findings at warning level (doctor)
+  2   critical findings (doctor)
+  64  usage error: a bad flag, filter word or column
+  66  no such network namespace or process
+  69  a kernel feature is missing (sock_diag, IPv6, udp_diag)
+  74  I/O error
+  77  permission denied (run with sudo)
 
-Filters (for stats and list) follow ss: `state established '( sport = :21 )'`, `dst 10.0.0.0/8`, plus
-`proc NAME`, `pid N`, `idle > 5m`, `!keepalive`, `retrans > 0`, `recvq > 0`. See `sockdoc list --help`.";
+Filters (stats, list) follow ss, plus sockdoc words:
+  state established '( sport = :21 )'    dst 10.0.0.0/8    proc nginx    pid 42
+  idle > 5m    !keepalive    retrans > 0    recvq > 0      (full list: sockdoc list --help)";
 
 /// Find out why a Linux server is drowning in connections, and fix it.
 #[derive(Debug, Parser)]
@@ -97,7 +105,7 @@ pub struct StatsArgs {
     #[arg(long, default_value_t = 64, value_name = "BITS", value_parser = clap::value_parser!(u8).range(0..=128))]
     pub prefix6: u8,
     /// Filter expression (ss syntax plus sockdoc words; see `sockdoc list --help`).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FILTER")]
+    #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
 }
 
@@ -110,12 +118,17 @@ pub struct ListArgs {
     pub processes: bool,
     /// Columns, comma-separated: netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,
     /// ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline.
-    #[arg(short = 'o', long = "columns", value_delimiter = ',', value_name = "COLUMNS")]
+    #[arg(
+        short = 'o',
+        long = "columns",
+        value_delimiter = ',',
+        value_name = "COLUMNS"
+    )]
     pub columns: Vec<String>,
     /// Omit the header line.
     #[arg(short = 'H', long = "no-header")]
     pub no_header: bool,
     /// Filter expression (ss syntax plus sockdoc words).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "FILTER")]
+    #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
 }

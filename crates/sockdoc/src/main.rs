@@ -34,7 +34,10 @@ fn main() {
                     // One line, and exit 64 (clap's own code 2 would read as "critical findings").
                     let text = e.render().to_string();
                     let first = text.lines().next().unwrap_or("invalid arguments");
-                    eprintln!("sockdoc: {} (see sockdoc --help)", first.trim_start_matches("error: "));
+                    eprintln!(
+                        "sockdoc: {} (see sockdoc --help)",
+                        first.trim_start_matches("error: ")
+                    );
                     std::process::exit(Exit::Usage as i32);
                 }
             }

@@ -22,9 +22,12 @@ pub fn namespaces(g: &Global) -> Result<Vec<Netns>, Failure> {
         }
         return Ok(Netns::all());
     }
-    Netns::current()
-        .map(|n| vec![n])
-        .map_err(|e| Failure::new(Exit::Io, format!("cannot read /proc/thread-self/ns/net: {e}")))
+    Netns::current().map(|n| vec![n]).map_err(|e| {
+        Failure::new(
+            Exit::Io,
+            format!("cannot read /proc/thread-self/ns/net: {e}"),
+        )
+    })
 }
 
 pub fn is_root() -> bool {

@@ -106,7 +106,12 @@ impl Col {
     fn needs_tcp_info(self) -> bool {
         matches!(
             self,
-            Col::Idle | Col::Rtt | Col::Retrans | Col::Unacked | Col::BytesAcked | Col::BytesReceived
+            Col::Idle
+                | Col::Rtt
+                | Col::Retrans
+                | Col::Unacked
+                | Col::BytesAcked
+                | Col::BytesReceived
         )
     }
 }
@@ -151,8 +156,11 @@ pub fn run(g: &Global, a: &ListArgs, out: &mut dyn Write) -> Result<Exit, Failur
     let mut notes: Vec<String> = Vec::new();
     let mut denied = 0;
     if g.json {
-        write!(out, "{{\"schema\":{SCHEMA},\"command\":\"list\",\"namespaces\":[")
-            .map_err(Failure::output)?;
+        write!(
+            out,
+            "{{\"schema\":{SCHEMA},\"command\":\"list\",\"namespaces\":["
+        )
+        .map_err(Failure::output)?;
     }
     for (i, ns) in namespaces.iter().enumerate() {
         let (sockets, census) = plan.sockets(ns, owners.as_ref())?;
@@ -243,7 +251,13 @@ fn write_text(
     let mut line = String::with_capacity(256);
     if header {
         for (i, c) in cols.iter().enumerate() {
-            push_cell(&mut line, c.header(), width(*c, v6), i + 1 == cols.len(), is_numeric(*c));
+            push_cell(
+                &mut line,
+                c.header(),
+                width(*c, v6),
+                i + 1 == cols.len(),
+                is_numeric(*c),
+            );
         }
         line.push('\n');
         out.write_all(line.as_bytes())?;
@@ -254,7 +268,13 @@ fn write_text(
         for (i, c) in cols.iter().enumerate() {
             cell.clear();
             cell_text(&mut cell, *c, s, owners);
-            push_cell(&mut line, &cell, width(*c, v6), i + 1 == cols.len(), is_numeric(*c));
+            push_cell(
+                &mut line,
+                &cell,
+                width(*c, v6),
+                i + 1 == cols.len(),
+                is_numeric(*c),
+            );
         }
         line.push('\n');
         out.write_all(line.as_bytes())?;
@@ -265,7 +285,14 @@ fn write_text(
 fn is_numeric(c: Col) -> bool {
     matches!(
         c,
-        Col::RecvQ | Col::SendQ | Col::Inode | Col::Uid | Col::Retrans | Col::Unacked | Col::BytesAcked | Col::BytesReceived
+        Col::RecvQ
+            | Col::SendQ
+            | Col::Inode
+            | Col::Uid
+            | Col::Retrans
+            | Col::Unacked
+            | Col::BytesAcked
+            | Col::BytesReceived
     )
 }
 

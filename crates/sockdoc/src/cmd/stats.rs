@@ -61,7 +61,7 @@ pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failu
                 &plan.spec,
                 Some(&ns),
                 false,
-                || Tally::new(&by),
+                |_| Tally::new(&by),
                 |t, s| {
                     if filter.matches(s, &NoOwners) {
                         t.add(s, &NoOwners);
@@ -75,11 +75,7 @@ pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failu
             }
             (t, census.notes)
         };
-        results.push(NsStats {
-            ns,
-            tally,
-            notes,
-        });
+        results.push(NsStats { ns, tally, notes });
     }
     let proc_name = |pid: u32| {
         owners
@@ -145,7 +141,12 @@ fn write_grouping(
         count(g.distinct as u64)
     )?;
     let keys: Vec<String> = g.rows.iter().map(|r| r.key_text(proc_name)).collect();
-    let width = keys.iter().map(String::len).max().unwrap_or(0).max(g.by.name().len());
+    let width = keys
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max(g.by.name().len());
     writeln!(
         out,
         "  {:>10}  {:<width$}  STATES",
@@ -169,7 +170,12 @@ fn write_grouping(
     }
     if g.other > 0 {
         let rest = g.distinct - g.rows.len();
-        writeln!(out, "  {:>10}  ({} more)", count(g.other), count(rest as u64))?;
+        writeln!(
+            out,
+            "  {:>10}  ({} more)",
+            count(g.other),
+            count(rest as u64)
+        )?;
     }
     Ok(())
 }
@@ -212,7 +218,9 @@ struct JStats<'a> {
     namespaces: Vec<JNsStats<'a>>,
 }
 
-fn states_map(c: &sockdoc_core::aggregate::StateCounts) -> std::collections::BTreeMap<&'static str, u64> {
+fn states_map(
+    c: &sockdoc_core::aggregate::StateCounts,
+) -> std::collections::BTreeMap<&'static str, u64> {
     State::ALL
         .iter()
         .filter(|s| c.get(**s) > 0)

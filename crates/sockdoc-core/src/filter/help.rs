@@ -1,0 +1,45 @@
+//! The filter language reference printed by `--help`.
+
+/// A concise reference of the filter language.
+pub fn help_text() -> &'static str {
+    HELP
+}
+
+const HELP: &str = "\
+FILTER (ss syntax plus sockdoc words; no filter = every socket)
+  state NAME       state is NAME; repeat to add more: state established state close-wait
+  exclude NAME     drop NAME from the set (a run starting with exclude starts from all states)
+                   NAME: established syn-sent syn-recv fin-wait-1 fin-wait-2 time-wait close-wait
+                   last-ack listening closing closed (= unconn), or ss's ESTAB, TIME-WAIT, ...
+                   groups: all, connected (not listening/closed), synchronized (connected, not
+                   syn-sent), bucket (syn-recv, time-wait), big (all but bucket)
+  listening        same as state listening
+  sport OP PORT    local port; PORT is 22, :22 or a service name (ssh, :https)
+  dport OP PORT    remote port
+  src ADDR         local address: 10.0.0.0/8  10.1.2.3  10.1.2.3:80  ::1  2001:db8::/32  [::1]:80
+                   :80 (port only)  * (any). An IPv4 prefix also matches ::ffff:a.b.c.d, as in ss.
+  dst ADDR         remote address
+  dev IFACE        bound to an interface (name or index)
+  tcp  udp  proto tcp|udp  ipv4  ipv6
+  proc NAME        owned by a process named NAME; * is a wildcard (proc 'nginx*', proc 'Web Content')
+  pid N  uid N  inode N
+  idle OP TIME     time since the last data or ACK: 500ms 30s 5m 2h 1d (bare number = seconds);
+                   only TCP connections with tcp_info have it, others never match
+  keepalive        a keepalive timer is pending
+  timer KIND       the pending timer: on, keepalive, timewait, persist, off
+  retrans OP N     retransmissions: the larger of the timer's count (timer on or persist) and
+                   tcp_info's retransmits
+  unacked OP N     unacknowledged segments (tcp_info)
+  recvq OP N       Recv-Q bytes (a listener: accept queue)
+  sendq OP N       Send-Q bytes (a listener: backlog)
+OP: = == eq   != ne   < lt   > gt   <= le   >= ge; omitted means = (idle needs one).
+    src, dst, dev, proc, pid, uid, inode, timer and proto take only = or !=.
+Combine with  not !   and && &   or || |   ( )   and 'quotes'. Adjacent terms mean and;
+not binds tightest, then and, then or. Quote ( ) and & | ! for the shell.
+Examples:
+  state established '( dport = :ssh or sport = :ssh )'
+  dst 192.168.0.0/16 and not sport = :22
+  idle > 5m and state established
+  proc vsftpd or pid 42
+  tcp !keepalive state established
+";
