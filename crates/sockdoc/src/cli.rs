@@ -53,6 +53,17 @@ pub enum Lang {
     Zh,
 }
 
+impl Global {
+    /// The language to speak: `--lang`, else the locale.
+    pub fn lang(&self) -> sockdoc_core::i18n::Lang {
+        match self.lang {
+            Some(Lang::En) => sockdoc_core::i18n::Lang::En,
+            Some(Lang::Zh) => sockdoc_core::i18n::Lang::Zh,
+            None => sockdoc_core::i18n::Lang::from_env(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Count sockets: state histogram for TCP and UDP, and top groups with --by.

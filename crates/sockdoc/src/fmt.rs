@@ -86,3 +86,37 @@ mod tests {
         assert_eq!(count(1234567), "1,234,567");
     }
 }
+
+/// Columns a string takes on a terminal: CJK and full-width characters count two.
+pub fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6 => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// `s` right-aligned in `width` terminal columns.
+pub fn pad_left(s: &str, width: usize) -> String {
+    let pad = width.saturating_sub(display_width(s));
+    format!("{}{s}", " ".repeat(pad))
+}
+
+#[cfg(test)]
+mod width_tests {
+    use super::*;
+
+    #[test]
+    fn cjk_counts_double() {
+        assert_eq!(display_width("COUNT"), 5);
+        assert_eq!(display_width("数量"), 4);
+        assert_eq!(pad_left("数量", 6), "  数量");
+    }
+}

@@ -1,5 +1,6 @@
 //! Which network namespaces a command looks at: the caller's, one named or held by a pid, or all.
 
+use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_proc::Netns;
 
 use crate::cli::Global;
@@ -36,16 +37,27 @@ pub fn is_root() -> bool {
 }
 
 /// The line an unprivileged user sees once, saying what root would add.
-pub fn unprivileged_note(wanted_owners: bool, denied: usize) -> Option<String> {
+pub fn unprivileged_note(lang: Lang, wanted_owners: bool, denied: usize) -> Option<String> {
     if is_root() {
         return None;
     }
     Some(if wanted_owners && denied > 0 {
-        format!(
-            "note: not root: owners of sockets in {denied} processes of other users are not shown; reading their /proc/PID/fd needs root (run with sudo)"
-        )
+        text(lang, Msg::NotRootOwners, &[&denied.to_string()])
     } else {
-        "note: not root: owners of other users' sockets and other network namespaces need root (run with sudo)"
-            .to_string()
+        text(lang, Msg::NotRoot, &[])
     })
+}
+
+/// Print the census notes (deduplicated) and the unprivileged note on stderr.
+pub fn print_notes(lang: Lang, notes: &[String], wanted_owners: bool, denied: usize) {
+    let mut seen: Vec<&String> = Vec::new();
+    for n in notes {
+        if !seen.contains(&n) {
+            seen.push(n);
+            eprintln!("{}", text(lang, Msg::Note, &[n]));
+        }
+    }
+    if let Some(n) = unprivileged_note(lang, wanted_owners, denied) {
+        eprintln!("{n}");
+    }
 }

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use sockdoc_core::i18n::{text, Msg};
 use sockdoc_diag::{Family, Socket};
 use sockdoc_proc::SocketOwners;
 
@@ -176,26 +177,18 @@ pub fn run(g: &Global, a: &ListArgs, out: &mut dyn Write) -> Result<Exit, Failur
             write_json_ns(out, ns, &sockets, shown, &census.notes).map_err(Failure::output)?;
         } else {
             if g.all_netns || !ns.current {
-                writeln!(out, "== namespace {} ==", ns.label()).map_err(Failure::output)?;
+                let title = text(g.lang(), Msg::Namespace, &[&ns.label()]);
+                writeln!(out, "{title}").map_err(Failure::output)?;
             }
             write_text(out, &cols, &sockets, shown, !a.no_header).map_err(Failure::output)?;
         }
-        for n in census.notes {
-            if !notes.contains(&n) {
-                notes.push(n);
-            }
-        }
+        notes.extend(census.notes);
     }
     if g.json {
         out.write_all(b"]}\n").map_err(Failure::output)?;
     }
     out.flush().map_err(Failure::output)?;
-    for n in notes {
-        eprintln!("note: {n}");
-    }
-    if let Some(n) = scope::unprivileged_note(plan.owners, denied) {
-        eprintln!("{n}");
-    }
+    scope::print_notes(g.lang(), &notes, plan.owners, denied);
     Ok(Exit::Ok)
 }
 

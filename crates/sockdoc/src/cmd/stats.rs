@@ -6,6 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 use sockdoc_core::aggregate::{GroupBy, Grouping, Tally};
 use sockdoc_core::collect;
+use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_core::{NoOwners, Owners};
 use sockdoc_diag::State;
 use sockdoc_proc::{Netns, SocketOwners};
@@ -13,7 +14,7 @@ use sockdoc_proc::{Netns, SocketOwners};
 use crate::census::Plan;
 use crate::cli::{Global, StatsArgs};
 use crate::error::{Exit, Failure};
-use crate::fmt::count;
+use crate::fmt::{count, pad_left};
 use crate::json::{JNetns, SCHEMA};
 use crate::scope;
 
@@ -87,21 +88,19 @@ pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failu
     if g.json {
         write_json(out, &results, a.top, &proc_name).map_err(Failure::output)?;
     } else {
-        write_text(out, &results, a.top, all_ns, &proc_name).map_err(Failure::output)?;
+        write_text(out, g.lang(), &results, a.top, all_ns, &proc_name).map_err(Failure::output)?;
     }
-    let mut notes: Vec<&String> = results.iter().flat_map(|r| r.notes.iter()).collect();
-    notes.dedup();
-    for n in notes {
-        eprintln!("note: {n}");
-    }
-    if let Some(n) = scope::unprivileged_note(plan.owners, denied) {
-        eprintln!("{n}");
-    }
+    let notes: Vec<String> = results
+        .iter()
+        .flat_map(|r| r.notes.iter().cloned())
+        .collect();
+    scope::print_notes(g.lang(), &notes, plan.owners, denied);
     Ok(Exit::Ok)
 }
 
 fn write_text(
     out: &mut dyn Write,
+    lang: Lang,
     results: &[NsStats],
     top: usize,
     label_ns: bool,
@@ -112,16 +111,17 @@ fn write_text(
             writeln!(out)?;
         }
         if label_ns || !r.ns.current {
-            writeln!(out, "== namespace {} ==", r.ns.label())?;
+            writeln!(out, "{}", text(lang, Msg::Namespace, &[&r.ns.label()]))?;
         }
         for (name, counts) in [("TCP", &r.tally.tcp), ("UDP", &r.tally.udp)] {
-            writeln!(out, "{name}: {} sockets", count(counts.total()))?;
+            let n = count(counts.total());
+            writeln!(out, "{}", text(lang, Msg::ProtoTotal, &[name, &n]))?;
             for (state, n) in counts.nonzero() {
                 writeln!(out, "  {:<12} {:>10}", state.ss_name(), count(n))?;
             }
         }
         for g in r.tally.groupings(top) {
-            write_grouping(out, &g, proc_name)?;
+            write_grouping(out, lang, &g, proc_name)?;
         }
     }
     Ok(())
@@ -129,17 +129,21 @@ fn write_text(
 
 fn write_grouping(
     out: &mut dyn Write,
+    lang: Lang,
     g: &Grouping,
     proc_name: &dyn Fn(u32) -> Option<String>,
 ) -> std::io::Result<()> {
     writeln!(out)?;
-    writeln!(
-        out,
-        "By {} (top {} of {}):",
-        g.by.name(),
-        g.rows.len(),
-        count(g.distinct as u64)
-    )?;
+    let title = text(
+        lang,
+        Msg::GroupTitle,
+        &[
+            g.by.name(),
+            &g.rows.len().to_string(),
+            &count(g.distinct as u64),
+        ],
+    );
+    writeln!(out, "{title}")?;
     let keys: Vec<String> = g.rows.iter().map(|r| r.key_text(proc_name)).collect();
     let width = keys
         .iter()
@@ -149,9 +153,10 @@ fn write_grouping(
         .max(g.by.name().len());
     writeln!(
         out,
-        "  {:>10}  {:<width$}  STATES",
-        "COUNT",
-        g.by.name().to_uppercase()
+        "  {}  {:<width$}  {}",
+        pad_left(&text(lang, Msg::Count, &[]), 10),
+        g.by.name().to_uppercase(),
+        text(lang, Msg::States, &[])
     )?;
     for (row, key) in g.rows.iter().zip(&keys) {
         let states: Vec<String> = row
