@@ -1,11 +1,11 @@
 //! From command-line selection and filter to a census plan, and running it over the chosen namespaces.
 //! The /proc walk, when needed, happens once for all namespaces (socket inodes are global).
 
-use sockdoc_core::collect::{self, Census, CensusSpec, DumpHint};
+use sockdoc_core::collect::{self, Census, CensusError, CensusSpec, DumpHint};
 use sockdoc_core::filter::Filter;
 use sockdoc_core::{NoOwners, Owners};
 use sockdoc_diag::Socket;
-use sockdoc_proc::{Netns, SocketOwners};
+use sockdoc_proc::{Netns, NetnsError, SocketOwners};
 
 use crate::cli::Select;
 use crate::error::Failure;
@@ -49,13 +49,37 @@ impl Plan {
         })
     }
 
+    /// Like [`Plan::new`], but interface names in the filter (`dev eth0`) are resolved inside the one
+    /// namespace looked at, where they have their meaning.
+    pub fn new_in(
+        namespaces: &[Netns],
+        select: &Select,
+        filter_words: &[String],
+        view_needs_owners: bool,
+        view_needs_tcp_info: bool,
+    ) -> Result<Plan, Failure> {
+        let make = || Plan::new(select, filter_words, view_needs_owners, view_needs_tcp_info);
+        match namespaces {
+            [ns] if !ns.current => std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        ns.enter().map_err(Failure::netns)?;
+                        make()
+                    })
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            }),
+            _ => make(),
+        }
+    }
+
     /// Sockets of one namespace that pass the filter, in kernel order (TCP v4, v6, UDP v4, v6).
     /// `owners` is the walk from an earlier namespace, if any; the first walk is returned in the census.
     pub fn sockets(
         &self,
         ns: &Netns,
         owners: Option<&SocketOwners>,
-    ) -> Result<(Vec<Socket>, Census<Vec<Socket>>), Failure> {
+    ) -> Result<(Vec<Socket>, Census<Vec<Socket>>), CensusError> {
         let walk = self.owners && owners.is_none();
         let late = self.filter.needs_processes();
         let filter = &self.filter;
@@ -73,8 +97,7 @@ impl Plan {
             if late || filter.matches(s, &NoOwners) {
                 v.push(*s);
             }
-        })
-        .map_err(Failure::census)?;
+        })?;
         let mut census = census;
         // Join the dumps into the first one's buffer: the largest (TCP v4) is not copied again.
         let rest: usize = census.dumps.iter().skip(1).map(|d| d.acc.len()).sum();
@@ -96,5 +119,28 @@ impl Plan {
             all.retain(|s| filter.matches(s, o));
         }
         Ok((all, census))
+    }
+}
+
+/// With `--all-netns`, a namespace that disappears between listing and census (its last process exited)
+/// is skipped with a note instead of failing the whole run.
+pub fn skip_vanished<T>(
+    r: Result<T, CensusError>,
+    all_netns: bool,
+    ns: &Netns,
+    notes: &mut Vec<String>,
+) -> Result<Option<T>, Failure> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(CensusError::Netns(NetnsError::NoSuchPid(_) | NetnsError::NoSuchName(_)))
+            if all_netns =>
+        {
+            notes.push(format!(
+                "namespace {} vanished during the census",
+                ns.label()
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(Failure::census(e)),
     }
 }

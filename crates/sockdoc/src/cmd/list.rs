@@ -8,7 +8,7 @@ use sockdoc_core::i18n::{text, Msg};
 use sockdoc_diag::{Family, Socket};
 use sockdoc_proc::SocketOwners;
 
-use crate::census::Plan;
+use crate::census::{skip_vanished, Plan};
 use crate::cli::{Global, ListArgs};
 use crate::error::{Exit, Failure};
 use crate::fmt::{duration_ms, timer};
@@ -151,8 +151,8 @@ pub fn run(g: &Global, a: &ListArgs, out: &mut dyn Write) -> Result<Exit, Failur
     let cols = columns(a)?;
     let want_owners = a.processes || cols.iter().any(|c| c.needs_owners());
     let want_info = g.json || cols.iter().any(|c| c.needs_tcp_info());
-    let plan = Plan::new(&a.select, &a.filter, want_owners, want_info)?;
     let namespaces = scope::namespaces(g)?;
+    let plan = Plan::new_in(&namespaces, &a.select, &a.filter, want_owners, want_info)?;
     let mut owners: Option<SocketOwners> = None;
     let mut notes: Vec<String> = Vec::new();
     let mut denied = 0;
@@ -164,7 +164,10 @@ pub fn run(g: &Global, a: &ListArgs, out: &mut dyn Write) -> Result<Exit, Failur
         .map_err(Failure::output)?;
     }
     for (i, ns) in namespaces.iter().enumerate() {
-        let (sockets, census) = plan.sockets(ns, owners.as_ref())?;
+        let r = plan.sockets(ns, owners.as_ref());
+        let Some((sockets, census)) = skip_vanished(r, g.all_netns, ns, &mut notes)? else {
+            continue;
+        };
         if owners.is_none() && census.owners.is_some() {
             owners = census.owners;
             denied = owners.as_ref().map_or(0, |o| o.stats.denied);

@@ -11,7 +11,7 @@ use sockdoc_core::{NoOwners, Owners};
 use sockdoc_diag::State;
 use sockdoc_proc::{Netns, SocketOwners};
 
-use crate::census::Plan;
+use crate::census::{skip_vanished, Plan};
 use crate::cli::{Global, StatsArgs};
 use crate::error::{Exit, Failure};
 use crate::fmt::{count, pad_left};
@@ -36,15 +36,19 @@ pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failu
         by.push(k);
     }
     let by_owner = by.iter().any(|b| b.needs_owners());
-    let plan = Plan::new(&a.select, &a.filter, by_owner, false)?;
     let namespaces = scope::namespaces(g)?;
+    let plan = Plan::new_in(&namespaces, &a.select, &a.filter, by_owner, false)?;
     let mut results = Vec::with_capacity(namespaces.len());
     let mut owners: Option<SocketOwners> = None;
     let mut denied = 0;
+    let mut notes: Vec<String> = Vec::new();
     for ns in namespaces {
         let (tally, notes) = if plan.owners {
             // Process keys and filters need the /proc walk: keep the matching sockets, then count.
-            let (sockets, census) = plan.sockets(&ns, owners.as_ref())?;
+            let r = plan.sockets(&ns, owners.as_ref());
+            let Some((sockets, census)) = skip_vanished(r, g.all_netns, &ns, &mut notes)? else {
+                continue;
+            };
             if owners.is_none() {
                 owners = census.owners;
                 denied = owners.as_ref().map_or(0, |o| o.stats.denied);
@@ -58,7 +62,7 @@ pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failu
         } else {
             // Streaming: each dump thread counts what passes the filter and forgets it.
             let filter = &plan.filter;
-            let census = collect::run(
+            let r = collect::run(
                 &plan.spec,
                 Some(&ns),
                 false,
@@ -68,8 +72,10 @@ pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failu
                         t.add(s, &NoOwners);
                     }
                 },
-            )
-            .map_err(Failure::census)?;
+            );
+            let Some(census) = skip_vanished(r, g.all_netns, &ns, &mut notes)? else {
+                continue;
+            };
             let mut t = Tally::new(&by);
             for d in census.dumps {
                 t.merge(d.acc);
