@@ -10,8 +10,6 @@ use sockdoc_diag::{
 use sockdoc_proc::sockstat::SockStat;
 use sockdoc_proc::{Netns, NetnsError, SocketOwners};
 
-use crate::Owners;
-
 /// What to dump.
 #[derive(Clone, Debug)]
 pub struct CensusSpec {
@@ -240,17 +238,5 @@ where
             }
             Err(err) => return Err(fail(err)),
         }
-    }
-}
-
-impl Owners for SocketOwners {
-    fn any(&self, inode: u32, f: &mut dyn FnMut(u32, &str) -> bool) -> bool {
-        for o in self.owners(inode) {
-            let name = self.process(o.pid).map_or("", |p| p.name.as_str());
-            if f(o.pid, name) {
-                return true;
-            }
-        }
-        false
     }
 }

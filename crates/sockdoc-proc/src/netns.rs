@@ -148,6 +148,7 @@ impl Netns {
     /// A short label: `name`, or `pid 1234`, plus the inode.
     pub fn label(&self) -> String {
         let who = match (self.names.first(), self.pid) {
+            (Some(n), Some(p)) if !self.current => format!("{n} (pid {p})"),
             (Some(n), _) => n.clone(),
             (None, Some(p)) if self.current => format!("current (pid {p})"),
             (None, Some(p)) => format!("pid {p}"),

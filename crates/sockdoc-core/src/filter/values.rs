@@ -345,7 +345,7 @@ mod tests {
 
     #[test]
     fn hosts() {
-        let v4 = |s: &str| Addr::from_ip(s.parse().unwrap());
+        let v4 = |s: &str| Addr::from_ip(s.parse().expect("test value parses"));
         assert_eq!(
             host_pattern("*"),
             Ok(HostPattern {
@@ -374,7 +374,7 @@ mod tests {
                 port: Some(80)
             })
         );
-        let p = host_pattern("10.0.0.0/8").unwrap();
+        let p = host_pattern("10.0.0.0/8").expect("test value parses");
         assert_eq!(
             p.net,
             Some(Net {
@@ -383,14 +383,17 @@ mod tests {
                 prefix_len: 8
             })
         );
-        let p = host_pattern("10.1.2.3:80").unwrap();
-        assert_eq!(p.net.unwrap().prefix_len, 32);
+        let p = host_pattern("10.1.2.3:80").expect("test value parses");
+        assert_eq!(p.net.expect("test value parses").prefix_len, 32);
         assert_eq!(p.port, Some(80));
-        let p = host_pattern("10.0.0.0/8:80").unwrap();
-        assert_eq!((p.net.unwrap().prefix_len, p.port), (8, Some(80)));
-        let p = host_pattern("10.1.2.3:*").unwrap();
+        let p = host_pattern("10.0.0.0/8:80").expect("test value parses");
+        assert_eq!(
+            (p.net.expect("test value parses").prefix_len, p.port),
+            (8, Some(80))
+        );
+        let p = host_pattern("10.1.2.3:*").expect("test value parses");
         assert_eq!(p.port, None);
-        let p = host_pattern("::1").unwrap();
+        let p = host_pattern("::1").expect("test value parses");
         assert_eq!(
             p.net,
             Some(Net {
@@ -399,15 +402,23 @@ mod tests {
                 prefix_len: 128
             })
         );
-        let p = host_pattern("[::1]:80").unwrap();
-        assert_eq!((p.net.unwrap().family, p.port), (Family::V6, Some(80)));
-        let p = host_pattern("2001:db8::/32").unwrap();
-        assert_eq!(p.net.unwrap().prefix_len, 32);
+        let p = host_pattern("[::1]:80").expect("test value parses");
+        assert_eq!(
+            (p.net.expect("test value parses").family, p.port),
+            (Family::V6, Some(80))
+        );
+        let p = host_pattern("2001:db8::/32").expect("test value parses");
+        assert_eq!(p.net.expect("test value parses").prefix_len, 32);
         assert_eq!(
             host_pattern("[2001:db8::]/32"),
             host_pattern("2001:db8::/32")
         );
-        assert_eq!(host_pattern("[2001:db8::/32]:443").unwrap().port, Some(443));
+        assert_eq!(
+            host_pattern("[2001:db8::/32]:443")
+                .expect("test value parses")
+                .port,
+            Some(443)
+        );
         assert_eq!(
             host_pattern("[*]:22"),
             Ok(HostPattern {
