@@ -98,6 +98,16 @@ pub enum Key {
 }
 
 impl Key {
+    /// The first owner of a socket inode, `Pid(0)` when none.
+    fn owner(inode: u32, owners: &dyn Owners) -> Key {
+        let mut pid = 0;
+        owners.any(inode, &mut |p, _| {
+            pid = p;
+            true
+        });
+        Key::Pid(pid)
+    }
+
     fn of(by: GroupBy, s: &Socket, owners: &dyn Owners) -> Key {
         match by {
             GroupBy::State => Key::State(s.state),
@@ -105,14 +115,7 @@ impl Key {
             GroupBy::RemotePort => Key::Port(s.remote_port),
             GroupBy::LocalIp => Key::Ip(s.family, s.local),
             GroupBy::LocalPort => Key::Port(s.local_port),
-            GroupBy::Process => {
-                let mut pid = 0;
-                owners.any(s.inode, &mut |p, _| {
-                    pid = p;
-                    true
-                });
-                Key::Pid(pid)
-            }
+            GroupBy::Process => Key::owner(s.inode, owners),
             GroupBy::PeerPrefix(p4, p6) => {
                 let bits = if s.family == Family::V4 { p4 } else { p6 };
                 Key::Prefix(s.family, mask(s.remote, bits), bits)
@@ -173,12 +176,16 @@ pub struct Grouping {
 }
 
 /// Streaming counts: totals per protocol and state, and one map per `--by`.
+///
+/// Groupings by owner need the /proc walk, which runs while the sockets stream in: [`Tally::add_deferred`]
+/// counts everything else at once and keeps 8 bytes per socket (inode, state) for [`Tally::resolve`].
 #[derive(Clone, Debug, Default)]
 pub struct Tally {
     pub tcp: StateCounts,
     pub udp: StateCounts,
     by: Vec<GroupBy>,
     groups: Vec<FxHashMap<Key, StateCounts>>,
+    pending: Vec<(u32, State)>,
 }
 
 impl Tally {
@@ -201,10 +208,44 @@ impl Tally {
         }
     }
 
+    /// Count one socket now, except in groupings by owner: those wait for [`Tally::resolve`].
+    pub fn add_deferred(&mut self, s: &Socket) {
+        match s.proto {
+            Proto::Tcp => self.tcp.add(s.state),
+            Proto::Udp => self.udp.add(s.state),
+        }
+        let mut deferred = false;
+        for (by, map) in self.by.iter().zip(self.groups.iter_mut()) {
+            if by.needs_owners() {
+                deferred = true;
+            } else {
+                map.entry(Key::of(*by, s, &crate::NoOwners))
+                    .or_default()
+                    .add(s.state);
+            }
+        }
+        if deferred {
+            self.pending.push((s.inode, s.state));
+        }
+    }
+
+    /// Count the sockets [`Tally::add_deferred`] held back, now that owners are known.
+    pub fn resolve(&mut self, owners: &dyn Owners) {
+        let pending = std::mem::take(&mut self.pending);
+        for (by, map) in self.by.iter().zip(self.groups.iter_mut()) {
+            if by.needs_owners() {
+                for &(inode, state) in &pending {
+                    map.entry(Key::owner(inode, owners)).or_default().add(state);
+                }
+            }
+        }
+    }
+
     /// Fold another tally (from a parallel dump) into this one.
-    pub fn merge(&mut self, o: Tally) {
+    pub fn merge(&mut self, mut o: Tally) {
         self.tcp.merge(&o.tcp);
         self.udp.merge(&o.udp);
+        self.pending.append(&mut o.pending);
         for (mine, theirs) in self.groups.iter_mut().zip(o.groups) {
             for (k, v) in theirs {
                 mine.entry(k).or_default().merge(&v);
@@ -313,6 +354,26 @@ mod tests {
             a.tcp.nonzero(),
             vec![(State::Established, 2), (State::CloseWait, 1)]
         );
+    }
+
+    #[test]
+    fn deferred_owner_grouping_matches_direct() {
+        struct Two;
+        impl Owners for Two {
+            fn any(&self, inode: u32, f: &mut dyn FnMut(u32, &str) -> bool) -> bool {
+                inode != 0 && f(100 + inode % 2, "p")
+            }
+        }
+        let by = [GroupBy::Process, GroupBy::State];
+        let (mut direct, mut deferred) = (Tally::new(&by), Tally::new(&by));
+        for i in 0..10u32 {
+            let mut s = sock(State::Established, [1, 1, 1, 1], 1);
+            s.inode = i;
+            direct.add(&s, &Two);
+            deferred.add_deferred(&s);
+        }
+        deferred.resolve(&Two);
+        assert_eq!(direct.groupings(10), deferred.groupings(10));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! The walk is the expensive part of process attribution (`ss -p` rescans a 256-bucket hash per socket and
 //! takes ~50 s at 300k sockets). Here: one pass, processes shared out to a few threads through an atomic
-//! cursor, `getdents64` + `readlinkat` with no allocation per fd, and one hash sized to the result.
+//! cursor, `getdents64` + `readlinkat` with no allocation per fd, and the result kept as one sorted array
+//! of 12-byte entries (binary search: no hash table, no per-owner links).
 //! Processes that exit mid-walk are skipped; processes we may not read are counted, not fatal.
 
 use std::ffi::CString;
@@ -42,19 +43,19 @@ pub struct WalkStats {
     pub socket_fds: usize,
 }
 
-const NONE: u32 = u32::MAX;
-
-#[derive(Clone, Copy)]
-struct Link {
-    owner: Owner,
-    next: u32,
+/// One socket fd: 12 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    inode: u32,
+    pid: u32,
+    fd: u32,
 }
 
 /// The map from socket inode to its owners.
 #[derive(Default)]
 pub struct SocketOwners {
-    first: FxHashMap<u32, u32>,
-    links: Vec<Link>,
+    /// Sorted by inode (then pid, fd).
+    entries: Vec<Entry>,
     procs: FxHashMap<u32, ProcInfo>,
     pub stats: WalkStats,
 }
@@ -87,36 +88,37 @@ impl SocketOwners {
     }
 
     fn merge(parts: Vec<Part>) -> SocketOwners {
-        let total: usize = parts.iter().map(|p| p.fds.len()).sum();
-        let mut out = SocketOwners {
-            first: FxHashMap::with_capacity_and_hasher(total, Default::default()),
-            links: Vec::with_capacity(total),
-            procs: FxHashMap::default(),
-            stats: WalkStats::default(),
-        };
-        for part in parts {
+        let mut out = SocketOwners::default();
+        // The largest part's buffer becomes the result, so at most the smaller parts are copied.
+        let mut parts = parts;
+        parts.sort_by_key(|p| std::cmp::Reverse(p.fds.len()));
+        let rest: usize = parts.iter().skip(1).map(|p| p.fds.len()).sum();
+        for (i, mut part) in parts.into_iter().enumerate() {
             out.stats.processes += part.stats.processes;
             out.stats.denied += part.stats.denied;
             out.stats.vanished += part.stats.vanished;
-            out.stats.socket_fds += part.fds.len();
-            for (inode, owner) in part.fds {
-                let idx = out.links.len() as u32;
-                let prev = out.first.insert(inode, idx).unwrap_or(NONE);
-                out.links.push(Link { owner, next: prev });
+            if i == 0 {
+                out.entries = std::mem::take(&mut part.fds);
+                out.entries.reserve_exact(rest);
+            } else {
+                out.entries.append(&mut part.fds);
             }
             out.procs.extend(part.procs);
         }
+        out.entries.sort_unstable();
+        out.stats.socket_fds = out.entries.len();
         out
     }
 
-    /// Owners of a socket inode, most recently walked first. Empty for inode 0 and unknown inodes.
+    /// Owners of a socket inode, by pid. Empty for inode 0 and unknown inodes.
     pub fn owners(&self, inode: u32) -> OwnerIter<'_> {
-        let next = if inode == 0 {
-            NONE
+        let start = self.entries.partition_point(|e| e.inode < inode);
+        let found = if inode == 0 {
+            &[][..]
         } else {
-            self.first.get(&inode).copied().unwrap_or(NONE)
+            &self.entries[start..]
         };
-        OwnerIter { map: self, next }
+        OwnerIter { rest: found, inode }
     }
 
     /// Name and command line of a pid seen owning a socket.
@@ -124,34 +126,41 @@ impl SocketOwners {
         self.procs.get(&pid)
     }
 
-    /// Number of distinct socket inodes owned by some process.
+    /// Number of socket fds seen (a socket shared by two processes counts twice).
     pub fn len(&self) -> usize {
-        self.first.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.first.is_empty()
+        self.entries.is_empty()
     }
 }
 
 /// Iterator over the owners of one inode.
 pub struct OwnerIter<'a> {
-    map: &'a SocketOwners,
-    next: u32,
+    rest: &'a [Entry],
+    inode: u32,
 }
 
 impl Iterator for OwnerIter<'_> {
     type Item = Owner;
     fn next(&mut self) -> Option<Owner> {
-        let link = self.map.links.get(self.next as usize)?;
-        self.next = link.next;
-        Some(link.owner)
+        let (e, rest) = self.rest.split_first()?;
+        if e.inode != self.inode {
+            self.rest = &[];
+            return None;
+        }
+        self.rest = rest;
+        Some(Owner {
+            pid: e.pid,
+            fd: e.fd,
+        })
     }
 }
 
 #[derive(Default)]
 struct Part {
-    fds: Vec<(u32, Owner)>,
+    fds: Vec<Entry>,
     procs: FxHashMap<u32, ProcInfo>,
     stats: WalkStats,
 }
@@ -205,7 +214,7 @@ fn walk_part(root: &OwnedFd, pids: &[u32], cursor: &AtomicUsize) -> Part {
                 return;
             }
             if let Some(inode) = socket_inode(&link[..n as usize]) {
-                part.fds.push((inode, Owner { pid, fd }));
+                part.fds.push(Entry { inode, pid, fd });
             }
         });
         if res.is_err() && part.fds.len() == before {
@@ -318,11 +327,26 @@ mod tests {
     fn shared_sockets_list_every_owner() {
         let parts = vec![
             Part {
-                fds: vec![(7, Owner { pid: 1, fd: 3 })],
+                fds: vec![Entry {
+                    inode: 7,
+                    pid: 1,
+                    fd: 3,
+                }],
                 ..Default::default()
             },
             Part {
-                fds: vec![(7, Owner { pid: 2, fd: 4 }), (8, Owner { pid: 2, fd: 5 })],
+                fds: vec![
+                    Entry {
+                        inode: 8,
+                        pid: 2,
+                        fd: 5,
+                    },
+                    Entry {
+                        inode: 7,
+                        pid: 2,
+                        fd: 4,
+                    },
+                ],
                 ..Default::default()
             },
         ];
@@ -330,7 +354,10 @@ mod tests {
         let mut o: Vec<u32> = m.owners(7).map(|o| o.pid).collect();
         o.sort();
         assert_eq!(o, vec![1, 2]);
-        assert_eq!(m.len(), 2);
+        assert_eq!(m.owners(8).count(), 1);
+        assert_eq!(m.owners(6).count(), 0);
+        assert_eq!(m.owners(9).count(), 0);
+        assert_eq!(m.len(), 3);
         assert_eq!(m.stats.socket_fds, 3);
     }
 }

@@ -40,18 +40,16 @@ pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failu
     let plan = Plan::new_in(&namespaces, &a.select, &a.filter, by_owner, false)?;
     let mut results = Vec::with_capacity(namespaces.len());
     let mut owners: Option<SocketOwners> = None;
-    let mut denied = 0;
     let mut notes: Vec<String> = Vec::new();
     for ns in namespaces {
-        let (tally, notes) = if plan.owners {
-            // Process keys and filters need the /proc walk: keep the matching sockets, then count.
+        let (tally, notes) = if plan.filter.needs_processes() {
+            // A filter on processes needs the walk before it can decide: keep the matching sockets.
             let r = plan.sockets(&ns, owners.as_ref());
             let Some((sockets, census)) = skip_vanished(r, g.all_netns, &ns, &mut notes)? else {
                 continue;
             };
             if owners.is_none() {
                 owners = census.owners;
-                denied = owners.as_ref().map_or(0, |o| o.stats.denied);
             }
             let o: &dyn Owners = owners.as_ref().map_or(&NoOwners, |o| o as &dyn Owners);
             let mut t = Tally::new(&by);
@@ -60,30 +58,38 @@ pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failu
             }
             (t, census.notes)
         } else {
-            // Streaming: each dump thread counts what passes the filter and forgets it.
+            // Streaming: each dump thread counts what passes the filter and forgets it; a grouping by
+            // process keeps 8 bytes per socket until the /proc walk (running alongside) is done.
             let filter = &plan.filter;
+            let walk = plan.owners && owners.is_none();
             let r = collect::run(
                 &plan.spec,
                 Some(&ns),
-                false,
+                walk,
                 |_| Tally::new(&by),
                 |t, s| {
                     if filter.matches(s, &NoOwners) {
-                        t.add(s, &NoOwners);
+                        t.add_deferred(s);
                     }
                 },
             );
             let Some(census) = skip_vanished(r, g.all_netns, &ns, &mut notes)? else {
                 continue;
             };
+            if owners.is_none() {
+                owners = census.owners;
+            }
             let mut t = Tally::new(&by);
             for d in census.dumps {
                 t.merge(d.acc);
             }
+            let o: &dyn Owners = owners.as_ref().map_or(&NoOwners, |o| o as &dyn Owners);
+            t.resolve(o);
             (t, census.notes)
         };
         results.push(NsStats { ns, tally, notes });
     }
+    let denied = owners.as_ref().map_or(0, |o| o.stats.denied);
     let proc_name = |pid: u32| {
         owners
             .as_ref()
