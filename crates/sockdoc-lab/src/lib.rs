@@ -1,1 +1,30 @@
-//! placeholder
+//! sockdoc-lab: a test lab for sockdoc.
+//!
+//! It builds throw-away network namespaces ([`Netns`]), injects packet loss with nftables, creates
+//! real sockets in every reachable TCP/UDP state inside them ([`scenario`]), and reads the kernel's
+//! view back through `ss` ([`ss`]) so that sockdoc's output can be cross-checked against the
+//! reference tool on the very same sockets.
+//!
+//! Everything is scoped: namespaces are deleted by their guard's `Drop` (also while a failing test
+//! unwinds), helper processes are killed by PID, and the calling thread never changes namespace
+//! (sockets are created on a short-lived thread that joined the namespace, see [`in_netns`]).
+//!
+//! All functions need root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and the `ip`, `nft` and `ss` tools.
+
+mod enter;
+pub mod lock;
+pub mod netns;
+mod owned;
+pub mod scenario;
+pub mod ss;
+pub mod state;
+mod sys;
+pub mod wait;
+
+pub use enter::in_netns;
+pub use lock::{ExclusiveNetnsLock, SharedNetnsLock};
+pub use netns::{Hook, Netns};
+pub use owned::{own_comm, own_socket_inodes, own_sockets};
+pub use scenario::{Expected, Kind, Scenario};
+pub use ss::{SsEndpoint, SsSocket, SsTimer, SsUser};
+pub use state::{Family, Proto, SockState};

@@ -1,0 +1,127 @@
+//! sockdoc run as an unprivileged user (`setpriv` to nobody) inside a namespace: it still lists
+//! every socket and exits 0; it names the owner of nobody's own socket but not root's, and says on
+//! one stderr line that the rest needs root.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use sockdoc_lab::{ss, wait, Family, Kind, Netns, SockState};
+
+use crate::sockdoc;
+
+const NOBODY: u32 = 65534;
+
+/// A world-executable copy of the binary (the build directory may not be reachable for nobody),
+/// removed on drop.
+struct PublicCopy(PathBuf);
+
+impl PublicCopy {
+    fn new() -> PublicCopy {
+        let path = std::env::temp_dir().join(format!("sdlab-{}-sockdoc", std::process::id()));
+        std::fs::copy(sockdoc::binary(), &path).expect("copy sockdoc binary");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod sockdoc copy");
+        PublicCopy(path)
+    }
+}
+
+impl Drop for PublicCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `ip netns exec NS setpriv --reuid=65534 --regid=65534 --clear-groups PROGRAM`.
+fn as_nobody(ns: &Netns, program: &str) -> Command {
+    let mut cmd = ns.command("setpriv");
+    cmd.args([
+        &format!("--reuid={NOBODY}"),
+        &format!("--regid={NOBODY}"),
+        "--clear-groups",
+        program,
+    ]);
+    cmd
+}
+
+#[test]
+fn lists_everything_and_says_what_needs_root() {
+    let ns = Netns::new().expect("create namespace");
+    let _root_v4 = Kind::Established.build(&ns, Family::V4).expect("build");
+    let _root_v6 = Kind::Listen.build(&ns, Family::V6).expect("build");
+    let _tw = Kind::TimeWait.build(&ns, Family::V4).expect("build");
+
+    // A listener of nobody's own.
+    let port = ns.fresh_port();
+    let mut socat = as_nobody(&ns, "socat");
+    socat.args([
+        &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr"),
+        "EXEC:/bin/cat",
+    ]);
+    let nobody_pid = ns.spawn_command(socat).expect("start socat as nobody");
+    let snap = wait::poll(Duration::from_secs(10), "nobody's listener", || {
+        let snap = ss::snapshot(&ns)?;
+        let up = snap
+            .iter()
+            .any(|s| s.state == SockState::Listen && s.local.port == port && !s.users.is_empty());
+        Ok(if up {
+            Ok(snap)
+        } else {
+            Err(format!("{snap:?}"))
+        })
+    })
+    .expect("listener up");
+
+    let copy = PublicCopy::new();
+    let program = copy.0.to_string_lossy().into_owned();
+    let mut cmd = as_nobody(&ns, &program);
+    cmd.args(["list", "--json", "-p"]);
+    let run = sockdoc::run_command(cmd, vec!["(as nobody) list --json -p".into()]).expect_ok();
+
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "one stderr line expected: {:?}", run.stderr);
+    assert!(
+        lines[0].contains("root"),
+        "the line says what needs root: {}",
+        lines[0]
+    );
+
+    let doc = run.json("list");
+    let spaces = sockdoc::namespaces(&doc);
+    assert_eq!(spaces.len(), 1, "{doc}");
+    assert_eq!(spaces[0].inode, ns.inode().expect("inode"), "{doc}");
+    let sockets = &spaces[0].sockets;
+    let got: BTreeSet<u64> = sockets.iter().map(|s| s.cookie).collect();
+    let want: BTreeSet<u64> = snap.iter().filter_map(|s| s.cookie).collect();
+    assert_eq!(got, want, "same sockets as ss (run as root): {doc}");
+
+    for sd in sockets {
+        let s = snap
+            .iter()
+            .find(|s| s.cookie == Some(sd.cookie))
+            .expect("matched above");
+        assert_eq!(
+            (sd.state, sd.local, sd.remote),
+            (s.state, s.local.socket_addr(), s.peer.socket_addr())
+        );
+        assert_eq!(sd.uid, u64::from(s.uid), "{}", sd.json);
+        let owners = sd.processes.as_deref().unwrap_or_default();
+        if sd.uid == u64::from(NOBODY) {
+            assert!(
+                owners
+                    .iter()
+                    .any(|p| p.pid == nobody_pid && p.name == "socat"),
+                "nobody's own socket is attributed: {}",
+                sd.json
+            );
+        } else {
+            assert!(
+                owners.is_empty(),
+                "root's owners are not readable: {}",
+                sd.json
+            );
+        }
+    }
+}
