@@ -60,40 +60,35 @@ impl Netns {
         if name.is_empty() || name.contains('/') || name == "." || name == ".." {
             return Err(NetnsError::NoSuchName(name.to_string()));
         }
-        let path = Path::new(NETNS_RUN_DIR).join(name);
-        let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => NetnsError::NoSuchName(name.to_string()),
-            _ => NetnsError::Open {
-                path: path.clone(),
-                err: e,
-            },
-        })?;
-        let inode = meta.ino();
-        Ok(Netns {
-            inode,
-            names: names_by_inode().remove(&inode).unwrap_or_default(),
-            pid: None,
-            current: inode == current_inode(),
-            path,
+        Netns::at(Path::new(NETNS_RUN_DIR).join(name), None, || {
+            NetnsError::NoSuchName(name.to_string())
         })
     }
 
     /// The namespace process `pid` lives in.
     pub fn of_pid(pid: u32) -> Result<Netns, NetnsError> {
         let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
-        let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => NetnsError::NoSuchPid(pid),
-            io::ErrorKind::PermissionDenied => NetnsError::NotPermitted { path: path.clone() },
-            _ => NetnsError::Open {
-                path: path.clone(),
-                err: e,
-            },
-        })?;
-        let inode = meta.ino();
+        Netns::at(path, Some(pid), || NetnsError::NoSuchPid(pid))
+    }
+
+    /// The namespace behind a namespace file; `missing` says what a missing file means.
+    fn at(
+        path: PathBuf,
+        pid: Option<u32>,
+        missing: impl FnOnce() -> NetnsError,
+    ) -> Result<Netns, NetnsError> {
+        let inode = match std::fs::metadata(&path) {
+            Ok(meta) => meta.ino(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(NetnsError::NotPermitted { path })
+            }
+            Err(err) => return Err(NetnsError::Open { path, err }),
+        };
         Ok(Netns {
             inode,
             names: names_by_inode().remove(&inode).unwrap_or_default(),
-            pid: Some(pid),
+            pid,
             current: inode == current_inode(),
             path,
         })

@@ -26,7 +26,7 @@ const PREDICATE_WORDS: &str = "state, exclude, sport, dport, src, dst, dev, tcp,
      proc, pid, uid, inode, idle, keepalive, retrans, unacked, recvq, sendq, timer, listening, not, (";
 
 /// Every keyword, for "did you mean" suggestions.
-const KEYWORDS: &[&str] = &[
+pub(crate) const KEYWORDS: &[&str] = &[
     "state",
     "exclude",
     "sport",
