@@ -27,6 +27,15 @@ impl Lang {
     }
 }
 
+/// Pick the text for `lang` from a pair written side by side (findings build their sentences this way,
+/// so every English sentence has its Chinese twin next to it).
+pub fn pick<T>(lang: Lang, en: T, zh: T) -> T {
+    match lang {
+        Lang::En => en,
+        Lang::Zh => zh,
+    }
+}
+
 /// Census messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Msg {

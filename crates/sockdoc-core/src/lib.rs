@@ -5,8 +5,10 @@
 
 pub mod aggregate;
 pub mod collect;
+pub mod doctor;
 pub mod filter;
 pub mod i18n;
 pub mod owners;
+pub mod units;
 
 pub use owners::{NoOwners, Owners};

@@ -7,10 +7,14 @@
 //!
 //! It never talks netlink and knows nothing of filters or findings.
 
+pub mod conntrack;
+pub mod counters;
 pub mod dirent;
+pub mod limits;
 pub mod netns;
 pub mod owners;
 pub mod sockstat;
+pub mod sysctl;
 
 pub use netns::{Netns, NetnsError};
 pub use owners::{Owner, ProcInfo, SocketOwners, WalkStats};

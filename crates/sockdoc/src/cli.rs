@@ -66,6 +66,12 @@ impl Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// What is wrong with this server's connections, the evidence, and how to fix it (the default).
+    #[command(after_help = DOCTOR_HELP)]
+    Doctor(DoctorArgs),
+    /// Half-open ESTABLISHED suspects: no keepalive, nothing in flight, silent for too long.
+    #[command(after_help = GHOSTS_HELP)]
+    Ghosts(GhostsArgs),
     /// Count sockets: state histogram for TCP and UDP, and top groups with --by.
     #[command(after_help = STATS_HELP)]
     Stats(StatsArgs),
@@ -81,6 +87,53 @@ Examples:
   sockdoc stats state established --by remote-ip # the same, ESTABLISHED only
   sockdoc stats --by process,local-port           # who holds the sockets, on which ports
   sockdoc stats --all-netns                       # every namespace, containers included";
+
+const DOCTOR_HELP: &str = "\
+Findings (stable ids, also in --json): ghost-suspects, keepalive-coverage, close-wait-leak,
+unreachable-peers, time-wait-pressure, ephemeral-port-exhaustion, listen-overflow, syn-flood, fd-limit,
+conntrack-full, sysctl-obsolete, sysctl-risky.
+
+Exit code: 0 healthy (info findings only), 1 the worst finding is a warning, 2 a critical one.
+Examples:
+  sockdoc                          # the same as sockdoc doctor
+  sockdoc doctor --json | jq '.namespaces[].findings[].id'
+  sockdoc doctor --idle 10m        # call connections silent for 10 minutes ghost suspects
+  sockdoc --all-netns doctor       # every namespace, containers included";
+
+const GHOSTS_HELP: &str = "\
+A suspect is an ESTABLISHED TCP connection with no keepalive timer, nothing unacknowledged in flight,
+and no data or ACK received for longer than --idle (default: the kernel's keepalive window,
+tcp_keepalive_time + tcp_keepalive_probes x tcp_keepalive_intvl). Suspects are not proven dead.
+Examples:
+  sockdoc ghosts                        # every suspect, with owner, peer and idle time
+  sockdoc ghosts --idle 30m sport = :21 # the incident's FTP proxy";
+
+#[derive(Debug, Args, Clone)]
+pub struct DoctorArgs {
+    /// Silence after which an ESTABLISHED connection without keepalive is a ghost suspect
+    /// [default: the kernel's keepalive window].
+    #[arg(long, value_name = "DURATION")]
+    pub idle: Option<String>,
+    /// Time between the two readings of kernel counters (rates, not totals since boot).
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub interval: String,
+    /// Show every row and the full text of info findings.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GhostsArgs {
+    /// Silence after which a connection is a suspect [default: the kernel's keepalive window].
+    #[arg(long, value_name = "DURATION")]
+    pub idle: Option<String>,
+    /// Omit the header line.
+    #[arg(short = 'H', long = "no-header")]
+    pub no_header: bool,
+    /// Narrow the suspects with a filter (same language as `sockdoc list`).
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
 
 /// Which sockets: protocol and family switches shared by stats and list.
 #[derive(Debug, Args, Clone, Default)]

@@ -9,6 +9,10 @@ use sockdoc_proc::NetnsError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Ok = 0,
+    /// doctor: the worst finding is a warning.
+    Warning = 1,
+    /// doctor: at least one critical finding.
+    Critical = 2,
     Usage = 64,
     NoInput = 66,
     Unavailable = 69,

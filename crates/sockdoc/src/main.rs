@@ -10,12 +10,13 @@ mod error;
 mod fmt;
 mod json;
 mod scope;
+mod term;
 
 use std::io::{BufWriter, Write};
 
 use clap::Parser;
 
-use cli::{Cli, Command, StatsArgs};
+use cli::{Cli, Command, DoctorArgs};
 use error::{Exit, Failure};
 
 fn main() {
@@ -63,19 +64,17 @@ fn main() {
 
 fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
     match &cli.command {
+        Some(Command::Doctor(a)) => cmd::doctor::run(&cli.global, a, out),
+        Some(Command::Ghosts(a)) => cmd::ghosts::run(&cli.global, a, out),
         Some(Command::Stats(a)) => cmd::stats::run(&cli.global, a, out),
         Some(Command::List(a)) => cmd::list::run(&cli.global, a, out),
-        // Until `doctor` lands, the bare command shows the census summary.
         None => {
-            let a = StatsArgs {
-                select: Default::default(),
-                by: Vec::new(),
-                top: 10,
-                prefix4: 24,
-                prefix6: 64,
-                filter: Vec::new(),
+            let a = DoctorArgs {
+                idle: None,
+                interval: "1s".to_string(),
+                verbose: false,
             };
-            cmd::stats::run(&cli.global, &a, out)
+            cmd::doctor::run(&cli.global, &a, out)
         }
     }
 }

@@ -28,7 +28,7 @@ pub fn long_help() -> String {
 
 /// A column of the text output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Col {
+pub(crate) enum Col {
     Netid,
     State,
     RecvQ,
@@ -177,7 +177,8 @@ pub fn run(g: &Global, a: &ListArgs, out: &mut dyn Write) -> Result<Exit, Failur
             if i > 0 {
                 out.write_all(b",").map_err(Failure::output)?;
             }
-            write_json_ns(out, ns, &sockets, shown, &census.notes).map_err(Failure::output)?;
+            write_json_ns(out, ns, &sockets, shown, &census.notes, "sockets", &[])
+                .map_err(Failure::output)?;
         } else {
             if g.all_netns || !ns.current {
                 let title = text(g.lang(), Msg::Namespace, &[&ns.label()]);
@@ -195,18 +196,24 @@ pub fn run(g: &Global, a: &ListArgs, out: &mut dyn Write) -> Result<Exit, Failur
     Ok(Exit::Ok)
 }
 
-fn write_json_ns(
+/// One namespace's entry: `{"netns":..,<extra>,"notes":[..],"<key>":[sockets]}`, streamed.
+pub(crate) fn write_json_ns(
     out: &mut dyn Write,
     ns: &sockdoc_proc::Netns,
     sockets: &[Socket],
     owners: Option<&SocketOwners>,
     notes: &[String],
+    key: &str,
+    extra: &[(&str, u64)],
 ) -> std::io::Result<()> {
     out.write_all(b"{\"netns\":")?;
     serde_json::to_writer(&mut *out, &JNetns::new(ns))?;
+    for (k, v) in extra {
+        write!(out, ",\"{k}\":{v}")?;
+    }
     out.write_all(b",\"notes\":")?;
     serde_json::to_writer(&mut *out, notes)?;
-    out.write_all(b",\"sockets\":[")?;
+    write!(out, ",\"{key}\":[")?;
     for (i, s) in sockets.iter().enumerate() {
         if i > 0 {
             out.write_all(b",")?;
@@ -236,7 +243,7 @@ fn width(c: Col, v6: bool) -> usize {
     }
 }
 
-fn write_text(
+pub(crate) fn write_text(
     out: &mut dyn Write,
     cols: &[Col],
     sockets: &[Socket],

@@ -1,0 +1,180 @@
+//! Doctor: turns one census (sockets, owners) and the kernel's state (counters read twice, sysctls,
+//! limits, conntrack) into ranked findings, each with evidence, why it matters and what to do, in the
+//! user's language. Detectors only read their input; they never print and never touch the system.
+//!
+//! One file per family of findings: `ghosts` (half-open suspects, keepalive coverage), `closing`
+//! (CLOSE-WAIT leaks, unreachable peers), `ports` (TIME-WAIT pressure, ephemeral ports), `listen`
+//! (accept-queue overflow, SYN floods), `limits` (fds, conntrack), `sysctl` (obsolete and risky settings).
+
+mod closing;
+pub mod ghosts;
+pub mod kernel;
+mod limits;
+mod listen;
+mod ports;
+mod sysctl;
+
+use sockdoc_diag::Socket;
+
+use crate::i18n::Lang;
+use crate::Owners;
+
+pub use kernel::KernelState;
+
+/// How bad a finding is. Ordered: `Critical` is the greatest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A value in a finding's evidence table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Int(i64),
+    Text(String),
+    List(Vec<String>),
+}
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Value {
+        Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Value {
+        Value::Int(i64::from(v))
+    }
+}
+impl From<u16> for Value {
+    fn from(v: u16) -> Value {
+        Value::Int(i64::from(v))
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Value {
+        Value::Int(v)
+    }
+}
+impl From<usize> for Value {
+    fn from(v: usize) -> Value {
+        Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Text(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(v.to_string())
+    }
+}
+impl From<Vec<String>> for Value {
+    fn from(v: Vec<String>) -> Value {
+        Value::List(v)
+    }
+}
+
+/// One row of a finding's breakdown (per process, per port, per peer...). Keys are stable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Row(pub Vec<(&'static str, Value)>);
+
+impl Row {
+    pub fn with(mut self, key: &'static str, v: impl Into<Value>) -> Row {
+        self.0.push((key, v.into()));
+        self
+    }
+}
+
+/// What doctor found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// Stable kebab-case identifier (`ghost-suspects`).
+    pub id: &'static str,
+    pub severity: Severity,
+    /// One line: what is wrong, with the key number.
+    pub title: String,
+    /// What was seen, in a sentence or two.
+    pub detail: String,
+    /// Why it matters.
+    pub why: String,
+    /// What to do: exact commands first, then steps.
+    pub fix: Vec<String>,
+    /// Key numbers (stable keys).
+    pub evidence: Vec<(&'static str, i64)>,
+    /// Breakdown rows, largest first.
+    pub groups: Vec<Row>,
+}
+
+/// Everything the detectors look at, for one network namespace.
+pub struct Input<'a> {
+    pub sockets: &'a [Socket],
+    pub owners: &'a dyn Owners,
+    pub kernel: &'a KernelState,
+    /// Ghost threshold; `None` = the kernel's keepalive window.
+    pub idle_threshold_ms: Option<u64>,
+    pub lang: Lang,
+}
+
+impl Input<'_> {
+    /// The first owner of a socket: (pid, name), or (0, "-").
+    pub fn owner(&self, inode: u32) -> (u32, String) {
+        let mut out = (0, "-".to_string());
+        self.owners.any(inode, &mut |pid, name| {
+            out = (pid, name.to_string());
+            true
+        });
+        out
+    }
+}
+
+/// Run every detector; findings ranked worst first, then by id.
+pub fn diagnose(input: &Input) -> Vec<Finding> {
+    let mut out = Vec::new();
+    out.extend(ghosts::ghost_suspects(input));
+    out.extend(ghosts::keepalive_coverage(input));
+    out.extend(closing::close_wait_leak(input));
+    out.extend(closing::unreachable_peers(input));
+    out.extend(ports::time_wait_pressure(input));
+    out.extend(ports::ephemeral_ports(input));
+    out.extend(listen::listen_overflow(input));
+    out.extend(listen::syn_flood(input));
+    out.extend(limits::fd_limit(input));
+    out.extend(limits::conntrack(input));
+    out.extend(sysctl::obsolete(input));
+    out.extend(sysctl::risky(input));
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(b.id)));
+    out
+}
+
+/// The worst severity among findings that count towards the exit code (info does not).
+pub fn status(findings: &[Finding]) -> Option<Severity> {
+    findings
+        .iter()
+        .map(|f| f.severity)
+        .filter(|s| *s > Severity::Info)
+        .max()
+}
+
+/// `percent` of `part` in `whole`, rounded down; 0 for an empty whole.
+pub(crate) fn percent(part: u64, whole: u64) -> u64 {
+    part.saturating_mul(100).checked_div(whole).unwrap_or(0)
+}
+
+pub(crate) use crate::units::duration_ms as human_ms;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,272 @@
+//! Detector tests on hand-built sockets and kernel states: each finding fires on its pathology with the
+//! right numbers and stays quiet on a healthy neighbour.
+
+use std::net::IpAddr;
+
+use sockdoc_diag::{Addr, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind};
+
+use super::kernel::{KernelState, Sysctls};
+use super::*;
+use crate::i18n::Lang;
+
+struct Own;
+impl Owners for Own {
+    fn any(&self, inode: u32, f: &mut dyn FnMut(u32, &str) -> bool) -> bool {
+        inode != 0
+            && f(
+                inode / 1000,
+                if inode / 1000 == 21 {
+                    "ftp-proxy"
+                } else {
+                    "sshd"
+                },
+            )
+    }
+}
+
+fn ip(s: &str) -> Addr {
+    Addr::from_ip(s.parse::<IpAddr>().expect("ip"))
+}
+
+fn sock(state: State, lport: u16, remote: &str, idle_ms: u32, inode: u32) -> Socket {
+    Socket {
+        local: ip("10.0.0.1"),
+        remote: ip(remote),
+        cookie: u64::from(inode),
+        local_port: lport,
+        remote_port: if state == State::Listen { 0 } else { 50000 },
+        proto: Proto::Tcp,
+        family: Family::V4,
+        state,
+        timer: Timer::default(),
+        ifindex: 0,
+        inode,
+        uid: 0,
+        recv_q: 0,
+        send_q: 0,
+        tcp: Some(TcpInfo {
+            last_data_recv_ms: idle_ms,
+            last_ack_recv_ms: idle_ms,
+            last_data_sent_ms: idle_ms,
+            ..TcpInfo::default()
+        }),
+    }
+}
+
+fn kernel() -> KernelState {
+    KernelState {
+        sysctls: Sysctls {
+            keepalive_time: Some(300),
+            keepalive_probes: Some(9),
+            keepalive_intvl: Some(75),
+            max_tw_buckets: Some(262_144),
+            port_range: Some((32768, 60999)),
+            retries2: Some(15),
+            syncookies: Some(1),
+            max_syn_backlog: Some(1024),
+            somaxconn: Some(4096),
+            ..Sysctls::default()
+        },
+        ..KernelState::default()
+    }
+}
+
+fn run(sockets: &[Socket], k: &KernelState, idle: Option<u64>) -> Vec<Finding> {
+    diagnose(&Input {
+        sockets,
+        owners: &Own,
+        kernel: k,
+        idle_threshold_ms: idle,
+        lang: Lang::En,
+    })
+}
+
+fn find<'a>(f: &'a [Finding], id: &str) -> Option<&'a Finding> {
+    f.iter().find(|x| x.id == id)
+}
+
+fn ev(f: &Finding, key: &str) -> i64 {
+    f.evidence
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(-1, |(_, v)| *v)
+}
+
+fn cell<'a>(r: &'a Row, key: &str) -> &'a Value {
+    &r.0.iter().find(|(k, _)| *k == key).expect("key present").1
+}
+
+#[test]
+fn the_incident_ghosts_and_coverage() {
+    let mut s = vec![
+        sock(State::Listen, 21, "0.0.0.0", 0, 21_000),
+        sock(State::Listen, 22, "0.0.0.0", 0, 22_000),
+    ];
+    // Port 21: three silent connections without keepalive (the proxy), one busy.
+    for i in 0..3 {
+        s.push(sock(
+            State::Established,
+            21,
+            "192.168.70.16",
+            7 * 86_400_000,
+            21_001 + i,
+        ));
+    }
+    s.push(sock(State::Established, 21, "192.168.70.17", 50, 21_010));
+    // Port 22: idle but with keepalive (sshd).
+    let mut ssh = sock(
+        State::Established,
+        22,
+        "192.168.53.207",
+        7 * 86_400_000,
+        22_001,
+    );
+    ssh.timer = Timer {
+        kind: TimerKind::Keepalive,
+        expires_ms: 59_000,
+        count: 0,
+    };
+    s.push(ssh);
+    let k = kernel();
+    let f = run(&s, &k, None);
+    let g = find(&f, "ghost-suspects").expect("ghosts found");
+    assert_eq!(g.severity, Severity::Warning);
+    assert_eq!(ev(g, "suspects"), 3);
+    assert_eq!(ev(g, "threshold_ms"), (300 + 9 * 75) * 1000);
+    assert_eq!(g.groups.len(), 1);
+    assert_eq!(cell(&g.groups[0], "local_port"), &Value::Int(21));
+    assert_eq!(
+        cell(&g.groups[0], "process"),
+        &Value::Text("ftp-proxy".into())
+    );
+    assert_eq!(
+        cell(&g.groups[0], "peers"),
+        &Value::List(vec!["192.168.70.16".into()])
+    );
+    let c = find(&f, "keepalive-coverage").expect("coverage");
+    assert_eq!(c.severity, Severity::Info);
+    assert_eq!(cell(&c.groups[0], "local_port"), &Value::Int(21));
+    assert_eq!(cell(&c.groups[0], "percent"), &Value::Int(0));
+    assert_eq!(cell(&c.groups[1], "percent"), &Value::Int(100));
+    assert!(c.title.contains("21"));
+    assert_eq!(status(&f), Some(Severity::Warning));
+}
+
+#[test]
+fn in_flight_or_retransmitting_is_not_a_ghost_but_an_unreachable_peer() {
+    let mut a = sock(State::Established, 21, "10.9.9.9", 600_000, 21_001);
+    a.tcp = a.tcp.map(|t| TcpInfo { unacked: 3, ..t });
+    a.timer = Timer {
+        kind: TimerKind::On,
+        expires_ms: 8000,
+        count: 6,
+    };
+    let f = run(&[a], &kernel(), Some(1000));
+    assert!(find(&f, "ghost-suspects").is_none());
+    let u = find(&f, "unreachable-peers").expect("unreachable");
+    assert_eq!(ev(u, "connections"), 1);
+    assert_eq!(cell(&u.groups[0], "max_retrans"), &Value::Int(6));
+}
+
+#[test]
+fn close_wait_leak_and_quiet_neighbour() {
+    let mut s: Vec<Socket> = (0..5)
+        .map(|i| sock(State::CloseWait, 8080, "10.1.1.1", 60_000, 21_100 + i))
+        .collect();
+    s.push(sock(State::CloseWait, 9090, "10.1.1.2", 200, 22_100));
+    let f = run(&s, &kernel(), None);
+    let c = find(&f, "close-wait-leak").expect("leak");
+    assert_eq!(ev(c, "close_wait"), 6);
+    assert_eq!(
+        c.groups.len(),
+        1,
+        "the fresh CLOSE-WAIT of port 9090 is not a leak"
+    );
+    assert_eq!(cell(&c.groups[0], "count"), &Value::Int(5));
+}
+
+#[test]
+fn listen_queue_full_is_critical() {
+    let mut l = sock(State::Listen, 8080, "0.0.0.0", 0, 21_000);
+    l.recv_q = 5;
+    l.send_q = 4;
+    let mut ok = sock(State::Listen, 8081, "0.0.0.0", 0, 22_000);
+    ok.send_q = 128;
+    let f = run(&[l, ok], &kernel(), None);
+    let o = find(&f, "listen-overflow").expect("overflow");
+    assert_eq!(o.severity, Severity::Critical);
+    assert_eq!(o.groups.len(), 1);
+    assert_eq!(cell(&o.groups[0], "accept_queue"), &Value::Int(5));
+}
+
+#[test]
+fn syn_flood_and_time_wait_and_ports() {
+    let mut s = vec![{
+        let mut l = sock(State::Listen, 80, "0.0.0.0", 0, 21_000);
+        l.send_q = 100;
+        l
+    }];
+    for i in 0..120 {
+        let mut r = sock(State::SynRecv, 80, "10.5.0.1", 0, 0);
+        r.remote_port = 1000 + i;
+        r.tcp = None;
+        s.push(r);
+    }
+    for i in 0..80u16 {
+        let mut t = sock(State::TimeWait, 40000 + i, "10.6.0.1", 0, 0);
+        t.remote_port = 443;
+        t.tcp = None;
+        s.push(t);
+    }
+    let mut k = kernel();
+    k.sysctls.max_tw_buckets = Some(100);
+    k.sysctls.port_range = Some((40000, 40099));
+    let f = run(&s, &k, None);
+    let sf = find(&f, "syn-flood").expect("flood");
+    assert_eq!(sf.severity, Severity::Critical, "120 >= backlog 100");
+    assert_eq!(ev(sf, "syn_recv"), 120);
+    let tw = find(&f, "time-wait-pressure").expect("tw");
+    assert_eq!(tw.severity, Severity::Warning);
+    assert_eq!(ev(tw, "time_wait"), 80);
+    let p = find(&f, "ephemeral-port-exhaustion").expect("ports");
+    assert_eq!(cell(&p.groups[0], "used"), &Value::Int(80));
+    assert_eq!(cell(&p.groups[0], "percent"), &Value::Int(80));
+    assert!(find(&f, "sysctl-risky").is_some_and(|r| r.detail.contains("tcp_max_tw_buckets")));
+}
+
+#[test]
+fn healthy_is_quiet_and_chinese_is_complete() {
+    let mut s = vec![sock(State::Listen, 22, "0.0.0.0", 0, 22_000)];
+    let mut ka = sock(State::Established, 22, "10.0.0.9", 9_000_000, 22_001);
+    ka.timer = Timer {
+        kind: TimerKind::Keepalive,
+        expires_ms: 1000,
+        count: 0,
+    };
+    s.push(ka);
+    s.push(sock(State::Established, 22, "10.0.0.8", 10, 22_002));
+    let f = run(&s, &kernel(), None);
+    assert_eq!(status(&f), None, "{f:?}");
+    // Every detector's text exists in Chinese: run the pathologies in zh and look for CJK.
+    let mut l = sock(State::Listen, 8080, "0.0.0.0", 0, 21_000);
+    l.recv_q = 9;
+    l.send_q = 4;
+    let g = sock(State::Established, 8080, "10.0.0.7", 9_000_000, 21_001);
+    let zh = diagnose(&Input {
+        sockets: &[l, g],
+        owners: &Own,
+        kernel: &kernel(),
+        idle_threshold_ms: None,
+        lang: Lang::Zh,
+    });
+    assert!(!zh.is_empty());
+    for f in &zh {
+        for text in [&f.title, &f.why] {
+            assert!(
+                text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                "{}: {text}",
+                f.id
+            );
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! `sockdoc doctor` (and `sockdoc` alone): one census with tcp_info and owners, the kernel's counters
+//! read twice around it, then ranked findings with evidence and the fix — as text or JSON. The exit code
+//! says how bad it is (0 healthy, 1 warning, 2 critical) so cron and monitoring can use it.
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value as JValue};
+use sockdoc_core::aggregate::StateCounts;
+use sockdoc_core::doctor::{self, Finding, Input, KernelState, Severity, Value};
+use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::{NoOwners, Owners};
+use sockdoc_diag::{Proto, Socket, State};
+use sockdoc_proc::{Netns, SocketOwners};
+
+use crate::census::{skip_vanished, Plan};
+use crate::cli::{DoctorArgs, Global, Select};
+use crate::error::{Exit, Failure};
+use crate::fmt::{count, duration_ms};
+use crate::json::{JNetns, SCHEMA};
+use crate::scope;
+use crate::term::Term;
+
+/// One namespace's diagnosis.
+struct Diagnosis {
+    ns: Netns,
+    tcp: StateCounts,
+    udp: StateCounts,
+    conntrack: Option<(u64, u64)>,
+    /// Key kernel numbers, one line.
+    kernel_line: String,
+    findings: Vec<Finding>,
+    notes: Vec<String>,
+}
+
+/// Parse a duration flag: `500ms`, `30s`, `5m`, `2h`, `1d`, bare seconds.
+pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, Failure> {
+    let t = text.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000)
+    } else if let Some(n) = t.strip_suffix('d') {
+        (n, 86_400_000)
+    } else {
+        (t, 1000)
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .map(Duration::from_millis)
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "bad duration '{text}' for {flag}: use a number with ms, s, m, h or d (e.g. 30s, 5m)"
+            ))
+        })
+}
+
+pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let lang = g.lang();
+    let idle = a
+        .idle
+        .as_deref()
+        .map(|t| parse_duration("--idle", t))
+        .transpose()?;
+    let interval = parse_duration("--interval", &a.interval)?;
+    if interval > Duration::from_secs(60) {
+        return Err(Failure::usage("--interval is at most 60s"));
+    }
+    let namespaces = scope::namespaces(g)?;
+    let plan = Plan::new_in(&namespaces, &Select::default(), &[], true, true)?;
+    let mut owners: Option<SocketOwners> = None;
+    let mut notes = Vec::new();
+    let mut results = Vec::new();
+    for ns in namespaces {
+        // The kernel state is read in the namespace on its own thread, around the census.
+        let r = std::thread::scope(|scope| {
+            let kernel = scope.spawn(|| -> Result<KernelState, Failure> {
+                if !ns.current {
+                    ns.enter().map_err(Failure::netns)?;
+                }
+                Ok(KernelState::start().finish(interval))
+            });
+            let census = plan.sockets(&ns, owners.as_ref());
+            let kernel = kernel
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (census, kernel)
+        });
+        let (census, kernel) = r;
+        let Some((sockets, census)) = skip_vanished(census, g.all_netns, &ns, &mut notes)? else {
+            continue;
+        };
+        let kernel = kernel?;
+        if owners.is_none() {
+            owners = census.owners;
+        }
+        let o: &dyn Owners = owners.as_ref().map_or(&NoOwners, |o| o as &dyn Owners);
+        let findings = doctor::diagnose(&Input {
+            sockets: &sockets,
+            owners: o,
+            kernel: &kernel,
+            idle_threshold_ms: idle.map(|d| d.as_millis() as u64),
+            lang,
+        });
+        let (tcp, udp) = histogram(&sockets);
+        let kernel_line = kernel_line(lang, &kernel, tcp.get(State::TimeWait));
+        results.push(Diagnosis {
+            ns,
+            tcp,
+            udp,
+            conntrack: kernel.conntrack_after.as_ref().map(|c| (c.count, c.max)),
+            kernel_line,
+            findings,
+            notes: census.notes,
+        });
+    }
+    let worst = results
+        .iter()
+        .filter_map(|d| doctor::status(&d.findings))
+        .max();
+    if g.json {
+        write_json(out, &results, worst).map_err(Failure::output)?;
+    } else {
+        let term = Term::stdout();
+        for (i, d) in results.iter().enumerate() {
+            if i > 0 {
+                writeln!(out).map_err(Failure::output)?;
+            }
+            write_text(out, &term, lang, d, g.all_netns, a.verbose).map_err(Failure::output)?;
+        }
+    }
+    notes.extend(results.iter().flat_map(|d| d.notes.iter().cloned()));
+    let denied = owners.as_ref().map_or(0, |o| o.stats.denied);
+    scope::print_notes(lang, &notes, true, denied);
+    Ok(match worst {
+        Some(Severity::Critical) => Exit::Critical,
+        Some(Severity::Warning) => Exit::Warning,
+        _ => Exit::Ok,
+    })
+}
+
+/// `keepalive window 2h11m · TIME-WAIT 12/262,144 · ports 32768-60999 · somaxconn 4096 · files 1,024/9,223,372`
+fn kernel_line(lang: Lang, k: &KernelState, time_wait: u64) -> String {
+    let s = &k.sysctls;
+    let mut parts = vec![format!(
+        "{} {}",
+        pick(lang, "keepalive window", "keepalive 探测窗口"),
+        duration_ms(s.keepalive_window_ms())
+    )];
+    if let Some(max) = s.max_tw_buckets {
+        parts.push(format!("TIME-WAIT {}/{}", count(time_wait), count(max)));
+    }
+    if let Some((lo, hi)) = s.port_range {
+        parts.push(format!("{} {lo}-{hi}", pick(lang, "ports", "临时端口")));
+    }
+    if let Some(m) = s.somaxconn {
+        parts.push(format!("somaxconn {m}"));
+    }
+    if let Some(f) = &k.file_nr {
+        parts.push(format!(
+            "{} {}/{}",
+            pick(lang, "files", "文件句柄"),
+            count(f.allocated),
+            count(f.max)
+        ));
+    }
+    parts.join(" · ")
+}
+
+fn histogram(sockets: &[Socket]) -> (StateCounts, StateCounts) {
+    let (mut tcp, mut udp) = (StateCounts::default(), StateCounts::default());
+    for s in sockets {
+        match s.proto {
+            Proto::Tcp => tcp.add(s.state),
+            Proto::Udp => udp.add(s.state),
+        }
+    }
+    (tcp, udp)
+}
+
+fn severity_word(lang: Lang, s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => pick(lang, "CRITICAL", "严重"),
+        Severity::Warning => pick(lang, "WARNING", "警告"),
+        Severity::Info => pick(lang, "INFO", "信息"),
+    }
+}
+
+fn summary_line(lang: Lang, d: &Diagnosis) -> String {
+    let states = |c: &StateCounts| {
+        c.nonzero()
+            .iter()
+            .map(|(s, n)| format!("{} {}", s.ss_name(), count(*n)))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    let mut line = format!(
+        "TCP {} ({})  UDP {}",
+        count(d.tcp.total()),
+        states(&d.tcp),
+        count(d.udp.total())
+    );
+    if let Some((c, m)) = d.conntrack {
+        line.push_str(&format!("  conntrack {}/{}", count(c), count(m)));
+    }
+    if d.tcp.total() == 0 {
+        line = pick(lang, "no TCP sockets", "没有 TCP 套接字").to_string()
+            + &line[line.find("  UDP").unwrap_or(0)..];
+    }
+    line
+}
+
+fn write_text(
+    out: &mut dyn Write,
+    term: &Term,
+    lang: Lang,
+    d: &Diagnosis,
+    label_ns: bool,
+    verbose: bool,
+) -> std::io::Result<()> {
+    if label_ns || !d.ns.current {
+        writeln!(out, "{}", term.bold(&format!("== {} ==", d.ns.label())))?;
+    }
+    let counted: Vec<&Finding> = d
+        .findings
+        .iter()
+        .filter(|f| f.severity > Severity::Info)
+        .collect();
+    let n = |s: Severity| counted.iter().filter(|f| f.severity == s).count();
+    if counted.is_empty() {
+        writeln!(
+            out,
+            "{} {}",
+            term.green(pick(lang, "healthy:", "健康:")),
+            pick(lang, "no connection problems found", "未发现连接问题")
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{}",
+            pick(
+                lang,
+                format!(
+                    "{} critical, {} warning(s)",
+                    n(Severity::Critical),
+                    n(Severity::Warning)
+                ),
+                format!(
+                    "{} 个严重问题, {} 个警告",
+                    n(Severity::Critical),
+                    n(Severity::Warning)
+                ),
+            )
+        )?;
+    }
+    writeln!(out, "{}", summary_line(lang, d))?;
+    writeln!(out, "{}", d.kernel_line)?;
+    for f in &d.findings {
+        writeln!(out)?;
+        let word = severity_word(lang, f.severity);
+        let tag = match f.severity {
+            Severity::Critical => term.red(word),
+            Severity::Warning => term.yellow(word),
+            Severity::Info => term.cyan(word),
+        };
+        writeln!(out, "{tag}  {}  [{}]", term.bold(&f.title), f.id)?;
+        if f.severity == Severity::Info && !verbose {
+            write_rows(out, f, 5)?;
+            continue;
+        }
+        for para in f.detail.lines() {
+            for line in term.wrap(para, 2) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        write_rows(out, f, if verbose { 50 } else { 10 })?;
+        for line in term.wrap(&format!("{} {}", pick(lang, "Why:", "原因:"), f.why), 2) {
+            writeln!(out, "{line}")?;
+        }
+        if !f.fix.is_empty() {
+            writeln!(out, "  {}", pick(lang, "Fix:", "处理:"))?;
+            for step in &f.fix {
+                writeln!(out, "    {step}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::Text(t) => t.clone(),
+        Value::List(l) => l.join(","),
+    }
+}
+
+/// The breakdown rows as a small table.
+fn write_rows(out: &mut dyn Write, f: &Finding, max: usize) -> std::io::Result<()> {
+    let Some(first) = f.groups.first() else {
+        return Ok(());
+    };
+    let keys: Vec<&str> = first.0.iter().map(|(k, _)| *k).collect();
+    let rows: Vec<Vec<String>> = f
+        .groups
+        .iter()
+        .take(max)
+        .map(|r| {
+            r.0.iter()
+                .map(|(k, v)| {
+                    if k.ends_with("_ms") {
+                        if let Value::Int(ms) = v {
+                            return duration_ms(u64::try_from(*ms).unwrap_or(0));
+                        }
+                    }
+                    cell_text(v)
+                })
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+                .max(k.len())
+                .min(40)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        let mut s = String::from("    ");
+        for (c, w) in cells.iter().zip(&widths) {
+            let shown: String = c.chars().take(*w).collect();
+            s.push_str(&format!("{shown:<w$}  ", w = *w));
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(
+        out,
+        "{}",
+        line(&keys.iter().map(|k| k.to_string()).collect::<Vec<_>>())
+    )?;
+    for r in &rows {
+        writeln!(out, "{}", line(r))?;
+    }
+    if f.groups.len() > max {
+        writeln!(out, "    … {} more", f.groups.len() - max)?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JFinding<'a> {
+    id: &'static str,
+    severity: &'static str,
+    title: &'a str,
+    detail: &'a str,
+    why: &'a str,
+    fix: &'a [String],
+    evidence: Map<String, JValue>,
+    groups: Vec<Map<String, JValue>>,
+}
+
+#[derive(Serialize)]
+struct JSummary {
+    tcp: u64,
+    udp: u64,
+    states: std::collections::BTreeMap<&'static str, u64>,
+    conntrack: Option<JConntrack>,
+}
+
+#[derive(Serialize)]
+struct JConntrack {
+    count: u64,
+    max: u64,
+}
+
+#[derive(Serialize)]
+struct JDiagnosis<'a> {
+    netns: JNetns<'a>,
+    status: &'static str,
+    summary: JSummary,
+    findings: Vec<JFinding<'a>>,
+    notes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct JDoctor<'a> {
+    schema: u32,
+    command: &'static str,
+    status: &'static str,
+    namespaces: Vec<JDiagnosis<'a>>,
+}
+
+fn status_name(s: Option<Severity>) -> &'static str {
+    match s {
+        Some(Severity::Critical) => "critical",
+        Some(Severity::Warning) => "warning",
+        _ => "healthy",
+    }
+}
+
+fn json_value(v: &Value) -> JValue {
+    match v {
+        Value::Int(i) => JValue::from(*i),
+        Value::Text(t) => JValue::from(t.as_str()),
+        Value::List(l) => JValue::from(l.clone()),
+    }
+}
+
+fn write_json(
+    out: &mut dyn Write,
+    results: &[Diagnosis],
+    worst: Option<Severity>,
+) -> std::io::Result<()> {
+    let doc = JDoctor {
+        schema: SCHEMA,
+        command: "doctor",
+        status: status_name(worst),
+        namespaces: results
+            .iter()
+            .map(|d| {
+                let mut states = std::collections::BTreeMap::new();
+                for s in State::ALL {
+                    let n = d.tcp.get(s) + d.udp.get(s);
+                    if n > 0 {
+                        states.insert(s.key(), n);
+                    }
+                }
+                JDiagnosis {
+                    netns: JNetns::new(&d.ns),
+                    status: status_name(doctor::status(&d.findings)),
+                    summary: JSummary {
+                        tcp: d.tcp.total(),
+                        udp: d.udp.total(),
+                        states,
+                        conntrack: d.conntrack.map(|(count, max)| JConntrack { count, max }),
+                    },
+                    findings: d
+                        .findings
+                        .iter()
+                        .map(|f| JFinding {
+                            id: f.id,
+                            severity: f.severity.name(),
+                            title: &f.title,
+                            detail: &f.detail,
+                            why: &f.why,
+                            fix: &f.fix,
+                            evidence: f
+                                .evidence
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), JValue::from(*v)))
+                                .collect(),
+                            groups: f
+                                .groups
+                                .iter()
+                                .map(|r| {
+                                    r.0.iter()
+                                        .map(|(k, v)| (k.to_string(), json_value(v)))
+                                        .collect()
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                    notes: &d.notes,
+                }
+            })
+            .collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}

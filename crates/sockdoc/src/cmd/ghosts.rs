@@ -1,0 +1,102 @@
+//! `sockdoc ghosts`: the half-open suspects alone, one line each with owner, peer, idle time and timer.
+
+use std::io::Write;
+
+use sockdoc_core::doctor::ghosts::is_suspect;
+use sockdoc_core::doctor::kernel::Sysctls;
+use sockdoc_proc::{Netns, SocketOwners};
+
+use crate::census::{skip_vanished, Plan};
+use crate::cli::{GhostsArgs, Global, Select};
+use crate::cmd::doctor::parse_duration;
+use crate::cmd::list::{write_json_ns, write_text, Col};
+use crate::error::{Exit, Failure};
+use crate::json::SCHEMA;
+use crate::scope;
+
+/// The threshold in force inside `ns`: the user's, or that namespace's keepalive window.
+fn threshold_in(ns: &Netns, user: Option<u64>) -> Result<u64, Failure> {
+    if let Some(ms) = user {
+        return Ok(ms);
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if !ns.current {
+                    ns.enter().map_err(Failure::netns)?;
+                }
+                Ok(Sysctls::read().keepalive_window_ms())
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let user = a
+        .idle
+        .as_deref()
+        .map(|t| parse_duration("--idle", t).map(|d| d.as_millis() as u64))
+        .transpose()?;
+    let mut words = vec!["tcp".to_string(), "state".into(), "established".into()];
+    if !a.filter.is_empty() {
+        words.push("and".into());
+        words.push("(".into());
+        words.extend(a.filter.iter().cloned());
+        words.push(")".into());
+    }
+    let namespaces = scope::namespaces(g)?;
+    let plan = Plan::new_in(&namespaces, &Select::default(), &words, true, true)?;
+    let cols = [Col::Local, Col::Peer, Col::Timer, Col::Idle, Col::Process];
+    let mut owners: Option<SocketOwners> = None;
+    let mut notes = Vec::new();
+    if g.json {
+        write!(
+            out,
+            "{{\"schema\":{SCHEMA},\"command\":\"ghosts\",\"namespaces\":["
+        )
+        .map_err(Failure::output)?;
+    }
+    let mut first = true;
+    for ns in &namespaces {
+        let threshold = threshold_in(ns, user)?;
+        let r = plan.sockets(ns, owners.as_ref());
+        let Some((mut sockets, census)) = skip_vanished(r, g.all_netns, ns, &mut notes)? else {
+            continue;
+        };
+        if owners.is_none() {
+            owners = census.owners;
+        }
+        sockets.retain(|s| is_suspect(s, threshold));
+        if g.json {
+            if !first {
+                out.write_all(b",").map_err(Failure::output)?;
+            }
+            let extra = [("threshold_ms", threshold)];
+            write_json_ns(
+                out,
+                ns,
+                &sockets,
+                owners.as_ref(),
+                &census.notes,
+                "suspects",
+                &extra,
+            )
+            .map_err(Failure::output)?;
+        } else {
+            if g.all_netns || !ns.current {
+                writeln!(out, "== {} ==", ns.label()).map_err(Failure::output)?;
+            }
+            write_text(out, &cols, &sockets, owners.as_ref(), !a.no_header)
+                .map_err(Failure::output)?;
+        }
+        first = false;
+        notes.extend(census.notes);
+    }
+    if g.json {
+        out.write_all(b"]}\n").map_err(Failure::output)?;
+    }
+    let denied = owners.as_ref().map_or(0, |o| o.stats.denied);
+    scope::print_notes(g.lang(), &notes, true, denied);
+    Ok(Exit::Ok)
+}
