@@ -115,7 +115,7 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "DURATION")]
     pub idle: Option<String>,
     /// Time between the two readings of kernel counters (rates, not totals since boot).
-    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, default_value = "500ms", value_name = "DURATION")]
     pub interval: String,
     /// Show every row and the full text of info findings.
     #[arg(short, long)]

@@ -71,7 +71,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
         None => {
             let a = DoctorArgs {
                 idle: None,
-                interval: "1s".to_string(),
+                interval: "500ms".to_string(),
                 verbose: false,
             };
             cmd::doctor::run(&cli.global, &a, out)
