@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod filter;
 pub mod i18n;
 pub mod owners;
+pub mod sysctl_audit;
 pub mod units;
 
 pub use owners::{NoOwners, Owners};

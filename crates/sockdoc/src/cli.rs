@@ -72,6 +72,8 @@ pub enum Command {
     /// Half-open ESTABLISHED suspects: no keepalive, nothing in flight, silent for too long.
     #[command(after_help = GHOSTS_HELP)]
     Ghosts(GhostsArgs),
+    /// Audit connection-related sysctls (check), or write the sysctl.d snippet that would fix them (plan).
+    Sysctl(SysctlArgs),
     /// Count sockets: state histogram for TCP and UDP, and top groups with --by.
     #[command(after_help = STATS_HELP)]
     Stats(StatsArgs),
@@ -133,6 +135,29 @@ pub struct GhostsArgs {
     /// Narrow the suspects with a filter (same language as `sockdoc list`).
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SysctlArgs {
+    #[command(subcommand)]
+    pub command: SysctlCommand,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum SysctlCommand {
+    /// Every setting the incident notes tuned, plus somaxconn, tcp_retries2 and nf_conntrack_max: current
+    /// value, what to do and why; and config-file settings this kernel no longer has. Exit 1 if anything
+    /// should change.
+    Check,
+    /// Print (or write with --out) the sysctl.d snippet with the recommended changes. Applies nothing.
+    Plan {
+        /// Write the snippet to this file (atomically) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Which sockets: protocol and family switches shared by stats and list.

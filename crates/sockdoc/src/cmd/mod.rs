@@ -4,3 +4,4 @@ pub mod doctor;
 pub mod ghosts;
 pub mod list;
 pub mod stats;
+pub mod sysctl;

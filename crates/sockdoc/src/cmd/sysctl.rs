@@ -1,0 +1,234 @@
+//! `sockdoc sysctl check` and `sockdoc sysctl plan`: the sysctl audit alone, and the sysctl.d snippet it
+//! would apply. Nothing here changes the running kernel; `plan --out` only writes the file, atomically.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::sysctl_audit::{audit, plan_snippet, AuditRow, Verdict};
+use sockdoc_proc::sysctl::{self, ConfigEntry};
+use sockdoc_proc::Netns;
+
+use crate::cli::{Global, SysctlArgs, SysctlCommand};
+use crate::error::{Exit, Failure};
+use crate::json::{JNetns, SCHEMA};
+use crate::scope;
+use crate::term::Term;
+
+/// Audit rows and config entries the kernel lacks, read inside `ns`.
+fn read_in(ns: &Netns, lang: Lang) -> Result<(Vec<AuditRow>, Vec<ConfigEntry>), Failure> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if !ns.current {
+                    ns.enter().map_err(Failure::netns)?;
+                }
+                let config = sysctl::config_entries();
+                let configured = |k: &str| {
+                    config
+                        .iter()
+                        .any(|e| sysctl::normalize(&e.key).as_deref() == Some(k))
+                };
+                let rows = audit(lang, &|k| sysctl::read(k).ok().flatten(), &configured);
+                let unknown = config
+                    .into_iter()
+                    .filter(|e| !sysctl::exists(&e.key))
+                    .collect();
+                Ok((rows, unknown))
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let lang = g.lang();
+    let namespaces = scope::namespaces(g)?;
+    let [ns] = namespaces.as_slice() else {
+        return Err(Failure::usage(
+            "sysctl works on one namespace at a time: use --netns NAME or --netns-pid PID, not --all-netns",
+        ));
+    };
+    let (rows, unknown) = read_in(ns, lang)?;
+    match &a.command {
+        SysctlCommand::Check => {
+            if g.json {
+                write_json(out, ns, &rows, &unknown).map_err(Failure::output)?;
+            } else {
+                write_text(out, lang, &rows, &unknown).map_err(Failure::output)?;
+            }
+            let changes = rows.iter().any(|r| r.verdict != Verdict::Keep) || !unknown.is_empty();
+            Ok(if changes { Exit::Warning } else { Exit::Ok })
+        }
+        SysctlCommand::Plan { out: path, force } => {
+            let mut snippet = plan_snippet(&rows);
+            for e in &unknown {
+                snippet.push_str(&format!(
+                    "\n# {}:{}: {} is not in this kernel: delete that line ({} = {})\n",
+                    e.file.display(),
+                    e.line,
+                    e.key,
+                    e.key,
+                    e.value
+                ));
+            }
+            match path {
+                None => out.write_all(snippet.as_bytes()).map_err(Failure::output)?,
+                Some(p) => {
+                    write_atomically(p, &snippet, *force)?;
+                    eprintln!(
+                        "{}",
+                        pick(
+                            lang,
+                            format!("wrote {}; load it with: sysctl --system", p.display()),
+                            format!("已写入 {}; 用 sysctl --system 加载", p.display()),
+                        )
+                    );
+                }
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// Write to a temporary file beside `path`, sync it, then rename: a reader never sees half a file.
+fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(), Failure> {
+    if path.exists() && !force {
+        return Err(Failure::usage(format!(
+            "{} exists: pass --force to replace it",
+            path.display()
+        )));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Failure::usage(format!("{} is not a file path", path.display())))?;
+    let tmp = dir.join(format!(".{}.sockdoc-tmp", name.to_string_lossy()));
+    let io = |e: std::io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        let exit = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            Exit::NoPerm
+        } else {
+            Exit::Io
+        };
+        Failure::new(exit, format!("cannot write {}: {e}", path.display()))
+    };
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(text.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn write_text(
+    out: &mut dyn Write,
+    lang: Lang,
+    rows: &[AuditRow],
+    unknown: &[ConfigEntry],
+) -> std::io::Result<()> {
+    let term = Term::stdout();
+    for r in rows {
+        let cur =
+            r.current
+                .as_deref()
+                .unwrap_or(pick(lang, "(not in this kernel)", "(当前内核没有)"));
+        let verdict = match r.verdict {
+            Verdict::Keep => term.green(pick(lang, "keep", "保持")),
+            Verdict::Change => term.yellow(&match &r.recommended {
+                Some(v) => pick(lang, format!("change to {v}"), format!("改为 {v}")),
+                None => pick(lang, "change", "修改").to_string(),
+            }),
+            Verdict::Remove => term.red(pick(lang, "remove from config", "从配置中删除")),
+        };
+        writeln!(out, "{} = {cur}  → {verdict}", term.bold(r.key))?;
+        for line in term.wrap(&r.reason, 4) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    if !unknown.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            term.bold(pick(
+                lang,
+                "In config files but not in this kernel:",
+                "配置文件中存在、但当前内核没有的参数:"
+            ))
+        )?;
+        for e in unknown {
+            writeln!(
+                out,
+                "  {}:{}  {} = {}",
+                e.file.display(),
+                e.line,
+                e.key,
+                e.value
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JRow<'a> {
+    key: &'a str,
+    current: Option<&'a str>,
+    verdict: &'static str,
+    recommended: Option<&'a str>,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct JEntry<'a> {
+    file: String,
+    line: usize,
+    key: &'a str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct JCheck<'a> {
+    schema: u32,
+    command: &'static str,
+    netns: JNetns<'a>,
+    settings: Vec<JRow<'a>>,
+    config_unknown: Vec<JEntry<'a>>,
+}
+
+fn write_json(
+    out: &mut dyn Write,
+    ns: &Netns,
+    rows: &[AuditRow],
+    unknown: &[ConfigEntry],
+) -> std::io::Result<()> {
+    let doc = JCheck {
+        schema: SCHEMA,
+        command: "sysctl-check",
+        netns: JNetns::new(ns),
+        settings: rows
+            .iter()
+            .map(|r| JRow {
+                key: r.key,
+                current: r.current.as_deref(),
+                verdict: r.verdict.name(),
+                recommended: r.recommended.as_deref(),
+                reason: &r.reason,
+            })
+            .collect(),
+        config_unknown: unknown
+            .iter()
+            .map(|e| JEntry {
+                file: e.file.display().to_string(),
+                line: e.line,
+                key: &e.key,
+                value: &e.value,
+            })
+            .collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}

@@ -1,0 +1,117 @@
+//! `sockdoc sysctl check` and `plan` on a real namespace whose per-namespace settings the test sets to
+//! the incident notes' harmful values; the plan file is written atomically and never overwritten
+//! without --force.
+
+use std::process::Command;
+
+use sockdoc_lab::Netns;
+
+fn sockdoc(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args(args)
+        .output()
+        .expect("run sockdoc")
+}
+
+#[test]
+fn check_judges_the_namespace_values_and_plan_writes_safely() {
+    let ns = Netns::new().expect("namespace");
+    ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=5000"])
+        .expect("set tw buckets");
+    ns.exec(&[
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv4.ip_local_port_range=1024 65000",
+    ])
+    .expect("set port range");
+    let out = sockdoc(&["--netns", ns.name(), "sysctl", "check", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "changes recommended: {out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["command"], "sysctl-check");
+    assert_eq!(doc["netns"]["name"], ns.name());
+    let row = |key: &str| {
+        doc["settings"]
+            .as_array()
+            .expect("settings")
+            .iter()
+            .find(|r| r["key"] == key)
+            .cloned()
+            .expect("audited key")
+    };
+    let tw = row("net.ipv4.tcp_max_tw_buckets");
+    assert_eq!(tw["current"], "5000");
+    assert_eq!(tw["verdict"], "change");
+    assert_eq!(tw["recommended"], "262144");
+    let range = row("net.ipv4.ip_local_port_range");
+    assert_eq!(range["current"], "1024 65000");
+    assert_eq!(range["recommended"], "10000 65000");
+    assert_eq!(
+        row("net.ipv4.tcp_tw_recycle")["current"],
+        serde_json::Value::Null
+    );
+
+    let dir = std::env::temp_dir().join(format!("sockdoc-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("90-sockdoc.conf");
+    let path = file.to_str().expect("utf-8 path");
+    let out = sockdoc(&["--netns", ns.name(), "sysctl", "plan", "--out", path]);
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&file).expect("plan written");
+    assert!(
+        text.contains("net.ipv4.tcp_max_tw_buckets = 262144"),
+        "{text}"
+    );
+    assert!(
+        text.contains("net.ipv4.ip_local_port_range = 10000 65000"),
+        "{text}"
+    );
+    // The running namespace is untouched: plan applies nothing.
+    let now = ns
+        .exec(&["sysctl", "-n", "net.ipv4.tcp_max_tw_buckets"])
+        .expect("read back");
+    assert_eq!(now.trim(), "5000");
+    // No silent overwrite.
+    std::fs::write(&file, "keep me\n").expect("overwrite for the test");
+    let out = sockdoc(&["--netns", ns.name(), "sysctl", "plan", "--out", path]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("still there"),
+        "keep me\n"
+    );
+    let out = sockdoc(&[
+        "--netns",
+        ns.name(),
+        "sysctl",
+        "plan",
+        "--out",
+        path,
+        "--force",
+    ]);
+    assert!(out.status.success());
+    assert!(std::fs::read_to_string(&file)
+        .expect("replaced")
+        .contains("262144"));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .expect("list")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("sockdoc-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn zh_check_speaks_chinese() {
+    let out = sockdoc(&["--lang", "zh", "sysctl", "check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("net.ipv4.tcp_keepalive_time"));
+    assert!(
+        text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "{text}"
+    );
+}
