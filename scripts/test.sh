@@ -17,10 +17,21 @@ command -v socat >/dev/null || need+=(socat)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v netstat >/dev/null || need+=(net-tools)
 command -v python3 >/dev/null || need+=(python3)
+# Real services for the doctor lab (started by the tests inside their own namespaces).
+[ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq
+  # Install only: the tests start each daemon themselves, inside their namespaces.
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
 fi
 
 cargo fmt --all -- --check

@@ -19,10 +19,19 @@ Filters (stats, list) follow ss, plus sockdoc words:
 
 /// Find out why a Linux server is drowning in connections, and fix it.
 #[derive(Debug, Parser)]
-#[command(name = "sockdoc", version, about, after_help = AFTER_HELP, propagate_version = true)]
+#[command(
+    name = "sockdoc",
+    version,
+    about,
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// Without a command, sockdoc runs doctor and takes its options (`sockdoc --idle 10m`).
+    #[command(flatten)]
+    pub doctor: DoctorArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -110,6 +119,9 @@ Examples:
   sockdoc ghosts                        # every suspect, with owner, peer and idle time
   sockdoc ghosts --idle 30m sport = :21 # the incident's FTP proxy";
 
+/// Time between the two readings of kernel counters, unless `--interval` says otherwise.
+pub const DEFAULT_INTERVAL: &str = "500ms";
+
 #[derive(Debug, Args, Clone)]
 pub struct DoctorArgs {
     /// Silence after which an ESTABLISHED connection without keepalive is a ghost suspect
@@ -117,7 +129,7 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "DURATION")]
     pub idle: Option<String>,
     /// Time between the two readings of kernel counters (rates, not totals since boot).
-    #[arg(long, default_value = "500ms", value_name = "DURATION")]
+    #[arg(long, default_value = DEFAULT_INTERVAL, value_name = "DURATION")]
     pub interval: String,
     /// Show every row and the full text of info findings.
     #[arg(short, long)]

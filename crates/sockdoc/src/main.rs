@@ -16,7 +16,7 @@ use std::io::{BufWriter, Write};
 
 use clap::Parser;
 
-use cli::{Cli, Command, DoctorArgs};
+use cli::{Cli, Command};
 use error::{Exit, Failure};
 
 fn main() {
@@ -63,19 +63,20 @@ fn main() {
 }
 
 fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let d = &cli.doctor;
+    if cli.command.is_some()
+        && (d.idle.is_some() || d.interval != cli::DEFAULT_INTERVAL || d.verbose)
+    {
+        return Err(Failure::usage(
+            "--idle, --interval and -v before a command belong to doctor: put them after the command name",
+        ));
+    }
     match &cli.command {
         Some(Command::Doctor(a)) => cmd::doctor::run(&cli.global, a, out),
         Some(Command::Ghosts(a)) => cmd::ghosts::run(&cli.global, a, out),
         Some(Command::Sysctl(a)) => cmd::sysctl::run(&cli.global, a, out),
         Some(Command::Stats(a)) => cmd::stats::run(&cli.global, a, out),
         Some(Command::List(a)) => cmd::list::run(&cli.global, a, out),
-        None => {
-            let a = DoctorArgs {
-                idle: None,
-                interval: "500ms".to_string(),
-                verbose: false,
-            };
-            cmd::doctor::run(&cli.global, &a, out)
-        }
+        None => cmd::doctor::run(&cli.global, &cli.doctor, out),
     }
 }

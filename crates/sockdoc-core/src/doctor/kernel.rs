@@ -94,6 +94,19 @@ impl KernelState {
     }
 }
 
+/// Keep the processes that live in the calling thread's network namespace: a diagnosis of one
+/// namespace speaks of its own processes.
+fn in_this_namespace(list: Vec<FdPressure>) -> Vec<FdPressure> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |path: &str| std::fs::metadata(path).map(|m| m.ino()).ok();
+    let Some(mine) = ino("/proc/thread-self/ns/net") else {
+        return list;
+    };
+    list.into_iter()
+        .filter(|p| ino(&format!("/proc/{}/ns/net", p.pid)) == Some(mine))
+        .collect()
+}
+
 /// The first counter reading, waiting for the second.
 pub struct Reading {
     at: Instant,
@@ -125,7 +138,7 @@ impl Reading {
             conntrack_before: self.conntrack,
             conntrack_after: conntrack::read().ok().flatten(),
             file_nr: limits::file_nr().ok(),
-            fd_pressure: limits::fd_pressure(0.8),
+            fd_pressure: in_this_namespace(limits::fd_pressure(0.8)),
             config,
         }
     }

@@ -39,7 +39,8 @@ pub fn listen_overflow(input: &Input) -> Option<Finding> {
         .max()
         .unwrap_or(Severity::Warning)
         .max(if overflows > 0 {
-            Severity::Warning
+            // Connections were dropped while we watched: that is an outage, not a risk.
+            Severity::Critical
         } else {
             Severity::Info
         });

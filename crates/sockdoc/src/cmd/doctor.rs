@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as JValue};
 use sockdoc_core::aggregate::StateCounts;
 use sockdoc_core::doctor::{self, Finding, Input, KernelState, Severity, Value};
-use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::i18n::{pick, text, Lang, Msg};
 use sockdoc_core::{NoOwners, Owners};
 use sockdoc_diag::{Proto, Socket, State};
 use sockdoc_proc::{Netns, SocketOwners};
@@ -225,7 +225,8 @@ fn write_text(
     verbose: bool,
 ) -> std::io::Result<()> {
     if label_ns || !d.ns.current {
-        writeln!(out, "{}", term.bold(&format!("== {} ==", d.ns.label())))?;
+        let title = text(lang, Msg::Namespace, &[&d.ns.label()]);
+        writeln!(out, "{}", term.bold(&title))?;
     }
     let counted: Vec<&Finding> = d
         .findings

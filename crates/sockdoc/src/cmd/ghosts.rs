@@ -4,6 +4,7 @@ use std::io::Write;
 
 use sockdoc_core::doctor::ghosts::is_suspect;
 use sockdoc_core::doctor::kernel::Sysctls;
+use sockdoc_core::i18n::{text, Msg};
 use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::census::{skip_vanished, Plan};
@@ -85,7 +86,8 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
             .map_err(Failure::output)?;
         } else {
             if g.all_netns || !ns.current {
-                writeln!(out, "== {} ==", ns.label()).map_err(Failure::output)?;
+                let title = text(g.lang(), Msg::Namespace, &[&ns.label()]);
+                writeln!(out, "{title}").map_err(Failure::output)?;
             }
             write_text(out, &cols, &sockets, owners.as_ref(), !a.no_header)
                 .map_err(Failure::output)?;
