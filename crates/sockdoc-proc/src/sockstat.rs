@@ -5,6 +5,8 @@
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SockStat {
     pub tcp_inuse: u64,
+    /// TCP sockets no process holds any more (closed with data or FIN in flight).
+    pub tcp_orphan: u64,
     pub tcp_tw: u64,
     pub tcp6_inuse: u64,
     pub udp_inuse: u64,
@@ -17,6 +19,7 @@ impl SockStat {
         let mut s = SockStat::default();
         if let Ok(text) = std::fs::read_to_string("/proc/thread-self/net/sockstat") {
             s.tcp_inuse = field(&text, "TCP:", "inuse");
+            s.tcp_orphan = field(&text, "TCP:", "orphan");
             s.tcp_tw = field(&text, "TCP:", "tw");
             s.udp_inuse = field(&text, "UDP:", "inuse");
         }

@@ -101,8 +101,8 @@ Examples:
 
 const DOCTOR_HELP: &str = "\
 Findings (stable ids, also in --json): ghost-suspects, keepalive-coverage, close-wait-leak,
-unreachable-peers, time-wait-pressure, ephemeral-port-exhaustion, listen-overflow, syn-flood, fd-limit,
-conntrack-full, sysctl-obsolete, sysctl-risky.
+unreachable-peers, time-wait-pressure, ephemeral-port-exhaustion, listen-overflow, syn-flood,
+syn-sent-fanout, closing-piles, udp-trouble, fd-limit, conntrack-full, sysctl-obsolete, sysctl-risky.
 
 Exit code: 0 healthy (info findings only), 1 the worst finding is a warning, 2 a critical one.
 Examples:

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use sockdoc_proc::conntrack::{self, Conntrack};
 use sockdoc_proc::counters::Counters;
 use sockdoc_proc::limits::{self, FdPressure, FileNr};
+use sockdoc_proc::sockstat::SockStat;
 use sockdoc_proc::sysctl::{self, ConfigEntry};
 
 /// The sysctls doctor reads (None: not on this kernel or unreadable).
@@ -70,6 +71,8 @@ pub struct KernelState {
     pub fd_pressure: Vec<FdPressure>,
     /// sysctl config file entries, with whether the kernel has each key.
     pub config: Vec<(ConfigEntry, bool)>,
+    /// `/proc/net/sockstat` totals (orphans).
+    pub sockstat: SockStat,
 }
 
 impl KernelState {
@@ -140,6 +143,7 @@ impl Reading {
             file_nr: limits::file_nr().ok(),
             fd_pressure: in_this_namespace(limits::fd_pressure(0.8)),
             config,
+            sockstat: SockStat::read(),
         }
     }
 }

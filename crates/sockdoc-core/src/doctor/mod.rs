@@ -4,13 +4,15 @@
 //!
 //! One file per family of findings: `ghosts` (half-open suspects, keepalive coverage), `closing`
 //! (CLOSE-WAIT leaks, unreachable peers), `ports` (TIME-WAIT pressure, ephemeral ports), `listen`
-//! (accept-queue overflow, SYN floods), `limits` (fds, conntrack), `sysctl` (obsolete and risky settings).
+//! (accept-queue overflow, SYN floods), `piles` (SYN-SENT fan-out, closing states and orphans, UDP),
+//! `limits` (fds, conntrack), `sysctl` (obsolete and risky settings).
 
 mod closing;
 pub mod ghosts;
 pub mod kernel;
 mod limits;
 mod listen;
+mod piles;
 mod ports;
 mod sysctl;
 
@@ -152,6 +154,9 @@ pub fn diagnose(input: &Input) -> Vec<Finding> {
     out.extend(ports::ephemeral_ports(input));
     out.extend(listen::listen_overflow(input));
     out.extend(listen::syn_flood(input));
+    out.extend(piles::syn_sent_fanout(input));
+    out.extend(piles::closing_piles(input));
+    out.extend(piles::udp(input));
     out.extend(limits::fd_limit(input));
     out.extend(limits::conntrack(input));
     out.extend(sysctl::obsolete(input));

@@ -270,3 +270,99 @@ fn healthy_is_quiet_and_chinese_is_complete() {
         }
     }
 }
+
+#[test]
+fn syn_sent_fanout_tells_scanning_from_a_dead_upstream() {
+    let mut one = Vec::new();
+    for i in 0..20u16 {
+        let mut s = sock(
+            State::SynSent,
+            40000 + i,
+            "10.7.0.1",
+            0,
+            21_500 + u32::from(i),
+        );
+        s.remote_port = 5432;
+        one.push(s);
+    }
+    let f = run(&one, &kernel(), None);
+    let g = find(&f, "syn-sent-fanout").expect("fan-out");
+    assert_eq!(
+        (ev(g, "syn_sent"), ev(g, "hosts"), ev(g, "scanning")),
+        (20, 1, 0)
+    );
+    assert_eq!(
+        cell(&g.groups[0], "top_destination"),
+        &Value::Text("10.7.0.1:5432".into())
+    );
+    let scan: Vec<Socket> = (0..20u8)
+        .map(|i| {
+            sock(
+                State::SynSent,
+                40000 + u16::from(i),
+                &format!("10.8.0.{}", i + 1),
+                0,
+                21_600 + u32::from(i),
+            )
+        })
+        .collect();
+    let f = run(&scan, &kernel(), None);
+    let g = find(&f, "syn-sent-fanout").expect("scan");
+    assert_eq!(ev(g, "scanning"), 1);
+    assert!(g.title.contains("scanning"));
+    assert!(find(&run(&scan[..10], &kernel(), None), "syn-sent-fanout").is_none());
+}
+
+#[test]
+fn closing_piles_and_orphans() {
+    let s: Vec<Socket> = (0..120)
+        .map(|i| sock(State::FinWait2, 80, "10.3.3.3", 0, 21_700 + i))
+        .collect();
+    let f = run(&s, &kernel(), None);
+    let c = find(&f, "closing-piles").expect("pile");
+    assert_eq!(c.severity, Severity::Warning);
+    assert_eq!(ev(c, "fin_wait_2"), 120);
+    assert!(find(&run(&s[..20], &kernel(), None), "closing-piles").is_none());
+    let mut k = kernel();
+    k.sysctls.max_orphans = Some(100);
+    k.sockstat.tcp_orphan = 95;
+    let f = run(&s[..20], &k, None);
+    assert_eq!(
+        find(&f, "closing-piles").expect("orphans").severity,
+        Severity::Critical
+    );
+}
+
+#[test]
+fn udp_hoarding_and_drops() {
+    let mut s = Vec::new();
+    for i in 0..1200u32 {
+        let mut u = sock(
+            State::Close,
+            20000 + (i % 7) as u16,
+            "0.0.0.0",
+            0,
+            21_000 + i % 900,
+        );
+        u.proto = Proto::Udp;
+        u.tcp = None;
+        s.push(u);
+    }
+    let f = run(&s, &kernel(), None);
+    let u = find(&f, "udp-trouble").expect("hoarding");
+    assert_eq!(cell(&u.groups[0], "sockets"), &Value::Int(1200));
+    assert_eq!(cell(&u.groups[0], "ports"), &Value::Int(7));
+    let mut k = kernel();
+    k.counters_before = sockdoc_proc::counters::Counters::parse(
+        "Udp: InDatagrams RcvbufErrors InErrors\nUdp: 10 5 5\n",
+        "",
+    );
+    k.counters_after = sockdoc_proc::counters::Counters::parse(
+        "Udp: InDatagrams RcvbufErrors InErrors\nUdp: 90 45 45\n",
+        "",
+    );
+    let f = run(&s[..10], &k, None);
+    let u = find(&f, "udp-trouble").expect("drops");
+    assert_eq!(ev(u, "rcvbuf_errors_delta"), 40);
+    assert!(find(&run(&s[..100], &kernel(), None), "udp-trouble").is_none());
+}
