@@ -22,6 +22,7 @@ command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v conntrack >/dev/null || need+=(conntrack)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq

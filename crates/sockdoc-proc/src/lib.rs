@@ -8,6 +8,7 @@
 //! It never talks netlink and knows nothing of filters or findings.
 
 pub mod conntrack;
+pub mod conntrack_table;
 pub mod counters;
 pub mod dirent;
 pub mod limits;

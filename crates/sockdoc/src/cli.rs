@@ -81,6 +81,8 @@ pub enum Command {
     /// Half-open ESTABLISHED suspects: no keepalive, nothing in flight, silent for too long.
     #[command(after_help = GHOSTS_HELP)]
     Ghosts(GhostsArgs),
+    /// The connection-tracking table: fill, drops, and what fills it (protocols, states, sources).
+    Conntrack(ConntrackArgs),
     /// Audit connection-related sysctls (check), or write the sysctl.d snippet that would fix them (plan).
     Sysctl(SysctlArgs),
     /// Count sockets: state histogram for TCP and UDP, and top groups with --by.
@@ -147,6 +149,13 @@ pub struct GhostsArgs {
     /// Narrow the suspects with a filter (same language as `sockdoc list`).
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConntrackArgs {
+    /// Rows per breakdown.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -1,0 +1,199 @@
+//! `sockdoc conntrack`: the connection-tracking table of a namespace — fill against nf_conntrack_max,
+//! drop counters, and what fills it (protocols, TCP states, top sources and destinations).
+
+use std::io::Write;
+
+use serde::Serialize;
+use sockdoc_core::i18n::pick;
+use sockdoc_proc::conntrack::{self, Conntrack};
+use sockdoc_proc::conntrack_table::{read_table, top, TableCounts};
+use sockdoc_proc::Netns;
+
+use crate::cli::{ConntrackArgs, Global};
+use crate::error::{Exit, Failure};
+use crate::fmt::count;
+use crate::json::{JNetns, SCHEMA};
+use crate::scope;
+
+fn read_in(ns: &Netns) -> Result<(Option<Conntrack>, Option<TableCounts>), Failure> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if !ns.current {
+                    ns.enter().map_err(Failure::netns)?;
+                }
+                let io = |what: &str, e: std::io::Error| {
+                    Failure::new(Exit::Io, format!("cannot read the conntrack {what}: {e}"))
+                };
+                let ct = conntrack::read().map_err(|e| io("counters", e))?;
+                let table = if ct.is_some() {
+                    read_table().map_err(|e| io("table", e))?
+                } else {
+                    None
+                };
+                Ok((ct, table))
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+#[derive(Serialize)]
+struct JRow {
+    key: String,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct JStats {
+    drop: u64,
+    early_drop: u64,
+    insert_failed: u64,
+    invalid: u64,
+    search_restart: u64,
+}
+
+#[derive(Serialize)]
+struct JNs<'a> {
+    netns: JNetns<'a>,
+    active: bool,
+    count: u64,
+    max: u64,
+    percent: u64,
+    buckets: Option<u64>,
+    stats: Option<JStats>,
+    by_proto: Vec<JRow>,
+    by_tcp_state: Vec<JRow>,
+    top_sources: Vec<JRow>,
+    top_destinations: Vec<JRow>,
+    unreplied: u64,
+}
+
+fn rows(v: Vec<(String, u64)>) -> Vec<JRow> {
+    v.into_iter()
+        .map(|(key, count)| JRow { key, count })
+        .collect()
+}
+
+pub fn run(g: &Global, a: &ConntrackArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let lang = g.lang();
+    let namespaces = scope::namespaces(g)?;
+    let mut docs = Vec::new();
+    for ns in &namespaces {
+        let (ct, table) = read_in(ns)?;
+        let table = table.unwrap_or_default();
+        let (cnt, max) = ct.as_ref().map_or((0, 0), |c| (c.count, c.max));
+        docs.push(JNs {
+            netns: JNetns::new(ns),
+            active: ct.is_some(),
+            count: cnt,
+            max,
+            percent: (cnt.saturating_mul(100)).checked_div(max).unwrap_or(0),
+            buckets: ct.as_ref().and_then(|c| c.buckets),
+            stats: ct.as_ref().and_then(|c| c.stats.as_ref()).map(|s| JStats {
+                drop: s.drop,
+                early_drop: s.early_drop,
+                insert_failed: s.insert_failed,
+                invalid: s.invalid,
+                search_restart: s.search_restart,
+            }),
+            by_proto: rows(top(&table.by_proto, a.top)),
+            by_tcp_state: rows(top(&table.by_tcp_state, a.top)),
+            top_sources: rows(top(&table.by_source, a.top)),
+            top_destinations: rows(top(&table.by_destination, a.top)),
+            unreplied: table.unreplied,
+        });
+    }
+    if g.json {
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            schema: u32,
+            command: &'static str,
+            namespaces: &'a [JNs<'a>],
+        }
+        let doc = Doc {
+            schema: SCHEMA,
+            command: "conntrack",
+            namespaces: &docs,
+        };
+        serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| Failure::output(e.into()))?;
+        writeln!(out).map_err(Failure::output)?;
+        return Ok(Exit::Ok);
+    }
+    for (i, d) in docs.iter().enumerate() {
+        let w = |out: &mut dyn Write| -> std::io::Result<()> {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            if g.all_netns || !namespaces[i].current {
+                writeln!(out, "== {} ==", namespaces[i].label())?;
+            }
+            if !d.active {
+                writeln!(
+                    out,
+                    "{}",
+                    pick(
+                        lang,
+                        "conntrack is not active in this namespace: nothing is tracked",
+                        "此命名空间未启用 conntrack: 没有被跟踪的连接"
+                    )
+                )?;
+                return Ok(());
+            }
+            writeln!(
+                out,
+                "conntrack: {} / {} ({}%){}",
+                count(d.count),
+                count(d.max),
+                d.percent,
+                d.buckets
+                    .map_or(String::new(), |b| format!(", {} buckets", count(b)))
+            )?;
+            if let Some(s) = &d.stats {
+                writeln!(
+                    out,
+                    "  drop {}  early_drop {}  insert_failed {}  invalid {}  search_restart {}",
+                    s.drop, s.early_drop, s.insert_failed, s.invalid, s.search_restart
+                )?;
+            }
+            let section =
+                |out: &mut dyn Write, title: &str, rows: &[JRow]| -> std::io::Result<()> {
+                    if rows.is_empty() {
+                        return Ok(());
+                    }
+                    writeln!(out, "{title}")?;
+                    for r in rows {
+                        writeln!(out, "  {:>10}  {}", count(r.count), r.key)?;
+                    }
+                    Ok(())
+                };
+            section(out, pick(lang, "By protocol:", "按协议:"), &d.by_proto)?;
+            section(
+                out,
+                pick(lang, "By TCP state:", "按 TCP 状态:"),
+                &d.by_tcp_state,
+            )?;
+            section(out, pick(lang, "Top sources:", "主要来源:"), &d.top_sources)?;
+            section(
+                out,
+                pick(lang, "Top destinations:", "主要目的地:"),
+                &d.top_destinations,
+            )?;
+            if d.unreplied > 0 {
+                writeln!(
+                    out,
+                    "{} {}",
+                    count(d.unreplied),
+                    pick(
+                        lang,
+                        "entries never answered ([UNREPLIED])",
+                        "个表项从未收到应答 ([UNREPLIED])"
+                    )
+                )?;
+            }
+            Ok(())
+        };
+        w(out).map_err(Failure::output)?;
+    }
+    Ok(Exit::Ok)
+}
