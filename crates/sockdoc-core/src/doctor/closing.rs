@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sockdoc_diag::{Proto, State, TimerKind};
 
-use super::{human_ms, Finding, Input, Row, Severity};
+use super::{human_ms, num, Finding, Input, Row, Severity};
 use crate::i18n::pick;
 
 /// CLOSE-WAIT idle at least this long counts as leaked.
@@ -120,7 +120,7 @@ pub fn close_wait_leak(input: &Input) -> Option<Finding> {
         detail,
         why,
         fix,
-        evidence: vec![("close_wait", i64::try_from(total).unwrap_or(i64::MAX))],
+        evidence: vec![("close_wait", num(total))],
         groups,
     })
 }
@@ -206,10 +206,7 @@ pub fn unreachable_peers(input: &Input) -> Option<Finding> {
         detail,
         why,
         fix,
-        evidence: vec![
-            ("connections", i64::try_from(total).unwrap_or(i64::MAX)),
-            ("tcp_retries2", i64::try_from(retries2).unwrap_or(i64::MAX)),
-        ],
+        evidence: vec![("connections", num(total)), ("tcp_retries2", num(retries2))],
         groups,
     })
 }

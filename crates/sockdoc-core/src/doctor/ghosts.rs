@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use sockdoc_diag::{Proto, Socket, State, TimerKind};
 
-use super::{human_ms, percent, Finding, Input, Row, Severity};
+use super::{human_ms, num, percent, Finding, Input, Row, Severity};
 use crate::i18n::pick;
 
 /// Milliseconds since anything arrived from the peer (data or ACK).
@@ -171,10 +171,7 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
         detail,
         why,
         fix,
-        evidence: vec![
-            ("suspects", i64::try_from(total).unwrap_or(i64::MAX)),
-            ("threshold_ms", i64::try_from(threshold).unwrap_or(i64::MAX)),
-        ],
+        evidence: vec![("suspects", num(total)), ("threshold_ms", num(threshold))],
         groups,
     })
 }
@@ -289,7 +286,7 @@ pub fn keepalive_coverage(input: &Input) -> Option<Finding> {
         detail,
         why,
         fix,
-        evidence: vec![("services", i64::try_from(rows.len()).unwrap_or(i64::MAX))],
+        evidence: vec![("services", num(rows.len()))],
         groups,
     })
 }

@@ -1,7 +1,7 @@
 //! Limits that turn connection growth into outages: per-process file descriptors (RLIMIT_NOFILE), the
 //! system file table, and the conntrack table.
 
-use super::{percent, Finding, Input, Row, Severity};
+use super::{num, percent, Finding, Input, Row, Severity};
 use crate::i18n::pick;
 
 pub fn fd_limit(input: &Input) -> Option<Finding> {
@@ -104,16 +104,9 @@ pub fn fd_limit(input: &Input) -> Option<Finding> {
         evidence: vec![
             (
                 "file_nr_allocated",
-                k.file_nr
-                    .as_ref()
-                    .map_or(0, |f| i64::try_from(f.allocated).unwrap_or(i64::MAX)),
+                k.file_nr.as_ref().map_or(0, |f| num(f.allocated)),
             ),
-            (
-                "file_max",
-                k.file_nr
-                    .as_ref()
-                    .map_or(0, |f| i64::try_from(f.max).unwrap_or(i64::MAX)),
-            ),
+            ("file_max", k.file_nr.as_ref().map_or(0, |f| num(f.max))),
         ],
         groups,
     })
@@ -185,10 +178,10 @@ pub fn conntrack(input: &Input) -> Option<Finding> {
         why,
         fix,
         evidence: vec![
-            ("count", i64::try_from(now.count).unwrap_or(i64::MAX)),
-            ("max", i64::try_from(now.max).unwrap_or(i64::MAX)),
-            ("percent", i64::try_from(pct).unwrap_or(i64::MAX)),
-            ("drop_delta", i64::try_from(drops).unwrap_or(i64::MAX)),
+            ("count", num(now.count)),
+            ("max", num(now.max)),
+            ("percent", num(pct)),
+            ("drop_delta", num(drops)),
         ],
         groups: Vec::new(),
     })

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use sockdoc_diag::{Proto, State};
 
-use super::{Finding, Input, Row, Severity};
+use super::{num, Finding, Input, Row, Severity};
 use crate::i18n::pick;
 
 pub fn listen_overflow(input: &Input) -> Option<Finding> {
@@ -188,12 +188,9 @@ pub fn syn_flood(input: &Input) -> Option<Finding> {
         why,
         fix,
         evidence: vec![
-            ("syn_recv", i64::try_from(total).unwrap_or(i64::MAX)),
-            ("syncookies", i64::try_from(syncookies).unwrap_or(i64::MAX)),
-            (
-                "tcp_max_syn_backlog",
-                i64::try_from(max_syn).unwrap_or(i64::MAX),
-            ),
+            ("syn_recv", num(total)),
+            ("syncookies", num(syncookies)),
+            ("tcp_max_syn_backlog", num(max_syn)),
         ],
         groups,
     })

@@ -51,7 +51,7 @@ pub enum Value {
 
 impl From<u64> for Value {
     fn from(v: u64) -> Value {
-        Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+        Value::Int(num(v))
     }
 }
 impl From<u32> for Value {
@@ -71,7 +71,7 @@ impl From<i64> for Value {
 }
 impl From<usize> for Value {
     fn from(v: usize) -> Value {
-        Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+        Value::Int(num(v))
     }
 }
 impl From<String> for Value {
@@ -172,6 +172,11 @@ pub fn status(findings: &[Finding]) -> Option<Severity> {
         .map(|f| f.severity)
         .filter(|s| *s > Severity::Info)
         .max()
+}
+
+/// A count as an evidence number (saturating: evidence never wraps).
+pub(crate) fn num<T: TryInto<i64>>(v: T) -> i64 {
+    v.try_into().unwrap_or(i64::MAX)
 }
 
 /// `percent` of `part` in `whole`, rounded down; 0 for an empty whole.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sockdoc_diag::{Proto, State};
 
-use super::{percent, Finding, Input, Row, Severity};
+use super::{num, percent, Finding, Input, Row, Severity};
 use crate::i18n::pick;
 
 /// SYN-SENT sockets from which fan-out is reported.
@@ -132,8 +132,8 @@ pub fn syn_sent_fanout(input: &Input) -> Option<Finding> {
         why,
         fix,
         evidence: vec![
-            ("syn_sent", i64::try_from(total).unwrap_or(i64::MAX)),
-            ("hosts", i64::try_from(hosts).unwrap_or(i64::MAX)),
+            ("syn_sent", num(total)),
+            ("hosts", num(hosts)),
             ("scanning", i64::from(scanning)),
         ],
         groups,
@@ -220,27 +220,12 @@ pub fn closing_piles(input: &Input) -> Option<Finding> {
         why,
         fix,
         evidence: vec![
-            (
-                "fin_wait_1",
-                i64::try_from(count(State::FinWait1)).unwrap_or(i64::MAX),
-            ),
-            (
-                "fin_wait_2",
-                i64::try_from(count(State::FinWait2)).unwrap_or(i64::MAX),
-            ),
-            (
-                "last_ack",
-                i64::try_from(count(State::LastAck)).unwrap_or(i64::MAX),
-            ),
-            (
-                "closing",
-                i64::try_from(count(State::Closing)).unwrap_or(i64::MAX),
-            ),
-            ("orphans", i64::try_from(orphans).unwrap_or(i64::MAX)),
-            (
-                "max_orphans",
-                i64::try_from(max_orphans).unwrap_or(i64::MAX),
-            ),
+            ("fin_wait_1", num(count(State::FinWait1))),
+            ("fin_wait_2", num(count(State::FinWait2))),
+            ("last_ack", num(count(State::LastAck))),
+            ("closing", num(count(State::Closing))),
+            ("orphans", num(orphans)),
+            ("max_orphans", num(max_orphans)),
         ],
         groups,
     })
@@ -347,7 +332,7 @@ pub fn udp(input: &Input) -> Option<Finding> {
         evidence: vec![
             ("rcvbuf_errors_delta", rcvbuf),
             ("in_errors_delta", inerr),
-            ("udp_sockets", i64::try_from(total).unwrap_or(i64::MAX)),
+            ("udp_sockets", num(total)),
         ],
         groups,
     })

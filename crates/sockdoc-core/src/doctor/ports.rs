@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use sockdoc_diag::{Addr, Proto, State};
 
-use super::{percent, Finding, Input, Row, Severity};
+use super::{num, percent, Finding, Input, Row, Severity};
 use crate::i18n::pick;
 
 pub fn time_wait_pressure(input: &Input) -> Option<Finding> {
@@ -67,8 +67,8 @@ pub fn time_wait_pressure(input: &Input) -> Option<Finding> {
         why,
         fix,
         evidence: vec![
-            ("time_wait", i64::try_from(tw).unwrap_or(i64::MAX)),
-            ("max_tw_buckets", i64::try_from(max).unwrap_or(i64::MAX)),
+            ("time_wait", num(tw)),
+            ("max_tw_buckets", num(max)),
             ("overflow_delta", overflow),
         ],
         groups: Vec::new(),
@@ -148,7 +148,7 @@ pub fn ephemeral_ports(input: &Input) -> Option<Finding> {
         detail,
         why,
         fix,
-        evidence: vec![("range_size", i64::try_from(range).unwrap_or(i64::MAX))],
+        evidence: vec![("range_size", num(range))],
         groups,
     })
 }

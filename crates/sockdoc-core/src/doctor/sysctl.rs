@@ -1,7 +1,7 @@
 //! The sysctl audit: settings in /etc/sysctl.conf and sysctl.d that this kernel no longer has (the
 //! incident notes' `tcp_tw_recycle`), and current values known to hurt.
 
-use super::{Finding, Input, Row, Severity};
+use super::{num, Finding, Input, Row, Severity};
 use crate::i18n::pick;
 
 /// Why a well-known setting is gone, when we know.
@@ -96,7 +96,7 @@ pub fn obsolete(input: &Input) -> Option<Finding> {
         detail,
         why,
         fix,
-        evidence: vec![("settings", i64::try_from(missing.len()).unwrap_or(i64::MAX))],
+        evidence: vec![("settings", num(missing.len()))],
         groups,
     })
 }
@@ -175,7 +175,7 @@ pub fn risky(input: &Input) -> Option<Finding> {
         detail,
         why,
         fix,
-        evidence: vec![("settings", i64::try_from(rows.len()).unwrap_or(i64::MAX))],
+        evidence: vec![("settings", num(rows.len()))],
         groups,
     })
 }
