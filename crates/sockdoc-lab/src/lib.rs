@@ -11,6 +11,7 @@
 //!
 //! All functions need root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and the `ip`, `nft` and `ss` tools.
 
+pub mod cli;
 pub mod doctor;
 mod enter;
 pub mod lock;

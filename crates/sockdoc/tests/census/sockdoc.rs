@@ -3,10 +3,9 @@
 //! The readers check the documented shape (docs/json-schema.md, schema 1) as they go, and fail with
 //! the offending JSON when a key is missing or has the wrong type.
 
-use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 use sockdoc_lab::{Family, Netns, Proto, SockState};
@@ -19,100 +18,12 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_sockdoc")
 }
 
-/// What one run printed and how it ended.
-#[derive(Debug)]
-pub struct Run {
-    pub args: Vec<String>,
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
+pub use sockdoc_lab::cli::Run;
 
-impl Run {
-    /// Exit code (`None` when killed by a signal).
-    pub fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-
-    /// Panics unless the run exited 0.
-    pub fn expect_ok(self) -> Run {
-        assert!(
-            self.status.success(),
-            "`sockdoc {}` failed ({}):\nstderr: {}\nstdout: {}",
-            self.args.join(" "),
-            self.status,
-            self.stderr,
-            self.stdout
-        );
-        self
-    }
-
-    /// stdout as JSON, with schema 1 and the given `command`.
-    pub fn json(&self, command: &str) -> Value {
-        let v: Value = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "`sockdoc {}` did not print JSON ({e}):\n{}\nstderr: {}",
-                self.args.join(" "),
-                self.stdout,
-                self.stderr
-            )
-        });
-        assert_eq!(v["schema"], 1, "schema: {v}");
-        assert_eq!(v["command"], command, "command: {v}");
-        v
-    }
-
-    /// Non-empty stderr lines.
-    pub fn stderr_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect()
-    }
-}
-
-/// Runs `cmd` (a sockdoc invocation, possibly wrapped) to completion or [`DEADLINE`].
-pub fn run_command(mut cmd: Command, shown_args: Vec<String>) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
-    let mut out_pipe = child.stdout.take().expect("stdout pipe");
-    let mut err_pipe = child.stderr.take().expect("stderr pipe");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for sockdoc") {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`sockdoc {}` ran longer than {DEADLINE:?}",
-                shown_args.join(" ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Run {
-        args: shown_args,
-        status,
-        stdout: out_reader.join().expect("stdout reader"),
-        stderr: err_reader.join().expect("stderr reader"),
-    }
+/// Run a prepared command (the binary under test) to completion or the deadline.
+pub fn run_command(cmd: Command, shown_args: Vec<String>) -> Run {
+    sockdoc_lab::cli::run_command(cmd, shown_args, DEADLINE)
+        .unwrap_or_else(|e| panic!("running sockdoc: {e}"))
 }
 
 /// `sockdoc ARGS...` in the test's own namespace.

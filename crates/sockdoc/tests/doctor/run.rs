@@ -2,9 +2,8 @@
 //! typed values, checking the documented shape on the way (schema 1; see the contract in
 //! docs/json-schema.md): a key that is missing or has the wrong type fails with the JSON.
 
-use std::io::Read;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 use sockdoc_lab::Netns;
@@ -16,7 +15,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 pub const INTERVAL: &str = "200ms";
 
 /// Every finding id of the contract.
-pub const FINDING_IDS: [&str; 12] = [
+pub const FINDING_IDS: [&str; 15] = [
     "ghost-suspects",
     "keepalive-coverage",
     "close-wait-leak",
@@ -25,84 +24,23 @@ pub const FINDING_IDS: [&str; 12] = [
     "ephemeral-port-exhaustion",
     "listen-overflow",
     "syn-flood",
+    "syn-sent-fanout",
+    "closing-piles",
+    "udp-trouble",
     "fd-limit",
     "conntrack-full",
     "sysctl-obsolete",
     "sysctl-risky",
 ];
 
-/// What one run printed and how it ended.
-#[derive(Debug)]
-pub struct Run {
-    pub args: Vec<String>,
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-
-    /// stdout as JSON with schema 1 and the given `command`.
-    pub fn json(&self, command: &str) -> Value {
-        let v: Value = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "`sockdoc {}` did not print JSON ({e}, exit {:?}):\n{}\nstderr: {}",
-                self.args.join(" "),
-                self.code(),
-                self.stdout,
-                self.stderr
-            )
-        });
-        assert_eq!(v["schema"], 1, "schema: {v}");
-        assert_eq!(v["command"], command, "command: {v}");
-        v
-    }
-}
+pub use sockdoc_lab::cli::Run;
 
 /// `sockdoc ARGS...`, to completion or [`DEADLINE`].
 pub fn run(args: &[&str]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockdoc"));
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    // Drain both pipes on threads so a chatty child cannot block on a full pipe.
-    let mut out_pipe = child.stdout.take().expect("stdout pipe");
-    let mut err_pipe = child.stderr.take().expect("stderr pipe");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for sockdoc") {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`sockdoc {}` ran longer than {DEADLINE:?}", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Run {
-        args: args.iter().map(|s| s.to_string()).collect(),
-        status,
-        stdout: out_reader.join().expect("stdout reader"),
-        stderr: err_reader.join().expect("stderr reader"),
-    }
+    cmd.args(args);
+    sockdoc_lab::cli::run_command(cmd, args.iter().map(|s| s.to_string()).collect(), DEADLINE)
+        .unwrap_or_else(|e| panic!("running sockdoc: {e}"))
 }
 
 /// `sockdoc doctor --netns NS --json --interval 200ms EXTRA...`, checked and parsed.
