@@ -122,6 +122,30 @@ pub enum DumpEvent<'a> {
     Restart,
 }
 
+/// A SOCK_DESTROY request for exactly this socket.
+pub fn encode_destroy(s: &Socket, seq: u32) -> Vec<u8> {
+    let total = wire::NLMSG_HDRLEN + wire::INET_DIAG_REQ_V2_LEN;
+    let mut m = Vec::with_capacity(total);
+    m.extend_from_slice(&(total as u32).to_ne_bytes());
+    m.extend_from_slice(&wire::SOCK_DESTROY.to_ne_bytes());
+    m.extend_from_slice(&(wire::NLM_F_REQUEST | wire::NLM_F_ACK).to_ne_bytes());
+    m.extend_from_slice(&seq.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.push(s.family as u8);
+    m.push(s.proto as u8);
+    m.push(0);
+    m.push(0);
+    m.extend_from_slice(&(1u32 << (s.state as u8)).to_ne_bytes());
+    m.extend_from_slice(&s.local_port.to_be_bytes());
+    m.extend_from_slice(&s.remote_port.to_be_bytes());
+    m.extend_from_slice(&s.local.bytes);
+    m.extend_from_slice(&s.remote.bytes);
+    m.extend_from_slice(&s.ifindex.to_ne_bytes());
+    m.extend_from_slice(&(s.cookie as u32).to_ne_bytes());
+    m.extend_from_slice(&((s.cookie >> 32) as u32).to_ne_bytes());
+    m
+}
+
 /// Totals of one dump.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DumpStats {
@@ -224,6 +248,28 @@ impl DiagSocket {
             if batch.done {
                 return Ok(!interrupted);
             }
+        }
+    }
+
+    /// Destroy one socket (SOCK_DESTROY): the kernel aborts it (an RST to the peer for a connected
+    /// TCP socket) and wakes its owner with ECONNABORTED. Needs CAP_NET_ADMIN and a kernel with
+    /// CONFIG_INET_DIAG_DESTROY; the socket is named by its full identity, cookie included, so a
+    /// recycled 4-tuple is never hit.
+    pub fn destroy(&mut self, s: &Socket) -> Result<(), DiagError> {
+        self.seq = self.seq.wrapping_add(1);
+        let msg = encode_destroy(s, self.seq);
+        self.send(&msg)?;
+        let n = self.recv()?;
+        let buf = &self.buf[..n];
+        if buf.len() < wire::NLMSG_HDRLEN + 4 || wire::u16_ne(buf, 4) != wire::NLMSG_ERROR {
+            return Err(DiagError::Malformed {
+                offset: 0,
+                what: "expected an acknowledgement",
+            });
+        }
+        match wire::i32_ne(buf, wire::NLMSG_HDRLEN) {
+            0 => Ok(()),
+            e => Err(DiagError::Kernel(e.saturating_neg())),
         }
     }
 

@@ -81,6 +81,12 @@ pub enum Command {
     /// Half-open ESTABLISHED suspects: no keepalive, nothing in flight, silent for too long.
     #[command(after_help = GHOSTS_HELP)]
     Ghosts(GhostsArgs),
+    /// Close matching connections in any state (SOCK_DESTROY, else shutdown through the owner's fd).
+    #[command(after_help = KILL_HELP)]
+    Kill(KillArgs),
+    /// Turn TCP keepalive on for a running service's connections and listeners, without a restart.
+    #[command(after_help = KEEPALIVE_HELP)]
+    Keepalive(KeepaliveArgs),
     /// The connection-tracking table: fill, drops, and what fills it (protocols, states, sources).
     Conntrack(ConntrackArgs),
     /// Audit connection-related sysctls (check), or write the sysctl.d snippet that would fix them (plan).
@@ -147,6 +153,89 @@ pub struct GhostsArgs {
     #[arg(short = 'H', long = "no-header")]
     pub no_header: bool,
     /// Narrow the suspects with a filter (same language as `sockdoc list`).
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+const KILL_HELP: &str = "\
+Safety: a filter is required; the selection is shown first; --dry-run stops there; --yes is needed when
+standard input is not a terminal; --max caps a run; the caller's own SSH connection ($SSH_CONNECTION) is
+never touched; every socket acted on is appended to the audit log as one JSON line. Afterwards the kernel
+is read again: a socket counts as killed only when it is gone (or, after shutdown, changed state).
+Exit: 0 all killed, 1 some not killed, 64 refused or bad usage, 77 permission.
+Examples:
+  sockdoc kill --dry-run state close-wait pid 4242
+  sockdoc kill --yes dst 192.168.70.16 sport = :21      # the incident's ghost, by peer";
+
+const KEEPALIVE_HELP: &str = "\
+Through pidfd_getfd (root), sets SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (and
+TCP_USER_TIMEOUT with --user-timeout) on each ESTABLISHED socket and listener the filter selects; the
+process keeps running and its future connections inherit it from the listener. A dead peer is then
+dropped after idle + intvl x cnt seconds. Same safety rules as kill; the previous values are in the
+audit log.
+Examples:
+  sockdoc keepalive --dry-run sport = :21
+  sockdoc keepalive --yes --idle 300 --intvl 30 --cnt 5 sport = :21";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KillMethod {
+    /// destroy, then shutdown.
+    Auto,
+    /// SOCK_DESTROY over sock_diag (CONFIG_INET_DIAG_DESTROY, CAP_NET_ADMIN).
+    Destroy,
+    /// shutdown(SHUT_RDWR) through the owner's fd (pidfd_getfd).
+    Shutdown,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct KillArgs {
+    /// Which rung of the kill ladder to use.
+    #[arg(long, value_enum, default_value_t = KillMethod::Auto)]
+    pub method: KillMethod,
+    /// Show the selection and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask (required when standard input is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Act on at most N sockets.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max: usize,
+    /// Also kill listening sockets the filter matches.
+    #[arg(long)]
+    pub listen: bool,
+    /// Append the record of every socket acted on here [default: /var/log/sockdoc/audit.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<std::path::PathBuf>,
+    /// Which sockets (the `sockdoc list` filter language); required.
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct KeepaliveArgs {
+    /// Seconds of idleness before the first probe.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub idle: u32,
+    /// Seconds between unanswered probes.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub intvl: u32,
+    /// Unanswered probes before the kernel drops the connection.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub cnt: u32,
+    /// Also set TCP_USER_TIMEOUT (ms): drop connections whose sent data stays unacknowledged that long.
+    #[arg(long, value_name = "MS")]
+    pub user_timeout: Option<u32>,
+    /// Show the selection and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask (required when standard input is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Append the record of every socket changed here [default: /var/log/sockdoc/audit.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<std::path::PathBuf>,
+    /// Which sockets (the `sockdoc list` filter language); required.
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
 }

@@ -135,12 +135,23 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
         pick(
             lang,
             format!(
-                "ss -K dst {} {}   # destroy a suspect once you know its peer is gone (needs root and CONFIG_INET_DIAG_DESTROY)",
+                "sockdoc keepalive --yes --idle 300 --intvl 30 --cnt 5 {}   # keepalive on the running service, no restart: the kernel then drops dead peers by itself",
+                port_filter(top_key)
+            ),
+            format!(
+                "sockdoc keepalive --yes --idle 300 --intvl 30 --cnt 5 {}   # 为运行中的服务开启 keepalive, 无需重启: 之后内核会自行清除死掉的对端",
+                port_filter(top_key)
+            ),
+        ),
+        pick(
+            lang,
+            format!(
+                "sockdoc kill --dry-run dst {} {}   # close a suspect now, once you know its peer is gone",
                 top.peers.first().map_or("PEER", String::as_str),
                 port_filter(top_key)
             ),
             format!(
-                "ss -K dst {} {}   # 确认对端已不存在后销毁该连接 (需要 root 和 CONFIG_INET_DIAG_DESTROY)",
+                "sockdoc kill --dry-run dst {} {}   # 确认对端已不存在后立即关闭该连接",
                 top.peers.first().map_or("PEER", String::as_str),
                 port_filter(top_key)
             ),
@@ -255,8 +266,8 @@ pub fn keepalive_coverage(input: &Input) -> Option<Finding> {
         Some(port) => vec![
             pick(
                 lang,
-                format!("sockdoc list -p state established sport = :{port} '!keepalive'   # the connections concerned"),
-                format!("sockdoc list -p state established sport = :{port} '!keepalive'   # 涉及的连接"),
+                format!("sockdoc keepalive --dry-run sport = :{port}   # retrofit keepalive onto the live service (then --yes)"),
+                format!("sockdoc keepalive --dry-run sport = :{port}   # 为运行中的服务补上 keepalive (确认后加 --yes)"),
             ),
             pick(
                 lang,

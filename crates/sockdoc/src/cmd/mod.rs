@@ -3,6 +3,9 @@
 pub mod conntrack;
 pub mod doctor;
 pub mod ghosts;
+pub mod keepalive;
+pub mod kill;
 pub mod list;
 pub mod stats;
 pub mod sysctl;
+pub mod treat;

@@ -1,0 +1,277 @@
+//! `sockdoc kill FILTER`: close matching connections in any state, by the kill ladder (SOCK_DESTROY, then
+//! shutdown through the owner's fd), showing the selection first, recording every socket in the audit
+//! log, and reading the kernel again to report what is really gone.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use serde::Serialize;
+use sockdoc_act::kill::{kill, Attempt, Method};
+use sockdoc_diag::{DiagSocket, Socket, State};
+use sockdoc_proc::SocketOwners;
+
+use crate::cli::{Global, KillArgs, KillMethod};
+use crate::cmd::list::{write_text, Col};
+use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid};
+use crate::error::{Exit, Failure};
+use crate::json::{JSocket, SCHEMA};
+
+#[derive(Serialize)]
+struct JAttempt {
+    method: &'static str,
+    ok: bool,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JResult<'a> {
+    socket: JSocket<'a>,
+    outcome: &'static str,
+    method: Option<&'static str>,
+    reason: Option<String>,
+    attempts: Vec<JAttempt>,
+}
+
+#[derive(Serialize)]
+struct JKill<'a> {
+    schema: u32,
+    command: &'static str,
+    dry_run: bool,
+    selected: usize,
+    acted: usize,
+    killed: usize,
+    results: Vec<JResult<'a>>,
+}
+
+const COLS: [Col; 6] = [
+    Col::Netid,
+    Col::State,
+    Col::Local,
+    Col::Peer,
+    Col::Timer,
+    Col::Process,
+];
+
+pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let listen = a.listen;
+    let sel = select(g, &a.filter, "kill", |s| {
+        if s.state == State::Listen && !listen {
+            Err("listener (add --listen)")
+        } else {
+            Ok(())
+        }
+    })?;
+    let owners = sel.owners.as_ref();
+    let acted: Vec<Socket> = sel.sockets.iter().take(a.max).copied().collect();
+    let over_max: Vec<Socket> = sel.sockets.iter().skip(a.max).copied().collect();
+    if !g.json {
+        writeln!(
+            out,
+            "{} {} socket(s){}:",
+            if a.dry_run { "would kill" } else { "killing" },
+            acted.len(),
+            if over_max.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} more left by --max {})", over_max.len(), a.max)
+            }
+        )
+        .map_err(Failure::output)?;
+        write_text(out, &COLS, &acted, owners, true).map_err(Failure::output)?;
+        for (s, why) in &sel.excluded {
+            writeln!(
+                out,
+                "  left alone ({why}): {} -> {}",
+                s.local_addr(),
+                s.remote_addr()
+            )
+            .map_err(Failure::output)?;
+        }
+        out.flush().map_err(Failure::output)?;
+    }
+    if a.dry_run {
+        if g.json {
+            let results = plan_results(&acted, &over_max, &sel.excluded, owners);
+            write_json(out, true, sel.sockets.len(), 0, 0, results)?;
+        }
+        return Ok(Exit::Ok);
+    }
+    confirm("kill", acted.len(), a.yes)?;
+    let mut audit = open_audit(a.audit_log.as_ref())?;
+    let methods: &[Method] = match a.method {
+        KillMethod::Auto => &[Method::Destroy, Method::Shutdown],
+        KillMethod::Destroy => &[Method::Destroy],
+        KillMethod::Shutdown => &[Method::Shutdown],
+    };
+    // The netlink socket must live in the target namespace: open it on a thread that entered it.
+    let ns = &sel.ns;
+    let mut diag = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if !ns.current {
+                    ns.enter().map_err(Failure::netns)?;
+                }
+                DiagSocket::open().map_err(|e| Failure::new(Exit::Unavailable, e.to_string()))
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })?;
+    let attempts: Vec<Vec<Attempt>> = acted
+        .iter()
+        .map(|s| {
+            let owner = owners
+                .and_then(|o| o.owners(s.inode).next())
+                .map(|o| (o.pid, o.fd));
+            kill(&mut diag, s, owner, methods)
+        })
+        .collect();
+    // Read the kernel again: only what is gone (or, after shutdown, changed state) counts as killed.
+    let (after, _) = sel.plan.sockets(ns, owners).map_err(Failure::census)?;
+    let now: HashMap<u64, State> = after.iter().map(|s| (s.cookie, s.state)).collect();
+    let filter_text = a.filter.join(" ");
+    let mut results = Vec::new();
+    let mut killed = 0;
+    for (s, tries) in acted.iter().zip(attempts) {
+        let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
+        let gone = match now.get(&s.cookie) {
+            None => true,
+            Some(st) => worked == Some(Method::Shutdown) && *st != s.state,
+        };
+        let outcome = if worked.is_some() && gone {
+            "killed"
+        } else {
+            "failed"
+        };
+        if outcome == "killed" {
+            killed += 1;
+        }
+        let reason = match (worked, gone) {
+            (Some(_), false) => Some("the kernel still shows it unchanged".to_string()),
+            (None, _) => tries.last().and_then(|t| t.error.clone()),
+            _ => None,
+        };
+        let record = serde_json::json!({
+            "time": now_rfc3339(),
+            "action": "kill",
+            "method": worked.map(Method::name),
+            "outcome": outcome,
+            "attempts": tries.iter().map(|t| serde_json::json!({"method": t.method.name(), "error": t.error})).collect::<Vec<_>>(),
+            "socket": JSocket::new(s, owners),
+            "filter": filter_text,
+            "uid": uid(),
+        });
+        audit.append(&record.to_string()).map_err(|e| {
+            Failure::new(
+                Exit::Io,
+                format!("cannot write the audit log {}: {e}", audit.path().display()),
+            )
+        })?;
+        results.push(JResult {
+            socket: JSocket::new(s, owners),
+            outcome,
+            method: worked.map(Method::name),
+            reason,
+            attempts: tries
+                .iter()
+                .map(|t| JAttempt {
+                    method: t.method.name(),
+                    ok: t.error.is_none(),
+                    error: t.error.clone(),
+                })
+                .collect(),
+        });
+    }
+    results.extend(skipped(&over_max, &sel.excluded, owners));
+    if g.json {
+        write_json(out, false, sel.sockets.len(), acted.len(), killed, results)?;
+    } else {
+        for r in results.iter().filter(|r| r.outcome == "failed") {
+            let tried: Vec<String> = r
+                .attempts
+                .iter()
+                .map(|t| format!("{}: {}", t.method, t.error.as_deref().unwrap_or("ok")))
+                .collect();
+            writeln!(
+                out,
+                "  not killed: {}:{} -> {}:{} ({})",
+                r.socket.local.ip,
+                r.socket.local.port,
+                r.socket.remote.ip,
+                r.socket.remote.port,
+                tried.join("; ")
+            )
+            .map_err(Failure::output)?;
+        }
+        writeln!(
+            out,
+            "killed {killed} of {}; recorded in {}",
+            acted.len(),
+            audit.path().display()
+        )
+        .map_err(Failure::output)?;
+    }
+    Ok(if killed == acted.len() {
+        Exit::Ok
+    } else {
+        Exit::Warning
+    })
+}
+
+fn skipped<'a>(
+    over_max: &[Socket],
+    excluded: &[(Socket, &'static str)],
+    owners: Option<&'a SocketOwners>,
+) -> Vec<JResult<'a>> {
+    let over = over_max.iter().map(|s| (s, "over --max"));
+    over.chain(excluded.iter().map(|(s, why)| (s, *why)))
+        .map(|(s, why)| JResult {
+            socket: JSocket::new(s, owners),
+            outcome: "skipped",
+            method: None,
+            reason: Some(why.to_string()),
+            attempts: Vec::new(),
+        })
+        .collect()
+}
+
+/// A dry run's results: what would be acted on, and what would be left alone.
+fn plan_results<'a>(
+    acted: &[Socket],
+    over_max: &[Socket],
+    excluded: &[(Socket, &'static str)],
+    owners: Option<&'a SocketOwners>,
+) -> Vec<JResult<'a>> {
+    let mut v: Vec<JResult<'a>> = acted
+        .iter()
+        .map(|s| JResult {
+            socket: JSocket::new(s, owners),
+            outcome: "planned",
+            method: None,
+            reason: None,
+            attempts: Vec::new(),
+        })
+        .collect();
+    v.extend(skipped(over_max, excluded, owners));
+    v
+}
+
+fn write_json(
+    out: &mut dyn Write,
+    dry_run: bool,
+    selected: usize,
+    acted: usize,
+    killed: usize,
+    results: Vec<JResult>,
+) -> Result<(), Failure> {
+    let doc = JKill {
+        schema: SCHEMA,
+        command: "kill",
+        dry_run,
+        selected,
+        acted,
+        killed,
+        results,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| Failure::output(e.into()))?;
+    writeln!(out).map_err(Failure::output)
+}

@@ -1,0 +1,184 @@
+//! What `kill` and `keepalive` share: one namespace, a selection from a fresh census, the safety rules
+//! (a filter is required, never the caller's own SSH session, show first, `--dry-run`, `--yes` when not on
+//! a terminal), the audit log, and the second census that tells what really happened.
+
+use std::io::{IsTerminal, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sockdoc_act::audit::{AuditLog, DEFAULT_PATH};
+use sockdoc_diag::Socket;
+use sockdoc_proc::{Netns, SocketOwners};
+
+use crate::census::Plan;
+use crate::cli::{Global, Select};
+use crate::error::{Exit, Failure};
+use crate::scope;
+
+/// The sockets an action will touch, in one namespace.
+pub struct Selection {
+    pub ns: Netns,
+    pub plan: Plan,
+    pub sockets: Vec<Socket>,
+    pub owners: Option<SocketOwners>,
+    /// Sockets the filter matched but the safety rules keep out, with the reason.
+    pub excluded: Vec<(Socket, &'static str)>,
+}
+
+/// Census `words` in the one namespace of `g`, keeping what `keep` accepts.
+pub fn select(
+    g: &Global,
+    words: &[String],
+    action: &str,
+    keep: impl Fn(&Socket) -> Result<(), &'static str>,
+) -> Result<Selection, Failure> {
+    if words.is_empty() {
+        return Err(Failure::usage(format!(
+            "{action} needs a filter saying which sockets (e.g. `sport = :21`, `dst 10.0.0.5`); it never acts on every socket"
+        )));
+    }
+    let mut namespaces = scope::namespaces(g)?;
+    if namespaces.len() != 1 {
+        return Err(Failure::usage(format!(
+            "{action} works in one namespace at a time: use --netns NAME or --netns-pid PID, not --all-netns"
+        )));
+    }
+    let ns = namespaces.remove(0);
+    let plan = Plan::new_in(
+        std::slice::from_ref(&ns),
+        &Select::default(),
+        words,
+        true,
+        false,
+    )?;
+    let (all, census) = plan.sockets(&ns, None).map_err(Failure::census)?;
+    let own = own_ssh();
+    let mut sockets = Vec::new();
+    let mut excluded = Vec::new();
+    for s in all {
+        if own.is_some_and(|o| is_own_ssh(&s, o)) {
+            excluded.push((s, "own ssh session"));
+            continue;
+        }
+        match keep(&s) {
+            Ok(()) => sockets.push(s),
+            Err(why) => excluded.push((s, why)),
+        }
+    }
+    Ok(Selection {
+        ns,
+        plan,
+        sockets,
+        owners: census.owners,
+        excluded,
+    })
+}
+
+/// `$SSH_CONNECTION`: client ip, client port, server ip, server port.
+fn own_ssh() -> Option<(IpAddr, u16, IpAddr, u16)> {
+    let v = std::env::var("SSH_CONNECTION").ok()?;
+    let mut w = v.split_whitespace();
+    Some((
+        w.next()?.parse().ok()?,
+        w.next()?.parse().ok()?,
+        w.next()?.parse().ok()?,
+        w.next()?.parse().ok()?,
+    ))
+}
+
+fn is_own_ssh(s: &Socket, (cip, cport, sip, sport): (IpAddr, u16, IpAddr, u16)) -> bool {
+    let same = |a: IpAddr, b: IpAddr| a == b || a.to_canonical() == b.to_canonical();
+    s.remote_port == cport
+        && s.local_port == sport
+        && same(s.remote_ip(), cip)
+        && same(s.local_ip(), sip)
+}
+
+/// Ask before acting: `--yes`, or a "y" typed on a terminal. Refuses when nobody can answer.
+pub fn confirm(action: &str, n: usize, yes: bool) -> Result<(), Failure> {
+    if yes || n == 0 {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(format!(
+            "refusing to {action} {n} sockets without --yes (standard input is not a terminal)"
+        )));
+    }
+    eprint!("{action} these {n} sockets? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::new(Exit::Io, format!("cannot read the answer: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            Exit::Ok,
+            format!("nothing done: {action} not confirmed"),
+        ))
+    }
+}
+
+/// Open the audit log before acting: an action that cannot be recorded is not taken.
+pub fn open_audit(path: Option<&PathBuf>) -> Result<AuditLog, Failure> {
+    let path = path.cloned().unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
+    AuditLog::open(&path).map_err(|e| {
+        let exit = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            Exit::NoPerm
+        } else {
+            Exit::Io
+        };
+        Failure::new(
+            exit,
+            format!(
+                "cannot open the audit log {}: {e} (choose another with --audit-log)",
+                path.display()
+            ),
+        )
+    })
+}
+
+/// Now as RFC 3339 UTC (`2026-11-26T17:04:05Z`).
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// The caller's uid, for the audit log.
+pub fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_shape() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+}
