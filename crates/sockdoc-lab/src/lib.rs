@@ -21,6 +21,7 @@ pub mod scenario;
 pub mod ss;
 pub mod state;
 mod sys;
+pub mod treat;
 pub mod wait;
 
 pub use enter::in_netns;

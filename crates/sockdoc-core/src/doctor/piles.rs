@@ -161,9 +161,21 @@ pub fn closing_piles(input: &Input) -> Option<Finding> {
         *e.1.entry(s.remote_ip().to_string()).or_default() += 1;
     }
     let total: u64 = per_state.values().map(|v| v.0).sum();
+    // Orphans are counted host-wide by the kernel, and tcp_max_orphans exists only in the host's own
+    // namespace: they are judged only where the limit is known.
     let orphans = input.kernel.sockstat.tcp_orphan;
     let max_orphans = input.kernel.sysctls.max_orphans.unwrap_or(0);
     let orphan_pct = percent(orphans, max_orphans);
+    let orphan_en = if max_orphans > 0 {
+        format!("; {orphans} orphans (host-wide) of tcp_max_orphans {max_orphans}")
+    } else {
+        String::new()
+    };
+    let orphan_zh = if max_orphans > 0 {
+        format!("; 孤儿连接 {orphans} 个 (全机), tcp_max_orphans 为 {max_orphans}")
+    } else {
+        String::new()
+    };
     let severity = if orphan_pct >= 90 {
         Severity::Critical
     } else if orphan_pct >= 50 || total >= CLOSING_MIN {
@@ -176,11 +188,11 @@ pub fn closing_piles(input: &Input) -> Option<Finding> {
     let title = pick(
         lang,
         format!(
-            "{total} connections stuck closing (FIN-WAIT-1 {}, FIN-WAIT-2 {}, LAST-ACK {}, CLOSING {}); {orphans} orphans of tcp_max_orphans {max_orphans}",
+            "{total} connections stuck closing (FIN-WAIT-1 {}, FIN-WAIT-2 {}, LAST-ACK {}, CLOSING {}){orphan_en}",
             count(State::FinWait1), count(State::FinWait2), count(State::LastAck), count(State::Closing)
         ),
         format!(
-            "{total} 个连接卡在关闭过程中 (FIN-WAIT-1 {}, FIN-WAIT-2 {}, LAST-ACK {}, CLOSING {}); 孤儿连接 {orphans} 个, tcp_max_orphans 为 {max_orphans}",
+            "{total} 个连接卡在关闭过程中 (FIN-WAIT-1 {}, FIN-WAIT-2 {}, LAST-ACK {}, CLOSING {}){orphan_zh}",
             count(State::FinWait1), count(State::FinWait2), count(State::LastAck), count(State::Closing)
         ),
     );

@@ -31,6 +31,7 @@ mod ghost;
 mod healthy;
 mod listen;
 mod net;
+mod piles;
 mod proc;
 mod scripts;
 mod services;
@@ -48,6 +49,7 @@ pub use listen::{
 pub use net::{
     counter, find_estab, link, received_ago_ms, sysctl, sysctl_set, vanish, wait_sockets, Link,
 };
+pub use piles::{sockstat_orphans, ClosingPile, Fanout, SynSentFanout, UdpDrops, UdpHoard};
 pub use proc::Proc;
 pub use services::Service;
 pub use time_wait::{EphemeralPorts, TimeWaitStorm, EPHEMERAL_TARGET_PORT, NGINX_PORT, PORT_RANGE};

@@ -15,6 +15,7 @@ mod ghost;
 mod healthy;
 mod limits;
 mod listen;
+mod piles;
 mod ports;
 mod run;
 mod unreachable;
