@@ -221,8 +221,14 @@ pub struct KeepaliveArgs {
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub intvl: u32,
     /// Unanswered probes before the kernel drops the connection.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, alias = "count", default_value_t = 5, value_name = "N")]
     pub cnt: u32,
+    /// Only sockets of processes named NAME (the same as the filter word `proc NAME`).
+    #[arg(long = "proc", value_name = "NAME")]
+    pub proc_name: Option<String>,
+    /// Only sockets of process PID (the same as the filter word `pid PID`).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
     /// Also set TCP_USER_TIMEOUT (ms): drop connections whose sent data stays unacknowledged that long.
     #[arg(long, value_name = "MS")]
     pub user_timeout: Option<u32>,
@@ -235,9 +241,33 @@ pub struct KeepaliveArgs {
     /// Append the record of every socket changed here [default: /var/log/sockdoc/audit.jsonl].
     #[arg(long, value_name = "PATH")]
     pub audit_log: Option<std::path::PathBuf>,
-    /// Which sockets (the `sockdoc list` filter language); required.
+    /// Which sockets (the `sockdoc list` filter language); required unless --proc or --pid is given.
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
+}
+
+impl KeepaliveArgs {
+    /// The filter words, with --proc and --pid folded in.
+    pub fn words(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Some(p) = &self.proc_name {
+            w.extend(["proc".to_string(), format!("'{p}'")]);
+        }
+        if let Some(pid) = self.pid {
+            w.extend(["pid".to_string(), pid.to_string()]);
+        }
+        if !self.filter.is_empty() {
+            if w.is_empty() {
+                w.extend(self.filter.iter().cloned());
+            } else {
+                w.push("and".into());
+                w.push("(".into());
+                w.extend(self.filter.iter().cloned());
+                w.push(")".into());
+            }
+        }
+        w
+    }
 }
 
 #[derive(Debug, Args, Clone)]

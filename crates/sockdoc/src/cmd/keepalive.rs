@@ -54,7 +54,8 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
             "--idle, --intvl and --cnt must be at least 1",
         ));
     }
-    let sel = select(g, &a.filter, "keepalive", |s| {
+    let words = a.words();
+    let sel = select(g, &words, "keepalive", |s| {
         if s.proto != Proto::Tcp || !matches!(s.state, State::Established | State::Listen) {
             Err("not an ESTABLISHED or LISTEN TCP socket")
         } else if s.inode == 0 {
@@ -116,7 +117,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     }
     confirm("set keepalive on", sel.sockets.len(), a.yes)?;
     let mut audit = open_audit(a.audit_log.as_ref())?;
-    let filter_text = a.filter.join(" ");
+    let filter_text = words.join(" ");
     let mut results = Vec::new();
     let mut set = 0;
     for s in &sel.sockets {

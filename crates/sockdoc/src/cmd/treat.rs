@@ -95,9 +95,20 @@ fn is_own_ssh(s: &Socket, (cip, cport, sip, sport): (IpAddr, u16, IpAddr, u16)) 
         && same(s.local_ip(), sip)
 }
 
-/// Ask before acting: `--yes`, or a "y" typed on a terminal. Refuses when nobody can answer.
+/// Ask before acting: `--yes`, or a "y" typed on a terminal. Refuses when nobody can answer, and
+/// refuses without root: SOCK_DESTROY needs CAP_NET_ADMIN and borrowing another process's fd needs
+/// ptrace access, and a half-done run is worse than none.
 pub fn confirm(action: &str, n: usize, yes: bool) -> Result<(), Failure> {
-    if yes || n == 0 {
+    if n == 0 {
+        return Ok(());
+    }
+    if !scope::is_root() {
+        return Err(Failure::new(
+            Exit::NoPerm,
+            format!("{action} needs root (CAP_NET_ADMIN for SOCK_DESTROY, ptrace access for pidfd_getfd): run with sudo; --dry-run works without"),
+        ));
+    }
+    if yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {

@@ -539,8 +539,10 @@ fn unprivileged_callers_get_77_and_change_nothing() {
             run.stderr
         );
         assert_untouched(&srv, &conns, command);
+        // The echo check above may leave a brief retransmit timer; no keepalive timer may appear.
         for s in srv.sockets().expect("ss") {
-            assert!(s.timer.is_none(), "{command} as nobody: {}", s.line);
+            let keepalive = s.timer.as_ref().is_some_and(|t| t.kind == "keepalive");
+            assert!(!keepalive, "{command} as nobody: {}", s.line);
         }
     }
 }

@@ -286,8 +286,14 @@ impl KillDoc {
             .iter()
             .map(|r| {
                 let outcome = str_of(r, "outcome").to_string();
+                // A dry run reports what it would act on as "planned".
+                let allowed: &[&str] = if bool_of(&doc, "dry_run") {
+                    &["planned", "skipped"]
+                } else {
+                    &["killed", "failed", "skipped"]
+                };
                 assert!(
-                    ["killed", "failed", "skipped"].contains(&outcome.as_str()),
+                    allowed.contains(&outcome.as_str()),
                     "outcome {outcome:?}: {r}"
                 );
                 let method = opt_str(r, "method");
@@ -413,8 +419,13 @@ impl KaDoc {
             .iter()
             .map(|r| {
                 let outcome = str_of(r, "outcome").to_string();
+                let allowed: &[&str] = if bool_of(&doc, "dry_run") {
+                    &["planned", "skipped"]
+                } else {
+                    &["set", "failed", "skipped"]
+                };
                 assert!(
-                    ["set", "failed", "skipped"].contains(&outcome.as_str()),
+                    allowed.contains(&outcome.as_str()),
                     "outcome {outcome:?}: {r}"
                 );
                 let before = match r.get("before") {
