@@ -13,3 +13,4 @@ pub mod audit;
 pub mod keepalive;
 pub mod kill;
 pub mod pidfd;
+pub mod probe;

@@ -123,9 +123,13 @@ const GHOSTS_HELP: &str = "\
 A suspect is an ESTABLISHED TCP connection with no keepalive timer, nothing unacknowledged in flight,
 and no data or ACK received for longer than --idle (default: the kernel's keepalive window,
 tcp_keepalive_time + tcp_keepalive_probes x tcp_keepalive_intvl). Suspects are not proven dead.
+With --probe each suspect gets keepalive probes every second for --probe-time (through the owner's fd),
+then its original options back: `alive` when the peer ACKed, `dead` when it reset or left the probes
+unanswered, `unknown` when it cannot be probed (no owner). --reap then closes the dead ones.
 Examples:
   sockdoc ghosts                        # every suspect, with owner, peer and idle time
-  sockdoc ghosts --idle 30m sport = :21 # the incident's FTP proxy";
+  sockdoc ghosts --idle 30m sport = :21 # the incident's FTP proxy
+  sockdoc ghosts --probe --reap --yes sport = :21";
 
 /// Time between the two readings of kernel counters, unless `--interval` says otherwise.
 pub const DEFAULT_INTERVAL: &str = "500ms";
@@ -152,6 +156,27 @@ pub struct GhostsArgs {
     /// Omit the header line.
     #[arg(short = 'H', long = "no-header")]
     pub no_header: bool,
+    /// Prove each suspect alive or dead: fast keepalive probes for a moment, then the original
+    /// options back exactly (needs root).
+    #[arg(long)]
+    pub probe: bool,
+    /// How long to probe.
+    #[arg(
+        long,
+        default_value = "5s",
+        value_name = "DURATION",
+        requires = "probe"
+    )]
+    pub probe_time: String,
+    /// Close the connections found dead (with --probe).
+    #[arg(long, requires = "probe")]
+    pub reap: bool,
+    /// Do not ask before reaping (required when standard input is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Audit log for probing and reaping [default: /var/log/sockdoc/audit.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<std::path::PathBuf>,
     /// Narrow the suspects with a filter (same language as `sockdoc list`).
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,

@@ -48,6 +48,33 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
     }
     let namespaces = scope::namespaces(g)?;
     let plan = Plan::new_in(&namespaces, &Select::default(), &words, true, true)?;
+    if a.probe {
+        let [ns] = namespaces.as_slice() else {
+            return Err(Failure::usage(
+                "--probe works in one namespace at a time: use --netns NAME or --netns-pid PID",
+            ));
+        };
+        let threshold = threshold_in(ns, user)?;
+        let (mut suspects, census) = plan.sockets(ns, None).map_err(Failure::census)?;
+        suspects.retain(|s| is_suspect(s, threshold));
+        let probe_time = parse_duration("--probe-time", &a.probe_time)?;
+        return crate::cmd::probe::run(
+            &crate::cmd::probe::ProbeRun {
+                ns,
+                plan: &plan,
+                suspects: &suspects,
+                owners: census.owners.as_ref(),
+                threshold_ms: threshold,
+                probe_time,
+                reap: a.reap,
+                yes: a.yes,
+                audit_log: a.audit_log.as_ref(),
+                json: g.json,
+                filter_text: a.filter.join(" "),
+            },
+            out,
+        );
+    }
     let cols = [Col::Local, Col::Peer, Col::Timer, Col::Idle, Col::Process];
     let mut owners: Option<SocketOwners> = None;
     let mut notes = Vec::new();

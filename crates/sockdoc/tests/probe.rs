@@ -1,0 +1,150 @@
+//! `sockdoc ghosts --probe`: two idle connections to a server that never sets keepalive; the packets to
+//! one client are dropped by nftables (its host "vanished"). Probing must call that one dead and the
+//! other alive, put the original socket options back (no keepalive timer left), and `--reap` must close
+//! only the dead one.
+
+use std::process::Command;
+use std::time::Duration;
+
+use sockdoc_lab::wait::poll;
+use sockdoc_lab::{Hook, Netns};
+
+const HOLDER: &str = r#"
+import socket, sys, time
+port = int(sys.argv[1])
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port)); l.listen(8)
+keep = []
+for _ in range(2):
+    c = socket.create_connection(("127.0.0.1", port)); s, _ = l.accept(); keep += [c, s]
+print("ready", flush=True)
+time.sleep(120)
+"#;
+
+fn sockdoc(args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args(args)
+        .output()
+        .expect("run sockdoc");
+    let v =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
+    (out.status.code(), v)
+}
+
+/// (local port, peer port, timer text) of the server-side connections.
+fn server_side(ns: &Netns, port: u16) -> Vec<(u16, u16, String)> {
+    let f = format!("( sport = :{port} )");
+    let text = ns
+        .exec(&["ss", "-tnoH", "state", "established", &f])
+        .expect("ss");
+    text.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let lp = w.get(2)?.rsplit(':').next()?.parse().ok()?;
+            let pp = w.get(3)?.rsplit(':').next()?.parse().ok()?;
+            Some((lp, pp, w.get(4).unwrap_or(&"").to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn probe_tells_dead_from_alive_restores_and_reaps() {
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    ns.spawn(&["python3", "-c", HOLDER, &port.to_string()])
+        .expect("holder");
+    let conns = poll(Duration::from_secs(10), "two connections", || {
+        let c = server_side(&ns, port);
+        Ok(if c.len() == 2 {
+            Ok(c)
+        } else {
+            Err(format!("{c:?}"))
+        })
+    })
+    .expect("connections");
+    let (dead_peer, alive_peer) = (conns[0].1, conns[1].1);
+    ns.drop_packets(Hook::Input, &format!("tcp dport {dead_peer}"))
+        .expect("cut the client");
+    std::thread::sleep(Duration::from_millis(1200));
+    let dir = std::env::temp_dir().join(format!("sockdoc-probe-{}", std::process::id()));
+    let audit = dir.join("audit.jsonl");
+    let audit_s = audit.to_str().expect("path");
+    let filter = format!(":{port}");
+    let (code, doc) = sockdoc(&[
+        "--netns",
+        ns.name(),
+        "--json",
+        "ghosts",
+        "--idle",
+        "1s",
+        "--probe",
+        "--probe-time",
+        "4s",
+        "--audit-log",
+        audit_s,
+        "sport",
+        "=",
+        &filter,
+    ]);
+    assert_eq!(doc["command"], "ghosts-probe");
+    assert_eq!(
+        (doc["dead"].as_u64(), doc["alive"].as_u64()),
+        (Some(1), Some(1)),
+        "{doc:#}"
+    );
+    assert_eq!(code, Some(1), "dead ghosts left in place: warning exit");
+    assert_eq!(verdict_in(&doc, dead_peer)["verdict"], "dead", "{doc:#}");
+    assert_eq!(verdict_in(&doc, alive_peer)["verdict"], "alive", "{doc:#}");
+    assert_eq!(verdict_in(&doc, alive_peer)["restored"], true);
+    // Original options back: no keepalive timer on either connection, both still there.
+    let after = server_side(&ns, port);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(
+        after.iter().all(|c| !c.2.contains("keepalive")),
+        "{after:?}"
+    );
+    let lines = std::fs::read_to_string(&audit).expect("audit log");
+    assert_eq!(
+        lines.lines().count(),
+        4,
+        "probe-start and probe-end per suspect:\n{lines}"
+    );
+
+    let (code, doc) = sockdoc(&[
+        "--netns",
+        ns.name(),
+        "--json",
+        "ghosts",
+        "--idle",
+        "1s",
+        "--probe",
+        "--probe-time",
+        "4s",
+        "--reap",
+        "--yes",
+        "--audit-log",
+        audit_s,
+        "sport",
+        "=",
+        &filter,
+    ]);
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(verdict_in(&doc, dead_peer)["reaped"], true, "{doc:#}");
+    let left = server_side(&ns, port);
+    assert_eq!(
+        left.iter().map(|c| c.1).collect::<Vec<_>>(),
+        vec![alive_peer],
+        "{left:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn verdict_in(doc: &serde_json::Value, peer: u16) -> serde_json::Value {
+    doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["socket"]["remote"]["port"] == peer)
+        .cloned()
+        .expect("result for the peer")
+}
