@@ -14,3 +14,4 @@ pub mod keepalive;
 pub mod kill;
 pub mod pidfd;
 pub mod probe;
+pub mod sysctl;

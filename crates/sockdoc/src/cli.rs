@@ -314,6 +314,38 @@ pub enum SysctlCommand {
     /// value, what to do and why; and config-file settings this kernel no longer has. Exit 1 if anything
     /// should change.
     Check,
+    /// Apply the plan: back up the current values and file, set the values (all or nothing, read back),
+    /// write the sysctl.d file atomically. Undo with `sockdoc sysctl rollback`.
+    Apply {
+        /// The sysctl.d file to write.
+        #[arg(
+            long,
+            default_value = "/etc/sysctl.d/90-sockdoc.conf",
+            value_name = "FILE"
+        )]
+        conf: std::path::PathBuf,
+        /// Where the backup for rollback is kept.
+        #[arg(long, default_value = "/var/lib/sockdoc", value_name = "DIR")]
+        state_dir: std::path::PathBuf,
+        /// Show the changes and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask (required when standard input is not a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Audit log [default: /var/log/sockdoc/audit.jsonl].
+        #[arg(long, value_name = "PATH")]
+        audit_log: Option<std::path::PathBuf>,
+    },
+    /// Restore the runtime values and the sysctl.d file from before the last apply.
+    Rollback {
+        /// Where apply kept its backup.
+        #[arg(long, default_value = "/var/lib/sockdoc", value_name = "DIR")]
+        state_dir: std::path::PathBuf,
+        /// Audit log [default: /var/log/sockdoc/audit.jsonl].
+        #[arg(long, value_name = "PATH")]
+        audit_log: Option<std::path::PathBuf>,
+    },
     /// Print (or write with --out) the sysctl.d snippet with the recommended changes. Applies nothing.
     Plan {
         /// Write the snippet to this file (atomically) instead of standard output.

@@ -115,3 +115,103 @@ fn zh_check_speaks_chinese() {
         "{text}"
     );
 }
+
+#[test]
+fn apply_then_rollback_leaves_everything_as_before() {
+    let ns = Netns::new().expect("namespace");
+    ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=5000"])
+        .expect("set tw buckets");
+    ns.exec(&[
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv4.ip_local_port_range=1024 65000",
+    ])
+    .expect("set port range");
+    let read = |k: &str| {
+        ns.exec(&["sysctl", "-n", k])
+            .expect("read")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let keys = [
+        "net.ipv4.tcp_max_tw_buckets",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.tcp_keepalive_time",
+    ];
+    let before: Vec<String> = keys.iter().map(|k| read(k)).collect();
+    let dir = std::env::temp_dir().join(format!("sockdoc-apply-{}", std::process::id()));
+    let conf = dir.join("sysctl.d").join("90-sockdoc.conf");
+    std::fs::create_dir_all(conf.parent().expect("dir")).expect("conf dir");
+    let state = dir.join("state");
+    let audit = dir.join("audit.jsonl");
+    let args = |cmd: &str| -> Vec<String> {
+        let mut v: Vec<String> = ["--netns", ns.name(), "sysctl", cmd]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if cmd == "apply" {
+            v.extend(["--conf".into(), conf.display().to_string(), "--yes".into()]);
+        }
+        v.extend([
+            "--state-dir".into(),
+            state.display().to_string(),
+            "--audit-log".into(),
+            audit.display().to_string(),
+        ]);
+        v
+    };
+    let run = |a: Vec<String>| {
+        Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+            .args(&a)
+            .output()
+            .expect("run sockdoc")
+    };
+    let out = run(args("apply"));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(read("net.ipv4.tcp_max_tw_buckets"), "262144");
+    assert_eq!(read("net.ipv4.ip_local_port_range"), "10000 65000");
+    // The file holds exactly the values now running: what a reboot would load.
+    let text = std::fs::read_to_string(&conf).expect("conf written");
+    let settings: Vec<(String, String)> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && l.contains('='))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    assert!(settings.len() >= 2, "{text}");
+    for (k, v) in &settings {
+        assert_eq!(&read(k), v, "{k} in the file and at runtime");
+    }
+    // Applied settings need nothing more.
+    let again = run(args("apply"));
+    assert!(again.status.success(), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to change"));
+    // A new change refuses while the first apply is not rolled back (its backup would be lost).
+    ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=4000"])
+        .expect("drift");
+    let again = run(args("apply"));
+    assert_eq!(again.status.code(), Some(64), "{again:?}");
+    assert_eq!(
+        read("net.ipv4.tcp_max_tw_buckets"),
+        "4000",
+        "a refused apply changes nothing"
+    );
+    let out = run(args("rollback"));
+    assert!(out.status.success(), "{out:?}");
+    let after: Vec<String> = keys.iter().map(|k| read(k)).collect();
+    assert_eq!(before, after, "runtime values restored exactly");
+    assert!(!conf.exists(), "the file did not exist before apply");
+    assert_eq!(
+        std::fs::read_dir(&state).expect("state dir").count(),
+        0,
+        "backup consumed"
+    );
+    let log = std::fs::read_to_string(&audit).expect("audit");
+    assert!(log.lines().any(|l| l.contains("sysctl-apply")));
+    assert!(log.lines().any(|l| l.contains("sysctl-rollback")));
+    let nothing = run(args("rollback"));
+    assert_eq!(nothing.status.code(), Some(66));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,4 +9,5 @@ pub mod list;
 pub mod probe;
 pub mod stats;
 pub mod sysctl;
+pub mod sysctl_apply;
 pub mod treat;

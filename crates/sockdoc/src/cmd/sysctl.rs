@@ -61,6 +61,29 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
             let changes = rows.iter().any(|r| r.verdict != Verdict::Keep) || !unknown.is_empty();
             Ok(if changes { Exit::Warning } else { Exit::Ok })
         }
+        SysctlCommand::Apply {
+            conf,
+            state_dir,
+            dry_run,
+            yes,
+            audit_log,
+        } => crate::cmd::sysctl_apply::apply(
+            g,
+            ns,
+            &rows,
+            &crate::cmd::sysctl_apply::Paths {
+                conf,
+                state_dir,
+                audit_log: audit_log.as_ref(),
+            },
+            *dry_run,
+            *yes,
+            out,
+        ),
+        SysctlCommand::Rollback {
+            state_dir,
+            audit_log,
+        } => crate::cmd::sysctl_apply::rollback(g, ns, state_dir, audit_log.as_ref(), out),
         SysctlCommand::Plan { out: path, force } => {
             let mut snippet = plan_snippet(&rows);
             for e in &unknown {
@@ -93,7 +116,7 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
 }
 
 /// Write to a temporary file beside `path`, sync it, then rename: a reader never sees half a file.
-fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(), Failure> {
+pub(crate) fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(), Failure> {
     if path.exists() && !force {
         return Err(Failure::usage(format!(
             "{} exists: pass --force to replace it",

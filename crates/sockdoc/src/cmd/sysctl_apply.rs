@@ -1,0 +1,248 @@
+//! `sockdoc sysctl apply` and `rollback`. Apply: back up the runtime values and the file first, then
+//! set the values as one transaction (undone on the first failure), then write the sysctl.d file
+//! atomically; a failure at any step leaves the system as it was. Rollback restores both from the backup.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sockdoc_act::sysctl::{apply as apply_all, normalize, SysctlIo};
+use sockdoc_core::sysctl_audit::{plan_snippet, AuditRow, Verdict};
+use sockdoc_proc::{sysctl, Netns};
+
+use crate::cli::Global;
+use crate::cmd::sysctl::write_atomically;
+use crate::cmd::treat::{confirm, now_rfc3339, open_audit, uid};
+use crate::error::{Exit, Failure};
+
+/// Where apply writes.
+pub struct Paths<'a> {
+    pub conf: &'a Path,
+    pub state_dir: &'a Path,
+    pub audit_log: Option<&'a PathBuf>,
+}
+
+/// The backup apply leaves for rollback.
+#[derive(Serialize, Deserialize)]
+struct Backup {
+    time: String,
+    netns_inode: u64,
+    conf: PathBuf,
+    /// The file's previous content; `None` when it did not exist.
+    conf_previous: Option<String>,
+    /// key → previous runtime value.
+    values: Vec<(String, String)>,
+}
+
+/// /proc/sys, in the calling thread's namespace.
+struct ProcSys;
+
+impl SysctlIo for ProcSys {
+    fn read(&mut self, key: &str) -> std::io::Result<String> {
+        sysctl::read(key)?.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+    }
+    fn write(&mut self, key: &str, value: &str) -> std::io::Result<()> {
+        let path = sysctl::path_of(key)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad key"))?;
+        std::fs::write(path, format!("{value}\n"))
+    }
+}
+
+fn backup_path(dir: &Path, ns: &Netns) -> PathBuf {
+    dir.join(format!("sysctl-backup-net{}.json", ns.inode))
+}
+
+/// Run `f` on a thread inside `ns`.
+fn in_ns<T: Send>(ns: &Netns, f: impl FnOnce() -> Result<T, Failure> + Send) -> Result<T, Failure> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if !ns.current {
+                    ns.enter().map_err(Failure::netns)?;
+                }
+                f()
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+fn io_fail(what: &str, path: &Path, e: std::io::Error) -> Failure {
+    let exit = if e.kind() == std::io::ErrorKind::PermissionDenied {
+        Exit::NoPerm
+    } else {
+        Exit::Io
+    };
+    Failure::new(exit, format!("cannot {what} {}: {e}", path.display()))
+}
+
+pub fn apply(
+    _g: &Global,
+    ns: &Netns,
+    rows: &[AuditRow],
+    paths: &Paths,
+    dry_run: bool,
+    yes: bool,
+    out: &mut dyn Write,
+) -> Result<Exit, Failure> {
+    let changes: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Change)
+        .filter_map(|r| r.recommended.clone().map(|v| (r.key.to_string(), v)))
+        .collect();
+    if changes.is_empty() {
+        writeln!(out, "nothing to change").map_err(Failure::output)?;
+        return Ok(Exit::Ok);
+    }
+    for r in rows.iter().filter(|r| r.verdict == Verdict::Change) {
+        writeln!(
+            out,
+            "{} = {}  ->  {}",
+            r.key,
+            r.current.as_deref().unwrap_or("?"),
+            r.recommended.as_deref().unwrap_or("?")
+        )
+        .map_err(Failure::output)?;
+    }
+    if dry_run {
+        return Ok(Exit::Ok);
+    }
+    confirm("apply", changes.len(), yes)?;
+    let backup = backup_path(paths.state_dir, ns);
+    if backup.exists() {
+        return Err(Failure::usage(format!(
+            "an earlier apply is still in place ({}): run `sockdoc sysctl rollback` first",
+            backup.display()
+        )));
+    }
+    let mut audit = open_audit(paths.audit_log)?;
+    let conf_previous = match std::fs::read_to_string(paths.conf) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_fail("read", paths.conf, e)),
+    };
+    // 1. The backup, before anything changes.
+    let keys: Vec<String> = changes.iter().map(|c| c.0.clone()).collect();
+    let previous: Vec<(String, String)> = in_ns(ns, || {
+        keys.iter()
+            .map(|k| {
+                ProcSys
+                    .read(k)
+                    .map(|v| (k.clone(), normalize(&v)))
+                    .map_err(|e| Failure::new(Exit::Io, format!("cannot read {k}: {e}")))
+            })
+            .collect()
+    })?;
+    let record = Backup {
+        time: now_rfc3339(),
+        netns_inode: ns.inode,
+        conf: paths.conf.to_path_buf(),
+        conf_previous: conf_previous.clone(),
+        values: previous.clone(),
+    };
+    std::fs::create_dir_all(paths.state_dir).map_err(|e| io_fail("create", paths.state_dir, e))?;
+    let text = serde_json::to_string_pretty(&record).map_err(|e| Failure::output(e.into()))?;
+    write_atomically(&backup, &text, false)?;
+    // 2. The runtime values, all or nothing.
+    let applied = in_ns(ns, || {
+        apply_all(&mut ProcSys, &changes).map_err(|e| Failure::new(Exit::Io, e.to_string()))
+    });
+    let applied = match applied {
+        Ok(a) => a,
+        Err(f) => {
+            let _ = std::fs::remove_file(&backup);
+            return Err(f);
+        }
+    };
+    // 3. The file a reboot will load, with exactly the values applied.
+    let changed: Vec<AuditRow> = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Change)
+        .cloned()
+        .collect();
+    if let Err(f) = write_atomically(paths.conf, &plan_snippet(&changed), true) {
+        let _ = in_ns(ns, || {
+            for (k, v) in &previous {
+                let _ = ProcSys.write(k, v);
+            }
+            Ok(())
+        });
+        let _ = std::fs::remove_file(&backup);
+        return Err(f);
+    }
+    for a in &applied {
+        let line = serde_json::json!({
+            "time": now_rfc3339(), "action": "sysctl-apply", "key": a.key, "previous": a.previous,
+            "value": a.value, "conf": paths.conf, "uid": uid(),
+        });
+        audit
+            .append(&line.to_string())
+            .map_err(|e| io_fail("write the audit log", audit.path(), e))?;
+    }
+    writeln!(
+        out,
+        "applied {} setting(s); wrote {}; backup in {} (sockdoc sysctl rollback undoes it)",
+        applied.len(),
+        paths.conf.display(),
+        backup.display()
+    )
+    .map_err(Failure::output)?;
+    Ok(Exit::Ok)
+}
+
+pub fn rollback(
+    _g: &Global,
+    ns: &Netns,
+    state_dir: &Path,
+    audit_log: Option<&PathBuf>,
+    out: &mut dyn Write,
+) -> Result<Exit, Failure> {
+    let backup = backup_path(state_dir, ns);
+    let text = match std::fs::read_to_string(&backup) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Failure::new(
+                Exit::NoInput,
+                format!("nothing to roll back: no backup {}", backup.display()),
+            ))
+        }
+        Err(e) => return Err(io_fail("read", &backup, e)),
+    };
+    let record: Backup = serde_json::from_str(&text).map_err(|e| {
+        Failure::new(
+            Exit::Io,
+            format!("the backup {} is damaged: {e}", backup.display()),
+        )
+    })?;
+    confirm("roll back", record.values.len(), true)?;
+    let mut audit = open_audit(audit_log)?;
+    in_ns(ns, || {
+        apply_all(&mut ProcSys, &record.values).map_err(|e| Failure::new(Exit::Io, e.to_string()))
+    })?;
+    match &record.conf_previous {
+        Some(t) => write_atomically(&record.conf, t, true)?,
+        None => match std::fs::remove_file(&record.conf) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_fail("remove", &record.conf, e)),
+        },
+    }
+    std::fs::remove_file(&backup).map_err(|e| io_fail("remove", &backup, e))?;
+    for (k, v) in &record.values {
+        let line = serde_json::json!({
+            "time": now_rfc3339(), "action": "sysctl-rollback", "key": k, "value": v,
+            "conf": record.conf, "uid": uid(),
+        });
+        audit
+            .append(&line.to_string())
+            .map_err(|e| io_fail("write the audit log", audit.path(), e))?;
+    }
+    writeln!(
+        out,
+        "restored {} setting(s) and {}",
+        record.values.len(),
+        record.conf.display()
+    )
+    .map_err(Failure::output)?;
+    Ok(Exit::Ok)
+}
