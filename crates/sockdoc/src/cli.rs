@@ -87,6 +87,8 @@ pub enum Command {
     /// Turn TCP keepalive on for a running service's connections and listeners, without a restart.
     #[command(after_help = KEEPALIVE_HELP)]
     Keepalive(KeepaliveArgs),
+    /// Start a program with keepalive forced on for every TCP socket it creates (LD_PRELOAD library).
+    RunWithKeepalive(RunWithKeepaliveArgs),
     /// The connection-tracking table: fill, drops, and what fills it (protocols, states, sources).
     Conntrack(ConntrackArgs),
     /// Audit connection-related sysctls (check), or write the sysctl.d snippet that would fix them (plan).
@@ -293,6 +295,25 @@ impl KeepaliveArgs {
         }
         w
     }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunWithKeepaliveArgs {
+    /// Seconds of idleness before the first probe.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub idle: u32,
+    /// Seconds between unanswered probes.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub intvl: u32,
+    /// Unanswered probes before the kernel drops the connection.
+    #[arg(long, alias = "count", default_value_t = 5, value_name = "N")]
+    pub cnt: u32,
+    /// Also set TCP_USER_TIMEOUT (ms).
+    #[arg(long, value_name = "MS")]
+    pub user_timeout: Option<u32>,
+    /// The program and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

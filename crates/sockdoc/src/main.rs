@@ -76,6 +76,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
         Some(Command::Ghosts(a)) => cmd::ghosts::run(&cli.global, a, out),
         Some(Command::Kill(a)) => cmd::kill::run(&cli.global, a, out),
         Some(Command::Keepalive(a)) => cmd::keepalive::run(&cli.global, a, out),
+        Some(Command::RunWithKeepalive(a)) => cmd::preload::run(a),
         Some(Command::Conntrack(a)) => cmd::conntrack::run(&cli.global, a, out),
         Some(Command::Sysctl(a)) => cmd::sysctl::run(&cli.global, a, out),
         Some(Command::Stats(a)) => cmd::stats::run(&cli.global, a, out),

@@ -182,6 +182,12 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
             before: before.as_ref().map(jb),
         });
     }
+    audit.sync().map_err(|e| {
+        Failure::new(
+            Exit::Io,
+            format!("cannot sync the audit log {}: {e}", audit.path().display()),
+        )
+    })?;
     results.extend(skipped);
     // Read the kernel again: an ESTABLISHED connection with keepalive on shows the keepalive timer.
     let (after, _) = sel.plan.sockets(&sel.ns, owners).map_err(Failure::census)?;

@@ -181,6 +181,12 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
                 .collect(),
         });
     }
+    audit.sync().map_err(|e| {
+        Failure::new(
+            Exit::Io,
+            format!("cannot sync the audit log {}: {e}", audit.path().display()),
+        )
+    })?;
     results.extend(skipped(&over_max, &sel.excluded, owners));
     if g.json {
         write_json(out, false, sel.sockets.len(), acted.len(), killed, results)?;

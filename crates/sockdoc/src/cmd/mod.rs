@@ -6,6 +6,7 @@ pub mod ghosts;
 pub mod keepalive;
 pub mod kill;
 pub mod list;
+pub mod preload;
 pub mod probe;
 pub mod stats;
 pub mod sysctl;

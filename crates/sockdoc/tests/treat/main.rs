@@ -17,3 +17,4 @@ mod incident;
 mod keepalive;
 mod kill;
 mod run;
+mod states;
