@@ -355,7 +355,7 @@ mod tests {
         assert_eq!(out.keepalive, libc::EBADF);
         assert_eq!(out.user_timeout, libc::EBADF);
         let (buf, len) = debug_line(-1, libc::AF_INET6, &cfg, &out);
-        let line = std::str::from_utf8(&buf[..len]).unwrap();
+        let line = std::str::from_utf8(&buf[..len]).expect("debug line is ASCII");
         assert!(line.contains("family=inet6"), "{line}");
         assert!(line.contains("SO_KEEPALIVE=errno9"), "{line}");
         assert!(line.ends_with('\n'));
