@@ -60,15 +60,7 @@ impl Plan {
     ) -> Result<Plan, Failure> {
         let make = || Plan::new(select, filter_words, view_needs_owners, view_needs_tcp_info);
         match namespaces {
-            [ns] if !ns.current => std::thread::scope(|scope| {
-                scope
-                    .spawn(|| {
-                        ns.enter().map_err(Failure::netns)?;
-                        make()
-                    })
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-            }),
+            [ns] if !ns.current => crate::scope::in_ns(ns, make),
             _ => make(),
         }
     }

@@ -31,6 +31,32 @@ pub fn namespaces(g: &Global) -> Result<Vec<Netns>, Failure> {
     })
 }
 
+/// Run `f` on a thread that entered `ns` (the caller's own namespace needs no entering): netlink
+/// sockets opened and /proc/thread-self and /proc/sys/net read there belong to that namespace.
+pub fn in_ns<T: Send>(
+    ns: &Netns,
+    f: impl FnOnce() -> Result<T, Failure> + Send,
+) -> Result<T, Failure> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if !ns.current {
+                    ns.enter().map_err(Failure::netns)?;
+                }
+                f()
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// A sock_diag socket in `ns`, for destroying sockets there.
+pub fn diag_socket(ns: &Netns) -> Result<sockdoc_diag::DiagSocket, Failure> {
+    in_ns(ns, || {
+        sockdoc_diag::DiagSocket::open().map_err(|e| Failure::new(Exit::Unavailable, e.to_string()))
+    })
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }

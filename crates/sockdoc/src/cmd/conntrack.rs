@@ -16,25 +16,17 @@ use crate::json::{JNetns, SCHEMA};
 use crate::scope;
 
 fn read_in(ns: &Netns) -> Result<(Option<Conntrack>, Option<TableCounts>), Failure> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                if !ns.current {
-                    ns.enter().map_err(Failure::netns)?;
-                }
-                let io = |what: &str, e: std::io::Error| {
-                    Failure::new(Exit::Io, format!("cannot read the conntrack {what}: {e}"))
-                };
-                let ct = conntrack::read().map_err(|e| io("counters", e))?;
-                let table = if ct.is_some() {
-                    read_table().map_err(|e| io("table", e))?
-                } else {
-                    None
-                };
-                Ok((ct, table))
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    scope::in_ns(ns, || {
+        let io = |what: &str, e: std::io::Error| {
+            Failure::new(Exit::Io, format!("cannot read the conntrack {what}: {e}"))
+        };
+        let ct = conntrack::read().map_err(|e| io("counters", e))?;
+        let table = if ct.is_some() {
+            read_table().map_err(|e| io("table", e))?
+        } else {
+            None
+        };
+        Ok((ct, table))
     })
 }
 

@@ -20,17 +20,7 @@ fn threshold_in(ns: &Netns, user: Option<u64>) -> Result<u64, Failure> {
     if let Some(ms) = user {
         return Ok(ms);
     }
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                if !ns.current {
-                    ns.enter().map_err(Failure::netns)?;
-                }
-                Ok(Sysctls::read().keepalive_window_ms())
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
+    scope::in_ns(ns, || Ok(Sysctls::read().keepalive_window_ms()))
 }
 
 pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Failure> {

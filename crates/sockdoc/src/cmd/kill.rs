@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use sockdoc_act::kill::{kill, Attempt, Method};
-use sockdoc_diag::{DiagSocket, Socket, State};
+use sockdoc_diag::{Socket, State};
 use sockdoc_proc::SocketOwners;
 
 use crate::cli::{Global, KillArgs, KillMethod};
@@ -15,6 +15,7 @@ use crate::cmd::list::{write_text, Col};
 use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid};
 use crate::error::{Exit, Failure};
 use crate::json::{JSocket, SCHEMA};
+use crate::scope;
 
 #[derive(Serialize)]
 struct JAttempt {
@@ -105,17 +106,7 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
     };
     // The netlink socket must live in the target namespace: open it on a thread that entered it.
     let ns = &sel.ns;
-    let mut diag = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                if !ns.current {
-                    ns.enter().map_err(Failure::netns)?;
-                }
-                DiagSocket::open().map_err(|e| Failure::new(Exit::Unavailable, e.to_string()))
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })?;
+    let mut diag = scope::diag_socket(ns)?;
     let attempts: Vec<Vec<Attempt>> = acted
         .iter()
         .map(|s| {

@@ -146,7 +146,7 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
         let mut reaped = false;
         if p.reap && verdict == "dead" && now.contains_key(&s.cookie) {
             if diag.is_none() {
-                diag = Some(open_diag(p.ns)?);
+                diag = Some(scope::diag_socket(p.ns)?);
             }
             if let Some(d) = diag.as_mut() {
                 let owner = p
@@ -211,19 +211,5 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
         Exit::Warning
     } else {
         Exit::Ok
-    })
-}
-
-fn open_diag(ns: &Netns) -> Result<DiagSocket, Failure> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                if !ns.current {
-                    ns.enter().map_err(Failure::netns)?;
-                }
-                DiagSocket::open().map_err(|e| Failure::new(Exit::Unavailable, e.to_string()))
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
 }

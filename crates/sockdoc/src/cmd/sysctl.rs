@@ -18,27 +18,19 @@ use crate::term::Term;
 
 /// Audit rows and config entries the kernel lacks, read inside `ns`.
 fn read_in(ns: &Netns, lang: Lang) -> Result<(Vec<AuditRow>, Vec<ConfigEntry>), Failure> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                if !ns.current {
-                    ns.enter().map_err(Failure::netns)?;
-                }
-                let config = sysctl::config_entries();
-                let configured = |k: &str| {
-                    config
-                        .iter()
-                        .any(|e| sysctl::normalize(&e.key).as_deref() == Some(k))
-                };
-                let rows = audit(lang, &|k| sysctl::read(k).ok().flatten(), &configured);
-                let unknown = config
-                    .into_iter()
-                    .filter(|e| !sysctl::exists(&e.key))
-                    .collect();
-                Ok((rows, unknown))
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    scope::in_ns(ns, || {
+        let config = sysctl::config_entries();
+        let configured = |k: &str| {
+            config
+                .iter()
+                .any(|e| sysctl::normalize(&e.key).as_deref() == Some(k))
+        };
+        let rows = audit(lang, &|k| sysctl::read(k).ok().flatten(), &configured);
+        let unknown = config
+            .into_iter()
+            .filter(|e| !sysctl::exists(&e.key))
+            .collect();
+        Ok((rows, unknown))
     })
 }
 

@@ -14,6 +14,7 @@ use crate::cli::Global;
 use crate::cmd::sysctl::write_atomically;
 use crate::cmd::treat::{confirm, now_rfc3339, open_audit, uid};
 use crate::error::{Exit, Failure};
+use crate::scope;
 
 /// Where apply writes.
 pub struct Paths<'a> {
@@ -50,21 +51,6 @@ impl SysctlIo for ProcSys {
 
 fn backup_path(dir: &Path, ns: &Netns) -> PathBuf {
     dir.join(format!("sysctl-backup-net{}.json", ns.inode))
-}
-
-/// Run `f` on a thread inside `ns`.
-fn in_ns<T: Send>(ns: &Netns, f: impl FnOnce() -> Result<T, Failure> + Send) -> Result<T, Failure> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                if !ns.current {
-                    ns.enter().map_err(Failure::netns)?;
-                }
-                f()
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
 }
 
 fn io_fail(what: &str, path: &Path, e: std::io::Error) -> Failure {
@@ -123,7 +109,7 @@ pub fn apply(
     };
     // 1. The backup, before anything changes.
     let keys: Vec<String> = changes.iter().map(|c| c.0.clone()).collect();
-    let previous: Vec<(String, String)> = in_ns(ns, || {
+    let previous: Vec<(String, String)> = scope::in_ns(ns, || {
         keys.iter()
             .map(|k| {
                 ProcSys
@@ -144,7 +130,7 @@ pub fn apply(
     let text = serde_json::to_string_pretty(&record).map_err(|e| Failure::output(e.into()))?;
     write_atomically(&backup, &text, false)?;
     // 2. The runtime values, all or nothing.
-    let applied = in_ns(ns, || {
+    let applied = scope::in_ns(ns, || {
         apply_all(&mut ProcSys, &changes).map_err(|e| Failure::new(Exit::Io, e.to_string()))
     });
     let applied = match applied {
@@ -161,7 +147,7 @@ pub fn apply(
         .cloned()
         .collect();
     if let Err(f) = write_atomically(paths.conf, &plan_snippet(&changed), true) {
-        let _ = in_ns(ns, || {
+        let _ = scope::in_ns(ns, || {
             for (k, v) in &previous {
                 let _ = ProcSys.write(k, v);
             }
@@ -216,7 +202,7 @@ pub fn rollback(
     })?;
     confirm("roll back", record.values.len(), true)?;
     let mut audit = open_audit(audit_log)?;
-    in_ns(ns, || {
+    scope::in_ns(ns, || {
         apply_all(&mut ProcSys, &record.values).map_err(|e| Failure::new(Exit::Io, e.to_string()))
     })?;
     match &record.conf_previous {
