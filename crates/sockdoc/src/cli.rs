@@ -259,6 +259,18 @@ pub struct KeepaliveArgs {
     /// Also set TCP_USER_TIMEOUT (ms): drop connections whose sent data stays unacknowledged that long.
     #[arg(long, value_name = "MS")]
     pub user_timeout: Option<u32>,
+    /// Keep going: every --every, set keepalive on new matching connections and listeners, until
+    /// interrupted (SIGINT/SIGTERM).
+    #[arg(long)]
+    pub watch: bool,
+    /// Time between two rounds of --watch.
+    #[arg(
+        long,
+        default_value = "2s",
+        value_name = "DURATION",
+        requires = "watch"
+    )]
+    pub every: String,
     /// Show the selection and stop.
     #[arg(long)]
     pub dry_run: bool,

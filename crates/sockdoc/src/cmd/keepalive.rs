@@ -2,8 +2,10 @@
 //! through a borrowed fd (pidfd_getfd) on each ESTABLISHED connection and listener (accepted connections
 //! inherit it) — then read the kernel again to show the keepalive timers now running.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 use sockdoc_act::keepalive::{retrofit, Keepalive};
@@ -221,6 +223,11 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         )
         .map_err(Failure::output)?;
     }
+    if a.watch {
+        let every = crate::cmd::doctor::parse_duration("--every", &a.every)?;
+        let mut seen: HashSet<u64> = sel.sockets.iter().map(|s| s.cookie).collect();
+        watch(g, &words, &want, every, &mut seen, &mut audit, out)?;
+    }
     Ok(if set == sel.sockets.len() {
         Exit::Ok
     } else {
@@ -247,4 +254,92 @@ fn write_json(
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| Failure::output(e.into()))?;
     writeln!(out).map_err(Failure::output)
+}
+
+/// Set by SIGINT/SIGTERM while watching.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// `--watch`: until interrupted, give keepalive to connections and listeners that appear.
+fn watch(
+    g: &Global,
+    words: &[String],
+    want: &Keepalive,
+    every: Duration,
+    seen: &mut HashSet<u64>,
+    audit: &mut sockdoc_act::audit::AuditLog,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let handler = on_signal as extern "C" fn(libc::c_int);
+    // SAFETY: installing an async-signal-safe handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+    }
+    writeln!(
+        out,
+        "watching for new sockets every {every:?}; Ctrl-C to stop"
+    )
+    .map_err(Failure::output)?;
+    out.flush().map_err(Failure::output)?;
+    while !STOP.load(Ordering::SeqCst) {
+        // Sleep in small steps so a signal ends the watch promptly.
+        let mut slept = Duration::ZERO;
+        while slept < every && !STOP.load(Ordering::SeqCst) {
+            let step = Duration::from_millis(50).min(every - slept);
+            std::thread::sleep(step);
+            slept += step;
+        }
+        if STOP.load(Ordering::SeqCst) {
+            break;
+        }
+        let sel = select(g, words, "keepalive", |s| {
+            if s.proto == Proto::Tcp
+                && matches!(s.state, State::Established | State::Listen)
+                && s.inode != 0
+            {
+                Ok(())
+            } else {
+                Err("not eligible")
+            }
+        })?;
+        let owners = sel.owners.as_ref();
+        let mut n = 0;
+        for s in &sel.sockets {
+            if s.timer.kind == TimerKind::Keepalive || !seen.insert(s.cookie) {
+                continue;
+            }
+            let Some(o) = owners.and_then(|o| o.owners(s.inode).next()) else {
+                continue;
+            };
+            let outcome = match retrofit(o.pid, o.fd, s.inode, want) {
+                Ok(_) => {
+                    n += 1;
+                    "set"
+                }
+                Err(_) => "failed",
+            };
+            let record = serde_json::json!({
+                "time": now_rfc3339(), "action": "keepalive", "outcome": outcome, "watch": true,
+                "pid": o.pid, "fd": o.fd, "socket": JSocket::new(s, owners),
+                "filter": words.join(" "), "uid": uid(),
+            });
+            audit.append(&record.to_string()).map_err(|e| {
+                Failure::new(
+                    Exit::Io,
+                    format!("cannot write the audit log {}: {e}", audit.path().display()),
+                )
+            })?;
+        }
+        if n > 0 && !g.json {
+            writeln!(out, "{} set keepalive on {n} new socket(s)", now_rfc3339())
+                .map_err(Failure::output)?;
+            out.flush().map_err(Failure::output)?;
+        }
+        let _ = audit.sync();
+    }
+    Ok(())
 }

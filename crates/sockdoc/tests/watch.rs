@@ -1,0 +1,86 @@
+//! `sockdoc keepalive --watch`: a service that opens a new listener and takes a new connection after the
+//! watch started gets keepalive on them within a round; SIGTERM ends the watch cleanly.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use sockdoc_lab::wait::poll;
+use sockdoc_lab::Netns;
+
+const SERVICE: &str = r#"
+import socket, sys, time
+p1, p2 = int(sys.argv[1]), int(sys.argv[2])
+l1 = socket.socket(); l1.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l1.bind(("127.0.0.1", p1)); l1.listen(8)
+time.sleep(1.5)
+l2 = socket.socket(); l2.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l2.bind(("127.0.0.1", p2)); l2.listen(8)
+c = socket.create_connection(("127.0.0.1", p2)); s, _ = l2.accept()
+time.sleep(60)
+"#;
+
+#[test]
+fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
+    let ns = Netns::new().expect("namespace");
+    let (p1, p2) = (ns.fresh_port(), ns.fresh_port());
+    ns.spawn(&["python3", "-c", SERVICE, &p1.to_string(), &p2.to_string()])
+        .expect("service");
+    poll(Duration::from_secs(5), "first listener", || {
+        let t = ns.exec(&["ss", "-tlnH"]).expect("ss");
+        Ok(if t.contains(&format!(":{p1}")) {
+            Ok(())
+        } else {
+            Err(t)
+        })
+    })
+    .expect("listener up");
+    let audit = std::env::temp_dir().join(format!("sockdoc-watch-{}.jsonl", std::process::id()));
+    let filter_lo = format!(":{p1}");
+    let filter_hi = format!(":{p2}");
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args([
+            "--netns",
+            ns.name(),
+            "keepalive",
+            "--yes",
+            "--idle",
+            "50",
+            "--watch",
+            "--every",
+            "200ms",
+            "--audit-log",
+        ])
+        .arg(&audit)
+        .args(["sport", ">=", &filter_lo, "and", "sport", "<=", &filter_hi])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the watch");
+    let found = poll(
+        Duration::from_secs(10),
+        "keepalive on the late connection",
+        || {
+            let f = format!("( sport = :{p2} )");
+            let t = ns
+                .exec(&["ss", "-tnoH", "state", "established", &f])
+                .expect("ss");
+            Ok(if t.contains("keepalive") {
+                Ok(t)
+            } else {
+                Err(t)
+            })
+        },
+    );
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(watcher.id() as libc::pid_t, libc::SIGTERM) };
+    let out = watcher.wait_with_output().expect("watcher ends");
+    let _ = std::fs::remove_file(&audit);
+    let line = found.expect("the watch set keepalive on a socket that appeared after it started");
+    assert!(line.contains("keepalive,"), "{line}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "SIGTERM ends the watch cleanly: {out:?}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("watching"), "{stdout}");
+}
