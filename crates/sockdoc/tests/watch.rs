@@ -35,7 +35,7 @@ fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
     let audit = std::env::temp_dir().join(format!("sockdoc-watch-{}.jsonl", std::process::id()));
     let filter_lo = format!(":{p1}");
     let filter_hi = format!(":{p2}");
-    let mut watcher = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+    let watcher = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
         .args([
             "--netns",
             ns.name(),
