@@ -91,7 +91,7 @@ pub enum Command {
     RunWithKeepalive(RunWithKeepaliveArgs),
     /// The connection-tracking table: fill, drops, and what fills it (protocols, states, sources).
     Conntrack(ConntrackArgs),
-    /// Audit connection-related sysctls (check), or write the sysctl.d snippet that would fix them (plan).
+    /// Audit connection sysctls (check), write the fix as a sysctl.d snippet (plan), apply or roll it back.
     Sysctl(SysctlArgs),
     /// Count sockets: state histogram for TCP and UDP, and top groups with --by.
     #[command(after_help = STATS_HELP)]
