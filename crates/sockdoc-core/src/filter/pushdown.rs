@@ -86,6 +86,10 @@ pub fn pushdown(e: &Expr) -> Pushdown {
             let states = parts
                 .iter()
                 .fold(StateSet::ALL, |m, p| m.intersection(p.states));
+            // No state can pass every conjunct: the conjunction matches nothing, exactly.
+            if states.is_empty() {
+                return Pushdown::states(StateSet::EMPTY);
+            }
             let mut exact = parts.iter().all(|p| p.exact);
             let mut programs = Vec::new();
             let mut len = 0;
