@@ -184,6 +184,21 @@ impl DiagSocket {
         }
         // SAFETY: `raw` is a fresh descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // Bind, so the kernel assigns a port id: broadcasts skip sockets whose port id is 0 (the kernel's).
+        // SAFETY: an all-zero sockaddr_nl with the family set is valid for bind.
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: valid fd and address of the given size.
+        let r = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sa as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(DiagError::Open(io::Error::last_os_error()));
+        }
         // A larger receive buffer lets the kernel stay one reply ahead of us; failure only costs speed.
         let size: libc::c_int = 1 << 20;
         // SAFETY: valid fd and a pointer to a live c_int of the given size.
@@ -271,6 +286,67 @@ impl DiagSocket {
             0 => Ok(()),
             e => Err(DiagError::Kernel(e.saturating_neg())),
         }
+    }
+
+    /// Subscribe to the kernel's socket-destroy broadcasts of `proto` (IPv4 and IPv6): every socket of
+    /// that protocol that goes away is then reported on this socket (needs CAP_NET_ADMIN). Use a
+    /// dedicated socket: dumps and broadcasts do not mix.
+    pub fn subscribe_destroy(&mut self, proto: Proto) -> Result<(), DiagError> {
+        // SKNLGRP_INET_TCP_DESTROY = 1, INET_UDP = 2, INET6_TCP = 3, INET6_UDP = 4.
+        let groups: [libc::c_int; 2] = match proto {
+            Proto::Tcp => [1, 3],
+            Proto::Udp => [2, 4],
+        };
+        for g in groups {
+            // SAFETY: valid fd; pointer to a live c_int of the given size.
+            let r = unsafe {
+                libc::setsockopt(
+                    self.fd.as_raw_fd(),
+                    libc::SOL_NETLINK,
+                    libc::NETLINK_ADD_MEMBERSHIP,
+                    (&g as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r != 0 {
+                return Err(DiagError::Io {
+                    op: "subscribe",
+                    err: io::Error::last_os_error(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait up to `timeout` for broadcast messages and hand each socket in them to `on`; returns how
+    /// many arrived (0 on timeout).
+    pub fn next_broadcast(
+        &mut self,
+        proto: Proto,
+        timeout: std::time::Duration,
+        on: &mut dyn FnMut(&Socket),
+    ) -> Result<usize, DiagError> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                return Ok(0);
+            }
+            return Err(DiagError::Io { op: "poll", err });
+        }
+        if r == 0 {
+            return Ok(0);
+        }
+        let n = self.recv()?;
+        let batch = parse_replies(&self.buf[..n], proto, on)?;
+        Ok(batch.sockets)
     }
 
     /// Run one dump and return the raw bytes of each reply datagram, unparsed (for captures and tests).

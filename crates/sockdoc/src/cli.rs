@@ -89,6 +89,8 @@ pub enum Command {
     Keepalive(KeepaliveArgs),
     /// Start a program with keepalive forced on for every TCP socket it creates (LD_PRELOAD library).
     RunWithKeepalive(RunWithKeepaliveArgs),
+    /// A live stream of connection ends (kernel destroy broadcasts): peer, final state, bytes.
+    Events(EventsArgs),
     /// The connection-tracking table: fill, drops, and what fills it (protocols, states, sources).
     Conntrack(ConntrackArgs),
     /// Audit connection sysctls (check), write the fix as a sysctl.d snippet (plan), apply or roll it back.
@@ -326,6 +328,19 @@ pub struct RunWithKeepaliveArgs {
     /// The program and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EventsArgs {
+    /// Stop after N events.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Stop after this long.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub r#for: Option<String>,
+    /// Only events matching this filter (the `list` language, without proc/pid).
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

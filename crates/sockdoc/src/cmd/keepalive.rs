@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -256,13 +255,6 @@ fn write_json(
     writeln!(out).map_err(Failure::output)
 }
 
-/// Set by SIGINT/SIGTERM while watching.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
 /// `--watch`: until interrupted, give keepalive to connections and listeners that appear.
 fn watch(
     g: &Global,
@@ -273,27 +265,22 @@ fn watch(
     audit: &mut sockdoc_act::audit::AuditLog,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let handler = on_signal as extern "C" fn(libc::c_int);
-    // SAFETY: installing an async-signal-safe handler that only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
-    }
+    crate::signals::install();
     writeln!(
         out,
         "watching for new sockets every {every:?}; Ctrl-C to stop"
     )
     .map_err(Failure::output)?;
     out.flush().map_err(Failure::output)?;
-    while !STOP.load(Ordering::SeqCst) {
+    while !crate::signals::stopped() {
         // Sleep in small steps so a signal ends the watch promptly.
         let mut slept = Duration::ZERO;
-        while slept < every && !STOP.load(Ordering::SeqCst) {
+        while slept < every && !crate::signals::stopped() {
             let step = Duration::from_millis(50).min(every - slept);
             std::thread::sleep(step);
             slept += step;
         }
-        if STOP.load(Ordering::SeqCst) {
+        if crate::signals::stopped() {
             break;
         }
         let sel = select(g, words, "keepalive", |s| {

@@ -2,6 +2,7 @@
 
 pub mod conntrack;
 pub mod doctor;
+pub mod events;
 pub mod ghosts;
 pub mod keepalive;
 pub mod kill;
