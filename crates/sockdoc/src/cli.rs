@@ -89,6 +89,8 @@ pub enum Command {
     Keepalive(KeepaliveArgs),
     /// Start a program with keepalive forced on for every TCP socket it creates (LD_PRELOAD library).
     RunWithKeepalive(RunWithKeepaliveArgs),
+    /// Prometheus/OpenMetrics exporter: /metrics and /healthz (loopback by default).
+    Serve(ServeArgs),
     /// A live stream of connection ends (kernel destroy broadcasts): peer, final state, bytes.
     Events(EventsArgs),
     /// The connection-tracking table: fill, drops, and what fills it (protocols, states, sources).
@@ -328,6 +330,16 @@ pub struct RunWithKeepaliveArgs {
     /// The program and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (keep it on loopback unless a firewall guards it).
+    #[arg(long, default_value = "127.0.0.1:9717", value_name = "ADDR:PORT")]
+    pub listen: String,
+    /// Rows per bounded label set (listening ports, processes).
+    #[arg(long, default_value_t = 20, value_name = "K")]
+    pub top_k: usize,
 }
 
 #[derive(Debug, Args, Clone)]
