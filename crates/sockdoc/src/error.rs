@@ -65,6 +65,16 @@ impl Failure {
         }
     }
 
+    /// A file operation failed: permission problems are 77 (run with sudo), the rest 74.
+    pub fn io(what: &str, path: &std::path::Path, e: std::io::Error) -> Failure {
+        let exit = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            Exit::NoPerm
+        } else {
+            Exit::Io
+        };
+        Failure::new(exit, format!("cannot {what} {}: {e}", path.display()))
+    }
+
     /// Output could not be written; a closed pipe (`| head`) is not an error.
     pub fn output(e: std::io::Error) -> Failure {
         if e.kind() == std::io::ErrorKind::BrokenPipe {

@@ -9,6 +9,12 @@ use sockdoc_proc::{Netns, SocketOwners};
 
 pub const SCHEMA: u32 = 1;
 
+/// A whole document, pretty-printed, then a newline.
+pub fn write_pretty(out: &mut dyn std::io::Write, doc: &impl Serialize) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, doc)?;
+    writeln!(out)
+}
+
 #[derive(Serialize)]
 pub struct JNetns<'a> {
     pub inode: u64,

@@ -12,7 +12,7 @@ use sockdoc_proc::Netns;
 use crate::cli::{ConntrackArgs, Global};
 use crate::error::{Exit, Failure};
 use crate::fmt::count;
-use crate::json::{JNetns, SCHEMA};
+use crate::json::{write_pretty, JNetns, SCHEMA};
 use crate::scope;
 
 fn read_in(ns: &Netns) -> Result<(Option<Conntrack>, Option<TableCounts>), Failure> {
@@ -108,8 +108,7 @@ pub fn run(g: &Global, a: &ConntrackArgs, out: &mut dyn Write) -> Result<Exit, F
             command: "conntrack",
             namespaces: &docs,
         };
-        serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| Failure::output(e.into()))?;
-        writeln!(out).map_err(Failure::output)?;
+        write_pretty(out, &doc).map_err(Failure::output)?;
         return Ok(Exit::Ok);
     }
     for (i, d) in docs.iter().enumerate() {

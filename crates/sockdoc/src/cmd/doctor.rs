@@ -18,7 +18,7 @@ use crate::census::{skip_vanished, Plan};
 use crate::cli::{DoctorArgs, Global, Select};
 use crate::error::{Exit, Failure};
 use crate::fmt::{count, duration_ms};
-use crate::json::{JNetns, SCHEMA};
+use crate::json::{write_pretty, JNetns, SCHEMA};
 use crate::scope;
 use crate::term::Term;
 
@@ -477,6 +477,5 @@ fn write_json(
             })
             .collect(),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+    write_pretty(out, &doc)
 }

@@ -14,7 +14,7 @@ use crate::cli::{Global, KeepaliveArgs};
 use crate::cmd::list::{write_text, Col};
 use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid};
 use crate::error::{Exit, Failure};
-use crate::json::{JSocket, SCHEMA};
+use crate::json::{write_pretty, JSocket, SCHEMA};
 
 #[derive(Serialize)]
 struct JBefore {
@@ -168,12 +168,9 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
             "filter": filter_text,
             "uid": uid(),
         });
-        audit.append(&record.to_string()).map_err(|e| {
-            Failure::new(
-                Exit::Io,
-                format!("cannot write the audit log {}: {e}", audit.path().display()),
-            )
-        })?;
+        audit
+            .append(&record.to_string())
+            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
         results.push(JResult {
             socket: JSocket::new(s, owners),
             pid,
@@ -183,12 +180,9 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
             before: before.as_ref().map(jb),
         });
     }
-    audit.sync().map_err(|e| {
-        Failure::new(
-            Exit::Io,
-            format!("cannot sync the audit log {}: {e}", audit.path().display()),
-        )
-    })?;
+    audit
+        .sync()
+        .map_err(|e| Failure::io("sync the audit log", audit.path(), e))?;
     results.extend(skipped);
     // Read the kernel again: an ESTABLISHED connection with keepalive on shows the keepalive timer.
     let (after, _) = sel.plan.sockets(&sel.ns, owners).map_err(Failure::census)?;
@@ -251,8 +245,7 @@ fn write_json(
         verified,
         results,
     };
-    serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| Failure::output(e.into()))?;
-    writeln!(out).map_err(Failure::output)
+    write_pretty(out, &doc).map_err(Failure::output)
 }
 
 /// `--watch`: until interrupted, give keepalive to connections and listeners that appear.
@@ -314,12 +307,9 @@ fn watch(
                 "pid": o.pid, "fd": o.fd, "socket": JSocket::new(s, owners),
                 "filter": words.join(" "), "uid": uid(),
             });
-            audit.append(&record.to_string()).map_err(|e| {
-                Failure::new(
-                    Exit::Io,
-                    format!("cannot write the audit log {}: {e}", audit.path().display()),
-                )
-            })?;
+            audit
+                .append(&record.to_string())
+                .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
         }
         if n > 0 && !g.json {
             writeln!(out, "{} set keepalive on {n} new socket(s)", now_rfc3339())

@@ -14,7 +14,7 @@ use crate::cli::{Global, KillArgs, KillMethod};
 use crate::cmd::list::{write_text, Col};
 use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid};
 use crate::error::{Exit, Failure};
-use crate::json::{JSocket, SCHEMA};
+use crate::json::{write_pretty, JSocket, SCHEMA};
 use crate::scope;
 
 #[derive(Serialize)]
@@ -151,12 +151,9 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
             "filter": filter_text,
             "uid": uid(),
         });
-        audit.append(&record.to_string()).map_err(|e| {
-            Failure::new(
-                Exit::Io,
-                format!("cannot write the audit log {}: {e}", audit.path().display()),
-            )
-        })?;
+        audit
+            .append(&record.to_string())
+            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
         results.push(JResult {
             socket: JSocket::new(s, owners),
             outcome,
@@ -172,12 +169,9 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
                 .collect(),
         });
     }
-    audit.sync().map_err(|e| {
-        Failure::new(
-            Exit::Io,
-            format!("cannot sync the audit log {}: {e}", audit.path().display()),
-        )
-    })?;
+    audit
+        .sync()
+        .map_err(|e| Failure::io("sync the audit log", audit.path(), e))?;
     results.extend(skipped(&over_max, &sel.excluded, owners));
     if g.json {
         write_json(out, false, sel.sockets.len(), acted.len(), killed, results)?;
@@ -269,6 +263,5 @@ fn write_json(
         killed,
         results,
     };
-    serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| Failure::output(e.into()))?;
-    writeln!(out).map_err(Failure::output)
+    write_pretty(out, &doc).map_err(Failure::output)
 }

@@ -14,7 +14,7 @@ use sockdoc_proc::{Netns, SocketOwners};
 use crate::census::Plan;
 use crate::cmd::treat::{confirm, now_rfc3339, open_audit, uid};
 use crate::error::{Exit, Failure};
-use crate::json::{JNetns, JSocket, SCHEMA};
+use crate::json::{write_pretty, JNetns, JSocket, SCHEMA};
 use crate::scope;
 
 #[derive(Serialize)]
@@ -188,8 +188,7 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
             unknown,
             results,
         };
-        serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| Failure::output(e.into()))?;
-        writeln!(out).map_err(Failure::output)?;
+        write_pretty(out, &doc).map_err(Failure::output)?;
     } else {
         for r in &results {
             writeln!(

@@ -15,7 +15,7 @@ use crate::census::{skip_vanished, Plan};
 use crate::cli::{Global, StatsArgs};
 use crate::error::{Exit, Failure};
 use crate::fmt::{count, pad_left};
-use crate::json::{JNetns, SCHEMA};
+use crate::json::{write_pretty, JNetns, SCHEMA};
 use crate::scope;
 
 /// One namespace's counts.
@@ -290,6 +290,5 @@ fn write_json(
             })
             .collect(),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+    write_pretty(out, &doc)
 }

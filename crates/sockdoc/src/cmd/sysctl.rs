@@ -12,7 +12,7 @@ use sockdoc_proc::Netns;
 
 use crate::cli::{Global, SysctlArgs, SysctlCommand};
 use crate::error::{Exit, Failure};
-use crate::json::{JNetns, SCHEMA};
+use crate::json::{write_pretty, JNetns, SCHEMA};
 use crate::scope;
 use crate::term::Term;
 
@@ -125,12 +125,7 @@ pub(crate) fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(
     let tmp = dir.join(format!(".{}.sockdoc-tmp", name.to_string_lossy()));
     let io = |e: std::io::Error| {
         let _ = std::fs::remove_file(&tmp);
-        let exit = if e.kind() == std::io::ErrorKind::PermissionDenied {
-            Exit::NoPerm
-        } else {
-            Exit::Io
-        };
-        Failure::new(exit, format!("cannot write {}: {e}", path.display()))
+        Failure::io("write", path, e)
     };
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(text.as_bytes()).map_err(io)?;
@@ -244,6 +239,5 @@ fn write_json(
             })
             .collect(),
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+    write_pretty(out, &doc)
 }

@@ -53,15 +53,6 @@ fn backup_path(dir: &Path, ns: &Netns) -> PathBuf {
     dir.join(format!("sysctl-backup-net{}.json", ns.inode))
 }
 
-fn io_fail(what: &str, path: &Path, e: std::io::Error) -> Failure {
-    let exit = if e.kind() == std::io::ErrorKind::PermissionDenied {
-        Exit::NoPerm
-    } else {
-        Exit::Io
-    };
-    Failure::new(exit, format!("cannot {what} {}: {e}", path.display()))
-}
-
 pub fn apply(
     _g: &Global,
     ns: &Netns,
@@ -105,7 +96,7 @@ pub fn apply(
     let conf_previous = match std::fs::read_to_string(paths.conf) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_fail("read", paths.conf, e)),
+        Err(e) => return Err(Failure::io("read", paths.conf, e)),
     };
     // 1. The backup, before anything changes.
     let keys: Vec<String> = changes.iter().map(|c| c.0.clone()).collect();
@@ -126,7 +117,8 @@ pub fn apply(
         conf_previous: conf_previous.clone(),
         values: previous.clone(),
     };
-    std::fs::create_dir_all(paths.state_dir).map_err(|e| io_fail("create", paths.state_dir, e))?;
+    std::fs::create_dir_all(paths.state_dir)
+        .map_err(|e| Failure::io("create", paths.state_dir, e))?;
     let text = serde_json::to_string_pretty(&record).map_err(|e| Failure::output(e.into()))?;
     write_atomically(&backup, &text, false)?;
     // 2. The runtime values, all or nothing.
@@ -163,7 +155,7 @@ pub fn apply(
         });
         audit
             .append(&line.to_string())
-            .map_err(|e| io_fail("write the audit log", audit.path(), e))?;
+            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
     }
     writeln!(
         out,
@@ -192,7 +184,7 @@ pub fn rollback(
                 format!("nothing to roll back: no backup {}", backup.display()),
             ))
         }
-        Err(e) => return Err(io_fail("read", &backup, e)),
+        Err(e) => return Err(Failure::io("read", &backup, e)),
     };
     let record: Backup = serde_json::from_str(&text).map_err(|e| {
         Failure::new(
@@ -210,10 +202,10 @@ pub fn rollback(
         None => match std::fs::remove_file(&record.conf) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_fail("remove", &record.conf, e)),
+            Err(e) => return Err(Failure::io("remove", &record.conf, e)),
         },
     }
-    std::fs::remove_file(&backup).map_err(|e| io_fail("remove", &backup, e))?;
+    std::fs::remove_file(&backup).map_err(|e| Failure::io("remove", &backup, e))?;
     for (k, v) in &record.values {
         let line = serde_json::json!({
             "time": now_rfc3339(), "action": "sysctl-rollback", "key": k, "value": v,
@@ -221,7 +213,7 @@ pub fn rollback(
         });
         audit
             .append(&line.to_string())
-            .map_err(|e| io_fail("write the audit log", audit.path(), e))?;
+            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
     }
     writeln!(
         out,

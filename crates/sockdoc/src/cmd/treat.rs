@@ -136,18 +136,9 @@ pub fn confirm(action: &str, n: usize, yes: bool) -> Result<(), Failure> {
 pub fn open_audit(path: Option<&PathBuf>) -> Result<AuditLog, Failure> {
     let path = path.cloned().unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
     AuditLog::open(&path).map_err(|e| {
-        let exit = if e.kind() == std::io::ErrorKind::PermissionDenied {
-            Exit::NoPerm
-        } else {
-            Exit::Io
-        };
-        Failure::new(
-            exit,
-            format!(
-                "cannot open the audit log {}: {e} (choose another with --audit-log)",
-                path.display()
-            ),
-        )
+        let mut f = Failure::io("open the audit log", &path, e);
+        f.message.push_str(" (choose another with --audit-log)");
+        f
     })
 }
 
