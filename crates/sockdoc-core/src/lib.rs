@@ -8,6 +8,7 @@ pub mod collect;
 pub mod doctor;
 pub mod filter;
 pub mod i18n;
+pub mod lifetimes;
 pub mod owners;
 pub mod sysctl_audit;
 pub mod units;

@@ -91,7 +91,8 @@ pub enum Command {
     RunWithKeepalive(RunWithKeepaliveArgs),
     /// Prometheus/OpenMetrics exporter: /metrics and /healthz (loopback by default).
     Serve(ServeArgs),
-    /// A live stream of connection ends (kernel destroy broadcasts): peer, final state, bytes.
+    /// A live stream of connection ends: peer, the state it ended from, lifetime, owner, bytes.
+    #[command(after_help = EVENTS_HELP)]
     Events(EventsArgs),
     /// The connection-tracking table: fill, drops, and what fills it (protocols, states, sources).
     Conntrack(ConntrackArgs),
@@ -104,6 +105,19 @@ pub enum Command {
     #[command(after_long_help = crate::cmd::list::long_help())]
     List(ListArgs),
 }
+
+const EVENTS_HELP: &str = "\
+Ends come from the kernel's sock_diag destroy broadcasts (root). They carry no start time and always
+say CLOSE, so the namespace is also scanned every --scan: an end then shows the state the connection
+was last seen in and its lifetime, `lived 3s-4s` when a scan saw it start (known to within one scan),
+`lived >2m` when it was open before events started, `lived <800ms` when it began and ended between
+scans. TIME-WAIT sockets expire without a broadcast: their connection's end is reported when it entered
+TIME-WAIT or when its owner closed it.
+Examples:
+  sockdoc events                               # every TCP/UDP end in this namespace
+  sockdoc events -p sport = :21                # FTP control connections, with the owner
+  sockdoc events --json state close-wait       # connections that ended from CLOSE-WAIT
+  sockdoc events --count 100 --for 1m dst 10.0.0.0/8";
 
 const STATS_HELP: &str = "\
 Examples:
@@ -350,7 +364,15 @@ pub struct EventsArgs {
     /// Stop after this long.
     #[arg(long = "for", value_name = "DURATION")]
     pub r#for: Option<String>,
-    /// Only events matching this filter (the `list` language, without proc/pid).
+    /// How often to scan the namespace for the lifetimes and last states of connections (`0` = never:
+    /// ends only). Each scan costs about as much as `sockdoc stats`.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub scan: String,
+    /// Also show the owning process the scans saw (each scan then walks /proc, like `stats -p`).
+    #[arg(short = 'p', long)]
+    pub processes: bool,
+    /// Only events matching this filter (the `list` language, without proc/pid; `state` means the
+    /// state the connection ended from).
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
 }

@@ -1,0 +1,252 @@
+//! Connection lifetimes from periodic scans and end events. The kernel says when a socket ends (the
+//! sock_diag destroy broadcast) but never when it began, so a [`Tracker`] remembers, by socket cookie,
+//! the scan that first saw each socket, its last state and its owner. When the end event comes, the
+//! lifetime is known within the scan interval: the socket was absent from one scan and present in the
+//! next. Cookies are never reused, so an entry is forgotten as soon as it ends or misses two scans
+//! (TIME-WAIT expiry and request sockets end without a broadcast): memory follows the live sockets.
+
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+use sockdoc_diag::State;
+
+/// What is known of a connection's lifetime when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Seen starting: it lived between `min` and `max`.
+    Between { min: Duration, max: Duration },
+    /// Already open when tracking began: it lived at least this long.
+    AtLeast(Duration),
+    /// Never seen by a scan: it began after the last scan started, at most this long ago.
+    Under(Duration),
+    /// No scan had finished yet.
+    Unknown,
+}
+
+/// A connection's end, with what the scans knew of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ended {
+    pub lifetime: Lifetime,
+    /// The state the last scan saw it in (the end event itself always says CLOSE).
+    pub last_state: Option<State>,
+    /// The owning process the scans saw, when they looked for owners.
+    pub pid: Option<u32>,
+}
+
+/// Milliseconds since the tracker began; compact (entries are 16 bytes).
+type Ms = u32;
+const BEFORE: Ms = Ms::MAX;
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// The end of the first scan that saw it (`BEFORE` = open when tracking began).
+    seen_by: Ms,
+    /// The start of the scan before that one: it was not there then.
+    absent_at: Ms,
+    pid: u32,
+    state: State,
+    /// Consecutive scans that missed it.
+    missed: u8,
+}
+
+/// One socket as a scan saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct Seen {
+    pub cookie: u64,
+    pub state: State,
+    /// 0 when unknown.
+    pub pid: u32,
+}
+
+/// Remembers live sockets across scans; see the module comment.
+pub struct Tracker {
+    epoch: Instant,
+    entries: FxHashMap<u64, Entry>,
+    /// Cookies that ended while a scan may still have been running, with the time of the end.
+    ended: FxHashMap<u64, Ms>,
+    /// Start of the last merged scan; `None` before the first one.
+    last_start: Option<Ms>,
+}
+
+impl Tracker {
+    pub fn new(epoch: Instant) -> Tracker {
+        Tracker {
+            epoch,
+            entries: FxHashMap::default(),
+            ended: FxHashMap::default(),
+            last_start: None,
+        }
+    }
+
+    fn ms(&self, t: Instant) -> Ms {
+        let ms = t.saturating_duration_since(self.epoch).as_millis();
+        Ms::try_from(ms).unwrap_or(BEFORE - 1).min(BEFORE - 1)
+    }
+
+    fn span(&self, from: Ms, to: Ms) -> Duration {
+        Duration::from_millis(u64::from(to.saturating_sub(from)))
+    }
+
+    /// Sockets being tracked.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Take in one scan that ran from `started` to `finished` and saw `sockets`.
+    pub fn merge(&mut self, started: Instant, finished: Instant, sockets: &[Seen]) {
+        let (start, end) = (self.ms(started), self.ms(finished));
+        let first = self.last_start.is_none();
+        let absent_at = self.last_start.unwrap_or(BEFORE);
+        for e in self.entries.values_mut() {
+            e.missed = e.missed.saturating_add(1);
+        }
+        for s in sockets {
+            // A scan that began before the end may still list the socket: it stays ended.
+            if self.ended.contains_key(&s.cookie) {
+                continue;
+            }
+            let e = self.entries.entry(s.cookie).or_insert(Entry {
+                seen_by: if first { BEFORE } else { end },
+                absent_at,
+                pid: 0,
+                state: s.state,
+                missed: 0,
+            });
+            e.state = s.state;
+            e.missed = 0;
+            if s.pid != 0 {
+                e.pid = s.pid;
+            }
+        }
+        // Missed twice: it ended without a broadcast (TIME-WAIT expiry, a request socket).
+        self.entries.retain(|_, e| e.missed < 2);
+        // Every later scan starts after this one: ends before its start cannot show up again.
+        self.ended.retain(|_, t| *t >= start);
+        self.last_start = Some(start);
+    }
+
+    /// The kernel reported `cookie` gone at `at`.
+    pub fn end(&mut self, cookie: u64, at: Instant) -> Ended {
+        let now = self.ms(at);
+        self.ended.insert(cookie, now);
+        match self.entries.remove(&cookie) {
+            Some(e) => Ended {
+                lifetime: if e.seen_by == BEFORE {
+                    Lifetime::AtLeast(self.span(0, now))
+                } else {
+                    Lifetime::Between {
+                        min: self.span(e.seen_by, now),
+                        max: self.span(e.absent_at, now),
+                    }
+                },
+                last_state: Some(e.state),
+                pid: (e.pid != 0).then_some(e.pid),
+            },
+            None => Ended {
+                lifetime: match self.last_start {
+                    Some(s) => Lifetime::Under(self.span(s, now)),
+                    None => Lifetime::Unknown,
+                },
+                last_state: None,
+                pid: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(cookie: u64, state: State) -> Seen {
+        Seen {
+            cookie,
+            state,
+            pid: 0,
+        }
+    }
+
+    fn at(epoch: Instant, ms: u64) -> Instant {
+        epoch + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn lifetimes_are_bounded_by_the_scans_around_the_start() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(t0);
+        t.merge(at(t0, 0), at(t0, 100), &[seen(1, State::Established)]);
+        t.merge(
+            at(t0, 1000),
+            at(t0, 1100),
+            &[seen(1, State::Established), seen(2, State::SynSent)],
+        );
+        t.merge(
+            at(t0, 2000),
+            at(t0, 2100),
+            &[seen(1, State::CloseWait), seen(2, State::Established)],
+        );
+        // 2 was absent from the scan at 0 and present by 1100.
+        let e = t.end(2, at(t0, 5000));
+        assert_eq!(
+            e.lifetime,
+            Lifetime::Between {
+                min: Duration::from_millis(3900),
+                max: Duration::from_millis(5000)
+            }
+        );
+        assert_eq!(e.last_state, Some(State::Established));
+        // 1 was there when tracking began.
+        let e = t.end(1, at(t0, 6000));
+        assert_eq!(e.lifetime, Lifetime::AtLeast(Duration::from_millis(6000)));
+        assert_eq!(e.last_state, Some(State::CloseWait));
+        // 3 began and ended between scans.
+        let e = t.end(3, at(t0, 2500));
+        assert_eq!(e.lifetime, Lifetime::Under(Duration::from_millis(500)));
+        assert_eq!(e.last_state, None);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn an_end_during_a_scan_is_not_undone_by_it_and_memory_follows_live_sockets() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(t0);
+        assert_eq!(t.end(9, at(t0, 1)).lifetime, Lifetime::Unknown);
+        t.merge(at(t0, 0), at(t0, 100), &[seen(1, State::Established)]);
+        // 1 ends at 1050, but the scan that started at 1000 still listed it.
+        t.end(1, at(t0, 1050));
+        t.merge(at(t0, 1000), at(t0, 1100), &[seen(1, State::Established)]);
+        assert_eq!(t.len(), 0);
+        // Churn: sockets that vanish without an end event are forgotten after two missed scans.
+        let batch: Vec<Seen> = (100..200).map(|c| seen(c, State::TimeWait)).collect();
+        t.merge(at(t0, 2000), at(t0, 2100), &batch);
+        assert_eq!(t.len(), 100);
+        t.merge(at(t0, 3000), at(t0, 3100), &[]);
+        assert_eq!(t.len(), 100);
+        t.merge(at(t0, 4000), at(t0, 4100), &[]);
+        assert_eq!(t.len(), 0);
+        assert!(
+            t.ended.is_empty(),
+            "ends older than the last scan are forgotten"
+        );
+    }
+
+    #[test]
+    fn owners_stick_once_seen() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(t0);
+        let s = Seen {
+            cookie: 5,
+            state: State::Established,
+            pid: 42,
+        };
+        t.merge(at(t0, 0), at(t0, 10), &[s]);
+        t.merge(at(t0, 100), at(t0, 110), &[seen(5, State::FinWait1)]);
+        let e = t.end(5, at(t0, 200));
+        assert_eq!(e.pid, Some(42));
+        assert_eq!(e.last_state, Some(State::FinWait1));
+    }
+}
