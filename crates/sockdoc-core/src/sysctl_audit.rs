@@ -195,6 +195,166 @@ pub fn audit(
         .collect()
 }
 
+/// What a profile wants of a setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Raise it to at least this.
+    AtLeast(u64),
+    /// Lower it to at most this.
+    AtMost(u64),
+    /// Exactly this value (whitespace-normalised).
+    Exactly(&'static str),
+}
+
+/// One setting of a profile, with why.
+#[derive(Clone, Copy, Debug)]
+pub struct ProfileSetting {
+    pub key: &'static str,
+    pub want: Want,
+    pub en: &'static str,
+    pub zh: &'static str,
+}
+
+/// A named set of settings for a kind of host, applied on top of the audit's own fixes.
+#[derive(Clone, Copy, Debug)]
+pub struct Profile {
+    pub name: &'static str,
+    pub about_en: &'static str,
+    pub about_zh: &'static str,
+    pub settings: &'static [ProfileSetting],
+}
+
+/// The profiles `sysctl check|plan|apply --profile NAME` know.
+pub const PROFILES: [Profile; 3] = [
+    Profile {
+        name: "fast-dead-peers",
+        about_en: "find dead peers in about 3 minutes instead of 2 hours: keepalive sockets probe after 2 minutes of silence, and data nobody acknowledges is given up after ~100 s. Services that never set SO_KEEPALIVE (the incident's FTP proxy) still need `sockdoc keepalive` or `run-with-keepalive`.",
+        about_zh: "约 3 分钟而不是 2 小时发现死对端: keepalive 套接字静默 2 分钟后开始探测, 无人确认的数据约 100 秒后放弃。从不设置 SO_KEEPALIVE 的服务 (如事故中的 FTP 代理) 仍需 `sockdoc keepalive` 或 `run-with-keepalive`。",
+        settings: &[
+            ProfileSetting { key: "net.ipv4.tcp_keepalive_time", want: Want::AtMost(120),
+                en: "first keepalive probe after 2 minutes of silence",
+                zh: "静默 2 分钟后发出第一个 keepalive 探测" },
+            ProfileSetting { key: "net.ipv4.tcp_keepalive_intvl", want: Want::AtMost(15),
+                en: "15 s between unanswered probes",
+                zh: "未应答探测间隔 15 秒" },
+            ProfileSetting { key: "net.ipv4.tcp_keepalive_probes", want: Want::AtMost(4),
+                en: "dropped after 4 unanswered probes: 120 + 4 x 15 = 3 minutes in all",
+                zh: "4 次探测无应答后断开: 共 120 + 4 x 15 = 3 分钟" },
+            ProfileSetting { key: "net.ipv4.tcp_retries2", want: Want::AtMost(8),
+                en: "a peer that stops acknowledging data is given up after ~100 s (RFC 1122's minimum) instead of ~15 min",
+                zh: "对端停止确认数据后约 100 秒 (RFC 1122 的下限) 而不是约 15 分钟放弃" },
+        ],
+    },
+    Profile {
+        name: "busy-server",
+        about_en: "many inbound connections and accept bursts (web servers, brokers, FTP): deep listen and SYN queues, syncookies on.",
+        about_zh: "大量入站连接与突发 accept (Web 服务器、消息代理、FTP): 更深的监听队列与 SYN 队列, 开启 syncookies。",
+        settings: &[
+            ProfileSetting { key: "net.core.somaxconn", want: Want::AtLeast(8192),
+                en: "lets listen() backlogs of up to 8192 (the application must ask for it too)",
+                zh: "允许 listen() 的 backlog 达到 8192 (应用自身也需设置)" },
+            ProfileSetting { key: "net.ipv4.tcp_max_syn_backlog", want: Want::AtLeast(8192),
+                en: "8192 half-open handshakes per listener before syncookies take over",
+                zh: "每个监听端口 8192 个半开握手, 超出后由 syncookies 接管" },
+            ProfileSetting { key: "net.ipv4.tcp_syncookies", want: Want::Exactly("1"),
+                en: "cookies when the SYN queue overflows: a flood cannot lock real clients out",
+                zh: "SYN 队列溢出时使用 cookie: 洪水无法挡住正常客户端" },
+            ProfileSetting { key: "net.core.netdev_max_backlog", want: Want::AtLeast(16384),
+                en: "a deeper per-CPU input queue for packet bursts",
+                zh: "更深的每 CPU 输入队列, 应对突发包" },
+        ],
+    },
+    Profile {
+        name: "busy-client",
+        about_en: "many outgoing connections to few destinations (proxies, crawlers, connection pools): the widest safe ephemeral range, TIME-WAIT reuse for outgoing connections, TIME-WAIT sockets kept their full 60 s.",
+        about_zh: "对少数目的地址发起大量对外连接 (代理、爬虫、连接池): 最宽且安全的临时端口范围, 对外连接复用 TIME-WAIT, 并让 TIME-WAIT 套接字存活完整 60 秒。",
+        settings: &[
+            ProfileSetting { key: "net.ipv4.ip_local_port_range", want: Want::Exactly("10000 65535"),
+                en: "55536 ports per destination, none below 10000 where services listen",
+                zh: "每个目的地址 55536 个端口, 不含服务监听的 10000 以下端口" },
+            ProfileSetting { key: "net.ipv4.tcp_tw_reuse", want: Want::Exactly("1"),
+                en: "outgoing connections reuse TIME-WAIT ports when timestamps prove it safe",
+                zh: "时间戳证明安全时, 对外连接复用 TIME-WAIT 端口" },
+            ProfileSetting { key: "net.ipv4.tcp_max_tw_buckets", want: Want::AtLeast(262144),
+                en: "room for 4000+ connections/s of churn without destroying TIME-WAIT early",
+                zh: "可承受每秒 4000 以上的新建连接而不提前销毁 TIME-WAIT" },
+        ],
+    },
+];
+
+/// The profile called `name`, or a one-line error naming the known ones.
+pub fn profile(name: &str) -> Result<&'static Profile, String> {
+    PROFILES.iter().find(|p| p.name == name).ok_or_else(|| {
+        let names: Vec<&str> = PROFILES.iter().map(|p| p.name).collect();
+        format!(
+            "unknown sysctl profile '{name}': use one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+/// A profile setting the kernel cannot take, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+/// Lay `profile` over audited `rows` (from [`audit`]): its settings replace the audit's advice for the
+/// same keys, and keys the audit does not cover are added. `read` gives current values; settings this
+/// kernel (or namespace) does not have are refused, with the reason, instead of changed.
+pub fn with_profile(
+    lang: Lang,
+    mut rows: Vec<AuditRow>,
+    profile: &Profile,
+    read: &dyn Fn(&str) -> Option<String>,
+) -> (Vec<AuditRow>, Vec<Refused>) {
+    let mut refused = Vec::new();
+    for ps in profile.settings {
+        let current = read(ps.key).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "));
+        let Some(cur) = current.clone() else {
+            refused.push(Refused {
+                key: ps.key,
+                reason: pick(
+                    lang,
+                    "this kernel has no such setting here (some net.core settings exist only in the host's namespace): not applied",
+                    "当前内核在此没有该参数 (部分 net.core 参数只存在于主机命名空间): 不予应用",
+                )
+                .to_string(),
+            });
+            rows.retain(|r| r.key != ps.key);
+            continue;
+        };
+        let n = cur
+            .split_whitespace()
+            .next()
+            .and_then(|x| x.parse::<u64>().ok());
+        let target = match ps.want {
+            Want::AtLeast(v) if n.is_none_or(|c| c < v) => Some(v.to_string()),
+            Want::AtMost(v) if n.is_none_or(|c| c > v) => Some(v.to_string()),
+            Want::Exactly(v) if cur != v => Some(v.to_string()),
+            _ => None,
+        };
+        let why = format!("[{}] {}", profile.name, pick(lang, ps.en, ps.zh));
+        let row = AuditRow {
+            key: ps.key,
+            current,
+            verdict: if target.is_some() {
+                Verdict::Change
+            } else {
+                Verdict::Keep
+            },
+            recommended: target,
+            reason: why,
+        };
+        match rows.iter_mut().find(|r| r.key == ps.key) {
+            Some(r) => *r = row,
+            None => rows.push(row),
+        }
+    }
+    (rows, refused)
+}
+
 /// A sysctl.d snippet with the changes, ready for `/etc/sysctl.d/` (applying it is `sockdoc sysctl apply`).
 pub fn plan_snippet(rows: &[AuditRow]) -> String {
     let mut out = String::from(
@@ -302,6 +462,71 @@ mod tests {
         assert!(plan.contains("net.ipv4.tcp_max_tw_buckets = 262144"));
         assert!(!plan.contains("tcp_tw_recycle ="), "{plan}");
         assert!(!plan.contains("tcp_syncookies ="), "{plan}");
+    }
+
+    #[test]
+    fn profiles_override_the_audit_and_refuse_what_the_kernel_lacks() {
+        let mut host = seed_host();
+        host.remove("net.core.netdev_max_backlog");
+        host.insert("net.core.somaxconn", "65535");
+        let read = |k: &str| host.get(k).map(|v| v.to_string());
+        let rows = audit(Lang::En, &read, &|_| false);
+        let (rows, refused) = with_profile(
+            Lang::En,
+            rows,
+            profile("busy-server").expect("known"),
+            &read,
+        );
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].key, "net.core.netdev_max_backlog");
+        assert!(!rows.iter().any(|r| r.key == "net.core.netdev_max_backlog"));
+        // Never lowered by an "at least".
+        assert_eq!(row(&rows, "net.core.somaxconn").verdict, Verdict::Keep);
+        assert_eq!(
+            row(&rows, "net.ipv4.tcp_max_syn_backlog").verdict,
+            Verdict::Keep,
+            "8192 already"
+        );
+        // The audit's own fixes stay in.
+        assert_eq!(
+            row(&rows, "net.ipv4.tcp_max_tw_buckets")
+                .recommended
+                .as_deref(),
+            Some("262144")
+        );
+        let (rows, _) = with_profile(
+            Lang::En,
+            audit(Lang::En, &read, &|_| false),
+            profile("fast-dead-peers").expect("known"),
+            &read,
+        );
+        // The profile's stricter value replaces the audit's 300.
+        let r = row(&rows, "net.ipv4.tcp_keepalive_time");
+        assert_eq!(r.recommended.as_deref(), Some("120"));
+        assert!(r.reason.starts_with("[fast-dead-peers]"));
+        assert_eq!(
+            row(&rows, "net.ipv4.tcp_retries2").recommended.as_deref(),
+            Some("8")
+        );
+        let (rows, _) = with_profile(
+            Lang::Zh,
+            audit(Lang::Zh, &read, &|_| false),
+            profile("busy-client").expect("known"),
+            &read,
+        );
+        assert_eq!(
+            row(&rows, "net.ipv4.ip_local_port_range")
+                .recommended
+                .as_deref(),
+            Some("10000 65535")
+        );
+        // tw_reuse is already 1 on the seed host.
+        assert_eq!(row(&rows, "net.ipv4.tcp_tw_reuse").verdict, Verdict::Keep);
+        let e = profile("busy").expect_err("unknown");
+        assert!(
+            e.contains("fast-dead-peers, busy-server, busy-client"),
+            "{e}"
+        );
     }
 
     #[test]

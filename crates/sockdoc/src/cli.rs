@@ -97,6 +97,7 @@ pub enum Command {
     /// The connection-tracking table: fill, drops, and what fills it (protocols, states, sources).
     Conntrack(ConntrackArgs),
     /// Audit connection sysctls (check), write the fix as a sysctl.d snippet (plan), apply or roll it back.
+    #[command(after_help = SYSCTL_HELP)]
     Sysctl(SysctlArgs),
     /// Count sockets: state histogram for TCP and UDP, and top groups with --by.
     #[command(after_help = STATS_HELP)]
@@ -118,6 +119,18 @@ Examples:
   sockdoc events -p sport = :21                # FTP control connections, with the owner
   sockdoc events --json state close-wait       # connections that ended from CLOSE-WAIT
   sockdoc events --count 100 --for 1m dst 10.0.0.0/8";
+
+const SYSCTL_HELP: &str = "\
+Profiles (--profile NAME, on top of the audit's own fixes; an \"at least\" never lowers a value):
+  fast-dead-peers  keepalive 120 s + 4 x 15 s, tcp_retries2 8: dead peers found in ~3 minutes
+  busy-server      somaxconn and tcp_max_syn_backlog 8192, syncookies 1, netdev_max_backlog 16384
+  busy-client      ip_local_port_range 10000 65535, tcp_tw_reuse 1, tcp_max_tw_buckets 262144
+Examples:
+  sockdoc sysctl check                               # what is wrong, and why
+  sockdoc sysctl check --profile busy-client         # what the profile would change here
+  sockdoc sysctl plan --out /tmp/90-sockdoc.conf     # the snippet, to review
+  sockdoc sysctl apply --profile fast-dead-peers     # set, verify, persist (backup kept)
+  sockdoc sysctl rollback                            # runtime values and file as before";
 
 const STATS_HELP: &str = "\
 Examples:
@@ -386,6 +399,10 @@ pub struct ConntrackArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct SysctlArgs {
+    /// Lay a named profile over the audit's fixes (check, plan, apply): fast-dead-peers, busy-server,
+    /// busy-client. Settings this kernel or namespace lacks are refused, with the reason.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     #[command(subcommand)]
     pub command: SysctlCommand,
 }

@@ -215,3 +215,108 @@ fn apply_then_rollback_leaves_everything_as_before() {
     assert_eq!(nothing.status.code(), Some(66));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_profile_is_applied_over_the_audit_and_refuses_what_the_namespace_lacks() {
+    let ns = Netns::new().expect("namespace");
+    let read = |k: &str| {
+        ns.exec(&["sysctl", "-n", k])
+            .expect("read")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let keys = [
+        "net.core.somaxconn",
+        "net.ipv4.tcp_max_syn_backlog",
+        "net.ipv4.tcp_syncookies",
+    ];
+    let before: Vec<String> = keys.iter().map(|k| read(k)).collect();
+    let dir = std::env::temp_dir().join(format!("sockdoc-profile-{}", std::process::id()));
+    let conf = dir.join("90-sockdoc.conf");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let state = dir.join("state");
+    let audit = dir.join("audit.jsonl");
+    let run = |extra: &[&str]| {
+        let mut a = vec!["--netns", ns.name(), "sysctl"];
+        a.extend_from_slice(extra);
+        sockdoc(&a)
+    };
+    let paths = [
+        "--state-dir",
+        state.to_str().expect("utf-8"),
+        "--audit-log",
+        audit.to_str().expect("utf-8"),
+    ];
+
+    // An unknown profile is a one-line usage error naming the known ones.
+    let bad = run(&["check", "--profile", "fast"]);
+    assert_eq!(bad.status.code(), Some(64), "{bad:?}");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("fast-dead-peers"), "{err}");
+
+    // check shows what the profile would do, with the refusal and its reason.
+    let check = run(&["--json", "check", "--profile", "busy-server"]);
+    let doc: serde_json::Value = serde_json::from_slice(&check.stdout).expect("JSON");
+    assert_eq!(doc["profile"], "busy-server");
+    let refused = doc["refused"].as_array().expect("refused");
+    assert_eq!(refused.len(), 1, "{doc:#}");
+    assert_eq!(refused[0]["key"], "net.core.netdev_max_backlog");
+    let somax = doc["settings"]
+        .as_array()
+        .expect("settings")
+        .iter()
+        .find(|r| r["key"] == "net.core.somaxconn")
+        .expect("somaxconn");
+    assert_eq!(somax["recommended"], "8192");
+    assert!(somax["reason"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("[busy-server]")));
+
+    let mut apply = vec![
+        "apply",
+        "--profile",
+        "busy-server",
+        "--yes",
+        "--conf",
+        conf.to_str().expect("utf-8"),
+    ];
+    apply.extend_from_slice(&paths);
+    let out = run(&apply);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused net.core.netdev_max_backlog"),
+        "{out:?}"
+    );
+    assert_eq!(read("net.core.somaxconn"), "8192");
+    assert_eq!(read("net.ipv4.tcp_max_syn_backlog"), "8192");
+    assert_eq!(read("net.ipv4.tcp_syncookies"), "1");
+    let text = std::fs::read_to_string(&conf).expect("conf written");
+    assert!(text.contains("busy-server"), "{text}");
+    assert!(!text.contains("netdev_max_backlog ="), "{text}");
+    for (k, v) in text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+    {
+        assert_eq!(read(k.trim()), v.trim(), "{k} in the file and at runtime");
+    }
+    // The host's own values are untouched: the namespace has its own.
+    assert_ne!(
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .expect("host somaxconn")
+            .trim(),
+        "8192",
+        "applied in the namespace only"
+    );
+
+    let mut rollback = vec!["rollback"];
+    rollback.extend_from_slice(&paths);
+    let out = run(&rollback);
+    assert!(out.status.success(), "{out:?}");
+    let after: Vec<String> = keys.iter().map(|k| read(k)).collect();
+    assert_eq!(before, after);
+    assert!(!conf.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde::Serialize;
 use sockdoc_core::i18n::{pick, Lang};
-use sockdoc_core::sysctl_audit::{audit, plan_snippet, AuditRow, Verdict};
+use sockdoc_core::sysctl_audit::{
+    audit, plan_snippet, profile, with_profile, AuditRow, Profile, Refused, Verdict,
+};
 use sockdoc_proc::sysctl::{self, ConfigEntry};
 use sockdoc_proc::Netns;
 
@@ -16,8 +18,16 @@ use crate::json::{write_pretty, JNetns, SCHEMA};
 use crate::scope;
 use crate::term::Term;
 
+/// What `sysctl` works from: audit rows (with the profile laid over them), the profile's settings this
+/// kernel refused, and config-file entries the kernel lacks, all read inside one namespace.
+struct Reading {
+    rows: Vec<AuditRow>,
+    refused: Vec<Refused>,
+    unknown: Vec<ConfigEntry>,
+}
+
 /// Audit rows and config entries the kernel lacks, read inside `ns`.
-fn read_in(ns: &Netns, lang: Lang) -> Result<(Vec<AuditRow>, Vec<ConfigEntry>), Failure> {
+fn read_in(ns: &Netns, lang: Lang, profile: Option<&Profile>) -> Result<Reading, Failure> {
     scope::in_ns(ns, || {
         let config = sysctl::config_entries();
         let configured = |k: &str| {
@@ -25,12 +35,21 @@ fn read_in(ns: &Netns, lang: Lang) -> Result<(Vec<AuditRow>, Vec<ConfigEntry>), 
                 .iter()
                 .any(|e| sysctl::normalize(&e.key).as_deref() == Some(k))
         };
-        let rows = audit(lang, &|k| sysctl::read(k).ok().flatten(), &configured);
+        let read = |k: &str| sysctl::read(k).ok().flatten();
+        let rows = audit(lang, &read, &configured);
+        let (rows, refused) = match profile {
+            Some(p) => with_profile(lang, rows, p, &read),
+            None => (rows, Vec::new()),
+        };
         let unknown = config
             .into_iter()
             .filter(|e| !sysctl::exists(&e.key))
             .collect();
-        Ok((rows, unknown))
+        Ok(Reading {
+            rows,
+            refused,
+            unknown,
+        })
     })
 }
 
@@ -42,13 +61,43 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
             "sysctl works on one namespace at a time: use --netns NAME or --netns-pid PID, not --all-netns",
         ));
     };
-    let (rows, unknown) = read_in(ns, lang)?;
+    let profile = a
+        .profile
+        .as_deref()
+        .map(profile)
+        .transpose()
+        .map_err(Failure::usage)?;
+    if profile.is_some() && matches!(a.command, SysctlCommand::Rollback { .. }) {
+        return Err(Failure::usage(
+            "rollback restores what apply backed up, whatever the profile: drop --profile",
+        ));
+    }
+    let Reading {
+        rows,
+        refused,
+        unknown,
+    } = read_in(ns, lang, profile)?;
+    // Refusals go to stderr for plan and apply, so the snippet on stdout stays loadable.
+    if !g.json && !matches!(a.command, SysctlCommand::Check) {
+        for r in &refused {
+            eprintln!("{} {}: {}", pick(lang, "refused", "拒绝"), r.key, r.reason);
+        }
+    }
     match &a.command {
         SysctlCommand::Check => {
             if g.json {
-                write_json(out, ns, &rows, &unknown).map_err(Failure::output)?;
+                write_json(out, ns, profile, &rows, &refused, &unknown).map_err(Failure::output)?;
             } else {
-                write_text(out, lang, &rows, &unknown).map_err(Failure::output)?;
+                if let Some(p) = profile {
+                    writeln!(
+                        out,
+                        "profile {}: {}\n",
+                        p.name,
+                        pick(lang, p.about_en, p.about_zh)
+                    )
+                    .map_err(Failure::output)?;
+                }
+                write_text(out, lang, &rows, &refused, &unknown).map_err(Failure::output)?;
             }
             let changes = rows.iter().any(|r| r.verdict != Verdict::Keep) || !unknown.is_empty();
             Ok(if changes { Exit::Warning } else { Exit::Ok })
@@ -63,6 +112,7 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
             g,
             ns,
             &rows,
+            profile,
             &crate::cmd::sysctl_apply::Paths {
                 conf,
                 state_dir,
@@ -78,6 +128,9 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
         } => crate::cmd::sysctl_apply::rollback(g, ns, state_dir, audit_log.as_ref(), out),
         SysctlCommand::Plan { out: path, force } => {
             let mut snippet = plan_snippet(&rows);
+            if let Some(p) = profile {
+                snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about_en));
+            }
             for e in &unknown {
                 snippet.push_str(&format!(
                     "\n# {}:{}: {} is not in this kernel: delete that line ({} = {})\n",
@@ -137,6 +190,7 @@ fn write_text(
     out: &mut dyn Write,
     lang: Lang,
     rows: &[AuditRow],
+    refused: &[Refused],
     unknown: &[ConfigEntry],
 ) -> std::io::Result<()> {
     let term = Term::stdout();
@@ -154,6 +208,18 @@ fn write_text(
             Verdict::Remove => term.red(pick(lang, "remove from config", "从配置中删除")),
         };
         writeln!(out, "{} = {cur}  → {verdict}", term.bold(r.key))?;
+        for line in term.wrap(&r.reason, 4) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    for r in refused {
+        writeln!(
+            out,
+            "{} = {}  → {}",
+            term.bold(r.key),
+            pick(lang, "(not here)", "(此处没有)"),
+            term.red(pick(lang, "refused", "拒绝"))
+        )?;
         for line in term.wrap(&r.reason, 4) {
             writeln!(out, "{line}")?;
         }
@@ -205,20 +271,38 @@ struct JCheck<'a> {
     schema: u32,
     command: &'static str,
     netns: JNetns<'a>,
+    profile: Option<&'static str>,
     settings: Vec<JRow<'a>>,
+    refused: Vec<JRefused<'a>>,
     config_unknown: Vec<JEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct JRefused<'a> {
+    key: &'a str,
+    reason: &'a str,
 }
 
 fn write_json(
     out: &mut dyn Write,
     ns: &Netns,
+    profile: Option<&Profile>,
     rows: &[AuditRow],
+    refused: &[Refused],
     unknown: &[ConfigEntry],
 ) -> std::io::Result<()> {
     let doc = JCheck {
         schema: SCHEMA,
         command: "sysctl-check",
         netns: JNetns::new(ns),
+        profile: profile.map(|p| p.name),
+        refused: refused
+            .iter()
+            .map(|r| JRefused {
+                key: r.key,
+                reason: &r.reason,
+            })
+            .collect(),
         settings: rows
             .iter()
             .map(|r| JRow {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sockdoc_act::sysctl::{apply as apply_all, normalize, SysctlIo};
-use sockdoc_core::sysctl_audit::{plan_snippet, AuditRow, Verdict};
+use sockdoc_core::sysctl_audit::{plan_snippet, AuditRow, Profile, Verdict};
 use sockdoc_proc::{sysctl, Netns};
 
 use crate::cli::Global;
@@ -53,10 +53,12 @@ fn backup_path(dir: &Path, ns: &Netns) -> PathBuf {
     dir.join(format!("sysctl-backup-net{}.json", ns.inode))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     _g: &Global,
     ns: &Netns,
     rows: &[AuditRow],
+    profile: Option<&Profile>,
     paths: &Paths,
     dry_run: bool,
     yes: bool,
@@ -138,7 +140,11 @@ pub fn apply(
         .filter(|r| r.verdict == Verdict::Change)
         .cloned()
         .collect();
-    if let Err(f) = write_atomically(paths.conf, &plan_snippet(&changed), true) {
+    let mut snippet = plan_snippet(&changed);
+    if let Some(p) = profile {
+        snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about_en));
+    }
+    if let Err(f) = write_atomically(paths.conf, &snippet, true) {
         let _ = scope::in_ns(ns, || {
             for (k, v) in &previous {
                 let _ = ProcSys.write(k, v);
