@@ -132,6 +132,57 @@ fn keepalive_heals_the_ghost_incident() {
     )
     .expect("the healthy FTP session carries on");
 
+    // vsftpd sets SO_KEEPALIVE itself, but with the kernel's 2-hour default: `--proc vsftpd` shortens
+    // it on the running daemon's listener and sessions, and `ss -o` shows the new timers.
+    let vsftpd_audit = Audit::new();
+    let run = treat(
+        &g.server,
+        "keepalive",
+        &vsftpd_audit,
+        &[
+            "--yes", "--proc", "vsftpd", "--idle", "5", "--intvl", "2", "--count", "2",
+        ],
+        &[],
+        &[],
+    );
+    let doc_v = KaDoc::parse(&run);
+    assert_eq!(run.code(), Some(0), "{:#}", doc_v.doc);
+    assert!(
+        doc_v.set >= 2,
+        "vsftpd's listener and the busy session's backend leg: {:#}",
+        doc_v.doc
+    );
+    let snap = ss::snapshot(&g.server).expect("ss -p");
+    let vsftpd_estab: Vec<_> = snap
+        .iter()
+        .filter(|s| s.state == sockdoc_lab::SockState::Established)
+        .filter(|s| s.users.iter().any(|u| u.name == "vsftpd"))
+        .collect();
+    assert!(!vsftpd_estab.is_empty(), "vsftpd's sessions: {snap:#?}");
+    for s in &vsftpd_estab {
+        let t = s
+            .timer
+            .as_ref()
+            .unwrap_or_else(|| panic!("no timer: {}", s.line));
+        assert_eq!(t.kind, "keepalive", "{}", s.line);
+        assert!(t.remaining_ms <= 5_000, "idle 5 s now, not 2 h: {}", s.line);
+    }
+    // Only vsftpd was touched: every socket set belongs to a vsftpd process, and each is audited.
+    let vsftpd_pids: Vec<u64> = snap
+        .iter()
+        .flat_map(|s| s.users.iter())
+        .filter(|u| u.name == "vsftpd")
+        .map(|u| u64::from(u.pid))
+        .collect();
+    for r in doc_v.results.iter().filter(|r| r.outcome == "set") {
+        assert!(
+            r.pid.is_some_and(|p| vsftpd_pids.contains(&p)),
+            "{}",
+            r.json
+        );
+    }
+    assert_eq!(vsftpd_audit.lines().len() as u64, doc_v.set);
+
     let lines = audit.lines();
     assert_eq!(lines.len() as u64, doc.set, "one audit line per socket set");
     assert!(
