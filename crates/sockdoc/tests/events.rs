@@ -20,39 +20,10 @@ fn ends_of_connections_stream_as_json_lines() {
     let ns = Netns::new().expect("namespace");
     let port = ns.fresh_port();
     let sport = format!(":{port}");
-    let mut ev = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
-        .args([
-            "--netns",
-            ns.name(),
-            "--json",
-            "events",
-            "--count",
-            "2",
-            "--for",
-            "15s",
-            "tcp",
-            "and",
-            "sport",
-            "=",
-            &sport,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start events");
-    // The first stderr line says the subscription is in place.
-    let mut err = BufReader::new(ev.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    err.read_line(&mut first).expect("ready line");
-    assert!(first.starts_with("watching"), "{first}");
+    let (mut ev, stdout) = start_events(&ns, &["--count", "2", "tcp", "and", "sport", "=", &sport]);
     ns.exec(&["python3", "-c", TRAFFIC, &port.to_string()])
         .expect("traffic");
-    let stdout = ev.stdout.take().expect("stdout");
-    let lines: Vec<String> = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .collect();
+    let lines: Vec<String> = stdout.lines().map_while(Result::ok).collect();
     let status = ev.wait().expect("events ends");
     assert!(status.success(), "{status:?}");
     assert_eq!(
@@ -102,6 +73,8 @@ s1.close(); c1.close(); l.close()
 print("lived %.3f" % lived, flush=True)
 "#;
 
+/// `sockdoc --netns NS --json events --scan 200ms --for 20s ARGS...`, killed with the namespace; returns
+/// once its first stderr line says the subscription is in place.
 fn start_events(
     ns: &Netns,
     args: &[&str],

@@ -13,6 +13,15 @@ fn sockdoc(args: &[&str]) -> std::process::Output {
         .expect("run sockdoc")
 }
 
+/// A setting's value in `ns`, whitespace normalised.
+fn value(ns: &Netns, key: &str) -> String {
+    ns.exec(&["sysctl", "-n", key])
+        .expect("read")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
 fn check_judges_the_namespace_values_and_plan_writes_safely() {
     let ns = Netns::new().expect("namespace");
@@ -128,13 +137,7 @@ fn apply_then_rollback_leaves_everything_as_before() {
         "net.ipv4.ip_local_port_range=1024 65000",
     ])
     .expect("set port range");
-    let read = |k: &str| {
-        ns.exec(&["sysctl", "-n", k])
-            .expect("read")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let read = |k: &str| value(&ns, k);
     let keys = [
         "net.ipv4.tcp_max_tw_buckets",
         "net.ipv4.ip_local_port_range",
@@ -219,13 +222,7 @@ fn apply_then_rollback_leaves_everything_as_before() {
 #[test]
 fn a_profile_is_applied_over_the_audit_and_refuses_what_the_namespace_lacks() {
     let ns = Netns::new().expect("namespace");
-    let read = |k: &str| {
-        ns.exec(&["sysctl", "-n", k])
-            .expect("read")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let read = |k: &str| value(&ns, k);
     let keys = [
         "net.core.somaxconn",
         "net.ipv4.tcp_max_syn_backlog",
