@@ -1,4 +1,29 @@
-//! Numbers as people read them: compact durations.
+//! Numbers as people read them: compact durations, and durations as people write them.
+
+use std::time::Duration;
+
+/// A duration as flags and config files write it: `500ms`, `30s`, `5m`, `2h`, `1d`, or bare seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000)
+    } else if let Some(n) = t.strip_suffix('d') {
+        (n, 86_400_000)
+    } else {
+        (t, 1000)
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .map(Duration::from_millis)
+}
 
 /// A compact duration: `850ms`, `12s`, `5m12s`, `2h05m`, `3d04h`.
 pub fn duration_ms(ms: u64) -> String {
@@ -15,6 +40,19 @@ pub fn duration_ms(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration(" 30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("42"), Some(Duration::from_secs(42)));
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("99999999999999999d"), None);
+    }
 
     #[test]
     fn durations() {

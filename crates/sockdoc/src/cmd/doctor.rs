@@ -36,29 +36,11 @@ struct Diagnosis {
 
 /// Parse a duration flag: `500ms`, `30s`, `5m`, `2h`, `1d`, bare seconds.
 pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, Failure> {
-    let t = text.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3_600_000)
-    } else if let Some(n) = t.strip_suffix('d') {
-        (n, 86_400_000)
-    } else {
-        (t, 1000)
-    };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .map(Duration::from_millis)
-        .ok_or_else(|| {
-            Failure::usage(format!(
-                "bad duration '{text}' for {flag}: use a number with ms, s, m, h or d (e.g. 30s, 5m)"
-            ))
-        })
+    sockdoc_core::units::parse_duration(text).ok_or_else(|| {
+        Failure::usage(format!(
+            "bad duration '{text}' for {flag}: use a number with ms, s, m, h or d (e.g. 30s, 5m)"
+        ))
+    })
 }
 
 pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
