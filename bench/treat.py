@@ -11,7 +11,10 @@ and, on that exact selection (counted with `ss -tanH` first):
 
 1. times `sockdoc keepalive --yes` (pidfd_getfd + setsockopt per socket; nothing closes),
 2. times `sockdoc kill --yes --max 1000000` (SOCK_DESTROY per socket, audit line per socket),
-3. restarts the holder and times `ss -K` on the same selection.
+3. restarts the holder and times `ss -K` on the same selection,
+4. with `--rst N` (default 5000; 0 skips it), restarts the holder once more and times
+   `sockdoc kill --yes --method rst --max N` (challenge ACK + forged RST per socket, no SOCK_DESTROY)
+   on the first N sockets of the selection.
 
 Each command runs under `sockdoc-bench-exec` (wall time and peak RSS from wait4, see run.py).
 After each kill the script checks that the selection is gone and that the other half (ports
@@ -19,7 +22,7 @@ After each kill the script checks that the selection is gone and that the other 
 "## Treat at scale" (unless --no-readme). The holder and the namespace are torn down by PID in
 `finally` and on SIGINT/SIGTERM/SIGHUP (run.py's cleanup).
 
-    sudo python3 bench/treat.py [--sockets 200000]
+    sudo python3 bench/treat.py [--sockets 200000] [--rst 5000]
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ def fmt_rate(n: int, s: float) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sockets", type=int, default=200_000)
+    ap.add_argument("--rst", type=int, default=5000,
+                    help="sockets for the `kill --method rst` row (0: skip it)")
     ap.add_argument("--no-readme", action="store_true", help="do not append to bench/README.md")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -125,6 +130,23 @@ def main() -> int:
         notes.append(f"ss -K: {left2} of the selection left, other half {rest2_after}/{rest2}"
                      f" -> {'OK' if ok2 else 'MISMATCH'}")
         rows.append(("`ss -K state established ...`", sel2, ssk, "OK" if ok2 else "MISMATCH"))
+
+        # 4. sockdoc kill --method rst on a fresh holder: the first N sockets of the selection.
+        if args.rst > 0:
+            R.stop_holder()
+            R.start_holder(holder_args(args.sockets), holder)
+            sel3, rest3 = count(SEL), count(REST)
+            n = min(args.rst, sel3)
+            R.log(f"holder restarted: selection {sel3}, other half {rest3}; rst on {n}")
+            rst = timed(exec_helper, "sockdoc kill --method rst",
+                        [str(sockdoc), "kill", "--yes", "--method", "rst", "--max", str(n),
+                         "--audit-log", audit, *SOCKDOC_SEL], ok=(0, 1))
+            left3, rest3_after = count(SEL), count(REST)
+            ok3 = left3 == sel3 - n and rest3_after == rest3
+            notes.append(f"sockdoc kill --method rst: {sel3 - left3} of {n} gone, other half "
+                         f"{rest3_after}/{rest3} -> {'OK' if ok3 else 'MISMATCH'}")
+            rows.append((f"`sockdoc kill --yes --method rst --max {n}`", n, rst,
+                         "OK" if ok3 else "MISMATCH"))
     finally:
         R.cleanup()
         for f in (audit,):

@@ -1,20 +1,29 @@
 //! The kill ladder. Rung 1, `destroy`: SOCK_DESTROY over sock_diag (needs CONFIG_INET_DIAG_DESTROY and
 //! CAP_NET_ADMIN; works on sockets no process holds). Rung 2, `shutdown`: borrow the owner's fd and
-//! shutdown(SHUT_RDWR), for kernels without SOCK_DESTROY. Every attempt is recorded with its error, so
-//! the caller can say which rung worked and why the others did not — `ss -K` fails silently; we never do.
+//! shutdown(SHUT_RDWR), for kernels without SOCK_DESTROY. Rung 3, `rst`: the killcx method — learn the
+//! connection's sequence numbers from a challenge ACK ([`crate::challenge`]) and forge the RST the
+//! peer would send (and, when asked, the one the socket would send to the peer); it needs neither
+//! SOCK_DESTROY nor an owner, only raw sockets (CAP_NET_RAW). Every attempt is recorded with its
+//! error, so the caller can say which rung worked and why the others did not — `ss -K` fails
+//! silently; we never do.
 
+use std::collections::HashSet;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::{Duration, Instant};
 
-use sockdoc_diag::{DiagError, DiagSocket, Socket};
+use sockdoc_diag::{DiagError, DiagSocket, DumpEvent, DumpRequest, Proto, Socket};
 
+use crate::challenge::{not_applicable, Learned, Session, Target};
 use crate::pidfd::borrow_socket;
+use crate::raw::{Segment, RST};
 
 /// A way to kill a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
     Destroy,
     Shutdown,
+    Rst,
 }
 
 impl Method {
@@ -22,6 +31,7 @@ impl Method {
         match self {
             Method::Destroy => "destroy",
             Method::Shutdown => "shutdown",
+            Method::Rst => "rst",
         }
     }
 }
@@ -32,6 +42,29 @@ pub struct Attempt {
     pub method: Method,
     /// `None` when the rung worked.
     pub error: Option<String>,
+    /// What the rung did, when there is more to say (the `rst` rung: the sequence numbers used).
+    pub note: Option<String>,
+}
+
+/// How the `rst` rung works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RstOptions {
+    /// Also forge a RST to the peer, so the remote end closes now rather than at its next send.
+    pub tell_peer: bool,
+    /// Questions per socket before giving up (each after the kernel's per-socket rate-limit interval).
+    pub tries: u32,
+    /// How long to wait for the answers of a round after the last question.
+    pub answer_wait: Duration,
+}
+
+impl Default for RstOptions {
+    fn default() -> RstOptions {
+        RstOptions {
+            tell_peer: false,
+            tries: 3,
+            answer_wait: Duration::from_millis(200),
+        }
+    }
 }
 
 /// Explain a SOCK_DESTROY failure in the user's terms.
@@ -54,36 +87,65 @@ pub fn kill(
     owner: Option<(u32, u32)>,
     methods: &[Method],
 ) -> Vec<Attempt> {
-    let mut attempts = Vec::new();
+    kill_many(diag, &[(*s, owner)], methods, &RstOptions::default())
+        .pop()
+        .unwrap_or_default()
+}
+
+/// Try `methods` in order on every socket of `items` (socket, owner) until one works for it; rung by
+/// rung, so the `rst` rung questions all remaining sockets at once. Returns the attempts of each
+/// socket, in the order of `items`. `diag` must be open in the sockets' namespace (the raw sockets
+/// of the `rst` rung are opened there too).
+pub fn kill_many(
+    diag: &mut DiagSocket,
+    items: &[(Socket, Option<(u32, u32)>)],
+    methods: &[Method],
+    opts: &RstOptions,
+) -> Vec<Vec<Attempt>> {
+    let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); items.len()];
+    let mut pending: Vec<usize> = (0..items.len()).collect();
     for &method in methods {
-        let error = match method {
-            Method::Destroy => diag.destroy(s).err().map(|e| destroy_error(&e)),
-            Method::Shutdown => match owner {
-                None => {
-                    Some("no process holds this socket (TIME-WAIT, request or orphan)".to_string())
-                }
-                Some((pid, fd)) => {
-                    shutdown(pid, fd, s.inode)
-                        .err()
-                        .map(|e| match e.raw_os_error() {
-                            Some(libc::EPERM) => {
-                                "borrowing the owner's fd needs root (ptrace access)".to_string()
-                            }
-                            Some(libc::ENOSYS) => {
-                                "pidfd_getfd needs Linux 5.6 or newer".to_string()
-                            }
-                            _ => e.to_string(),
-                        })
-                }
-            },
-        };
-        let done = error.is_none();
-        attempts.push(Attempt { method, error });
-        if done {
+        if pending.is_empty() {
             break;
         }
+        match method {
+            Method::Destroy | Method::Shutdown => {
+                for &i in &pending {
+                    let (s, owner) = &items[i];
+                    let error = match method {
+                        Method::Destroy => diag.destroy(s).err().map(|e| destroy_error(&e)),
+                        _ => shutdown_error(s, *owner),
+                    };
+                    attempts[i].push(Attempt {
+                        method,
+                        error,
+                        note: None,
+                    });
+                }
+            }
+            Method::Rst => {
+                let sockets: Vec<Socket> = pending.iter().map(|&i| items[i].0).collect();
+                for (k, a) in rst_all(diag, &sockets, opts).into_iter().enumerate() {
+                    attempts[pending[k]].push(a);
+                }
+            }
+        }
+        pending.retain(|&i| attempts[i].last().is_some_and(|a| a.error.is_some()));
     }
     attempts
+}
+
+fn shutdown_error(s: &Socket, owner: Option<(u32, u32)>) -> Option<String> {
+    let Some((pid, fd)) = owner else {
+        return Some("no process holds this socket (TIME-WAIT, request or orphan)".to_string());
+    };
+    shutdown(pid, fd, s.inode)
+        .err()
+        .map(|e| match e.raw_os_error() {
+            Some(libc::EPERM) => "borrowing the owner's fd needs root (ptrace access)".to_string(),
+            Some(libc::ENOSYS) => "pidfd_getfd needs Linux 5.6 or newer".to_string(),
+            _ => e.to_string(),
+        })
 }
 
 /// shutdown(SHUT_RDWR) on the owner's socket: FIN to the peer, EOF to the owner.
@@ -94,4 +156,320 @@ fn shutdown(pid: u32, fd: u32, inode: u32) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Open the raw sockets in `diag`'s namespace.
+pub fn session_like(diag: &DiagSocket) -> io::Result<Session> {
+    // SAFETY: the fd belongs to `diag`, which outlives this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(diag.as_raw_fd()) };
+    Session::open_like(fd)
+}
+
+/// The `rst` rung on every socket of `sockets`, one attempt each.
+fn rst_all(diag: &mut DiagSocket, sockets: &[Socket], opts: &RstOptions) -> Vec<Attempt> {
+    let fail = |e: String| Attempt {
+        method: Method::Rst,
+        error: Some(e),
+        note: None,
+    };
+    let mut out: Vec<Option<Attempt>> = sockets
+        .iter()
+        .map(|s| not_applicable(s, false).map(fail))
+        .collect();
+    if out.iter().all(Option::is_some) {
+        return out.into_iter().flatten().collect();
+    }
+    let mut session = match session_like(diag) {
+        Ok(s) => s,
+        Err(e) => {
+            return out
+                .into_iter()
+                .map(|a| a.unwrap_or_else(|| fail(e.to_string())))
+                .collect()
+        }
+    };
+    for (s, a) in sockets.iter().zip(out.iter_mut()) {
+        if a.is_none() {
+            *a = not_applicable(s, session.limits.rfc1337).map(fail);
+        }
+    }
+    let targets: Vec<Target> = sockets.iter().map(Target::of).collect();
+    let mut remaining: Vec<usize> = (0..sockets.len()).filter(|&i| out[i].is_none()).collect();
+    let mut why: Vec<Option<String>> = vec![None; sockets.len()];
+    let mut notes: Vec<Option<String>> = vec![None; sockets.len()];
+    let mut last_round: Option<Instant> = None;
+    let tries = opts.tries.max(1);
+    for round in 1..=tries {
+        if remaining.is_empty() {
+            break;
+        }
+        if let Some(t) = last_round {
+            let next = t + session.limits.retry_after();
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+        }
+        let answers = session.learn_round(&targets, &remaining, opts.answer_wait);
+        last_round = Some(Instant::now());
+        for &i in &remaining {
+            match answers.get(&i) {
+                Some(Ok(l)) => {
+                    let (note, err) = forge(&session, &targets[i], l, opts.tell_peer, round);
+                    notes[i] = Some(note);
+                    why[i] = err;
+                }
+                Some(Err(e)) => why[i] = Some(e.clone()),
+                None => why[i] = Some(session.silent(round)),
+            }
+        }
+        // The forged segments were processed as they were sent (loopback and veth deliver at once);
+        // read the kernel to see which sockets are gone.
+        let present = match still_there(diag, sockets, &remaining) {
+            Ok(p) => p,
+            Err(e) => {
+                for &i in &remaining {
+                    why[i] = Some(format!("cannot read the socket table back: {e}"));
+                }
+                break;
+            }
+        };
+        remaining.retain(|i| {
+            if present.contains(&sockets[*i].cookie) {
+                if why[*i].is_none() {
+                    why[*i] = Some(format!(
+                        "the forged RST was not accepted after {round} tries (the connection kept moving, or a firewall drops it)"
+                    ));
+                }
+                true
+            } else {
+                out[*i] = Some(Attempt {
+                    method: Method::Rst,
+                    error: None,
+                    note: notes[*i].take(),
+                });
+                false
+            }
+        });
+    }
+    for i in remaining {
+        out[i] = Some(Attempt {
+            method: Method::Rst,
+            error: why[i].take().or_else(|| Some(session.silent(tries))),
+            note: notes[i].take(),
+        });
+    }
+    out.into_iter()
+        .map(|a| a.unwrap_or_else(|| fail("not tried".to_string())))
+        .collect()
+}
+
+/// Forge the RST the peer would send (seq = the socket's `rcv_nxt`) and, with `tell_peer`, the one
+/// the socket would send (seq = its `snd_nxt`). Returns a note for the record and an error when the
+/// RST to the socket could not be sent.
+fn forge(
+    session: &Session,
+    t: &Target,
+    l: &Learned,
+    tell_peer: bool,
+    round: u32,
+) -> (String, Option<String>) {
+    let to_socket = Segment {
+        src: t.remote,
+        dst: t.local,
+        seq: l.rcv_nxt,
+        ack: 0,
+        flags: RST,
+        window: 0,
+        payload: 0,
+    };
+    let mut note = format!(
+        "challenge ACK{}: snd_nxt {}, rcv_nxt {}; RST to the socket with seq {}",
+        if round > 1 {
+            format!(" (try {round})")
+        } else {
+            String::new()
+        },
+        l.snd_nxt,
+        l.rcv_nxt,
+        l.rcv_nxt
+    );
+    if let Err(e) = session.send(t, &to_socket) {
+        return (note, Some(format!("cannot send the forged RST: {e}")));
+    }
+    if tell_peer {
+        let to_peer = Segment {
+            src: t.local,
+            dst: t.remote,
+            seq: l.snd_nxt,
+            ..to_socket
+        };
+        match session.send(t, &to_peer) {
+            Ok(()) => note.push_str(&format!("; RST to the peer with seq {}", l.snd_nxt)),
+            Err(e) => note.push_str(&format!("; the RST to the peer could not be sent: {e}")),
+        }
+    }
+    (note, None)
+}
+
+/// Cookies of `sockets[i]` (`i` in `which`) that the kernel still lists.
+fn still_there(
+    diag: &mut DiagSocket,
+    sockets: &[Socket],
+    which: &[usize],
+) -> Result<HashSet<u64>, DiagError> {
+    let wanted: HashSet<u64> = which.iter().map(|&i| sockets[i].cookie).collect();
+    let mut states = 0u32;
+    let mut families = Vec::new();
+    for &i in which {
+        let s = &sockets[i];
+        states |= s.state.mask_bit();
+        if !families.contains(&s.family) {
+            families.push(s.family);
+        }
+    }
+    let mut present = HashSet::new();
+    for family in families {
+        let req = DumpRequest {
+            states,
+            ..DumpRequest::all(Proto::Tcp, family)
+        };
+        let mut found = HashSet::new();
+        diag.dump(&req, &mut |ev| match ev {
+            DumpEvent::Socket(s) => {
+                if wanted.contains(&s.cookie) {
+                    found.insert(s.cookie);
+                }
+            }
+            DumpEvent::Restart => found.clear(),
+        })?;
+        present.extend(found);
+    }
+    Ok(present)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use sockdoc_diag::State;
+
+    pub(crate) fn find(diag: &mut DiagSocket, local_port: u16, remote_port: u16) -> Option<Socket> {
+        find_in(diag, sockdoc_diag::Family::V4, local_port, remote_port)
+    }
+
+    fn find_in(
+        diag: &mut DiagSocket,
+        family: sockdoc_diag::Family,
+        local_port: u16,
+        remote_port: u16,
+    ) -> Option<Socket> {
+        let mut found = None;
+        diag.dump(&DumpRequest::all(Proto::Tcp, family), &mut |ev| {
+            if let DumpEvent::Socket(s) = ev {
+                if s.local_port == local_port && s.remote_port == remote_port {
+                    found = Some(*s);
+                }
+            }
+        })
+        .expect("dump");
+        found
+    }
+
+    #[test]
+    fn rst_resets_established_both_ends_and_time_wait() {
+        std::thread::spawn(|| {
+            crate::raw::testing::private_netns();
+            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let port = l.local_addr().expect("addr").port();
+            let mut client = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+            let (mut server, peer) = l.accept().expect("accept");
+            client.write_all(b"hello").expect("write");
+            let mut buf = [0u8; 5];
+            server.read_exact(&mut buf).expect("read");
+            let mut diag = DiagSocket::open().expect("diag");
+            let s = find(&mut diag, port, peer.port()).expect("server end");
+            assert_eq!(s.state, State::Established);
+            let opts = RstOptions {
+                tell_peer: true,
+                ..RstOptions::default()
+            };
+            let tries = kill_many(&mut diag, &[(s, None)], &[Method::Rst], &opts).remove(0);
+            assert_eq!(tries.len(), 1, "{tries:?}");
+            assert_eq!(tries[0].error, None, "{tries:?}");
+            let note = tries[0].note.clone().expect("note");
+            assert!(note.contains("RST to the peer"), "{note}");
+            assert!(
+                find(&mut diag, port, peer.port()).is_none(),
+                "server end gone"
+            );
+            assert!(
+                find(&mut diag, peer.port(), port).is_none(),
+                "client end gone"
+            );
+            for (who, mut end) in [("server", &server), ("client", &client)] {
+                end.set_read_timeout(Some(Duration::from_secs(2)))
+                    .expect("timeout");
+                let e = end.read(&mut buf).expect_err(who);
+                assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{who}: {e}");
+            }
+
+            // TIME-WAIT: the server closes first.
+            let c2 = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+            let (s2, p2) = l.accept().expect("accept");
+            drop(s2);
+            std::thread::sleep(Duration::from_millis(50));
+            drop(c2);
+            std::thread::sleep(Duration::from_millis(50));
+            let tw = find(&mut diag, port, p2.port()).expect("TIME-WAIT entry");
+            assert_eq!(tw.state, State::TimeWait);
+            let tries = kill(&mut diag, &tw, None, &[Method::Shutdown, Method::Rst]);
+            assert_eq!(tries.len(), 2, "{tries:?}");
+            assert!(
+                tries[0].error.is_some(),
+                "shutdown needs an owner: {tries:?}"
+            );
+            assert_eq!(tries[1].error, None, "{tries:?}");
+            assert!(find(&mut diag, port, p2.port()).is_none(), "TIME-WAIT gone");
+            // A listener has no peer.
+            let ls = find(&mut diag, port, 0).expect("listener");
+            let tries = kill(&mut diag, &ls, None, &[Method::Rst]);
+            assert!(
+                tries[0]
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("listener")),
+                "{tries:?}"
+            );
+        })
+        .join()
+        .expect("test thread");
+    }
+
+    #[test]
+    fn rst_resets_an_ipv6_connection() {
+        std::thread::spawn(|| {
+            crate::raw::testing::private_netns();
+            let l = TcpListener::bind("[::1]:0").expect("bind ::1");
+            let port = l.local_addr().expect("addr").port();
+            let client = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+            let (mut server, peer) = l.accept().expect("accept");
+            let mut diag = DiagSocket::open().expect("diag");
+            let v6 = sockdoc_diag::Family::V6;
+            let s = find_in(&mut diag, v6, port, peer.port()).expect("server end");
+            let tries = kill(&mut diag, &s, None, &[Method::Rst]);
+            assert_eq!(tries[0].error, None, "{tries:?}");
+            assert!(find_in(&mut diag, v6, port, peer.port()).is_none());
+            server
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .expect("timeout");
+            let e = server.read(&mut [0u8; 4]).expect_err("reset");
+            assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+            drop(client);
+        })
+        .join()
+        .expect("test thread");
+    }
 }

@@ -1,8 +1,10 @@
 //! sockdoc-act: what sockdoc does to live sockets, one safe step at a time.
 //!
 //! - [`pidfd`]: borrow a running process's socket (`pidfd_getfd`) without stopping it;
-//! - [`kill`]: the kill ladder — SOCK_DESTROY, then shutdown through the owner's fd — recording why
-//!   each rung failed;
+//! - [`kill`]: the kill ladder — SOCK_DESTROY, then shutdown through the owner's fd, then a forged
+//!   RST — recording why each rung failed;
+//! - [`raw`] and [`challenge`]: forged TCP segments and their capture, and learning a connection's
+//!   sequence numbers from a challenge ACK (the killcx method), for the `rst` rung and raw probes;
 //! - [`keepalive`]: retrofit TCP keepalive onto a process's sockets, remembering what was there;
 //! - [`audit`]: the append-only JSON-lines log every action writes.
 //!
@@ -10,8 +12,10 @@
 //! re-read the kernel afterwards to report what really happened.
 
 pub mod audit;
+pub mod challenge;
 pub mod keepalive;
 pub mod kill;
 pub mod pidfd;
 pub mod probe;
+pub mod raw;
 pub mod sysctl;

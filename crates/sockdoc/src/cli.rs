@@ -81,7 +81,8 @@ pub enum Command {
     /// Half-open ESTABLISHED suspects: no keepalive, nothing in flight, silent for too long.
     #[command(after_help = GHOSTS_HELP)]
     Ghosts(GhostsArgs),
-    /// Close matching connections in any state (SOCK_DESTROY, else shutdown through the owner's fd).
+    /// Close matching connections in any state (SOCK_DESTROY, else shutdown through the owner's fd,
+    /// else a forged RST).
     #[command(after_help = KILL_HELP)]
     Kill(KillArgs),
     /// Turn TCP keepalive on for a running service's connections and listeners, without a restart.
@@ -158,7 +159,11 @@ and no data or ACK received for longer than --idle (default: the kernel's keepal
 tcp_keepalive_time + tcp_keepalive_probes x tcp_keepalive_intvl). Suspects are not proven dead.
 With --probe each suspect gets keepalive probes every second for --probe-time (through the owner's fd),
 then its original options back: `alive` when the peer ACKed, `dead` when it reset or left the probes
-unanswered, `unknown` when it cannot be probed (no owner). --reap then closes the dead ones.
+unanswered, `unknown` when it cannot be probed. A suspect no reachable process holds (waiting in
+a listener's accept queue, or owned in another pid namespace) gets raw probes instead (CAP_NET_RAW):
+its sequence numbers are learned from a challenge ACK and the same keepalive segment is forged from
+its address every second; nothing on the socket changes. Each result says which `method` was used.
+--reap then closes the dead ones.
 Examples:
   sockdoc ghosts                        # every suspect, with owner, peer and idle time
   sockdoc ghosts --idle 30m sport = :21 # the incident's FTP proxy
@@ -216,14 +221,27 @@ pub struct GhostsArgs {
 }
 
 const KILL_HELP: &str = "\
-Safety: a filter is required; the selection is shown first; --dry-run stops there; --yes is needed when
-standard input is not a terminal; --max caps a run; the caller's own SSH connection ($SSH_CONNECTION) is
-never touched; every socket acted on is appended to the audit log as one JSON line. Afterwards the kernel
-is read again: a socket counts as killed only when it is gone (or, after shutdown, changed state).
+Safety: a filter is required; the selection is shown first; --dry-run stops there; --yes is needed
+when standard input is not a terminal, and for more than --confirm-above sockets (default 100; on a
+terminal, typing the count back also does); --max caps a run; the caller's own SSH connection
+($SSH_CONNECTION) is never touched; every socket acted on is appended to the audit log as one JSON
+line. Afterwards the kernel is read again: a socket counts as killed only when it is gone (or, after
+shutdown, changed state).
+Methods (--method auto tries them in this order and reports, per socket, why each rung failed):
+  destroy   SOCK_DESTROY (CONFIG_INET_DIAG_DESTROY, CAP_NET_ADMIN); any state, owner or not.
+  shutdown  shutdown(SHUT_RDWR) through the owner's fd (pidfd_getfd); needs an owning process.
+  rst       the killcx method (CAP_NET_RAW): a segment forged from the peer makes the socket send
+            a challenge ACK, which tells its sequence numbers; then the RST the peer would send
+            is forged. ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1/2, LAST-ACK, CLOSING, SYN-RECV, and
+            TIME-WAIT unless net.ipv4.tcp_rfc1337 = 1; not UDP, listeners or SYN-SENT. A socket
+            answers at most once per net.ipv4.tcp_invalid_ratelimit (500 ms): silent ones are
+            asked 3 times. The owner reads ECONNRESET (EPIPE in CLOSE-WAIT). --tell-peer also
+            resets the peer's end.
 Exit: 0 all killed, 1 some not killed, 64 refused or bad usage, 77 permission.
 Examples:
   sockdoc kill --dry-run state close-wait pid 4242
-  sockdoc kill --yes dst 192.168.70.16 sport = :21      # the incident's ghost, by peer";
+  sockdoc kill --yes dst 192.168.70.16 sport = :21      # the incident's ghost, by peer
+  sockdoc kill --yes --method rst --tell-peer dst 10.1.2.3 # no SOCK_DESTROY: forge the RSTs";
 
 const KEEPALIVE_HELP: &str = "\
 Through pidfd_getfd (root), sets SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (and
@@ -237,12 +255,14 @@ Examples:
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum KillMethod {
-    /// destroy, then shutdown.
+    /// destroy, then shutdown, then rst.
     Auto,
     /// SOCK_DESTROY over sock_diag (CONFIG_INET_DIAG_DESTROY, CAP_NET_ADMIN).
     Destroy,
     /// shutdown(SHUT_RDWR) through the owner's fd (pidfd_getfd).
     Shutdown,
+    /// Forged RST with the sequence number learned from a challenge ACK (raw sockets, CAP_NET_RAW).
+    Rst,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -259,6 +279,13 @@ pub struct KillArgs {
     /// Act on at most N sockets.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max: usize,
+    /// More than N sockets need --yes (or, on a terminal, the count typed back).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub confirm_above: usize,
+    /// With the rst rung: also forge the RST the socket would send, so the peer's end closes now
+    /// rather than at its next send.
+    #[arg(long)]
+    pub tell_peer: bool,
     /// Also kill listening sockets the filter matches.
     #[arg(long)]
     pub listen: bool,

@@ -1,12 +1,13 @@
 //! `sockdoc kill FILTER`: close matching connections in any state, by the kill ladder (SOCK_DESTROY, then
-//! shutdown through the owner's fd), showing the selection first, recording every socket in the audit
-//! log, and reading the kernel again to report what is really gone.
+//! shutdown through the owner's fd, then a forged RST), showing the selection first, asking for more
+//! than `--confirm-above` sockets, recording every socket in the audit log, and reading the kernel again
+//! to report what is really gone.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
-use sockdoc_act::kill::{kill, Attempt, Method};
+use sockdoc_act::kill::{kill_many, Attempt, Method, RstOptions};
 use sockdoc_diag::{Socket, State};
 use sockdoc_proc::SocketOwners;
 
@@ -22,6 +23,9 @@ struct JAttempt {
     method: &'static str,
     ok: bool,
     error: Option<String>,
+    /// What the rung did (the rst rung: sequence numbers learned and used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -97,25 +101,32 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
         }
         return Ok(Exit::Ok);
     }
-    confirm("kill", acted.len(), a.yes)?;
+    let typed = confirm_above(acted.len(), a.confirm_above, a.yes)?;
+    confirm("kill", acted.len(), a.yes || typed)?;
     let mut audit = open_audit(a.audit_log.as_ref())?;
     let methods: &[Method] = match a.method {
-        KillMethod::Auto => &[Method::Destroy, Method::Shutdown],
+        KillMethod::Auto => &[Method::Destroy, Method::Shutdown, Method::Rst],
         KillMethod::Destroy => &[Method::Destroy],
         KillMethod::Shutdown => &[Method::Shutdown],
+        KillMethod::Rst => &[Method::Rst],
+    };
+    let rst = RstOptions {
+        tell_peer: a.tell_peer,
+        ..RstOptions::default()
     };
     // The netlink socket must live in the target namespace: open it on a thread that entered it.
     let ns = &sel.ns;
     let mut diag = scope::diag_socket(ns)?;
-    let attempts: Vec<Vec<Attempt>> = acted
+    let items: Vec<(Socket, Option<(u32, u32)>)> = acted
         .iter()
         .map(|s| {
             let owner = owners
                 .and_then(|o| o.owners(s.inode).next())
                 .map(|o| (o.pid, o.fd));
-            kill(&mut diag, s, owner, methods)
+            (*s, owner)
         })
         .collect();
+    let attempts: Vec<Vec<Attempt>> = kill_many(&mut diag, &items, methods, &rst);
     // Read the kernel again: only what is gone (or, after shutdown, changed state) counts as killed.
     let (after, _) = sel.plan.sockets(ns, owners).map_err(Failure::census)?;
     let now: HashMap<u64, State> = after.iter().map(|s| (s.cookie, s.state)).collect();
@@ -146,7 +157,7 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
             "action": "kill",
             "method": worked.map(Method::name),
             "outcome": outcome,
-            "attempts": tries.iter().map(|t| serde_json::json!({"method": t.method.name(), "error": t.error})).collect::<Vec<_>>(),
+            "attempts": tries.iter().map(|t| serde_json::json!({"method": t.method.name(), "error": t.error, "note": t.note})).collect::<Vec<_>>(),
             "socket": JSocket::new(s, owners),
             "filter": filter_text,
             "uid": uid(),
@@ -165,6 +176,7 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
                     method: t.method.name(),
                     ok: t.error.is_none(),
                     error: t.error.clone(),
+                    note: t.note.clone(),
                 })
                 .collect(),
         });
@@ -206,6 +218,33 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
     } else {
         Exit::Warning
     })
+}
+
+/// More than `limit` sockets need `--yes`, or the count typed back on a terminal: a filter that
+/// matched far more than meant is the likeliest way to do damage. True when the count was typed.
+fn confirm_above(n: usize, limit: usize, yes: bool) -> Result<bool, Failure> {
+    if yes || n <= limit {
+        return Ok(false);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(format!(
+            "refusing to kill {n} sockets, more than --confirm-above {limit}, without --yes (check the selection with --dry-run)"
+        )));
+    }
+    eprint!("kill {n} sockets (more than --confirm-above {limit})? type {n} to confirm: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::new(Exit::Io, format!("cannot read the answer: {e}")))?;
+    if answer.trim() == n.to_string() {
+        Ok(true)
+    } else {
+        Err(Failure::new(
+            Exit::Ok,
+            "nothing done: kill not confirmed".to_string(),
+        ))
+    }
 }
 
 fn skipped<'a>(

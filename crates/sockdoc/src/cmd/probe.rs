@@ -1,13 +1,16 @@
-//! `sockdoc ghosts --probe [--reap]`: verdicts for ghost suspects. Probing changes socket options for a
-//! few seconds and puts them back; both steps, and any reaping, go to the audit log.
+//! `sockdoc ghosts --probe [--reap]`: verdicts for ghost suspects. Probing through the owner's fd changes
+//! socket options for a few seconds and puts them back; suspects no reachable process holds get raw
+//! probes (forged keepalive segments, nothing changed on the socket). Every step, and any reaping, goes
+//! to the audit log.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use sockdoc_act::challenge::Session;
 use sockdoc_act::kill::{kill, Method};
-use sockdoc_act::probe::{self, Probing};
+use sockdoc_act::probe::{self, raw_probe, Probing, RawProbeOptions, RawVerdict};
 use sockdoc_diag::{DiagSocket, Socket, TimerKind};
 use sockdoc_proc::{Netns, SocketOwners};
 
@@ -20,6 +23,8 @@ use crate::scope;
 #[derive(Serialize)]
 struct JVerdict<'a> {
     socket: JSocket<'a>,
+    /// `keepalive` (through the owner's fd) or `raw` (forged probes).
+    method: &'static str,
     verdict: &'static str,
     reason: String,
     restored: bool,
@@ -53,11 +58,18 @@ pub struct ProbeRun<'a> {
     pub filter_text: String,
 }
 
+/// How one suspect is probed.
+enum How {
+    Keepalive(Probing),
+    /// Index into the raw-probe list.
+    Raw(usize),
+}
+
 pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
     if !scope::is_root() {
         return Err(Failure::new(
             Exit::NoPerm,
-            "--probe borrows the owners' sockets (pidfd_getfd), which needs root: run with sudo",
+            "--probe borrows the owners' sockets (pidfd_getfd) and sends raw probes, which needs root: run with sudo",
         ));
     }
     if p.reap {
@@ -69,78 +81,93 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
             .append(&record.to_string())
             .map_err(|e| Failure::new(Exit::Io, format!("cannot write the audit log: {e}")))
     };
-    // Start probing every suspect at once, so the whole run takes one probe time.
-    let mut probing: Vec<(usize, Option<Probing>, Option<String>)> = Vec::new();
+    // Start keepalive probes on every suspect whose owner we can reach, so the whole run takes one
+    // probe time; the others get raw probes.
+    let mut hows: Vec<How> = Vec::new();
+    let mut raw_list: Vec<Socket> = Vec::new();
+    let mut fallback: HashMap<usize, String> = HashMap::new();
     for (i, s) in p.suspects.iter().enumerate() {
         let owner = p.owners.and_then(|o| o.owners(s.inode).next());
-        let started = match owner {
-            None => (
-                None,
-                Some("no process holds it: nothing to probe through".to_string()),
-            ),
+        let how = match owner {
+            None => How::Raw(raw_list.len()),
             Some(o) => match probe::start(o.pid, o.fd, s.inode) {
-                Ok(pr) => (Some(pr), None),
-                Err(e) => (
-                    None,
-                    Some(format!("cannot probe through {}:{}: {e}", o.pid, o.fd)),
-                ),
+                Ok(pr) => How::Keepalive(pr),
+                Err(e) => {
+                    fallback.insert(i, format!("cannot probe through {}:{} ({e})", o.pid, o.fd));
+                    How::Raw(raw_list.len())
+                }
             },
         };
-        if let Some(pr) = &started.0 {
-            log(serde_json::json!({
-                "time": now_rfc3339(), "action": "probe-start", "socket": JSocket::new(s, p.owners),
+        match &how {
+            How::Keepalive(pr) => log(serde_json::json!({
+                "time": now_rfc3339(), "action": "probe-start", "method": "keepalive", "socket": JSocket::new(s, p.owners),
                 "before": {"keepalive": pr.original.enabled, "idle": pr.original.idle, "intvl": pr.original.intvl, "cnt": pr.original.cnt},
                 "filter": p.filter_text, "uid": uid(),
-            }))?;
+            }))?,
+            How::Raw(_) => raw_list.push(*s),
         }
-        probing.push((i, started.0, started.1));
+        hows.push(how);
     }
-    if probing.iter().any(|x| x.1.is_some()) {
-        if !p.json {
-            eprintln!(
-                "probing {} suspect(s) for {:?}...",
-                probing.iter().filter(|x| x.1.is_some()).count(),
-                p.probe_time
-            );
+    let started = Instant::now();
+    let keepalive_n = hows
+        .iter()
+        .filter(|h| matches!(h, How::Keepalive(_)))
+        .count();
+    if !p.json && keepalive_n + raw_list.len() > 0 {
+        eprintln!(
+            "probing {} suspect(s) for {:?} ({keepalive_n} through their owner, {} with raw probes)...",
+            keepalive_n + raw_list.len(),
+            p.probe_time,
+            raw_list.len()
+        );
+    }
+    let raw_verdicts: Vec<RawVerdict> = if raw_list.is_empty() {
+        Vec::new()
+    } else {
+        match scope::in_ns(p.ns, || {
+            Session::open().map_err(|e| Failure::new(Exit::Unavailable, e.to_string()))
+        }) {
+            Ok(mut session) => {
+                let opts = RawProbeOptions {
+                    time: p.probe_time,
+                    ..RawProbeOptions::default()
+                };
+                raw_probe(&mut session, &raw_list, &opts)
+            }
+            Err(f) => raw_list
+                .iter()
+                .map(|_| RawVerdict::Unknown(format!("no raw probes: {}", f.message)))
+                .collect(),
         }
-        std::thread::sleep(p.probe_time);
+    };
+    if keepalive_n > 0 {
+        if let Some(rest) = p.probe_time.checked_sub(started.elapsed()) {
+            std::thread::sleep(rest);
+        }
     }
     let (after, _) = p.plan.sockets(p.ns, p.owners).map_err(Failure::census)?;
     let now: HashMap<u64, Socket> = after.iter().map(|s| (s.cookie, *s)).collect();
     let probe_ms = p.probe_time.as_millis() as u64;
     let mut diag: Option<DiagSocket> = None;
     let mut results = Vec::new();
-    for (i, pr, why_not) in probing {
+    for (i, how) in hows.into_iter().enumerate() {
         let s = &p.suspects[i];
-        let (verdict, reason) = match (&pr, now.get(&s.cookie)) {
-            (None, _) => ("unknown", why_not.unwrap_or_default()),
-            (Some(_), None) => (
-                "dead",
-                "gone while probed: the peer reset it or the kernel gave up".to_string(),
-            ),
-            (Some(_), Some(n)) => {
-                let ack = n.tcp.map_or(u64::MAX, |t| u64::from(t.last_ack_recv_ms));
-                if ack + 500 < probe_ms {
-                    (
-                        "alive",
-                        format!("the peer acknowledged a probe {ack} ms ago"),
-                    )
-                } else if n.timer.kind == TimerKind::Keepalive && n.timer.count >= 2 {
-                    (
-                        "dead",
-                        format!("{} keepalive probes unanswered", n.timer.count),
-                    )
-                } else {
-                    (
-                        "unknown",
-                        "no answer yet and too few probes sent; probe longer".to_string(),
-                    )
-                }
+        let (method, verdict, mut reason) = match &how {
+            How::Raw(k) => {
+                let (v, r) = raw_verdict(&raw_verdicts[*k], p.probe_time);
+                ("raw", v, r)
+            }
+            How::Keepalive(_) => {
+                let (v, r) = keepalive_verdict(now.get(&s.cookie), probe_ms);
+                ("keepalive", v, r)
             }
         };
+        if let Some(why) = fallback.remove(&i) {
+            reason = format!("{reason} ({why}; raw probes instead)");
+        }
         // Put the original options back on everything still there.
-        let restored = match pr {
-            Some(pr) if now.contains_key(&s.cookie) => pr.restore().is_ok(),
+        let restored = match how {
+            How::Keepalive(pr) if now.contains_key(&s.cookie) => pr.restore().is_ok(),
             _ => false,
         };
         let mut reaped = false;
@@ -153,7 +180,12 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
                     .owners
                     .and_then(|o| o.owners(s.inode).next())
                     .map(|o| (o.pid, o.fd));
-                let tries = kill(d, s, owner, &[Method::Destroy, Method::Shutdown]);
+                let tries = kill(
+                    d,
+                    s,
+                    owner,
+                    &[Method::Destroy, Method::Shutdown, Method::Rst],
+                );
                 reaped = tries.iter().any(|t| t.error.is_none());
                 log(serde_json::json!({
                     "time": now_rfc3339(), "action": "kill", "method": tries.iter().find(|t| t.error.is_none()).map(|t| t.method.name()),
@@ -163,11 +195,12 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
             }
         }
         log(serde_json::json!({
-            "time": now_rfc3339(), "action": "probe-end", "verdict": verdict, "reason": reason,
+            "time": now_rfc3339(), "action": "probe-end", "method": method, "verdict": verdict, "reason": reason,
             "restored": restored, "socket": JSocket::new(s, p.owners), "uid": uid(),
         }))?;
         results.push(JVerdict {
             socket: JSocket::new(s, p.owners),
+            method,
             verdict,
             reason,
             restored,
@@ -193,8 +226,9 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
         for r in &results {
             writeln!(
                 out,
-                "{:<8} {}:{} -> {}:{}  {}{}",
+                "{:<8} {:<9} {}:{} -> {}:{}  {}{}",
                 r.verdict.to_uppercase(),
+                r.method,
                 r.socket.local.ip,
                 r.socket.local.port,
                 r.socket.remote.ip,
@@ -211,4 +245,54 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
     } else {
         Exit::Ok
     })
+}
+
+/// Verdict of a keepalive probe from the socket as the kernel shows it afterwards.
+fn keepalive_verdict(now: Option<&Socket>, probe_ms: u64) -> (&'static str, String) {
+    let Some(n) = now else {
+        return (
+            "dead",
+            "gone while probed: the peer reset it or the kernel gave up".to_string(),
+        );
+    };
+    let ack = n.tcp.map_or(u64::MAX, |t| u64::from(t.last_ack_recv_ms));
+    if ack + 500 < probe_ms {
+        (
+            "alive",
+            format!("the peer acknowledged a probe {ack} ms ago"),
+        )
+    } else if n.timer.kind == TimerKind::Keepalive && n.timer.count >= 2 {
+        (
+            "dead",
+            format!("{} keepalive probes unanswered", n.timer.count),
+        )
+    } else {
+        (
+            "unknown",
+            "no answer yet and too few probes sent; probe longer".to_string(),
+        )
+    }
+}
+
+/// Verdict of raw probes.
+fn raw_verdict(v: &RawVerdict, probe_time: Duration) -> (&'static str, String) {
+    match v {
+        RawVerdict::Alive { after_ms } => (
+            "alive",
+            format!("the peer answered a raw probe after {after_ms} ms"),
+        ),
+        RawVerdict::Reset => (
+            "dead",
+            "the peer answered a raw probe with a RST: it no longer knows this connection (which the RST has reset)".to_string(),
+        ),
+        RawVerdict::Silent { probes } if *probes >= 2 => (
+            "dead",
+            format!("{probes} raw probes unanswered in {probe_time:?}: the peer is gone"),
+        ),
+        RawVerdict::Silent { probes } => (
+            "unknown",
+            format!("{probes} raw probe(s) unanswered; probe longer (--probe-time)"),
+        ),
+        RawVerdict::Unknown(why) => ("unknown", why.clone()),
+    }
 }
