@@ -9,7 +9,9 @@ pub mod doctor;
 pub mod filter;
 pub mod i18n;
 pub mod lifetimes;
+pub mod own_ssh;
 pub mod owners;
+pub mod reap;
 pub mod sysctl_audit;
 pub mod units;
 

@@ -17,6 +17,7 @@ mod enter;
 pub mod lock;
 pub mod netns;
 mod owned;
+pub mod reap;
 pub mod scenario;
 pub mod ss;
 pub mod state;

@@ -92,6 +92,10 @@ pub enum Command {
     RunWithKeepalive(RunWithKeepaliveArgs),
     /// Prometheus/OpenMetrics exporter: /metrics and /healthz (loopback by default).
     Serve(ServeArgs),
+    /// Daemon enforcing idle policies on services that set none: idle timeout, connection cap with
+    /// idle-first eviction, CLOSE-WAIT age, keepalive; JSON-lines action log, /metrics, SIGHUP reload.
+    #[command(after_help = REAP_HELP)]
+    Reap(ReapArgs),
     /// A live stream of connection ends: peer, the state it ended from, lifetime, owner, bytes.
     #[command(after_help = EVENTS_HELP)]
     Events(EventsArgs),
@@ -384,6 +388,61 @@ pub struct RunWithKeepaliveArgs {
     /// The program and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+const REAP_HELP: &str = "\
+Every `interval` one census; each socket belongs to the first rule whose selector matches. A rule
+closes ESTABLISHED connections idle (nothing sent, received or acknowledged) past idle_timeout; keeps
+at most max_connections (ESTABLISHED + CLOSE-WAIT), closing the idlest first (only those idle at
+least evict_idle_min, like redsocks' connpres_idle_timeout); closes CLOSE-WAIT sockets older than
+close_wait_max_age (age learned by socket cookie across scans); and turns keepalive on for
+connections and listeners without it. Never closed: listeners, the never_kill list, the caller's own
+SSH connection ($SSH_CONNECTION). At most max_kills_per_interval kills per scan, idlest first; dry_run
+logs \"would kill\" and touches nothing. One JSON line per action (docs/json-schema.md). SIGHUP
+reloads the file (a bad one is rejected and the old one kept); SIGINT/SIGTERM stop.
+
+Example reap.toml (deploy/reap.toml.example has every key):
+  interval = \"10s\"
+  max_kills_per_interval = 100
+  never_kill = [\"sport = :22\", \"dst 10.0.0.0/8\"]
+  metrics = \"127.0.0.1:9718\"
+
+  [[rule]]
+  name = \"ftp-proxy\"                # the incident's proxy, which never sets keepalive
+  local_port = 21                    # selector: local_port, process, peer, state, filter (ANDed)
+  process = \"ftp-proxy\"
+  idle_timeout = \"2h\"
+  max_connections = 5000
+  evict_idle_min = \"10m\"
+  close_wait_max_age = \"5m\"
+  [rule.keepalive]
+  idle = 300
+  intvl = 30
+  count = 5
+
+Examples:
+  sockdoc reap --config /etc/sockdoc/reap.toml --check     # validate, print the rules
+  sockdoc reap --config reap.toml --dry-run                # what it would do, in the log
+  sudo sockdoc reap --config reap.toml --log /var/log/sockdoc/reap.jsonl
+  kill -HUP $(pidof sockdoc)                               # reload after editing";
+
+#[derive(Debug, Args, Clone)]
+pub struct ReapArgs {
+    /// The configuration file (TOML; example below).
+    #[arg(long, value_name = "FILE")]
+    pub config: std::path::PathBuf,
+    /// Validate the configuration, print the rules and exit (0 valid, 64 not).
+    #[arg(long)]
+    pub check: bool,
+    /// Only log what would be done ("would kill"), whatever the configuration says.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Action log, JSON lines [default: the config's `log`, else standard output].
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<std::path::PathBuf>,
+    /// Where /metrics listens, or "off" [default: the config's `metrics`, else 127.0.0.1:9718].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

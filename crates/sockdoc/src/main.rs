@@ -79,6 +79,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
         Some(Command::Keepalive(a)) => cmd::keepalive::run(&cli.global, a, out),
         Some(Command::RunWithKeepalive(a)) => cmd::preload::run(a),
         Some(Command::Serve(a)) => cmd::serve::run(&cli.global, a, out),
+        Some(Command::Reap(a)) => cmd::reap::run(&cli.global, a, out),
         Some(Command::Events(a)) => cmd::events::run(&cli.global, a, out),
         Some(Command::Conntrack(a)) => cmd::conntrack::run(&cli.global, a, out),
         Some(Command::Sysctl(a)) => cmd::sysctl::run(&cli.global, a, out),

@@ -9,6 +9,7 @@ pub mod kill;
 pub mod list;
 pub mod preload;
 pub mod probe;
+pub mod reap;
 pub mod serve;
 pub mod stats;
 pub mod sysctl;

@@ -3,11 +3,11 @@
 //! a terminal), the audit log, and the second census that tells what really happened.
 
 use std::io::{IsTerminal, Write};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sockdoc_act::audit::{AuditLog, DEFAULT_PATH};
+use sockdoc_core::own_ssh::OwnSsh;
 use sockdoc_diag::Socket;
 use sockdoc_proc::{Netns, SocketOwners};
 
@@ -53,11 +53,11 @@ pub fn select(
         false,
     )?;
     let (all, census) = plan.sockets(&ns, None).map_err(Failure::census)?;
-    let own = own_ssh();
+    let own = OwnSsh::from_env();
     let mut sockets = Vec::new();
     let mut excluded = Vec::new();
     for s in all {
-        if own.is_some_and(|o| is_own_ssh(&s, o)) {
+        if own.is_some_and(|o| o.is(&s)) {
             excluded.push((s, "own ssh session"));
             continue;
         }
@@ -73,26 +73,6 @@ pub fn select(
         owners: census.owners,
         excluded,
     })
-}
-
-/// `$SSH_CONNECTION`: client ip, client port, server ip, server port.
-fn own_ssh() -> Option<(IpAddr, u16, IpAddr, u16)> {
-    let v = std::env::var("SSH_CONNECTION").ok()?;
-    let mut w = v.split_whitespace();
-    Some((
-        w.next()?.parse().ok()?,
-        w.next()?.parse().ok()?,
-        w.next()?.parse().ok()?,
-        w.next()?.parse().ok()?,
-    ))
-}
-
-fn is_own_ssh(s: &Socket, (cip, cport, sip, sport): (IpAddr, u16, IpAddr, u16)) -> bool {
-    let same = |a: IpAddr, b: IpAddr| a == b || a.to_canonical() == b.to_canonical();
-    s.remote_port == cport
-        && s.local_port == sport
-        && same(s.remote_ip(), cip)
-        && same(s.local_ip(), sip)
 }
 
 /// Ask before acting: `--yes`, or a "y" typed on a terminal. Refuses when nobody can answer, and

@@ -1,0 +1,798 @@
+//! `sockdoc reap --config reap.toml`: a daemon enforcing idle policies on services that never set their
+//! own. Every `interval` it runs one census (tcp_info; owners only when a rule or keepalive needs
+//! them), lets `sockdoc_core::reap` decide, acts through `sockdoc-act` (the kill ladder: SOCK_DESTROY,
+//! then shutdown through the owner's fd, then a forged RST; keepalive retrofit), and writes one JSON
+//! line per action. Counters are on `/metrics` (loopback by default).
+//! SIGHUP reloads the configuration (a bad one is rejected and the old one kept); SIGINT/SIGTERM stop
+//! it cleanly. It decides nothing itself: the policy is in the core crate.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde_json::{json, Value};
+use sockdoc_act::audit::AuditLog;
+use sockdoc_act::keepalive::{retrofit, Keepalive};
+use sockdoc_act::kill::{kill_many, Attempt, Method, RstOptions};
+use sockdoc_core::reap::track::flag;
+use sockdoc_core::reap::{decide, decide::Input, Config, OwnSsh, SpareReason, Tracker};
+use sockdoc_core::{NoOwners, Owners};
+use sockdoc_diag::{DiagSocket, Socket};
+use sockdoc_proc::{Netns, SocketOwners};
+
+use crate::census::Plan;
+use crate::cli::{Global, ReapArgs, Select};
+use crate::cmd::treat::{now_rfc3339, uid};
+use crate::error::{Exit, Failure};
+use crate::json::{JSocket, SCHEMA};
+use crate::{scope, signals};
+
+static HUP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_hup(_: libc::c_int) {
+    HUP.store(true, Ordering::SeqCst);
+}
+
+fn install_hup() {
+    let handler = on_hup as extern "C" fn(libc::c_int);
+    // SAFETY: installing an async-signal-safe handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGHUP, handler as libc::sighandler_t);
+    }
+}
+
+/// Keep the daemon's memory flat across scans (glibc): buffers of 256 KiB and more (the census) are
+/// mmapped and given back to the kernel when freed, instead of growing the heap arenas of the dump
+/// threads that filled them; at most two arenas.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before the daemon's threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Give freed heap pages back to the kernel after a scan (glibc).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Read and validate the configuration file; the error is one line starting with the path.
+fn load(path: &Path, force_dry_run: bool) -> Result<Config, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let exit = match e.kind() {
+            std::io::ErrorKind::NotFound => Exit::NoInput,
+            std::io::ErrorKind::PermissionDenied => Exit::NoPerm,
+            _ => Exit::Io,
+        };
+        Failure::new(exit, format!("cannot read {}: {e}", path.display()))
+    })?;
+    let mut cfg =
+        Config::parse(&text).map_err(|e| Failure::usage(format!("{} {e}", path.display())))?;
+    if force_dry_run {
+        cfg.dry_run = true;
+        for r in &mut cfg.rules {
+            r.dry_run = true;
+        }
+    }
+    Ok(cfg)
+}
+
+fn make_plan(ns: &Netns, cfg: &Config) -> Result<Plan, Failure> {
+    let words = [cfg.census_filter()];
+    Plan::new_in(
+        std::slice::from_ref(ns),
+        &Select::default(),
+        &words,
+        cfg.needs_processes(),
+        true,
+    )
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KillLabels {
+    rule: String,
+    reason: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    rule: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SpareLabels {
+    rule: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    outcome: String,
+}
+
+type GaugeF = Gauge<f64, AtomicU64>;
+
+/// The daemon's counters; clones share their values with the registry the HTTP thread renders.
+#[derive(Clone, Default)]
+struct Metrics {
+    scans: Counter,
+    scan_errors: Counter,
+    scan_seconds: GaugeF,
+    census_sockets: Gauge,
+    tracked: Gauge,
+    forgotten: Counter,
+    matched: Family<RuleLabels, Gauge>,
+    connections: Family<RuleLabels, Gauge>,
+    kills: Family<KillLabels, Counter>,
+    keepalive: Family<OutcomeLabels, Counter>,
+    spared: Family<SpareLabels, Counter>,
+    deferred: Counter,
+    reloads: Family<ReloadLabels, Counter>,
+    dry_run: Gauge,
+    rss: Gauge,
+}
+
+impl Metrics {
+    fn registry(&self) -> Registry {
+        let mut r = Registry::with_prefix("sockdoc_reap");
+        let m = self.clone();
+        r.register("scans", "Scans run", m.scans);
+        r.register(
+            "scan_errors",
+            "Scans that failed (census error)",
+            m.scan_errors,
+        );
+        r.register(
+            "scan_duration_seconds",
+            "Time the last scan took (census, decisions, actions)",
+            m.scan_seconds,
+        );
+        r.register(
+            "census_sockets",
+            "Sockets the last census returned (after the kernel filter)",
+            m.census_sockets,
+        );
+        r.register(
+            "tracked_sockets",
+            "Sockets remembered by cookie (age, flags)",
+            m.tracked,
+        );
+        r.register(
+            "forgotten_sockets",
+            "Cookies forgotten because they vanished",
+            m.forgotten,
+        );
+        r.register(
+            "rule_sockets",
+            "Sockets each rule selected in the last scan",
+            m.matched,
+        );
+        r.register(
+            "rule_connections",
+            "ESTABLISHED and CLOSE-WAIT connections of each rule in the last scan",
+            m.connections,
+        );
+        r.register(
+            "kills",
+            "Kill decisions by rule, reason and outcome (killed, gone, failed, would-kill)",
+            m.kills,
+        );
+        r.register(
+            "keepalive",
+            "Keepalive retrofits by rule and outcome (set, failed, would-set)",
+            m.keepalive,
+        );
+        r.register(
+            "spared",
+            "Sockets a rule would close that were spared (never-kill, own-ssh), counted once each",
+            m.spared,
+        );
+        r.register(
+            "deferred",
+            "Kills left for a later scan by max_kills_per_interval",
+            m.deferred,
+        );
+        r.register(
+            "config_reloads",
+            "SIGHUP reloads by outcome (reloaded, rejected)",
+            m.reloads,
+        );
+        r.register(
+            "dry_run",
+            "1 when the whole configuration is a dry run",
+            m.dry_run,
+        );
+        r.register(
+            "resident_memory_bytes",
+            "The daemon's resident memory at the last scan",
+            m.rss,
+        );
+        r
+    }
+}
+
+/// The daemon's resident memory, from /proc/self/statm.
+fn rss_bytes() -> i64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|t| t.split_whitespace().nth(1)?.parse::<i64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * i64::from(page.max(1) as i32)
+}
+
+/// Serve `/metrics` and `/healthz` on `listener` until the process exits.
+fn serve_metrics(listener: TcpListener, registry: Registry) {
+    let registry = Arc::new(registry);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            match conn {
+                Ok(c) => {
+                    if let Err(e) = respond(c, &registry) {
+                        eprintln!("sockdoc: metrics request failed: {e}");
+                    }
+                }
+                Err(e) => eprintln!("sockdoc: metrics accept failed: {e}"),
+            }
+        }
+    });
+}
+
+fn respond(mut conn: TcpStream, registry: &Registry) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut line = String::new();
+    BufReader::new(&conn).read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or("");
+    let (status, ctype, body) = match path {
+        "/metrics" => {
+            let mut text = String::new();
+            match encode(&mut text, registry) {
+                Ok(()) => (
+                    "200 OK",
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    text,
+                ),
+                Err(e) => (
+                    "500 Internal Server Error",
+                    "text/plain",
+                    format!("cannot encode metrics: {e}\n"),
+                ),
+            }
+        }
+        "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
+        _ => ("404 Not Found", "text/plain", "try /metrics\n".to_string()),
+    };
+    write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    conn.flush()
+}
+
+/// Where action lines go: standard output (journald under systemd) or an append-only file.
+enum Sink<'a> {
+    Out(&'a mut dyn Write),
+    File(AuditLog),
+}
+
+impl Sink<'_> {
+    fn write(&mut self, mut v: Value) -> Result<(), Failure> {
+        if let Some(o) = v.as_object_mut() {
+            o.insert("schema".into(), json!(SCHEMA));
+            o.insert("time".into(), json!(now_rfc3339()));
+        }
+        let text = v.to_string();
+        match self {
+            Sink::Out(w) => writeln!(w, "{text}").map_err(Failure::output),
+            Sink::File(log) => log
+                .append(&text)
+                .map_err(|e| Failure::io("write the action log", log.path(), e)),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), Failure> {
+        match self {
+            Sink::Out(w) => w.flush().map_err(Failure::output),
+            Sink::File(log) => log
+                .sync()
+                .map_err(|e| Failure::io("sync the action log", log.path(), e)),
+        }
+    }
+}
+
+pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    tune_allocator();
+    let mut cfg = load(&a.config, a.dry_run)?;
+    let mut namespaces = scope::namespaces(g)?;
+    if namespaces.len() != 1 {
+        return Err(Failure::usage(
+            "reap works in one namespace: use --netns NAME or --netns-pid PID, not --all-netns",
+        ));
+    }
+    let ns = namespaces.remove(0);
+    let mut plan = make_plan(&ns, &cfg)?;
+    if a.check {
+        writeln!(
+            out,
+            "{}: ok, {} rule(s), every {:?}{}",
+            a.config.display(),
+            cfg.rules.len(),
+            cfg.interval,
+            if cfg.dry_run { ", dry run" } else { "" }
+        )
+        .map_err(Failure::output)?;
+        for r in &cfg.rules {
+            writeln!(
+                out,
+                "  {}: {}{}",
+                r.name,
+                r.selector_text,
+                if r.dry_run { " (dry run)" } else { "" }
+            )
+            .map_err(Failure::output)?;
+        }
+        return Ok(Exit::Ok);
+    }
+    if !scope::is_root() && cfg.rules.iter().any(|r| !r.dry_run) {
+        return Err(Failure::new(
+            Exit::NoPerm,
+            "reap needs root to act (CAP_NET_ADMIN for SOCK_DESTROY, ptrace access for pidfd_getfd): run with sudo, or try it with --dry-run",
+        ));
+    }
+    let log_path: Option<PathBuf> = a.log.clone().or_else(|| cfg.log.clone().map(PathBuf::from));
+    let mut sink = match &log_path {
+        None => Sink::Out(out),
+        Some(p) => Sink::File(AuditLog::open(p).map_err(|e| {
+            let mut f = Failure::io("open the action log", p, e);
+            f.message.push_str(" (choose another with --log)");
+            f
+        })?),
+    };
+    let metrics_addr = match a.metrics.as_deref() {
+        Some("off") | Some("") => None,
+        Some(m) => Some(m.to_string()),
+        None => cfg.metrics.clone(),
+    };
+    let metrics = Metrics::default();
+    let bound = match &metrics_addr {
+        None => None,
+        Some(addr) => {
+            let l = TcpListener::bind(addr).map_err(|e| {
+                Failure::new(
+                    Exit::Io,
+                    format!("cannot listen on {addr} for /metrics: {e} (choose another with --metrics or `metrics` in the config)"),
+                )
+            })?;
+            let local = l
+                .local_addr()
+                .map_err(|e| Failure::new(Exit::Io, e.to_string()))?;
+            serve_metrics(l, metrics.registry());
+            Some(local)
+        }
+    };
+    signals::install();
+    install_hup();
+    let own_ssh = OwnSsh::from_env();
+    sink.write(json!({
+        "action": "start",
+        "pid": std::process::id(),
+        "uid": uid(),
+        "config": a.config.display().to_string(),
+        "netns": ns.label(),
+        "rules": cfg.rules.iter().map(|r| json!({"name": r.name, "selector": r.selector_text, "dry_run": r.dry_run})).collect::<Vec<_>>(),
+        "interval_ms": cfg.interval.as_millis() as u64,
+        "dry_run": cfg.dry_run,
+        "max_kills_per_interval": cfg.max_kills_per_interval,
+        "never_kill": cfg.never_kill.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        "metrics": bound.map(|b| b.to_string()),
+        "own_ssh": std::env::var("SSH_CONNECTION").ok().filter(|_| own_ssh.is_some()),
+    }))?;
+    sink.flush()?;
+    eprintln!(
+        "sockdoc reap: {} rule(s) every {:?} in {}{}; log: {}; SIGHUP reloads {}, SIGTERM stops",
+        cfg.rules.len(),
+        cfg.interval,
+        ns.label(),
+        bound.map_or(String::new(), |b| format!(
+            "; metrics on http://{b}/metrics"
+        )),
+        log_path
+            .as_ref()
+            .map_or("standard output".to_string(), |p| p.display().to_string()),
+        a.config.display()
+    );
+
+    let mut diag: Option<DiagSocket> = None;
+    let mut tracker = Tracker::new();
+    let epoch = Instant::now();
+    loop {
+        let started = Instant::now();
+        metrics.dry_run.set(i64::from(cfg.dry_run));
+        match scan(
+            &ns,
+            &cfg,
+            &plan,
+            &mut tracker,
+            &mut diag,
+            own_ssh,
+            epoch,
+            &metrics,
+            &mut sink,
+        ) {
+            Ok(()) => {}
+            Err(ScanError::Fatal(f)) => return Err(f),
+            Err(ScanError::Census(msg)) => {
+                metrics.scan_errors.inc();
+                eprintln!("sockdoc: scan failed: {msg}");
+                sink.write(json!({"action": "error", "error": msg}))?;
+            }
+        }
+        trim_heap();
+        metrics.scans.inc();
+        metrics.scan_seconds.set(started.elapsed().as_secs_f64());
+        metrics.rss.set(rss_bytes());
+        sink.flush()?;
+        // Wait for the next scan, answering signals within 50 ms.
+        let next = started + cfg.interval;
+        while Instant::now() < next && !signals::stopped() && !HUP.load(Ordering::SeqCst) {
+            std::thread::sleep(
+                Duration::from_millis(50).min(next.saturating_duration_since(Instant::now())),
+            );
+        }
+        if signals::stopped() {
+            break;
+        }
+        if HUP.swap(false, Ordering::SeqCst) {
+            let reloaded =
+                load(&a.config, a.dry_run).and_then(|c| make_plan(&ns, &c).map(|p| (c, p)));
+            match reloaded {
+                Ok((c, p)) => {
+                    let restart_needed = c.metrics != cfg.metrics || c.log != cfg.log;
+                    cfg = c;
+                    plan = p;
+                    metrics
+                        .reloads
+                        .get_or_create(&ReloadLabels {
+                            outcome: "reloaded".into(),
+                        })
+                        .inc();
+                    sink.write(json!({
+                        "action": "config",
+                        "outcome": "reloaded",
+                        "config": a.config.display().to_string(),
+                        "rules": cfg.rules.iter().map(|r| json!({"name": r.name, "selector": r.selector_text, "dry_run": r.dry_run})).collect::<Vec<_>>(),
+                        "interval_ms": cfg.interval.as_millis() as u64,
+                        "note": restart_needed.then_some("metrics and log changes take effect at the next start"),
+                    }))?;
+                    eprintln!("sockdoc reap: reloaded {}", a.config.display());
+                }
+                Err(f) => {
+                    metrics
+                        .reloads
+                        .get_or_create(&ReloadLabels {
+                            outcome: "rejected".into(),
+                        })
+                        .inc();
+                    sink.write(json!({
+                        "action": "config",
+                        "outcome": "rejected",
+                        "config": a.config.display().to_string(),
+                        "error": f.message,
+                        "kept": "the previous configuration",
+                    }))?;
+                    eprintln!(
+                        "sockdoc reap: new configuration rejected, keeping the previous one: {}",
+                        f.message
+                    );
+                }
+            }
+            sink.flush()?;
+        }
+    }
+    sink.write(json!({
+        "action": "stop",
+        "scans": tracker.scans(),
+        "reason": "SIGINT or SIGTERM",
+    }))?;
+    sink.flush()?;
+    Ok(Exit::Ok)
+}
+
+enum ScanError {
+    /// The census failed; the daemon logs it and tries again next interval.
+    Census(String),
+    /// Writing the log failed: stop (an action that cannot be recorded is not taken).
+    Fatal(Failure),
+}
+
+impl From<Failure> for ScanError {
+    fn from(f: Failure) -> ScanError {
+        ScanError::Fatal(f)
+    }
+}
+
+/// The owners, walked at most once per scan and only when needed.
+struct LazyOwners {
+    walked: Option<SocketOwners>,
+    tried: bool,
+}
+
+impl LazyOwners {
+    fn get(&mut self) -> Option<&SocketOwners> {
+        if self.walked.is_none() && !self.tried {
+            self.tried = true;
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            match SocketOwners::walk("/proc", threads) {
+                Ok(o) => self.walked = Some(o),
+                Err(e) => eprintln!("sockdoc: cannot walk /proc for socket owners: {e}"),
+            }
+        }
+        self.walked.as_ref()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan(
+    ns: &Netns,
+    cfg: &Config,
+    plan: &Plan,
+    tracker: &mut Tracker,
+    diag: &mut Option<DiagSocket>,
+    own_ssh: Option<OwnSsh>,
+    epoch: Instant,
+    m: &Metrics,
+    sink: &mut Sink,
+) -> Result<(), ScanError> {
+    let (sockets, census) = plan
+        .sockets(ns, None)
+        .map_err(|e| ScanError::Census(Failure::census(e).message))?;
+    let mut owners = LazyOwners {
+        walked: census.owners,
+        tried: false,
+    };
+    let now_ms = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let d = {
+        let o: &dyn Owners = owners
+            .walked
+            .as_ref()
+            .map_or(&NoOwners, |o| o as &dyn Owners);
+        decide(
+            cfg,
+            tracker,
+            &Input {
+                sockets: &sockets,
+                owners: o,
+                now_ms,
+                own_ssh,
+            },
+        )
+    };
+    m.census_sockets.set(sockets.len() as i64);
+    m.tracked.set(tracker.len() as i64);
+    m.forgotten.inc_by(d.forgotten as u64);
+    for (i, r) in cfg.rules.iter().enumerate() {
+        let l = RuleLabels {
+            rule: r.name.clone(),
+        };
+        m.matched.get_or_create(&l).set(d.matched[i] as i64);
+        m.connections.get_or_create(&l).set(d.connections[i] as i64);
+    }
+
+    for sp in &d.spared {
+        let s = &sockets[sp.index];
+        let rule = &cfg.rules[sp.rule];
+        let (reason, entry) = match sp.reason {
+            SpareReason::OwnSsh => ("own-ssh", None),
+            SpareReason::NeverKill(n) => {
+                ("never-kill", cfg.never_kill.get(n).map(|(t, _)| t.as_str()))
+            }
+        };
+        m.spared
+            .get_or_create(&SpareLabels {
+                rule: rule.name.clone(),
+                reason: reason.into(),
+            })
+            .inc();
+        sink.write(json!({
+            "action": "spare",
+            "rule": rule.name,
+            "reason": reason,
+            "never_kill": entry,
+            "would": sp.would.key(),
+            "socket": JSocket::new(s, owners.walked.as_ref()),
+        }))?;
+    }
+
+    if d.deferred > 0 {
+        m.deferred.inc_by(d.deferred as u64);
+        sink.write(json!({
+            "action": "defer",
+            "deferred": d.deferred,
+            "max_kills_per_interval": cfg.max_kills_per_interval,
+        }))?;
+    }
+
+    // Kills, idlest first.
+    if d.kills.iter().any(|k| !k.dry_run) && diag.is_none() {
+        match scope::diag_socket(ns) {
+            Ok(s) => *diag = Some(s),
+            Err(f) => return Err(ScanError::Census(f.message)),
+        }
+    }
+    let live: Vec<usize> = (0..d.kills.len())
+        .filter(|&i| !d.kills[i].dry_run)
+        .collect();
+    let mut tries: Vec<Vec<Attempt>> = vec![Vec::new(); d.kills.len()];
+    if let Some(dg) = diag.as_mut() {
+        let items: Vec<Socket> = live.iter().map(|&i| sockets[d.kills[i].index]).collect();
+        for (&i, t) in live.iter().zip(kill_ladder(dg, &items, &mut owners)) {
+            tries[i] = t;
+        }
+    }
+    for (k, attempts) in d.kills.iter().zip(tries) {
+        let s = &sockets[k.index];
+        let rule = &cfg.rules[k.rule];
+        let worked = attempts
+            .iter()
+            .find(|t| t.error.is_none())
+            .map(|t| t.method);
+        let outcome = if k.dry_run {
+            "would kill"
+        } else if worked.is_some() {
+            "killed"
+        } else if !attempts.is_empty() && attempts.iter().all(already_gone) {
+            "gone"
+        } else {
+            tracker.set_flag(s.cookie, flag::KILL_FAILED);
+            "failed"
+        };
+        let method = worked;
+        m.kills
+            .get_or_create(&KillLabels {
+                rule: rule.name.clone(),
+                reason: k.reason.key().into(),
+                outcome: outcome.replace(' ', "-"),
+            })
+            .inc();
+        sink.write(json!({
+            "action": "kill",
+            "outcome": outcome,
+            "dry_run": k.dry_run,
+            "rule": rule.name,
+            "reason": k.reason.key(),
+            "why": k.why,
+            "idle_ms": k.idle_ms,
+            "age_ms": k.age_ms,
+            "age_at_least": k.age_at_least,
+            "method": method.map(Method::name),
+            "attempts": attempts.iter().map(|t| json!({"method": t.method.name(), "error": t.error, "note": t.note})).collect::<Vec<_>>(),
+            "socket": JSocket::new(s, owners.walked.as_ref()),
+        }))?;
+    }
+
+    // Keepalive retrofits.
+    for job in &d.keepalive {
+        let s = &sockets[job.index];
+        let rule = &cfg.rules[job.rule];
+        let Some(spec) = rule.keepalive else {
+            continue;
+        };
+        let want = Keepalive {
+            enabled: true,
+            idle: spec.idle,
+            intvl: spec.intvl,
+            cnt: spec.count,
+            user_timeout_ms: 0,
+        };
+        let settings = json!({"idle": spec.idle, "intvl": spec.intvl, "count": spec.count});
+        let (outcome, before, error, pid, fd) = if job.dry_run {
+            ("would set", None, None, None, None)
+        } else {
+            match owners.get().and_then(|o| o.owners(s.inode).next()) {
+                None => (
+                    "failed",
+                    None,
+                    Some("no process holds it (it closed, or its owner exited)".to_string()),
+                    None,
+                    None,
+                ),
+                Some(o) => match retrofit(o.pid, o.fd, s.inode, &want) {
+                    Ok(b) => ("set", Some(b), None, Some(o.pid), Some(o.fd)),
+                    Err(e) => ("failed", None, Some(e.to_string()), Some(o.pid), Some(o.fd)),
+                },
+            }
+        };
+        m.keepalive
+            .get_or_create(&OutcomeLabels {
+                rule: rule.name.clone(),
+                outcome: outcome.replace(' ', "-"),
+            })
+            .inc();
+        sink.write(json!({
+            "action": "keepalive",
+            "outcome": outcome,
+            "dry_run": job.dry_run,
+            "rule": rule.name,
+            "settings": settings,
+            "before": before.map(|b| json!({"keepalive": b.enabled, "idle": b.idle, "intvl": b.intvl, "count": b.cnt})),
+            "error": error,
+            "pid": pid,
+            "fd": fd,
+            "socket": JSocket::new(s, owners.walked.as_ref()),
+        }))?;
+    }
+    Ok(())
+}
+
+/// SOCK_DESTROY's answer when the socket closed by itself between the census and the kill.
+fn already_gone(a: &Attempt) -> bool {
+    a.method == Method::Destroy && a.error.as_deref() == Some("the socket is already gone")
+}
+
+/// The kill ladder on a scan's sockets: SOCK_DESTROY for all; for those it could not close (and that
+/// did not close by themselves), shutdown through the owner's fd, then the forged RST (the owners are
+/// walked only then, once).
+fn kill_ladder(
+    diag: &mut DiagSocket,
+    items: &[Socket],
+    owners: &mut LazyOwners,
+) -> Vec<Vec<Attempt>> {
+    let none: Vec<(Socket, Option<(u32, u32)>)> = items.iter().map(|s| (*s, None)).collect();
+    let mut tries = kill_many(diag, &none, &[Method::Destroy], &RstOptions::default());
+    let retry: Vec<usize> = (0..items.len())
+        .filter(|&i| {
+            tries[i]
+                .iter()
+                .all(|t| t.error.is_some() && !already_gone(t))
+        })
+        .collect();
+    if retry.is_empty() {
+        return tries;
+    }
+    let o = owners.get();
+    let rest: Vec<(Socket, Option<(u32, u32)>)> = retry
+        .iter()
+        .map(|&i| {
+            let s = items[i];
+            let owner = o
+                .and_then(|o| o.owners(s.inode).next())
+                .filter(|_| s.inode != 0)
+                .map(|w| (w.pid, w.fd));
+            (s, owner)
+        })
+        .collect();
+    let more = kill_many(
+        diag,
+        &rest,
+        &[Method::Shutdown, Method::Rst],
+        &RstOptions::default(),
+    );
+    for (&i, m) in retry.iter().zip(more) {
+        tries[i].extend(m);
+    }
+    tries
+}
