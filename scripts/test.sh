@@ -23,6 +23,10 @@ command -v python3 >/dev/null || need+=(python3)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v conntrack >/dev/null || need+=(conntrack)
+command -v tmux >/dev/null || need+=(tmux)
+# Prometheus server and promtool for the deploy/ tests; node_exporter for bench/serve.py.
+[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || need+=(prometheus)
+[ -x /usr/bin/prometheus-node-exporter ] || need+=(prometheus-node-exporter)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq

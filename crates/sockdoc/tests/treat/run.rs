@@ -298,7 +298,10 @@ impl KillDoc {
                 );
                 let method = opt_str(r, "method");
                 if let Some(m) = &method {
-                    assert!(["destroy", "shutdown", "rst"].contains(&m.as_str()), "method: {r}");
+                    assert!(
+                        ["destroy", "shutdown", "rst"].contains(&m.as_str()),
+                        "method: {r}"
+                    );
                 }
                 let attempts = array(r, "attempts")
                     .iter()

@@ -1,0 +1,590 @@
+//! The fleet deployment (deploy/) against the real thing: Debian's Prometheus scrapes two
+//! `sockdoc serve` exporters while lab namespaces hold a CLOSE-WAIT leak (that grows during the test)
+//! and a ghost connection; PromQL over Prometheus's HTTP API must return what ss says. The alert
+//! rules pass `promtool check rules` and fire in `promtool test rules` (every alert has a firing
+//! case), the scrape config passes `promtool check config`, and the Grafana dashboard and the alert
+//! rules name only metrics that serve exports.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use sockdoc_lab::doctor::{received_ago_ms, CloseWaitLeak, GhostIncident, Workdir, LEAKER_PORT};
+use sockdoc_lab::wait::poll;
+use sockdoc_lab::{Netns, SockState, SsSocket};
+
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+const PROMTOOL: &str = "/usr/bin/promtool";
+/// Ghost threshold the exporters use, so the lab's ghost qualifies within the test.
+const IDLE_MS: u64 = 2000;
+
+fn deploy(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy")
+        .join(rel)
+}
+
+fn need(tool: &str) {
+    assert!(
+        Path::new(tool).is_file(),
+        "{tool} is missing: apt-get install prometheus (scripts/test.sh installs it)"
+    );
+}
+
+/// A child process killed (by PID, through its handle) and reaped on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `sockdoc --netns NS serve` on a free loopback port; returns the guard and `host:port`.
+fn serve(ns: &Netns, extra: &[&str]) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args(["--netns", ns.name(), "serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sockdoc serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let guard = Killed(child);
+    let mut lines = BufReader::new(stderr);
+    let mut first = String::new();
+    lines.read_line(&mut first).expect("serving line");
+    // Keep reading, so a message serve writes later never meets a closed pipe; show it.
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            eprintln!("serve: {line}");
+        }
+    });
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !addr.is_empty(),
+        "serve did not say where it listens: {first}"
+    );
+    (guard, addr)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// GET over HTTP/1.0 (no chunked replies): (status line, body).
+fn http_get(addr: &str, path: &str) -> std::io::Result<(String, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Ok((
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    ))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A running Prometheus with its own config and storage in a temp directory.
+struct Prometheus {
+    _proc: Killed,
+    addr: String,
+    dir: Workdir,
+}
+
+impl Prometheus {
+    fn start(targets: &[(&str, &str)]) -> Prometheus {
+        need(PROMETHEUS);
+        let dir = Workdir::new("prometheus").expect("temp dir");
+        let rules = deploy("prometheus/alerts.yml");
+        let mut cfg = format!(
+            "global:\n  scrape_interval: 3s\n  scrape_timeout: 3s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: sockdoc\n    static_configs:\n",
+            rules.display()
+        );
+        for (addr, scenario) in targets {
+            cfg.push_str(&format!(
+                "      - targets: [\"{addr}\"]\n        labels:\n          scenario: {scenario}\n"
+            ));
+        }
+        let cfg_path = dir.write("prometheus.yml", &cfg).expect("config");
+        let log = std::fs::File::create(dir.join("prometheus.log")).expect("log file");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(PROMETHEUS)
+            .arg(format!("--config.file={}", cfg_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus");
+        let p = Prometheus {
+            _proc: Killed(child),
+            addr,
+            dir,
+        };
+        poll(Duration::from_secs(30), "prometheus to be ready", || {
+            Ok(match http_get(&p.addr, "/-/ready") {
+                Ok((status, _)) if status.contains(" 200") => Ok(()),
+                Ok((status, body)) => Err(format!("{status} {body}")),
+                Err(e) => Err(format!("{e}; log: {}", p.log())),
+            })
+        })
+        .expect("prometheus ready");
+        p
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// `/api/v1/<what>?query=...`: the `data` of a successful reply.
+    fn api(&self, what: &str, query: &str) -> Result<Value, String> {
+        let path = format!("/api/v1/{what}?query={}", urlencode(query));
+        let (status, body) = http_get(&self.addr, &path).map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_str(&body).map_err(|e| format!("{status}: {e}: {body}"))?;
+        if v["status"] != "success" {
+            return Err(format!("{query}: {status} {body}"));
+        }
+        Ok(v["data"].clone())
+    }
+
+    /// An instant query: label set (without __name__) → value.
+    fn query(&self, q: &str) -> Result<BTreeMap<BTreeMap<String, String>, f64>, String> {
+        let data = self.api("query", q)?;
+        let mut out = BTreeMap::new();
+        for r in data["result"].as_array().into_iter().flatten() {
+            let labels: BTreeMap<String, String> = r["metric"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| *k != "__name__")
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect();
+            let value = r["value"][1]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("no value in {r}"))?;
+            out.insert(labels, value);
+        }
+        Ok(out)
+    }
+
+    /// The one value `q` returns.
+    fn scalar(&self, q: &str) -> Result<f64, String> {
+        let r = self.query(q)?;
+        match r.values().collect::<Vec<_>>()[..] {
+            [v] => Ok(*v),
+            _ => Err(format!("{q} returned {} series: {r:?}", r.len())),
+        }
+    }
+
+    /// Polls until `q` returns exactly `want`.
+    fn wait_for(&self, q: &str, want: f64) {
+        poll(Duration::from_secs(40), q, || {
+            Ok(match self.scalar(q) {
+                Ok(v) if v == want => Ok(()),
+                Ok(v) => Err(format!("{v}, want {want}")),
+                Err(e) => Err(e),
+            })
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\ntargets: {}\nprometheus log:\n{}",
+                self.targets(),
+                self.log()
+            )
+        });
+    }
+
+    /// Scrape health of each target, for failure messages.
+    fn targets(&self) -> String {
+        match http_get(&self.addr, "/api/v1/targets") {
+            Ok((_, body)) => serde_json::from_str::<Value>(&body)
+                .map(|v| {
+                    v["data"]["activeTargets"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|t| {
+                            format!(
+                                "{} {} {} ({}s)",
+                                t["scrapeUrl"],
+                                t["health"],
+                                t["lastError"],
+                                t["lastScrapeDuration"]
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or(body),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+/// The ghost rule of sockdoc doctor, applied to ss's view: ESTABLISHED, no keepalive or retransmit
+/// timer, nothing unacknowledged, nothing received past the threshold.
+fn ss_ghosts(snap: &[SsSocket], threshold_ms: u64) -> usize {
+    snap.iter()
+        .filter(|s| {
+            s.state == SockState::Established
+                && s.timer
+                    .as_ref()
+                    .is_none_or(|t| t.kind != "keepalive" && t.kind != "on")
+                && s.detail_u64("unacked").unwrap_or(0) == 0
+                && received_ago_ms(s) > threshold_ms
+        })
+        .count()
+}
+
+fn close_wait_by_process(snap: &[SsSocket]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for s in snap.iter().filter(|s| s.state == SockState::CloseWait) {
+        let name = s.users.first().map_or("-", |u| u.name.as_str());
+        *out.entry(name.to_string()).or_default() += 1;
+    }
+    out
+}
+
+const CONNCLOSE: &str = r#"
+import socket, sys
+for _ in range(int(sys.argv[3])):
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+    c.close()
+"#;
+
+#[test]
+fn prometheus_sees_the_close_wait_leak_and_the_ghost_as_ss_does() {
+    need(PROMTOOL);
+    let leak = CloseWaitLeak::build(120, 3).expect("CLOSE-WAIT leak");
+    let ghost = GhostIncident::build().expect("ghost incident");
+    let idle = format!("{IDLE_MS}ms");
+    // The /proc walk covers the whole host: with many sockets elsewhere on it (another bench) a walk
+    // in a debug build can outlast a scrape timeout, so it runs less often than the scrapes.
+    let cadence = [
+        "--doctor-every",
+        "1s",
+        "--owners-every",
+        "5s",
+        "--idle",
+        &idle,
+    ];
+    let (_s1, leak_addr) = serve(&leak.server, &cadence);
+    let (_s2, ghost_addr) = serve(&ghost.server, &cadence);
+    let prom = Prometheus::start(&[(&leak_addr, "close-wait"), (&ghost_addr, "ghost")]);
+    prom.wait_for(r#"count(up{job="sockdoc"} == 1)"#, 2.0);
+
+    // CLOSE-WAIT by state and per process, as ss -p counts them.
+    let snap = sockdoc_lab::ss::snapshot(&leak.server).expect("ss");
+    let cw_total = snap
+        .iter()
+        .filter(|s| s.state == SockState::CloseWait)
+        .count();
+    assert_eq!(cw_total, 123, "the scenario's 120 + 3 CLOSE-WAIT sockets");
+    prom.wait_for(
+        r#"sum(sockdoc_sockets{scenario="close-wait",proto="tcp",state="close-wait"})"#,
+        cw_total as f64,
+    );
+    for (process, n) in close_wait_by_process(&snap) {
+        prom.wait_for(
+            &format!(r#"sockdoc_process_close_wait{{scenario="close-wait",process="{process}"}}"#),
+            n as f64,
+        );
+    }
+
+    // The leak grows while Prometheus watches: 30 more clients hang up on the leaker.
+    let ip = leak.link.server_ip.to_string();
+    leak.client
+        .exec(&[
+            "python3",
+            "-c",
+            CONNCLOSE,
+            &ip,
+            &LEAKER_PORT.to_string(),
+            "30",
+        ])
+        .expect("more clients");
+    let grown = poll(Duration::from_secs(10), "150 leaked sockets in ss", || {
+        let snap = sockdoc_lab::ss::snapshot(&leak.server)?;
+        let by = close_wait_by_process(&snap);
+        Ok(match by.get("cw-leaker") {
+            Some(150) => Ok(by),
+            other => Err(format!("{other:?}")),
+        })
+    })
+    .expect("the leak grew");
+    prom.wait_for(
+        r#"sockdoc_process_close_wait{scenario="close-wait",process="cw-leaker"}"#,
+        grown["cw-leaker"] as f64,
+    );
+    let growth = prom
+        .scalar(
+            r#"delta(sockdoc_process_close_wait{scenario="close-wait",process="cw-leaker"}[1m])"#,
+        )
+        .expect("delta");
+    assert!(growth > 0.0, "Prometheus saw the leak grow: delta {growth}");
+
+    // The ghost: the doctor's rule, checked against ss's own idle times and timers.
+    poll(
+        Duration::from_secs(15),
+        "the ghost to pass the threshold",
+        || {
+            let snap = sockdoc_lab::ss::snapshot(&ghost.server)?;
+            Ok(match ss_ghosts(&snap, IDLE_MS + 1000) {
+                0 => Err("no ghost in ss yet".to_string()),
+                n => Ok(n),
+            })
+        },
+    )
+    .expect("ghost in ss");
+    let expected = ss_ghosts(
+        &sockdoc_lab::ss::snapshot(&ghost.server).expect("ss"),
+        IDLE_MS,
+    );
+    assert_eq!(
+        expected, 1,
+        "the incident has one ghost (the vanished laptop's)"
+    );
+    prom.wait_for(
+        r#"sockdoc_ghost_suspects{scenario="ghost"}"#,
+        expected as f64,
+    );
+    // Keepalive coverage per service: none on the proxy's :21, all on sshd's :2222.
+    prom.wait_for(
+        r#"sockdoc_keepalive_coverage_ratio{scenario="ghost",port="21"}"#,
+        0.0,
+    );
+    prom.wait_for(
+        r#"sockdoc_keepalive_coverage_ratio{scenario="ghost",port="2222"}"#,
+        1.0,
+    );
+    prom.wait_for(
+        r#"sockdoc_finding{scenario="ghost",id="ghost-suspects",severity="warning"}"#,
+        1.0,
+    );
+
+    // The deploy rules load and evaluate cleanly on this data.
+    poll(
+        Duration::from_secs(15),
+        "every alert rule evaluated",
+        || {
+            let data = prom.api("rules", "").map_err(std::io::Error::other)?;
+            let rules: Vec<&Value> = data["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|g| g["rules"].as_array().into_iter().flatten())
+                .collect();
+            let bad: Vec<String> = rules
+                .iter()
+                .filter(|r| r["health"] != "ok")
+                .map(|r| format!("{}: {} {}", r["name"], r["health"], r["lastError"]))
+                .collect();
+            Ok(if rules.len() == 6 && bad.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{} rules, not ok: {bad:?}", rules.len()))
+            })
+        },
+    )
+    .expect("rules healthy");
+
+    // Every dashboard query is valid PromQL (instance variable set to all).
+    for expr in dashboard_exprs() {
+        let q = expr.replace("$instance", ".*");
+        prom.api("query", &q)
+            .unwrap_or_else(|e| panic!("dashboard query rejected: {e}"));
+    }
+}
+
+fn promtool(args: &[&str]) -> (bool, String) {
+    need(PROMTOOL);
+    let out = Command::new(PROMTOOL)
+        .args(args)
+        .current_dir(deploy("prometheus"))
+        .output()
+        .expect("run promtool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `- alert: NAME` entries of alerts.yml.
+fn alert_names() -> Vec<String> {
+    let text = std::fs::read_to_string(deploy("prometheus/alerts.yml")).expect("alerts.yml");
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert:"))
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn alert_rules_pass_promtool_check_and_every_alert_fires_in_its_tests() {
+    let (ok, text) = promtool(&["check", "rules", "alerts.yml"]);
+    assert!(ok && text.contains("SUCCESS: 6 rules found"), "{text}");
+    let (ok, text) = promtool(&["test", "rules", "alerts_test.yml"]);
+    assert!(ok && text.contains("SUCCESS"), "{text}");
+    // Every alert has at least one case that expects it to fire (an exp_alerts list with labels).
+    let tests = std::fs::read_to_string(deploy("prometheus/alerts_test.yml")).expect("tests");
+    let mut firing = BTreeSet::new();
+    let mut current: Option<String> = None;
+    for line in tests.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("alertname:") {
+            current = Some(name.trim().to_string());
+        } else if t.starts_with("- exp_labels:") {
+            if let Some(name) = &current {
+                firing.insert(name.clone());
+            }
+        }
+    }
+    let names = alert_names();
+    assert_eq!(names.len(), 6, "{names:?}");
+    for name in &names {
+        assert!(firing.contains(name), "{name} has no firing test case");
+    }
+}
+
+#[test]
+fn scrape_config_passes_promtool_check_config() {
+    let (ok, text) = promtool(&["check", "config", "sockdoc.yml"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("is valid prometheus config file syntax") && text.contains("6 rules found"),
+        "{text}"
+    );
+}
+
+fn dashboard_exprs() -> Vec<String> {
+    let text = std::fs::read_to_string(deploy("grafana/sockdoc.json")).expect("dashboard");
+    let dash: Value = serde_json::from_str(&text).expect("the dashboard is valid JSON");
+    let mut out = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("expr", Value::String(s)) => out.push(s.clone()),
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(&dash["panels"], &mut out);
+    out
+}
+
+/// `sockdoc_...` identifiers in a PromQL expression.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("sockdoc_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        out.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[test]
+fn dashboard_and_alerts_name_only_metrics_serve_exports() {
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    let holder = format!(
+        "import socket, time\nl = socket.socket(); l.bind(('127.0.0.1', {port})); l.listen(8)\nc = socket.create_connection(('127.0.0.1', {port})); s, _ = l.accept()\ntime.sleep(60)\n"
+    );
+    ns.spawn(&["python3", "-c", &holder]).expect("holder");
+    poll(Duration::from_secs(10), "a connection", || {
+        let t = ns.exec(&["ss", "-tnH", "state", "established"])?;
+        Ok(if t.lines().count() == 2 {
+            Ok(())
+        } else {
+            Err(t)
+        })
+    })
+    .expect("connection");
+    let (_serve, addr) = serve(&ns, &[]);
+    let (status, body) = http_get(&addr, "/metrics").expect("scrape");
+    assert!(status.contains(" 200"), "{status}");
+    // Exported names: sample names, and family names from TYPE lines (a counter `x` is `x_total`).
+    let mut exported = BTreeSet::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut w = rest.split_whitespace();
+            if let (Some(name), Some(kind)) = (w.next(), w.next()) {
+                exported.insert(if kind == "counter" {
+                    format!("{name}_total")
+                } else {
+                    name.to_string()
+                });
+            }
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let end = line.find(['{', ' ']).unwrap_or(line.len());
+            exported.insert(line[..end].to_string());
+        }
+    }
+    let exprs = dashboard_exprs();
+    assert!(exprs.len() >= 15, "the dashboard has its panels: {exprs:?}");
+    let mut used = BTreeSet::new();
+    for e in &exprs {
+        used.extend(metric_names(e));
+    }
+    let rules = std::fs::read_to_string(deploy("prometheus/alerts.yml")).expect("alerts.yml");
+    for line in rules.lines() {
+        if let Some(e) = line.trim().strip_prefix("expr:") {
+            used.extend(metric_names(e));
+        }
+    }
+    let missing: Vec<&String> = used.iter().filter(|m| !exported.contains(*m)).collect();
+    assert!(
+        missing.is_empty(),
+        "dashboard/alerts use metrics serve does not export: {missing:?}; exported: {exported:?}"
+    );
+    // The dashboard covers the exporter: every family serve exports appears in some panel.
+    let unused: Vec<&String> = exported
+        .iter()
+        .filter(|m| m.starts_with("sockdoc_") && !used.contains(*m))
+        .collect();
+    assert!(unused.is_empty(), "exported but on no panel: {unused:?}");
+}
