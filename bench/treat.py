@@ -2,10 +2,10 @@
 """Treat at scale: `sockdoc kill` vs `ss -K`, and `sockdoc keepalive`, on ~N/2 connections.
 
 In the namespace `sockdoc-bench-treat`, starts `target/release/sockdoc-holder --sockets N
---workers 16` (worker w listens on 127.0.0.1:20000+w), then selects the server-side ESTABLISHED
+--workers 32` (worker w listens on 127.0.0.1:20000+w), then selects the server-side ESTABLISHED
 sockets of the first half of the workers:
 
-    state established ( sport >= :20000 and sport <= :20007 )
+    state established ( sport >= :20000 and sport <= :20015 )
 
 and, on that exact selection (counted with `ss -tanH` first):
 
@@ -18,7 +18,7 @@ and, on that exact selection (counted with `ss -tanH` first):
 
 Each command runs under `sockdoc-bench-exec` (wall time and peak RSS from wait4, see run.py).
 After each kill the script checks that the selection is gone and that the other half (ports
-20008..20015) is untouched. Prints a Markdown table and appends it, dated, to bench/README.md under
+20016..20031) is untouched. Prints a Markdown table and appends it, dated, to bench/README.md under
 "## Treat at scale" (unless --no-readme). The holder and the namespace are torn down by PID in
 `finally` and on SIGINT/SIGTERM/SIGHUP (run.py's cleanup).
 
@@ -40,10 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as R  # noqa: E402  (bench/run.py: holder start/stop, cleanup, timed exec)
 
 R.NS = "sockdoc-bench-treat"  # run.py's helpers read the module global at call time
-WORKERS = 16
-SEL = "( sport >= :20000 and sport <= :20007 )"
-REST = "( sport >= :20008 and sport <= :20015 )"
-SOCKDOC_SEL = ["state", "established", "(", "sport", ">=", ":20000", "and", "sport", "<=", ":20007", ")"]
+# Each worker holds at most 19,000 fds (the machines' per-process limit is 20,000), so 32 workers carry up
+# to ~600k sockets; the first half of them is the selection, the second half must stay untouched.
+WORKERS = 32
+SEL = "( sport >= :20000 and sport <= :20015 )"
+REST = "( sport >= :20016 and sport <= :20031 )"
+SOCKDOC_SEL = ["state", "established", "(", "sport", ">=", ":20000", "and", "sport", "<=", ":20015", ")"]
 
 
 def count(expr: str) -> int:
