@@ -165,7 +165,7 @@ def main() -> int:
     lines = [
         f"### {when}, holder --sockets {args.sockets} --workers {WORKERS}",
         "",
-        f"Selection: `state established {SEL}` (server ends of workers 0-7, counted with `ss -tanH`).",
+        f"Selection: `state established {SEL}` (server ends of workers 0-15, counted with `ss -tanH`).",
         "",
         "| Command | Sockets | Wall | Sockets/s | Peak RSS | User+sys | Check |",
         "|---|---:|---:|---:|---:|---:|---|",
