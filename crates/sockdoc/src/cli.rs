@@ -111,6 +111,76 @@ pub enum Command {
     /// One line per socket: addresses, state, queues, timer, idle time and owner.
     #[command(after_long_help = crate::cmd::list::long_help())]
     List(ListArgs),
+    /// Live view: totals and trends by state, tables by peer, port, process, ghosts and findings,
+    /// drill-down to sockets, and kill / keepalive / probe from the view.
+    #[command(after_help = TOP_HELP)]
+    Top(TopArgs),
+}
+
+const TOP_HELP: &str = "\
+Keys:
+  1-6, Tab    tables: remote IP, peer prefix, local port, process, ghost suspects, findings
+  Up/Down     select a row        Enter  its sockets (timers, idle, queues, owner)   Esc  back
+  s > <  r    sort by the next / previous column, reverse
+  /           filter (the `sockdoc list` language; empty = all)
+  space       mark sockets (drill-down, ghosts)
+  k           kill: the marked sockets, the highlighted one, or a whole row (listeners: --listen)
+  a           keepalive on the selected service (a local port or process row)
+  p           probe ghost suspects (alive or dead)
+  z           pause     + -  refresh interval     ?  help     q  quit
+Every action shows the exact sockets and asks first, needs root, never touches the caller's own SSH
+connection ($SSH_CONNECTION), and appends each socket to the audit log. Needs a terminal (exit 64
+otherwise); 80x24 is enough. The census runs on its own thread: the screen never waits for the kernel.
+Examples:
+  sudo sockdoc top                                 # this namespace, every 2 s
+  sudo sockdoc top -d 1 sport = :21                # the FTP service, every second
+  sudo sockdoc --netns web top --idle 10m          # ghosts after 10 minutes of silence
+  sudo sockdoc top --lang zh";
+
+#[derive(Debug, Args, Clone)]
+pub struct TopArgs {
+    /// Time between two censuses (the screen also redraws every second).
+    #[arg(short = 'd', long, default_value = "2s", value_name = "DURATION")]
+    pub delay: String,
+    /// Silence after which an ESTABLISHED connection without keepalive is a ghost suspect
+    /// [default: the kernel's keepalive window].
+    #[arg(long, value_name = "DURATION")]
+    pub idle: Option<String>,
+    /// How often to walk /proc for socket owners (process names), in the background; never more
+    /// than a tenth of the time (a walk of 1 s runs at most every 10 s). Sockets opened since the
+    /// last walk show `-` until the next.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub owners_every: String,
+    /// How often to run the doctor (findings; kernel counters are compared over this interval).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub doctor_every: String,
+    /// Prefix length for IPv4 peers in the prefix table.
+    #[arg(long, default_value_t = 24, value_name = "BITS", value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub prefix4: u8,
+    /// Prefix length for IPv6 peers in the prefix table.
+    #[arg(long, default_value_t = 64, value_name = "BITS", value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub prefix6: u8,
+    /// Let kill from the view take listening sockets.
+    #[arg(long)]
+    pub listen: bool,
+    /// How long a probe from the view lasts.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub probe_time: String,
+    /// Keepalive from the view: seconds of idleness before the first probe.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub keepalive_idle: u32,
+    /// Keepalive from the view: seconds between unanswered probes.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub keepalive_intvl: u32,
+    /// Keepalive from the view: unanswered probes before the kernel drops the connection.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub keepalive_cnt: u32,
+    /// Audit log for actions from the view [default: /var/log/sockdoc/audit.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<std::path::PathBuf>,
+    /// Start with this filter (the `sockdoc list` language; change it with `/`).
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 const EVENTS_HELP: &str = "\

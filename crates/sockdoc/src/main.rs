@@ -85,6 +85,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
         Some(Command::Sysctl(a)) => cmd::sysctl::run(&cli.global, a, out),
         Some(Command::Stats(a)) => cmd::stats::run(&cli.global, a, out),
         Some(Command::List(a)) => cmd::list::run(&cli.global, a, out),
+        Some(Command::Top(a)) => cmd::top::run(&cli.global, a, out),
         None => cmd::doctor::run(&cli.global, &cli.doctor, out),
     }
 }

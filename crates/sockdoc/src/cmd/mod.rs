@@ -14,4 +14,5 @@ pub mod serve;
 pub mod stats;
 pub mod sysctl;
 pub mod sysctl_apply;
+pub mod top;
 pub mod treat;

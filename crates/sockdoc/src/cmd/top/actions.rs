@@ -1,0 +1,372 @@
+//! Actions from the `top` screen, run on their own thread once confirmed: kill exactly the confirmed
+//! sockets (by cookie, through the kill ladder of `kill --method auto`), retrofit keepalive on the selected service (as
+//! `sockdoc keepalive WORDS --yes`), probe the selected ghost suspects (as `ghosts --probe`). Each
+//! censuses again through the same selection code as the commands, so the same safety rules hold
+//! (never the caller's SSH connection, listeners only with `--listen`, root required) and every
+//! socket acted on goes to the audit log.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use serde_json::Value;
+use sockdoc_act::kill::{kill_many, Method, RstOptions};
+use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_diag::{Proto, Socket, State};
+
+use super::state::{ActionKind, Request};
+use crate::census::Plan;
+use crate::cli::{Global, KeepaliveArgs, Select};
+use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid};
+use crate::error::Failure;
+use crate::json::JSocket;
+use crate::scope;
+
+/// Reason given to `select` for sockets its filter words match beyond the confirmed ones.
+const OUTSIDE: &str = "not in the confirmed selection";
+
+/// What every action needs besides its selection.
+#[derive(Clone)]
+pub struct Ctx {
+    pub global: Global,
+    pub audit_log: Option<PathBuf>,
+    pub listen: bool,
+    pub probe_time: Duration,
+    /// Keepalive idle, interval (seconds) and probe count.
+    pub keepalive: (u32, u32, u32),
+    pub threshold_ms: u64,
+    pub lang: Lang,
+}
+
+/// How an action ended, for the result popup.
+#[derive(Debug)]
+pub struct Outcome {
+    pub title: String,
+    pub lines: Vec<String>,
+}
+
+/// Run `req` on a thread; the outcome arrives on the returned channel.
+pub fn start(ctx: Ctx, req: Request) -> std::io::Result<Receiver<Outcome>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("top-action".into())
+        .spawn(move || {
+            let lang = ctx.lang;
+            let out = match run(&ctx, &req) {
+                Ok(o) => o,
+                Err(f) => Outcome {
+                    title: pick(lang, "not done", "未执行").to_string(),
+                    lines: vec![f.message],
+                },
+            };
+            let _ = tx.send(out);
+        })?;
+    Ok(rx)
+}
+
+fn run(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
+    match req.kind {
+        ActionKind::Kill => kill_exact(ctx, req),
+        ActionKind::Keepalive => keepalive(ctx, req),
+        ActionKind::Probe => probe(ctx, req),
+    }
+}
+
+fn endpoints(s: &Socket) -> String {
+    format!(
+        "{} {} -> {}",
+        s.state.ss_name(),
+        s.local_addr(),
+        s.remote_addr()
+    )
+}
+
+/// Lines for the sockets the safety rules kept out, and for confirmed sockets already gone.
+fn leftovers(
+    lang: Lang,
+    want: &HashSet<u64>,
+    acted: &[Socket],
+    excluded: &[(Socket, &'static str)],
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut seen: HashSet<u64> = acted.iter().map(|s| s.cookie).collect();
+    for (s, why) in excluded
+        .iter()
+        .filter(|(s, w)| *w != OUTSIDE && want.contains(&s.cookie))
+    {
+        seen.insert(s.cookie);
+        lines.push(format!(
+            "{} ({why}): {}",
+            pick(lang, "left alone", "未处理"),
+            endpoints(s)
+        ));
+    }
+    let gone = want.iter().filter(|c| !seen.contains(c)).count();
+    if gone > 0 {
+        lines.push(pick(
+            lang,
+            format!("{gone} confirmed socket(s) were already gone"),
+            format!("{gone} 个已确认的套接字已经不存在"),
+        ));
+    }
+    lines
+}
+
+/// Kill exactly the confirmed sockets: census again with the request's words, keep the confirmed
+/// cookies, walk the kill ladder (SOCK_DESTROY, then shutdown through the owner's fd), record each in
+/// the audit log, and census once more to count what is really gone (as `sockdoc kill` does).
+fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
+    let lang = ctx.lang;
+    let want: HashSet<u64> = req.sockets.iter().map(|s| s.cookie).collect();
+    let listen = ctx.listen;
+    let sel = select(&ctx.global, std::slice::from_ref(&req.words), "kill", |s| {
+        if !want.contains(&s.cookie) {
+            Err(OUTSIDE)
+        } else if s.state == State::Listen && !listen {
+            Err("listener (start top with --listen)")
+        } else {
+            Ok(())
+        }
+    })?;
+    confirm("kill", sel.sockets.len(), true)?;
+    let mut audit = open_audit(ctx.audit_log.as_ref())?;
+    let owners = sel.owners.as_ref();
+    // The ladder of `sockdoc kill --method auto`.
+    let methods = [Method::Destroy, Method::Shutdown, Method::Rst];
+    let mut diag = scope::diag_socket(&sel.ns)?;
+    let items: Vec<(Socket, Option<(u32, u32)>)> = sel
+        .sockets
+        .iter()
+        .map(|s| {
+            let owner = owners
+                .and_then(|o| o.owners(s.inode).next())
+                .map(|o| (o.pid, o.fd));
+            (*s, owner)
+        })
+        .collect();
+    let attempts = kill_many(&mut diag, &items, &methods, &RstOptions::default());
+    let (after, _) = sel.plan.sockets(&sel.ns, owners).map_err(Failure::census)?;
+    let now: HashMap<u64, State> = after.iter().map(|s| (s.cookie, s.state)).collect();
+    let mut lines = Vec::new();
+    let mut killed = 0;
+    for (s, tries) in sel.sockets.iter().zip(attempts) {
+        let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
+        let gone = match now.get(&s.cookie) {
+            None => true,
+            Some(st) => worked == Some(Method::Shutdown) && *st != s.state,
+        };
+        let ok = worked.is_some() && gone;
+        killed += usize::from(ok);
+        let record = serde_json::json!({
+            "time": now_rfc3339(),
+            "action": "kill",
+            "method": worked.map(Method::name),
+            "outcome": if ok { "killed" } else { "failed" },
+            "attempts": tries.iter().map(|t| serde_json::json!({"method": t.method.name(), "error": t.error, "note": t.note})).collect::<Vec<_>>(),
+            "socket": JSocket::new(s, owners),
+            "filter": req.words,
+            "via": "top",
+            "uid": uid(),
+        });
+        audit
+            .append(&record.to_string())
+            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
+        lines.push(if ok {
+            format!(
+                "{} ({}): {}",
+                pick(lang, "killed", "已关闭"),
+                worked.map_or("", Method::name),
+                endpoints(s)
+            )
+        } else {
+            let why = match worked {
+                Some(_) => "the kernel still shows it unchanged".to_string(),
+                None => tries
+                    .last()
+                    .and_then(|t| t.error.clone())
+                    .unwrap_or_default(),
+            };
+            format!(
+                "{} ({why}): {}",
+                pick(lang, "not killed", "未能关闭"),
+                endpoints(s)
+            )
+        });
+    }
+    audit
+        .sync()
+        .map_err(|e| Failure::io("sync the audit log", audit.path(), e))?;
+    lines.extend(leftovers(lang, &want, &sel.sockets, &sel.excluded));
+    lines.push(
+        pick(lang, "recorded in ", "已记录到 ").to_string() + &audit.path().display().to_string(),
+    );
+    Ok(Outcome {
+        title: pick(
+            lang,
+            format!("killed {killed} of {}", sel.sockets.len()),
+            format!("已关闭 {killed} / {}", sel.sockets.len()),
+        ),
+        lines,
+    })
+}
+
+/// Keepalive on the service: `sockdoc keepalive --yes WORDS` (its selection, safety rules, audit log
+/// and verification), read back from its JSON.
+fn keepalive(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
+    let lang = ctx.lang;
+    let mut g = ctx.global.clone();
+    g.json = true;
+    let (idle, intvl, cnt) = ctx.keepalive;
+    let args = KeepaliveArgs {
+        idle,
+        intvl,
+        cnt,
+        proc_name: None,
+        pid: None,
+        user_timeout: None,
+        watch: false,
+        every: "2s".into(),
+        dry_run: false,
+        yes: true,
+        audit_log: ctx.audit_log.clone(),
+        filter: vec![req.words.clone()],
+    };
+    let mut buf = Vec::new();
+    crate::cmd::keepalive::run(&g, &args, &mut buf)?;
+    let doc: Value = serde_json::from_slice(&buf)
+        .map_err(|e| Failure::new(crate::error::Exit::Io, format!("keepalive said: {e}")))?;
+    let n = |k: &str| doc[k].as_u64().unwrap_or(0);
+    let mut lines = vec![pick(
+        lang,
+        format!(
+            "idle {idle} s, interval {intvl} s, {cnt} probes; {} connection(s) now show timer:(keepalive,...)",
+            n("verified")
+        ),
+        format!(
+            "空闲 {idle} 秒, 间隔 {intvl} 秒, {cnt} 次探测; {} 个连接现在有 keepalive 定时器",
+            n("verified")
+        ),
+    )];
+    for r in doc["results"].as_array().into_iter().flatten() {
+        let outcome = r["outcome"].as_str().unwrap_or("");
+        if outcome == "set" {
+            continue;
+        }
+        lines.push(format!(
+            "{outcome} ({}): {}:{} -> {}:{}",
+            r["reason"].as_str().unwrap_or(""),
+            r["socket"]["local"]["ip"].as_str().unwrap_or("?"),
+            r["socket"]["local"]["port"],
+            r["socket"]["remote"]["ip"].as_str().unwrap_or("?"),
+            r["socket"]["remote"]["port"],
+        ));
+    }
+    let audit = ctx
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(sockdoc_act::audit::DEFAULT_PATH));
+    lines.push(pick(lang, "recorded in ", "已记录到 ").to_string() + &audit.display().to_string());
+    Ok(Outcome {
+        title: pick(
+            lang,
+            format!("keepalive set on {} of {}", n("set"), n("selected")),
+            format!(
+                "已在 {} / {} 个套接字上开启 keepalive",
+                n("set"),
+                n("selected")
+            ),
+        ),
+        lines,
+    })
+}
+
+/// Probe exactly the confirmed suspects (`ghosts --probe`): keepalive probes for `--probe-time`,
+/// then their original options back; verdicts alive, dead or unknown.
+fn probe(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
+    let lang = ctx.lang;
+    let want: HashSet<u64> = req.sockets.iter().map(|s| s.cookie).collect();
+    let sel = select(
+        &ctx.global,
+        std::slice::from_ref(&req.words),
+        "probe",
+        |s| {
+            if !want.contains(&s.cookie) {
+                Err(OUTSIDE)
+            } else if s.proto != Proto::Tcp || s.state != State::Established {
+                Err("not an ESTABLISHED TCP connection")
+            } else {
+                Ok(())
+            }
+        },
+    )?;
+    // The verdicts read tcp_info (the last ACK) in the census after probing, as `ghosts --probe`.
+    let plan = Plan::new_in(
+        std::slice::from_ref(&sel.ns),
+        &Select::default(),
+        std::slice::from_ref(&req.words),
+        true,
+        true,
+    )?;
+    let mut buf = Vec::new();
+    crate::cmd::probe::run(
+        &crate::cmd::probe::ProbeRun {
+            ns: &sel.ns,
+            plan: &plan,
+            suspects: &sel.sockets,
+            owners: sel.owners.as_ref(),
+            threshold_ms: ctx.threshold_ms,
+            probe_time: ctx.probe_time,
+            reap: false,
+            yes: true,
+            audit_log: ctx.audit_log.as_ref(),
+            json: true,
+            filter_text: req.words.clone(),
+        },
+        &mut buf,
+    )?;
+    let doc: Value = serde_json::from_slice(&buf)
+        .map_err(|e| Failure::new(crate::error::Exit::Io, format!("probe said: {e}")))?;
+    let n = |k: &str| doc[k].as_u64().unwrap_or(0);
+    let mut lines = Vec::new();
+    for r in doc["results"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "{:<7} {}:{} -> {}:{}  {}",
+            r["verdict"].as_str().unwrap_or("?").to_uppercase(),
+            r["socket"]["local"]["ip"].as_str().unwrap_or("?"),
+            r["socket"]["local"]["port"],
+            r["socket"]["remote"]["ip"].as_str().unwrap_or("?"),
+            r["socket"]["remote"]["port"],
+            r["reason"].as_str().unwrap_or(""),
+        ));
+    }
+    lines.extend(leftovers(lang, &want, &sel.sockets, &sel.excluded));
+    if n("dead") > 0 {
+        lines.push(
+            pick(
+                lang,
+                "mark the dead ones in the Ghosts table (space) and press k to kill them",
+                "在 疑似半开 表中用空格标记已死连接, 再按 k 关闭",
+            )
+            .to_string(),
+        );
+    }
+    Ok(Outcome {
+        title: pick(
+            lang,
+            format!(
+                "{} dead, {} alive, {} unknown",
+                n("dead"),
+                n("alive"),
+                n("unknown")
+            ),
+            format!(
+                "{} 个已死, {} 个存活, {} 个未知",
+                n("dead"),
+                n("alive"),
+                n("unknown")
+            ),
+        ),
+        lines,
+    })
+}
