@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
+use sockdoc_act::audit::AuditLog;
 use sockdoc_act::kill::{kill_many, Attempt, Method, RstOptions};
 use sockdoc_diag::{Socket, State};
 use sockdoc_proc::SocketOwners;
 
 use crate::cli::{Global, KillArgs, KillMethod};
 use crate::cmd::list::{write_text, Col};
-use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid};
+use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid, Selection};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
 use crate::scope;
@@ -114,63 +115,25 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
         tell_peer: a.tell_peer,
         ..RstOptions::default()
     };
-    // The netlink socket must live in the target namespace: open it on a thread that entered it.
-    let ns = &sel.ns;
-    let mut diag = scope::diag_socket(ns)?;
-    let items: Vec<(Socket, Option<(u32, u32)>)> = acted
-        .iter()
-        .map(|s| {
-            let owner = owners
-                .and_then(|o| o.owners(s.inode).next())
-                .map(|o| (o.pid, o.fd));
-            (*s, owner)
-        })
-        .collect();
-    let attempts: Vec<Vec<Attempt>> = kill_many(&mut diag, &items, methods, &rst);
-    // Read the kernel again: only what is gone (or, after shutdown, changed state) counts as killed.
-    let (after, _) = sel.plan.sockets(ns, owners).map_err(Failure::census)?;
-    let now: HashMap<u64, State> = after.iter().map(|s| (s.cookie, s.state)).collect();
-    let filter_text = a.filter.join(" ");
-    let mut results = Vec::new();
-    let mut killed = 0;
-    for (s, tries) in acted.iter().zip(attempts) {
-        let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
-        let gone = match now.get(&s.cookie) {
-            None => true,
-            Some(st) => worked == Some(Method::Shutdown) && *st != s.state,
-        };
-        let outcome = if worked.is_some() && gone {
-            "killed"
-        } else {
-            "failed"
-        };
-        if outcome == "killed" {
-            killed += 1;
-        }
-        let reason = match (worked, gone) {
-            (Some(_), false) => Some("the kernel still shows it unchanged".to_string()),
-            (None, _) => tries.last().and_then(|t| t.error.clone()),
-            _ => None,
-        };
-        let record = serde_json::json!({
-            "time": now_rfc3339(),
-            "action": "kill",
-            "method": worked.map(Method::name),
-            "outcome": outcome,
-            "attempts": tries.iter().map(|t| serde_json::json!({"method": t.method.name(), "error": t.error, "note": t.note})).collect::<Vec<_>>(),
-            "socket": JSocket::new(s, owners),
-            "filter": filter_text,
-            "uid": uid(),
-        });
-        audit
-            .append(&record.to_string())
-            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
-        results.push(JResult {
-            socket: JSocket::new(s, owners),
-            outcome,
-            method: worked.map(Method::name),
-            reason,
-            attempts: tries
+    let done = execute(
+        &sel,
+        &acted,
+        methods,
+        &rst,
+        &a.filter.join(" "),
+        None,
+        &mut audit,
+    )?;
+    let killed = done.iter().filter(|k| k.killed).count();
+    let mut results: Vec<JResult> = done
+        .into_iter()
+        .map(|k| JResult {
+            socket: JSocket::new(&k.socket, owners),
+            outcome: if k.killed { "killed" } else { "failed" },
+            method: k.method.map(Method::name),
+            reason: k.reason,
+            attempts: k
+                .attempts
                 .iter()
                 .map(|t| JAttempt {
                     method: t.method.name(),
@@ -179,11 +142,8 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
                     note: t.note.clone(),
                 })
                 .collect(),
-        });
-    }
-    audit
-        .sync()
-        .map_err(|e| Failure::io("sync the audit log", audit.path(), e))?;
+        })
+        .collect();
     results.extend(skipped(&over_max, &sel.excluded, owners));
     if g.json {
         write_json(out, false, sel.sockets.len(), acted.len(), killed, results)?;
@@ -218,6 +178,89 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
     } else {
         Exit::Warning
     })
+}
+
+/// One socket's kill, as the report and the audit log see it.
+pub struct Killed {
+    pub socket: Socket,
+    /// The rung that worked, if one did.
+    pub method: Option<Method>,
+    /// The rung worked and the kernel no longer shows the socket (or, after shutdown, shows it in
+    /// another state).
+    pub killed: bool,
+    /// Why not, when not killed.
+    pub reason: Option<String>,
+    pub attempts: Vec<Attempt>,
+}
+
+/// Kill `sockets` (from `sel`) with the ladder `methods`, append one audit record per socket (with
+/// `filter` and, when set, `via`), then read the kernel again: only what is gone counts as killed.
+/// The one place that closes selected sockets, for `kill` and for `top`'s kill action.
+pub fn execute(
+    sel: &Selection,
+    sockets: &[Socket],
+    methods: &[Method],
+    rst: &RstOptions,
+    filter: &str,
+    via: Option<&str>,
+    audit: &mut AuditLog,
+) -> Result<Vec<Killed>, Failure> {
+    let owners = sel.owners.as_ref();
+    // The netlink socket must live in the target namespace: open it on a thread that entered it.
+    let mut diag = scope::diag_socket(&sel.ns)?;
+    let items: Vec<(Socket, Option<(u32, u32)>)> = sockets
+        .iter()
+        .map(|s| {
+            let owner = owners
+                .and_then(|o| o.owners(s.inode).next())
+                .map(|o| (o.pid, o.fd));
+            (*s, owner)
+        })
+        .collect();
+    let attempts: Vec<Vec<Attempt>> = kill_many(&mut diag, &items, methods, rst);
+    let (after, _) = sel.plan.sockets(&sel.ns, owners).map_err(Failure::census)?;
+    let now: HashMap<u64, State> = after.iter().map(|s| (s.cookie, s.state)).collect();
+    let mut done = Vec::with_capacity(sockets.len());
+    for (s, tries) in sockets.iter().zip(attempts) {
+        let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
+        let gone = match now.get(&s.cookie) {
+            None => true,
+            Some(st) => worked == Some(Method::Shutdown) && *st != s.state,
+        };
+        let killed = worked.is_some() && gone;
+        let reason = match (worked, gone) {
+            (Some(_), false) => Some("the kernel still shows it unchanged".to_string()),
+            (None, _) => tries.last().and_then(|t| t.error.clone()),
+            _ => None,
+        };
+        let mut record = serde_json::json!({
+            "time": now_rfc3339(),
+            "action": "kill",
+            "method": worked.map(Method::name),
+            "outcome": if killed { "killed" } else { "failed" },
+            "attempts": tries.iter().map(|t| serde_json::json!({"method": t.method.name(), "error": t.error, "note": t.note})).collect::<Vec<_>>(),
+            "socket": JSocket::new(s, owners),
+            "filter": filter,
+            "uid": uid(),
+        });
+        if let Some(via) = via {
+            record["via"] = via.into();
+        }
+        audit
+            .append(&record.to_string())
+            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
+        done.push(Killed {
+            socket: *s,
+            method: worked,
+            killed,
+            reason,
+            attempts: tries,
+        });
+    }
+    audit
+        .sync()
+        .map_err(|e| Failure::io("sync the audit log", audit.path(), e))?;
+    Ok(done)
 }
 
 /// More than `limit` sockets need `--yes`, or the count typed back on a terminal: a filter that

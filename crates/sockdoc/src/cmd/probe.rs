@@ -256,7 +256,7 @@ fn keepalive_verdict(now: Option<&Socket>, probe_ms: u64) -> (&'static str, Stri
         );
     };
     let ack = n.tcp.map_or(u64::MAX, |t| u64::from(t.last_ack_recv_ms));
-    if ack + 500 < probe_ms {
+    if ack.saturating_add(500) < probe_ms {
         (
             "alive",
             format!("the peer acknowledged a probe {ack} ms ago"),

@@ -5,23 +5,22 @@
 //! (never the caller's SSH connection, listeners only with `--listen`, root required) and every
 //! socket acted on goes to the audit log.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use serde_json::Value;
-use sockdoc_act::kill::{kill_many, Method, RstOptions};
+use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_core::i18n::{pick, Lang};
 use sockdoc_diag::{Proto, Socket, State};
 
 use super::state::{ActionKind, Request};
 use crate::census::Plan;
 use crate::cli::{Global, KeepaliveArgs, Select};
-use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid};
+use crate::cmd::kill::execute;
+use crate::cmd::treat::{confirm, open_audit, select};
 use crate::error::Failure;
-use crate::json::JSocket;
-use crate::scope;
 
 /// Reason given to `select` for sockets its filter words match beyond the confirmed ones.
 const OUTSIDE: &str = "not in the confirmed selection";
@@ -131,72 +130,38 @@ fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
     })?;
     confirm("kill", sel.sockets.len(), true)?;
     let mut audit = open_audit(ctx.audit_log.as_ref())?;
-    let owners = sel.owners.as_ref();
     // The ladder of `sockdoc kill --method auto`.
     let methods = [Method::Destroy, Method::Shutdown, Method::Rst];
-    let mut diag = scope::diag_socket(&sel.ns)?;
-    let items: Vec<(Socket, Option<(u32, u32)>)> = sel
-        .sockets
+    let done = execute(
+        &sel,
+        &sel.sockets,
+        &methods,
+        &RstOptions::default(),
+        &req.words,
+        Some("top"),
+        &mut audit,
+    )?;
+    let killed = done.iter().filter(|k| k.killed).count();
+    let mut lines: Vec<String> = done
         .iter()
-        .map(|s| {
-            let owner = owners
-                .and_then(|o| o.owners(s.inode).next())
-                .map(|o| (o.pid, o.fd));
-            (*s, owner)
+        .map(|k| {
+            if k.killed {
+                format!(
+                    "{} ({}): {}",
+                    pick(lang, "killed", "已关闭"),
+                    k.method.map_or("", Method::name),
+                    endpoints(&k.socket)
+                )
+            } else {
+                format!(
+                    "{} ({}): {}",
+                    pick(lang, "not killed", "未能关闭"),
+                    k.reason.as_deref().unwrap_or(""),
+                    endpoints(&k.socket)
+                )
+            }
         })
         .collect();
-    let attempts = kill_many(&mut diag, &items, &methods, &RstOptions::default());
-    let (after, _) = sel.plan.sockets(&sel.ns, owners).map_err(Failure::census)?;
-    let now: HashMap<u64, State> = after.iter().map(|s| (s.cookie, s.state)).collect();
-    let mut lines = Vec::new();
-    let mut killed = 0;
-    for (s, tries) in sel.sockets.iter().zip(attempts) {
-        let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
-        let gone = match now.get(&s.cookie) {
-            None => true,
-            Some(st) => worked == Some(Method::Shutdown) && *st != s.state,
-        };
-        let ok = worked.is_some() && gone;
-        killed += usize::from(ok);
-        let record = serde_json::json!({
-            "time": now_rfc3339(),
-            "action": "kill",
-            "method": worked.map(Method::name),
-            "outcome": if ok { "killed" } else { "failed" },
-            "attempts": tries.iter().map(|t| serde_json::json!({"method": t.method.name(), "error": t.error, "note": t.note})).collect::<Vec<_>>(),
-            "socket": JSocket::new(s, owners),
-            "filter": req.words,
-            "via": "top",
-            "uid": uid(),
-        });
-        audit
-            .append(&record.to_string())
-            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
-        lines.push(if ok {
-            format!(
-                "{} ({}): {}",
-                pick(lang, "killed", "已关闭"),
-                worked.map_or("", Method::name),
-                endpoints(s)
-            )
-        } else {
-            let why = match worked {
-                Some(_) => "the kernel still shows it unchanged".to_string(),
-                None => tries
-                    .last()
-                    .and_then(|t| t.error.clone())
-                    .unwrap_or_default(),
-            };
-            format!(
-                "{} ({why}): {}",
-                pick(lang, "not killed", "未能关闭"),
-                endpoints(s)
-            )
-        });
-    }
-    audit
-        .sync()
-        .map_err(|e| Failure::io("sync the audit log", audit.path(), e))?;
     lines.extend(leftovers(lang, &want, &sel.sockets, &sel.excluded));
     lines.push(
         pick(lang, "recorded in ", "已记录到 ").to_string() + &audit.path().display().to_string(),
