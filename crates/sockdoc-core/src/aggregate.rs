@@ -290,30 +290,13 @@ impl Tally {
 mod tests {
     use super::*;
     use crate::NoOwners;
-    use sockdoc_diag::{Timer, TimerKind};
     use std::net::Ipv4Addr;
 
     fn sock(state: State, remote: [u8; 4], rport: u16) -> Socket {
+        let local = (Ipv4Addr::LOCALHOST, 80).into();
         Socket {
-            local: Addr::from_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            remote: Addr::from_ip(IpAddr::V4(Ipv4Addr::from(remote))),
             cookie: 1,
-            local_port: 80,
-            remote_port: rport,
-            proto: Proto::Tcp,
-            family: Family::V4,
-            state,
-            timer: Timer {
-                kind: TimerKind::Off,
-                expires_ms: 0,
-                count: 0,
-            },
-            ifindex: 0,
-            inode: 0,
-            uid: 0,
-            recv_q: 0,
-            send_q: 0,
-            tcp: None,
+            ..Socket::tcp(state, local, (Ipv4Addr::from(remote), rport).into())
         }
     }
 

@@ -305,6 +305,33 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// A TCP socket from `local` to `remote` in `state`, with nothing else known (cookie, inode,
+    /// uid, queues 0, no timer, no tcp_info); the family is `local`'s. For records built by hand
+    /// (tests, recorded snapshots) rather than read from the kernel.
+    pub fn tcp(state: State, local: SocketAddr, remote: SocketAddr) -> Socket {
+        Socket {
+            local: Addr::from_ip(local.ip()),
+            remote: Addr::from_ip(remote.ip()),
+            cookie: 0,
+            local_port: local.port(),
+            remote_port: remote.port(),
+            proto: Proto::Tcp,
+            family: if local.is_ipv4() {
+                Family::V4
+            } else {
+                Family::V6
+            },
+            state,
+            timer: Timer::default(),
+            ifindex: 0,
+            inode: 0,
+            uid: 0,
+            recv_q: 0,
+            send_q: 0,
+            tcp: None,
+        }
+    }
+
     pub fn local_ip(&self) -> IpAddr {
         self.local.to_ip(self.family)
     }

@@ -6,8 +6,7 @@
 //! `/metrics`, read the JSON lines, send SIGTERM and check the exit status.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -175,12 +174,7 @@ impl Reaper {
             .metrics
             .as_deref()
             .ok_or_else(|| io::Error::other("metrics are off"))?;
-        let mut s = TcpStream::connect(addr)?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: lab\r\n\r\n")?;
-        let mut body = String::new();
-        s.read_to_string(&mut body)?;
-        Ok(body)
+        crate::serve::get(addr, path, Duration::from_secs(10))
     }
 
     /// The value of the first `/metrics` series starting with `series` (name and labels).

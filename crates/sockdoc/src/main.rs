@@ -8,6 +8,7 @@ mod cli;
 mod cmd;
 mod error;
 mod fmt;
+mod http;
 mod json;
 mod scope;
 mod signals;

@@ -6,6 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use sockdoc_lab::probe::{ghosts_probe_args, result_for};
 use sockdoc_lab::wait::poll;
 use sockdoc_lab::{Hook, Netns};
 
@@ -21,8 +22,10 @@ print("ready", flush=True)
 time.sleep(120)
 "#;
 
-fn sockdoc(args: &[&str]) -> (Option<i32>, serde_json::Value) {
+/// `sockdoc --netns NS ARGS...`: exit code and the JSON it printed.
+fn sockdoc(ns: &str, args: &[&str]) -> (Option<i32>, serde_json::Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args(["--netns", ns])
         .args(args)
         .output()
         .expect("run sockdoc");
@@ -70,22 +73,7 @@ fn probe_tells_dead_from_alive_restores_and_reaps() {
     let audit = dir.join("audit.jsonl");
     let audit_s = audit.to_str().expect("path");
     let filter = format!(":{port}");
-    let (code, doc) = sockdoc(&[
-        "--netns",
-        ns.name(),
-        "--json",
-        "ghosts",
-        "--idle",
-        "1s",
-        "--probe",
-        "--probe-time",
-        "4s",
-        "--audit-log",
-        audit_s,
-        "sport",
-        "=",
-        &filter,
-    ]);
+    let (code, doc) = sockdoc(ns.name(), &ghosts_probe_args(audit_s, &[], &filter));
     assert_eq!(doc["command"], "ghosts-probe");
     assert_eq!(
         (doc["dead"].as_u64(), doc["alive"].as_u64()),
@@ -93,9 +81,9 @@ fn probe_tells_dead_from_alive_restores_and_reaps() {
         "{doc:#}"
     );
     assert_eq!(code, Some(1), "dead ghosts left in place: warning exit");
-    assert_eq!(verdict_in(&doc, dead_peer)["verdict"], "dead", "{doc:#}");
-    assert_eq!(verdict_in(&doc, alive_peer)["verdict"], "alive", "{doc:#}");
-    assert_eq!(verdict_in(&doc, alive_peer)["restored"], true);
+    assert_eq!(result_for(&doc, dead_peer)["verdict"], "dead", "{doc:#}");
+    assert_eq!(result_for(&doc, alive_peer)["verdict"], "alive", "{doc:#}");
+    assert_eq!(result_for(&doc, alive_peer)["restored"], true);
     // Original options back: no keepalive timer on either connection, both still there.
     let after = server_side(&ns, port);
     assert_eq!(after.len(), 2, "{after:?}");
@@ -110,26 +98,12 @@ fn probe_tells_dead_from_alive_restores_and_reaps() {
         "probe-start and probe-end per suspect:\n{lines}"
     );
 
-    let (code, doc) = sockdoc(&[
-        "--netns",
+    let (code, doc) = sockdoc(
         ns.name(),
-        "--json",
-        "ghosts",
-        "--idle",
-        "1s",
-        "--probe",
-        "--probe-time",
-        "4s",
-        "--reap",
-        "--yes",
-        "--audit-log",
-        audit_s,
-        "sport",
-        "=",
-        &filter,
-    ]);
+        &ghosts_probe_args(audit_s, &["--reap", "--yes"], &filter),
+    );
     assert_eq!(code, Some(0), "{doc:#}");
-    assert_eq!(verdict_in(&doc, dead_peer)["reaped"], true, "{doc:#}");
+    assert_eq!(result_for(&doc, dead_peer)["reaped"], true, "{doc:#}");
     let left = server_side(&ns, port);
     assert_eq!(
         left.iter().map(|c| c.1).collect::<Vec<_>>(),
@@ -137,14 +111,4 @@ fn probe_tells_dead_from_alive_restores_and_reaps() {
         "{left:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn verdict_in(doc: &serde_json::Value, peer: u16) -> serde_json::Value {
-    doc["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .find(|r| r["socket"]["remote"]["port"] == peer)
-        .cloned()
-        .expect("result for the peer")
 }

@@ -6,14 +6,15 @@
 //! rules name only metrics that serve exports.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 use sockdoc_lab::doctor::{received_ago_ms, CloseWaitLeak, GhostIncident, Workdir, LEAKER_PORT};
+use sockdoc_lab::serve::Killed;
 use sockdoc_lab::wait::poll;
 use sockdoc_lab::{Netns, SockState, SsSocket};
 
@@ -35,48 +36,9 @@ fn need(tool: &str) {
     );
 }
 
-/// A child process killed (by PID, through its handle) and reaped on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `sockdoc --netns NS serve` on a free loopback port; returns the guard and `host:port`.
 fn serve(ns: &Netns, extra: &[&str]) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
-        .args(["--netns", ns.name(), "serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sockdoc serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let guard = Killed(child);
-    let mut lines = BufReader::new(stderr);
-    let mut first = String::new();
-    lines.read_line(&mut first).expect("serving line");
-    // Keep reading, so a message serve writes later never meets a closed pipe; show it.
-    std::thread::spawn(move || {
-        for line in lines.lines().map_while(Result::ok) {
-            eprintln!("serve: {line}");
-        }
-    });
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        !addr.is_empty(),
-        "serve did not say where it listens: {first}"
-    );
-    (guard, addr)
+    sockdoc_lab::serve::start(env!("CARGO_BIN_EXE_sockdoc"), ns, extra)
 }
 
 fn free_port() -> u16 {

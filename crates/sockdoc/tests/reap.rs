@@ -55,6 +55,14 @@ fn about(v: &Value, action: &str, port: u16) -> bool {
     v["action"] == action && v["socket"]["remote"]["port"] == port
 }
 
+/// The action lines logged so far with this `action`.
+fn actions(r: &Reaper, action: &str) -> Vec<Value> {
+    r.lines()
+        .into_iter()
+        .filter(|v| v["action"] == action)
+        .collect()
+}
+
 /// The ESTABLISHED sockets in `ns` with these cookies.
 fn alive(ns: &Netns, cookies: &[u64]) -> Vec<u64> {
     let snap = ss::snapshot_quick(ns).expect("ss");
@@ -122,17 +130,9 @@ idle_timeout = "1s"
     // Three more scans: the busy session and the SSH connection are still there, nothing else died.
     r.wait_scans(3, WAIT).expect("scans");
     assert_eq!(alive(&inc.server, &[busy, ssh]), vec![busy, ssh]);
-    let kills: Vec<Value> = r
-        .lines()
-        .into_iter()
-        .filter(|v| v["action"] == "kill")
-        .collect();
+    let kills = actions(&r, "kill");
     assert_eq!(kills.len(), 1, "{kills:?}");
-    let spares = r
-        .lines()
-        .into_iter()
-        .filter(|v| v["action"] == "spare")
-        .count();
+    let spares = actions(&r, "spare").len();
     assert_eq!(spares, 1, "a spared socket is logged once");
     let metrics = r.get("/metrics").expect("metrics");
     for series in [
@@ -364,11 +364,7 @@ fn close_wait_max_age_closes_the_leak_only() {
         3,
         "another service's CLOSE-WAIT stays"
     );
-    let kills: Vec<Value> = r
-        .lines()
-        .into_iter()
-        .filter(|v| v["action"] == "kill")
-        .collect();
+    let kills = actions(&r, "kill");
     assert_eq!(kills.len(), 5, "{kills:?}");
     for k in &kills {
         assert_eq!(k["reason"], "close-wait-age", "{k}");
@@ -408,11 +404,7 @@ fn keepalive_is_set_once_on_connections_and_the_listener() {
     // A new connection inherits keepalive from the listener: nothing more to do for it.
     let b = srv.connect(1).expect("connection").remove(0);
     r.wait_scans(2, WAIT).expect("scans");
-    let n = r
-        .lines()
-        .iter()
-        .filter(|v| v["action"] == "keepalive")
-        .count();
+    let n = actions(&r, "keepalive").len();
     assert_eq!(n, 2, "once per socket, and not for the inheriting one");
     let snap = ss::snapshot_quick(&srv.ns).expect("ss");
     let s = by_cookie(&snap, b.cookie()).expect("new connection");

@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sockdoc_lab::cli::{run_command, Run};
 use sockdoc_lab::doctor::{link, sysctl_set, Link, Workdir};
+use sockdoc_lab::probe::{ghosts_probe_args, result_for};
 use sockdoc_lab::{in_netns, ss, Hook, Netns, SockState, SsSocket};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -246,6 +247,32 @@ fn rst_kills_established_the_owner_reads_econnreset_and_the_peer_is_told_only_wh
     }
 }
 
+/// Waits until the server ends of the connections from the given client ports are in the given
+/// states, then kills each by a forged RST (filtered on its state and ports) and checks it is gone.
+fn kill_each_by_rst(p: &Pair, targets: [(&str, SockState, u16); 2]) {
+    let what = targets
+        .map(|(state, _, _)| state.to_uppercase())
+        .join(" and ");
+    sockdoc_lab::wait::poll(IO_TIMEOUT, &what, || {
+        let seen = targets.map(|(_, _, port)| p.server_side(p.port, port).map(|s| s.state));
+        Ok(if seen.iter().zip(&targets).all(|(s, t)| *s == Some(t.1)) {
+            Ok(())
+        } else {
+            Err(format!("{seen:?}"))
+        })
+    })
+    .expect("states");
+    for (state, _, port) in targets {
+        let f = filter(state, p.port, port);
+        let (run, doc) = p.kill_rst(&[], &strs(&f));
+        let r = assert_killed_by_rst(&run, &doc);
+        assert_eq!(r["socket"]["state"], state, "{r:#}");
+        if let Some(s) = p.server_side(p.port, port) {
+            panic!("{state}: still there: {}", s.line);
+        }
+    }
+}
+
 #[test]
 fn rst_kills_close_wait_and_fin_wait_2() {
     let p = Pair::new();
@@ -256,27 +283,13 @@ fn rst_kills_close_wait_and_fin_wait_2() {
     let (fw_c, fw_s) = p.accepted();
     fw_s.shutdown(Shutdown::Write).expect("shutdown");
     let (cwp, fwp) = (port_of(&cw_c), port_of(&fw_c));
-    sockdoc_lab::wait::poll(IO_TIMEOUT, "CLOSE-WAIT and FIN-WAIT-2", || {
-        let a = p.server_side(p.port, cwp).map(|s| s.state);
-        let b = p.server_side(p.port, fwp).map(|s| s.state);
-        Ok(
-            if a == Some(SockState::CloseWait) && b == Some(SockState::FinWait2) {
-                Ok(())
-            } else {
-                Err(format!("{a:?} {b:?}"))
-            },
-        )
-    })
-    .expect("states");
-    for (state, port) in [("close-wait", cwp), ("fin-wait-2", fwp)] {
-        let f = filter(state, p.port, port);
-        let (run, doc) = p.kill_rst(&[], &strs(&f));
-        let r = assert_killed_by_rst(&run, &doc);
-        assert_eq!(r["socket"]["state"], state, "{r:#}");
-        if let Some(s) = p.server_side(p.port, port) {
-            panic!("{state}: still there: {}", s.line);
-        }
-    }
+    kill_each_by_rst(
+        &p,
+        [
+            ("close-wait", SockState::CloseWait, cwp),
+            ("fin-wait-2", SockState::FinWait2, fwp),
+        ],
+    );
 }
 
 /// A TIME-WAIT entry on the server side: the server closes first, then the client.
@@ -462,35 +475,13 @@ fn ghosts_probe_tells_dead_from_alive_in_the_accept_queue_with_raw_probes() {
     let audit = p.audit();
     let sport = format!(":{}", p.port);
     let probe = |extra: &[&str]| {
-        let mut args = vec![
-            "--json",
-            "ghosts",
-            "--idle",
-            "1s",
-            "--probe",
-            "--probe-time",
-            "4s",
-            "--audit-log",
-            &audit,
-        ];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["sport", "=", &sport]);
-        let run = p.sockdoc(&args);
+        let run = p.sockdoc(&ghosts_probe_args(&audit, extra, &sport));
         let doc = run.json("ghosts-probe");
         (run, doc)
     };
     let (run, doc) = probe(&[]);
-    let verdict = |doc: &Value, port: u16| -> Value {
-        doc["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .find(|r| r["socket"]["remote"]["port"] == port)
-            .cloned()
-            .unwrap_or_else(|| panic!("no result for :{port}: {doc:#}"))
-    };
-    let d = verdict(&doc, dp);
-    let a = verdict(&doc, ap);
+    let d = result_for(&doc, dp);
+    let a = result_for(&doc, ap);
     assert_eq!(d["verdict"], "dead", "{doc:#}\nstderr: {}", run.stderr);
     assert_eq!(d["method"], "raw", "{d:#}");
     assert!(
@@ -510,7 +501,7 @@ fn ghosts_probe_tells_dead_from_alive_in_the_accept_queue_with_raw_probes() {
     }
     let (run, doc) = probe(&["--reap", "--yes"]);
     assert_eq!(run.code(), Some(0), "{doc:#}\nstderr: {}", run.stderr);
-    assert_eq!(verdict(&doc, dp)["reaped"], true, "{doc:#}");
+    assert_eq!(result_for(&doc, dp)["reaped"], true, "{doc:#}");
     assert!(p.server_side(p.port, dp).is_none(), "the dead one reaped");
     assert!(p.server_side(p.port, ap).is_some(), "the alive one kept");
     drop(alive);
@@ -540,25 +531,11 @@ fn rst_kills_fin_wait_1_and_last_ack_whose_fin_is_never_acked() {
     }
     fw_s.shutdown(Shutdown::Write).expect("shutdown");
     la_s.shutdown(Shutdown::Write).expect("shutdown");
-    sockdoc_lab::wait::poll(IO_TIMEOUT, "FIN-WAIT-1 and LAST-ACK", || {
-        let a = p.server_side(p.port, fwp).map(|s| s.state);
-        let b = p.server_side(p.port, lap).map(|s| s.state);
-        Ok(
-            if a == Some(SockState::FinWait1) && b == Some(SockState::LastAck) {
-                Ok(())
-            } else {
-                Err(format!("{a:?} {b:?}"))
-            },
-        )
-    })
-    .expect("states");
-    for (state, port) in [("fin-wait-1", fwp), ("last-ack", lap)] {
-        let f = filter(state, p.port, port);
-        let (run, doc) = p.kill_rst(&[], &strs(&f));
-        let r = assert_killed_by_rst(&run, &doc);
-        assert_eq!(r["socket"]["state"], state, "{r:#}");
-        if let Some(s) = p.server_side(p.port, port) {
-            panic!("{state}: still there: {}", s.line);
-        }
-    }
+    kill_each_by_rst(
+        &p,
+        [
+            ("fin-wait-1", SockState::FinWait1, fwp),
+            ("last-ack", SockState::LastAck, lap),
+        ],
+    );
 }

@@ -6,13 +6,14 @@
 //! and kills as root bounded to its unit's capability set.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use sockdoc_lab::doctor::{CloseWaitLeak, Workdir};
+use sockdoc_lab::reap::metric_value as value;
+use sockdoc_lab::serve::{self as lab_serve, Killed};
 use sockdoc_lab::wait::poll;
 use sockdoc_lab::Netns;
 
@@ -47,69 +48,31 @@ u3 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u3.bind(("::1", 0))
 time.sleep(60)
 "#;
 
-/// A child process killed (by PID, through its handle) and reaped on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Reads the "serving http://ADDR/metrics" line, then keeps draining stderr in the background.
-fn listening_addr(child: &mut Child) -> String {
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    lines.read_line(&mut first).expect("serving line");
-    std::thread::spawn(move || {
-        for line in lines.lines().map_while(Result::ok) {
-            eprintln!("serve: {line}");
-        }
-    });
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        !addr.is_empty(),
-        "serve did not say where it listens: {first}"
-    );
-    addr
-}
-
 /// `sockdoc --netns NS serve --listen 127.0.0.1:0 EXTRA...`: the guard and where it listens.
 fn serve(ns: &Netns, extra: &[&str]) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
-        .args(["--netns", ns.name(), "serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let addr = listening_addr(&mut child);
-    (Killed(child), addr)
+    lab_serve::start(env!("CARGO_BIN_EXE_sockdoc"), ns, extra)
 }
 
 fn get(addr: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect to the exporter");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").expect("request");
-    let mut body = String::new();
-    s.read_to_string(&mut body).expect("response");
-    body
+    lab_serve::get(addr, path, Duration::from_secs(30)).expect("scrape the exporter")
 }
 
-fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+/// A namespace where the HOLDER script holds a listener on the returned port and both ends of
+/// two connections to it (4 ESTABLISHED sockets).
+fn holder_ns() -> (Netns, u16) {
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    ns.spawn(&["python3", "-c", HOLDER, &port.to_string()])
+        .expect("holder");
+    wait_estab(&ns, 4);
+    (ns, port)
+}
+
+/// setpriv's capability list for `caps` (`CAP_NET_ADMIN` ...): `,+net_admin...`.
+fn setpriv_caps(caps: &[String]) -> String {
+    caps.iter()
+        .map(|c| format!(",+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect()
 }
 
 fn wait_estab(ns: &Netns, n: usize) {
@@ -132,11 +95,7 @@ fn wait_estab(ns: &Netns, n: usize) {
 
 #[test]
 fn metrics_match_the_namespace() {
-    let ns = Netns::new().expect("namespace");
-    let port = ns.fresh_port();
-    ns.spawn(&["python3", "-c", HOLDER, &port.to_string()])
-        .expect("holder");
-    wait_estab(&ns, 4);
+    let (ns, port) = holder_ns();
     // The doctor's census runs on the first scrape only: the second one is a cheap scrape.
     let (mut child, addr) = serve(&ns, &["--doctor-every", "1h", "--owners-every", "1h"]);
     let metrics = get(&addr, "/metrics");
@@ -372,10 +331,7 @@ print(urllib.request.urlopen("http://" + sys.argv[1] + "/metrics", timeout=30).r
 /// serve as `nobody` with the given capabilities, inside `ns` (entered by `ip netns exec` as root
 /// before setpriv drops everything): one scrape.
 fn scrape_as_nobody(ns: &Netns, caps: &[String]) -> String {
-    let set: String = caps
-        .iter()
-        .map(|c| format!(",+{}", c.trim_start_matches("CAP_").to_lowercase()))
-        .collect();
+    let set = setpriv_caps(caps);
     let mut cmd = ns.command("setpriv");
     cmd.args([
         "--reuid=65534",
@@ -392,20 +348,16 @@ fn scrape_as_nobody(ns: &Netns, caps: &[String]) -> String {
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("setpriv sockdoc serve");
-    let addr = listening_addr(&mut child);
-    let _guard = Killed(child);
+    let child = cmd.spawn().expect("setpriv sockdoc serve");
+    let mut guard = Killed(child);
+    let addr = lab_serve::listening_addr(&mut guard.0);
     ns.exec(&["python3", "-c", SCRAPE, &addr]).expect("scrape")
 }
 
 #[test]
 fn serve_works_unprivileged_with_exactly_its_units_capabilities() {
-    let ns = Netns::new().expect("namespace");
-    let port = ns.fresh_port();
     // Root's sockets: a listener and both ends of two connections.
-    ns.spawn(&["python3", "-c", HOLDER, &port.to_string()])
-        .expect("holder");
-    wait_estab(&ns, 4);
+    let (ns, port) = holder_ns();
     let caps = unit_values("sockdoc-serve.service", "AmbientCapabilities");
     let with = scrape_as_nobody(&ns, &caps);
     // serve's own listener and the scrape's connection are in the namespace too: look at the holder.
@@ -439,11 +391,7 @@ fn cap_bit(name: &str) -> u32 {
 
 #[test]
 fn reap_acts_as_root_bounded_to_its_units_capabilities() {
-    let ns = Netns::new().expect("namespace");
-    let port = ns.fresh_port();
-    ns.spawn(&["python3", "-c", HOLDER, &port.to_string()])
-        .expect("holder");
-    wait_estab(&ns, 4);
+    let (ns, port) = holder_ns();
     let dir = Workdir::new("reap-caps").expect("temp dir");
     let config = dir
         .write(
@@ -454,10 +402,7 @@ fn reap_acts_as_root_bounded_to_its_units_capabilities() {
         )
         .expect("config");
     let caps = unit_values("sockdoc-reap.service", "CapabilityBoundingSet");
-    let set: String = caps
-        .iter()
-        .map(|c| format!(",+{}", c.trim_start_matches("CAP_").to_lowercase()))
-        .collect();
+    let set = setpriv_caps(&caps);
     let mut cmd = ns.command("setpriv");
     cmd.args([
         &format!("--bounding-set=-all{set}"),

@@ -6,11 +6,12 @@
 //! give the shell its screen and terminal settings back.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use sockdoc_lab::treat::{by_cookie, wait_cookies_gone, EchoServer};
+use sockdoc_lab::treat::{by_cookie, wait_cookies_gone, Conn, EchoServer};
 use sockdoc_lab::wait::poll;
 use sockdoc_lab::{Netns, SockState};
 
@@ -208,14 +209,20 @@ fn wait_exit(t: &Tmux) -> String {
     })
 }
 
-/// After top ended: its exit line, the shell's screen back (alternate screen left), the terminal
-/// settings as before (`stty -g` the same as saved in `before`).
-fn assert_restored(t: &Tmux, before: &std::path::Path, marker: &str) {
+/// Wait until top exited and check that it exited 0; the screen then.
+fn wait_exit_ok(t: &Tmux) -> String {
     let s = wait_exit(t);
     assert!(
         s.lines().any(|l| l.trim_end() == "TOP-EXIT=0"),
         "top's exit code:\n{s}"
     );
+    s
+}
+
+/// After top ended: its exit line, the shell's screen back (alternate screen left), the terminal
+/// settings as before (`stty -g` the same as saved in `before`).
+fn assert_restored(t: &Tmux, before: &std::path::Path, marker: &str) {
+    let s = wait_exit_ok(t);
     assert!(!t.alternate_on(), "the alternate screen was left");
     assert!(s.contains(marker), "the shell's screen is back:\n{s}");
     t.line(&format!(
@@ -301,11 +308,7 @@ fn totals_match_ss_and_a_filter_narrows_the_table() {
         "{s}"
     );
     t.keys(&["q"]);
-    let s = wait_exit(&t);
-    assert!(
-        s.lines().any(|l| l.trim_end() == "TOP-EXIT=0"),
-        "top's exit code:\n{s}"
-    );
+    wait_exit_ok(&t);
 }
 
 /// `ESTAB  127.0.0.1:20000 -> 127.0.0.1:41234  echod/812 fd 5` lines of the confirmation popup:
@@ -324,12 +327,17 @@ fn confirmed_peers(screen: &str, server_port: u16) -> BTreeSet<u16> {
         .collect()
 }
 
+/// An echo server with `n` clients connected, where its audit log goes, and a 120x40 terminal.
+fn echo_lab(n: usize) -> (EchoServer, Vec<Conn>, PathBuf, Tmux) {
+    let srv = EchoServer::start().expect("echo server");
+    let conns = srv.connect(n).expect("clients");
+    let audit = srv.workdir().join("audit.jsonl");
+    (srv, conns, audit, Tmux::new(120, 40))
+}
+
 #[test]
 fn kill_from_the_view_removes_exactly_the_confirmed_sockets() {
-    let srv = EchoServer::start().expect("echo server");
-    let conns = srv.connect(4).expect("clients");
-    let audit = srv.workdir().join("audit.jsonl");
-    let t = Tmux::new(120, 40);
+    let (srv, conns, audit, t) = echo_lab(4);
     t.line(&top_cmd(
         &srv.ns,
         &format!("--audit-log {} sport = :{}", audit.display(), srv.port),
@@ -397,11 +405,7 @@ fn kill_from_the_view_removes_exactly_the_confirmed_sockets() {
     t.keys(&["Escape"]);
     t.wait_for("the refreshed drill-down", |s| s.contains("3 socket(s)"));
     t.keys(&["q"]);
-    let s = wait_exit(&t);
-    assert!(
-        s.lines().any(|l| l.trim_end() == "TOP-EXIT=0"),
-        "top's exit code:\n{s}"
-    );
+    wait_exit_ok(&t);
 }
 
 fn has_keepalive(s: &sockdoc_lab::SsSocket) -> bool {
@@ -410,10 +414,7 @@ fn has_keepalive(s: &sockdoc_lab::SsSocket) -> bool {
 
 #[test]
 fn keepalive_from_the_view_covers_the_selected_service() {
-    let srv = EchoServer::start().expect("echo server");
-    let conns = srv.connect(2).expect("clients");
-    let audit = srv.workdir().join("audit.jsonl");
-    let t = Tmux::new(120, 40);
+    let (srv, conns, audit, t) = echo_lab(2);
     t.line(&top_cmd(
         &srv.ns,
         &format!("--audit-log {} --keepalive-idle 600", audit.display()),
@@ -468,16 +469,12 @@ fn keepalive_from_the_view_covers_the_selected_service() {
         "{text}"
     );
     t.keys(&["Escape", "q"]);
-    let s = wait_exit(&t);
-    assert!(s.lines().any(|l| l.trim_end() == "TOP-EXIT=0"), "{s}");
+    wait_exit_ok(&t);
 }
 
 #[test]
 fn probe_from_the_view_finds_live_suspects_alive_and_restores_them() {
-    let srv = EchoServer::start().expect("echo server");
-    let conns = srv.connect(2).expect("clients");
-    let audit = srv.workdir().join("audit.jsonl");
-    let t = Tmux::new(120, 40);
+    let (srv, conns, audit, t) = echo_lab(2);
     // Silent for 1 s = a suspect; the peers (this test's sockets) are alive and will answer.
     t.line(&top_cmd(
         &srv.ns,
@@ -515,8 +512,7 @@ fn probe_from_the_view_finds_live_suspects_alive_and_restores_them() {
         assert_eq!(c.echo("alive").expect("echo"), "alive");
     }
     t.keys(&["Escape", "q"]);
-    let s = wait_exit(&t);
-    assert!(s.lines().any(|l| l.trim_end() == "TOP-EXIT=0"), "{s}");
+    wait_exit_ok(&t);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! SIGHUP reloads the configuration (a bad one is rejected and the old one kept); SIGINT/SIGTERM stop
 //! it cleanly. It decides nothing itself: the policy is in the core crate.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -261,36 +261,14 @@ fn serve_metrics(listener: TcpListener, registry: Registry) {
     });
 }
 
-fn respond(mut conn: TcpStream, registry: &Registry) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut line = String::new();
-    BufReader::new(&conn).read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("");
-    let (status, ctype, body) = match path {
-        "/metrics" => {
-            let mut text = String::new();
-            match encode(&mut text, registry) {
-                Ok(()) => (
-                    "200 OK",
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    text,
-                ),
-                Err(e) => (
-                    "500 Internal Server Error",
-                    "text/plain",
-                    format!("cannot encode metrics: {e}\n"),
-                ),
-            }
-        }
-        "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-        _ => ("404 Not Found", "text/plain", "try /metrics\n".to_string()),
-    };
-    write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    conn.flush()
+/// Answers one request: `/metrics` encodes the registry.
+fn respond(conn: TcpStream, registry: &Registry) -> std::io::Result<()> {
+    crate::http::answer(conn, || {
+        let mut text = String::new();
+        encode(&mut text, registry)
+            .map(|()| text)
+            .map_err(|e| format!("cannot encode metrics: {e}"))
+    })
 }
 
 /// Where action lines go: standard output (journald under systemd) or an append-only file.

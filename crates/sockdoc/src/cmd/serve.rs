@@ -17,7 +17,7 @@
 //! Work happens only when scraped: an exporter nobody scrapes costs nothing.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
@@ -179,31 +179,11 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
     Ok(Exit::Ok)
 }
 
-fn handle(mut conn: TcpStream, exporter: &mut Exporter) -> std::io::Result<()> {
-    conn.set_nonblocking(false)?;
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut line = String::new();
-    BufReader::new(&conn).read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("");
-    let path = path.split('?').next().unwrap_or("");
-    let (status, ctype, body) = match path {
-        "/metrics" => match exporter.scrape_and_trim() {
-            Ok(text) => (
-                "200 OK",
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                text,
-            ),
-            Err(f) => ("500 Internal Server Error", "text/plain", format!("{f}\n")),
-        },
-        "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-        _ => ("404 Not Found", "text/plain", "try /metrics\n".to_string()),
-    };
-    write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    conn.flush()
+/// Answers one request: a `/metrics` scrape runs the exporter.
+fn handle(conn: TcpStream, exporter: &mut Exporter) -> std::io::Result<()> {
+    crate::http::answer(conn, || {
+        exporter.scrape_and_trim().map_err(|f| f.to_string())
+    })
 }
 
 /// The last doctor run.

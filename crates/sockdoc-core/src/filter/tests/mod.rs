@@ -9,7 +9,7 @@ mod pushdown_tests;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use sockdoc_diag::{Addr, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind};
+use sockdoc_diag::{Proto, Socket, State, TcpInfo, Timer, TimerKind};
 
 use super::{Filter, FilterError};
 use crate::Owners;
@@ -52,23 +52,9 @@ pub struct SockBuilder(Socket);
 pub fn sock(local: &str, remote: &str) -> SockBuilder {
     let l: SocketAddr = local.parse().expect("local address");
     let r: SocketAddr = remote.parse().expect("remote address");
-    let family = if l.is_ipv4() { Family::V4 } else { Family::V6 };
     SockBuilder(Socket {
-        local: Addr::from_ip(l.ip()),
-        remote: Addr::from_ip(r.ip()),
         cookie: 1,
-        local_port: l.port(),
-        remote_port: r.port(),
-        proto: Proto::Tcp,
-        family,
-        state: State::Established,
-        timer: Timer::default(),
-        ifindex: 0,
-        inode: 0,
-        uid: 0,
-        recv_q: 0,
-        send_q: 0,
-        tcp: None,
+        ..Socket::tcp(State::Established, l, r)
     })
 }
 

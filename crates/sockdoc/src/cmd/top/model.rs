@@ -643,7 +643,7 @@ pub fn severity_word(lang: Lang, s: Severity) -> &'static str {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use sockdoc_diag::{Addr, TcpInfo, Timer, TimerKind};
+    use sockdoc_diag::TcpInfo;
     use std::net::IpAddr;
 
     /// A TCP socket `local:lport -> remote:rport` in `state`.
@@ -651,25 +651,8 @@ pub(crate) mod tests {
         let l: IpAddr = local.parse().expect("ip");
         let r: IpAddr = remote.parse().expect("ip");
         Socket {
-            local: Addr::from_ip(l),
-            remote: Addr::from_ip(r),
             cookie: u64::from(lport) << 16 | u64::from(rport),
-            local_port: lport,
-            remote_port: rport,
-            proto: Proto::Tcp,
-            family: if l.is_ipv4() { Family::V4 } else { Family::V6 },
-            state,
-            timer: Timer {
-                kind: TimerKind::Off,
-                expires_ms: 0,
-                count: 0,
-            },
-            ifindex: 0,
-            inode: 0,
-            uid: 0,
-            recv_q: 0,
-            send_q: 0,
-            tcp: None,
+            ..Socket::tcp(state, (l, lport).into(), (r, rport).into())
         }
     }
 
@@ -709,6 +692,38 @@ pub(crate) mod tests {
         });
         v.push(g);
         v
+    }
+
+    /// A snapshot of `c` as the worker makes it: `filter` applied, TCP state counts, conntrack 10/100.
+    pub fn snap_of(c: Arc<Census>, filter: &str, seq: u64) -> Snap {
+        let d = digest_all(&c, filter);
+        let (mut tcp, udp) = (StateCounts::default(), StateCounts::default());
+        for s in &c.sockets {
+            tcp.add(s.state);
+        }
+        Snap {
+            seq,
+            taken: Instant::now(),
+            census: c,
+            took: Duration::ZERO,
+            owners_age: None,
+            tcp,
+            udp,
+            conntrack: Some((10, 100)),
+            filter_text: filter.into(),
+            selected: d.selected,
+            groups: d.groups,
+            ghosts: d.ghosts,
+            threshold_ms: 1000,
+            findings: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Sorts socket indices by column `col` as the socket table does.
+    fn sort_by(idx: &mut [u32], sockets: &[Socket], col: SockCol, desc: bool) {
+        let col = SockCol::ALL.iter().position(|c| *c == col).expect("col");
+        sort_sockets(idx, sockets, &NoOwners, Sort { col, desc });
     }
 
     fn digest_all(c: &Census, words: &str) -> Digest {
@@ -859,33 +874,9 @@ pub(crate) mod tests {
         assert_eq!(labels, ["21", "22", "8080"]);
 
         let mut idx: Vec<u32> = (0..c.sockets.len() as u32).collect();
-        let peer = SockCol::ALL
-            .iter()
-            .position(|c| *c == SockCol::Peer)
-            .expect("col");
-        sort_sockets(
-            &mut idx,
-            &c.sockets,
-            &NoOwners,
-            Sort {
-                col: peer,
-                desc: false,
-            },
-        );
+        sort_by(&mut idx, &c.sockets, SockCol::Peer, false);
         assert_eq!(c.sockets[idx[0] as usize].remote_port, 0, "0.0.0.0 first");
-        let idle = SockCol::ALL
-            .iter()
-            .position(|c| *c == SockCol::Idle)
-            .expect("col");
-        sort_sockets(
-            &mut idx,
-            &c.sockets,
-            &NoOwners,
-            Sort {
-                col: idle,
-                desc: true,
-            },
-        );
+        sort_by(&mut idx, &c.sockets, SockCol::Idle, true);
         assert_eq!(
             c.sockets[idx[0] as usize].remote_port, 40007,
             "the idle one first"
@@ -895,24 +886,7 @@ pub(crate) mod tests {
     #[test]
     fn group_sockets_follow_the_filter_and_the_key() {
         let c = Arc::new(census(lab()));
-        let d = digest_all(&c, "state established");
-        let snap = Snap {
-            seq: 1,
-            taken: Instant::now(),
-            census: c.clone(),
-            took: Duration::ZERO,
-            owners_age: None,
-            tcp: StateCounts::default(),
-            udp: StateCounts::default(),
-            conntrack: None,
-            filter_text: "state established".into(),
-            selected: d.selected,
-            groups: d.groups,
-            ghosts: d.ghosts,
-            threshold_ms: 1000,
-            findings: Vec::new(),
-            notes: Vec::new(),
-        };
+        let snap = snap_of(c, "state established", 1);
         let port21 = snap
             .group_rows(Tab::Port)
             .iter()

@@ -852,40 +852,12 @@ fn snap_cookie(snap: &Snap, i: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::top::model::tests::{census, sock};
-    use crate::cmd::top::model::{digest, Census};
-    use sockdoc_core::aggregate::StateCounts;
+    use crate::cmd::top::model::tests::{census, snap_of, sock};
+    use crate::cmd::top::model::Census;
     use std::sync::Arc;
-    use std::time::Instant;
 
     fn key(c: KeyCode) -> KeyEvent {
         KeyEvent::new(c, KeyModifiers::NONE)
-    }
-
-    fn snap_of(c: Arc<Census>, filter: &str, seq: u64) -> Snap {
-        let f = Filter::parse(&[filter.to_string()]).expect("filter");
-        let d = digest(&c, &f, 24, 64, 1000);
-        let (mut tcp, udp) = (StateCounts::default(), StateCounts::default());
-        for s in &c.sockets {
-            tcp.add(s.state);
-        }
-        Snap {
-            seq,
-            taken: Instant::now(),
-            census: c,
-            took: Duration::ZERO,
-            owners_age: None,
-            tcp,
-            udp,
-            conntrack: Some((10, 100)),
-            filter_text: filter.into(),
-            selected: d.selected,
-            groups: d.groups,
-            ghosts: d.ghosts,
-            threshold_ms: 1000,
-            findings: Vec::new(),
-            notes: Vec::new(),
-        }
     }
 
     fn lab() -> Arc<Census> {

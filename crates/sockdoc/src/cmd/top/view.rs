@@ -278,16 +278,7 @@ fn draw_context(f: &mut Frame, area: Rect, app: &App) {
             format!(" · {} socket(s)", d.rows.len()),
             format!(" · {} 个套接字", d.rows.len()),
         )));
-        if !d.marks.is_empty() {
-            spans.push(Span::styled(
-                pick(
-                    lang,
-                    format!(" · {} marked", d.marks.len()),
-                    format!(" · 已标记 {}", d.marks.len()),
-                ),
-                Style::default().fg(Color::Yellow),
-            ));
-        }
+        spans.extend(marked_span(lang, d.marks.len()));
     } else {
         spans.push(Span::raw(pick(
             lang,
@@ -308,16 +299,7 @@ fn draw_context(f: &mut Frame, area: Rect, app: &App) {
                 format!(" · silent > {}", duration_ms(snap.threshold_ms)),
                 format!(" · 静默 > {}", duration_ms(snap.threshold_ms)),
             )));
-            if !app.ghost_marks.is_empty() {
-                spans.push(Span::styled(
-                    pick(
-                        lang,
-                        format!(" · {} marked", app.ghost_marks.len()),
-                        format!(" · 已标记 {}", app.ghost_marks.len()),
-                    ),
-                    Style::default().fg(Color::Yellow),
-                ));
-            }
+            spans.extend(marked_span(lang, app.ghost_marks.len()));
         }
     }
     if let Some(n) = snap.notes.first() {
@@ -334,6 +316,16 @@ fn draw_context(f: &mut Frame, area: Rect, app: &App) {
         }
     }
     f.render_widget(Line::from(spans), area);
+}
+
+/// ` · N marked` in yellow, when anything is marked.
+fn marked_span(lang: Lang, n: usize) -> Option<Span<'static>> {
+    (n > 0).then(|| {
+        Span::styled(
+            pick(lang, format!(" · {n} marked"), format!(" · 已标记 {n}")),
+            Style::default().fg(Color::Yellow),
+        )
+    })
 }
 
 fn sort_mark(app: &App, col: usize) -> &'static str {
@@ -426,6 +418,39 @@ fn table_state(sel: usize, offset: usize) -> TableState {
         .with_offset(offset)
 }
 
+/// Draws a table (header, rows, column widths) with `st`'s selected row highlighted; returns the
+/// state as drawn (the offset ratatui settled on).
+fn draw_rows<'a>(
+    f: &mut Frame,
+    area: Rect,
+    header: Row<'a>,
+    body: Vec<Row<'a>>,
+    widths: impl IntoIterator<Item = Constraint>,
+    mut st: TableState,
+) -> TableState {
+    let table = Table::new(body, widths)
+        .header(header)
+        .row_highlight_style(highlight());
+    f.render_stateful_widget(table, area, &mut st);
+    st
+}
+
+/// Draws the rows of a window that starts at row `offset` (the body holds only those), with row
+/// `sel` highlighted; returns `offset`.
+fn draw_window<'a>(
+    f: &mut Frame,
+    area: Rect,
+    header: Row<'a>,
+    body: Vec<Row<'a>>,
+    widths: impl IntoIterator<Item = Constraint>,
+    sel: usize,
+    offset: usize,
+) -> usize {
+    let st = table_state(sel.saturating_sub(offset), 0);
+    draw_rows(f, area, header, body, widths, st);
+    offset
+}
+
 fn highlight() -> Style {
     Style::default().add_modifier(Modifier::REVERSED)
 }
@@ -486,12 +511,7 @@ fn draw_groups(
             }))
         })
         .collect();
-    let table = Table::new(body, widths)
-        .header(header)
-        .row_highlight_style(highlight());
-    let mut st = table_state(sel.saturating_sub(offset), 0);
-    f.render_stateful_widget(table, area, &mut st);
-    offset
+    draw_window(f, area, header, body, widths, sel, offset)
 }
 
 /// The peer as ss writes it: `*` for the port of a socket with no peer (listeners, unconnected UDP).
@@ -619,12 +639,7 @@ fn draw_sockets(
             }
         })
         .collect();
-    let table = Table::new(body, widths)
-        .header(header)
-        .row_highlight_style(highlight());
-    let mut st = table_state(sel.saturating_sub(offset), 0);
-    f.render_stateful_widget(table, area, &mut st);
-    offset
+    draw_window(f, area, header, body, widths, sel, offset)
 }
 
 fn sev_style(s: Severity) -> Style {
@@ -669,12 +684,7 @@ fn draw_findings(
         Constraint::Length(26),
         Constraint::Min(10),
     ];
-    let table = Table::new(body, widths)
-        .header(header)
-        .row_highlight_style(highlight());
-    let mut st = table_state(sel, offset);
-    f.render_stateful_widget(table, area, &mut st);
-    st.offset()
+    draw_rows(f, area, header, body, widths, table_state(sel, offset)).offset()
 }
 
 fn key_hints(app: &App) -> Vec<(&'static str, &'static str)> {

@@ -1,0 +1,71 @@
+//! `sockdoc serve` for a test: started inside a lab namespace on a free loopback port, killed and
+//! reaped on drop (also while a failing test unwinds), and scraped with a plain HTTP GET.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::netns::Netns;
+
+/// A child process killed (by PID, through its handle) and reaped on drop.
+#[derive(Debug)]
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads serve's "serving http://ADDR/metrics" line from the child's piped stderr, then keeps
+/// draining stderr on a thread (so a later message never meets a closed pipe) and shows it.
+/// Returns `ADDR`; panics (failing the test) when serve does not say where it listens.
+pub fn listening_addr(child: &mut Child) -> String {
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    lines.read_line(&mut first).expect("serving line");
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            eprintln!("serve: {line}");
+        }
+    });
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !addr.is_empty(),
+        "serve did not say where it listens: {first}"
+    );
+    addr
+}
+
+/// `BINARY --netns NS serve --listen 127.0.0.1:0 EXTRA...`: the guard and where it listens.
+pub fn start(binary: &str, ns: &Netns, extra: &[&str]) -> (Killed, String) {
+    let child = Command::new(binary)
+        .args(["--netns", ns.name(), "serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sockdoc serve");
+    let mut guard = Killed(child);
+    let addr = listening_addr(&mut guard.0);
+    (guard, addr)
+}
+
+/// GET `path` from a sockdoc listener at `addr` (`host:port`) over HTTP/1.1, which answers and
+/// closes: the whole response (status line, headers and body).
+pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(timeout))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: lab\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    Ok(body)
+}
