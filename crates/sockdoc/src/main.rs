@@ -10,6 +10,7 @@ mod error;
 mod fmt;
 mod http;
 mod json;
+mod log;
 mod scope;
 mod signals;
 mod term;
@@ -37,7 +38,7 @@ fn main() {
                     // One line, and exit 64 (clap's own code 2 would read as "critical findings").
                     let text = e.render().to_string();
                     let first = text.lines().next().unwrap_or("invalid arguments");
-                    eprintln!(
+                    log::log_line!(
                         "sockdoc: {} (see sockdoc --help)",
                         first.trim_start_matches("error: ")
                     );
@@ -57,7 +58,7 @@ fn main() {
         Err(f) => {
             let _ = out.flush();
             if !f.message.is_empty() {
-                eprintln!("sockdoc: {}", f.message);
+                log::log_line!("sockdoc: {}", f.message);
             }
             std::process::exit(f.exit as i32);
         }

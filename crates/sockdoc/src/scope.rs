@@ -80,10 +80,10 @@ pub fn print_notes(lang: Lang, notes: &[String], wanted_owners: bool, denied: us
     for n in notes {
         if !seen.contains(&n) {
             seen.push(n);
-            eprintln!("{}", text(lang, Msg::Note, &[n]));
+            crate::log::log_line!("{}", text(lang, Msg::Note, &[n]));
         }
     }
     if let Some(n) = unprivileged_note(lang, wanted_owners, denied) {
-        eprintln!("{n}");
+        crate::log::log_line!("{n}");
     }
 }

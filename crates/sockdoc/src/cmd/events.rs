@@ -169,7 +169,7 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
             scope.spawn(move || scanner(spec, ns, owners, scan, shared));
         }
         // On stderr, so JSON lines stay clean; it also tells scripts the subscription is in place.
-        eprintln!("watching connection ends in {}; Ctrl-C to stop", ns.label());
+        crate::log::log_line!("watching connection ends in {}; Ctrl-C to stop", ns.label());
         let r = (|| {
             loop {
                 if signals::stopped()
@@ -269,7 +269,9 @@ fn scanner(spec: &CensusSpec, ns: &Netns, owners: bool, every: Duration, shared:
         }
         next += every;
         if let Err(e) = scan_once(spec, ns, owners, shared) {
-            eprintln!("sockdoc: events scan failed (lifetimes may be less precise): {e}");
+            crate::log::log_line!(
+                "sockdoc: events scan failed (lifetimes may be less precise): {e}"
+            );
         }
         // A scan slower than the interval: start the next one right away, not in a burst.
         next = next.max(Instant::now());
@@ -291,7 +293,7 @@ fn listen(proto: Proto, sock: &mut DiagSocket, tx: &mpsc::Sender<(Socket, Instan
             // A burst too large for the receive buffer loses events; keep listening.
             Err(sockdoc_diag::DiagError::Overrun) => continue,
             Err(e) => {
-                eprintln!("sockdoc: {} events stopped: {e}", proto.name());
+                crate::log::log_line!("sockdoc: {} events stopped: {e}", proto.name());
                 return;
             }
         }

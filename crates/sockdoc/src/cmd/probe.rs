@@ -114,7 +114,7 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
         .filter(|h| matches!(h, How::Keepalive(_)))
         .count();
     if !p.json && keepalive_n + raw_list.len() > 0 {
-        eprintln!(
+        crate::log::log_line!(
             "probing {} suspect(s) for {:?} ({keepalive_n} through their owner, {} with raw probes)...",
             keepalive_n + raw_list.len(),
             p.probe_time,

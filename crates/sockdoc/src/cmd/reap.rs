@@ -7,7 +7,7 @@
 //! it cleanly. It decides nothing itself: the policy is in the core crate.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,6 +34,7 @@ use crate::cli::{Global, ReapArgs, Select};
 use crate::cmd::treat::{now_rfc3339, uid};
 use crate::error::{Exit, Failure};
 use crate::json::{JSocket, SCHEMA};
+use crate::log::log_line;
 use crate::{scope, signals};
 
 static HUP: AtomicBool = AtomicBool::new(false);
@@ -244,31 +245,15 @@ fn rss_bytes() -> i64 {
     pages * i64::from(page.max(1) as i32)
 }
 
-/// Serve `/metrics` and `/healthz` on `listener` until the process exits.
-fn serve_metrics(listener: TcpListener, registry: Registry) {
-    let registry = Arc::new(registry);
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            match conn {
-                Ok(c) => {
-                    if let Err(e) = respond(c, &registry) {
-                        eprintln!("sockdoc: metrics request failed: {e}");
-                    }
-                }
-                Err(e) => eprintln!("sockdoc: metrics accept failed: {e}"),
-            }
-        }
-    });
-}
-
-/// Answers one request: `/metrics` encodes the registry.
-fn respond(conn: TcpStream, registry: &Registry) -> std::io::Result<()> {
-    crate::http::answer(conn, || {
+/// Serve `/metrics` and `/healthz` on `listener` (a thread of its own) until the process exits.
+fn serve_metrics(listener: TcpListener, registry: Registry) -> std::io::Result<()> {
+    let render: crate::http::Render = Arc::new(move || {
         let mut text = String::new();
-        encode(&mut text, registry)
+        encode(&mut text, &registry)
             .map(|()| text)
             .map_err(|e| format!("cannot encode metrics: {e}"))
-    })
+    });
+    crate::http::spawn(listener, render)
 }
 
 /// Where action lines go: standard output (journald under systemd) or an append-only file.
@@ -302,7 +287,45 @@ impl Sink<'_> {
     }
 }
 
+/// What a stop record after a failure needs: filled by [`daemon`] once its start record is written.
+#[derive(Default)]
+struct Started {
+    /// The action log (`None`: standard output); `Some` only once the start record is written.
+    log: Option<Option<PathBuf>>,
+    /// The scans counter.
+    scans: Counter,
+}
+
 pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let mut started = Started::default();
+    let r = daemon(g, a, out, &mut started);
+    if let (Err(f), Some(log)) = (&r, started.log) {
+        // A daemon that started leaves a stop record however it ends; when the failure was the log
+        // itself this one may fail too, and the failure already says why.
+        let mut sink = match log {
+            None => Some(Sink::Out(out)),
+            Some(p) => AuditLog::open(&p).ok().map(Sink::File),
+        };
+        if let Some(sink) = sink.as_mut() {
+            let _ = sink.write(json!({
+                "action": "stop",
+                "scans": started.scans.get(),
+                "reason": "error",
+                "error": f.message,
+            }));
+            let _ = sink.flush();
+        }
+    }
+    r
+}
+
+/// The daemon from its configuration to its stop record; see the module comment.
+fn daemon(
+    g: &Global,
+    a: &ReapArgs,
+    out: &mut dyn Write,
+    started: &mut Started,
+) -> Result<Exit, Failure> {
     tune_allocator();
     let mut cfg = load(&a.config, a.dry_run)?;
     let mut namespaces = scope::namespaces(g)?;
@@ -368,7 +391,12 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
             let local = l
                 .local_addr()
                 .map_err(|e| Failure::new(Exit::Io, e.to_string()))?;
-            serve_metrics(l, metrics.registry());
+            serve_metrics(l, metrics.registry()).map_err(|e| {
+                Failure::new(
+                    Exit::Io,
+                    format!("cannot start the HTTP server for /metrics: {e}"),
+                )
+            })?;
             Some(local)
         }
     };
@@ -390,7 +418,9 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
         "own_ssh": std::env::var("SSH_CONNECTION").ok().filter(|_| own_ssh.is_some()),
     }))?;
     sink.flush()?;
-    eprintln!(
+    started.log = Some(log_path.clone());
+    started.scans = metrics.scans.clone();
+    log_line!(
         "sockdoc reap: {} rule(s) every {:?} in {}{}; log: {}; SIGHUP reloads {}, SIGTERM stops",
         cfg.rules.len(),
         cfg.interval,
@@ -403,6 +433,9 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
             .map_or("standard output".to_string(), |p| p.display().to_string()),
         a.config.display()
     );
+    if let Some(w) = bound.and_then(crate::http::exposure_warning) {
+        log_line!("{w}");
+    }
 
     let mut diag: Option<DiagSocket> = None;
     let mut tracker = Tracker::new();
@@ -425,7 +458,7 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
             Err(ScanError::Fatal(f)) => return Err(f),
             Err(ScanError::Census(msg)) => {
                 metrics.scan_errors.inc();
-                eprintln!("sockdoc: scan failed: {msg}");
+                log_line!("sockdoc: scan failed: {msg}");
                 sink.write(json!({"action": "error", "error": msg}))?;
             }
         }
@@ -466,7 +499,7 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
                         "interval_ms": cfg.interval.as_millis() as u64,
                         "note": restart_needed.then_some("metrics and log changes take effect at the next start"),
                     }))?;
-                    eprintln!("sockdoc reap: reloaded {}", a.config.display());
+                    log_line!("sockdoc reap: reloaded {}", a.config.display());
                 }
                 Err(f) => {
                     metrics
@@ -482,7 +515,7 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
                         "error": f.message,
                         "kept": "the previous configuration",
                     }))?;
-                    eprintln!(
+                    log_line!(
                         "sockdoc reap: new configuration rejected, keeping the previous one: {}",
                         f.message
                     );
@@ -526,7 +559,7 @@ impl LazyOwners {
             let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
             match SocketOwners::walk("/proc", threads) {
                 Ok(o) => self.walked = Some(o),
-                Err(e) => eprintln!("sockdoc: cannot walk /proc for socket owners: {e}"),
+                Err(e) => log_line!("sockdoc: cannot walk /proc for socket owners: {e}"),
             }
         }
         self.walked.as_ref()

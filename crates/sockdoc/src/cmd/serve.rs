@@ -18,8 +18,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::text::encode;
@@ -44,7 +45,8 @@ use crate::census::Plan;
 use crate::cli::{Global, Select, ServeArgs};
 use crate::cmd::doctor::parse_duration;
 use crate::error::{Exit, Failure};
-use crate::{scope, signals};
+use crate::log::log_line;
+use crate::{http, scope, signals};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
@@ -125,16 +127,9 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
             ),
         )
     })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| Failure::new(Exit::Io, format!("cannot configure the listener: {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::new(Exit::Io, e.to_string()))?;
-    eprintln!(
-        "serving http://{addr}/metrics for {}; Ctrl-C to stop",
-        ns.label()
-    );
     signals::install();
     // Every scrape runs its dumps and walks on fresh threads; with one malloc arena they reuse the
     // memory the previous scrape freed instead of each keeping an arena of its own.
@@ -151,7 +146,10 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
         false,
         true,
     )?;
-    let mut exporter = Exporter {
+    let label = ns.label();
+    // The HTTP thread runs one scrape at a time; the lock only guards against a scrape that outlived
+    // its client overlapping the next.
+    let exporter = Mutex::new(Exporter {
         ns,
         opts,
         doctor_plan,
@@ -159,31 +157,22 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
         slow_kernel: KernelState::default(),
         doctor: None,
         noted: BTreeSet::new(),
-    };
+        scrapes: 0,
+    });
+    let render: http::Render = Arc::new(move || {
+        let mut e = exporter.lock().unwrap_or_else(|p| p.into_inner());
+        e.scrape_and_trim().map_err(|f| f.to_string())
+    });
+    http::spawn(listener, render)
+        .map_err(|e| Failure::new(Exit::Io, format!("cannot start the HTTP server: {e}")))?;
+    log_line!("serving http://{addr}/metrics for {label}; Ctrl-C to stop");
+    if let Some(w) = http::exposure_warning(addr) {
+        log_line!("{w}");
+    }
     while !signals::stopped() {
-        match listener.accept() {
-            Ok((conn, _)) => {
-                if let Err(e) = handle(conn, &mut exporter) {
-                    // A scraper that gave up (timeout) is no reason to stop, nor is a closed stderr.
-                    let _ = writeln!(std::io::stderr(), "sockdoc: request failed: {e}");
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => {
-                let _ = writeln!(std::io::stderr(), "sockdoc: accept failed: {e}");
-            }
-        }
+        std::thread::sleep(Duration::from_millis(50));
     }
     Ok(Exit::Ok)
-}
-
-/// Answers one request: a `/metrics` scrape runs the exporter.
-fn handle(conn: TcpStream, exporter: &mut Exporter) -> std::io::Result<()> {
-    crate::http::answer(conn, || {
-        exporter.scrape_and_trim().map_err(|f| f.to_string())
-    })
 }
 
 /// The last doctor run.
@@ -207,13 +196,15 @@ struct Exporter {
     doctor: Option<DoctorRun>,
     /// Census notes (a family the kernel lacks...) already printed.
     noted: BTreeSet<String>,
+    /// Scrapes run (a request that waited for a running scrape shares its result and adds none).
+    scrapes: u64,
 }
 
 /// Print each census note once, on stderr (the service log): the same ones come with every scrape.
 fn note_once(noted: &mut BTreeSet<String>, notes: Vec<String>) {
     for n in notes {
         if noted.insert(n.clone()) {
-            let _ = writeln!(std::io::stderr(), "sockdoc: note: {n}");
+            log_line!("sockdoc: note: {n}");
         }
     }
 }
@@ -246,6 +237,7 @@ impl Exporter {
 
     fn scrape(&mut self) -> Result<String, Failure> {
         let started = Instant::now();
+        self.scrapes += 1;
         if due(self.owners.as_ref().map(|o| o.0), self.opts.owners_every) {
             // The old map goes first: two host-wide maps at once would only raise the peak.
             self.owners = None;
@@ -582,6 +574,13 @@ impl Exporter {
             "doctor_age_seconds",
             "Age of the doctor run and full census (--doctor-every)",
             age(self.doctor.as_ref().map(|d| d.at)),
+        );
+        let scrapes = Counter::<u64>::default();
+        scrapes.inc_by(self.scrapes);
+        reg.register(
+            "scrapes",
+            "Scrapes run (requests that waited for a running scrape share its result)",
+            scrapes,
         );
         let took = FloatGauge::default();
         took.set(started.elapsed().as_secs_f64());

@@ -80,7 +80,7 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
     // Refusals go to stderr for plan and apply, so the snippet on stdout stays loadable.
     if !g.json && !matches!(a.command, SysctlCommand::Check) {
         for r in &refused {
-            eprintln!("{} {}: {}", pick(lang, "refused", "拒绝"), r.key, r.reason);
+            crate::log::log_line!("{} {}: {}", pick(lang, "refused", "拒绝"), r.key, r.reason);
         }
     }
     match &a.command {
@@ -145,7 +145,7 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
                 None => out.write_all(snippet.as_bytes()).map_err(Failure::output)?,
                 Some(p) => {
                     write_atomically(p, &snippet, *force)?;
-                    eprintln!(
+                    crate::log::log_line!(
                         "{}",
                         pick(
                             lang,

@@ -119,7 +119,7 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
     drop(w);
     // An action under way finishes (its audit lines are written) before the process ends.
     if let Some(rx) = pending {
-        eprintln!(
+        crate::log::log_line!(
             "{}",
             pick(
                 lang,
@@ -128,7 +128,7 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
             )
         );
         if let Ok(o) = rx.recv_timeout(probe_time + Duration::from_secs(120)) {
-            eprintln!("{}", o.title);
+            crate::log::log_line!("{}", o.title);
         }
     }
     Ok(Exit::Ok)
