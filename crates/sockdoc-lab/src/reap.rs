@@ -7,6 +7,7 @@
 
 use std::fs::{self, File};
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -44,6 +45,18 @@ impl Reaper {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> io::Result<Reaper> {
+        Reaper::start_with(binary, ns, config, extra, env, Stderr::File)
+    }
+
+    /// [`Reaper::start`] with stderr going where `stderr` says.
+    pub fn start_with(
+        binary: &str,
+        ns: &Netns,
+        config: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stderr,
+    ) -> io::Result<Reaper> {
         let dir = Workdir::new("reap")?;
         let path = dir.write("reap.toml", config)?;
         let log = dir.join("actions.jsonl");
@@ -55,7 +68,10 @@ impl Reaper {
             .env_remove("SSH_CONNECTION")
             .stdin(Stdio::null())
             .stdout(Stdio::from(File::create(&log)?))
-            .stderr(Stdio::from(File::create(&err)?));
+            .stderr(match stderr {
+                Stderr::File => Stdio::from(File::create(&err)?),
+                Stderr::ClosedPipe => closed_pipe()?,
+            });
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -186,6 +202,28 @@ impl Reaper {
     pub fn config_path(&self) -> &Path {
         &self.config
     }
+}
+
+/// Where the daemon's stderr goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stderr {
+    /// A file in its temp directory ([`Reaper::stderr`]).
+    File,
+    /// A pipe whose read end is already closed: every write fails with EPIPE.
+    ClosedPipe,
+}
+
+/// The write end of a pipe whose read end is closed.
+fn closed_pipe() -> io::Result<Stdio> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array it is given.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just returned by pipe2 and are owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    Ok(Stdio::from(write))
 }
 
 /// The value of the first line of an OpenMetrics text starting with `series`.
