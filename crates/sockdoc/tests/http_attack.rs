@@ -115,7 +115,8 @@ impl Attack {
         let trickler = {
             let (stop, addr, trickled) = (stop.clone(), addr.to_string(), trickled.clone());
             std::thread::spawn(move || {
-                let head = b"GET /metrics HTTP/1.1\r\nHost: lab\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa\r\n";
+                let head =
+                    b"GET /metrics HTTP/1.1\r\nHost: lab\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa\r\n";
                 'conn: while !stop.load(Ordering::SeqCst) {
                     let Ok(mut s) = TcpStream::connect(&addr) else {
                         return;
@@ -311,7 +312,10 @@ fn head_has_no_body(addr: &str) {
     for path in ["/metrics", "/healthz", "/nothing"] {
         let (get_head, get_body) = raw(addr, &format!("GET {path} HTTP/1.1\r\nHost: lab\r\n\r\n"));
         let (head, body) = raw(addr, &format!("HEAD {path} HTTP/1.1\r\nHost: lab\r\n\r\n"));
-        assert!(body.is_empty(), "HEAD {path} sent a body: {head}\n\n{body:?}");
+        assert!(
+            body.is_empty(),
+            "HEAD {path} sent a body: {head}\n\n{body:?}"
+        );
         assert_eq!(
             head.lines().next(),
             get_head.lines().next(),
@@ -341,10 +345,7 @@ fn refused_methods(addr: &str) {
                 addr,
                 &format!("{method} {path} HTTP/1.1\r\nHost: lab\r\nContent-Length: 0\r\n\r\n"),
             );
-            assert!(
-                head.starts_with("HTTP/1.1 405"),
-                "{method} {path}: {head}"
-            );
+            assert!(head.starts_with("HTTP/1.1 405"), "{method} {path}: {head}");
             assert_eq!(header(&head, "allow"), Some("GET, HEAD"), "{head}");
         }
     }
@@ -428,7 +429,15 @@ fn listening_on_all_interfaces_is_warned_about() {
     let (config, log) = (config.to_string_lossy(), log.to_string_lossy());
     let lines = stderr_lines(
         &ns,
-        &["reap", "--config", &config, "--log", &log, "--metrics", "0.0.0.0:0"],
+        &[
+            "reap",
+            "--config",
+            &config,
+            "--log",
+            &log,
+            "--metrics",
+            "0.0.0.0:0",
+        ],
         2,
     );
     assert!(
