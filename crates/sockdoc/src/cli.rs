@@ -518,7 +518,8 @@ pub struct ReapArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ServeArgs {
-    /// Address to listen on (keep it on loopback unless a firewall guards it).
+    /// Address to listen on (keep it on loopback unless a firewall guards it; 0.0.0.0 or :: is
+    /// served with a warning).
     #[arg(long, default_value = "127.0.0.1:9717", value_name = "ADDR:PORT")]
     pub listen: String,
     /// Rows per bounded label set (listening ports, processes).
@@ -550,6 +551,9 @@ scrape finds its cache older than its cadence; nothing runs between scrapes):
                   count under process \"-\" (sockdoc_owners_age_seconds)
 At 300k sockets a scrape costs ~0.07 s of CPU, a doctor run ~0.4 s more, a /proc walk ~0.9 s more
 (node_exporter's tcpstat: ~0.7 s per scrape): at a 30 s scrape interval ~0.25 s per scrape.
+HTTP: GET or HEAD /metrics and /healthz (other methods: 405); request head <= 8 KiB within 5 s,
+30 s per connection, 512 connections (the oldest still sending its request makes room); one scrape
+at a time, requests that waited share its result (sockdoc_scrapes_total).
 Examples:
   sockdoc serve                                  # http://127.0.0.1:9717/metrics
   sockdoc serve --listen 10.0.0.5:9717           # no TLS, no authentication: firewall it

@@ -309,3 +309,71 @@ impl Scraper {
         .unwrap_or_else(|e| Err(format!("the scrape failed: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn scrapes_never_overlap_and_waiters_share_a_result_no_older_than_them() {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let renders = Arc::new(AtomicUsize::new(0));
+        let render: Render = {
+            let (in_flight, most, renders) = (in_flight.clone(), most.clone(), renders.clone());
+            Arc::new(move || {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let n = renders.fetch_add(1, Ordering::SeqCst) + 1;
+                std::thread::sleep(Duration::from_millis(200));
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                Ok(format!("scrape {n}"))
+            })
+        };
+        let scraper = Arc::new(Scraper::new(render));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            // Ten requests at once: the first runs a scrape; the others arrived after it began, so
+            // the next one runs a second scrape and the rest share that one.
+            let tasks: Vec<_> = (0..10)
+                .map(|_| {
+                    let s = scraper.clone();
+                    tokio::spawn(async move { s.scrape().await })
+                })
+                .collect();
+            let mut got = Vec::new();
+            for t in tasks {
+                got.push(t.await.expect("task").expect("scrape"));
+            }
+            assert_eq!(most.load(Ordering::SeqCst), 1, "two scrapes overlapped");
+            assert_eq!(renders.load(Ordering::SeqCst), 2, "{got:?}");
+            assert_eq!(got.iter().filter(|b| **b == "scrape 1").count(), 1);
+            assert_eq!(got.iter().filter(|b| **b == "scrape 2").count(), 9);
+            // A request after the last scrape ended never gets its result: it runs its own.
+            assert_eq!(scraper.scrape().await.expect("scrape"), "scrape 3");
+        });
+    }
+
+    #[test]
+    fn a_wildcard_address_is_warned_about_with_the_loopback_to_use() {
+        let w = exposure_warning("0.0.0.0:9717".parse().expect("addr")).expect("warning");
+        assert!(
+            w.contains("all interfaces") && w.contains("127.0.0.1:9717"),
+            "{w}"
+        );
+        let w = exposure_warning("[::]:9718".parse().expect("addr")).expect("warning");
+        assert!(w.contains("[::1]:9718"), "{w}");
+        assert_eq!(
+            exposure_warning("127.0.0.1:9717".parse().expect("addr")),
+            None
+        );
+        assert_eq!(
+            exposure_warning("10.0.0.5:9717".parse().expect("addr")),
+            None
+        );
+    }
+}
