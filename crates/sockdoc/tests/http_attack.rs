@@ -10,14 +10,15 @@
 //!   with `Allow: GET, HEAD` and never run a scrape;
 //! - listening on 0.0.0.0 or :: prints a warning;
 //! - reap with stderr a closed pipe, and clients hanging up mid-request: it keeps serving, reloads,
-//!   stops on SIGTERM with exit 0 and writes its stop record.
+//!   stops on SIGTERM with exit 0 and writes its stop record;
+//! - reap ended by a failure (its log cannot be synced) still writes a stop record saying why.
 //!
 //! Needs root and `ip`.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -499,4 +500,71 @@ fn reap_with_a_closed_stderr_survives_clients_hanging_up_and_logs_its_stop() {
     let last = lines.last().expect("log lines");
     assert_eq!(last["action"], "stop", "{lines:?}");
     assert_eq!(last["reason"], "SIGINT or SIGTERM", "{last}");
+}
+
+/// Reads lines from the FIFO at `path` until its writer closes it; fails the test when no writer
+/// comes and goes within [`WAIT`].
+fn read_fifo(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let path = path.to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines: Vec<serde_json::Value> = std::fs::File::open(&path)
+            .map(|f| {
+                BufReader::new(f)
+                    .lines()
+                    .map_while(Result::ok)
+                    .filter_map(|l| serde_json::from_str(&l).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let _ = tx.send(lines);
+    });
+    rx.recv_timeout(WAIT)
+        .expect("reap neither wrote nor closed its log")
+}
+
+#[test]
+fn reap_writes_its_stop_record_when_a_failure_ends_it() {
+    // The action log is a FIFO: the start record goes through, syncing it fails (a pipe cannot be
+    // synced), which ends the daemon; it then opens the log once more for its stop record.
+    let ns = Netns::new().expect("namespace");
+    let dir = Workdir::new("reap-fifo").expect("temp dir");
+    let config = dir.write("reap.toml", QUIET_REAP).expect("config");
+    let fifo = dir.join("actions.fifo");
+    let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).expect("path");
+    // SAFETY: mkfifo reads a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--netns", ns.name(), "reap", "--metrics", "off", "--config"])
+        .arg(&config)
+        .arg("--log")
+        .arg(&fifo)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut guard = Killed(cmd.spawn().expect("start sockdoc reap"));
+    // The stop record comes through the same reader, or a second one when the first saw the end.
+    let mut lines = read_fifo(&fifo);
+    if !lines.iter().any(|v| v["action"] == "stop") {
+        lines.extend(read_fifo(&fifo));
+    }
+    let actions: Vec<&serde_json::Value> = lines.iter().map(|v| &v["action"]).collect();
+    assert_eq!(actions, ["start", "stop"], "{lines:?}");
+    let stop = &lines[1];
+    assert_eq!(stop["reason"], "error", "{stop}");
+    assert!(
+        stop["error"].as_str().is_some_and(|e| e.contains("sync")),
+        "{stop}"
+    );
+    let status = guard.0.wait().expect("exit");
+    let mut err = String::new();
+    guard
+        .0
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(74), "{status:?}: {err}");
+    assert!(err.contains("cannot sync the action log"), "{err}");
 }

@@ -4,7 +4,9 @@
 //! then shutdown through the owner's fd, then a forged RST; keepalive retrofit), and writes one JSON
 //! line per action. Counters are on `/metrics` (loopback by default).
 //! SIGHUP reloads the configuration (a bad one is rejected and the old one kept); SIGINT/SIGTERM stop
-//! it cleanly. It decides nothing itself: the policy is in the core crate.
+//! it cleanly. Every run that logged its start logs its stop, also when a failure ends it; its stderr
+//! lines never panic (a closed stderr loses them, nothing else). It decides nothing itself: the policy
+//! is in the core crate.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -417,9 +419,9 @@ fn daemon(
         "metrics": bound.map(|b| b.to_string()),
         "own_ssh": std::env::var("SSH_CONNECTION").ok().filter(|_| own_ssh.is_some()),
     }))?;
-    sink.flush()?;
     started.log = Some(log_path.clone());
     started.scans = metrics.scans.clone();
+    sink.flush()?;
     log_line!(
         "sockdoc reap: {} rule(s) every {:?} in {}{}; log: {}; SIGHUP reloads {}, SIGTERM stops",
         cfg.rules.len(),
