@@ -7,7 +7,6 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -70,7 +69,7 @@ impl Reaper {
             .stdout(Stdio::from(File::create(&log)?))
             .stderr(match stderr {
                 Stderr::File => Stdio::from(File::create(&err)?),
-                Stderr::ClosedPipe => closed_pipe()?,
+                Stderr::ClosedPipe => crate::serve::closed_pipe()?,
             });
         for (k, v) in env {
             cmd.env(k, v);
@@ -211,19 +210,6 @@ pub enum Stderr {
     File,
     /// A pipe whose read end is already closed: every write fails with EPIPE.
     ClosedPipe,
-}
-
-/// The write end of a pipe whose read end is closed.
-fn closed_pipe() -> io::Result<Stdio> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two fds into the array it is given.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds were just returned by pipe2 and are owned by nobody else.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    drop(read);
-    Ok(Stdio::from(write))
 }
 
 /// The value of the first line of an OpenMetrics text starting with `series`.

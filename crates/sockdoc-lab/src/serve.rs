@@ -3,6 +3,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -68,4 +69,18 @@ pub fn get(addr: &str, path: &str, timeout: Duration) -> io::Result<String> {
     let mut body = String::new();
     s.read_to_string(&mut body)?;
     Ok(body)
+}
+
+/// The write end of a pipe whose read end is already closed, for a daemon's stderr: every write
+/// there fails with EPIPE (SIGPIPE is ignored by Rust programs).
+pub fn closed_pipe() -> io::Result<Stdio> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array it is given.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just returned by pipe2 and are owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    Ok(Stdio::from(write))
 }

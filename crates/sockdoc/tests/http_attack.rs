@@ -568,3 +568,34 @@ fn reap_writes_its_stop_record_when_a_failure_ends_it() {
     assert_eq!(status.code(), Some(74), "{status:?}: {err}");
     assert!(err.contains("cannot sync the action log"), "{err}");
 }
+
+#[test]
+fn serve_and_events_with_a_closed_stderr_run_and_stop_cleanly() {
+    let ns = Netns::new().expect("namespace");
+    let spawn = |args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--netns", ns.name()])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(lab_serve::closed_pipe().expect("pipe"));
+        Killed(cmd.spawn().expect("start sockdoc"))
+    };
+    // serve: its "serving" line meets the closed pipe; it keeps serving until SIGTERM.
+    let mut serve = spawn(&["serve", "--listen", "127.0.0.1:0"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        serve.0.try_wait().expect("wait").is_none(),
+        "serve exited: {:?}",
+        serve.0.try_wait()
+    );
+    let pid = i32::try_from(serve.0.id()).expect("pid");
+    // SAFETY: kill sends a signal to the process this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "SIGTERM");
+    let status = serve.0.wait().expect("serve exit");
+    assert_eq!(status.code(), Some(0), "serve: {status:?}");
+    // events: its "watching" line too; it ends by itself after --for.
+    let mut events = spawn(&["events", "--for", "1s"]);
+    let status = events.0.wait().expect("events exit");
+    assert_eq!(status.code(), Some(0), "events: {status:?}");
+}
