@@ -18,6 +18,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::Serialize;
 use serde_json::Value;
 
 /// Where actions are recorded unless told otherwise.
@@ -230,20 +231,21 @@ impl<'a, J: Journal + ?Sized> WriteAhead<'a, J> {
 
     /// Act on `items`, batch by batch: commit `intent(item)` for each item of the batch, then
     /// `act(batch)` (one outcome per item, in order), then commit `outcome(item, &outcome)` for each.
-    /// The records are JSON objects; `"phase"` and `"run"` are added here. When a commit fails,
-    /// nothing more is acted on: [`Stopped`] holds what was done.
-    pub fn act<T, O>(
+    /// The records serialize as JSON objects (a `serde_json::Value` or a struct); `"phase"` and
+    /// `"run"` are added here. When a commit fails, nothing more is acted on: [`Stopped`] holds what
+    /// was done.
+    pub fn act<T, O, I: Serialize, R: Serialize>(
         &mut self,
         items: &[T],
-        mut intent: impl FnMut(&T) -> Value,
+        mut intent: impl FnMut(&T) -> I,
         mut act: impl FnMut(&[T]) -> Vec<O>,
-        mut outcome: impl FnMut(&T, &O) -> Value,
+        mut outcome: impl FnMut(&T, &O) -> R,
     ) -> Result<Vec<O>, Stopped<O>> {
         let mut done: Vec<O> = Vec::with_capacity(items.len());
         for chunk in items.chunks(self.batch) {
             let intents: Vec<String> = chunk
                 .iter()
-                .map(|t| self.stamp(intent(t), "intent"))
+                .map(|t| self.stamp(&intent(t), "intent"))
                 .collect();
             if let Err(error) = self.journal.commit(&intents) {
                 return Err(Stopped {
@@ -257,7 +259,7 @@ impl<'a, J: Journal + ?Sized> WriteAhead<'a, J> {
             let records: Vec<String> = chunk
                 .iter()
                 .zip(&outs)
-                .map(|(t, o)| self.stamp(outcome(t, o), "outcome"))
+                .map(|(t, o)| self.stamp(&outcome(t, o), "outcome"))
                 .collect();
             let n = outs.len();
             done.extend(outs);
@@ -274,20 +276,26 @@ impl<'a, J: Journal + ?Sized> WriteAhead<'a, J> {
 
     /// Commit more outcome records of this run: a correction after a later re-read of the kernel
     /// (the last outcome record of a socket in a run is the one that counts).
-    pub fn outcomes(&mut self, records: Vec<Value>) -> io::Result<()> {
-        let lines: Vec<String> = records
-            .into_iter()
-            .map(|r| self.stamp(r, "outcome"))
-            .collect();
+    pub fn outcomes<R: Serialize>(&mut self, records: &[R]) -> io::Result<()> {
+        let lines: Vec<String> = records.iter().map(|r| self.stamp(r, "outcome")).collect();
         self.journal.commit(&lines)
     }
 
-    fn stamp(&self, mut v: Value, phase: &str) -> String {
-        if let Some(o) = v.as_object_mut() {
-            o.insert("phase".into(), Value::from(phase));
-            o.insert("run".into(), Value::from(self.run.as_str()));
+    /// The record as one JSON line with `"phase"` and `"run"` first (a record that is not an object
+    /// goes under `"record"`).
+    fn stamp<R: Serialize + ?Sized>(&self, record: &R, phase: &str) -> String {
+        let body = serde_json::to_string(record)
+            .unwrap_or_else(|e| Value::from(format!("unserializable record: {e}")).to_string());
+        let head = format!(
+            "{{\"phase\":{},\"run\":{}",
+            Value::from(phase),
+            Value::from(self.run.as_str())
+        );
+        match body.strip_prefix('{') {
+            Some("}") => format!("{head}}}"),
+            Some(rest) => format!("{head},{rest}"),
+            None => format!("{head},\"record\":{body}}}"),
         }
-        v.to_string()
     }
 }
 
@@ -395,6 +403,29 @@ mod tests {
                 p("outcome", &[2, 3]),
                 p("intent", &[4]),
                 p("outcome", &[4]),
+            ]
+        );
+    }
+
+    #[test]
+    fn records_get_phase_and_run_whatever_their_shape() {
+        let mut j = Mem {
+            commits: Vec::new(),
+            fail_at: usize::MAX,
+        };
+        let mut wa = WriteAhead::new(&mut j, "1-2");
+        wa.outcomes(&[json!({"a": 1}), json!({}), json!([1])])
+            .expect("commit");
+        let lines: Vec<Value> = j.commits[0]
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                json!({"phase": "outcome", "run": "1-2", "a": 1}),
+                json!({"phase": "outcome", "run": "1-2"}),
+                json!({"phase": "outcome", "run": "1-2", "record": [1]}),
             ]
         );
     }

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
-use serde_json::json;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::kill::{kill_many, Attempt, Method, RstOptions};
 use sockdoc_diag::{Socket, State};
@@ -49,6 +48,45 @@ struct JKill<'a> {
     acted: usize,
     killed: usize,
     results: Vec<JResult<'a>>,
+}
+
+/// What every audit record of a kill says.
+#[derive(Serialize)]
+struct KillRecord<'a> {
+    time: String,
+    action: &'static str,
+    socket: JSocket<'a>,
+    filter: &'a str,
+    uid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<&'a str>,
+}
+
+/// The intent record: about to try `methods` on the socket.
+#[derive(Serialize)]
+struct KillIntent<'a> {
+    #[serde(flatten)]
+    record: KillRecord<'a>,
+    methods: &'a [&'static str],
+}
+
+/// The outcome record.
+#[derive(Serialize)]
+struct KillOutcome<'a> {
+    #[serde(flatten)]
+    record: KillRecord<'a>,
+    method: Option<&'static str>,
+    outcome: &'static str,
+    attempts: Vec<RecAttempt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RecAttempt {
+    method: &'static str,
+    error: Option<String>,
+    note: Option<String>,
 }
 
 const COLS: [Col; 6] = [
@@ -248,45 +286,39 @@ pub fn execute(
         .collect();
     let path = audit.path().to_path_buf();
     let uid = uid();
-    let base = |s: &Socket| {
-        let mut r = json!({
-            "time": now_rfc3339(),
-            "action": "kill",
-            "socket": JSocket::new(s, owners),
-            "filter": filter,
-            "uid": uid,
-        });
-        if let Some(via) = via {
-            r["via"] = via.into();
-        }
-        r
+    let ladder: Vec<&'static str> = methods.iter().map(|m| m.name()).collect();
+    let record = |s: &Socket| KillRecord {
+        time: now_rfc3339(),
+        action: "kill",
+        socket: JSocket::new(s, owners),
+        filter,
+        uid,
+        via,
     };
-    let outcome = |s: &Socket, tries: &[Attempt], killed: bool, reason: Option<&str>| {
-        let mut r = base(s);
-        r["method"] = tries
-            .iter()
-            .find(|t| t.error.is_none())
-            .map(|t| t.method.name())
-            .into();
-        r["outcome"] = if killed { "killed" } else { "failed" }.into();
-        r["attempts"] = tries
-            .iter()
-            .map(|t| json!({"method": t.method.name(), "error": t.error, "note": t.note}))
-            .collect::<Vec<_>>()
-            .into();
-        if let Some(why) = reason {
-            r["reason"] = why.into();
-        }
-        r
-    };
-    let ladder: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+    let outcome =
+        |s: &Socket, tries: &[Attempt], killed: bool, reason: Option<String>| KillOutcome {
+            record: record(s),
+            method: tries
+                .iter()
+                .find(|t| t.error.is_none())
+                .map(|t| t.method.name()),
+            outcome: if killed { "killed" } else { "failed" },
+            attempts: tries
+                .iter()
+                .map(|t| RecAttempt {
+                    method: t.method.name(),
+                    error: t.error.clone(),
+                    note: t.note.clone(),
+                })
+                .collect(),
+            reason,
+        };
     let mut wa = WriteAhead::new(audit, run_id());
     let acted = wa.act(
         &items,
-        |(s, _)| {
-            let mut r = base(s);
-            r["methods"] = ladder.clone().into();
-            r
+        |(s, _)| KillIntent {
+            record: record(s),
+            methods: &ladder,
         },
         |batch| kill_many(&mut diag, batch, methods, rst),
         |(s, _), tries| {
@@ -335,7 +367,7 @@ pub fn execute(
             _ => None,
         };
         if worked.is_some() && !killed {
-            corrections.push(outcome(s, &tries, false, reason.as_deref()));
+            corrections.push(outcome(s, &tries, false, reason.clone()));
         }
         done.push(Killed {
             socket: *s,
@@ -346,7 +378,7 @@ pub fn execute(
         });
     }
     if stopped.is_none() {
-        if let Err(e) = wa.outcomes(corrections) {
+        if let Err(e) = wa.outcomes(&corrections) {
             stopped = Some(Failure::io("write the audit log", &path, e));
         }
     }

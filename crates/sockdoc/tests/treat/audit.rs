@@ -167,15 +167,6 @@ fn a_full_disk_kills_nothing() {
         run.stdout,
         run.stderr
     );
-    let err = run.stderr_lines();
-    assert_eq!(err.len(), 1, "one line: {:?}", run.stderr);
-    assert!(
-        err[0].contains(&log.display().to_string())
-            && err[0].contains("No space left on device")
-            && err[0].contains("--audit-log"),
-        "names the log, the error and what to do: {}",
-        err[0]
-    );
     // Nothing destroyed: every connection is still ESTABLISHED and echoes.
     let cookies = cookie_set(&conns);
     let now = present(&srv, &cookies);
@@ -188,6 +179,15 @@ fn a_full_disk_kills_nothing() {
         );
         assert_eq!(c.echo("alive").expect("echo"), "alive");
     }
+    let err = run.stderr_lines();
+    assert_eq!(err.len(), 1, "one line: {:?}", run.stderr);
+    assert!(
+        err[0].contains(&log.display().to_string())
+            && err[0].contains("No space left on device")
+            && err[0].contains("--audit-log"),
+        "names the log, the error and what to do: {}",
+        err[0]
+    );
     // The report says so: nothing acted on, every socket not reached.
     let doc = run.json("kill");
     assert_eq!(
