@@ -7,7 +7,11 @@
 //!   shows has its intent record;
 //! - SIGKILL at random points (0-250 ms after the log appears) of a kill of 3000 connections, five
 //!   times: every destroyed socket has its intent record;
-//! - a normal run: each killed socket has its intent, then its outcome, with the same run id.
+//! - a normal run: each killed socket has its intent, then its outcome, with the same run id;
+//! - a rung that answered but that the kernel's re-read contradicts (shutdown of a FIN-WAIT-2
+//!   socket): a corrected outcome record follows;
+//! - `reap` with its `--log` on a disk that fills: it stops (exit 74) before its next kill, and every
+//!   socket it destroyed has its intent record.
 //!
 //! The tmpfs mounts live in temp directories and are unmounted by a guard, also when a test fails.
 
@@ -415,4 +419,160 @@ fn each_killed_socket_has_its_intent_then_its_outcome() {
     }
     // The outcome lines keep the shape `Audit::lines` checks.
     assert_eq!(audit.lines().len(), 6);
+}
+
+#[test]
+fn a_rung_the_kernel_contradicts_gets_a_corrected_outcome() {
+    // A FIN-WAIT-2 server end: shutdown(2) through its owner's fd answers 0 but changes nothing.
+    let ns = sockdoc_lab::Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    let (client, server) = sockdoc_lab::in_netns(&ns, move || {
+        let l = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        let c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        let (s, _) = l.accept()?;
+        s.shutdown(std::net::Shutdown::Write)?;
+        Ok((c, s))
+    })
+    .expect("a connection");
+    let snap = sockdoc_lab::doctor::wait_sockets(
+        &ns,
+        "the server end in FIN-WAIT-2",
+        Duration::from_secs(10),
+        false,
+        |snap| {
+            snap.iter()
+                .find(|s| s.local.port == port && s.state == SockState::FinWait2)
+                .cloned()
+                .ok_or_else(|| "not yet".to_string())
+        },
+    )
+    .expect("FIN-WAIT-2");
+    let cookie = snap.cookie.expect("cookie");
+    let audit = Audit::new();
+    let path = audit.path.to_string_lossy().into_owned();
+    let p = format!(":{port}");
+    let run = sockdoc(&[
+        "--netns",
+        ns.name(),
+        "kill",
+        "--yes",
+        "--json",
+        "--method",
+        "shutdown",
+        "--audit-log",
+        &path,
+        "sport",
+        "=",
+        &p,
+    ]);
+    let doc = KillDoc::parse(&run);
+    let r = doc.result(cookie);
+    assert_eq!(r.outcome, "failed", "{}", r.json);
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("the kernel still shows it unchanged"),
+        "{}",
+        r.json
+    );
+    let recs = records(&audit.path);
+    check_shape(&recs);
+    let phases: Vec<(&str, &str)> = recs
+        .iter()
+        .filter(|v| v["socket"]["cookie"] == cookie)
+        .map(|v| {
+            (
+                v["phase"].as_str().unwrap_or(""),
+                v["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        [("intent", ""), ("outcome", "killed"), ("outcome", "failed")],
+        "the rung's answer, then the re-read's correction: {recs:#?}"
+    );
+    let last = recs.last().expect("records");
+    assert_eq!(
+        last["reason"], "the kernel still shows it unchanged",
+        "{last}"
+    );
+    drop((client, server));
+}
+
+#[test]
+fn reap_stops_before_its_next_kill_when_its_log_fills() {
+    const N: usize = 1500;
+    let srv = EchoServer::start().expect("echo server");
+    let conns = srv.connect(N).expect("connections");
+    let cookies = cookie_set(&conns);
+    let fs = Tmpfs::mount("4m");
+    fs.fill_leaving(1200 * 1024);
+    let log = fs.join("actions.jsonl");
+    let dir = Workdir::new("audit-reap").expect("temp dir");
+    let config = dir
+        .write(
+            "reap.toml",
+            &format!(
+                "interval = \"1s\"\nmax_kills_per_interval = 100000\n[[rule]]\nname = \"idle\"\nlocal_port = {}\nidle_timeout = \"1s\"\n",
+                srv.port
+            ),
+        )
+        .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args([
+            "--netns",
+            srv.ns.name(),
+            "reap",
+            "--metrics",
+            "off",
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--log")
+        .arg(&log)
+        .env_remove("SSH_CONNECTION")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sockdoc reap");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break Some(s);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    let status = status.expect("reap must stop by itself when its log is full");
+    assert_eq!(status.code(), Some(74), "exit 74 on a full log: {stderr}");
+    assert!(
+        stderr.contains("cannot write the action log") && stderr.contains("No space left"),
+        "{stderr}"
+    );
+    let recs = records(&log);
+    let intents = phase(&recs, "intent");
+    let now = present(&srv, &cookies);
+    let gone: HashSet<u64> = cookies
+        .iter()
+        .filter(|c| !now.contains_key(c))
+        .copied()
+        .collect();
+    eprintln!(
+        "reap on a filling log: {} of {N} killed, {} intent and {} outcome records",
+        gone.len(),
+        intents.len(),
+        phase(&recs, "outcome").len()
+    );
+    assert!(gone.len() < N, "stopped before killing everything");
+    let unrecorded = gone.difference(&intents).count();
+    assert_eq!(unrecorded, 0, "destroyed sockets without an intent record");
 }
