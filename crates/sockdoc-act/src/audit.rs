@@ -1,17 +1,35 @@
-//! The audit log: one JSON line per action, appended with O_APPEND as the action happens (lines from
-//! concurrent runs never interleave inside a line), synced to disk every [`SYNC_EVERY`] records and when
-//! the log is closed — one fsync per socket would make a 50k-socket kill spend most of its time in fsync.
+//! The audit log: one JSON line per record, appended with O_APPEND (lines from concurrent runs never
+//! interleave inside a line).
+//!
+//! Acting on sockets goes through [`WriteAhead`]: for each batch of at most [`BATCH`] items, the
+//! intent records (`"phase":"intent"`) are written and synced to disk *before* anything of the batch
+//! is acted on, and the outcome records (`"phase":"outcome"`) are written and synced before the next
+//! batch starts. Every record of a run carries the run's id (`"run"`), so an intent without an
+//! outcome is recognisable after a crash. A record that cannot be written stops the run before its
+//! next act. Batching keeps a 100k-socket kill at ~400 syncs instead of 100k.
+//!
+//! [`AuditLog::append`] and [`AuditLog::sync`] remain for records that are not acts (a probe's
+//! start and end): appended as they come, synced every [`SYNC_EVERY`] records and when the log is
+//! closed.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
 
 /// Where actions are recorded unless told otherwise.
 pub const DEFAULT_PATH: &str = "/var/log/sockdoc/audit.jsonl";
 
-/// Records written between two syncs.
+/// Records written between two syncs by [`AuditLog::append`].
 pub const SYNC_EVERY: usize = 1024;
+
+/// Items acted on between two syncs of the write-ahead records: a crash leaves at most this many
+/// intents without an outcome, and a run of `n` items syncs `2 * ceil(n / BATCH)` times.
+pub const BATCH: usize = 512;
 
 /// An open audit log. Dropping it syncs what was written.
 pub struct AuditLog {
@@ -21,7 +39,9 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Open (creating it and its directory, mode 0600) for appending.
+    /// Open (creating it and its directory, mode 0600) for appending. A log whose last line was torn
+    /// (a run killed in the middle of a write) gets the line ended first, so the next record starts
+    /// on a line of its own.
     pub fn open(path: &Path) -> io::Result<AuditLog> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
@@ -29,27 +49,42 @@ impl AuditLog {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .read(true)
             .mode(0o600)
             .open(path)?;
-        Ok(AuditLog {
+        let mut log = AuditLog {
             file,
             path: path.to_path_buf(),
             unsynced: 0,
-        })
+        };
+        if log.ends_torn()? {
+            log.file.write_all(b"\n")?;
+            log.unsynced += 1;
+        }
+        Ok(log)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The file is not empty and its last byte is not a newline.
+    fn ends_torn(&self) -> io::Result<bool> {
+        use std::os::unix::fs::FileExt;
+        let len = self.file.metadata()?.len();
+        if len == 0 {
+            return Ok(false);
+        }
+        let mut last = [0u8; 1];
+        self.file.read_exact_at(&mut last, len - 1)?;
+        Ok(last[0] != b'\n')
+    }
+
     /// Append one record (a single-line JSON object); it reaches the disk within [`SYNC_EVERY`] records
-    /// or at [`AuditLog::sync`].
+    /// or at [`AuditLog::sync`]. For records of acts, use [`WriteAhead`].
     pub fn append(&mut self, json_line: &str) -> io::Result<()> {
         if json_line.contains('\n') {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "audit records are single lines",
-            ));
+            return Err(single_lines());
         }
         let mut line = Vec::with_capacity(json_line.len() + 1);
         line.extend_from_slice(json_line.as_bytes());
@@ -70,6 +105,63 @@ impl AuditLog {
         }
         Ok(())
     }
+
+    /// Append `records` (single-line JSON objects) in one write and sync them to disk before
+    /// returning. All or none: when the write fails part-way (a full disk), the bytes it wrote are cut
+    /// off again, so the log holds none of these records and never ends in a torn line.
+    pub fn append_durable(&mut self, records: &[String]) -> io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let size = records.iter().map(|r| r.len() + 1).sum();
+        let mut buf = Vec::with_capacity(size);
+        for r in records {
+            if r.contains('\n') {
+                return Err(single_lines());
+            }
+            buf.extend_from_slice(r.as_bytes());
+            buf.push(b'\n');
+        }
+        let mut written = 0;
+        while written < buf.len() {
+            match self.file.write(&buf[written..]) {
+                Ok(0) => {
+                    self.cut(written);
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the audit log accepted no more bytes",
+                    ));
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.cut(written);
+                    return Err(e);
+                }
+            }
+        }
+        self.file.sync_data()?;
+        self.unsynced = 0;
+        Ok(())
+    }
+
+    /// Take back the last `n` bytes this log appended (best effort: with O_APPEND they are the file's
+    /// last bytes unless another run appended in between).
+    fn cut(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if let Ok(m) = self.file.metadata() {
+            let _ = self.file.set_len(m.len().saturating_sub(n as u64));
+        }
+    }
+}
+
+fn single_lines() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "audit records are single lines",
+    )
 }
 
 impl Drop for AuditLog {
@@ -78,13 +170,147 @@ impl Drop for AuditLog {
     }
 }
 
+/// Where write-ahead records go: the audit log (synced to disk), or a stream such as a daemon's
+/// standard output under journald (flushed).
+pub trait Journal {
+    /// Append `records` (single-line JSON objects) and make them durable before returning.
+    fn commit(&mut self, records: &[String]) -> io::Result<()>;
+}
+
+impl Journal for AuditLog {
+    fn commit(&mut self, records: &[String]) -> io::Result<()> {
+        self.append_durable(records)
+    }
+}
+
+/// A fresh run id: `<pid>-<start time in ns since the epoch>`.
+pub fn run_id() -> String {
+    let ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{ns}", std::process::id())
+}
+
+/// A run stopped because a record could not be written.
+#[derive(Debug)]
+pub struct Stopped<O> {
+    /// The outcomes of the items acted on, in order: a prefix of the items.
+    pub done: Vec<O>,
+    /// The last `unrecorded` of `done` were acted on but their outcome records could not be written
+    /// (their intent records are in the log).
+    pub unrecorded: usize,
+    pub error: io::Error,
+}
+
+/// Acts recorded ahead: see the module documentation.
+pub struct WriteAhead<'a, J: Journal + ?Sized> {
+    journal: &'a mut J,
+    run: String,
+    batch: usize,
+}
+
+impl<'a, J: Journal + ?Sized> WriteAhead<'a, J> {
+    /// Records go to `journal`, tagged with `run` (see [`run_id`]).
+    pub fn new(journal: &'a mut J, run: impl Into<String>) -> WriteAhead<'a, J> {
+        WriteAhead {
+            journal,
+            run: run.into(),
+            batch: BATCH,
+        }
+    }
+
+    /// Act on at most `n` items between two syncs (default [`BATCH`]).
+    pub fn batch(mut self, n: usize) -> WriteAhead<'a, J> {
+        self.batch = n.max(1);
+        self
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run
+    }
+
+    /// Act on `items`, batch by batch: commit `intent(item)` for each item of the batch, then
+    /// `act(batch)` (one outcome per item, in order), then commit `outcome(item, &outcome)` for each.
+    /// The records serialize as JSON objects (a `serde_json::Value` or a struct); `"phase"` and
+    /// `"run"` are added here. When a commit fails, nothing more is acted on: [`Stopped`] holds what
+    /// was done.
+    pub fn act<T, O, I: Serialize, R: Serialize>(
+        &mut self,
+        items: &[T],
+        mut intent: impl FnMut(&T) -> I,
+        mut act: impl FnMut(&[T]) -> Vec<O>,
+        mut outcome: impl FnMut(&T, &O) -> R,
+    ) -> Result<Vec<O>, Stopped<O>> {
+        let mut done: Vec<O> = Vec::with_capacity(items.len());
+        for chunk in items.chunks(self.batch) {
+            let intents: Vec<String> = chunk
+                .iter()
+                .map(|t| self.stamp(&intent(t), "intent"))
+                .collect();
+            if let Err(error) = self.journal.commit(&intents) {
+                return Err(Stopped {
+                    done,
+                    unrecorded: 0,
+                    error,
+                });
+            }
+            let outs = act(chunk);
+            debug_assert_eq!(outs.len(), chunk.len(), "one outcome per item");
+            let records: Vec<String> = chunk
+                .iter()
+                .zip(&outs)
+                .map(|(t, o)| self.stamp(&outcome(t, o), "outcome"))
+                .collect();
+            let n = outs.len();
+            done.extend(outs);
+            if let Err(error) = self.journal.commit(&records) {
+                return Err(Stopped {
+                    done,
+                    unrecorded: n,
+                    error,
+                });
+            }
+        }
+        Ok(done)
+    }
+
+    /// Commit more outcome records of this run: a correction after a later re-read of the kernel
+    /// (the last outcome record of a socket in a run is the one that counts).
+    pub fn outcomes<R: Serialize>(&mut self, records: &[R]) -> io::Result<()> {
+        let lines: Vec<String> = records.iter().map(|r| self.stamp(r, "outcome")).collect();
+        self.journal.commit(&lines)
+    }
+
+    /// The record as one JSON line with `"phase"` and `"run"` first (a record that is not an object
+    /// goes under `"record"`).
+    fn stamp<R: Serialize + ?Sized>(&self, record: &R, phase: &str) -> String {
+        let body = serde_json::to_string(record)
+            .unwrap_or_else(|e| Value::from(format!("unserializable record: {e}")).to_string());
+        let head = format!(
+            "{{\"phase\":{},\"run\":{}",
+            Value::from(phase),
+            Value::from(self.run.as_str())
+        );
+        match body.strip_prefix('{') {
+            Some("}") => format!("{head}}}"),
+            Some(rest) => format!("{head},{rest}"),
+            None => format!("{head},\"record\":{body}}}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("sockdoc-audit-{}-{name}", std::process::id()))
+    }
 
     #[test]
     fn appends_lines_and_refuses_multiline() {
-        let dir = std::env::temp_dir().join(format!("sockdoc-audit-{}", std::process::id()));
+        let dir = temp("lines");
         let path = dir.join("sub").join("audit.jsonl");
         let mut log = AuditLog::open(&path).expect("open");
         log.append(r#"{"a":1}"#).expect("append");
@@ -93,5 +319,129 @@ mod tests {
         let text = std::fs::read_to_string(&path).expect("read");
         assert_eq!(text, "{\"a\":1}\n{\"a\":2}\n");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ended_at_open() {
+        let dir = temp("torn");
+        let path = dir.join("audit.jsonl");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(&path, "{\"a\":1}\n{\"a\":").expect("write");
+        let mut log = AuditLog::open(&path).expect("open");
+        log.append_durable(&[r#"{"b":2}"#.to_string()])
+            .expect("append");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text, "{\"a\":1}\n{\"a\":\n{\"b\":2}\n");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A journal that records what it was given and fails its `fail_at`-th commit.
+    struct Mem {
+        commits: Vec<Vec<String>>,
+        fail_at: usize,
+    }
+
+    impl Journal for Mem {
+        fn commit(&mut self, records: &[String]) -> io::Result<()> {
+            if self.commits.len() == self.fail_at {
+                return Err(io::Error::other("full"));
+            }
+            self.commits.push(records.to_vec());
+            Ok(())
+        }
+    }
+
+    fn acts(fail_at: usize) -> (Mem, Vec<u32>, Result<Vec<u32>, Stopped<u32>>) {
+        let mut j = Mem {
+            commits: Vec::new(),
+            fail_at,
+        };
+        let mut acted = Vec::new();
+        let items: Vec<u32> = (0..5).collect();
+        let r = WriteAhead::new(&mut j, "7-1").batch(2).act(
+            &items,
+            |i| json!({"item": i}),
+            |batch| {
+                acted.extend_from_slice(batch);
+                batch.iter().map(|i| i * 10).collect()
+            },
+            |i, o| json!({"item": i, "out": o}),
+        );
+        (j, acted, r)
+    }
+
+    #[test]
+    fn intents_are_committed_before_each_batch_and_outcomes_after() {
+        let (j, acted, r) = acts(usize::MAX);
+        assert_eq!(r.expect("ok"), vec![0, 10, 20, 30, 40]);
+        assert_eq!(acted, vec![0, 1, 2, 3, 4]);
+        let phases: Vec<Vec<(String, u64)>> = j
+            .commits
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|l| {
+                        let v: Value = serde_json::from_str(l).expect("json");
+                        assert_eq!(v["run"], "7-1");
+                        (
+                            v["phase"].as_str().expect("phase").to_string(),
+                            v["item"].as_u64().expect("item"),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let p = |s: &str, items: &[u64]| -> Vec<(String, u64)> {
+            items.iter().map(|&i| (s.to_string(), i)).collect()
+        };
+        assert_eq!(
+            phases,
+            vec![
+                p("intent", &[0, 1]),
+                p("outcome", &[0, 1]),
+                p("intent", &[2, 3]),
+                p("outcome", &[2, 3]),
+                p("intent", &[4]),
+                p("outcome", &[4]),
+            ]
+        );
+    }
+
+    #[test]
+    fn records_get_phase_and_run_whatever_their_shape() {
+        let mut j = Mem {
+            commits: Vec::new(),
+            fail_at: usize::MAX,
+        };
+        let mut wa = WriteAhead::new(&mut j, "1-2");
+        wa.outcomes(&[json!({"a": 1}), json!({}), json!([1])])
+            .expect("commit");
+        let lines: Vec<Value> = j.commits[0]
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                json!({"phase": "outcome", "run": "1-2", "a": 1}),
+                json!({"phase": "outcome", "run": "1-2"}),
+                json!({"phase": "outcome", "run": "1-2", "record": [1]}),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_commit_stops_before_the_next_act() {
+        // The second batch's intents cannot be written: only the first batch was acted on.
+        let (_, acted, r) = acts(2);
+        let s = r.expect_err("stopped");
+        assert_eq!((acted, s.done, s.unrecorded), (vec![0, 1], vec![0, 10], 0));
+        // The first batch's outcomes cannot be written: acted on, outcome unrecorded, no more acts.
+        let (_, acted, r) = acts(1);
+        let s = r.expect_err("stopped");
+        assert_eq!((acted, s.done, s.unrecorded), (vec![0, 1], vec![0, 10], 2));
+        // Nothing can be written: nothing is acted on.
+        let (_, acted, r) = acts(0);
+        assert!(acted.is_empty() && r.expect_err("stopped").done.is_empty());
     }
 }

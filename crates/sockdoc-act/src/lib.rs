@@ -6,7 +6,9 @@
 //! - [`raw`] and [`challenge`]: forged TCP segments and their capture, and learning a connection's
 //!   sequence numbers from a challenge ACK (the killcx method), for the `rst` rung and raw probes;
 //! - [`keepalive`]: retrofit TCP keepalive onto a process's sockets, remembering what was there;
-//! - [`audit`]: the append-only JSON-lines log every action writes.
+//! - [`audit`]: the append-only JSON-lines log every action writes; acts go through
+//!   [`audit::WriteAhead`], which puts each batch's intent records on disk before the batch is acted
+//!   on and its outcome records before the next one, and stops the run when a record cannot be written.
 //!
 //! It decides nothing: callers choose the selection (from a census), confirm it with the user, and
 //! re-read the kernel afterwards to report what really happened.

@@ -299,8 +299,10 @@ const KILL_HELP: &str = "\
 Safety: a filter is required; the selection is shown first; --dry-run stops there; --yes is needed
 when standard input is not a terminal, and for more than --confirm-above sockets (default 100; on a
 terminal, typing the count back also does); --max caps a run; the caller's own SSH connection
-($SSH_CONNECTION) is never touched; every socket acted on is appended to the audit log as one JSON
-line. Afterwards the kernel is read again: a socket counts as killed only when it is gone (or, after
+($SSH_CONNECTION) is never touched; every socket is recorded in the audit log before it is acted on
+(intent records synced to disk before each batch of 512, outcome records after it), and a record that
+cannot be written stops the run before the next socket (exit 74, with the report of what was done).
+Afterwards the kernel is read again: a socket counts as killed only when it is gone (or, after
 shutdown, changed state).
 Methods (--method auto tries them in this order and reports, per socket, why each rung failed):
   destroy   SOCK_DESTROY (CONFIG_INET_DIAG_DESTROY, CAP_NET_ADMIN); any state, owner or not.
@@ -312,7 +314,8 @@ Methods (--method auto tries them in this order and reports, per socket, why eac
             answers at most once per net.ipv4.tcp_invalid_ratelimit (500 ms): silent ones are
             asked 3 times. The owner reads ECONNRESET (EPIPE in CLOSE-WAIT). --tell-peer also
             resets the peer's end.
-Exit: 0 all killed, 1 some not killed, 64 refused or bad usage, 77 permission.
+Exit: 0 all killed, 1 some not killed, 64 refused or bad usage, 74 the audit log could not be
+written, 77 permission.
 Examples:
   sockdoc kill --dry-run state close-wait pid 4242
   sockdoc kill --yes dst 192.168.70.16 sport = :21      # the incident's ghost, by peer

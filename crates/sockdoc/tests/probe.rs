@@ -110,5 +110,21 @@ fn probe_tells_dead_from_alive_restores_and_reaps() {
         vec![alive_peer],
         "{left:?}"
     );
+    // The reaping was recorded ahead: the kill's intent, then its outcome, in one run.
+    let text = std::fs::read_to_string(&audit).expect("audit log");
+    let kills: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line"))
+        .filter(|v| v["action"] == "kill")
+        .collect();
+    assert_eq!(kills.len(), 2, "{text}");
+    assert_eq!(
+        (&kills[0]["phase"], &kills[1]["phase"]),
+        (&"intent".into(), &"outcome".into()),
+        "{text}"
+    );
+    assert_eq!(kills[0]["run"], kills[1]["run"], "{text}");
+    assert_eq!(kills[1]["outcome"], "killed", "{text}");
+    assert_eq!(kills[1]["socket"]["remote"]["port"], dead_peer, "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }

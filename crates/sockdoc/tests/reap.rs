@@ -50,16 +50,17 @@ fn client(srv: &EchoServer) -> (std::net::TcpStream, u16) {
     (s, port)
 }
 
-/// The action line about the server end of the connection from client `port`.
+/// The action line about the server end of the connection from client `port` (kills: the outcome
+/// line, not the intent written ahead of it).
 fn about(v: &Value, action: &str, port: u16) -> bool {
-    v["action"] == action && v["socket"]["remote"]["port"] == port
+    v["action"] == action && v["phase"] != "intent" && v["socket"]["remote"]["port"] == port
 }
 
-/// The action lines logged so far with this `action`.
+/// The action lines logged so far with this `action` (kills: the outcome lines).
 fn actions(r: &Reaper, action: &str) -> Vec<Value> {
     r.lines()
         .into_iter()
-        .filter(|v| v["action"] == action)
+        .filter(|v| v["action"] == action && v["phase"] != "intent")
         .collect()
 }
 
@@ -177,7 +178,7 @@ fn cap_evicts_the_idlest_first_and_never_the_own_ssh_session() {
     let lines = r.lines();
     let mut killed: Vec<u64> = lines
         .iter()
-        .filter(|v| v["action"] == "kill")
+        .filter(|v| v["action"] == "kill" && v["phase"] != "intent")
         .map(|v| {
             assert_eq!(v["reason"], "max-connections", "{v}");
             assert_eq!(v["outcome"], "killed", "{v}");
@@ -194,6 +195,20 @@ fn cap_evicts_the_idlest_first_and_never_the_own_ssh_session() {
     let mut want = cookies[1..3].to_vec();
     want.sort_unstable();
     assert_eq!(killed, want);
+    // Recorded ahead: each kill's intent line comes before its outcome line, with the same run id.
+    for c in &killed {
+        let about_c: Vec<&Value> = lines
+            .iter()
+            .filter(|v| v["action"] == "kill" && cookie_of(v) == *c)
+            .collect();
+        assert_eq!(about_c.len(), 2, "{about_c:?}");
+        assert_eq!(
+            (&about_c[0]["phase"], &about_c[1]["phase"]),
+            (&Value::from("intent"), &Value::from("outcome")),
+            "{about_c:?}"
+        );
+        assert!(about_c[0]["run"].is_string() && about_c[0]["run"] == about_c[1]["run"]);
+    }
     let spare = lines
         .iter()
         .find(|v| v["action"] == "spare")

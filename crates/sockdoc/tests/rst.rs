@@ -233,12 +233,18 @@ fn rst_kills_established_the_owner_reads_econnreset_and_the_peer_is_told_only_wh
     let e = quiet_c.read(&mut [0u8; 8]).expect_err("reset on next send");
     assert_eq!(e.kind(), ErrorKind::ConnectionReset, "peer: {e}");
 
-    // One audit line per socket, with the rung and its note.
+    // One outcome line per socket (after its intent line), with the rung and its note.
     let log = std::fs::read_to_string(p.audit()).expect("audit log");
-    let lines: Vec<Value> = log
+    let all: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
+    assert_eq!(
+        all.iter().filter(|l| l["phase"] == "intent").count(),
+        2,
+        "{log}"
+    );
+    let lines: Vec<&Value> = all.iter().filter(|l| l["phase"] != "intent").collect();
     assert_eq!(lines.len(), 2, "{log}");
     for l in &lines {
         assert_eq!(l["method"], "rst", "{l}");

@@ -1,13 +1,14 @@
 //! `sockdoc kill FILTER`: close matching connections in any state, by the kill ladder (SOCK_DESTROY, then
 //! shutdown through the owner's fd, then a forged RST), showing the selection first, asking for more
-//! than `--confirm-above` sockets, recording every socket in the audit log, and reading the kernel again
-//! to report what is really gone.
+//! than `--confirm-above` sockets, recording every socket in the audit log ahead of acting on it (intent
+//! records synced before each batch, outcome records after; a record that cannot be written stops the
+//! run), and reading the kernel again to report what is really gone.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
-use sockdoc_act::audit::AuditLog;
+use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::kill::{kill_many, Attempt, Method, RstOptions};
 use sockdoc_diag::{Socket, State};
 use sockdoc_proc::SocketOwners;
@@ -47,6 +48,45 @@ struct JKill<'a> {
     acted: usize,
     killed: usize,
     results: Vec<JResult<'a>>,
+}
+
+/// What every audit record of a kill says.
+#[derive(Serialize)]
+struct KillRecord<'a> {
+    time: String,
+    action: &'static str,
+    socket: JSocket<'a>,
+    filter: &'a str,
+    uid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<&'a str>,
+}
+
+/// The intent record: about to try `methods` on the socket.
+#[derive(Serialize)]
+struct KillIntent<'a> {
+    #[serde(flatten)]
+    record: KillRecord<'a>,
+    methods: &'a [&'static str],
+}
+
+/// The outcome record.
+#[derive(Serialize)]
+struct KillOutcome<'a> {
+    #[serde(flatten)]
+    record: KillRecord<'a>,
+    method: Option<&'static str>,
+    outcome: &'static str,
+    attempts: Vec<RecAttempt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RecAttempt {
+    method: &'static str,
+    error: Option<String>,
+    note: Option<String>,
 }
 
 const COLS: [Col; 6] = [
@@ -115,7 +155,7 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
         tell_peer: a.tell_peer,
         ..RstOptions::default()
     };
-    let done = execute(
+    let Executed { done, stopped } = execute(
         &sel,
         &acted,
         methods,
@@ -125,6 +165,7 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
         &mut audit,
     )?;
     let killed = done.iter().filter(|k| k.killed).count();
+    let reached = done.len();
     let mut results: Vec<JResult> = done
         .into_iter()
         .map(|k| JResult {
@@ -144,9 +185,12 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
                 .collect(),
         })
         .collect();
+    let not_reached: Vec<(Socket, &'static str)> =
+        acted[reached..].iter().map(|s| (*s, NOT_REACHED)).collect();
+    results.extend(skipped(&[], &not_reached, owners));
     results.extend(skipped(&over_max, &sel.excluded, owners));
     if g.json {
-        write_json(out, false, sel.sockets.len(), acted.len(), killed, results)?;
+        write_json(out, false, sel.sockets.len(), reached, killed, results)?;
     } else {
         for r in results.iter().filter(|r| r.outcome == "failed") {
             let tried: Vec<String> = r
@@ -167,11 +211,18 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
         }
         writeln!(
             out,
-            "killed {killed} of {}; recorded in {}",
-            acted.len(),
+            "killed {killed} of {reached}{}; recorded in {}",
+            if reached < acted.len() {
+                format!(" ({} not acted on)", acted.len() - reached)
+            } else {
+                String::new()
+            },
             audit.path().display()
         )
         .map_err(Failure::output)?;
+    }
+    if let Some(f) = stopped {
+        return Err(f);
     }
     Ok(if killed == acted.len() {
         Exit::Ok
@@ -193,9 +244,25 @@ pub struct Killed {
     pub attempts: Vec<Attempt>,
 }
 
-/// Kill `sockets` (from `sel`) with the ladder `methods`, append one audit record per socket (with
-/// `filter` and, when set, `via`), then read the kernel again: only what is gone counts as killed.
-/// The one place that closes selected sockets, for `kill` and for `top`'s kill action.
+/// What [`execute`] did.
+pub struct Executed {
+    /// The sockets acted on, in the order given: all of them, or the first ones when `stopped`.
+    pub done: Vec<Killed>,
+    /// The audit log could not be written: nothing after `done` was acted on. One line naming the
+    /// log and what to do (exit 74, or 77 for a permission problem).
+    pub stopped: Option<Failure>,
+}
+
+/// Why a socket [`execute`] did not reach is not in the report's kill results.
+pub const NOT_REACHED: &str = "not acted on: the audit log could not be written";
+
+/// Kill `sockets` (from `sel`) with the ladder `methods`, recorded ahead in the audit log (with
+/// `filter` and, when set, `via`): batch by batch, the intent records are on disk before the batch is
+/// acted on and its outcome records before the next batch starts; a record that cannot be written
+/// stops the run there ([`Executed::stopped`]). Then the kernel is read again: only what is gone (or,
+/// after a shutdown, changed state) counts as killed, and a socket whose rung answered but that the
+/// kernel still shows unchanged gets a corrected outcome record. The one place that closes selected
+/// sockets, for `kill` and for `top`'s kill action.
 pub fn execute(
     sel: &Selection,
     sockets: &[Socket],
@@ -204,7 +271,7 @@ pub fn execute(
     filter: &str,
     via: Option<&str>,
     audit: &mut AuditLog,
-) -> Result<Vec<Killed>, Failure> {
+) -> Result<Executed, Failure> {
     let owners = sel.owners.as_ref();
     // The netlink socket must live in the target namespace: open it on a thread that entered it.
     let mut diag = scope::diag_socket(&sel.ns)?;
@@ -217,10 +284,76 @@ pub fn execute(
             (*s, owner)
         })
         .collect();
-    let attempts: Vec<Vec<Attempt>> = kill_many(&mut diag, &items, methods, rst);
+    let path = audit.path().to_path_buf();
+    let uid = uid();
+    let ladder: Vec<&'static str> = methods.iter().map(|m| m.name()).collect();
+    let record = |s: &Socket| KillRecord {
+        time: now_rfc3339(),
+        action: "kill",
+        socket: JSocket::new(s, owners),
+        filter,
+        uid,
+        via,
+    };
+    let outcome =
+        |s: &Socket, tries: &[Attempt], killed: bool, reason: Option<String>| KillOutcome {
+            record: record(s),
+            method: tries
+                .iter()
+                .find(|t| t.error.is_none())
+                .map(|t| t.method.name()),
+            outcome: if killed { "killed" } else { "failed" },
+            attempts: tries
+                .iter()
+                .map(|t| RecAttempt {
+                    method: t.method.name(),
+                    error: t.error.clone(),
+                    note: t.note.clone(),
+                })
+                .collect(),
+            reason,
+        };
+    let mut wa = WriteAhead::new(audit, run_id());
+    let acted = wa.act(
+        &items,
+        |(s, _)| KillIntent {
+            record: record(s),
+            methods: &ladder,
+        },
+        |batch| kill_many(&mut diag, batch, methods, rst),
+        |(s, _), tries| {
+            let worked = tries.iter().any(|t| t.error.is_none());
+            outcome(s, tries, worked, None)
+        },
+    );
+    let (attempts, mut stopped) = match acted {
+        Ok(a) => (a, None),
+        Err(st) => {
+            let left = sockets.len() - st.done.len();
+            let mut msg = format!(
+                "cannot write the audit log {}: {}; stopped with {left} socket(s) not acted on",
+                path.display(),
+                st.error
+            );
+            if st.unrecorded > 0 {
+                msg.push_str(&format!(
+                    " ({} acted on have an intent but no outcome record)",
+                    st.unrecorded
+                ));
+            }
+            msg.push_str(": free space there or choose another --audit-log, then run again");
+            let exit = if st.error.kind() == std::io::ErrorKind::PermissionDenied {
+                Exit::NoPerm
+            } else {
+                Exit::Io
+            };
+            (st.done, Some(Failure::new(exit, msg)))
+        }
+    };
     let (after, _) = sel.plan.sockets(&sel.ns, owners).map_err(Failure::census)?;
     let now: HashMap<u64, State> = after.iter().map(|s| (s.cookie, s.state)).collect();
-    let mut done = Vec::with_capacity(sockets.len());
+    let mut done = Vec::with_capacity(attempts.len());
+    let mut corrections = Vec::new();
     for (s, tries) in sockets.iter().zip(attempts) {
         let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
         let gone = match now.get(&s.cookie) {
@@ -233,22 +366,9 @@ pub fn execute(
             (None, _) => tries.last().and_then(|t| t.error.clone()),
             _ => None,
         };
-        let mut record = serde_json::json!({
-            "time": now_rfc3339(),
-            "action": "kill",
-            "method": worked.map(Method::name),
-            "outcome": if killed { "killed" } else { "failed" },
-            "attempts": tries.iter().map(|t| serde_json::json!({"method": t.method.name(), "error": t.error, "note": t.note})).collect::<Vec<_>>(),
-            "socket": JSocket::new(s, owners),
-            "filter": filter,
-            "uid": uid(),
-        });
-        if let Some(via) = via {
-            record["via"] = via.into();
+        if worked.is_some() && !killed {
+            corrections.push(outcome(s, &tries, false, reason.clone()));
         }
-        audit
-            .append(&record.to_string())
-            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
         done.push(Killed {
             socket: *s,
             method: worked,
@@ -257,10 +377,12 @@ pub fn execute(
             attempts: tries,
         });
     }
-    audit
-        .sync()
-        .map_err(|e| Failure::io("sync the audit log", audit.path(), e))?;
-    Ok(done)
+    if stopped.is_none() {
+        if let Err(e) = wa.outcomes(&corrections) {
+            stopped = Some(Failure::io("write the audit log", &path, e));
+        }
+    }
+    Ok(Executed { done, stopped })
 }
 
 /// More than `limit` sockets need `--yes`, or the count typed back on a terminal: a filter that

@@ -8,10 +8,12 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use serde_json::json;
+use sockdoc_act::audit::{run_id, WriteAhead};
 use sockdoc_act::challenge::Session;
-use sockdoc_act::kill::{kill, Method};
+use sockdoc_act::kill::{kill_many, Method, RstOptions};
 use sockdoc_act::probe::{self, raw_probe, Probing, RawProbeOptions, RawVerdict};
-use sockdoc_diag::{DiagSocket, Socket, TimerKind};
+use sockdoc_diag::{Socket, TimerKind};
 use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::census::Plan;
@@ -148,8 +150,8 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
     let (after, _) = p.plan.sockets(p.ns, p.owners).map_err(Failure::census)?;
     let now: HashMap<u64, Socket> = after.iter().map(|s| (s.cookie, *s)).collect();
     let probe_ms = p.probe_time.as_millis() as u64;
-    let mut diag: Option<DiagSocket> = None;
-    let mut results = Vec::new();
+    // Verdicts first (and the original options back on everything still there).
+    let mut judged = Vec::with_capacity(hows.len());
     for (i, how) in hows.into_iter().enumerate() {
         let s = &p.suspects[i];
         let (method, verdict, mut reason) = match &how {
@@ -165,46 +167,95 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
         if let Some(why) = fallback.remove(&i) {
             reason = format!("{reason} ({why}; raw probes instead)");
         }
-        // Put the original options back on everything still there.
         let restored = match how {
             How::Keepalive(pr) if now.contains_key(&s.cookie) => pr.restore().is_ok(),
             _ => false,
         };
-        let mut reaped = false;
-        if p.reap && verdict == "dead" && now.contains_key(&s.cookie) {
-            if diag.is_none() {
-                diag = Some(scope::diag_socket(p.ns)?);
-            }
-            if let Some(d) = diag.as_mut() {
+        judged.push((method, verdict, reason, restored));
+    }
+    // Reap the dead still there, recorded ahead (intent records on disk before each batch is acted on).
+    let doomed: Vec<usize> = (0..judged.len())
+        .filter(|&i| p.reap && judged[i].1 == "dead" && now.contains_key(&p.suspects[i].cookie))
+        .collect();
+    let mut reaped = vec![false; judged.len()];
+    let mut stopped = None;
+    if !doomed.is_empty() {
+        let mut diag = scope::diag_socket(p.ns)?;
+        let items: Vec<(Socket, Option<(u32, u32)>)> = doomed
+            .iter()
+            .map(|&i| {
+                let s = p.suspects[i];
                 let owner = p
                     .owners
                     .and_then(|o| o.owners(s.inode).next())
                     .map(|o| (o.pid, o.fd));
-                let tries = kill(
-                    d,
-                    s,
-                    owner,
-                    &[Method::Destroy, Method::Shutdown, Method::Rst],
-                );
-                reaped = tries.iter().any(|t| t.error.is_none());
-                log(serde_json::json!({
-                    "time": now_rfc3339(), "action": "kill", "method": tries.iter().find(|t| t.error.is_none()).map(|t| t.method.name()),
-                    "outcome": if reaped { "killed" } else { "failed" }, "reason": "ghosts --probe --reap: dead",
-                    "socket": JSocket::new(s, p.owners), "filter": p.filter_text, "uid": uid(),
-                }))?;
+                (s, owner)
+            })
+            .collect();
+        let record = |s: &Socket| {
+            json!({
+                "time": now_rfc3339(), "action": "kill", "reason": "ghosts --probe --reap: dead",
+                "socket": JSocket::new(s, p.owners), "filter": p.filter_text, "uid": uid(),
+            })
+        };
+        let methods = [Method::Destroy, Method::Shutdown, Method::Rst];
+        let acted = WriteAhead::new(&mut audit, run_id()).act(
+            &items,
+            |(s, _)| record(s),
+            |batch| kill_many(&mut diag, batch, &methods, &RstOptions::default()),
+            |(s, _), tries| {
+                let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
+                let mut r = record(s);
+                r["method"] = worked.map(Method::name).into();
+                r["outcome"] = if worked.is_some() { "killed" } else { "failed" }.into();
+                r["attempts"] = tries
+                    .iter()
+                    .map(|t| json!({"method": t.method.name(), "error": t.error, "note": t.note}))
+                    .collect::<Vec<_>>()
+                    .into();
+                r
+            },
+        );
+        let done = match acted {
+            Ok(d) => d,
+            Err(st) => {
+                stopped = Some(Failure::new(
+                    Exit::Io,
+                    format!(
+                        "cannot write the audit log {}: {}; stopped with {} dead suspect(s) not reaped: free space there or choose another --audit-log",
+                        audit.path().display(),
+                        st.error,
+                        doomed.len() - st.done.len()
+                    ),
+                ));
+                st.done
             }
+        };
+        for (&i, tries) in doomed.iter().zip(done) {
+            reaped[i] = tries.iter().any(|t| t.error.is_none());
         }
-        log(serde_json::json!({
-            "time": now_rfc3339(), "action": "probe-end", "method": method, "verdict": verdict, "reason": reason,
-            "restored": restored, "socket": JSocket::new(s, p.owners), "uid": uid(),
-        }))?;
+    }
+    let mut log = |record: serde_json::Value| {
+        audit
+            .append(&record.to_string())
+            .map_err(|e| Failure::new(Exit::Io, format!("cannot write the audit log: {e}")))
+    };
+    let mut results = Vec::new();
+    for (i, (method, verdict, reason, restored)) in judged.into_iter().enumerate() {
+        let s = &p.suspects[i];
+        if stopped.is_none() {
+            log(serde_json::json!({
+                "time": now_rfc3339(), "action": "probe-end", "method": method, "verdict": verdict, "reason": reason,
+                "restored": restored, "socket": JSocket::new(s, p.owners), "uid": uid(),
+            }))?;
+        }
         results.push(JVerdict {
             socket: JSocket::new(s, p.owners),
             method,
             verdict,
             reason,
             restored,
-            reaped,
+            reaped: reaped[i],
         });
     }
     let count = |v: &str| results.iter().filter(|r| r.verdict == v).count();
@@ -239,6 +290,9 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
             .map_err(Failure::output)?;
         }
         writeln!(out, "{dead} dead, {alive} alive, {unknown} unknown").map_err(Failure::output)?;
+    }
+    if let Some(f) = stopped {
+        return Err(f);
     }
     Ok(if dead > 0 && !p.reap {
         Exit::Warning

@@ -22,7 +22,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde_json::{json, Value};
-use sockdoc_act::audit::AuditLog;
+use sockdoc_act::audit::{run_id, AuditLog, Journal, WriteAhead};
 use sockdoc_act::keepalive::{retrofit, Keepalive};
 use sockdoc_act::kill::{kill_many, Attempt, Method, RstOptions};
 use sockdoc_core::reap::track::flag;
@@ -279,6 +279,14 @@ impl Sink<'_> {
         }
     }
 
+    /// What to name in an error line.
+    fn name(&self) -> String {
+        match self {
+            Sink::Out(_) => "standard output".to_string(),
+            Sink::File(log) => log.path().display().to_string(),
+        }
+    }
+
     fn flush(&mut self) -> Result<(), Failure> {
         match self {
             Sink::Out(w) => w.flush().map_err(Failure::output),
@@ -296,6 +304,21 @@ struct Started {
     log: Option<Option<PathBuf>>,
     /// The scans counter.
     scans: Counter,
+}
+
+/// Write-ahead records of kills: synced to disk in the file, flushed on standard output.
+impl Journal for Sink<'_> {
+    fn commit(&mut self, records: &[String]) -> std::io::Result<()> {
+        match self {
+            Sink::Out(w) => {
+                for r in records {
+                    writeln!(w, "{r}")?;
+                }
+                w.flush()
+            }
+            Sink::File(log) => log.append_durable(records),
+        }
+    }
 }
 
 pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
@@ -661,48 +684,77 @@ fn scan(
         .collect();
     let mut tries: Vec<Vec<Attempt>> = vec![Vec::new(); d.kills.len()];
     if let Some(dg) = diag.as_mut() {
-        let items: Vec<Socket> = live.iter().map(|&i| sockets[d.kills[i].index]).collect();
-        for (&i, t) in live.iter().zip(kill_ladder(dg, &items, &mut owners)) {
+        // Recorded ahead: each batch's intents are in the log before it is acted on.
+        let lazy = std::cell::RefCell::new(owners);
+        let record = |i: usize, phase_fields: Value| {
+            let k = &d.kills[i];
+            let mut v = json!({
+                "schema": SCHEMA,
+                "time": now_rfc3339(),
+                "action": "kill",
+                "dry_run": false,
+                "rule": cfg.rules[k.rule].name,
+                "reason": k.reason.key(),
+                "why": k.why,
+                "idle_ms": k.idle_ms,
+                "age_ms": k.age_ms,
+                "age_at_least": k.age_at_least,
+                "socket": JSocket::new(&sockets[k.index], lazy.borrow().walked.as_ref()),
+            });
+            if let (Some(o), Value::Object(extra)) = (v.as_object_mut(), phase_fields) {
+                o.extend(extra);
+            }
+            v
+        };
+        let acted = WriteAhead::new(sink, reap_run()).act(
+            &live,
+            |&i| record(i, json!({})),
+            |batch| {
+                let items: Vec<Socket> = batch.iter().map(|&i| sockets[d.kills[i].index]).collect();
+                kill_ladder(dg, &items, &mut lazy.borrow_mut())
+            },
+            |&i, attempts| {
+                record(i, json!({
+                    "outcome": kill_outcome(attempts),
+                    "method": attempts.iter().find(|t| t.error.is_none()).map(|t| t.method.name()),
+                    "attempts": attempts.iter().map(|t| json!({"method": t.method.name(), "error": t.error, "note": t.note})).collect::<Vec<_>>(),
+                }))
+            },
+        );
+        owners = lazy.into_inner();
+        let (done, stopped) = match acted {
+            Ok(done) => (done, None),
+            Err(st) => (st.done, Some(st.error)),
+        };
+        for (&i, t) in live.iter().zip(done) {
             tries[i] = t;
         }
+        if let Some(e) = stopped {
+            count_kills(cfg, &d.kills, &tries, &sockets, tracker, m, false);
+            return Err(ScanError::Fatal(Failure::new(
+                Exit::Io,
+                format!(
+                    "cannot write the action log {}: {e}; stopped before the next kill (free space there or choose another --log)",
+                    sink.name()
+                ),
+            )));
+        }
     }
-    for (k, attempts) in d.kills.iter().zip(tries) {
+    count_kills(cfg, &d.kills, &tries, &sockets, tracker, m, true);
+    for k in d.kills.iter().filter(|k| k.dry_run) {
         let s = &sockets[k.index];
-        let rule = &cfg.rules[k.rule];
-        let worked = attempts
-            .iter()
-            .find(|t| t.error.is_none())
-            .map(|t| t.method);
-        let outcome = if k.dry_run {
-            "would kill"
-        } else if worked.is_some() {
-            "killed"
-        } else if !attempts.is_empty() && attempts.iter().all(already_gone) {
-            "gone"
-        } else {
-            tracker.set_flag(s.cookie, flag::KILL_FAILED);
-            "failed"
-        };
-        let method = worked;
-        m.kills
-            .get_or_create(&KillLabels {
-                rule: rule.name.clone(),
-                reason: k.reason.key().into(),
-                outcome: outcome.replace(' ', "-"),
-            })
-            .inc();
         sink.write(json!({
             "action": "kill",
-            "outcome": outcome,
-            "dry_run": k.dry_run,
-            "rule": rule.name,
+            "outcome": "would kill",
+            "dry_run": true,
+            "rule": cfg.rules[k.rule].name,
             "reason": k.reason.key(),
             "why": k.why,
             "idle_ms": k.idle_ms,
             "age_ms": k.age_ms,
             "age_at_least": k.age_at_least,
-            "method": method.map(Method::name),
-            "attempts": attempts.iter().map(|t| json!({"method": t.method.name(), "error": t.error, "note": t.note})).collect::<Vec<_>>(),
+            "method": Value::Null,
+            "attempts": [],
             "socket": JSocket::new(s, owners.walked.as_ref()),
         }))?;
     }
@@ -759,6 +811,58 @@ fn scan(
         }))?;
     }
     Ok(())
+}
+
+/// The id of this daemon's run in its write-ahead records.
+fn reap_run() -> &'static str {
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RUN.get_or_init(run_id)
+}
+
+/// A kill's outcome from its attempts: `killed`, `gone` (it closed by itself first) or `failed`.
+fn kill_outcome(attempts: &[Attempt]) -> &'static str {
+    if attempts.iter().any(|t| t.error.is_none()) {
+        "killed"
+    } else if !attempts.is_empty() && attempts.iter().all(already_gone) {
+        "gone"
+    } else {
+        "failed"
+    }
+}
+
+/// Count the kills acted on (and the dry-run ones when `dry_too`) in the metrics, and flag the failed
+/// ones in the tracker. A kill not reached (a run stopped by the log) has no attempts and is left out.
+fn count_kills(
+    cfg: &Config,
+    kills: &[sockdoc_core::reap::decide::Kill],
+    tries: &[Vec<Attempt>],
+    sockets: &[Socket],
+    tracker: &mut Tracker,
+    m: &Metrics,
+    dry_too: bool,
+) {
+    for (k, attempts) in kills.iter().zip(tries) {
+        let outcome = if k.dry_run {
+            if !dry_too {
+                continue;
+            }
+            "would kill"
+        } else if attempts.is_empty() {
+            continue;
+        } else {
+            kill_outcome(attempts)
+        };
+        if outcome == "failed" {
+            tracker.set_flag(sockets[k.index].cookie, flag::KILL_FAILED);
+        }
+        m.kills
+            .get_or_create(&KillLabels {
+                rule: cfg.rules[k.rule].name.clone(),
+                reason: k.reason.key().into(),
+                outcome: outcome.replace(' ', "-"),
+            })
+            .inc();
+    }
 }
 
 /// SOCK_DESTROY's answer when the socket closed by itself between the census and the kill.

@@ -10,9 +10,11 @@
 //! guards, also when a test fails. Needs root, a kernel with CONFIG_INET_DIAG_DESTROY, `ip`, `nft`,
 //! `ss`, python3, socat, vsftpd and sshd.
 //!
-//! Modules: [`run`] runs the binary and reads its JSON and audit log; [`kill`], [`keepalive`] and
+//! Modules: [`run`] runs the binary and reads its JSON and audit log; [`audit`] (the log written
+//! ahead of every act: full disks, SIGKILL), [`kill`], [`keepalive`] and
 //! [`incident`] are the tests.
 
+mod audit;
 mod incident;
 mod keepalive;
 mod kill;

@@ -87,23 +87,37 @@ impl Audit {
         }
     }
 
-    /// Every line as JSON, shape-checked: `time` (RFC 3339), `action`, `outcome`, `socket` (with a
-    /// cookie), `filter`, `uid`. A missing file reads as no lines.
+    /// Every record but the intents (`"phase":"intent"`) as JSON, shape-checked: `time` (RFC 3339),
+    /// `action`, `outcome`, `socket` (with a cookie), `filter`, `uid`. A missing file reads as no
+    /// lines.
     pub fn lines(&self) -> Vec<AuditLine> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-            Err(e) => panic!("read {}: {e}", self.path.display()),
-        };
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let v: Value = serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {l:?}"));
-                AuditLine::parse(v)
-            })
+        records(&self.path)
+            .into_iter()
+            .filter(|v| v["phase"] != "intent")
+            .map(AuditLine::parse)
             .collect()
     }
+}
+
+/// Every record of the audit log at `path`, in file order. A missing file reads as no records; only
+/// the last line may be torn (a run killed in the middle of a write), and it is left out.
+pub fn records(path: &std::path::Path) -> Vec<Value> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => panic!("read {}: {e}", path.display()),
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let n = lines.len();
+    lines
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, l)| match serde_json::from_str::<Value>(l) {
+            Ok(v) => Some(v),
+            Err(_) if i + 1 == n && !text.ends_with('\n') => None,
+            Err(e) => panic!("audit line {} is not JSON ({e}): {l:?}", i + 1),
+        })
+        .collect()
 }
 
 /// One audit log line.

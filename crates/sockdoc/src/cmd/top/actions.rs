@@ -18,7 +18,7 @@ use sockdoc_diag::{Proto, Socket, State};
 use super::state::{ActionKind, Request};
 use crate::census::Plan;
 use crate::cli::{Global, KeepaliveArgs, Select};
-use crate::cmd::kill::execute;
+use crate::cmd::kill::{execute, Executed};
 use crate::cmd::treat::{confirm, open_audit, select};
 use crate::error::Failure;
 
@@ -132,7 +132,7 @@ fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
     let mut audit = open_audit(ctx.audit_log.as_ref())?;
     // The ladder of `sockdoc kill --method auto`.
     let methods = [Method::Destroy, Method::Shutdown, Method::Rst];
-    let done = execute(
+    let Executed { done, stopped } = execute(
         &sel,
         &sel.sockets,
         &methods,
@@ -162,16 +162,32 @@ fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
             }
         })
         .collect();
+    if let Some(f) = &stopped {
+        lines.push(f.message.clone());
+    }
     lines.extend(leftovers(lang, &want, &sel.sockets, &sel.excluded));
     lines.push(
         pick(lang, "recorded in ", "已记录到 ").to_string() + &audit.path().display().to_string(),
     );
     Ok(Outcome {
-        title: pick(
-            lang,
-            format!("killed {killed} of {}", sel.sockets.len()),
-            format!("已关闭 {killed} / {}", sel.sockets.len()),
-        ),
+        title: match stopped {
+            None => pick(
+                lang,
+                format!("killed {killed} of {}", sel.sockets.len()),
+                format!("已关闭 {killed} / {}", sel.sockets.len()),
+            ),
+            Some(_) => pick(
+                lang,
+                format!(
+                    "stopped (audit log): killed {killed} of {}",
+                    sel.sockets.len()
+                ),
+                format!(
+                    "已停止（审计日志）：已关闭 {killed} / {}",
+                    sel.sockets.len()
+                ),
+            ),
+        },
         lines,
     })
 }
