@@ -15,6 +15,7 @@
 
 mod incident;
 mod keepalive;
+mod keepalive_safety;
 mod kill;
 mod run;
 mod states;

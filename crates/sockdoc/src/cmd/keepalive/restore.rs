@@ -45,7 +45,8 @@ struct Recorded {
 
 /// What the audit log holds for a restore.
 struct FromAudit {
-    /// Per socket, the earliest change not undone since, in the order first seen.
+    /// Per socket, in the order first seen: the values before its earliest change not undone since,
+    /// and what its latest change left (and the owner then).
     records: Vec<Recorded>,
     /// Keepalive outcome records read (set or not).
     read: usize,
@@ -137,10 +138,21 @@ fn read_audit(path: &Path) -> Result<FromAudit, Failure> {
                     malformed += 1;
                     continue;
                 };
-                // The earliest change not undone since holds the values from before sockdoc.
-                if let std::collections::hash_map::Entry::Vacant(e) = by_cookie.entry(rec.cookie) {
-                    e.insert(records.len());
-                    records.push(Some(rec));
+                // The earliest change not undone since holds the values from before sockdoc; the
+                // latest one what sockdoc left.
+                match by_cookie.get(&rec.cookie) {
+                    Some(&i) => {
+                        if let Some(first) = records[i].as_mut() {
+                            first.after = rec.after;
+                            first.pid = rec.pid;
+                            first.fd = rec.fd;
+                            first.socket = rec.socket;
+                        }
+                    }
+                    None => {
+                        by_cookie.insert(rec.cookie, records.len());
+                        records.push(Some(rec));
+                    }
                 }
             }
             (Some("keepalive-restore"), Some("restored")) => {
@@ -289,7 +301,8 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     };
     for r in &from.records {
         let change = restore_change(r);
-        let Some(&s) = live.get(&r.cookie) else {
+        // A closed socket may linger as TIME-WAIT with the same cookie, but no file: gone too.
+        let Some(&s) = live.get(&r.cookie).filter(|s| s.inode != 0) else {
             if narrow.is_none() {
                 results.push(left(
                     r,
