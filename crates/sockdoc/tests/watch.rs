@@ -84,3 +84,39 @@ fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("watching"), "{stdout}");
 }
+
+/// `--every` below 100ms would make the watch a busy loop of full censuses: refused as a usage error
+/// before anything is selected or changed (it ran forever before).
+#[test]
+fn watch_every_below_100ms_is_refused() {
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port().to_string();
+    for every in ["0s", "0", "50ms", "99ms"] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockdoc"));
+        cmd.args([
+            "--netns",
+            ns.name(),
+            "keepalive",
+            "--yes",
+            "--watch",
+            "--every",
+            every,
+            "--audit-log",
+            "/dev/null",
+            "sport",
+            "=",
+            &port,
+        ])
+        .stdin(Stdio::null());
+        let run =
+            sockdoc_lab::cli::run_command(cmd, vec![every.to_string()], Duration::from_secs(20))
+                .expect("run sockdoc");
+        assert_eq!(run.code(), Some(64), "--every {every}: {}", run.stderr);
+        assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("100ms"),
+            "says the floor: {}",
+            run.stderr
+        );
+    }
+}
