@@ -532,6 +532,49 @@ fn keepalive_on_a_full_disk_changes_nothing() {
     }
 }
 
+/// reap's keepalive policy writes keepalive and its timings only: the application's
+/// TCP_USER_TIMEOUT survives (reap wrote 0 over it).
+#[test]
+fn reap_keepalive_leaves_the_apps_user_timeout_alone() {
+    let srv = EchoServer::start().expect("start the echo server");
+    let conns = srv.connect(1).expect("connect");
+    let fd = conns[0].stream.as_raw_fd();
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 30_000);
+    let config = format!(
+        "interval = \"1s\"\n[[rule]]\nname = \"ka\"\nfilter = \"dport = :{}\"\n[rule.keepalive]\nidle = 77\nintvl = 5\ncount = 3\n",
+        srv.port
+    );
+    let mut r = sockdoc_lab::reap::Reaper::start(
+        env!("CARGO_BIN_EXE_sockdoc"),
+        &srv.ns,
+        &config,
+        &["--metrics", "127.0.0.1:0"],
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("start sockdoc reap: {e}"));
+    let set = r
+        .wait_line(
+            "keepalive on the client end",
+            Duration::from_secs(20),
+            |v| {
+                v["action"] == "keepalive"
+                    && v["socket"]["local"]["port"] == u64::from(conns[0].client.port())
+            },
+        )
+        .expect("keepalive line");
+    assert_eq!(set["outcome"], "set", "{set}");
+    assert_eq!(set["before"]["user_timeout_ms"], 30_000, "{set}");
+    let now = opts(fd);
+    assert!(
+        now.keepalive && now.idle == 77 && now.intvl == 5 && now.cnt == 3,
+        "{now:?}"
+    );
+    assert_eq!(
+        now.user_timeout_ms, 30_000,
+        "the application's TCP_USER_TIMEOUT kept"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fixtures.
 
