@@ -211,6 +211,19 @@ pub struct Failed {
     pub rollback_error: Option<(Opt, io::Error)>,
 }
 
+impl Failed {
+    /// A failure at `step` before anything was written.
+    pub fn at(step: Step, error: io::Error) -> Failed {
+        Failed {
+            before: None,
+            step,
+            error,
+            rolled_back: Vec::new(),
+            rollback_error: None,
+        }
+    }
+}
+
 /// An errno explained for the one line a user reads.
 fn explain(step: Step, e: &io::Error) -> String {
     let hint = match (step, e.raw_os_error()) {
@@ -330,13 +343,7 @@ fn apply_with(
     change: &Change,
     set: &mut dyn FnMut(&OwnedFd, Opt, u32) -> io::Result<()>,
 ) -> Result<Applied, Failed> {
-    let before = read(fd).map_err(|error| Failed {
-        before: None,
-        step: Step::Read,
-        error,
-        rolled_back: Vec::new(),
-        rollback_error: None,
-    })?;
+    let before = read(fd).map_err(|e| Failed::at(Step::Read, e))?;
     let mut written: Vec<Opt> = Vec::new();
     for opt in ORDER {
         let Some(v) = change.get(opt) else { continue };
@@ -374,16 +381,14 @@ pub fn write(fd: &OwnedFd, k: &Keepalive) -> io::Result<()> {
         .map_err(|f| f.error)
 }
 
+/// Borrow socket `inode` held as `fd` by `pid` (a failure explained as a [`Failed`] at [`Step::Borrow`]).
+pub fn borrow(pid: u32, fd: u32, inode: u32) -> Result<OwnedFd, Failed> {
+    borrow_socket(pid, fd, inode).map_err(|e| Failed::at(Step::Borrow, e))
+}
+
 /// Apply `change` to socket `inode` held as `fd` by `pid`.
 pub fn retrofit(pid: u32, fd: u32, inode: u32, change: &Change) -> Result<Applied, Failed> {
-    let dup = borrow_socket(pid, fd, inode).map_err(|error| Failed {
-        before: None,
-        step: Step::Borrow,
-        error,
-        rolled_back: Vec::new(),
-        rollback_error: None,
-    })?;
-    apply(&dup, change)
+    apply(&borrow(pid, fd, inode)?, change)
 }
 
 #[cfg(test)]

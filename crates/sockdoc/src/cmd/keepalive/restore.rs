@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 use sockdoc_act::audit::AuditLog;
-use sockdoc_act::keepalive::{retrofit, Change, Keepalive, Opt, ORDER};
+use sockdoc_act::keepalive::{apply, borrow, read, Change, Failed, Keepalive, Opt, Step, ORDER};
 use sockdoc_diag::{Proto, Socket};
 use sockdoc_proc::SocketOwners;
 
@@ -223,6 +223,21 @@ fn restore_change(r: &Recorded) -> Change {
     c
 }
 
+/// Why a socket is left alone when an option sockdoc changed no longer holds what sockdoc set.
+fn moved(r: &Recorded, change: &Change, now: &Keepalive) -> Option<String> {
+    let moved: Vec<String> = ORDER
+        .iter()
+        .filter(|&&o| change.get(o).is_some() && o.of(now) != o.of(&r.after))
+        .map(|&o| format!("{} is {}, not {}", o.name(), o.of(now), o.of(&r.after)))
+        .collect();
+    (!moved.is_empty()).then(|| {
+        format!(
+            "changed since sockdoc set it ({}): left alone",
+            moved.join(", ")
+        )
+    })
+}
+
 /// "SO_KEEPALIVE off, TCP_KEEPIDLE 7200" for a change.
 fn describe(c: &Change) -> String {
     let parts: Vec<String> = ORDER
@@ -352,30 +367,18 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
             continue;
         }
         // What the socket holds now: read through a borrowed fd (nothing is written).
-        let now = match sockdoc_act::pidfd::borrow_socket(r.pid, r.fd, r.inode)
-            .and_then(|fd| sockdoc_act::keepalive::read(&fd))
+        let now = match borrow(r.pid, r.fd, r.inode)
+            .and_then(|fd| read(&fd).map_err(|error| Failed::at(Step::Read, error)))
         {
             Ok(k) => k,
-            Err(e) => {
-                results.push(left(r, "failed", format!("reading its options: {e}")));
+            Err(f) => {
+                results.push(left(r, "failed", f.to_string()));
                 continue;
             }
         };
         // Only while every option sockdoc changed still holds what sockdoc set.
-        let moved: Vec<String> = ORDER
-            .iter()
-            .filter(|&&o| change.get(o).is_some() && o.of(&now) != o.of(&r.after))
-            .map(|&o| format!("{} is {}, not {}", o.name(), o.of(&now), o.of(&r.after)))
-            .collect();
-        if !moved.is_empty() {
-            let mut res = left(
-                r,
-                "changed",
-                format!(
-                    "changed since sockdoc set it ({}): left alone",
-                    moved.join(", ")
-                ),
-            );
+        if let Some(why) = moved(r, &change, &now) {
+            let mut res = left(r, "changed", why);
             res.before = Some(JKeepalive::from(&now));
             results.push(res);
             continue;
@@ -566,8 +569,21 @@ fn act(
     let mut done = Vec::with_capacity(plans.len());
     let mut changed = 0;
     for p in plans {
-        let d: Restored = match retrofit(p.rec.pid, p.rec.fd, p.rec.inode, &p.change) {
-            Ok(applied) => {
+        // Checked again on the borrowed fd just before writing: nobody changed it since the plan.
+        let applied = borrow(p.rec.pid, p.rec.fd, p.rec.inode).and_then(|dup| {
+            match read(&dup) {
+                Ok(now) => {
+                    if let Some(why) = moved(p.rec, &p.change, &now) {
+                        return Ok(Err((why, now)));
+                    }
+                }
+                Err(error) => return Err(Failed::at(Step::Read, error)),
+            }
+            apply(&dup, &p.change).map(Ok)
+        });
+        let d: Restored = match applied {
+            Ok(Err((why, now))) => ("changed", Some(why), Some(now), None),
+            Ok(Ok(applied)) => {
                 // Verify: every option put back reads back as recorded.
                 let off: Vec<&str> = ORDER
                     .iter()
