@@ -532,6 +532,73 @@ fn keepalive_on_a_full_disk_changes_nothing() {
     }
 }
 
+/// An outcome record that cannot be written stops the run before the next socket is changed: the
+/// log has room for the intents and part of the first outcome only.
+#[test]
+fn a_failed_outcome_write_stops_before_the_next_socket() {
+    let srv = EchoServer::start().expect("start the echo server");
+    let conns = srv.connect(2).expect("connect");
+    let filter = clients_of(&srv);
+    // The same run on a roomy disk first, twice (the second one's records show the keepalive timer,
+    // as the run under test will), to learn the size of its records.
+    let measure = Audit::new();
+    for audit in [&Audit::new(), &measure] {
+        let run = treat(&srv.ns, "keepalive", audit, &SET, &strs(&filter), &[]);
+        assert_eq!(KaDoc::parse(&run).set, 2);
+    }
+    let text = std::fs::read_to_string(&measure.path).expect("audit");
+    let size = |phase: &str| -> Vec<usize> {
+        text.lines()
+            .filter(|l| l.contains(&format!("\"phase\":\"{phase}\"")))
+            .map(|l| l.len() + 1)
+            .collect()
+    };
+    let (intents, outcomes) = (size("intent"), size("outcome"));
+    assert_eq!((intents.len(), outcomes.len()), (2, 2));
+    // Room for both intents and half the first outcome (run two sets idle 61: same lengths).
+    let room = intents.iter().sum::<usize>() + outcomes[0] / 2;
+    let disk = FullTmpfs::with_room(Some(("audit.jsonl", room))).expect("a nearly full tmpfs");
+    let log = disk.path().join("audit.jsonl");
+    let log_s = log.to_string_lossy().into_owned();
+    let mut args = vec![
+        "--netns",
+        srv.ns.name(),
+        "keepalive",
+        "--json",
+        "--audit-log",
+        &log_s,
+    ];
+    args.extend_from_slice(&["--yes", "--idle", "61", "--intvl", "5", "--cnt", "3"]);
+    args.extend(strs(&filter));
+    let run = crate::run::sockdoc(&args);
+    assert_eq!(
+        run.code(),
+        Some(74),
+        "stdout {}\nstderr {}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("stopped after changing 1 of 2"),
+        "{}",
+        run.stderr
+    );
+    let idles: Vec<u64> = conns
+        .iter()
+        .map(|c| opts(c.stream.as_raw_fd()).idle)
+        .collect();
+    let mut sorted = idles.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [60, 61], "exactly one socket changed: {idles:?}");
+    let written = std::fs::read_to_string(&log).expect("audit");
+    let intents = written
+        .lines()
+        .filter(|l| l.contains("\"phase\":\"intent\""))
+        .count();
+    assert_eq!(intents, 2, "both intents are on disk: {written}");
+}
+
 /// reap's keepalive policy writes keepalive and its timings only: the application's
 /// TCP_USER_TIMEOUT survives (reap wrote 0 over it).
 #[test]
@@ -775,6 +842,13 @@ struct FullTmpfs {
 
 impl FullTmpfs {
     fn new() -> std::io::Result<FullTmpfs> {
+        FullTmpfs::with_room(None)
+    }
+
+    /// With `Some((file, room))`: `file` is created first, padded with one JSON line so that exactly
+    /// `room` more bytes fit in it (tmpfs allocates whole pages) once the rest is filled.
+    fn with_room(room: Option<(&str, usize)>) -> std::io::Result<FullTmpfs> {
+        const PAGE: usize = 4096;
         let dir = Workdir::new("fulldisk")?;
         let status = Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=64k", "sockdoc-full"])
@@ -784,6 +858,12 @@ impl FullTmpfs {
             return Err(std::io::Error::other(format!("mount tmpfs: {status}")));
         }
         let full = FullTmpfs { dir };
+        if let Some((name, room)) = room {
+            let pad = (room + 16).div_ceil(PAGE) * PAGE - room;
+            let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(pad - 11));
+            assert_eq!(line.len(), pad);
+            std::fs::write(full.path().join(name), line)?;
+        }
         let mut f = std::fs::File::create(full.path().join("filler"))?;
         let block = [0u8; 4096];
         loop {
