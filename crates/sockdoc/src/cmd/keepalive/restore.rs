@@ -413,11 +413,14 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         for p in &plans {
             writeln!(
                 out,
-                "  {}:{} -> {}:{} (pid {} fd {}): {}",
+                "  {}:{} -> {} (pid {} fd {}): {}",
                 p.socket.local_ip(),
                 p.socket.local_port,
-                p.socket.remote_ip(),
-                p.socket.remote_port,
+                if p.socket.state == sockdoc_diag::State::Listen {
+                    "*:* (listener)".to_string()
+                } else {
+                    format!("{}:{}", p.socket.remote_ip(), p.socket.remote_port)
+                },
                 p.rec.pid,
                 p.rec.fd,
                 describe(&p.change)
