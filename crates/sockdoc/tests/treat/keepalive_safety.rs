@@ -406,6 +406,21 @@ fn restore_from_the_audit_log_puts_back_exactly_what_was_there() {
         .unwrap_or_else(|| panic!("no result for the closed connection: {doc:#}"));
     assert_eq!(gone_result["outcome"], "gone", "{gone_result}");
 
+    // A filter narrows the recorded sockets to those it matches now.
+    let one = format!(":{}", conns[0].client.port());
+    let run = treat(
+        &srv.ns,
+        "keepalive",
+        &restore_log,
+        &["--restore", "--from-audit", &from, "--dry-run"],
+        &["sport", "=", &one],
+        &[],
+    );
+    let doc = run.json("keepalive-restore");
+    assert_eq!(doc["selected"], 1, "{doc:#}");
+    assert_eq!(doc["results"].as_array().map(Vec::len), Some(1), "{doc:#}");
+    assert_eq!(result_for(&doc, &conns[0])["outcome"], "planned", "{doc:#}");
+
     // The restore.
     let run = treat(
         &srv.ns,

@@ -327,7 +327,11 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
             }
             continue;
         };
-        if let (Some(f), Some(o)) = (&narrow, owners) {
+        if let Some(f) = &narrow {
+            let o: &dyn sockdoc_core::Owners = match owners {
+                Some(o) => o,
+                None => &sockdoc_core::NoOwners,
+            };
             if !f.matches(s, o) {
                 continue;
             }
