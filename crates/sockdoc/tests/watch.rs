@@ -73,6 +73,7 @@ fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(watcher.id() as libc::pid_t, libc::SIGTERM) };
     let out = watcher.wait_with_output().expect("watcher ends");
+    let records = std::fs::read_to_string(&audit).unwrap_or_default();
     let _ = std::fs::remove_file(&audit);
     let line = found.expect("the watch set keepalive on a socket that appeared after it started");
     assert!(line.contains("keepalive,"), "{line}");
@@ -83,6 +84,23 @@ fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("watching"), "{stdout}");
+    // The watch's rounds are written ahead too: an intent, then the outcome with the values before.
+    let watched: Vec<serde_json::Value> = records
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["watch"] == true)
+        .collect();
+    let intent = watched
+        .iter()
+        .position(|v| v["phase"] == "intent")
+        .unwrap_or_else(|| panic!("no intent record of the watch: {records}"));
+    let outcome = watched
+        .iter()
+        .position(|v| v["phase"] == "outcome" && v["outcome"] == "set")
+        .unwrap_or_else(|| panic!("no outcome record of the watch: {records}"));
+    assert!(intent < outcome, "{records}");
+    assert_eq!(watched[outcome]["before"]["keepalive"], false, "{records}");
+    assert_eq!(watched[outcome]["after"]["idle"], 50, "{records}");
 }
 
 /// `--every` below 100ms would make the watch a busy loop of full censuses: refused as a usage error
