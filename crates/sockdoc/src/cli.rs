@@ -422,7 +422,7 @@ pub struct KeepaliveArgs {
         conflicts_with_all = ["watch", "user_timeout", "idle", "intvl", "cnt"]
     )]
     pub restore: bool,
-    /// The audit log to restore from (with --restore).
+    /// The audit log to restore from (with --restore); `sockdoc reap`'s action log works too.
     #[arg(long, value_name = "FILE", requires = "restore")]
     pub from_audit: Option<std::path::PathBuf>,
     /// Show the selection and stop.

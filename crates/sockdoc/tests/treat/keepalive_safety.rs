@@ -43,7 +43,8 @@ impl Opts {
                 .unwrap_or_else(|| panic!("`keepalive` is not a boolean in {v}")),
             idle: n("idle"),
             intvl: n("intvl"),
-            cnt: n("cnt"),
+            // reap spells it `count`.
+            cnt: v["cnt"].as_u64().unwrap_or_else(|| n("count")),
             user_timeout_ms: n("user_timeout_ms"),
         }
     }
@@ -655,6 +656,29 @@ fn reap_keepalive_leaves_the_apps_user_timeout_alone() {
         "the application's TCP_USER_TIMEOUT kept"
     );
     assert_eq!(set["before"]["user_timeout_ms"], 30_000, "{set}");
+
+    // reap's action log undoes like an audit log.
+    r.stop(Duration::from_secs(10)).expect("stop reap");
+    let log = r.config.with_file_name("actions.jsonl");
+    let log = log.to_string_lossy();
+    let restore_log = Audit::new();
+    let one = format!(":{}", conns[0].client.port());
+    let run = treat(
+        &srv.ns,
+        "keepalive",
+        &restore_log,
+        &["--restore", "--from-audit", &log, "--yes"],
+        &["sport", "=", &one],
+        &[],
+    );
+    let doc = run.json("keepalive-restore");
+    assert_eq!(doc["restored"], 1, "{doc:#}");
+    assert_eq!(
+        doc["malformed"], 0,
+        "reap's other lines are records too: {doc:#}"
+    );
+    assert_eq!(opts(fd), Opts::from_json(&set["before"]), "as before reap");
+    assert!(!opts(fd).keepalive);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 //! `sockdoc keepalive --restore --from-audit FILE [FILTER]`: undo keepalive runs. The audit log's
 //! keepalive outcome records say, per socket (by cookie), which options sockdoc changed and what they
-//! were before; each socket still alive in the namespace, held by the same process at the same fd, gets
+//! were before (so do the keepalive lines of `sockdoc reap`'s action log); each socket still alive in the namespace, held by the same process at the same fd, gets
 //! exactly those previous values back (SO_KEEPALIVE off again if it was off) — but only the options
 //! sockdoc changed, and only while they still hold what sockdoc set: an option changed since by someone
 //! else is left alone, as are sockets that are gone or changed owner. Same safety rules as the run it
@@ -54,22 +54,46 @@ struct FromAudit {
     malformed: usize,
 }
 
-fn keepalive_of(v: &Value) -> Option<Keepalive> {
+/// Options as recorded: `cnt` (or `count`, as reap writes it); `user_timeout_ms` may be absent
+/// (records that did not read it).
+fn keepalive_of(v: &Value) -> Option<(Keepalive, bool)> {
     let n = |k: &str| v.get(k)?.as_u64().and_then(|x| u32::try_from(x).ok());
-    Some(Keepalive {
-        enabled: v.get("keepalive")?.as_bool()?,
-        idle: n("idle")?,
-        intvl: n("intvl")?,
-        cnt: n("cnt")?,
-        user_timeout_ms: n("user_timeout_ms")?,
-    })
+    let uto = n("user_timeout_ms");
+    Some((
+        Keepalive {
+            enabled: v.get("keepalive")?.as_bool()?,
+            idle: n("idle")?,
+            intvl: n("intvl")?,
+            cnt: n("cnt").or_else(|| n("count"))?,
+            user_timeout_ms: uto.unwrap_or(0),
+        },
+        uto.is_some(),
+    ))
 }
 
-/// One keepalive "set" record, or None when it lacks what a restore needs.
+/// One keepalive "set" record (of `sockdoc keepalive`, or of `sockdoc reap`'s action log), or None
+/// when it lacks what a restore needs.
 fn recorded(v: &Value) -> Option<Recorded> {
     let u32_of = |x: &Value| x.as_u64().and_then(|n| u32::try_from(n).ok());
-    let before = keepalive_of(&v["before"])?;
-    let after = keepalive_of(&v["after"]).unwrap_or(before);
+    let (before, before_uto) = keepalive_of(&v["before"])?;
+    let mut after = match keepalive_of(&v["after"]) {
+        Some((a, _)) => a,
+        // reap: the timings it set, keepalive on.
+        None => {
+            let s = &v["settings"];
+            Keepalive {
+                enabled: true,
+                idle: u32_of(&s["idle"])?,
+                intvl: u32_of(&s["intvl"])?,
+                cnt: u32_of(&s["count"]).or_else(|| u32_of(&s["cnt"]))?,
+                user_timeout_ms: before.user_timeout_ms,
+            }
+        }
+    };
+    if !before_uto {
+        // Never read, so never put back.
+        after.user_timeout_ms = before.user_timeout_ms;
+    }
     Some(Recorded {
         cookie: v["socket"]["cookie"].as_u64()?,
         inode: u32_of(&v["socket"]["inode"])?,
@@ -163,7 +187,7 @@ fn read_audit(path: &Path) -> Result<FromAudit, Failure> {
                     records[i] = None;
                 }
             }
-            (Some(_), Some(_)) => {}
+            (Some(_), _) => {}
             _ => malformed += 1,
         }
     }
