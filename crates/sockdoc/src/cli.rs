@@ -320,9 +320,9 @@ Examples:
 
 const KEEPALIVE_HELP: &str = "\
 Through pidfd_getfd (root), sets SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (and
-TCP_USER_TIMEOUT with --user-timeout) on each ESTABLISHED socket and listener the filter selects; the
-process keeps running and its future connections inherit it from the listener. A dead peer is then
-dropped after idle + intvl x cnt seconds. Options not asked for (TCP_USER_TIMEOUT without
+TCP_USER_TIMEOUT with --user-timeout) on each ESTABLISHED socket and listener the filter selects;
+the process keeps running and its future connections inherit it from the listener. A dead peer is
+then dropped after idle + intvl x cnt seconds. Options not asked for (TCP_USER_TIMEOUT without
 --user-timeout) are left as they are. Values are checked against the kernel's limits first (idle and
 intvl 1-32767 s, cnt 1-127); a socket whose write fails part-way gets its previous values back.
 Same safety rules as kill. The audit log gets an intent record per socket (synced) before the first
