@@ -5,7 +5,8 @@
 //!   RST — recording why each rung failed;
 //! - [`raw`] and [`challenge`]: forged TCP segments and their capture, and learning a connection's
 //!   sequence numbers from a challenge ACK (the killcx method), for the `rst` rung and raw probes;
-//! - [`keepalive`]: retrofit TCP keepalive onto a process's sockets, remembering what was there;
+//! - [`keepalive`]: retrofit TCP keepalive onto a process's sockets — only the options asked for,
+//!   checked against the kernel's limits, all or nothing per socket — remembering what was there;
 //! - [`audit`]: the append-only JSON-lines log every action writes.
 //!
 //! It decides nothing: callers choose the selection (from a census), confirm it with the user, and
