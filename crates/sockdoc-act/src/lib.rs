@@ -5,7 +5,8 @@
 //!   RST — recording why each rung failed;
 //! - [`raw`] and [`challenge`]: forged TCP segments and their capture, and learning a connection's
 //!   sequence numbers from a challenge ACK (the killcx method), for the `rst` rung and raw probes;
-//! - [`keepalive`]: retrofit TCP keepalive onto a process's sockets, remembering what was there;
+//! - [`keepalive`]: retrofit TCP keepalive onto a process's sockets — only the options asked for,
+//!   checked against the kernel's limits, all or nothing per socket — remembering what was there;
 //! - [`audit`]: the append-only JSON-lines log every action writes; acts go through
 //!   [`audit::WriteAhead`], which puts each batch's intent records on disk before the batch is acted
 //!   on and its outcome records before the next one, and stops the run when a record cannot be written.

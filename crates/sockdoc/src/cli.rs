@@ -323,13 +323,21 @@ Examples:
 
 const KEEPALIVE_HELP: &str = "\
 Through pidfd_getfd (root), sets SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (and
-TCP_USER_TIMEOUT with --user-timeout) on each ESTABLISHED socket and listener the filter selects; the
-process keeps running and its future connections inherit it from the listener. A dead peer is then
-dropped after idle + intvl x cnt seconds. Same safety rules as kill; the previous values are in the
-audit log.
+TCP_USER_TIMEOUT with --user-timeout) on each ESTABLISHED socket and listener the filter selects;
+the process keeps running and its future connections inherit it from the listener. A dead peer is
+then dropped after idle + intvl x cnt seconds. Options not asked for (TCP_USER_TIMEOUT without
+--user-timeout) are left as they are. Values are checked against the kernel's limits first (idle and
+intvl 1-32767 s, cnt 1-127); a socket whose write fails part-way gets its previous values back.
+Same safety rules as kill. The audit log gets an intent record per socket (synced) before the first
+socket is changed and an outcome record with the values before and after; a run that cannot write
+it stops (exit 74). --restore --from-audit FILE puts the recorded previous values back.
+Exit: 0 all set, 1 some not, 64 refused or bad usage, 66 no audit log to restore from, 74 audit log
+not writable, 77 permission.
 Examples:
   sockdoc keepalive --dry-run sport = :21
-  sockdoc keepalive --yes --idle 300 --intvl 30 --cnt 5 sport = :21";
+  sockdoc keepalive --yes --idle 300 --intvl 30 --cnt 5 sport = :21
+  sockdoc keepalive --restore --from-audit /var/log/sockdoc/audit.jsonl --dry-run sport = :21
+  sockdoc keepalive --restore --from-audit /var/log/sockdoc/audit.jsonl --yes";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum KillMethod {
@@ -392,14 +400,15 @@ pub struct KeepaliveArgs {
     /// Only sockets of process PID (the same as the filter word `pid PID`).
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// Also set TCP_USER_TIMEOUT (ms): drop connections whose sent data stays unacknowledged that long.
+    /// Also set TCP_USER_TIMEOUT (ms, 0 to 2147483647): drop connections whose sent data stays
+    /// unacknowledged that long. Without it the socket's own TCP_USER_TIMEOUT is left as it is.
     #[arg(long, value_name = "MS")]
     pub user_timeout: Option<u32>,
     /// Keep going: every --every, set keepalive on new matching connections and listeners, until
     /// interrupted (SIGINT/SIGTERM).
     #[arg(long)]
     pub watch: bool,
-    /// Time between two rounds of --watch.
+    /// Time between two rounds of --watch (at least 100ms).
     #[arg(
         long,
         default_value = "2s",
@@ -407,6 +416,18 @@ pub struct KeepaliveArgs {
         requires = "watch"
     )]
     pub every: String,
+    /// Undo: put back the options recorded in the audit log FILE (--from-audit) on the sockets still
+    /// alive with the same owner, exactly as they were before sockdoc changed them (SO_KEEPALIVE off
+    /// again if it was off). A FILTER, --proc or --pid narrows which sockets.
+    #[arg(
+        long,
+        requires = "from_audit",
+        conflicts_with_all = ["watch", "user_timeout", "idle", "intvl", "cnt"]
+    )]
+    pub restore: bool,
+    /// The audit log to restore from (with --restore); `sockdoc reap`'s action log works too.
+    #[arg(long, value_name = "FILE", requires = "restore")]
+    pub from_audit: Option<std::path::PathBuf>,
     /// Show the selection and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -416,7 +437,8 @@ pub struct KeepaliveArgs {
     /// Append the record of every socket changed here [default: /var/log/sockdoc/audit.jsonl].
     #[arg(long, value_name = "PATH")]
     pub audit_log: Option<std::path::PathBuf>,
-    /// Which sockets (the `sockdoc list` filter language); required unless --proc or --pid is given.
+    /// Which sockets (the `sockdoc list` filter language); required unless --proc or --pid is given
+    /// (with --restore: optional, narrows the recorded sockets).
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
 }

@@ -464,7 +464,9 @@ fn keepalive_from_the_view_covers_the_selected_service() {
     let text = std::fs::read_to_string(&audit).expect("audit log");
     assert_eq!(
         text.lines()
-            .filter(|l| l.contains("\"action\":\"keepalive\""))
+            .filter(
+                |l| l.contains("\"action\":\"keepalive\"") && l.contains("\"phase\":\"outcome\"")
+            )
             .count(),
         3,
         "{text}"

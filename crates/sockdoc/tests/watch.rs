@@ -73,6 +73,7 @@ fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(watcher.id() as libc::pid_t, libc::SIGTERM) };
     let out = watcher.wait_with_output().expect("watcher ends");
+    let records = std::fs::read_to_string(&audit).unwrap_or_default();
     let _ = std::fs::remove_file(&audit);
     let line = found.expect("the watch set keepalive on a socket that appeared after it started");
     assert!(line.contains("keepalive,"), "{line}");
@@ -83,4 +84,57 @@ fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("watching"), "{stdout}");
+    // The watch's rounds are written ahead too: an intent, then the outcome with the values before.
+    let watched: Vec<serde_json::Value> = records
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["watch"] == true)
+        .collect();
+    let intent = watched
+        .iter()
+        .position(|v| v["phase"] == "intent")
+        .unwrap_or_else(|| panic!("no intent record of the watch: {records}"));
+    let outcome = watched
+        .iter()
+        .position(|v| v["phase"] == "outcome" && v["outcome"] == "set")
+        .unwrap_or_else(|| panic!("no outcome record of the watch: {records}"));
+    assert!(intent < outcome, "{records}");
+    assert_eq!(watched[outcome]["before"]["keepalive"], false, "{records}");
+    assert_eq!(watched[outcome]["after"]["idle"], 50, "{records}");
+}
+
+/// `--every` below 100ms would make the watch a busy loop of full censuses: refused as a usage error
+/// before anything is selected or changed (it ran forever before).
+#[test]
+fn watch_every_below_100ms_is_refused() {
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port().to_string();
+    for every in ["0s", "0", "50ms", "99ms"] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockdoc"));
+        cmd.args([
+            "--netns",
+            ns.name(),
+            "keepalive",
+            "--yes",
+            "--watch",
+            "--every",
+            every,
+            "--audit-log",
+            "/dev/null",
+            "sport",
+            "=",
+            &port,
+        ])
+        .stdin(Stdio::null());
+        let run =
+            sockdoc_lab::cli::run_command(cmd, vec![every.to_string()], Duration::from_secs(20))
+                .expect("run sockdoc");
+        assert_eq!(run.code(), Some(64), "--every {every}: {}", run.stderr);
+        assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("100ms"),
+            "says the floor: {}",
+            run.stderr
+        );
+    }
 }

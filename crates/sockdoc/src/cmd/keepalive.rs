@@ -1,14 +1,24 @@
 //! `sockdoc keepalive FILTER`: retrofit TCP keepalive onto a running service without restarting it —
 //! through a borrowed fd (pidfd_getfd) on each ESTABLISHED connection and listener (accepted connections
 //! inherit it) — then read the kernel again to show the keepalive timers now running.
+//!
+//! Only the options asked for are written (TCP_USER_TIMEOUT only with `--user-timeout`), every value is
+//! checked against the kernel's limits before the first socket is touched, and a socket whose write
+//! fails part-way gets its previous values back. The audit log is written ahead: an intent record per
+//! socket, synced, before any socket changes; an outcome record after; a write that fails stops the run
+//! before the next change. `--restore --from-audit FILE` ([`restore`]) undoes a run.
+
+mod restore;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::time::Duration;
 
 use serde::Serialize;
-use sockdoc_act::keepalive::{retrofit, Keepalive};
-use sockdoc_diag::{Proto, State, TimerKind};
+use sockdoc_act::audit::AuditLog;
+use sockdoc_act::keepalive::{retrofit, Change, Keepalive, Opt};
+use sockdoc_diag::{Proto, Socket, State, TimerKind};
+use sockdoc_proc::SocketOwners;
 
 use crate::cli::{Global, KeepaliveArgs};
 use crate::cmd::list::{write_text, Col};
@@ -16,13 +26,45 @@ use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
 
-#[derive(Serialize)]
-struct JBefore {
+/// The shortest `--every`: as in `top -d` and reap's interval.
+const MIN_EVERY: Duration = Duration::from_millis(100);
+
+/// A socket's keepalive options, as JSON (results and audit records).
+#[derive(Clone, Copy, Serialize)]
+pub(crate) struct JKeepalive {
     keepalive: bool,
     idle: u32,
     intvl: u32,
     cnt: u32,
     user_timeout_ms: u32,
+}
+
+impl From<&Keepalive> for JKeepalive {
+    fn from(k: &Keepalive) -> JKeepalive {
+        JKeepalive {
+            keepalive: k.enabled,
+            idle: k.idle,
+            intvl: k.intvl,
+            cnt: k.cnt,
+            user_timeout_ms: k.user_timeout_ms,
+        }
+    }
+}
+
+/// The options a change writes, as JSON (absent keys are left as they are).
+fn change_json(c: &Change) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: Option<serde_json::Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_string(), v);
+        }
+    };
+    put("keepalive", c.enabled.map(Into::into));
+    put("idle", c.idle.map(Into::into));
+    put("intvl", c.intvl.map(Into::into));
+    put("cnt", c.cnt.map(Into::into));
+    put("user_timeout_ms", c.user_timeout_ms.map(Into::into));
+    serde_json::Value::Object(m)
 }
 
 #[derive(Serialize)]
@@ -32,7 +74,10 @@ struct JResult<'a> {
     fd: Option<u32>,
     outcome: &'static str,
     reason: Option<String>,
-    before: Option<JBefore>,
+    /// The options read before writing (null only when they could not be read).
+    before: Option<JKeepalive>,
+    /// The options read back after writing ("set" only).
+    after: Option<JKeepalive>,
 }
 
 #[derive(Serialize)]
@@ -49,30 +94,73 @@ struct JDoc<'a> {
 
 const COLS: [Col; 5] = [Col::State, Col::Local, Col::Peer, Col::Timer, Col::Process];
 
-pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
-    if a.idle == 0 || a.intvl == 0 || a.cnt == 0 {
-        return Err(Failure::usage(
-            "--idle, --intvl and --cnt must be at least 1",
-        ));
+/// The flag that sets `opt`.
+fn flag(opt: Opt) -> &'static str {
+    match opt {
+        Opt::Idle => "--idle",
+        Opt::Intvl => "--intvl",
+        Opt::Cnt => "--cnt",
+        Opt::UserTimeout => "--user-timeout",
+        Opt::Enabled => "--restore",
     }
-    let words = a.words();
-    let sel = select(g, &words, "keepalive", |s| {
-        if s.proto != Proto::Tcp || !matches!(s.state, State::Established | State::Listen) {
-            Err("not an ESTABLISHED or LISTEN TCP socket")
-        } else if s.inode == 0 {
-            Err("no process holds it")
-        } else {
-            Ok(())
-        }
-    })?;
-    let owners = sel.owners.as_ref();
-    let want = Keepalive {
-        enabled: true,
-        idle: a.idle,
-        intvl: a.intvl,
-        cnt: a.cnt,
-        user_timeout_ms: a.user_timeout.unwrap_or(0),
+}
+
+/// What the arguments ask for, checked against the kernel's limits (a usage error naming the limit).
+fn change_of(a: &KeepaliveArgs) -> Result<Change, Failure> {
+    let change = Change {
+        user_timeout_ms: a.user_timeout,
+        ..Change::keepalive(a.idle, a.intvl, a.cnt)
     };
+    change.validate().map_err(|e| {
+        let (lo, hi, limit) = e.opt.range();
+        let unit = match e.opt {
+            Opt::Idle | Opt::Intvl => " seconds",
+            Opt::UserTimeout => " ms",
+            _ => "",
+        };
+        Failure::usage(format!(
+            "{} {} is out of range: the kernel takes {lo} to {hi}{unit} for {} ({limit}); choose a value in that range",
+            flag(e.opt),
+            e.value,
+            e.opt.name()
+        ))
+    })?;
+    Ok(change)
+}
+
+/// `--every`, at least [`MIN_EVERY`].
+fn every_of(a: &KeepaliveArgs) -> Result<Duration, Failure> {
+    let every = crate::cmd::doctor::parse_duration("--every", &a.every)?;
+    if every < MIN_EVERY {
+        return Err(Failure::usage(format!(
+            "--every {} is too short: it is at least 100ms (each round is a full census)",
+            a.every
+        )));
+    }
+    Ok(every)
+}
+
+/// Whether keepalive can be set on `s`.
+fn eligible(s: &Socket) -> Result<(), &'static str> {
+    if s.proto != Proto::Tcp || !matches!(s.state, State::Established | State::Listen) {
+        Err("not an ESTABLISHED or LISTEN TCP socket")
+    } else if s.inode == 0 {
+        Err("no process holds it")
+    } else {
+        Ok(())
+    }
+}
+
+pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    if a.restore {
+        return restore::run(g, a, out);
+    }
+    // Everything the user typed is checked before the first census, let alone the first socket.
+    let change = change_of(a)?;
+    let every = if a.watch { Some(every_of(a)?) } else { None };
+    let words = a.words();
+    let sel = select(g, &words, "keepalive", eligible)?;
+    let owners = sel.owners.as_ref();
     if !g.json {
         writeln!(
             out,
@@ -96,6 +184,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         outcome: "skipped",
         reason: Some(why.to_string()),
         before: None,
+        after: None,
     });
     if a.dry_run {
         if g.json {
@@ -109,6 +198,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
                     outcome: "planned",
                     reason: None,
                     before: None,
+                    after: None,
                 })
                 .collect();
             results.extend(skipped);
@@ -119,70 +209,23 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     confirm("set keepalive on", sel.sockets.len(), a.yes)?;
     let mut audit = open_audit(a.audit_log.as_ref())?;
     let filter_text = words.join(" ");
-    let mut results = Vec::new();
-    let mut set = 0;
-    for s in &sel.sockets {
-        let owner = owners.and_then(|o| o.owners(s.inode).next());
-        let (outcome, reason, before, pid, fd) = match owner {
-            None => (
-                "failed",
-                Some("its owner exited".to_string()),
-                None,
-                None,
-                None,
-            ),
-            Some(o) => match retrofit(o.pid, o.fd, s.inode, &want) {
-                Ok(b) => ("set", None, Some(b), Some(o.pid), Some(o.fd)),
-                Err(e) => {
-                    let why = match e.raw_os_error() {
-                        Some(libc::EPERM) => {
-                            "borrowing the owner's fd needs root (ptrace access)".to_string()
-                        }
-                        Some(libc::ENOSYS) => "pidfd_getfd needs Linux 5.6 or newer".to_string(),
-                        _ => e.to_string(),
-                    };
-                    ("failed", Some(why), None, Some(o.pid), Some(o.fd))
-                }
-            },
-        };
-        if outcome == "set" {
-            set += 1;
-        }
-        let jb = |b: &Keepalive| JBefore {
-            keepalive: b.enabled,
-            idle: b.idle,
-            intvl: b.intvl,
-            cnt: b.cnt,
-            user_timeout_ms: b.user_timeout_ms,
-        };
-        let record = serde_json::json!({
-            "time": now_rfc3339(),
-            "action": "keepalive",
-            "outcome": outcome,
-            "reason": reason,
-            "pid": pid,
-            "fd": fd,
-            "before": before.as_ref().map(jb),
-            "after": jb(&want),
-            "socket": JSocket::new(s, owners),
-            "filter": filter_text,
-            "uid": uid(),
-        });
-        audit
-            .append(&record.to_string())
-            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
-        results.push(JResult {
+    let targets: Vec<&Socket> = sel.sockets.iter().collect();
+    let done = act(&targets, owners, &change, &filter_text, false, &mut audit)?;
+    let set = done.iter().filter(|d| d.outcome == "set").count();
+    let mut results: Vec<JResult> = sel
+        .sockets
+        .iter()
+        .zip(done)
+        .map(|(s, d)| JResult {
             socket: JSocket::new(s, owners),
-            pid,
-            fd,
-            outcome,
-            reason,
-            before: before.as_ref().map(jb),
-        });
-    }
-    audit
-        .sync()
-        .map_err(|e| Failure::io("sync the audit log", audit.path(), e))?;
+            pid: d.pid,
+            fd: d.fd,
+            outcome: d.outcome,
+            reason: d.reason,
+            before: d.before.as_ref().map(JKeepalive::from),
+            after: d.after.as_ref().map(JKeepalive::from),
+        })
+        .collect();
     results.extend(skipped);
     // Read the kernel again: an ESTABLISHED connection with keepalive on shows the keepalive timer.
     let (after, _) = sel.plan.sockets(&sel.ns, owners).map_err(Failure::census)?;
@@ -216,16 +259,138 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         )
         .map_err(Failure::output)?;
     }
-    if a.watch {
-        let every = crate::cmd::doctor::parse_duration("--every", &a.every)?;
+    if let Some(every) = every {
         let mut seen: HashSet<u64> = sel.sockets.iter().map(|s| s.cookie).collect();
-        watch(g, &words, &want, every, &mut seen, &mut audit, out)?;
+        watch(g, &words, &change, every, &mut seen, &mut audit, out)?;
     }
     Ok(if set == sel.sockets.len() {
         Exit::Ok
     } else {
         Exit::Warning
     })
+}
+
+/// What happened to one socket.
+struct Done {
+    pid: Option<u32>,
+    fd: Option<u32>,
+    outcome: &'static str,
+    reason: Option<String>,
+    before: Option<Keepalive>,
+    after: Option<Keepalive>,
+}
+
+/// A failed audit write: the run stops here (exit 74).
+fn audit_failed(audit: &AuditLog, e: std::io::Error, changed: usize, of: usize) -> Failure {
+    let mut f = Failure::io("write the audit log", audit.path(), e);
+    if f.exit != Exit::NoPerm {
+        f.exit = Exit::Io;
+    }
+    f.message.push_str(&format!(
+        "; stopped after changing {changed} of {of} socket(s) (choose another --audit-log)"
+    ));
+    f
+}
+
+/// Apply `change` to `targets`, write-ahead: one intent record per socket, synced, before the first
+/// socket is changed; then per socket the change and its outcome record; a failed write stops before
+/// the next change; the outcomes are synced at the end.
+fn act(
+    targets: &[&Socket],
+    owners: Option<&SocketOwners>,
+    change: &Change,
+    filter_text: &str,
+    watch: bool,
+    audit: &mut AuditLog,
+) -> Result<Vec<Done>, Failure> {
+    let owner_of = |s: &Socket| owners.and_then(|o| o.owners(s.inode).next());
+    let record = |phase: &str, s: &Socket, body: serde_json::Value| {
+        let o = owner_of(s);
+        let mut r = serde_json::json!({
+            "time": now_rfc3339(),
+            "action": "keepalive",
+            "phase": phase,
+            "pid": o.map(|o| o.pid),
+            "fd": o.map(|o| o.fd),
+            "socket": JSocket::new(s, owners),
+            "filter": filter_text,
+            "uid": uid(),
+        });
+        if watch {
+            r["watch"] = true.into();
+        }
+        if let (Some(r), serde_json::Value::Object(b)) = (r.as_object_mut(), body) {
+            r.extend(b);
+        }
+        r.to_string()
+    };
+    for s in targets {
+        let line = record(
+            "intent",
+            s,
+            serde_json::json!({"outcome": "pending", "change": change_json(change)}),
+        );
+        audit
+            .append(&line)
+            .map_err(|e| audit_failed(audit, e, 0, targets.len()))?;
+    }
+    audit
+        .sync()
+        .map_err(|e| audit_failed(audit, e, 0, targets.len()))?;
+    let mut done = Vec::with_capacity(targets.len());
+    let mut changed = 0;
+    for s in targets {
+        let d = match owner_of(s) {
+            None => Done {
+                pid: None,
+                fd: None,
+                outcome: "failed",
+                reason: Some("its owner exited".to_string()),
+                before: None,
+                after: None,
+            },
+            Some(o) => match retrofit(o.pid, o.fd, s.inode, change) {
+                Ok(a) => Done {
+                    pid: Some(o.pid),
+                    fd: Some(o.fd),
+                    outcome: "set",
+                    reason: None,
+                    before: Some(a.before),
+                    after: Some(a.after),
+                },
+                Err(f) => Done {
+                    pid: Some(o.pid),
+                    fd: Some(o.fd),
+                    outcome: "failed",
+                    reason: Some(f.to_string()),
+                    before: f.before,
+                    after: None,
+                },
+            },
+        };
+        if d.outcome == "set" {
+            changed += 1;
+        }
+        let line = record(
+            "outcome",
+            s,
+            serde_json::json!({
+                "outcome": d.outcome,
+                "reason": d.reason,
+                "change": change_json(change),
+                "before": d.before.as_ref().map(JKeepalive::from),
+                "after": d.after.as_ref().map(JKeepalive::from),
+            }),
+        );
+        audit
+            .append(&line)
+            .map_err(|e| audit_failed(audit, e, changed, targets.len()))?;
+        done.push(d);
+    }
+    audit
+        .sync()
+        .map_err(|e| audit_failed(audit, e, changed, targets.len()))?;
+    Ok(done)
 }
 
 fn write_json(
@@ -252,10 +417,10 @@ fn write_json(
 fn watch(
     g: &Global,
     words: &[String],
-    want: &Keepalive,
+    change: &Change,
     every: Duration,
     seen: &mut HashSet<u64>,
-    audit: &mut sockdoc_act::audit::AuditLog,
+    audit: &mut AuditLog,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     crate::signals::install();
@@ -265,6 +430,7 @@ fn watch(
     )
     .map_err(Failure::output)?;
     out.flush().map_err(Failure::output)?;
+    let filter_text = words.join(" ");
     while !crate::signals::stopped() {
         // Sleep in small steps so a signal ends the watch promptly.
         let mut slept = Duration::ZERO;
@@ -277,46 +443,25 @@ fn watch(
             break;
         }
         let sel = select(g, words, "keepalive", |s| {
-            if s.proto == Proto::Tcp
-                && matches!(s.state, State::Established | State::Listen)
-                && s.inode != 0
-            {
-                Ok(())
-            } else {
-                Err("not eligible")
-            }
+            eligible(s).map_err(|_| "not eligible")
         })?;
         let owners = sel.owners.as_ref();
-        let mut n = 0;
-        for s in &sel.sockets {
-            if s.timer.kind == TimerKind::Keepalive || !seen.insert(s.cookie) {
-                continue;
-            }
-            let Some(o) = owners.and_then(|o| o.owners(s.inode).next()) else {
-                continue;
-            };
-            let outcome = match retrofit(o.pid, o.fd, s.inode, want) {
-                Ok(_) => {
-                    n += 1;
-                    "set"
-                }
-                Err(_) => "failed",
-            };
-            let record = serde_json::json!({
-                "time": now_rfc3339(), "action": "keepalive", "outcome": outcome, "watch": true,
-                "pid": o.pid, "fd": o.fd, "socket": JSocket::new(s, owners),
-                "filter": words.join(" "), "uid": uid(),
-            });
-            audit
-                .append(&record.to_string())
-                .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
+        let new: Vec<&Socket> = sel
+            .sockets
+            .iter()
+            .filter(|s| s.timer.kind != TimerKind::Keepalive && seen.insert(s.cookie))
+            .filter(|s| owners.and_then(|o| o.owners(s.inode).next()).is_some())
+            .collect();
+        if new.is_empty() {
+            continue;
         }
+        let done = act(&new, owners, change, &filter_text, true, audit)?;
+        let n = done.iter().filter(|d| d.outcome == "set").count();
         if n > 0 && !g.json {
             writeln!(out, "{} set keepalive on {n} new socket(s)", now_rfc3339())
                 .map_err(Failure::output)?;
             out.flush().map_err(Failure::output)?;
         }
-        let _ = audit.sync();
     }
     Ok(())
 }

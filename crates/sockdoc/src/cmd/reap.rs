@@ -23,7 +23,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde_json::{json, Value};
 use sockdoc_act::audit::{run_id, AuditLog, Journal, WriteAhead};
-use sockdoc_act::keepalive::{retrofit, Keepalive};
+use sockdoc_act::keepalive::{retrofit, Change};
 use sockdoc_act::kill::{kill_many, Attempt, Method, RstOptions};
 use sockdoc_core::reap::track::flag;
 use sockdoc_core::reap::{decide, decide::Input, Config, OwnSsh, SpareReason, Tracker};
@@ -766,13 +766,8 @@ fn scan(
         let Some(spec) = rule.keepalive else {
             continue;
         };
-        let want = Keepalive {
-            enabled: true,
-            idle: spec.idle,
-            intvl: spec.intvl,
-            cnt: spec.count,
-            user_timeout_ms: 0,
-        };
+        // Only keepalive and its timings: the application's TCP_USER_TIMEOUT stays as it is.
+        let want = Change::keepalive(spec.idle, spec.intvl, spec.count);
         let settings = json!({"idle": spec.idle, "intvl": spec.intvl, "count": spec.count});
         let (outcome, before, error, pid, fd) = if job.dry_run {
             ("would set", None, None, None, None)
@@ -786,8 +781,14 @@ fn scan(
                     None,
                 ),
                 Some(o) => match retrofit(o.pid, o.fd, s.inode, &want) {
-                    Ok(b) => ("set", Some(b), None, Some(o.pid), Some(o.fd)),
-                    Err(e) => ("failed", None, Some(e.to_string()), Some(o.pid), Some(o.fd)),
+                    Ok(done) => ("set", Some(done.before), None, Some(o.pid), Some(o.fd)),
+                    Err(f) => (
+                        "failed",
+                        f.before,
+                        Some(f.to_string()),
+                        Some(o.pid),
+                        Some(o.fd),
+                    ),
                 },
             }
         };
@@ -803,7 +804,7 @@ fn scan(
             "dry_run": job.dry_run,
             "rule": rule.name,
             "settings": settings,
-            "before": before.map(|b| json!({"keepalive": b.enabled, "idle": b.idle, "intvl": b.intvl, "count": b.cnt})),
+            "before": before.map(|b| json!({"keepalive": b.enabled, "idle": b.idle, "intvl": b.intvl, "count": b.cnt, "user_timeout_ms": b.user_timeout_ms})),
             "error": error,
             "pid": pid,
             "fd": fd,

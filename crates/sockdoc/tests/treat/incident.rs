@@ -181,10 +181,22 @@ fn keepalive_heals_the_ghost_incident() {
             r.json
         );
     }
-    assert_eq!(vsftpd_audit.lines().len() as u64, doc_v.set);
+    // Per socket: an intent record written ahead, and the outcome.
+    let outcomes = |a: &Audit| -> Vec<_> {
+        a.lines()
+            .into_iter()
+            .filter(|l| l.json["phase"] == "outcome")
+            .collect()
+    };
+    assert_eq!(vsftpd_audit.lines().len() as u64, 2 * doc_v.set);
+    assert_eq!(outcomes(&vsftpd_audit).len() as u64, doc_v.set);
 
-    let lines = audit.lines();
-    assert_eq!(lines.len() as u64, doc.set, "one audit line per socket set");
+    let lines = outcomes(&audit);
+    assert_eq!(
+        lines.len() as u64,
+        doc.set,
+        "one outcome line per socket set"
+    );
     assert!(
         lines.iter().any(|l| l.cookie == ghost),
         "the ghost is audited"

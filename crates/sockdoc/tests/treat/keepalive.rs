@@ -165,12 +165,16 @@ fn keepalive_is_retrofitted_onto_a_running_server() {
         assert_keepalive_timers(&srv, &fresh, 50_000);
     }
 
-    // Audit: one line per socket set, by both runs.
-    let lines = audit.lines();
+    // Audit: per socket set, an intent record (written and synced first) and an outcome record.
+    let all = audit.lines();
+    let (intents, lines): (Vec<_>, Vec<_>) =
+        all.into_iter().partition(|l| l.json["phase"] == "intent");
+    assert_eq!(intents.len(), lines.len(), "an intent per outcome");
+    assert!(intents.iter().all(|l| l.outcome == "pending"));
     assert_eq!(
         lines.len() as u64,
         doc.set + again.set,
-        "one audit line per socket set"
+        "one outcome line per socket set"
     );
     let filter_text = filter.join(" ");
     for l in &lines {

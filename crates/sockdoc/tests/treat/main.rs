@@ -17,6 +17,7 @@
 mod audit;
 mod incident;
 mod keepalive;
+mod keepalive_safety;
 mod kill;
 mod run;
 mod states;

@@ -208,6 +208,8 @@ fn keepalive(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
         user_timeout: None,
         watch: false,
         every: "2s".into(),
+        restore: false,
+        from_audit: None,
         dry_run: false,
         yes: true,
         audit_log: ctx.audit_log.clone(),

@@ -1,0 +1,656 @@
+//! `sockdoc keepalive --restore --from-audit FILE [FILTER]`: undo keepalive runs. The audit log's
+//! keepalive outcome records say, per socket (by cookie), which options sockdoc changed and what they
+//! were before (so do the keepalive lines of `sockdoc reap`'s action log); each socket still alive in the namespace, held by the same process at the same fd, gets
+//! exactly those previous values back (SO_KEEPALIVE off again if it was off) — but only the options
+//! sockdoc changed, and only while they still hold what sockdoc set: an option changed since by someone
+//! else is left alone, as are sockets that are gone or changed owner. Same safety rules as the run it
+//! undoes (`--dry-run`, `--yes`, root), its own write-ahead audit records (`keepalive-restore`), and the
+//! options read back to verify.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+use sockdoc_act::audit::AuditLog;
+use sockdoc_act::keepalive::{apply, borrow, read, Change, Failed, Keepalive, Opt, Step, ORDER};
+use sockdoc_diag::{Proto, Socket};
+use sockdoc_proc::SocketOwners;
+
+use super::JKeepalive;
+use crate::census::Plan;
+use crate::cli::{Global, KeepaliveArgs, Select};
+use crate::cmd::treat::{confirm, now_rfc3339, open_audit, uid};
+use crate::error::{Exit, Failure};
+use crate::json::{write_pretty, JSocket, SCHEMA};
+use crate::scope;
+
+/// An audit line longer than this is not a record of ours (counted as malformed, not read whole).
+const MAX_LINE: usize = 1 << 20;
+
+/// One socket to put back, from the audit log.
+struct Recorded {
+    cookie: u64,
+    inode: u32,
+    pid: u32,
+    fd: u32,
+    before: Keepalive,
+    /// What sockdoc left on it (null in records of old versions: then taken as the change asked for).
+    after: Keepalive,
+    /// The `socket` object as recorded.
+    socket: Value,
+}
+
+/// What the audit log holds for a restore.
+struct FromAudit {
+    /// Per socket, in the order first seen: the values before its earliest change not undone since,
+    /// and what its latest change left (and the owner then).
+    records: Vec<Recorded>,
+    /// Keepalive outcome records read (set or not).
+    read: usize,
+    /// Lines that are not JSON, or keepalive records without the values needed.
+    malformed: usize,
+}
+
+/// Options as recorded: `cnt` (or `count`, as reap writes it); `user_timeout_ms` may be absent
+/// (records that did not read it).
+fn keepalive_of(v: &Value) -> Option<(Keepalive, bool)> {
+    let n = |k: &str| v.get(k)?.as_u64().and_then(|x| u32::try_from(x).ok());
+    let uto = n("user_timeout_ms");
+    Some((
+        Keepalive {
+            enabled: v.get("keepalive")?.as_bool()?,
+            idle: n("idle")?,
+            intvl: n("intvl")?,
+            cnt: n("cnt").or_else(|| n("count"))?,
+            user_timeout_ms: uto.unwrap_or(0),
+        },
+        uto.is_some(),
+    ))
+}
+
+/// One keepalive "set" record (of `sockdoc keepalive`, or of `sockdoc reap`'s action log), or None
+/// when it lacks what a restore needs.
+fn recorded(v: &Value) -> Option<Recorded> {
+    let u32_of = |x: &Value| x.as_u64().and_then(|n| u32::try_from(n).ok());
+    let (before, before_uto) = keepalive_of(&v["before"])?;
+    let mut after = match keepalive_of(&v["after"]) {
+        Some((a, _)) => a,
+        // reap: the timings it set, keepalive on.
+        None => {
+            let s = &v["settings"];
+            Keepalive {
+                enabled: true,
+                idle: u32_of(&s["idle"])?,
+                intvl: u32_of(&s["intvl"])?,
+                cnt: u32_of(&s["count"]).or_else(|| u32_of(&s["cnt"]))?,
+                user_timeout_ms: before.user_timeout_ms,
+            }
+        }
+    };
+    if !before_uto {
+        // Never read, so never put back.
+        after.user_timeout_ms = before.user_timeout_ms;
+    }
+    Some(Recorded {
+        cookie: v["socket"]["cookie"].as_u64()?,
+        inode: u32_of(&v["socket"]["inode"])?,
+        pid: u32_of(&v["pid"])?,
+        fd: u32_of(&v["fd"])?,
+        before,
+        after,
+        socket: v["socket"].clone(),
+    })
+}
+
+/// Read the audit log: keepalive changes per socket, minus those a restore already undid.
+fn read_audit(path: &Path) -> Result<FromAudit, Failure> {
+    let file = File::open(path).map_err(|e| {
+        let mut f = Failure::io("read the audit log", path, e);
+        if f.exit == Exit::Io {
+            f.exit = Exit::NoInput;
+        }
+        f
+    })?;
+    let mut r = BufReader::new(file);
+    let mut by_cookie: HashMap<u64, usize> = HashMap::new();
+    let mut records: Vec<Option<Recorded>> = Vec::new();
+    let (mut read, mut malformed) = (0, 0);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = Read::take(&mut r, MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Failure::io("read the audit log", path, e))?;
+        if n == 0 {
+            break;
+        }
+        if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
+            // Skip the rest of an overlong line.
+            malformed += 1;
+            loop {
+                line.clear();
+                let n = Read::take(&mut r, MAX_LINE as u64)
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| Failure::io("read the audit log", path, e))?;
+                if n == 0 || line.last() == Some(&b'\n') {
+                    break;
+                }
+            }
+            continue;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(&line) else {
+            malformed += 1;
+            continue;
+        };
+        let phase = v["phase"].as_str().unwrap_or("outcome");
+        if phase != "outcome" {
+            continue;
+        }
+        match (v["action"].as_str(), v["outcome"].as_str()) {
+            (Some("keepalive"), Some(outcome)) => {
+                read += 1;
+                if outcome != "set" {
+                    continue;
+                }
+                let Some(rec) = recorded(&v) else {
+                    malformed += 1;
+                    continue;
+                };
+                // The earliest change not undone since holds the values from before sockdoc; the
+                // latest one what sockdoc left.
+                match by_cookie.get(&rec.cookie) {
+                    Some(&i) => {
+                        if let Some(first) = records[i].as_mut() {
+                            first.after = rec.after;
+                            first.pid = rec.pid;
+                            first.fd = rec.fd;
+                            first.socket = rec.socket;
+                        }
+                    }
+                    None => {
+                        by_cookie.insert(rec.cookie, records.len());
+                        records.push(Some(rec));
+                    }
+                }
+            }
+            (Some("keepalive-restore"), Some("restored")) => {
+                if let Some(i) = v["socket"]["cookie"]
+                    .as_u64()
+                    .and_then(|c| by_cookie.remove(&c))
+                {
+                    records[i] = None;
+                }
+            }
+            (Some(_), _) => {}
+            _ => malformed += 1,
+        }
+    }
+    Ok(FromAudit {
+        records: records.into_iter().flatten().collect(),
+        read,
+        malformed,
+    })
+}
+
+#[derive(Serialize)]
+struct JResult {
+    socket: Value,
+    pid: Option<u32>,
+    fd: Option<u32>,
+    /// planned, restored, failed, unchanged, gone, owner-changed, changed, skipped.
+    outcome: &'static str,
+    reason: Option<String>,
+    /// The options found on the socket now (null when it is gone).
+    before: Option<JKeepalive>,
+    /// The values put back (only the options sockdoc had changed).
+    restore_to: Value,
+    /// The options read back after the restore.
+    after: Option<JKeepalive>,
+}
+
+#[derive(Serialize)]
+struct JDoc {
+    schema: u32,
+    command: &'static str,
+    dry_run: bool,
+    from_audit: String,
+    /// Keepalive outcome records read, and lines that could not be used.
+    records: usize,
+    malformed: usize,
+    /// Sockets that can be put back (alive, same owner, still as sockdoc left them).
+    selected: usize,
+    restored: usize,
+    results: Vec<JResult>,
+}
+
+/// The restore for one recorded socket: the options sockdoc changed, back to their previous values.
+fn restore_change(r: &Recorded) -> Change {
+    let mut c = Change::default();
+    for opt in ORDER {
+        let (was, set) = (opt.of(&r.before), opt.of(&r.after));
+        if was != set {
+            match opt {
+                Opt::Idle => c.idle = Some(was),
+                Opt::Intvl => c.intvl = Some(was),
+                Opt::Cnt => c.cnt = Some(was),
+                Opt::UserTimeout => c.user_timeout_ms = Some(was),
+                Opt::Enabled => c.enabled = Some(was != 0),
+            }
+        }
+    }
+    c
+}
+
+/// Why a socket is left alone when an option sockdoc changed no longer holds what sockdoc set.
+fn moved(r: &Recorded, change: &Change, now: &Keepalive) -> Option<String> {
+    let moved: Vec<String> = ORDER
+        .iter()
+        .filter(|&&o| change.get(o).is_some() && o.of(now) != o.of(&r.after))
+        .map(|&o| format!("{} is {}, not {}", o.name(), o.of(now), o.of(&r.after)))
+        .collect();
+    (!moved.is_empty()).then(|| {
+        format!(
+            "changed since sockdoc set it ({}): left alone",
+            moved.join(", ")
+        )
+    })
+}
+
+/// "SO_KEEPALIVE off, TCP_KEEPIDLE 7200" for a change.
+fn describe(c: &Change) -> String {
+    let parts: Vec<String> = ORDER
+        .iter()
+        .filter_map(|&o| {
+            c.get(o).map(|v| match o {
+                Opt::Enabled => format!("SO_KEEPALIVE {}", if v != 0 { "on" } else { "off" }),
+                _ => format!("{} {v}", o.name()),
+            })
+        })
+        .collect();
+    if parts.is_empty() {
+        "nothing to put back".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// A planned restore: a live socket, its owner as recorded, and what to write.
+struct Plan1<'a> {
+    rec: &'a Recorded,
+    socket: Socket,
+    change: Change,
+    now: Keepalive,
+}
+
+pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let Some(path) = a.from_audit.as_ref() else {
+        return Err(Failure::usage(
+            "--restore needs --from-audit FILE: the audit log of the run to undo",
+        ));
+    };
+    if !a.filter.is_empty() && a.filter.iter().all(|w| w.trim().is_empty()) {
+        return Err(Failure::usage(
+            "the filter is empty: give one (e.g. `sport = :21`) or none to restore every recorded socket",
+        ));
+    }
+    let from = read_audit(path)?;
+    let mut namespaces = scope::namespaces(g)?;
+    if namespaces.len() != 1 {
+        return Err(Failure::usage(
+            "keepalive --restore works in one namespace at a time: use --netns NAME or --netns-pid PID, not --all-netns",
+        ));
+    }
+    let ns = namespaces.remove(0);
+    let words = a.words();
+    let tcp = Select {
+        tcp: true,
+        ..Select::default()
+    };
+    let census_plan = Plan::new_in(std::slice::from_ref(&ns), &tcp, &[], true, false)?;
+    let narrow = if words.is_empty() {
+        None
+    } else {
+        Some(Plan::new_in(std::slice::from_ref(&ns), &tcp, &words, true, false)?.filter)
+    };
+    let (live, census) = census_plan.sockets(&ns, None).map_err(Failure::census)?;
+    let owners: Option<&SocketOwners> = census.owners.as_ref();
+    let live: HashMap<u64, &Socket> = live
+        .iter()
+        .filter(|s| s.proto == Proto::Tcp)
+        .map(|s| (s.cookie, s))
+        .collect();
+
+    let mut results: Vec<JResult> = Vec::new();
+    let mut plans: Vec<Plan1> = Vec::new();
+    let left = |r: &Recorded, outcome: &'static str, reason: String| JResult {
+        socket: r.socket.clone(),
+        pid: Some(r.pid),
+        fd: Some(r.fd),
+        outcome,
+        reason: Some(reason),
+        before: None,
+        restore_to: super::change_json(&restore_change(r)),
+        after: None,
+    };
+    for r in &from.records {
+        let change = restore_change(r);
+        // A closed socket may linger as TIME-WAIT with the same cookie, but no file: gone too.
+        let Some(&s) = live.get(&r.cookie).filter(|s| s.inode != 0) else {
+            if narrow.is_none() {
+                results.push(left(
+                    r,
+                    "gone",
+                    "closed (or not in this namespace): nothing to put back".into(),
+                ));
+            }
+            continue;
+        };
+        if let Some(f) = &narrow {
+            let o: &dyn sockdoc_core::Owners = match owners {
+                Some(o) => o,
+                None => &sockdoc_core::NoOwners,
+            };
+            if !f.matches(s, o) {
+                continue;
+            }
+        }
+        let same_owner = s.inode == r.inode
+            && owners.is_some_and(|o| o.owners(s.inode).any(|w| w.pid == r.pid && w.fd == r.fd));
+        if !same_owner {
+            let now: Vec<String> = owners
+                .map(|o| {
+                    o.owners(s.inode)
+                        .map(|w| format!("pid {} fd {}", w.pid, w.fd))
+                        .collect()
+                })
+                .unwrap_or_default();
+            results.push(left(
+                r,
+                "owner-changed",
+                format!(
+                    "held by {} now, recorded as pid {} fd {}: left alone",
+                    if now.is_empty() {
+                        "no process".to_string()
+                    } else {
+                        now.join(", ")
+                    },
+                    r.pid,
+                    r.fd
+                ),
+            ));
+            continue;
+        }
+        if change == Change::default() {
+            results.push(left(
+                r,
+                "unchanged",
+                "the recorded change left every option as it was".into(),
+            ));
+            continue;
+        }
+        // What the socket holds now: read through a borrowed fd (nothing is written).
+        let now = match borrow(r.pid, r.fd, r.inode)
+            .and_then(|fd| read(&fd).map_err(|error| Failed::at(Step::Read, error)))
+        {
+            Ok(k) => k,
+            Err(f) => {
+                results.push(left(r, "failed", f.to_string()));
+                continue;
+            }
+        };
+        // Only while every option sockdoc changed still holds what sockdoc set.
+        if let Some(why) = moved(r, &change, &now) {
+            let mut res = left(r, "changed", why);
+            res.before = Some(JKeepalive::from(&now));
+            results.push(res);
+            continue;
+        }
+        plans.push(Plan1 {
+            rec: r,
+            socket: *s,
+            change,
+            now,
+        });
+    }
+
+    if !g.json {
+        writeln!(
+            out,
+            "{} keepalive from {} ({} record(s){}) on {} socket(s):",
+            if a.dry_run {
+                "would restore"
+            } else {
+                "restoring"
+            },
+            path.display(),
+            from.read,
+            if from.malformed > 0 {
+                format!(", {} malformed line(s) skipped", from.malformed)
+            } else {
+                String::new()
+            },
+            plans.len()
+        )
+        .map_err(Failure::output)?;
+        for p in &plans {
+            writeln!(
+                out,
+                "  {}:{} -> {} (pid {} fd {}): {}",
+                p.socket.local_ip(),
+                p.socket.local_port,
+                if p.socket.state == sockdoc_diag::State::Listen {
+                    "*:* (listener)".to_string()
+                } else {
+                    format!("{}:{}", p.socket.remote_ip(), p.socket.remote_port)
+                },
+                p.rec.pid,
+                p.rec.fd,
+                describe(&p.change)
+            )
+            .map_err(Failure::output)?;
+        }
+        out.flush().map_err(Failure::output)?;
+    }
+
+    let selected = plans.len();
+    let mut restored = 0;
+    let mut audit_path = None;
+    if a.dry_run {
+        for p in &plans {
+            results.push(JResult {
+                socket: serde_json::to_value(JSocket::new(&p.socket, owners))
+                    .unwrap_or(Value::Null),
+                pid: Some(p.rec.pid),
+                fd: Some(p.rec.fd),
+                outcome: "planned",
+                reason: None,
+                before: Some(JKeepalive::from(&p.now)),
+                restore_to: super::change_json(&p.change),
+                after: None,
+            });
+        }
+    } else {
+        confirm("restore keepalive on", plans.len(), a.yes)?;
+        let mut audit = open_audit(a.audit_log.as_ref())?;
+        audit_path = Some(audit.path().to_path_buf());
+        let filter_text = words.join(" ");
+        let done = act(&plans, owners, path, &filter_text, &mut audit)?;
+        for (p, (outcome, reason, before, after)) in plans.iter().zip(done) {
+            if outcome == "restored" {
+                restored += 1;
+            }
+            results.push(JResult {
+                socket: serde_json::to_value(JSocket::new(&p.socket, owners))
+                    .unwrap_or(Value::Null),
+                pid: Some(p.rec.pid),
+                fd: Some(p.rec.fd),
+                outcome,
+                reason,
+                before: before.as_ref().map(JKeepalive::from),
+                restore_to: super::change_json(&p.change),
+                after: after.as_ref().map(JKeepalive::from),
+            });
+        }
+    }
+
+    let trouble = results
+        .iter()
+        .any(|r| matches!(r.outcome, "failed" | "changed" | "owner-changed"));
+    if g.json {
+        let doc = JDoc {
+            schema: SCHEMA,
+            command: "keepalive-restore",
+            dry_run: a.dry_run,
+            from_audit: path.display().to_string(),
+            records: from.read,
+            malformed: from.malformed,
+            selected,
+            restored,
+            results,
+        };
+        write_pretty(out, &doc).map_err(Failure::output)?;
+    } else {
+        for r in results
+            .iter()
+            .filter(|r| !matches!(r.outcome, "restored" | "planned"))
+        {
+            let end = |k: &str| {
+                format!(
+                    "{}:{}",
+                    r.socket[k]["ip"].as_str().unwrap_or("?"),
+                    r.socket[k]["port"]
+                )
+            };
+            writeln!(
+                out,
+                "  {}: {} -> {} ({})",
+                r.outcome,
+                end("local"),
+                end("remote"),
+                r.reason.as_deref().unwrap_or("")
+            )
+            .map_err(Failure::output)?;
+        }
+        if !a.dry_run {
+            writeln!(
+                out,
+                "restored {restored} of {selected}; recorded in {}",
+                audit_path
+                    .as_deref()
+                    .map_or_else(String::new, |p| p.display().to_string())
+            )
+            .map_err(Failure::output)?;
+        }
+    }
+    Ok(if trouble { Exit::Warning } else { Exit::Ok })
+}
+
+type Restored = (
+    &'static str,
+    Option<String>,
+    Option<Keepalive>,
+    Option<Keepalive>,
+);
+
+/// Put the plans back, write-ahead: intent records (synced) first, then per socket the restore, the
+/// values read back, and the outcome record.
+fn act(
+    plans: &[Plan1],
+    owners: Option<&SocketOwners>,
+    from: &Path,
+    filter_text: &str,
+    audit: &mut AuditLog,
+) -> Result<Vec<Restored>, Failure> {
+    let record = |phase: &str, p: &Plan1, body: Value| {
+        let mut r = serde_json::json!({
+            "time": now_rfc3339(),
+            "action": "keepalive-restore",
+            "phase": phase,
+            "pid": p.rec.pid,
+            "fd": p.rec.fd,
+            "socket": JSocket::new(&p.socket, owners),
+            "filter": filter_text,
+            "from_audit": from.display().to_string(),
+            "restore_to": super::change_json(&p.change),
+            "uid": uid(),
+        });
+        if let (Some(r), Value::Object(b)) = (r.as_object_mut(), body) {
+            r.extend(b);
+        }
+        r.to_string()
+    };
+    for p in plans {
+        audit
+            .append(&record(
+                "intent",
+                p,
+                serde_json::json!({"outcome": "pending"}),
+            ))
+            .map_err(|e| super::audit_failed(audit, e, 0, plans.len()))?;
+    }
+    audit
+        .sync()
+        .map_err(|e| super::audit_failed(audit, e, 0, plans.len()))?;
+    let mut done = Vec::with_capacity(plans.len());
+    let mut changed = 0;
+    for p in plans {
+        // Checked again on the borrowed fd just before writing: nobody changed it since the plan.
+        let applied = borrow(p.rec.pid, p.rec.fd, p.rec.inode).and_then(|dup| {
+            match read(&dup) {
+                Ok(now) => {
+                    if let Some(why) = moved(p.rec, &p.change, &now) {
+                        return Ok(Err((why, now)));
+                    }
+                }
+                Err(error) => return Err(Failed::at(Step::Read, error)),
+            }
+            apply(&dup, &p.change).map(Ok)
+        });
+        let d: Restored = match applied {
+            Ok(Err((why, now))) => ("changed", Some(why), Some(now), None),
+            Ok(Ok(applied)) => {
+                // Verify: every option put back reads back as recorded.
+                let off: Vec<&str> = ORDER
+                    .iter()
+                    .filter(|&&o| p.change.get(o).is_some_and(|v| o.of(&applied.after) != v))
+                    .map(|o| o.name())
+                    .collect();
+                changed += 1;
+                if off.is_empty() {
+                    ("restored", None, Some(applied.before), Some(applied.after))
+                } else {
+                    (
+                        "failed",
+                        Some(format!("{} read back different", off.join(", "))),
+                        Some(applied.before),
+                        Some(applied.after),
+                    )
+                }
+            }
+            Err(f) => ("failed", Some(f.to_string()), f.before, None),
+        };
+        audit
+            .append(&record(
+                "outcome",
+                p,
+                serde_json::json!({
+                    "outcome": d.0,
+                    "reason": d.1,
+                    "before": d.2.as_ref().map(JKeepalive::from),
+                    "after": d.3.as_ref().map(JKeepalive::from),
+                }),
+            ))
+            .map_err(|e| super::audit_failed(audit, e, changed, plans.len()))?;
+        done.push(d);
+    }
+    audit
+        .sync()
+        .map_err(|e| super::audit_failed(audit, e, changed, plans.len()))?;
+    Ok(done)
+}
