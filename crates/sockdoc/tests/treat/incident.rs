@@ -183,12 +183,12 @@ fn keepalive_heals_the_ghost_incident() {
     }
     // Per socket: an intent record written ahead, and the outcome.
     let outcomes = |a: &Audit| -> Vec<_> {
-        a.lines()
+        a.all_lines()
             .into_iter()
             .filter(|l| l.json["phase"] == "outcome")
             .collect()
     };
-    assert_eq!(vsftpd_audit.lines().len() as u64, 2 * doc_v.set);
+    assert_eq!(vsftpd_audit.all_lines().len() as u64, 2 * doc_v.set);
     assert_eq!(outcomes(&vsftpd_audit).len() as u64, doc_v.set);
 
     let lines = outcomes(&audit);

@@ -166,7 +166,7 @@ fn keepalive_is_retrofitted_onto_a_running_server() {
     }
 
     // Audit: per socket set, an intent record (written and synced first) and an outcome record.
-    let all = audit.lines();
+    let all = audit.all_lines();
     let (intents, lines): (Vec<_>, Vec<_>) =
         all.into_iter().partition(|l| l.json["phase"] == "intent");
     assert_eq!(intents.len(), lines.len(), "an intent per outcome");
@@ -217,7 +217,10 @@ fn keepalive_dry_run_and_refusals_set_nothing() {
         doc.doc
     );
     assert_no_timers(&srv, "after --dry-run");
-    assert!(audit.lines().is_empty(), "a dry run writes no audit line");
+    assert!(
+        audit.all_lines().is_empty(),
+        "a dry run writes no audit line"
+    );
 
     // No --yes, stdin not a terminal: refused.
     let run = treat(
@@ -236,7 +239,10 @@ fn keepalive_dry_run_and_refusals_set_nothing() {
     let run = treat(&srv.ns, "keepalive", &audit, &["--yes"], &[], &[]);
     assert_refused(&run, "keepalive with an empty filter");
     assert_no_timers(&srv, "after the empty filter");
-    assert!(audit.lines().is_empty(), "a refusal writes no audit line");
+    assert!(
+        audit.all_lines().is_empty(),
+        "a refusal writes no audit line"
+    );
     for c in &conns {
         assert_eq!(c.echo("untouched").expect("echo"), "untouched");
     }

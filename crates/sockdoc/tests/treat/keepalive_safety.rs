@@ -100,7 +100,7 @@ fn clients_of(srv: &EchoServer) -> Vec<String> {
 /// The audit log's records of one `phase`.
 fn phase(audit: &Audit, phase: &str) -> Vec<Value> {
     audit
-        .lines()
+        .all_lines()
         .into_iter()
         .map(|l| l.json)
         .filter(|j| j["phase"] == phase)
@@ -170,7 +170,7 @@ fn keepalive_leaves_the_apps_user_timeout_alone() {
     assert_eq!(opts(plain).user_timeout_ms, 5000);
 
     // Write-ahead: every outcome has an intent before it, and the intents of a run come first.
-    let lines: Vec<Value> = audit.lines().into_iter().map(|l| l.json).collect();
+    let lines: Vec<Value> = audit.all_lines().into_iter().map(|l| l.json).collect();
     assert_eq!(
         lines.len(),
         8,
@@ -239,7 +239,7 @@ fn values_beyond_the_kernel_limits_are_refused_before_any_socket() {
         }
     }
     assert!(
-        audit.lines().is_empty(),
+        audit.all_lines().is_empty(),
         "nothing acted on, nothing recorded"
     );
     // The limits themselves are accepted.
@@ -398,7 +398,10 @@ fn restore_from_the_audit_log_puts_back_exactly_what_was_there() {
         assert_eq!(result_for(&doc, c)["outcome"], want, "conn {i}: {doc:#}");
     }
     assert_eq!(opts(fd(&conns[0])).idle, 120, "a dry run changes nothing");
-    assert!(restore_log.lines().is_empty(), "a dry run records nothing");
+    assert!(
+        restore_log.all_lines().is_empty(),
+        "a dry run records nothing"
+    );
     let gone_result = doc["results"]
         .as_array()
         .expect("results")

@@ -97,6 +97,14 @@ impl Audit {
             .map(AuditLine::parse)
             .collect()
     }
+
+    /// Every record, intents included, as JSON, shape-checked like [`Audit::lines`].
+    pub fn all_lines(&self) -> Vec<AuditLine> {
+        records(&self.path)
+            .into_iter()
+            .map(AuditLine::parse)
+            .collect()
+    }
 }
 
 /// Every record of the audit log at `path`, in file order. A missing file reads as no records; only
