@@ -471,6 +471,10 @@ connections and listeners without it. Never closed: listeners, the never_kill li
 SSH connection ($SSH_CONNECTION). At most max_kills_per_interval kills per scan, idlest first; dry_run
 logs \"would kill\" and touches nothing. One JSON line per action (docs/json-schema.md). SIGHUP
 reloads the file (a bad one is rejected and the old one kept); SIGINT/SIGTERM stop.
+A selector's fields are values: peer is one address or prefix per entry (a list for several), state
+one state name per entry; filter is parsed alone and stays inside its rule. Every rule must select
+something: no selector, or an empty filter, is an error. The file is read only if it is a regular
+file of at most 1 MiB.
 
 Example reap.toml (deploy/reap.toml.example has every key):
   interval = \"10s\"

@@ -449,3 +449,149 @@ fn bad_configs_are_refused_with_the_line_and_key() {
         .expect_ok();
     assert!(run.stdout.contains("ftp: sport = :21"), "{}", run.stdout);
 }
+
+/// `sockdoc ARGS...`, killed after 10 s (a daemon that should have refused its configuration).
+fn run_briefly(args: &[&str]) -> sockdoc_lab::cli::Run {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(args).env_remove("SSH_CONNECTION");
+    sockdoc_lab::cli::run_command(
+        cmd,
+        args.iter().map(|s| s.to_string()).collect(),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A rule's fields are values and its filter is parsed alone: `peer` cannot smuggle in an `or` that
+/// selects another port, a stray `)` in `filter` cannot close the rule, and an `or` inside a
+/// balanced filter stays inside the rule.
+#[test]
+fn rule_fields_cannot_escape_their_rule() {
+    let srv = EchoServer::start().expect("echo server");
+    let conns = srv.connect(2).expect("connections");
+    let cookies: Vec<u64> = conns.iter().map(|c| c.cookie()).collect();
+    let port = srv.port;
+    let dir = sockdoc_lab::doctor::Workdir::new("reap-escape").expect("dir");
+    let peer = dir
+        .write(
+            "peer.toml",
+            &format!("interval = \"1s\"\n[[rule]]\nlocal_port = 21\npeer = \"127.0.0.1 or sport = :{port}\"\nidle_timeout = \"1s\"\n"),
+        )
+        .expect("write");
+    let peer = peer.to_string_lossy().into_owned();
+    let run = run_briefly(&[
+        "--netns",
+        srv.ns.name(),
+        "reap",
+        "--config",
+        &peer,
+        "--dry-run",
+        "--metrics",
+        "off",
+    ]);
+    assert_eq!(run.code(), Some(64), "{run:?}");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("line 4") && lines[0].contains("peer"),
+        "{lines:?}"
+    );
+    assert!(!run.stdout.contains("would kill"), "{}", run.stdout);
+
+    let paren = dir
+        .write(
+            "paren.toml",
+            "[[rule]]\nname = \"x\"\nfilter = \"sport = :1 ) or ( state all\"\nidle_timeout = 3\n",
+        )
+        .expect("write");
+    let run = run_briefly(&["reap", "--config", &paren.to_string_lossy(), "--check"]);
+    assert_eq!(run.code(), Some(64), "{run:?}");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("line 3") && lines[0].contains("filter") && lines[0].contains("')'"),
+        "{lines:?}"
+    );
+
+    // Balanced: `dport = :1 or sport = :PORT` is one subtree under the rule's `and`.
+    let config = format!(
+        "interval = \"1s\"\n[[rule]]\nlocal_port = 21\nfilter = \"dport = :1 or sport = :{port}\"\nidle_timeout = \"1s\"\n"
+    );
+    let mut r = Reaper::start(
+        BIN,
+        &srv.ns,
+        &config,
+        &["--metrics", "127.0.0.1:0", "--dry-run"],
+        &[],
+    )
+    .expect("start");
+    let start = r
+        .lines()
+        .into_iter()
+        .find(|v| v["action"] == "start")
+        .expect("start");
+    assert_eq!(
+        start["rules"][0]["selector"],
+        format!("sport = :21 and ( dport = :1 or sport = :{port} )")
+    );
+    r.wait_scans(3, WAIT).expect("scans");
+    assert!(actions(&r, "kill").is_empty(), "{:?}", r.lines());
+    assert_eq!(alive(&srv.ns, &cookies), cookies);
+}
+
+/// A rule must select something explicitly: an empty or blank `filter` is refused like no selector.
+#[test]
+fn empty_or_blank_rule_filter_is_refused() {
+    let dir = sockdoc_lab::doctor::Workdir::new("reap-blank").expect("dir");
+    for (i, f) in ["", "   ", "\\t"].iter().enumerate() {
+        let p = dir
+            .write(
+                &format!("blank{i}.toml"),
+                &format!("[[rule]]\nname = \"x\"\nfilter = \"{f}\"\nidle_timeout = 3\n"),
+            )
+            .expect("write");
+        let run = run_briefly(&["reap", "--config", &p.to_string_lossy(), "--check"]);
+        assert_eq!(run.code(), Some(64), "{f:?}: {run:?}");
+        let lines = run.stderr_lines();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("line 3") && lines[0].contains("selects every socket"),
+            "{lines:?}"
+        );
+    }
+}
+
+/// The configuration is read only from a regular file of at most 1 MiB: `/dev/zero` and a huge
+/// file are refused at once, in one line.
+#[test]
+fn config_reads_are_capped() {
+    let started = std::time::Instant::now();
+    let run = run_briefly(&["reap", "--config", "/dev/zero", "--check"]);
+    assert_eq!(run.code(), Some(66), "{run:?}");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("/dev/zero") && lines[0].contains("regular file"),
+        "{lines:?}"
+    );
+    let run = run_briefly(&["reap", "--config", "/dev/zero", "--metrics", "off"]);
+    assert_eq!(run.code(), Some(66), "{run:?}");
+
+    let dir = sockdoc_lab::doctor::Workdir::new("reap-big").expect("dir");
+    let mut text = String::from("[[rule]]\nlocal_port = 21\nidle_timeout = 3\n");
+    while text.len() <= 2 << 20 {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    let big = dir.write("big.toml", &text).expect("write");
+    let run = run_briefly(&["reap", "--config", &big.to_string_lossy(), "--check"]);
+    assert_eq!(run.code(), Some(64), "{run:?}");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("too large"), "{lines:?}");
+    // Generous: the old reader took 8 s for 4 GB of /dev/zero before failing.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

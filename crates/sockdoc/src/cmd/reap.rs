@@ -71,18 +71,17 @@ fn trim_heap() {
     }
 }
 
-/// Read and validate the configuration file; the error is one line starting with the path.
-fn load(path: &Path, force_dry_run: bool) -> Result<Config, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let exit = match e.kind() {
-            std::io::ErrorKind::NotFound => Exit::NoInput,
-            std::io::ErrorKind::PermissionDenied => Exit::NoPerm,
-            _ => Exit::Io,
-        };
-        Failure::new(exit, format!("cannot read {}: {e}", path.display()))
-    })?;
-    let mut cfg =
-        Config::parse(&text).map_err(|e| Failure::usage(format!("{} {e}", path.display())))?;
+/// Read and validate the configuration file; the error is one line starting with the path. Only a
+/// regular file of at most 1 MiB is read. Interface names (`dev eth0`) are resolved in `ns`.
+fn load(path: &Path, force_dry_run: bool, ns: &Netns) -> Result<Config, Failure> {
+    let text = crate::infile::read_text(path, "configuration", crate::infile::MAX_CONFIG_BYTES)?;
+    let parse =
+        || Config::parse(&text).map_err(|e| Failure::usage(format!("{} {e}", path.display())));
+    let mut cfg = if ns.current {
+        parse()?
+    } else {
+        scope::in_ns(ns, parse)?
+    };
     if force_dry_run {
         cfg.dry_run = true;
         for r in &mut cfg.rules {
@@ -92,15 +91,14 @@ fn load(path: &Path, force_dry_run: bool) -> Result<Config, Failure> {
     Ok(cfg)
 }
 
-fn make_plan(ns: &Netns, cfg: &Config) -> Result<Plan, Failure> {
-    let words = [cfg.census_filter()];
-    Plan::new_in(
-        std::slice::from_ref(ns),
+/// The census of a scan: every socket some rule selects (the rules' selectors as one tree).
+fn make_plan(cfg: &Config) -> Result<Plan, Failure> {
+    Ok(Plan::for_filter(
         &Select::default(),
-        &words,
+        cfg.census_selector(),
         cfg.needs_processes(),
         true,
-    )
+    ))
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -304,7 +302,6 @@ impl Sink<'_> {
 
 pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
     tune_allocator();
-    let mut cfg = load(&a.config, a.dry_run)?;
     let mut namespaces = scope::namespaces(g)?;
     if namespaces.len() != 1 {
         return Err(Failure::usage(
@@ -312,7 +309,8 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
         ));
     }
     let ns = namespaces.remove(0);
-    let mut plan = make_plan(&ns, &cfg)?;
+    let mut cfg = load(&a.config, a.dry_run, &ns)?;
+    let mut plan = make_plan(&cfg)?;
     if a.check {
         writeln!(
             out,
@@ -446,7 +444,7 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
         }
         if HUP.swap(false, Ordering::SeqCst) {
             let reloaded =
-                load(&a.config, a.dry_run).and_then(|c| make_plan(&ns, &c).map(|p| (c, p)));
+                load(&a.config, a.dry_run, &ns).and_then(|c| make_plan(&c).map(|p| (c, p)));
             match reloaded {
                 Ok((c, p)) => {
                     let restart_needed = c.metrics != cfg.metrics || c.log != cfg.log;
