@@ -308,7 +308,7 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
             "reap works in one namespace: use --netns NAME or --netns-pid PID, not --all-netns",
         ));
     }
-    let ns = namespaces.remove(0);
+    let mut ns = namespaces.remove(0);
     let mut cfg = load(&a.config, a.dry_run, &ns)?;
     let mut plan = make_plan(&cfg)?;
     if a.check {
@@ -405,8 +405,23 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
     let mut diag: Option<DiagSocket> = None;
     let mut tracker = Tracker::new();
     let epoch = Instant::now();
+    // Pinned to the namespace of the start line: a recreated name stops the daemon (exit 69) or,
+    // with --follow-netns, is followed deliberately, with its own log line.
+    let watch = scope::NsWatch::start(g, &ns, "reap", scope::OnLost::Stop);
     loop {
         let started = Instant::now();
+        if let Some(new) = watch.take_switch() {
+            sink.write(json!({
+                "action": "netns",
+                "outcome": "followed",
+                "from": ns.label(),
+                "to": new.label(),
+            }))?;
+            sink.flush()?;
+            ns = new;
+            // The old namespace's sock_diag socket must not act in the new one.
+            diag = None;
+        }
         metrics.dry_run.set(i64::from(cfg.dry_run));
         match scan(
             &ns,
@@ -439,7 +454,7 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
                 Duration::from_millis(50).min(next.saturating_duration_since(Instant::now())),
             );
         }
-        if signals::stopped() {
+        if signals::stopped() || watch.lost().is_some() {
             break;
         }
         if HUP.swap(false, Ordering::SeqCst) {
@@ -489,13 +504,18 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
             sink.flush()?;
         }
     }
+    watch.finish();
+    let lost = watch.lost();
     sink.write(json!({
         "action": "stop",
         "scans": tracker.scans(),
-        "reason": "SIGINT or SIGTERM",
+        "reason": lost.as_ref().map_or("SIGINT or SIGTERM", |f| f.message.as_str()),
     }))?;
     sink.flush()?;
-    Ok(Exit::Ok)
+    match lost {
+        Some(f) => Err(f),
+        None => Ok(Exit::Ok),
+    }
 }
 
 enum ScanError {
