@@ -595,3 +595,115 @@ fn config_reads_are_capped() {
         started.elapsed()
     );
 }
+
+/// Listens on a port, connects to it, accepts, and holds the idle pair (a target for a reap rule).
+const IDLE_PAIR: &str = r#"
+import socket, sys, time
+port = int(sys.argv[1])
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port)); l.listen(4)
+c = socket.create_connection(("127.0.0.1", port)); s, _ = l.accept()
+time.sleep(60)
+"#;
+
+/// ESTABLISHED sockets to or from `port` in the namespace now called `ns.name()`.
+fn established_on(ns: &Netns, port: u16) -> usize {
+    ss::snapshot_quick(ns)
+        .expect("ss")
+        .iter()
+        .filter(|s| {
+            s.state == SockState::Established && (s.local.port == port || s.peer.port == port)
+        })
+        .count()
+}
+
+/// A reaper started on `--netns X` is pinned to that namespace: when X is deleted and a new
+/// namespace is given the name, it stops with exit 69 and a stop record saying why, and never acts
+/// on the new namespace's connections (an idle pair there that its rule would close stays).
+#[test]
+fn recreated_namespace_stops_the_reaper_without_acting_there() {
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    let old = ns.inode().expect("inode");
+    let config =
+        format!("interval = \"1s\"\n[[rule]]\nlocal_port = {port}\nidle_timeout = \"1s\"\n");
+    let mut r = start(&ns, &config, &[]);
+    let start_line = actions(&r, "start").remove(0);
+    assert!(
+        start_line["netns"]
+            .as_str()
+            .is_some_and(|l| l.contains(&format!("net:{old}"))),
+        "{start_line}"
+    );
+    let new = ns.recreate().expect("recreate");
+    assert_ne!(old, new);
+    ns.spawn(&["python3", "-c", IDLE_PAIR, &port.to_string()])
+        .expect("idle pair");
+    let stop = r
+        .wait_line_even_if_exited("the stop line", WAIT, |v| v["action"] == "stop")
+        .expect("stop line");
+    let reason = stop["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains(&format!("net:{old}"))
+            && reason.contains(&format!("now means another namespace [net:{new}]"))
+            && reason.contains("--follow-netns"),
+        "{reason}"
+    );
+    let status = r.stop(WAIT).expect("exit status");
+    assert_eq!(status.code(), Some(69), "{status:?}\n{}", r.stderr());
+    let err = r.stderr();
+    assert!(err.contains("now means another namespace"), "{err}");
+    // The new namespace's idle pair: untouched, and no kill was ever logged.
+    sockdoc_lab::wait::poll(WAIT, "the idle pair", || {
+        Ok(if established_on(&ns, port) == 2 {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        })
+    })
+    .expect("idle pair up");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(established_on(&ns, port), 2);
+    assert!(actions(&r, "kill").is_empty(), "{:?}", r.lines());
+}
+
+/// With --follow-netns the switch is deliberate: logged as its own record, then the rule applies in
+/// the new namespace.
+#[test]
+fn follow_netns_switches_deliberately_and_says_so() {
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    let old = ns.inode().expect("inode");
+    let config =
+        format!("interval = \"1s\"\n[[rule]]\nlocal_port = {port}\nidle_timeout = \"1s\"\n");
+    let mut r = Reaper::start(
+        BIN,
+        &ns,
+        &config,
+        &["--metrics", "127.0.0.1:0", "--follow-netns"],
+        &[],
+    )
+    .expect("start");
+    let new = ns.recreate().expect("recreate");
+    ns.spawn(&["python3", "-c", IDLE_PAIR, &port.to_string()])
+        .expect("idle pair");
+    let switch = r
+        .wait_line("the netns record", WAIT, |v| v["action"] == "netns")
+        .expect("netns line");
+    assert_eq!(switch["outcome"], "followed");
+    assert!(
+        switch["from"]
+            .as_str()
+            .is_some_and(|s| s.contains(&format!("net:{old}")))
+            && switch["to"]
+                .as_str()
+                .is_some_and(|s| s.contains(&format!("net:{new}"))),
+        "{switch}"
+    );
+    r.wait_line("a kill in the new namespace", WAIT, |v| {
+        v["action"] == "kill" && v["outcome"] == "killed"
+    })
+    .expect("kill line");
+    assert!(r.stderr().contains("following it"), "{}", r.stderr());
+    assert!(r.running());
+}
