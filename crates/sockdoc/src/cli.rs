@@ -196,6 +196,14 @@ was last seen in and its lifetime, `lived 3s-4s` when a scan saw it start (known
 `lived >2m` when it was open before events started, `lived <800ms` when it began and ended between
 scans. TIME-WAIT sockets expire without a broadcast: their connection's end is reported when it entered
 TIME-WAIT or when its owner closed it.
+Losses are reported, never silent: a `lost` line (JSON: {\"lost\": N, \"why\": ...}) at least once
+a second while losing, and a total on stderr at exit. \"output too slow\": more than --buffer ends
+waited for a blocked output and were dropped (counted exactly). \"kernel buffer overflow\": the
+kernel dropped broadcasts (ENOBUFS; the receive buffer is --kernel-buffer, 32 MiB): each overflow is
+at least one end, and ends of connections a scan saw are then counted exactly once two scans miss
+them; ends of connections no scan saw cannot be counted.
+--netns is pinned: when the name is deleted and recreated, events stops with exit 69, or follows
+the new namespace with --follow-netns (ends in between are lost).
 Examples:
   sockdoc events                               # every TCP/UDP end in this namespace
   sockdoc events -p sport = :21                # FTP control connections, with the owner
@@ -583,6 +591,14 @@ pub struct EventsArgs {
     /// Also show the owning process the scans saw (each scan then walks /proc, like `stats -p`).
     #[arg(short = 'p', long)]
     pub processes: bool,
+    /// Ends held while the output is slower than the kernel (a blocked pipe); past that they are
+    /// dropped and counted in a `lost` record. Bounds the memory.
+    #[arg(long, default_value_t = 65_536, value_name = "N")]
+    pub buffer: usize,
+    /// Receive buffer asked of the kernel for the broadcasts, in MiB (past net.core.rmem_max: root).
+    /// It rides out a burst while events is descheduled; its memory is used only while backed up.
+    #[arg(long, default_value_t = 32, value_name = "MIB")]
+    pub kernel_buffer: usize,
     /// Only events matching this filter (the `list` language, without proc/pid; `state` means the
     /// state the connection ended from).
     #[arg(value_name = "FILTER")]
