@@ -384,4 +384,56 @@ mod tests {
         assert!(e.to_string().contains("ip netns list"));
         assert!(Netns::named("../etc").is_err());
     }
+
+    /// Deletes a namespace name on drop (also when the test fails).
+    struct Named(String);
+
+    impl Drop for Named {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .status();
+        }
+    }
+
+    fn ip_netns(op: &str, name: &str) {
+        let st = std::process::Command::new("ip")
+            .args(["netns", op, name])
+            .status()
+            .expect("ip");
+        assert!(st.success(), "ip netns {op} {name}");
+    }
+
+    /// Needs root and `ip`.
+    #[test]
+    fn a_recreated_name_is_a_change_and_entering_stays_pinned() {
+        let name = format!("sockdoc-pin-{}", std::process::id());
+        ip_netns("add", &name);
+        let _guard = Named(name.clone());
+        let ns = Netns::named(&name).expect("named");
+        assert!(ns.is_named());
+        assert_eq!(ns.changed(), None);
+        ip_netns("del", &name);
+        assert_eq!(ns.changed(), Some(NetnsChange::Gone));
+        ip_netns("add", &name);
+        let now = std::fs::metadata(Path::new(NETNS_RUN_DIR).join(&name))
+            .expect("new name")
+            .ino();
+        assert_ne!(now, ns.inode);
+        assert_eq!(ns.changed(), Some(NetnsChange::Replaced(now)));
+        // Entering goes where it was resolved, not where the name points now.
+        let entered = std::thread::spawn({
+            let ns = ns.clone();
+            move || {
+                ns.enter().expect("enter");
+                current_inode()
+            }
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(entered, ns.inode);
+        assert_eq!(ns.resolve_again().expect("again").inode, now);
+        // The caller's own namespace has no name to change.
+        assert_eq!(Netns::current().expect("current").changed(), None);
+    }
 }

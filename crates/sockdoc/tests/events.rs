@@ -458,3 +458,77 @@ fn a_stalled_reader_reports_kernel_losses_and_counts_what_the_scans_saw() {
         assert!(err.contains("overflowed"), "{err}");
     }
 }
+
+/// events on `--netns X` is pinned: when X is deleted and recreated it says so and exits 69 (it used
+/// to keep listening in the dead namespace); with --follow-netns it subscribes in the new one.
+#[test]
+fn a_recreated_namespace_stops_events_or_is_followed() {
+    let ns = Netns::new().expect("namespace");
+    let old = ns.inode().expect("inode");
+    let dir = sockdoc_lab::doctor::Workdir::new("events-netns").expect("dir");
+    let err = dir.join("stderr.log");
+    let mut ev = spawn_events(&ns, &err, &["--scan", "200ms", "tcp"]);
+    let new = ns.recreate().expect("recreate");
+    let status =
+        sockdoc_lab::wait::poll(std::time::Duration::from_secs(20), "events to exit", || {
+            Ok(match ev.try_wait()? {
+                Some(s) => Ok(s),
+                None => Err("still running".to_string()),
+            })
+        })
+        .expect("events exits");
+    assert_eq!(status.code(), Some(69), "{status:?}");
+    let text = std::fs::read_to_string(&err).expect("stderr");
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!("net:{old}"))
+            && last.contains(&format!("[net:{new}]"))
+            && last.contains("--follow-netns"),
+        "{text}"
+    );
+
+    // Following: ends in the new namespace are reported.
+    let err2 = dir.join("stderr2.log");
+    let port = ns.fresh_port();
+    let sport = format!(":{port}");
+    let ev = spawn_events(
+        &ns,
+        &err2,
+        &[
+            "--follow-netns",
+            "--scan",
+            "200ms",
+            "--count",
+            "1",
+            "tcp",
+            "and",
+            "sport",
+            "=",
+            &sport,
+        ],
+    );
+    let newer = ns.recreate().expect("recreate again");
+    sockdoc_lab::wait::poll(std::time::Duration::from_secs(20), "the switch", || {
+        let text = std::fs::read_to_string(&err2)?;
+        Ok(
+            if text.contains("following it")
+                && text.contains(&format!(
+                    "watching connection ends in {} [net:{newer}]",
+                    ns.name()
+                ))
+            {
+                Ok(())
+            } else {
+                Err(text)
+            },
+        )
+    })
+    .expect("followed");
+    ns.exec(&["python3", "-c", TRAFFIC, &port.to_string()])
+        .expect("traffic");
+    let out = ev.wait_with_output().expect("events ends");
+    assert!(out.status.success(), "{:?}", out.status);
+    let line = String::from_utf8_lossy(&out.stdout);
+    let e: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
+    assert_eq!(e["socket"]["local"]["port"], port, "{e}");
+}
