@@ -9,7 +9,8 @@ Exit codes:
   2   critical findings (doctor)
   64  usage error: a bad flag, filter word or column
   66  no such network namespace or process
-  69  a kernel feature is missing (sock_diag, IPv6, udp_diag)
+  69  a kernel feature is missing (sock_diag, IPv6, udp_diag), or a daemon's namespace was
+      replaced under it (serve, reap, events; see --follow-netns)
   74  I/O error
   77  permission denied (run with sudo)
 

@@ -222,6 +222,18 @@ fn screen_loop(
                         Effect::Interval(d) => {
                             let _ = w.cmds.send(worker::Cmd::Interval(d));
                         }
+                        // Actions find their sockets by the namespace's name: once it means
+                        // another namespace (not followed), they would act there. Refused.
+                        Effect::Act(_)
+                            if ctx.watch.notice().is_some() && !base.global.follow_netns =>
+                        {
+                            app.busy = None;
+                            app.status = Some(pick(
+                                app.lang,
+                                "refused: the namespace changed under top (see the banner); restart top",
+                                "已拒绝：网络命名空间已变化（见标题栏）；请重启 top",
+                            ).to_string());
+                        }
                         Effect::Act(req) => {
                             let mut c = base.clone();
                             c.threshold_ms = app.snap.as_ref().map_or(0, |s| s.threshold_ms);
