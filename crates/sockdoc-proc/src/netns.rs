@@ -178,6 +178,21 @@ impl Netns {
         }
     }
 
+    /// True when a change can be followed: a name (`ip netns`) can be given to a new namespace; a
+    /// pid that exited does not come back (a reused pid is another process).
+    pub fn followable(&self) -> bool {
+        matches!(self.origin, Origin::Name(_))
+    }
+
+    /// What [`NetnsChange::Gone`] means for how it was named: the name was deleted, or the process
+    /// exited.
+    pub fn gone_words(&self) -> &'static str {
+        match self.origin {
+            Origin::Pid(_) => "is gone (its process exited)",
+            _ => "was deleted",
+        }
+    }
+
     /// Whether the name or pid this was resolved from still means this namespace (the pinned one):
     /// `None` when it does (or when there is nothing to compare: the caller's own namespace, one
     /// found by listing), else what it means now.

@@ -49,10 +49,11 @@ pub struct Global {
     /// Every network namespace on the host, named or held only by processes; each labelled.
     #[arg(long, global = true)]
     pub all_netns: bool,
-    /// Daemons (serve, reap, events, top): when the name given to --netns (or the pid of
-    /// --netns-pid) comes to mean another namespace (deleted and recreated), switch to the new one
-    /// and log it. Without it they stay pinned to the namespace they started in: serve, reap and events
-    /// log one line and exit 69, top shows a banner.
+    /// Daemons (serve, reap, events, top): when the name given to --netns comes to mean another
+    /// namespace (deleted and recreated), switch to the new one and log it. Without it they stay
+    /// pinned to the namespace they started in: serve, reap and events log one line and exit 69, top
+    /// shows a banner. With --netns-pid, the process exiting always stops them (a pid does not come
+    /// back; a reused one is another process).
     #[arg(long, global = true)]
     pub follow_netns: bool,
     /// Machine-readable output (documented schema, `"schema": 1`).

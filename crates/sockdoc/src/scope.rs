@@ -138,7 +138,8 @@ impl NsWatch {
         if !ns.is_named() {
             return w;
         }
-        let follow = g.follow_netns;
+        // A pid that exited does not come back: following its number could enter a stranger's.
+        let follow = g.follow_netns && ns.followable();
         let shared = w.shared.clone();
         let mut pinned = ns.clone();
         let spawned = std::thread::Builder::new()
@@ -242,17 +243,18 @@ fn watch(shared: &NsShared, pinned: &mut Netns, follow: bool, who: &str, on_lost
             (NetnsChange::Gone, true) => {
                 if !told_gone {
                     told_gone = true;
+                    let gone = pinned.gone_words();
                     log_line(&format!(
-                        "sockdoc {who}: {what} [net:{old}] was deleted; staying in it until the name means a namespace again (--follow-netns)"
+                        "sockdoc {who}: {what} [net:{old}] {gone}; staying in it until the name means a namespace again (--follow-netns)"
                     ));
                     *lock(&shared.notice) = Some(format!(
-                        "{what} was deleted: still showing [net:{old}] until it comes back"
+                        "{what} {gone}: still showing [net:{old}] until it comes back"
                     ));
                 }
             }
             (change, false) => {
                 let now = match change {
-                    NetnsChange::Gone => "was deleted".to_string(),
+                    NetnsChange::Gone => pinned.gone_words().to_string(),
                     NetnsChange::Replaced(i) => {
                         format!("now means another namespace [net:{i}]")
                     }

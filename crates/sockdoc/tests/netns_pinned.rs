@@ -117,3 +117,54 @@ fn serve_follows_a_recreated_namespace_when_asked() {
         "{err}"
     );
 }
+
+/// `--netns-pid PID`: when the process exits, the namespace it named is gone for the exporter: it
+/// says so and exits 69.
+#[test]
+fn serve_stops_with_69_when_the_netns_pid_exits() {
+    let ns = Netns::new().expect("namespace");
+    let pid = ns.spawn(&["sleep", "60"]).expect("sleep");
+    let dir = sockdoc_lab::doctor::Workdir::new("serve-netns-pid").expect("dir");
+    let err = dir.join("stderr.log");
+    let child = Command::new(BIN)
+        .args([
+            "--netns-pid",
+            &pid.to_string(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(File::create(&err).expect("stderr file")))
+        .spawn()
+        .expect("start serve");
+    let mut guard = Killed(child);
+    poll(WAIT, "the serving line", || {
+        let text = std::fs::read_to_string(&err)?;
+        Ok(if text.contains("serving") {
+            Ok(())
+        } else {
+            Err(text)
+        })
+    })
+    .expect("serving");
+    let st = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let status = poll(WAIT, "serve to exit", || {
+        Ok(match guard.0.try_wait()? {
+            Some(s) => Ok(s),
+            None => Err("still running".to_string()),
+        })
+    })
+    .expect("serve exits");
+    assert_eq!(status.code(), Some(69), "{status:?}");
+    let text = std::fs::read_to_string(&err).expect("stderr");
+    assert!(
+        text.contains(&format!("pid {pid}")) && text.contains("its process exited"),
+        "{text}"
+    );
+}
