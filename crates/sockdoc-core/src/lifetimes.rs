@@ -181,11 +181,10 @@ impl Tracker {
     pub fn end(&mut self, cookie: u64, at: Instant) -> Ended {
         let now = self.ms(at);
         self.ended.insert(cookie, now);
-        // A late end of a suspect: not lost after all.
-        let known = self
-            .entries
-            .remove(&cookie)
-            .or_else(|| self.suspects.remove(&cookie).map(|(e, _)| e));
+        // A late end of a suspect: not lost after all (a TIME-WAIT entry under its cookie says less).
+        let suspect = self.suspects.remove(&cookie).map(|(e, _)| e);
+        let entry = self.entries.remove(&cookie);
+        let known = suspect.or(entry);
         match known {
             Some(e) => Ended {
                 lifetime: if e.seen_by == BEFORE {
@@ -340,5 +339,13 @@ mod tests {
         t.merge(at(t0, 10_000), at(t0, 10_100), &[w(7)]);
         t.merge(at(t0, 11_000), at(t0, 11_100), &[seen(7, State::TimeWait)]);
         assert_eq!(t.confirm_lost(at(t0, 11_200)), 1);
+        // The same, with the end coming late (after a scan listed the TIME-WAIT entry): reported
+        // from what the scans knew of the connection, and not lost.
+        t.merge(at(t0, 12_000), at(t0, 12_100), &[w(8)]);
+        t.merge(at(t0, 13_000), at(t0, 13_100), &[seen(8, State::TimeWait)]);
+        t.merge(at(t0, 14_000), at(t0, 14_100), &[seen(8, State::TimeWait)]);
+        let e = t.end(8, at(t0, 14_200));
+        assert_eq!(e.last_state, Some(State::Established));
+        assert_eq!(t.confirm_lost(at(t0, 20_000)), 0);
     }
 }

@@ -1,4 +1,6 @@
-//! Which network namespaces a command looks at: the caller's, one named or held by a pid, or all.
+//! Which network namespaces a command looks at: the caller's, one named or held by a pid, or all;
+//! entering one; and, for commands that keep running, watching whether the name still means the
+//! namespace they pinned ([`NsWatch`]).
 
 use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_proc::Netns;
@@ -119,8 +121,6 @@ struct NsShared {
     notice: std::sync::Mutex<Option<String>>,
     /// Switches taken so far.
     changes: std::sync::atomic::AtomicU64,
-    /// The inode of the namespace watched now.
-    inode: std::sync::atomic::AtomicU64,
     /// The watcher thread ends when this is set (or on SIGINT/SIGTERM).
     done: std::sync::atomic::AtomicBool,
 }
@@ -132,9 +132,6 @@ impl NsWatch {
         let w = NsWatch {
             shared: std::sync::Arc::default(),
         };
-        w.shared
-            .inode
-            .store(ns.inode, std::sync::atomic::Ordering::SeqCst);
         if !ns.is_named() {
             return w;
         }
@@ -230,7 +227,6 @@ fn watch(shared: &NsShared, pinned: &mut Netns, follow: bool, who: &str, on_lost
                     new.inode
                 );
                 log_line(&msg);
-                shared.inode.store(new.inode, Ordering::SeqCst);
                 shared.changes.fetch_add(1, Ordering::SeqCst);
                 *lock(&shared.notice) = Some(format!(
                     "{what} was recreated: now showing [net:{}] (was [net:{old}])",
