@@ -16,9 +16,10 @@
 //! `--follow-netns`, it subscribes again in the new namespace.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -273,14 +274,16 @@ fn watch_one(
     });
     let stop = AtomicBool::new(false);
     // Bounded: a blocked output holds at most --buffer ends; the rest are counted as lost.
-    let (tx, rx) = mpsc::sync_channel::<(Socket, Ended)>(a.buffer);
+    let queue = Queue::new(a.buffer, subs.len());
     let next = std::thread::scope(|scope| -> Result<Next, Failure> {
         let (stop, shared) = (&stop, &shared);
+        let queue = &queue;
         for (i, (proto, mut sock)) in subs.into_iter().enumerate() {
-            let tx = tx.clone();
-            scope.spawn(move || listen(i, proto, &mut sock, &tx, shared, filter, losses, stop));
+            scope.spawn(move || {
+                listen(i, proto, &mut sock, queue, shared, filter, losses, stop);
+                queue.sender_done();
+            });
         }
-        drop(tx);
         if !st.scan.is_zero() {
             let spec = &spec;
             let owners = a.processes;
@@ -314,10 +317,11 @@ fn watch_one(
                     out.flush().map_err(Failure::output)?;
                 }
             }
-            let (s, ended) = match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(e) => e,
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(Next::Done),
+            let (s, ended) = match queue.recv_timeout(Duration::from_millis(100)) {
+                Received::Item(e) => e,
+                Received::Timeout => continue,
+                // Every listener stopped (each said why on stderr).
+                Received::Closed => return Ok(Next::Done),
             };
             *seen += 1;
             let name = ended.pid.and_then(|p| {
@@ -337,7 +341,7 @@ fn watch_one(
     // Ends still queued when it stops (a signal, --for, a switch) never reach the output: counted as
     // lost. Stopping at --count leaves the rest unasked for.
     if a.count.is_none_or(|c| *seen < c) {
-        let left = rx.try_iter().count() as u64;
+        let left = queue.len() as u64;
         losses.slow.fetch_add(left, Ordering::SeqCst);
     }
     Ok(next)
@@ -518,7 +522,7 @@ fn listen(
     index: usize,
     proto: Proto,
     sock: &mut DiagSocket,
-    tx: &mpsc::SyncSender<(Socket, Ended)>,
+    queue: &Queue<(Socket, Ended)>,
     shared: &Mutex<Shared>,
     filter: &Filter,
     losses: &Losses,
@@ -549,12 +553,8 @@ fn listen(
             }
         }
         for e in ready.drain(..) {
-            match tx.try_send(e) {
-                Ok(()) => {}
-                Err(mpsc::TrySendError::Full(_)) => {
-                    losses.slow.fetch_add(1, Ordering::SeqCst);
-                }
-                Err(mpsc::TrySendError::Disconnected(_)) => return,
+            if !queue.try_push(e) {
+                losses.slow.fetch_add(1, Ordering::SeqCst);
             }
         }
         match r {
@@ -572,6 +572,83 @@ fn listen(
                 return;
             }
         }
+    }
+}
+
+/// The queue from the listeners to the writer: bounded (a full queue refuses, it never blocks a
+/// listener) and allocated as it fills, so an idle stream costs nothing and a drained one gives the
+/// memory of a burst back.
+struct Queue<T> {
+    items: Mutex<VecDeque<T>>,
+    ready: Condvar,
+    cap: usize,
+    /// Listeners still running; none left and nothing queued = closed.
+    senders: AtomicU64,
+}
+
+/// What [`Queue::recv_timeout`] got.
+enum Received<T> {
+    Item(T),
+    Timeout,
+    Closed,
+}
+
+impl<T> Queue<T> {
+    fn new(cap: usize, senders: usize) -> Queue<T> {
+        Queue {
+            items: Mutex::new(VecDeque::new()),
+            ready: Condvar::new(),
+            cap,
+            senders: AtomicU64::new(senders as u64),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queue `item`; false (and `item` dropped) when full.
+    fn try_push(&self, item: T) -> bool {
+        let mut q = self.lock();
+        if q.len() >= self.cap {
+            return false;
+        }
+        q.push_back(item);
+        drop(q);
+        self.ready.notify_one();
+        true
+    }
+
+    /// A listener ended.
+    fn sender_done(&self) {
+        self.senders.fetch_sub(1, Ordering::SeqCst);
+        self.ready.notify_all();
+    }
+
+    fn recv_timeout(&self, wait: Duration) -> Received<T> {
+        let mut q = self.lock();
+        if q.is_empty() && self.senders.load(Ordering::SeqCst) > 0 {
+            q = self
+                .ready
+                .wait_timeout(q, wait)
+                .map(|(q, _)| q)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        match q.pop_front() {
+            Some(item) => {
+                // A burst drained: give its memory back.
+                if q.is_empty() && q.capacity() > 4096 {
+                    q.shrink_to(1024);
+                }
+                Received::Item(item)
+            }
+            None if self.senders.load(Ordering::SeqCst) == 0 => Received::Closed,
+            None => Received::Timeout,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
     }
 }
 
@@ -644,4 +721,39 @@ fn write_event(
         who,
         bytes
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_refuses_when_full_closes_when_its_listeners_end_and_shrinks_when_drained() {
+        let q = Queue::new(10_000, 1);
+        assert_eq!(
+            q.lock().capacity(),
+            0,
+            "nothing allocated before the first end"
+        );
+        for i in 0..10_000 {
+            assert!(q.try_push(i));
+        }
+        assert!(!q.try_push(10_000), "full: refused, never blocking");
+        assert_eq!(q.len(), 10_000);
+        for i in 0..10_000 {
+            assert!(matches!(q.recv_timeout(Duration::ZERO), Received::Item(n) if n == i));
+        }
+        assert!(
+            q.lock().capacity() <= 4096,
+            "a drained burst gives its memory back"
+        );
+        assert!(matches!(
+            q.recv_timeout(Duration::from_millis(1)),
+            Received::Timeout
+        ));
+        q.try_push(7);
+        q.sender_done();
+        assert!(matches!(q.recv_timeout(Duration::ZERO), Received::Item(7)));
+        assert!(matches!(q.recv_timeout(Duration::ZERO), Received::Closed));
+    }
 }
