@@ -1,8 +1,8 @@
 //! Network namespaces: the ones `ip netns` names (/run/netns) and the ones only processes hold
 //! (containers), identified by inode, and entering one on the calling thread.
 //!
-//! A resolved [`Netns`] is pinned: it keeps the namespace file open from resolution on and enters
-//! through that descriptor, so a name that is deleted and given to a new namespace, or a pid that
+//! A namespace resolved from `--netns NAME` or `--netns-pid PID` is pinned: it keeps the namespace
+//! file open from resolution on and enters through that descriptor, so a name that is deleted and given to a new namespace, or a pid that
 //! exits and is reused, never moves a long-running command into another namespace. [`Netns::changed`]
 //! says when the name or pid now points elsewhere; following is the caller's decision
 //! ([`Netns::resolve_again`]).
@@ -224,13 +224,14 @@ impl Netns {
     }
 
     /// Every network namespace on the host: named ones and those held only by processes, ordered by
-    /// inode, the caller's own first. Namespaces of processes we may not inspect are missed (needs root).
+    /// inode, the caller's own first (not pinned: see the comment inside). Namespaces of processes we may not inspect are missed (needs root).
     pub fn all() -> Vec<Netns> {
         let cur = current_inode();
         let mut by_inode: BTreeMap<u64, Netns> = BTreeMap::new();
+        // Not pinned: a host may hold thousands of namespaces, and a descriptor each would crowd out
+        // the ones the census needs. A one-shot pass enters each by its file, as listed.
         for (inode, names) in names_by_inode() {
             let path = Path::new(NETNS_RUN_DIR).join(&names[0]);
-            let pin = pin_if_same(&path, inode);
             by_inode.insert(
                 inode,
                 Netns {
@@ -239,7 +240,7 @@ impl Netns {
                     pid: None,
                     path,
                     current: inode == cur,
-                    pin,
+                    pin: None,
                     origin: Origin::Listed,
                 },
             );
@@ -261,11 +262,7 @@ impl Netns {
                     pid: None,
                     path: path.clone(),
                     current: meta.ino() == cur,
-                    pin: if meta.ino() == cur {
-                        None
-                    } else {
-                        pin_if_same(&path, meta.ino())
-                    },
+                    pin: None,
                     origin: Origin::Listed,
                 });
                 if ns.pid.is_none() {
@@ -329,13 +326,6 @@ impl Netns {
         }
         Ok(())
     }
-}
-
-/// The namespace file at `path`, open, if it is still the namespace `inode` (else none: entering
-/// then opens the path, as before pinning).
-fn pin_if_same(path: &Path, inode: u64) -> Option<Arc<OwnedFd>> {
-    let f = open_ns(path).ok()?;
-    (f.metadata().ok()?.ino() == inode).then(|| Arc::new(OwnedFd::from(f)))
 }
 
 fn current_inode() -> u64 {
