@@ -158,6 +158,11 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
             "events cannot filter by process: a socket's owner is gone by the time it ends (use -p to show the owner the scans saw)",
         ));
     }
+    if filter.protocols() == (false, false) {
+        return Err(Failure::usage(
+            "this filter matches neither TCP nor UDP sockets: no connection end could pass it",
+        ));
+    }
     let limit = a
         .r#for
         .as_deref()
@@ -320,8 +325,13 @@ fn watch_one(
             let (s, ended) = match queue.recv_timeout(Duration::from_millis(100)) {
                 Received::Item(e) => e,
                 Received::Timeout => continue,
-                // Every listener stopped (each said why on stderr).
-                Received::Closed => return Ok(Next::Done),
+                // Every listener stopped on an error (each said which on stderr).
+                Received::Closed => {
+                    return Err(Failure::new(
+                        Exit::Io,
+                        "events stopped: the kernel's broadcasts can no longer be read (see the line above)",
+                    ))
+                }
             };
             *seen += 1;
             let name = ended.pid.and_then(|p| {
