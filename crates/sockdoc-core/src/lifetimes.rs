@@ -4,6 +4,12 @@
 //! lifetime is known within the scan interval: the socket was absent from one scan and present in the
 //! next. Cookies are never reused, so an entry is forgotten as soon as it ends or misses two scans
 //! (TIME-WAIT expiry and request sockets end without a broadcast): memory follows the live sockets.
+//!
+//! A socket the caller marks as watched (a full socket, whose end the kernel always broadcasts) that
+//! misses two scans without an end event becomes a suspect; once the reader of the broadcasts has
+//! caught up with everything sent since, a suspect whose end still did not come was a lost end (the
+//! broadcast was dropped): [`Tracker::confirm_lost`] counts those, so a stream can say how many ends
+//! it missed among the sockets the scans saw.
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +53,8 @@ struct Entry {
     state: State,
     /// Consecutive scans that missed it.
     missed: u8,
+    /// Its end would be broadcast and the caller wants it: vanishing unreported is a loss.
+    watched: bool,
 }
 
 /// One socket as a scan saw it.
@@ -56,6 +64,14 @@ pub struct Seen {
     pub state: State,
     /// 0 when unknown.
     pub pid: u32,
+    /// A full socket (not TIME-WAIT, not a request socket: those end without a broadcast) whose end
+    /// the caller would report: if it vanishes without an end event, it was lost (see
+    /// [`Tracker::confirm_lost`]).
+    pub watched: bool,
+    /// A TIME-WAIT structure (state TIME-WAIT, or FIN-WAIT-2 with a TIME-WAIT timer) or a request
+    /// socket. A TIME-WAIT structure keeps the cookie of the full socket it replaced, whose end
+    /// was broadcast when it was made.
+    pub minisock: bool,
 }
 
 /// Remembers live sockets across scans; see the module comment.
@@ -66,6 +82,8 @@ pub struct Tracker {
     ended: FxHashMap<u64, Ms>,
     /// Start of the last merged scan; `None` before the first one.
     last_start: Option<Ms>,
+    /// Watched sockets that missed two scans with no end event yet, with when that was decided.
+    suspects: FxHashMap<u64, (Entry, Ms)>,
 }
 
 impl Tracker {
@@ -75,6 +93,7 @@ impl Tracker {
             entries: FxHashMap::default(),
             ended: FxHashMap::default(),
             last_start: None,
+            suspects: FxHashMap::default(),
         }
     }
 
@@ -96,7 +115,8 @@ impl Tracker {
         self.entries.is_empty()
     }
 
-    /// Take in one scan that ran from `started` to `finished` and saw `sockets`.
+    /// Take in one scan that ran from `started` to `finished` and saw `sockets`. Watched sockets
+    /// that missed two scans with no end event become suspects (see [`Tracker::confirm_lost`]).
     pub fn merge(&mut self, started: Instant, finished: Instant, sockets: &[Seen]) {
         let (start, end) = (self.ms(started), self.ms(finished));
         let first = self.last_start.is_none();
@@ -109,31 +129,63 @@ impl Tracker {
             if self.ended.contains_key(&s.cookie) {
                 continue;
             }
+            // A watched socket now a TIME-WAIT structure: its full socket ended, and that end has not
+            // come (yet).
+            if s.minisock && self.entries.get(&s.cookie).is_some_and(|e| e.watched) {
+                if let Some(e) = self.entries.remove(&s.cookie) {
+                    self.suspects.insert(s.cookie, (e, end));
+                }
+                continue;
+            }
             let e = self.entries.entry(s.cookie).or_insert(Entry {
                 seen_by: if first { BEFORE } else { end },
                 absent_at,
                 pid: 0,
                 state: s.state,
                 missed: 0,
+                watched: s.watched,
             });
             e.state = s.state;
             e.missed = 0;
+            e.watched = s.watched;
             if s.pid != 0 {
                 e.pid = s.pid;
             }
         }
-        // Missed twice: it ended without a broadcast (TIME-WAIT expiry, a request socket).
-        self.entries.retain(|_, e| e.missed < 2);
+        // Missed twice: it ended without a broadcast (TIME-WAIT expiry, a request socket), or its
+        // broadcast is late or lost (a watched socket: a suspect).
+        let suspects = &mut self.suspects;
+        self.entries.retain(|cookie, e| {
+            let keep = e.missed < 2;
+            if !keep && e.watched {
+                suspects.insert(*cookie, (*e, end));
+            }
+            keep
+        });
         // Every later scan starts after this one: ends before its start cannot show up again.
         self.ended.retain(|_, t| *t >= start);
         self.last_start = Some(start);
+    }
+
+    /// The reader of the broadcasts had taken in everything the kernel sent before `caught_up`:
+    /// suspects decided before then whose end did not come are lost ends. Returns how many, and
+    /// forgets them.
+    pub fn confirm_lost(&mut self, caught_up: Instant) -> usize {
+        let t = self.ms(caught_up);
+        let before = self.suspects.len();
+        self.suspects.retain(|_, (_, decided)| *decided >= t);
+        before - self.suspects.len()
     }
 
     /// The kernel reported `cookie` gone at `at`.
     pub fn end(&mut self, cookie: u64, at: Instant) -> Ended {
         let now = self.ms(at);
         self.ended.insert(cookie, now);
-        match self.entries.remove(&cookie) {
+        // A late end of a suspect: not lost after all (a TIME-WAIT entry under its cookie says less).
+        let suspect = self.suspects.remove(&cookie).map(|(e, _)| e);
+        let entry = self.entries.remove(&cookie);
+        let known = suspect.or(entry);
+        match known {
             Some(e) => Ended {
                 lifetime: if e.seen_by == BEFORE {
                     Lifetime::AtLeast(self.span(0, now))
@@ -167,6 +219,8 @@ mod tests {
             cookie,
             state,
             pid: 0,
+            watched: false,
+            minisock: state == State::TimeWait,
         }
     }
 
@@ -242,11 +296,56 @@ mod tests {
             cookie: 5,
             state: State::Established,
             pid: 42,
+            watched: true,
+            minisock: false,
         };
         t.merge(at(t0, 0), at(t0, 10), &[s]);
         t.merge(at(t0, 100), at(t0, 110), &[seen(5, State::FinWait1)]);
         let e = t.end(5, at(t0, 200));
         assert_eq!(e.pid, Some(42));
         assert_eq!(e.last_state, Some(State::FinWait1));
+    }
+
+    #[test]
+    fn watched_sockets_gone_without_an_end_are_counted_lost_once_the_reader_caught_up() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(t0);
+        let w = |cookie| Seen {
+            cookie,
+            state: State::Established,
+            pid: 0,
+            watched: true,
+            minisock: false,
+        };
+        t.merge(
+            at(t0, 0),
+            at(t0, 100),
+            &[w(1), w(2), w(3), w(5), seen(4, State::TimeWait)],
+        );
+        // 1 ends with its broadcast; 2, 3, 5 (watched) and 4 (TIME-WAIT) vanish without one.
+        t.end(1, at(t0, 500));
+        t.merge(at(t0, 1000), at(t0, 1100), &[]);
+        assert_eq!(t.confirm_lost(at(t0, 1500)), 0, "one miss is not sure");
+        t.merge(at(t0, 2000), at(t0, 2100), &[]);
+        // The reader has not caught up since: nothing is decided yet.
+        assert_eq!(t.confirm_lost(at(t0, 2050)), 0);
+        // 5's end was only late: reported with what the scans knew, and not lost.
+        let e = t.end(5, at(t0, 2200));
+        assert_eq!(e.last_state, Some(State::Established));
+        assert_eq!(t.confirm_lost(at(t0, 2300)), 2);
+        assert_eq!(t.confirm_lost(at(t0, 9000)), 0, "counted once");
+        assert!(t.is_empty() && t.suspects.is_empty());
+        // A watched connection seen next as TIME-WAIT under its cookie: its end is due.
+        t.merge(at(t0, 10_000), at(t0, 10_100), &[w(7)]);
+        t.merge(at(t0, 11_000), at(t0, 11_100), &[seen(7, State::TimeWait)]);
+        assert_eq!(t.confirm_lost(at(t0, 11_200)), 1);
+        // The same, with the end coming late (after a scan listed the TIME-WAIT entry): reported
+        // from what the scans knew of the connection, and not lost.
+        t.merge(at(t0, 12_000), at(t0, 12_100), &[w(8)]);
+        t.merge(at(t0, 13_000), at(t0, 13_100), &[seen(8, State::TimeWait)]);
+        t.merge(at(t0, 14_000), at(t0, 14_100), &[seen(8, State::TimeWait)]);
+        let e = t.end(8, at(t0, 14_200));
+        assert_eq!(e.last_state, Some(State::Established));
+        assert_eq!(t.confirm_lost(at(t0, 20_000)), 0);
     }
 }

@@ -166,6 +166,8 @@ pub struct DiagSocket {
     fd: OwnedFd,
     buf: Vec<u8>,
     seq: u32,
+    /// The last [`DiagSocket::next_broadcast`] left nothing queued.
+    drained: bool,
 }
 
 impl DiagSocket {
@@ -215,6 +217,7 @@ impl DiagSocket {
             fd,
             buf: vec![0u8; RECV_BUF],
             seq: 0,
+            drained: false,
         })
     }
 
@@ -318,8 +321,52 @@ impl DiagSocket {
         Ok(())
     }
 
-    /// Wait up to `timeout` for broadcast messages and hand each socket in them to `on`; returns how
-    /// many arrived (0 on timeout).
+    /// Ask for a receive buffer of `bytes` for broadcasts, past `net.core.rmem_max` when allowed
+    /// (SO_RCVBUFFORCE, CAP_NET_ADMIN), else as large as the limit lets; returns the size the kernel
+    /// granted (it counts bookkeeping too: about half is for messages). A larger buffer rides out a
+    /// longer burst of ends before the kernel drops them (ENOBUFS); memory is only used while backed up.
+    pub fn set_recv_buffer(&mut self, bytes: usize) -> usize {
+        let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+            // SAFETY: valid fd; pointer to a live c_int of the given size.
+            let r = unsafe {
+                libc::setsockopt(
+                    self.fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&size as *const libc::c_int).cast(),
+                    len,
+                )
+            };
+            if r == 0 {
+                break;
+            }
+        }
+        let mut got: libc::c_int = 0;
+        let mut got_len = len;
+        // SAFETY: valid fd; pointers to a live c_int and its length.
+        let r = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&mut got as *mut libc::c_int).cast(),
+                &mut got_len,
+            )
+        };
+        if r == 0 {
+            usize::try_from(got).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
+    /// Wait up to `timeout` for broadcast messages, then take every datagram already queued (up to
+    /// a bound), handing each socket in them to `on`; returns how many arrived (0 on timeout).
+    ///
+    /// [`DiagError::Overrun`] means the kernel dropped messages because the receive buffer was full
+    /// (ENOBUFS): at least one broadcast was lost. Sockets handed to `on` before it still count.
     pub fn next_broadcast(
         &mut self,
         proto: Proto,
@@ -331,6 +378,7 @@ impl DiagSocket {
             events: libc::POLLIN,
             revents: 0,
         };
+        self.drained = false;
         let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut pfd, 1, ms) };
@@ -342,11 +390,53 @@ impl DiagSocket {
             return Err(DiagError::Io { op: "poll", err });
         }
         if r == 0 {
+            self.drained = true;
             return Ok(0);
         }
         let n = self.recv()?;
-        let batch = parse_replies(&self.buf[..n], proto, on)?;
-        Ok(batch.sockets)
+        let mut sockets = parse_replies(&self.buf[..n], proto, on)?.sockets;
+        // A burst: drain what is queued without waiting, a bounded number of datagrams per call.
+        for _ in 0..255 {
+            match self.recv_nowait()? {
+                None => {
+                    self.drained = true;
+                    break;
+                }
+                Some(n) => sockets += parse_replies(&self.buf[..n], proto, on)?.sockets,
+            }
+        }
+        Ok(sockets)
+    }
+
+    /// True when the last [`DiagSocket::next_broadcast`] took in everything that was queued (it
+    /// timed out, or emptied the queue).
+    pub fn drained(&self) -> bool {
+        self.drained
+    }
+
+    /// One datagram if one is queued (`None` if not).
+    fn recv_nowait(&mut self) -> Result<Option<usize>, DiagError> {
+        loop {
+            // SAFETY: `buf` is a live, writable buffer of the length given.
+            let r = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if r >= 0 {
+                return Ok(Some(r as usize));
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(None),
+                Some(libc::ENOBUFS) => return Err(DiagError::Overrun),
+                _ => return Err(DiagError::Io { op: "recv", err }),
+            }
+        }
     }
 
     /// Run one dump and return the raw bytes of each reply datagram, unparsed (for captures and tests).

@@ -92,6 +92,21 @@ impl Netns {
         Ok(ns)
     }
 
+    /// Deletes the namespace's name and gives it to a fresh namespace (`lo` up), as an operator's
+    /// `ip netns del X; ip netns add X` would: processes inside the old one keep running there (and
+    /// keep it alive). Returns the new namespace's inode. `Drop` deletes the new one.
+    pub fn recreate(&self) -> io::Result<u64> {
+        run_checked(Command::new("ip").args(["netns", "del", &self.name]))?;
+        run_checked(Command::new("ip").args(["netns", "add", &self.name]))?;
+        self.exec(&["ip", "link", "set", "lo", "up"])?;
+        self.inode()
+    }
+
+    /// Deletes the namespace's name only (`ip netns del X`); processes inside keep it alive.
+    pub fn delete_name(&self) -> io::Result<()> {
+        run_checked(Command::new("ip").args(["netns", "del", &self.name])).map(|_| ())
+    }
+
     /// The namespace name (`sdlab-<pid>-<n>`).
     pub fn name(&self) -> &str {
         &self.name
@@ -251,6 +266,10 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         self.kill_processes();
+        // A test may have deleted the name itself (delete_name).
+        if !self.path().exists() {
+            return;
+        }
         if let Err(e) = run_checked(Command::new("ip").args(["netns", "del", &self.name])) {
             eprintln!("sockdoc-lab: could not delete namespace {}: {e}", self.name);
         }

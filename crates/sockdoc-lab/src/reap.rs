@@ -125,6 +125,21 @@ impl Reaper {
         })
     }
 
+    /// Waits for an action line matching `pred`, also after the daemon exited (its last lines).
+    pub fn wait_line_even_if_exited(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> io::Result<Value> {
+        poll(timeout, what, || {
+            Ok(match self.lines().into_iter().find(|v| pred(v)) {
+                Some(v) => Ok(v),
+                None => Err(format!("{} lines so far", self.lines().len())),
+            })
+        })
+    }
+
     /// Waits until the daemon has finished `n` more scans than now (per `/metrics`).
     pub fn wait_scans(&mut self, n: u64, timeout: Duration) -> io::Result<()> {
         let now = self.metric("sockdoc_reap_scans_total")?.unwrap_or(0.0) as u64;

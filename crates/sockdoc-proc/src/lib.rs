@@ -17,5 +17,5 @@ pub mod owners;
 pub mod sockstat;
 pub mod sysctl;
 
-pub use netns::{Netns, NetnsError};
+pub use netns::{Netns, NetnsChange, NetnsError};
 pub use owners::{Owner, ProcInfo, SocketOwners, WalkStats};

@@ -1,12 +1,19 @@
 //! Network namespaces: the ones `ip netns` names (/run/netns) and the ones only processes hold
 //! (containers), identified by inode, and entering one on the calling thread.
+//!
+//! A namespace resolved from `--netns NAME` or `--netns-pid PID` is pinned: it keeps the namespace
+//! file open from resolution on and enters through that descriptor, so a name that is deleted and given to a new namespace, or a pid that
+//! exits and is reused, never moves a long-running command into another namespace. [`Netns::changed`]
+//! says when the name or pid now points elsewhere; following is the caller's decision
+//! ([`Netns::resolve_again`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where `ip netns` keeps its names.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
@@ -26,8 +33,8 @@ pub enum NetnsError {
     Enter { path: PathBuf, err: io::Error },
 }
 
-/// A network namespace and how to reach it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A network namespace and how to reach it; see the module comment for pinning.
+#[derive(Clone, Debug)]
 pub struct Netns {
     /// Inode of the namespace (`ls -L -i /proc/PID/ns/net`), its identity.
     pub inode: u64,
@@ -39,6 +46,51 @@ pub struct Netns {
     pub path: PathBuf,
     /// True for the namespace the caller runs in.
     pub current: bool,
+    /// The namespace file, open since resolution (none for the caller's own namespace).
+    pin: Option<Arc<OwnedFd>>,
+    /// How the user named it, to check later whether that still means this namespace.
+    origin: Origin,
+}
+
+/// How a namespace was asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Origin {
+    Current,
+    Name(String),
+    Pid(u32),
+    /// Found by listing every namespace (`--all-netns`).
+    Listed,
+}
+
+/// What a namespace's name or pid now points at, when no longer the pinned namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetnsChange {
+    /// The name was deleted, or the process exited: nothing to follow.
+    Gone,
+    /// The name (or pid) now means another namespace, with this inode.
+    Replaced(u64),
+}
+
+impl PartialEq for Netns {
+    /// The same namespace (inode) reached the same way; the open descriptor does not count.
+    fn eq(&self, other: &Netns) -> bool {
+        self.inode == other.inode
+            && self.names == other.names
+            && self.pid == other.pid
+            && self.path == other.path
+            && self.current == other.current
+            && self.origin == other.origin
+    }
+}
+
+impl Eq for Netns {}
+
+/// Open a namespace file for pinning (no blocking, not inherited by children).
+fn open_ns(path: &Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
 }
 
 impl Netns {
@@ -52,6 +104,8 @@ impl Netns {
             pid: Some(std::process::id()),
             path,
             current: true,
+            pin: None,
+            origin: Origin::Current,
         })
     }
 
@@ -60,15 +114,19 @@ impl Netns {
         if name.is_empty() || name.contains('/') || name == "." || name == ".." {
             return Err(NetnsError::NoSuchName(name.to_string()));
         }
-        Netns::at(Path::new(NETNS_RUN_DIR).join(name), None, || {
+        let mut ns = Netns::at(Path::new(NETNS_RUN_DIR).join(name), None, || {
             NetnsError::NoSuchName(name.to_string())
-        })
+        })?;
+        ns.origin = Origin::Name(name.to_string());
+        Ok(ns)
     }
 
     /// The namespace process `pid` lives in.
     pub fn of_pid(pid: u32) -> Result<Netns, NetnsError> {
         let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
-        Netns::at(path, Some(pid), || NetnsError::NoSuchPid(pid))
+        let mut ns = Netns::at(path, Some(pid), || NetnsError::NoSuchPid(pid))?;
+        ns.origin = Origin::Pid(pid);
+        Ok(ns)
     }
 
     /// The namespace behind a namespace file; `missing` says what a missing file means.
@@ -77,28 +135,101 @@ impl Netns {
         pid: Option<u32>,
         missing: impl FnOnce() -> NetnsError,
     ) -> Result<Netns, NetnsError> {
-        let inode = match std::fs::metadata(&path) {
-            Ok(meta) => meta.ino(),
+        // Open first and take the inode from the open file: what is pinned is what was checked.
+        let pinned = match open_ns(&path) {
+            Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 return Err(NetnsError::NotPermitted { path })
             }
             Err(err) => return Err(NetnsError::Open { path, err }),
         };
+        let inode = match pinned.metadata() {
+            Ok(meta) => meta.ino(),
+            Err(err) => return Err(NetnsError::Open { path, err }),
+        };
+        // A name whose namespace is gone is a plain empty file left on /run/netns.
+        if pid.is_none() && !is_nsfs(&path) {
+            return Err(missing());
+        }
         Ok(Netns {
             inode,
             names: names_by_inode().remove(&inode).unwrap_or_default(),
             pid,
             current: inode == current_inode(),
             path,
+            pin: Some(Arc::new(OwnedFd::from(pinned))),
+            origin: Origin::Listed,
         })
     }
 
+    /// True when this was resolved from `--netns NAME` or `--netns-pid PID` (the cases where the name
+    /// can later mean another namespace).
+    pub fn is_named(&self) -> bool {
+        matches!(self.origin, Origin::Name(_) | Origin::Pid(_))
+    }
+
+    /// How the user named it: `netns NAME`, `pid PID`, or the label.
+    pub fn origin_label(&self) -> String {
+        match &self.origin {
+            Origin::Name(n) => format!("netns {n}"),
+            Origin::Pid(p) => format!("the network namespace of pid {p}"),
+            Origin::Current | Origin::Listed => self.label(),
+        }
+    }
+
+    /// True when a change can be followed: a name (`ip netns`) can be given to a new namespace; a
+    /// pid that exited does not come back (a reused pid is another process).
+    pub fn followable(&self) -> bool {
+        matches!(self.origin, Origin::Name(_))
+    }
+
+    /// What [`NetnsChange::Gone`] means for how it was named: the name was deleted, or the process
+    /// exited.
+    pub fn gone_words(&self) -> &'static str {
+        match self.origin {
+            Origin::Pid(_) => "is gone (its process exited)",
+            _ => "was deleted",
+        }
+    }
+
+    /// Whether the name or pid this was resolved from still means this namespace (the pinned one):
+    /// `None` when it does (or when there is nothing to compare: the caller's own namespace, one
+    /// found by listing), else what it means now.
+    pub fn changed(&self) -> Option<NetnsChange> {
+        let path = match &self.origin {
+            Origin::Name(_) | Origin::Pid(_) => &self.path,
+            Origin::Current | Origin::Listed => return None,
+        };
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Some(NetnsChange::Gone),
+            // Cannot tell (permissions changed?): not a change.
+            Err(_) => None,
+            // A deleted name can leave a plain file behind.
+            Ok(_) if matches!(self.origin, Origin::Name(_)) && !is_nsfs(path) => {
+                Some(NetnsChange::Gone)
+            }
+            Ok(meta) if meta.ino() == self.inode => None,
+            Ok(meta) => Some(NetnsChange::Replaced(meta.ino())),
+        }
+    }
+
+    /// Resolve the name or pid again, pinning whatever namespace it means now.
+    pub fn resolve_again(&self) -> Result<Netns, NetnsError> {
+        match &self.origin {
+            Origin::Name(n) => Netns::named(n),
+            Origin::Pid(p) => Netns::of_pid(*p),
+            Origin::Current | Origin::Listed => Ok(self.clone()),
+        }
+    }
+
     /// Every network namespace on the host: named ones and those held only by processes, ordered by
-    /// inode, the caller's own first. Namespaces of processes we may not inspect are missed (needs root).
+    /// inode, the caller's own first (not pinned: see the comment inside). Namespaces of processes we may not inspect are missed (needs root).
     pub fn all() -> Vec<Netns> {
         let cur = current_inode();
         let mut by_inode: BTreeMap<u64, Netns> = BTreeMap::new();
+        // Not pinned: a host may hold thousands of namespaces, and a descriptor each would crowd out
+        // the ones the census needs. A one-shot pass enters each by its file, as listed.
         for (inode, names) in names_by_inode() {
             let path = Path::new(NETNS_RUN_DIR).join(&names[0]);
             by_inode.insert(
@@ -109,6 +240,8 @@ impl Netns {
                     pid: None,
                     path,
                     current: inode == cur,
+                    pin: None,
+                    origin: Origin::Listed,
                 },
             );
         }
@@ -129,6 +262,8 @@ impl Netns {
                     pid: None,
                     path: path.clone(),
                     current: meta.ino() == cur,
+                    pin: None,
+                    origin: Origin::Listed,
                 });
                 if ns.pid.is_none() {
                     ns.pid = Some(pid);
@@ -152,8 +287,12 @@ impl Netns {
         format!("{who} [net:{}]", self.inode)
     }
 
-    /// Move the calling thread into this namespace. Only this thread changes; use a dedicated thread.
+    /// Move the calling thread into this namespace (the pinned one, through its open descriptor).
+    /// Only this thread changes; use a dedicated thread.
     pub fn enter(&self) -> Result<(), NetnsError> {
+        if let Some(fd) = &self.pin {
+            return self.setns(fd.as_raw_fd());
+        }
         let file = File::open(&self.path).map_err(|e| match e.kind() {
             io::ErrorKind::PermissionDenied => NetnsError::NotPermitted {
                 path: self.path.clone(),
@@ -167,8 +306,12 @@ impl Netns {
                 err: e,
             },
         })?;
+        self.setns(file.as_raw_fd())
+    }
+
+    fn setns(&self, fd: std::os::fd::RawFd) -> Result<(), NetnsError> {
         // SAFETY: setns on a valid fd; affects only the calling thread.
-        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        let r = unsafe { libc::setns(fd, libc::CLONE_NEWNET) };
         if r != 0 {
             let err = io::Error::last_os_error();
             return Err(match err.raw_os_error() {
@@ -245,5 +388,57 @@ mod tests {
         let e = Netns::named("sockdoc-no-such-ns").expect_err("must fail");
         assert!(e.to_string().contains("ip netns list"));
         assert!(Netns::named("../etc").is_err());
+    }
+
+    /// Deletes a namespace name on drop (also when the test fails).
+    struct Named(String);
+
+    impl Drop for Named {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .status();
+        }
+    }
+
+    fn ip_netns(op: &str, name: &str) {
+        let st = std::process::Command::new("ip")
+            .args(["netns", op, name])
+            .status()
+            .expect("ip");
+        assert!(st.success(), "ip netns {op} {name}");
+    }
+
+    /// Needs root and `ip`.
+    #[test]
+    fn a_recreated_name_is_a_change_and_entering_stays_pinned() {
+        let name = format!("sockdoc-pin-{}", std::process::id());
+        ip_netns("add", &name);
+        let _guard = Named(name.clone());
+        let ns = Netns::named(&name).expect("named");
+        assert!(ns.is_named());
+        assert_eq!(ns.changed(), None);
+        ip_netns("del", &name);
+        assert_eq!(ns.changed(), Some(NetnsChange::Gone));
+        ip_netns("add", &name);
+        let now = std::fs::metadata(Path::new(NETNS_RUN_DIR).join(&name))
+            .expect("new name")
+            .ino();
+        assert_ne!(now, ns.inode);
+        assert_eq!(ns.changed(), Some(NetnsChange::Replaced(now)));
+        // Entering goes where it was resolved, not where the name points now.
+        let entered = std::thread::spawn({
+            let ns = ns.clone();
+            move || {
+                ns.enter().expect("enter");
+                current_inode()
+            }
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(entered, ns.inode);
+        assert_eq!(ns.resolve_again().expect("again").inode, now);
+        // The caller's own namespace has no name to change.
+        assert_eq!(Netns::current().expect("current").changed(), None);
     }
 }

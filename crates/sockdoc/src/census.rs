@@ -26,6 +26,21 @@ impl Plan {
         view_needs_tcp_info: bool,
     ) -> Result<Plan, Failure> {
         let filter = Filter::parse(filter_words).map_err(|e| Failure::usage(e.to_string()))?;
+        Ok(Plan::for_filter(
+            select,
+            filter,
+            view_needs_owners,
+            view_needs_tcp_info,
+        ))
+    }
+
+    /// Like [`Plan::new`], for a filter already built (the reaper's rules, a tree of values).
+    pub fn for_filter(
+        select: &Select,
+        filter: Filter,
+        view_needs_owners: bool,
+        view_needs_tcp_info: bool,
+    ) -> Plan {
         let (f_tcp, f_udp) = filter.protocols();
         let (f_v4, f_v6) = filter.families();
         let states = filter.state_mask();
@@ -42,11 +57,11 @@ impl Plan {
             bytecode: filter.kernel_filter().and_then(|bc| bc.compile()),
         };
         let owners = view_needs_owners || filter.needs_processes();
-        Ok(Plan {
+        Plan {
             filter,
             spec,
             owners,
-        })
+        }
     }
 
     /// Like [`Plan::new`], but interface names in the filter (`dev eth0`) are resolved inside the one

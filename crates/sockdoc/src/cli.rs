@@ -9,7 +9,8 @@ Exit codes:
   2   critical findings (doctor)
   64  usage error: a bad flag, filter word or column
   66  no such network namespace or process
-  69  a kernel feature is missing (sock_diag, IPv6, udp_diag)
+  69  a kernel feature is missing (sock_diag, IPv6, udp_diag), or a daemon's namespace was
+      replaced under it (serve, reap, events; see --follow-netns)
   74  I/O error
   77  permission denied (run with sudo)
 
@@ -48,6 +49,13 @@ pub struct Global {
     /// Every network namespace on the host, named or held only by processes; each labelled.
     #[arg(long, global = true)]
     pub all_netns: bool,
+    /// Daemons (serve, reap, events, top): when the name given to --netns comes to mean another
+    /// namespace (deleted and recreated), switch to the new one and log it. Without it they stay
+    /// pinned to the namespace they started in: serve, reap and events log one line and exit 69, top
+    /// shows a banner. With --netns-pid, the process exiting always stops them (a pid does not come
+    /// back; a reused one is another process).
+    #[arg(long, global = true)]
+    pub follow_netns: bool,
     /// Machine-readable output (documented schema, `"schema": 1`).
     #[arg(long, global = true)]
     pub json: bool,
@@ -190,6 +198,14 @@ was last seen in and its lifetime, `lived 3s-4s` when a scan saw it start (known
 `lived >2m` when it was open before events started, `lived <800ms` when it began and ended between
 scans. TIME-WAIT sockets expire without a broadcast: their connection's end is reported when it entered
 TIME-WAIT or when its owner closed it.
+Losses are reported, never silent: a `lost` line (JSON: {\"lost\": N, \"why\": ...}) at least once
+a second while losing, and a total on stderr at exit. \"output too slow\": more than --buffer ends
+waited for a blocked output and were dropped (counted exactly). \"kernel buffer overflow\": the
+kernel dropped broadcasts (ENOBUFS; the receive buffer is --kernel-buffer, 32 MiB): each overflow is
+at least one end, and ends of connections a scan saw are then counted exactly once two scans miss
+them; ends of connections no scan saw cannot be counted.
+--netns is pinned: when the name is deleted and recreated, events stops with exit 69, or follows
+the new namespace with --follow-netns (ends in between are lost).
 Examples:
   sockdoc events                               # every TCP/UDP end in this namespace
   sockdoc events -p sport = :21                # FTP control connections, with the owner
@@ -496,6 +512,10 @@ connections and listeners without it. Never closed: listeners, the never_kill li
 SSH connection ($SSH_CONNECTION). At most max_kills_per_interval kills per scan, idlest first; dry_run
 logs \"would kill\" and touches nothing. One JSON line per action (docs/json-schema.md). SIGHUP
 reloads the file (a bad one is rejected and the old one kept); SIGINT/SIGTERM stop.
+A selector's fields are values: peer is one address or prefix per entry (a list for several), state
+one state name per entry; filter is parsed alone and stays inside its rule. Every rule must select
+something: no selector, or an empty filter, is an error. The file is read only if it is a regular
+file of at most 1 MiB.
 
 Example reap.toml (deploy/reap.toml.example has every key):
   interval = \"10s\"
@@ -602,6 +622,14 @@ pub struct EventsArgs {
     /// Also show the owning process the scans saw (each scan then walks /proc, like `stats -p`).
     #[arg(short = 'p', long)]
     pub processes: bool,
+    /// Ends held while the output is slower than the kernel (a blocked pipe); past that they are
+    /// dropped and counted in a `lost` record. Bounds the memory.
+    #[arg(long, default_value_t = 65_536, value_name = "N")]
+    pub buffer: usize,
+    /// Receive buffer asked of the kernel for the broadcasts, in MiB (past net.core.rmem_max: root).
+    /// It rides out a burst while events is descheduled; its memory is used only while backed up.
+    #[arg(long, default_value_t = 32, value_name = "MIB")]
+    pub kernel_buffer: usize,
     /// Only events matching this filter (the `list` language, without proc/pid; `state` means the
     /// state the connection ended from).
     #[arg(value_name = "FILTER")]

@@ -9,6 +9,7 @@ mod cmd;
 mod error;
 mod fmt;
 mod http;
+mod infile;
 mod json;
 mod log;
 mod scope;

@@ -23,3 +23,8 @@ pub fn install() {
 pub fn stopped() -> bool {
     STOP.load(Ordering::SeqCst)
 }
+
+/// Ask the loops to end as a signal would (a daemon's namespace went away: see `scope::NsWatch`).
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}

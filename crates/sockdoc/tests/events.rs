@@ -198,3 +198,337 @@ fn ends_carry_the_last_state_the_lifetime_and_the_owner() {
     assert_eq!(only.len(), 1, "{only:#?}");
     assert_eq!(only[0]["socket"]["cookie"], new["socket"]["cookie"]);
 }
+
+/// Connects to a listener of its own and closes `n` times (both ends end each time), then exits.
+const CHURN: &str = r#"
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port)); l.listen(128)
+for _ in range(n):
+    c = socket.create_connection(("127.0.0.1", port)); s, _ = l.accept()
+    s.close(); c.close()
+l.close()
+"#;
+
+/// `sockdoc --netns NS --json events ARGS...` with stdout piped and stderr in `err`; returns once the
+/// subscription is in place.
+fn spawn_events(ns: &Netns, err: &std::path::Path, args: &[&str]) -> std::process::Child {
+    let ev = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args(["--netns", ns.name(), "--json", "events"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(
+            std::fs::File::create(err).expect("stderr file"),
+        ))
+        .spawn()
+        .expect("start events");
+    ns.register_pid(ev.id());
+    sockdoc_lab::wait::poll(
+        std::time::Duration::from_secs(20),
+        "the watching line",
+        || {
+            let text = std::fs::read_to_string(err)?;
+            Ok(if text.starts_with("watching") {
+                Ok(())
+            } else {
+                Err(text)
+            })
+        },
+    )
+    .expect("events started");
+    ev
+}
+
+/// `kill -SIG pid`.
+fn signal(pid: u32, sig: &str) {
+    let st = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success(), "kill -{sig} {pid}");
+}
+
+/// Resident memory of `pid`, in bytes.
+fn rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
+}
+
+/// Lines of the stream: (ends, lost records).
+fn split(lines: &[String]) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let all: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    all.into_iter().partition(|v| v.get("lost").is_none())
+}
+
+fn lost_sum(lost: &[serde_json::Value], why: &str) -> u64 {
+    lost.iter()
+        .filter(|v| v["why"] == why)
+        .map(|v| v["lost"].as_u64().expect("lost count"))
+        .sum()
+}
+
+/// 20k connections churn while nobody reads events' output: the ends that do not fit the queue are
+/// counted and reported as lost (output too slow), so reported + lost covers every end; memory stays
+/// bounded while the output is blocked.
+#[test]
+fn a_blocked_output_loses_ends_counted_and_memory_stays_bounded() {
+    const N: u64 = 20_000;
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    let dir = sockdoc_lab::doctor::Workdir::new("events-blocked").expect("dir");
+    let err = dir.join("stderr.log");
+    let sport = format!(":{port}");
+    let mut ev = spawn_events(
+        &ns,
+        &err,
+        &[
+            "--scan", "200ms", "--buffer", "2000", "sport", "=", &sport, "or", "dport", "=", &sport,
+        ],
+    );
+    let mut stdout = ev.stdout.take().expect("stdout");
+    ns.exec(&["python3", "-c", CHURN, &port.to_string(), &N.to_string()])
+        .expect("churn");
+    // Give the listener time to take in the last broadcasts; the output is still blocked.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let resident = rss(ev.id());
+    signal(ev.id(), "INT");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut text).expect("read the stream");
+    let status = ev.wait().expect("events ends");
+    assert!(status.success(), "{status:?}");
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let (ends, lost) = split(&lines);
+    let slow = lost_sum(&lost, "output_too_slow");
+    assert!(slow > 0, "a lost record: {lost:?}");
+    assert!(
+        lost.iter()
+            .all(|v| v["schema"] == 1 && v["command"] == "events" && v["time"].is_string()),
+        "{lost:?}"
+    );
+    let counted = ends.len() as u64 + slow + lost_sum(&lost, "ended_unreported");
+    // Both ends of every connection, and the listener.
+    assert!(
+        counted > 2 * N,
+        "{} reported + {slow} lost < {} ends; lost records: {lost:?}",
+        ends.len(),
+        2 * N + 1
+    );
+    assert!(resident < 64 << 20, "RSS {resident} bytes while blocked");
+    let err = std::fs::read_to_string(&err).expect("stderr");
+    assert!(
+        err.contains("lost") && err.contains("output too slow"),
+        "{err}"
+    );
+}
+
+/// Holds 5000 connections, waits for a line on stdin, closes them all, churns `n` more, exits.
+const HOLD_THEN_CHURN: &str = r#"
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port)); l.listen(1024)
+held = []
+for _ in range(5000):
+    c = socket.create_connection(("127.0.0.1", port)); s, _ = l.accept(); held += [c, s]
+print("ready", flush=True)
+sys.stdin.readline()
+for x in held: x.close()
+for _ in range(n):
+    c = socket.create_connection(("127.0.0.1", port)); s, _ = l.accept()
+    s.close(); c.close()
+l.close()
+print("done", flush=True)
+"#;
+
+/// The reader stalled (events stopped with SIGSTOP) while 10k held sockets and 40k churned ones end:
+/// the kernel's buffer (1 MiB here) overflows; the overflow is reported, and every end of a
+/// connection the scans saw is either reported or counted as lost.
+#[test]
+fn a_stalled_reader_reports_kernel_losses_and_counts_what_the_scans_saw() {
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    let dir = sockdoc_lab::doctor::Workdir::new("events-stalled").expect("dir");
+    let err = dir.join("stderr.log");
+    let mut py = ns
+        .command("python3")
+        .args(["-c", HOLD_THEN_CHURN, &port.to_string(), "20000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python");
+    ns.register_pid(py.id());
+    let mut py_out = BufReader::new(py.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    py_out.read_line(&mut line).expect("ready");
+    assert_eq!(line.trim(), "ready");
+    let sport = format!(":{port}");
+    let mut ev = spawn_events(
+        &ns,
+        &err,
+        &[
+            "--scan",
+            "200ms",
+            "--kernel-buffer",
+            "1",
+            "sport",
+            "=",
+            &sport,
+            "or",
+            "dport",
+            "=",
+            &sport,
+        ],
+    );
+    let stdout = BufReader::new(ev.stdout.take().expect("stdout"));
+    let got = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = got.clone();
+    let reader = std::thread::spawn(move || {
+        stdout
+            .lines()
+            .map_while(Result::ok)
+            .inspect(|_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+            .collect::<Vec<_>>()
+    });
+    // Scans see the held connections.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    signal(ev.id(), "STOP");
+    let mut stdin = py.stdin.take().expect("stdin");
+    writeln!(stdin, "go").expect("go");
+    line.clear();
+    py_out.read_line(&mut line).expect("done");
+    assert_eq!(line.trim(), "done");
+    py.wait().expect("python ends");
+    signal(ev.id(), "CONT");
+    // Until the stream is quiet for two seconds: scans have decided what vanished unreported (two
+    // missed scans, then a second's grace for late ends) and the lost records are out.
+    let mut last = usize::MAX;
+    while got.load(std::sync::atomic::Ordering::SeqCst) != last {
+        last = got.load(std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    signal(ev.id(), "INT");
+    let status = ev.wait().expect("events ends");
+    assert!(status.success(), "{status:?}");
+    let lines = reader.join().expect("reader");
+    let (ends, lost) = split(&lines);
+    let seen_by_scans = ends
+        .iter()
+        .filter(|e| e["lifetime"]["kind"] == "at_least" || e["lifetime"]["kind"] == "between")
+        .count() as u64;
+    let unreported = lost_sum(&lost, "ended_unreported") + lost_sum(&lost, "output_too_slow");
+    let overflows = lost_sum(&lost, "kernel_buffer_overflow");
+    eprintln!(
+        "{} ends reported ({seen_by_scans} of connections the scans saw), {unreported} counted lost, {overflows} overflows; stderr: {}",
+        ends.len(),
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    // 5000 held connections (both ends) and the listener, all seen by the scans: each end is
+    // reported or counted lost.
+    assert!(
+        seen_by_scans + unreported >= 10_001,
+        "{seen_by_scans} + {unreported}; lost: {lost:?}"
+    );
+    // Exact counts never count an end twice (a late end is not a lost one).
+    assert!(
+        ends.len() as u64 + unreported <= 50_001,
+        "{} + {unreported}",
+        ends.len()
+    );
+    // Whatever went missing was said: the kernel's overflow is in the stream and on stderr.
+    let err = std::fs::read_to_string(&err).expect("stderr");
+    if ends.len() < 50_001 {
+        assert!(overflows > 0, "a silent loss: {lost:?}");
+        assert!(
+            lost.iter()
+                .any(|v| v["why"] == "kernel_buffer_overflow" && v["exact"] == false),
+            "{lost:?}"
+        );
+        assert!(err.contains("overflowed"), "{err}");
+    }
+}
+
+/// events on `--netns X` is pinned: when X is deleted and recreated it says so and exits 69 (it used
+/// to keep listening in the dead namespace); with --follow-netns it subscribes in the new one.
+#[test]
+fn a_recreated_namespace_stops_events_or_is_followed() {
+    let ns = Netns::new().expect("namespace");
+    let old = ns.inode().expect("inode");
+    let dir = sockdoc_lab::doctor::Workdir::new("events-netns").expect("dir");
+    let err = dir.join("stderr.log");
+    let mut ev = spawn_events(&ns, &err, &["--scan", "200ms", "tcp"]);
+    let new = ns.recreate().expect("recreate");
+    let status =
+        sockdoc_lab::wait::poll(std::time::Duration::from_secs(20), "events to exit", || {
+            Ok(match ev.try_wait()? {
+                Some(s) => Ok(s),
+                None => Err("still running".to_string()),
+            })
+        })
+        .expect("events exits");
+    assert_eq!(status.code(), Some(69), "{status:?}");
+    let text = std::fs::read_to_string(&err).expect("stderr");
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!("net:{old}"))
+            && last.contains(&format!("[net:{new}]"))
+            && last.contains("--follow-netns"),
+        "{text}"
+    );
+
+    // Following: ends in the new namespace are reported.
+    let err2 = dir.join("stderr2.log");
+    let port = ns.fresh_port();
+    let sport = format!(":{port}");
+    let ev = spawn_events(
+        &ns,
+        &err2,
+        &[
+            "--follow-netns",
+            "--scan",
+            "200ms",
+            "--count",
+            "1",
+            "tcp",
+            "and",
+            "sport",
+            "=",
+            &sport,
+        ],
+    );
+    let newer = ns.recreate().expect("recreate again");
+    sockdoc_lab::wait::poll(std::time::Duration::from_secs(20), "the switch", || {
+        let text = std::fs::read_to_string(&err2)?;
+        Ok(
+            if text.contains("following it")
+                && text.contains(&format!(
+                    "watching connection ends in {} [net:{newer}]",
+                    ns.name()
+                ))
+            {
+                Ok(())
+            } else {
+                Err(text)
+            },
+        )
+    })
+    .expect("followed");
+    ns.exec(&["python3", "-c", TRAFFIC, &port.to_string()])
+        .expect("traffic");
+    let out = ev.wait_with_output().expect("events ends");
+    assert!(out.status.success(), "{:?}", out.status);
+    let line = String::from_utf8_lossy(&out.stdout);
+    let e: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
+    assert_eq!(e["socket"]["local"]["port"], port, "{e}");
+}

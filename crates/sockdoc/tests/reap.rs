@@ -464,3 +464,261 @@ fn bad_configs_are_refused_with_the_line_and_key() {
         .expect_ok();
     assert!(run.stdout.contains("ftp: sport = :21"), "{}", run.stdout);
 }
+
+/// `sockdoc ARGS...`, killed after 10 s (a daemon that should have refused its configuration).
+fn run_briefly(args: &[&str]) -> sockdoc_lab::cli::Run {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(args).env_remove("SSH_CONNECTION");
+    sockdoc_lab::cli::run_command(
+        cmd,
+        args.iter().map(|s| s.to_string()).collect(),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A rule's fields are values and its filter is parsed alone: `peer` cannot smuggle in an `or` that
+/// selects another port, a stray `)` in `filter` cannot close the rule, and an `or` inside a
+/// balanced filter stays inside the rule.
+#[test]
+fn rule_fields_cannot_escape_their_rule() {
+    let srv = EchoServer::start().expect("echo server");
+    let conns = srv.connect(2).expect("connections");
+    let cookies: Vec<u64> = conns.iter().map(|c| c.cookie()).collect();
+    let port = srv.port;
+    let dir = sockdoc_lab::doctor::Workdir::new("reap-escape").expect("dir");
+    let peer = dir
+        .write(
+            "peer.toml",
+            &format!("interval = \"1s\"\n[[rule]]\nlocal_port = 21\npeer = \"127.0.0.1 or sport = :{port}\"\nidle_timeout = \"1s\"\n"),
+        )
+        .expect("write");
+    let peer = peer.to_string_lossy().into_owned();
+    let run = run_briefly(&[
+        "--netns",
+        srv.ns.name(),
+        "reap",
+        "--config",
+        &peer,
+        "--dry-run",
+        "--metrics",
+        "off",
+    ]);
+    assert_eq!(run.code(), Some(64), "{run:?}");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("line 4") && lines[0].contains("peer"),
+        "{lines:?}"
+    );
+    assert!(!run.stdout.contains("would kill"), "{}", run.stdout);
+
+    let paren = dir
+        .write(
+            "paren.toml",
+            "[[rule]]\nname = \"x\"\nfilter = \"sport = :1 ) or ( state all\"\nidle_timeout = 3\n",
+        )
+        .expect("write");
+    let run = run_briefly(&["reap", "--config", &paren.to_string_lossy(), "--check"]);
+    assert_eq!(run.code(), Some(64), "{run:?}");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("line 3") && lines[0].contains("filter") && lines[0].contains("')'"),
+        "{lines:?}"
+    );
+
+    // Balanced: `dport = :1 or sport = :PORT` is one subtree under the rule's `and`.
+    let config = format!(
+        "interval = \"1s\"\n[[rule]]\nlocal_port = 21\nfilter = \"dport = :1 or sport = :{port}\"\nidle_timeout = \"1s\"\n"
+    );
+    let mut r = Reaper::start(
+        BIN,
+        &srv.ns,
+        &config,
+        &["--metrics", "127.0.0.1:0", "--dry-run"],
+        &[],
+    )
+    .expect("start");
+    let start = r
+        .lines()
+        .into_iter()
+        .find(|v| v["action"] == "start")
+        .expect("start");
+    assert_eq!(
+        start["rules"][0]["selector"],
+        format!("sport = :21 and ( dport = :1 or sport = :{port} )")
+    );
+    r.wait_scans(3, WAIT).expect("scans");
+    assert!(actions(&r, "kill").is_empty(), "{:?}", r.lines());
+    assert_eq!(alive(&srv.ns, &cookies), cookies);
+}
+
+/// A rule must select something explicitly: an empty or blank `filter` is refused like no selector.
+#[test]
+fn empty_or_blank_rule_filter_is_refused() {
+    let dir = sockdoc_lab::doctor::Workdir::new("reap-blank").expect("dir");
+    for (i, f) in ["", "   ", "\\t"].iter().enumerate() {
+        let p = dir
+            .write(
+                &format!("blank{i}.toml"),
+                &format!("[[rule]]\nname = \"x\"\nfilter = \"{f}\"\nidle_timeout = 3\n"),
+            )
+            .expect("write");
+        let run = run_briefly(&["reap", "--config", &p.to_string_lossy(), "--check"]);
+        assert_eq!(run.code(), Some(64), "{f:?}: {run:?}");
+        let lines = run.stderr_lines();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("line 3") && lines[0].contains("selects every socket"),
+            "{lines:?}"
+        );
+    }
+}
+
+/// The configuration is read only from a regular file of at most 1 MiB: `/dev/zero` and a huge
+/// file are refused at once, in one line.
+#[test]
+fn config_reads_are_capped() {
+    let started = std::time::Instant::now();
+    let run = run_briefly(&["reap", "--config", "/dev/zero", "--check"]);
+    assert_eq!(run.code(), Some(66), "{run:?}");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("/dev/zero") && lines[0].contains("regular file"),
+        "{lines:?}"
+    );
+    let run = run_briefly(&["reap", "--config", "/dev/zero", "--metrics", "off"]);
+    assert_eq!(run.code(), Some(66), "{run:?}");
+
+    let dir = sockdoc_lab::doctor::Workdir::new("reap-big").expect("dir");
+    let mut text = String::from("[[rule]]\nlocal_port = 21\nidle_timeout = 3\n");
+    while text.len() <= 2 << 20 {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    let big = dir.write("big.toml", &text).expect("write");
+    let run = run_briefly(&["reap", "--config", &big.to_string_lossy(), "--check"]);
+    assert_eq!(run.code(), Some(64), "{run:?}");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("too large"), "{lines:?}");
+    // Generous: the old reader took 8 s for 4 GB of /dev/zero before failing.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Listens on a port, connects to it, accepts, and holds the idle pair (a target for a reap rule).
+const IDLE_PAIR: &str = r#"
+import socket, sys, time
+port = int(sys.argv[1])
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port)); l.listen(4)
+c = socket.create_connection(("127.0.0.1", port)); s, _ = l.accept()
+time.sleep(60)
+"#;
+
+/// ESTABLISHED sockets to or from `port` in the namespace now called `ns.name()`.
+fn established_on(ns: &Netns, port: u16) -> usize {
+    ss::snapshot_quick(ns)
+        .expect("ss")
+        .iter()
+        .filter(|s| {
+            s.state == SockState::Established && (s.local.port == port || s.peer.port == port)
+        })
+        .count()
+}
+
+/// A reaper started on `--netns X` is pinned to that namespace: when X is deleted and a new
+/// namespace is given the name, it stops with exit 69 and a stop record saying why, and never acts
+/// on the new namespace's connections (an idle pair there that its rule would close stays).
+#[test]
+fn recreated_namespace_stops_the_reaper_without_acting_there() {
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    let old = ns.inode().expect("inode");
+    let config =
+        format!("interval = \"1s\"\n[[rule]]\nlocal_port = {port}\nidle_timeout = \"1s\"\n");
+    let mut r = start(&ns, &config, &[]);
+    let start_line = actions(&r, "start").remove(0);
+    assert!(
+        start_line["netns"]
+            .as_str()
+            .is_some_and(|l| l.contains(&format!("net:{old}"))),
+        "{start_line}"
+    );
+    let new = ns.recreate().expect("recreate");
+    assert_ne!(old, new);
+    ns.spawn(&["python3", "-c", IDLE_PAIR, &port.to_string()])
+        .expect("idle pair");
+    let stop = r
+        .wait_line_even_if_exited("the stop line", WAIT, |v| v["action"] == "stop")
+        .expect("stop line");
+    let reason = stop["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains(&format!("net:{old}"))
+            && reason.contains(&format!("now means another namespace [net:{new}]"))
+            && reason.contains("--follow-netns"),
+        "{reason}"
+    );
+    let status = r.stop(WAIT).expect("exit status");
+    assert_eq!(status.code(), Some(69), "{status:?}\n{}", r.stderr());
+    let err = r.stderr();
+    assert!(err.contains("now means another namespace"), "{err}");
+    // The new namespace's idle pair: untouched, and no kill was ever logged.
+    sockdoc_lab::wait::poll(WAIT, "the idle pair", || {
+        Ok(if established_on(&ns, port) == 2 {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        })
+    })
+    .expect("idle pair up");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(established_on(&ns, port), 2);
+    assert!(actions(&r, "kill").is_empty(), "{:?}", r.lines());
+}
+
+/// With --follow-netns the switch is deliberate: logged as its own record, then the rule applies in
+/// the new namespace.
+#[test]
+fn follow_netns_switches_deliberately_and_says_so() {
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    let old = ns.inode().expect("inode");
+    let config =
+        format!("interval = \"1s\"\n[[rule]]\nlocal_port = {port}\nidle_timeout = \"1s\"\n");
+    let mut r = Reaper::start(
+        BIN,
+        &ns,
+        &config,
+        &["--metrics", "127.0.0.1:0", "--follow-netns"],
+        &[],
+    )
+    .expect("start");
+    let new = ns.recreate().expect("recreate");
+    ns.spawn(&["python3", "-c", IDLE_PAIR, &port.to_string()])
+        .expect("idle pair");
+    let switch = r
+        .wait_line("the netns record", WAIT, |v| v["action"] == "netns")
+        .expect("netns line");
+    assert_eq!(switch["outcome"], "followed");
+    assert!(
+        switch["from"]
+            .as_str()
+            .is_some_and(|s| s.contains(&format!("net:{old}")))
+            && switch["to"]
+                .as_str()
+                .is_some_and(|s| s.contains(&format!("net:{new}"))),
+        "{switch}"
+    );
+    r.wait_line("a kill in the new namespace", WAIT, |v| {
+        v["action"] == "kill" && v["outcome"] == "killed"
+    })
+    .expect("kill line");
+    assert!(r.stderr().contains("following it"), "{}", r.stderr());
+    assert!(r.running());
+}

@@ -612,3 +612,34 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// top on `--netns X` is pinned: when X is deleted and recreated, a banner says so and the view stays
+/// on the namespace it started in; with --follow-netns the banner says it now shows the new one.
+#[test]
+fn a_recreated_namespace_shows_a_banner() {
+    let ns = Netns::new().expect("namespace");
+    let old = ns.inode().expect("inode");
+    let t = Tmux::new(240, 30);
+    t.line(&top_cmd(&ns, ""));
+    wait_census(&t);
+    let new = ns.recreate().expect("recreate");
+    let s = t.wait_for("the banner", |s| {
+        s.contains(&format!("now means another namespace [net:{new}]"))
+    });
+    assert!(
+        s.contains(&format!("still showing the old one [net:{old}]")),
+        "{s}"
+    );
+    t.keys(&["q"]);
+    wait_exit_ok(&t);
+
+    t.line(&top_cmd(&ns, "--follow-netns"));
+    wait_census(&t);
+    let newer = ns.recreate().expect("recreate again");
+    let s = t.wait_for("the follow banner", |s| {
+        s.contains(&format!("now showing [net:{newer}] (was [net:{new}])"))
+    });
+    assert!(s.contains("census #"), "{s}");
+    t.keys(&["q"]);
+    wait_exit_ok(&t);
+}

@@ -4,9 +4,10 @@
 //!
 //! Layout: [`lex`] splits text into tokens, [`parse`] builds the [`ast`], [`eval`] decides a socket,
 //! [`pushdown`] derives the kernel's part, [`values`] reads the arguments (ports, addresses, durations),
-//! [`help`] is the reference text.
+//! [`build`] makes filters from values (no text joined), [`help`] is the reference text.
 
 mod ast;
+mod build;
 mod eval;
 mod help;
 mod lex;

@@ -6,7 +6,10 @@
 //! ```
 //!
 //! A rule selects sockets with structured fields (`local_port`, `process`, `peer`, `state`) and/or a
-//! `filter` in the `sockdoc list` language; all of them must match. Its policies are `idle_timeout`,
+//! `filter` in the `sockdoc list` language; all of them must match. Fields are read as values (a `peer`
+//! is one address or prefix, never filter words) and `filter` is parsed alone; the selector is their
+//! tree, never joined text, so no field reaches outside its rule. An empty or blank `filter`, like no
+//! selector at all, is refused: a rule selects something explicitly. Its policies are `idle_timeout`,
 //! `max_connections` (with `evict_idle_min`), `close_wait_max_age` and `keepalive`.
 
 use std::fmt;
@@ -52,7 +55,7 @@ pub struct Config {
 #[derive(Clone, Debug)]
 pub struct Rule {
     pub name: String,
-    /// The selector as one filter text (structured fields and `filter` joined with `and`).
+    /// The selector's canonical text (for logs and `--check`); `selector` is what decides.
     pub selector_text: String,
     pub selector: Filter,
     /// Close ESTABLISHED connections idle (nothing sent, received or acknowledged) this long.
@@ -293,16 +296,10 @@ impl Config {
         })
     }
 
-    /// One filter text matching every socket some rule selects (for the census).
-    pub fn census_filter(&self) -> String {
-        if self.rules.len() == 1 {
-            return self.rules[0].selector_text.clone();
-        }
-        self.rules
-            .iter()
-            .map(|r| format!("( {} )", r.selector_text))
-            .collect::<Vec<_>>()
-            .join(" or ")
+    /// One filter matching every socket some rule selects (for the census): the rules' selectors as
+    /// subtrees of one `or`.
+    pub fn census_selector(&self) -> Filter {
+        Filter::any_of(self.rules.iter().map(|r| r.selector.clone()).collect())
     }
 
     /// True when a scan needs process owners to decide (a `proc`/`pid` selector or never-kill entry).
@@ -349,68 +346,70 @@ fn rule(
         None => format!("rule-{}", index + 1),
     };
     let who = format!("rule \"{name}\"");
-    // The selector: every part is checked alone first, so an error names its key.
-    let mut parts: Vec<String> = Vec::new();
-    let mut part = |key: &str, text: String, span: Range<usize>| -> Result<(), ConfigError> {
-        Filter::parse(std::slice::from_ref(&text))
-            .map_err(|e| lines.err(span, format!("{who}: {key}: {e}")))?;
-        parts.push(text);
-        Ok(())
-    };
+    // The selector: a tree of the parts, each read alone (values as values, the filter as a whole
+    // filter), so an error names its key and no part can reach into another.
+    let mut parts: Vec<Filter> = Vec::new();
     if let Some(p) = &raw.local_port {
         let ports = p.get_ref().to_vec();
-        if ports.is_empty() || ports.contains(&0) {
-            return Err(lines.err(
-                p.span(),
-                format!("{who}: local_port: give a port from 1 to 65535, or a list of them"),
-            ));
+        match Filter::local_port_any(&ports) {
+            Some(f) if !ports.contains(&0) => parts.push(f),
+            _ => {
+                return Err(lines.err(
+                    p.span(),
+                    format!("{who}: local_port: give a port from 1 to 65535, or a list of them"),
+                ))
+            }
         }
-        let words: Vec<String> = ports.iter().map(|n| format!("sport = :{n}")).collect();
-        part("local_port", paren_or(&words), p.span())?;
     }
     if let Some(p) = &raw.process {
         let name = p.get_ref().trim();
-        if name.is_empty() || name.contains('\'') {
-            return Err(lines.err(
+        let f = Filter::process_named(name).map_err(|_| {
+            lines.err(
                 p.span(),
-                format!("{who}: process = {:?}: give a process name (as in /proc/PID/comm; * is a wildcard), without quotes", p.get_ref()),
-            ));
-        }
-        part("process", format!("proc '{name}'"), p.span())?;
+                format!("{who}: process = {:?}: give a process name (as in /proc/PID/comm; * is a wildcard)", p.get_ref()),
+            )
+        })?;
+        parts.push(f);
     }
     if let Some(p) = &raw.peer {
         let peers = p.get_ref().to_vec();
-        if peers.is_empty() {
-            return Err(lines.err(
+        let f = Filter::peer_any(&peers)
+            .map_err(|e| lines.err(p.span(), format!("{who}: peer {e} (one address or prefix per entry, e.g. \"192.168.0.0/16\"; list several as [\"a\", \"b\"])")))?
+            .ok_or_else(|| lines.err(
                 p.span(),
                 format!("{who}: peer: give an address or prefix (e.g. \"192.168.0.0/16\"), or a list of them"),
-            ));
-        }
-        let words: Vec<String> = peers.iter().map(|a| format!("dst {}", a.trim())).collect();
-        part("peer", paren_or(&words), p.span())?;
+            ))?;
+        parts.push(f);
     }
     if let Some(s) = &raw.state {
         let states = s.get_ref().to_vec();
-        if states.is_empty() {
-            return Err(lines.err(
-                s.span(),
-                format!("{who}: state: give a state (e.g. \"established\") or a list of them"),
-            ));
-        }
-        let words: Vec<String> = states
-            .iter()
-            .map(|a| format!("state {}", a.trim()))
-            .collect();
-        part("state", format!("( {} )", words.join(" ")), s.span())?;
+        let f = Filter::state_any(&states)
+            .map_err(|e| lines.err(s.span(), format!("{who}: state {e}")))?
+            .ok_or_else(|| {
+                lines.err(
+                    s.span(),
+                    format!("{who}: state: give a state (e.g. \"established\") or a list of them"),
+                )
+            })?;
+        parts.push(f);
     }
     if let Some(f) = &raw.filter {
-        if f.get_ref().trim().is_empty() {
-            return Err(lines.err(
+        let blank = || {
+            lines.err(
                 f.span(),
-                format!("{who}: filter = \"\": write a filter (e.g. \"sport = :21\") or leave filter out"),
-            ));
+                format!("{who}: filter = {:?} selects every socket: write a filter (e.g. \"sport = :21\") or leave filter out", f.get_ref()),
+            )
+        };
+        if f.get_ref().trim().is_empty() {
+            return Err(blank());
         }
-        part("filter", format!("( {} )", f.get_ref().trim()), f.span())?;
+        // Parsed alone: a stray ')' is an error here, not a way out of the rule.
+        let parsed = Filter::parse(std::slice::from_ref(f.get_ref()))
+            .map_err(|e| lines.err(f.span(), format!("{who}: filter: {e}")))?;
+        if parsed.is_empty() {
+            return Err(blank());
+        }
+        parts.push(parsed);
     }
     if parts.is_empty() {
         return Err(lines.err(
@@ -418,9 +417,8 @@ fn rule(
             format!("{who} selects every socket: give local_port, process, peer, state or filter"),
         ));
     }
-    let selector_text = parts.join(" and ");
-    let selector = Filter::parse(std::slice::from_ref(&selector_text))
-        .map_err(|e| lines.err(r.span(), format!("{who}: selector {selector_text:?}: {e}")))?;
+    let selector = Filter::all_of(parts);
+    let selector_text = selector.to_string();
     let positive = |key: &str, v: &Spanned<RawDuration>| -> Result<Duration, ConfigError> {
         let d = duration(lines, &format!("{who}: {key}"), v)?;
         if d.is_zero() {
@@ -518,13 +516,4 @@ fn rule(
         keepalive,
         dry_run: global_dry_run || raw.dry_run.unwrap_or(false),
     })
-}
-
-/// `a` alone, or `( a or b ... )`.
-fn paren_or(words: &[String]) -> String {
-    if words.len() == 1 {
-        words[0].clone()
-    } else {
-        format!("( {} )", words.join(" or "))
-    }
 }

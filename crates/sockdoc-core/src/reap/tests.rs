@@ -132,7 +132,7 @@ count = 5
     assert_eq!(r.name, "rule-1");
     assert_eq!(
         r.selector_text,
-        "( sport = :21 or sport = :2121 ) and proc 'socat' and ( dst 192.168.0.0/16 or dst 10.0.0.0/8 ) and ( state established state close-wait ) and ( !keepalive )"
+        "( sport = :21 or sport = :2121 ) and proc socat and ( dst 192.168.0.0/16 or dst 10.0.0.0/8 ) and state established state close-wait and not keepalive"
     );
     assert_eq!(r.evict_idle_min, Duration::from_secs(120));
     assert_eq!(
@@ -164,9 +164,8 @@ idle_timeout = 10
 filter = "dport = :5432"
 close_wait_max_age = "1m"
 "#);
-    let text = c.census_filter();
-    let f =
-        crate::filter::Filter::parse(std::slice::from_ref(&text)).expect("census filter parses");
+    let f = c.census_selector();
+    let text = f.to_string();
     assert!(f.matches(&sock(1, State::Established, 21, "10.1.1.1", 0), &Own));
     let mut client = sock(2, State::CloseWait, 40000, "10.1.1.1", 0);
     client.remote_port = 5432;
@@ -543,4 +542,59 @@ fn the_shipped_example_config_is_valid() {
     assert_eq!(c.rules.len(), 2);
     assert_eq!(c.rules[0].keepalive.map(|k| k.count), Some(5));
     assert!(c.needs_processes(), "the example selects by process");
+}
+
+/// A field is a value, never filter words: `peer` cannot add an `or` that escapes the rule, and the
+/// rule's `filter` cannot close the parentheses it is put in.
+#[test]
+fn rule_fields_cannot_escape_their_rule() {
+    let e =
+        err("[[rule]]\nlocal_port = 21\npeer = \"127.0.0.1 or sport = :5000\"\nidle_timeout = 3\n");
+    assert_eq!(e.line, Some(3), "{e}");
+    assert!(e.message.contains("peer"), "{e}");
+    let e = err(
+        "[[rule]]\nlocal_port = 21\nstate = \"established or sport = :5000\"\nidle_timeout = 3\n",
+    );
+    assert!(e.message.contains("state"), "{e}");
+    let e = err("[[rule]]\nfilter = \"sport = :1 ) or ( state all\"\nidle_timeout = 3\n");
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(
+        e.message.contains("filter") && e.message.contains(')'),
+        "{e}"
+    );
+    assert!(!e.to_string().contains('\n'));
+    // Balanced but alone: an `or` inside the filter stays inside the rule's `and`.
+    let c = cfg(
+        "[[rule]]\nlocal_port = 21\nfilter = \"dport = :1 or sport = :5000\"\nidle_timeout = 3\n",
+    );
+    let r = &c.rules[0];
+    assert!(!r
+        .selector
+        .matches(&sock(1, State::Established, 5000, "10.1.1.1", 0), &Own));
+    assert!(!c
+        .census_selector()
+        .matches(&sock(1, State::Established, 5000, "10.1.1.1", 0), &Own));
+    assert_eq!(
+        r.selector_text,
+        "sport = :21 and ( dport = :1 or sport = :5000 )"
+    );
+}
+
+/// An empty or blank filter selects nothing explicitly: refused like no selector at all.
+#[test]
+fn empty_or_blank_rule_filter_is_an_error() {
+    for f in ["", " ", "\\t "] {
+        let e = err(&format!("[[rule]]\nfilter = \"{f}\"\nidle_timeout = 3\n"));
+        assert_eq!(e.line, Some(2), "{f:?}: {e}");
+        assert!(e.message.contains("selects every socket"), "{f:?}: {e}");
+    }
+    // Empty quotes inside the filter are refused by the filter language itself.
+    for f in ["''", "\\\"  \\\""] {
+        let e = err(&format!("[[rule]]\nfilter = \"{f}\"\nidle_timeout = 3\n"));
+        assert_eq!(e.line, Some(2), "{f:?}: {e}");
+        assert!(e.message.contains("filter"), "{f:?}: {e}");
+    }
+    // Also next to another field: a blank filter is a mistake, not "no filter".
+    let e = err("[[rule]]\nlocal_port = 21\nfilter = \"  \"\nidle_timeout = 3\n");
+    assert!(e.message.contains("filter"), "{e}");
 }

@@ -5,11 +5,21 @@
 //! The broadcast carries no start time and always says CLOSE, so a scanner thread dumps the namespace
 //! every `--scan` interval (no tcp_info; owners only with `-p`) into a [`Tracker`]: an end is then
 //! reported with the state last seen and a lifetime known to within one scan interval.
+//!
+//! Nothing is lost silently and memory stays bounded: listener threads read the broadcasts as fast
+//! as they come into a queue of `--buffer` ends for the writer; a full queue (a blocked output)
+//! drops and counts, ENOBUFS (the kernel's buffer overflowed) is counted, and connections the scans
+//! saw that vanish without an end event are counted too. Each loss becomes a `lost` record in the
+//! stream, at least once a second while losing, and a total on stderr at exit.
+//!
+//! The namespace is pinned (see `scope::NsWatch`): a recreated name stops it with exit 69, or, with
+//! `--follow-netns`, it subscribes again in the new namespace.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -17,7 +27,7 @@ use sockdoc_core::collect::{self, CensusSpec};
 use sockdoc_core::filter::Filter;
 use sockdoc_core::lifetimes::{Ended, Lifetime, Seen, Tracker};
 use sockdoc_core::NoOwners;
-use sockdoc_diag::{DiagSocket, Proto, Socket, State, ALL_STATES_MASK};
+use sockdoc_diag::{DiagSocket, Proto, Socket, State, TimerKind, ALL_STATES_MASK};
 use sockdoc_proc::Netns;
 
 use crate::cli::{EventsArgs, Global};
@@ -82,11 +92,63 @@ impl JLifetime {
     }
 }
 
-/// What the scanner thread shares with the event loop.
+/// What the scanner and listener threads share with the event loop.
 struct Shared {
     tracker: Tracker,
     /// Names of the processes the scans saw owning sockets.
     names: HashMap<u32, String>,
+    /// Per listener: the last time it had taken in every broadcast queued for it.
+    caught_up: Vec<Option<Instant>>,
+}
+
+/// Losses, counted by the threads that see them.
+#[derive(Default)]
+struct Losses {
+    /// Ends dropped because the queue to the output was full (exact).
+    slow: AtomicU64,
+    /// ENOBUFS on a subscription socket: the kernel dropped at least one broadcast each time.
+    overflows: AtomicU64,
+    /// Connections the scans saw that vanished with no end event (exact, for what scans saw).
+    unreported: AtomicU64,
+}
+
+/// Loss totals already written to the stream.
+#[derive(Clone, Copy, Default)]
+struct Reported {
+    slow: u64,
+    overflows: u64,
+    unreported: u64,
+}
+
+/// How a watch of one namespace ended.
+enum Next {
+    Done,
+    /// Following a recreated name to this namespace.
+    Follow(Netns),
+}
+
+/// Why ends were lost, as written in the stream.
+#[derive(Clone, Copy)]
+enum Why {
+    Slow,
+    Overflow,
+    Unreported,
+}
+
+/// How long after a connection left the tables its end may still come.
+const LATE_END_GRACE: Duration = Duration::from_secs(1);
+/// Lost records are written at most this often per kind while losing (and once more at the end).
+const LOST_EVERY: Duration = Duration::from_secs(1);
+
+/// Everything one watch needs that does not change when following a recreated name.
+struct Setup<'a> {
+    g: &'a Global,
+    a: &'a EventsArgs,
+    filter: Filter,
+    scan: Duration,
+    limit: Option<Duration>,
+    started: Instant,
+    watch: scope::NsWatch,
 }
 
 pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
@@ -94,6 +156,11 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
     if filter.needs_processes() {
         return Err(Failure::usage(
             "events cannot filter by process: a socket's owner is gone by the time it ends (use -p to show the owner the scans saw)",
+        ));
+    }
+    if filter.protocols() == (false, false) {
+        return Err(Failure::usage(
+            "this filter matches neither TCP nor UDP sockets: no connection end could pass it",
         ));
     }
     let limit = a
@@ -107,27 +174,88 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
             "-p needs the scans that see owners: drop --scan 0",
         ));
     }
+    if a.buffer == 0 || a.buffer > 16 << 20 {
+        return Err(Failure::usage(
+            "--buffer is a number of connection ends from 1 to 16777216 (default 65536)",
+        ));
+    }
+    if a.kernel_buffer == 0 || a.kernel_buffer > 1024 {
+        return Err(Failure::usage(
+            "--kernel-buffer is a size in MiB from 1 to 1024 (default 32)",
+        ));
+    }
     let mut namespaces = scope::namespaces(g)?;
     if namespaces.len() != 1 {
         return Err(Failure::usage(
             "events watches one namespace: use --netns NAME or --netns-pid PID",
         ));
     }
-    let ns = namespaces.remove(0);
+    let mut ns = namespaces.remove(0);
     if !scope::is_root() {
         return Err(Failure::new(Exit::NoPerm, "events subscribes to the kernel's destroy broadcasts, which needs root (CAP_NET_ADMIN): run with sudo"));
     }
+    signals::install();
+    let setup = Setup {
+        g,
+        a,
+        filter,
+        scan,
+        limit,
+        started: Instant::now(),
+        watch: scope::NsWatch::start(g, &ns, "events", scope::OnLost::Stop),
+    };
+    let losses = Losses::default();
+    let mut reported = Reported::default();
+    let mut seen = 0u64;
+    let result = loop {
+        match watch_one(&setup, &ns, &losses, &mut reported, &mut seen, out) {
+            Ok(Next::Done) => break Ok(()),
+            Ok(Next::Follow(new)) => ns = new,
+            Err(f) => break Err(f),
+        }
+    };
+    setup.watch.finish();
+    // What the stream has not said yet, then the totals on stderr.
+    let flushed = result.and_then(|()| {
+        report_losses(out, g.json, &losses, &mut reported).map_err(Failure::output)?;
+        out.flush().map_err(Failure::output)
+    });
+    let total = reported.slow + reported.unreported;
+    if total > 0 || reported.overflows > 0 {
+        crate::log::log_line!(
+            "sockdoc events: lost {total} connection ends ({} output too slow, {} gone without an end event); the kernel's buffer overflowed {} times (ends of connections no scan saw are not counted)",
+            reported.slow, reported.unreported, reported.overflows
+        );
+    }
+    flushed?;
+    match setup.watch.lost() {
+        Some(f) => Err(f),
+        None => Ok(Exit::Ok),
+    }
+}
+
+/// Watch one namespace: subscribe, scan, stream, until stopped or following a recreated name.
+fn watch_one(
+    st: &Setup,
+    ns: &Netns,
+    losses: &Losses,
+    reported: &mut Reported,
+    seen: &mut u64,
+    out: &mut dyn Write,
+) -> Result<Next, Failure> {
+    let (g, a, filter) = (st.g, st.a, &st.filter);
     let (tcp, udp) = filter.protocols();
     let mut subs = Vec::new();
     for (proto, on) in [(Proto::Tcp, tcp), (Proto::Udp, udp)] {
         if on {
-            let mut sock = scope::diag_socket(&ns)?;
+            let mut sock = scope::diag_socket(ns)?;
             sock.subscribe_destroy(proto).map_err(|e| {
                 Failure::new(
                     Exit::NoPerm,
                     format!("cannot subscribe to {} destroy events: {e}", proto.name()),
                 )
             })?;
+            sock.set_recv_buffer(a.kernel_buffer << 20);
             subs.push((proto, sock));
         }
     }
@@ -146,77 +274,166 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
     let shared = Mutex::new(Shared {
         tracker: Tracker::new(Instant::now()),
         names: HashMap::new(),
+        caught_up: vec![None; subs.len()],
     });
-    signals::install();
-    STOP.store(false, Ordering::SeqCst);
-    let (tx, rx) = mpsc::channel::<(Socket, Instant)>();
-    let started = Instant::now();
-    let mut seen = 0u64;
-    let result = std::thread::scope(|scope| -> Result<(), Failure> {
-        for (proto, mut sock) in subs {
-            let tx = tx.clone();
-            scope.spawn(move || listen(proto, &mut sock, &tx));
+    let stop = AtomicBool::new(false);
+    // Bounded: a blocked output holds at most --buffer ends; the rest are counted as lost.
+    let queue = Queue::new(a.buffer, subs.len());
+    let next = std::thread::scope(|scope| -> Result<Next, Failure> {
+        let (stop, shared) = (&stop, &shared);
+        let queue = &queue;
+        for (i, (proto, mut sock)) in subs.into_iter().enumerate() {
+            scope.spawn(move || {
+                listen(i, proto, &mut sock, queue, shared, filter, losses, stop);
+                queue.sender_done();
+            });
         }
-        drop(tx);
-        if !scan.is_zero() {
-            let (spec, ns, shared) = (&spec, &ns, &shared);
+        if !st.scan.is_zero() {
+            let spec = &spec;
             let owners = a.processes;
-            let first = scan_once(spec, ns, owners, shared);
-            if let Err(e) = first {
-                STOP.store(true, Ordering::SeqCst);
+            if let Err(e) = scan_once(spec, ns, owners, filter, shared, losses) {
+                stop.store(true, Ordering::SeqCst);
                 return Err(e);
             }
-            scope.spawn(move || scanner(spec, ns, owners, scan, shared));
+            let every = st.scan;
+            scope.spawn(move || scanner(spec, ns, owners, filter, every, shared, losses, stop));
         }
         // On stderr, so JSON lines stay clean; it also tells scripts the subscription is in place.
         crate::log::log_line!("watching connection ends in {}; Ctrl-C to stop", ns.label());
-        let r = (|| {
-            loop {
-                if signals::stopped()
-                    || limit.is_some_and(|l| started.elapsed() >= l)
-                    || a.count.is_some_and(|c| seen >= c)
-                {
-                    return Ok(());
-                }
-                let (mut s, at) = match rx.recv_timeout(Duration::from_millis(100)) {
-                    Ok(e) => e,
-                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-                };
-                let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
-                let ended = shared.tracker.end(s.cookie, at);
-                // Filters on state mean the state it ended from.
-                if let Some(st) = ended.last_state {
-                    s.state = st;
-                }
-                if !filter.matches(&s, &NoOwners) {
-                    continue;
-                }
-                seen += 1;
-                let name = ended
-                    .pid
-                    .and_then(|p| shared.names.get(&p))
-                    .map(String::as_str);
-                write_event(out, g.json, &s, &ended, name).map_err(Failure::output)?;
-                out.flush().map_err(Failure::output)?;
+        let mut last_lost = Instant::now();
+        let r = (|| loop {
+            if signals::stopped()
+                || st.limit.is_some_and(|l| st.started.elapsed() >= l)
+                || a.count.is_some_and(|c| *seen >= c)
+            {
+                return Ok(Next::Done);
             }
+            if let Some(new) = st.watch.take_switch() {
+                return Ok(Next::Follow(new));
+            }
+            if last_lost.elapsed() >= LOST_EVERY {
+                last_lost = Instant::now();
+                if report_losses(out, g.json, losses, reported).map_err(Failure::output)? {
+                    out.flush().map_err(Failure::output)?;
+                }
+            }
+            let (s, ended) = match queue.recv_timeout(Duration::from_millis(100)) {
+                Received::Item(e) => e,
+                Received::Timeout => continue,
+                // Every listener stopped on an error (each said which on stderr).
+                Received::Closed => {
+                    return Err(Failure::new(
+                        Exit::Io,
+                        "events stopped: the kernel's broadcasts can no longer be read (see the line above)",
+                    ))
+                }
+            };
+            *seen += 1;
+            let name = ended.pid.and_then(|p| {
+                shared
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .names
+                    .get(&p)
+                    .cloned()
+            });
+            write_event(out, g.json, &s, &ended, name.as_deref()).map_err(Failure::output)?;
+            out.flush().map_err(Failure::output)?;
         })();
-        STOP.store(true, Ordering::SeqCst);
+        stop.store(true, Ordering::SeqCst);
         r
-    });
-    result?;
-    Ok(Exit::Ok)
+    })?;
+    // Ends still queued when it stops (a signal, --for, a switch) never reach the output: counted as
+    // lost. Stopping at --count leaves the rest unasked for.
+    if a.count.is_none_or(|c| *seen < c) {
+        let left = queue.len() as u64;
+        losses.slow.fetch_add(left, Ordering::SeqCst);
+    }
+    Ok(next)
 }
 
-/// Tells the listener and scanner threads to end.
-static STOP: AtomicBool = AtomicBool::new(false);
+/// Write a `lost` record for each kind of loss counted since the last one. Returns whether anything
+/// was written.
+fn report_losses(
+    out: &mut dyn Write,
+    json: bool,
+    losses: &Losses,
+    reported: &mut Reported,
+) -> std::io::Result<bool> {
+    let now = Reported {
+        slow: losses.slow.load(Ordering::SeqCst),
+        overflows: losses.overflows.load(Ordering::SeqCst),
+        unreported: losses.unreported.load(Ordering::SeqCst),
+    };
+    let mut wrote = false;
+    for (why, n) in [
+        (Why::Overflow, now.overflows - reported.overflows),
+        (Why::Unreported, now.unreported - reported.unreported),
+        (Why::Slow, now.slow - reported.slow),
+    ] {
+        if n > 0 {
+            write_lost(out, json, why, n)?;
+            wrote = true;
+        }
+    }
+    *reported = now;
+    Ok(wrote)
+}
 
-/// One scan into the tracker.
+#[derive(Serialize)]
+struct JLost {
+    schema: u32,
+    command: &'static str,
+    time: String,
+    /// Connection ends lost (for kernel_buffer_overflow: overflows, each at least one end).
+    lost: u64,
+    /// output_too_slow | kernel_buffer_overflow | ended_unreported
+    why: &'static str,
+    /// False when `lost` is a lower bound.
+    exact: bool,
+}
+
+fn write_lost(out: &mut dyn Write, json: bool, why: Why, n: u64) -> std::io::Result<()> {
+    if json {
+        let (key, exact) = match why {
+            Why::Slow => ("output_too_slow", true),
+            Why::Overflow => ("kernel_buffer_overflow", false),
+            Why::Unreported => ("ended_unreported", true),
+        };
+        serde_json::to_writer(
+            &mut *out,
+            &JLost {
+                schema: SCHEMA,
+                command: "events",
+                time: now_rfc3339(),
+                lost: n,
+                why: key,
+                exact,
+            },
+        )?;
+        return writeln!(out);
+    }
+    let text = match why {
+        Why::Slow => format!("lost {n} connection ends (output too slow)"),
+        Why::Overflow => format!(
+            "lost connection ends (kernel buffer overflow, {n} time{}: at least {n})",
+            if n == 1 { "" } else { "s" }
+        ),
+        Why::Unreported => format!(
+            "lost {n} connection ends (kernel buffer overflow: connections the scans saw, gone without an end event)"
+        ),
+    };
+    writeln!(out, "{} {text}", now_rfc3339())
+}
+
+/// One scan into the tracker; counts watched sockets that vanished without an end event.
 fn scan_once(
     spec: &CensusSpec,
     ns: &Netns,
     owners: bool,
+    filter: &Filter,
     shared: &Mutex<Shared>,
+    losses: &Losses,
 ) -> Result<(), Failure> {
     let begun = Instant::now();
     let census = collect::run(
@@ -240,15 +457,28 @@ fn scan_once(
             if pid != 0 {
                 names.push(pid);
             }
+            // TIME-WAIT and request sockets end without a broadcast: never counted as lost.
+            let quiet = matches!(s.state, State::TimeWait | State::SynRecv)
+                || s.timer.kind == TimerKind::TimeWait;
             seen.push(Seen {
                 cookie: s.cookie,
                 state: s.state,
                 pid,
+                watched: !quiet && filter.matches(s, &NoOwners),
+                minisock: quiet,
             });
         }
     }
     let mut shared = shared.lock().unwrap_or_else(|p| p.into_inner());
     shared.tracker.merge(begun, finished, &seen);
+    // Ends still missing once every listener has caught up with the kernel were lost. A socket can
+    // leave the tables a moment before it is freed (and its end sent): a grace period covers that.
+    if let Some(Some(t)) = shared.caught_up.iter().copied().min() {
+        let lost = t
+            .checked_sub(LATE_END_GRACE)
+            .map_or(0, |t| shared.tracker.confirm_lost(t));
+        losses.unreported.fetch_add(lost as u64, Ordering::SeqCst);
+    }
     if let Some(o) = &census.owners {
         for pid in names {
             if let Some(info) = o.process(pid) {
@@ -260,15 +490,25 @@ fn scan_once(
 }
 
 /// Scan every `every` until stopped; a failed scan is reported and retried at the next interval.
-fn scanner(spec: &CensusSpec, ns: &Netns, owners: bool, every: Duration, shared: &Mutex<Shared>) {
+#[allow(clippy::too_many_arguments)]
+fn scanner(
+    spec: &CensusSpec,
+    ns: &Netns,
+    owners: bool,
+    filter: &Filter,
+    every: Duration,
+    shared: &Mutex<Shared>,
+    losses: &Losses,
+    stop: &AtomicBool,
+) {
     let mut next = Instant::now() + every;
-    while !STOP.load(Ordering::SeqCst) {
+    while !stop.load(Ordering::SeqCst) {
         if Instant::now() < next {
             std::thread::sleep(Duration::from_millis(20).min(next - Instant::now()));
             continue;
         }
         next += every;
-        if let Err(e) = scan_once(spec, ns, owners, shared) {
+        if let Err(e) = scan_once(spec, ns, owners, filter, shared, losses) {
             crate::log::log_line!(
                 "sockdoc: events scan failed (lifetimes may be less precise): {e}"
             );
@@ -278,25 +518,137 @@ fn scanner(spec: &CensusSpec, ns: &Netns, owners: bool, every: Duration, shared:
     }
 }
 
-fn listen(proto: Proto, sock: &mut DiagSocket, tx: &mpsc::Sender<(Socket, Instant)>) {
-    while !STOP.load(Ordering::SeqCst) {
-        let mut batch = Vec::new();
-        match sock.next_broadcast(proto, Duration::from_millis(100), &mut |s| batch.push(*s)) {
-            Ok(_) => {
-                let at = Instant::now();
-                for s in batch {
-                    if tx.send((s, at)).is_err() {
-                        return;
-                    }
+/// Read broadcasts as fast as they come: each end is resolved against the scans at once (its
+/// lifetime is measured at arrival), filtered, and queued for the output; a full queue drops and
+/// counts it, an overflowing kernel buffer (ENOBUFS) is counted.
+#[allow(clippy::too_many_arguments)]
+fn listen(
+    index: usize,
+    proto: Proto,
+    sock: &mut DiagSocket,
+    queue: &Queue<(Socket, Ended)>,
+    shared: &Mutex<Shared>,
+    filter: &Filter,
+    losses: &Losses,
+    stop: &AtomicBool,
+) {
+    let mut batch = Vec::new();
+    let mut ready = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        batch.clear();
+        let asked = Instant::now();
+        let r = sock.next_broadcast(proto, Duration::from_millis(100), &mut |s| batch.push(*s));
+        if !batch.is_empty() || sock.drained() {
+            let at = Instant::now();
+            let mut sh = shared.lock().unwrap_or_else(|p| p.into_inner());
+            if sock.drained() {
+                // Everything the kernel had queued before this call is now taken in.
+                sh.caught_up[index] = Some(asked);
+            }
+            for s in batch.iter_mut() {
+                let ended = sh.tracker.end(s.cookie, at);
+                // Filters on state mean the state it ended from.
+                if let Some(st) = ended.last_state {
+                    s.state = st;
+                }
+                if filter.matches(s, &NoOwners) {
+                    ready.push((*s, ended));
                 }
             }
-            // A burst too large for the receive buffer loses events; keep listening.
-            Err(sockdoc_diag::DiagError::Overrun) => continue,
+        }
+        for e in ready.drain(..) {
+            if !queue.try_push(e) {
+                losses.slow.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        match r {
+            Ok(_) => {}
+            // The kernel dropped broadcasts (the buffer was full): at least one end is lost.
+            Err(sockdoc_diag::DiagError::Overrun) => {
+                losses.overflows.fetch_add(1, Ordering::SeqCst);
+            }
             Err(e) => {
                 crate::log::log_line!("sockdoc: {} events stopped: {e}", proto.name());
                 return;
             }
         }
+    }
+}
+
+/// The queue from the listeners to the writer: bounded (a full queue refuses, it never blocks a
+/// listener) and allocated as it fills, so an idle stream costs nothing and a drained one gives the
+/// memory of a burst back.
+struct Queue<T> {
+    items: Mutex<VecDeque<T>>,
+    ready: Condvar,
+    cap: usize,
+    /// Listeners still running; none left and nothing queued = closed.
+    senders: AtomicU64,
+}
+
+/// What [`Queue::recv_timeout`] got.
+enum Received<T> {
+    Item(T),
+    Timeout,
+    Closed,
+}
+
+impl<T> Queue<T> {
+    fn new(cap: usize, senders: usize) -> Queue<T> {
+        Queue {
+            items: Mutex::new(VecDeque::new()),
+            ready: Condvar::new(),
+            cap,
+            senders: AtomicU64::new(senders as u64),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queue `item`; false (and `item` dropped) when full.
+    fn try_push(&self, item: T) -> bool {
+        let mut q = self.lock();
+        if q.len() >= self.cap {
+            return false;
+        }
+        q.push_back(item);
+        drop(q);
+        self.ready.notify_one();
+        true
+    }
+
+    /// A listener ended.
+    fn sender_done(&self) {
+        self.senders.fetch_sub(1, Ordering::SeqCst);
+        self.ready.notify_all();
+    }
+
+    fn recv_timeout(&self, wait: Duration) -> Received<T> {
+        let mut q = self.lock();
+        if q.is_empty() && self.senders.load(Ordering::SeqCst) > 0 {
+            q = self
+                .ready
+                .wait_timeout(q, wait)
+                .map(|(q, _)| q)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        match q.pop_front() {
+            Some(item) => {
+                // A burst drained: give its memory back.
+                if q.is_empty() && q.capacity() > 4096 {
+                    q.shrink_to(1024);
+                }
+                Received::Item(item)
+            }
+            None if self.senders.load(Ordering::SeqCst) == 0 => Received::Closed,
+            None => Received::Timeout,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
     }
 }
 
@@ -369,4 +721,39 @@ fn write_event(
         who,
         bytes
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_refuses_when_full_closes_when_its_listeners_end_and_shrinks_when_drained() {
+        let q = Queue::new(10_000, 1);
+        assert_eq!(
+            q.lock().capacity(),
+            0,
+            "nothing allocated before the first end"
+        );
+        for i in 0..10_000 {
+            assert!(q.try_push(i));
+        }
+        assert!(!q.try_push(10_000), "full: refused, never blocking");
+        assert_eq!(q.len(), 10_000);
+        for i in 0..10_000 {
+            assert!(matches!(q.recv_timeout(Duration::ZERO), Received::Item(n) if n == i));
+        }
+        assert!(
+            q.lock().capacity() <= 4096,
+            "a drained burst gives its memory back"
+        );
+        assert!(matches!(
+            q.recv_timeout(Duration::from_millis(1)),
+            Received::Timeout
+        ));
+        q.try_push(7);
+        q.sender_done();
+        assert!(matches!(q.recv_timeout(Duration::ZERO), Received::Item(7)));
+        assert!(matches!(q.recv_timeout(Duration::ZERO), Received::Closed));
+    }
 }

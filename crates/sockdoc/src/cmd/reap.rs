@@ -74,18 +74,17 @@ fn trim_heap() {
     }
 }
 
-/// Read and validate the configuration file; the error is one line starting with the path.
-fn load(path: &Path, force_dry_run: bool) -> Result<Config, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let exit = match e.kind() {
-            std::io::ErrorKind::NotFound => Exit::NoInput,
-            std::io::ErrorKind::PermissionDenied => Exit::NoPerm,
-            _ => Exit::Io,
-        };
-        Failure::new(exit, format!("cannot read {}: {e}", path.display()))
-    })?;
-    let mut cfg =
-        Config::parse(&text).map_err(|e| Failure::usage(format!("{} {e}", path.display())))?;
+/// Read and validate the configuration file; the error is one line starting with the path. Only a
+/// regular file of at most 1 MiB is read. Interface names (`dev eth0`) are resolved in `ns`.
+fn load(path: &Path, force_dry_run: bool, ns: &Netns) -> Result<Config, Failure> {
+    let text = crate::infile::read_text(path, "configuration", crate::infile::MAX_CONFIG_BYTES)?;
+    let parse =
+        || Config::parse(&text).map_err(|e| Failure::usage(format!("{} {e}", path.display())));
+    let mut cfg = if ns.current {
+        parse()?
+    } else {
+        scope::in_ns(ns, parse)?
+    };
     if force_dry_run {
         cfg.dry_run = true;
         for r in &mut cfg.rules {
@@ -95,15 +94,14 @@ fn load(path: &Path, force_dry_run: bool) -> Result<Config, Failure> {
     Ok(cfg)
 }
 
-fn make_plan(ns: &Netns, cfg: &Config) -> Result<Plan, Failure> {
-    let words = [cfg.census_filter()];
-    Plan::new_in(
-        std::slice::from_ref(ns),
+/// The census of a scan: every socket some rule selects (the rules' selectors as one tree).
+fn make_plan(cfg: &Config) -> Result<Plan, Failure> {
+    Ok(Plan::for_filter(
         &Select::default(),
-        &words,
+        cfg.census_selector(),
         cfg.needs_processes(),
         true,
-    )
+    ))
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -352,15 +350,15 @@ fn daemon(
     started: &mut Started,
 ) -> Result<Exit, Failure> {
     tune_allocator();
-    let mut cfg = load(&a.config, a.dry_run)?;
     let mut namespaces = scope::namespaces(g)?;
     if namespaces.len() != 1 {
         return Err(Failure::usage(
             "reap works in one namespace: use --netns NAME or --netns-pid PID, not --all-netns",
         ));
     }
-    let ns = namespaces.remove(0);
-    let mut plan = make_plan(&ns, &cfg)?;
+    let mut ns = namespaces.remove(0);
+    let mut cfg = load(&a.config, a.dry_run, &ns)?;
+    let mut plan = make_plan(&cfg)?;
     if a.check {
         writeln!(
             out,
@@ -465,8 +463,23 @@ fn daemon(
     let mut diag: Option<DiagSocket> = None;
     let mut tracker = Tracker::new();
     let epoch = Instant::now();
+    // Pinned to the namespace of the start line: a recreated name stops the daemon (exit 69) or,
+    // with --follow-netns, is followed deliberately, with its own log line.
+    let watch = scope::NsWatch::start(g, &ns, "reap", scope::OnLost::Stop);
     loop {
         let started = Instant::now();
+        if let Some(new) = watch.take_switch() {
+            sink.write(json!({
+                "action": "netns",
+                "outcome": "followed",
+                "from": ns.label(),
+                "to": new.label(),
+            }))?;
+            sink.flush()?;
+            ns = new;
+            // The old namespace's sock_diag socket must not act in the new one.
+            diag = None;
+        }
         metrics.dry_run.set(i64::from(cfg.dry_run));
         match scan(
             &ns,
@@ -499,12 +512,12 @@ fn daemon(
                 Duration::from_millis(50).min(next.saturating_duration_since(Instant::now())),
             );
         }
-        if signals::stopped() {
+        if signals::stopped() || watch.lost().is_some() {
             break;
         }
         if HUP.swap(false, Ordering::SeqCst) {
             let reloaded =
-                load(&a.config, a.dry_run).and_then(|c| make_plan(&ns, &c).map(|p| (c, p)));
+                load(&a.config, a.dry_run, &ns).and_then(|c| make_plan(&c).map(|p| (c, p)));
             match reloaded {
                 Ok((c, p)) => {
                     let restart_needed = c.metrics != cfg.metrics || c.log != cfg.log;
@@ -549,13 +562,18 @@ fn daemon(
             sink.flush()?;
         }
     }
+    watch.finish();
+    let lost = watch.lost();
     sink.write(json!({
         "action": "stop",
         "scans": tracker.scans(),
-        "reason": "SIGINT or SIGTERM",
+        "reason": lost.as_ref().map_or("SIGINT or SIGTERM", |f| f.message.as_str()),
     }))?;
     sink.flush()?;
-    Ok(Exit::Ok)
+    match lost {
+        Some(f) => Err(f),
+        None => Ok(Exit::Ok),
+    }
 }
 
 enum ScanError {

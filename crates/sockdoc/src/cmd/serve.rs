@@ -72,6 +72,11 @@ struct FindingLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NetnsLabels {
+    inode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CounterLabels {
     name: String,
 }
@@ -118,6 +123,8 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
         ));
     }
     let ns = namespaces.remove(0);
+    // Pinned: a recreated name stops the exporter (exit 69) unless --follow-netns.
+    let watch = scope::NsWatch::start(g, &ns, "serve", scope::OnLost::Stop);
     let listener = TcpListener::bind(&a.listen).map_err(|e| {
         Failure::new(
             Exit::Io,
@@ -151,6 +158,7 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
     // its client overlapping the next.
     let exporter = Mutex::new(Exporter {
         ns,
+        watch: watch.clone(),
         opts,
         doctor_plan,
         owners: None,
@@ -172,7 +180,11 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
     while !signals::stopped() {
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(Exit::Ok)
+    watch.finish();
+    match watch.lost() {
+        Some(f) => Err(f),
+        None => Ok(Exit::Ok),
+    }
 }
 
 /// The last doctor run.
@@ -188,6 +200,8 @@ struct DoctorRun {
 
 struct Exporter {
     ns: Netns,
+    /// Hands over the new namespace when following a recreated name.
+    watch: scope::NsWatch,
     opts: Options,
     doctor_plan: Plan,
     owners: Option<(Instant, SocketOwners)>,
@@ -238,6 +252,12 @@ impl Exporter {
     fn scrape(&mut self) -> Result<String, Failure> {
         let started = Instant::now();
         self.scrapes += 1;
+        if let Some(new) = self.watch.take_switch() {
+            // Following a recreated name (logged by the watch): nothing cached from the old one.
+            self.ns = new;
+            self.doctor = None;
+            self.owners = None;
+        }
         if due(self.owners.as_ref().map(|o| o.0), self.opts.owners_every) {
             // The old map goes first: two host-wide maps at once would only raise the peak.
             self.owners = None;
@@ -581,6 +601,25 @@ impl Exporter {
             "scrapes",
             "Scrapes run (requests that waited for a running scrape share its result)",
             scrapes,
+        );
+        // The namespace scraped, by inode, and how often a recreated name was followed.
+        let pinned = MetricFamily::<NetnsLabels, Gauge>::default();
+        pinned
+            .get_or_create(&NetnsLabels {
+                inode: self.ns.inode.to_string(),
+            })
+            .set(1);
+        reg.register(
+            "netns_info",
+            "The network namespace scraped (its inode); pinned from the start unless --follow-netns follows a recreated name",
+            pinned,
+        );
+        let changes = Counter::<u64>::default();
+        changes.inc_by(self.watch.changes());
+        reg.register(
+            "netns_changes",
+            "Times the namespace's name came to mean another namespace and it was followed (--follow-netns)",
+            changes,
         );
         let took = FloatGauge::default();
         took.set(started.elapsed().as_secs_f64());

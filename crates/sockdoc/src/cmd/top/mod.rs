@@ -88,8 +88,11 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
         threshold_ms: 0,
         lang,
     };
+    // Pinned: a deleted and recreated name shows a banner; with --follow-netns the census follows.
+    let watch = scope::NsWatch::start(g, &ns, "top", scope::OnLost::Notice);
     let w = worker::spawn(worker::Config {
         ns,
+        watch: watch.clone(),
         interval,
         owners_every,
         doctor_every,
@@ -106,7 +109,7 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
     app.own_ssh = sockdoc_core::own_ssh::OwnSsh::from_env();
     crate::signals::install();
     let guard = TermGuard::enter(out)?;
-    let ctx = view::Context { ns_label };
+    let ctx = view::Context { ns_label, watch };
     let result = screen_loop(&mut *guard.out, &mut app, &ctx, &w, &base);
     let pending = match result {
         Ok(p) => p,
@@ -218,6 +221,18 @@ fn screen_loop(
                         }
                         Effect::Interval(d) => {
                             let _ = w.cmds.send(worker::Cmd::Interval(d));
+                        }
+                        // Actions find their sockets by the namespace's name: once it means
+                        // another namespace (not followed), they would act there. Refused.
+                        Effect::Act(_)
+                            if ctx.watch.notice().is_some() && !base.global.follow_netns =>
+                        {
+                            app.busy = None;
+                            app.status = Some(pick(
+                                app.lang,
+                                "refused: the namespace changed under top (see the banner); restart top",
+                                "已拒绝：网络命名空间已变化（见标题栏）；请重启 top",
+                            ).to_string());
                         }
                         Effect::Act(req) => {
                             let mut c = base.clone();

@@ -24,6 +24,8 @@ use crate::fmt::{count, duration_ms, timer};
 /// What the title bar says about where top looks.
 pub struct Context {
     pub ns_label: String,
+    /// Says when the namespace's name came to mean another namespace (a banner).
+    pub watch: crate::scope::NsWatch,
 }
 
 pub fn draw(f: &mut Frame, app: &mut App, ctx: &Context) {
@@ -77,13 +79,22 @@ fn draw_title(f: &mut Frame, area: Rect, app: &App, ctx: &Context) {
     let mut spans = vec![
         Span::styled(" sockdoc top ", bold().add_modifier(Modifier::REVERSED)),
         Span::raw(format!(" {} ", ctx.ns_label)),
+    ];
+    if let Some(n) = ctx.watch.notice() {
+        spans.push(Span::styled(
+            format!(" {n} "),
+            bold().fg(Color::White).bg(Color::Red),
+        ));
+        spans.push(Span::raw(" "));
+    }
+    spans.extend([
         Span::styled("· ", dim()),
         Span::raw(format!(
             "{} {} ",
             pick(lang, "every", "每"),
             duration_ms(app.interval.as_millis() as u64)
         )),
-    ];
+    ]);
     match &app.snap {
         Some(s) => {
             spans.push(Span::styled("· ", dim()));

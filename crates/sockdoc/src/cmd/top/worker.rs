@@ -40,6 +40,8 @@ pub enum Update {
 /// How the worker runs.
 pub struct Config {
     pub ns: Netns,
+    /// Hands over the new namespace when following a recreated name (`--follow-netns`).
+    pub watch: crate::scope::NsWatch,
     pub interval: Duration,
     pub owners_every: Duration,
     pub doctor_every: Duration,
@@ -235,6 +237,15 @@ fn run(cfg: Config, cmds: Receiver<Cmd>, out: Sender<Update>) {
 impl State {
     fn census(&mut self) -> Result<Snap, String> {
         let started = Instant::now();
+        // Following a recreated name: this thread moves too (it reads the namespace's counters).
+        if let Some(new) = self.cfg.watch.take_switch() {
+            if !new.current {
+                new.enter().map_err(|e| e.to_string())?;
+            }
+            self.cfg.ns = new;
+            self.reading = Some(KernelState::start());
+            self.doctor_at = None;
+        }
         // Sockets with tcp_info; owners come from the owners thread's latest walk.
         let plan = Plan::new(&Select::default(), &[], false, true).map_err(|f| f.message)?;
         let (sockets, census) = plan
