@@ -296,7 +296,8 @@ pub struct GhostsArgs {
 }
 
 const KILL_HELP: &str = "\
-Safety: a filter is required; the selection is shown first; --dry-run stops there; --yes is needed
+Safety: a filter is required, and a blank one ('', ' ', an unset $FILTER) is refused as a usage
+error; the selection is shown first; --dry-run stops there; --yes is needed
 when standard input is not a terminal, and for more than --confirm-above sockets (default 100; on a
 terminal, typing the count back also does); --max caps a run; the caller's own SSH connection
 ($SSH_CONNECTION) is never touched; every socket acted on is appended to the audit log as one JSON
@@ -413,17 +414,29 @@ pub struct KeepaliveArgs {
     /// Append the record of every socket changed here [default: /var/log/sockdoc/audit.jsonl].
     #[arg(long, value_name = "PATH")]
     pub audit_log: Option<std::path::PathBuf>,
-    /// Which sockets (the `sockdoc list` filter language); required unless --proc or --pid is given.
+    /// Which sockets (the `sockdoc list` filter language); required unless --proc or --pid is given;
+    /// a blank filter is refused.
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
 }
 
 impl KeepaliveArgs {
-    /// The filter words, with --proc and --pid folded in.
-    pub fn words(&self) -> Vec<String> {
+    /// The filter words, with --proc and --pid folded in. The --proc name is quoted with a quote it
+    /// does not contain, so it stays one value (`--proc "a' or 'state all"` must not widen the filter).
+    pub fn words(&self) -> Result<Vec<String>, String> {
         let mut w = Vec::new();
         if let Some(p) = &self.proc_name {
-            w.extend(["proc".to_string(), format!("'{p}'")]);
+            let q = match (p.contains('\''), p.contains('"')) {
+                (false, _) => '\'',
+                (true, false) => '"',
+                (true, true) => {
+                    return Err(
+                        "--proc cannot hold both kinds of quote; use a * pattern for one of them (--proc 'a*b')"
+                            .into(),
+                    )
+                }
+            };
+            w.extend(["proc".to_string(), format!("{q}{p}{q}")]);
         }
         if let Some(pid) = self.pid {
             w.extend(["pid".to_string(), pid.to_string()]);
@@ -438,7 +451,7 @@ impl KeepaliveArgs {
                 w.push(")".into());
             }
         }
-        w
+        Ok(w)
     }
 }
 

@@ -55,7 +55,8 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
             "--idle, --intvl and --cnt must be at least 1",
         ));
     }
-    let words = a.words();
+    crate::cmd::treat::refuse_blank("keepalive", &a.filter)?;
+    let words = a.words().map_err(Failure::usage)?;
     let sel = select(g, &words, "keepalive", |s| {
         if s.proto != Proto::Tcp || !matches!(s.state, State::Established | State::Listen) {
             Err("not an ESTABLISHED or LISTEN TCP socket")

@@ -1,5 +1,5 @@
 //! What `kill` and `keepalive` share: one namespace, a selection from a fresh census, the safety rules
-//! (a filter is required, never the caller's own SSH session, show first, `--dry-run`, `--yes` when not on
+//! (a filter is required and a blank one refused, never the caller's own SSH session, show first, `--dry-run`, `--yes` when not on
 //! a terminal), the audit log, and the second census that tells what really happened.
 
 use std::io::{IsTerminal, Write};
@@ -38,6 +38,7 @@ pub fn select(
             "{action} needs a filter saying which sockets (e.g. `sport = :21`, `dst 10.0.0.5`); it never acts on every socket"
         )));
     }
+    refuse_blank(action, words)?;
     let mut namespaces = scope::namespaces(g)?;
     if namespaces.len() != 1 {
         return Err(Failure::usage(format!(
@@ -52,6 +53,10 @@ pub fn select(
         true,
         false,
     )?;
+    // Whatever the words were, a filter that parses to nothing would select every socket.
+    if plan.filter.is_empty() {
+        return Err(blank_filter(action));
+    }
     let (all, census) = plan.sockets(&ns, None).map_err(Failure::census)?;
     let own = OwnSsh::from_env();
     let mut sockets = Vec::new();
@@ -73,6 +78,22 @@ pub fn select(
         owners: census.owners,
         excluded,
     })
+}
+
+/// Refuse filter words that are all empty or blank (`kill ''`, `kill "$UNSET"`): they parse to the
+/// filter that matches every socket, and an action must never take that by accident. No words at all
+/// is the caller's business (some commands have a default selection).
+pub fn refuse_blank(action: &str, words: &[String]) -> Result<(), Failure> {
+    if !words.is_empty() && words.iter().all(|w| w.trim().is_empty()) {
+        return Err(blank_filter(action));
+    }
+    Ok(())
+}
+
+fn blank_filter(action: &str) -> Failure {
+    Failure::usage(format!(
+        "{action} refuses a blank filter: it would select every socket. Say which sockets (e.g. `sport = :21`, `dst 10.0.0.5`); in a script, check that the variable holding the filter is set"
+    ))
 }
 
 /// Ask before acting: `--yes`, or a "y" typed on a terminal. Refuses when nobody can answer, and

@@ -13,6 +13,7 @@
 //! Modules: [`run`] runs the binary and reads its JSON and audit log; [`kill`], [`keepalive`] and
 //! [`incident`] are the tests.
 
+mod blank;
 mod incident;
 mod keepalive;
 mod kill;
