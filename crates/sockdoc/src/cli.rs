@@ -616,15 +616,15 @@ pub enum SysctlCommand {
     /// should change.
     Check,
     /// Apply the plan: back up the current values and file, set the values (all or nothing, read back),
-    /// write the sysctl.d file atomically. Undo with `sockdoc sysctl rollback`.
+    /// write the sysctl.d file atomically. Undo with `sockdoc sysctl rollback`. With --netns or
+    /// --netns-pid the namespace's values are set at runtime only: no file is written unless --conf
+    /// names one, and never one the host loads at boot.
     Apply {
-        /// The sysctl.d file to write.
-        #[arg(
-            long,
-            default_value = "/etc/sysctl.d/90-sockdoc.conf",
-            value_name = "FILE"
-        )]
-        conf: std::path::PathBuf,
+        /// The file to write [default: /etc/sysctl.d/90-sockdoc.conf on the host; none for another
+        /// network namespace: give e.g. /etc/netns/NAME/sysctl.conf, which `ip netns exec NAME sysctl
+        /// -p` loads inside it].
+        #[arg(long, value_name = "FILE")]
+        conf: Option<std::path::PathBuf>,
         /// Where the backup for rollback is kept.
         #[arg(long, default_value = "/var/lib/sockdoc", value_name = "DIR")]
         state_dir: std::path::PathBuf,

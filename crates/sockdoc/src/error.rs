@@ -72,7 +72,10 @@ impl Failure {
         } else {
             Exit::Io
         };
-        Failure::new(exit, format!("cannot {what} {}: {e}", path.display()))
+        Failure::new(
+            exit,
+            format!("cannot {what} {}: {}", path.display(), io_cause(path, &e)),
+        )
     }
 
     /// Output could not be written; a closed pipe (`| head`) is not an error.
@@ -83,6 +86,27 @@ impl Failure {
             Failure::new(Exit::Io, format!("cannot write output: {e}"))
         }
     }
+}
+
+/// What went wrong with `path`, in words. `create_dir_all` reports a file where a directory should be
+/// as EEXIST ("File exists"), and the kernel's ENOTDIR does not say which part is a file: both become
+/// "Not a directory: /etc/passwd is a file".
+pub fn io_cause(path: &std::path::Path, e: &std::io::Error) -> String {
+    let not_dir = e.raw_os_error() == Some(libc::ENOTDIR);
+    if not_dir || e.kind() == std::io::ErrorKind::AlreadyExists {
+        let file = path
+            .ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty())
+            .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()));
+        if let Some(file) = file {
+            return format!("Not a directory: {} is a file", file.display());
+        }
+        if not_dir {
+            return "Not a directory: a part of the path is a file".into();
+        }
+    }
+    e.to_string()
 }
 
 impl fmt::Display for Failure {

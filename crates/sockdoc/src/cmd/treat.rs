@@ -100,13 +100,23 @@ fn blank_filter(action: &str) -> Failure {
 /// refuses without root: SOCK_DESTROY needs CAP_NET_ADMIN and borrowing another process's fd needs
 /// ptrace access, and a half-done run is worse than none.
 pub fn confirm(action: &str, n: usize, yes: bool) -> Result<(), Failure> {
+    confirm_items(action, n, "sockets", yes)
+}
+
+/// [`confirm`] for `n` things other than sockets (`settings` for sysctl apply), named by `items`.
+pub fn confirm_items(action: &str, n: usize, items: &str, yes: bool) -> Result<(), Failure> {
     if n == 0 {
         return Ok(());
     }
     if !scope::is_root() {
+        let why = if items == "sockets" {
+            "CAP_NET_ADMIN for SOCK_DESTROY, ptrace access for pidfd_getfd"
+        } else {
+            "writing /proc/sys and the files under /etc and /var/lib"
+        };
         return Err(Failure::new(
             Exit::NoPerm,
-            format!("{action} needs root (CAP_NET_ADMIN for SOCK_DESTROY, ptrace access for pidfd_getfd): run with sudo; --dry-run works without"),
+            format!("{action} needs root ({why}): run with sudo; --dry-run works without"),
         ));
     }
     if yes {
@@ -114,10 +124,10 @@ pub fn confirm(action: &str, n: usize, yes: bool) -> Result<(), Failure> {
     }
     if !std::io::stdin().is_terminal() {
         return Err(Failure::usage(format!(
-            "refusing to {action} {n} sockets without --yes (standard input is not a terminal)"
+            "refusing to {action} {n} {items} without --yes (standard input is not a terminal)"
         )));
     }
-    eprint!("{action} these {n} sockets? [y/N] ");
+    eprint!("{action} these {n} {items}? [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()
