@@ -109,8 +109,63 @@ pub fn io_cause(path: &std::path::Path, e: &std::io::Error) -> String {
     e.to_string()
 }
 
+/// A message as printed: one that grew past 1000 bytes (it repeats something huge the user typed,
+/// in clap's words or ours) has each word longer than 200 bytes cut to its first 60 characters and
+/// its size, and the whole cut to 1000 bytes. Ordinary messages pass unchanged.
+pub fn bounded(message: &str) -> String {
+    const LONG_MESSAGE: usize = 1000;
+    const LONG_WORD: usize = 200;
+    const SHOWN: usize = 60;
+    if message.len() <= LONG_MESSAGE {
+        return message.to_string();
+    }
+    let cut = |text: &str, keep: usize| -> String {
+        let head: String = text.chars().take(keep).collect();
+        format!("{head}…({} bytes)", text.len())
+    };
+    let words: Vec<String> = message
+        .split(' ')
+        .map(|w| {
+            if w.len() > LONG_WORD {
+                cut(w, SHOWN)
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    let out = words.join(" ");
+    if out.len() <= LONG_MESSAGE {
+        out
+    } else {
+        cut(&out, LONG_MESSAGE / 4)
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_messages() {
+        let plain = "cannot open /var/log/sockdoc/audit.jsonl: Permission denied";
+        assert_eq!(bounded(plain), plain);
+        let word = "x".repeat(120_000);
+        let m = bounded(&format!(
+            "invalid value '{word}' for '--max <N>': invalid digit"
+        ));
+        assert!(m.len() < 200, "{m}");
+        assert!(
+            m.ends_with("…(120002 bytes) for '--max <N>': invalid digit"),
+            "{m}"
+        );
+        let spaced = "ab ".repeat(50_000);
+        let m = bounded(&spaced);
+        assert!(m.len() < 1100 && m.ends_with("(150000 bytes)"), "{m}");
     }
 }

@@ -39,7 +39,7 @@ fn main() {
                     let first = text.lines().next().unwrap_or("invalid arguments");
                     eprintln!(
                         "sockdoc: {} (see sockdoc --help)",
-                        first.trim_start_matches("error: ")
+                        error::bounded(first.trim_start_matches("error: "))
                     );
                     std::process::exit(Exit::Usage as i32);
                 }
@@ -57,7 +57,7 @@ fn main() {
         Err(f) => {
             let _ = out.flush();
             if !f.message.is_empty() {
-                eprintln!("sockdoc: {}", f.message);
+                eprintln!("sockdoc: {}", error::bounded(&f.message));
             }
             std::process::exit(f.exit as i32);
         }

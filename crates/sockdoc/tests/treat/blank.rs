@@ -91,3 +91,35 @@ fn a_proc_name_stays_one_value() {
     assert_refused(&run, "a name with both quotes");
     assert!(audit.lines().is_empty());
 }
+
+/// A 120 KB bad word, in a filter or as an option's value, comes back shortened with its size, on
+/// one line: never echoed in full.
+#[test]
+fn a_huge_bad_word_is_not_echoed_back() {
+    let srv = EchoServer::start().expect("start the echo server");
+    let audit = Audit::new();
+    let word = "x".repeat(120_000);
+    let cases: [(&[&str], Vec<&str>); 3] = [
+        (&["--dry-run"], vec![word.as_str()]),
+        (&["--dry-run"], vec!["dst", word.as_str()]),
+        (
+            &["--dry-run", "--max", word.as_str()],
+            vec!["sport", "=", ":1"],
+        ),
+    ];
+    for (opts, filter) in cases {
+        let run = treat(&srv.ns, "kill", &audit, opts, &filter, &[]);
+        assert_refused(&run, "a huge bad word");
+        assert!(
+            run.stderr.len() < 1000,
+            "{} bytes of error: {}",
+            run.stderr.len(),
+            &run.stderr[..300]
+        );
+        assert!(
+            run.stderr.contains("bytes)"),
+            "its size is given: {}",
+            run.stderr
+        );
+    }
+}
