@@ -291,12 +291,15 @@ fn split_path(path: &Path) -> Result<(&Path, String), Failure> {
 
 /// Remove the temporary files an interrupted write of `path` left beside it (`.NAME.sockdoc-tmp`
 /// from older versions, `.NAME.PID.sockdoc-tmp` whose sockdoc process is gone), saying so on stderr.
-/// A missing directory has none.
-pub(crate) fn clean_stale_tmp(path: &Path) -> Result<Vec<PathBuf>, Failure> {
-    let (dir, name) = split_path(path)?;
+/// A directory that cannot be read has none; one that cannot be removed is reported and left (the
+/// next write uses a name of its own, so it is in nobody's way).
+pub(crate) fn clean_stale_tmp(path: &Path) -> Vec<PathBuf> {
+    let Ok((dir, name)) = split_path(path) else {
+        return Vec::new();
+    };
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(_) => return Ok(Vec::new()),
+        Err(_) => return Vec::new(),
     };
     let prefix = format!(".{name}.");
     let me = std::process::id().to_string();
@@ -308,12 +311,9 @@ pub(crate) fn clean_stale_tmp(path: &Path) -> Result<Vec<PathBuf>, Failure> {
             .and_then(|r| r.strip_suffix(TMP_SUFFIX))
         else {
             // The old fixed name, `.NAME.sockdoc-tmp`.
-            if file != format!(".{name}{TMP_SUFFIX}") {
-                continue;
+            if file == format!(".{name}{TMP_SUFFIX}") {
+                remove_stale(entry.path(), &mut removed);
             }
-            let stale = entry.path();
-            std::fs::remove_file(&stale).map_err(|e| Failure::io("remove", &stale, e))?;
-            removed.push(stale);
             continue;
         };
         if middle.is_empty() || !middle.bytes().all(|b| b.is_ascii_digit()) {
@@ -326,17 +326,26 @@ pub(crate) fn clean_stale_tmp(path: &Path) -> Result<Vec<PathBuf>, Failure> {
         if running {
             continue;
         }
-        let stale = entry.path();
-        std::fs::remove_file(&stale).map_err(|e| Failure::io("remove", &stale, e))?;
-        removed.push(stale);
+        remove_stale(entry.path(), &mut removed);
     }
-    for r in &removed {
-        eprintln!(
-            "removed {}, left by an interrupted sockdoc run",
-            r.display()
-        );
+    removed
+}
+
+fn remove_stale(stale: PathBuf, removed: &mut Vec<PathBuf>) {
+    match std::fs::remove_file(&stale) {
+        Ok(()) => {
+            eprintln!(
+                "removed {}, left by an interrupted sockdoc run",
+                stale.display()
+            );
+            removed.push(stale);
+        }
+        Err(e) => eprintln!(
+            "cannot remove {}, left by an interrupted sockdoc run: {}",
+            stale.display(),
+            crate::error::io_cause(&stale, &e)
+        ),
     }
-    Ok(removed)
 }
 
 /// Replace `path` so that a crash at any point leaves either the old file or the new one, whole:
@@ -351,7 +360,7 @@ pub(crate) fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(
         )));
     }
     let (dir, name) = split_path(path)?;
-    clean_stale_tmp(path)?;
+    clean_stale_tmp(path);
     let tmp = dir.join(format!(".{name}.{}{TMP_SUFFIX}", std::process::id()));
     let written = (|| -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new()

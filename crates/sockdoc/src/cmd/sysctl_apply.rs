@@ -88,7 +88,7 @@ pub fn apply(
     if !dry_run {
         // Temporary files an interrupted run left behind go first, whatever this run does.
         for p in conf.iter().copied().chain([backup.as_path()]) {
-            clean_stale_tmp(p)?;
+            clean_stale_tmp(p);
         }
     }
     if changes.is_empty() {
