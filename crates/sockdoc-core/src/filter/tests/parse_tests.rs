@@ -455,3 +455,19 @@ fn long_bad_words_are_shortened_in_errors() {
         .to_string()
         .starts_with("bad filter at \"sprot\": unknown word"));
 }
+
+/// A process named like a comparison word prints quoted, so the canonical text parses back (found by
+/// the fuzzer: `proc = LT` printed as `proc LT`, which reads as "proc, less than ...").
+#[test]
+fn process_names_that_are_comparison_words_print_quoted() {
+    for name in ["LT", "lt", "ge", "Eq", "neq", "leq", "GEQ"] {
+        let text = canon(&format!("proc = {name}"));
+        assert_eq!(text, format!("proc '{name}'"));
+        assert_eq!(canon(&text), text, "parses back");
+    }
+    assert_eq!(
+        canon("\"'not dst = 127.0.0.1:25477'\" proc != GE"),
+        "not dst 127.0.0.1:25477 and not proc 'GE'"
+    );
+    assert_eq!(canon("proc = nginx"), "proc nginx", "other names stay bare");
+}
