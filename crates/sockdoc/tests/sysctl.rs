@@ -445,6 +445,16 @@ fn a_namespace_apply_never_writes_the_host_sysctl_d() {
     // A file the host loads at boot is refused for a namespace, before anything changes.
     let refused = run(&["apply", "--yes", "--conf", "/etc/sysctl.d/90-sockdoc.conf"]);
     assert_eq!(refused.status.code(), Some(64), "{refused:?}");
+    let refused = sockdoc(&[
+        "--netns",
+        ns.name(),
+        "sysctl",
+        "plan",
+        "--out",
+        "/etc/sysctl.d/90-sockdoc.conf",
+        "--force",
+    ]);
+    assert_eq!(refused.status.code(), Some(64), "{refused:?}");
     assert_eq!(value(&ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
 
     assert!(host_file.unchanged());
