@@ -42,6 +42,10 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# Fuzz the two parsers of untrusted input (netlink replies, filters) for a bounded time: 40 s each on
+# two threads, with overflow checks and debug assertions on (profile "fuzz"); any panic fails the run.
+# SOCKDOC_FUZZ_SECS changes the budget per parser.
+cargo run --locked --quiet --profile fuzz -p sockdoc-fuzz -- all --secs "${SOCKDOC_FUZZ_SECS:-40}" --threads 2
 # Nothing may be left behind by the lab.
 if ip netns list | grep -q '^sdlab-'; then
   echo "test lab left network namespaces behind:" >&2

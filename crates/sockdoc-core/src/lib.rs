@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod collect;
 pub mod doctor;
+pub mod echo;
 pub mod filter;
 pub mod i18n;
 pub mod lifetimes;

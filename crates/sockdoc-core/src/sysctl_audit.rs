@@ -355,11 +355,18 @@ pub fn with_profile(
     (rows, refused)
 }
 
+/// The heading of a snippet for the host.
+pub const HOST_HEADING: &str = "# Written by `sockdoc sysctl plan`: connection-handling settings for this host.\n# Review, then install into /etc/sysctl.d/ and load with `sysctl --system`.\n";
+
 /// A sysctl.d snippet with the changes, ready for `/etc/sysctl.d/` (applying it is `sockdoc sysctl apply`).
 pub fn plan_snippet(rows: &[AuditRow]) -> String {
-    let mut out = String::from(
-        "# Written by `sockdoc sysctl plan`: connection-handling settings for this host.\n# Review, then install into /etc/sysctl.d/ and load with `sysctl --system`.\n",
-    );
+    plan_snippet_with(rows, HOST_HEADING)
+}
+
+/// The snippet under another heading: comment lines, each ending in a newline (a network namespace's
+/// settings say whose they are and how to load them, so they are never mistaken for the host's).
+pub fn plan_snippet_with(rows: &[AuditRow], heading: &str) -> String {
+    let mut out = String::from(heading);
     for r in rows.iter().filter(|r| r.verdict == Verdict::Change) {
         if let Some(v) = &r.recommended {
             out.push_str(&format!(

@@ -287,7 +287,7 @@ impl DiagSocket {
         }
         match wire::i32_ne(buf, wire::NLMSG_HDRLEN) {
             0 => Ok(()),
-            e => Err(DiagError::Kernel(e.saturating_neg())),
+            e => Err(parse::status_error(e, 0)),
         }
     }
 

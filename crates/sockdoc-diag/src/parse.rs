@@ -57,7 +57,7 @@ pub fn parse_replies(
                 if payload.len() >= 4 {
                     let status = wire::i32_ne(payload, 0);
                     if status < 0 {
-                        return Err(DiagError::Kernel(-status));
+                        return Err(status_error(status, off));
                     }
                 }
                 batch.done = true;
@@ -72,7 +72,7 @@ pub fn parse_replies(
                 }
                 let err = wire::i32_ne(payload, 0);
                 if err != 0 {
-                    return Err(DiagError::Kernel(err.saturating_neg()));
+                    return Err(status_error(err, off));
                 }
             }
             wire::SOCK_DIAG_BY_FAMILY => match parse_socket(payload, proto) {
@@ -90,6 +90,23 @@ pub fn parse_replies(
         off += wire::align4(len).min(rest.len());
     }
     Ok(batch)
+}
+
+/// The largest errno a kernel reports (`MAX_ERRNO` in `linux/err.h`).
+const MAX_ERRNO: i32 = 4095;
+
+/// The error a non-zero status word stands for: `-errno` from the kernel is [`DiagError::Kernel`]; any
+/// other value (positive, or below `-MAX_ERRNO` such as `i32::MIN`, which has no negation) is not
+/// something a kernel sends, so the reply is malformed.
+pub(crate) fn status_error(status: i32, offset: usize) -> DiagError {
+    if (-MAX_ERRNO..0).contains(&status) {
+        DiagError::Kernel(-status)
+    } else {
+        DiagError::Malformed {
+            offset,
+            what: "status is not an errno",
+        }
+    }
 }
 
 /// Parse one `inet_diag_msg` and its attributes. `Ok(None)` for a family or state this build does not know.

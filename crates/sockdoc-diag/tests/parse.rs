@@ -160,6 +160,46 @@ fn kernel_error_and_done_status() {
     assert!(b.done && !b.interrupted);
 }
 
+/// A status word no kernel sends (`i32::MIN` has no negation; positive values are not errnos) is a
+/// malformed reply, not a panic or a made-up errno. These exact 20 bytes (NLMSG_DONE, status i32::MIN)
+/// panicked debug and test builds.
+#[test]
+fn status_of_i32_min_is_malformed_not_a_panic() {
+    let done_min: [u8; 20] = [
+        0x14, 0x00, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x80,
+    ];
+    let r = parse_replies(&done_min, Proto::Tcp, &mut |_| {});
+    assert!(
+        matches!(r, Err(DiagError::Malformed { offset: 0, .. })),
+        "{r:?}"
+    );
+    for status in [i32::MIN, i32::MIN + 1, -4096, 1, i32::MAX] {
+        let err = nlmsg(wire::NLMSG_ERROR, 0, &status.to_ne_bytes());
+        let r = parse_replies(&err, Proto::Tcp, &mut |_| {});
+        assert!(
+            matches!(r, Err(DiagError::Malformed { .. })),
+            "NLMSG_ERROR {status}: {r:?}"
+        );
+        let done = nlmsg(wire::NLMSG_DONE, 0, &status.to_ne_bytes());
+        let r = parse_replies(&done, Proto::Tcp, &mut |_| {});
+        if status < 0 {
+            assert!(
+                matches!(r, Err(DiagError::Malformed { .. })),
+                "DONE {status}: {r:?}"
+            );
+        } else {
+            assert!(r.is_ok_and(|b| b.done), "DONE {status}");
+        }
+    }
+    // The largest errno still reads as one.
+    let max = nlmsg(wire::NLMSG_ERROR, 0, &(-4095i32).to_ne_bytes());
+    assert!(matches!(
+        parse_replies(&max, Proto::Tcp, &mut |_| {}),
+        Err(DiagError::Kernel(4095))
+    ));
+}
+
 #[test]
 fn interrupted_dump_is_flagged_and_unknown_state_skipped() {
     let mut m = first_message();

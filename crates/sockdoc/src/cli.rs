@@ -312,7 +312,8 @@ pub struct GhostsArgs {
 }
 
 const KILL_HELP: &str = "\
-Safety: a filter is required; the selection is shown first; --dry-run stops there; --yes is needed
+Safety: a filter is required, and a blank one ('', ' ', an unset $FILTER) is refused as a usage
+error; the selection is shown first; --dry-run stops there; --yes is needed
 when standard input is not a terminal, and for more than --confirm-above sockets (default 100; on a
 terminal, typing the count back also does); --max caps a run; the caller's own SSH connection
 ($SSH_CONNECTION) is never touched; every socket is recorded in the audit log before it is acted on
@@ -453,18 +454,29 @@ pub struct KeepaliveArgs {
     /// Append the record of every socket changed here [default: /var/log/sockdoc/audit.jsonl].
     #[arg(long, value_name = "PATH")]
     pub audit_log: Option<std::path::PathBuf>,
-    /// Which sockets (the `sockdoc list` filter language); required unless --proc or --pid is given
-    /// (with --restore: optional, narrows the recorded sockets).
+    /// Which sockets (the `sockdoc list` filter language); required unless --proc or --pid is given;
+    /// a blank filter is refused (with --restore: optional, narrows the recorded sockets).
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
 }
 
 impl KeepaliveArgs {
-    /// The filter words, with --proc and --pid folded in.
-    pub fn words(&self) -> Vec<String> {
+    /// The filter words, with --proc and --pid folded in. The --proc name is quoted with a quote it
+    /// does not contain, so it stays one value (`--proc "a' or 'state all"` must not widen the filter).
+    pub fn words(&self) -> Result<Vec<String>, String> {
         let mut w = Vec::new();
         if let Some(p) = &self.proc_name {
-            w.extend(["proc".to_string(), format!("'{p}'")]);
+            let q = match (p.contains('\''), p.contains('"')) {
+                (false, _) => '\'',
+                (true, false) => '"',
+                (true, true) => {
+                    return Err(
+                        "--proc cannot hold both kinds of quote; use a * pattern for one of them (--proc 'a*b')"
+                            .into(),
+                    )
+                }
+            };
+            w.extend(["proc".to_string(), format!("{q}{p}{q}")]);
         }
         if let Some(pid) = self.pid {
             w.extend(["pid".to_string(), pid.to_string()]);
@@ -479,7 +491,7 @@ impl KeepaliveArgs {
                 w.push(")".into());
             }
         }
-        w
+        Ok(w)
     }
 }
 
@@ -660,15 +672,15 @@ pub enum SysctlCommand {
     /// should change.
     Check,
     /// Apply the plan: back up the current values and file, set the values (all or nothing, read back),
-    /// write the sysctl.d file atomically. Undo with `sockdoc sysctl rollback`.
+    /// write the sysctl.d file atomically. Undo with `sockdoc sysctl rollback`. With --netns or
+    /// --netns-pid the namespace's values are set at runtime only: no file is written unless --conf
+    /// names one, and never one the host loads at boot.
     Apply {
-        /// The sysctl.d file to write.
-        #[arg(
-            long,
-            default_value = "/etc/sysctl.d/90-sockdoc.conf",
-            value_name = "FILE"
-        )]
-        conf: std::path::PathBuf,
+        /// The file to write [default: /etc/sysctl.d/90-sockdoc.conf on the host; none for another
+        /// network namespace: give e.g. /etc/netns/NAME/sysctl.conf, which `ip netns exec NAME sysctl
+        /// -p` loads inside it].
+        #[arg(long, value_name = "FILE")]
+        conf: Option<std::path::PathBuf>,
         /// Where the backup for rollback is kept.
         #[arg(long, default_value = "/var/lib/sockdoc", value_name = "DIR")]
         state_dir: std::path::PathBuf,

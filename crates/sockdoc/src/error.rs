@@ -72,7 +72,10 @@ impl Failure {
         } else {
             Exit::Io
         };
-        Failure::new(exit, format!("cannot {what} {}: {e}", path.display()))
+        Failure::new(
+            exit,
+            format!("cannot {what} {}: {}", path.display(), io_cause(path, &e)),
+        )
     }
 
     /// Output could not be written; a closed pipe (`| head`) is not an error.
@@ -85,8 +88,84 @@ impl Failure {
     }
 }
 
+/// What went wrong with `path`, in words. `create_dir_all` reports a file where a directory should be
+/// as EEXIST ("File exists"), and the kernel's ENOTDIR does not say which part is a file: both become
+/// "Not a directory: /etc/passwd is a file".
+pub fn io_cause(path: &std::path::Path, e: &std::io::Error) -> String {
+    let not_dir = e.raw_os_error() == Some(libc::ENOTDIR);
+    if not_dir || e.kind() == std::io::ErrorKind::AlreadyExists {
+        let file = path
+            .ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty())
+            .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()));
+        if let Some(file) = file {
+            return format!("Not a directory: {} is a file", file.display());
+        }
+        if not_dir {
+            return "Not a directory: a part of the path is a file".into();
+        }
+    }
+    e.to_string()
+}
+
+/// A message as printed: one that grew past 1000 bytes (it repeats something huge the user typed,
+/// in clap's words or ours) has each word longer than 200 bytes cut to its first 60 characters and
+/// its size, and the whole cut to 1000 bytes. Ordinary messages pass unchanged.
+pub fn bounded(message: &str) -> String {
+    const LONG_MESSAGE: usize = 1000;
+    const LONG_WORD: usize = 200;
+    const SHOWN: usize = 60;
+    if message.len() <= LONG_MESSAGE {
+        return message.to_string();
+    }
+    let cut = |text: &str, keep: usize| -> String {
+        let head: String = text.chars().take(keep).collect();
+        format!("{head}…({} bytes)", text.len())
+    };
+    let words: Vec<String> = message
+        .split(' ')
+        .map(|w| {
+            if w.len() > LONG_WORD {
+                cut(w, SHOWN)
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    let out = words.join(" ");
+    if out.len() <= LONG_MESSAGE {
+        out
+    } else {
+        cut(&out, LONG_MESSAGE / 4)
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_messages() {
+        let plain = "cannot open /var/log/sockdoc/audit.jsonl: Permission denied";
+        assert_eq!(bounded(plain), plain);
+        let word = "x".repeat(120_000);
+        let m = bounded(&format!(
+            "invalid value '{word}' for '--max <N>': invalid digit"
+        ));
+        assert!(m.len() < 200, "{m}");
+        assert!(
+            m.ends_with("…(120002 bytes) for '--max <N>': invalid digit"),
+            "{m}"
+        );
+        let spaced = "ab ".repeat(50_000);
+        let m = bounded(&spaced);
+        assert!(m.len() < 1100 && m.ends_with("(150000 bytes)"), "{m}");
     }
 }

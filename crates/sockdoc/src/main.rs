@@ -41,7 +41,7 @@ fn main() {
                     let first = text.lines().next().unwrap_or("invalid arguments");
                     log::log_line!(
                         "sockdoc: {} (see sockdoc --help)",
-                        first.trim_start_matches("error: ")
+                        error::bounded(first.trim_start_matches("error: "))
                     );
                     std::process::exit(Exit::Usage as i32);
                 }
@@ -59,7 +59,7 @@ fn main() {
         Err(f) => {
             let _ = out.flush();
             if !f.message.is_empty() {
-                log::log_line!("sockdoc: {}", f.message);
+                log::log_line!("sockdoc: {}", error::bounded(&f.message));
             }
             std::process::exit(f.exit as i32);
         }

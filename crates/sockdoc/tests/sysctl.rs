@@ -317,3 +317,280 @@ fn a_profile_is_applied_over_the_audit_and_refuses_what_the_namespace_lacks() {
     assert!(!conf.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The host's own sysctl.d file as it was when the test began (content and mtime, or absent). If a
+/// run changed it anyway, dropping this puts it back, so a failing test never leaves the host with a
+/// namespace's settings for its next boot.
+struct HostConf {
+    path: std::path::PathBuf,
+    before: Option<(Vec<u8>, std::time::SystemTime)>,
+}
+
+impl HostConf {
+    fn snapshot() -> HostConf {
+        let path = std::path::PathBuf::from("/etc/sysctl.d/90-sockdoc.conf");
+        let before = Self::read(&path);
+        HostConf { path, before }
+    }
+
+    fn read(path: &std::path::Path) -> Option<(Vec<u8>, std::time::SystemTime)> {
+        let bytes = std::fs::read(path).ok()?;
+        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+        Some((bytes, mtime))
+    }
+
+    fn unchanged(&self) -> bool {
+        Self::read(&self.path) == self.before
+    }
+}
+
+impl Drop for HostConf {
+    fn drop(&mut self) {
+        if self.unchanged() {
+            return;
+        }
+        match &self.before {
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            Some((bytes, _)) => {
+                let _ = std::fs::write(&self.path, bytes);
+            }
+        }
+    }
+}
+
+fn host_value(key: &str) -> String {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    std::fs::read_to_string(path)
+        .expect("host value")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `--netns X sysctl apply` sets X's values at runtime only: the host's /etc/sysctl.d file is neither
+/// created nor changed (so no boot or `sysctl --system` applies them to the host), the dry run and
+/// the plan say so, a host-loaded --conf is refused, and rollback restores the namespace.
+#[test]
+fn a_namespace_apply_never_writes_the_host_sysctl_d() {
+    let host_file = HostConf::snapshot();
+    let ns = Netns::new().expect("namespace");
+    ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=5000"])
+        .expect("set tw buckets");
+    let host_tw = host_value("net.ipv4.tcp_max_tw_buckets");
+    let dir = std::env::temp_dir().join(format!("sockdoc-nsapply-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let state = dir.join("state");
+    let audit = dir.join("audit.jsonl");
+    let run = |extra: &[&str]| {
+        let mut a = vec!["--netns", ns.name(), "sysctl"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&[
+            "--state-dir",
+            state.to_str().expect("utf-8"),
+            "--audit-log",
+            audit.to_str().expect("utf-8"),
+        ]);
+        sockdoc(&a)
+    };
+
+    let out = run(&["apply", "--yes"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        host_file.unchanged(),
+        "the host's /etc/sysctl.d/90-sockdoc.conf was created or changed: {out:?}"
+    );
+    assert_eq!(value(&ns, "net.ipv4.tcp_max_tw_buckets"), "262144");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no file written"),
+        "{out:?}"
+    );
+    assert_eq!(
+        host_value("net.ipv4.tcp_max_tw_buckets"),
+        host_tw,
+        "host untouched"
+    );
+    let log = std::fs::read_to_string(&audit).expect("audit");
+    let first: serde_json::Value =
+        serde_json::from_str(log.lines().next().expect("a line")).expect("JSON");
+    assert_eq!(first["conf"], serde_json::Value::Null, "{first}");
+
+    let back = run(&["rollback"]);
+    assert!(back.status.success(), "{back:?}");
+    assert_eq!(value(&ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
+    assert!(host_file.unchanged());
+
+    // The dry run says where the settings go: this namespace, at runtime, no file.
+    let dry = run(&["apply", "--dry-run"]);
+    assert!(dry.status.success(), "{dry:?}");
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        text.contains(&format!("at runtime in network namespace {}", ns.name()))
+            && text.contains("write no file")
+            && !text.contains("/etc/sysctl.d"),
+        "{text}"
+    );
+
+    // The plan's heading names the namespace, not "this host".
+    let plan = sockdoc(&["--netns", ns.name(), "sysctl", "plan"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(!text.contains("this host"), "{text}");
+    assert!(
+        text.contains(&format!("network namespace {}", ns.name()))
+            && text.contains("not for the host"),
+        "{text}"
+    );
+
+    // A file the host loads at boot is refused for a namespace, before anything changes.
+    let refused = run(&["apply", "--yes", "--conf", "/etc/sysctl.d/90-sockdoc.conf"]);
+    assert_eq!(refused.status.code(), Some(64), "{refused:?}");
+    let refused = sockdoc(&[
+        "--netns",
+        ns.name(),
+        "sysctl",
+        "plan",
+        "--out",
+        "/etc/sysctl.d/90-sockdoc.conf",
+        "--force",
+    ]);
+    assert_eq!(refused.status.code(), Some(64), "{refused:?}");
+    assert_eq!(value(&ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
+
+    assert!(host_file.unchanged());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An apply killed between writing its temporary file and renaming it leaves `*.sockdoc-tmp` files;
+/// the next run removes them (and says so), leaves other files alone, and a --conf written for a
+/// namespace says whose settings it holds and how to load them there.
+#[test]
+fn stale_temporary_files_are_cleaned_and_a_namespace_file_is_marked() {
+    let ns = Netns::new().expect("namespace");
+    ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=5000"])
+        .expect("set tw buckets");
+    let dir = std::env::temp_dir().join(format!("sockdoc-stale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let conf = dir.join("90-sockdoc.conf");
+    // The old fixed name, one of a process that is gone (above any pid_max), and a stranger's.
+    let stale = [
+        dir.join(".90-sockdoc.conf.sockdoc-tmp"),
+        dir.join(".90-sockdoc.conf.4194999.sockdoc-tmp"),
+    ];
+    let other = dir.join(".other.conf.4194999.sockdoc-tmp");
+    for f in stale.iter().chain([&other]) {
+        std::fs::write(f, "net.ipv4.tcp_max_tw_buckets = 1\n").expect("stale file");
+    }
+    let state = dir.join("state");
+    let audit = dir.join("audit.jsonl");
+    let out = sockdoc(&[
+        "--netns",
+        ns.name(),
+        "sysctl",
+        "apply",
+        "--yes",
+        "--conf",
+        conf.to_str().expect("utf-8"),
+        "--state-dir",
+        state.to_str().expect("utf-8"),
+        "--audit-log",
+        audit.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    for f in &stale {
+        assert!(!f.exists(), "{} left", f.display());
+    }
+    assert!(other.exists(), "another file's temporary file is not ours");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("left by an interrupted sockdoc run"), "{err}");
+    let text = std::fs::read_to_string(&conf).expect("conf written");
+    assert!(
+        text.contains(&format!("network namespace {}", ns.name()))
+            && text.contains("not for the host")
+            && text.contains(&format!("ip netns exec {} sysctl -p", ns.name())),
+        "{text}"
+    );
+    assert!(
+        text.contains("net.ipv4.tcp_max_tw_buckets = 262144"),
+        "{text}"
+    );
+    let ours: Vec<_> = std::fs::read_dir(&dir)
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("sockdoc-tmp") && n.starts_with(".90-sockdoc"))
+        .collect();
+    assert!(ours.is_empty(), "{ours:?}");
+    let back = sockdoc(&[
+        "--netns",
+        ns.name(),
+        "sysctl",
+        "rollback",
+        "--state-dir",
+        state.to_str().expect("utf-8"),
+        "--audit-log",
+        audit.to_str().expect("utf-8"),
+    ]);
+    assert!(back.status.success(), "{back:?}");
+    assert!(!conf.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Refusals speak of settings, not sockets; a path through a file says "Not a directory"; nothing
+/// changes in either case.
+#[test]
+fn apply_refusals_say_what_is_wrong() {
+    let ns = Netns::new().expect("namespace");
+    ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=5000"])
+        .expect("set tw buckets");
+    let dir = std::env::temp_dir().join(format!("sockdoc-refuse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let state = dir.join("state");
+    let audit = dir.join("audit.jsonl");
+    let base = |audit: &str| -> Vec<String> {
+        [
+            "--netns",
+            ns.name(),
+            "sysctl",
+            "apply",
+            "--state-dir",
+            state.to_str().expect("utf-8"),
+            "--audit-log",
+            audit,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    // No --yes and no terminal.
+    let args = base(audit.to_str().expect("utf-8"));
+    let out = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("setting") && err.contains("--yes") && !err.contains("socket"),
+        "{err}"
+    );
+    // An audit log under a file.
+    let mut args = base("/etc/passwd/audit.jsonl");
+    args.push("--yes".into());
+    let out = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args(&args)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(74), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("Not a directory") && err.contains("/etc/passwd is a file"),
+        "{err}"
+    );
+    assert!(!err.contains("File exists"), "{err}");
+    assert_eq!(value(&ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
+    assert!(!state.exists(), "no backup was made");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -361,9 +361,12 @@ fn fmt_duration(f: &mut fmt::Formatter<'_>, ms: u64) -> fmt::Result {
     write!(f, "{ms}ms")
 }
 
-/// A process name as a filter word: bare when the lexer would keep it whole, quoted otherwise.
+/// A process name as a filter word: bare when the lexer would keep it whole and the parser would not
+/// read it as a comparison (`lt`, `ge`, ...), quoted otherwise.
 fn fmt_name(f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
-    let bare = !name.is_empty() && !name.chars().any(super::lex::is_special);
+    let bare = !name.is_empty()
+        && !name.chars().any(super::lex::is_special)
+        && CmpOp::from_word(name).is_none();
     if bare {
         f.write_str(name)
     } else if name.contains('\'') {

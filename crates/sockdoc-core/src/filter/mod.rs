@@ -62,7 +62,7 @@ impl fmt::Display for FilterError {
         if self.word.is_empty() {
             f.write_str("bad filter at its end")?;
         } else {
-            write!(f, "bad filter at {:?}", self.word)?;
+            write!(f, "bad filter at {}", crate::echo::quoted(&self.word))?;
         }
         write!(f, ": {} (see sockdoc list --help)", self.message)
     }

@@ -260,7 +260,10 @@ fn net(text: &str) -> Result<Net, String> {
         None => (text, None),
     };
     let ip: IpAddr = addr_text.parse().map_err(|_| {
-        format!("\"{addr_text}\" is not an IP address; expected e.g. 10.0.0.0/8, 10.1.2.3:80, [::1]:80, :80 or *")
+        format!(
+            "{} is not an IP address; expected e.g. 10.0.0.0/8, 10.1.2.3:80, [::1]:80, :80 or *",
+            crate::echo::quoted(addr_text)
+        )
     })?;
     let (family, max) = match ip {
         IpAddr::V4(_) => (Family::V4, 32u8),
@@ -269,8 +272,12 @@ fn net(text: &str) -> Result<Net, String> {
     let prefix_len = match len_text {
         None => max,
         Some(l) => {
-            let n: u32 = number(l, "a prefix length")
-                .map_err(|_| format!("bad prefix length \"{l}\"; expected 0-{max}"))?;
+            let n: u32 = number(l, "a prefix length").map_err(|_| {
+                format!(
+                    "bad prefix length {}; expected 0-{max}",
+                    crate::echo::quoted(l)
+                )
+            })?;
             if n > u32::from(max) {
                 return Err(format!(
                     "prefix length {n} is too long for an {} address (max {max})",

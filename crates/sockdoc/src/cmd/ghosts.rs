@@ -29,6 +29,8 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
         .as_deref()
         .map(|t| parse_duration("--idle", t).map(|d| d.as_millis() as u64))
         .transpose()?;
+    // No filter means every suspect; a blank one is a mistake (an unset variable), not "every".
+    crate::cmd::treat::refuse_blank("ghosts", &a.filter)?;
     let mut words = vec!["tcp".to_string(), "state".into(), "established".into()];
     if !a.filter.is_empty() {
         words.push("and".into());

@@ -158,7 +158,8 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     // Everything the user typed is checked before the first census, let alone the first socket.
     let change = change_of(a)?;
     let every = if a.watch { Some(every_of(a)?) } else { None };
-    let words = a.words();
+    crate::cmd::treat::refuse_blank("keepalive", &a.filter)?;
+    let words = a.words().map_err(Failure::usage)?;
     let sel = select(g, &words, "keepalive", eligible)?;
     let owners = sel.owners.as_ref();
     if !g.json {

@@ -1,13 +1,17 @@
 //! `sockdoc sysctl check` and `sockdoc sysctl plan`: the sysctl audit alone, and the sysctl.d snippet it
 //! would apply. Nothing here changes the running kernel; `plan --out` only writes the file, atomically.
+//! Also what `apply` shares: whose settings these are (the host's, or a network namespace's, which
+//! must never land in a file the host loads at boot) and the crash-safe file write.
 
 use std::io::Write;
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sockdoc_core::i18n::{pick, Lang};
 use sockdoc_core::sysctl_audit::{
-    audit, plan_snippet, profile, with_profile, AuditRow, Profile, Refused, Verdict,
+    audit, plan_snippet_with, profile, with_profile, AuditRow, Profile, Refused, Verdict,
+    HOST_HEADING,
 };
 use sockdoc_proc::sysctl::{self, ConfigEntry};
 use sockdoc_proc::Netns;
@@ -51,6 +55,112 @@ fn read_in(ns: &Netns, lang: Lang, profile: Option<&Profile>) -> Result<Reading,
             unknown,
         })
     })
+}
+
+/// The file `apply` writes for the host when no --conf is given.
+pub const HOST_CONF: &str = "/etc/sysctl.d/90-sockdoc.conf";
+
+/// Where the host's boot and `sysctl --system` load settings from (sysctl.d(5)).
+const HOST_LOADED: &[&str] = &[
+    "/etc/sysctl.d",
+    "/run/sysctl.d",
+    "/usr/local/lib/sysctl.d",
+    "/usr/lib/sysctl.d",
+    "/lib/sysctl.d",
+];
+
+/// Whose settings a run reads and changes: the host's, or another network namespace's.
+pub(crate) struct Target {
+    /// The host's own network namespace (that of PID 1).
+    pub host: bool,
+    /// `this host`, or `network namespace NAME (net:INODE)`.
+    pub label: String,
+    /// For a namespace: the command that loads a file inside it (FILE stands for the file).
+    pub load: String,
+    /// For a namespace: a file to suggest for --conf.
+    pub suggested_conf: String,
+}
+
+impl Target {
+    pub fn of(ns: &Netns) -> Target {
+        // PID 1's namespace is the host's; unreadable (no root), the one sockdoc runs in stands for it.
+        let host = std::fs::metadata("/proc/1/ns/net").map_or(ns.current, |m| m.ino() == ns.inode);
+        if host {
+            return Target {
+                host,
+                label: "this host".into(),
+                load: "sysctl -p FILE".into(),
+                suggested_conf: HOST_CONF.into(),
+            };
+        }
+        let (who, load, suggested_conf) = match (ns.names.first(), ns.pid) {
+            (Some(name), _) => (
+                name.clone(),
+                format!("ip netns exec {name} sysctl -p FILE"),
+                format!("/etc/netns/{name}/sysctl.conf"),
+            ),
+            (None, Some(pid)) => (
+                format!("of pid {pid}"),
+                format!("nsenter --net=/proc/{pid}/ns/net sysctl -p FILE"),
+                format!("/var/lib/sockdoc/sysctl-net{}.conf", ns.inode),
+            ),
+            (None, None) => (
+                String::from("(unnamed)"),
+                format!("nsenter --net={} sysctl -p FILE", ns.path.display()),
+                format!("/var/lib/sockdoc/sysctl-net{}.conf", ns.inode),
+            ),
+        };
+        Target {
+            host,
+            label: format!("network namespace {who} (net:{})", ns.inode),
+            load,
+            suggested_conf,
+        }
+    }
+
+    /// `on this host` or `in network namespace NAME (net:INODE)`.
+    pub fn place(&self) -> String {
+        if self.host {
+            "on this host".into()
+        } else {
+            format!("in {}", self.label)
+        }
+    }
+
+    /// The comment lines a snippet for this target starts with.
+    pub fn heading(&self) -> String {
+        if self.host {
+            return HOST_HEADING.to_string();
+        }
+        format!(
+            "# Written by `sockdoc sysctl plan`: connection-handling settings for {}, not for the host.\n\
+             # Never install this into /etc/sysctl.d/: `sysctl --system` and every boot would apply it to the host.\n\
+             # Load it inside the namespace: {}\n",
+            self.label, self.load
+        )
+    }
+
+    /// Refuse a file the host loads at boot for a namespace's settings.
+    pub fn check_conf(&self, path: &Path) -> Result<(), Failure> {
+        if self.host {
+            return Ok(());
+        }
+        let dir = path
+            .parent()
+            .map(|d| d.canonicalize().unwrap_or_else(|_| d.to_path_buf()))
+            .unwrap_or_default();
+        let loaded = HOST_LOADED.iter().any(|h| dir == Path::new(h))
+            || path == Path::new("/etc/sysctl.conf");
+        if loaded {
+            return Err(Failure::usage(format!(
+                "{} is loaded into the host by `sysctl --system` and at boot, so the settings of {} must not go there: choose another file (e.g. {})",
+                path.display(),
+                self.label,
+                self.suggested_conf
+            )));
+        }
+        Ok(())
+    }
 }
 
 pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
@@ -114,7 +224,7 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
             &rows,
             profile,
             &crate::cmd::sysctl_apply::Paths {
-                conf,
+                conf: conf.as_deref(),
                 state_dir,
                 audit_log: audit_log.as_ref(),
             },
@@ -127,7 +237,11 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
             audit_log,
         } => crate::cmd::sysctl_apply::rollback(g, ns, state_dir, audit_log.as_ref(), out),
         SysctlCommand::Plan { out: path, force } => {
-            let mut snippet = plan_snippet(&rows);
+            let target = Target::of(ns);
+            if let Some(p) = path {
+                target.check_conf(p)?;
+            }
+            let mut snippet = plan_snippet_with(&rows, &target.heading());
             if let Some(p) = profile {
                 snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about_en));
             }
@@ -160,14 +274,11 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
     }
 }
 
-/// Write to a temporary file beside `path`, sync it, then rename: a reader never sees half a file.
-pub(crate) fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(), Failure> {
-    if path.exists() && !force {
-        return Err(Failure::usage(format!(
-            "{} exists: pass --force to replace it",
-            path.display()
-        )));
-    }
+/// Suffix of the temporary files [`write_atomically`] writes (`.NAME.PID.sockdoc-tmp` beside NAME).
+const TMP_SUFFIX: &str = ".sockdoc-tmp";
+
+/// The directory and file name of `path`.
+fn split_path(path: &Path) -> Result<(&Path, String), Failure> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -175,15 +286,98 @@ pub(crate) fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(
     let name = path
         .file_name()
         .ok_or_else(|| Failure::usage(format!("{} is not a file path", path.display())))?;
-    let tmp = dir.join(format!(".{}.sockdoc-tmp", name.to_string_lossy()));
-    let io = |e: std::io::Error| {
+    Ok((dir, name.to_string_lossy().into_owned()))
+}
+
+/// Remove the temporary files an interrupted write of `path` left beside it (`.NAME.sockdoc-tmp`
+/// from older versions, `.NAME.PID.sockdoc-tmp` whose sockdoc process is gone), saying so on stderr.
+/// A directory that cannot be read has none; one that cannot be removed is reported and left (the
+/// next write uses a name of its own, so it is in nobody's way).
+pub(crate) fn clean_stale_tmp(path: &Path) -> Vec<PathBuf> {
+    let Ok((dir, name)) = split_path(path) else {
+        return Vec::new();
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(_) => return Vec::new(),
+    };
+    let prefix = format!(".{name}.");
+    let me = std::process::id().to_string();
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(middle) = file
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(TMP_SUFFIX))
+        else {
+            // The old fixed name, `.NAME.sockdoc-tmp`.
+            if file == format!(".{name}{TMP_SUFFIX}") {
+                remove_stale(entry.path(), &mut removed);
+            }
+            continue;
+        };
+        if middle.is_empty() || !middle.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        // Another sockdoc still writing it keeps its file.
+        let running = middle != me
+            && std::fs::read_to_string(format!("/proc/{middle}/comm"))
+                .is_ok_and(|c| c.trim() == "sockdoc");
+        if running {
+            continue;
+        }
+        remove_stale(entry.path(), &mut removed);
+    }
+    removed
+}
+
+fn remove_stale(stale: PathBuf, removed: &mut Vec<PathBuf>) {
+    match std::fs::remove_file(&stale) {
+        Ok(()) => {
+            eprintln!(
+                "removed {}, left by an interrupted sockdoc run",
+                stale.display()
+            );
+            removed.push(stale);
+        }
+        Err(e) => eprintln!(
+            "cannot remove {}, left by an interrupted sockdoc run: {}",
+            stale.display(),
+            crate::error::io_cause(&stale, &e)
+        ),
+    }
+}
+
+/// Replace `path` so that a crash at any point leaves either the old file or the new one, whole:
+/// write a new temporary file in the same directory, sync it, rename it over `path`, then sync the
+/// directory so the rename itself survives a power cut. A failure removes the temporary file; one
+/// left by a run that was killed is removed by the next write (see [`clean_stale_tmp`]).
+pub(crate) fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(), Failure> {
+    if path.exists() && !force {
+        return Err(Failure::usage(format!(
+            "{} exists: pass --force to replace it",
+            path.display()
+        )));
+    }
+    let (dir, name) = split_path(path)?;
+    clean_stale_tmp(path);
+    let tmp = dir.join(format!(".{name}.{}{TMP_SUFFIX}", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    written.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Failure::io("write", path, e)
-    };
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }
 
 fn write_text(

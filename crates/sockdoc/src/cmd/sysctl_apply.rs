@@ -1,24 +1,28 @@
 //! `sockdoc sysctl apply` and `rollback`. Apply: back up the runtime values and the file first, then
 //! set the values as one transaction (undone on the first failure), then write the sysctl.d file
 //! atomically; a failure at any step leaves the system as it was. Rollback restores both from the backup.
+//! For another network namespace than the host's, apply sets the values at runtime only and writes a
+//! file only when --conf names one (never one the host loads at boot), headed with the namespace.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sockdoc_act::sysctl::{apply as apply_all, normalize, SysctlIo};
-use sockdoc_core::sysctl_audit::{plan_snippet, AuditRow, Profile, Verdict};
+use sockdoc_core::sysctl_audit::{plan_snippet_with, AuditRow, Profile, Verdict};
 use sockdoc_proc::{sysctl, Netns};
 
 use crate::cli::Global;
-use crate::cmd::sysctl::write_atomically;
-use crate::cmd::treat::{confirm, now_rfc3339, open_audit, uid};
+use crate::cmd::sysctl::{clean_stale_tmp, write_atomically, Target, HOST_CONF};
+use crate::cmd::treat::{confirm_items, now_rfc3339, open_audit, uid};
 use crate::error::{Exit, Failure};
 use crate::scope;
 
 /// Where apply writes.
 pub struct Paths<'a> {
-    pub conf: &'a Path,
+    /// The file asked for with --conf; `None` means the default: [`HOST_CONF`] for the host, no file
+    /// for another namespace.
+    pub conf: Option<&'a Path>,
     pub state_dir: &'a Path,
     pub audit_log: Option<&'a PathBuf>,
 }
@@ -28,8 +32,10 @@ pub struct Paths<'a> {
 struct Backup {
     time: String,
     netns_inode: u64,
-    conf: PathBuf,
-    /// The file's previous content; `None` when it did not exist.
+    /// The file apply wrote; `None` when it wrote none (a namespace's runtime-only apply).
+    #[serde(default)]
+    conf: Option<PathBuf>,
+    /// The file's previous content; `None` when it did not exist (or no file was written).
     conf_previous: Option<String>,
     /// key → previous runtime value.
     values: Vec<(String, String)>,
@@ -69,6 +75,22 @@ pub fn apply(
         .filter(|r| r.verdict == Verdict::Change)
         .filter_map(|r| r.recommended.clone().map(|v| (r.key.to_string(), v)))
         .collect();
+    let target = Target::of(ns);
+    let conf: Option<&Path> = match paths.conf {
+        Some(p) => Some(p),
+        None if target.host => Some(Path::new(HOST_CONF)),
+        None => None,
+    };
+    if let Some(c) = conf {
+        target.check_conf(c)?;
+    }
+    let backup = backup_path(paths.state_dir, ns);
+    if !dry_run {
+        // Temporary files an interrupted run left behind go first, whatever this run does.
+        for p in conf.iter().copied().chain([backup.as_path()]) {
+            clean_stale_tmp(p);
+        }
+    }
     if changes.is_empty() {
         writeln!(out, "nothing to change").map_err(Failure::output)?;
         return Ok(Exit::Ok);
@@ -83,11 +105,26 @@ pub fn apply(
         )
         .map_err(Failure::output)?;
     }
+    // Say where the settings go: at runtime, and into which file (if any).
+    let whither = match conf {
+        Some(c) => format!("write {}", c.display()),
+        None => format!(
+            "write no file (a namespace's settings are runtime only; pass --conf FILE, e.g. {}, to keep them)",
+            target.suggested_conf
+        ),
+    };
+    writeln!(
+        out,
+        "{}set {} setting(s) at runtime {} and {whither}",
+        if dry_run { "dry run: would " } else { "will " },
+        changes.len(),
+        target.place()
+    )
+    .map_err(Failure::output)?;
     if dry_run {
         return Ok(Exit::Ok);
     }
-    confirm("apply", changes.len(), yes)?;
-    let backup = backup_path(paths.state_dir, ns);
+    confirm_items("apply", changes.len(), "settings", yes)?;
     if backup.exists() {
         return Err(Failure::usage(format!(
             "an earlier apply is still in place ({}): run `sockdoc sysctl rollback` first",
@@ -95,10 +132,13 @@ pub fn apply(
         )));
     }
     let mut audit = open_audit(paths.audit_log)?;
-    let conf_previous = match std::fs::read_to_string(paths.conf) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Failure::io("read", paths.conf, e)),
+    let conf_previous = match conf {
+        None => None,
+        Some(c) => match std::fs::read_to_string(c) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Failure::io("read", c, e)),
+        },
     };
     // 1. The backup, before anything changes.
     let keys: Vec<String> = changes.iter().map(|c| c.0.clone()).collect();
@@ -115,7 +155,7 @@ pub fn apply(
     let record = Backup {
         time: now_rfc3339(),
         netns_inode: ns.inode,
-        conf: paths.conf.to_path_buf(),
+        conf: conf.map(Path::to_path_buf),
         conf_previous: conf_previous.clone(),
         values: previous.clone(),
     };
@@ -140,11 +180,11 @@ pub fn apply(
         .filter(|r| r.verdict == Verdict::Change)
         .cloned()
         .collect();
-    let mut snippet = plan_snippet(&changed);
+    let mut snippet = plan_snippet_with(&changed, &target.heading());
     if let Some(p) = profile {
         snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about_en));
     }
-    if let Err(f) = write_atomically(paths.conf, &snippet, true) {
+    if let Some(Err(f)) = conf.map(|c| write_atomically(c, &snippet, true)) {
         let _ = scope::in_ns(ns, || {
             for (k, v) in &previous {
                 let _ = ProcSys.write(k, v);
@@ -157,17 +197,21 @@ pub fn apply(
     for a in &applied {
         let line = serde_json::json!({
             "time": now_rfc3339(), "action": "sysctl-apply", "key": a.key, "previous": a.previous,
-            "value": a.value, "conf": paths.conf, "uid": uid(),
+            "value": a.value, "conf": conf, "netns_inode": ns.inode, "uid": uid(),
         });
         audit
             .append(&line.to_string())
             .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
     }
+    let wrote = match conf {
+        Some(c) => format!("wrote {}", c.display()),
+        None => "no file written".to_string(),
+    };
     writeln!(
         out,
-        "applied {} setting(s); wrote {}; backup in {} (sockdoc sysctl rollback undoes it)",
+        "applied {} setting(s) {}; {wrote}; backup in {} (sockdoc sysctl rollback undoes it)",
         applied.len(),
-        paths.conf.display(),
+        target.place(),
         backup.display()
     )
     .map_err(Failure::output)?;
@@ -198,35 +242,39 @@ pub fn rollback(
             format!("the backup {} is damaged: {e}", backup.display()),
         )
     })?;
-    confirm("roll back", record.values.len(), true)?;
+    confirm_items("roll back", record.values.len(), "settings", true)?;
     let mut audit = open_audit(audit_log)?;
     scope::in_ns(ns, || {
         apply_all(&mut ProcSys, &record.values).map_err(|e| Failure::new(Exit::Io, e.to_string()))
     })?;
-    match &record.conf_previous {
-        Some(t) => write_atomically(&record.conf, t, true)?,
-        None => match std::fs::remove_file(&record.conf) {
+    match (&record.conf, &record.conf_previous) {
+        (None, _) => {}
+        (Some(conf), Some(t)) => write_atomically(conf, t, true)?,
+        (Some(conf), None) => match std::fs::remove_file(conf) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Failure::io("remove", &record.conf, e)),
+            Err(e) => return Err(Failure::io("remove", conf, e)),
         },
     }
     std::fs::remove_file(&backup).map_err(|e| Failure::io("remove", &backup, e))?;
     for (k, v) in &record.values {
         let line = serde_json::json!({
             "time": now_rfc3339(), "action": "sysctl-rollback", "key": k, "value": v,
-            "conf": record.conf, "uid": uid(),
+            "conf": record.conf, "netns_inode": ns.inode, "uid": uid(),
         });
         audit
             .append(&line.to_string())
             .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
     }
-    writeln!(
-        out,
-        "restored {} setting(s) and {}",
-        record.values.len(),
-        record.conf.display()
-    )
+    match &record.conf {
+        Some(conf) => writeln!(
+            out,
+            "restored {} setting(s) and {}",
+            record.values.len(),
+            conf.display()
+        ),
+        None => writeln!(out, "restored {} setting(s)", record.values.len()),
+    }
     .map_err(Failure::output)?;
     Ok(Exit::Ok)
 }

@@ -1,5 +1,5 @@
 //! What `kill` and `keepalive` share: one namespace, a selection from a fresh census, the safety rules
-//! (a filter is required, never the caller's own SSH session, show first, `--dry-run`, `--yes` when not on
+//! (a filter is required and a blank one refused, never the caller's own SSH session, show first, `--dry-run`, `--yes` when not on
 //! a terminal), the audit log, and the second census that tells what really happened.
 
 use std::io::{IsTerminal, Write};
@@ -38,6 +38,7 @@ pub fn select(
             "{action} needs a filter saying which sockets (e.g. `sport = :21`, `dst 10.0.0.5`); it never acts on every socket"
         )));
     }
+    refuse_blank(action, words)?;
     let mut namespaces = scope::namespaces(g)?;
     if namespaces.len() != 1 {
         return Err(Failure::usage(format!(
@@ -52,6 +53,10 @@ pub fn select(
         true,
         false,
     )?;
+    // Whatever the words were, a filter that parses to nothing would select every socket.
+    if plan.filter.is_empty() {
+        return Err(blank_filter(action));
+    }
     let (all, census) = plan.sockets(&ns, None).map_err(Failure::census)?;
     let own = OwnSsh::from_env();
     let mut sockets = Vec::new();
@@ -75,17 +80,43 @@ pub fn select(
     })
 }
 
+/// Refuse filter words that are all empty or blank (`kill ''`, `kill "$UNSET"`): they parse to the
+/// filter that matches every socket, and an action must never take that by accident. No words at all
+/// is the caller's business (some commands have a default selection).
+pub fn refuse_blank(action: &str, words: &[String]) -> Result<(), Failure> {
+    if !words.is_empty() && words.iter().all(|w| w.trim().is_empty()) {
+        return Err(blank_filter(action));
+    }
+    Ok(())
+}
+
+fn blank_filter(action: &str) -> Failure {
+    Failure::usage(format!(
+        "{action} refuses a blank filter: it would select every socket. Say which sockets (e.g. `sport = :21`, `dst 10.0.0.5`); in a script, check that the variable holding the filter is set"
+    ))
+}
+
 /// Ask before acting: `--yes`, or a "y" typed on a terminal. Refuses when nobody can answer, and
 /// refuses without root: SOCK_DESTROY needs CAP_NET_ADMIN and borrowing another process's fd needs
 /// ptrace access, and a half-done run is worse than none.
 pub fn confirm(action: &str, n: usize, yes: bool) -> Result<(), Failure> {
+    confirm_items(action, n, "sockets", yes)
+}
+
+/// [`confirm`] for `n` things other than sockets (`settings` for sysctl apply), named by `items`.
+pub fn confirm_items(action: &str, n: usize, items: &str, yes: bool) -> Result<(), Failure> {
     if n == 0 {
         return Ok(());
     }
     if !scope::is_root() {
+        let why = if items == "sockets" {
+            "CAP_NET_ADMIN for SOCK_DESTROY, ptrace access for pidfd_getfd"
+        } else {
+            "writing /proc/sys and the files under /etc and /var/lib"
+        };
         return Err(Failure::new(
             Exit::NoPerm,
-            format!("{action} needs root (CAP_NET_ADMIN for SOCK_DESTROY, ptrace access for pidfd_getfd): run with sudo; --dry-run works without"),
+            format!("{action} needs root ({why}): run with sudo; --dry-run works without"),
         ));
     }
     if yes {
@@ -93,10 +124,10 @@ pub fn confirm(action: &str, n: usize, yes: bool) -> Result<(), Failure> {
     }
     if !std::io::stdin().is_terminal() {
         return Err(Failure::usage(format!(
-            "refusing to {action} {n} sockets without --yes (standard input is not a terminal)"
+            "refusing to {action} {n} {items} without --yes (standard input is not a terminal)"
         )));
     }
-    eprint!("{action} these {n} sockets? [y/N] ");
+    eprint!("{action} these {n} {items}? [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()

@@ -15,6 +15,7 @@
 //! [`incident`] are the tests.
 
 mod audit;
+mod blank;
 mod incident;
 mod keepalive;
 mod keepalive_safety;

@@ -1,6 +1,6 @@
 //! Parser tests: every word, operator spellings, precedence, the seed examples, and errors.
 
-use super::{canon, parse, parse_err, parse_words};
+use super::{canon, parse, parse_err, parse_words, try_parse};
 use crate::filter::values;
 
 /// Each input and the canonical text it parses to.
@@ -419,4 +419,55 @@ fn help_mentions_every_keyword() {
     for word in crate::filter::parse::KEYWORDS.iter().chain(groups.iter()) {
         assert!(help.contains(word), "help lacks {word}");
     }
+}
+
+/// A huge bad word is shown shortened, with its size, on one line: never echoed in full.
+#[test]
+fn long_bad_words_are_shortened_in_errors() {
+    let word = "x".repeat(120_000);
+    for text in [
+        word.clone(),
+        format!("tcp {word}"),
+        format!("dst {word}"),
+        format!("dst 10.0.0.0/{word}"),
+        format!("tcp '{word}"),
+        format!("proc {word}\n{word}"),
+        format!("sport = :{word}"),
+    ] {
+        let Err(e) = try_parse(&text) else {
+            continue;
+        };
+        let msg = e.to_string();
+        assert!(msg.len() < 600, "{} bytes: {}", msg.len(), &msg[..200]);
+        assert!(!msg.contains('\n'), "{msg}");
+        assert!(msg.contains("bytes)"), "{msg}");
+    }
+    let msg = parse_err(&word).to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "bad filter at \"{}\"…(120000 bytes): ",
+            "x".repeat(60)
+        )),
+        "{msg}"
+    );
+    // Short words are shown whole, as before.
+    assert!(parse_err("sprot")
+        .to_string()
+        .starts_with("bad filter at \"sprot\": unknown word"));
+}
+
+/// A process named like a comparison word prints quoted, so the canonical text parses back (found by
+/// the fuzzer: `proc = LT` printed as `proc LT`, which reads as "proc, less than ...").
+#[test]
+fn process_names_that_are_comparison_words_print_quoted() {
+    for name in ["LT", "lt", "ge", "Eq", "neq", "leq", "GEQ"] {
+        let text = canon(&format!("proc = {name}"));
+        assert_eq!(text, format!("proc '{name}'"));
+        assert_eq!(canon(&text), text, "parses back");
+    }
+    assert_eq!(
+        canon("\"'not dst = 127.0.0.1:25477'\" proc != GE"),
+        "not dst 127.0.0.1:25477 and not proc 'GE'"
+    );
+    assert_eq!(canon("proc = nginx"), "proc nginx", "other names stay bare");
 }

@@ -307,7 +307,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         ));
     }
     let ns = namespaces.remove(0);
-    let words = a.words();
+    let words = a.words().map_err(Failure::usage)?;
     let tcp = Select {
         tcp: true,
         ..Select::default()
