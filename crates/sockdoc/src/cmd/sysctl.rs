@@ -334,13 +334,13 @@ pub(crate) fn clean_stale_tmp(path: &Path) -> Vec<PathBuf> {
 fn remove_stale(stale: PathBuf, removed: &mut Vec<PathBuf>) {
     match std::fs::remove_file(&stale) {
         Ok(()) => {
-            eprintln!(
+            crate::log::log_line!(
                 "removed {}, left by an interrupted sockdoc run",
                 stale.display()
             );
             removed.push(stale);
         }
-        Err(e) => eprintln!(
+        Err(e) => crate::log::log_line!(
             "cannot remove {}, left by an interrupted sockdoc run: {}",
             stale.display(),
             crate::error::io_cause(&stale, &e)
