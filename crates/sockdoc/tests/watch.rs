@@ -99,6 +99,18 @@ fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
         .position(|v| v["phase"] == "outcome" && v["outcome"] == "set")
         .unwrap_or_else(|| panic!("no outcome record of the watch: {records}"));
     assert!(intent < outcome, "{records}");
+    // The shape of every action record: phase and run first, no outcome in an intent.
+    assert!(watched[intent].get("outcome").is_none(), "{records}");
+    assert!(watched[intent]["change"]["idle"] == 50, "{records}");
+    assert!(watched[intent]["run"].is_string(), "{records}");
+    for l in records.lines().filter(|l| l.contains("\"watch\":true")) {
+        assert!(l.starts_with("{\"phase\":"), "{l}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(l).expect("JSON")["run"],
+            watched[intent]["run"],
+            "the whole invocation is one run: {records}"
+        );
+    }
     assert_eq!(watched[outcome]["before"]["keepalive"], false, "{records}");
     assert_eq!(watched[outcome]["after"]["idle"], 50, "{records}");
 }
