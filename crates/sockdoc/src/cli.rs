@@ -345,9 +345,9 @@ the process keeps running and its future connections inherit it from the listene
 then dropped after idle + intvl x cnt seconds. Options not asked for (TCP_USER_TIMEOUT without
 --user-timeout) are left as they are. Values are checked against the kernel's limits first (idle and
 intvl 1-32767 s, cnt 1-127); a socket whose write fails part-way gets its previous values back.
-Same safety rules as kill. The audit log gets an intent record per socket (synced) before the first
-socket is changed and an outcome record with the values before and after; a run that cannot write
-it stops (exit 74). --restore --from-audit FILE puts the recorded previous values back.
+Same safety rules as kill, and the same audit log: intent records synced before each batch of 512
+sockets is changed, outcome records with the values before and after synced before the next batch;
+a run that cannot write it stops before the next batch (exit 74). --restore --from-audit FILE puts the recorded previous values back.
 Exit: 0 all set, 1 some not, 64 refused or bad usage, 66 no audit log to restore from, 74 audit log
 not writable, 77 permission.
 Examples:

@@ -99,6 +99,18 @@ fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
         .position(|v| v["phase"] == "outcome" && v["outcome"] == "set")
         .unwrap_or_else(|| panic!("no outcome record of the watch: {records}"));
     assert!(intent < outcome, "{records}");
+    // The shape of every action record: phase and run first, no outcome in an intent.
+    assert!(watched[intent].get("outcome").is_none(), "{records}");
+    assert!(watched[intent]["change"]["idle"] == 50, "{records}");
+    assert!(watched[intent]["run"].is_string(), "{records}");
+    for l in records.lines().filter(|l| l.contains("\"watch\":true")) {
+        assert!(l.starts_with("{\"phase\":"), "{l}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(l).expect("JSON")["run"],
+            watched[intent]["run"],
+            "the whole invocation is one run: {records}"
+        );
+    }
     assert_eq!(watched[outcome]["before"]["keepalive"], false, "{records}");
     assert_eq!(watched[outcome]["after"]["idle"], 50, "{records}");
 }
@@ -137,4 +149,150 @@ fn watch_every_below_100ms_is_refused() {
             run.stderr
         );
     }
+}
+
+/// A service that opens a second listener and a connection to it once `trigger` exists.
+const SERVICE_ON_TRIGGER: &str = r#"
+import os, socket, sys, time
+p1, p2, trigger = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+l1 = socket.socket(); l1.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l1.bind(("127.0.0.1", p1)); l1.listen(8)
+while not os.path.exists(trigger): time.sleep(0.05)
+l2 = socket.socket(); l2.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l2.bind(("127.0.0.1", p2)); l2.listen(8)
+c = socket.create_connection(("127.0.0.1", p2)); s, _ = l2.accept()
+time.sleep(60)
+"#;
+
+/// A small tmpfs on a fresh directory; unmounted (lazily) and removed on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// A watch round whose intent records cannot be written (the disk filled after the first run)
+/// changes nothing and ends the watch: exit 74, one line saying what was changed and what to do.
+#[test]
+fn a_watch_round_that_cannot_write_the_audit_log_stops_before_changing_anything() {
+    use std::io::{BufRead, BufReader, Write};
+    const PAGE: u64 = 4096;
+    let ns = Netns::new().expect("namespace");
+    let (p1, p2) = (ns.fresh_port(), ns.fresh_port());
+    let fs = Tmpfs(std::env::temp_dir().join(format!("sockdoc-watch-full-{}", std::process::id())));
+    std::fs::create_dir_all(&fs.0).expect("mount point");
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&fs.0)
+        .status()
+        .expect("mount");
+    assert!(st.success(), "mount tmpfs: {st}");
+    let trigger = fs.0.join("trigger");
+    let audit = fs.0.join("audit.jsonl");
+    ns.spawn(&[
+        "python3",
+        "-c",
+        SERVICE_ON_TRIGGER,
+        &p1.to_string(),
+        &p2.to_string(),
+        &trigger.to_string_lossy(),
+    ])
+    .expect("service");
+    poll(Duration::from_secs(5), "first listener", || {
+        let t = ns.exec(&["ss", "-tlnH"]).expect("ss");
+        Ok(if t.contains(&format!(":{p1}")) {
+            Ok(())
+        } else {
+            Err(t)
+        })
+    })
+    .expect("listener up");
+    let (lo, hi) = (format!(":{p1}"), format!(":{p2}"));
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args([
+            "--netns",
+            ns.name(),
+            "keepalive",
+            "--yes",
+            "--idle",
+            "50",
+            "--watch",
+            "--every",
+            "200ms",
+            "--audit-log",
+        ])
+        .arg(&audit)
+        .args(["sport", ">=", &lo, "and", "sport", "<=", &hi])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the watch");
+    // The first run (the first listener) is on record once the watch says it is watching.
+    let mut stdout = BufReader::new(watcher.stdout.take().expect("stdout"));
+    let mut said = String::new();
+    while !said.contains("watching") {
+        let mut line = String::new();
+        if stdout
+            .read_line(&mut line)
+            .expect("read the watch's output")
+            == 0
+        {
+            break;
+        }
+        said.push_str(&line);
+    }
+    assert!(said.contains("set on 1 of 1"), "{said}");
+    // Fill the log's last page with a line of padding, then the disk.
+    let len = std::fs::metadata(&audit).expect("the audit log").len();
+    let mut pad = PAGE - len % PAGE;
+    if pad < 16 {
+        pad += PAGE;
+    }
+    let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(pad as usize - 11));
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&audit)
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .expect("pad the log");
+    let mut filler = std::fs::File::create(fs.0.join("filler")).expect("filler");
+    while filler.write_all(&[0u8; 4096]).is_ok() {}
+    drop(filler);
+    // The trigger is an empty file: no data page needed.
+    std::fs::File::create(&trigger).expect("trigger");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = watcher.try_wait().expect("wait") {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = watcher.kill();
+            let _ = watcher.wait();
+            panic!("the watch did not stop on the full disk");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut watcher.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(74), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("No space left on device")
+            && lines[0].contains("stopped after changing 0 of")
+            && lines[0].contains("--audit-log"),
+        "{}",
+        lines[0]
+    );
+    // The round's sockets exist and were not changed: no keepalive timer on the connection.
+    let f = format!("( sport = :{p2} )");
+    let t = ns
+        .exec(&["ss", "-tnoH", "state", "established", &f])
+        .expect("ss");
+    assert!(!t.trim().is_empty(), "the connection is there");
+    assert!(!t.contains("keepalive"), "nothing changed: {t}");
+    let records = std::fs::read_to_string(&audit).expect("the audit log");
+    assert!(!records.contains("\"watch\":true"), "{records}");
 }

@@ -4,9 +4,10 @@
 //!
 //! Only the options asked for are written (TCP_USER_TIMEOUT only with `--user-timeout`), every value is
 //! checked against the kernel's limits before the first socket is touched, and a socket whose write
-//! fails part-way gets its previous values back. The audit log is written ahead: an intent record per
-//! socket, synced, before any socket changes; an outcome record after; a write that fails stops the run
-//! before the next change. `--restore --from-audit FILE` ([`restore`]) undoes a run.
+//! fails part-way gets its previous values back. The audit log is written ahead, as for `kill`
+//! ([`WriteAhead`]): batch by batch, the intent records are synced before a socket of the batch
+//! changes and the outcome records before the next batch; a record that cannot be written stops the
+//! run before its next change. `--restore --from-audit FILE` ([`restore`]) undoes a run.
 
 mod restore;
 
@@ -15,12 +16,13 @@ use std::io::Write;
 use std::time::Duration;
 
 use serde::Serialize;
-use sockdoc_act::audit::AuditLog;
+use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::keepalive::{retrofit, Change, Keepalive, Opt};
 use sockdoc_diag::{Proto, Socket, State, TimerKind};
 use sockdoc_proc::SocketOwners;
 
 use crate::cli::{Global, KeepaliveArgs};
+use crate::cmd::kill::NOT_REACHED;
 use crate::cmd::list::{write_text, Col};
 use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid};
 use crate::error::{Exit, Failure};
@@ -208,11 +210,24 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         return Ok(Exit::Ok);
     }
     confirm("set keepalive on", sel.sockets.len(), a.yes)?;
-    let mut audit = open_audit(a.audit_log.as_ref())?;
+    let mut log = Log {
+        audit: open_audit(a.audit_log.as_ref())?,
+        run: run_id(),
+    };
     let filter_text = words.join(" ");
     let targets: Vec<&Socket> = sel.sockets.iter().collect();
-    let done = act(&targets, owners, &change, &filter_text, false, &mut audit)?;
+    let Acted { done, stopped } = act(&targets, owners, &change, &filter_text, false, &mut log);
     let set = done.iter().filter(|d| d.outcome == "set").count();
+    let reached = done.len();
+    let not_reached = sel.sockets[reached..].iter().map(|s| JResult {
+        socket: JSocket::new(s, owners),
+        pid: None,
+        fd: None,
+        outcome: "skipped",
+        reason: Some(NOT_REACHED.to_string()),
+        before: None,
+        after: None,
+    });
     let mut results: Vec<JResult> = sel
         .sockets
         .iter()
@@ -227,6 +242,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
             after: d.after.as_ref().map(JKeepalive::from),
         })
         .collect();
+    results.extend(not_reached);
     results.extend(skipped);
     // Read the kernel again: an ESTABLISHED connection with keepalive on shows the keepalive timer.
     let (after, _) = sel.plan.sockets(&sel.ns, owners).map_err(Failure::census)?;
@@ -254,21 +270,36 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         }
         writeln!(
             out,
-            "set on {set} of {}; {verified} connection(s) now show timer:(keepalive,...) in `ss -o`; recorded in {}",
+            "set on {set} of {}{}; {verified} connection(s) now show timer:(keepalive,...) in `ss -o`; recorded in {}",
             sel.sockets.len(),
-            audit.path().display()
+            if reached < sel.sockets.len() {
+                format!(" ({} not acted on)", sel.sockets.len() - reached)
+            } else {
+                String::new()
+            },
+            log.audit.path().display()
         )
         .map_err(Failure::output)?;
     }
+    if let Some(f) = stopped {
+        return Err(f);
+    }
     if let Some(every) = every {
         let mut seen: HashSet<u64> = sel.sockets.iter().map(|s| s.cookie).collect();
-        watch(g, &words, &change, every, &mut seen, &mut audit, out)?;
+        watch(g, &words, &change, every, &mut seen, &mut log, out)?;
     }
     Ok(if set == sel.sockets.len() {
         Exit::Ok
     } else {
         Exit::Warning
     })
+}
+
+/// The audit log, and the id of this run in it (one for the whole invocation, `--watch` rounds
+/// included).
+struct Log {
+    audit: AuditLog,
+    run: String,
 }
 
 /// What happened to one socket.
@@ -281,117 +312,154 @@ struct Done {
     after: Option<Keepalive>,
 }
 
-/// A failed audit write: the run stops here (exit 74).
-fn audit_failed(audit: &AuditLog, e: std::io::Error, changed: usize, of: usize) -> Failure {
-    let mut f = Failure::io("write the audit log", audit.path(), e);
+/// What [`act`] did.
+struct Acted {
+    /// The sockets acted on, in the order given: all of them, or the first ones when `stopped`.
+    done: Vec<Done>,
+    /// The audit log could not be written: nothing after `done` was acted on (exit 74, or 77).
+    stopped: Option<Failure>,
+}
+
+/// What every audit record of a keepalive change says (the intent; the outcome adds to it).
+#[derive(Serialize)]
+struct KaRecord<'a> {
+    time: String,
+    action: &'static str,
+    socket: JSocket<'a>,
+    filter: &'a str,
+    uid: u32,
+    pid: Option<u32>,
+    fd: Option<u32>,
+    /// Set by a `--watch` round.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    watch: bool,
+    /// The options written (absent keys are left as they are).
+    change: &'a serde_json::Value,
+}
+
+/// The outcome record.
+#[derive(Serialize)]
+struct KaOutcome<'a> {
+    #[serde(flatten)]
+    record: KaRecord<'a>,
+    outcome: &'static str,
+    reason: Option<String>,
+    before: Option<JKeepalive>,
+    after: Option<JKeepalive>,
+}
+
+/// The run stopped on an audit write: one line naming the log, what was changed, and what to do.
+fn audit_failed(
+    path: &std::path::Path,
+    e: std::io::Error,
+    changed: usize,
+    of: usize,
+    unrecorded: usize,
+) -> Failure {
+    let mut f = Failure::io("write the audit log", path, e);
     if f.exit != Exit::NoPerm {
         f.exit = Exit::Io;
     }
     f.message.push_str(&format!(
-        "; stopped after changing {changed} of {of} socket(s) (choose another --audit-log)"
+        "; stopped after changing {changed} of {of} socket(s)"
     ));
+    if unrecorded > 0 {
+        f.message.push_str(&format!(
+            " ({unrecorded} acted on have an intent but no outcome record)"
+        ));
+    }
+    f.message
+        .push_str(": free space there or choose another --audit-log, then run again");
     f
 }
 
-/// Apply `change` to `targets`, write-ahead: one intent record per socket, synced, before the first
-/// socket is changed; then per socket the change and its outcome record; a failed write stops before
-/// the next change; the outcomes are synced at the end.
+/// Apply `change` to `targets`, write-ahead ([`WriteAhead`]): batch by batch, the intent records
+/// are on disk before a socket of the batch changes and the outcome records before the next batch
+/// starts; a record that cannot be written stops the run there ([`Acted::stopped`]).
 fn act(
     targets: &[&Socket],
     owners: Option<&SocketOwners>,
     change: &Change,
     filter_text: &str,
     watch: bool,
-    audit: &mut AuditLog,
-) -> Result<Vec<Done>, Failure> {
+    log: &mut Log,
+) -> Acted {
     let owner_of = |s: &Socket| owners.and_then(|o| o.owners(s.inode).next());
-    let record = |phase: &str, s: &Socket, body: serde_json::Value| {
+    let change_j = change_json(change);
+    let uid = uid();
+    let record = |s: &Socket| {
         let o = owner_of(s);
-        let mut r = serde_json::json!({
-            "time": now_rfc3339(),
-            "action": "keepalive",
-            "phase": phase,
-            "pid": o.map(|o| o.pid),
-            "fd": o.map(|o| o.fd),
-            "socket": JSocket::new(s, owners),
-            "filter": filter_text,
-            "uid": uid(),
-        });
-        if watch {
-            r["watch"] = true.into();
+        KaRecord {
+            time: now_rfc3339(),
+            action: "keepalive",
+            socket: JSocket::new(s, owners),
+            filter: filter_text,
+            uid,
+            pid: o.map(|o| o.pid),
+            fd: o.map(|o| o.fd),
+            watch,
+            change: &change_j,
         }
-        if let (Some(r), serde_json::Value::Object(b)) = (r.as_object_mut(), body) {
-            r.extend(b);
-        }
-        r.to_string()
     };
-    for s in targets {
-        let line = record(
-            "intent",
-            s,
-            serde_json::json!({"outcome": "pending", "change": change_json(change)}),
-        );
-        audit
-            .append(&line)
-            .map_err(|e| audit_failed(audit, e, 0, targets.len()))?;
-    }
-    audit
-        .sync()
-        .map_err(|e| audit_failed(audit, e, 0, targets.len()))?;
-    let mut done = Vec::with_capacity(targets.len());
-    let mut changed = 0;
-    for s in targets {
-        let d = match owner_of(s) {
-            None => Done {
-                pid: None,
-                fd: None,
+    let path = log.audit.path().to_path_buf();
+    let one = |s: &Socket| match owner_of(s) {
+        None => Done {
+            pid: None,
+            fd: None,
+            outcome: "failed",
+            reason: Some("its owner exited".to_string()),
+            before: None,
+            after: None,
+        },
+        Some(o) => match retrofit(o.pid, o.fd, s.inode, change) {
+            Ok(a) => Done {
+                pid: Some(o.pid),
+                fd: Some(o.fd),
+                outcome: "set",
+                reason: None,
+                before: Some(a.before),
+                after: Some(a.after),
+            },
+            Err(f) => Done {
+                pid: Some(o.pid),
+                fd: Some(o.fd),
                 outcome: "failed",
-                reason: Some("its owner exited".to_string()),
-                before: None,
+                reason: Some(f.to_string()),
+                before: f.before,
                 after: None,
             },
-            Some(o) => match retrofit(o.pid, o.fd, s.inode, change) {
-                Ok(a) => Done {
-                    pid: Some(o.pid),
-                    fd: Some(o.fd),
-                    outcome: "set",
-                    reason: None,
-                    before: Some(a.before),
-                    after: Some(a.after),
-                },
-                Err(f) => Done {
-                    pid: Some(o.pid),
-                    fd: Some(o.fd),
-                    outcome: "failed",
-                    reason: Some(f.to_string()),
-                    before: f.before,
-                    after: None,
-                },
+        },
+    };
+    let acted = WriteAhead::new(&mut log.audit, log.run.as_str()).act(
+        targets,
+        |s| record(s),
+        |batch| batch.iter().map(|s| one(s)).collect(),
+        |s, d: &Done| KaOutcome {
+            record: KaRecord {
+                pid: d.pid,
+                fd: d.fd,
+                ..record(s)
             },
-        };
-        if d.outcome == "set" {
-            changed += 1;
+            outcome: d.outcome,
+            reason: d.reason.clone(),
+            before: d.before.as_ref().map(JKeepalive::from),
+            after: d.after.as_ref().map(JKeepalive::from),
+        },
+    );
+    match acted {
+        Ok(done) => Acted {
+            done,
+            stopped: None,
+        },
+        Err(st) => {
+            let changed = st.done.iter().filter(|d| d.outcome == "set").count();
+            let f = audit_failed(&path, st.error, changed, targets.len(), st.unrecorded);
+            Acted {
+                done: st.done,
+                stopped: Some(f),
+            }
         }
-        let line = record(
-            "outcome",
-            s,
-            serde_json::json!({
-                "outcome": d.outcome,
-                "reason": d.reason,
-                "change": change_json(change),
-                "before": d.before.as_ref().map(JKeepalive::from),
-                "after": d.after.as_ref().map(JKeepalive::from),
-            }),
-        );
-        audit
-            .append(&line)
-            .map_err(|e| audit_failed(audit, e, changed, targets.len()))?;
-        done.push(d);
     }
-    audit
-        .sync()
-        .map_err(|e| audit_failed(audit, e, changed, targets.len()))?;
-    Ok(done)
 }
 
 fn write_json(
@@ -421,7 +489,7 @@ fn watch(
     change: &Change,
     every: Duration,
     seen: &mut HashSet<u64>,
-    audit: &mut AuditLog,
+    log: &mut Log,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     crate::signals::install();
@@ -456,12 +524,15 @@ fn watch(
         if new.is_empty() {
             continue;
         }
-        let done = act(&new, owners, change, &filter_text, true, audit)?;
+        let Acted { done, stopped } = act(&new, owners, change, &filter_text, true, log);
         let n = done.iter().filter(|d| d.outcome == "set").count();
         if n > 0 && !g.json {
             writeln!(out, "{} set keepalive on {n} new socket(s)", now_rfc3339())
                 .map_err(Failure::output)?;
             out.flush().map_err(Failure::output)?;
+        }
+        if let Some(f) = stopped {
+            return Err(f);
         }
     }
     Ok(())

@@ -170,7 +170,27 @@ fn keepalive_is_retrofitted_onto_a_running_server() {
     let (intents, lines): (Vec<_>, Vec<_>) =
         all.into_iter().partition(|l| l.json["phase"] == "intent");
     assert_eq!(intents.len(), lines.len(), "an intent per outcome");
-    assert!(intents.iter().all(|l| l.outcome == "pending"));
+    // One shape with kill's records: intents carry the change and no outcome; an intent and its
+    // outcome share the run id, and both runs have their own.
+    for i in &intents {
+        assert!(
+            i.outcome.is_empty() && i.json["change"]["idle"].is_u64(),
+            "{}",
+            i.json
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.cookie == i.cookie && l.json["run"] == i.json["run"]),
+            "an outcome of the same run: {}",
+            i.json
+        );
+    }
+    let runs: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter_map(|l| l.json["run"].as_str())
+        .collect();
+    assert_eq!(runs.len(), 2, "two runs, two run ids: {runs:?}");
     assert_eq!(
         lines.len() as u64,
         doc.set + again.set,

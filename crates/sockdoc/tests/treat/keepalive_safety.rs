@@ -1,7 +1,8 @@
 //! `sockdoc keepalive` safety: options not asked for stay as the application set them
 //! (TCP_USER_TIMEOUT), values beyond the kernel's limits are refused before any socket changes, a
 //! write the kernel refuses part-way leaves the socket as it was, the audit log is written ahead (a
-//! full disk changes nothing), and `--restore --from-audit` puts the recorded values back exactly.
+//! full disk changes nothing; a disk that fills mid-run stops it before the next batch, every change
+//! on record), and `--restore --from-audit` puts the recorded values back exactly.
 //!
 //! The sockets acted on are client ends held by this test process (created inside the scenario's
 //! namespace), so every option is read back with getsockopt on our own fd, independently of
@@ -186,8 +187,12 @@ fn keepalive_leaves_the_apps_user_timeout_alone() {
             ["intent", "intent", "outcome", "outcome"],
             "{run:#?}"
         );
-        assert_eq!(run[0]["outcome"], "pending");
+        assert!(run[0].get("outcome").is_none(), "an intent: {}", run[0]);
         assert_eq!(run[2]["outcome"], "set");
+        assert!(
+            run.iter().all(|l| l["run"] == run[0]["run"]),
+            "one run id: {run:#?}"
+        );
     }
     assert!(
         lines[0]["change"].get("user_timeout_ms").is_none(),
@@ -551,31 +556,38 @@ fn keepalive_on_a_full_disk_changes_nothing() {
     }
 }
 
-/// An outcome record that cannot be written stops the run before the next socket is changed: the
-/// log has room for the intents and part of the first outcome only.
+/// A disk that fills during the run stops it before the next batch (512 sockets): 1500 connections,
+/// a log with room for the first batch's intents and outcomes, the second batch's intents and half
+/// its outcomes. Two batches are changed, the third is not touched; every changed socket has its
+/// intent on disk; exit 74 with one line; the report, printed before the error, says what was set
+/// and what was not acted on.
 #[test]
-fn a_failed_outcome_write_stops_before_the_next_socket() {
+fn a_disk_that_fills_during_the_run_stops_it_before_the_next_batch() {
+    const N: usize = 1500;
+    const BATCH: usize = 512;
     let srv = EchoServer::start().expect("start the echo server");
-    let conns = srv.connect(2).expect("connect");
+    let conns = srv.connect(N).expect("connect");
     let filter = clients_of(&srv);
-    // The same run on a roomy disk first, twice (the second one's records show the keepalive timer,
-    // as the run under test will), to learn the size of its records.
+    // The same run on a roomy disk first, twice (the second one's records show the keepalive timer
+    // and `before` as the run under test will), to learn the size of its records.
     let measure = Audit::new();
     for audit in [&Audit::new(), &measure] {
         let run = treat(&srv.ns, "keepalive", audit, &SET, &strs(&filter), &[]);
-        assert_eq!(KaDoc::parse(&run).set, 2);
+        assert_eq!(KaDoc::parse(&run).set, N as u64);
     }
     let text = std::fs::read_to_string(&measure.path).expect("audit");
     let size = |phase: &str| -> Vec<usize> {
         text.lines()
-            .filter(|l| l.contains(&format!("\"phase\":\"{phase}\"")))
+            .filter(|l| l.starts_with(&format!("{{\"phase\":\"{phase}\"")))
             .map(|l| l.len() + 1)
             .collect()
     };
     let (intents, outcomes) = (size("intent"), size("outcome"));
-    assert_eq!((intents.len(), outcomes.len()), (2, 2));
-    // Room for both intents and half the first outcome (run two sets idle 61: same lengths).
-    let room = intents.iter().sum::<usize>() + outcomes[0] / 2;
+    assert_eq!((intents.len(), outcomes.len()), (N, N));
+    // Run two sets idle 61: records of the same lengths.
+    let room = intents[..2 * BATCH].iter().sum::<usize>()
+        + outcomes[..BATCH].iter().sum::<usize>()
+        + outcomes[BATCH..2 * BATCH].iter().sum::<usize>() / 2;
     let disk = FullTmpfs::with_room(Some(("audit.jsonl", room))).expect("a nearly full tmpfs");
     let log = disk.path().join("audit.jsonl");
     let log_s = log.to_string_lossy().into_owned();
@@ -590,32 +602,189 @@ fn a_failed_outcome_write_stops_before_the_next_socket() {
     args.extend_from_slice(&["--yes", "--idle", "61", "--intvl", "5", "--cnt", "3"]);
     args.extend(strs(&filter));
     let run = crate::run::sockdoc(&args);
-    assert_eq!(
-        run.code(),
-        Some(74),
-        "stdout {}\nstderr {}",
-        run.stdout,
-        run.stderr
-    );
-    assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
+    assert_eq!(run.code(), Some(74), "stderr {}", run.stderr);
+    let err = run.stderr_lines();
+    assert_eq!(err.len(), 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("stopped after changing 1 of 2"),
-        "{}",
-        run.stderr
+        err[0].contains("No space left on device")
+            && err[0].contains(&format!("stopped after changing {} of {N}", 2 * BATCH))
+            && err[0].contains(&format!("{BATCH} acted on have an intent but no outcome"))
+            && err[0].contains("--audit-log"),
+        "what was changed, and what to do: {}",
+        err[0]
     );
-    let idles: Vec<u64> = conns
+    // The kernel, read on our own fds: the first two batches changed, the third untouched.
+    // Sockets by their client port (the client ends are the ones selected).
+    let changed: std::collections::HashSet<u64> = conns
         .iter()
-        .map(|c| opts(c.stream.as_raw_fd()).idle)
+        .filter(|c| opts(c.stream.as_raw_fd()).idle == 61)
+        .map(|c| u64::from(c.client.port()))
         .collect();
-    let mut sorted = idles.clone();
-    sorted.sort_unstable();
-    assert_eq!(sorted, [60, 61], "exactly one socket changed: {idles:?}");
+    assert_eq!(
+        changed.len(),
+        2 * BATCH,
+        "two batches changed, not the third"
+    );
+    assert!(
+        conns
+            .iter()
+            .all(|c| matches!(opts(c.stream.as_raw_fd()).idle, 60 | 61)),
+        "nothing else written"
+    );
+    // Every changed socket has its intent on disk (the log's lines after the padding).
     let written = std::fs::read_to_string(&log).expect("audit");
-    let intents = written
+    let recs: Vec<Value> = written
         .lines()
-        .filter(|l| l.contains("\"phase\":\"intent\""))
-        .count();
-    assert_eq!(intents, 2, "both intents are on disk: {written}");
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["action"] == "keepalive")
+        .collect();
+    let with_intent: std::collections::HashSet<u64> = recs
+        .iter()
+        .filter(|v| v["phase"] == "intent")
+        .map(|v| v["socket"]["local"]["port"].as_u64().expect("port"))
+        .collect();
+    assert!(
+        changed.is_subset(&with_intent),
+        "{} changed sockets have no intent record",
+        changed.difference(&with_intent).count()
+    );
+    let outcomes = recs.iter().filter(|v| v["phase"] == "outcome").count();
+    assert_eq!(
+        outcomes, BATCH,
+        "the second batch's outcomes were cut off whole"
+    );
+    // The report: set = changed, the rest not acted on.
+    let doc = run.json("keepalive");
+    let by = |o: &str| -> std::collections::HashSet<u64> {
+        doc["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter(|r| r["outcome"] == o)
+            .map(|r| r["socket"]["local"]["port"].as_u64().expect("port"))
+            .collect()
+    };
+    assert_eq!(by("set"), changed);
+    assert_eq!(doc["set"].as_u64(), Some(2 * BATCH as u64));
+    let skipped: Vec<&Value> = doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["outcome"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), N - 2 * BATCH);
+    assert!(
+        skipped
+            .iter()
+            .all(|r| r["reason"] == "not acted on: the audit log could not be written"),
+        "{skipped:?}"
+    );
+}
+
+/// Audit logs written before every action record carried a run id (no `run`; intents with
+/// `"outcome":"pending"`) still undo; and a restore whose own audit log cannot be written puts
+/// nothing back: exit 74, one line, the report (printed first) says what was not acted on.
+#[test]
+fn restore_reads_older_logs_and_stops_when_its_log_cannot_be_written() {
+    let srv = EchoServer::start().expect("start the echo server");
+    let conns = srv.connect(2).expect("connect");
+    let fd = |c: &Conn| c.stream.as_raw_fd();
+    let original: Vec<Opts> = conns.iter().map(|c| opts(fd(c))).collect();
+    let audit = Audit::new();
+    let filter = clients_of(&srv);
+    let run = treat(&srv.ns, "keepalive", &audit, &SET, &strs(&filter), &[]);
+    assert_eq!(KaDoc::parse(&run).set, 2);
+    // The log as older versions wrote it.
+    let mut old = String::new();
+    for mut v in crate::run::records(&audit.path) {
+        let o = v.as_object_mut().expect("a record is an object");
+        assert!(o.remove("run").is_some(), "written with a run id: {v}");
+        if o["phase"] == "intent" {
+            assert!(o.get("outcome").is_none(), "an intent has no outcome: {v}");
+            o.insert("outcome".into(), "pending".into());
+        }
+        old.push_str(&format!("{v}\n"));
+    }
+    std::fs::write(&audit.path, old).expect("rewrite the log");
+    let from = audit.path.to_string_lossy().into_owned();
+
+    // The restore's own log is on a full disk: nothing is put back.
+    let disk = FullTmpfs::new().expect("a full tmpfs");
+    let log = disk.path().join("audit.jsonl");
+    let log_s = log.to_string_lossy().into_owned();
+    let run = crate::run::sockdoc(&[
+        "--netns",
+        srv.ns.name(),
+        "keepalive",
+        "--json",
+        "--audit-log",
+        &log_s,
+        "--restore",
+        "--from-audit",
+        &from,
+        "--yes",
+    ]);
+    assert_eq!(run.code(), Some(74), "stderr {}", run.stderr);
+    let err = run.stderr_lines();
+    assert_eq!(err.len(), 1, "{}", run.stderr);
+    assert!(
+        err[0].contains("stopped after changing 0 of 2") && err[0].contains("--audit-log"),
+        "{}",
+        err[0]
+    );
+    let doc = run.json("keepalive-restore");
+    assert_eq!(
+        (doc["records"].as_u64(), doc["restored"].as_u64()),
+        (Some(2), Some(0)),
+        "{doc:#}"
+    );
+    for c in &conns {
+        let r = result_for(&doc, c);
+        assert_eq!(r["outcome"], "skipped", "{r}");
+        assert_eq!(
+            r["reason"], "not acted on: the audit log could not be written",
+            "{r}"
+        );
+        assert_eq!(opts(fd(c)).idle, 60, "still as sockdoc set it");
+    }
+
+    // With a log that can be written, the older records are read and undone.
+    let restore_log = Audit::new();
+    let run = treat(
+        &srv.ns,
+        "keepalive",
+        &restore_log,
+        &["--restore", "--from-audit", &from, "--yes"],
+        &[],
+        &[],
+    );
+    let doc = run.json("keepalive-restore");
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    assert_eq!(
+        (
+            doc["records"].as_u64(),
+            doc["malformed"].as_u64(),
+            doc["restored"].as_u64()
+        ),
+        (Some(2), Some(0), Some(2)),
+        "{doc:#}"
+    );
+    for (c, was) in conns.iter().zip(&original) {
+        assert_eq!(opts(fd(c)), *was, "exactly as before sockdoc");
+    }
+    // Its own records have the one shape (checked by the reader): intent, then outcome, one run.
+    let lines = restore_log.all_lines();
+    let phases: Vec<&str> = lines
+        .iter()
+        .map(|l| l.json["phase"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(phases, ["intent", "intent", "outcome", "outcome"]);
+    assert!(lines.iter().all(|l| l.json["run"] == lines[0].json["run"]));
+    assert!(
+        lines[0].json["restore_to"]["idle"].is_u64(),
+        "{}",
+        lines[0].json
+    );
 }
 
 /// reap's keepalive policy writes keepalive and its timings only: the application's
@@ -892,8 +1061,10 @@ impl FullTmpfs {
     fn with_room(room: Option<(&str, usize)>) -> std::io::Result<FullTmpfs> {
         const PAGE: usize = 4096;
         let dir = Workdir::new("fulldisk")?;
+        // Room for the padded file and a little more.
+        let size = format!("size={}k", room.map_or(0, |(_, r)| r) / 1024 + 64);
         let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k", "sockdoc-full"])
+            .args(["-t", "tmpfs", "-o", &size, "sockdoc-full"])
             .arg(dir.path())
             .status()?;
         if !status.success() {
@@ -905,6 +1076,11 @@ impl FullTmpfs {
             let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(pad - 11));
             assert_eq!(line.len(), pad);
             std::fs::write(full.path().join(name), line)?;
+            // The pages the file grows into are kept free: reserved while the rest fills up.
+            let pages = (pad + room) / PAGE - pad.div_ceil(PAGE);
+            if pages > 0 {
+                std::fs::write(full.path().join("reserve"), vec![0u8; pages * PAGE])?;
+            }
         }
         let mut f = std::fs::File::create(full.path().join("filler"))?;
         let block = [0u8; 4096];
@@ -915,6 +1091,10 @@ impl FullTmpfs {
                 Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
                 Err(e) => return Err(e),
             }
+        }
+        match std::fs::remove_file(full.path().join("reserve")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
         Ok(full)
     }

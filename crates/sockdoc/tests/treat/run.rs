@@ -87,9 +87,10 @@ impl Audit {
         }
     }
 
-    /// Every record but the intents (`"phase":"intent"`) as JSON, shape-checked: `time` (RFC 3339),
-    /// `action`, `outcome`, `socket` (with a cookie), `filter`, `uid`. A missing file reads as no
-    /// lines.
+    /// Every record but the intents (`"phase":"intent"`) as JSON, shape-checked: `phase` and `run`
+    /// (every action record is written ahead), `time` (RFC 3339), `action`, `outcome` (outcomes
+    /// only: an intent has none), `socket` (with a cookie), `filter`, `uid`. A missing file reads as
+    /// no lines.
     pub fn lines(&self) -> Vec<AuditLine> {
         records(&self.path)
             .into_iter()
@@ -133,6 +134,7 @@ pub fn records(path: &std::path::Path) -> Vec<Value> {
 pub struct AuditLine {
     pub action: String,
     pub method: Option<String>,
+    /// The outcome; empty for an intent record.
     pub outcome: String,
     pub cookie: u64,
     pub filter: String,
@@ -144,11 +146,29 @@ impl AuditLine {
     fn parse(v: Value) -> AuditLine {
         let time = str_of(&v, "time").to_string();
         assert!(is_rfc3339(&time), "`time` is not RFC 3339: {v}");
+        assert!(
+            v["run"].as_str().is_some_and(|r| !r.is_empty()),
+            "no run id: {v}"
+        );
+        let intent = match str_of(&v, "phase") {
+            "intent" => true,
+            "outcome" => false,
+            p => panic!("phase {p:?} is neither intent nor outcome: {v}"),
+        };
+        assert_eq!(
+            v.get("outcome").is_none(),
+            intent,
+            "an outcome record has an outcome, an intent none: {v}"
+        );
         AuditLine {
             action: str_of(&v, "action").to_string(),
             // Kill lines carry the method; keepalive lines need not.
             method: v.get("method").and_then(|_| opt_str(&v, "method")),
-            outcome: str_of(&v, "outcome").to_string(),
+            outcome: if intent {
+                String::new()
+            } else {
+                str_of(&v, "outcome").to_string()
+            },
             cookie: socket_cookie(&v["socket"], &v),
             filter: str_of(&v, "filter").to_string(),
             uid: u64_of(&v, "uid"),

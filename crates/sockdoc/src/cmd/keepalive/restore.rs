@@ -4,8 +4,8 @@
 //! exactly those previous values back (SO_KEEPALIVE off again if it was off) — but only the options
 //! sockdoc changed, and only while they still hold what sockdoc set: an option changed since by someone
 //! else is left alone, as are sockets that are gone or changed owner. Same safety rules as the run it
-//! undoes (`--dry-run`, `--yes`, root), its own write-ahead audit records (`keepalive-restore`), and the
-//! options read back to verify.
+//! undoes (`--dry-run`, `--yes`, root), its own audit records written ahead as every act's
+//! (`keepalive-restore`, through [`WriteAhead`]), and the options read back to verify.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -14,7 +14,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
-use sockdoc_act::audit::AuditLog;
+use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::keepalive::{apply, borrow, read, Change, Failed, Keepalive, Opt, Step, ORDER};
 use sockdoc_diag::{Proto, Socket};
 use sockdoc_proc::SocketOwners;
@@ -22,6 +22,7 @@ use sockdoc_proc::SocketOwners;
 use super::JKeepalive;
 use crate::census::Plan;
 use crate::cli::{Global, KeepaliveArgs, Select};
+use crate::cmd::kill::NOT_REACHED;
 use crate::cmd::treat::{confirm, now_rfc3339, open_audit, uid};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
@@ -148,6 +149,9 @@ fn read_audit(path: &Path) -> Result<FromAudit, Failure> {
             malformed += 1;
             continue;
         };
+        // Intents (with or without the `"outcome":"pending"` older versions wrote) say nothing of
+        // what was there; records without `phase` (older versions, reap's action log) are
+        // outcomes. `run` is not needed: the log's order says which change came first.
         let phase = v["phase"].as_str().unwrap_or("outcome");
         if phase != "outcome" {
             continue;
@@ -461,6 +465,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     let selected = plans.len();
     let mut restored = 0;
     let mut audit_path = None;
+    let mut stopped = None;
     if a.dry_run {
         for p in &plans {
             results.push(JResult {
@@ -480,7 +485,9 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         let mut audit = open_audit(a.audit_log.as_ref())?;
         audit_path = Some(audit.path().to_path_buf());
         let filter_text = words.join(" ");
-        let done = act(&plans, owners, path, &filter_text, &mut audit)?;
+        let (done, failed) = act(&plans, owners, path, &filter_text, &mut audit);
+        stopped = failed;
+        let reached = done.len();
         for (p, (outcome, reason, before, after)) in plans.iter().zip(done) {
             if outcome == "restored" {
                 restored += 1;
@@ -495,6 +502,19 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
                 before: before.as_ref().map(JKeepalive::from),
                 restore_to: super::change_json(&p.change),
                 after: after.as_ref().map(JKeepalive::from),
+            });
+        }
+        for p in &plans[reached..] {
+            results.push(JResult {
+                socket: serde_json::to_value(JSocket::new(&p.socket, owners))
+                    .unwrap_or(Value::Null),
+                pid: Some(p.rec.pid),
+                fd: Some(p.rec.fd),
+                outcome: "skipped",
+                reason: Some(NOT_REACHED.to_string()),
+                before: Some(JKeepalive::from(&p.now)),
+                restore_to: super::change_json(&p.change),
+                after: None,
             });
         }
     }
@@ -548,6 +568,9 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
             .map_err(Failure::output)?;
         }
     }
+    if let Some(f) = stopped {
+        return Err(f);
+    }
     Ok(if trouble { Exit::Warning } else { Exit::Ok })
 }
 
@@ -558,48 +581,56 @@ type Restored = (
     Option<Keepalive>,
 );
 
-/// Put the plans back, write-ahead: intent records (synced) first, then per socket the restore, the
-/// values read back, and the outcome record.
+/// What every audit record of a restore says (the intent; the outcome adds to it).
+#[derive(Serialize)]
+struct RestoreRecord<'a> {
+    time: String,
+    action: &'static str,
+    socket: JSocket<'a>,
+    filter: &'a str,
+    uid: u32,
+    pid: u32,
+    fd: u32,
+    from_audit: String,
+    /// The options put back (only those sockdoc had changed).
+    restore_to: Value,
+}
+
+/// The outcome record.
+#[derive(Serialize)]
+struct RestoreOutcome<'a> {
+    #[serde(flatten)]
+    record: RestoreRecord<'a>,
+    outcome: &'static str,
+    reason: Option<String>,
+    before: Option<JKeepalive>,
+    after: Option<JKeepalive>,
+}
+
+/// Put the plans back, write-ahead as every act ([`WriteAhead`]): batch by batch, intent records
+/// synced before a socket of the batch changes, then per socket the restore and the values read
+/// back, and the outcome records synced before the next batch. A record that cannot be written
+/// stops the run: what was done, and the failure.
 fn act(
     plans: &[Plan1],
     owners: Option<&SocketOwners>,
     from: &Path,
     filter_text: &str,
     audit: &mut AuditLog,
-) -> Result<Vec<Restored>, Failure> {
-    let record = |phase: &str, p: &Plan1, body: Value| {
-        let mut r = serde_json::json!({
-            "time": now_rfc3339(),
-            "action": "keepalive-restore",
-            "phase": phase,
-            "pid": p.rec.pid,
-            "fd": p.rec.fd,
-            "socket": JSocket::new(&p.socket, owners),
-            "filter": filter_text,
-            "from_audit": from.display().to_string(),
-            "restore_to": super::change_json(&p.change),
-            "uid": uid(),
-        });
-        if let (Some(r), Value::Object(b)) = (r.as_object_mut(), body) {
-            r.extend(b);
-        }
-        r.to_string()
+) -> (Vec<Restored>, Option<Failure>) {
+    let uid = uid();
+    let record = |p: &Plan1| RestoreRecord {
+        time: now_rfc3339(),
+        action: "keepalive-restore",
+        socket: JSocket::new(&p.socket, owners),
+        filter: filter_text,
+        uid,
+        pid: p.rec.pid,
+        fd: p.rec.fd,
+        from_audit: from.display().to_string(),
+        restore_to: super::change_json(&p.change),
     };
-    for p in plans {
-        audit
-            .append(&record(
-                "intent",
-                p,
-                serde_json::json!({"outcome": "pending"}),
-            ))
-            .map_err(|e| super::audit_failed(audit, e, 0, plans.len()))?;
-    }
-    audit
-        .sync()
-        .map_err(|e| super::audit_failed(audit, e, 0, plans.len()))?;
-    let mut done = Vec::with_capacity(plans.len());
-    let mut changed = 0;
-    for p in plans {
+    let one = |p: &Plan1| -> Restored {
         // Checked again on the borrowed fd just before writing: nobody changed it since the plan.
         let applied = borrow(p.rec.pid, p.rec.fd, p.rec.inode).and_then(|dup| {
             match read(&dup) {
@@ -612,7 +643,7 @@ fn act(
             }
             apply(&dup, &p.change).map(Ok)
         });
-        let d: Restored = match applied {
+        match applied {
             Ok(Err((why, now))) => ("changed", Some(why), Some(now), None),
             Ok(Ok(applied)) => {
                 // Verify: every option put back reads back as recorded.
@@ -621,7 +652,6 @@ fn act(
                     .filter(|&&o| p.change.get(o).is_some_and(|v| o.of(&applied.after) != v))
                     .map(|o| o.name())
                     .collect();
-                changed += 1;
                 if off.is_empty() {
                     ("restored", None, Some(applied.before), Some(applied.after))
                 } else {
@@ -634,23 +664,28 @@ fn act(
                 }
             }
             Err(f) => ("failed", Some(f.to_string()), f.before, None),
-        };
-        audit
-            .append(&record(
-                "outcome",
-                p,
-                serde_json::json!({
-                    "outcome": d.0,
-                    "reason": d.1,
-                    "before": d.2.as_ref().map(JKeepalive::from),
-                    "after": d.3.as_ref().map(JKeepalive::from),
-                }),
-            ))
-            .map_err(|e| super::audit_failed(audit, e, changed, plans.len()))?;
-        done.push(d);
+        }
+    };
+    let path = audit.path().to_path_buf();
+    let acted = WriteAhead::new(audit, run_id()).act(
+        plans,
+        |p| record(p),
+        |batch| batch.iter().map(&one).collect(),
+        |p, d: &Restored| RestoreOutcome {
+            record: record(p),
+            outcome: d.0,
+            reason: d.1.clone(),
+            before: d.2.as_ref().map(JKeepalive::from),
+            after: d.3.as_ref().map(JKeepalive::from),
+        },
+    );
+    match acted {
+        Ok(done) => (done, None),
+        Err(st) => {
+            // Written: put back, or put back but read back different.
+            let changed = st.done.iter().filter(|d| d.3.is_some()).count();
+            let f = super::audit_failed(&path, st.error, changed, plans.len(), st.unrecorded);
+            (st.done, Some(f))
+        }
     }
-    audit
-        .sync()
-        .map_err(|e| super::audit_failed(audit, e, changed, plans.len()))?;
-    Ok(done)
 }
