@@ -16,81 +16,30 @@
 //! `--follow-netns`, it subscribes again in the new namespace.
 
 use std::collections::HashMap;
-use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use sockdoc_core::collect::{self, CensusSpec};
 use sockdoc_core::filter::Filter;
-use sockdoc_core::lifetimes::{Ended, Lifetime, Seen, Tracker};
+use sockdoc_core::lifetimes::{Ended, Seen, Tracker};
 use sockdoc_core::NoOwners;
 use sockdoc_diag::{DiagSocket, Proto, Socket, State, TimerKind, ALL_STATES_MASK};
 use sockdoc_proc::Netns;
 
 use crate::cli::{EventsArgs, Global};
 use crate::cmd::doctor::parse_duration;
-use crate::cmd::treat::now_rfc3339;
 use crate::error::{Exit, Failure};
-use crate::json::{JSocket, SCHEMA};
 use crate::{scope, signals};
 
-#[derive(Serialize)]
-struct JEvent<'a> {
-    schema: u32,
-    command: &'static str,
-    time: String,
-    /// The state the last scan saw (null when no scan saw the socket).
-    last_state: Option<&'static str>,
-    lifetime: JLifetime,
-    /// The owner the scans saw (with -p).
-    process: Option<JOwner<'a>>,
-    socket: JSocket<'a>,
-}
+mod losses;
+mod output;
+mod queue;
 
-#[derive(Serialize)]
-struct JLifetime {
-    /// between | at_least | under | unknown
-    kind: &'static str,
-    min_s: Option<f64>,
-    max_s: Option<f64>,
-}
-
-#[derive(Serialize)]
-struct JOwner<'a> {
-    pid: u32,
-    name: Option<&'a str>,
-}
-
-impl JLifetime {
-    fn new(l: Lifetime) -> JLifetime {
-        let s = |d: Duration| Some((d.as_secs_f64() * 1000.0).round() / 1000.0);
-        match l {
-            Lifetime::Between { min, max } => JLifetime {
-                kind: "between",
-                min_s: s(min),
-                max_s: s(max),
-            },
-            Lifetime::AtLeast(d) => JLifetime {
-                kind: "at_least",
-                min_s: s(d),
-                max_s: None,
-            },
-            Lifetime::Under(d) => JLifetime {
-                kind: "under",
-                min_s: None,
-                max_s: s(d),
-            },
-            Lifetime::Unknown => JLifetime {
-                kind: "unknown",
-                min_s: None,
-                max_s: None,
-            },
-        }
-    }
-}
+use losses::{report_losses, Losses, Reported};
+use output::write_event;
+use queue::{Queue, Received};
 
 /// What the scanner and listener threads share with the event loop.
 struct Shared {
@@ -101,38 +50,11 @@ struct Shared {
     caught_up: Vec<Option<Instant>>,
 }
 
-/// Losses, counted by the threads that see them.
-#[derive(Default)]
-struct Losses {
-    /// Ends dropped because the queue to the output was full (exact).
-    slow: AtomicU64,
-    /// ENOBUFS on a subscription socket: the kernel dropped at least one broadcast each time.
-    overflows: AtomicU64,
-    /// Connections the scans saw that vanished with no end event (exact, for what scans saw).
-    unreported: AtomicU64,
-}
-
-/// Loss totals already written to the stream.
-#[derive(Clone, Copy, Default)]
-struct Reported {
-    slow: u64,
-    overflows: u64,
-    unreported: u64,
-}
-
 /// How a watch of one namespace ended.
 enum Next {
     Done,
     /// Following a recreated name to this namespace.
     Follow(Netns),
-}
-
-/// Why ends were lost, as written in the stream.
-#[derive(Clone, Copy)]
-enum Why {
-    Slow,
-    Overflow,
-    Unreported,
 }
 
 /// How long after a connection left the tables its end may still come.
@@ -352,80 +274,6 @@ fn watch_one(
     Ok(next)
 }
 
-/// Write a `lost` record for each kind of loss counted since the last one. Returns whether anything
-/// was written.
-fn report_losses(
-    out: &mut dyn Write,
-    json: bool,
-    losses: &Losses,
-    reported: &mut Reported,
-) -> std::io::Result<bool> {
-    let now = Reported {
-        slow: losses.slow.load(Ordering::SeqCst),
-        overflows: losses.overflows.load(Ordering::SeqCst),
-        unreported: losses.unreported.load(Ordering::SeqCst),
-    };
-    let mut wrote = false;
-    for (why, n) in [
-        (Why::Overflow, now.overflows - reported.overflows),
-        (Why::Unreported, now.unreported - reported.unreported),
-        (Why::Slow, now.slow - reported.slow),
-    ] {
-        if n > 0 {
-            write_lost(out, json, why, n)?;
-            wrote = true;
-        }
-    }
-    *reported = now;
-    Ok(wrote)
-}
-
-#[derive(Serialize)]
-struct JLost {
-    schema: u32,
-    command: &'static str,
-    time: String,
-    /// Connection ends lost (for kernel_buffer_overflow: overflows, each at least one end).
-    lost: u64,
-    /// output_too_slow | kernel_buffer_overflow | ended_unreported
-    why: &'static str,
-    /// False when `lost` is a lower bound.
-    exact: bool,
-}
-
-fn write_lost(out: &mut dyn Write, json: bool, why: Why, n: u64) -> std::io::Result<()> {
-    if json {
-        let (key, exact) = match why {
-            Why::Slow => ("output_too_slow", true),
-            Why::Overflow => ("kernel_buffer_overflow", false),
-            Why::Unreported => ("ended_unreported", true),
-        };
-        serde_json::to_writer(
-            &mut *out,
-            &JLost {
-                schema: SCHEMA,
-                command: "events",
-                time: now_rfc3339(),
-                lost: n,
-                why: key,
-                exact,
-            },
-        )?;
-        return writeln!(out);
-    }
-    let text = match why {
-        Why::Slow => format!("lost {n} connection ends (output too slow)"),
-        Why::Overflow => format!(
-            "lost connection ends (kernel buffer overflow, {n} time{}: at least {n})",
-            if n == 1 { "" } else { "s" }
-        ),
-        Why::Unreported => format!(
-            "lost {n} connection ends (kernel buffer overflow: connections the scans saw, gone without an end event)"
-        ),
-    };
-    writeln!(out, "{} {text}", now_rfc3339())
-}
-
 /// One scan into the tracker; counts watched sockets that vanished without an end event.
 fn scan_once(
     spec: &CensusSpec,
@@ -572,188 +420,5 @@ fn listen(
                 return;
             }
         }
-    }
-}
-
-/// The queue from the listeners to the writer: bounded (a full queue refuses, it never blocks a
-/// listener) and allocated as it fills, so an idle stream costs nothing and a drained one gives the
-/// memory of a burst back.
-struct Queue<T> {
-    items: Mutex<VecDeque<T>>,
-    ready: Condvar,
-    cap: usize,
-    /// Listeners still running; none left and nothing queued = closed.
-    senders: AtomicU64,
-}
-
-/// What [`Queue::recv_timeout`] got.
-enum Received<T> {
-    Item(T),
-    Timeout,
-    Closed,
-}
-
-impl<T> Queue<T> {
-    fn new(cap: usize, senders: usize) -> Queue<T> {
-        Queue {
-            items: Mutex::new(VecDeque::new()),
-            ready: Condvar::new(),
-            cap,
-            senders: AtomicU64::new(senders as u64),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
-        self.items.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queue `item`; false (and `item` dropped) when full.
-    fn try_push(&self, item: T) -> bool {
-        let mut q = self.lock();
-        if q.len() >= self.cap {
-            return false;
-        }
-        q.push_back(item);
-        drop(q);
-        self.ready.notify_one();
-        true
-    }
-
-    /// A listener ended.
-    fn sender_done(&self) {
-        self.senders.fetch_sub(1, Ordering::SeqCst);
-        self.ready.notify_all();
-    }
-
-    fn recv_timeout(&self, wait: Duration) -> Received<T> {
-        let mut q = self.lock();
-        if q.is_empty() && self.senders.load(Ordering::SeqCst) > 0 {
-            q = self
-                .ready
-                .wait_timeout(q, wait)
-                .map(|(q, _)| q)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
-        match q.pop_front() {
-            Some(item) => {
-                // A burst drained: give its memory back.
-                if q.is_empty() && q.capacity() > 4096 {
-                    q.shrink_to(1024);
-                }
-                Received::Item(item)
-            }
-            None if self.senders.load(Ordering::SeqCst) == 0 => Received::Closed,
-            None => Received::Timeout,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.lock().len()
-    }
-}
-
-fn lifetime_text(l: Lifetime) -> String {
-    // Tenths of a second while they matter: a bound rounded down to whole seconds would be wrong.
-    let f = |d: Duration| {
-        if d < Duration::from_secs(10) {
-            format!("{:.1}s", d.as_secs_f64())
-        } else {
-            sockdoc_core::units::duration_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        }
-    };
-    match l {
-        Lifetime::Between { min, max } => format!("lived {}-{}", f(min), f(max)),
-        Lifetime::AtLeast(d) => format!("lived >{}", f(d)),
-        Lifetime::Under(d) => format!("lived <{}", f(d)),
-        Lifetime::Unknown => String::new(),
-    }
-}
-
-fn write_event(
-    out: &mut dyn Write,
-    json: bool,
-    s: &Socket,
-    ended: &Ended,
-    name: Option<&str>,
-) -> std::io::Result<()> {
-    if json {
-        let ev = JEvent {
-            schema: SCHEMA,
-            command: "events",
-            time: now_rfc3339(),
-            last_state: ended.last_state.map(State::key),
-            lifetime: JLifetime::new(ended.lifetime),
-            process: ended.pid.map(|pid| JOwner { pid, name }),
-            socket: JSocket::new(s, None),
-        };
-        serde_json::to_writer(&mut *out, &ev)?;
-        return writeln!(out);
-    }
-    let bytes = s.tcp.map_or(String::new(), |t| {
-        format!(
-            "  acked {} B, received {} B, retransmitted {}",
-            t.bytes_acked, t.bytes_received, t.total_retrans
-        )
-    });
-    let from = match ended.last_state {
-        Some(st) => format!("from {}", st.ss_name()),
-        None => "ended".to_string(),
-    };
-    let who = match (ended.pid, name) {
-        (Some(pid), Some(n)) => format!("  {n}/{pid}"),
-        (Some(pid), None) => format!("  pid {pid}"),
-        _ => String::new(),
-    };
-    let life = lifetime_text(ended.lifetime);
-    writeln!(
-        out,
-        "{} {} {:<16} {} -> {}{}{}{}",
-        now_rfc3339(),
-        s.proto.name(),
-        from,
-        s.local_addr(),
-        s.remote_addr(),
-        if life.is_empty() {
-            String::new()
-        } else {
-            format!("  {life}")
-        },
-        who,
-        bytes
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_queue_refuses_when_full_closes_when_its_listeners_end_and_shrinks_when_drained() {
-        let q = Queue::new(10_000, 1);
-        assert_eq!(
-            q.lock().capacity(),
-            0,
-            "nothing allocated before the first end"
-        );
-        for i in 0..10_000 {
-            assert!(q.try_push(i));
-        }
-        assert!(!q.try_push(10_000), "full: refused, never blocking");
-        assert_eq!(q.len(), 10_000);
-        for i in 0..10_000 {
-            assert!(matches!(q.recv_timeout(Duration::ZERO), Received::Item(n) if n == i));
-        }
-        assert!(
-            q.lock().capacity() <= 4096,
-            "a drained burst gives its memory back"
-        );
-        assert!(matches!(
-            q.recv_timeout(Duration::from_millis(1)),
-            Received::Timeout
-        ));
-        q.try_push(7);
-        q.sender_done();
-        assert!(matches!(q.recv_timeout(Duration::ZERO), Received::Item(7)));
-        assert!(matches!(q.recv_timeout(Duration::ZERO), Received::Closed));
     }
 }

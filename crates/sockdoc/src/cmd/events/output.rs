@@ -1,0 +1,137 @@
+//! One connection end as `events` writes it: a text line or a JSON object.
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde::Serialize;
+use sockdoc_core::lifetimes::{Ended, Lifetime};
+use sockdoc_diag::{Socket, State};
+
+use crate::cmd::treat::now_rfc3339;
+use crate::json::{JSocket, SCHEMA};
+
+#[derive(Serialize)]
+pub(super) struct JEvent<'a> {
+    schema: u32,
+    command: &'static str,
+    time: String,
+    /// The state the last scan saw (null when no scan saw the socket).
+    last_state: Option<&'static str>,
+    lifetime: JLifetime,
+    /// The owner the scans saw (with -p).
+    process: Option<JOwner<'a>>,
+    socket: JSocket<'a>,
+}
+
+#[derive(Serialize)]
+pub(super) struct JLifetime {
+    /// between | at_least | under | unknown
+    kind: &'static str,
+    min_s: Option<f64>,
+    max_s: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub(super) struct JOwner<'a> {
+    pid: u32,
+    name: Option<&'a str>,
+}
+
+impl JLifetime {
+    pub(super) fn new(l: Lifetime) -> JLifetime {
+        let s = |d: Duration| Some((d.as_secs_f64() * 1000.0).round() / 1000.0);
+        match l {
+            Lifetime::Between { min, max } => JLifetime {
+                kind: "between",
+                min_s: s(min),
+                max_s: s(max),
+            },
+            Lifetime::AtLeast(d) => JLifetime {
+                kind: "at_least",
+                min_s: s(d),
+                max_s: None,
+            },
+            Lifetime::Under(d) => JLifetime {
+                kind: "under",
+                min_s: None,
+                max_s: s(d),
+            },
+            Lifetime::Unknown => JLifetime {
+                kind: "unknown",
+                min_s: None,
+                max_s: None,
+            },
+        }
+    }
+}
+
+pub(super) fn lifetime_text(l: Lifetime) -> String {
+    // Tenths of a second while they matter: a bound rounded down to whole seconds would be wrong.
+    let f = |d: Duration| {
+        if d < Duration::from_secs(10) {
+            format!("{:.1}s", d.as_secs_f64())
+        } else {
+            sockdoc_core::units::duration_ms(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        }
+    };
+    match l {
+        Lifetime::Between { min, max } => format!("lived {}-{}", f(min), f(max)),
+        Lifetime::AtLeast(d) => format!("lived >{}", f(d)),
+        Lifetime::Under(d) => format!("lived <{}", f(d)),
+        Lifetime::Unknown => String::new(),
+    }
+}
+
+pub(super) fn write_event(
+    out: &mut dyn Write,
+    json: bool,
+    s: &Socket,
+    ended: &Ended,
+    name: Option<&str>,
+) -> std::io::Result<()> {
+    if json {
+        let ev = JEvent {
+            schema: SCHEMA,
+            command: "events",
+            time: now_rfc3339(),
+            last_state: ended.last_state.map(State::key),
+            lifetime: JLifetime::new(ended.lifetime),
+            process: ended.pid.map(|pid| JOwner { pid, name }),
+            socket: JSocket::new(s, None),
+        };
+        serde_json::to_writer(&mut *out, &ev)?;
+        return writeln!(out);
+    }
+    let bytes = s.tcp.map_or(String::new(), |t| {
+        format!(
+            "  acked {} B, received {} B, retransmitted {}",
+            t.bytes_acked, t.bytes_received, t.total_retrans
+        )
+    });
+    let from = match ended.last_state {
+        Some(st) => format!("from {}", st.ss_name()),
+        None => "ended".to_string(),
+    };
+    let who = match (ended.pid, name) {
+        (Some(pid), Some(n)) => format!("  {n}/{pid}"),
+        (Some(pid), None) => format!("  pid {pid}"),
+        _ => String::new(),
+    };
+    let life = lifetime_text(ended.lifetime);
+    writeln!(
+        out,
+        "{} {} {:<16} {} -> {}{}{}{}",
+        now_rfc3339(),
+        s.proto.name(),
+        from,
+        s.local_addr(),
+        s.remote_addr(),
+        if life.is_empty() {
+            String::new()
+        } else {
+            format!("  {life}")
+        },
+        who,
+        bytes
+    )
+}
