@@ -9,6 +9,7 @@
 //! changes and the outcome records before the next batch; a record that cannot be written stops the
 //! run before its next change. `--restore --from-audit FILE` ([`restore`]) undoes a run.
 
+mod from_audit;
 mod restore;
 
 use std::collections::{HashMap, HashSet};
