@@ -4,6 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use sockdoc_lab::disk::Tmpfs;
 use sockdoc_lab::wait::poll;
 use sockdoc_lab::Netns;
 
@@ -162,34 +163,16 @@ c = socket.create_connection(("127.0.0.1", p2)); s, _ = l2.accept()
 time.sleep(60)
 "#;
 
-/// A small tmpfs on a fresh directory; unmounted (lazily) and removed on drop.
-struct Tmpfs(std::path::PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
 /// A watch round whose intent records cannot be written (the disk filled after the first run)
 /// changes nothing and ends the watch: exit 74, one line saying what was changed and what to do.
 #[test]
 fn a_watch_round_that_cannot_write_the_audit_log_stops_before_changing_anything() {
-    use std::io::{BufRead, BufReader, Write};
-    const PAGE: u64 = 4096;
+    use std::io::{BufRead, BufReader};
     let ns = Netns::new().expect("namespace");
     let (p1, p2) = (ns.fresh_port(), ns.fresh_port());
-    let fs = Tmpfs(std::env::temp_dir().join(format!("sockdoc-watch-full-{}", std::process::id())));
-    std::fs::create_dir_all(&fs.0).expect("mount point");
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&fs.0)
-        .status()
-        .expect("mount");
-    assert!(st.success(), "mount tmpfs: {st}");
-    let trigger = fs.0.join("trigger");
-    let audit = fs.0.join("audit.jsonl");
+    let fs = Tmpfs::mount(256 * 1024).expect("a tmpfs");
+    let trigger = fs.join("trigger");
+    let audit = fs.join("audit.jsonl");
     ns.spawn(&[
         "python3",
         "-c",
@@ -245,20 +228,7 @@ fn a_watch_round_that_cannot_write_the_audit_log_stops_before_changing_anything(
     }
     assert!(said.contains("set on 1 of 1"), "{said}");
     // Fill the log's last page with a line of padding, then the disk.
-    let len = std::fs::metadata(&audit).expect("the audit log").len();
-    let mut pad = PAGE - len % PAGE;
-    if pad < 16 {
-        pad += PAGE;
-    }
-    let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(pad as usize - 11));
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&audit)
-        .and_then(|mut f| f.write_all(line.as_bytes()))
-        .expect("pad the log");
-    let mut filler = std::fs::File::create(fs.0.join("filler")).expect("filler");
-    while filler.write_all(&[0u8; 4096]).is_ok() {}
-    drop(filler);
+    fs.fill_with_room("audit.jsonl", 0).expect("fill the disk");
     // The trigger is an empty file: no data page needed.
     std::fs::File::create(&trigger).expect("trigger");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);

@@ -16,11 +16,12 @@
 //! The tmpfs mounts live in temp directories and are unmounted by a guard, also when a test fails.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+use sockdoc_lab::disk::Tmpfs;
 use sockdoc_lab::doctor::Workdir;
 use sockdoc_lab::treat::{Conn, EchoServer};
 use sockdoc_lab::SockState;
@@ -29,73 +30,6 @@ use crate::run::{records, sockdoc, sport, strs, Audit, KillDoc};
 
 /// The reason a selected socket the run did not reach is skipped (as `sockdoc kill` words it).
 const NOT_REACHED: &str = "not acted on: the audit log could not be written";
-
-/// A tmpfs of `size` mounted on a fresh temp directory; unmounted (lazily, so a busy file cannot
-/// keep it) and removed on drop.
-struct Tmpfs {
-    mnt: PathBuf,
-    _dir: Workdir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
-        let dir = Workdir::new("audit-tmpfs").expect("temp dir");
-        let mnt = dir.subdir("mnt").expect("mount point");
-        let st = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(&mnt)
-            .status()
-            .expect("run mount");
-        assert!(st.success(), "mount -t tmpfs -o size={size}: {st}");
-        Tmpfs { mnt, _dir: dir }
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.mnt.join(name)
-    }
-
-    /// Fill it with `dd` until ENOSPC, leaving `free` bytes (rounded down to 4 KiB blocks) by
-    /// deleting the second filler file.
-    fn fill_leaving(&self, free: u64) {
-        let blocks = free / 4096;
-        if blocks > 0 {
-            let st = Command::new("dd")
-                .args(["if=/dev/zero", "bs=4096", &format!("count={blocks}")])
-                .arg(format!("of={}", self.join("reserve").display()))
-                .stderr(Stdio::null())
-                .status()
-                .expect("dd");
-            assert!(st.success(), "dd the reserve: {st}");
-        }
-        // dd fails with ENOSPC when the disk is full: that is the point.
-        let _ = Command::new("dd")
-            .args(["if=/dev/zero", "bs=4096"])
-            .arg(format!("of={}", self.join("fill").display()))
-            .stderr(Stdio::null())
-            .status()
-            .expect("dd");
-        if blocks > 0 {
-            std::fs::remove_file(self.join("reserve")).expect("rm reserve");
-        }
-        let probe = std::fs::write(self.join("probe"), vec![0u8; 8192]);
-        let _ = std::fs::remove_file(self.join("probe"));
-        if blocks == 0 {
-            assert!(probe.is_err(), "the tmpfs is not full");
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
-    }
-}
 
 /// `sockdoc --netns NS kill --yes --json --audit-log LOG sport = :PORT`.
 fn kill_args(srv: &EchoServer, log: &Path) -> Vec<String> {
@@ -159,8 +93,7 @@ fn cookie_set(conns: &[Conn]) -> HashSet<u64> {
 fn a_full_disk_kills_nothing() {
     let srv = EchoServer::start().expect("echo server");
     let conns = srv.connect(20).expect("connections");
-    let fs = Tmpfs::mount("64k");
-    fs.fill_leaving(0);
+    let fs = Tmpfs::full().expect("a full tmpfs");
     let log = fs.join("audit.jsonl");
     let args = kill_args(&srv, &log);
     let run = sockdoc(&strs(&args));
@@ -221,8 +154,8 @@ fn a_disk_that_fills_during_the_run_stops_it_with_every_kill_on_record() {
     let cookies = cookie_set(&conns);
     // Room for the first batch's intents and outcomes (512 of each, well under 1 KB apiece) and
     // part of the second's: the run must stop before its second batch.
-    let fs = Tmpfs::mount("4m");
-    fs.fill_leaving(1200 * 1024);
+    let fs = Tmpfs::mount(4 << 20).expect("a tmpfs");
+    fs.fill_leaving(1200 * 1024).expect("fill the tmpfs");
     let log = fs.join("audit.jsonl");
     let run = sockdoc(&strs(&kill_args(&srv, &log)));
     assert_eq!(
@@ -505,8 +438,8 @@ fn reap_stops_before_its_next_kill_when_its_log_fills() {
     let srv = EchoServer::start().expect("echo server");
     let conns = srv.connect(N).expect("connections");
     let cookies = cookie_set(&conns);
-    let fs = Tmpfs::mount("4m");
-    fs.fill_leaving(1200 * 1024);
+    let fs = Tmpfs::mount(4 << 20).expect("a tmpfs");
+    fs.fill_leaving(1200 * 1024).expect("fill the tmpfs");
     let log = fs.join("actions.jsonl");
     let dir = Workdir::new("audit-reap").expect("temp dir");
     let config = dir

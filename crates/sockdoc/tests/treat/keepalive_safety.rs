@@ -17,7 +17,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
-use sockdoc_lab::doctor::{sysctl, Workdir};
+use sockdoc_lab::disk::Tmpfs;
+use sockdoc_lab::doctor::sysctl;
 use sockdoc_lab::treat::{Conn, EchoServer};
 
 use crate::run::{assert_refused, strs, treat, Audit, KaDoc};
@@ -509,7 +510,7 @@ fn restore_from_the_audit_log_puts_back_exactly_what_was_there() {
 fn keepalive_on_a_full_disk_changes_nothing() {
     let srv = EchoServer::start().expect("start the echo server");
     let conns = srv.connect(2).expect("connect");
-    let disk = FullTmpfs::new().expect("a full tmpfs");
+    let disk = Tmpfs::full().expect("a full tmpfs");
     let log = disk.path().join("audit.jsonl");
     let log_s = log.to_string_lossy().into_owned();
     let filter = clients_of(&srv);
@@ -588,7 +589,7 @@ fn a_disk_that_fills_during_the_run_stops_it_before_the_next_batch() {
     let room = intents[..2 * BATCH].iter().sum::<usize>()
         + outcomes[..BATCH].iter().sum::<usize>()
         + outcomes[BATCH..2 * BATCH].iter().sum::<usize>() / 2;
-    let disk = FullTmpfs::with_room(Some(("audit.jsonl", room))).expect("a nearly full tmpfs");
+    let disk = Tmpfs::with_room("audit.jsonl", room).expect("a nearly full tmpfs");
     let log = disk.path().join("audit.jsonl");
     let log_s = log.to_string_lossy().into_owned();
     let mut args = vec![
@@ -709,7 +710,7 @@ fn restore_reads_older_logs_and_stops_when_its_log_cannot_be_written() {
     let from = audit.path.to_string_lossy().into_owned();
 
     // The restore's own log is on a full disk: nothing is put back.
-    let disk = FullTmpfs::new().expect("a full tmpfs");
+    let disk = Tmpfs::full().expect("a full tmpfs");
     let log = disk.path().join("audit.jsonl");
     let log_s = log.to_string_lossy().into_owned();
     let run = crate::run::sockdoc(&[
@@ -1043,69 +1044,5 @@ impl AppClient {
 impl Drop for AppClient {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// A tiny tmpfs mounted on a temp directory and filled to the last byte; unmounted on drop.
-struct FullTmpfs {
-    dir: Workdir,
-}
-
-impl FullTmpfs {
-    fn new() -> std::io::Result<FullTmpfs> {
-        FullTmpfs::with_room(None)
-    }
-
-    /// With `Some((file, room))`: `file` is created first, padded with one JSON line so that exactly
-    /// `room` more bytes fit in it (tmpfs allocates whole pages) once the rest is filled.
-    fn with_room(room: Option<(&str, usize)>) -> std::io::Result<FullTmpfs> {
-        const PAGE: usize = 4096;
-        let dir = Workdir::new("fulldisk")?;
-        // Room for the padded file and a little more.
-        let size = format!("size={}k", room.map_or(0, |(_, r)| r) / 1024 + 64);
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &size, "sockdoc-full"])
-            .arg(dir.path())
-            .status()?;
-        if !status.success() {
-            return Err(std::io::Error::other(format!("mount tmpfs: {status}")));
-        }
-        let full = FullTmpfs { dir };
-        if let Some((name, room)) = room {
-            let pad = (room + 16).div_ceil(PAGE) * PAGE - room;
-            let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(pad - 11));
-            assert_eq!(line.len(), pad);
-            std::fs::write(full.path().join(name), line)?;
-            // The pages the file grows into are kept free: reserved while the rest fills up.
-            let pages = (pad + room) / PAGE - pad.div_ceil(PAGE);
-            if pages > 0 {
-                std::fs::write(full.path().join("reserve"), vec![0u8; pages * PAGE])?;
-            }
-        }
-        let mut f = std::fs::File::create(full.path().join("filler"))?;
-        let block = [0u8; 4096];
-        loop {
-            match f.write(&block) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
-                Err(e) => return Err(e),
-            }
-        }
-        match std::fs::remove_file(full.path().join("reserve")) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        Ok(full)
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for FullTmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
     }
 }
