@@ -21,7 +21,7 @@ use sockdoc_lab::disk::Tmpfs;
 use sockdoc_lab::doctor::sysctl;
 use sockdoc_lab::treat::{Conn, EchoServer};
 
-use crate::run::{assert_refused, strs, treat, Audit, KaDoc};
+use crate::run::{assert_refused, strs, treat, Audit, KaDoc, Run};
 
 /// The keepalive options of one socket, read with getsockopt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +127,22 @@ fn client_timer(srv: &EchoServer, c: &Conn) -> Option<String> {
         .find(|s| s.local.socket_addr() == c.client)
         .unwrap_or_else(|| panic!("client end {} gone", c.client));
     s.timer.as_ref().map(|t| t.kind.clone())
+}
+
+/// `sockdoc keepalive --restore --from-audit FROM OPTS... FILTER...` in the server's namespace,
+/// recording to `log`: the run and its JSON document.
+fn restore(
+    srv: &EchoServer,
+    log: &impl AsRef<Path>,
+    from: &str,
+    opts: &[&str],
+    filter: &[&str],
+) -> (Run, Value) {
+    let mut args = vec!["--restore", "--from-audit", from];
+    args.extend_from_slice(opts);
+    let run = treat(&srv.ns, "keepalive", log, &args, filter, &[]);
+    let doc = run.json("keepalive-restore");
+    (run, doc)
 }
 
 const SET: [&str; 7] = ["--yes", "--idle", "60", "--intvl", "5", "--cnt", "3"];
@@ -383,15 +399,7 @@ fn restore_from_the_audit_log_puts_back_exactly_what_was_there() {
     let restore_log = Audit::new();
 
     // The dry run shows the plan and changes nothing.
-    let run = treat(
-        &srv.ns,
-        "keepalive",
-        &restore_log,
-        &["--restore", "--from-audit", &from, "--dry-run"],
-        &[],
-        &[],
-    );
-    let doc = run.json("keepalive-restore");
+    let (_, doc) = restore(&srv, &restore_log, &from, &["--dry-run"], &[]);
     assert_eq!(doc["dry_run"], true, "{doc:#}");
     assert_eq!(doc["malformed"], 1, "{doc:#}");
     assert_eq!(doc["selected"], 3, "conns 0, 1 and 4: {doc:#}");
@@ -418,29 +426,19 @@ fn restore_from_the_audit_log_puts_back_exactly_what_was_there() {
 
     // A filter narrows the recorded sockets to those it matches now.
     let one = format!(":{}", conns[0].client.port());
-    let run = treat(
-        &srv.ns,
-        "keepalive",
+    let (_, doc) = restore(
+        &srv,
         &restore_log,
-        &["--restore", "--from-audit", &from, "--dry-run"],
+        &from,
+        &["--dry-run"],
         &["sport", "=", &one],
-        &[],
     );
-    let doc = run.json("keepalive-restore");
     assert_eq!(doc["selected"], 1, "{doc:#}");
     assert_eq!(doc["results"].as_array().map(Vec::len), Some(1), "{doc:#}");
     assert_eq!(result_for(&doc, &conns[0])["outcome"], "planned", "{doc:#}");
 
     // The restore.
-    let run = treat(
-        &srv.ns,
-        "keepalive",
-        &restore_log,
-        &["--restore", "--from-audit", &from, "--yes"],
-        &[],
-        &[],
-    );
-    let doc = run.json("keepalive-restore");
+    let (run, doc) = restore(&srv, &restore_log, &from, &["--yes"], &[]);
     assert_eq!(
         run.code(),
         Some(1),
@@ -491,15 +489,7 @@ fn restore_from_the_audit_log_puts_back_exactly_what_was_there() {
     let mut both = std::fs::read_to_string(&audit.path).expect("audit");
     both.push_str(&std::fs::read_to_string(&restore_log.path).expect("restore log"));
     std::fs::write(&audit.path, both).expect("join the logs");
-    let run = treat(
-        &srv.ns,
-        "keepalive",
-        &restore_log,
-        &["--restore", "--from-audit", &from, "--yes"],
-        &[],
-        &[],
-    );
-    let doc = run.json("keepalive-restore");
+    let (_, doc) = restore(&srv, &restore_log, &from, &["--yes"], &[]);
     assert_eq!(doc["restored"], 0, "{doc:#}");
     for i in [0, 1, 4] {
         assert_eq!(opts(fd(&conns[i])), original[i]);
@@ -511,20 +501,9 @@ fn keepalive_on_a_full_disk_changes_nothing() {
     let srv = EchoServer::start().expect("start the echo server");
     let conns = srv.connect(2).expect("connect");
     let disk = Tmpfs::full().expect("a full tmpfs");
-    let log = disk.path().join("audit.jsonl");
-    let log_s = log.to_string_lossy().into_owned();
+    let log = disk.join("audit.jsonl");
     let filter = clients_of(&srv);
-    let mut args = vec![
-        "--netns",
-        srv.ns.name(),
-        "keepalive",
-        "--json",
-        "--audit-log",
-        &log_s,
-    ];
-    args.extend_from_slice(&SET);
-    args.extend(strs(&filter));
-    let run = crate::run::sockdoc(&args);
+    let run = treat(&srv.ns, "keepalive", &log, &SET, &strs(&filter), &[]);
     assert_eq!(
         run.code(),
         Some(74),
@@ -546,7 +525,7 @@ fn keepalive_on_a_full_disk_changes_nothing() {
         "keepalive",
         "--yes",
         "--audit-log",
-        &log_s,
+        &log.to_string_lossy(),
         "sport",
         "=",
         &port,
@@ -590,19 +569,9 @@ fn a_disk_that_fills_during_the_run_stops_it_before_the_next_batch() {
         + outcomes[..BATCH].iter().sum::<usize>()
         + outcomes[BATCH..2 * BATCH].iter().sum::<usize>() / 2;
     let disk = Tmpfs::with_room("audit.jsonl", room).expect("a nearly full tmpfs");
-    let log = disk.path().join("audit.jsonl");
-    let log_s = log.to_string_lossy().into_owned();
-    let mut args = vec![
-        "--netns",
-        srv.ns.name(),
-        "keepalive",
-        "--json",
-        "--audit-log",
-        &log_s,
-    ];
-    args.extend_from_slice(&["--yes", "--idle", "61", "--intvl", "5", "--cnt", "3"]);
-    args.extend(strs(&filter));
-    let run = crate::run::sockdoc(&args);
+    let log = disk.join("audit.jsonl");
+    let set_61 = ["--yes", "--idle", "61", "--intvl", "5", "--cnt", "3"];
+    let run = treat(&srv.ns, "keepalive", &log, &set_61, &strs(&filter), &[]);
     assert_eq!(run.code(), Some(74), "stderr {}", run.stderr);
     let err = run.stderr_lines();
     assert_eq!(err.len(), 1, "{}", run.stderr);
@@ -711,20 +680,7 @@ fn restore_reads_older_logs_and_stops_when_its_log_cannot_be_written() {
 
     // The restore's own log is on a full disk: nothing is put back.
     let disk = Tmpfs::full().expect("a full tmpfs");
-    let log = disk.path().join("audit.jsonl");
-    let log_s = log.to_string_lossy().into_owned();
-    let run = crate::run::sockdoc(&[
-        "--netns",
-        srv.ns.name(),
-        "keepalive",
-        "--json",
-        "--audit-log",
-        &log_s,
-        "--restore",
-        "--from-audit",
-        &from,
-        "--yes",
-    ]);
+    let (run, doc) = restore(&srv, &disk.join("audit.jsonl"), &from, &["--yes"], &[]);
     assert_eq!(run.code(), Some(74), "stderr {}", run.stderr);
     let err = run.stderr_lines();
     assert_eq!(err.len(), 1, "{}", run.stderr);
@@ -733,7 +689,6 @@ fn restore_reads_older_logs_and_stops_when_its_log_cannot_be_written() {
         "{}",
         err[0]
     );
-    let doc = run.json("keepalive-restore");
     assert_eq!(
         (doc["records"].as_u64(), doc["restored"].as_u64()),
         (Some(2), Some(0)),
@@ -751,15 +706,7 @@ fn restore_reads_older_logs_and_stops_when_its_log_cannot_be_written() {
 
     // With a log that can be written, the older records are read and undone.
     let restore_log = Audit::new();
-    let run = treat(
-        &srv.ns,
-        "keepalive",
-        &restore_log,
-        &["--restore", "--from-audit", &from, "--yes"],
-        &[],
-        &[],
-    );
-    let doc = run.json("keepalive-restore");
+    let (run, doc) = restore(&srv, &restore_log, &from, &["--yes"], &[]);
     assert_eq!(run.code(), Some(0), "{}", run.stderr);
     assert_eq!(
         (
@@ -836,15 +783,7 @@ fn reap_keepalive_leaves_the_apps_user_timeout_alone() {
     let log = log.to_string_lossy();
     let restore_log = Audit::new();
     let one = format!(":{}", conns[0].client.port());
-    let run = treat(
-        &srv.ns,
-        "keepalive",
-        &restore_log,
-        &["--restore", "--from-audit", &log, "--yes"],
-        &["sport", "=", &one],
-        &[],
-    );
-    let doc = run.json("keepalive-restore");
+    let (_, doc) = restore(&srv, &restore_log, &log, &["--yes"], &["sport", "=", &one]);
     assert_eq!(doc["restored"], 1, "{doc:#}");
     assert_eq!(
         doc["malformed"], 0,
