@@ -416,26 +416,10 @@ impl DiagSocket {
 
     /// One datagram if one is queued (`None` if not).
     fn recv_nowait(&mut self) -> Result<Option<usize>, DiagError> {
-        loop {
-            // SAFETY: `buf` is a live, writable buffer of the length given.
-            let r = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if r >= 0 {
-                return Ok(Some(r as usize));
-            }
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => return Ok(None),
-                Some(libc::ENOBUFS) => return Err(DiagError::Overrun),
-                _ => return Err(DiagError::Io { op: "recv", err }),
-            }
+        match self.recv_flags(libc::MSG_DONTWAIT) {
+            Ok(n) => Ok(Some(n)),
+            Err(DiagError::Io { err, .. }) if err.raw_os_error() == Some(libc::EAGAIN) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -481,7 +465,14 @@ impl DiagSocket {
         }
     }
 
+    /// One datagram, waiting for it.
     fn recv(&mut self) -> Result<usize, DiagError> {
+        self.recv_flags(0)
+    }
+
+    /// `recv(2)` of one datagram into `buf` with `flags`, retried when interrupted; a full receive
+    /// queue (ENOBUFS) is an overrun.
+    fn recv_flags(&mut self, flags: libc::c_int) -> Result<usize, DiagError> {
         loop {
             // SAFETY: `buf` is a live, writable buffer of the length given.
             let r = unsafe {
@@ -489,7 +480,7 @@ impl DiagSocket {
                     self.fd.as_raw_fd(),
                     self.buf.as_mut_ptr().cast(),
                     self.buf.len(),
-                    0,
+                    flags,
                 )
             };
             if r >= 0 {

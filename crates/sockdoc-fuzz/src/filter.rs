@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rand::RngExt;
-use sockdoc_core::filter::{help_text, Filter};
+use sockdoc_core::filter::{help_text, keywords, predicate_keywords, Filter};
 use sockdoc_core::Owners;
 use sockdoc_diag::bytecode::run;
 use sockdoc_diag::{
@@ -24,38 +24,13 @@ use crate::runner::{Rng, Stats, Target};
 /// shortened, never whole.
 const MAX_ERROR_LEN: usize = 600;
 
-const KEYWORDS: &[&str] = &[
-    "state",
-    "exclude",
+/// Words besides the language's keywords ([`keywords`]): the aliases the parser also takes, and
+/// words of `ss` that sockdoc does not have.
+const MORE_WORDS: &[&str] = &[
     "excl",
-    "sport",
-    "dport",
-    "src",
-    "dst",
-    "dev",
-    "tcp",
-    "udp",
-    "proto",
-    "ipv4",
-    "ipv6",
     "inet",
     "inet6",
-    "proc",
-    "pid",
-    "uid",
-    "inode",
-    "idle",
-    "keepalive",
-    "retrans",
-    "unacked",
-    "recvq",
-    "sendq",
-    "timer",
-    "listening",
     "listen",
-    "not",
-    "and",
-    "or",
     "autobound",
     "fwmark",
     "cgroup",
@@ -201,6 +176,8 @@ const ODD_CHARS: &[char] = &[
 ];
 
 pub struct FilterTarget {
+    /// The language's keywords and [`MORE_WORDS`].
+    words: Vec<&'static str>,
     vocab: Vec<String>,
     samples: Vec<Socket>,
 }
@@ -350,35 +327,7 @@ fn argument(rng: &mut Rng, keyword: &str) -> String {
 
 /// A predicate written the way users write them.
 fn predicate(rng: &mut Rng) -> String {
-    let k = pick(
-        rng,
-        &[
-            "state",
-            "exclude",
-            "sport",
-            "dport",
-            "src",
-            "dst",
-            "dev",
-            "tcp",
-            "udp",
-            "proto",
-            "ipv4",
-            "ipv6",
-            "proc",
-            "pid",
-            "uid",
-            "inode",
-            "idle",
-            "keepalive",
-            "retrans",
-            "unacked",
-            "recvq",
-            "sendq",
-            "timer",
-            "listening",
-        ],
-    );
+    let k = pick(rng, predicate_keywords());
     let op = |rng: &mut Rng, all: bool| -> &'static str {
         let ops: &[&str] = if all {
             &[
@@ -538,7 +487,8 @@ impl Target for FilterTarget {
     type Input = Vec<String>;
 
     fn new() -> Self {
-        let mut vocab: Vec<String> = KEYWORDS
+        let words: Vec<&'static str> = keywords().chain(MORE_WORDS.iter().copied()).collect();
+        let mut vocab: Vec<String> = words
             .iter()
             .chain(SYMBOLS)
             .chain(STATES)
@@ -571,7 +521,11 @@ impl Target for FilterTarget {
             // The fixtures parse (the diag tests prove it); an error leaves fewer samples.
             let _ = parse_replies(dump, proto, &mut |s| samples.push(*s));
         }
-        FilterTarget { vocab, samples }
+        FilterTarget {
+            words,
+            vocab,
+            samples,
+        }
     }
 
     fn generate(&mut self, rng: &mut Rng) -> Vec<String> {
@@ -596,7 +550,7 @@ impl Target for FilterTarget {
                     words.push(match rng.random_range(0..10) {
                         0..=6 => self.vocab[rng.random_range(0..self.vocab.len())].clone(),
                         7 => {
-                            let k = pick(rng, KEYWORDS);
+                            let k = pick(rng, &self.words);
                             argument(rng, k)
                         }
                         8 => pick(rng, SYMBOLS).to_string(),

@@ -3,7 +3,8 @@
 //! It builds throw-away network namespaces ([`Netns`]), injects packet loss with nftables, creates
 //! real sockets in every reachable TCP/UDP state inside them ([`scenario`]), and reads the kernel's
 //! view back through `ss` ([`ss`]) so that sockdoc's output can be cross-checked against the
-//! reference tool on the very same sockets.
+//! reference tool on the very same sockets. For writers that must cope with a full disk (the audit
+//! log) it mounts small tmpfs disks, full or nearly ([`disk`]).
 //!
 //! Everything is scoped: namespaces are deleted by their guard's `Drop` (also while a failing test
 //! unwinds), helper processes are killed by PID, and the calling thread never changes namespace
@@ -12,6 +13,7 @@
 //! All functions need root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and the `ip`, `nft` and `ss` tools.
 
 pub mod cli;
+pub mod disk;
 pub mod doctor;
 mod enter;
 pub mod lock;

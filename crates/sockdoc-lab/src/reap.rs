@@ -110,19 +110,7 @@ impl Reaper {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> io::Result<Value> {
-        poll(timeout, what, || {
-            if let Some(v) = self.lines().into_iter().find(|v| pred(v)) {
-                return Ok(Ok(v));
-            }
-            if !self.running() {
-                return Err(io::Error::other(format!(
-                    "sockdoc reap exited while waiting for {what}; stderr:\n{}\nlog:\n{}",
-                    self.stderr(),
-                    fs::read_to_string(&self.log).unwrap_or_default()
-                )));
-            }
-            Ok(Err(format!("{} lines so far", self.lines().len())))
-        })
+        self.wait_for_line(what, timeout, pred, true)
     }
 
     /// Waits for an action line matching `pred`, also after the daemon exited (its last lines).
@@ -132,11 +120,30 @@ impl Reaper {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> io::Result<Value> {
+        self.wait_for_line(what, timeout, pred, false)
+    }
+
+    /// Polls the action log for a line matching `pred`; with `fail_on_exit`, a daemon that has
+    /// exited without writing it fails the wait at once.
+    fn wait_for_line(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+        fail_on_exit: bool,
+    ) -> io::Result<Value> {
         poll(timeout, what, || {
-            Ok(match self.lines().into_iter().find(|v| pred(v)) {
-                Some(v) => Ok(v),
-                None => Err(format!("{} lines so far", self.lines().len())),
-            })
+            if let Some(v) = self.lines().into_iter().find(|v| pred(v)) {
+                return Ok(Ok(v));
+            }
+            if fail_on_exit && !self.running() {
+                return Err(io::Error::other(format!(
+                    "sockdoc reap exited while waiting for {what}; stderr:\n{}\nlog:\n{}",
+                    self.stderr(),
+                    fs::read_to_string(&self.log).unwrap_or_default()
+                )));
+            }
+            Ok(Err(format!("{} lines so far", self.lines().len())))
         })
     }
 

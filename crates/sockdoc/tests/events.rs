@@ -73,6 +73,44 @@ s1.close(); c1.close(); l.close()
 print("lived %.3f" % lived, flush=True)
 "#;
 
+/// A Python script in a namespace (killed with it) that prints `ready`, waits for a line on stdin,
+/// then prints one more line and exits.
+struct Script {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Script {
+    /// `python3 -c SCRIPT ARGS...` in `ns`; returns once it said `ready`.
+    fn start(ns: &Netns, script: &str, args: &[&str]) -> Script {
+        let mut child = ns
+            .command("python3")
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python");
+        ns.register_pid(child.id());
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("ready");
+        assert_eq!(line.trim(), "ready");
+        Script { child, out }
+    }
+
+    /// Says go; returns the script's last line once it has exited.
+    fn go(mut self) -> String {
+        let mut stdin = self.child.stdin.take().expect("stdin");
+        writeln!(stdin, "go").expect("go");
+        let mut line = String::new();
+        self.out.read_line(&mut line).expect("the last line");
+        self.child.wait().expect("python ends");
+        line
+    }
+}
+
 /// `sockdoc --netns NS --json events --scan 200ms --for 20s ARGS...`, killed with the namespace; returns
 /// once its first stderr line says the subscription is in place.
 fn start_events(
@@ -110,18 +148,7 @@ fn ends_carry_the_last_state_the_lifetime_and_the_owner() {
     let ns = Netns::new().expect("namespace");
     let port = ns.fresh_port();
     let sport = format!(":{port}");
-    let mut py = ns
-        .command("python3")
-        .args(["-c", LIFETIMES, &port.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python");
-    ns.register_pid(py.id());
-    let mut py_out = BufReader::new(py.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    py_out.read_line(&mut line).expect("ready");
-    assert_eq!(line.trim(), "ready");
+    let py = Script::start(&ns, LIFETIMES, &[&port.to_string()]);
 
     // Every end on the port, with owners; and only those that ended from CLOSE-WAIT.
     let (mut all, all_out) = start_events(
@@ -143,16 +170,12 @@ fn ends_carry_the_last_state_the_lifetime_and_the_owner() {
     );
     // Two scans have seen the old connection before the new one starts.
     std::thread::sleep(std::time::Duration::from_millis(600));
-    let mut stdin = py.stdin.take().expect("stdin");
-    writeln!(stdin, "go").expect("go");
-    line.clear();
-    py_out.read_line(&mut line).expect("lifetime");
+    let line = py.go();
     let lived: f64 = line
         .trim()
         .strip_prefix("lived ")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("python said {line:?}"));
-    py.wait().expect("python ends");
 
     let events: Vec<serde_json::Value> = all_out
         .lines()
@@ -359,18 +382,7 @@ fn a_stalled_reader_reports_kernel_losses_and_counts_what_the_scans_saw() {
     let port = ns.fresh_port();
     let dir = sockdoc_lab::doctor::Workdir::new("events-stalled").expect("dir");
     let err = dir.join("stderr.log");
-    let mut py = ns
-        .command("python3")
-        .args(["-c", HOLD_THEN_CHURN, &port.to_string(), "20000"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python");
-    ns.register_pid(py.id());
-    let mut py_out = BufReader::new(py.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    py_out.read_line(&mut line).expect("ready");
-    assert_eq!(line.trim(), "ready");
+    let py = Script::start(&ns, HOLD_THEN_CHURN, &[&port.to_string(), "20000"]);
     let sport = format!(":{port}");
     let mut ev = spawn_events(
         &ns,
@@ -404,12 +416,7 @@ fn a_stalled_reader_reports_kernel_losses_and_counts_what_the_scans_saw() {
     // Scans see the held connections.
     std::thread::sleep(std::time::Duration::from_millis(800));
     signal(ev.id(), "STOP");
-    let mut stdin = py.stdin.take().expect("stdin");
-    writeln!(stdin, "go").expect("go");
-    line.clear();
-    py_out.read_line(&mut line).expect("done");
-    assert_eq!(line.trim(), "done");
-    py.wait().expect("python ends");
+    assert_eq!(py.go().trim(), "done");
     signal(ev.id(), "CONT");
     // Until the stream is quiet for two seconds: scans have decided what vanished unreported (two
     // missed scans, then a second's grace for late ends) and the lost records are out.

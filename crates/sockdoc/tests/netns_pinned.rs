@@ -18,10 +18,21 @@ const WAIT: Duration = Duration::from_secs(20);
 /// `sockdoc --netns NS serve --listen 127.0.0.1:0 EXTRA...` with stderr in a file; the guard, the
 /// address, and the stderr file.
 fn serve(ns: &Netns, extra: &[&str]) -> (Killed, String, sockdoc_lab::doctor::Workdir) {
-    let dir = sockdoc_lab::doctor::Workdir::new("serve-netns").expect("dir");
+    serve_in(&["--netns", ns.name()], extra, "serve-netns")
+}
+
+/// `sockdoc SELECT... serve --listen 127.0.0.1:0 EXTRA...` (`SELECT`: the namespace options) with
+/// stderr in `stderr.log` of a fresh directory; returns once it serves.
+fn serve_in(
+    select: &[&str],
+    extra: &[&str],
+    tag: &str,
+) -> (Killed, String, sockdoc_lab::doctor::Workdir) {
+    let dir = sockdoc_lab::doctor::Workdir::new(tag).expect("dir");
     let err = dir.join("stderr.log");
     let child = Command::new(BIN)
-        .args(["--netns", ns.name(), "serve", "--listen", "127.0.0.1:0"])
+        .args(select)
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -42,6 +53,17 @@ fn serve(ns: &Netns, extra: &[&str]) -> (Killed, String, sockdoc_lab::doctor::Wo
     (guard, addr, dir)
 }
 
+/// Waits for the guarded process to exit by itself.
+fn exit_status(guard: &mut Killed) -> std::process::ExitStatus {
+    poll(WAIT, "serve to exit", || {
+        Ok(match guard.0.try_wait()? {
+            Some(s) => Ok(s),
+            None => Err("still running".to_string()),
+        })
+    })
+    .expect("serve exits")
+}
+
 fn metrics(addr: &str) -> String {
     get(addr, "/metrics", Duration::from_secs(10)).expect("scrape")
 }
@@ -57,13 +79,7 @@ fn serve_stops_with_69_when_its_namespace_is_recreated() {
         "{m}"
     );
     let new = ns.recreate().expect("recreate");
-    let status = poll(WAIT, "serve to exit", || {
-        Ok(match guard.0.try_wait()? {
-            Some(s) => Ok(s),
-            None => Err("still running".to_string()),
-        })
-    })
-    .expect("serve exits");
+    let status = exit_status(&mut guard);
     assert_eq!(status.code(), Some(69), "{status:?}");
     let err = std::fs::read_to_string(dir.join("stderr.log")).expect("stderr");
     let last = err.lines().last().unwrap_or_default();
@@ -124,45 +140,15 @@ fn serve_follows_a_recreated_namespace_when_asked() {
 fn serve_stops_with_69_when_the_netns_pid_exits() {
     let ns = Netns::new().expect("namespace");
     let pid = ns.spawn(&["sleep", "60"]).expect("sleep");
-    let dir = sockdoc_lab::doctor::Workdir::new("serve-netns-pid").expect("dir");
-    let err = dir.join("stderr.log");
-    let child = Command::new(BIN)
-        .args([
-            "--netns-pid",
-            &pid.to_string(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(File::create(&err).expect("stderr file")))
-        .spawn()
-        .expect("start serve");
-    let mut guard = Killed(child);
-    poll(WAIT, "the serving line", || {
-        let text = std::fs::read_to_string(&err)?;
-        Ok(if text.contains("serving") {
-            Ok(())
-        } else {
-            Err(text)
-        })
-    })
-    .expect("serving");
+    let (mut guard, _, dir) = serve_in(&["--netns-pid", &pid.to_string()], &[], "serve-netns-pid");
     let st = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
         .expect("kill");
     assert!(st.success());
-    let status = poll(WAIT, "serve to exit", || {
-        Ok(match guard.0.try_wait()? {
-            Some(s) => Ok(s),
-            None => Err("still running".to_string()),
-        })
-    })
-    .expect("serve exits");
+    let status = exit_status(&mut guard);
     assert_eq!(status.code(), Some(69), "{status:?}");
-    let text = std::fs::read_to_string(&err).expect("stderr");
+    let text = std::fs::read_to_string(dir.join("stderr.log")).expect("stderr");
     assert!(
         text.contains(&format!("pid {pid}")) && text.contains("its process exited"),
         "{text}"

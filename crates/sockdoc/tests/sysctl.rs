@@ -2,8 +2,10 @@
 //! the incident notes' harmful values; the plan file is written atomically and never overwritten
 //! without --force.
 
+use std::path::PathBuf;
 use std::process::Command;
 
+use sockdoc_lab::doctor::Workdir;
 use sockdoc_lab::Netns;
 
 fn sockdoc(args: &[&str]) -> std::process::Output {
@@ -360,6 +362,49 @@ impl Drop for HostConf {
     }
 }
 
+/// A namespace whose net.ipv4.tcp_max_tw_buckets is 5000 (the profile wants 262144), and a temp
+/// directory (removed on drop) for the state dir and audit log of its `sysctl` runs.
+struct TwLow {
+    ns: Netns,
+    dir: Workdir,
+    state: PathBuf,
+    audit: PathBuf,
+}
+
+impl TwLow {
+    fn new(tag: &str) -> TwLow {
+        let ns = Netns::new().expect("namespace");
+        ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=5000"])
+            .expect("set tw buckets");
+        let dir = Workdir::new(&format!("sysctl-{tag}")).expect("dir");
+        let (state, audit) = (dir.join("state"), dir.join("audit.jsonl"));
+        TwLow {
+            ns,
+            dir,
+            state,
+            audit,
+        }
+    }
+
+    /// `sockdoc --netns NS sysctl ARGS... --state-dir STATE --audit-log AUDIT`.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.run_logged(args, self.audit.to_str().expect("utf-8"))
+    }
+
+    /// [`TwLow::run`] with another audit log.
+    fn run_logged(&self, args: &[&str], audit: &str) -> std::process::Output {
+        let mut a = vec!["--netns", self.ns.name(), "sysctl"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&[
+            "--state-dir",
+            self.state.to_str().expect("utf-8"),
+            "--audit-log",
+            audit,
+        ]);
+        sockdoc(&a)
+    }
+}
+
 fn host_value(key: &str) -> String {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     std::fs::read_to_string(path)
@@ -375,25 +420,10 @@ fn host_value(key: &str) -> String {
 #[test]
 fn a_namespace_apply_never_writes_the_host_sysctl_d() {
     let host_file = HostConf::snapshot();
-    let ns = Netns::new().expect("namespace");
-    ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=5000"])
-        .expect("set tw buckets");
+    let t = TwLow::new("nsapply");
+    let ns = &t.ns;
     let host_tw = host_value("net.ipv4.tcp_max_tw_buckets");
-    let dir = std::env::temp_dir().join(format!("sockdoc-nsapply-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let state = dir.join("state");
-    let audit = dir.join("audit.jsonl");
-    let run = |extra: &[&str]| {
-        let mut a = vec!["--netns", ns.name(), "sysctl"];
-        a.extend_from_slice(extra);
-        a.extend_from_slice(&[
-            "--state-dir",
-            state.to_str().expect("utf-8"),
-            "--audit-log",
-            audit.to_str().expect("utf-8"),
-        ]);
-        sockdoc(&a)
-    };
+    let run = |extra: &[&str]| t.run(extra);
 
     let out = run(&["apply", "--yes"]);
     assert!(out.status.success(), "{out:?}");
@@ -401,7 +431,7 @@ fn a_namespace_apply_never_writes_the_host_sysctl_d() {
         host_file.unchanged(),
         "the host's /etc/sysctl.d/90-sockdoc.conf was created or changed: {out:?}"
     );
-    assert_eq!(value(&ns, "net.ipv4.tcp_max_tw_buckets"), "262144");
+    assert_eq!(value(ns, "net.ipv4.tcp_max_tw_buckets"), "262144");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("no file written"),
         "{out:?}"
@@ -411,14 +441,14 @@ fn a_namespace_apply_never_writes_the_host_sysctl_d() {
         host_tw,
         "host untouched"
     );
-    let log = std::fs::read_to_string(&audit).expect("audit");
+    let log = std::fs::read_to_string(&t.audit).expect("audit");
     let first: serde_json::Value =
         serde_json::from_str(log.lines().next().expect("a line")).expect("JSON");
     assert_eq!(first["conf"], serde_json::Value::Null, "{first}");
 
     let back = run(&["rollback"]);
     assert!(back.status.success(), "{back:?}");
-    assert_eq!(value(&ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
+    assert_eq!(value(ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
     assert!(host_file.unchanged());
 
     // The dry run says where the settings go: this namespace, at runtime, no file.
@@ -455,10 +485,9 @@ fn a_namespace_apply_never_writes_the_host_sysctl_d() {
         "--force",
     ]);
     assert_eq!(refused.status.code(), Some(64), "{refused:?}");
-    assert_eq!(value(&ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
+    assert_eq!(value(ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
 
     assert!(host_file.unchanged());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// An apply killed between writing its temporary file and renaming it leaves `*.sockdoc-tmp` files;
@@ -466,11 +495,8 @@ fn a_namespace_apply_never_writes_the_host_sysctl_d() {
 /// namespace says whose settings it holds and how to load them there.
 #[test]
 fn stale_temporary_files_are_cleaned_and_a_namespace_file_is_marked() {
-    let ns = Netns::new().expect("namespace");
-    ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=5000"])
-        .expect("set tw buckets");
-    let dir = std::env::temp_dir().join(format!("sockdoc-stale-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let t = TwLow::new("stale");
+    let (ns, dir) = (&t.ns, t.dir.path());
     let conf = dir.join("90-sockdoc.conf");
     // The old fixed name, one of a process that is gone (above any pid_max), and a stranger's.
     let stale = [
@@ -481,21 +507,7 @@ fn stale_temporary_files_are_cleaned_and_a_namespace_file_is_marked() {
     for f in stale.iter().chain([&other]) {
         std::fs::write(f, "net.ipv4.tcp_max_tw_buckets = 1\n").expect("stale file");
     }
-    let state = dir.join("state");
-    let audit = dir.join("audit.jsonl");
-    let out = sockdoc(&[
-        "--netns",
-        ns.name(),
-        "sysctl",
-        "apply",
-        "--yes",
-        "--conf",
-        conf.to_str().expect("utf-8"),
-        "--state-dir",
-        state.to_str().expect("utf-8"),
-        "--audit-log",
-        audit.to_str().expect("utf-8"),
-    ]);
+    let out = t.run(&["apply", "--yes", "--conf", conf.to_str().expect("utf-8")]);
     assert!(out.status.success(), "{out:?}");
     for f in &stale {
         assert!(!f.exists(), "{} left", f.display());
@@ -514,61 +526,25 @@ fn stale_temporary_files_are_cleaned_and_a_namespace_file_is_marked() {
         text.contains("net.ipv4.tcp_max_tw_buckets = 262144"),
         "{text}"
     );
-    let ours: Vec<_> = std::fs::read_dir(&dir)
+    let ours: Vec<_> = std::fs::read_dir(dir)
         .expect("list")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with("sockdoc-tmp") && n.starts_with(".90-sockdoc"))
         .collect();
     assert!(ours.is_empty(), "{ours:?}");
-    let back = sockdoc(&[
-        "--netns",
-        ns.name(),
-        "sysctl",
-        "rollback",
-        "--state-dir",
-        state.to_str().expect("utf-8"),
-        "--audit-log",
-        audit.to_str().expect("utf-8"),
-    ]);
+    let back = t.run(&["rollback"]);
     assert!(back.status.success(), "{back:?}");
     assert!(!conf.exists());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Refusals speak of settings, not sockets; a path through a file says "Not a directory"; nothing
 /// changes in either case.
 #[test]
 fn apply_refusals_say_what_is_wrong() {
-    let ns = Netns::new().expect("namespace");
-    ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=5000"])
-        .expect("set tw buckets");
-    let dir = std::env::temp_dir().join(format!("sockdoc-refuse-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let state = dir.join("state");
-    let audit = dir.join("audit.jsonl");
-    let base = |audit: &str| -> Vec<String> {
-        [
-            "--netns",
-            ns.name(),
-            "sysctl",
-            "apply",
-            "--state-dir",
-            state.to_str().expect("utf-8"),
-            "--audit-log",
-            audit,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
+    let t = TwLow::new("refuse");
     // No --yes and no terminal.
-    let args = base(audit.to_str().expect("utf-8"));
-    let out = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
-        .args(&args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run");
+    let out = t.run(&["apply"]);
     assert_eq!(out.status.code(), Some(64), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -576,12 +552,7 @@ fn apply_refusals_say_what_is_wrong() {
         "{err}"
     );
     // An audit log under a file.
-    let mut args = base("/etc/passwd/audit.jsonl");
-    args.push("--yes".into());
-    let out = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
-        .args(&args)
-        .output()
-        .expect("run");
+    let out = t.run_logged(&["apply", "--yes"], "/etc/passwd/audit.jsonl");
     assert_eq!(out.status.code(), Some(74), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -590,7 +561,6 @@ fn apply_refusals_say_what_is_wrong() {
         "{err}"
     );
     assert!(!err.contains("File exists"), "{err}");
-    assert_eq!(value(&ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
-    assert!(!state.exists(), "no backup was made");
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(value(&t.ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
+    assert!(!t.state.exists(), "no backup was made");
 }

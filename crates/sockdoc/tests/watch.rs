@@ -1,41 +1,47 @@
 //! `sockdoc keepalive --watch`: a service that opens a new listener and takes a new connection after the
 //! watch started gets keepalive on them within a round; SIGTERM ends the watch cleanly.
 
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use sockdoc_lab::disk::Tmpfs;
 use sockdoc_lab::wait::poll;
 use sockdoc_lab::Netns;
 
+/// A service with a listener on port ARG1 that, 1.5 s later (or once the file ARG3 exists, if given),
+/// opens a second listener on port ARG2 and a connection to it.
 const SERVICE: &str = r#"
-import socket, sys, time
+import os, socket, sys, time
 p1, p2 = int(sys.argv[1]), int(sys.argv[2])
 l1 = socket.socket(); l1.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l1.bind(("127.0.0.1", p1)); l1.listen(8)
-time.sleep(1.5)
+if len(sys.argv) > 3:
+    while not os.path.exists(sys.argv[3]): time.sleep(0.05)
+else:
+    time.sleep(1.5)
 l2 = socket.socket(); l2.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l2.bind(("127.0.0.1", p2)); l2.listen(8)
 c = socket.create_connection(("127.0.0.1", p2)); s, _ = l2.accept()
 time.sleep(60)
 "#;
 
-#[test]
-fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
-    let ns = Netns::new().expect("namespace");
-    let (p1, p2) = (ns.fresh_port(), ns.fresh_port());
-    ns.spawn(&["python3", "-c", SERVICE, &p1.to_string(), &p2.to_string()])
-        .expect("service");
+/// Waits (5 s at most) until `ss` shows a listener on `port` in `ns`.
+fn wait_for_listener(ns: &Netns, port: u16) {
     poll(Duration::from_secs(5), "first listener", || {
         let t = ns.exec(&["ss", "-tlnH"]).expect("ss");
-        Ok(if t.contains(&format!(":{p1}")) {
+        Ok(if t.contains(&format!(":{port}")) {
             Ok(())
         } else {
             Err(t)
         })
     })
     .expect("listener up");
-    let audit = std::env::temp_dir().join(format!("sockdoc-watch-{}.jsonl", std::process::id()));
-    let filter_lo = format!(":{p1}");
-    let filter_hi = format!(":{p2}");
-    let watcher = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+}
+
+/// `sockdoc --netns NS keepalive --yes --idle 50 --watch --every 200ms --audit-log AUDIT` on the
+/// sockets of ports `lo` to `hi`, stdout and stderr piped.
+fn start_watch(ns: &Netns, audit: &Path, lo: u16, hi: u16) -> Child {
+    let (lo, hi) = (format!(":{lo}"), format!(":{hi}"));
+    Command::new(env!("CARGO_BIN_EXE_sockdoc"))
         .args([
             "--netns",
             ns.name(),
@@ -48,21 +54,36 @@ fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
             "200ms",
             "--audit-log",
         ])
-        .arg(&audit)
-        .args(["sport", ">=", &filter_lo, "and", "sport", "<=", &filter_hi])
+        .arg(audit)
+        .args(["sport", ">=", &lo, "and", "sport", "<=", &hi])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start the watch");
+        .expect("start the watch")
+}
+
+/// `ss -tnoH state established ( sport = :PORT )` in `ns`.
+fn established_from(ns: &Netns, port: u16) -> String {
+    let f = format!("( sport = :{port} )");
+    ns.exec(&["ss", "-tnoH", "state", "established", &f])
+        .expect("ss")
+}
+
+#[test]
+fn watch_covers_sockets_that_appear_later_and_stops_on_sigterm() {
+    let ns = Netns::new().expect("namespace");
+    let (p1, p2) = (ns.fresh_port(), ns.fresh_port());
+    ns.spawn(&["python3", "-c", SERVICE, &p1.to_string(), &p2.to_string()])
+        .expect("service");
+    wait_for_listener(&ns, p1);
+    let audit = std::env::temp_dir().join(format!("sockdoc-watch-{}.jsonl", std::process::id()));
+    let watcher = start_watch(&ns, &audit, p1, p2);
     let found = poll(
         Duration::from_secs(10),
         "keepalive on the late connection",
         || {
-            let f = format!("( sport = :{p2} )");
-            let t = ns
-                .exec(&["ss", "-tnoH", "state", "established", &f])
-                .expect("ss");
+            let t = established_from(&ns, p2);
             Ok(if t.contains("keepalive") {
                 Ok(t)
             } else {
@@ -151,84 +172,27 @@ fn watch_every_below_100ms_is_refused() {
     }
 }
 
-/// A service that opens a second listener and a connection to it once `trigger` exists.
-const SERVICE_ON_TRIGGER: &str = r#"
-import os, socket, sys, time
-p1, p2, trigger = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-l1 = socket.socket(); l1.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l1.bind(("127.0.0.1", p1)); l1.listen(8)
-while not os.path.exists(trigger): time.sleep(0.05)
-l2 = socket.socket(); l2.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l2.bind(("127.0.0.1", p2)); l2.listen(8)
-c = socket.create_connection(("127.0.0.1", p2)); s, _ = l2.accept()
-time.sleep(60)
-"#;
-
-/// A small tmpfs on a fresh directory; unmounted (lazily) and removed on drop.
-struct Tmpfs(std::path::PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
 /// A watch round whose intent records cannot be written (the disk filled after the first run)
 /// changes nothing and ends the watch: exit 74, one line saying what was changed and what to do.
 #[test]
 fn a_watch_round_that_cannot_write_the_audit_log_stops_before_changing_anything() {
-    use std::io::{BufRead, BufReader, Write};
-    const PAGE: u64 = 4096;
+    use std::io::{BufRead, BufReader};
     let ns = Netns::new().expect("namespace");
     let (p1, p2) = (ns.fresh_port(), ns.fresh_port());
-    let fs = Tmpfs(std::env::temp_dir().join(format!("sockdoc-watch-full-{}", std::process::id())));
-    std::fs::create_dir_all(&fs.0).expect("mount point");
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&fs.0)
-        .status()
-        .expect("mount");
-    assert!(st.success(), "mount tmpfs: {st}");
-    let trigger = fs.0.join("trigger");
-    let audit = fs.0.join("audit.jsonl");
+    let fs = Tmpfs::mount(256 * 1024).expect("a tmpfs");
+    let trigger = fs.join("trigger");
+    let audit = fs.join("audit.jsonl");
     ns.spawn(&[
         "python3",
         "-c",
-        SERVICE_ON_TRIGGER,
+        SERVICE,
         &p1.to_string(),
         &p2.to_string(),
         &trigger.to_string_lossy(),
     ])
     .expect("service");
-    poll(Duration::from_secs(5), "first listener", || {
-        let t = ns.exec(&["ss", "-tlnH"]).expect("ss");
-        Ok(if t.contains(&format!(":{p1}")) {
-            Ok(())
-        } else {
-            Err(t)
-        })
-    })
-    .expect("listener up");
-    let (lo, hi) = (format!(":{p1}"), format!(":{p2}"));
-    let mut watcher = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
-        .args([
-            "--netns",
-            ns.name(),
-            "keepalive",
-            "--yes",
-            "--idle",
-            "50",
-            "--watch",
-            "--every",
-            "200ms",
-            "--audit-log",
-        ])
-        .arg(&audit)
-        .args(["sport", ">=", &lo, "and", "sport", "<=", &hi])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the watch");
+    wait_for_listener(&ns, p1);
+    let mut watcher = start_watch(&ns, &audit, p1, p2);
     // The first run (the first listener) is on record once the watch says it is watching.
     let mut stdout = BufReader::new(watcher.stdout.take().expect("stdout"));
     let mut said = String::new();
@@ -245,20 +209,7 @@ fn a_watch_round_that_cannot_write_the_audit_log_stops_before_changing_anything(
     }
     assert!(said.contains("set on 1 of 1"), "{said}");
     // Fill the log's last page with a line of padding, then the disk.
-    let len = std::fs::metadata(&audit).expect("the audit log").len();
-    let mut pad = PAGE - len % PAGE;
-    if pad < 16 {
-        pad += PAGE;
-    }
-    let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(pad as usize - 11));
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&audit)
-        .and_then(|mut f| f.write_all(line.as_bytes()))
-        .expect("pad the log");
-    let mut filler = std::fs::File::create(fs.0.join("filler")).expect("filler");
-    while filler.write_all(&[0u8; 4096]).is_ok() {}
-    drop(filler);
+    fs.fill_with_room("audit.jsonl", 0).expect("fill the disk");
     // The trigger is an empty file: no data page needed.
     std::fs::File::create(&trigger).expect("trigger");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -287,10 +238,7 @@ fn a_watch_round_that_cannot_write_the_audit_log_stops_before_changing_anything(
         lines[0]
     );
     // The round's sockets exist and were not changed: no keepalive timer on the connection.
-    let f = format!("( sport = :{p2} )");
-    let t = ns
-        .exec(&["ss", "-tnoH", "state", "established", &f])
-        .expect("ss");
+    let t = established_from(&ns, p2);
     assert!(!t.trim().is_empty(), "the connection is there");
     assert!(!t.contains("keepalive"), "nothing changed: {t}");
     let records = std::fs::read_to_string(&audit).expect("the audit log");

@@ -27,6 +27,17 @@ use ast::Expr;
 
 pub use help::help_text;
 
+/// The language's keywords: those that start a predicate ([`predicate_keywords`]), then `not`,
+/// `and`, `or`. Aliases the parser also takes (`excl`, `inet`, `inet6`, `listen`) are not listed.
+pub fn keywords() -> impl Iterator<Item = &'static str> {
+    parse::keywords()
+}
+
+/// The keywords that start a predicate (`state`, `sport`, ..., `listening`); so do `not` and `(`.
+pub fn predicate_keywords() -> &'static [&'static str] {
+    parse::PREDICATE_KEYWORDS
+}
+
 /// A parsed filter. The empty filter matches every socket.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {

@@ -21,12 +21,8 @@ use super::FilterError;
 /// Deepest nesting of parentheses, quotes and `not` accepted; keeps recursion bounded.
 const MAX_DEPTH: usize = 64;
 
-/// The words that can start a predicate, for "expected one of" messages.
-const PREDICATE_WORDS: &str = "state, exclude, sport, dport, src, dst, dev, tcp, udp, proto, ipv4, ipv6, \
-     proc, pid, uid, inode, idle, keepalive, retrans, unacked, recvq, sendq, timer, listening, not, (";
-
-/// Every keyword, for "did you mean" suggestions.
-pub(crate) const KEYWORDS: &[&str] = &[
+/// The words that start a predicate (so do `not` and `(`), in the order messages list them.
+pub(crate) const PREDICATE_KEYWORDS: &[&str] = &[
     "state",
     "exclude",
     "sport",
@@ -51,10 +47,20 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "sendq",
     "timer",
     "listening",
-    "not",
-    "and",
-    "or",
 ];
+
+/// The keywords that join predicates.
+const CONNECTIVES: &[&str] = &["not", "and", "or"];
+
+/// Every keyword ([`PREDICATE_KEYWORDS`], then [`CONNECTIVES`]), for "did you mean" suggestions.
+pub(crate) fn keywords() -> impl Iterator<Item = &'static str> {
+    PREDICATE_KEYWORDS.iter().chain(CONNECTIVES).copied()
+}
+
+/// The words that can start a predicate, for "expected one of" messages.
+fn predicate_words() -> String {
+    format!("{}, not, (", PREDICATE_KEYWORDS.join(", "))
+}
 
 /// Parse `text`, whose first character is at character offset `base` of the whole input, found
 /// `depth` levels of nesting deep (quoted groups are parsed this way). `Ok(None)` for empty text.
@@ -236,7 +242,10 @@ impl Parser {
             )),
             TokenKind::Op(_) => Err(err(
                 &token,
-                format!("unexpected comparison; expected one of: {PREDICATE_WORDS}"),
+                format!(
+                    "unexpected comparison; expected one of: {}",
+                    predicate_words()
+                ),
             )),
             TokenKind::Not => Err(err(&token, "unexpected \"!\"")),
             TokenKind::Word => self.predicate(token),
@@ -441,14 +450,14 @@ impl Parser {
             return err(
                 word,
                 format!(
-                    "a state needs the word state (state {}); expected one of: {PREDICATE_WORDS}",
-                    word.text
+                    "a state needs the word state (state {}); expected one of: {}",
+                    word.text,
+                    predicate_words()
                 ),
             );
         }
         let lower = word.text.to_ascii_lowercase();
-        let suggestion = KEYWORDS
-            .iter()
+        let suggestion = keywords()
             .filter(|_| lower.len() <= 16)
             .map(|k| (edit_distance(&lower, k), k))
             .filter(|(d, k)| *d <= 2 && *d < k.len())
@@ -459,7 +468,7 @@ impl Parser {
         };
         err(
             word,
-            format!("unknown word{hint}; expected one of: {PREDICATE_WORDS}"),
+            format!("unknown word{hint}; expected one of: {}", predicate_words()),
         )
     }
 }

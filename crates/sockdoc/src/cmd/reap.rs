@@ -706,22 +706,14 @@ fn scan(
         let lazy = std::cell::RefCell::new(owners);
         let record = |i: usize, phase_fields: Value| {
             let k = &d.kills[i];
-            let mut v = json!({
-                "schema": SCHEMA,
-                "time": now_rfc3339(),
-                "action": "kill",
-                "dry_run": false,
-                "rule": cfg.rules[k.rule].name,
-                "reason": k.reason.key(),
-                "why": k.why,
-                "idle_ms": k.idle_ms,
-                "age_ms": k.age_ms,
-                "age_at_least": k.age_at_least,
-                "socket": JSocket::new(&sockets[k.index], lazy.borrow().walked.as_ref()),
-            });
-            if let (Some(o), Value::Object(extra)) = (v.as_object_mut(), phase_fields) {
-                o.extend(extra);
-            }
+            let socket = json!(JSocket::new(
+                &sockets[k.index],
+                lazy.borrow().walked.as_ref()
+            ));
+            let mut v = kill_record(cfg, k, socket, phase_fields);
+            v["schema"] = json!(SCHEMA);
+            v["time"] = json!(now_rfc3339());
+            v["dry_run"] = json!(false);
             v
         };
         let acted = WriteAhead::new(sink, reap_run()).act(
@@ -760,21 +752,18 @@ fn scan(
     }
     count_kills(cfg, &d.kills, &tries, &sockets, tracker, m, true);
     for k in d.kills.iter().filter(|k| k.dry_run) {
-        let s = &sockets[k.index];
-        sink.write(json!({
-            "action": "kill",
-            "outcome": "would kill",
-            "dry_run": true,
-            "rule": cfg.rules[k.rule].name,
-            "reason": k.reason.key(),
-            "why": k.why,
-            "idle_ms": k.idle_ms,
-            "age_ms": k.age_ms,
-            "age_at_least": k.age_at_least,
-            "method": Value::Null,
-            "attempts": [],
-            "socket": JSocket::new(s, owners.walked.as_ref()),
-        }))?;
+        let socket = json!(JSocket::new(&sockets[k.index], owners.walked.as_ref()));
+        sink.write(kill_record(
+            cfg,
+            k,
+            socket,
+            json!({
+                "outcome": "would kill",
+                "dry_run": true,
+                "method": Value::Null,
+                "attempts": [],
+            }),
+        ))?;
     }
 
     // Keepalive retrofits.
@@ -836,6 +825,30 @@ fn scan(
 fn reap_run() -> &'static str {
     static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     RUN.get_or_init(run_id)
+}
+
+/// A kill's action record: its rule, why it was chosen and the socket (as a dry run and the live
+/// intent and outcome records all say them), with `more` (outcome, phase, ...) added.
+fn kill_record(
+    cfg: &Config,
+    k: &sockdoc_core::reap::decide::Kill,
+    socket: Value,
+    more: Value,
+) -> Value {
+    let mut v = json!({
+        "action": "kill",
+        "rule": cfg.rules[k.rule].name,
+        "reason": k.reason.key(),
+        "why": k.why,
+        "idle_ms": k.idle_ms,
+        "age_ms": k.age_ms,
+        "age_at_least": k.age_at_least,
+        "socket": socket,
+    });
+    if let (Some(o), Value::Object(more)) = (v.as_object_mut(), more) {
+        o.extend(more);
+    }
+    v
 }
 
 /// A kill's outcome from its attempts: `killed`, `gone` (it closed by itself first) or `failed`.

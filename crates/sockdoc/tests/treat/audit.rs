@@ -16,11 +16,12 @@
 //! The tmpfs mounts live in temp directories and are unmounted by a guard, also when a test fails.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+use sockdoc_lab::disk::Tmpfs;
 use sockdoc_lab::doctor::Workdir;
 use sockdoc_lab::treat::{Conn, EchoServer};
 use sockdoc_lab::SockState;
@@ -29,73 +30,6 @@ use crate::run::{records, sockdoc, sport, strs, Audit, KillDoc};
 
 /// The reason a selected socket the run did not reach is skipped (as `sockdoc kill` words it).
 const NOT_REACHED: &str = "not acted on: the audit log could not be written";
-
-/// A tmpfs of `size` mounted on a fresh temp directory; unmounted (lazily, so a busy file cannot
-/// keep it) and removed on drop.
-struct Tmpfs {
-    mnt: PathBuf,
-    _dir: Workdir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
-        let dir = Workdir::new("audit-tmpfs").expect("temp dir");
-        let mnt = dir.subdir("mnt").expect("mount point");
-        let st = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(&mnt)
-            .status()
-            .expect("run mount");
-        assert!(st.success(), "mount -t tmpfs -o size={size}: {st}");
-        Tmpfs { mnt, _dir: dir }
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.mnt.join(name)
-    }
-
-    /// Fill it with `dd` until ENOSPC, leaving `free` bytes (rounded down to 4 KiB blocks) by
-    /// deleting the second filler file.
-    fn fill_leaving(&self, free: u64) {
-        let blocks = free / 4096;
-        if blocks > 0 {
-            let st = Command::new("dd")
-                .args(["if=/dev/zero", "bs=4096", &format!("count={blocks}")])
-                .arg(format!("of={}", self.join("reserve").display()))
-                .stderr(Stdio::null())
-                .status()
-                .expect("dd");
-            assert!(st.success(), "dd the reserve: {st}");
-        }
-        // dd fails with ENOSPC when the disk is full: that is the point.
-        let _ = Command::new("dd")
-            .args(["if=/dev/zero", "bs=4096"])
-            .arg(format!("of={}", self.join("fill").display()))
-            .stderr(Stdio::null())
-            .status()
-            .expect("dd");
-        if blocks > 0 {
-            std::fs::remove_file(self.join("reserve")).expect("rm reserve");
-        }
-        let probe = std::fs::write(self.join("probe"), vec![0u8; 8192]);
-        let _ = std::fs::remove_file(self.join("probe"));
-        if blocks == 0 {
-            assert!(probe.is_err(), "the tmpfs is not full");
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
-    }
-}
 
 /// `sockdoc --netns NS kill --yes --json --audit-log LOG sport = :PORT`.
 fn kill_args(srv: &EchoServer, log: &Path) -> Vec<String> {
@@ -155,12 +89,46 @@ fn cookie_set(conns: &[Conn]) -> HashSet<u64> {
     conns.iter().map(Conn::cookie).collect()
 }
 
+/// The `cookies` the kernel no longer shows (`now`: what it still shows).
+fn not_present(cookies: &HashSet<u64>, now: &HashMap<u64, SockState>) -> HashSet<u64> {
+    cookies
+        .iter()
+        .filter(|c| !now.contains_key(c))
+        .copied()
+        .collect()
+}
+
+/// The cookies of the report's results that `keep` keeps.
+fn result_cookies(doc: &Value, keep: impl Fn(&Value) -> bool) -> HashSet<u64> {
+    doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| r["socket"]["cookie"].as_u64().expect("cookie"))
+        .collect()
+}
+
+/// The cookies the report skips as not reached (the log could not be written).
+fn not_reached(doc: &Value) -> HashSet<u64> {
+    result_cookies(doc, |r| {
+        r["outcome"] == "skipped" && r["reason"] == NOT_REACHED
+    })
+}
+
+/// A 4 MiB disk with 1.2 MiB left: room for the first batch's intents and outcomes (512 of each,
+/// well under 1 KB apiece) and part of the second's, so that a run of 1500 kills stops part-way.
+fn filling_disk() -> Tmpfs {
+    let fs = Tmpfs::mount(4 << 20).expect("a tmpfs");
+    fs.fill_leaving(1200 * 1024).expect("fill the tmpfs");
+    fs
+}
+
 #[test]
 fn a_full_disk_kills_nothing() {
     let srv = EchoServer::start().expect("echo server");
     let conns = srv.connect(20).expect("connections");
-    let fs = Tmpfs::mount("64k");
-    fs.fill_leaving(0);
+    let fs = Tmpfs::full().expect("a full tmpfs");
     let log = fs.join("audit.jsonl");
     let args = kill_args(&srv, &log);
     let run = sockdoc(&strs(&args));
@@ -200,13 +168,9 @@ fn a_full_disk_kills_nothing() {
         "{doc:#}"
     );
     let results = doc["results"].as_array().expect("results");
-    let not_reached: HashSet<u64> = results
-        .iter()
-        .filter(|r| r["outcome"] == "skipped" && r["reason"] == NOT_REACHED)
-        .map(|r| r["socket"]["cookie"].as_u64().expect("cookie"))
-        .collect();
     assert_eq!(
-        not_reached, cookies,
+        not_reached(&doc),
+        cookies,
         "every selected socket not reached: {doc:#}"
     );
     assert!(results.iter().all(|r| r["outcome"] == "skipped"), "{doc:#}");
@@ -219,10 +183,7 @@ fn a_disk_that_fills_during_the_run_stops_it_with_every_kill_on_record() {
     let srv = EchoServer::start().expect("echo server");
     let conns = srv.connect(N).expect("connections");
     let cookies = cookie_set(&conns);
-    // Room for the first batch's intents and outcomes (512 of each, well under 1 KB apiece) and
-    // part of the second's: the run must stop before its second batch.
-    let fs = Tmpfs::mount("4m");
-    fs.fill_leaving(1200 * 1024);
+    let fs = filling_disk();
     let log = fs.join("audit.jsonl");
     let run = sockdoc(&strs(&kill_args(&srv, &log)));
     assert_eq!(
@@ -242,11 +203,7 @@ fn a_disk_that_fills_during_the_run_stops_it_with_every_kill_on_record() {
     check_shape(&recs);
     let intents = phase(&recs, "intent");
     let now = present(&srv, &cookies);
-    let gone: HashSet<u64> = cookies
-        .iter()
-        .filter(|c| !now.contains_key(c))
-        .copied()
-        .collect();
+    let gone = not_present(&cookies, &now);
     assert!(
         !gone.is_empty() && gone.len() < N,
         "the run stopped part-way: {} of {N} gone",
@@ -265,30 +222,14 @@ fn a_disk_that_fills_during_the_run_stops_it_with_every_kill_on_record() {
     );
     // The report covers what was done: the killed are exactly the gone, the rest not reached.
     let doc = run.json("kill");
-    let by = |o: &str| -> HashSet<u64> {
-        doc["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .filter(|r| r["outcome"] == o)
-            .map(|r| r["socket"]["cookie"].as_u64().expect("cookie"))
-            .collect()
-    };
     assert_eq!(
-        by("killed"),
+        result_cookies(&doc, |r| r["outcome"] == "killed"),
         gone,
         "killed in the report = gone from the kernel"
     );
     assert_eq!(doc["killed"].as_u64(), Some(gone.len() as u64));
-    let not_reached: HashSet<u64> = doc["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .filter(|r| r["outcome"] == "skipped" && r["reason"] == NOT_REACHED)
-        .map(|r| r["socket"]["cookie"].as_u64().expect("cookie"))
-        .collect();
     assert_eq!(
-        not_reached,
+        not_reached(&doc),
         cookies.difference(&gone).copied().collect::<HashSet<u64>>(),
         "the rest: not acted on"
     );
@@ -355,11 +296,7 @@ fn sigkill_at_random_points_leaves_every_destroyed_socket_on_record() {
         let intents = phase(&recs, "intent");
         let outcomes = phase(&recs, "outcome");
         let now = present(&srv, &cookies);
-        let gone: HashSet<u64> = cookies
-            .iter()
-            .filter(|c| !now.contains_key(c))
-            .copied()
-            .collect();
+        let gone = not_present(&cookies, &now);
         eprintln!(
             "run {i}: SIGKILL {delay:?} after the log appeared ({status}, reaped in {:?}): {} of {N} destroyed, {} intent, {} outcome records",
             t.elapsed(),
@@ -505,8 +442,7 @@ fn reap_stops_before_its_next_kill_when_its_log_fills() {
     let srv = EchoServer::start().expect("echo server");
     let conns = srv.connect(N).expect("connections");
     let cookies = cookie_set(&conns);
-    let fs = Tmpfs::mount("4m");
-    fs.fill_leaving(1200 * 1024);
+    let fs = filling_disk();
     let log = fs.join("actions.jsonl");
     let dir = Workdir::new("audit-reap").expect("temp dir");
     let config = dir
@@ -561,11 +497,7 @@ fn reap_stops_before_its_next_kill_when_its_log_fills() {
     let recs = records(&log);
     let intents = phase(&recs, "intent");
     let now = present(&srv, &cookies);
-    let gone: HashSet<u64> = cookies
-        .iter()
-        .filter(|c| !now.contains_key(c))
-        .copied()
-        .collect();
+    let gone = not_present(&cookies, &now);
     eprintln!(
         "reap on a filling log: {} of {N} killed, {} intent and {} outcome records",
         gone.len(),

@@ -17,10 +17,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
-use sockdoc_lab::doctor::{sysctl, Workdir};
+use sockdoc_lab::disk::Tmpfs;
+use sockdoc_lab::doctor::sysctl;
 use sockdoc_lab::treat::{Conn, EchoServer};
 
-use crate::run::{assert_refused, strs, treat, Audit, KaDoc};
+use crate::run::{assert_refused, strs, treat, Audit, KaDoc, Run};
 
 /// The keepalive options of one socket, read with getsockopt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +127,22 @@ fn client_timer(srv: &EchoServer, c: &Conn) -> Option<String> {
         .find(|s| s.local.socket_addr() == c.client)
         .unwrap_or_else(|| panic!("client end {} gone", c.client));
     s.timer.as_ref().map(|t| t.kind.clone())
+}
+
+/// `sockdoc keepalive --restore --from-audit FROM OPTS... FILTER...` in the server's namespace,
+/// recording to `log`: the run and its JSON document.
+fn restore(
+    srv: &EchoServer,
+    log: &impl AsRef<Path>,
+    from: &str,
+    opts: &[&str],
+    filter: &[&str],
+) -> (Run, Value) {
+    let mut args = vec!["--restore", "--from-audit", from];
+    args.extend_from_slice(opts);
+    let run = treat(&srv.ns, "keepalive", log, &args, filter, &[]);
+    let doc = run.json("keepalive-restore");
+    (run, doc)
 }
 
 const SET: [&str; 7] = ["--yes", "--idle", "60", "--intvl", "5", "--cnt", "3"];
@@ -382,15 +399,7 @@ fn restore_from_the_audit_log_puts_back_exactly_what_was_there() {
     let restore_log = Audit::new();
 
     // The dry run shows the plan and changes nothing.
-    let run = treat(
-        &srv.ns,
-        "keepalive",
-        &restore_log,
-        &["--restore", "--from-audit", &from, "--dry-run"],
-        &[],
-        &[],
-    );
-    let doc = run.json("keepalive-restore");
+    let (_, doc) = restore(&srv, &restore_log, &from, &["--dry-run"], &[]);
     assert_eq!(doc["dry_run"], true, "{doc:#}");
     assert_eq!(doc["malformed"], 1, "{doc:#}");
     assert_eq!(doc["selected"], 3, "conns 0, 1 and 4: {doc:#}");
@@ -417,29 +426,19 @@ fn restore_from_the_audit_log_puts_back_exactly_what_was_there() {
 
     // A filter narrows the recorded sockets to those it matches now.
     let one = format!(":{}", conns[0].client.port());
-    let run = treat(
-        &srv.ns,
-        "keepalive",
+    let (_, doc) = restore(
+        &srv,
         &restore_log,
-        &["--restore", "--from-audit", &from, "--dry-run"],
+        &from,
+        &["--dry-run"],
         &["sport", "=", &one],
-        &[],
     );
-    let doc = run.json("keepalive-restore");
     assert_eq!(doc["selected"], 1, "{doc:#}");
     assert_eq!(doc["results"].as_array().map(Vec::len), Some(1), "{doc:#}");
     assert_eq!(result_for(&doc, &conns[0])["outcome"], "planned", "{doc:#}");
 
     // The restore.
-    let run = treat(
-        &srv.ns,
-        "keepalive",
-        &restore_log,
-        &["--restore", "--from-audit", &from, "--yes"],
-        &[],
-        &[],
-    );
-    let doc = run.json("keepalive-restore");
+    let (run, doc) = restore(&srv, &restore_log, &from, &["--yes"], &[]);
     assert_eq!(
         run.code(),
         Some(1),
@@ -490,15 +489,7 @@ fn restore_from_the_audit_log_puts_back_exactly_what_was_there() {
     let mut both = std::fs::read_to_string(&audit.path).expect("audit");
     both.push_str(&std::fs::read_to_string(&restore_log.path).expect("restore log"));
     std::fs::write(&audit.path, both).expect("join the logs");
-    let run = treat(
-        &srv.ns,
-        "keepalive",
-        &restore_log,
-        &["--restore", "--from-audit", &from, "--yes"],
-        &[],
-        &[],
-    );
-    let doc = run.json("keepalive-restore");
+    let (_, doc) = restore(&srv, &restore_log, &from, &["--yes"], &[]);
     assert_eq!(doc["restored"], 0, "{doc:#}");
     for i in [0, 1, 4] {
         assert_eq!(opts(fd(&conns[i])), original[i]);
@@ -509,21 +500,10 @@ fn restore_from_the_audit_log_puts_back_exactly_what_was_there() {
 fn keepalive_on_a_full_disk_changes_nothing() {
     let srv = EchoServer::start().expect("start the echo server");
     let conns = srv.connect(2).expect("connect");
-    let disk = FullTmpfs::new().expect("a full tmpfs");
-    let log = disk.path().join("audit.jsonl");
-    let log_s = log.to_string_lossy().into_owned();
+    let disk = Tmpfs::full().expect("a full tmpfs");
+    let log = disk.join("audit.jsonl");
     let filter = clients_of(&srv);
-    let mut args = vec![
-        "--netns",
-        srv.ns.name(),
-        "keepalive",
-        "--json",
-        "--audit-log",
-        &log_s,
-    ];
-    args.extend_from_slice(&SET);
-    args.extend(strs(&filter));
-    let run = crate::run::sockdoc(&args);
+    let run = treat(&srv.ns, "keepalive", &log, &SET, &strs(&filter), &[]);
     assert_eq!(
         run.code(),
         Some(74),
@@ -545,7 +525,7 @@ fn keepalive_on_a_full_disk_changes_nothing() {
         "keepalive",
         "--yes",
         "--audit-log",
-        &log_s,
+        &log.to_string_lossy(),
         "sport",
         "=",
         &port,
@@ -588,20 +568,10 @@ fn a_disk_that_fills_during_the_run_stops_it_before_the_next_batch() {
     let room = intents[..2 * BATCH].iter().sum::<usize>()
         + outcomes[..BATCH].iter().sum::<usize>()
         + outcomes[BATCH..2 * BATCH].iter().sum::<usize>() / 2;
-    let disk = FullTmpfs::with_room(Some(("audit.jsonl", room))).expect("a nearly full tmpfs");
-    let log = disk.path().join("audit.jsonl");
-    let log_s = log.to_string_lossy().into_owned();
-    let mut args = vec![
-        "--netns",
-        srv.ns.name(),
-        "keepalive",
-        "--json",
-        "--audit-log",
-        &log_s,
-    ];
-    args.extend_from_slice(&["--yes", "--idle", "61", "--intvl", "5", "--cnt", "3"]);
-    args.extend(strs(&filter));
-    let run = crate::run::sockdoc(&args);
+    let disk = Tmpfs::with_room("audit.jsonl", room).expect("a nearly full tmpfs");
+    let log = disk.join("audit.jsonl");
+    let set_61 = ["--yes", "--idle", "61", "--intvl", "5", "--cnt", "3"];
+    let run = treat(&srv.ns, "keepalive", &log, &set_61, &strs(&filter), &[]);
     assert_eq!(run.code(), Some(74), "stderr {}", run.stderr);
     let err = run.stderr_lines();
     assert_eq!(err.len(), 1, "{}", run.stderr);
@@ -709,21 +679,8 @@ fn restore_reads_older_logs_and_stops_when_its_log_cannot_be_written() {
     let from = audit.path.to_string_lossy().into_owned();
 
     // The restore's own log is on a full disk: nothing is put back.
-    let disk = FullTmpfs::new().expect("a full tmpfs");
-    let log = disk.path().join("audit.jsonl");
-    let log_s = log.to_string_lossy().into_owned();
-    let run = crate::run::sockdoc(&[
-        "--netns",
-        srv.ns.name(),
-        "keepalive",
-        "--json",
-        "--audit-log",
-        &log_s,
-        "--restore",
-        "--from-audit",
-        &from,
-        "--yes",
-    ]);
+    let disk = Tmpfs::full().expect("a full tmpfs");
+    let (run, doc) = restore(&srv, &disk.join("audit.jsonl"), &from, &["--yes"], &[]);
     assert_eq!(run.code(), Some(74), "stderr {}", run.stderr);
     let err = run.stderr_lines();
     assert_eq!(err.len(), 1, "{}", run.stderr);
@@ -732,7 +689,6 @@ fn restore_reads_older_logs_and_stops_when_its_log_cannot_be_written() {
         "{}",
         err[0]
     );
-    let doc = run.json("keepalive-restore");
     assert_eq!(
         (doc["records"].as_u64(), doc["restored"].as_u64()),
         (Some(2), Some(0)),
@@ -750,15 +706,7 @@ fn restore_reads_older_logs_and_stops_when_its_log_cannot_be_written() {
 
     // With a log that can be written, the older records are read and undone.
     let restore_log = Audit::new();
-    let run = treat(
-        &srv.ns,
-        "keepalive",
-        &restore_log,
-        &["--restore", "--from-audit", &from, "--yes"],
-        &[],
-        &[],
-    );
-    let doc = run.json("keepalive-restore");
+    let (run, doc) = restore(&srv, &restore_log, &from, &["--yes"], &[]);
     assert_eq!(run.code(), Some(0), "{}", run.stderr);
     assert_eq!(
         (
@@ -835,15 +783,7 @@ fn reap_keepalive_leaves_the_apps_user_timeout_alone() {
     let log = log.to_string_lossy();
     let restore_log = Audit::new();
     let one = format!(":{}", conns[0].client.port());
-    let run = treat(
-        &srv.ns,
-        "keepalive",
-        &restore_log,
-        &["--restore", "--from-audit", &log, "--yes"],
-        &["sport", "=", &one],
-        &[],
-    );
-    let doc = run.json("keepalive-restore");
+    let (_, doc) = restore(&srv, &restore_log, &log, &["--yes"], &["sport", "=", &one]);
     assert_eq!(doc["restored"], 1, "{doc:#}");
     assert_eq!(
         doc["malformed"], 0,
@@ -1043,69 +983,5 @@ impl AppClient {
 impl Drop for AppClient {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// A tiny tmpfs mounted on a temp directory and filled to the last byte; unmounted on drop.
-struct FullTmpfs {
-    dir: Workdir,
-}
-
-impl FullTmpfs {
-    fn new() -> std::io::Result<FullTmpfs> {
-        FullTmpfs::with_room(None)
-    }
-
-    /// With `Some((file, room))`: `file` is created first, padded with one JSON line so that exactly
-    /// `room` more bytes fit in it (tmpfs allocates whole pages) once the rest is filled.
-    fn with_room(room: Option<(&str, usize)>) -> std::io::Result<FullTmpfs> {
-        const PAGE: usize = 4096;
-        let dir = Workdir::new("fulldisk")?;
-        // Room for the padded file and a little more.
-        let size = format!("size={}k", room.map_or(0, |(_, r)| r) / 1024 + 64);
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &size, "sockdoc-full"])
-            .arg(dir.path())
-            .status()?;
-        if !status.success() {
-            return Err(std::io::Error::other(format!("mount tmpfs: {status}")));
-        }
-        let full = FullTmpfs { dir };
-        if let Some((name, room)) = room {
-            let pad = (room + 16).div_ceil(PAGE) * PAGE - room;
-            let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(pad - 11));
-            assert_eq!(line.len(), pad);
-            std::fs::write(full.path().join(name), line)?;
-            // The pages the file grows into are kept free: reserved while the rest fills up.
-            let pages = (pad + room) / PAGE - pad.div_ceil(PAGE);
-            if pages > 0 {
-                std::fs::write(full.path().join("reserve"), vec![0u8; pages * PAGE])?;
-            }
-        }
-        let mut f = std::fs::File::create(full.path().join("filler"))?;
-        let block = [0u8; 4096];
-        loop {
-            match f.write(&block) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
-                Err(e) => return Err(e),
-            }
-        }
-        match std::fs::remove_file(full.path().join("reserve")) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        Ok(full)
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for FullTmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
     }
 }

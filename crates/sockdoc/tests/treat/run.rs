@@ -4,7 +4,7 @@
 //! vs counts) as they go, and fail with the document when something is off.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -38,16 +38,17 @@ pub fn sockdoc(args: &[&str]) -> Run {
     sockdoc_env(args, &[])
 }
 
-/// `sockdoc --netns NS COMMAND --json --audit-log PATH OPTS... FILTER...` with `env`.
+/// `sockdoc --netns NS COMMAND --json --audit-log PATH OPTS... FILTER...` with `env`; `audit` is an
+/// [`Audit`] or any other log path.
 pub fn treat(
     ns: &Netns,
     command: &str,
-    audit: &Audit,
+    audit: &impl AsRef<Path>,
     opts: &[&str],
     filter: &[&str],
     env: &[(&str, &str)],
 ) -> Run {
-    let path = audit.path.to_string_lossy().into_owned();
+    let path = audit.as_ref().to_string_lossy().into_owned();
     let mut args = vec![
         "--netns",
         ns.name(),
@@ -108,9 +109,15 @@ impl Audit {
     }
 }
 
+impl AsRef<Path> for Audit {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// Every record of the audit log at `path`, in file order. A missing file reads as no records; only
 /// the last line may be torn (a run killed in the middle of a write), and it is left out.
-pub fn records(path: &std::path::Path) -> Vec<Value> {
+pub fn records(path: &Path) -> Vec<Value> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),

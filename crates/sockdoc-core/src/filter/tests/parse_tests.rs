@@ -416,7 +416,7 @@ fn nesting_is_bounded() {
 fn help_mentions_every_keyword() {
     let help = crate::filter::help_text();
     let groups = ["connected", "synchronized", "bucket", "big"];
-    for word in crate::filter::parse::KEYWORDS.iter().chain(groups.iter()) {
+    for word in crate::filter::keywords().chain(groups) {
         assert!(help.contains(word), "help lacks {word}");
     }
 }
