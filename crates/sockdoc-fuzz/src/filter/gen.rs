@@ -1,32 +1,18 @@
-//! The filter language as a fuzz target. Inputs: well-formed filters built from the grammar (so the
-//! deeper stages run), those with a few characters changed, random sequences of the language's words
-//! and symbols (every word of `--help` included), random unicode and bytes, and very long or deeply
-//! nested inputs, split into shell words at random.
-//!
-//! Properties: no panic; an error prints as one line of bounded length whatever the input's size; a
-//! filter that parses prints as text that parses back to the same text and the same decisions; its
-//! kernel part (state mask, protocols, families, compiled bytecode run as the kernel runs it) accepts
-//! every socket the filter accepts.
+//! Inputs for the filter target: the language's vocabulary (keywords, states, ports, addresses,
+//! durations, odd characters), well-formed filters built from the grammar, their mutations, huge and
+//! deeply nested inputs, and random sockets to evaluate them on.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rand::RngExt;
-use sockdoc_core::filter::{help_text, keywords, predicate_keywords, Filter};
-use sockdoc_core::Owners;
-use sockdoc_diag::bytecode::run;
-use sockdoc_diag::{
-    parse_replies, Addr, CaState, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind,
-};
+use sockdoc_core::filter::predicate_keywords;
+use sockdoc_diag::{Addr, CaState, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind};
 
-use crate::runner::{Rng, Stats, Target};
-
-/// The longest error message accepted, in bytes, whatever the input: errors quote the offending word
-/// shortened, never whole.
-const MAX_ERROR_LEN: usize = 600;
+use crate::runner::Rng;
 
 /// Words besides the language's keywords ([`keywords`]): the aliases the parser also takes, and
 /// words of `ss` that sockdoc does not have.
-const MORE_WORDS: &[&str] = &[
+pub(super) const MORE_WORDS: &[&str] = &[
     "excl",
     "inet",
     "inet6",
@@ -36,12 +22,12 @@ const MORE_WORDS: &[&str] = &[
     "cgroup",
 ];
 
-const SYMBOLS: &[&str] = &[
+pub(super) const SYMBOLS: &[&str] = &[
     "(", ")", "!", "&", "&&", "|", "||", "=", "==", "!=", "<", "<=", ">", ">=", "'", "\"", "eq",
     "ne", "lt", "le", "gt", "ge", "''", "\"\"", "'( '", "' )'",
 ];
 
-const STATES: &[&str] = &[
+pub(super) const STATES: &[&str] = &[
     "established",
     "estab",
     "ESTAB",
@@ -68,7 +54,7 @@ const STATES: &[&str] = &[
     "nonsense",
 ];
 
-const PORTS: &[&str] = &[
+pub(super) const PORTS: &[&str] = &[
     "0",
     "21",
     ":21",
@@ -88,7 +74,7 @@ const PORTS: &[&str] = &[
     "no-such-service",
 ];
 
-const ADDRS: &[&str] = &[
+pub(super) const ADDRS: &[&str] = &[
     "*",
     ":80",
     "*:80",
@@ -117,7 +103,7 @@ const ADDRS: &[&str] = &[
     "256.1.1.1",
 ];
 
-const DURATIONS: &[&str] = &[
+pub(super) const DURATIONS: &[&str] = &[
     "0",
     "500ms",
     "30s",
@@ -134,7 +120,7 @@ const DURATIONS: &[&str] = &[
     "1y",
 ];
 
-const NUMBERS: &[&str] = &[
+pub(super) const NUMBERS: &[&str] = &[
     "0",
     "1",
     "42",
@@ -147,7 +133,7 @@ const NUMBERS: &[&str] = &[
     "0x10",
 ];
 
-const NAMES: &[&str] = &[
+pub(super) const NAMES: &[&str] = &[
     "nginx",
     "'Web Content'",
     "\"Web Content\"",
@@ -169,38 +155,17 @@ const NAMES: &[&str] = &[
 ];
 
 /// Characters that stress the lexer: quotes, operators, odd whitespace, multi-byte letters.
-const ODD_CHARS: &[char] = &[
+pub(super) const ODD_CHARS: &[char] = &[
     '(', ')', '!', '&', '|', '=', '<', '>', '\'', '"', ' ', '\t', '\n', '\u{a0}', '\u{3000}',
     '\u{2028}', '\u{200b}', '\u{feff}', '\u{301}', 'é', 'ß', 'İ', '中', '🦀', '\u{202e}', '\0',
     ':', '/', '[', ']', '*', '%', '\\', '-', '_', '.',
 ];
 
-pub struct FilterTarget {
-    /// The language's keywords and [`MORE_WORDS`].
-    words: Vec<&'static str>,
-    vocab: Vec<String>,
-    samples: Vec<Socket>,
-}
-
-/// Owners for evaluation: a few names, one with a space, by inode.
-struct FakeOwners;
-
-impl Owners for FakeOwners {
-    fn any(&self, inode: u32, f: &mut dyn FnMut(u32, &str) -> bool) -> bool {
-        const NAMES: &[&str] = &["nginx", "Web Content", "sshd", "a*b", "vsftpd"];
-        if inode == 0 {
-            return false;
-        }
-        let name = NAMES[inode as usize % NAMES.len()];
-        f(inode % 1000, name) || (inode.is_multiple_of(3) && f(inode % 1000 + 1, "worker"))
-    }
-}
-
-fn pick<'a>(rng: &mut Rng, xs: &[&'a str]) -> &'a str {
+pub(super) fn pick<'a>(rng: &mut Rng, xs: &[&'a str]) -> &'a str {
     xs[rng.random_range(0..xs.len())]
 }
 
-fn random_ip(rng: &mut Rng) -> IpAddr {
+pub(super) fn random_ip(rng: &mut Rng) -> IpAddr {
     match rng.random_range(0..5) {
         0 => IpAddr::V4(Ipv4Addr::LOCALHOST),
         1 => IpAddr::V4(Ipv4Addr::new(10, rng.random_range(0..3), 0, rng.random())),
@@ -212,7 +177,7 @@ fn random_ip(rng: &mut Rng) -> IpAddr {
     }
 }
 
-fn random_socket(rng: &mut Rng) -> Socket {
+pub(super) fn random_socket(rng: &mut Rng) -> Socket {
     let v6 = rng.random_bool(0.4);
     let ip = |rng: &mut Rng| loop {
         let ip = random_ip(rng);
@@ -281,7 +246,7 @@ fn random_socket(rng: &mut Rng) -> Socket {
 }
 
 /// A value word for `keyword`, usually well-formed.
-fn argument(rng: &mut Rng, keyword: &str) -> String {
+pub(super) fn argument(rng: &mut Rng, keyword: &str) -> String {
     if rng.random_bool(0.05) {
         return random_word(rng);
     }
@@ -326,7 +291,7 @@ fn argument(rng: &mut Rng, keyword: &str) -> String {
 }
 
 /// A predicate written the way users write them.
-fn predicate(rng: &mut Rng) -> String {
+pub(super) fn predicate(rng: &mut Rng) -> String {
     let k = pick(rng, predicate_keywords());
     let op = |rng: &mut Rng, all: bool| -> &'static str {
         let ops: &[&str] = if all {
@@ -371,7 +336,7 @@ fn predicate(rng: &mut Rng) -> String {
 }
 
 /// A well-formed filter of at most `depth` levels.
-fn expr(rng: &mut Rng, depth: u32) -> String {
+pub(super) fn expr(rng: &mut Rng, depth: u32) -> String {
     if depth == 0 {
         return predicate(rng);
     }
@@ -406,7 +371,7 @@ fn expr(rng: &mut Rng, depth: u32) -> String {
     }
 }
 
-fn random_word(rng: &mut Rng) -> String {
+pub(super) fn random_word(rng: &mut Rng) -> String {
     let n = rng.random_range(0..12);
     (0..n)
         .map(|_| match rng.random_range(0..3) {
@@ -418,7 +383,7 @@ fn random_word(rng: &mut Rng) -> String {
 }
 
 /// Change a few characters of `text`.
-fn mutate_text(rng: &mut Rng, text: &str) -> String {
+pub(super) fn mutate_text(rng: &mut Rng, text: &str) -> String {
     let mut chars: Vec<char> = text.chars().collect();
     for _ in 0..rng.random_range(1..4) {
         let at = rng.random_range(0..=chars.len());
@@ -435,7 +400,7 @@ fn mutate_text(rng: &mut Rng, text: &str) -> String {
 }
 
 /// Very long or very deep inputs.
-fn huge(rng: &mut Rng) -> String {
+pub(super) fn huge(rng: &mut Rng) -> String {
     let n = rng.random_range(1..4000);
     match rng.random_range(0..6) {
         0 => "x".repeat(rng.random_range(100..200_000)),
@@ -459,7 +424,7 @@ fn huge(rng: &mut Rng) -> String {
 }
 
 /// Split `text` into shell words at spaces, at random; sometimes add empty words.
-fn split(rng: &mut Rng, text: String) -> Vec<String> {
+pub(super) fn split(rng: &mut Rng, text: String) -> Vec<String> {
     if rng.random_bool(0.5) {
         return vec![text];
     }
@@ -478,267 +443,4 @@ fn split(rng: &mut Rng, text: String) -> Vec<String> {
         words.insert(at, pick(rng, &["", " ", "\t"]).to_string());
     }
     words
-}
-
-impl Target for FilterTarget {
-    const NAME: &'static str = "filter";
-    const STATS: &'static [&'static str] =
-        &["parsed", "rejected", "with-bytecode", "matched", "empty"];
-    type Input = Vec<String>;
-
-    fn new() -> Self {
-        let words: Vec<&'static str> = keywords().chain(MORE_WORDS.iter().copied()).collect();
-        let mut vocab: Vec<String> = words
-            .iter()
-            .chain(SYMBOLS)
-            .chain(STATES)
-            .chain(PORTS)
-            .chain(ADDRS)
-            .chain(DURATIONS)
-            .chain(NUMBERS)
-            .chain(NAMES)
-            .map(|s| s.to_string())
-            .collect();
-        // Every word of the filter reference.
-        vocab.extend(help_text().split_whitespace().map(str::to_string));
-        vocab.sort();
-        vocab.dedup();
-        let mut samples = Vec::new();
-        for (dump, proto) in [
-            (
-                &include_bytes!("../../sockdoc-diag/tests/data/tcp4.bin")[..],
-                Proto::Tcp,
-            ),
-            (
-                &include_bytes!("../../sockdoc-diag/tests/data/tcp6.bin")[..],
-                Proto::Tcp,
-            ),
-            (
-                &include_bytes!("../../sockdoc-diag/tests/data/udp4.bin")[..],
-                Proto::Udp,
-            ),
-        ] {
-            // The fixtures parse (the diag tests prove it); an error leaves fewer samples.
-            let _ = parse_replies(dump, proto, &mut |s| samples.push(*s));
-        }
-        FilterTarget {
-            words,
-            vocab,
-            samples,
-        }
-    }
-
-    fn generate(&mut self, rng: &mut Rng) -> Vec<String> {
-        let text = match rng.random_range(0..100) {
-            0..=34 => {
-                let d = rng.random_range(0..5);
-                expr(rng, d)
-            }
-            35..=49 => {
-                let d = rng.random_range(0..4);
-                let e = expr(rng, d);
-                mutate_text(rng, &e)
-            }
-            50..=84 => {
-                let n = if rng.random_bool(0.9) {
-                    rng.random_range(0..12)
-                } else {
-                    rng.random_range(0..300)
-                };
-                let mut words = Vec::with_capacity(n);
-                for _ in 0..n {
-                    words.push(match rng.random_range(0..10) {
-                        0..=6 => self.vocab[rng.random_range(0..self.vocab.len())].clone(),
-                        7 => {
-                            let k = pick(rng, &self.words);
-                            argument(rng, k)
-                        }
-                        8 => pick(rng, SYMBOLS).to_string(),
-                        _ => random_word(rng),
-                    });
-                }
-                let sep = if rng.random_bool(0.9) { " " } else { "" };
-                words.join(sep)
-            }
-            85..=91 => random_word(rng) + &random_word(rng),
-            92..=96 => {
-                let bytes: Vec<u8> = (0..rng.random_range(0..64)).map(|_| rng.random()).collect();
-                String::from_utf8_lossy(&bytes).into_owned()
-            }
-            _ => huge(rng),
-        };
-        split(rng, text)
-    }
-
-    fn check(&mut self, words: &Vec<String>, stats: &mut Stats) -> Result<(), String> {
-        let filter = match Filter::parse(words) {
-            Err(e) => {
-                stats.bump(1);
-                let msg = e.to_string();
-                if msg.len() > MAX_ERROR_LEN {
-                    return Err(format!(
-                        "error message of {} bytes: {}...",
-                        msg.len(),
-                        msg.chars().take(120).collect::<String>()
-                    ));
-                }
-                if msg.contains('\n') {
-                    return Err(format!("error message of several lines: {msg:?}"));
-                }
-                return Ok(());
-            }
-            Ok(f) => f,
-        };
-        stats.bump(0);
-        if filter.is_empty() {
-            stats.bump(4);
-        }
-        let _ = (filter.needs_processes(), filter.needs_tcp_info());
-        let mask = filter.state_mask();
-        let (tcp, udp) = filter.protocols();
-        let (v4, v6) = filter.families();
-        let program = filter.kernel_filter().and_then(|bc| {
-            let _ = bc.encoded_len();
-            bc.compile()
-        });
-        if program.is_some() {
-            stats.bump(2);
-        }
-        // Printed and parsed back: the same text and the same decisions.
-        let text = filter.to_string();
-        let again = Filter::parse(std::slice::from_ref(&text))
-            .map_err(|e| format!("canonical text {text:?} does not parse: {e}"))?;
-        if again.to_string() != text {
-            return Err(format!(
-                "canonical text {text:?} prints back as {:?}",
-                again.to_string()
-            ));
-        }
-        let owners = FakeOwners;
-        for s in &self.samples {
-            check_socket(
-                &filter,
-                &again,
-                s,
-                mask,
-                (tcp, udp),
-                (v4, v6),
-                &program,
-                &owners,
-                stats,
-            )?;
-        }
-        // A few random sockets, from a generator seeded by the input (reproducible from the input).
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for w in words {
-            for b in w.bytes().take(256) {
-                h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-            }
-        }
-        let mut rng = <Rng as rand::SeedableRng>::seed_from_u64(h);
-        for _ in 0..4 {
-            let s = random_socket(&mut rng);
-            check_socket(
-                &filter,
-                &again,
-                &s,
-                mask,
-                (tcp, udp),
-                (v4, v6),
-                &program,
-                &owners,
-                stats,
-            )?;
-        }
-        Ok(())
-    }
-
-    fn to_bytes(words: &Vec<String>) -> Vec<u8> {
-        // One word per line, as `xargs -d '\n'` would pass them back.
-        words.join("\n").into_bytes()
-    }
-
-    fn describe(words: &Vec<String>) -> String {
-        let d = format!("{words:?}");
-        if d.len() > 300 {
-            let cut: String = d.chars().take(300).collect();
-            format!("{cut}... ({} bytes)", d.len())
-        } else {
-            d
-        }
-    }
-}
-
-/// The filter's decision on `s` against its kernel part and its reprinted self.
-#[allow(clippy::too_many_arguments)]
-fn check_socket(
-    filter: &Filter,
-    again: &Filter,
-    s: &Socket,
-    mask: u32,
-    (tcp, udp): (bool, bool),
-    (v4, v6): (bool, bool),
-    program: &Option<Vec<u8>>,
-    owners: &dyn Owners,
-    stats: &mut Stats,
-) -> Result<(), String> {
-    let m = filter.matches(s, owners);
-    if again.matches(s, owners) != m {
-        return Err(format!(
-            "the reprinted filter {again} decides {} {} -> {} differently",
-            s.state.key(),
-            s.local_addr(),
-            s.remote_addr()
-        ));
-    }
-    if !m {
-        return Ok(());
-    }
-    stats.bump(3);
-    let where_ = || {
-        format!(
-            "{} {} -> {}",
-            s.state.key(),
-            s.local_addr(),
-            s.remote_addr()
-        )
-    };
-    if mask & s.state.mask_bit() == 0 {
-        return Err(format!(
-            "state mask {mask:#x} drops a matching {}",
-            where_()
-        ));
-    }
-    let proto_ok = match s.proto {
-        Proto::Tcp => tcp,
-        Proto::Udp => udp,
-    };
-    let family_ok = match s.family {
-        Family::V4 => v4,
-        Family::V6 => v6,
-    };
-    if !proto_ok || !family_ok {
-        return Err(format!(
-            "protocol/family pushdown drops a matching {}",
-            where_()
-        ));
-    }
-    if let Some(prog) = program {
-        let verdict = run(
-            prog,
-            s.local_port,
-            s.remote_port,
-            s.family,
-            &s.local,
-            &s.remote,
-            s.ifindex,
-        );
-        if verdict != Some(true) {
-            return Err(format!(
-                "kernel bytecode says {verdict:?} for a matching {}",
-                where_()
-            ));
-        }
-    }
-    Ok(())
 }
