@@ -18,6 +18,7 @@
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -502,25 +503,37 @@ fn reap_with_a_closed_stderr_survives_clients_hanging_up_and_logs_its_stop() {
     assert_eq!(last["reason"], "SIGINT or SIGTERM", "{last}");
 }
 
-/// Reads lines from the FIFO at `path` until its writer closes it; fails the test when no writer
-/// comes and goes within [`WAIT`].
-fn read_fifo(path: &std::path::Path) -> Vec<serde_json::Value> {
-    let path = path.to_path_buf();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let lines: Vec<serde_json::Value> = std::fs::File::open(&path)
-            .map(|f| {
-                BufReader::new(f)
-                    .lines()
-                    .map_while(Result::ok)
-                    .filter_map(|l| serde_json::from_str(&l).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let _ = tx.send(lines);
-    });
-    rx.recv_timeout(WAIT)
-        .expect("reap neither wrote nor closed its log")
+/// The JSON records read from `fifo` (opened non-blocking) up to and including reap's stop record;
+/// fails the test when none comes within [`WAIT`].
+fn read_fifo_until_stop(fifo: &std::fs::File) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + WAIT;
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    let records = |text: &[u8]| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(text)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    loop {
+        match (&*fifo).read(&mut buf) {
+            Ok(n) if n > 0 => text.extend_from_slice(&buf[..n]),
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("read the fifo: {e}"),
+        }
+        let lines = records(&text);
+        if lines.iter().any(|v| v["action"] == "stop") {
+            return lines;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no stop record from reap: {:?}",
+            String::from_utf8_lossy(&text)
+        );
+    }
 }
 
 #[test]
@@ -542,12 +555,17 @@ fn reap_writes_its_stop_record_when_a_failure_ends_it() {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    // Held open for reading and writing, without blocking: the fifo always has a reader, so reap's
+    // opens never wait and nothing it writes is discarded between its two opens (the first for the
+    // start record, the second for the stop record).
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("open the fifo");
     let mut guard = Killed(cmd.spawn().expect("start sockdoc reap"));
-    // The stop record comes through the same reader, or a second one when the first saw the end.
-    let mut lines = read_fifo(&fifo);
-    if !lines.iter().any(|v| v["action"] == "stop") {
-        lines.extend(read_fifo(&fifo));
-    }
+    let lines = read_fifo_until_stop(&reader);
     let actions: Vec<&serde_json::Value> = lines.iter().map(|v| &v["action"]).collect();
     assert_eq!(actions, ["start", "stop"], "{lines:?}");
     let stop = &lines[1];
