@@ -399,10 +399,24 @@ fn keepalive_is_set_once_on_connections_and_the_listener() {
     let mut r = start(&srv.ns, &config, &[]);
     let set = r
         .wait_line("keepalive on the connection", WAIT, |v| {
-            v["action"] == "keepalive" && v["socket"]["state"] == "established"
+            v["action"] == "keepalive"
+                && v["phase"] == "outcome"
+                && v["socket"]["state"] == "established"
         })
         .expect("keepalive line");
     assert_eq!(set["outcome"], "set", "{set}");
+    // Recorded ahead: the intent of the same run, for the same socket, came first.
+    let lines = r.lines();
+    let at = |phase: &str| {
+        lines.iter().position(|v| {
+            v["action"] == "keepalive" && v["phase"] == phase && cookie_of(v) == a.cookie()
+        })
+    };
+    let (intent, outcome) = (at("intent"), at("outcome"));
+    assert!(intent.is_some() && intent < outcome, "{lines:?}");
+    let intent = &lines[intent.unwrap_or_default()];
+    assert_eq!(intent["run"], set["run"], "{intent}");
+    assert!(intent.get("outcome").is_none(), "{intent}");
     assert_eq!(cookie_of(&set), a.cookie());
     assert_eq!(set["before"]["keepalive"], false, "{set}");
     r.wait_line("keepalive on the listener", WAIT, |v| {

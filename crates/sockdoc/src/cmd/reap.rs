@@ -766,57 +766,118 @@ fn scan(
         ))?;
     }
 
-    // Keepalive retrofits.
-    for job in &d.keepalive {
-        let s = &sockets[job.index];
+    // Keepalive retrofits: live ones recorded ahead like kills, dry-run ones only recorded.
+    let ka_record = |job: &sockdoc_core::reap::decide::Keep, socket: Value, more: Value| {
         let rule = &cfg.rules[job.rule];
-        let Some(spec) = rule.keepalive else {
-            continue;
-        };
-        // Only keepalive and its timings: the application's TCP_USER_TIMEOUT stays as it is.
-        let want = Change::keepalive(spec.idle, spec.intvl, spec.count);
-        let settings = json!({"idle": spec.idle, "intvl": spec.intvl, "count": spec.count});
-        let (outcome, before, error, pid, fd) = if job.dry_run {
-            ("would set", None, None, None, None)
-        } else {
-            match owners.get().and_then(|o| o.owners(s.inode).next()) {
-                None => (
-                    "failed",
-                    None,
-                    Some("no process holds it (it closed, or its owner exited)".to_string()),
-                    None,
-                    None,
-                ),
-                Some(o) => match retrofit(o.pid, o.fd, s.inode, &want) {
-                    Ok(done) => ("set", Some(done.before), None, Some(o.pid), Some(o.fd)),
-                    Err(f) => (
-                        "failed",
-                        f.before,
-                        Some(f.to_string()),
-                        Some(o.pid),
-                        Some(o.fd),
-                    ),
-                },
-            }
-        };
+        let mut v = json!({
+            "action": "keepalive",
+            "dry_run": job.dry_run,
+            "rule": rule.name,
+            "settings": rule.keepalive.map(|k| json!({"idle": k.idle, "intvl": k.intvl, "count": k.count})),
+            "socket": socket,
+        });
+        if let (Some(v), Value::Object(more)) = (v.as_object_mut(), more) {
+            v.extend(more);
+        }
+        v
+    };
+    let count_ka = |job: &sockdoc_core::reap::decide::Keep, outcome: &str| {
         m.keepalive
             .get_or_create(&OutcomeLabels {
-                rule: rule.name.clone(),
+                rule: cfg.rules[job.rule].name.clone(),
                 outcome: outcome.replace(' ', "-"),
             })
             .inc();
-        sink.write(json!({
-            "action": "keepalive",
-            "outcome": outcome,
-            "dry_run": job.dry_run,
-            "rule": rule.name,
-            "settings": settings,
-            "before": before.map(|b| json!({"keepalive": b.enabled, "idle": b.idle, "intvl": b.intvl, "count": b.cnt, "user_timeout_ms": b.user_timeout_ms})),
-            "error": error,
-            "pid": pid,
-            "fd": fd,
-            "socket": JSocket::new(s, owners.walked.as_ref()),
-        }))?;
+    };
+    let jobs: Vec<&sockdoc_core::reap::decide::Keep> = d
+        .keepalive
+        .iter()
+        .filter(|j| cfg.rules[j.rule].keepalive.is_some())
+        .collect();
+    for job in jobs.iter().filter(|j| j.dry_run) {
+        count_ka(job, "would set");
+        let socket = json!(JSocket::new(&sockets[job.index], owners.walked.as_ref()));
+        sink.write(ka_record(job, socket, json!({"outcome": "would set", "before": Value::Null, "error": Value::Null, "pid": Value::Null, "fd": Value::Null})))?;
+    }
+    let live: Vec<&sockdoc_core::reap::decide::Keep> =
+        jobs.iter().copied().filter(|j| !j.dry_run).collect();
+    if !live.is_empty() {
+        // The owners are looked up once, before the intents, so intent and act name the same fd.
+        let held: Vec<Option<(u32, u32)>> = live
+            .iter()
+            .map(|j| {
+                owners
+                    .get()
+                    .and_then(|o| o.owners(sockets[j.index].inode).next())
+                    .map(|o| (o.pid, o.fd))
+            })
+            .collect();
+        let walked = owners.walked.as_ref();
+        let items: Vec<usize> = (0..live.len()).collect();
+        let socket_of = |i: usize| json!(JSocket::new(&sockets[live[i].index], walked));
+        let acted = WriteAhead::new(sink, reap_run()).act(
+            &items,
+            |&i| {
+                ka_record(
+                    live[i],
+                    socket_of(i),
+                    json!({"pid": held[i].map(|h| h.0), "fd": held[i].map(|h| h.1)}),
+                )
+            },
+            |batch| {
+                batch
+                    .iter()
+                    .map(|&i| {
+                        let job = live[i];
+                        let Some(spec) = cfg.rules[job.rule].keepalive else {
+                            return ("failed", None, Some("no keepalive settings".to_string()));
+                        };
+                        // Only keepalive and its timings: the application's TCP_USER_TIMEOUT stays.
+                        let want = Change::keepalive(spec.idle, spec.intvl, spec.count);
+                        match held[i] {
+                            None => (
+                                "failed",
+                                None,
+                                Some("no process holds it (it closed, or its owner exited)".to_string()),
+                            ),
+                            Some((pid, fd)) => match retrofit(pid, fd, sockets[job.index].inode, &want) {
+                                Ok(done) => ("set", Some(done.before), None),
+                                Err(f) => ("failed", f.before, Some(f.to_string())),
+                            },
+                        }
+                    })
+                    .collect()
+            },
+            |&i, (outcome, before, error): &(&str, Option<sockdoc_act::keepalive::Keepalive>, Option<String>)| {
+                ka_record(
+                    live[i],
+                    socket_of(i),
+                    json!({
+                        "outcome": outcome,
+                        "before": before.map(|b| json!({"keepalive": b.enabled, "idle": b.idle, "intvl": b.intvl, "count": b.cnt, "user_timeout_ms": b.user_timeout_ms})),
+                        "error": error,
+                        "pid": held[i].map(|h| h.0),
+                        "fd": held[i].map(|h| h.1),
+                    }),
+                )
+            },
+        );
+        let (done, stopped) = match acted {
+            Ok(done) => (done, None),
+            Err(st) => (st.done, Some(st.error)),
+        };
+        for (i, (outcome, _, _)) in done.iter().enumerate() {
+            count_ka(live[i], outcome);
+        }
+        if let Some(e) = stopped {
+            return Err(ScanError::Fatal(Failure::new(
+                Exit::Io,
+                format!(
+                    "cannot write the action log {}: {e}; stopped before the next keepalive change (free space there or choose another --log)",
+                    sink.name()
+                ),
+            )));
+        }
     }
     Ok(())
 }

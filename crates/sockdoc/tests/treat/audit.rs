@@ -454,6 +454,35 @@ fn reap_stops_before_its_next_kill_when_its_log_fills() {
             ),
         )
         .expect("config");
+    let (status, stderr) = reap_until_it_stops(&srv, &config, &log);
+    let status = status.expect("reap must stop by itself when its log is full");
+    assert_eq!(status.code(), Some(74), "exit 74 on a full log: {stderr}");
+    assert!(
+        stderr.contains("cannot write the action log") && stderr.contains("No space left"),
+        "{stderr}"
+    );
+    let recs = records(&log);
+    let intents = phase(&recs, "intent");
+    let now = present(&srv, &cookies);
+    let gone = not_present(&cookies, &now);
+    eprintln!(
+        "reap on a filling log: {} of {N} killed, {} intent and {} outcome records",
+        gone.len(),
+        intents.len(),
+        phase(&recs, "outcome").len()
+    );
+    assert!(gone.len() < N, "stopped before killing everything");
+    let unrecorded = gone.difference(&intents).count();
+    assert_eq!(unrecorded, 0, "destroyed sockets without an intent record");
+}
+
+/// Runs `sockdoc reap` in `srv`'s namespace with `config`, its action log at `log`, until it exits
+/// (at most 30 s; then it is killed and the status is `None`); returns the status and its stderr.
+fn reap_until_it_stops(
+    srv: &EchoServer,
+    config: &Path,
+    log: &Path,
+) -> (Option<std::process::ExitStatus>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
         .args([
             "--netns",
@@ -463,9 +492,9 @@ fn reap_stops_before_its_next_kill_when_its_log_fills() {
             "off",
             "--config",
         ])
-        .arg(&config)
+        .arg(config)
         .arg("--log")
-        .arg(&log)
+        .arg(log)
         .env_remove("SSH_CONNECTION")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -488,6 +517,28 @@ fn reap_stops_before_its_next_kill_when_its_log_fills() {
     if let Some(mut e) = child.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
     }
+    (status, stderr)
+}
+
+#[test]
+fn reap_stops_before_its_next_keepalive_change_when_its_log_fills() {
+    const N: usize = 1500;
+    let srv = EchoServer::start().expect("echo server");
+    let conns = srv.connect(N).expect("connections");
+    let cookies = cookie_set(&conns);
+    let fs = filling_disk();
+    let log = fs.join("actions.jsonl");
+    let dir = Workdir::new("audit-reap-ka").expect("temp dir");
+    let config = dir
+        .write(
+            "reap.toml",
+            &format!(
+                "interval = \"1s\"\n[[rule]]\nname = \"ka\"\nlocal_port = {}\n[rule.keepalive]\nidle = 77\nintvl = 5\ncount = 3\n",
+                srv.port
+            ),
+        )
+        .expect("config");
+    let (status, stderr) = reap_until_it_stops(&srv, &config, &log);
     let status = status.expect("reap must stop by itself when its log is full");
     assert_eq!(status.code(), Some(74), "exit 74 on a full log: {stderr}");
     assert!(
@@ -495,16 +546,29 @@ fn reap_stops_before_its_next_kill_when_its_log_fills() {
         "{stderr}"
     );
     let recs = records(&log);
-    let intents = phase(&recs, "intent");
-    let now = present(&srv, &cookies);
-    let gone = not_present(&cookies, &now);
+    let intents: HashSet<u64> = recs
+        .iter()
+        .filter(|r| r["action"] == "keepalive" && r["phase"] == "intent")
+        .filter_map(|r| r["socket"]["cookie"].as_u64())
+        .collect();
+    // What the kernel shows with a keepalive timer now is what reap changed.
+    let changed: HashSet<u64> = srv
+        .sockets()
+        .expect("ss")
+        .into_iter()
+        .filter(|s| s.timer.as_ref().is_some_and(|t| t.kind == "keepalive"))
+        .filter_map(|s| s.cookie.filter(|c| cookies.contains(c)))
+        .collect();
     eprintln!(
-        "reap on a filling log: {} of {N} killed, {} intent and {} outcome records",
-        gone.len(),
-        intents.len(),
-        phase(&recs, "outcome").len()
+        "reap keepalive on a filling log: {} of {N} changed, {} intent records",
+        changed.len(),
+        intents.len()
     );
-    assert!(gone.len() < N, "stopped before killing everything");
-    let unrecorded = gone.difference(&intents).count();
-    assert_eq!(unrecorded, 0, "destroyed sockets without an intent record");
+    assert!(
+        !changed.is_empty(),
+        "reap changed some sockets before the log filled"
+    );
+    assert!(changed.len() < N, "stopped before changing everything");
+    let unrecorded = changed.difference(&intents).count();
+    assert_eq!(unrecorded, 0, "changed sockets without an intent record");
 }
