@@ -6,6 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use sockdoc_lab::disk::Tmpfs;
 use sockdoc_lab::probe::{ghosts_probe_args, result_for};
 use sockdoc_lab::wait::poll;
 use sockdoc_lab::{Hook, Netns};
@@ -73,6 +74,30 @@ fn probe_tells_dead_from_alive_restores_and_reaps() {
     let audit = dir.join("audit.jsonl");
     let audit_s = audit.to_str().expect("path");
     let filter = format!(":{port}");
+
+    // An audit log that cannot be written: nothing is probed, no option changes, exit 74.
+    let full = Tmpfs::full().expect("a full tmpfs");
+    let full_log = full.join("audit.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args(["--netns", ns.name()])
+        .args(ghosts_probe_args(
+            full_log.to_str().expect("path"),
+            &[],
+            &filter,
+        ))
+        .output()
+        .expect("run sockdoc");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(74), "{err}");
+    assert!(err.contains("cannot write the audit log"), "{err}");
+    let untouched = server_side(&ns, port);
+    assert_eq!(untouched.len(), 2, "{untouched:?}");
+    assert!(
+        untouched.iter().all(|c| !c.2.contains("keepalive")),
+        "no probe started: {untouched:?}"
+    );
+    drop(full);
+
     let (code, doc) = sockdoc(ns.name(), &ghosts_probe_args(audit_s, &[], &filter));
     assert_eq!(doc["command"], "ghosts-probe");
     assert_eq!(
@@ -92,10 +117,44 @@ fn probe_tells_dead_from_alive_restores_and_reaps() {
         "{after:?}"
     );
     let lines = std::fs::read_to_string(&audit).expect("audit log");
-    assert_eq!(
-        lines.lines().count(),
-        4,
-        "probe-start and probe-end per suspect:\n{lines}"
+    let records: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+        .collect();
+    let kinds: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or("").to_string(),
+                r["phase"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    // Each suspect's probe is recorded ahead (intent on disk before its options change), then what
+    // it had before (outcome), then the verdict.
+    let count = |action: &str, phase: &str| {
+        kinds
+            .iter()
+            .filter(|(a, p)| a == action && p == phase)
+            .count()
+    };
+    assert_eq!(count("probe-start", "intent"), 2, "{lines}");
+    assert_eq!(count("probe-start", "outcome"), 2, "{lines}");
+    assert_eq!(count("probe-end", ""), 2, "{lines}");
+    assert_eq!(records.len(), 6, "{lines}");
+    let first_outcome = kinds
+        .iter()
+        .position(|(a, p)| a == "probe-start" && p == "outcome");
+    let last_intent = kinds
+        .iter()
+        .rposition(|(a, p)| a == "probe-start" && p == "intent");
+    assert!(last_intent < first_outcome, "intents first: {lines}");
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["phase"] == "outcome")
+            .all(|r| r["before"]["keepalive"] == false),
+        "{lines}"
     );
 
     let (code, doc) = sockdoc(

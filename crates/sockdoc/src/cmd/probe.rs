@@ -78,35 +78,88 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
         confirm("reap dead ghosts among", p.suspects.len(), p.yes)?;
     }
     let mut audit = open_audit(p.audit_log)?;
-    let mut log = |record: serde_json::Value| {
-        audit
-            .append(&record.to_string())
-            .map_err(|e| Failure::new(Exit::Io, format!("cannot write the audit log: {e}")))
+    // Keepalive probes change the suspects' options until the verdicts: recorded ahead like every
+    // act (an intent on disk before a batch starts; what it had before in the outcome record). The
+    // others get raw probes, which change nothing on the socket.
+    let reachable: Vec<(usize, u32, u32)> = p
+        .suspects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            p.owners
+                .and_then(|o| o.owners(s.inode).next())
+                .map(|o| (i, o.pid, o.fd))
+        })
+        .collect();
+    let record = |i: usize, more: serde_json::Value| {
+        let mut r = json!({
+            "time": now_rfc3339(), "action": "probe-start", "method": "keepalive",
+            "socket": JSocket::new(&p.suspects[i], p.owners), "filter": p.filter_text, "uid": uid(),
+        });
+        if let (Some(r), serde_json::Value::Object(more)) = (r.as_object_mut(), more) {
+            r.extend(more);
+        }
+        r
     };
-    // Start keepalive probes on every suspect whose owner we can reach, so the whole run takes one
-    // probe time; the others get raw probes.
+    let run = run_id();
+    let started_probes = WriteAhead::new(&mut audit, run.clone()).act(
+        &reachable,
+        |&(i, pid, fd)| record(i, json!({"pid": pid, "fd": fd})),
+        |batch| {
+            batch
+                .iter()
+                .map(|&(i, pid, fd)| probe::start(pid, fd, p.suspects[i].inode))
+                .collect::<Vec<_>>()
+        },
+        |&(i, pid, fd), started| {
+            record(
+                i,
+                match started {
+                    Ok(pr) => json!({
+                        "pid": pid, "fd": fd, "outcome": "started",
+                        "before": {"keepalive": pr.original.enabled, "idle": pr.original.idle, "intvl": pr.original.intvl, "cnt": pr.original.cnt},
+                    }),
+                    Err(e) => json!({"pid": pid, "fd": fd, "outcome": "failed", "error": e.to_string()}),
+                },
+            )
+        },
+    );
+    let started_probes = match started_probes {
+        Ok(done) => done,
+        Err(st) => {
+            // Nothing more is started; what was started gets its options back before stopping.
+            for pr in st.done.into_iter().flatten() {
+                let _ = pr.restore();
+            }
+            return Err(Failure::new(
+                Exit::Io,
+                format!(
+                    "cannot write the audit log {}: {}; no suspect probed (the options of those started were put back): free space there or choose another --audit-log",
+                    audit.path().display(),
+                    st.error
+                ),
+            ));
+        }
+    };
+    let mut by_suspect: HashMap<usize, (u32, u32, std::io::Result<Probing>)> = reachable
+        .iter()
+        .zip(started_probes)
+        .map(|(&(i, pid, fd), r)| (i, (pid, fd, r)))
+        .collect();
     let mut hows: Vec<How> = Vec::new();
     let mut raw_list: Vec<Socket> = Vec::new();
     let mut fallback: HashMap<usize, String> = HashMap::new();
     for (i, s) in p.suspects.iter().enumerate() {
-        let owner = p.owners.and_then(|o| o.owners(s.inode).next());
-        let how = match owner {
+        let how = match by_suspect.remove(&i) {
+            Some((_, _, Ok(pr))) => How::Keepalive(pr),
+            Some((pid, fd, Err(e))) => {
+                fallback.insert(i, format!("cannot probe through {pid}:{fd} ({e})"));
+                How::Raw(raw_list.len())
+            }
             None => How::Raw(raw_list.len()),
-            Some(o) => match probe::start(o.pid, o.fd, s.inode) {
-                Ok(pr) => How::Keepalive(pr),
-                Err(e) => {
-                    fallback.insert(i, format!("cannot probe through {}:{} ({e})", o.pid, o.fd));
-                    How::Raw(raw_list.len())
-                }
-            },
         };
-        match &how {
-            How::Keepalive(pr) => log(serde_json::json!({
-                "time": now_rfc3339(), "action": "probe-start", "method": "keepalive", "socket": JSocket::new(s, p.owners),
-                "before": {"keepalive": pr.original.enabled, "idle": pr.original.idle, "intvl": pr.original.intvl, "cnt": pr.original.cnt},
-                "filter": p.filter_text, "uid": uid(),
-            }))?,
-            How::Raw(_) => raw_list.push(*s),
+        if let How::Raw(_) = how {
+            raw_list.push(*s);
         }
         hows.push(how);
     }
@@ -199,7 +252,7 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
             })
         };
         let methods = [Method::Destroy, Method::Shutdown, Method::Rst];
-        let acted = WriteAhead::new(&mut audit, run_id()).act(
+        let acted = WriteAhead::new(&mut audit, run.clone()).act(
             &items,
             |(s, _)| record(s),
             |batch| kill_many(&mut diag, batch, &methods, &RstOptions::default()),
