@@ -284,8 +284,19 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
                 st.done
             }
         };
+        // Reaped, as `kill` counts it: a rung worked and the kernel, read again, no longer shows the
+        // socket (or, after a shutdown, shows it in another state).
+        let (again, _) = p.plan.sockets(p.ns, p.owners).map_err(Failure::census)?;
+        let still: HashMap<u64, sockdoc_diag::State> =
+            again.iter().map(|s| (s.cookie, s.state)).collect();
         for (&i, tries) in doomed.iter().zip(done) {
-            reaped[i] = tries.iter().any(|t| t.error.is_none());
+            let s = &p.suspects[i];
+            let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
+            reaped[i] = match (worked, still.get(&s.cookie)) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(m), Some(st)) => m == Method::Shutdown && *st != s.state,
+            };
         }
     }
     let mut log = |record: serde_json::Value| {
