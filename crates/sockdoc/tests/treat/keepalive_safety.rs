@@ -761,6 +761,7 @@ fn reap_keepalive_leaves_the_apps_user_timeout_alone() {
             Duration::from_secs(20),
             |v| {
                 v["action"] == "keepalive"
+                    && v["phase"] == "outcome"
                     && v["socket"]["local"]["port"] == u64::from(conns[0].client.port())
             },
         )
