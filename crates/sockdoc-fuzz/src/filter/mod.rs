@@ -179,8 +179,17 @@ impl Target for FilterTarget {
                 again.to_string()
             ));
         }
-        let owners = FakeOwners;
-        for s in &self.samples {
+        // Besides the samples, a few random sockets from a generator seeded by the input (reproducible
+        // from the input).
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for w in words {
+            for b in w.bytes().take(256) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        let mut rng = <Rng as rand::SeedableRng>::seed_from_u64(h);
+        let random: Vec<Socket> = (0..4).map(|_| random_socket(&mut rng)).collect();
+        for s in self.samples.iter().chain(&random) {
             check_socket(
                 &filter,
                 &again,
@@ -189,29 +198,7 @@ impl Target for FilterTarget {
                 (tcp, udp),
                 (v4, v6),
                 &program,
-                &owners,
-                stats,
-            )?;
-        }
-        // A few random sockets, from a generator seeded by the input (reproducible from the input).
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for w in words {
-            for b in w.bytes().take(256) {
-                h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-            }
-        }
-        let mut rng = <Rng as rand::SeedableRng>::seed_from_u64(h);
-        for _ in 0..4 {
-            let s = random_socket(&mut rng);
-            check_socket(
-                &filter,
-                &again,
-                &s,
-                mask,
-                (tcp, udp),
-                (v4, v6),
-                &program,
-                &owners,
+                &FakeOwners,
                 stats,
             )?;
         }

@@ -442,26 +442,13 @@ fn reap_stops_before_its_next_kill_when_its_log_fills() {
     let srv = EchoServer::start().expect("echo server");
     let conns = srv.connect(N).expect("connections");
     let cookies = cookie_set(&conns);
-    let fs = filling_disk();
-    let log = fs.join("actions.jsonl");
-    let dir = Workdir::new("audit-reap").expect("temp dir");
-    let config = dir
-        .write(
-            "reap.toml",
-            &format!(
-                "interval = \"1s\"\nmax_kills_per_interval = 100000\n[[rule]]\nname = \"idle\"\nlocal_port = {}\nidle_timeout = \"1s\"\n",
-                srv.port
-            ),
-        )
-        .expect("config");
-    let (status, stderr) = reap_until_it_stops(&srv, &config, &log);
-    let status = status.expect("reap must stop by itself when its log is full");
-    assert_eq!(status.code(), Some(74), "exit 74 on a full log: {stderr}");
-    assert!(
-        stderr.contains("cannot write the action log") && stderr.contains("No space left"),
-        "{stderr}"
+    let recs = reap_on_a_filling_log(
+        &srv,
+        &format!(
+            "interval = \"1s\"\nmax_kills_per_interval = 100000\n[[rule]]\nname = \"idle\"\nlocal_port = {}\nidle_timeout = \"1s\"\n",
+            srv.port
+        ),
     );
-    let recs = records(&log);
     let intents = phase(&recs, "intent");
     let now = present(&srv, &cookies);
     let gone = not_present(&cookies, &now);
@@ -526,26 +513,13 @@ fn reap_stops_before_its_next_keepalive_change_when_its_log_fills() {
     let srv = EchoServer::start().expect("echo server");
     let conns = srv.connect(N).expect("connections");
     let cookies = cookie_set(&conns);
-    let fs = filling_disk();
-    let log = fs.join("actions.jsonl");
-    let dir = Workdir::new("audit-reap-ka").expect("temp dir");
-    let config = dir
-        .write(
-            "reap.toml",
-            &format!(
-                "interval = \"1s\"\n[[rule]]\nname = \"ka\"\nlocal_port = {}\n[rule.keepalive]\nidle = 77\nintvl = 5\ncount = 3\n",
-                srv.port
-            ),
-        )
-        .expect("config");
-    let (status, stderr) = reap_until_it_stops(&srv, &config, &log);
-    let status = status.expect("reap must stop by itself when its log is full");
-    assert_eq!(status.code(), Some(74), "exit 74 on a full log: {stderr}");
-    assert!(
-        stderr.contains("cannot write the action log") && stderr.contains("No space left"),
-        "{stderr}"
+    let recs = reap_on_a_filling_log(
+        &srv,
+        &format!(
+            "interval = \"1s\"\n[[rule]]\nname = \"ka\"\nlocal_port = {}\n[rule.keepalive]\nidle = 77\nintvl = 5\ncount = 3\n",
+            srv.port
+        ),
     );
-    let recs = records(&log);
     let intents: HashSet<u64> = recs
         .iter()
         .filter(|r| r["action"] == "keepalive" && r["phase"] == "intent")
@@ -571,4 +545,22 @@ fn reap_stops_before_its_next_keepalive_change_when_its_log_fills() {
     assert!(changed.len() < N, "stopped before changing everything");
     let unrecorded = changed.difference(&intents).count();
     assert_eq!(unrecorded, 0, "changed sockets without an intent record");
+}
+
+/// Runs `sockdoc reap` in `srv`'s namespace with `config` (TOML) and its action log on a disk that
+/// fills up; reap must stop by itself with exit 74 and say why. Returns the records that reached the
+/// log.
+fn reap_on_a_filling_log(srv: &EchoServer, config: &str) -> Vec<Value> {
+    let fs = filling_disk();
+    let log = fs.join("actions.jsonl");
+    let dir = Workdir::new("audit-reap").expect("temp dir");
+    let config = dir.write("reap.toml", config).expect("config");
+    let (status, stderr) = reap_until_it_stops(srv, &config, &log);
+    let status = status.expect("reap must stop by itself when its log is full");
+    assert_eq!(status.code(), Some(74), "exit 74 on a full log: {stderr}");
+    assert!(
+        stderr.contains("cannot write the action log") && stderr.contains("No space left"),
+        "{stderr}"
+    );
+    records(&log)
 }
