@@ -13,6 +13,7 @@ pub mod lifetimes;
 pub mod own_ssh;
 pub mod owners;
 pub mod reap;
+pub mod session;
 pub mod sysctl_audit;
 pub mod units;
 

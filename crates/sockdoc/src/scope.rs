@@ -3,53 +3,43 @@
 //! namespace they pinned ([`NsWatch`]).
 
 use sockdoc_core::i18n::{text, Lang, Msg};
+use sockdoc_core::session::{Scope, Which};
 use sockdoc_proc::Netns;
 
 use crate::cli::Global;
 use crate::error::{Exit, Failure};
 
-/// Resolve the namespace flags to the namespaces to census, in output order.
-pub fn namespaces(g: &Global) -> Result<Vec<Netns>, Failure> {
-    if let Some(name) = &g.netns {
-        return Ok(vec![Netns::named(name).map_err(Failure::netns)?]);
-    }
-    if let Some(pid) = g.netns_pid {
-        return Ok(vec![Netns::of_pid(pid).map_err(Failure::netns)?]);
-    }
-    if g.all_netns {
+/// Resolve the namespace flags to the scope of a census.
+pub fn resolve(g: &Global) -> Result<Scope, Failure> {
+    let which = if let Some(name) = &g.netns {
+        Which::Named(name.clone())
+    } else if let Some(pid) = g.netns_pid {
+        Which::Pid(pid)
+    } else if g.all_netns {
         if !is_root() {
             return Err(Failure::new(
                 Exit::NoPerm,
                 "--all-netns enters other namespaces, which needs root (CAP_SYS_ADMIN): run with sudo",
             ));
         }
-        return Ok(Netns::all());
-    }
-    Netns::current().map(|n| vec![n]).map_err(|e| {
-        Failure::new(
-            Exit::Io,
-            format!("cannot read /proc/thread-self/ns/net: {e}"),
-        )
-    })
+        Which::All
+    } else {
+        Which::Current
+    };
+    Scope::resolve(&which).map_err(Failure::netns)
 }
 
-/// Run `f` on a thread that entered `ns` (the caller's own namespace needs no entering): netlink
-/// sockets opened and /proc/thread-self and /proc/sys/net read there belong to that namespace.
+/// The namespaces to census, in output order.
+pub fn namespaces(g: &Global) -> Result<Vec<Netns>, Failure> {
+    resolve(g).map(|s| s.namespaces)
+}
+
+/// Run `f` on a thread inside `ns` (see `sockdoc_core::session::scope::within`).
 pub fn in_ns<T: Send>(
     ns: &Netns,
     f: impl FnOnce() -> Result<T, Failure> + Send,
 ) -> Result<T, Failure> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                if !ns.current {
-                    ns.enter().map_err(Failure::netns)?;
-                }
-                f()
-            })
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
+    sockdoc_core::session::scope::within(ns, f)
 }
 
 /// A sock_diag socket in `ns`, for destroying sockets there.

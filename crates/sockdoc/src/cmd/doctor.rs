@@ -10,11 +10,11 @@ use serde_json::{Map, Value as JValue};
 use sockdoc_core::aggregate::StateCounts;
 use sockdoc_core::doctor::{self, Finding, Input, KernelState, Severity, Value};
 use sockdoc_core::i18n::{pick, text, Lang, Msg};
-use sockdoc_core::{NoOwners, Owners};
+use sockdoc_core::session::{KernelPlan, Needs, Refresh};
 use sockdoc_diag::{Proto, Socket, State};
-use sockdoc_proc::{Netns, SocketOwners};
+use sockdoc_proc::Netns;
 
-use crate::census::{skip_vanished, Plan};
+use crate::census;
 use crate::cli::{DoctorArgs, Global, Select};
 use crate::error::{Exit, Failure};
 use crate::fmt::{count, duration_ms};
@@ -54,54 +54,44 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
     if interval > Duration::from_secs(60) {
         return Err(Failure::usage("--interval is at most 60s"));
     }
-    let namespaces = scope::namespaces(g)?;
-    let plan = Plan::new_in(&namespaces, &Select::default(), &[], true, true)?;
-    let mut owners: Option<SocketOwners> = None;
-    let mut notes = Vec::new();
+    let scope = scope::resolve(g)?;
+    let needs = Needs {
+        owners: true,
+        tcp_info: true,
+    };
+    let plan = census::plan(&scope, &Select::default(), &[], needs)?;
+    // The kernel state is read in each namespace on its own thread, around the census.
+    let mut session =
+        census::session(scope, plan, Refresh::PerRun)?.with_kernel(KernelPlan::Doctor { interval });
+    let mut denied = 0;
     let mut results = Vec::new();
-    for ns in namespaces {
-        // The kernel state is read in the namespace on its own thread, around the census.
-        let r = std::thread::scope(|scope| {
-            let kernel = scope.spawn(|| -> Result<KernelState, Failure> {
-                if !ns.current {
-                    ns.enter().map_err(Failure::netns)?;
-                }
-                Ok(KernelState::start().finish(interval))
-            });
-            let census = plan.sockets(&ns, owners.as_ref());
-            let kernel = kernel
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (census, kernel)
-        });
-        let (census, kernel) = r;
-        let Some((sockets, census)) = skip_vanished(census, g.all_netns, &ns, &mut notes)? else {
+    for sample in session.samples().map_err(Failure::census)? {
+        let Some(kernel) = &sample.kernel else {
             continue;
         };
-        let kernel = kernel?;
-        if owners.is_none() {
-            owners = census.owners;
+        if let Some(o) = sample.owner_map() {
+            denied = o.stats.denied;
         }
-        let o: &dyn Owners = owners.as_ref().map_or(&NoOwners, |o| o as &dyn Owners);
         let findings = doctor::diagnose(&Input {
-            sockets: &sockets,
-            owners: o,
-            kernel: &kernel,
+            sockets: &sample.sockets,
+            owners: sample.owners(),
+            kernel,
             idle_threshold_ms: idle.map(|d| d.as_millis() as u64),
             lang,
         });
-        let (tcp, udp) = histogram(&sockets);
-        let kernel_line = kernel_line(lang, &kernel, tcp.get(State::TimeWait));
+        let (tcp, udp) = histogram(&sample.sockets);
+        let kernel_line = kernel_line(lang, kernel, tcp.get(State::TimeWait));
         results.push(Diagnosis {
-            ns,
+            conntrack: kernel.conntrack_after.as_ref().map(|c| (c.count, c.max)),
+            ns: sample.ns,
             tcp,
             udp,
-            conntrack: kernel.conntrack_after.as_ref().map(|c| (c.count, c.max)),
             kernel_line,
             findings,
-            notes: census.notes,
+            notes: sample.notes,
         });
     }
+    let mut notes = session.take_notes();
     let worst = results
         .iter()
         .filter_map(|d| doctor::status(&d.findings))
@@ -118,7 +108,6 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
         }
     }
     notes.extend(results.iter().flat_map(|d| d.notes.iter().cloned()));
-    let denied = owners.as_ref().map_or(0, |o| o.stats.denied);
     scope::print_notes(lang, &notes, true, denied);
     Ok(match worst {
         Some(Severity::Critical) => Exit::Critical,

@@ -5,9 +5,10 @@ use std::io::Write;
 use sockdoc_core::doctor::ghosts::is_suspect;
 use sockdoc_core::doctor::kernel::Sysctls;
 use sockdoc_core::i18n::{text, Msg};
-use sockdoc_proc::{Netns, SocketOwners};
+use sockdoc_core::session::{Needs, Refresh};
+use sockdoc_proc::Netns;
 
-use crate::census::{skip_vanished, Plan};
+use crate::census::{self, Plan};
 use crate::cli::{GhostsArgs, Global, Select};
 use crate::cmd::doctor::parse_duration;
 use crate::cmd::list::{write_json_ns, write_text, Col};
@@ -38,9 +39,10 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
         words.extend(a.filter.iter().cloned());
         words.push(")".into());
     }
-    let namespaces = scope::namespaces(g)?;
-    let plan = Plan::new_in(&namespaces, &Select::default(), &words, true, true)?;
+    let scope = scope::resolve(g)?;
+    let namespaces = scope.namespaces.clone();
     if a.probe {
+        let plan = Plan::new_in(&namespaces, &Select::default(), &words, true, true)?;
         let [ns] = namespaces.as_slice() else {
             return Err(Failure::usage(
                 "--probe works in one namespace at a time: use --netns NAME or --netns-pid PID",
@@ -68,7 +70,13 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
         );
     }
     let cols = [Col::Local, Col::Peer, Col::Timer, Col::Idle, Col::Process];
-    let mut owners: Option<SocketOwners> = None;
+    let needs = Needs {
+        owners: true,
+        tcp_info: true,
+    };
+    let plan = census::plan(&scope, &Select::default(), &words, needs)?;
+    let mut session = census::session(scope, plan, Refresh::PerRun)?;
+    let mut denied = 0;
     let mut notes = Vec::new();
     if g.json {
         write!(
@@ -80,44 +88,35 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
     let mut first = true;
     for ns in &namespaces {
         let threshold = threshold_in(ns, user)?;
-        let r = plan.sockets(ns, owners.as_ref());
-        let Some((mut sockets, census)) = skip_vanished(r, g.all_netns, ns, &mut notes)? else {
+        let Some(mut sample) = session.sample_or_skip(ns).map_err(Failure::census)? else {
             continue;
         };
-        if owners.is_none() {
-            owners = census.owners;
+        sample.sockets.retain(|s| is_suspect(s, threshold));
+        let (sockets, owners) = (&sample.sockets, sample.owner_map());
+        if let Some(o) = owners {
+            denied = o.stats.denied;
         }
-        sockets.retain(|s| is_suspect(s, threshold));
         if g.json {
             if !first {
                 out.write_all(b",").map_err(Failure::output)?;
             }
             let extra = [("threshold_ms", threshold)];
-            write_json_ns(
-                out,
-                ns,
-                &sockets,
-                owners.as_ref(),
-                &census.notes,
-                "suspects",
-                &extra,
-            )
-            .map_err(Failure::output)?;
+            write_json_ns(out, ns, sockets, owners, &sample.notes, "suspects", &extra)
+                .map_err(Failure::output)?;
         } else {
             if g.all_netns || !ns.current {
                 let title = text(g.lang(), Msg::Namespace, &[&ns.label()]);
                 writeln!(out, "{title}").map_err(Failure::output)?;
             }
-            write_text(out, &cols, &sockets, owners.as_ref(), !a.no_header)
-                .map_err(Failure::output)?;
+            write_text(out, &cols, sockets, owners, !a.no_header).map_err(Failure::output)?;
         }
         first = false;
-        notes.extend(census.notes);
+        notes.extend(sample.notes.iter().cloned());
     }
     if g.json {
         out.write_all(b"]}\n").map_err(Failure::output)?;
     }
-    let denied = owners.as_ref().map_or(0, |o| o.stats.denied);
+    notes.splice(0..0, session.take_notes());
     scope::print_notes(g.lang(), &notes, true, denied);
     Ok(Exit::Ok)
 }

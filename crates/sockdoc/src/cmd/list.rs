@@ -8,7 +8,9 @@ use sockdoc_core::i18n::{text, Msg};
 use sockdoc_diag::{Family, Socket};
 use sockdoc_proc::SocketOwners;
 
-use crate::census::{skip_vanished, Plan};
+use sockdoc_core::session::{Needs, Refresh};
+
+use crate::census;
 use crate::cli::{Global, ListArgs};
 use crate::error::{Exit, Failure};
 use crate::fmt::{duration_ms, timer};
@@ -151,9 +153,15 @@ pub fn run(g: &Global, a: &ListArgs, out: &mut dyn Write) -> Result<Exit, Failur
     let cols = columns(a)?;
     let want_owners = a.processes || cols.iter().any(|c| c.needs_owners());
     let want_info = g.json || cols.iter().any(|c| c.needs_tcp_info());
-    let namespaces = scope::namespaces(g)?;
-    let plan = Plan::new_in(&namespaces, &a.select, &a.filter, want_owners, want_info)?;
-    let mut owners: Option<SocketOwners> = None;
+    let scope = scope::resolve(g)?;
+    let namespaces = scope.namespaces.clone();
+    let needs = Needs {
+        owners: want_owners,
+        tcp_info: want_info,
+    };
+    let plan = census::plan(&scope, &a.select, &a.filter, needs)?;
+    let wanted_owners = plan.owners;
+    let mut session = census::session(scope, plan, Refresh::PerRun)?;
     let mut notes: Vec<String> = Vec::new();
     let mut denied = 0;
     if g.json {
@@ -164,35 +172,39 @@ pub fn run(g: &Global, a: &ListArgs, out: &mut dyn Write) -> Result<Exit, Failur
         .map_err(Failure::output)?;
     }
     for (i, ns) in namespaces.iter().enumerate() {
-        let r = plan.sockets(ns, owners.as_ref());
-        let Some((sockets, census)) = skip_vanished(r, g.all_netns, ns, &mut notes)? else {
+        let Some(sample) = session.sample_or_skip(ns).map_err(Failure::census)? else {
             continue;
         };
-        if owners.is_none() && census.owners.is_some() {
-            owners = census.owners;
-            denied = owners.as_ref().map_or(0, |o| o.stats.denied);
+        if let Some(o) = sample.owner_map() {
+            denied = o.stats.denied;
         }
-        let shown = if want_owners { owners.as_ref() } else { None };
+        let sockets = &sample.sockets;
+        let shown = if want_owners {
+            sample.owner_map()
+        } else {
+            None
+        };
         if g.json {
             if i > 0 {
                 out.write_all(b",").map_err(Failure::output)?;
             }
-            write_json_ns(out, ns, &sockets, shown, &census.notes, "sockets", &[])
+            write_json_ns(out, ns, sockets, shown, &sample.notes, "sockets", &[])
                 .map_err(Failure::output)?;
         } else {
             if g.all_netns || !ns.current {
                 let title = text(g.lang(), Msg::Namespace, &[&ns.label()]);
                 writeln!(out, "{title}").map_err(Failure::output)?;
             }
-            write_text(out, &cols, &sockets, shown, !a.no_header).map_err(Failure::output)?;
+            write_text(out, &cols, sockets, shown, !a.no_header).map_err(Failure::output)?;
         }
-        notes.extend(census.notes);
+        notes.extend(sample.notes.iter().cloned());
     }
     if g.json {
         out.write_all(b"]}\n").map_err(Failure::output)?;
     }
     out.flush().map_err(Failure::output)?;
-    scope::print_notes(g.lang(), &notes, plan.owners, denied);
+    notes.splice(0..0, session.take_notes());
+    scope::print_notes(g.lang(), &notes, wanted_owners, denied);
     Ok(Exit::Ok)
 }
 

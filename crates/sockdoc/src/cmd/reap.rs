@@ -27,12 +27,14 @@ use sockdoc_act::keepalive::{retrofit, Change};
 use sockdoc_act::kill::{kill_many, Attempt, Method, RstOptions};
 use sockdoc_core::reap::track::flag;
 use sockdoc_core::reap::{decide, decide::Input, Config, OwnSsh, SpareReason, Tracker};
+use sockdoc_core::session::{
+    Needs, OwnerSource, Plan, ProcFds, Protocols, Refresh, Scope, Session,
+};
 use sockdoc_core::{NoOwners, Owners};
 use sockdoc_diag::{DiagSocket, Socket};
 use sockdoc_proc::{Netns, SocketOwners};
 
-use crate::census::Plan;
-use crate::cli::{Global, ReapArgs, Select};
+use crate::cli::{Global, ReapArgs};
 use crate::cmd::treat::{now_rfc3339, uid};
 use crate::error::{Exit, Failure};
 use crate::json::{JSocket, SCHEMA};
@@ -96,11 +98,14 @@ fn load(path: &Path, force_dry_run: bool, ns: &Netns) -> Result<Config, Failure>
 
 /// The census of a scan: every socket some rule selects (the rules' selectors as one tree).
 fn make_plan(cfg: &Config) -> Result<Plan, Failure> {
+    let needs = Needs {
+        owners: cfg.needs_processes(),
+        tcp_info: true,
+    };
     Ok(Plan::for_filter(
-        &Select::default(),
+        Protocols::default(),
         cfg.census_selector(),
-        cfg.needs_processes(),
-        true,
+        needs,
     ))
 }
 
@@ -358,7 +363,7 @@ fn daemon(
     }
     let mut ns = namespaces.remove(0);
     let mut cfg = load(&a.config, a.dry_run, &ns)?;
-    let mut plan = make_plan(&cfg)?;
+    let plan = make_plan(&cfg)?;
     if a.check {
         writeln!(
             out,
@@ -462,6 +467,9 @@ fn daemon(
 
     let mut diag: Option<DiagSocket> = None;
     let mut tracker = Tracker::new();
+    // Owners are read with a scan only when a rule's selector needs them, else lazily, at most once
+    // per scan, when a decision does.
+    let mut session = crate::census::session(Scope::one(ns.clone()), plan, Refresh::Lazy)?;
     let epoch = Instant::now();
     // Pinned to the namespace of the start line: a recreated name stops the daemon (exit 69) or,
     // with --follow-netns, is followed deliberately, with its own log line.
@@ -476,7 +484,8 @@ fn daemon(
                 "to": new.label(),
             }))?;
             sink.flush()?;
-            ns = new;
+            ns = new.clone();
+            session.switch(new);
             // The old namespace's sock_diag socket must not act in the new one.
             diag = None;
         }
@@ -484,7 +493,7 @@ fn daemon(
         match scan(
             &ns,
             &cfg,
-            &plan,
+            &session,
             &mut tracker,
             &mut diag,
             own_ssh,
@@ -522,7 +531,7 @@ fn daemon(
                 Ok((c, p)) => {
                     let restart_needed = c.metrics != cfg.metrics || c.log != cfg.log;
                     cfg = c;
-                    plan = p;
+                    session.plan = p;
                     metrics
                         .reloads
                         .get_or_create(&ReloadLabels {
@@ -600,7 +609,7 @@ impl LazyOwners {
         if self.walked.is_none() && !self.tried {
             self.tried = true;
             let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-            match SocketOwners::walk("/proc", threads) {
+            match ProcFds.read(threads) {
                 Ok(o) => self.walked = Some(o),
                 Err(e) => log_line!("sockdoc: cannot walk /proc for socket owners: {e}"),
             }
@@ -613,7 +622,7 @@ impl LazyOwners {
 fn scan(
     ns: &Netns,
     cfg: &Config,
-    plan: &Plan,
+    session: &Session,
     tracker: &mut Tracker,
     diag: &mut Option<DiagSocket>,
     own_ssh: Option<OwnSsh>,
@@ -621,11 +630,14 @@ fn scan(
     m: &Metrics,
     sink: &mut Sink,
 ) -> Result<(), ScanError> {
-    let (sockets, census) = plan
-        .sockets(ns, None)
+    let sample = session
+        .sample(ns)
         .map_err(|e| ScanError::Census(Failure::census(e).message))?;
+    let sockets = sample.sockets;
     let mut owners = LazyOwners {
-        walked: census.owners,
+        walked: sample
+            .owners
+            .and_then(|f| std::sync::Arc::try_unwrap(f.map).ok()),
         tried: false,
     };
     let now_ms = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);

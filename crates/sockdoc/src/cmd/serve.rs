@@ -30,10 +30,11 @@ use prometheus_client::metrics::family::Family as MetricFamily;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use rustc_hash::FxHashMap;
-use sockdoc_core::collect::{self, CensusSpec};
+use sockdoc_core::collect::CensusSpec;
 use sockdoc_core::doctor::kernel::Sysctls;
 use sockdoc_core::doctor::{self, Finding, Input, KernelState, Value};
 use sockdoc_core::i18n::Lang;
+use sockdoc_core::session::{Needs, Plan, Refresh, Scope, Session};
 use sockdoc_core::{NoOwners, Owners};
 use sockdoc_diag::{Addr, Family, Proto, Socket, State, TimerKind, ALL_STATES_MASK};
 use sockdoc_proc::conntrack::{self, Conntrack};
@@ -41,8 +42,7 @@ use sockdoc_proc::counters::Counters;
 use sockdoc_proc::sockstat::SockStat;
 use sockdoc_proc::{Netns, SocketOwners};
 
-use crate::census::Plan;
-use crate::cli::{Global, Select, ServeArgs};
+use crate::cli::{Global, ServeArgs};
 use crate::cmd::doctor::parse_duration;
 use crate::error::{Exit, Failure};
 use crate::log::log_line;
@@ -145,13 +145,16 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
-    // The doctor's census: tcp_info, no walk of its own (it uses the cached owners).
-    let doctor_plan = Plan::new_in(
-        std::slice::from_ref(&ns),
-        &Select::default(),
-        &[],
-        false,
-        true,
+    // The doctor's census: tcp_info, no walk of its own (it uses the cached owners, read on their
+    // own cadence before a scrape's dumps, which attribute sockets as they arrive).
+    let doctor_plan = Plan::everything(Needs {
+        owners: false,
+        tcp_info: true,
+    });
+    let session = crate::census::session(
+        Scope::one(ns.clone()),
+        doctor_plan,
+        Refresh::Every(opts.owners_every),
     )?;
     let label = ns.label();
     // The HTTP thread runs one scrape at a time; the lock only guards against a scrape that outlived
@@ -160,8 +163,7 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
         ns,
         watch: watch.clone(),
         opts,
-        doctor_plan,
-        owners: None,
+        session,
         slow_kernel: KernelState::default(),
         doctor: None,
         noted: BTreeSet::new(),
@@ -203,8 +205,8 @@ struct Exporter {
     /// Hands over the new namespace when following a recreated name.
     watch: scope::NsWatch,
     opts: Options,
-    doctor_plan: Plan,
-    owners: Option<(Instant, SocketOwners)>,
+    /// The census: the doctor's plan, owners every `--owners-every`.
+    session: Session,
     /// Kernel state read with the owner walk (fd pressure, sysctl files).
     slow_kernel: KernelState,
     doctor: Option<DoctorRun>,
@@ -254,27 +256,25 @@ impl Exporter {
         self.scrapes += 1;
         if let Some(new) = self.watch.take_switch() {
             // Following a recreated name (logged by the watch): nothing cached from the old one.
-            self.ns = new;
+            self.ns = new.clone();
             self.doctor = None;
-            self.owners = None;
+            self.session.switch(new);
         }
-        if due(self.owners.as_ref().map(|o| o.0), self.opts.owners_every) {
-            // The old map goes first: two host-wide maps at once would only raise the peak.
-            self.owners = None;
-            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let walked = SocketOwners::walk("/proc", threads).map_err(|e| {
+        let cache = self.session.owner_cache();
+        if cache.due(true) {
+            cache.read_now().map_err(|e| {
                 Failure::new(
                     Exit::Io,
                     format!("cannot walk /proc for socket owners: {e}"),
                 )
             })?;
-            self.owners = Some((Instant::now(), walked));
             // The doctor's other /proc walk (processes near their fd limit) and the sysctl config
             // files go on the same cadence.
             self.slow_kernel =
                 scope::in_ns(&self.ns, || Ok(KernelState::start().finish(Duration::ZERO)))?;
         }
-        let owners = self.owners.as_ref().map(|o| &o.1);
+        let latest = self.session.owner_cache().latest();
+        let owners = latest.as_ref().map(|f| &*f.map);
         let kernel = scope::in_ns(&self.ns, || {
             Ok(Kernel {
                 sysctls: Sysctls::read(),
@@ -288,11 +288,9 @@ impl Exporter {
         });
         let fresh = if due(self.doctor.as_ref().map(|d| d.at), self.opts.doctor_every) {
             // The doctor's census also gives this scrape its counts: one dump, not two.
-            let (sockets, census) = self
-                .doctor_plan
-                .sockets(&self.ns, None)
-                .map_err(Failure::census)?;
-            note_once(&mut self.noted, census.notes);
+            let sample = self.session.sample(&self.ns).map_err(Failure::census)?;
+            let sockets = sample.sockets;
+            note_once(&mut self.noted, sample.notes);
             let mut t = Tally::new(true, range);
             for s in &sockets {
                 t.add(s, owners);
@@ -314,14 +312,15 @@ impl Exporter {
             };
             let mut t = Tally::new(false, range);
             for spec in [tcp, udp] {
-                let census = collect::run(
-                    &spec,
-                    Some(&self.ns),
-                    false,
-                    |_| Tally::new(false, range),
-                    |t, s| t.add(s, owners),
-                )
-                .map_err(Failure::census)?;
+                let census = self
+                    .session
+                    .count_spec(
+                        &self.ns,
+                        &spec,
+                        |_| Tally::new(false, range),
+                        |t, s| t.add(s, owners),
+                    )
+                    .map_err(Failure::census)?;
                 note_once(&mut self.noted, census.notes);
                 for d in census.dumps {
                     t.merge(d.acc);
@@ -354,8 +353,10 @@ impl Exporter {
                 kernel.interval = Duration::ZERO;
             }
         }
-        let owners = self.owners.as_ref().map(|o| &o.1);
-        let o: &dyn Owners = owners.map_or(&NoOwners, |o| o as &dyn Owners);
+        let latest = self.session.owner_cache().latest();
+        let o: &dyn Owners = latest
+            .as_ref()
+            .map_or(&NoOwners, |f| &*f.map as &dyn Owners);
         let findings = doctor::diagnose(&Input {
             sockets,
             owners: o,
@@ -458,7 +459,8 @@ impl Exporter {
 
         // Per process name: sockets (top K, last full census) and CLOSE-WAIT (this scrape; those
         // processes and the top K by CLOSE-WAIT), owners from the last /proc walk.
-        let owners = self.owners.as_ref().map(|o| &o.1);
+        let latest = self.session.owner_cache().latest();
+        let owners = latest.as_ref().map(|f| &*f.map);
         let by_name = |procs: &PidCounts, pick: fn(&(u64, u64)) -> u64| {
             let mut m: HashMap<&str, u64> = HashMap::new();
             for (pid, c) in procs {
@@ -588,7 +590,7 @@ impl Exporter {
         reg.register(
             "owners_age_seconds",
             "Age of the /proc walk that attributes sockets to processes (--owners-every)",
-            age(self.owners.as_ref().map(|o| o.0)),
+            age(self.session.owner_cache().latest().map(|f| f.at)),
         );
         reg.register(
             "doctor_age_seconds",

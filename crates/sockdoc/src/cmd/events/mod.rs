@@ -21,9 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sockdoc_core::collect::{self, CensusSpec};
+use sockdoc_core::collect::CensusSpec;
 use sockdoc_core::filter::Filter;
 use sockdoc_core::lifetimes::{Ended, Seen, Tracker};
+use sockdoc_core::session::{Plan, Refresh, Scope, Session};
 use sockdoc_core::NoOwners;
 use sockdoc_diag::{DiagSocket, Proto, Socket, State, TimerKind, ALL_STATES_MASK};
 use sockdoc_proc::Netns;
@@ -193,6 +194,14 @@ fn watch_one(
         states: ALL_STATES_MASK,
         bytecode: filter.kernel_filter().and_then(|bc| bc.compile()),
     };
+    // Every scan keeps every socket (the filter only marks what is watched); owners with each scan.
+    let plan = Plan {
+        filter: Filter::default(),
+        spec,
+        owners: a.processes,
+    };
+    let session =
+        crate::census::session(Scope::one(ns.clone()), plan, Refresh::Every(Duration::ZERO))?;
     let shared = Mutex::new(Shared {
         tracker: Tracker::new(Instant::now()),
         names: HashMap::new(),
@@ -211,14 +220,13 @@ fn watch_one(
             });
         }
         if !st.scan.is_zero() {
-            let spec = &spec;
-            let owners = a.processes;
-            if let Err(e) = scan_once(spec, ns, owners, filter, shared, losses) {
+            let session = &session;
+            if let Err(e) = scan_once(session, ns, filter, shared, losses) {
                 stop.store(true, Ordering::SeqCst);
                 return Err(e);
             }
             let every = st.scan;
-            scope.spawn(move || scanner(spec, ns, owners, filter, every, shared, losses, stop));
+            scope.spawn(move || scanner(session, ns, filter, every, shared, losses, stop));
         }
         // On stderr, so JSON lines stay clean; it also tells scripts the subscription is in place.
         crate::log::log_line!("watching connection ends in {}; Ctrl-C to stop", ns.label());
@@ -276,30 +284,24 @@ fn watch_one(
 
 /// One scan into the tracker; counts watched sockets that vanished without an end event.
 fn scan_once(
-    spec: &CensusSpec,
+    session: &Session,
     ns: &Netns,
-    owners: bool,
     filter: &Filter,
     shared: &Mutex<Shared>,
     losses: &Losses,
 ) -> Result<(), Failure> {
     let begun = Instant::now();
-    let census = collect::run(
-        spec,
-        Some(ns),
-        owners,
-        |_| Vec::new(),
-        |v: &mut Vec<(Socket, u32)>, s| v.push((*s, 0)),
-    )
-    .map_err(Failure::census)?;
+    let counted = session
+        .count(ns, |_| Vec::new(), |v: &mut Vec<Socket>, s| v.push(*s))
+        .map_err(Failure::census)?;
+    let census = &counted.census;
+    let owners = counted.owners.as_ref().map(|f| &*f.map);
     let finished = Instant::now();
     let mut seen = Vec::with_capacity(census.dumps.iter().map(|d| d.acc.len()).sum());
     let mut names = Vec::new();
     for d in &census.dumps {
-        for (s, _) in &d.acc {
-            let pid = census
-                .owners
-                .as_ref()
+        for s in &d.acc {
+            let pid = owners
                 .and_then(|o| o.owners(s.inode).next())
                 .map_or(0, |o| o.pid);
             if pid != 0 {
@@ -327,7 +329,7 @@ fn scan_once(
             .map_or(0, |t| shared.tracker.confirm_lost(t));
         losses.unreported.fetch_add(lost as u64, Ordering::SeqCst);
     }
-    if let Some(o) = &census.owners {
+    if let Some(o) = owners {
         for pid in names {
             if let Some(info) = o.process(pid) {
                 shared.names.insert(pid, info.name.clone());
@@ -340,9 +342,8 @@ fn scan_once(
 /// Scan every `every` until stopped; a failed scan is reported and retried at the next interval.
 #[allow(clippy::too_many_arguments)]
 fn scanner(
-    spec: &CensusSpec,
+    session: &Session,
     ns: &Netns,
-    owners: bool,
     filter: &Filter,
     every: Duration,
     shared: &Mutex<Shared>,
@@ -356,7 +357,7 @@ fn scanner(
             continue;
         }
         next += every;
-        if let Err(e) = scan_once(spec, ns, owners, filter, shared, losses) {
+        if let Err(e) = scan_once(session, ns, filter, shared, losses) {
             crate::log::log_line!(
                 "sockdoc: events scan failed (lifetimes may be less precise): {e}"
             );

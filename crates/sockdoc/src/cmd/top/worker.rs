@@ -146,11 +146,9 @@ struct Last {
 
 fn run(cfg: Config, cmds: Receiver<Cmd>, out: Sender<Update>) {
     // Kernel counters, sysctls and conntrack are read by this thread: it lives in the namespace.
-    if !cfg.ns.current {
-        if let Err(e) = cfg.ns.enter() {
-            let _ = out.send(Update::Failed(e.to_string()));
-            return;
-        }
+    if let Err(e) = sockdoc_core::session::scope::enter(&cfg.ns) {
+        let _ = out.send(Update::Failed(e.to_string()));
+        return;
     }
     let owners = Arc::new(Owners::default());
     let (stop_tx, stop_rx) = mpsc::channel();
@@ -239,15 +237,14 @@ impl State {
         let started = Instant::now();
         // Following a recreated name: this thread moves too (it reads the namespace's counters).
         if let Some(new) = self.cfg.watch.take_switch() {
-            if !new.current {
-                new.enter().map_err(|e| e.to_string())?;
-            }
+            sockdoc_core::session::scope::enter(&new).map_err(|e| e.to_string())?;
             self.cfg.ns = new;
             self.reading = Some(KernelState::start());
             self.doctor_at = None;
         }
         // Sockets with tcp_info; owners come from the owners thread's latest walk.
-        let plan = Plan::new(&Select::default(), &[], false, true).map_err(|f| f.message)?;
+        let plan =
+            Plan::new_in(&[], &Select::default(), &[], false, true).map_err(|f| f.message)?;
         let (sockets, census) = plan
             .sockets(&self.cfg.ns, None)
             .map_err(|e| crate::error::Failure::census(e).message)?;
