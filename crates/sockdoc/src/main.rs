@@ -11,10 +11,10 @@ mod fmt;
 mod http;
 mod infile;
 mod json;
-mod log;
 mod scope;
-mod signals;
 mod term;
+
+use sockdoc_runtime::{log, signals};
 
 use std::io::{BufWriter, Write};
 

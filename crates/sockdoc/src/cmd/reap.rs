@@ -473,7 +473,7 @@ fn daemon(
     let epoch = Instant::now();
     // Pinned to the namespace of the start line: a recreated name stops the daemon (exit 69) or,
     // with --follow-netns, is followed deliberately, with its own log line.
-    let watch = scope::NsWatch::start(g, &ns, "reap", scope::OnLost::Stop);
+    let watch = scope::watch(g, &ns, "reap", scope::OnLost::Stop);
     loop {
         let started = Instant::now();
         if let Some(new) = watch.take_switch() {
@@ -572,7 +572,7 @@ fn daemon(
         }
     }
     watch.finish();
-    let lost = watch.lost();
+    let lost = scope::lost(&watch);
     sink.write(json!({
         "action": "stop",
         "scans": tracker.scans(),

@@ -124,7 +124,7 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
     }
     let ns = namespaces.remove(0);
     // Pinned: a recreated name stops the exporter (exit 69) unless --follow-netns.
-    let watch = scope::NsWatch::start(g, &ns, "serve", scope::OnLost::Stop);
+    let watch = scope::watch(g, &ns, "serve", scope::OnLost::Stop);
     let listener = TcpListener::bind(&a.listen).map_err(|e| {
         Failure::new(
             Exit::Io,
@@ -183,7 +183,7 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
         std::thread::sleep(Duration::from_millis(50));
     }
     watch.finish();
-    match watch.lost() {
+    match scope::lost(&watch) {
         Some(f) => Err(f),
         None => Ok(Exit::Ok),
     }

@@ -125,7 +125,7 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
         scan,
         limit,
         started: Instant::now(),
-        watch: scope::NsWatch::start(g, &ns, "events", scope::OnLost::Stop),
+        watch: scope::watch(g, &ns, "events", scope::OnLost::Stop),
     };
     let losses = Losses::default();
     let mut reported = Reported::default();
@@ -151,7 +151,7 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
         );
     }
     flushed?;
-    match setup.watch.lost() {
+    match scope::lost(&setup.watch) {
         Some(f) => Err(f),
         None => Ok(Exit::Ok),
     }

@@ -89,7 +89,7 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
         lang,
     };
     // Pinned: a deleted and recreated name shows a banner; with --follow-netns the census follows.
-    let watch = scope::NsWatch::start(g, &ns, "top", scope::OnLost::Notice);
+    let watch = scope::watch(g, &ns, "top", scope::OnLost::Notice);
     let w = worker::spawn(worker::Config {
         ns,
         watch: watch.clone(),
