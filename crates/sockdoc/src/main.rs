@@ -11,6 +11,7 @@ mod fmt;
 mod http;
 mod infile;
 mod json;
+mod report;
 mod scope;
 mod term;
 
@@ -84,10 +85,14 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
         Some(Command::Serve(a)) => cmd::serve::run(&cli.global, a, out),
         Some(Command::Reap(a)) => cmd::reap::run(&cli.global, a, out),
         Some(Command::Events(a)) => cmd::events::run(&cli.global, a, out),
-        Some(Command::Conntrack(a)) => cmd::conntrack::run(&cli.global, a, out),
+        Some(Command::Conntrack(a)) => {
+            report::present(&cli.global, cmd::conntrack::run(&cli.global, a), out)
+        }
         Some(Command::Sysctl(a)) => cmd::sysctl::run(&cli.global, a, out),
-        Some(Command::Stats(a)) => cmd::stats::run(&cli.global, a, out),
-        Some(Command::List(a)) => cmd::list::run(&cli.global, a, out),
+        Some(Command::Stats(a)) => {
+            report::present(&cli.global, cmd::stats::run(&cli.global, a), out)
+        }
+        Some(Command::List(a)) => report::present(&cli.global, cmd::list::run(&cli.global, a), out),
         Some(Command::Top(a)) => cmd::top::run(&cli.global, a, out),
         None => cmd::doctor::run(&cli.global, &cli.doctor, out),
     }

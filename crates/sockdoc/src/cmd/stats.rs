@@ -19,6 +19,7 @@ use crate::cli::{Global, StatsArgs};
 use crate::error::{Exit, Failure};
 use crate::fmt::{count, pad_left};
 use crate::json::{write_pretty, JNetns, SCHEMA};
+use crate::report::{Done, Report};
 use crate::scope;
 
 /// One namespace's counts.
@@ -28,7 +29,36 @@ struct NsStats {
     notes: Vec<String>,
 }
 
-pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+/// The counts of every namespace looked at, ready to print.
+pub struct StatsReport {
+    results: Vec<NsStats>,
+    top: usize,
+    label_ns: bool,
+    owners: Option<Arc<SocketOwners>>,
+}
+
+impl StatsReport {
+    fn proc_name(&self, pid: u32) -> Option<String> {
+        self.owners
+            .as_ref()
+            .and_then(|o| o.process(pid))
+            .map(|p| p.name.clone())
+    }
+}
+
+impl Report for StatsReport {
+    fn text(&self, out: &mut dyn Write, lang: Lang) -> std::io::Result<()> {
+        let name = |pid| self.proc_name(pid);
+        write_text(out, lang, &self.results, self.top, self.label_ns, &name)
+    }
+
+    fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let name = |pid| self.proc_name(pid);
+        write_json(out, &self.results, self.top, &name)
+    }
+}
+
+pub fn run(g: &Global, a: &StatsArgs) -> Result<Done, Failure> {
     let mut by = Vec::new();
     for word in &a.by {
         let k = GroupBy::parse(word, a.prefix4, a.prefix6).ok_or_else(|| {
@@ -95,24 +125,18 @@ pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failu
     }
     let session_notes = session.take_notes();
     let denied = owners.as_ref().map_or(0, |o| o.stats.denied);
-    let proc_name = |pid: u32| {
-        owners
-            .as_ref()
-            .and_then(|o| o.process(pid))
-            .map(|p| p.name.clone())
-    };
-    let all_ns = g.all_netns;
-    if g.json {
-        write_json(out, &results, a.top, &proc_name).map_err(Failure::output)?;
-    } else {
-        write_text(out, g.lang(), &results, a.top, all_ns, &proc_name).map_err(Failure::output)?;
-    }
     let notes: Vec<String> = session_notes
         .into_iter()
         .chain(results.iter().flat_map(|r| r.notes.iter().cloned()))
         .collect();
     scope::print_notes(g.lang(), &notes, wanted_owners, denied);
-    Ok(Exit::Ok)
+    let report = StatsReport {
+        results,
+        top: a.top,
+        label_ns: g.all_netns,
+        owners,
+    };
+    Ok(Done::new(report, Exit::Ok))
 }
 
 fn write_text(
