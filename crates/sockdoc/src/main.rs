@@ -12,6 +12,7 @@ mod http;
 mod infile;
 mod json;
 mod log;
+mod report;
 mod scope;
 mod signals;
 mod term;
