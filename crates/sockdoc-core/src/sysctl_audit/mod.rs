@@ -454,4 +454,75 @@ mod tests {
             );
         }
     }
+
+    /// The doctor's `sysctl-risky` and `sysctl check` judge alike: for values on both sides of each
+    /// threshold (including the old doctor-only ones), a setting is risky exactly when the audit says
+    /// change, to the same value, with the same words in both languages.
+    #[test]
+    fn doctor_and_check_agree() {
+        use crate::doctor::kernel::Sysctls;
+        use crate::doctor::sysctl::risky_settings;
+        let cases: [(&str, &[&str]); 4] = [
+            (
+                "net.ipv4.tcp_max_tw_buckets",
+                &[
+                    "200", "5000", "9999", "10000", "20000", "65535", "65536", "262144",
+                ],
+            ),
+            ("net.ipv4.tcp_syncookies", &["0", "1", "2"]),
+            (
+                "net.ipv4.ip_local_port_range",
+                &[
+                    "1024 65000",
+                    "9999 65000",
+                    "32768 60999",
+                    "40000 45000",
+                    "10000 29999",
+                    "10000 30000",
+                ],
+            ),
+            (
+                "net.ipv4.tcp_retries2",
+                &["1", "2", "3", "5", "7", "8", "15"],
+            ),
+        ];
+        for (key, values) in cases {
+            for v in values {
+                let mut k = Sysctls::default();
+                let n = v.split_whitespace().next().and_then(|x| x.parse().ok());
+                match key {
+                    "net.ipv4.tcp_max_tw_buckets" => k.max_tw_buckets = n,
+                    "net.ipv4.tcp_syncookies" => k.syncookies = n,
+                    "net.ipv4.tcp_retries2" => k.retries2 = n,
+                    _ => {
+                        let mut it = v.split_whitespace().filter_map(|x| x.parse().ok());
+                        k.port_range = it.next().zip(it.next());
+                    }
+                }
+                for lang in [Lang::En, Lang::Zh] {
+                    let rows = audit(lang, &|q| (q == key).then(|| v.to_string()), &|_| true);
+                    let row = row(&rows, key);
+                    let risky = risky_settings(&k);
+                    let flagged = risky.iter().find(|r| r.key == key);
+                    assert_eq!(
+                        flagged.is_some(),
+                        row.verdict == Verdict::Change,
+                        "{key} = {v}: doctor {flagged:?}, check {row:?}"
+                    );
+                    if let Some(f) = flagged {
+                        assert_eq!(
+                            Some(&f.recommended),
+                            row.recommended.as_ref(),
+                            "{key} = {v}"
+                        );
+                        assert_eq!(
+                            i18n::sysctl_reason(lang, f.reason),
+                            row.reason,
+                            "{key} = {v}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
