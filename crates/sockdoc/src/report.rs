@@ -32,6 +32,15 @@ impl Done {
     }
 }
 
+/// Write `report` as `--json` asks (for a command that decides its exit code after printing).
+pub fn write(g: &Global, report: &dyn Report, out: &mut dyn Write) -> io::Result<()> {
+    if g.json {
+        report.json(out)
+    } else {
+        report.text(out, g.lang())
+    }
+}
+
 /// Write `done`'s report as the user asked (`--json` or text), and return its exit code.
 pub fn present(
     g: &Global,
@@ -39,11 +48,6 @@ pub fn present(
     out: &mut dyn Write,
 ) -> Result<Exit, Failure> {
     let done = done?;
-    let written = if g.json {
-        done.report.json(out)
-    } else {
-        done.report.text(out, g.lang())
-    };
-    written.map_err(Failure::output)?;
+    write(g, done.report.as_ref(), out).map_err(Failure::output)?;
     Ok(done.exit)
 }

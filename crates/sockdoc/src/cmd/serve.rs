@@ -32,7 +32,7 @@ use prometheus_client::registry::Registry;
 use rustc_hash::FxHashMap;
 use sockdoc_core::collect::CensusSpec;
 use sockdoc_core::doctor::kernel::Sysctls;
-use sockdoc_core::doctor::{self, Finding, Input, KernelState, Value};
+use sockdoc_core::doctor::{self, Evidence, Finding, Input, KernelState};
 use sockdoc_core::i18n::Lang;
 use sockdoc_core::session::{Needs, Plan, Refresh, Scope, Session};
 use sockdoc_core::{NoOwners, Owners};
@@ -509,9 +509,11 @@ impl Exporter {
         let findings = self.doctor.as_ref().map_or(&[][..], |d| &d.findings[..]);
         let ghosts = findings
             .iter()
-            .find(|f| f.id == "ghost-suspects")
-            .and_then(|f| f.evidence.iter().find(|(k, _)| *k == "suspects"))
-            .map_or(0, |(_, v)| *v);
+            .find_map(|f| match &f.evidence {
+                Evidence::GhostSuspects(g) => Some(i64::try_from(g.suspects).unwrap_or(i64::MAX)),
+                _ => None,
+            })
+            .unwrap_or(0);
         let g = Gauge::<i64>::default();
         g.set(ghosts);
         reg.register(
@@ -636,26 +638,13 @@ impl Exporter {
     /// Keepalive coverage per listening port, as the doctor's keepalive-coverage detector computed it.
     fn keepalive_coverage(&self) -> HashMap<u16, f64> {
         let mut out = HashMap::new();
-        let Some(f) = self
-            .doctor
-            .as_ref()
-            .and_then(|d| d.findings.iter().find(|f| f.id == "keepalive-coverage"))
-        else {
-            return out;
-        };
-        for row in &f.groups {
-            let int = |key: &str| {
-                row.0.iter().find_map(|(k, v)| match v {
-                    Value::Int(n) if *k == key => Some(*n),
-                    _ => None,
-                })
+        let findings = self.doctor.as_ref().map_or(&[][..], |d| &d.findings[..]);
+        for f in findings {
+            let Evidence::KeepaliveCoverage(c) = &f.evidence else {
+                continue;
             };
-            if let (Some(port), Some(n), Some(k)) =
-                (int("local_port"), int("connections"), int("with_keepalive"))
-            {
-                if let (Ok(port), true) = (u16::try_from(port), n > 0) {
-                    out.insert(port, k as f64 / n as f64);
-                }
+            for p in c.ports.iter().filter(|p| p.connections > 0) {
+                out.insert(p.local_port, p.with_keepalive as f64 / p.connections as f64);
             }
         }
         out

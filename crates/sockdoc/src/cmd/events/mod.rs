@@ -39,7 +39,7 @@ mod output;
 mod queue;
 
 use losses::{report_losses, Losses, Reported};
-use output::write_event;
+use output::{write_event, Format};
 use queue::{Queue, Received};
 
 /// What the scanner and listener threads share with the event loop.
@@ -231,6 +231,7 @@ fn watch_one(
         // On stderr, so JSON lines stay clean; it also tells scripts the subscription is in place.
         crate::log::log_line!("watching connection ends in {}; Ctrl-C to stop", ns.label());
         let mut last_lost = Instant::now();
+        let format = Format::of(g);
         let r = (|| loop {
             if signals::stopped()
                 || st.limit.is_some_and(|l| st.started.elapsed() >= l)
@@ -267,7 +268,7 @@ fn watch_one(
                     .get(&p)
                     .cloned()
             });
-            write_event(out, g.json, &s, &ended, name.as_deref()).map_err(Failure::output)?;
+            write_event(out, format, &s, &ended, name.as_deref()).map_err(Failure::output)?;
             out.flush().map_err(Failure::output)?;
         })();
         stop.store(true, Ordering::SeqCst);
