@@ -131,6 +131,14 @@ pub enum Msg {
     EventBytes,
     /// `pid {pid}` when the process name is unknown
     EventPid,
+    /// conntrack is not loaded in the namespace
+    CtInactive,
+    CtByProto,
+    CtByTcpState,
+    CtTopSources,
+    CtTopDestinations,
+    /// `{n} entries never answered`
+    CtUnreplied,
 }
 
 /// The text of `m` in `lang`, with `{}` placeholders filled from `args` in order.

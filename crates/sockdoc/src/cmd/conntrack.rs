@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use serde::Serialize;
-use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_proc::conntrack::{self, Conntrack};
 use sockdoc_proc::conntrack_table::{read_table, top, TableCounts};
 use sockdoc_proc::Netns;
@@ -140,12 +140,7 @@ impl Report for ConntrackReport {
 
 fn write_ns_text(out: &mut dyn Write, lang: Lang, d: &JNs<'_>) -> std::io::Result<()> {
     if !d.active {
-        let line = pick(
-            lang,
-            "conntrack is not active in this namespace: nothing is tracked",
-            "此命名空间未启用 conntrack: 没有被跟踪的连接",
-        );
-        return writeln!(out, "{line}");
+        return writeln!(out, "{}", text(lang, Msg::CtInactive, &[]));
     }
     writeln!(
         out,
@@ -164,30 +159,23 @@ fn write_ns_text(out: &mut dyn Write, lang: Lang, d: &JNs<'_>) -> std::io::Resul
         )?;
     }
     let sections = [
-        (pick(lang, "By protocol:", "按协议:"), &d.by_proto),
-        (pick(lang, "By TCP state:", "按 TCP 状态:"), &d.by_tcp_state),
-        (pick(lang, "Top sources:", "主要来源:"), &d.top_sources),
-        (
-            pick(lang, "Top destinations:", "主要目的地:"),
-            &d.top_destinations,
-        ),
+        (Msg::CtByProto, &d.by_proto),
+        (Msg::CtByTcpState, &d.by_tcp_state),
+        (Msg::CtTopSources, &d.top_sources),
+        (Msg::CtTopDestinations, &d.top_destinations),
     ];
     for (title, rows) in sections {
         if rows.is_empty() {
             continue;
         }
-        writeln!(out, "{title}")?;
+        writeln!(out, "{}", text(lang, title, &[]))?;
         for r in rows {
             writeln!(out, "  {:>10}  {}", count(r.count), r.key)?;
         }
     }
     if d.unreplied > 0 {
-        let what = pick(
-            lang,
-            "entries never answered ([UNREPLIED])",
-            "个表项从未收到应答 ([UNREPLIED])",
-        );
-        writeln!(out, "{} {what}", count(d.unreplied))?;
+        let n = count(d.unreplied);
+        writeln!(out, "{}", text(lang, Msg::CtUnreplied, &[&n]))?;
     }
     Ok(())
 }

@@ -48,5 +48,11 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::LivedUnder => "lived <{}",
         Msg::EventBytes => "acked {} B, received {} B, retransmitted {}",
         Msg::EventPid => "pid {}",
+        Msg::CtInactive => "conntrack is not active in this namespace: nothing is tracked",
+        Msg::CtByProto => "By protocol:",
+        Msg::CtByTcpState => "By TCP state:",
+        Msg::CtTopSources => "Top sources:",
+        Msg::CtTopDestinations => "Top destinations:",
+        Msg::CtUnreplied => "{} entries never answered ([UNREPLIED])",
     }
 }

@@ -47,5 +47,11 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::LivedUnder => "存活 <{}",
         Msg::EventBytes => "已确认 {} 字节, 已接收 {} 字节, 重传 {} 次",
         Msg::EventPid => "进程 {}",
+        Msg::CtInactive => "此命名空间未启用 conntrack: 没有被跟踪的连接",
+        Msg::CtByProto => "按协议:",
+        Msg::CtByTcpState => "按 TCP 状态:",
+        Msg::CtTopSources => "主要来源:",
+        Msg::CtTopDestinations => "主要目的地:",
+        Msg::CtUnreplied => "{} 个表项从未收到应答 ([UNREPLIED])",
     }
 }
