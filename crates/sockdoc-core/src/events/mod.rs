@@ -3,9 +3,11 @@
 //! A [`Watch`] subscribes to the kernel's sock_diag destroy broadcasts (TCP and/or UDP, IPv4 and
 //! IPv6, as the filter allows), one listener thread per protocol. The broadcast carries no start
 //! time and always says CLOSE, so a scanner thread dumps the namespace every [`Options::scan`]
-//! through a census [`Session`] (no tcp_info; owners only when asked) into a lifetime
-//! [`Tracker`]: each end is resolved against it at arrival, with the state the scans last saw, a
-//! lifetime known to within one scan interval, and the owner they saw.
+//! through a census [`Session`] (no tcp_info) into a lifetime [`Tracker`]: each end is resolved
+//! against it at arrival, with the state the scans last saw, a lifetime known to within one scan
+//! interval, and the owner seen. Owners, when asked for, are walked on a thread of their own at
+//! most every scan interval and attached to the latest scan's sockets: a walk of /proc is far
+//! slower than a dump and must not space the scans out.
 //!
 //! Nothing is lost silently and memory stays bounded: ends wait for the reader in a queue of
 //! [`Options::buffer`] (a full queue drops and counts), ENOBUFS (the kernel's buffer overflowed) is
@@ -47,7 +49,8 @@ pub struct Options {
     /// Time between two scans; zero: no scans (no lifetimes, states or owners, and no count of
     /// what vanished unreported).
     pub scan: Duration,
-    /// Read owners with each scan (names of the processes the scans saw owning sockets).
+    /// Read owners (the processes owning the sockets the scans saw, with their names), at most
+    /// every scan interval; needs scans.
     pub owners: bool,
     /// Ends held for a slow reader; more are dropped and counted.
     pub buffer: usize,
@@ -104,12 +107,16 @@ struct Shared {
     names: HashMap<u32, String>,
     /// Per listener: the last time it had taken in every broadcast queued for it.
     caught_up: Vec<Option<Instant>>,
+    /// The latest scan's sockets with an inode (cookie, inode), for the next owner walk.
+    last_scan: Vec<(u64, u32)>,
 }
 
 /// What every thread of a watch holds.
 struct Inner {
     ns: Netns,
     filter: Filter,
+    /// Each scan reads owners.
+    owners: bool,
     shared: Mutex<Shared>,
     queue: Queue<(Socket, Ended)>,
     losses: Arc<Losses>,
@@ -145,17 +152,19 @@ impl Watch {
         let subs = listen::subscribe(ns, &opts.filter, opts.kernel_buffer)?;
         let session = Session::new(
             Scope::one(ns.clone()),
-            scan::plan(&opts.filter, opts.owners),
-            Refresh::Every(Duration::ZERO),
+            scan::plan(&opts.filter),
+            Refresh::Lazy,
         )
         .map_err(WatchError::Owners)?;
         let inner = Arc::new(Inner {
             ns: ns.clone(),
             filter: opts.filter.clone(),
+            owners: opts.owners,
             shared: Mutex::new(Shared {
                 tracker: Tracker::new(Instant::now()),
                 names: HashMap::new(),
                 caught_up: vec![None; subs.len()],
+                last_scan: Vec::new(),
             }),
             // Bounded: a slow reader holds at most `buffer` ends; the rest are counted as lost.
             queue: Queue::new(opts.buffer, subs.len()),
@@ -174,6 +183,12 @@ impl Watch {
             // A failed first scan stops the watch (dropped here).
             scan::scan_once(&watch.inner, &session).map_err(WatchError::Scan)?;
             let every = opts.scan;
+            let session = Arc::new(session);
+            if opts.owners {
+                scan::walk_owners(&watch.inner, &session).map_err(WatchError::Scan)?;
+                let session = session.clone();
+                watch.spawn(move |inner| scan::owner_walker(inner, &session, every));
+            }
             watch.spawn(move |inner| scan::scanner(inner, &session, every));
         }
         Ok(watch)

@@ -51,38 +51,7 @@ struct Setup<'a> {
 }
 
 pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
-    let filter = Filter::parse(&a.filter).map_err(|e| Failure::usage(e.to_string()))?;
-    if filter.needs_processes() {
-        return Err(Failure::usage(
-            "events cannot filter by process: a socket's owner is gone by the time it ends (use -p to show the owner the scans saw)",
-        ));
-    }
-    if filter.protocols() == (false, false) {
-        return Err(Failure::usage(
-            "this filter matches neither TCP nor UDP sockets: no connection end could pass it",
-        ));
-    }
-    let limit = a
-        .r#for
-        .as_deref()
-        .map(|t| parse_duration("--for", t))
-        .transpose()?;
-    let scan = parse_duration("--scan", &a.scan)?;
-    if a.processes && scan.is_zero() {
-        return Err(Failure::usage(
-            "-p needs the scans that see owners: drop --scan 0",
-        ));
-    }
-    if a.buffer == 0 || a.buffer > 16 << 20 {
-        return Err(Failure::usage(
-            "--buffer is a number of connection ends from 1 to 16777216 (default 65536)",
-        ));
-    }
-    if a.kernel_buffer == 0 || a.kernel_buffer > 1024 {
-        return Err(Failure::usage(
-            "--kernel-buffer is a size in MiB from 1 to 1024 (default 32)",
-        ));
-    }
+    let (opts, limit) = options(a)?;
     let mut namespaces = scope::namespaces(g)?;
     if namespaces.len() != 1 {
         return Err(Failure::usage(
@@ -97,13 +66,7 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
     let setup = Setup {
         g,
         a,
-        opts: Options {
-            filter,
-            scan,
-            owners: a.processes,
-            buffer: a.buffer,
-            kernel_buffer: a.kernel_buffer << 20,
-        },
+        opts,
         limit,
         started: Instant::now(),
         watch: scope::watch(g, &ns, "events", scope::OnLost::Stop),
@@ -136,6 +99,50 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
         Some(f) => Err(f),
         None => Ok(Exit::Ok),
     }
+}
+
+/// The engine's options and `--for`, from the arguments (usage errors for what cannot work).
+fn options(a: &EventsArgs) -> Result<(Options, Option<Duration>), Failure> {
+    let filter = Filter::parse(&a.filter).map_err(|e| Failure::usage(e.to_string()))?;
+    if filter.needs_processes() {
+        return Err(Failure::usage(
+            "events cannot filter by process: a socket's owner is gone by the time it ends (use -p to show the owner the scans saw)",
+        ));
+    }
+    if filter.protocols() == (false, false) {
+        return Err(Failure::usage(
+            "this filter matches neither TCP nor UDP sockets: no connection end could pass it",
+        ));
+    }
+    let limit = a
+        .r#for
+        .as_deref()
+        .map(|t| parse_duration("--for", t))
+        .transpose()?;
+    let scan = parse_duration("--scan", &a.scan)?;
+    if a.processes && scan.is_zero() {
+        return Err(Failure::usage(
+            "-p needs the scans that see owners: drop --scan 0",
+        ));
+    }
+    if a.buffer == 0 || a.buffer > 16 << 20 {
+        return Err(Failure::usage(
+            "--buffer is a number of connection ends from 1 to 16777216 (default 65536)",
+        ));
+    }
+    if a.kernel_buffer == 0 || a.kernel_buffer > 1024 {
+        return Err(Failure::usage(
+            "--kernel-buffer is a size in MiB from 1 to 1024 (default 32)",
+        ));
+    }
+    let opts = Options {
+        filter,
+        scan,
+        owners: a.processes,
+        buffer: a.buffer,
+        kernel_buffer: a.kernel_buffer << 20,
+    };
+    Ok((opts, limit))
 }
 
 /// Watch one namespace: start the engine's watch, stream its ends and losses, until stopped or
