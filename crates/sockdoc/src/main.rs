@@ -8,13 +8,15 @@ mod cli;
 mod cmd;
 mod error;
 mod fmt;
-mod http;
 mod infile;
 mod json;
 mod log;
 mod scope;
 mod signals;
 mod term;
+
+/// The HTTP endpoint `serve` and `reap` share.
+use sockdoc_serve::http;
 
 use std::io::{BufWriter, Write};
 

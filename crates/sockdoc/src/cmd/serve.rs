@@ -1,0 +1,69 @@
+//! `sockdoc serve`: the flags wired to the exporter (`sockdoc_serve::serve`), which answers
+//! `/metrics` and `/healthz` on loopback by default; its failures mapped to exit codes.
+
+use std::io::Write;
+
+use sockdoc_proc::Netns;
+use sockdoc_serve::{Hooks, NamespaceWatch, Options, ServeError};
+
+use crate::cli::{Global, ServeArgs};
+use crate::cmd::doctor::parse_duration;
+use crate::error::{Exit, Failure};
+use crate::{scope, signals};
+
+pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Failure> {
+    let opts = Options {
+        listen: a.listen.clone(),
+        top_k: a.top_k,
+        owners_every: parse_duration("--owners-every", &a.owners_every)?,
+        doctor_every: parse_duration("--doctor-every", &a.doctor_every)?,
+        idle_ms: a
+            .idle
+            .as_deref()
+            .map(|t| parse_duration("--idle", t))
+            .transpose()?
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    };
+    let mut namespaces = scope::namespaces(g)?;
+    if namespaces.len() != 1 {
+        return Err(Failure::usage(
+            "serve watches one namespace: use --netns NAME or --netns-pid PID",
+        ));
+    }
+    let ns = namespaces.remove(0);
+    // Pinned: a recreated name stops the exporter (exit 69) unless --follow-netns.
+    let watch = scope::NsWatch::start(g, &ns, "serve", scope::OnLost::Stop);
+    signals::install();
+    let hooks = Hooks {
+        watch: Box::new(watch.clone()),
+        stopped: signals::stopped,
+        log: crate::log::line,
+    };
+    let served = sockdoc_serve::serve(ns, opts, hooks);
+    watch.finish();
+    served.map_err(failure)?;
+    match watch.lost() {
+        Some(f) => Err(f),
+        None => Ok(Exit::Ok),
+    }
+}
+
+impl NamespaceWatch for scope::NsWatch {
+    fn take_switch(&self) -> Option<Netns> {
+        scope::NsWatch::take_switch(self)
+    }
+
+    fn changes(&self) -> u64 {
+        scope::NsWatch::changes(self)
+    }
+}
+
+/// The exporter's failures as exit codes: the census's and the namespace's as every command maps
+/// them, the rest (listening, the HTTP server, the owner walk) 74.
+fn failure(e: ServeError) -> Failure {
+    match e {
+        ServeError::Census(c) => Failure::census(c),
+        ServeError::Netns(n) => Failure::netns(n),
+        other => Failure::new(Exit::Io, other.to_string()),
+    }
+}
