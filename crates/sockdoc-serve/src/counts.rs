@@ -158,3 +158,75 @@ impl ScrapeCounts {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    fn tcp(state: State, local: &str, remote: &str) -> Socket {
+        let addr = |a: &str| a.parse::<SocketAddr>().expect("address");
+        Socket::tcp(state, addr(local), addr(remote))
+    }
+
+    /// A listener on :80 with 3 queued of 128, two clients from ephemeral ports to 10.0.0.9:5432,
+    /// connections to :80, one SYN-RECV, one CLOSE-WAIT and one TIME-WAIT.
+    pub(crate) fn sockets() -> Vec<Socket> {
+        let mut listener = tcp(State::Listen, "0.0.0.0:80", "0.0.0.0:0");
+        listener.recv_q = 3;
+        listener.send_q = 128;
+        vec![
+            listener,
+            tcp(State::Established, "10.0.0.1:80", "10.0.0.7:40000"),
+            tcp(State::Established, "10.0.0.1:80", "10.0.0.8:40001"),
+            tcp(State::SynRecv, "10.0.0.1:80", "10.0.0.8:40002"),
+            tcp(State::Established, "10.0.0.1:33000", "10.0.0.9:5432"),
+            tcp(State::Established, "10.0.0.1:33001", "10.0.0.9:5432"),
+            tcp(State::CloseWait, "10.0.0.1:80", "10.0.0.7:40003"),
+            tcp(State::TimeWait, "10.0.0.1:80", "10.0.0.7:40004"),
+        ]
+    }
+
+    #[test]
+    fn counts_merged_from_two_dumps_equal_one_count_of_all() {
+        let all = sockets();
+        let mut one = ScrapeCounts::new(true, Some((32768, 60999)));
+        for s in &all {
+            one.add(s, None);
+        }
+        let (a, b) = all.split_at(3);
+        let mut merged = ScrapeCounts::new(true, Some((32768, 60999)));
+        let mut other = ScrapeCounts::new(true, Some((32768, 60999)));
+        a.iter().for_each(|s| merged.add(s, None));
+        b.iter().for_each(|s| other.add(s, None));
+        merged.merge(other);
+        for t in [&one, &merged] {
+            assert_eq!(t.states[0][State::Established as usize], 4);
+            assert_eq!(t.port(80), (2, 1));
+            assert_eq!(t.listeners.get(&80), Some(&(3, 128)));
+            // Both clients towards 10.0.0.9:5432 from the port range; connections to :80 are not.
+            assert_eq!(t.dests.values().copied().collect::<Vec<_>>(), vec![2]);
+            // No owners known: every socket counts under pid 0, one of them in CLOSE-WAIT.
+            assert_eq!(t.procs.get(&0), Some(&(8, 1)));
+        }
+    }
+
+    #[test]
+    fn established_is_what_sockstat_counts_beyond_the_other_hashed_states() {
+        let mut t = ScrapeCounts::new(false, None);
+        for s in sockets().iter().filter(|s| s.state != State::Established) {
+            t.add(s, None);
+        }
+        // The listener and the CLOSE-WAIT socket are hashed full sockets; SYN-RECV and TIME-WAIT not.
+        assert_eq!(t.hashed, [2, 0]);
+        t.derive_established(&SockStat {
+            tcp_inuse: 6,
+            ..SockStat::default()
+        });
+        assert_eq!(t.states[0][State::Established as usize], 4);
+        // A cheap count keeps per-process counts for CLOSE-WAIT sockets only.
+        assert_eq!(t.procs.get(&0), Some(&(1, 1)));
+        assert!(t.dests.is_empty());
+    }
+}

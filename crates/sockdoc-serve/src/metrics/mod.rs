@@ -84,3 +84,101 @@ fn gauge(v: i64) -> Gauge {
 fn num<T: TryInto<i64>>(v: T) -> i64 {
     v.try_into().unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use sockdoc_core::doctor::kernel::Sysctls;
+    use sockdoc_core::doctor::Severity;
+    use sockdoc_diag::State;
+    use sockdoc_proc::counters::Counters;
+    use sockdoc_proc::sockstat::SockStat;
+
+    use super::*;
+    use crate::counts::tests::sockets;
+
+    fn finding(id: &'static str, severity: Severity) -> Finding {
+        Finding {
+            id,
+            severity,
+            title: String::new(),
+            detail: String::new(),
+            why: String::new(),
+            fix: Vec::new(),
+            evidence: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// A cheap scrape (no ESTABLISHED dumped; a listener on :81 came since) against the last full
+    /// census: per-port connections come from the census, queues and SYN-RECV from this scrape.
+    #[test]
+    fn a_cheap_scrape_renders_its_counts_beside_the_last_full_census() {
+        let range = Some((32768, 60999));
+        let mut full = ScrapeCounts::new(true, range);
+        sockets().iter().for_each(|s| full.add(s, None));
+        let mut now = ScrapeCounts::new(false, range);
+        let mut quiet = sockets()[0];
+        quiet.local_port = 81;
+        for s in sockets().iter().chain([&quiet]) {
+            if s.state != State::Established {
+                now.add(s, None);
+            }
+        }
+        now.derive_established(&SockStat {
+            tcp_inuse: 7,
+            ..SockStat::default()
+        });
+        let kernel = Kernel {
+            sysctls: Sysctls {
+                max_tw_buckets: Some(4096),
+                ..Sysctls::default()
+            },
+            counters: Counters::default(),
+            conntrack: None,
+            sockstat: SockStat::default(),
+        };
+        let findings = [finding("ghost-suspects", Severity::Warning)];
+        let text = encode(&Shown {
+            now: &now,
+            full: &full,
+            top_k: 1,
+            owners: None,
+            owners_at: None,
+            findings: &findings,
+            doctor_at: Some(Instant::now()),
+            coverage: HashMap::from([(80, 0.5)]),
+            ghosts: 3,
+            kernel: &kernel,
+            scrapes: 2,
+            netns_inode: 4026531840,
+            netns_changes: 0,
+            started: Instant::now(),
+        })
+        .expect("encode");
+        for line in [
+            r#"sockdoc_sockets{proto="tcp",family="ipv4",state="established"} 4"#,
+            r#"sockdoc_sockets{proto="tcp",family="ipv4",state="listen"} 2"#,
+            r#"sockdoc_listen_port_established{port="80"} 2"#,
+            r#"sockdoc_listen_port_syn_recv{port="80"} 1"#,
+            r#"sockdoc_keepalive_coverage_ratio{port="80"} 0.5"#,
+            r#"sockdoc_accept_queue{port="80"} 3"#,
+            r#"sockdoc_accept_backlog{port="80"} 128"#,
+            r#"sockdoc_process_sockets{process="-"} 8"#,
+            r#"sockdoc_process_close_wait{process="-"} 1"#,
+            "sockdoc_ghost_suspects 3",
+            "sockdoc_time_wait 1",
+            "sockdoc_time_wait_max 4096",
+            "sockdoc_ephemeral_ports_used 2",
+            "sockdoc_ephemeral_ports_range 28232",
+            r#"sockdoc_finding{id="ghost-suspects",severity="warning"} 1"#,
+            "sockdoc_scrapes_total 2",
+            r#"sockdoc_netns_info{inode="4026531840"} 1"#,
+            "# EOF",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        // Top K = 1: the busier port only; no conntrack on this kernel, no family for it.
+        assert!(!text.contains(r#"port="81""#), "{text}");
+        assert!(!text.contains("conntrack"), "{text}");
+    }
+}
