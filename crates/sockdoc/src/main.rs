@@ -1,7 +1,8 @@
 //! sockdoc: find out why a Linux server is drowning in connections, and fix it.
 //!
 //! The binary only wires the crates: `sockdoc-diag` (netlink), `sockdoc-proc` (/proc), `sockdoc-core`
-//! (filters, aggregation). Each subcommand lives in `cmd/`.
+//! (filters, aggregation), `sockdoc-serve` (the exporter and the HTTP endpoint). Each subcommand lives
+//! in `cmd/`.
 
 mod census;
 mod cli;
