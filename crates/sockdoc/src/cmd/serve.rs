@@ -35,7 +35,7 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
     let watch = scope::NsWatch::start(g, &ns, "serve", scope::OnLost::Stop);
     signals::install();
     let hooks = Hooks {
-        watch: Box::new(watch.clone()),
+        watch: Box::new(Watch(watch.clone())),
         stopped: signals::stopped,
         log: crate::log::line,
     };
@@ -48,13 +48,16 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
     }
 }
 
-impl NamespaceWatch for scope::NsWatch {
+/// The command line's namespace watch, as the exporter sees it.
+struct Watch(scope::NsWatch);
+
+impl NamespaceWatch for Watch {
     fn take_switch(&self) -> Option<Netns> {
-        scope::NsWatch::take_switch(self)
+        self.0.take_switch()
     }
 
     fn changes(&self) -> u64 {
-        scope::NsWatch::changes(self)
+        self.0.changes()
     }
 }
 
