@@ -23,6 +23,7 @@ pub mod aggregate;
 pub mod collect;
 pub mod doctor;
 pub mod echo;
+pub mod events;
 pub mod filter;
 pub mod i18n;
 pub mod lifetimes;

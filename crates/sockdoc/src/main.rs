@@ -1,14 +1,14 @@
 //! sockdoc: find out why a Linux server is drowning in connections, and fix it.
 //!
 //! The binary only wires the crates: `sockdoc-diag` (netlink), `sockdoc-proc` (/proc), `sockdoc-core`
-//! (filters, aggregation). Each subcommand lives in `cmd/`.
+//! (filters, aggregation), `sockdoc-serve` (the exporter and the HTTP endpoint). Each subcommand lives
+//! in `cmd/`.
 
 mod census;
 mod cli;
 mod cmd;
 mod error;
 mod fmt;
-mod http;
 mod infile;
 mod json;
 mod report;
@@ -16,6 +16,8 @@ mod scope;
 mod term;
 
 use sockdoc_runtime::{log, signals};
+/// The HTTP endpoint `serve` and `reap` share.
+use sockdoc_serve::http;
 
 use std::io::{BufWriter, Write};
 
