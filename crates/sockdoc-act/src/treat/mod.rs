@@ -50,3 +50,6 @@ pub struct AuditStop {
     /// Of the sockets done, the last `unrecorded` have an intent record but no outcome record.
     pub unrecorded: usize,
 }
+
+#[cfg(test)]
+mod tests;
