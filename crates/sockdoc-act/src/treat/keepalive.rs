@@ -158,6 +158,9 @@ pub struct KeepaliveReport {
     pub stopped: Option<AuditStop>,
 }
 
+/// A socket's owner fd, borrowed, and its options read before the intent (or why not).
+type Borrowed = Result<(OwnedFd, Keepalive), Failed>;
+
 /// Why a socket without an owner is not changed.
 pub const NO_OWNER: &str = "no process holds it (it closed, or its owner exited)";
 
@@ -174,7 +177,7 @@ pub fn keepalive<A: Serialize, J: Journal + ?Sized>(
     wa: &mut WriteAhead<J>,
 ) -> KeepaliveReport {
     // Borrowed fds and the options read before the intent, by socket (taken by the act).
-    let ready: RefCell<Vec<Option<Result<(OwnedFd, Keepalive), Failed>>>> =
+    let ready: RefCell<Vec<Option<Borrowed>>> =
         RefCell::new((0..sockets.len()).map(|_| None).collect());
     let items: Vec<usize> = (0..sockets.len()).collect();
     let acted = wa.act(

@@ -58,32 +58,45 @@ pub fn owner_of(owners: Option<&SocketOwners>, s: &Socket) -> Option<(u32, u32)>
         .map(|o| (o.pid, o.fd))
 }
 
-/// The treat path's re-read ([`sockdoc_act::treat::Reread`]): one census with `t`'s plan, the state of
-/// every socket it shows, by cookie.
-pub fn reread<'a>(
+/// The treat path's re-read ([`sockdoc_act::treat::Reread`]) for a [`Target`]: one census with its
+/// plan (or, without one, of every TCP socket), the state of every socket it shows, by cookie.
+pub struct Reread<'a> {
     t: &'a Target<'a>,
-) -> Result<impl FnMut(&[Socket]) -> Result<HashMap<u64, State>, Failure> + 'a, Failure> {
-    let own;
-    let plan = match t.plan {
-        Some(p) => p,
+    own: Option<Plan>,
+}
+
+pub fn reread<'a>(t: &'a Target<'a>) -> Result<Reread<'a>, Failure> {
+    let own = match t.plan {
+        Some(_) => None,
         None => {
             let tcp = Select {
                 tcp: true,
                 ..Select::default()
             };
-            own = Plan::new_in(std::slice::from_ref(t.ns), &tcp, &[], false, false)?;
-            return Ok(Box::new(move |_: &[Socket]| present(t, &own))
-                as Box<
-                    dyn FnMut(&[Socket]) -> Result<HashMap<u64, State>, Failure>,
-                >);
+            Some(Plan::new_in(
+                std::slice::from_ref(t.ns),
+                &tcp,
+                &[],
+                false,
+                false,
+            )?)
         }
     };
-    Ok(Box::new(move |_: &[Socket]| present(t, plan)))
+    Ok(Reread { t, own })
 }
 
-fn present(t: &Target, plan: &Plan) -> Result<HashMap<u64, State>, Failure> {
-    let (now, _) = plan.sockets(t.ns, t.owners).map_err(Failure::census)?;
-    Ok(now.iter().map(|s| (s.cookie, s.state)).collect())
+impl sockdoc_act::treat::Reread for Reread<'_> {
+    type Error = Failure;
+    fn present(&mut self, _: &[Socket]) -> Result<HashMap<u64, State>, Failure> {
+        // Never "nothing is there": without a plan there is no proof.
+        let plan = self.t.plan.or(self.own.as_ref()).ok_or_else(|| {
+            Failure::new(Exit::Unavailable, "no census plan to read the kernel again")
+        })?;
+        let (now, _) = plan
+            .sockets(self.t.ns, self.t.owners)
+            .map_err(Failure::census)?;
+        Ok(now.iter().map(|s| (s.cookie, s.state)).collect())
+    }
 }
 
 /// Census `words` in the one namespace of `g`, keeping what `keep` accepts.
