@@ -712,7 +712,7 @@ fn scan(
     act_kills(
         ns,
         cfg,
-        plan,
+        session,
         &d.kills,
         &sockets,
         diag,
@@ -766,7 +766,7 @@ const LADDER: [Method; 3] = [Method::Destroy, Method::Shutdown, Method::Rst];
 fn act_kills(
     ns: &Netns,
     cfg: &Config,
-    plan: &Plan,
+    session: &Session,
     kills: &[Kill],
     sockets: &[Socket],
     diag: &mut Option<DiagSocket>,
@@ -798,10 +798,10 @@ fn act_kills(
             },
         ));
         let mut reread = |_: &[Socket]| -> Result<HashMap<u64, State>, ScanError> {
-            let (now, _) = plan
-                .sockets(ns, None)
+            let now = session
+                .sample(ns)
                 .map_err(|e| ScanError::Census(Failure::census(e).message))?;
-            Ok(now.iter().map(|s| (s.cookie, s.state)).collect())
+            Ok(now.sockets.iter().map(|s| (s.cookie, s.state)).collect())
         };
         let how = Ladder {
             methods: &LADDER,
