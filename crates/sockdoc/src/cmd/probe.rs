@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
-use sockdoc_act::challenge::Session;
+use sockdoc_act::challenge::Challenger;
 use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_act::probe::{self, raw_probe, Probing, RawProbeOptions, RawVerdict};
 use sockdoc_act::treat::{self, kill::Ladder, Context};
@@ -181,7 +181,7 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
         Vec::new()
     } else {
         match scope::in_ns(p.ns, || {
-            Session::open().map_err(|e| Failure::new(Exit::Unavailable, e.to_string()))
+            Challenger::open().map_err(|e| Failure::new(Exit::Unavailable, e.to_string()))
         }) {
             Ok(mut session) => {
                 let opts = RawProbeOptions {
