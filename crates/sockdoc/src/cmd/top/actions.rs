@@ -16,8 +16,7 @@ use sockdoc_core::i18n::{pick, Lang};
 use sockdoc_diag::{Proto, Socket, State};
 
 use super::state::{ActionKind, Request};
-use crate::census::Plan;
-use crate::cli::{Global, KeepaliveArgs, Select};
+use crate::cli::{Global, KeepaliveArgs};
 use crate::cmd::kill::{execute, Executed};
 use crate::cmd::treat::{confirm, open_audit, select};
 use crate::error::Failure;
@@ -284,20 +283,23 @@ fn probe(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
         },
     )?;
     // The verdicts read tcp_info (the last ACK) in the census after probing, as `ghosts --probe`.
-    let plan = Plan::new_in(
-        std::slice::from_ref(&sel.ns),
-        &Select::default(),
+    let needs = sockdoc_core::session::Needs {
+        owners: true,
+        tcp_info: true,
+    };
+    let session = crate::census::one_ns(
+        &sel.ns,
+        Default::default(),
         std::slice::from_ref(&req.words),
-        true,
-        true,
+        needs,
     )?;
     let mut buf = Vec::new();
     crate::cmd::probe::run(
         &crate::cmd::probe::ProbeRun {
             ns: &sel.ns,
-            plan: &plan,
+            session: &session,
             suspects: &sel.sockets,
-            owners: sel.owners.as_ref(),
+            owners: sel.owners(),
             threshold_ms: ctx.threshold_ms,
             probe_time: ctx.probe_time,
             reap: false,

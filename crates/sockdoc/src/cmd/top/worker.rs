@@ -17,8 +17,6 @@ use sockdoc_core::i18n::Lang;
 use sockdoc_proc::{Netns, SocketOwners};
 
 use super::model::{digest, Census, Snap};
-use crate::census::Plan;
-use crate::cli::Select;
 
 /// What the screen tells the worker.
 pub enum Cmd {
@@ -243,12 +241,14 @@ impl State {
             self.doctor_at = None;
         }
         // Sockets with tcp_info; owners come from the owners thread's latest walk.
-        let plan =
-            Plan::new_in(&[], &Select::default(), &[], false, true).map_err(|f| f.message)?;
-        let (sockets, census) = plan
-            .sockets(&self.cfg.ns, None)
-            .map_err(|e| crate::error::Failure::census(e).message)?;
-        let notes = census.notes;
+        let needs = sockdoc_core::session::Needs {
+            owners: false,
+            tcp_info: true,
+        };
+        let session = crate::census::one_ns(&self.cfg.ns, Default::default(), &[], needs)
+            .map_err(|f| f.message)?;
+        let census = crate::census::sample(&session, &self.cfg.ns, None).map_err(|f| f.message)?;
+        let (sockets, notes) = (census.sockets, census.notes);
         let owners = lock(&self.owners.latest).clone();
         let owners_at = *lock(&self.owners.at);
         let census = Arc::new(Census { sockets, owners });
