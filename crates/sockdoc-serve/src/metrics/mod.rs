@@ -87,8 +87,10 @@ fn num<T: TryInto<i64>>(v: T) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use sockdoc_core::doctor::ghosts::GhostSuspects;
     use sockdoc_core::doctor::kernel::Sysctls;
     use sockdoc_core::doctor::Severity;
+    use sockdoc_core::i18n::Lang;
     use sockdoc_diag::State;
     use sockdoc_proc::counters::Counters;
     use sockdoc_proc::sockstat::SockStat;
@@ -96,17 +98,14 @@ mod tests {
     use super::*;
     use crate::counts::tests::sockets;
 
-    fn finding(id: &'static str, severity: Severity) -> Finding {
-        Finding {
-            id,
-            severity,
-            title: String::new(),
-            detail: String::new(),
-            why: String::new(),
-            fix: Vec::new(),
-            evidence: Vec::new(),
+    /// A ghost-suspects finding as the doctor makes it.
+    fn ghost_finding(severity: Severity) -> Finding {
+        let suspects = GhostSuspects {
+            suspects: 3,
+            threshold_ms: 7_875_000,
             groups: Vec::new(),
-        }
+        };
+        Finding::new(Lang::En, severity, suspects)
     }
 
     /// A cheap scrape (no ESTABLISHED dumped; a listener on :81 came since) against the last full
@@ -137,7 +136,7 @@ mod tests {
             conntrack: None,
             sockstat: SockStat::default(),
         };
-        let findings = [finding("ghost-suspects", Severity::Warning)];
+        let findings = [ghost_finding(Severity::Warning)];
         let text = encode(&Shown {
             now: &now,
             full: &full,
