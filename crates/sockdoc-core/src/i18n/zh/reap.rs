@@ -29,3 +29,41 @@ pub fn msg(m: ReapMsg) -> &'static str {
         ReapMsg::Output => "无法写入输出: {}",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::en::reap::msg as en;
+
+    /// Every message takes the same arguments in both languages.
+    #[test]
+    fn placeholders_agree_with_english() {
+        let all = [
+            ReapMsg::CheckOk,
+            ReapMsg::CheckDryRun,
+            ReapMsg::CheckRule,
+            ReapMsg::RuleDryRun,
+            ReapMsg::Started,
+            ReapMsg::MetricsOn,
+            ReapMsg::StandardOutput,
+            ReapMsg::Reloaded,
+            ReapMsg::Rejected,
+            ReapMsg::ScanFailed,
+            ReapMsg::OneNamespace,
+            ReapMsg::NotRoot,
+            ReapMsg::LogOpen,
+            ReapMsg::LogWrite,
+            ReapMsg::LogSync,
+            ReapMsg::LogStoppedKill,
+            ReapMsg::LogStoppedKeepalive,
+            ReapMsg::MetricsListen,
+            ReapMsg::MetricsHttp,
+            ReapMsg::OwnerReader,
+            ReapMsg::Output,
+        ];
+        for m in all {
+            let holes = |t: &str| t.matches("{}").count();
+            assert_eq!(holes(en(m)), holes(msg(m)), "{m:?}");
+        }
+    }
+}
