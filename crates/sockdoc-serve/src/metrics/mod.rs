@@ -87,7 +87,7 @@ fn num<T: TryInto<i64>>(v: T) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use sockdoc_core::doctor::ghosts::GhostSuspects;
+    use sockdoc_core::doctor::ghosts::{GhostGroup, GhostSuspects};
     use sockdoc_core::doctor::kernel::Sysctls;
     use sockdoc_core::doctor::Severity;
     use sockdoc_core::i18n::Lang;
@@ -103,7 +103,15 @@ mod tests {
         let suspects = GhostSuspects {
             suspects: 3,
             threshold_ms: 7_875_000,
-            groups: Vec::new(),
+            groups: vec![GhostGroup {
+                pid: 4242,
+                process: "vsftpd".into(),
+                local_port: 21,
+                remote_port: 0,
+                count: 3,
+                max_idle_ms: 9_000_000,
+                peers: vec!["192.0.2.7".into()],
+            }],
         };
         Finding::new(Lang::En, severity, suspects)
     }
