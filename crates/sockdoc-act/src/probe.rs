@@ -102,133 +102,180 @@ pub fn raw_probe(
     opts: &RawProbeOptions,
 ) -> Vec<RawVerdict> {
     let start = Instant::now();
-    let end = start + opts.time;
-    let mut out: Vec<Option<RawVerdict>> = sockets
-        .iter()
-        .map(|s| {
-            if let Some(why) = not_applicable(s, false) {
-                Some(RawVerdict::Unknown(why))
-            } else if s.state != State::Established && s.state != State::CloseWait {
-                Some(RawVerdict::Unknown(format!(
-                    "raw probes are for ESTABLISHED connections, not {}",
-                    s.state.ss_name()
-                )))
-            } else {
-                None
-            }
-        })
-        .collect();
-    let targets: Vec<Target> = sockets.iter().map(Target::of).collect();
-    // Learn the sequence numbers, asking again after the per-socket rate-limit interval.
-    let mut learned: HashMap<usize, Learned> = HashMap::new();
-    let mut remaining: Vec<usize> = (0..sockets.len()).filter(|&i| out[i].is_none()).collect();
-    let wait = Duration::from_millis(200);
-    for round in 1..=opts.tries.max(1) {
-        if remaining.is_empty() {
-            break;
-        }
-        if round > 1 {
-            let next = Instant::now() + session.limits.retry_after();
-            if next + wait >= end {
-                break;
-            }
-            std::thread::sleep(session.limits.retry_after());
-        }
-        let answers = session.learn_round(&targets, &remaining, wait);
-        remaining.retain(|i| match answers.get(i) {
-            Some(Ok(l)) => {
-                learned.insert(*i, *l);
-                false
-            }
-            Some(Err(e)) => {
-                out[*i] = Some(RawVerdict::Unknown(e.clone()));
-                false
-            }
-            None => true,
-        });
-    }
-    for i in remaining {
-        out[i] = Some(RawVerdict::Unknown(format!(
-            "cannot learn the sequence numbers: {}",
-            session.silent(opts.tries)
-        )));
-    }
-    // Probe every learned connection each interval until it answers or time runs out.
-    let mut waiting: HashMap<(SocketAddr, SocketAddr), usize> = learned
-        .keys()
-        .map(|&i| ((targets[i].remote, targets[i].local), i))
-        .collect();
-    let mut sent: HashMap<usize, u32> = HashMap::new();
-    let mut first_sent: HashMap<usize, Instant> = HashMap::new();
-    let mut next_round = Instant::now();
-    while !waiting.is_empty() {
-        let now = Instant::now();
-        if now >= end && !sent.is_empty() {
-            break;
-        }
-        if now >= next_round {
-            for &i in waiting.values() {
-                let (t, l) = (&targets[i], &learned[&i]);
-                let probe = Segment {
-                    src: t.local,
-                    dst: t.remote,
-                    seq: l.snd_nxt.wrapping_sub(1),
-                    ack: l.rcv_nxt,
-                    flags: ACK,
-                    window: l.window,
-                    payload: 0,
-                };
-                match session.send(t, &probe) {
-                    Ok(()) => {
-                        *sent.entry(i).or_insert(0) += 1;
-                        first_sent.entry(i).or_insert_with(Instant::now);
-                    }
-                    Err(e) => {
-                        out[i] = Some(RawVerdict::Unknown(format!("cannot send a probe: {e}")));
-                    }
-                }
-            }
-            waiting.retain(|_, i| out[*i].is_none());
-            next_round += opts.interval;
-        }
-        let until = next_round.min(end);
-        let mut on = |seg: &Segment| {
-            // Our own questions to the socket are SYNs from the peer's address: never an answer.
-            if seg.has(SYN) {
-                return waiting.is_empty();
-            }
-            if let Some(i) = waiting.remove(&(seg.src, seg.dst)) {
-                out[i] = Some(if seg.has(RST) {
-                    RawVerdict::Reset
-                } else {
-                    let since = first_sent.get(&i).copied().unwrap_or(start);
-                    RawVerdict::Alive {
-                        after_ms: since.elapsed().as_millis() as u64,
-                    }
-                });
-            }
-            waiting.is_empty()
-        };
-        if let Err(e) = session.io.capture_until(until, &mut on) {
-            for &i in waiting.values() {
-                out[i] = Some(RawVerdict::Unknown(format!("capture failed: {e}")));
-            }
-            break;
-        }
-        if Instant::now() >= end {
-            break;
-        }
-    }
-    for (_, i) in waiting {
-        if out[i].is_none() {
-            out[i] = Some(RawVerdict::Silent {
-                probes: sent.get(&i).copied().unwrap_or(0),
-            });
-        }
-    }
-    out.into_iter()
+    let mut run = RawRun {
+        targets: sockets.iter().map(Target::of).collect(),
+        out: sockets.iter().map(applicable).collect(),
+        end: start + opts.time,
+    };
+    let learned = run.learn(session, opts);
+    run.probe(session, &learned, opts, start);
+    run.out
+        .into_iter()
         .map(|v| v.unwrap_or_else(|| RawVerdict::Unknown("not probed".to_string())))
         .collect()
+}
+
+/// `None` when `s` can be probed raw, else its verdict already.
+fn applicable(s: &Socket) -> Option<RawVerdict> {
+    if let Some(why) = not_applicable(s, false) {
+        Some(RawVerdict::Unknown(why))
+    } else if s.state != State::Established && s.state != State::CloseWait {
+        Some(RawVerdict::Unknown(format!(
+            "raw probes are for ESTABLISHED connections, not {}",
+            s.state.ss_name()
+        )))
+    } else {
+        None
+    }
+}
+
+/// One raw probe run: the targets, their verdicts so far, and when it must end.
+struct RawRun {
+    targets: Vec<Target>,
+    out: Vec<Option<RawVerdict>>,
+    end: Instant,
+}
+
+impl RawRun {
+    /// Learn the sequence numbers of every target still without a verdict, asking again after the
+    /// per-socket rate-limit interval, up to `opts.tries` rounds.
+    fn learn(
+        &mut self,
+        session: &mut Challenger,
+        opts: &RawProbeOptions,
+    ) -> HashMap<usize, Learned> {
+        let mut learned: HashMap<usize, Learned> = HashMap::new();
+        let mut remaining: Vec<usize> = (0..self.targets.len())
+            .filter(|&i| self.out[i].is_none())
+            .collect();
+        let wait = Duration::from_millis(200);
+        for round in 1..=opts.tries.max(1) {
+            if remaining.is_empty() {
+                break;
+            }
+            if round > 1 {
+                let next = Instant::now() + session.limits.retry_after();
+                if next + wait >= self.end {
+                    break;
+                }
+                std::thread::sleep(session.limits.retry_after());
+            }
+            let answers = session.learn_round(&self.targets, &remaining, wait);
+            remaining.retain(|i| match answers.get(i) {
+                Some(Ok(l)) => {
+                    learned.insert(*i, *l);
+                    false
+                }
+                Some(Err(e)) => {
+                    self.out[*i] = Some(RawVerdict::Unknown(e.clone()));
+                    false
+                }
+                None => true,
+            });
+        }
+        for i in remaining {
+            self.out[i] = Some(RawVerdict::Unknown(format!(
+                "cannot learn the sequence numbers: {}",
+                session.silent(opts.tries)
+            )));
+        }
+        learned
+    }
+
+    /// Probe every learned connection each interval until it answers or time runs out.
+    fn probe(
+        &mut self,
+        session: &mut Challenger,
+        learned: &HashMap<usize, Learned>,
+        opts: &RawProbeOptions,
+        start: Instant,
+    ) {
+        let mut waiting: HashMap<(SocketAddr, SocketAddr), usize> = learned
+            .keys()
+            .map(|&i| ((self.targets[i].remote, self.targets[i].local), i))
+            .collect();
+        let mut sent: HashMap<usize, u32> = HashMap::new();
+        let mut first_sent: HashMap<usize, Instant> = HashMap::new();
+        let mut next_round = Instant::now();
+        while !waiting.is_empty() {
+            let now = Instant::now();
+            if now >= self.end && !sent.is_empty() {
+                break;
+            }
+            if now >= next_round {
+                for &i in waiting.values() {
+                    self.send_probe(session, i, &learned[&i], &mut sent, &mut first_sent);
+                }
+                waiting.retain(|_, i| self.out[*i].is_none());
+                next_round += opts.interval;
+            }
+            let until = next_round.min(self.end);
+            let out = &mut self.out;
+            let mut on = |seg: &Segment| {
+                // Our own questions to the socket are SYNs from the peer's address: never an answer.
+                if seg.has(SYN) {
+                    return waiting.is_empty();
+                }
+                if let Some(i) = waiting.remove(&(seg.src, seg.dst)) {
+                    out[i] = Some(if seg.has(RST) {
+                        RawVerdict::Reset
+                    } else {
+                        let since = first_sent.get(&i).copied().unwrap_or(start);
+                        RawVerdict::Alive {
+                            after_ms: since.elapsed().as_millis() as u64,
+                        }
+                    });
+                }
+                waiting.is_empty()
+            };
+            if let Err(e) = session.io.capture_until(until, &mut on) {
+                for &i in waiting.values() {
+                    self.out[i] = Some(RawVerdict::Unknown(format!("capture failed: {e}")));
+                }
+                return;
+            }
+            if Instant::now() >= self.end {
+                break;
+            }
+        }
+        for (_, i) in waiting {
+            if self.out[i].is_none() {
+                self.out[i] = Some(RawVerdict::Silent {
+                    probes: sent.get(&i).copied().unwrap_or(0),
+                });
+            }
+        }
+    }
+
+    /// What the kernel's keepalive would send: an ACK with seq = snd_nxt - 1, from the local address.
+    fn send_probe(
+        &mut self,
+        session: &mut Challenger,
+        i: usize,
+        l: &Learned,
+        sent: &mut HashMap<usize, u32>,
+        first_sent: &mut HashMap<usize, Instant>,
+    ) {
+        let t = &self.targets[i];
+        let probe = Segment {
+            src: t.local,
+            dst: t.remote,
+            seq: l.snd_nxt.wrapping_sub(1),
+            ack: l.rcv_nxt,
+            flags: ACK,
+            window: l.window,
+            payload: 0,
+        };
+        match session.send(t, &probe) {
+            Ok(()) => {
+                *sent.entry(i).or_insert(0) += 1;
+                first_sent.entry(i).or_insert_with(Instant::now);
+            }
+            Err(e) => {
+                self.out[i] = Some(RawVerdict::Unknown(format!("cannot send a probe: {e}")));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
