@@ -199,6 +199,7 @@ impl Daemon<'_> {
             &mut wa,
             &mut |_: &[Socket]| reread(session, ns),
         )?;
+        self.owner_error(&mut owned.borrow_mut());
         for (k, done) in live.iter().zip(&report.done) {
             self.count_kill(k, done.verdict.name());
             if done.verdict == Verdict::Failed {
@@ -208,6 +209,14 @@ impl Daemon<'_> {
         match report.stopped {
             Some(st) => Err(self.stopped(st, true)),
             None => Ok(()),
+        }
+    }
+
+    /// Say once on stderr that the owners could not be read for this scan (acts that need an owner's
+    /// fd then fail with their own reason).
+    fn owner_error(&self, sample: &mut Sample) {
+        if let Some(e) = sample.owner_error.take() {
+            sockdoc_runtime::log_line!("sockdoc reap: {e}");
         }
     }
 
@@ -249,6 +258,7 @@ impl Daemon<'_> {
         if jobs.iter().any(|(j, _)| !j.dry_run) {
             // The owners are read once, before the intents, so intent and act name the same fd.
             self.session.owners_of(sample);
+            self.owner_error(sample);
         }
         for r in 0..self.cfg.rules.len() {
             let live: Vec<&(&Keep, Change)> = jobs

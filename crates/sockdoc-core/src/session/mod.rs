@@ -50,6 +50,8 @@ pub struct Sample {
     pub elapsed: Duration,
     /// A lazy read was tried for this sample (it is not tried twice).
     lazy_tried: bool,
+    /// Why the lazy read of owners failed, until the caller takes it to say so.
+    pub owner_error: Option<String>,
 }
 
 impl Sample {
@@ -238,6 +240,7 @@ impl Session {
             notes: census.notes,
             elapsed: Duration::ZERO,
             lazy_tried: false,
+            owner_error: None,
         };
         if let Some(f) = &sample.owners {
             if !self.owners.covers(f, &sample.sockets) {
@@ -300,7 +303,14 @@ impl Session {
             sample.lazy_tried = true;
             sample.owners = match self.owners.policy() {
                 Refresh::Background(_) => self.owners.latest(),
-                _ => self.owners.read_now().ok(),
+                _ => match self.owners.read_now() {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        sample.owner_error =
+                            Some(format!("cannot walk /proc for socket owners: {e}"));
+                        None
+                    }
+                },
             };
         }
         sample.owner_map()
