@@ -141,6 +141,10 @@ pub enum TreatMsg {
     PrSummary,
 }
 
+/// The language of the words the JSON documents and the audit log keep (their keys and reasons
+/// are read by scripts, whatever the user's language).
+pub const RECORDED: Lang = Lang::En;
+
 /// The reasons for leaving a socket alone that the catalog knows, keyed by their English words.
 const SKIPS: [TreatMsg; 7] = [
     TreatMsg::SkipListener,

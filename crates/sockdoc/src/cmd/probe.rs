@@ -14,7 +14,7 @@ use sockdoc_act::challenge::Challenger;
 use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_act::probe::{self, raw_probe, Probing, RawProbeOptions, RawVerdict};
 use sockdoc_act::treat::{self, kill::Ladder, Context};
-use sockdoc_core::i18n::treat::{text as tr, TreatMsg};
+use sockdoc_core::i18n::treat::{text as tr, TreatMsg, RECORDED};
 use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Socket, TimerKind};
 use sockdoc_proc::{Netns, SocketOwners};
@@ -183,7 +183,7 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
         for (s, j) in p.suspects.iter().zip(&judged) {
             let record = serde_json::json!({
                 "time": now_rfc3339(), "action": "probe-end", "method": j.method,
-                "verdict": j.verdict.key(), "reason": j.reason.words(Lang::En),
+                "verdict": j.verdict.key(), "reason": j.reason.words(RECORDED),
                 "restored": j.restored, "socket": JSocket::new(s, p.owners), "uid": uid(),
             });
             audit
@@ -373,7 +373,7 @@ fn reap(
     let sockets: Vec<Socket> = doomed.iter().map(|&i| p.suspects[i]).collect();
     let reasons: Vec<String> = doomed
         .iter()
-        .map(|&i| judged[i].reason.words(Lang::En))
+        .map(|&i| judged[i].reason.words(RECORDED))
         .collect();
     let (r, stopped) = reap_dead(p, &sockets, &|k| reasons[k].clone(), audit, run)?;
     for (k, done) in r.into_iter().enumerate() {
@@ -453,7 +453,7 @@ impl Report for ProbeReport<'_> {
                 socket: JSocket::new(s, p.owners),
                 method: j.method,
                 verdict: j.verdict.key(),
-                reason: j.reason.words(Lang::En),
+                reason: j.reason.words(RECORDED),
                 restored: j.restored,
                 reaped: j.reaped,
             })

@@ -16,8 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::keepalive::{apply, borrow, read, Change, Failed, Keepalive, Opt, Step, ORDER};
-use sockdoc_core::i18n::treat::{text as tr, TreatMsg};
-use sockdoc_core::i18n::Lang;
+use sockdoc_core::i18n::treat::{text as tr, TreatMsg, RECORDED};
 use sockdoc_diag::{Proto, Socket};
 use sockdoc_proc::SocketOwners;
 
@@ -83,7 +82,7 @@ impl Res {
             pid: Some(self.pid),
             fd: Some(self.fd),
             outcome: self.outcome,
-            reason: self.why.as_ref().map(|w| w.words(Lang::En)),
+            reason: self.why.as_ref().map(|w| w.words(RECORDED)),
             before: self.before.as_ref().map(JKeepalive::from),
             restore_to: super::change_json(&self.restore_to),
             after: self.after.as_ref().map(JKeepalive::from),
@@ -374,7 +373,7 @@ fn act(
         |p, d: &Restored| RestoreOutcome {
             record: record(p),
             outcome: d.0,
-            reason: d.1.as_ref().map(|w| w.words(Lang::En)),
+            reason: d.1.as_ref().map(|w| w.words(RECORDED)),
             before: d.2.as_ref().map(JKeepalive::from),
             after: d.3.as_ref().map(JKeepalive::from),
         },
