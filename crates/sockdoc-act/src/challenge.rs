@@ -301,6 +301,18 @@ impl Challenger {
     }
 }
 
+/// Why opening raw sockets in another namespace failed.
+enum Entered {
+    Io(io::Error),
+    Netns(NetnsError),
+}
+
+impl From<NetnsError> for Entered {
+    fn from(e: NetnsError) -> Entered {
+        Entered::Netns(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,17 +336,5 @@ mod tests {
         let b = r.next_u32();
         let c = r.next_u32();
         assert!(a != b || b != c);
-    }
-}
-
-/// Why opening raw sockets in another namespace failed.
-enum Entered {
-    Io(io::Error),
-    Netns(NetnsError),
-}
-
-impl From<NetnsError> for Entered {
-    fn from(e: NetnsError) -> Entered {
-        Entered::Netns(e)
     }
 }

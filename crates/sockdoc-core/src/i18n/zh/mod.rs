@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod findings;
+pub mod reap;
 pub mod sysctl;
 pub mod treat;
 
