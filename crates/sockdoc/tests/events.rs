@@ -183,7 +183,13 @@ fn start_events_as(
     let mut err = BufReader::new(ev.stderr.take().expect("stderr"));
     let mut first = String::new();
     err.read_line(&mut first).expect("ready line");
-    assert!(first.starts_with("watching"), "{first}");
+    // The line saying the subscription is in place speaks the output's language too.
+    let watching = if output == "--lang=zh" {
+        "正在监视"
+    } else {
+        "watching"
+    };
+    assert!(first.starts_with(watching), "{first}");
     let out = BufReader::new(ev.stdout.take().expect("stdout"));
     (ev, out)
 }

@@ -51,8 +51,9 @@ fn server_side(ns: &Netns, port: u16) -> Vec<(u16, u16, String)> {
         .collect()
 }
 
-#[test]
-fn probe_tells_dead_from_alive_restores_and_reaps() {
+/// Two idle connections held by [`HOLDER`] in a fresh namespace, the packets to one client
+/// dropped: (namespace, server port, dead peer's port, alive peer's port).
+fn two_ghosts() -> (Netns, u16, u16, u16) {
     let ns = Netns::new().expect("namespace");
     let port = ns.fresh_port();
     ns.spawn(&["python3", "-c", HOLDER, &port.to_string()])
@@ -70,6 +71,54 @@ fn probe_tells_dead_from_alive_restores_and_reaps() {
     ns.drop_packets(Hook::Input, &format!("tcp dport {dead_peer}"))
         .expect("cut the client");
     std::thread::sleep(Duration::from_millis(1200));
+    (ns, port, dead_peer, alive_peer)
+}
+
+/// `--lang zh`: the verdicts and the counts in Chinese, the same verdicts as in English.
+#[test]
+fn probe_verdicts_read_in_chinese() {
+    let (ns, port, dead_peer, alive_peer) = two_ghosts();
+    let dir = std::env::temp_dir().join(format!("sockdoc-probe-zh-{}", std::process::id()));
+    let audit = dir.join("audit.jsonl");
+    let sport = format!(":{port}");
+    let out = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args([
+            "--netns",
+            ns.name(),
+            "--lang",
+            "zh",
+            "ghosts",
+            "--idle",
+            "1s",
+            "--probe",
+        ])
+        .args(["--probe-time", "4s", "--audit-log"])
+        .arg(&audit)
+        .args(["sport", "=", &sport])
+        .output()
+        .expect("run sockdoc");
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}{out:?}");
+    let line = |peer: u16| {
+        text.lines()
+            .find(|l| l.contains(&format!("127.0.0.1:{peer}")))
+            .unwrap_or_else(|| panic!("no line for {peer}: {text}"))
+    };
+    assert!(line(dead_peer).starts_with("已死"), "{text}");
+    assert!(line(alive_peer).starts_with("存活"), "{text}");
+    assert!(line(alive_peer).contains("对端在"), "{text}");
+    assert!(text.contains("1 个已死, 1 个存活, 0 个未知"), "{text}");
+    for en in ["DEAD", "ALIVE", "alive,", "the peer"] {
+        assert!(!text.contains(en), "{en:?}: {text}");
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("正在探测 2 个可疑连接"), "{err}");
+}
+
+#[test]
+fn probe_tells_dead_from_alive_restores_and_reaps() {
+    let (ns, port, dead_peer, alive_peer) = two_ghosts();
     let dir = std::env::temp_dir().join(format!("sockdoc-probe-{}", std::process::id()));
     let audit = dir.join("audit.jsonl");
     let audit_s = audit.to_str().expect("path");

@@ -2,8 +2,12 @@
 //! (`zh/`), one file per area and language. Keys are enum variants ([`Msg`], the sysctl judge's
 //! [`Reason`], the doctor's typed [`Evidence`]) so a missing translation is a compile error, not a
 //! blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
+//! The acting commands ([`treat::TreatMsg`]) and `events` ([`events::EventsMsg`]) keep their keys in
+//! their own area.
 
 mod en;
+pub mod events;
+pub mod treat;
 mod zh;
 
 use crate::doctor::Evidence;

@@ -30,7 +30,7 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
         .map(|t| parse_duration("--idle", t).map(|d| d.as_millis() as u64))
         .transpose()?;
     // No filter means every suspect; a blank one is a mistake (an unset variable), not "every".
-    crate::cmd::treat::refuse_blank("ghosts", &a.filter)?;
+    crate::cmd::treat::refuse_blank(g.lang(), "ghosts", &a.filter)?;
     let mut words = vec!["tcp".to_string(), "state".into(), "established".into()];
     if !a.filter.is_empty() {
         words.push("and".into());
@@ -70,6 +70,7 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
             yes: a.yes,
             audit_log: a.audit_log.as_ref(),
             json: g.json,
+            lang: g.lang(),
             filter_text: a.filter.join(" "),
         },
         out,

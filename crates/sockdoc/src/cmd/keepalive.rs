@@ -13,7 +13,8 @@ mod from_audit;
 mod restore;
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
+use std::io::{self, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -21,15 +22,20 @@ use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::keepalive::{Change, Keepalive, Opt};
 use sockdoc_act::treat::keepalive::{Options, Written};
 use sockdoc_act::treat::{self, Context};
+use sockdoc_core::i18n::treat::{text as tr, TreatMsg};
+use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Proto, Socket, State, TimerKind};
 use sockdoc_proc::SocketOwners;
 
 use crate::cli::{Global, KeepaliveArgs};
 use crate::cmd::kill::NOT_REACHED;
 use crate::cmd::list::{write_text, Col};
-use crate::cmd::treat::{confirm, now_rfc3339, open_audit, owner_of, select, uid};
+use crate::cmd::treat::{
+    confirm, ends, finish, now_rfc3339, open_audit, owner_of, select, show, uid, Staged,
+};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
+use crate::report::Report;
 
 /// The shortest `--every`: as in `top -d` and reap's interval.
 const MIN_EVERY: Duration = Duration::from_millis(100);
@@ -130,93 +136,35 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     if a.restore {
         return restore::run(g, a, out);
     }
+    let lang = g.lang();
     // Everything the user typed is checked before the first census, let alone the first socket.
     let change = change_of(a)?;
     let every = if a.watch { Some(every_of(a)?) } else { None };
-    crate::cmd::treat::refuse_blank("keepalive", &a.filter)?;
+    crate::cmd::treat::refuse_blank(lang, "keepalive", &a.filter)?;
     let words = a.words().map_err(Failure::usage)?;
     let sel = select(g, &words, "keepalive", eligible)?;
-    let owners = sel.owners();
-    if !g.json {
-        writeln!(
-            out,
-            "{} keepalive (idle {} s, interval {} s, {} probes{}) on {} socket(s):",
-            if a.dry_run { "would set" } else { "setting" },
-            a.idle,
-            a.intvl,
-            a.cnt,
-            a.user_timeout
-                .map_or(String::new(), |t| format!(", TCP_USER_TIMEOUT {t} ms")),
-            sel.sockets.len()
-        )
-        .map_err(Failure::output)?;
-        write_text(out, &COLS, &sel.sockets, owners, true).map_err(Failure::output)?;
-        out.flush().map_err(Failure::output)?;
-    }
-    let skipped = sel.excluded.iter().map(|(s, why)| JResult {
-        socket: JSocket::new(s, owners),
-        pid: None,
-        fd: None,
-        outcome: "skipped",
-        reason: Some(why.to_string()),
-        before: None,
-        after: None,
-    });
+    let mut report = KaReport {
+        a,
+        sockets: &sel.sockets,
+        excluded: &sel.excluded,
+        owners: sel.owners(),
+        done: None,
+    };
+    show(g, &report, out)?;
     if a.dry_run {
-        if g.json {
-            let mut results: Vec<JResult> = sel
-                .sockets
-                .iter()
-                .map(|s| JResult {
-                    socket: JSocket::new(s, owners),
-                    pid: None,
-                    fd: None,
-                    outcome: "planned",
-                    reason: None,
-                    before: None,
-                    after: None,
-                })
-                .collect();
-            results.extend(skipped);
-            write_json(out, true, sel.sockets.len(), 0, 0, results)?;
-        }
+        finish(g, &report, out)?;
         return Ok(Exit::Ok);
     }
-    confirm("set keepalive on", sel.sockets.len(), a.yes)?;
+    confirm(lang, TreatMsg::ActSetKeepalive, sel.sockets.len(), a.yes)?;
     let mut log = Log {
         audit: open_audit(a.audit_log.as_ref())?,
         run: run_id(),
     };
     let filter_text = words.join(" ");
     let targets: Vec<&Socket> = sel.sockets.iter().collect();
+    let owners = sel.owners();
     let Acted { done, stopped } = act(&targets, owners, &change, &filter_text, false, &mut log);
     let set = done.iter().filter(|d| d.outcome == "set").count();
-    let reached = done.len();
-    let not_reached = sel.sockets[reached..].iter().map(|s| JResult {
-        socket: JSocket::new(s, owners),
-        pid: None,
-        fd: None,
-        outcome: "skipped",
-        reason: Some(NOT_REACHED.to_string()),
-        before: None,
-        after: None,
-    });
-    let mut results: Vec<JResult> = sel
-        .sockets
-        .iter()
-        .zip(done)
-        .map(|(s, d)| JResult {
-            socket: JSocket::new(s, owners),
-            pid: d.pid,
-            fd: d.fd,
-            outcome: d.outcome,
-            reason: d.reason,
-            before: d.before.as_ref().map(JKeepalive::from),
-            after: d.after.as_ref().map(JKeepalive::from),
-        })
-        .collect();
-    results.extend(not_reached);
-    results.extend(skipped);
     // Read the kernel again: an ESTABLISHED connection with keepalive on shows the keepalive timer.
     let after = sel.reread()?;
     let timers: HashMap<u64, TimerKind> = after.iter().map(|s| (s.cookie, s.timer.kind)).collect();
@@ -226,34 +174,12 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         .filter(|s| s.state == State::Established)
         .filter(|s| timers.get(&s.cookie) == Some(&TimerKind::Keepalive))
         .count();
-    if g.json {
-        write_json(out, false, sel.sockets.len(), set, verified, results)?;
-    } else {
-        for r in results.iter().filter(|r| r.outcome == "failed") {
-            writeln!(
-                out,
-                "  not set: {}:{} -> {}:{} ({})",
-                r.socket.local.ip,
-                r.socket.local.port,
-                r.socket.remote.ip,
-                r.socket.remote.port,
-                r.reason.as_deref().unwrap_or("?")
-            )
-            .map_err(Failure::output)?;
-        }
-        writeln!(
-            out,
-            "set on {set} of {}{}; {verified} connection(s) now show timer:(keepalive,...) in `ss -o`; recorded in {}",
-            sel.sockets.len(),
-            if reached < sel.sockets.len() {
-                format!(" ({} not acted on)", sel.sockets.len() - reached)
-            } else {
-                String::new()
-            },
-            log.audit.path().display()
-        )
-        .map_err(Failure::output)?;
-    }
+    report.done = Some(KaDone {
+        done,
+        verified,
+        audit: log.audit.path().to_path_buf(),
+    });
+    finish(g, &report, out)?;
     if let Some(f) = stopped {
         return Err(f);
     }
@@ -266,6 +192,137 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     } else {
         Exit::Warning
     })
+}
+
+/// What `keepalive` shows: the selection and the options it sets, then, after acting, each
+/// socket's result and how many connections the kernel, read again, shows with a keepalive timer.
+struct KaReport<'a> {
+    a: &'a KeepaliveArgs,
+    sockets: &'a [Socket],
+    excluded: &'a [(Socket, &'static str)],
+    owners: Option<&'a SocketOwners>,
+    done: Option<KaDone>,
+}
+
+/// What the run did: per socket reached, the connections verified, the audit log.
+struct KaDone {
+    done: Vec<Done>,
+    verified: usize,
+    audit: PathBuf,
+}
+
+impl Staged for KaReport<'_> {
+    fn selection(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()> {
+        let a = self.a;
+        let ut = a.user_timeout.map_or(String::new(), |t| {
+            tr(lang, TreatMsg::KaUserTimeout, &[&t.to_string()])
+        });
+        let head = if a.dry_run {
+            TreatMsg::KaWould
+        } else {
+            TreatMsg::KaSetting
+        };
+        let n = [a.idle, a.intvl, a.cnt].map(|v| v.to_string());
+        let count = self.sockets.len().to_string();
+        let line = tr(lang, head, &[&n[0], &n[1], &n[2], &ut, &count]);
+        writeln!(out, "{line}")?;
+        write_text(out, &COLS, self.sockets, self.owners, true)
+    }
+
+    fn results(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()> {
+        let Some(d) = &self.done else {
+            return Ok(());
+        };
+        for (s, r) in self.sockets.iter().zip(&d.done) {
+            if r.outcome == "failed" {
+                let (l, rem) = ends(&JSocket::new(s, self.owners));
+                let why = r.reason.as_deref().unwrap_or("?");
+                writeln!(out, "{}", tr(lang, TreatMsg::KaNotSet, &[&l, &rem, why]))?;
+            }
+        }
+        let n = self.sockets.len();
+        let set = d
+            .done
+            .iter()
+            .filter(|r| r.outcome == "set")
+            .count()
+            .to_string();
+        let left = if d.done.len() < n {
+            tr(
+                lang,
+                TreatMsg::NotActedOn,
+                &[&(n - d.done.len()).to_string()],
+            )
+        } else {
+            String::new()
+        };
+        let (n, verified) = (n.to_string(), d.verified.to_string());
+        let audit = d.audit.display().to_string();
+        let args = [set.as_str(), &n, &left, &verified, &audit];
+        writeln!(out, "{}", tr(lang, TreatMsg::KaDone, &args))
+    }
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        let owners = self.owners;
+        let plain = |s: &Socket, outcome: &'static str, reason: Option<String>| JResult {
+            socket: JSocket::new(s, owners),
+            pid: None,
+            fd: None,
+            outcome,
+            reason,
+            before: None,
+            after: None,
+        };
+        let (set, verified, mut results) = match &self.done {
+            None => (
+                0,
+                0,
+                self.sockets
+                    .iter()
+                    .map(|s| plain(s, "planned", None))
+                    .collect(),
+            ),
+            Some(d) => {
+                let mut results: Vec<JResult> = self
+                    .sockets
+                    .iter()
+                    .zip(&d.done)
+                    .map(|(s, r)| JResult {
+                        socket: JSocket::new(s, owners),
+                        pid: r.pid,
+                        fd: r.fd,
+                        outcome: r.outcome,
+                        reason: r.reason.clone(),
+                        before: r.before.as_ref().map(JKeepalive::from),
+                        after: r.after.as_ref().map(JKeepalive::from),
+                    })
+                    .collect();
+                let not_reached = &self.sockets[d.done.len()..];
+                results.extend(
+                    not_reached
+                        .iter()
+                        .map(|s| plain(s, "skipped", Some(NOT_REACHED.to_string()))),
+                );
+                let set = d.done.iter().filter(|r| r.outcome == "set").count();
+                (set, d.verified, results)
+            }
+        };
+        results.extend(
+            self.excluded
+                .iter()
+                .map(|(s, why)| plain(s, "skipped", Some(why.to_string()))),
+        );
+        let doc = JDoc {
+            schema: SCHEMA,
+            command: "keepalive",
+            dry_run: self.a.dry_run,
+            selected: self.sockets.len(),
+            set,
+            verified,
+            results,
+        };
+        write_pretty(out, &doc).map_err(io::Error::other)
+    }
 }
 
 /// The audit log, and the id of this run in it (one for the whole invocation, `--watch` rounds
@@ -376,26 +433,6 @@ fn act(
     Acted { done, stopped }
 }
 
-fn write_json(
-    out: &mut dyn Write,
-    dry_run: bool,
-    selected: usize,
-    set: usize,
-    verified: usize,
-    results: Vec<JResult>,
-) -> Result<(), Failure> {
-    let doc = JDoc {
-        schema: SCHEMA,
-        command: "keepalive",
-        dry_run,
-        selected,
-        set,
-        verified,
-        results,
-    };
-    write_pretty(out, &doc).map_err(Failure::output)
-}
-
 /// `--watch`: until interrupted, give keepalive to connections and listeners that appear.
 fn watch(
     g: &Global,
@@ -407,12 +444,7 @@ fn watch(
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     crate::signals::install();
-    writeln!(
-        out,
-        "watching for new sockets every {every:?}; Ctrl-C to stop"
-    )
-    .map_err(Failure::output)?;
-    out.flush().map_err(Failure::output)?;
+    say(g, &WatchLine::Watching(every), out)?;
     let filter_text = words.join(" ");
     while !crate::signals::stopped() {
         // Sleep in small steps so a signal ends the watch promptly.
@@ -440,14 +472,40 @@ fn watch(
         }
         let Acted { done, stopped } = act(&new, owners, change, &filter_text, true, log);
         let n = done.iter().filter(|d| d.outcome == "set").count();
-        if n > 0 && !g.json {
-            writeln!(out, "{} set keepalive on {n} new socket(s)", now_rfc3339())
-                .map_err(Failure::output)?;
-            out.flush().map_err(Failure::output)?;
+        if n > 0 {
+            say(g, &WatchLine::Set(now_rfc3339(), n), out)?;
         }
         if let Some(f) = stopped {
             return Err(f);
         }
     }
     Ok(())
+}
+
+/// What `--watch` says as it goes: a line of text; the JSON has the run's document and no more.
+enum WatchLine {
+    /// The watch is on, every this often.
+    Watching(Duration),
+    /// At this time, keepalive was set on this many new sockets.
+    Set(String, usize),
+}
+
+impl Report for WatchLine {
+    fn text(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()> {
+        let line = match self {
+            WatchLine::Watching(every) => tr(lang, TreatMsg::KaWatching, &[&format!("{every:?}")]),
+            WatchLine::Set(time, n) => tr(lang, TreatMsg::KaWatchSet, &[time, &n.to_string()]),
+        };
+        writeln!(out, "{line}")
+    }
+    fn json(&self, _: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Write a `--watch` line as the user asked, at once.
+fn say(g: &Global, line: &WatchLine, out: &mut dyn Write) -> Result<(), Failure> {
+    crate::report::write(g, line, out)
+        .and_then(|()| out.flush())
+        .map_err(Failure::output)
 }

@@ -4,19 +4,23 @@
 //! records synced before each batch, outcome records after; a record that cannot be written stops the
 //! run), and reading the kernel again to report what is really gone.
 
-use std::io::{IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::kill::{Attempt, Method, RstOptions};
 use sockdoc_act::treat::{self, kill::Ladder, AuditStop, Context};
+use sockdoc_core::i18n::treat::{skip_reason, text as tr, TreatMsg};
+use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Socket, State};
 use sockdoc_proc::SocketOwners;
 
 use crate::cli::{Global, KillArgs, KillMethod};
 use crate::cmd::list::{write_text, Col};
 use crate::cmd::treat::{
-    confirm, open_audit, owner_of, reread, select, uid, About, Selection, Target,
+    confirm, ends, finish, open_audit, owner_of, read_answer, reread, select, show, uid, About,
+    Selection, Staged, Target,
 };
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
@@ -61,52 +65,49 @@ const COLS: [Col; 6] = [
     Col::Process,
 ];
 
+/// What `kill` shows: the selection (what it acts on, what `--max` leaves, what the safety rules
+/// keep out), then, after acting, each socket's result. Text or JSON is chosen at the edge.
+struct KillReport<'a> {
+    dry_run: bool,
+    max: usize,
+    /// Every socket the filter selected (acted on, or left by `--max`).
+    selected: usize,
+    acted: &'a [Socket],
+    over_max: &'a [Socket],
+    excluded: &'a [(Socket, &'static str)],
+    owners: Option<&'a SocketOwners>,
+    /// After acting: what was done, and the audit log it is recorded in.
+    done: Option<(Vec<Killed>, PathBuf)>,
+}
+
 pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let lang = g.lang();
     let listen = a.listen;
     let sel = select(g, &a.filter, "kill", |s| {
         if s.state == State::Listen && !listen {
-            Err("listener (add --listen)")
+            Err(LISTENER)
         } else {
             Ok(())
         }
     })?;
-    let owners = sel.owners();
-    let acted: Vec<Socket> = sel.sockets.iter().take(a.max).copied().collect();
-    let over_max: Vec<Socket> = sel.sockets.iter().skip(a.max).copied().collect();
-    if !g.json {
-        writeln!(
-            out,
-            "{} {} socket(s){}:",
-            if a.dry_run { "would kill" } else { "killing" },
-            acted.len(),
-            if over_max.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} more left by --max {})", over_max.len(), a.max)
-            }
-        )
-        .map_err(Failure::output)?;
-        write_text(out, &COLS, &acted, owners, true).map_err(Failure::output)?;
-        for (s, why) in &sel.excluded {
-            writeln!(
-                out,
-                "  left alone ({why}): {} -> {}",
-                s.local_addr(),
-                s.remote_addr()
-            )
-            .map_err(Failure::output)?;
-        }
-        out.flush().map_err(Failure::output)?;
-    }
+    let (acted, over_max) = sel.sockets.split_at(a.max.min(sel.sockets.len()));
+    let mut report = KillReport {
+        dry_run: a.dry_run,
+        max: a.max,
+        selected: sel.sockets.len(),
+        acted,
+        over_max,
+        excluded: &sel.excluded,
+        owners: sel.owners(),
+        done: None,
+    };
+    show(g, &report, out)?;
     if a.dry_run {
-        if g.json {
-            let results = plan_results(&acted, &over_max, &sel.excluded, owners);
-            write_json(out, true, sel.sockets.len(), 0, 0, results)?;
-        }
+        finish(g, &report, out)?;
         return Ok(Exit::Ok);
     }
-    let typed = confirm_above(acted.len(), a.confirm_above, a.yes)?;
-    confirm("kill", acted.len(), a.yes || typed)?;
+    let typed = confirm_above(lang, acted.len(), a.confirm_above, a.yes)?;
+    confirm(lang, TreatMsg::ActKill, acted.len(), a.yes || typed)?;
     let mut audit = open_audit(a.audit_log.as_ref())?;
     let methods: &[Method] = match a.method {
         KillMethod::Auto => &[Method::Destroy, Method::Shutdown, Method::Rst],
@@ -118,72 +119,12 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
         tell_peer: a.tell_peer,
         ..RstOptions::default()
     };
-    let Executed { done, stopped } = execute(
-        &sel,
-        &acted,
-        methods,
-        &rst,
-        &a.filter.join(" "),
-        None,
-        &mut audit,
-    )?;
+    let filter = a.filter.join(" ");
+    let Executed { done, stopped } =
+        execute(&sel, acted, methods, &rst, &filter, None, &mut audit)?;
     let killed = done.iter().filter(|k| k.killed).count();
-    let reached = done.len();
-    let mut results: Vec<JResult> = done
-        .into_iter()
-        .map(|k| JResult {
-            socket: JSocket::new(&k.socket, owners),
-            outcome: if k.killed { "killed" } else { "failed" },
-            method: k.method.map(Method::name),
-            reason: k.reason,
-            attempts: k
-                .attempts
-                .iter()
-                .map(|t| JAttempt {
-                    method: t.method.name(),
-                    ok: t.error.is_none(),
-                    error: t.error.clone(),
-                    note: t.note.clone(),
-                })
-                .collect(),
-        })
-        .collect();
-    let not_reached: Vec<(Socket, &'static str)> =
-        acted[reached..].iter().map(|s| (*s, NOT_REACHED)).collect();
-    results.extend(skipped(&[], &not_reached, owners));
-    results.extend(skipped(&over_max, &sel.excluded, owners));
-    if g.json {
-        write_json(out, false, sel.sockets.len(), reached, killed, results)?;
-    } else {
-        for r in results.iter().filter(|r| r.outcome == "failed") {
-            let tried: Vec<String> = r
-                .attempts
-                .iter()
-                .map(|t| format!("{}: {}", t.method, t.error.as_deref().unwrap_or("ok")))
-                .collect();
-            writeln!(
-                out,
-                "  not killed: {}:{} -> {}:{} ({})",
-                r.socket.local.ip,
-                r.socket.local.port,
-                r.socket.remote.ip,
-                r.socket.remote.port,
-                tried.join("; ")
-            )
-            .map_err(Failure::output)?;
-        }
-        writeln!(
-            out,
-            "killed {killed} of {reached}{}; recorded in {}",
-            if reached < acted.len() {
-                format!(" ({} not acted on)", acted.len() - reached)
-            } else {
-                String::new()
-            },
-            audit.path().display()
-        )
-        .map_err(Failure::output)?;
-    }
+    report.done = Some((done, audit.path().to_path_buf()));
+    finish(g, &report, out)?;
     if let Some(f) = stopped {
         return Err(f);
     }
@@ -192,6 +133,114 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
     } else {
         Exit::Warning
     })
+}
+
+/// Why a listener is left alone without `--listen` (the JSON's words).
+const LISTENER: &str = "listener (add --listen)";
+
+impl Staged for KillReport<'_> {
+    fn selection(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()> {
+        let over = if self.over_max.is_empty() {
+            String::new()
+        } else {
+            let (n, max) = (self.over_max.len().to_string(), self.max.to_string());
+            tr(lang, TreatMsg::OverMax, &[&n, &max])
+        };
+        let head = if self.dry_run {
+            TreatMsg::KillWould
+        } else {
+            TreatMsg::Killing
+        };
+        let n = self.acted.len().to_string();
+        writeln!(out, "{}", tr(lang, head, &[&n, &over]))?;
+        write_text(out, &COLS, self.acted, self.owners, true)?;
+        for (s, why) in self.excluded {
+            let (l, r) = (s.local_addr().to_string(), s.remote_addr().to_string());
+            let why = skip_reason(lang, why);
+            writeln!(out, "{}", tr(lang, TreatMsg::LeftAlone, &[&why, &l, &r]))?;
+        }
+        Ok(())
+    }
+
+    fn results(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()> {
+        let Some((done, audit)) = &self.done else {
+            return Ok(());
+        };
+        for k in done.iter().filter(|k| !k.killed) {
+            let ok = tr(lang, TreatMsg::RungOk, &[]);
+            let tried: Vec<String> = k
+                .attempts
+                .iter()
+                .map(|t| format!("{}: {}", t.method.name(), t.error.as_deref().unwrap_or(&ok)))
+                .collect();
+            let (l, r) = ends(&JSocket::new(&k.socket, self.owners));
+            let tried = tried.join("; ");
+            writeln!(out, "{}", tr(lang, TreatMsg::NotKilled, &[&l, &r, &tried]))?;
+        }
+        let killed = done.iter().filter(|k| k.killed).count().to_string();
+        let reached = done.len();
+        let left = if reached < self.acted.len() {
+            let n = (self.acted.len() - reached).to_string();
+            tr(lang, TreatMsg::NotActedOn, &[&n])
+        } else {
+            String::new()
+        };
+        let (reached, audit) = (reached.to_string(), audit.display().to_string());
+        let line = tr(
+            lang,
+            TreatMsg::KillDone,
+            &[&killed, &reached, &left, &audit],
+        );
+        writeln!(out, "{line}")
+    }
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        let owners = self.owners;
+        let (acted, killed, mut results) = match &self.done {
+            None => (0, 0, planned(self.acted, owners)),
+            Some((done, _)) => {
+                let killed = done.iter().filter(|k| k.killed).count();
+                let mut results: Vec<JResult> = done.iter().map(|k| result(k, owners)).collect();
+                let not_reached: Vec<(Socket, &'static str)> = self.acted[done.len()..]
+                    .iter()
+                    .map(|s| (*s, NOT_REACHED))
+                    .collect();
+                results.extend(skipped(&[], &not_reached, owners));
+                (done.len(), killed, results)
+            }
+        };
+        results.extend(skipped(self.over_max, self.excluded, owners));
+        let doc = JKill {
+            schema: SCHEMA,
+            command: "kill",
+            dry_run: self.dry_run,
+            selected: self.selected,
+            acted,
+            killed,
+            results,
+        };
+        write_pretty(out, &doc).map_err(io::Error::other)
+    }
+}
+
+/// One socket's result, as the JSON says it.
+fn result<'a>(k: &Killed, owners: Option<&'a SocketOwners>) -> JResult<'a> {
+    JResult {
+        socket: JSocket::new(&k.socket, owners),
+        outcome: if k.killed { "killed" } else { "failed" },
+        method: k.method.map(Method::name),
+        reason: k.reason.clone(),
+        attempts: k
+            .attempts
+            .iter()
+            .map(|t| JAttempt {
+                method: t.method.name(),
+                ok: t.error.is_none(),
+                error: t.error.clone(),
+                note: t.note.clone(),
+            })
+            .collect(),
+    }
 }
 
 /// One socket's kill, as the report and the audit log see it.
@@ -319,27 +368,25 @@ fn stopped_failure(path: &std::path::Path, st: AuditStop, left: usize) -> Failur
 
 /// More than `limit` sockets need `--yes`, or the count typed back on a terminal: a filter that
 /// matched far more than meant is the likeliest way to do damage. True when the count was typed.
-fn confirm_above(n: usize, limit: usize, yes: bool) -> Result<bool, Failure> {
+fn confirm_above(lang: Lang, n: usize, limit: usize, yes: bool) -> Result<bool, Failure> {
     if yes || n <= limit {
         return Ok(false);
     }
+    let (count, limit) = (n.to_string(), limit.to_string());
     if !std::io::stdin().is_terminal() {
-        return Err(Failure::usage(format!(
-            "refusing to kill {n} sockets, more than --confirm-above {limit}, without --yes (check the selection with --dry-run)"
+        return Err(Failure::usage(tr(
+            lang,
+            TreatMsg::RefuseAbove,
+            &[&count, &limit],
         )));
     }
-    eprint!("kill {n} sockets (more than --confirm-above {limit})? type {n} to confirm: ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .map_err(|e| Failure::new(Exit::Io, format!("cannot read the answer: {e}")))?;
-    if answer.trim() == n.to_string() {
+    if read_answer(&tr(lang, TreatMsg::PromptAbove, &[&count, &limit]))? == count {
         Ok(true)
     } else {
+        let act = tr(lang, TreatMsg::ActKill, &[]);
         Err(Failure::new(
             Exit::Ok,
-            "nothing done: kill not confirmed".to_string(),
+            tr(lang, TreatMsg::NotConfirmed, &[&act]),
         ))
     }
 }
@@ -361,14 +408,9 @@ fn skipped<'a>(
         .collect()
 }
 
-/// A dry run's results: what would be acted on, and what would be left alone.
-fn plan_results<'a>(
-    acted: &[Socket],
-    over_max: &[Socket],
-    excluded: &[(Socket, &'static str)],
-    owners: Option<&'a SocketOwners>,
-) -> Vec<JResult<'a>> {
-    let mut v: Vec<JResult<'a>> = acted
+/// A dry run's results: what would be acted on.
+fn planned<'a>(acted: &[Socket], owners: Option<&'a SocketOwners>) -> Vec<JResult<'a>> {
+    acted
         .iter()
         .map(|s| JResult {
             socket: JSocket::new(s, owners),
@@ -377,27 +419,5 @@ fn plan_results<'a>(
             reason: None,
             attempts: Vec::new(),
         })
-        .collect();
-    v.extend(skipped(over_max, excluded, owners));
-    v
-}
-
-fn write_json(
-    out: &mut dyn Write,
-    dry_run: bool,
-    selected: usize,
-    acted: usize,
-    killed: usize,
-    results: Vec<JResult>,
-) -> Result<(), Failure> {
-    let doc = JKill {
-        schema: SCHEMA,
-        command: "kill",
-        dry_run,
-        selected,
-        acted,
-        killed,
-        results,
-    };
-    write_pretty(out, &doc).map_err(Failure::output)
+        .collect()
 }

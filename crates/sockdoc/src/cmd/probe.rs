@@ -4,7 +4,7 @@
 //! to the audit log.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -14,38 +14,17 @@ use sockdoc_act::challenge::Challenger;
 use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_act::probe::{self, raw_probe, Probing, RawProbeOptions, RawVerdict};
 use sockdoc_act::treat::{self, kill::Ladder, Context};
+use sockdoc_core::i18n::treat::{text as tr, TreatMsg, RECORDED};
+use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Socket, TimerKind};
 use sockdoc_proc::{Netns, SocketOwners};
 
-use crate::cmd::treat::{confirm, now_rfc3339, open_audit, owner_of, reread, uid, Target};
+use crate::cmd::treat::{confirm, ends, now_rfc3339, open_audit, owner_of, reread, uid, Target};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JNetns, JSocket, SCHEMA};
+use crate::report::Report;
 use crate::scope;
 use sockdoc_core::session::Session;
-
-#[derive(Serialize)]
-struct JVerdict<'a> {
-    socket: JSocket<'a>,
-    /// `keepalive` (through the owner's fd) or `raw` (forged probes).
-    method: &'static str,
-    verdict: &'static str,
-    reason: String,
-    restored: bool,
-    reaped: bool,
-}
-
-#[derive(Serialize)]
-struct JDoc<'a> {
-    schema: u32,
-    command: &'static str,
-    netns: JNetns<'a>,
-    threshold_ms: u64,
-    probe_ms: u64,
-    alive: usize,
-    dead: usize,
-    unknown: usize,
-    results: Vec<JVerdict<'a>>,
-}
 
 pub struct ProbeRun<'a> {
     pub ns: &'a Netns,
@@ -58,7 +37,9 @@ pub struct ProbeRun<'a> {
     pub reap: bool,
     pub yes: bool,
     pub audit_log: Option<&'a std::path::PathBuf>,
+    /// The report as JSON (else as text in `lang`).
     pub json: bool,
+    pub lang: Lang,
     pub filter_text: String,
 }
 
@@ -69,20 +50,169 @@ enum How {
     Raw(usize),
 }
 
+/// A verdict on a suspect.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Alive,
+    Dead,
+    Unknown,
+}
+
+impl Verdict {
+    /// As the JSON and the audit log say it.
+    fn key(self) -> &'static str {
+        match self {
+            Verdict::Alive => "alive",
+            Verdict::Dead => "dead",
+            Verdict::Unknown => "unknown",
+        }
+    }
+
+    fn word(self, lang: Lang) -> String {
+        let m = match self {
+            Verdict::Alive => TreatMsg::PrAlive,
+            Verdict::Dead => TreatMsg::PrDead,
+            Verdict::Unknown => TreatMsg::PrUnknown,
+        };
+        tr(lang, m, &[])
+    }
+}
+
+/// Why a verdict is what it is. Worded by the catalog; the JSON and the audit log keep the English.
+enum Why {
+    /// The socket was gone after the keepalive probes.
+    Gone,
+    /// The peer acknowledged a probe this many ms ago.
+    Acked(u64),
+    /// This many keepalive probes went unanswered.
+    Unanswered(u8),
+    TooFew,
+    RawAnswered(u64),
+    RawReset,
+    RawSilent(u32, Duration),
+    RawTooFew(u32),
+    /// No raw probes could be sent, and why.
+    NoRaw(String),
+    /// As the prober said it.
+    Said(String),
+}
+
+/// A verdict's reason: why, and, when probing through the owner failed, why raw probes were used.
+struct Reason {
+    why: Why,
+    /// (pid, fd, error) of the owner that could not be borrowed.
+    fallback: Option<(u32, u32, String)>,
+}
+
+impl Reason {
+    fn words(&self, lang: Lang) -> String {
+        let t = |m, args: &[&str]| tr(lang, m, args);
+        let mut w = match &self.why {
+            Why::Gone => t(TreatMsg::PrGone, &[]),
+            Why::Acked(ms) => t(TreatMsg::PrAcked, &[&ms.to_string()]),
+            Why::Unanswered(n) => t(TreatMsg::PrUnanswered, &[&n.to_string()]),
+            Why::TooFew => t(TreatMsg::PrTooFew, &[]),
+            Why::RawAnswered(ms) => t(TreatMsg::PrRawAnswered, &[&ms.to_string()]),
+            Why::RawReset => t(TreatMsg::PrRawReset, &[]),
+            Why::RawSilent(n, d) => t(TreatMsg::PrRawSilent, &[&n.to_string(), &format!("{d:?}")]),
+            Why::RawTooFew(n) => t(TreatMsg::PrRawTooFew, &[&n.to_string()]),
+            Why::NoRaw(why) => t(TreatMsg::PrNoRaw, &[why]),
+            Why::Said(why) => why.clone(),
+        };
+        if let Some((pid, fd, e)) = &self.fallback {
+            let cannot = t(
+                TreatMsg::PrCannotProbe,
+                &[&pid.to_string(), &fd.to_string(), e],
+            );
+            w.push_str(&t(TreatMsg::PrFallback, &[&cannot]));
+        }
+        w
+    }
+}
+
+/// One suspect's verdict and what was done about it.
+struct Judged {
+    /// `keepalive` (through the owner's fd) or `raw` (forged probes).
+    method: &'static str,
+    verdict: Verdict,
+    reason: Reason,
+    restored: bool,
+    reaped: bool,
+}
+
+/// The probes started: how each suspect is probed, the suspects that get raw probes, and why
+/// probing through the owner failed where it did.
+struct Started {
+    hows: Vec<How>,
+    raw: Vec<Socket>,
+    fallback: HashMap<usize, (u32, u32, String)>,
+}
+
 pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
     if !scope::is_root() {
         return Err(Failure::new(
             Exit::NoPerm,
-            "--probe borrows the owners' sockets (pidfd_getfd) and sends raw probes, which needs root: run with sudo",
+            tr(p.lang, TreatMsg::PrNeedsRoot, &[]),
         ));
     }
     if p.reap {
-        confirm("reap dead ghosts among", p.suspects.len(), p.yes)?;
+        confirm(p.lang, TreatMsg::ActReapDead, p.suspects.len(), p.yes)?;
     }
     let mut audit = open_audit(p.audit_log)?;
-    // Keepalive probes change the suspects' options until the verdicts: recorded ahead like every
-    // act (an intent on disk before a batch starts; what it had before in the outcome record). The
-    // others get raw probes, which change nothing on the socket.
+    let run = run_id();
+    let st = start(p, &mut audit, &run)?;
+    let started = Instant::now();
+    let keepalive_n = st.hows.len() - st.raw.len();
+    if !p.json && !st.hows.is_empty() {
+        let n = [st.hows.len(), keepalive_n, st.raw.len()].map(|n| n.to_string());
+        let time = format!("{:?}", p.probe_time);
+        let line = tr(p.lang, TreatMsg::PrProbing, &[&n[0], &time, &n[1], &n[2]]);
+        crate::log::log_line!("{line}");
+    }
+    let raw_verdicts = raw_probes(p, &st.raw);
+    if keepalive_n > 0 {
+        if let Some(rest) = p.probe_time.checked_sub(started.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+    let after = crate::census::sample(p.session, p.ns, p.owners)?.sockets;
+    let now: HashMap<u64, Socket> = after.iter().map(|s| (s.cookie, *s)).collect();
+    let mut judged = judge(p, st, &raw_verdicts, &now);
+    let stopped = reap(p, &mut judged, &now, &mut audit, &run)?;
+    if stopped.is_none() {
+        for (s, j) in p.suspects.iter().zip(&judged) {
+            let record = serde_json::json!({
+                "time": now_rfc3339(), "action": "probe-end", "method": j.method,
+                "verdict": j.verdict.key(), "reason": j.reason.words(RECORDED),
+                "restored": j.restored, "socket": JSocket::new(s, p.owners), "uid": uid(),
+            });
+            audit
+                .append(&record.to_string())
+                .map_err(|e| Failure::new(Exit::Io, format!("cannot write the audit log: {e}")))?;
+        }
+    }
+    let dead = judged.iter().filter(|j| j.verdict == Verdict::Dead).count();
+    let report = ProbeReport { p, judged };
+    if p.json {
+        report.json(out)
+    } else {
+        report.text(out, p.lang)
+    }
+    .map_err(Failure::output)?;
+    if let Some(f) = stopped {
+        return Err(f);
+    }
+    Ok(if dead > 0 && !p.reap {
+        Exit::Warning
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Start the keepalive probes through the owners' fds. They change the suspects' options until the
+/// verdicts: recorded ahead like every act (an intent on disk before a batch starts; what it had
+/// before in the outcome record). The others get raw probes, which change nothing on the socket.
+fn start(p: &ProbeRun, audit: &mut AuditLog, run: &str) -> Result<Started, Failure> {
     let reachable: Vec<(usize, u32, u32)> = p
         .suspects
         .iter()
@@ -103,8 +233,7 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
         }
         r
     };
-    let run = run_id();
-    let started_probes = WriteAhead::new(&mut audit, run.clone()).act(
+    let started_probes = WriteAhead::new(audit, run).act(
         &reachable,
         |&(i, pid, fd)| record(i, json!({"pid": pid, "fd": fd})),
         |batch| {
@@ -148,170 +277,200 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
         .zip(started_probes)
         .map(|(&(i, pid, fd), r)| (i, (pid, fd, r)))
         .collect();
-    let mut hows: Vec<How> = Vec::new();
-    let mut raw_list: Vec<Socket> = Vec::new();
-    let mut fallback: HashMap<usize, String> = HashMap::new();
+    let mut st = Started {
+        hows: Vec::new(),
+        raw: Vec::new(),
+        fallback: HashMap::new(),
+    };
     for (i, s) in p.suspects.iter().enumerate() {
         let how = match by_suspect.remove(&i) {
             Some((_, _, Ok(pr))) => How::Keepalive(pr),
             Some((pid, fd, Err(e))) => {
-                fallback.insert(i, format!("cannot probe through {pid}:{fd} ({e})"));
-                How::Raw(raw_list.len())
+                st.fallback.insert(i, (pid, fd, e.to_string()));
+                How::Raw(st.raw.len())
             }
-            None => How::Raw(raw_list.len()),
+            None => How::Raw(st.raw.len()),
         };
         if let How::Raw(_) = how {
-            raw_list.push(*s);
+            st.raw.push(*s);
         }
-        hows.push(how);
+        st.hows.push(how);
     }
-    let started = Instant::now();
-    let keepalive_n = hows
-        .iter()
-        .filter(|h| matches!(h, How::Keepalive(_)))
-        .count();
-    if !p.json && keepalive_n + raw_list.len() > 0 {
-        crate::log::log_line!(
-            "probing {} suspect(s) for {:?} ({keepalive_n} through their owner, {} with raw probes)...",
-            keepalive_n + raw_list.len(),
-            p.probe_time,
-            raw_list.len()
-        );
+    Ok(st)
+}
+
+/// Raw probes to `raw` (the suspects no owner's fd could probe), from the suspects' namespace.
+fn raw_probes(p: &ProbeRun, raw: &[Socket]) -> Vec<Result<RawVerdict, String>> {
+    if raw.is_empty() {
+        return Vec::new();
     }
-    let raw_verdicts: Vec<RawVerdict> = if raw_list.is_empty() {
-        Vec::new()
-    } else {
-        match scope::in_ns(p.ns, || {
-            Challenger::open().map_err(|e| Failure::new(Exit::Unavailable, e.to_string()))
-        }) {
-            Ok(mut session) => {
-                let opts = RawProbeOptions {
-                    time: p.probe_time,
-                    ..RawProbeOptions::default()
-                };
-                raw_probe(&mut session, &raw_list, &opts)
-            }
-            Err(f) => raw_list
-                .iter()
-                .map(|_| RawVerdict::Unknown(format!("no raw probes: {}", f.message)))
-                .collect(),
+    match scope::in_ns(p.ns, || {
+        Challenger::open().map_err(|e| Failure::new(Exit::Unavailable, e.to_string()))
+    }) {
+        Ok(mut session) => {
+            let opts = RawProbeOptions {
+                time: p.probe_time,
+                ..RawProbeOptions::default()
+            };
+            raw_probe(&mut session, raw, &opts)
+                .into_iter()
+                .map(Ok)
+                .collect()
         }
-    };
-    if keepalive_n > 0 {
-        if let Some(rest) = p.probe_time.checked_sub(started.elapsed()) {
-            std::thread::sleep(rest);
-        }
+        Err(f) => raw.iter().map(|_| Err(f.message.clone())).collect(),
     }
-    let after = crate::census::sample(p.session, p.ns, p.owners)?.sockets;
-    let now: HashMap<u64, Socket> = after.iter().map(|s| (s.cookie, *s)).collect();
+}
+
+/// The verdicts, from the kernel read again after probing (and the original options back on
+/// every keepalive-probed suspect still there).
+fn judge(
+    p: &ProbeRun,
+    mut st: Started,
+    raw: &[Result<RawVerdict, String>],
+    now: &HashMap<u64, Socket>,
+) -> Vec<Judged> {
     let probe_ms = p.probe_time.as_millis() as u64;
-    // Verdicts first (and the original options back on everything still there).
-    let mut judged = Vec::with_capacity(hows.len());
-    for (i, how) in hows.into_iter().enumerate() {
+    let mut judged = Vec::with_capacity(st.hows.len());
+    for (i, how) in st.hows.into_iter().enumerate() {
         let s = &p.suspects[i];
-        let (method, verdict, mut reason) = match &how {
-            How::Raw(k) => {
-                let (v, r) = raw_verdict(&raw_verdicts[*k], p.probe_time);
-                ("raw", v, r)
-            }
-            How::Keepalive(_) => {
-                let (v, r) = keepalive_verdict(now.get(&s.cookie), probe_ms);
-                ("keepalive", v, r)
-            }
+        let (method, (verdict, why)) = match &how {
+            How::Raw(k) => ("raw", raw_verdict(&raw[*k], p.probe_time)),
+            How::Keepalive(_) => ("keepalive", keepalive_verdict(now.get(&s.cookie), probe_ms)),
         };
-        if let Some(why) = fallback.remove(&i) {
-            reason = format!("{reason} ({why}; raw probes instead)");
-        }
         let restored = match how {
             How::Keepalive(pr) if now.contains_key(&s.cookie) => pr.restore().is_ok(),
             _ => false,
         };
-        judged.push((method, verdict, reason, restored));
-    }
-    // Reap the dead still there, recorded ahead (intent records on disk before each batch is acted on).
-    let doomed: Vec<usize> = (0..judged.len())
-        .filter(|&i| p.reap && judged[i].1 == "dead" && now.contains_key(&p.suspects[i].cookie))
-        .collect();
-    let mut reaped = vec![false; judged.len()];
-    let mut stopped = None;
-    if !doomed.is_empty() {
-        let sockets: Vec<Socket> = doomed.iter().map(|&i| p.suspects[i]).collect();
-        let (r, st) = reap_dead(
-            p,
-            &sockets,
-            &|k| judged[doomed[k]].2.clone(),
-            &mut audit,
-            &run,
-        )?;
-        stopped = st;
-        for (k, done) in r.into_iter().enumerate() {
-            reaped[doomed[k]] = done;
-        }
-    }
-    let mut log = |record: serde_json::Value| {
-        audit
-            .append(&record.to_string())
-            .map_err(|e| Failure::new(Exit::Io, format!("cannot write the audit log: {e}")))
-    };
-    let mut results = Vec::new();
-    for (i, (method, verdict, reason, restored)) in judged.into_iter().enumerate() {
-        let s = &p.suspects[i];
-        if stopped.is_none() {
-            log(serde_json::json!({
-                "time": now_rfc3339(), "action": "probe-end", "method": method, "verdict": verdict, "reason": reason,
-                "restored": restored, "socket": JSocket::new(s, p.owners), "uid": uid(),
-            }))?;
-        }
-        results.push(JVerdict {
-            socket: JSocket::new(s, p.owners),
+        let fallback = st.fallback.remove(&i);
+        judged.push(Judged {
             method,
             verdict,
-            reason,
+            reason: Reason { why, fallback },
             restored,
-            reaped: reaped[i],
+            reaped: false,
         });
     }
-    let count = |v: &str| results.iter().filter(|r| r.verdict == v).count();
-    let (alive, dead, unknown) = (count("alive"), count("dead"), count("unknown"));
-    if p.json {
+    judged
+}
+
+/// Reap the dead still there (with `--reap`), recorded ahead; marks those the re-read shows gone.
+/// The failure when the audit log stopped the run.
+fn reap(
+    p: &ProbeRun,
+    judged: &mut [Judged],
+    now: &HashMap<u64, Socket>,
+    audit: &mut AuditLog,
+    run: &str,
+) -> Result<Option<Failure>, Failure> {
+    let doomed: Vec<usize> = (0..judged.len())
+        .filter(|&i| {
+            p.reap && judged[i].verdict == Verdict::Dead && now.contains_key(&p.suspects[i].cookie)
+        })
+        .collect();
+    if doomed.is_empty() {
+        return Ok(None);
+    }
+    let sockets: Vec<Socket> = doomed.iter().map(|&i| p.suspects[i]).collect();
+    let reasons: Vec<String> = doomed
+        .iter()
+        .map(|&i| judged[i].reason.words(RECORDED))
+        .collect();
+    let (r, stopped) = reap_dead(p, &sockets, &|k| reasons[k].clone(), audit, run)?;
+    for (k, done) in r.into_iter().enumerate() {
+        judged[doomed[k]].reaped = done;
+    }
+    Ok(stopped)
+}
+
+#[derive(Serialize)]
+struct JVerdict<'a> {
+    socket: JSocket<'a>,
+    /// `keepalive` (through the owner's fd) or `raw` (forged probes).
+    method: &'static str,
+    verdict: &'static str,
+    reason: String,
+    restored: bool,
+    reaped: bool,
+}
+
+#[derive(Serialize)]
+struct JDoc<'a> {
+    schema: u32,
+    command: &'static str,
+    netns: JNetns<'a>,
+    threshold_ms: u64,
+    probe_ms: u64,
+    alive: usize,
+    dead: usize,
+    unknown: usize,
+    results: Vec<JVerdict<'a>>,
+}
+
+/// What `ghosts --probe` shows: each suspect's verdict, then the counts.
+struct ProbeReport<'a> {
+    p: &'a ProbeRun<'a>,
+    judged: Vec<Judged>,
+}
+
+impl ProbeReport<'_> {
+    fn count(&self, v: Verdict) -> usize {
+        self.judged.iter().filter(|j| j.verdict == v).count()
+    }
+}
+
+impl Report for ProbeReport<'_> {
+    fn text(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()> {
+        for (s, j) in self.p.suspects.iter().zip(&self.judged) {
+            let (l, r) = ends(&JSocket::new(s, self.p.owners));
+            let reaped = if j.reaped {
+                tr(lang, TreatMsg::PrReaped, &[])
+            } else {
+                String::new()
+            };
+            let (verdict, why) = (j.verdict.word(lang), j.reason.words(lang));
+            writeln!(
+                out,
+                "{verdict:<8} {:<9} {l} -> {r}  {why}{reaped}",
+                j.method
+            )?;
+        }
+        let n =
+            [Verdict::Dead, Verdict::Alive, Verdict::Unknown].map(|v| self.count(v).to_string());
+        writeln!(
+            out,
+            "{}",
+            tr(lang, TreatMsg::PrSummary, &[&n[0], &n[1], &n[2]])
+        )
+    }
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        let p = self.p;
+        let results = p
+            .suspects
+            .iter()
+            .zip(&self.judged)
+            .map(|(s, j)| JVerdict {
+                socket: JSocket::new(s, p.owners),
+                method: j.method,
+                verdict: j.verdict.key(),
+                reason: j.reason.words(RECORDED),
+                restored: j.restored,
+                reaped: j.reaped,
+            })
+            .collect();
         let doc = JDoc {
             schema: SCHEMA,
             command: "ghosts-probe",
             netns: JNetns::new(p.ns),
             threshold_ms: p.threshold_ms,
-            probe_ms,
-            alive,
-            dead,
-            unknown,
+            probe_ms: p.probe_time.as_millis() as u64,
+            alive: self.count(Verdict::Alive),
+            dead: self.count(Verdict::Dead),
+            unknown: self.count(Verdict::Unknown),
             results,
         };
-        write_pretty(out, &doc).map_err(Failure::output)?;
-    } else {
-        for r in &results {
-            writeln!(
-                out,
-                "{:<8} {:<9} {}:{} -> {}:{}  {}{}",
-                r.verdict.to_uppercase(),
-                r.method,
-                r.socket.local.ip,
-                r.socket.local.port,
-                r.socket.remote.ip,
-                r.socket.remote.port,
-                r.reason,
-                if r.reaped { " (reaped)" } else { "" }
-            )
-            .map_err(Failure::output)?;
-        }
-        writeln!(out, "{dead} dead, {alive} alive, {unknown} unknown").map_err(Failure::output)?;
+        write_pretty(out, &doc)
     }
-    if let Some(f) = stopped {
-        return Err(f);
-    }
-    Ok(if dead > 0 && !p.reap {
-        Exit::Warning
-    } else {
-        Exit::Ok
-    })
 }
 
 /// What a `ghosts --probe --reap` kill record says besides the socket: why it was chosen.
@@ -381,51 +540,30 @@ fn reap_dead(
 }
 
 /// Verdict of a keepalive probe from the socket as the kernel shows it afterwards.
-fn keepalive_verdict(now: Option<&Socket>, probe_ms: u64) -> (&'static str, String) {
+fn keepalive_verdict(now: Option<&Socket>, probe_ms: u64) -> (Verdict, Why) {
     let Some(n) = now else {
-        return (
-            "dead",
-            "gone while probed: the peer reset it or the kernel gave up".to_string(),
-        );
+        return (Verdict::Dead, Why::Gone);
     };
     let ack = n.tcp.map_or(u64::MAX, |t| u64::from(t.last_ack_recv_ms));
     if ack.saturating_add(500) < probe_ms {
-        (
-            "alive",
-            format!("the peer acknowledged a probe {ack} ms ago"),
-        )
+        (Verdict::Alive, Why::Acked(ack))
     } else if n.timer.kind == TimerKind::Keepalive && n.timer.count >= 2 {
-        (
-            "dead",
-            format!("{} keepalive probes unanswered", n.timer.count),
-        )
+        (Verdict::Dead, Why::Unanswered(n.timer.count))
     } else {
-        (
-            "unknown",
-            "no answer yet and too few probes sent; probe longer".to_string(),
-        )
+        (Verdict::Unknown, Why::TooFew)
     }
 }
 
-/// Verdict of raw probes.
-fn raw_verdict(v: &RawVerdict, probe_time: Duration) -> (&'static str, String) {
+/// Verdict of raw probes (or why none could be sent).
+fn raw_verdict(v: &Result<RawVerdict, String>, probe_time: Duration) -> (Verdict, Why) {
     match v {
-        RawVerdict::Alive { after_ms } => (
-            "alive",
-            format!("the peer answered a raw probe after {after_ms} ms"),
-        ),
-        RawVerdict::Reset => (
-            "dead",
-            "the peer answered a raw probe with a RST: it no longer knows this connection (which the RST has reset)".to_string(),
-        ),
-        RawVerdict::Silent { probes } if *probes >= 2 => (
-            "dead",
-            format!("{probes} raw probes unanswered in {probe_time:?}: the peer is gone"),
-        ),
-        RawVerdict::Silent { probes } => (
-            "unknown",
-            format!("{probes} raw probe(s) unanswered; probe longer (--probe-time)"),
-        ),
-        RawVerdict::Unknown(why) => ("unknown", why.clone()),
+        Ok(RawVerdict::Alive { after_ms }) => (Verdict::Alive, Why::RawAnswered(*after_ms)),
+        Ok(RawVerdict::Reset) => (Verdict::Dead, Why::RawReset),
+        Ok(RawVerdict::Silent { probes }) if *probes >= 2 => {
+            (Verdict::Dead, Why::RawSilent(*probes, probe_time))
+        }
+        Ok(RawVerdict::Silent { probes }) => (Verdict::Unknown, Why::RawTooFew(*probes)),
+        Ok(RawVerdict::Unknown(why)) => (Verdict::Unknown, Why::Said(why.clone())),
+        Err(why) => (Verdict::Unknown, Why::NoRaw(why.clone())),
     }
 }

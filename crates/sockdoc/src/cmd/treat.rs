@@ -2,7 +2,7 @@
 //! (a filter is required and a blank one refused, never the caller's own SSH session, show first, `--dry-run`, `--yes` when not on
 //! a terminal), the audit log, and the second census that tells what really happened.
 
-use std::io::{IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
 use std::collections::HashMap;
@@ -17,10 +17,14 @@ use std::sync::Arc;
 
 use sockdoc_core::session::{Needs, Protocols, Session};
 
+use sockdoc_core::i18n::treat::{text as tr, TreatMsg};
+use sockdoc_core::i18n::Lang;
+
 use crate::census;
 use crate::cli::Global;
 use crate::error::{Exit, Failure};
 use crate::json::JSocket;
+use crate::report::{self, Report};
 use crate::scope;
 
 /// The sockets an action will touch, in one namespace.
@@ -103,26 +107,20 @@ impl sockdoc_act::treat::Reread for Reread<'_> {
     }
 }
 
-/// Census `words` in the one namespace of `g`, keeping what `keep` accepts.
+/// Census `words` in the one namespace of `g`, keeping what `keep` accepts. `action` is the
+/// command's name, as the refusals say it.
 pub fn select(
     g: &Global,
     words: &[String],
     action: &str,
     keep: impl Fn(&Socket) -> Result<(), &'static str>,
 ) -> Result<Selection, Failure> {
+    let lang = g.lang();
     if words.is_empty() {
-        return Err(Failure::usage(format!(
-            "{action} needs a filter saying which sockets (e.g. `sport = :21`, `dst 10.0.0.5`); it never acts on every socket"
-        )));
+        return Err(Failure::usage(tr(lang, TreatMsg::NeedsFilter, &[action])));
     }
-    refuse_blank(action, words)?;
-    let mut namespaces = scope::namespaces(g)?;
-    if namespaces.len() != 1 {
-        return Err(Failure::usage(format!(
-            "{action} works in one namespace at a time: use --netns NAME or --netns-pid PID, not --all-netns"
-        )));
-    }
-    let ns = namespaces.remove(0);
+    refuse_blank(lang, action, words)?;
+    let ns = one_namespace(g, action)?;
     let needs = Needs {
         owners: true,
         tcp_info: false,
@@ -130,7 +128,7 @@ pub fn select(
     let session = census::one_ns(&ns, Protocols::default(), words, needs)?;
     // Whatever the words were, a filter that parses to nothing would select every socket.
     if session.plan.filter.is_empty() {
-        return Err(blank_filter(action));
+        return Err(blank_filter(lang, action));
     }
     let census = census::sample(&session, &ns, None)?;
     let all = census.sockets;
@@ -139,7 +137,7 @@ pub fn select(
     let mut excluded = Vec::new();
     for s in all {
         if own.is_some_and(|o| o.is(&s)) {
-            excluded.push((s, "own ssh session"));
+            excluded.push((s, OWN_SSH));
             continue;
         }
         match keep(&s) {
@@ -156,67 +154,159 @@ pub fn select(
     })
 }
 
+/// Why the caller's own SSH connection is never selected (the JSON's words).
+const OWN_SSH: &str = "own ssh session";
+
+/// The one namespace of `g`, or the refusal naming `action` (a command that acts works in one).
+pub fn one_namespace(g: &Global, action: &str) -> Result<Netns, Failure> {
+    let mut namespaces = scope::namespaces(g)?;
+    if namespaces.len() != 1 {
+        return Err(Failure::usage(tr(
+            g.lang(),
+            TreatMsg::OneNamespace,
+            &[action],
+        )));
+    }
+    Ok(namespaces.remove(0))
+}
+
 /// Refuse filter words that are all empty or blank (`kill ''`, `kill "$UNSET"`): they parse to the
 /// filter that matches every socket, and an action must never take that by accident. No words at all
 /// is the caller's business (some commands have a default selection).
-pub fn refuse_blank(action: &str, words: &[String]) -> Result<(), Failure> {
+pub fn refuse_blank(lang: Lang, action: &str, words: &[String]) -> Result<(), Failure> {
     if !words.is_empty() && words.iter().all(|w| w.trim().is_empty()) {
-        return Err(blank_filter(action));
+        return Err(blank_filter(lang, action));
     }
     Ok(())
 }
 
-fn blank_filter(action: &str) -> Failure {
-    Failure::usage(format!(
-        "{action} refuses a blank filter: it would select every socket. Say which sockets (e.g. `sport = :21`, `dst 10.0.0.5`); in a script, check that the variable holding the filter is set"
-    ))
+fn blank_filter(lang: Lang, action: &str) -> Failure {
+    Failure::usage(tr(lang, TreatMsg::BlankFilter, &[action]))
 }
 
-/// Ask before acting: `--yes`, or a "y" typed on a terminal. Refuses when nobody can answer, and
-/// refuses without root: SOCK_DESTROY needs CAP_NET_ADMIN and borrowing another process's fd needs
-/// ptrace access, and a half-done run is worse than none.
-pub fn confirm(action: &str, n: usize, yes: bool) -> Result<(), Failure> {
-    confirm_items(action, n, "sockets", yes)
+/// The words of a question before acting: why root is needed, the refusal without `--yes`, the
+/// question itself, and the line when it is not answered yes.
+struct Ask {
+    needs_root: String,
+    refuse: String,
+    prompt: String,
+    declined: String,
 }
 
-/// [`confirm`] for `n` things other than sockets (`settings` for sysctl apply), named by `items`.
+/// Ask before acting on `n` sockets: `--yes`, or a "y" typed on a terminal. Refuses when nobody can
+/// answer, and refuses without root: SOCK_DESTROY needs CAP_NET_ADMIN and borrowing another
+/// process's fd needs ptrace access, and a half-done run is worse than none. `act` is the phrase
+/// ([`TreatMsg::ActKill`] ...).
+pub fn confirm(lang: Lang, act: TreatMsg, n: usize, yes: bool) -> Result<(), Failure> {
+    let (act, count) = (tr(lang, act, &[]), n.to_string());
+    let why = tr(lang, TreatMsg::RootWhy, &[]);
+    let words = Ask {
+        needs_root: tr(lang, TreatMsg::NeedsRoot, &[&act, &why]),
+        refuse: tr(lang, TreatMsg::RefuseNoYes, &[&act, &count]),
+        prompt: tr(lang, TreatMsg::Prompt, &[&act, &count]),
+        declined: tr(lang, TreatMsg::NotConfirmed, &[&act]),
+    };
+    ask(n, yes, &words)
+}
+
+/// [`confirm`] for `n` settings (sysctl apply and roll back), in English.
 pub fn confirm_items(action: &str, n: usize, items: &str, yes: bool) -> Result<(), Failure> {
+    let why = "writing /proc/sys and the files under /etc and /var/lib";
+    let words = Ask {
+        needs_root: format!("{action} needs root ({why}): run with sudo; --dry-run works without"),
+        refuse: format!(
+            "refusing to {action} {n} {items} without --yes (standard input is not a terminal)"
+        ),
+        prompt: format!("{action} these {n} {items}? [y/N] "),
+        declined: format!("nothing done: {action} not confirmed"),
+    };
+    ask(n, yes, &words)
+}
+
+fn ask(n: usize, yes: bool, words: &Ask) -> Result<(), Failure> {
     if n == 0 {
         return Ok(());
     }
     if !scope::is_root() {
-        let why = if items == "sockets" {
-            "CAP_NET_ADMIN for SOCK_DESTROY, ptrace access for pidfd_getfd"
-        } else {
-            "writing /proc/sys and the files under /etc and /var/lib"
-        };
-        return Err(Failure::new(
-            Exit::NoPerm,
-            format!("{action} needs root ({why}): run with sudo; --dry-run works without"),
-        ));
+        return Err(Failure::new(Exit::NoPerm, words.needs_root.clone()));
     }
     if yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Failure::usage(format!(
-            "refusing to {action} {n} {items} without --yes (standard input is not a terminal)"
-        )));
+        return Err(Failure::usage(words.refuse.clone()));
     }
-    eprint!("{action} these {n} {items}? [y/N] ");
+    if matches!(read_answer(&words.prompt)?.as_str(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Failure::new(Exit::Ok, words.declined.clone()))
+    }
+}
+
+/// Show `prompt` on stderr and read the answer typed on the terminal, trimmed.
+pub fn read_answer(prompt: &str) -> Result<String, Failure> {
+    eprint!("{prompt}");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
         .map_err(|e| Failure::new(Exit::Io, format!("cannot read the answer: {e}")))?;
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            Exit::Ok,
-            format!("nothing done: {action} not confirmed"),
-        ))
+    Ok(answer.trim().to_string())
+}
+
+/// An action's report, written through [`report::write`] in two steps: the selection before asking
+/// and acting ([`Shown`]), then the results ([`Finished`]). The JSON is one document, written with
+/// the results.
+pub trait Staged {
+    /// The selection, as text.
+    fn selection(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()>;
+    /// The results, as text (nothing for a dry run).
+    fn results(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()>;
+    /// The whole document.
+    fn json(&self, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// The first step of a [`Staged`] report.
+pub struct Shown<'a, T: ?Sized>(pub &'a T);
+/// The second step of a [`Staged`] report.
+pub struct Finished<'a, T: ?Sized>(pub &'a T);
+
+impl<T: Staged + ?Sized> Report for Shown<'_, T> {
+    fn text(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()> {
+        self.0.selection(out, lang)
     }
+    fn json(&self, _: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<T: Staged + ?Sized> Report for Finished<'_, T> {
+    fn text(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()> {
+        self.0.results(out, lang)
+    }
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.0.json(out)
+    }
+}
+
+/// Write the selection of `r` as the user asked, and flush it (it must be seen before any question).
+pub fn show(g: &Global, r: &dyn Staged, out: &mut dyn Write) -> Result<(), Failure> {
+    report::write(g, &Shown(r), out)
+        .and_then(|()| out.flush())
+        .map_err(Failure::output)
+}
+
+/// Write the results of `r` (the whole document, for JSON) as the user asked.
+pub fn finish(g: &Global, r: &dyn Staged, out: &mut dyn Write) -> Result<(), Failure> {
+    report::write(g, &Finished(r), out).map_err(Failure::output)
+}
+
+/// `LOCAL -> REMOTE` of a socket in a report.
+pub fn ends(s: &JSocket) -> (String, String) {
+    (
+        format!("{}:{}", s.local.ip, s.local.port),
+        format!("{}:{}", s.remote.ip, s.remote.port),
+    )
 }
 
 /// Open the audit log before acting: an action that cannot be recorded is not taken.

@@ -12,7 +12,7 @@
 //!
 //! Modules: [`run`] runs the binary and reads its JSON and audit log; [`audit`] (the log written
 //! ahead of every act: full disks, SIGKILL), [`kill`], [`keepalive`] and
-//! [`incident`] are the tests.
+//! [`incident`] are the tests; [`zh`] checks the Chinese output against the kernel.
 
 mod audit;
 mod blank;
@@ -23,3 +23,4 @@ mod keepalive_safety;
 mod kill;
 mod run;
 mod states;
+mod zh;

@@ -1,9 +1,11 @@
 //! English: the messages of [`Msg`] (templates, `{}` filled in order), the sysctl judge's reasons
 //! and the doctor's findings.
 
+pub mod events;
 pub mod findings;
 pub mod reap;
 pub mod sysctl;
+pub mod treat;
 
 use super::Msg;
 

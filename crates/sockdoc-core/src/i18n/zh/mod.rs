@@ -1,8 +1,10 @@
 //! 中文: [`Msg`] 的消息 (模板, `{}` 按顺序填入)、sysctl 判定的原因和 doctor 的诊断结果。
 
+pub mod events;
 pub mod findings;
 pub mod reap;
 pub mod sysctl;
+pub mod treat;
 
 use super::Msg;
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use sockdoc_core::events::{LossCounts, Losses, Options, Received, Watch, WatchError};
 use sockdoc_core::filter::Filter;
+use sockdoc_core::i18n::events::{text, EventsMsg};
 use sockdoc_proc::Netns;
 
 use crate::cli::{EventsArgs, Global};
@@ -54,13 +55,14 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
     let (opts, limit) = options(a)?;
     let mut namespaces = scope::namespaces(g)?;
     if namespaces.len() != 1 {
-        return Err(Failure::usage(
-            "events watches one namespace: use --netns NAME or --netns-pid PID",
-        ));
+        return Err(Failure::usage(text(g.lang(), EventsMsg::OneNamespace, &[])));
     }
     let mut ns = namespaces.remove(0);
     if !scope::is_root() {
-        return Err(Failure::new(Exit::NoPerm, "events subscribes to the kernel's destroy broadcasts, which needs root (CAP_NET_ADMIN): run with sudo"));
+        return Err(Failure::new(
+            Exit::NoPerm,
+            text(g.lang(), EventsMsg::NeedsRoot, &[]),
+        ));
     }
     signals::install();
     let setup = Setup {
@@ -84,15 +86,24 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
     setup.watch.finish();
     // What the stream has not said yet, then the totals on stderr.
     let flushed = result.and_then(|()| {
-        report_losses(out, g.json, &setup.losses, &mut reported).map_err(Failure::output)?;
+        report_losses(out, Format::of(g), &setup.losses, &mut reported).map_err(Failure::output)?;
         out.flush().map_err(Failure::output)
     });
     let total = reported.slow + reported.unreported;
     if total > 0 || reported.overflows > 0 {
-        crate::log::log_line!(
-            "sockdoc events: lost {total} connection ends ({} output too slow, {} gone without an end event); the kernel's buffer overflowed {} times (ends of connections no scan saw are not counted)",
-            reported.slow, reported.unreported, reported.overflows
+        let n = [
+            total,
+            reported.slow,
+            reported.unreported,
+            reported.overflows,
+        ]
+        .map(|n| n.to_string());
+        let line = text(
+            g.lang(),
+            EventsMsg::LostTotal,
+            &[&n[0], &n[1], &n[2], &n[3]],
         );
+        crate::log::log_line!("{line}");
     }
     flushed?;
     match scope::lost(&setup.watch) {
@@ -159,7 +170,8 @@ fn watch_one(
     });
     let watch = Watch::start(ns, &st.opts, st.losses.clone(), warn).map_err(start_failure)?;
     // On stderr, so JSON lines stay clean; it also tells scripts the subscription is in place.
-    crate::log::log_line!("watching connection ends in {}; Ctrl-C to stop", ns.label());
+    let line = text(st.g.lang(), EventsMsg::Watching, &[&ns.label()]);
+    crate::log::log_line!("{line}");
     let next = stream(st, &watch, reported, seen, out)?;
     // Ends still queued when it stops (a signal, --for, a switch) never reach the output: counted as
     // lost. Stopping at --count leaves the rest unasked for.
@@ -176,7 +188,7 @@ fn stream(
     seen: &mut u64,
     out: &mut dyn Write,
 ) -> Result<Next, Failure> {
-    let (json, a) = (st.g.json, st.a);
+    let a = st.a;
     let format = Format::of(st.g);
     let mut last_lost = Instant::now();
     loop {
@@ -191,7 +203,7 @@ fn stream(
         }
         if last_lost.elapsed() >= LOST_EVERY {
             last_lost = Instant::now();
-            if report_losses(out, json, watch.losses(), reported).map_err(Failure::output)? {
+            if report_losses(out, format, watch.losses(), reported).map_err(Failure::output)? {
                 out.flush().map_err(Failure::output)?;
             }
         }

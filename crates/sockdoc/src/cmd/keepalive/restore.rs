@@ -16,8 +16,13 @@ use serde::Serialize;
 use serde_json::Value;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::keepalive::{apply, borrow, read, Change, Failed, Keepalive, Opt, Step, ORDER};
+use sockdoc_core::i18n::treat::{text as tr, TreatMsg, RECORDED};
 use sockdoc_diag::{Proto, Socket};
 use sockdoc_proc::SocketOwners;
+
+mod report;
+
+use report::{JResult, RsReport, Why};
 
 use super::from_audit::{read_audit, Recorded};
 use super::JKeepalive;
@@ -25,42 +30,64 @@ use sockdoc_core::session::{Needs, Protocols};
 
 use crate::census;
 use crate::cli::{Global, KeepaliveArgs};
-use crate::cmd::kill::NOT_REACHED;
-use crate::cmd::treat::{confirm, now_rfc3339, open_audit, uid};
+use crate::cmd::treat::{confirm, finish, now_rfc3339, one_namespace, open_audit, show, uid};
 use crate::error::{Exit, Failure};
-use crate::json::{write_pretty, JSocket, SCHEMA};
-use crate::scope;
+use crate::json::JSocket;
 
-/// An audit line longer than this is not a record of ours (counted as malformed, not read whole).
-#[derive(Serialize)]
-struct JResult {
+/// One recorded socket's result.
+struct Res {
+    /// The socket as recorded (left alone) or as found now.
     socket: Value,
-    pid: Option<u32>,
-    fd: Option<u32>,
-    /// planned, restored, failed, unchanged, gone, owner-changed, changed, skipped.
+    pid: u32,
+    fd: u32,
     outcome: &'static str,
-    reason: Option<String>,
-    /// The options found on the socket now (null when it is gone).
-    before: Option<JKeepalive>,
-    /// The values put back (only the options sockdoc had changed).
-    restore_to: Value,
-    /// The options read back after the restore.
-    after: Option<JKeepalive>,
+    why: Option<Why>,
+    before: Option<Keepalive>,
+    restore_to: Change,
+    after: Option<Keepalive>,
 }
 
-#[derive(Serialize)]
-struct JDoc {
-    schema: u32,
-    command: &'static str,
-    dry_run: bool,
-    from_audit: String,
-    /// Keepalive outcome records read, and lines that could not be used.
-    records: usize,
-    malformed: usize,
-    /// Sockets that can be put back (alive, same owner, still as sockdoc left them).
-    selected: usize,
-    restored: usize,
-    results: Vec<JResult>,
+impl Res {
+    /// A recorded socket left alone, and why.
+    fn left(r: &Recorded, outcome: &'static str, why: Why) -> Res {
+        Res {
+            socket: r.socket.clone(),
+            pid: r.pid,
+            fd: r.fd,
+            outcome,
+            why: Some(why),
+            before: None,
+            restore_to: restore_change(r),
+            after: None,
+        }
+    }
+
+    /// A planned socket, with what happened to it.
+    fn of(p: &Plan1, owners: Option<&SocketOwners>, outcome: &'static str) -> Res {
+        Res {
+            socket: serde_json::to_value(JSocket::new(&p.socket, owners)).unwrap_or(Value::Null),
+            pid: p.rec.pid,
+            fd: p.rec.fd,
+            outcome,
+            why: None,
+            before: Some(p.now),
+            restore_to: p.change,
+            after: None,
+        }
+    }
+
+    fn json(&self) -> JResult {
+        JResult {
+            socket: self.socket.clone(),
+            pid: Some(self.pid),
+            fd: Some(self.fd),
+            outcome: self.outcome,
+            reason: self.why.as_ref().map(|w| w.words(RECORDED)),
+            before: self.before.as_ref().map(JKeepalive::from),
+            restore_to: super::change_json(&self.restore_to),
+            after: self.after.as_ref().map(JKeepalive::from),
+        }
+    }
 }
 
 /// The restore for one recorded socket: the options sockdoc changed, back to their previous values.
@@ -82,36 +109,13 @@ fn restore_change(r: &Recorded) -> Change {
 }
 
 /// Why a socket is left alone when an option sockdoc changed no longer holds what sockdoc set.
-fn moved(r: &Recorded, change: &Change, now: &Keepalive) -> Option<String> {
-    let moved: Vec<String> = ORDER
+fn moved(r: &Recorded, change: &Change, now: &Keepalive) -> Option<Why> {
+    let moved: Vec<(&'static str, u32, u32)> = ORDER
         .iter()
         .filter(|&&o| change.get(o).is_some() && o.of(now) != o.of(&r.after))
-        .map(|&o| format!("{} is {}, not {}", o.name(), o.of(now), o.of(&r.after)))
+        .map(|&o| (o.name(), o.of(now), o.of(&r.after)))
         .collect();
-    (!moved.is_empty()).then(|| {
-        format!(
-            "changed since sockdoc set it ({}): left alone",
-            moved.join(", ")
-        )
-    })
-}
-
-/// "SO_KEEPALIVE off, TCP_KEEPIDLE 7200" for a change.
-fn describe(c: &Change) -> String {
-    let parts: Vec<String> = ORDER
-        .iter()
-        .filter_map(|&o| {
-            c.get(o).map(|v| match o {
-                Opt::Enabled => format!("SO_KEEPALIVE {}", if v != 0 { "on" } else { "off" }),
-                _ => format!("{} {v}", o.name()),
-            })
-        })
-        .collect();
-    if parts.is_empty() {
-        "nothing to put back".to_string()
-    } else {
-        parts.join(", ")
-    }
+    (!moved.is_empty()).then_some(Why::Moved(moved))
 }
 
 /// A planned restore: a live socket, its owner as recorded, and what to write.
@@ -123,24 +127,15 @@ struct Plan1<'a> {
 }
 
 pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let lang = g.lang();
     let Some(path) = a.from_audit.as_ref() else {
-        return Err(Failure::usage(
-            "--restore needs --from-audit FILE: the audit log of the run to undo",
-        ));
+        return Err(Failure::usage(tr(lang, TreatMsg::RsNeedsAudit, &[])));
     };
     if !a.filter.is_empty() && a.filter.iter().all(|w| w.trim().is_empty()) {
-        return Err(Failure::usage(
-            "the filter is empty: give one (e.g. `sport = :21`) or none to restore every recorded socket",
-        ));
+        return Err(Failure::usage(tr(lang, TreatMsg::RsEmptyFilter, &[])));
     }
     let from = read_audit(path)?;
-    let mut namespaces = scope::namespaces(g)?;
-    if namespaces.len() != 1 {
-        return Err(Failure::usage(
-            "keepalive --restore works in one namespace at a time: use --netns NAME or --netns-pid PID, not --all-netns",
-        ));
-    }
-    let ns = namespaces.remove(0);
+    let ns = one_namespace(g, "keepalive --restore")?;
     let words = a.words().map_err(Failure::usage)?;
     let needs = Needs {
         owners: true,
@@ -150,47 +145,85 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     let narrow = if words.is_empty() {
         None
     } else {
-        Some(
-            census::one_ns(&ns, Protocols::TCP, &words, needs)?
-                .plan
-                .filter,
-        )
+        let s = census::one_ns(&ns, Protocols::TCP, &words, needs)?;
+        Some(s.plan.filter)
     };
     let census = census::sample(&session, &ns, None)?;
-    let live = &census.sockets;
     let owners: Option<&SocketOwners> = census.owner_map();
-    let live: HashMap<u64, &Socket> = live
+    let live: HashMap<u64, &Socket> = census
+        .sockets
         .iter()
         .filter(|s| s.proto == Proto::Tcp)
         .map(|s| (s.cookie, s))
         .collect();
-
-    let mut results: Vec<JResult> = Vec::new();
-    let mut plans: Vec<Plan1> = Vec::new();
-    let left = |r: &Recorded, outcome: &'static str, reason: String| JResult {
-        socket: r.socket.clone(),
-        pid: Some(r.pid),
-        fd: Some(r.fd),
-        outcome,
-        reason: Some(reason),
-        before: None,
-        restore_to: super::change_json(&restore_change(r)),
-        after: None,
+    let (left, plans) = plan(&from.records, &live, owners, narrow.as_ref());
+    let mut report = RsReport {
+        dry_run: a.dry_run,
+        from: path,
+        read: from.read,
+        malformed: from.malformed,
+        plans: &plans,
+        results: left,
+        audit: None,
     };
-    for r in &from.records {
+    show(g, &report, out)?;
+    let mut stopped = None;
+    if a.dry_run {
+        let planned = plans.iter().map(|p| Res::of(p, owners, "planned"));
+        report.results.extend(planned);
+    } else {
+        confirm(lang, TreatMsg::ActRestoreKeepalive, plans.len(), a.yes)?;
+        let mut audit = open_audit(a.audit_log.as_ref())?;
+        report.audit = Some(audit.path().to_path_buf());
+        let (done, failed) = act(&plans, owners, path, &words.join(" "), &mut audit);
+        stopped = failed;
+        let reached = done.len();
+        for (p, (outcome, why, before, after)) in plans.iter().zip(done) {
+            report.results.push(Res {
+                why,
+                before,
+                after,
+                ..Res::of(p, owners, outcome)
+            });
+        }
+        for p in &plans[reached..] {
+            report.results.push(Res {
+                why: Some(Why::NotReached),
+                ..Res::of(p, owners, "skipped")
+            });
+        }
+    }
+    finish(g, &report, out)?;
+    if let Some(f) = stopped {
+        return Err(f);
+    }
+    let trouble = report
+        .results
+        .iter()
+        .any(|r| matches!(r.outcome, "failed" | "changed" | "owner-changed"));
+    Ok(if trouble { Exit::Warning } else { Exit::Ok })
+}
+
+/// The recorded sockets that can be put back (alive, held by the same process at the same fd,
+/// still as sockdoc left them, within `narrow`), and the results of those left alone.
+fn plan<'a>(
+    records: &'a [Recorded],
+    live: &HashMap<u64, &Socket>,
+    owners: Option<&SocketOwners>,
+    narrow: Option<&sockdoc_core::filter::Filter>,
+) -> (Vec<Res>, Vec<Plan1<'a>>) {
+    let mut results = Vec::new();
+    let mut plans = Vec::new();
+    for r in records {
         let change = restore_change(r);
         // A closed socket may linger as TIME-WAIT with the same cookie, but no file: gone too.
         let Some(&s) = live.get(&r.cookie).filter(|s| s.inode != 0) else {
             if narrow.is_none() {
-                results.push(left(
-                    r,
-                    "gone",
-                    "closed (or not in this namespace): nothing to put back".into(),
-                ));
+                results.push(Res::left(r, "gone", Why::Gone));
             }
             continue;
         };
-        if let Some(f) = &narrow {
+        if let Some(f) = narrow {
             let o: &dyn sockdoc_core::Owners = match owners {
                 Some(o) => o,
                 None => &sockdoc_core::NoOwners,
@@ -202,35 +235,15 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         let same_owner = s.inode == r.inode
             && owners.is_some_and(|o| o.owners(s.inode).any(|w| w.pid == r.pid && w.fd == r.fd));
         if !same_owner {
-            let now: Vec<String> = owners
-                .map(|o| {
-                    o.owners(s.inode)
-                        .map(|w| format!("pid {} fd {}", w.pid, w.fd))
-                        .collect()
-                })
+            let now: Vec<(u32, u32)> = owners
+                .map(|o| o.owners(s.inode).map(|w| (w.pid, w.fd)).collect())
                 .unwrap_or_default();
-            results.push(left(
-                r,
-                "owner-changed",
-                format!(
-                    "held by {} now, recorded as pid {} fd {}: left alone",
-                    if now.is_empty() {
-                        "no process".to_string()
-                    } else {
-                        now.join(", ")
-                    },
-                    r.pid,
-                    r.fd
-                ),
-            ));
+            let why = Why::OwnerChanged(now, r.pid, r.fd);
+            results.push(Res::left(r, "owner-changed", why));
             continue;
         }
         if change == Change::default() {
-            results.push(left(
-                r,
-                "unchanged",
-                "the recorded change left every option as it was".into(),
-            ));
+            results.push(Res::left(r, "unchanged", Why::Unchanged));
             continue;
         }
         // What the socket holds now: read through a borrowed fd (nothing is written).
@@ -239,14 +252,14 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         {
             Ok(k) => k,
             Err(f) => {
-                results.push(left(r, "failed", f.to_string()));
+                results.push(Res::left(r, "failed", Why::Error(f.to_string())));
                 continue;
             }
         };
         // Only while every option sockdoc changed still holds what sockdoc set.
         if let Some(why) = moved(r, &change, &now) {
-            let mut res = left(r, "changed", why);
-            res.before = Some(JKeepalive::from(&now));
+            let mut res = Res::left(r, "changed", why);
+            res.before = Some(now);
             results.push(res);
             continue;
         }
@@ -257,161 +270,12 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
             now,
         });
     }
-
-    if !g.json {
-        writeln!(
-            out,
-            "{} keepalive from {} ({} record(s){}) on {} socket(s):",
-            if a.dry_run {
-                "would restore"
-            } else {
-                "restoring"
-            },
-            path.display(),
-            from.read,
-            if from.malformed > 0 {
-                format!(", {} malformed line(s) skipped", from.malformed)
-            } else {
-                String::new()
-            },
-            plans.len()
-        )
-        .map_err(Failure::output)?;
-        for p in &plans {
-            writeln!(
-                out,
-                "  {}:{} -> {} (pid {} fd {}): {}",
-                p.socket.local_ip(),
-                p.socket.local_port,
-                if p.socket.state == sockdoc_diag::State::Listen {
-                    "*:* (listener)".to_string()
-                } else {
-                    format!("{}:{}", p.socket.remote_ip(), p.socket.remote_port)
-                },
-                p.rec.pid,
-                p.rec.fd,
-                describe(&p.change)
-            )
-            .map_err(Failure::output)?;
-        }
-        out.flush().map_err(Failure::output)?;
-    }
-
-    let selected = plans.len();
-    let mut restored = 0;
-    let mut audit_path = None;
-    let mut stopped = None;
-    if a.dry_run {
-        for p in &plans {
-            results.push(JResult {
-                socket: serde_json::to_value(JSocket::new(&p.socket, owners))
-                    .unwrap_or(Value::Null),
-                pid: Some(p.rec.pid),
-                fd: Some(p.rec.fd),
-                outcome: "planned",
-                reason: None,
-                before: Some(JKeepalive::from(&p.now)),
-                restore_to: super::change_json(&p.change),
-                after: None,
-            });
-        }
-    } else {
-        confirm("restore keepalive on", plans.len(), a.yes)?;
-        let mut audit = open_audit(a.audit_log.as_ref())?;
-        audit_path = Some(audit.path().to_path_buf());
-        let filter_text = words.join(" ");
-        let (done, failed) = act(&plans, owners, path, &filter_text, &mut audit);
-        stopped = failed;
-        let reached = done.len();
-        for (p, (outcome, reason, before, after)) in plans.iter().zip(done) {
-            if outcome == "restored" {
-                restored += 1;
-            }
-            results.push(JResult {
-                socket: serde_json::to_value(JSocket::new(&p.socket, owners))
-                    .unwrap_or(Value::Null),
-                pid: Some(p.rec.pid),
-                fd: Some(p.rec.fd),
-                outcome,
-                reason,
-                before: before.as_ref().map(JKeepalive::from),
-                restore_to: super::change_json(&p.change),
-                after: after.as_ref().map(JKeepalive::from),
-            });
-        }
-        for p in &plans[reached..] {
-            results.push(JResult {
-                socket: serde_json::to_value(JSocket::new(&p.socket, owners))
-                    .unwrap_or(Value::Null),
-                pid: Some(p.rec.pid),
-                fd: Some(p.rec.fd),
-                outcome: "skipped",
-                reason: Some(NOT_REACHED.to_string()),
-                before: Some(JKeepalive::from(&p.now)),
-                restore_to: super::change_json(&p.change),
-                after: None,
-            });
-        }
-    }
-
-    let trouble = results
-        .iter()
-        .any(|r| matches!(r.outcome, "failed" | "changed" | "owner-changed"));
-    if g.json {
-        let doc = JDoc {
-            schema: SCHEMA,
-            command: "keepalive-restore",
-            dry_run: a.dry_run,
-            from_audit: path.display().to_string(),
-            records: from.read,
-            malformed: from.malformed,
-            selected,
-            restored,
-            results,
-        };
-        write_pretty(out, &doc).map_err(Failure::output)?;
-    } else {
-        for r in results
-            .iter()
-            .filter(|r| !matches!(r.outcome, "restored" | "planned"))
-        {
-            let end = |k: &str| {
-                format!(
-                    "{}:{}",
-                    r.socket[k]["ip"].as_str().unwrap_or("?"),
-                    r.socket[k]["port"]
-                )
-            };
-            writeln!(
-                out,
-                "  {}: {} -> {} ({})",
-                r.outcome,
-                end("local"),
-                end("remote"),
-                r.reason.as_deref().unwrap_or("")
-            )
-            .map_err(Failure::output)?;
-        }
-        if !a.dry_run {
-            writeln!(
-                out,
-                "restored {restored} of {selected}; recorded in {}",
-                audit_path
-                    .as_deref()
-                    .map_or_else(String::new, |p| p.display().to_string())
-            )
-            .map_err(Failure::output)?;
-        }
-    }
-    if let Some(f) = stopped {
-        return Err(f);
-    }
-    Ok(if trouble { Exit::Warning } else { Exit::Ok })
+    (results, plans)
 }
 
 type Restored = (
     &'static str,
-    Option<String>,
+    Option<Why>,
     Option<Keepalive>,
     Option<Keepalive>,
 );
@@ -492,13 +356,13 @@ fn act(
                 } else {
                     (
                         "failed",
-                        Some(format!("{} read back different", off.join(", "))),
+                        Some(Why::ReadBack(off)),
                         Some(applied.before),
                         Some(applied.after),
                     )
                 }
             }
-            Err(f) => ("failed", Some(f.to_string()), f.before, None),
+            Err(f) => ("failed", Some(Why::Error(f.to_string())), f.before, None),
         }
     };
     let path = audit.path().to_path_buf();
@@ -509,7 +373,7 @@ fn act(
         |p, d: &Restored| RestoreOutcome {
             record: record(p),
             outcome: d.0,
-            reason: d.1.clone(),
+            reason: d.1.as_ref().map(|w| w.words(RECORDED)),
             before: d.2.as_ref().map(JKeepalive::from),
             after: d.3.as_ref().map(JKeepalive::from),
         },

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sockdoc_act::kill::{Method, RstOptions};
+use sockdoc_core::i18n::treat::TreatMsg;
 use sockdoc_core::i18n::{pick, Lang};
 use sockdoc_diag::{Proto, Socket, State};
 
@@ -127,7 +128,7 @@ fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
             Ok(())
         }
     })?;
-    confirm("kill", sel.sockets.len(), true)?;
+    confirm(ctx.lang, TreatMsg::ActKill, sel.sockets.len(), true)?;
     let mut audit = open_audit(ctx.audit_log.as_ref())?;
     // The ladder of `sockdoc kill --method auto`.
     let methods = [Method::Destroy, Method::Shutdown, Method::Rst];
@@ -306,6 +307,7 @@ fn probe(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
             yes: true,
             audit_log: ctx.audit_log.as_ref(),
             json: true,
+            lang: ctx.lang,
             filter_text: req.words.clone(),
         },
         &mut buf,

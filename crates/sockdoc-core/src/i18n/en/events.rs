@@ -1,0 +1,17 @@
+//! English: what `events` says besides the ends: lost records, the watching line, totals, refusals.
+
+use crate::i18n::events::EventsMsg as M;
+
+/// The template of `m`.
+pub fn msg(m: M) -> &'static str {
+    match m {
+        M::LostSlow => "lost {} connection ends (output too slow)",
+        M::LostOverflowOnce => "lost connection ends (kernel buffer overflow, {} time: at least {})",
+        M::LostOverflow => "lost connection ends (kernel buffer overflow, {} times: at least {})",
+        M::LostUnreported => "lost {} connection ends (kernel buffer overflow: connections the scans saw, gone without an end event)",
+        M::Watching => "watching connection ends in {}; Ctrl-C to stop",
+        M::LostTotal => "sockdoc events: lost {} connection ends ({} output too slow, {} gone without an end event); the kernel's buffer overflowed {} times (ends of connections no scan saw are not counted)",
+        M::OneNamespace => "events watches one namespace: use --netns NAME or --netns-pid PID",
+        M::NeedsRoot => "events subscribes to the kernel's destroy broadcasts, which needs root (CAP_NET_ADMIN): run with sudo",
+    }
+}
