@@ -1,24 +1,33 @@
-//! The census worker of `top`: a thread inside the namespace looked at that runs the census (sockets
-//! with tcp_info) every interval, reads conntrack, runs the doctor every `--doctor-every`, digests it
-//! all into a [`Snap`] and sends it to the screen. Socket owners come from a second thread that walks
-//! /proc on its own, slower cadence (the walk is the expensive part at scale), so a census never waits
-//! for it. The screen never waits for either: it reads the channel without blocking. A new filter is
-//! applied to the last census at once, without a new one.
+//! The census worker of `top`: a thread inside the namespace looked at that runs the census every
+//! interval, reads conntrack, runs the doctor every `--doctor-every`, digests it all into a
+//! [`Snap`] and sends it to the screen. It asks only for what the screen shows: tcp_info (idle
+//! times) when a socket table is on screen, the doctor is due, or every [`INFO_EVERY`]th census
+//! (the ghost count in the tab bar); the group table on screen and no other. Socket owners come
+//! from a second thread that walks /proc on its own, slower cadence (the walk is the expensive part
+//! at scale), so a census never waits for it. The screen never waits for either: it reads the
+//! channel without blocking. A new filter or table is applied to the last census at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use sockdoc_core::aggregate::Tally;
+use rustc_hash::FxHashSet;
+use sockdoc_core::aggregate::{StateCounts, Tally};
+use sockdoc_core::collect::{self, CensusSpec};
+use sockdoc_core::doctor::ghosts::is_suspect;
 use sockdoc_core::doctor::{self, Input, KernelState};
 use sockdoc_core::filter::Filter;
 use sockdoc_core::i18n::Lang;
+use sockdoc_diag::Socket;
 use sockdoc_proc::{Netns, SocketOwners};
 
-use super::model::{digest, Census, Snap};
-use crate::census::Plan;
-use crate::cli::Select;
+use crate::model::{digest, Capture, Lens, Shown, Snap, Tab};
+use crate::NsFollow;
+
+/// Without a socket table on screen, every this many censuses ask for tcp_info anyway, so the
+/// ghost count in the tab bar stays fresh (tcp_info is a third of a census's kernel time).
+pub const INFO_EVERY: u64 = 5;
 
 /// What the screen tells the worker.
 pub enum Cmd {
@@ -28,6 +37,8 @@ pub enum Cmd {
     Pause(bool),
     /// Census now (after an action).
     Now,
+    /// The screen now shows this.
+    Show(Shown),
 }
 
 /// What the worker sends.
@@ -38,10 +49,10 @@ pub enum Update {
 }
 
 /// How the worker runs.
-pub struct Config {
+pub struct WorkerSetup {
     pub ns: Netns,
     /// Hands over the new namespace when following a recreated name (`--follow-netns`).
-    pub watch: crate::scope::NsWatch,
+    pub watch: Arc<dyn NsFollow>,
     pub interval: Duration,
     pub owners_every: Duration,
     pub doctor_every: Duration,
@@ -60,7 +71,7 @@ pub struct Worker {
     pub updates: Receiver<Update>,
 }
 
-pub fn spawn(cfg: Config) -> std::io::Result<Worker> {
+pub fn spawn(cfg: WorkerSetup) -> std::io::Result<Worker> {
     let (cmd_tx, cmd_rx) = mpsc::channel();
     let (up_tx, up_rx) = mpsc::channel();
     std::thread::Builder::new()
@@ -74,7 +85,7 @@ pub fn spawn(cfg: Config) -> std::io::Result<Worker> {
 
 /// The latest /proc walk, shared by the owners thread (writer) and the census thread (reader).
 #[derive(Default)]
-struct Owners {
+struct OwnerFeed {
     latest: Mutex<Option<Arc<SocketOwners>>>,
     /// When the latest walk finished.
     at: Mutex<Option<Instant>>,
@@ -85,7 +96,7 @@ struct Owners {
 /// Walk /proc for socket owners at most every `every`, and never more than a tenth of the time (a
 /// walk of 1 s, at ~300k sockets, runs at most every 10 s): the census never waits for it, except
 /// for the first walk. Ends when `stop` is dropped by the census thread.
-fn walk_owners(shared: Arc<Owners>, every: Duration, stop: Receiver<()>) {
+fn walk_owners(shared: Arc<OwnerFeed>, every: Duration, stop: Receiver<()>) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut first = true;
     loop {
@@ -117,10 +128,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-struct State {
-    cfg: Config,
+/// The census thread's state.
+struct Job {
+    cfg: WorkerSetup,
     seq: u64,
-    owners: Arc<Owners>,
+    owners: Arc<OwnerFeed>,
     /// Dropped to stop the owners thread.
     _stop_owners: Sender<()>,
     /// The first half of the next kernel reading (counters compared across one doctor interval).
@@ -128,23 +140,26 @@ struct State {
     doctor_at: Option<Instant>,
     findings: Vec<doctor::Finding>,
     threshold_ms: Option<u64>,
+    /// What the screen shows.
+    shown: Shown,
+    /// Ghost suspects (cookies) of the last census with tcp_info.
+    suspects: FxHashSet<u64>,
     last: Option<Last>,
 }
-
 /// The last census, kept to apply a new filter without a new census.
 struct Last {
-    census: Arc<Census>,
+    census: Arc<Capture>,
     taken: Instant,
     took: Duration,
     owners_age: Option<Duration>,
-    tcp: sockdoc_core::aggregate::StateCounts,
-    udp: sockdoc_core::aggregate::StateCounts,
+    tcp: StateCounts,
+    udp: StateCounts,
     conntrack: Option<(u64, u64)>,
     threshold_ms: u64,
     notes: Vec<String>,
 }
 
-fn run(cfg: Config, cmds: Receiver<Cmd>, out: Sender<Update>) {
+fn run(cfg: WorkerSetup, cmds: Receiver<Cmd>, out: Sender<Update>) {
     // Kernel counters, sysctls and conntrack are read by this thread: it lives in the namespace.
     if !cfg.ns.current {
         if let Err(e) = cfg.ns.enter() {
@@ -152,7 +167,7 @@ fn run(cfg: Config, cmds: Receiver<Cmd>, out: Sender<Update>) {
             return;
         }
     }
-    let owners = Arc::new(Owners::default());
+    let owners = Arc::new(OwnerFeed::default());
     let (stop_tx, stop_rx) = mpsc::channel();
     let shared = owners.clone();
     let every = cfg.owners_every;
@@ -165,7 +180,7 @@ fn run(cfg: Config, cmds: Receiver<Cmd>, out: Sender<Update>) {
         )));
         return;
     }
-    let mut st = State {
+    let mut job = Job {
         cfg,
         seq: 0,
         owners,
@@ -174,22 +189,29 @@ fn run(cfg: Config, cmds: Receiver<Cmd>, out: Sender<Update>) {
         doctor_at: None,
         findings: Vec::new(),
         threshold_ms: None,
+        shown: Shown {
+            tab: Tab::Remote,
+            drilled: false,
+        },
+        suspects: FxHashSet::default(),
         last: None,
     };
     // The first screen shows owners: wait for the first walk (bounded).
     {
-        let at = lock(&st.owners.at);
-        let _ = st
+        let at = lock(&job.owners.at);
+        let _ = job
             .owners
             .ready
             .wait_timeout_while(at, Duration::from_secs(60), |a| a.is_none());
     }
-    let mut paused = false;
-    let mut next = Instant::now();
+    let mut clock = Clock {
+        paused: false,
+        next: Instant::now(),
+    };
     loop {
-        if !paused && Instant::now() >= next {
+        if !clock.paused && Instant::now() >= clock.next {
             let started = Instant::now();
-            let update = match st.census() {
+            let update = match job.census() {
                 Ok(snap) => Update::Snap(Box::new(snap)),
                 Err(e) => Update::Failed(e),
             };
@@ -198,43 +220,87 @@ fn run(cfg: Config, cmds: Receiver<Cmd>, out: Sender<Update>) {
             }
             // The next census starts one interval after this one started, or right away when the
             // census takes longer than the interval.
-            next = started + st.cfg.interval;
+            clock.next = started + job.cfg.interval;
         }
-        let wait = if paused {
+        let wait = if clock.paused {
             Duration::from_secs(3600)
         } else {
-            next.saturating_duration_since(Instant::now())
+            clock.next.saturating_duration_since(Instant::now())
         };
-        match cmds.recv_timeout(wait) {
-            Ok(Cmd::Filter(f, text)) => {
-                st.cfg.filter = f;
-                st.cfg.filter_text = text;
-                if let Some(snap) = st.redigest() {
-                    if out.send(Update::Snap(Box::new(snap))).is_err() {
-                        return;
-                    }
-                }
-            }
-            Ok(Cmd::Interval(d)) => {
-                let last_start = next.checked_sub(st.cfg.interval).unwrap_or(next);
-                st.cfg.interval = d;
-                next = last_start + d;
-            }
-            Ok(Cmd::Pause(p)) => {
-                paused = p;
-                st.owners.paused.store(p, Ordering::Relaxed);
-                if !p {
-                    next = Instant::now();
-                }
-            }
-            Ok(Cmd::Now) => next = Instant::now(),
-            Err(RecvTimeoutError::Timeout) => {}
+        let cmd = match cmds.recv_timeout(wait) {
+            Ok(c) => c,
+            Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if let Some(snap) = job.on_cmd(cmd, &mut clock) {
+            if out.send(Update::Snap(Box::new(snap))).is_err() {
+                return;
+            }
         }
     }
 }
 
-impl State {
+/// When the next census is due.
+struct Clock {
+    paused: bool,
+    next: Instant,
+}
+
+impl Job {
+    /// Carry out a command of the screen; returns a snapshot to send when it changes what is shown.
+    fn on_cmd(&mut self, cmd: Cmd, clock: &mut Clock) -> Option<Snap> {
+        match cmd {
+            Cmd::Filter(f, text) => {
+                self.cfg.filter = f;
+                self.cfg.filter_text = text;
+                // A filter on idle times needs them in the census.
+                if self.cfg.filter.needs_tcp_info() && !self.last_has_info() {
+                    clock.next = Instant::now();
+                    return None;
+                }
+                self.redigest()
+            }
+            Cmd::Interval(d) => {
+                let last_start = clock
+                    .next
+                    .checked_sub(self.cfg.interval)
+                    .unwrap_or(clock.next);
+                self.cfg.interval = d;
+                clock.next = last_start + d;
+                None
+            }
+            Cmd::Pause(p) => {
+                clock.paused = p;
+                self.owners.paused.store(p, Ordering::Relaxed);
+                if !p {
+                    clock.next = Instant::now();
+                }
+                None
+            }
+            Cmd::Now => {
+                clock.next = Instant::now();
+                None
+            }
+            Cmd::Show(shown) => {
+                if shown == self.shown {
+                    return None;
+                }
+                self.shown = shown;
+                // Idle times appear on screen: a census with them now (unless paused: the last
+                // census stays as it is, with what it has). A group table not built yet the
+                // screen builds itself from the last census.
+                if shown.needs_tcp_info() && !self.last_has_info() && !clock.paused {
+                    clock.next = Instant::now();
+                }
+                None
+            }
+        }
+    }
+
+    fn last_has_info(&self) -> bool {
+        self.last.as_ref().is_some_and(|l| l.census.tcp_info)
+    }
+
     fn census(&mut self) -> Result<Snap, String> {
         let started = Instant::now();
         // Following a recreated name: this thread moves too (it reads the namespace's counters).
@@ -246,36 +312,33 @@ impl State {
             self.reading = Some(KernelState::start());
             self.doctor_at = None;
         }
-        // Sockets with tcp_info; owners come from the owners thread's latest walk.
-        let plan = Plan::new(&Select::default(), &[], false, true).map_err(|f| f.message)?;
-        let (sockets, census) = plan
-            .sockets(&self.cfg.ns, None)
-            .map_err(|e| crate::error::Failure::census(e).message)?;
-        let notes = census.notes;
+        let doctor_due = self
+            .doctor_at
+            .is_none_or(|t| t.elapsed() >= self.cfg.doctor_every);
+        let tcp_info = doctor_due
+            || self.shown.needs_tcp_info()
+            || self.cfg.filter.needs_tcp_info()
+            || (self.seq + 1).is_multiple_of(INFO_EVERY);
+        let (sockets, notes) = capture(&self.cfg.ns, tcp_info)?;
+        // Owners come from the owners thread's latest walk.
         let owners = lock(&self.owners.latest).clone();
         let owners_at = *lock(&self.owners.at);
-        let census = Arc::new(Census { sockets, owners });
-        // The doctor (kernel counters over its interval, fd limits, sysctls) on its own cadence.
-        if self
-            .doctor_at
-            .is_none_or(|t| t.elapsed() >= self.cfg.doctor_every)
-        {
-            let reading = self.reading.take().unwrap_or_else(KernelState::start);
-            let kernel = reading.finish(Duration::ZERO);
-            self.reading = Some(KernelState::start());
-            let threshold = self
-                .cfg
-                .idle_ms
-                .unwrap_or_else(|| kernel.sysctls.keepalive_window_ms());
-            self.findings = doctor::diagnose(&Input {
-                sockets: &census.sockets,
-                owners: census.owners(),
-                kernel: &kernel,
-                idle_threshold_ms: Some(threshold),
-                lang: self.cfg.lang,
-            });
-            self.threshold_ms = Some(threshold);
-            self.doctor_at = Some(Instant::now());
+        let census = Arc::new(Capture {
+            sockets,
+            owners,
+            tcp_info,
+        });
+        if doctor_due {
+            self.doctor(&census);
+        }
+        let threshold_ms = self.threshold_ms.unwrap_or(u64::MAX);
+        if tcp_info {
+            self.suspects = census
+                .sockets
+                .iter()
+                .filter(|s| is_suspect(s, threshold_ms))
+                .map(|s| s.cookie)
+                .collect();
         }
         let mut totals = Tally::new(&[]);
         for s in &census.sockets {
@@ -293,22 +356,46 @@ impl State {
                 .ok()
                 .flatten()
                 .map(|c| (c.count, c.max)),
-            threshold_ms: self.threshold_ms.unwrap_or(u64::MAX),
+            threshold_ms,
             notes,
         });
         self.redigest()
             .ok_or_else(|| "no census to show".to_string())
     }
 
-    /// The last census with the current filter.
+    /// The doctor (kernel counters over its interval, fd limits, sysctls), on its own cadence.
+    fn doctor(&mut self, census: &Capture) {
+        let reading = self.reading.take().unwrap_or_else(KernelState::start);
+        let kernel = reading.finish(Duration::ZERO);
+        self.reading = Some(KernelState::start());
+        let threshold = self
+            .cfg
+            .idle_ms
+            .unwrap_or_else(|| kernel.sysctls.keepalive_window_ms());
+        self.findings = doctor::diagnose(&Input {
+            sockets: &census.sockets,
+            owners: census.owners(),
+            kernel: &kernel,
+            idle_threshold_ms: Some(threshold),
+            lang: self.cfg.lang,
+        });
+        self.threshold_ms = Some(threshold);
+        self.doctor_at = Some(Instant::now());
+    }
+
+    /// The last census with the current filter, for the table on screen.
     fn redigest(&self) -> Option<Snap> {
         let l = self.last.as_ref()?;
         let d = digest(
             &l.census,
-            &self.cfg.filter,
-            self.cfg.prefix4,
-            self.cfg.prefix6,
-            l.threshold_ms,
+            &Lens {
+                filter: &self.cfg.filter,
+                prefix4: self.cfg.prefix4,
+                prefix6: self.cfg.prefix6,
+                threshold_ms: l.threshold_ms,
+                tabs: &[self.shown.tab],
+                known_suspects: &self.suspects,
+            },
         );
         Some(Snap {
             seq: self.seq,
@@ -322,10 +409,37 @@ impl State {
             filter_text: self.cfg.filter_text.clone(),
             selected: d.selected,
             groups: d.groups,
+            prefixes: (self.cfg.prefix4, self.cfg.prefix6),
             ghosts: d.ghosts,
             threshold_ms: l.threshold_ms,
             findings: self.findings.clone(),
             notes: l.notes.clone(),
         })
     }
+}
+
+/// One census of the namespace: every socket in kernel order (TCP v4, v6, UDP v4, v6), with
+/// tcp_info when asked, and the notes of what degraded. Unfiltered dumps are sized from the
+/// kernel's own count, and joined into the first (largest) one's buffer.
+fn capture(ns: &Netns, tcp_info: bool) -> Result<(Vec<Socket>, Vec<String>), String> {
+    let spec = CensusSpec {
+        tcp_info,
+        ..CensusSpec::default()
+    };
+    let census = collect::run(
+        &spec,
+        Some(ns),
+        false,
+        |h| Vec::with_capacity(h.estimate),
+        |v: &mut Vec<Socket>, s| v.push(*s),
+    )
+    .map_err(|e| e.to_string())?;
+    let total: usize = census.dumps.iter().map(|d| d.acc.len()).sum();
+    let mut dumps = census.dumps.into_iter();
+    let mut all = dumps.next().map(|d| d.acc).unwrap_or_default();
+    all.reserve_exact(total - all.len());
+    for mut d in dumps {
+        all.append(&mut d.acc);
+    }
+    Ok((all, census.notes))
 }

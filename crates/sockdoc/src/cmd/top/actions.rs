@@ -15,7 +15,8 @@ use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_core::i18n::{pick, Lang};
 use sockdoc_diag::{Proto, Socket, State};
 
-use super::state::{ActionKind, Request};
+use sockdoc_top::{ActionKind, Outcome, Request};
+
 use crate::census::Plan;
 use crate::cli::{Global, KeepaliveArgs, Select};
 use crate::cmd::kill::{execute, Executed};
@@ -36,13 +37,6 @@ pub struct Ctx {
     pub keepalive: (u32, u32, u32),
     pub threshold_ms: u64,
     pub lang: Lang,
-}
-
-/// How an action ended, for the result popup.
-#[derive(Debug)]
-pub struct Outcome {
-    pub title: String,
-    pub lines: Vec<String>,
 }
 
 /// Run `req` on a thread; the outcome arrives on the returned channel.
