@@ -92,6 +92,11 @@ impl Shown {
     pub fn needs_tcp_info(self) -> bool {
         self.drilled || self.tab == Tab::Ghosts
     }
+
+    /// Socket owners are on screen (services, processes, a socket table's process column).
+    pub fn shows_owners(self) -> bool {
+        self.drilled || !matches!(self.tab, Tab::Remote | Tab::Prefix | Tab::Findings)
+    }
 }
 
 /// What a census produced, shared by the worker (to re-filter without a new census) and the screen.

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use crossterm::event::{KeyCode, KeyEvent};
 use sockdoc_core::aggregate::Key;
 use sockdoc_core::i18n::pick;
 use sockdoc_diag::{Proto, Socket, State};
@@ -23,6 +24,35 @@ pub struct Confirm {
 }
 
 impl App {
+    pub(crate) fn on_confirm_key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        let Some(c) = &mut self.confirm else {
+            return Vec::new();
+        };
+        match k.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                let request = c.request.clone();
+                self.confirm = None;
+                self.busy = Some(format!(
+                    "{} {}…",
+                    request.kind.verb(self.lang),
+                    request.sockets.len()
+                ));
+                return vec![Effect::Act(request)];
+            }
+            KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
+            KeyCode::Down => c.scroll += 1,
+            KeyCode::PageUp => c.scroll = c.scroll.saturating_sub(self.page.max(1)),
+            KeyCode::PageDown => c.scroll += self.page.max(1),
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
+                self.confirm = None;
+                self.status =
+                    Some(pick(self.lang, "cancelled: nothing done", "已取消: 未做任何操作").into());
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
     /// The sockets the keys act on in a socket table: the marked ones, else the highlighted one.
     fn picked_sockets(&self) -> Vec<Socket> {
         let Some(snap) = &self.snap else {

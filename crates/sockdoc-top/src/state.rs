@@ -522,35 +522,6 @@ impl App {
         Vec::new()
     }
 
-    fn on_confirm_key(&mut self, k: KeyEvent) -> Vec<Effect> {
-        let Some(c) = &mut self.confirm else {
-            return Vec::new();
-        };
-        match k.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') => {
-                let request = c.request.clone();
-                self.confirm = None;
-                self.busy = Some(format!(
-                    "{} {}…",
-                    request.kind.verb(self.lang),
-                    request.sockets.len()
-                ));
-                return vec![Effect::Act(request)];
-            }
-            KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
-            KeyCode::Down => c.scroll += 1,
-            KeyCode::PageUp => c.scroll = c.scroll.saturating_sub(self.page.max(1)),
-            KeyCode::PageDown => c.scroll += self.page.max(1),
-            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
-                self.confirm = None;
-                self.status =
-                    Some(pick(self.lang, "cancelled: nothing done", "已取消: 未做任何操作").into());
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
     fn enter(&mut self) {
         let Some(snap) = &self.snap else { return };
         if self.drill.is_some() {

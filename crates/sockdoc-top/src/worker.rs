@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashSet;
 use sockdoc_core::aggregate::{StateCounts, Tally};
-use sockdoc_core::collect::{self, CensusSpec};
+use sockdoc_core::collect::{self, Census, CensusSpec, DumpResult};
 use sockdoc_core::doctor::ghosts::is_suspect;
 use sockdoc_core::doctor::{self, Input, KernelState};
 use sockdoc_core::filter::Filter;
 use sockdoc_core::i18n::Lang;
-use sockdoc_diag::Socket;
+use sockdoc_diag::{Family, Proto, Socket, State};
+use sockdoc_proc::sockstat::SockStat;
 use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::model::{digest, Capture, Lens, Shown, Snap, Tab};
@@ -28,6 +29,9 @@ use crate::NsFollow;
 /// Without a socket table on screen, every this many censuses ask for tcp_info anyway, so the
 /// ghost count in the tab bar stays fresh (tcp_info is a third of a census's kernel time).
 pub const INFO_EVERY: u64 = 5;
+
+/// While the screen shows no owners, the /proc walk runs this many times less often.
+pub const IDLE_OWNERS: u32 = 4;
 
 /// What the screen tells the worker.
 pub enum Cmd {
@@ -91,35 +95,53 @@ struct OwnerFeed {
     at: Mutex<Option<Instant>>,
     ready: Condvar,
     paused: AtomicBool,
+    /// The screen shows owners.
+    wanted: AtomicBool,
 }
 
 /// Walk /proc for socket owners at most every `every`, and never more than a tenth of the time (a
-/// walk of 1 s, at ~300k sockets, runs at most every 10 s): the census never waits for it, except
-/// for the first walk. Ends when `stop` is dropped by the census thread.
-fn walk_owners(shared: Arc<OwnerFeed>, every: Duration, stop: Receiver<()>) {
+/// walk of 1 s, at ~300k sockets, runs at most every 10 s); while the screen shows no owners
+/// (remote IP, prefix and findings tables), [`IDLE_OWNERS`] times less often, and again as soon
+/// as a table with owners is shown (woken through `wake`). The census never waits for a walk,
+/// except for the first. Ends when the census thread drops the sending end of `wake`.
+fn walk_owners(shared: Arc<OwnerFeed>, every: Duration, wake: Receiver<()>) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut first = true;
+    // When the last walk finished, and what it cost.
+    let mut last: Option<(Instant, Duration)> = None;
     loop {
-        if !shared.paused.load(Ordering::Relaxed) {
+        let gap = last.map(|(_, cost)| {
+            let gap = every.max(cost * 10);
+            if shared.wanted.load(Ordering::Relaxed) {
+                gap
+            } else {
+                gap * IDLE_OWNERS
+            }
+        });
+        let wait = match (last, gap) {
+            (Some((at, _)), Some(gap)) => gap.saturating_sub(at.elapsed()),
+            _ => Duration::ZERO,
+        };
+        let wait = if shared.paused.load(Ordering::Relaxed) {
+            Duration::from_millis(200)
+        } else {
+            wait
+        };
+        if wait.is_zero() {
             let t = Instant::now();
             // The first walk may use every core (the first screen waits for it); later ones one.
-            let walked = SocketOwners::walk("/proc", if first { threads } else { 1 });
+            let walked = SocketOwners::walk("/proc", if last.is_none() { threads } else { 1 });
             let cost = t.elapsed();
-            first = false;
             if let Ok(o) = walked {
                 *lock(&shared.latest) = Some(Arc::new(o));
             }
             *lock(&shared.at) = Some(Instant::now());
+            last = Some((Instant::now(), cost));
             shared.ready.notify_all();
-            match stop.recv_timeout(every.max(cost * 10)) {
-                Err(RecvTimeoutError::Timeout) => {}
-                _ => return,
-            }
-        } else {
-            match stop.recv_timeout(Duration::from_millis(200)) {
-                Err(RecvTimeoutError::Timeout) => {}
-                _ => return,
-            }
+            continue;
+        }
+        match wake.recv_timeout(wait) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }
@@ -133,8 +155,8 @@ struct Job {
     cfg: WorkerSetup,
     seq: u64,
     owners: Arc<OwnerFeed>,
-    /// Dropped to stop the owners thread.
-    _stop_owners: Sender<()>,
+    /// Wakes the owners thread (the screen shows owners again); dropped to stop it.
+    wake_owners: Sender<()>,
     /// The first half of the next kernel reading (counters compared across one doctor interval).
     reading: Option<doctor::kernel::Reading>,
     doctor_at: Option<Instant>,
@@ -184,7 +206,7 @@ fn run(cfg: WorkerSetup, cmds: Receiver<Cmd>, out: Sender<Update>) {
         cfg,
         seq: 0,
         owners,
-        _stop_owners: stop_tx,
+        wake_owners: stop_tx,
         reading: Some(KernelState::start()),
         doctor_at: None,
         findings: Vec::new(),
@@ -196,6 +218,7 @@ fn run(cfg: WorkerSetup, cmds: Receiver<Cmd>, out: Sender<Update>) {
         suspects: FxHashSet::default(),
         last: None,
     };
+    job.want_owners();
     // The first screen shows owners: wait for the first walk (bounded).
     {
         let at = lock(&job.owners.at);
@@ -253,6 +276,7 @@ impl Job {
             Cmd::Filter(f, text) => {
                 self.cfg.filter = f;
                 self.cfg.filter_text = text;
+                self.want_owners();
                 // A filter on idle times needs them in the census.
                 if self.cfg.filter.needs_tcp_info() && !self.last_has_info() {
                     clock.next = Instant::now();
@@ -286,6 +310,7 @@ impl Job {
                     return None;
                 }
                 self.shown = shown;
+                self.want_owners();
                 // Idle times appear on screen: a census with them now (unless paused: the last
                 // census stays as it is, with what it has). A group table not built yet the
                 // screen builds itself from the last census.
@@ -294,6 +319,15 @@ impl Job {
                 }
                 None
             }
+        }
+    }
+
+    /// Tell the owners thread whether owners are on screen (or the filter names processes); a
+    /// change wakes it, to walk now when the last walk is old.
+    fn want_owners(&self) {
+        let owners = self.shown.shows_owners() || self.cfg.filter.needs_processes();
+        if owners != self.owners.wanted.swap(owners, Ordering::Relaxed) {
+            let _ = self.wake_owners.send(());
         }
     }
 
@@ -419,27 +453,88 @@ impl Job {
 }
 
 /// One census of the namespace: every socket in kernel order (TCP v4, v6, UDP v4, v6), with
-/// tcp_info when asked, and the notes of what degraded. Unfiltered dumps are sized from the
-/// kernel's own count, and joined into the first (largest) one's buffer.
+/// tcp_info when asked, and the notes of what degraded. The census session of sockdoc-core takes
+/// this over once it lands.
+///
+/// TCP v4 and v6 sockets share the kernel's table, which a dump walks whole (every namespace's
+/// sockets) whichever family it asks for: at 300k sockets the walk is most of a census. So the v6
+/// dump runs only when the namespace may hold TCP v6 sockets: sockstat6 counts some in use, or
+/// sockstat counts more TIME-WAIT sockets than the v4 dump returned (the rest may be v6).
 fn capture(ns: &Netns, tcp_info: bool) -> Result<(Vec<Socket>, Vec<String>), String> {
+    let before = Tcp6Hint::read();
+    let v4 = run_dumps(ns, tcp_info, true, false)?;
+    let tw4 = v4
+        .dumps
+        .iter()
+        .filter(|d| d.proto == Proto::Tcp)
+        .flat_map(|d| &d.acc)
+        .filter(|s| s.state == State::TimeWait)
+        .count() as u64;
+    let tcp6 = before.may_have_tcp6(tw4) || Tcp6Hint::read().may_have_tcp6(tw4);
+    let v6 = run_dumps(ns, tcp_info, tcp6, true)?;
+    let mut dumps: Vec<DumpResult<Vec<Socket>>> = v4.dumps.into_iter().chain(v6.dumps).collect();
+    dumps.sort_by_key(|d| (d.proto == Proto::Udp, d.family == Family::V6));
+    let mut notes = v4.notes;
+    notes.extend(v6.notes);
+    // Joined into the first (largest) dump's buffer: it is not copied again.
+    let total: usize = dumps.iter().map(|d| d.acc.len()).sum();
+    let mut dumps = dumps.into_iter();
+    let mut all = dumps.next().map(|d| d.acc).unwrap_or_default();
+    all.reserve_exact(total - all.len());
+    for mut d in dumps {
+        all.append(&mut d.acc);
+    }
+    Ok((all, notes))
+}
+
+/// The dumps of one family (`v6`): UDP, and TCP when `tcp`; unfiltered dumps sized from the
+/// kernel's own count.
+fn run_dumps(
+    ns: &Netns,
+    tcp_info: bool,
+    tcp: bool,
+    v6: bool,
+) -> Result<Census<Vec<Socket>>, String> {
     let spec = CensusSpec {
         tcp_info,
+        tcp,
+        v4: !v6,
+        v6,
         ..CensusSpec::default()
     };
-    let census = collect::run(
+    collect::run(
         &spec,
         Some(ns),
         false,
         |h| Vec::with_capacity(h.estimate),
         |v: &mut Vec<Socket>, s| v.push(*s),
     )
-    .map_err(|e| e.to_string())?;
-    let total: usize = census.dumps.iter().map(|d| d.acc.len()).sum();
-    let mut dumps = census.dumps.into_iter();
-    let mut all = dumps.next().map(|d| d.acc).unwrap_or_default();
-    all.reserve_exact(total - all.len());
-    for mut d in dumps {
-        all.append(&mut d.acc);
+    .map_err(|e| e.to_string())
+}
+
+/// What sockstat says about TCP v6 sockets of the census thread's namespace.
+struct Tcp6Hint {
+    /// Both sockstat files could be read.
+    known: bool,
+    stat: SockStat,
+}
+
+impl Tcp6Hint {
+    fn read() -> Tcp6Hint {
+        let known = [
+            "/proc/thread-self/net/sockstat",
+            "/proc/thread-self/net/sockstat6",
+        ]
+        .iter()
+        .all(|p| std::path::Path::new(p).exists());
+        Tcp6Hint {
+            known,
+            stat: SockStat::read(),
+        }
     }
-    Ok((all, census.notes))
+
+    /// False only when no TCP v6 socket is in use and the v4 dump returned every TIME-WAIT one.
+    fn may_have_tcp6(&self, v4_time_wait: u64) -> bool {
+        !self.known || self.stat.tcp6_inuse > 0 || self.stat.tcp_tw > v4_time_wait
+    }
 }
