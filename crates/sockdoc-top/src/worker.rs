@@ -1,8 +1,8 @@
 //! The census worker of `top`: a thread inside the namespace looked at that runs the census every
 //! interval, reads conntrack, runs the doctor every `--doctor-every`, digests it all into a
 //! [`Snap`] and sends it to the screen. It asks only for what the screen shows: tcp_info (idle
-//! times) when a socket table is on screen, the doctor is due, or every [`INFO_EVERY`]th census
-//! (the ghost count in the tab bar); the group table on screen and no other. Socket owners come
+//! times) when a socket table is on screen or the doctor is due (the ghost count in the tab bar
+//! refreshes with the findings); the group table on screen and no other. Socket owners come
 //! from a second thread that walks /proc on its own, slower cadence (the walk is the expensive part
 //! at scale), so a census never waits for it. The screen never waits for either: it reads the
 //! channel without blocking. A new filter or table is applied to the last census at once.
@@ -25,10 +25,6 @@ use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::model::{digest, Capture, Lens, Shown, Snap, Tab};
 use crate::NsFollow;
-
-/// Without a socket table on screen, every this many censuses ask for tcp_info anyway, so the
-/// ghost count in the tab bar stays fresh (tcp_info is a third of a census's kernel time).
-pub const INFO_EVERY: u64 = 5;
 
 /// While the screen shows no owners, the /proc walk runs this many times less often.
 pub const IDLE_OWNERS: u32 = 4;
@@ -167,6 +163,8 @@ struct Job {
     /// Ghost suspects (cookies) of the last census with tcp_info.
     suspects: FxHashSet<u64>,
     last: Option<Last>,
+    /// The census before `last`, its buffer to be reused.
+    spare: Option<Arc<Capture>>,
 }
 /// The last census, kept to apply a new filter without a new census.
 struct Last {
@@ -217,6 +215,7 @@ fn run(cfg: WorkerSetup, cmds: Receiver<Cmd>, out: Sender<Update>) {
         },
         suspects: FxHashSet::default(),
         last: None,
+        spare: None,
     };
     job.want_owners();
     // The first screen shows owners: wait for the first walk (bounded).
@@ -351,9 +350,15 @@ impl Job {
             .is_none_or(|t| t.elapsed() >= self.cfg.doctor_every);
         let tcp_info = doctor_due
             || self.shown.needs_tcp_info()
-            || self.cfg.filter.needs_tcp_info()
-            || (self.seq + 1).is_multiple_of(INFO_EVERY);
-        let (sockets, notes) = capture(&self.cfg.ns, tcp_info)?;
+            || self.cfg.filter.needs_tcp_info();
+        // The buffer of the census before last, when the screen is done with it: its pages are
+        // mapped already (faulting in and zeroing 300k records anew is a twentieth of a census).
+        let reuse = self
+            .spare
+            .take()
+            .and_then(|c| Arc::try_unwrap(c).ok())
+            .map(|c| c.sockets);
+        let (sockets, notes) = capture(&self.cfg.ns, tcp_info, reuse)?;
         // Owners come from the owners thread's latest walk.
         let owners = lock(&self.owners.latest).clone();
         let owners_at = *lock(&self.owners.at);
@@ -379,6 +384,7 @@ impl Job {
             totals.add_deferred(s);
         }
         self.seq += 1;
+        self.spare = self.last.take().map(|l| l.census);
         self.last = Some(Last {
             census,
             taken: Instant::now(),
@@ -460,9 +466,13 @@ impl Job {
 /// sockets) whichever family it asks for: at 300k sockets the walk is most of a census. So the v6
 /// dump runs only when the namespace may hold TCP v6 sockets: sockstat6 counts some in use, or
 /// sockstat counts more TIME-WAIT sockets than the v4 dump returned (the rest may be v6).
-fn capture(ns: &Netns, tcp_info: bool) -> Result<(Vec<Socket>, Vec<String>), String> {
+fn capture(
+    ns: &Netns,
+    tcp_info: bool,
+    reuse: Option<Vec<Socket>>,
+) -> Result<(Vec<Socket>, Vec<String>), String> {
     let before = Tcp6Hint::read();
-    let v4 = run_dumps(ns, tcp_info, true, false)?;
+    let v4 = run_dumps(ns, tcp_info, true, false, reuse)?;
     let tw4 = v4
         .dumps
         .iter()
@@ -471,7 +481,7 @@ fn capture(ns: &Netns, tcp_info: bool) -> Result<(Vec<Socket>, Vec<String>), Str
         .filter(|s| s.state == State::TimeWait)
         .count() as u64;
     let tcp6 = before.may_have_tcp6(tw4) || Tcp6Hint::read().may_have_tcp6(tw4);
-    let v6 = run_dumps(ns, tcp_info, tcp6, true)?;
+    let v6 = run_dumps(ns, tcp_info, tcp6, true, None)?;
     let mut dumps: Vec<DumpResult<Vec<Socket>>> = v4.dumps.into_iter().chain(v6.dumps).collect();
     dumps.sort_by_key(|d| (d.proto == Proto::Udp, d.family == Family::V6));
     let mut notes = v4.notes;
@@ -488,13 +498,15 @@ fn capture(ns: &Netns, tcp_info: bool) -> Result<(Vec<Socket>, Vec<String>), Str
 }
 
 /// The dumps of one family (`v6`): UDP, and TCP when `tcp`; unfiltered dumps sized from the
-/// kernel's own count.
+/// kernel's own count, the TCP one in `reuse` when given.
 fn run_dumps(
     ns: &Netns,
     tcp_info: bool,
     tcp: bool,
     v6: bool,
+    reuse: Option<Vec<Socket>>,
 ) -> Result<Census<Vec<Socket>>, String> {
+    let reuse = Mutex::new(reuse);
     let spec = CensusSpec {
         tcp_info,
         tcp,
@@ -506,7 +518,17 @@ fn run_dumps(
         &spec,
         Some(ns),
         false,
-        |h| Vec::with_capacity(h.estimate),
+        |h| {
+            let reused = (h.proto == Proto::Tcp).then(|| lock(&reuse).take()).flatten();
+            match reused {
+                Some(mut v) => {
+                    v.clear();
+                    v.reserve(h.estimate);
+                    v
+                }
+                None => Vec::with_capacity(h.estimate),
+            }
+        },
         |v: &mut Vec<Socket>, s| v.push(*s),
     )
     .map_err(|e| e.to_string())
