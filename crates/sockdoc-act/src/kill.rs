@@ -68,14 +68,24 @@ impl Default for RstOptions {
 }
 
 /// Explain a SOCK_DESTROY failure in the user's terms.
-fn destroy_error(e: &DiagError) -> String {
-    match e.errno() {
+fn destroy_error(e: &io::Error) -> String {
+    match e.raw_os_error() {
         Some(libc::EOPNOTSUPP) => {
             "the kernel was built without CONFIG_INET_DIAG_DESTROY".to_string()
         }
         Some(libc::EPERM) | Some(libc::EACCES) => "needs CAP_NET_ADMIN (run as root)".to_string(),
-        Some(libc::ENOENT) => "the socket is already gone".to_string(),
+        Some(libc::ENOENT) => ALREADY_GONE.to_string(),
         _ => e.to_string(),
+    }
+}
+
+/// SOCK_DESTROY's answer when the socket closed by itself between the census and the kill.
+pub const ALREADY_GONE: &str = "the socket is already gone";
+
+impl Attempt {
+    /// SOCK_DESTROY did not find the socket: it closed by itself first.
+    pub fn already_gone(&self) -> bool {
+        self.method == Method::Destroy && self.error.as_deref() == Some(ALREADY_GONE)
     }
 }
 
@@ -92,51 +102,75 @@ pub fn kill(
         .unwrap_or_default()
 }
 
-/// Try `methods` in order on every socket of `items` (socket, owner) until one works for it; rung by
-/// rung, so the `rst` rung questions all remaining sockets at once. Returns the attempts of each
-/// socket, in the order of `items`. `diag` must be open in the sockets' namespace (the raw sockets
-/// of the `rst` rung are opened there too).
+/// Try `methods` in order on every socket of `items` (socket, owner) until one works for it; see
+/// [`ladder`]. Returns the attempts of each socket, in the order of `items`.
 pub fn kill_many(
     diag: &mut DiagSocket,
     items: &[(Socket, Option<(u32, u32)>)],
     methods: &[Method],
     opts: &RstOptions,
 ) -> Vec<Vec<Attempt>> {
-    let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); items.len()];
-    let mut pending: Vec<usize> = (0..items.len()).collect();
+    let sockets: Vec<Socket> = items.iter().map(|(s, _)| *s).collect();
+    ladder(diag, &sockets, &mut |i| items[i].1, methods, opts)
+}
+
+/// The ladder on every socket of `sockets`, rung by rung: SOCK_DESTROY in bulk ([`crate::destroy`]),
+/// the `rst` rung questioning all remaining sockets at once. A socket SOCK_DESTROY no longer finds
+/// closed by itself and gets no further rung. `owner(i)`, the (pid, fd) holding `sockets[i]`, is asked
+/// only when the `shutdown` rung is reached (so an owner walk can wait until it is needed). `diag`
+/// must be open in the sockets' namespace (the raw sockets of the `rst` rung are opened there too).
+pub fn ladder(
+    diag: &mut DiagSocket,
+    sockets: &[Socket],
+    owner: &mut dyn FnMut(usize) -> Option<(u32, u32)>,
+    methods: &[Method],
+    opts: &RstOptions,
+) -> Vec<Vec<Attempt>> {
+    let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); sockets.len()];
+    let mut pending: Vec<usize> = (0..sockets.len()).collect();
     for &method in methods {
         if pending.is_empty() {
             break;
         }
-        match method {
-            Method::Destroy | Method::Shutdown => {
-                for &i in &pending {
-                    let (s, owner) = &items[i];
-                    let error = match method {
-                        Method::Destroy => diag.destroy(s).err().map(|e| destroy_error(&e)),
-                        _ => shutdown_error(s, *owner),
-                    };
-                    attempts[i].push(Attempt {
+        let tried: Vec<Attempt> = match method {
+            Method::Destroy => {
+                let batch: Vec<Socket> = pending.iter().map(|&i| sockets[i]).collect();
+                crate::destroy::destroy_all(diag, &batch)
+                    .into_iter()
+                    .map(|r| Attempt {
                         method,
-                        error,
+                        error: r.err().map(|e| destroy_error(&e)),
                         note: None,
-                    });
-                }
+                    })
+                    .collect()
             }
+            Method::Shutdown => pending
+                .iter()
+                .map(|&i| Attempt {
+                    method,
+                    error: shutdown_error(&sockets[i], owner(i)),
+                    note: None,
+                })
+                .collect(),
             Method::Rst => {
-                let sockets: Vec<Socket> = pending.iter().map(|&i| items[i].0).collect();
-                for (k, a) in rst_all(diag, &sockets, opts).into_iter().enumerate() {
-                    attempts[pending[k]].push(a);
-                }
+                let batch: Vec<Socket> = pending.iter().map(|&i| sockets[i]).collect();
+                rst_all(diag, &batch, opts)
             }
+        };
+        for (&i, a) in pending.iter().zip(tried) {
+            attempts[i].push(a);
         }
-        pending.retain(|&i| attempts[i].last().is_some_and(|a| a.error.is_some()));
+        pending.retain(|&i| {
+            attempts[i]
+                .last()
+                .is_some_and(|a| a.error.is_some() && !a.already_gone())
+        });
     }
     attempts
 }
 
 fn shutdown_error(s: &Socket, owner: Option<(u32, u32)>) -> Option<String> {
-    let Some((pid, fd)) = owner else {
+    let Some((pid, fd)) = owner.filter(|_| s.inode != 0) else {
         return Some("no process holds this socket (TIME-WAIT, request or orphan)".to_string());
     };
     shutdown(pid, fd, s.inode)

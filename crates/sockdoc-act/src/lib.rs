@@ -16,9 +16,11 @@
 
 pub mod audit;
 pub mod challenge;
+pub mod destroy;
 pub mod keepalive;
 pub mod kill;
 pub mod pidfd;
 pub mod probe;
 pub mod raw;
 pub mod sysctl;
+pub mod treat;

@@ -1,6 +1,6 @@
-//! Running a census: the netlink dumps of one namespace in parallel (TCP/UDP × IPv4/IPv6), and the /proc
-//! walk alongside when the view needs process owners. Callers get each socket through a per-dump
-//! accumulator, so counting views never store sockets and listing views store only what they keep.
+//! Running the dumps of a census: the netlink dumps of one namespace in parallel (TCP/UDP × IPv4/IPv6).
+//! Callers (the [`crate::session`]) get each socket through a per-dump accumulator, so counting views
+//! never store sockets and listing views store only what they keep.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +8,7 @@ use sockdoc_diag::{
     DiagError, DiagSocket, DumpEvent, DumpRequest, Family, Proto, Socket, ALL_STATES_MASK,
 };
 use sockdoc_proc::sockstat::SockStat;
-use sockdoc_proc::{Netns, NetnsError, SocketOwners};
+use sockdoc_proc::{Netns, NetnsError};
 
 /// What to dump.
 #[derive(Clone, Debug)]
@@ -96,20 +96,16 @@ pub struct DumpResult<A> {
 /// Everything a census produced besides the accumulators.
 pub struct Census<A> {
     pub dumps: Vec<DumpResult<A>>,
-    /// Socket owners, when asked for.
-    pub owners: Option<SocketOwners>,
     /// Degradations the user should know about (one line each).
     pub notes: Vec<String>,
     pub elapsed: Duration,
 }
 
 /// Run the dumps of `spec` inside `netns` (`None` = the caller's namespace), each in its own thread with a
-/// fresh accumulator from `make` (told what the dump is and how big it may get), fed by `feed`. With
-/// `with_owners`, walk /proc at the same time.
+/// fresh accumulator from `make` (told what the dump is and how big it may get), fed by `feed`.
 pub fn run<A, M, F>(
     spec: &CensusSpec,
     netns: Option<&Netns>,
-    with_owners: bool,
     make: M,
     feed: F,
 ) -> Result<Census<A>, CensusError>
@@ -120,11 +116,7 @@ where
 {
     let started = Instant::now();
     let requests = spec.requests();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let (dumps, owners) = std::thread::scope(|scope| {
-        let walker = with_owners.then(|| {
-            scope.spawn(move || SocketOwners::walk("/proc", threads).map_err(CensusError::Proc))
-        });
+    let dumps: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = requests
             .iter()
             .map(|req| {
@@ -133,12 +125,10 @@ where
                 scope.spawn(move || dump_one(req, netns, make, feed))
             })
             .collect();
-        let dumps: Vec<_> = handles
+        handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect();
-        let owners = walker.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        (dumps, owners)
+            .collect()
     });
     let mut notes = Vec::new();
     let mut results = Vec::with_capacity(dumps.len());
@@ -151,10 +141,8 @@ where
             DumpOutcome::Unavailable(note) => notes.push(note),
         }
     }
-    let owners = owners.transpose()?;
     Ok(Census {
         dumps: results,
-        owners,
         notes,
         elapsed: started.elapsed(),
     })
@@ -176,9 +164,7 @@ where
     F: Fn(&mut A, &Socket),
 {
     if let Some(ns) = netns {
-        if !ns.current {
-            ns.enter()?;
-        }
+        crate::session::scope::enter(ns)?;
     }
     let st = SockStat::read();
     let estimate = match (req.proto, req.family) {

@@ -167,6 +167,19 @@ impl Tracker {
         self.last_start = Some(start);
     }
 
+    /// The owner of `cookie`, learned after its scan was merged (owners are read alongside the dump
+    /// and may land later). Ignored for a socket that already ended or is no longer tracked.
+    pub fn set_owner(&mut self, cookie: u64, pid: u32) {
+        if pid == 0 {
+            return;
+        }
+        if let Some(e) = self.entries.get_mut(&cookie) {
+            e.pid = pid;
+        } else if let Some((e, _)) = self.suspects.get_mut(&cookie) {
+            e.pid = pid;
+        }
+    }
+
     /// The reader of the broadcasts had taken in everything the kernel sent before `caught_up`:
     /// suspects decided before then whose end did not come are lost ends. Returns how many, and
     /// forgets them.
@@ -304,6 +317,26 @@ mod tests {
         let e = t.end(5, at(t0, 200));
         assert_eq!(e.pid, Some(42));
         assert_eq!(e.last_state, Some(State::FinWait1));
+    }
+
+    #[test]
+    fn owners_that_land_after_the_merge_stick_unless_the_socket_ended() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(t0);
+        t.merge(
+            at(t0, 0),
+            at(t0, 10),
+            &[seen(1, State::Established), seen(2, State::CloseWait)],
+        );
+        t.end(2, at(t0, 20));
+        t.set_owner(1, 42);
+        t.set_owner(2, 43);
+        assert_eq!(t.end(1, at(t0, 30)).pid, Some(42));
+        assert_eq!(
+            t.end(2, at(t0, 40)).pid,
+            None,
+            "ended before its owner landed"
+        );
     }
 
     #[test]

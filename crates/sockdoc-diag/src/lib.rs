@@ -6,6 +6,18 @@
 //!
 //! Layers: [`wire`] (layouts) and [`parse`] (bytes → records) never touch a socket, so they are tested and
 //! fuzzed on bytes alone; [`DiagSocket`] is the transport.
+//!
+//! - [`wire`]: message types, flags, sizes and byte offsets from the kernel headers; pure data;
+//! - [`parse`]: the in-place reply parser, one `recv`'s bytes → [`Socket`] records, no allocation per
+//!   socket (hand-written for speed: see the crate's README for what it was measured against);
+//! - [`record`]: the compact, `Copy` socket record ([`Socket`], [`TcpInfo`], [`Timer`], [`State`]);
+//! - [`bytecode`]: kernel-side filter programs ([`BcExpr`]) compiled to `INET_DIAG_REQ_BYTECODE`, and an
+//!   emulator of the kernel's interpreter for tests;
+//! - this file: [`DumpRequest`], [`DiagSocket`] (dumps, `SOCK_DESTROY`, destroy broadcasts) and
+//!   [`DiagError`].
+//!
+//! It never reads /proc, never prints and never enters a namespace: a [`DiagSocket`] belongs to the
+//! namespace of the thread that opened it.
 
 pub mod bytecode;
 pub mod parse;

@@ -12,6 +12,14 @@
 //! tried, and exits 1 on any panic or broken property, with the input saved under `--crash-dir`.
 //! Build it with the `fuzz` profile (release speed, overflow checks and debug assertions on, panics
 //! caught): `cargo run --profile fuzz -p sockdoc-fuzz -- all --secs 40`.
+//!
+//! Modules:
+//! - `reply`: the reply parser target (`Reply`): captured dumps mutated, messages built from scratch,
+//!   random bytes;
+//! - `filter`: the filter language target (`FilterTarget`), its properties; `filter::gen` draws its
+//!   inputs (vocabulary, grammar-built filters, mutations, random sockets to evaluate them on);
+//! - `runner`: the loop every target shares (the `Target` trait, `Budget`, seeded worker threads,
+//!   panics caught and their inputs saved, counts summed into a `Report`).
 
 mod filter;
 mod reply;

@@ -11,6 +11,24 @@
 //! (sockets are created on a short-lived thread that joined the namespace, see [`in_netns`]).
 //!
 //! All functions need root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and the `ip`, `nft` and `ss` tools.
+//!
+//! Modules:
+//! - [`netns`]: the namespace guard [`Netns`] (commands, nftables rules and packet drops inside it);
+//! - [`lock`]: the machine-wide lock that keeps lab namespaces still while a test scans all of them;
+//! - [`scenario`]: sockets in a chosen TCP/UDP state, with what `ss` must show ([`Expected`]);
+//! - [`ss`]: `ss` run inside a namespace and its output parsed into [`SsSocket`]s;
+//! - [`state`]: families, protocols and socket states in `ss`'s and sockdoc's JSON spelling;
+//! - [`doctor`]: servers in trouble built from real daemons, for `sockdoc doctor`;
+//! - [`treat`]: an echo server without keepalive and client connections, for `kill` and `keepalive`;
+//! - [`reap`]: `sockdoc reap` running in the background, with its logs and metrics;
+//! - [`serve`]: `sockdoc serve` on a free loopback port, scraped over HTTP;
+//! - [`probe`]: the arguments and results of `sockdoc ghosts --probe`;
+//! - [`cli`]: the `sockdoc` binary run with a deadline and its JSON envelope checked;
+//! - [`disk`]: small tmpfs disks, full or nearly;
+//! - [`wait`]: polling with a deadline instead of fixed sleeps.
+//!
+//! Private: `enter` ([`in_netns`]), `owned` (this process's sockets, [`own_sockets`]) and `sys` (the
+//! few system calls std lacks).
 
 pub mod cli;
 pub mod disk;

@@ -9,7 +9,7 @@
 //! `TCP_KEEPINTVL`, `TCP_KEEPCNT` (and `TCP_USER_TIMEOUT` when configured) on
 //! the new descriptor. Listeners are treated too, and Linux copies these
 //! options to sockets returned by `accept()`. Settings come from the
-//! `SOCKDOC_KEEPALIVE_*` environment variables, read once (see [`config`]).
+//! `SOCKDOC_KEEPALIVE_*` environment variables, read once (see [`config`](mod@config)).
 //!
 //! What it must not do: change what the caller sees. The return value of the
 //! real `socket()` is passed back untouched (also on failure), `errno` is
@@ -19,6 +19,12 @@
 //! not interpose `setsockopt`: a program that later sets `SO_KEEPALIVE=0` or
 //! its own timings wins. It does not touch non-TCP sockets (UDP, Unix,
 //! raw, MPTCP, …).
+//!
+//! Modules:
+//! - [`config`](mod@config): the `SOCKDOC_KEEPALIVE_*` variables parsed into a [`Config`],
+//!   without touching sockets, allocating or panicking;
+//! - this file: the exported [`socket`], the TCP check ([`is_tcp_request`])
+//!   and the options written on a new socket ([`apply_keepalive`]).
 //!
 //! The crate is also built as an rlib so tests can reach the helpers; do not
 //! link that rlib into ordinary programs, since the exported `socket` symbol

@@ -1,11 +1,20 @@
 //! sockdoc-proc: what /proc knows that netlink does not.
 //!
 //! - [`owners`]: socket inode → owning processes (pid, fd, name, cmdline), from one parallel walk of
-//!   /proc/*/fd;
-//! - [`netns`]: network namespaces (named ones and those only processes hold) and entering them;
-//! - [`sockstat`]: the kernel's socket totals, used to size buffers.
+//!   /proc/*/fd (hand-written for speed: see the crate's README for what it was measured against);
+//! - [`dirent`]: directory reading with `getdents64`, no allocation per entry, for that walk;
+//! - [`netns`]: network namespaces (named ones and those only processes hold), pinned by an open
+//!   descriptor, and entering one on the calling thread;
+//! - [`sockstat`]: the kernel's socket totals, used to size buffers;
+//! - [`counters`]: SNMP and extended TCP/IP counters of the thread's namespace, and their deltas;
+//! - [`sysctl`]: kernel settings by sysctl(8) name, and the configuration files that set them;
+//! - [`limits`]: the system file table, per-process `RLIMIT_NOFILE`, processes close to the limit;
+//! - [`conntrack`]: conntrack table fill, hash size and per-CPU statistics;
+//! - [`conntrack_table`]: the conntrack table itself, counted by protocol, state, source, destination.
 //!
-//! It never talks netlink and knows nothing of filters or findings.
+//! It never talks netlink, never writes a setting, never prints, and knows nothing of filters or
+//! findings. Net files are read through `/proc/thread-self`, so they follow the namespace of the
+//! reading thread.
 
 pub mod conntrack;
 pub mod conntrack_table;

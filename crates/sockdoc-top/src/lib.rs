@@ -30,7 +30,6 @@ use std::io::Write;
 use std::sync::mpsc::Receiver;
 
 use sockdoc_core::own_ssh::OwnSsh;
-use sockdoc_proc::Netns;
 
 pub use state::{ActionKind, Request};
 
@@ -41,21 +40,11 @@ pub struct Outcome {
     pub lines: Vec<String>,
 }
 
-/// What the caller lends the view: carrying out confirmed actions, and the stop flag.
+/// What the caller lends the view: carrying out confirmed actions.
 pub trait Host {
     /// Start `req` on a thread of its own; the outcome arrives on the returned channel.
     /// `threshold_ms` is the ghost threshold of the census on screen.
     fn act(&self, req: Request, threshold_ms: u64) -> std::io::Result<Receiver<Outcome>>;
-    /// True once the view should end (SIGINT/SIGTERM).
-    fn stopped(&self) -> bool;
-}
-
-/// A watch over the namespace looked at, shared with the census thread.
-pub trait NsFollow: Send + Sync {
-    /// The namespace to move to, once, when following a name that now means another one.
-    fn take_switch(&self) -> Option<Netns>;
-    /// A one-line notice for the title bar, when the name changed.
-    fn notice(&self) -> Option<String>;
 }
 
 /// Everything the view is started with.
@@ -85,7 +74,7 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Run the view on `out` (a terminal) until quit or [`Host::stopped`]. Returns the channel of an
+/// Run the view on `out` (a terminal) until quit, SIGINT or SIGTERM. Returns the channel of an
 /// action still running, if any: the caller waits for it before the process ends.
 pub fn run(
     setup: Setup,

@@ -40,7 +40,7 @@ pub fn screen_loop(
     let mut shown = app.shown();
     let _ = w.cmds.send(worker::Cmd::Show(shown));
     loop {
-        if host.stopped() {
+        if sockdoc_runtime::signals::stopped() {
             return Ok(action);
         }
         dirty |= drain_updates(app, w)?;

@@ -26,7 +26,7 @@ use sockdoc_core::units::{count, duration_ms};
 pub struct Context {
     pub ns_label: String,
     /// Says when the namespace's name came to mean another namespace (a banner).
-    pub watch: std::sync::Arc<dyn crate::NsFollow>,
+    pub watch: sockdoc_runtime::watch::NsWatch,
     /// The census follows a recreated name (`--follow-netns`).
     pub follow_netns: bool,
 }

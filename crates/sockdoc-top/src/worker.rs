@@ -7,27 +7,24 @@
 //! at scale), so a census never waits for it. The screen never waits for either: it reads the
 //! channel without blocking. A new filter or table is applied to the last census at once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashSet;
 use sockdoc_core::aggregate::{StateCounts, Tally};
-use sockdoc_core::collect::{self, Census, CensusSpec, DumpResult};
+use sockdoc_core::collect::{Census, CensusSpec, DumpResult};
 use sockdoc_core::doctor::ghosts::is_suspect;
 use sockdoc_core::doctor::{self, Input, KernelState};
 use sockdoc_core::filter::Filter;
 use sockdoc_core::i18n::Lang;
+use sockdoc_core::session::{scope, Needs, Plan, Refresh, Scope, Session};
 use sockdoc_diag::{Family, Proto, Socket, State};
 use sockdoc_proc::sockstat::SockStat;
-use sockdoc_proc::{Netns, SocketOwners};
+use sockdoc_proc::Netns;
+use sockdoc_runtime::watch::NsWatch;
 
 use crate::model::{digest, Capture, Lens, Shown, Snap, Tab};
-use crate::NsFollow;
-
-/// While the screen shows no owners, the /proc walk runs this many times less often.
-pub const IDLE_OWNERS: u32 = 4;
 
 /// What the screen tells the worker.
 pub enum Cmd {
@@ -52,7 +49,7 @@ pub enum Update {
 pub struct WorkerSetup {
     pub ns: Netns,
     /// Hands over the new namespace when following a recreated name (`--follow-netns`).
-    pub watch: Arc<dyn NsFollow>,
+    pub watch: NsWatch,
     pub interval: Duration,
     pub owners_every: Duration,
     pub doctor_every: Duration,
@@ -83,65 +80,6 @@ pub fn spawn(cfg: WorkerSetup) -> std::io::Result<Worker> {
     })
 }
 
-/// The latest /proc walk, shared by the owners thread (writer) and the census thread (reader).
-#[derive(Default)]
-struct OwnerFeed {
-    latest: Mutex<Option<Arc<SocketOwners>>>,
-    /// When the latest walk finished.
-    at: Mutex<Option<Instant>>,
-    ready: Condvar,
-    paused: AtomicBool,
-    /// The screen shows owners.
-    wanted: AtomicBool,
-}
-
-/// Walk /proc for socket owners at most every `every`, and never more than a tenth of the time (a
-/// walk of 1 s, at ~300k sockets, runs at most every 10 s); while the screen shows no owners
-/// (remote IP, prefix and findings tables), [`IDLE_OWNERS`] times less often, and again as soon
-/// as a table with owners is shown (woken through `wake`). The census never waits for a walk,
-/// except for the first. Ends when the census thread drops the sending end of `wake`.
-fn walk_owners(shared: Arc<OwnerFeed>, every: Duration, wake: Receiver<()>) {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    // When the last walk finished, and what it cost.
-    let mut last: Option<(Instant, Duration)> = None;
-    loop {
-        let gap = last.map(|(_, cost)| {
-            let gap = every.max(cost * 10);
-            if shared.wanted.load(Ordering::Relaxed) {
-                gap
-            } else {
-                gap * IDLE_OWNERS
-            }
-        });
-        let wait = match (last, gap) {
-            (Some((at, _)), Some(gap)) => gap.saturating_sub(at.elapsed()),
-            _ => Duration::ZERO,
-        };
-        let wait = if shared.paused.load(Ordering::Relaxed) {
-            Duration::from_millis(200)
-        } else {
-            wait
-        };
-        if wait.is_zero() {
-            let t = Instant::now();
-            // The first walk may use every core (the first screen waits for it); later ones one.
-            let walked = SocketOwners::walk("/proc", if last.is_none() { threads } else { 1 });
-            let cost = t.elapsed();
-            if let Ok(o) = walked {
-                *lock(&shared.latest) = Some(Arc::new(o));
-            }
-            *lock(&shared.at) = Some(Instant::now());
-            last = Some((Instant::now(), cost));
-            shared.ready.notify_all();
-            continue;
-        }
-        match wake.recv_timeout(wait) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -150,9 +88,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Job {
     cfg: WorkerSetup,
     seq: u64,
-    owners: Arc<OwnerFeed>,
-    /// Wakes the owners thread (the screen shows owners again); dropped to stop it.
-    wake_owners: Sender<()>,
+    /// The census session: the namespace, the plan, owners read in the background.
+    session: Session,
     /// The first half of the next kernel reading (counters compared across one doctor interval).
     reading: Option<doctor::kernel::Reading>,
     doctor_at: Option<Instant>,
@@ -181,30 +118,32 @@ struct Last {
 
 fn run(cfg: WorkerSetup, cmds: Receiver<Cmd>, out: Sender<Update>) {
     // Kernel counters, sysctls and conntrack are read by this thread: it lives in the namespace.
-    if !cfg.ns.current {
-        if let Err(e) = cfg.ns.enter() {
-            let _ = out.send(Update::Failed(e.to_string()));
-            return;
-        }
-    }
-    let owners = Arc::new(OwnerFeed::default());
-    let (stop_tx, stop_rx) = mpsc::channel();
-    let shared = owners.clone();
-    let every = cfg.owners_every;
-    if let Err(e) = std::thread::Builder::new()
-        .name("top-owners".into())
-        .spawn(move || walk_owners(shared, every, stop_rx))
-    {
-        let _ = out.send(Update::Failed(format!(
-            "cannot start the /proc walk thread: {e}"
-        )));
+    if let Err(e) = scope::enter(&cfg.ns) {
+        let _ = out.send(Update::Failed(e.to_string()));
         return;
     }
+    // Owners on a thread of their own, at their own cadence; the census never waits for them.
+    let plan = Plan::everything(Needs {
+        owners: true,
+        tcp_info: false,
+    });
+    let session = match Session::new(
+        Scope::one(cfg.ns.clone()),
+        plan,
+        Refresh::Background(cfg.owners_every),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = out.send(Update::Failed(format!(
+                "cannot start the /proc walk thread: {e}"
+            )));
+            return;
+        }
+    };
     let mut job = Job {
         cfg,
         seq: 0,
-        owners,
-        wake_owners: stop_tx,
+        session,
         reading: Some(KernelState::start()),
         doctor_at: None,
         findings: Vec::new(),
@@ -217,15 +156,11 @@ fn run(cfg: WorkerSetup, cmds: Receiver<Cmd>, out: Sender<Update>) {
         last: None,
         spare: None,
     };
-    job.want_owners();
     // The first screen shows owners: wait for the first walk (bounded).
-    {
-        let at = lock(&job.owners.at);
-        let _ = job
-            .owners
-            .ready
-            .wait_timeout_while(at, Duration::from_secs(60), |a| a.is_none());
-    }
+    let _ = job
+        .session
+        .owner_cache()
+        .wait_first(Duration::from_secs(60));
     let mut clock = Clock {
         paused: false,
         next: Instant::now(),
@@ -275,7 +210,6 @@ impl Job {
             Cmd::Filter(f, text) => {
                 self.cfg.filter = f;
                 self.cfg.filter_text = text;
-                self.want_owners();
                 // A filter on idle times needs them in the census.
                 if self.cfg.filter.needs_tcp_info() && !self.last_has_info() {
                     clock.next = Instant::now();
@@ -294,7 +228,7 @@ impl Job {
             }
             Cmd::Pause(p) => {
                 clock.paused = p;
-                self.owners.paused.store(p, Ordering::Relaxed);
+                self.session.owner_cache().pause(p);
                 if !p {
                     clock.next = Instant::now();
                 }
@@ -309,7 +243,6 @@ impl Job {
                     return None;
                 }
                 self.shown = shown;
-                self.want_owners();
                 // Idle times appear on screen: a census with them now (unless paused: the last
                 // census stays as it is, with what it has). A group table not built yet the
                 // screen builds itself from the last census.
@@ -321,15 +254,6 @@ impl Job {
         }
     }
 
-    /// Tell the owners thread whether owners are on screen (or the filter names processes); a
-    /// change wakes it, to walk now when the last walk is old.
-    fn want_owners(&self) {
-        let owners = self.shown.shows_owners() || self.cfg.filter.needs_processes();
-        if owners != self.owners.wanted.swap(owners, Ordering::Relaxed) {
-            let _ = self.wake_owners.send(());
-        }
-    }
-
     fn last_has_info(&self) -> bool {
         self.last.as_ref().is_some_and(|l| l.census.tcp_info)
     }
@@ -338,9 +262,8 @@ impl Job {
         let started = Instant::now();
         // Following a recreated name: this thread moves too (it reads the namespace's counters).
         if let Some(new) = self.cfg.watch.take_switch() {
-            if !new.current {
-                new.enter().map_err(|e| e.to_string())?;
-            }
+            scope::enter(&new).map_err(|e| e.to_string())?;
+            self.session.switch(new.clone());
             self.cfg.ns = new;
             self.reading = Some(KernelState::start());
             self.doctor_at = None;
@@ -348,9 +271,8 @@ impl Job {
         let doctor_due = self
             .doctor_at
             .is_none_or(|t| t.elapsed() >= self.cfg.doctor_every);
-        let tcp_info = doctor_due
-            || self.shown.needs_tcp_info()
-            || self.cfg.filter.needs_tcp_info();
+        let tcp_info =
+            doctor_due || self.shown.needs_tcp_info() || self.cfg.filter.needs_tcp_info();
         // The buffer of the census before last, when the screen is done with it: its pages are
         // mapped already (faulting in and zeroing 300k records anew is a twentieth of a census).
         let reuse = self
@@ -358,10 +280,11 @@ impl Job {
             .take()
             .and_then(|c| Arc::try_unwrap(c).ok())
             .map(|c| c.sockets);
-        let (sockets, notes) = capture(&self.cfg.ns, tcp_info, reuse)?;
+        let (sockets, notes) = capture(&self.session, &self.cfg.ns, tcp_info, reuse)?;
         // Owners come from the owners thread's latest walk.
-        let owners = lock(&self.owners.latest).clone();
-        let owners_at = *lock(&self.owners.at);
+        let fresh = self.session.owner_cache().latest();
+        let owners_at = fresh.as_ref().map(|f| f.at);
+        let owners = fresh.map(|f| f.map);
         let census = Arc::new(Capture {
             sockets,
             owners,
@@ -467,12 +390,13 @@ impl Job {
 /// dump runs only when the namespace may hold TCP v6 sockets: sockstat6 counts some in use, or
 /// sockstat counts more TIME-WAIT sockets than the v4 dump returned (the rest may be v6).
 fn capture(
+    session: &Session,
     ns: &Netns,
     tcp_info: bool,
     reuse: Option<Vec<Socket>>,
 ) -> Result<(Vec<Socket>, Vec<String>), String> {
     let before = Tcp6Hint::read();
-    let v4 = run_dumps(ns, tcp_info, true, false, reuse)?;
+    let v4 = run_dumps(session, ns, tcp_info, true, false, reuse)?;
     let tw4 = v4
         .dumps
         .iter()
@@ -481,7 +405,7 @@ fn capture(
         .filter(|s| s.state == State::TimeWait)
         .count() as u64;
     let tcp6 = before.may_have_tcp6(tw4) || Tcp6Hint::read().may_have_tcp6(tw4);
-    let v6 = run_dumps(ns, tcp_info, tcp6, true, None)?;
+    let v6 = run_dumps(session, ns, tcp_info, tcp6, true, None)?;
     let mut dumps: Vec<DumpResult<Vec<Socket>>> = v4.dumps.into_iter().chain(v6.dumps).collect();
     dumps.sort_by_key(|d| (d.proto == Proto::Udp, d.family == Family::V6));
     let mut notes = v4.notes;
@@ -500,6 +424,7 @@ fn capture(
 /// The dumps of one family (`v6`): UDP, and TCP when `tcp`; unfiltered dumps sized from the
 /// kernel's own count, the TCP one in `reuse` when given.
 fn run_dumps(
+    session: &Session,
     ns: &Netns,
     tcp_info: bool,
     tcp: bool,
@@ -514,24 +439,26 @@ fn run_dumps(
         v6,
         ..CensusSpec::default()
     };
-    collect::run(
-        &spec,
-        Some(ns),
-        false,
-        |h| {
-            let reused = (h.proto == Proto::Tcp).then(|| lock(&reuse).take()).flatten();
-            match reused {
-                Some(mut v) => {
-                    v.clear();
-                    v.reserve(h.estimate);
-                    v
+    session
+        .count_spec(
+            ns,
+            &spec,
+            |h| {
+                let reused = (h.proto == Proto::Tcp)
+                    .then(|| lock(&reuse).take())
+                    .flatten();
+                match reused {
+                    Some(mut v) => {
+                        v.clear();
+                        v.reserve(h.estimate);
+                        v
+                    }
+                    None => Vec::with_capacity(h.estimate),
                 }
-                None => Vec::with_capacity(h.estimate),
-            }
-        },
-        |v: &mut Vec<Socket>, s| v.push(*s),
-    )
-    .map_err(|e| e.to_string())
+            },
+            |v: &mut Vec<Socket>, s| v.push(*s),
+        )
+        .map_err(|e| e.to_string())
 }
 
 /// What sockstat says about TCP v6 sockets of the census thread's namespace.

@@ -147,6 +147,12 @@ impl fmt::Display for Failure {
     }
 }
 
+impl From<NetnsError> for Failure {
+    fn from(e: NetnsError) -> Failure {
+        Failure::netns(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

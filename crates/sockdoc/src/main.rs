@@ -1,20 +1,23 @@
 //! sockdoc: find out why a Linux server is drowning in connections, and fix it.
 //!
 //! The binary only wires the crates: `sockdoc-diag` (netlink), `sockdoc-proc` (/proc), `sockdoc-core`
-//! (filters, aggregation). Each subcommand lives in `cmd/`.
+//! (filters, aggregation), `sockdoc-serve` (the exporter and the HTTP endpoint). Each subcommand lives
+//! in `cmd/`.
 
 mod census;
 mod cli;
 mod cmd;
 mod error;
 mod fmt;
-mod http;
 mod infile;
 mod json;
-mod log;
+mod report;
 mod scope;
-mod signals;
 mod term;
+
+use sockdoc_runtime::{log, signals};
+/// The HTTP endpoint `serve` and `reap` share.
+use sockdoc_serve::http;
 
 use std::io::{BufWriter, Write};
 
@@ -84,10 +87,14 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
         Some(Command::Serve(a)) => cmd::serve::run(&cli.global, a, out),
         Some(Command::Reap(a)) => cmd::reap::run(&cli.global, a, out),
         Some(Command::Events(a)) => cmd::events::run(&cli.global, a, out),
-        Some(Command::Conntrack(a)) => cmd::conntrack::run(&cli.global, a, out),
+        Some(Command::Conntrack(a)) => {
+            report::present(&cli.global, cmd::conntrack::run(&cli.global, a), out)
+        }
         Some(Command::Sysctl(a)) => cmd::sysctl::run(&cli.global, a, out),
-        Some(Command::Stats(a)) => cmd::stats::run(&cli.global, a, out),
-        Some(Command::List(a)) => cmd::list::run(&cli.global, a, out),
+        Some(Command::Stats(a)) => {
+            report::present(&cli.global, cmd::stats::run(&cli.global, a), out)
+        }
+        Some(Command::List(a)) => report::present(&cli.global, cmd::list::run(&cli.global, a), out),
         Some(Command::Top(a)) => cmd::top::run(&cli.global, a, out),
         None => cmd::doctor::run(&cli.global, &cli.doctor, out),
     }

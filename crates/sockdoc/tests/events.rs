@@ -51,6 +51,42 @@ fn ends_of_connections_stream_as_json_lines() {
     assert!(received >= 5, "{conn}");
 }
 
+/// The human output in Chinese: a real connection's end says which state it ended from, how long
+/// it lived and what it carried, in the catalog's Chinese words.
+#[test]
+fn ends_read_in_chinese() {
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    let sport = format!(":{port}");
+    let (mut ev, stdout) = start_events_as(
+        &ns,
+        "--lang=zh",
+        &["--count", "2", "tcp", "and", "sport", "=", &sport],
+    );
+    ns.exec(&["python3", "-c", TRAFFIC, &port.to_string()])
+        .expect("traffic");
+    let lines: Vec<String> = stdout.lines().map_while(Result::ok).collect();
+    let status = ev.wait().expect("events ends");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        lines.len(),
+        2,
+        "listener and accepted connection: {lines:?}"
+    );
+    let local = format!("127.0.0.1:{port}");
+    for l in &lines {
+        assert!(l.contains(" tcp "), "{l}");
+        assert!(l.contains(&local), "{l}");
+        assert!(l.contains("从 ") || l.contains("已结束"), "{l}");
+        assert!(!l.contains("from ") && !l.contains("acked"), "{l}");
+    }
+    let conn = lines
+        .iter()
+        .find(|l| !l.contains("-> 0.0.0.0:") && !l.contains("-> *:"))
+        .expect("the accepted connection's end");
+    assert!(conn.contains("已确认") && conn.contains("已接收"), "{conn}");
+}
+
 /// An old connection open before events started, and a new one that lives ~2 s and ends from
 /// CLOSE-WAIT. Prints the new one's real lifetime.
 const LIFETIMES: &str = r#"
@@ -117,11 +153,20 @@ fn start_events(
     ns: &Netns,
     args: &[&str],
 ) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    start_events_as(ns, "--json", args)
+}
+
+/// [`start_events`] with `output` (`--json`, or `--lang=zh` for Chinese text) instead of `--json`.
+fn start_events_as(
+    ns: &Netns,
+    output: &str,
+    args: &[&str],
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
     let mut ev = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
         .args([
             "--netns",
             ns.name(),
-            "--json",
+            output,
             "events",
             "--scan",
             "200ms",

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 
 use sockdoc_diag::{Proto, Socket, State, TimerKind};
 
-use super::{human_ms, num, percent, Finding, Input, Row, Severity};
-use crate::i18n::pick;
+use super::{num, percent, Finding, Input, Row, Severity};
 
 /// Milliseconds since anything arrived from the peer (data or ACK).
 fn idle_recv_ms(s: &Socket) -> Option<u64> {
@@ -34,12 +33,121 @@ pub fn threshold_ms(input: &Input) -> u64 {
         .unwrap_or_else(|| input.kernel.sysctls.keepalive_window_ms())
 }
 
-/// `sport = :21` for a server-side group, `dport = :5432` for a client-side one.
-fn port_filter(key: &(u32, u16, u16)) -> String {
-    if key.1 != 0 {
-        format!("sport = :{}", key.1)
-    } else {
-        format!("dport = :{}", key.2)
+/// One group of suspects: the listening port (server side) or the remote service port (client side)
+/// of one process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GhostGroup {
+    pub pid: u32,
+    pub process: String,
+    /// The listening port, or 0 for a client-side group.
+    pub local_port: u16,
+    /// The remote service port of a client-side group, else 0.
+    pub remote_port: u16,
+    pub count: u64,
+    pub max_idle_ms: u64,
+    /// Up to 10 distinct peers.
+    pub peers: Vec<String>,
+}
+
+impl GhostGroup {
+    /// `sport = :21` for a server-side group, `dport = :5432` for a client-side one.
+    pub fn port_filter(&self) -> String {
+        if self.local_port != 0 {
+            format!("sport = :{}", self.local_port)
+        } else {
+            format!("dport = :{}", self.remote_port)
+        }
+    }
+}
+
+/// Half-open suspects, grouped; the largest group first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GhostSuspects {
+    pub suspects: u64,
+    pub threshold_ms: u64,
+    /// Never empty.
+    pub groups: Vec<GhostGroup>,
+}
+
+impl super::Kind for GhostSuspects {
+    const ID: &'static str = "ghost-suspects";
+    fn numbers(&self) -> Vec<(&'static str, i64)> {
+        vec![
+            ("suspects", num(self.suspects)),
+            ("threshold_ms", num(self.threshold_ms)),
+        ]
+    }
+    fn rows(&self) -> Vec<Row> {
+        self.groups
+            .iter()
+            .map(|g| {
+                Row::default()
+                    .with("pid", g.pid)
+                    .with("process", g.process.as_str())
+                    .with("local_port", g.local_port)
+                    .with("remote_port", g.remote_port)
+                    .with("count", g.count)
+                    .with("max_idle_ms", g.max_idle_ms)
+                    .with("peers", g.peers.clone())
+            })
+            .collect()
+    }
+}
+
+/// Keepalive use on one listening port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortCoverage {
+    pub local_port: u16,
+    pub pid: u32,
+    pub process: String,
+    /// ESTABLISHED connections on the port.
+    pub connections: u64,
+    /// Of those, with a keepalive timer.
+    pub with_keepalive: u64,
+}
+
+impl PortCoverage {
+    /// Share with keepalive, in whole percent.
+    pub fn percent(&self) -> u64 {
+        percent(self.with_keepalive, self.connections)
+    }
+}
+
+/// Keepalive coverage per listening port, least covered first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeepaliveCoverage {
+    pub ports: Vec<PortCoverage>,
+}
+
+impl KeepaliveCoverage {
+    /// Ports where no connection has keepalive.
+    pub fn uncovered(&self) -> Vec<u16> {
+        self.ports
+            .iter()
+            .filter(|p| p.with_keepalive == 0)
+            .map(|p| p.local_port)
+            .collect()
+    }
+}
+
+impl super::Kind for KeepaliveCoverage {
+    const ID: &'static str = "keepalive-coverage";
+    fn numbers(&self) -> Vec<(&'static str, i64)> {
+        vec![("services", num(self.ports.len()))]
+    }
+    fn rows(&self) -> Vec<Row> {
+        self.ports
+            .iter()
+            .map(|p| {
+                Row::default()
+                    .with("local_port", p.local_port)
+                    .with("pid", p.pid)
+                    .with("process", p.process.as_str())
+                    .with("connections", p.connections)
+                    .with("with_keepalive", p.with_keepalive)
+                    .with("percent", p.percent())
+            })
+            .collect()
     }
 }
 
@@ -83,108 +191,24 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
     }
     let mut rows: Vec<((u32, u16, u16), G)> = groups.into_iter().collect();
     rows.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
-    let lang = input.lang;
-    let (top_key, top) = (&rows[0].0, &rows[0].1);
-    let where_en = if top_key.1 != 0 {
-        format!("on port {}", top_key.1)
-    } else {
-        format!("to remote port {}", top_key.2)
-    };
-    let where_zh = if top_key.1 != 0 {
-        format!("在端口 {}", top_key.1)
-    } else {
-        format!("连向远端端口 {}", top_key.2)
-    };
-    let title = pick(
-        lang,
-        format!(
-            "{total} ESTABLISHED connections look half-open (silent > {}, no keepalive); most {where_en} ({}/{})",
-            human_ms(threshold),
-            top.name,
-            top_key.0
-        ),
-        format!(
-            "{total} 个 ESTABLISHED 连接疑似半开 (超过 {} 无任何收包, 且未启用 keepalive); 最多的{where_zh} ({}/{})",
-            human_ms(threshold),
-            top.name,
-            top_key.0
-        ),
-    );
-    let detail = pick(
-        lang,
-        format!(
-            "These connections have no keepalive timer, nothing unacknowledged in flight, and have received no data or ACK for over {}. If the peer vanished (network cut, host powered off, client killed behind a firewall), its FIN or RST never arrived and the kernel will keep the connection forever. They are suspects, not proven dead.",
-            human_ms(threshold)
-        ),
-        format!(
-            "这些连接没有 keepalive 定时器, 没有未确认的数据, 且超过 {} 未收到任何数据或 ACK。若对端已消失 (断网、关机、客户端在防火墙后被杀), 其 FIN/RST 永远不会到达, 内核会一直保留该连接。它们是嫌疑, 尚未证实已死。",
-            human_ms(threshold)
-        ),
-    );
-    let why = pick(
-        lang,
-        "TCP has no heartbeat of its own: without SO_KEEPALIVE an idle connection whose peer is gone stays ESTABLISHED until the process closes it. Each one holds a file descriptor, memory and often an application slot (a proxy's connection limit), so they pile up for days, as in the incident with the FTP proxy.".to_string(),
-        "TCP 本身没有心跳: 未设置 SO_KEEPALIVE 时, 对端已消失的空闲连接会一直保持 ESTABLISHED, 直到进程主动关闭。每个连接占用一个文件描述符、内存, 往往还占用应用的连接名额 (如代理的最大连接数), 于是会像事故中的 FTP 代理那样积压数天。".to_string(),
-    );
-    let fix = vec![
-        pick(
-            lang,
-            format!("sockdoc ghosts --idle {}   # list the suspects with owner, peer and idle time", human_ms(threshold)),
-            format!("sockdoc ghosts --idle {}   # 列出嫌疑连接及其进程、对端和空闲时长", human_ms(threshold)),
-        ),
-        pick(
-            lang,
-            format!(
-                "sockdoc keepalive --yes --idle 300 --intvl 30 --cnt 5 {}   # keepalive on the running service, no restart: the kernel then drops dead peers by itself",
-                port_filter(top_key)
-            ),
-            format!(
-                "sockdoc keepalive --yes --idle 300 --intvl 30 --cnt 5 {}   # 为运行中的服务开启 keepalive, 无需重启: 之后内核会自行清除死掉的对端",
-                port_filter(top_key)
-            ),
-        ),
-        pick(
-            lang,
-            format!(
-                "sockdoc kill --dry-run dst {} {}   # close a suspect now, once you know its peer is gone",
-                top.peers.first().map_or("PEER", String::as_str),
-                port_filter(top_key)
-            ),
-            format!(
-                "sockdoc kill --dry-run dst {} {}   # 确认对端已不存在后立即关闭该连接",
-                top.peers.first().map_or("PEER", String::as_str),
-                port_filter(top_key)
-            ),
-        ),
-        pick(
-            lang,
-            "Fix the service for good: set SO_KEEPALIVE (and TCP_KEEPIDLE/INTVL/CNT) on accepted sockets, or an idle timeout in its config".to_string(),
-            "根治: 在服务接受的连接上设置 SO_KEEPALIVE (及 TCP_KEEPIDLE/INTVL/CNT), 或在其配置中设置空闲超时".to_string(),
-        ),
-    ];
     let groups = rows
         .into_iter()
-        .map(|((pid, lport, rport), g)| {
-            Row::default()
-                .with("pid", pid)
-                .with("process", g.name)
-                .with("local_port", lport)
-                .with("remote_port", rport)
-                .with("count", g.count)
-                .with("max_idle_ms", g.max_idle)
-                .with("peers", g.peers)
+        .map(|((pid, local_port, remote_port), g)| GhostGroup {
+            pid,
+            process: g.name,
+            local_port,
+            remote_port,
+            count: g.count,
+            max_idle_ms: g.max_idle,
+            peers: g.peers,
         })
         .collect();
-    Some(Finding {
-        id: "ghost-suspects",
-        severity: Severity::Warning,
-        title,
-        detail,
-        why,
-        fix,
-        evidence: vec![("suspects", num(total)), ("threshold_ms", num(threshold))],
+    let e = GhostSuspects {
+        suspects: total,
+        threshold_ms: threshold,
         groups,
-    })
+    };
+    Some(Finding::new(input.lang, Severity::Warning, e))
 }
 
 pub fn keepalive_coverage(input: &Input) -> Option<Finding> {
@@ -216,88 +240,26 @@ pub fn keepalive_coverage(input: &Input) -> Option<Finding> {
     if counts.is_empty() {
         return None;
     }
-    let mut rows: Vec<(u16, u64, u64)> = counts.into_iter().map(|(p, (n, k))| (p, n, k)).collect();
-    // Least covered first, then busiest.
-    rows.sort_by(|a, b| {
-        percent(a.2, a.1)
-            .cmp(&percent(b.2, b.1))
-            .then(b.1.cmp(&a.1))
-            .then(a.0.cmp(&b.0))
-    });
-    let uncovered: Vec<String> = rows
-        .iter()
-        .filter(|r| r.2 == 0)
-        .map(|r| r.0.to_string())
-        .collect();
-    let lang = input.lang;
-    let title = if uncovered.is_empty() {
-        pick(
-            lang,
-            format!(
-                "Keepalive is on for connections of all {} busy services",
-                rows.len()
-            ),
-            format!("全部 {} 个有连接的服务都已启用 keepalive", rows.len()),
-        )
-    } else {
-        pick(
-            lang,
-            format!(
-                "No keepalive on any connection of port(s) {}: dead clients there are never detected",
-                uncovered.join(", ")
-            ),
-            format!(
-                "端口 {} 的连接全部未启用 keepalive: 那里的死客户端永远不会被发现",
-                uncovered.join(", ")
-            ),
-        )
-    };
-    let detail = pick(
-        lang,
-        "Share of each listening service's ESTABLISHED connections with a keepalive timer (the Timer column of `sockdoc list`, `timer:(keepalive,...)` in `ss -o`).".to_string(),
-        "每个监听服务的 ESTABLISHED 连接中带 keepalive 定时器的比例 (`sockdoc list` 的 Timer 列, 即 `ss -o` 中的 `timer:(keepalive,...)`)。".to_string(),
-    );
-    let why = pick(
-        lang,
-        "Only sockets with SO_KEEPALIVE are ever probed; net.ipv4.tcp_keepalive_* change nothing for the others. Services at 0% rely entirely on their own idle timeouts.".to_string(),
-        "只有设置了 SO_KEEPALIVE 的套接字才会被探测; net.ipv4.tcp_keepalive_* 对其他连接毫无作用。覆盖率为 0% 的服务完全依赖其自身的空闲超时。".to_string(),
-    );
-    let fix = match uncovered.first() {
-        Some(port) => vec![
-            pick(
-                lang,
-                format!("sockdoc keepalive --dry-run sport = :{port}   # retrofit keepalive onto the live service (then --yes)"),
-                format!("sockdoc keepalive --dry-run sport = :{port}   # 为运行中的服务补上 keepalive (确认后加 --yes)"),
-            ),
-            pick(
-                lang,
-                "Turn keepalive on in the service (SO_KEEPALIVE on accepted sockets; e.g. socat's `keepalive` option, sshd's TCPKeepAlive yes) and shorten the kernel window: net.ipv4.tcp_keepalive_time=300, tcp_keepalive_intvl=30, tcp_keepalive_probes=5".to_string(),
-                "在服务中开启 keepalive (对接受的连接设置 SO_KEEPALIVE; 如 socat 的 `keepalive` 选项、sshd 的 TCPKeepAlive yes), 并缩短内核探测窗口: net.ipv4.tcp_keepalive_time=300, tcp_keepalive_intvl=30, tcp_keepalive_probes=5".to_string(),
-            ),
-        ],
-        None => Vec::new(),
-    };
-    let groups = rows
-        .iter()
-        .map(|&(port, n, k)| {
+    let mut ports: Vec<PortCoverage> = counts
+        .into_iter()
+        .map(|(port, (n, k))| {
             let (pid, name) = listeners.get(&port).cloned().unwrap_or((0, "-".into()));
-            Row::default()
-                .with("local_port", port)
-                .with("pid", pid)
-                .with("process", name)
-                .with("connections", n)
-                .with("with_keepalive", k)
-                .with("percent", percent(k, n))
+            PortCoverage {
+                local_port: port,
+                pid,
+                process: name,
+                connections: n,
+                with_keepalive: k,
+            }
         })
         .collect();
-    Some(Finding {
-        id: "keepalive-coverage",
-        severity: Severity::Info,
-        title,
-        detail,
-        why,
-        fix,
-        evidence: vec![("services", num(rows.len()))],
-        groups,
-    })
+    // Least covered first, then busiest.
+    ports.sort_by(|a, b| {
+        a.percent()
+            .cmp(&b.percent())
+            .then(b.connections.cmp(&a.connections))
+            .then(a.local_port.cmp(&b.local_port))
+    });
+    let e = KeepaliveCoverage { ports };
+    Some(Finding::new(input.lang, Severity::Info, e))
 }

@@ -2,7 +2,6 @@
 //! system file table, and the conntrack table.
 
 use super::{num, percent, Finding, Input, Row, Severity};
-use crate::i18n::pick;
 
 pub fn fd_limit(input: &Input) -> Option<Finding> {
     let k = input.kernel;
@@ -38,78 +37,84 @@ pub fn fd_limit(input: &Input) -> Option<Finding> {
     } else {
         Severity::Warning
     };
-    let lang = input.lang;
-    let title = match rows.first() {
-        Some((pid, name, open, soft, pct)) => pick(
-            lang,
-            format!("{name}/{pid} has {open} of {soft} file descriptors open ({pct}%): at the limit accept() and connect() fail with EMFILE"),
-            format!("{name}/{pid} 已打开 {soft} 个文件描述符中的 {open} 个 ({pct}%): 达到上限后 accept() 和 connect() 将以 EMFILE 失败"),
-        ),
-        None => {
-            let f = sys?;
-            pick(
-                lang,
-                format!("The system file table is {}% full ({} of fs.file-max {})", percent(f.allocated, f.max), f.allocated, f.max),
-                format!("系统文件表已用 {}% ({} / fs.file-max {})", percent(f.allocated, f.max), f.allocated, f.max),
-            )
-        }
+    let e = FdLimit {
+        file_nr: k.file_nr.as_ref().map(|f| (f.allocated, f.max)),
+        groups: rows
+            .into_iter()
+            .map(|(pid, process, open, soft, percent)| FdGroup {
+                pid,
+                process,
+                open,
+                soft,
+                percent,
+            })
+            .collect(),
     };
-    let detail = pick(
-        lang,
-        format!(
-            "{} processes at 80% or more of their RLIMIT_NOFILE soft limit.",
-            rows.len()
-        ),
-        format!(
-            "{} 个进程已用到其 RLIMIT_NOFILE 软限制的 80% 或以上。",
-            rows.len()
-        ),
-    );
-    let why = pick(
-        lang,
-        "Every socket is a file descriptor. A server out of descriptors cannot accept; clients queue in the accept queue and time out, and the process may spin on accept() errors.".to_string(),
-        "每个套接字都是一个文件描述符。描述符耗尽的服务器无法 accept; 客户端在 accept 队列中排队直至超时, 进程还可能因 accept() 出错而空转。".to_string(),
-    );
-    let mut fix = Vec::new();
-    if let Some((pid, _, _, _, _)) = rows.first() {
-        fix.push(pick(
-            lang,
-            format!("sockdoc stats pid {pid} --by state   # are they leaked CLOSE-WAIT sockets or live connections?"),
-            format!("sockdoc stats pid {pid} --by state   # 是泄漏的 CLOSE-WAIT 还是活动连接?"),
-        ));
-        fix.push(pick(
-            lang,
-            format!("prlimit --pid {pid} --nofile=65536:65536   # raise it now; make it permanent with LimitNOFILE= in the service unit"),
-            format!("prlimit --pid {pid} --nofile=65536:65536   # 立即调高; 在服务单元中设置 LimitNOFILE= 使其永久生效"),
-        ));
+    Some(Finding::new(input.lang, severity, e))
+}
+
+/// A process at 80% or more of its RLIMIT_NOFILE soft limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FdGroup {
+    pub pid: u32,
+    pub process: String,
+    pub open: u64,
+    pub soft: u64,
+    pub percent: u64,
+}
+
+/// Processes near their file-descriptor limit, or the system file table nearly full.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FdLimit {
+    /// The system file table: (allocated, fs.file-max).
+    pub file_nr: Option<(u64, u64)>,
+    /// The fullest first; empty when only the system table is full.
+    pub groups: Vec<FdGroup>,
+}
+
+impl super::Kind for FdLimit {
+    const ID: &'static str = "fd-limit";
+    fn numbers(&self) -> Vec<(&'static str, i64)> {
+        vec![
+            ("file_nr_allocated", self.file_nr.map_or(0, |f| num(f.0))),
+            ("file_max", self.file_nr.map_or(0, |f| num(f.1))),
+        ]
     }
-    let groups = rows
-        .into_iter()
-        .map(|(pid, name, open, soft, pct)| {
-            Row::default()
-                .with("pid", pid)
-                .with("process", name)
-                .with("open", open)
-                .with("soft", soft)
-                .with("percent", pct)
-        })
-        .collect();
-    Some(Finding {
-        id: "fd-limit",
-        severity,
-        title,
-        detail,
-        why,
-        fix,
-        evidence: vec![
-            (
-                "file_nr_allocated",
-                k.file_nr.as_ref().map_or(0, |f| num(f.allocated)),
-            ),
-            ("file_max", k.file_nr.as_ref().map_or(0, |f| num(f.max))),
-        ],
-        groups,
-    })
+    fn rows(&self) -> Vec<Row> {
+        self.groups
+            .iter()
+            .map(|g| {
+                Row::default()
+                    .with("pid", g.pid)
+                    .with("process", g.process.as_str())
+                    .with("open", g.open)
+                    .with("soft", g.soft)
+                    .with("percent", g.percent)
+            })
+            .collect()
+    }
+}
+
+/// The conntrack table against `nf_conntrack_max`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConntrackFull {
+    pub count: u64,
+    pub max: u64,
+    pub percent: u64,
+    /// Packets dropped (drop, early_drop, insert_failed) during the interval.
+    pub drop_delta: u64,
+}
+
+impl super::Kind for ConntrackFull {
+    const ID: &'static str = "conntrack-full";
+    fn numbers(&self) -> Vec<(&'static str, i64)> {
+        vec![
+            ("count", num(self.count)),
+            ("max", num(self.max)),
+            ("percent", num(self.percent)),
+            ("drop_delta", num(self.drop_delta)),
+        ]
+    }
 }
 
 pub fn conntrack(input: &Input) -> Option<Finding> {
@@ -132,57 +137,11 @@ pub fn conntrack(input: &Input) -> Option<Finding> {
     } else {
         return None;
     };
-    let lang = input.lang;
-    let title = pick(
-        lang,
-        format!(
-            "conntrack table {pct}% full ({} of nf_conntrack_max {}){}",
-            now.count,
-            now.max,
-            if drops > 0 {
-                format!("; {drops} packets dropped in the last interval")
-            } else {
-                String::new()
-            }
-        ),
-        format!(
-            "conntrack 表已用 {pct}% ({} / nf_conntrack_max {}){}",
-            now.count,
-            now.max,
-            if drops > 0 {
-                format!("; 刚才的采样间隔内丢弃了 {drops} 个包")
-            } else {
-                String::new()
-            }
-        ),
-    );
-    let detail = pick(
-        lang,
-        "Every tracked flow (TCP in any state, including TIME-WAIT, and UDP) holds an entry until its timeout.".to_string(),
-        "每个被跟踪的流 (任何状态的 TCP, 包括 TIME-WAIT, 以及 UDP) 在超时前都占用一个表项。".to_string(),
-    );
-    let why = pick(
-        lang,
-        "When the table is full the kernel drops the first packet of new flows (\"nf_conntrack: table full, dropping packet\"): new connections fail at random while existing ones work.".to_string(),
-        "表满时内核会丢弃新流的第一个包 (\"nf_conntrack: table full, dropping packet\"): 新连接随机失败, 而已有连接正常。".to_string(),
-    );
-    let fix = vec![
-        pick(lang, "conntrack -S; conntrack -L -o extended | awk '{print $3, $4}' | sort | uniq -c | sort -rn | head   # what fills it".to_string(), "conntrack -S; conntrack -L -o extended | awk '{print $3, $4}' | sort | uniq -c | sort -rn | head   # 是什么占满了它".to_string()),
-        pick(lang, "Raise net.netfilter.nf_conntrack_max (about 300 bytes per entry), shorten nf_conntrack_tcp_timeout_time_wait / _established, or exempt busy local traffic with a `notrack` rule".to_string(), "调大 net.netfilter.nf_conntrack_max (每项约 300 字节), 缩短 nf_conntrack_tcp_timeout_time_wait / _established, 或用 `notrack` 规则豁免繁忙的本地流量".to_string()),
-    ];
-    Some(Finding {
-        id: "conntrack-full",
-        severity,
-        title,
-        detail,
-        why,
-        fix,
-        evidence: vec![
-            ("count", num(now.count)),
-            ("max", num(now.max)),
-            ("percent", num(pct)),
-            ("drop_delta", num(drops)),
-        ],
-        groups: Vec::new(),
-    })
+    let e = ConntrackFull {
+        count: now.count,
+        max: now.max,
+        percent: pct,
+        drop_delta: drops,
+    };
+    Some(Finding::new(input.lang, severity, e))
 }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use sockdoc_diag::{Proto, State};
 
 use super::{num, Finding, Input, Row, Severity};
-use crate::i18n::pick;
 
 pub fn listen_overflow(input: &Input) -> Option<Finding> {
     let overflows = input.kernel.delta("TcpExt", "ListenOverflows");
@@ -44,58 +43,111 @@ pub fn listen_overflow(input: &Input) -> Option<Finding> {
         } else {
             Severity::Info
         });
-    let lang = input.lang;
-    let somaxconn = input.kernel.sysctls.somaxconn.unwrap_or(4096);
-    let title = match rows.first() {
-        Some((port, pid, name, q, b, _)) => pick(
-            lang,
-            format!("Accept queue of port {port} ({name}/{pid}) holds {q} connections for a backlog of {b}: new connections are dropped"),
-            format!("端口 {port} ({name}/{pid}) 的 accept 队列已有 {q} 个连接, backlog 为 {b}: 新连接被丢弃"),
-        ),
-        None => pick(
-            lang,
-            format!("{overflows} connections were dropped because an accept queue was full (ListenOverflows) in the last interval"),
-            format!("刚才的采样间隔内有 {overflows} 个连接因 accept 队列已满被丢弃 (ListenOverflows)"),
-        ),
-    };
-    let detail = pick(
-        lang,
-        format!("A listener's Recv-Q is its accept queue (handshakes done, waiting for accept()), Send-Q its backlog (min of listen()'s argument and net.core.somaxconn = {somaxconn}). ListenOverflows grew by {overflows}, ListenDrops by {drops} during the interval."),
-        format!("监听套接字的 Recv-Q 是 accept 队列 (握手已完成、等待 accept()), Send-Q 是 backlog (listen() 参数与 net.core.somaxconn = {somaxconn} 的较小值)。采样间隔内 ListenOverflows 增加 {overflows}, ListenDrops 增加 {drops}。"),
-    );
-    let why = pick(
-        lang,
-        "When the queue is full the kernel ignores the client's final ACK (or SYN); clients see connect timeouts and retries of 1 s, 3 s, 7 s... while the server looks idle. The usual cause is an application that accepts too slowly (blocked workers, too few threads), not the backlog size.".to_string(),
-        "队列满时内核会忽略客户端最后的 ACK (或 SYN); 客户端看到连接超时并以 1 秒、3 秒、7 秒……重试, 而服务器看起来很空闲。常见原因是应用 accept 太慢 (工作线程阻塞、线程太少), 而不是 backlog 太小。".to_string(),
-    );
-    let fix = vec![
-        pick(lang, "sockdoc list listening recvq '>' 0   # which listeners are backed up".to_string(), "sockdoc list listening recvq '>' 0   # 哪些监听端口在积压".to_string()),
-        pick(lang, "Find why the process does not accept (stuck workers, CPU); then raise the backlog in the application and net.core.somaxconn (e.g. 4096) if bursts are legitimate".to_string(), "查明进程为何不 accept (工作线程卡住、CPU 不足); 若突发流量正常, 再调大应用的 backlog 和 net.core.somaxconn (如 4096)".to_string()),
-    ];
     let groups = rows
         .into_iter()
-        .map(|(port, pid, name, q, b, _)| {
-            Row::default()
-                .with("local_port", port)
-                .with("pid", pid)
-                .with("process", name)
-                .with("accept_queue", q)
-                .with("backlog", b)
-        })
+        .map(
+            |(local_port, pid, process, accept_queue, backlog, _)| Backlogged {
+                local_port,
+                pid,
+                process,
+                accept_queue,
+                backlog,
+            },
+        )
         .collect();
-    Some(Finding {
-        id: "listen-overflow",
-        severity,
-        title,
-        detail,
-        why,
-        fix,
-        evidence: vec![
-            ("listen_overflows_delta", overflows),
-            ("listen_drops_delta", drops),
-        ],
+    let e = ListenOverflow {
+        listen_overflows_delta: overflows,
+        listen_drops_delta: drops,
+        somaxconn: input.kernel.sysctls.somaxconn.unwrap_or(4096),
         groups,
-    })
+    };
+    Some(Finding::new(input.lang, severity, e))
+}
+
+/// A listener whose accept queue is at least half its backlog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backlogged {
+    pub local_port: u16,
+    pub pid: u32,
+    pub process: String,
+    pub accept_queue: u32,
+    pub backlog: u32,
+}
+
+/// Full accept queues, and connections dropped for them during the interval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenOverflow {
+    pub listen_overflows_delta: i64,
+    pub listen_drops_delta: i64,
+    pub somaxconn: u64,
+    /// The worst first; may be empty when only the counter grew.
+    pub groups: Vec<Backlogged>,
+}
+
+impl super::Kind for ListenOverflow {
+    const ID: &'static str = "listen-overflow";
+    fn numbers(&self) -> Vec<(&'static str, i64)> {
+        vec![
+            ("listen_overflows_delta", self.listen_overflows_delta),
+            ("listen_drops_delta", self.listen_drops_delta),
+        ]
+    }
+    fn rows(&self) -> Vec<Row> {
+        self.groups
+            .iter()
+            .map(|g| {
+                Row::default()
+                    .with("local_port", g.local_port)
+                    .with("pid", g.pid)
+                    .with("process", g.process.as_str())
+                    .with("accept_queue", g.accept_queue)
+                    .with("backlog", g.backlog)
+            })
+            .collect()
+    }
+}
+
+/// SYN-RECV sockets on one listening port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SynPort {
+    pub local_port: u16,
+    pub syn_recv: u64,
+    pub backlog: u32,
+}
+
+/// Half-open handshakes piling up: a SYN flood, or lost final ACKs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SynFlood {
+    /// Every SYN-RECV socket.
+    pub syn_recv: u64,
+    pub syncookies: u64,
+    pub tcp_max_syn_backlog: u64,
+    pub req_q_full_drop_delta: i64,
+    pub syncookies_sent_delta: i64,
+    /// Never empty, the largest first.
+    pub groups: Vec<SynPort>,
+}
+
+impl super::Kind for SynFlood {
+    const ID: &'static str = "syn-flood";
+    fn numbers(&self) -> Vec<(&'static str, i64)> {
+        vec![
+            ("syn_recv", num(self.syn_recv)),
+            ("syncookies", num(self.syncookies)),
+            ("tcp_max_syn_backlog", num(self.tcp_max_syn_backlog)),
+        ]
+    }
+    fn rows(&self) -> Vec<Row> {
+        self.groups
+            .iter()
+            .map(|g| {
+                Row::default()
+                    .with("local_port", g.local_port)
+                    .with("syn_recv", g.syn_recv)
+                    .with("backlog", g.backlog)
+            })
+            .collect()
+    }
 }
 
 /// SYN-RECV sockets on one port from which a flood is reported.
@@ -134,64 +186,20 @@ pub fn syn_flood(input: &Input) -> Option<Finding> {
         Severity::Warning
     };
     let k = &input.kernel.sysctls;
-    let syncookies = k.syncookies.unwrap_or(1);
-    let max_syn = k.max_syn_backlog.unwrap_or(0);
-    let (port, n, b) = rows[0];
-    let lang = input.lang;
-    let title = pick(
-        lang,
-        format!("{n} half-open handshakes (SYN-RECV) on port {port} (backlog {b}): a SYN flood, or clients whose final ACK is lost"),
-        format!("端口 {port} 上有 {n} 个半开握手 (SYN-RECV) (backlog {b}): SYN 洪水攻击, 或客户端最后的 ACK 丢失"),
-    );
-    let detail = pick(
-        lang,
-        format!("{total} SYN-RECV in all. net.ipv4.tcp_syncookies = {syncookies}, net.ipv4.tcp_max_syn_backlog = {max_syn}; TCPReqQFullDrop grew by {} and SyncookiesSent by {} during the interval.", input.kernel.delta("TcpExt", "TCPReqQFullDrop"), input.kernel.delta("TcpExt", "SyncookiesSent")),
-        format!("共 {total} 个 SYN-RECV。net.ipv4.tcp_syncookies = {syncookies}, net.ipv4.tcp_max_syn_backlog = {max_syn}; 采样间隔内 TCPReqQFullDrop 增加 {}, SyncookiesSent 增加 {}。", input.kernel.delta("TcpExt", "TCPReqQFullDrop"), input.kernel.delta("TcpExt", "SyncookiesSent")),
-    );
-    let why = pick(
-        lang,
-        "Each SYN-RECV holds a request slot for several SYN-ACK retransmissions (net.ipv4.tcp_synack_retries). When the SYN queue fills, legitimate clients cannot connect unless syncookies answer for it.".to_string(),
-        "每个 SYN-RECV 会在多次 SYN-ACK 重传期间 (net.ipv4.tcp_synack_retries) 占用一个请求槽位。SYN 队列满后, 除非 syncookies 生效, 正常客户端将无法连接。".to_string(),
-    );
-    let mut fix = vec![pick(
-        lang,
-        format!("sockdoc stats state syn-recv sport = :{port} --by remote-ip,peer-prefix   # one source or many?"),
-        format!("sockdoc stats state syn-recv sport = :{port} --by remote-ip,peer-prefix   # 来自单一来源还是众多来源?"),
-    )];
-    if syncookies == 0 {
-        fix.push(pick(
-            lang,
-            "sysctl -w net.ipv4.tcp_syncookies=1   # answer with cookies when the queue is full"
-                .to_string(),
-            "sysctl -w net.ipv4.tcp_syncookies=1   # 队列满时以 cookie 应答".to_string(),
-        ));
-    }
-    fix.push(pick(
-        lang,
-        "Filter floods upstream (nftables rate limits per source: `tcp flags syn limit rate over 100/second drop`); raise tcp_max_syn_backlog and the listen backlog for legitimate bursts".to_string(),
-        "在上游过滤洪水 (按来源的 nftables 限速: `tcp flags syn limit rate over 100/second drop`); 对正常的突发流量调大 tcp_max_syn_backlog 和 listen backlog".to_string(),
-    ));
-    let groups = rows
-        .iter()
-        .map(|&(p, n, b)| {
-            Row::default()
-                .with("local_port", p)
-                .with("syn_recv", n)
-                .with("backlog", b)
-        })
-        .collect();
-    Some(Finding {
-        id: "syn-flood",
-        severity,
-        title,
-        detail,
-        why,
-        fix,
-        evidence: vec![
-            ("syn_recv", num(total)),
-            ("syncookies", num(syncookies)),
-            ("tcp_max_syn_backlog", num(max_syn)),
-        ],
-        groups,
-    })
+    let e = SynFlood {
+        syn_recv: total,
+        syncookies: k.syncookies.unwrap_or(1),
+        tcp_max_syn_backlog: k.max_syn_backlog.unwrap_or(0),
+        req_q_full_drop_delta: input.kernel.delta("TcpExt", "TCPReqQFullDrop"),
+        syncookies_sent_delta: input.kernel.delta("TcpExt", "SyncookiesSent"),
+        groups: rows
+            .into_iter()
+            .map(|(local_port, syn_recv, backlog)| SynPort {
+                local_port,
+                syn_recv,
+                backlog,
+            })
+            .collect(),
+    };
+    Some(Finding::new(input.lang, severity, e))
 }

@@ -7,20 +7,22 @@
 //! (accept-queue overflow, SYN floods), `piles` (SYN-SENT fan-out, closing states and orphans, UDP),
 //! `limits` (fds, conntrack), `sysctl` (obsolete and risky settings).
 
-mod closing;
+pub mod closing;
+mod evidence;
 pub mod ghosts;
 pub mod kernel;
-mod limits;
-mod listen;
-mod piles;
-mod ports;
-mod sysctl;
+pub mod limits;
+pub mod listen;
+pub mod piles;
+pub mod ports;
+pub mod sysctl;
 
 use sockdoc_diag::Socket;
 
 use crate::i18n::Lang;
 use crate::Owners;
 
+pub use evidence::{Evidence, Kind};
 pub use kernel::KernelState;
 
 /// How bad a finding is. Ordered: `Critical` is the greatest.
@@ -90,7 +92,8 @@ impl From<Vec<String>> for Value {
     }
 }
 
-/// One row of a finding's breakdown (per process, per port, per peer...). Keys are stable.
+/// One row of a finding's breakdown (per process, per port, per peer...) as the writers show it. Keys
+/// are stable; built from the typed evidence by [`Kind::rows`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Row(pub Vec<(&'static str, Value)>);
 
@@ -101,7 +104,8 @@ impl Row {
     }
 }
 
-/// What doctor found.
+/// What doctor found: the typed evidence, and its words in the user's language (rendered once, from
+/// the evidence, by the catalog in [`crate::i18n`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     /// Stable kebab-case identifier (`ghost-suspects`).
@@ -115,10 +119,35 @@ pub struct Finding {
     pub why: String,
     /// What to do: exact commands first, then steps.
     pub fix: Vec<String>,
-    /// Key numbers (stable keys).
-    pub evidence: Vec<(&'static str, i64)>,
-    /// Breakdown rows, largest first.
-    pub groups: Vec<Row>,
+    /// What was measured: ports, counts, pids and durations as numbers.
+    pub evidence: Evidence,
+}
+
+impl Finding {
+    /// A finding of `severity` on `evidence`, worded in `lang`.
+    pub fn new(lang: Lang, severity: Severity, evidence: impl Into<Evidence>) -> Finding {
+        let evidence = evidence.into();
+        let w = crate::i18n::finding(lang, &evidence);
+        Finding {
+            id: evidence.id(),
+            severity,
+            title: w.title,
+            detail: w.detail,
+            why: w.why,
+            fix: w.fix,
+            evidence,
+        }
+    }
+
+    /// Key numbers (stable keys), as the JSON `evidence` object shows them.
+    pub fn numbers(&self) -> Vec<(&'static str, i64)> {
+        self.evidence.numbers()
+    }
+
+    /// Breakdown rows, largest first (stable keys), as the JSON `groups` array shows them.
+    pub fn groups(&self) -> Vec<Row> {
+        self.evidence.rows()
+    }
 }
 
 /// Everything the detectors look at, for one network namespace.
@@ -183,8 +212,6 @@ pub(crate) fn num<T: TryInto<i64>>(v: T) -> i64 {
 pub(crate) fn percent(part: u64, whole: u64) -> u64 {
     part.saturating_mul(100).checked_div(whole).unwrap_or(0)
 }
-
-pub(crate) use crate::units::duration_ms as human_ms;
 
 #[cfg(test)]
 mod tests;

@@ -86,10 +86,10 @@ fn find<'a>(f: &'a [Finding], id: &str) -> Option<&'a Finding> {
 }
 
 fn ev(f: &Finding, key: &str) -> i64 {
-    f.evidence
-        .iter()
+    f.numbers()
+        .into_iter()
         .find(|(k, _)| *k == key)
-        .map_or(-1, |(_, v)| *v)
+        .map_or(-1, |(_, v)| v)
 }
 
 fn cell<'a>(r: &'a Row, key: &str) -> &'a Value {
@@ -133,21 +133,21 @@ fn the_incident_ghosts_and_coverage() {
     assert_eq!(g.severity, Severity::Warning);
     assert_eq!(ev(g, "suspects"), 3);
     assert_eq!(ev(g, "threshold_ms"), (300 + 9 * 75) * 1000);
-    assert_eq!(g.groups.len(), 1);
-    assert_eq!(cell(&g.groups[0], "local_port"), &Value::Int(21));
+    assert_eq!(g.groups().len(), 1);
+    assert_eq!(cell(&g.groups()[0], "local_port"), &Value::Int(21));
     assert_eq!(
-        cell(&g.groups[0], "process"),
+        cell(&g.groups()[0], "process"),
         &Value::Text("ftp-proxy".into())
     );
     assert_eq!(
-        cell(&g.groups[0], "peers"),
+        cell(&g.groups()[0], "peers"),
         &Value::List(vec!["192.168.70.16".into()])
     );
     let c = find(&f, "keepalive-coverage").expect("coverage");
     assert_eq!(c.severity, Severity::Info);
-    assert_eq!(cell(&c.groups[0], "local_port"), &Value::Int(21));
-    assert_eq!(cell(&c.groups[0], "percent"), &Value::Int(0));
-    assert_eq!(cell(&c.groups[1], "percent"), &Value::Int(100));
+    assert_eq!(cell(&c.groups()[0], "local_port"), &Value::Int(21));
+    assert_eq!(cell(&c.groups()[0], "percent"), &Value::Int(0));
+    assert_eq!(cell(&c.groups()[1], "percent"), &Value::Int(100));
     assert!(c.title.contains("21"));
     assert_eq!(status(&f), Some(Severity::Warning));
 }
@@ -165,7 +165,7 @@ fn in_flight_or_retransmitting_is_not_a_ghost_but_an_unreachable_peer() {
     assert!(find(&f, "ghost-suspects").is_none());
     let u = find(&f, "unreachable-peers").expect("unreachable");
     assert_eq!(ev(u, "connections"), 1);
-    assert_eq!(cell(&u.groups[0], "max_retrans"), &Value::Int(6));
+    assert_eq!(cell(&u.groups()[0], "max_retrans"), &Value::Int(6));
 }
 
 #[test]
@@ -178,11 +178,11 @@ fn close_wait_leak_and_quiet_neighbour() {
     let c = find(&f, "close-wait-leak").expect("leak");
     assert_eq!(ev(c, "close_wait"), 6);
     assert_eq!(
-        c.groups.len(),
+        c.groups().len(),
         1,
         "the fresh CLOSE-WAIT of port 9090 is not a leak"
     );
-    assert_eq!(cell(&c.groups[0], "count"), &Value::Int(5));
+    assert_eq!(cell(&c.groups()[0], "count"), &Value::Int(5));
 }
 
 #[test]
@@ -195,8 +195,8 @@ fn listen_queue_full_is_critical() {
     let f = run(&[l, ok], &kernel(), None);
     let o = find(&f, "listen-overflow").expect("overflow");
     assert_eq!(o.severity, Severity::Critical);
-    assert_eq!(o.groups.len(), 1);
-    assert_eq!(cell(&o.groups[0], "accept_queue"), &Value::Int(5));
+    assert_eq!(o.groups().len(), 1);
+    assert_eq!(cell(&o.groups()[0], "accept_queue"), &Value::Int(5));
 }
 
 #[test]
@@ -229,8 +229,8 @@ fn syn_flood_and_time_wait_and_ports() {
     assert_eq!(tw.severity, Severity::Warning);
     assert_eq!(ev(tw, "time_wait"), 80);
     let p = find(&f, "ephemeral-port-exhaustion").expect("ports");
-    assert_eq!(cell(&p.groups[0], "used"), &Value::Int(80));
-    assert_eq!(cell(&p.groups[0], "percent"), &Value::Int(80));
+    assert_eq!(cell(&p.groups()[0], "used"), &Value::Int(80));
+    assert_eq!(cell(&p.groups()[0], "percent"), &Value::Int(80));
     assert!(find(&f, "sysctl-risky").is_some_and(|r| r.detail.contains("tcp_max_tw_buckets")));
 }
 
@@ -292,7 +292,7 @@ fn syn_sent_fanout_tells_scanning_from_a_dead_upstream() {
         (20, 1, 0)
     );
     assert_eq!(
-        cell(&g.groups[0], "top_destination"),
+        cell(&g.groups()[0], "top_destination"),
         &Value::Text("10.7.0.1:5432".into())
     );
     let scan: Vec<Socket> = (0..20u8)
@@ -350,8 +350,8 @@ fn udp_hoarding_and_drops() {
     }
     let f = run(&s, &kernel(), None);
     let u = find(&f, "udp-trouble").expect("hoarding");
-    assert_eq!(cell(&u.groups[0], "sockets"), &Value::Int(1200));
-    assert_eq!(cell(&u.groups[0], "ports"), &Value::Int(7));
+    assert_eq!(cell(&u.groups()[0], "sockets"), &Value::Int(1200));
+    assert_eq!(cell(&u.groups()[0], "ports"), &Value::Int(7));
     let mut k = kernel();
     k.counters_before = sockdoc_proc::counters::Counters::parse(
         "Udp: InDatagrams RcvbufErrors InErrors\nUdp: 10 5 5\n",

@@ -15,7 +15,7 @@ use rustc_hash::FxHashSet;
 use sockdoc_diag::{Proto, Socket, State, TimerKind};
 
 use super::config::Config;
-use super::track::{flag, Tracker};
+use super::track::{flag, Entry, Tracker};
 use crate::units::duration_ms;
 use crate::Owners;
 
@@ -121,93 +121,157 @@ fn idle_recv_ms(s: &Socket) -> Option<u64> {
 
 /// Decide one scan; see the module comment. Updates `tracker` (ages, flags, forgotten cookies).
 pub fn decide(cfg: &Config, tracker: &mut Tracker, input: &Input) -> Decisions {
-    let rules = &cfg.rules;
-    let now = input.now_ms;
-    let mut d = Decisions {
-        matched: vec![0; rules.len()],
-        connections: vec![0; rules.len()],
-        ..Decisions::default()
+    let rules = cfg.rules.len();
+    let mut scan = Scan {
+        cfg,
+        input,
+        tracker,
+        d: Decisions {
+            matched: vec![0; rules],
+            connections: vec![0; rules],
+            ..Decisions::default()
+        },
+        conns: vec![Vec::new(); rules],
+        cands: Vec::new(),
+        chosen: FxHashSet::default(),
     };
-    tracker.begin();
-    let mut conns: Vec<Vec<usize>> = vec![Vec::new(); rules.len()];
-    let mut cands: Vec<Kill> = Vec::new();
-    let mut chosen: FxHashSet<usize> = FxHashSet::default();
-    let protect = |s: &Socket| -> Option<SpareReason> {
-        if input.own_ssh.is_some_and(|o| o.is(s)) {
+    scan.tracker.begin();
+    for (i, s) in input.sockets.iter().enumerate() {
+        scan.take_in(i, s);
+    }
+    for r in 0..rules {
+        scan.evict_over_cap(r);
+    }
+    scan.rate_limit()
+}
+
+/// One scan in progress: what it has decided so far.
+struct Scan<'a> {
+    cfg: &'a Config,
+    input: &'a Input<'a>,
+    tracker: &'a mut Tracker,
+    d: Decisions,
+    /// Per rule: the ESTABLISHED and CLOSE-WAIT connections it selected (indices).
+    conns: Vec<Vec<usize>>,
+    /// Kills before the dry-run filter, the order and the rate limit.
+    cands: Vec<Kill>,
+    /// Indices already among `cands`.
+    chosen: FxHashSet<usize>,
+}
+
+impl Scan<'_> {
+    /// Why a socket a rule would close must be left alone: the caller's own SSH session, or a
+    /// never-kill entry.
+    fn protection(&self, s: &Socket) -> Option<SpareReason> {
+        if self.input.own_ssh.is_some_and(|o| o.is(s)) {
             return Some(SpareReason::OwnSsh);
         }
-        cfg.never_kill
+        self.cfg
+            .never_kill
             .iter()
-            .position(|(_, f)| f.matches(s, input.owners))
+            .position(|(_, f)| f.matches(s, self.input.owners))
             .map(SpareReason::NeverKill)
-    };
-    let spare = |tracker: &mut Tracker, d: &mut Decisions, i: usize, r, why, would| {
-        let cookie = input.sockets[i].cookie;
-        if tracker
+    }
+
+    /// Report a spared socket, once per socket.
+    fn spare(&mut self, index: usize, rule: usize, reason: SpareReason, would: Reason) {
+        let cookie = self.input.sockets[index].cookie;
+        if self
+            .tracker
             .get(cookie)
             .is_some_and(|e| !e.has(flag::SPARE_LOGGED))
         {
-            tracker.set_flag(cookie, flag::SPARE_LOGGED);
-            d.spared.push(Spare {
-                index: i,
-                rule: r,
-                reason: why,
+            self.tracker.set_flag(cookie, flag::SPARE_LOGGED);
+            self.d.spared.push(Spare {
+                index,
+                rule,
+                reason,
                 would,
             });
         }
-    };
+    }
 
-    for (i, s) in input.sockets.iter().enumerate() {
-        if s.proto != Proto::Tcp {
-            continue;
-        }
-        let Some(r) = rules
-            .iter()
-            .position(|rule| rule.selector.matches(s, input.owners))
-        else {
-            continue;
-        };
-        let rule = &rules[r];
-        d.matched[r] += 1;
-        let e = *tracker.observe(s.cookie, s.state, now);
-        if let Some(_k) = rule.keepalive {
-            let open = matches!(s.state, State::Established | State::Listen);
-            if open
-                && s.inode != 0
-                && s.timer.kind != TimerKind::Keepalive
-                && !e.has(flag::KEEPALIVE_DONE)
-            {
-                tracker.set_flag(s.cookie, flag::KEEPALIVE_DONE);
-                d.keepalive.push(Keep {
-                    index: i,
-                    rule: r,
-                    dry_run: rule.dry_run,
-                });
+    /// A kill the rules want: a candidate, unless the socket is protected (then spared).
+    fn nominate(&mut self, k: Kill) {
+        match self.protection(&self.input.sockets[k.index]) {
+            Some(why) => self.spare(k.index, k.rule, why, k.reason),
+            None => {
+                self.chosen.insert(k.index);
+                self.cands.push(k);
             }
         }
+    }
+
+    /// One socket: the rule it belongs to, its keepalive, and whether its idle time or CLOSE-WAIT age
+    /// closes it.
+    fn take_in(&mut self, i: usize, s: &Socket) {
+        if s.proto != Proto::Tcp {
+            return;
+        }
+        let Some(r) = self
+            .cfg
+            .rules
+            .iter()
+            .position(|rule| rule.selector.matches(s, self.input.owners))
+        else {
+            return;
+        };
+        self.d.matched[r] += 1;
+        let e = *self.tracker.observe(s.cookie, s.state, self.input.now_ms);
+        self.keepalive_if_due(i, r, s, &e);
         if s.state == State::Listen {
-            continue;
+            return;
         }
         if matches!(s.state, State::Established | State::CloseWait) {
-            conns[r].push(i);
+            self.conns[r].push(i);
         }
         if e.has(flag::KILL_FAILED) {
-            continue;
+            return;
         }
+        if let Some(k) = self.timeout_kill(i, r, s, &e) {
+            self.nominate(k);
+        }
+    }
+
+    /// Keepalive for an open connection or listener of a keepalive rule that has no keepalive timer,
+    /// once per socket.
+    fn keepalive_if_due(&mut self, i: usize, r: usize, s: &Socket, e: &Entry) {
+        let rule = &self.cfg.rules[r];
+        if rule.keepalive.is_none() {
+            return;
+        }
+        let open = matches!(s.state, State::Established | State::Listen);
+        if open
+            && s.inode != 0
+            && s.timer.kind != TimerKind::Keepalive
+            && !e.has(flag::KEEPALIVE_DONE)
+        {
+            self.tracker.set_flag(s.cookie, flag::KEEPALIVE_DONE);
+            self.d.keepalive.push(Keep {
+                index: i,
+                rule: r,
+                dry_run: rule.dry_run,
+            });
+        }
+    }
+
+    /// The kill a rule's timeouts call for: ESTABLISHED idle past `idle_timeout`, CLOSE-WAIT older
+    /// than `close_wait_max_age`.
+    fn timeout_kill(&self, i: usize, r: usize, s: &Socket, e: &Entry) -> Option<Kill> {
+        let rule = &self.cfg.rules[r];
+        let now = self.input.now_ms;
         let idle = s.idle_ms().map(u64::from);
-        let age_ms = now.saturating_sub(e.first_seen_ms);
-        let at_least = e.has(flag::BEFORE_START);
         let cand = |reason: Reason, why: String| Kill {
             index: i,
             rule: r,
             reason,
             idle_ms: idle,
-            age_ms,
-            age_at_least: at_least,
+            age_ms: now.saturating_sub(e.first_seen_ms),
+            age_at_least: e.has(flag::BEFORE_START),
             dry_run: rule.dry_run,
             why,
         };
-        let k = match (s.state, rule.idle_timeout, rule.close_wait_max_age) {
+        match (s.state, rule.idle_timeout, rule.close_wait_max_age) {
             (State::Established, Some(t), _) if idle.is_some_and(|i| i >= ms(t)) => Some(cand(
                 Reason::IdleTimeout,
                 format!(
@@ -231,61 +295,37 @@ pub fn decide(cfg: &Config, tracker: &mut Tracker, input: &Input) -> Decisions {
                 })
             }
             _ => None,
-        };
-        if let Some(k) = k {
-            match protect(s) {
-                Some(why) => spare(tracker, &mut d, i, r, why, k.reason),
-                None => {
-                    chosen.insert(i);
-                    cands.push(k);
-                }
-            }
         }
     }
 
-    // The cap: idle-first eviction of what is left over max_connections.
-    for (r, rule) in rules.iter().enumerate() {
-        d.connections[r] = conns[r].len();
+    /// The cap: rule `r`'s connections left over `max_connections` after the timeouts, closed idlest
+    /// first (only those idle at least `evict_idle_min`).
+    fn evict_over_cap(&mut self, r: usize) {
+        let rule = &self.cfg.rules[r];
+        let conns = std::mem::take(&mut self.conns[r]);
+        self.d.connections[r] = conns.len();
         let Some(cap) = rule.max_connections else {
-            continue;
+            return;
         };
-        let already = conns[r].iter().filter(|i| chosen.contains(i)).count();
-        let left = conns[r].len() - already;
+        let already = conns.iter().filter(|i| self.chosen.contains(i)).count();
+        let left = conns.len() - already;
         if left <= cap {
-            continue;
+            return;
         }
         let mut need = left - cap;
-        let min_idle = ms(rule.evict_idle_min);
-        let mut order: Vec<(u64, usize)> = conns[r]
-            .iter()
-            .filter(|i| !chosen.contains(i))
-            .filter(|i| {
-                tracker
-                    .get(input.sockets[**i].cookie)
-                    .is_some_and(|e| !e.has(flag::KILL_FAILED))
-            })
-            .filter_map(|&i| {
-                let idle = input.sockets[i].idle_ms().map_or(0, u64::from);
-                (idle >= min_idle).then_some((idle, i))
-            })
-            .collect();
-        // Idlest first; equal idle: the older socket (lower cookie) first.
-        order.sort_by(|a, b| {
-            b.0.cmp(&a.0)
-                .then(input.sockets[a.1].cookie.cmp(&input.sockets[b.1].cookie))
-        });
-        for (idle, i) in order {
+        for (idle, i) in self.eviction_order(&conns, ms(rule.evict_idle_min)) {
             if need == 0 {
                 break;
             }
-            let s = &input.sockets[i];
-            if let Some(why) = protect(s) {
-                spare(tracker, &mut d, i, r, why, Reason::MaxConnections);
+            let s = &self.input.sockets[i];
+            if let Some(why) = self.protection(s) {
+                self.spare(i, r, why, Reason::MaxConnections);
                 continue;
             }
-            let e = tracker.get(s.cookie).copied();
-            chosen.insert(i);
-            cands.push(Kill {
+            let e = self.tracker.get(s.cookie).copied();
+            let now = self.input.now_ms;
+            self.chosen.insert(i);
+            self.cands.push(Kill {
                 index: i,
                 rule: r,
                 reason: Reason::MaxConnections,
@@ -302,30 +342,61 @@ pub fn decide(cfg: &Config, tracker: &mut Tracker, input: &Input) -> Decisions {
         }
     }
 
-    // A dry run reports each socket once; it stays, so later scans would pick it again.
-    cands.retain(|k| {
-        !(k.dry_run
-            && tracker
-                .get(input.sockets[k.index].cookie)
-                .is_some_and(|e| e.has(flag::WOULD_KILL_LOGGED)))
-    });
-    cands.sort_by(|a, b| {
-        b.idle_ms.unwrap_or(0).cmp(&a.idle_ms.unwrap_or(0)).then(
-            input.sockets[a.index]
-                .cookie
-                .cmp(&input.sockets[b.index].cookie),
-        )
-    });
-    if cands.len() > cfg.max_kills_per_interval {
-        d.deferred = cands.len() - cfg.max_kills_per_interval;
-        cands.truncate(cfg.max_kills_per_interval);
+    /// Connections the cap may close, idlest first (equal idle: the older socket, lower cookie,
+    /// first): not already chosen, no failed kill, idle at least `min_idle`.
+    fn eviction_order(&self, conns: &[usize], min_idle: u64) -> Vec<(u64, usize)> {
+        let sockets = self.input.sockets;
+        let mut order: Vec<(u64, usize)> = conns
+            .iter()
+            .filter(|i| !self.chosen.contains(i))
+            .filter(|i| {
+                self.tracker
+                    .get(sockets[**i].cookie)
+                    .is_some_and(|e| !e.has(flag::KILL_FAILED))
+            })
+            .filter_map(|&i| {
+                let idle = sockets[i].idle_ms().map_or(0, u64::from);
+                (idle >= min_idle).then_some((idle, i))
+            })
+            .collect();
+        order.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then(sockets[a.1].cookie.cmp(&sockets[b.1].cookie))
+        });
+        order
     }
-    for k in cands.iter().filter(|k| k.dry_run) {
-        tracker.set_flag(input.sockets[k.index].cookie, flag::WOULD_KILL_LOGGED);
+
+    /// The scan's kills, idlest first and cut at `max_kills_per_interval` (the rest deferred); a dry
+    /// run reports each socket once. Ends the tracker's scan.
+    fn rate_limit(mut self) -> Decisions {
+        let sockets = self.input.sockets;
+        let tracker = &mut *self.tracker;
+        let mut cands = std::mem::take(&mut self.cands);
+        // A dry run reports each socket once; it stays, so later scans would pick it again.
+        cands.retain(|k| {
+            !(k.dry_run
+                && tracker
+                    .get(sockets[k.index].cookie)
+                    .is_some_and(|e| e.has(flag::WOULD_KILL_LOGGED)))
+        });
+        cands.sort_by(|a, b| {
+            b.idle_ms
+                .unwrap_or(0)
+                .cmp(&a.idle_ms.unwrap_or(0))
+                .then(sockets[a.index].cookie.cmp(&sockets[b.index].cookie))
+        });
+        let max = self.cfg.max_kills_per_interval;
+        if cands.len() > max {
+            self.d.deferred = cands.len() - max;
+            cands.truncate(max);
+        }
+        for k in cands.iter().filter(|k| k.dry_run) {
+            tracker.set_flag(sockets[k.index].cookie, flag::WOULD_KILL_LOGGED);
+        }
+        self.d.kills = cands;
+        self.d.forgotten = tracker.end();
+        self.d
     }
-    d.kills = cands;
-    d.forgotten = tracker.end();
-    d
 }
 
 fn ms(d: std::time::Duration) -> u64 {

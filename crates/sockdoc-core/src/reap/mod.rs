@@ -1,8 +1,8 @@
 //! The reaper's policy, for `sockdoc reap`: idle policies enforced from outside on services that never
 //! set their own (redsocks' `timeout` and `connpres_idle_timeout`, for any service).
 //!
-//! - [`config`]: the TOML configuration, validated into [`Config`] with one-line errors that name the
-//!   line and the key;
+//! - [`config`]: the TOML configuration, validated into the reaper's [`Config`] with one-line errors
+//!   that name the line and the key;
 //! - [`track`]: what the daemon remembers between scans, by socket cookie (first seen, state since,
 //!   what was already done or reported); cookies that vanish are forgotten at the end of each scan;
 //! - [`decide`]: one scan's decisions — which sockets to close and why (idle timeout, idle-first

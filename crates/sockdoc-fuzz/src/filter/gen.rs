@@ -10,8 +10,8 @@ use sockdoc_diag::{Addr, CaState, Family, Proto, Socket, State, TcpInfo, Timer, 
 
 use crate::runner::Rng;
 
-/// Words besides the language's keywords ([`keywords`]): the aliases the parser also takes, and
-/// words of `ss` that sockdoc does not have.
+/// Words besides the language's keywords ([`keywords`](sockdoc_core::filter::keywords)): the aliases
+/// the parser also takes, and words of `ss` that sockdoc does not have.
 pub(super) const MORE_WORDS: &[&str] = &[
     "excl",
     "inet",

@@ -188,10 +188,10 @@ pub struct Caller {
 /// What the SYN-SENT caller connects to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fanout {
-    /// N connects to one upstream address and port ([`DEAD_UPSTREAM_PORT`] on the upstream
+    /// N connects to one upstream address and port (`DEAD_UPSTREAM_PORT` on the upstream
     /// namespace's address), all SYNs dropped: one unreachable upstream.
     Upstream(usize),
-    /// One connect to each of N hosts (`10.250.9.1` ..= `10.250.9.N`, port [`SCAN_PORT`]), all
+    /// One connect to each of N hosts (`10.250.9.1` ..= `10.250.9.N`, port `SCAN_PORT`), all
     /// SYNs dropped: a scanner. N is at most 254.
     Scan(usize),
 }
@@ -201,7 +201,7 @@ pub enum Fanout {
 /// * `syn-caller` (upstream) or `syn-scanner` (scan) holds the SYN-SENT sockets of the chosen
 ///   [`Fanout`]; nftables drops their SYNs in `ns`'s output hook, so nothing of them leaves it;
 /// * `syn-ok`, the healthy neighbour, holds 2 established connections to `up-live` on
-///   [`LIVE_UPSTREAM_PORT`] in `upstream`.
+///   `LIVE_UPSTREAM_PORT` in `upstream`.
 ///
 /// The scan's /24 is routed via the upstream's address (it needs a route for `connect` to start).
 #[derive(Debug)]
@@ -360,11 +360,11 @@ impl SynSentFanout {
 /// Server-side connections stuck closing. The server namespace is joined to a client namespace
 /// by a veth link.
 ///
-/// * [`ClosingPile::fin_wait_2`]: `cp-halfclose` on [`HALF_CLOSE_PORT`] accepts and
+/// * [`ClosingPile::fin_wait_2`]: `cp-halfclose` on `HALF_CLOSE_PORT` accepts and
 ///   half-closes (`shutdown(SHUT_WR)`) every connection; `cp-client` in the client namespace
 ///   opened N connections and never closes them. The server holds N FIN-WAIT-2 sockets (the
 ///   client's ends sit in CLOSE-WAIT in the client namespace).
-/// * [`ClosingPile::fin_wait_1_orphans`]: `cp-holder` on [`ORPHAN_PORT`] accepted N connections
+/// * [`ClosingPile::fin_wait_1_orphans`]: `cp-holder` on `ORPHAN_PORT` accepted N connections
 ///   from `cp-peer`; then everything from the client is dropped in the server namespace's input
 ///   hook and `cp-holder` is killed. Its sockets become orphans in FIN-WAIT-1, retransmitting a
 ///   FIN that is never acknowledged. On drop the scenario sets `net.ipv4.tcp_orphan_retries=1` in
@@ -570,8 +570,8 @@ pub fn sockstat_orphans(ns: &Netns) -> io::Result<u64> {
 
 /// One namespace with UDP receivers on 127.0.0.1:
 ///
-/// * `udp-sink` on [`UDP_SINK_PORT`], `SO_RCVBUF` as asked, never reads;
-/// * `udp-reader` on [`UDP_READER_PORT`], reads everything (the healthy neighbour);
+/// * `udp-sink` on `UDP_SINK_PORT`, `SO_RCVBUF` as asked, never reads;
+/// * `udp-reader` on `UDP_READER_PORT`, reads everything (the healthy neighbour);
 /// * `udp-blaster`, a UDP socket connected to the sink: at start it sent datagrams until the
 ///   sink's queue was over its buffer (so from then on every datagram to the sink is dropped);
 ///   [`UdpDrops::blast`] makes it send more.

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use serde::Serialize;
-use sockdoc_core::i18n::pick;
+use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_proc::conntrack::{self, Conntrack};
 use sockdoc_proc::conntrack_table::{read_table, top, TableCounts};
 use sockdoc_proc::Netns;
@@ -13,6 +13,7 @@ use crate::cli::{ConntrackArgs, Global};
 use crate::error::{Exit, Failure};
 use crate::fmt::count;
 use crate::json::{write_pretty, JNetns, SCHEMA};
+use crate::report::{Done, Report};
 use crate::scope;
 
 fn read_in(ns: &Netns) -> Result<(Option<Conntrack>, Option<TableCounts>), Failure> {
@@ -67,124 +68,128 @@ fn rows(v: Vec<(String, u64)>) -> Vec<JRow> {
         .collect()
 }
 
-pub fn run(g: &Global, a: &ConntrackArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
-    let lang = g.lang();
-    let namespaces = scope::namespaces(g)?;
-    let mut docs = Vec::new();
-    for ns in &namespaces {
-        let (ct, table) = read_in(ns)?;
-        let table = table.unwrap_or_default();
-        let (cnt, max) = ct.as_ref().map_or((0, 0), |c| (c.count, c.max));
-        docs.push(JNs {
-            netns: JNetns::new(ns),
-            active: ct.is_some(),
-            count: cnt,
-            max,
-            percent: (cnt.saturating_mul(100)).checked_div(max).unwrap_or(0),
-            buckets: ct.as_ref().and_then(|c| c.buckets),
-            stats: ct.as_ref().and_then(|c| c.stats.as_ref()).map(|s| JStats {
-                drop: s.drop,
-                early_drop: s.early_drop,
-                insert_failed: s.insert_failed,
-                invalid: s.invalid,
-                search_restart: s.search_restart,
-            }),
-            by_proto: rows(top(&table.by_proto, a.top)),
-            by_tcp_state: rows(top(&table.by_tcp_state, a.top)),
-            top_sources: rows(top(&table.by_source, a.top)),
-            top_destinations: rows(top(&table.by_destination, a.top)),
-            unreplied: table.unreplied,
-        });
+/// The table of every namespace looked at, ready to print.
+pub struct ConntrackReport {
+    namespaces: Vec<(Netns, Option<Conntrack>, TableCounts)>,
+    top: usize,
+    label_ns: bool,
+}
+
+impl ConntrackReport {
+    fn docs(&self) -> Vec<JNs<'_>> {
+        self.namespaces
+            .iter()
+            .map(|(ns, ct, table)| {
+                let (cnt, max) = ct.as_ref().map_or((0, 0), |c| (c.count, c.max));
+                JNs {
+                    netns: JNetns::new(ns),
+                    active: ct.is_some(),
+                    count: cnt,
+                    max,
+                    percent: (cnt.saturating_mul(100)).checked_div(max).unwrap_or(0),
+                    buckets: ct.as_ref().and_then(|c| c.buckets),
+                    stats: ct.as_ref().and_then(|c| c.stats.as_ref()).map(|s| JStats {
+                        drop: s.drop,
+                        early_drop: s.early_drop,
+                        insert_failed: s.insert_failed,
+                        invalid: s.invalid,
+                        search_restart: s.search_restart,
+                    }),
+                    by_proto: rows(top(&table.by_proto, self.top)),
+                    by_tcp_state: rows(top(&table.by_tcp_state, self.top)),
+                    top_sources: rows(top(&table.by_source, self.top)),
+                    top_destinations: rows(top(&table.by_destination, self.top)),
+                    unreplied: table.unreplied,
+                }
+            })
+            .collect()
     }
-    if g.json {
+}
+
+impl Report for ConntrackReport {
+    fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         #[derive(Serialize)]
         struct Doc<'a> {
             schema: u32,
             command: &'static str,
             namespaces: &'a [JNs<'a>],
         }
+        let docs = self.docs();
         let doc = Doc {
             schema: SCHEMA,
             command: "conntrack",
             namespaces: &docs,
         };
-        write_pretty(out, &doc).map_err(Failure::output)?;
-        return Ok(Exit::Ok);
+        write_pretty(out, &doc)
     }
-    for (i, d) in docs.iter().enumerate() {
-        let w = |out: &mut dyn Write| -> std::io::Result<()> {
+
+    fn text(&self, out: &mut dyn Write, lang: Lang) -> std::io::Result<()> {
+        for (i, d) in self.docs().iter().enumerate() {
             if i > 0 {
                 writeln!(out)?;
             }
-            if g.all_netns || !namespaces[i].current {
-                writeln!(out, "== {} ==", namespaces[i].label())?;
+            let ns = &self.namespaces[i].0;
+            if self.label_ns || !ns.current {
+                writeln!(out, "== {} ==", ns.label())?;
             }
-            if !d.active {
-                writeln!(
-                    out,
-                    "{}",
-                    pick(
-                        lang,
-                        "conntrack is not active in this namespace: nothing is tracked",
-                        "此命名空间未启用 conntrack: 没有被跟踪的连接"
-                    )
-                )?;
-                return Ok(());
-            }
-            writeln!(
-                out,
-                "conntrack: {} / {} ({}%){}",
-                count(d.count),
-                count(d.max),
-                d.percent,
-                d.buckets
-                    .map_or(String::new(), |b| format!(", {} buckets", count(b)))
-            )?;
-            if let Some(s) = &d.stats {
-                writeln!(
-                    out,
-                    "  drop {}  early_drop {}  insert_failed {}  invalid {}  search_restart {}",
-                    s.drop, s.early_drop, s.insert_failed, s.invalid, s.search_restart
-                )?;
-            }
-            let section =
-                |out: &mut dyn Write, title: &str, rows: &[JRow]| -> std::io::Result<()> {
-                    if rows.is_empty() {
-                        return Ok(());
-                    }
-                    writeln!(out, "{title}")?;
-                    for r in rows {
-                        writeln!(out, "  {:>10}  {}", count(r.count), r.key)?;
-                    }
-                    Ok(())
-                };
-            section(out, pick(lang, "By protocol:", "按协议:"), &d.by_proto)?;
-            section(
-                out,
-                pick(lang, "By TCP state:", "按 TCP 状态:"),
-                &d.by_tcp_state,
-            )?;
-            section(out, pick(lang, "Top sources:", "主要来源:"), &d.top_sources)?;
-            section(
-                out,
-                pick(lang, "Top destinations:", "主要目的地:"),
-                &d.top_destinations,
-            )?;
-            if d.unreplied > 0 {
-                writeln!(
-                    out,
-                    "{} {}",
-                    count(d.unreplied),
-                    pick(
-                        lang,
-                        "entries never answered ([UNREPLIED])",
-                        "个表项从未收到应答 ([UNREPLIED])"
-                    )
-                )?;
-            }
-            Ok(())
-        };
-        w(out).map_err(Failure::output)?;
+            write_ns_text(out, lang, d)?;
+        }
+        Ok(())
     }
-    Ok(Exit::Ok)
+}
+
+fn write_ns_text(out: &mut dyn Write, lang: Lang, d: &JNs<'_>) -> std::io::Result<()> {
+    if !d.active {
+        return writeln!(out, "{}", text(lang, Msg::CtInactive, &[]));
+    }
+    writeln!(
+        out,
+        "conntrack: {} / {} ({}%){}",
+        count(d.count),
+        count(d.max),
+        d.percent,
+        d.buckets
+            .map_or(String::new(), |b| format!(", {} buckets", count(b)))
+    )?;
+    if let Some(s) = &d.stats {
+        writeln!(
+            out,
+            "  drop {}  early_drop {}  insert_failed {}  invalid {}  search_restart {}",
+            s.drop, s.early_drop, s.insert_failed, s.invalid, s.search_restart
+        )?;
+    }
+    let sections = [
+        (Msg::CtByProto, &d.by_proto),
+        (Msg::CtByTcpState, &d.by_tcp_state),
+        (Msg::CtTopSources, &d.top_sources),
+        (Msg::CtTopDestinations, &d.top_destinations),
+    ];
+    for (title, rows) in sections {
+        if rows.is_empty() {
+            continue;
+        }
+        writeln!(out, "{}", text(lang, title, &[]))?;
+        for r in rows {
+            writeln!(out, "  {:>10}  {}", count(r.count), r.key)?;
+        }
+    }
+    if d.unreplied > 0 {
+        let n = count(d.unreplied);
+        writeln!(out, "{}", text(lang, Msg::CtUnreplied, &[&n]))?;
+    }
+    Ok(())
+}
+
+pub fn run(g: &Global, a: &ConntrackArgs) -> Result<Done, Failure> {
+    let mut namespaces = Vec::new();
+    for ns in scope::namespaces(g)? {
+        let (ct, table) = read_in(&ns)?;
+        namespaces.push((ns, ct, table.unwrap_or_default()));
+    }
+    let report = ConntrackReport {
+        namespaces,
+        top: a.top,
+        label_ns: g.all_netns,
+    };
+    Ok(Done::new(report, Exit::Ok))
 }

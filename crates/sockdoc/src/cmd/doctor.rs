@@ -9,18 +9,45 @@ use serde::Serialize;
 use serde_json::{Map, Value as JValue};
 use sockdoc_core::aggregate::StateCounts;
 use sockdoc_core::doctor::{self, Finding, Input, KernelState, Severity, Value};
-use sockdoc_core::i18n::{pick, text, Lang, Msg};
-use sockdoc_core::{NoOwners, Owners};
+use sockdoc_core::i18n::{text, Lang, Msg};
+use sockdoc_core::session::{KernelPlan, Needs, Refresh};
 use sockdoc_diag::{Proto, Socket, State};
-use sockdoc_proc::{Netns, SocketOwners};
+use sockdoc_proc::Netns;
 
-use crate::census::{skip_vanished, Plan};
+use crate::census;
 use crate::cli::{DoctorArgs, Global, Select};
 use crate::error::{Exit, Failure};
 use crate::fmt::{count, duration_ms};
 use crate::json::{write_pretty, JNetns, SCHEMA};
+use crate::report::Report;
 use crate::scope;
 use crate::term::Term;
+
+/// What `doctor` shows: every namespace's diagnosis, and the worst status among them.
+struct DoctorReport<'a> {
+    results: &'a [Diagnosis],
+    worst: Option<Severity>,
+    lang: Lang,
+    label_ns: bool,
+    verbose: bool,
+}
+
+impl Report for DoctorReport<'_> {
+    fn text(&self, out: &mut dyn Write, _lang: sockdoc_core::i18n::Lang) -> std::io::Result<()> {
+        let term = Term::stdout();
+        for (i, d) in self.results.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            write_text(out, &term, self.lang, d, self.label_ns, self.verbose)?;
+        }
+        Ok(())
+    }
+
+    fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        write_json(out, self.results, self.worst)
+    }
+}
 
 /// One namespace's diagnosis.
 struct Diagnosis {
@@ -54,71 +81,57 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
     if interval > Duration::from_secs(60) {
         return Err(Failure::usage("--interval is at most 60s"));
     }
-    let namespaces = scope::namespaces(g)?;
-    let plan = Plan::new_in(&namespaces, &Select::default(), &[], true, true)?;
-    let mut owners: Option<SocketOwners> = None;
-    let mut notes = Vec::new();
+    let scope = scope::resolve(g)?;
+    let needs = Needs {
+        owners: true,
+        tcp_info: true,
+    };
+    let plan = census::plan(&scope, &Select::default(), &[], needs)?;
+    // The kernel state is read in each namespace on its own thread, around the census.
+    let mut session =
+        census::session(scope, plan, Refresh::PerRun)?.with_kernel(KernelPlan::Doctor { interval });
+    let mut denied = 0;
     let mut results = Vec::new();
-    for ns in namespaces {
-        // The kernel state is read in the namespace on its own thread, around the census.
-        let r = std::thread::scope(|scope| {
-            let kernel = scope.spawn(|| -> Result<KernelState, Failure> {
-                if !ns.current {
-                    ns.enter().map_err(Failure::netns)?;
-                }
-                Ok(KernelState::start().finish(interval))
-            });
-            let census = plan.sockets(&ns, owners.as_ref());
-            let kernel = kernel
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (census, kernel)
-        });
-        let (census, kernel) = r;
-        let Some((sockets, census)) = skip_vanished(census, g.all_netns, &ns, &mut notes)? else {
+    for sample in session.samples().map_err(Failure::census)? {
+        let Some(kernel) = &sample.kernel else {
             continue;
         };
-        let kernel = kernel?;
-        if owners.is_none() {
-            owners = census.owners;
+        if let Some(o) = sample.owner_map() {
+            denied = o.stats.denied;
         }
-        let o: &dyn Owners = owners.as_ref().map_or(&NoOwners, |o| o as &dyn Owners);
         let findings = doctor::diagnose(&Input {
-            sockets: &sockets,
-            owners: o,
-            kernel: &kernel,
+            sockets: &sample.sockets,
+            owners: sample.owners(),
+            kernel,
             idle_threshold_ms: idle.map(|d| d.as_millis() as u64),
             lang,
         });
-        let (tcp, udp) = histogram(&sockets);
-        let kernel_line = kernel_line(lang, &kernel, tcp.get(State::TimeWait));
+        let (tcp, udp) = histogram(&sample.sockets);
+        let kernel_line = kernel_line(lang, kernel, tcp.get(State::TimeWait));
         results.push(Diagnosis {
-            ns,
+            conntrack: kernel.conntrack_after.as_ref().map(|c| (c.count, c.max)),
+            ns: sample.ns,
             tcp,
             udp,
-            conntrack: kernel.conntrack_after.as_ref().map(|c| (c.count, c.max)),
             kernel_line,
             findings,
-            notes: census.notes,
+            notes: sample.notes,
         });
     }
+    let mut notes = session.take_notes();
     let worst = results
         .iter()
         .filter_map(|d| doctor::status(&d.findings))
         .max();
-    if g.json {
-        write_json(out, &results, worst).map_err(Failure::output)?;
-    } else {
-        let term = Term::stdout();
-        for (i, d) in results.iter().enumerate() {
-            if i > 0 {
-                writeln!(out).map_err(Failure::output)?;
-            }
-            write_text(out, &term, lang, d, g.all_netns, a.verbose).map_err(Failure::output)?;
-        }
-    }
+    let report = DoctorReport {
+        results: &results,
+        worst,
+        lang,
+        label_ns: g.all_netns,
+        verbose: a.verbose,
+    };
+    crate::report::write(g, &report, out).map_err(Failure::output)?;
     notes.extend(results.iter().flat_map(|d| d.notes.iter().cloned()));
-    let denied = owners.as_ref().map_or(0, |o| o.stats.denied);
     scope::print_notes(lang, &notes, true, denied);
     Ok(match worst {
         Some(Severity::Critical) => Exit::Critical,
@@ -132,14 +145,14 @@ fn kernel_line(lang: Lang, k: &KernelState, time_wait: u64) -> String {
     let s = &k.sysctls;
     let mut parts = vec![format!(
         "{} {}",
-        pick(lang, "keepalive window", "keepalive 探测窗口"),
+        text(lang, Msg::KeepaliveWindow, &[]),
         duration_ms(s.keepalive_window_ms())
     )];
     if let Some(max) = s.max_tw_buckets {
         parts.push(format!("TIME-WAIT {}/{}", count(time_wait), count(max)));
     }
     if let Some((lo, hi)) = s.port_range {
-        parts.push(format!("{} {lo}-{hi}", pick(lang, "ports", "临时端口")));
+        parts.push(format!("{} {lo}-{hi}", text(lang, Msg::Ports, &[])));
     }
     if let Some(m) = s.somaxconn {
         parts.push(format!("somaxconn {m}"));
@@ -147,7 +160,7 @@ fn kernel_line(lang: Lang, k: &KernelState, time_wait: u64) -> String {
     if let Some(f) = &k.file_nr {
         parts.push(format!(
             "{} {}/{}",
-            pick(lang, "files", "文件句柄"),
+            text(lang, Msg::Files, &[]),
             count(f.allocated),
             count(f.max)
         ));
@@ -166,12 +179,13 @@ fn histogram(sockets: &[Socket]) -> (StateCounts, StateCounts) {
     (tcp, udp)
 }
 
-fn severity_word(lang: Lang, s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => pick(lang, "CRITICAL", "严重"),
-        Severity::Warning => pick(lang, "WARNING", "警告"),
-        Severity::Info => pick(lang, "INFO", "信息"),
-    }
+fn severity_word(lang: Lang, s: Severity) -> String {
+    let m = match s {
+        Severity::Critical => Msg::SevCritical,
+        Severity::Warning => Msg::SevWarning,
+        Severity::Info => Msg::SevInfo,
+    };
+    text(lang, m, &[])
 }
 
 fn summary_line(lang: Lang, d: &Diagnosis) -> String {
@@ -192,8 +206,7 @@ fn summary_line(lang: Lang, d: &Diagnosis) -> String {
         line.push_str(&format!("  conntrack {}/{}", count(c), count(m)));
     }
     if d.tcp.total() == 0 {
-        line = pick(lang, "no TCP sockets", "没有 TCP 套接字").to_string()
-            + &line[line.find("  UDP").unwrap_or(0)..];
+        line = text(lang, Msg::NoTcp, &[]) + &line[line.find("  UDP").unwrap_or(0)..];
     }
     line
 }
@@ -220,25 +233,20 @@ fn write_text(
         writeln!(
             out,
             "{} {}",
-            term.green(pick(lang, "healthy:", "健康:")),
-            pick(lang, "no connection problems found", "未发现连接问题")
+            term.green(&text(lang, Msg::Healthy, &[])),
+            text(lang, Msg::NoProblems, &[])
         )?;
     } else {
         writeln!(
             out,
             "{}",
-            pick(
+            text(
                 lang,
-                format!(
-                    "{} critical, {} warning(s)",
-                    n(Severity::Critical),
-                    n(Severity::Warning)
-                ),
-                format!(
-                    "{} 个严重问题, {} 个警告",
-                    n(Severity::Critical),
-                    n(Severity::Warning)
-                ),
+                Msg::Counted,
+                &[
+                    &n(Severity::Critical).to_string(),
+                    &n(Severity::Warning).to_string()
+                ]
             )
         )?;
     }
@@ -248,13 +256,13 @@ fn write_text(
         writeln!(out)?;
         let word = severity_word(lang, f.severity);
         let tag = match f.severity {
-            Severity::Critical => term.red(word),
-            Severity::Warning => term.yellow(word),
-            Severity::Info => term.cyan(word),
+            Severity::Critical => term.red(&word),
+            Severity::Warning => term.yellow(&word),
+            Severity::Info => term.cyan(&word),
         };
         writeln!(out, "{tag}  {}  [{}]", term.bold(&f.title), f.id)?;
         if f.severity == Severity::Info && !verbose {
-            write_rows(out, f, 5)?;
+            write_rows(out, lang, f, 5)?;
             continue;
         }
         for para in f.detail.lines() {
@@ -262,12 +270,12 @@ fn write_text(
                 writeln!(out, "{line}")?;
             }
         }
-        write_rows(out, f, if verbose { 50 } else { 10 })?;
-        for line in term.wrap(&format!("{} {}", pick(lang, "Why:", "原因:"), f.why), 2) {
+        write_rows(out, lang, f, if verbose { 50 } else { 10 })?;
+        for line in term.wrap(&format!("{} {}", text(lang, Msg::Why, &[]), f.why), 2) {
             writeln!(out, "{line}")?;
         }
         if !f.fix.is_empty() {
-            writeln!(out, "  {}", pick(lang, "Fix:", "处理:"))?;
+            writeln!(out, "  {}", text(lang, Msg::Fix, &[]))?;
             for step in &f.fix {
                 writeln!(out, "    {step}")?;
             }
@@ -285,13 +293,13 @@ fn cell_text(v: &Value) -> String {
 }
 
 /// The breakdown rows as a small table.
-fn write_rows(out: &mut dyn Write, f: &Finding, max: usize) -> std::io::Result<()> {
-    let Some(first) = f.groups.first() else {
+fn write_rows(out: &mut dyn Write, lang: Lang, f: &Finding, max: usize) -> std::io::Result<()> {
+    let groups = f.groups();
+    let Some(first) = groups.first() else {
         return Ok(());
     };
     let keys: Vec<&str> = first.0.iter().map(|(k, _)| *k).collect();
-    let rows: Vec<Vec<String>> = f
-        .groups
+    let rows: Vec<Vec<String>> = groups
         .iter()
         .take(max)
         .map(|r| {
@@ -335,8 +343,9 @@ fn write_rows(out: &mut dyn Write, f: &Finding, max: usize) -> std::io::Result<(
     for r in &rows {
         writeln!(out, "{}", line(r))?;
     }
-    if f.groups.len() > max {
-        writeln!(out, "    … {} more", f.groups.len() - max)?;
+    if groups.len() > max {
+        let more = (groups.len() - max).to_string();
+        writeln!(out, "    {}", text(lang, Msg::MoreRows, &[&more]))?;
     }
     Ok(())
 }
@@ -439,12 +448,12 @@ fn write_json(
                             why: &f.why,
                             fix: &f.fix,
                             evidence: f
-                                .evidence
-                                .iter()
-                                .map(|(k, v)| (k.to_string(), JValue::from(*v)))
+                                .numbers()
+                                .into_iter()
+                                .map(|(k, v)| (k.to_string(), JValue::from(v)))
                                 .collect(),
                             groups: f
-                                .groups
+                                .groups()
                                 .iter()
                                 .map(|r| {
                                     r.0.iter()

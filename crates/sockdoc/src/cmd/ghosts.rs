@@ -4,15 +4,15 @@ use std::io::Write;
 
 use sockdoc_core::doctor::ghosts::is_suspect;
 use sockdoc_core::doctor::kernel::Sysctls;
-use sockdoc_core::i18n::{text, Msg};
-use sockdoc_proc::{Netns, SocketOwners};
+use sockdoc_core::session::{Needs, Refresh};
+use sockdoc_proc::Netns;
 
-use crate::census::{skip_vanished, Plan};
+use crate::census::{self, Plan};
 use crate::cli::{GhostsArgs, Global, Select};
 use crate::cmd::doctor::parse_duration;
-use crate::cmd::list::{write_json_ns, write_text, Col};
+use crate::cmd::list::{Col, NsSockets, SocketsReport};
 use crate::error::{Exit, Failure};
-use crate::json::SCHEMA;
+use crate::report::Done;
 use crate::scope;
 
 /// The threshold in force inside `ns`: the user's, or that namespace's keepalive window.
@@ -38,86 +38,82 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
         words.extend(a.filter.iter().cloned());
         words.push(")".into());
     }
-    let namespaces = scope::namespaces(g)?;
-    let plan = Plan::new_in(&namespaces, &Select::default(), &words, true, true)?;
-    if a.probe {
-        let [ns] = namespaces.as_slice() else {
-            return Err(Failure::usage(
-                "--probe works in one namespace at a time: use --netns NAME or --netns-pid PID",
-            ));
-        };
-        let threshold = threshold_in(ns, user)?;
-        let (mut suspects, census) = plan.sockets(ns, None).map_err(Failure::census)?;
-        suspects.retain(|s| is_suspect(s, threshold));
-        let probe_time = parse_duration("--probe-time", &a.probe_time)?;
-        return crate::cmd::probe::run(
-            &crate::cmd::probe::ProbeRun {
-                ns,
-                plan: &plan,
-                suspects: &suspects,
-                owners: census.owners.as_ref(),
-                threshold_ms: threshold,
-                probe_time,
-                reap: a.reap,
-                yes: a.yes,
-                audit_log: a.audit_log.as_ref(),
-                json: g.json,
-                filter_text: a.filter.join(" "),
-            },
-            out,
-        );
+    let scope = scope::resolve(g)?;
+    if !a.probe {
+        return crate::report::present(g, suspects(g, a, scope, user, &words), out);
     }
-    let cols = [Col::Local, Col::Peer, Col::Timer, Col::Idle, Col::Process];
-    let mut owners: Option<SocketOwners> = None;
+    let namespaces = &scope.namespaces;
+    let plan = Plan::new_in(namespaces, &Select::default(), &words, true, true)?;
+    let [ns] = namespaces.as_slice() else {
+        return Err(Failure::usage(
+            "--probe works in one namespace at a time: use --netns NAME or --netns-pid PID",
+        ));
+    };
+    let threshold = threshold_in(ns, user)?;
+    let (mut suspects, census) = plan.sockets(ns, None).map_err(Failure::census)?;
+    suspects.retain(|s| is_suspect(s, threshold));
+    let probe_time = parse_duration("--probe-time", &a.probe_time)?;
+    crate::cmd::probe::run(
+        &crate::cmd::probe::ProbeRun {
+            ns,
+            plan: &plan,
+            suspects: &suspects,
+            owners: census.owners.as_ref(),
+            threshold_ms: threshold,
+            probe_time,
+            reap: a.reap,
+            yes: a.yes,
+            audit_log: a.audit_log.as_ref(),
+            json: g.json,
+            filter_text: a.filter.join(" "),
+        },
+        out,
+    )
+}
+
+/// The suspects of every namespace in scope, as a listing.
+fn suspects(
+    g: &Global,
+    a: &GhostsArgs,
+    scope: sockdoc_core::session::Scope,
+    user: Option<u64>,
+    words: &[String],
+) -> Result<Done, Failure> {
+    let scope_namespaces = scope.namespaces.clone();
+    let needs = Needs {
+        owners: true,
+        tcp_info: true,
+    };
+    let plan = census::plan(&scope, &Select::default(), words, needs)?;
+    let mut session = census::session(scope, plan, Refresh::PerRun)?;
     let mut notes = Vec::new();
-    if g.json {
-        write!(
-            out,
-            "{{\"schema\":{SCHEMA},\"command\":\"ghosts\",\"namespaces\":["
-        )
-        .map_err(Failure::output)?;
-    }
-    let mut first = true;
-    for ns in &namespaces {
+    let mut denied = 0;
+    let mut namespaces = Vec::new();
+    for ns in &scope_namespaces {
         let threshold = threshold_in(ns, user)?;
-        let r = plan.sockets(ns, owners.as_ref());
-        let Some((mut sockets, census)) = skip_vanished(r, g.all_netns, ns, &mut notes)? else {
+        let Some(mut sample) = session.sample_or_skip(ns).map_err(Failure::census)? else {
             continue;
         };
-        if owners.is_none() {
-            owners = census.owners;
+        sample.sockets.retain(|s| is_suspect(s, threshold));
+        if let Some(o) = sample.owner_map() {
+            denied = o.stats.denied;
         }
-        sockets.retain(|s| is_suspect(s, threshold));
-        if g.json {
-            if !first {
-                out.write_all(b",").map_err(Failure::output)?;
-            }
-            let extra = [("threshold_ms", threshold)];
-            write_json_ns(
-                out,
-                ns,
-                &sockets,
-                owners.as_ref(),
-                &census.notes,
-                "suspects",
-                &extra,
-            )
-            .map_err(Failure::output)?;
-        } else {
-            if g.all_netns || !ns.current {
-                let title = text(g.lang(), Msg::Namespace, &[&ns.label()]);
-                writeln!(out, "{title}").map_err(Failure::output)?;
-            }
-            write_text(out, &cols, &sockets, owners.as_ref(), !a.no_header)
-                .map_err(Failure::output)?;
-        }
-        first = false;
-        notes.extend(census.notes);
+        notes.extend(sample.notes.iter().cloned());
+        namespaces.push(NsSockets {
+            sample,
+            extra: vec![("threshold_ms", threshold)],
+        });
     }
-    if g.json {
-        out.write_all(b"]}\n").map_err(Failure::output)?;
-    }
-    let denied = owners.as_ref().map_or(0, |o| o.stats.denied);
+    notes.splice(0..0, session.take_notes());
     scope::print_notes(g.lang(), &notes, true, denied);
-    Ok(Exit::Ok)
+    let report = SocketsReport {
+        command: "ghosts",
+        key: "suspects",
+        cols: vec![Col::Local, Col::Peer, Col::Timer, Col::Idle, Col::Process],
+        header: !a.no_header,
+        label_ns: g.all_netns,
+        show_owners: true,
+        namespaces,
+    };
+    Ok(Done::new(report, Exit::Ok))
 }

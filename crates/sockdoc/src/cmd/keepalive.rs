@@ -18,14 +18,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
-use sockdoc_act::keepalive::{retrofit, Change, Keepalive, Opt};
+use sockdoc_act::keepalive::{Change, Keepalive, Opt};
+use sockdoc_act::treat::keepalive::{Options, Written};
+use sockdoc_act::treat::{self, Context};
 use sockdoc_diag::{Proto, Socket, State, TimerKind};
 use sockdoc_proc::SocketOwners;
 
 use crate::cli::{Global, KeepaliveArgs};
 use crate::cmd::kill::NOT_REACHED;
 use crate::cmd::list::{write_text, Col};
-use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid};
+use crate::cmd::treat::{confirm, now_rfc3339, open_audit, owner_of, select, uid};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
 
@@ -33,41 +35,11 @@ use crate::json::{write_pretty, JSocket, SCHEMA};
 const MIN_EVERY: Duration = Duration::from_millis(100);
 
 /// A socket's keepalive options, as JSON (results and audit records).
-#[derive(Clone, Copy, Serialize)]
-pub(crate) struct JKeepalive {
-    keepalive: bool,
-    idle: u32,
-    intvl: u32,
-    cnt: u32,
-    user_timeout_ms: u32,
-}
-
-impl From<&Keepalive> for JKeepalive {
-    fn from(k: &Keepalive) -> JKeepalive {
-        JKeepalive {
-            keepalive: k.enabled,
-            idle: k.idle,
-            intvl: k.intvl,
-            cnt: k.cnt,
-            user_timeout_ms: k.user_timeout_ms,
-        }
-    }
-}
+pub(crate) type JKeepalive = Options;
 
 /// The options a change writes, as JSON (absent keys are left as they are).
 fn change_json(c: &Change) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    let mut put = |k: &str, v: Option<serde_json::Value>| {
-        if let Some(v) = v {
-            m.insert(k.to_string(), v);
-        }
-    };
-    put("keepalive", c.enabled.map(Into::into));
-    put("idle", c.idle.map(Into::into));
-    put("intvl", c.intvl.map(Into::into));
-    put("cnt", c.cnt.map(Into::into));
-    put("user_timeout_ms", c.user_timeout_ms.map(Into::into));
-    serde_json::Value::Object(m)
+    serde_json::to_value(Written::from(c)).unwrap_or_default()
 }
 
 #[derive(Serialize)]
@@ -321,32 +293,12 @@ struct Acted {
     stopped: Option<Failure>,
 }
 
-/// What every audit record of a keepalive change says (the intent; the outcome adds to it).
+/// What the CLI's keepalive records say besides the socket: whether a `--watch` round wrote them.
 #[derive(Serialize)]
-struct KaRecord<'a> {
-    time: String,
-    action: &'static str,
+struct KaAbout<'a> {
     socket: JSocket<'a>,
-    filter: &'a str,
-    uid: u32,
-    pid: Option<u32>,
-    fd: Option<u32>,
-    /// Set by a `--watch` round.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     watch: bool,
-    /// The options written (absent keys are left as they are).
-    change: &'a serde_json::Value,
-}
-
-/// The outcome record.
-#[derive(Serialize)]
-struct KaOutcome<'a> {
-    #[serde(flatten)]
-    record: KaRecord<'a>,
-    outcome: &'static str,
-    reason: Option<String>,
-    before: Option<JKeepalive>,
-    after: Option<JKeepalive>,
 }
 
 /// The run stopped on an audit write: one line naming the log, what was changed, and what to do.
@@ -374,9 +326,10 @@ fn audit_failed(
     f
 }
 
-/// Apply `change` to `targets`, write-ahead ([`WriteAhead`]): batch by batch, the intent records
-/// are on disk before a socket of the batch changes and the outcome records before the next batch
-/// starts; a record that cannot be written stops the run there ([`Acted::stopped`]).
+/// Apply `change` to `targets` through the treat path ([`treat::keepalive::keepalive`]): batch by
+/// batch, the intents (with each socket's options before) are on disk before a socket of the batch
+/// changes and the outcome records before the next batch starts; a record that cannot be written
+/// stops the run there ([`Acted::stopped`]).
 fn act(
     targets: &[&Socket],
     owners: Option<&SocketOwners>,
@@ -385,82 +338,42 @@ fn act(
     watch: bool,
     log: &mut Log,
 ) -> Acted {
-    let owner_of = |s: &Socket| owners.and_then(|o| o.owners(s.inode).next());
-    let change_j = change_json(change);
-    let uid = uid();
-    let record = |s: &Socket| {
-        let o = owner_of(s);
-        KaRecord {
-            time: now_rfc3339(),
-            action: "keepalive",
-            socket: JSocket::new(s, owners),
-            filter: filter_text,
-            uid,
-            pid: o.map(|o| o.pid),
-            fd: o.map(|o| o.fd),
-            watch,
-            change: &change_j,
-        }
+    let sockets: Vec<Socket> = targets.iter().map(|s| **s).collect();
+    let ctx = Context {
+        via: "keepalive",
+        filter: Some(filter_text),
+        uid: uid(),
     };
     let path = log.audit.path().to_path_buf();
-    let one = |s: &Socket| match owner_of(s) {
-        None => Done {
-            pid: None,
-            fd: None,
-            outcome: "failed",
-            reason: Some("its owner exited".to_string()),
-            before: None,
-            after: None,
+    let mut wa = WriteAhead::new(&mut log.audit, log.run.as_str());
+    let report = treat::keepalive::keepalive(
+        &sockets,
+        &|i| owner_of(owners, &sockets[i]),
+        &|i| KaAbout {
+            socket: JSocket::new(&sockets[i], owners),
+            watch,
         },
-        Some(o) => match retrofit(o.pid, o.fd, s.inode, change) {
-            Ok(a) => Done {
-                pid: Some(o.pid),
-                fd: Some(o.fd),
-                outcome: "set",
-                reason: None,
-                before: Some(a.before),
-                after: Some(a.after),
-            },
-            Err(f) => Done {
-                pid: Some(o.pid),
-                fd: Some(o.fd),
-                outcome: "failed",
-                reason: Some(f.to_string()),
-                before: f.before,
-                after: None,
-            },
-        },
-    };
-    let acted = WriteAhead::new(&mut log.audit, log.run.as_str()).act(
-        targets,
-        |s| record(s),
-        |batch| batch.iter().map(|s| one(s)).collect(),
-        |s, d: &Done| KaOutcome {
-            record: KaRecord {
-                pid: d.pid,
-                fd: d.fd,
-                ..record(s)
-            },
-            outcome: d.outcome,
-            reason: d.reason.clone(),
-            before: d.before.as_ref().map(JKeepalive::from),
-            after: d.after.as_ref().map(JKeepalive::from),
-        },
+        change,
+        &ctx,
+        &mut wa,
     );
-    match acted {
-        Ok(done) => Acted {
-            done,
-            stopped: None,
-        },
-        Err(st) => {
-            let changed = st.done.iter().filter(|d| d.outcome == "set").count();
-            let f = audit_failed(&path, st.error, changed, targets.len(), st.unrecorded);
-            Acted {
-                done: st.done,
-                stopped: Some(f),
-            }
-        }
-    }
+    let done: Vec<Done> = report
+        .done
+        .into_iter()
+        .map(|d| Done {
+            pid: d.owner.map(|o| o.0),
+            fd: d.owner.map(|o| o.1),
+            outcome: d.outcome(),
+            reason: d.error,
+            before: d.before,
+            after: d.after,
+        })
+        .collect();
+    let stopped = report.stopped.map(|st| {
+        let changed = done.iter().filter(|d| d.outcome == "set").count();
+        audit_failed(&path, st.error, changed, targets.len(), st.unrecorded)
+    });
+    Acted { done, stopped }
 }
 
 fn write_json(

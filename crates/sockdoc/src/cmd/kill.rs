@@ -4,18 +4,20 @@
 //! records synced before each batch, outcome records after; a record that cannot be written stops the
 //! run), and reading the kernel again to report what is really gone.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
-use sockdoc_act::kill::{kill_many, Attempt, Method, RstOptions};
+use sockdoc_act::kill::{Attempt, Method, RstOptions};
+use sockdoc_act::treat::{self, kill::Ladder, AuditStop, Context};
 use sockdoc_diag::{Socket, State};
 use sockdoc_proc::SocketOwners;
 
 use crate::cli::{Global, KillArgs, KillMethod};
 use crate::cmd::list::{write_text, Col};
-use crate::cmd::treat::{confirm, now_rfc3339, open_audit, select, uid, Selection};
+use crate::cmd::treat::{
+    confirm, open_audit, owner_of, reread, select, uid, About, Selection, Target,
+};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
 use crate::scope;
@@ -48,45 +50,6 @@ struct JKill<'a> {
     acted: usize,
     killed: usize,
     results: Vec<JResult<'a>>,
-}
-
-/// What every audit record of a kill says.
-#[derive(Serialize)]
-struct KillRecord<'a> {
-    time: String,
-    action: &'static str,
-    socket: JSocket<'a>,
-    filter: &'a str,
-    uid: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    via: Option<&'a str>,
-}
-
-/// The intent record: about to try `methods` on the socket.
-#[derive(Serialize)]
-struct KillIntent<'a> {
-    #[serde(flatten)]
-    record: KillRecord<'a>,
-    methods: &'a [&'static str],
-}
-
-/// The outcome record.
-#[derive(Serialize)]
-struct KillOutcome<'a> {
-    #[serde(flatten)]
-    record: KillRecord<'a>,
-    method: Option<&'static str>,
-    outcome: &'static str,
-    attempts: Vec<RecAttempt>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-}
-
-#[derive(Serialize)]
-struct RecAttempt {
-    method: &'static str,
-    error: Option<String>,
-    note: Option<String>,
 }
 
 const COLS: [Col; 6] = [
@@ -236,8 +199,8 @@ pub struct Killed {
     pub socket: Socket,
     /// The rung that worked, if one did.
     pub method: Option<Method>,
-    /// The rung worked and the kernel no longer shows the socket (or, after shutdown, shows it in
-    /// another state).
+    /// The rung worked and the kernel, read again, no longer shows the socket (or, after shutdown,
+    /// shows it in another state).
     pub killed: bool,
     /// Why not, when not killed.
     pub reason: Option<String>,
@@ -256,13 +219,9 @@ pub struct Executed {
 /// Why a socket [`execute`] did not reach is not in the report's kill results.
 pub const NOT_REACHED: &str = "not acted on: the audit log could not be written";
 
-/// Kill `sockets` (from `sel`) with the ladder `methods`, recorded ahead in the audit log (with
-/// `filter` and, when set, `via`): batch by batch, the intent records are on disk before the batch is
-/// acted on and its outcome records before the next batch starts; a record that cannot be written
-/// stops the run there ([`Executed::stopped`]). Then the kernel is read again: only what is gone (or,
-/// after a shutdown, changed state) counts as killed, and a socket whose rung answered but that the
-/// kernel still shows unchanged gets a corrected outcome record. The one place that closes selected
-/// sockets, for `kill` and for `top`'s kill action.
+/// Kill `sockets` (from `sel`) with the ladder `methods`, through the one treat path
+/// ([`sockdoc_act::treat::kill`]): recorded ahead in the audit log (with `filter` and `via`), then
+/// the kernel read again once with the selection's plan. For `kill` and for `top`'s kill action.
 pub fn execute(
     sel: &Selection,
     sockets: &[Socket],
@@ -272,117 +231,90 @@ pub fn execute(
     via: Option<&str>,
     audit: &mut AuditLog,
 ) -> Result<Executed, Failure> {
-    let owners = sel.owners.as_ref();
+    let how = Ladder { methods, rst: *rst };
+    let target = Target {
+        ns: &sel.ns,
+        plan: Some(&sel.plan),
+        owners: sel.owners.as_ref(),
+    };
+    kill_sockets(
+        &target,
+        sockets,
+        &how,
+        Some(filter),
+        via.unwrap_or("kill"),
+        audit,
+    )
+}
+
+/// Kill exactly `sockets` of `t` (a caller such as `top` passes the sockets it shows, by cookie:
+/// no filter words), recorded in `audit` with `filter` (when there is one) and `via` (the command).
+/// The one place the CLI closes sockets.
+pub fn kill_sockets(
+    t: &Target,
+    sockets: &[Socket],
+    how: &Ladder,
+    filter: Option<&str>,
+    via: &str,
+    audit: &mut AuditLog,
+) -> Result<Executed, Failure> {
+    let owners = t.owners;
     // The netlink socket must live in the target namespace: open it on a thread that entered it.
-    let mut diag = scope::diag_socket(&sel.ns)?;
-    let items: Vec<(Socket, Option<(u32, u32)>)> = sockets
-        .iter()
-        .map(|s| {
-            let owner = owners
-                .and_then(|o| o.owners(s.inode).next())
-                .map(|o| (o.pid, o.fd));
-            (*s, owner)
+    let mut diag = scope::diag_socket(t.ns)?;
+    let path = audit.path().to_path_buf();
+    let ctx = Context {
+        via,
+        filter,
+        uid: uid(),
+    };
+    let mut wa = WriteAhead::new(audit, run_id());
+    let report = treat::kill::kill(
+        &mut diag,
+        sockets,
+        &mut |i| owner_of(owners, &sockets[i]),
+        &|i| About::new(&sockets[i], owners),
+        how,
+        &ctx,
+        &mut wa,
+        &mut reread(t)?,
+    )?;
+    let stopped = report
+        .stopped
+        .map(|st| stopped_failure(&path, st, sockets.len() - report.done.len()));
+    let done = report
+        .done
+        .into_iter()
+        .map(|k| Killed {
+            socket: k.socket,
+            method: k.method,
+            killed: k.killed(),
+            reason: k.error,
+            attempts: k.attempts,
         })
         .collect();
-    let path = audit.path().to_path_buf();
-    let uid = uid();
-    let ladder: Vec<&'static str> = methods.iter().map(|m| m.name()).collect();
-    let record = |s: &Socket| KillRecord {
-        time: now_rfc3339(),
-        action: "kill",
-        socket: JSocket::new(s, owners),
-        filter,
-        uid,
-        via,
-    };
-    let outcome =
-        |s: &Socket, tries: &[Attempt], killed: bool, reason: Option<String>| KillOutcome {
-            record: record(s),
-            method: tries
-                .iter()
-                .find(|t| t.error.is_none())
-                .map(|t| t.method.name()),
-            outcome: if killed { "killed" } else { "failed" },
-            attempts: tries
-                .iter()
-                .map(|t| RecAttempt {
-                    method: t.method.name(),
-                    error: t.error.clone(),
-                    note: t.note.clone(),
-                })
-                .collect(),
-            reason,
-        };
-    let mut wa = WriteAhead::new(audit, run_id());
-    let acted = wa.act(
-        &items,
-        |(s, _)| KillIntent {
-            record: record(s),
-            methods: &ladder,
-        },
-        |batch| kill_many(&mut diag, batch, methods, rst),
-        |(s, _), tries| {
-            let worked = tries.iter().any(|t| t.error.is_none());
-            outcome(s, tries, worked, None)
-        },
-    );
-    let (attempts, mut stopped) = match acted {
-        Ok(a) => (a, None),
-        Err(st) => {
-            let left = sockets.len() - st.done.len();
-            let mut msg = format!(
-                "cannot write the audit log {}: {}; stopped with {left} socket(s) not acted on",
-                path.display(),
-                st.error
-            );
-            if st.unrecorded > 0 {
-                msg.push_str(&format!(
-                    " ({} acted on have an intent but no outcome record)",
-                    st.unrecorded
-                ));
-            }
-            msg.push_str(": free space there or choose another --audit-log, then run again");
-            let exit = if st.error.kind() == std::io::ErrorKind::PermissionDenied {
-                Exit::NoPerm
-            } else {
-                Exit::Io
-            };
-            (st.done, Some(Failure::new(exit, msg)))
-        }
-    };
-    let (after, _) = sel.plan.sockets(&sel.ns, owners).map_err(Failure::census)?;
-    let now: HashMap<u64, State> = after.iter().map(|s| (s.cookie, s.state)).collect();
-    let mut done = Vec::with_capacity(attempts.len());
-    let mut corrections = Vec::new();
-    for (s, tries) in sockets.iter().zip(attempts) {
-        let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
-        let gone = match now.get(&s.cookie) {
-            None => true,
-            Some(st) => worked == Some(Method::Shutdown) && *st != s.state,
-        };
-        let killed = worked.is_some() && gone;
-        let reason = match (worked, gone) {
-            (Some(_), false) => Some("the kernel still shows it unchanged".to_string()),
-            (None, _) => tries.last().and_then(|t| t.error.clone()),
-            _ => None,
-        };
-        if worked.is_some() && !killed {
-            corrections.push(outcome(s, &tries, false, reason.clone()));
-        }
-        done.push(Killed {
-            socket: *s,
-            method: worked,
-            killed,
-            reason,
-            attempts: tries,
-        });
-    }
-    if stopped.is_none() {
-        if let Err(e) = wa.outcomes(&corrections) {
-            stopped = Some(Failure::io("write the audit log", &path, e));
-        }
-    }
     Ok(Executed { done, stopped })
+}
+
+/// The one line saying the run stopped on the audit log (exit 74, or 77 for a permission problem).
+fn stopped_failure(path: &std::path::Path, st: AuditStop, left: usize) -> Failure {
+    let mut msg = format!(
+        "cannot write the audit log {}: {}; stopped with {left} socket(s) not acted on",
+        path.display(),
+        st.error
+    );
+    if st.unrecorded > 0 {
+        msg.push_str(&format!(
+            " ({} acted on have an intent but no outcome record)",
+            st.unrecorded
+        ));
+    }
+    msg.push_str(": free space there or choose another --audit-log, then run again");
+    let exit = if st.error.kind() == std::io::ErrorKind::PermissionDenied {
+        Exit::NoPerm
+    } else {
+        Exit::Io
+    };
+    Failure::new(exit, msg)
 }
 
 /// More than `limit` sockets need `--yes`, or the count typed back on a terminal: a filter that

@@ -4,15 +4,18 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use sockdoc_core::i18n::{text, Msg};
+use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_diag::{Family, Socket};
 use sockdoc_proc::SocketOwners;
 
-use crate::census::{skip_vanished, Plan};
+use sockdoc_core::session::{Needs, Refresh, Sample};
+
+use crate::census;
 use crate::cli::{Global, ListArgs};
 use crate::error::{Exit, Failure};
 use crate::fmt::{duration_ms, timer};
 use crate::json::{JNetns, JSocket, SCHEMA};
+use crate::report::{Done, Report};
 use crate::scope;
 
 /// `sockdoc list --help` text after the options.
@@ -147,53 +150,102 @@ fn columns(a: &ListArgs) -> Result<Vec<Col>, Failure> {
         .collect()
 }
 
-pub fn run(g: &Global, a: &ListArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+/// One namespace's sockets as a listing shows them.
+pub struct NsSockets {
+    pub sample: Sample,
+    /// Extra numbers for the JSON entry (ghosts' threshold).
+    pub extra: Vec<(&'static str, u64)>,
+}
+
+/// The sockets of every namespace looked at, ready to print: `list`, and `ghosts` with its suspects.
+pub struct SocketsReport {
+    pub command: &'static str,
+    /// The JSON key of the socket array (`sockets`, `suspects`).
+    pub key: &'static str,
+    pub cols: Vec<Col>,
+    pub header: bool,
+    /// Title each namespace (`--all-netns`, or one that is not the caller's).
+    pub label_ns: bool,
+    /// Show owners (a column or `-p` asked for them).
+    pub show_owners: bool,
+    pub namespaces: Vec<NsSockets>,
+}
+
+impl Report for SocketsReport {
+    fn text(&self, out: &mut dyn Write, lang: Lang) -> std::io::Result<()> {
+        for n in &self.namespaces {
+            let s = &n.sample;
+            if self.label_ns || !s.ns.current {
+                writeln!(out, "{}", text(lang, Msg::Namespace, &[&s.ns.label()]))?;
+            }
+            let shown = if self.show_owners {
+                s.owner_map()
+            } else {
+                None
+            };
+            write_text(out, &self.cols, &s.sockets, shown, self.header)?;
+        }
+        Ok(())
+    }
+
+    fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        write!(
+            out,
+            "{{\"schema\":{SCHEMA},\"command\":\"{}\",\"namespaces\":[",
+            self.command
+        )?;
+        for (i, n) in self.namespaces.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            let s = &n.sample;
+            let shown = if self.show_owners {
+                s.owner_map()
+            } else {
+                None
+            };
+            write_json_ns(out, &s.ns, &s.sockets, shown, &s.notes, self.key, &n.extra)?;
+        }
+        out.write_all(b"]}\n")
+    }
+}
+
+pub fn run(g: &Global, a: &ListArgs) -> Result<Done, Failure> {
     let cols = columns(a)?;
     let want_owners = a.processes || cols.iter().any(|c| c.needs_owners());
     let want_info = g.json || cols.iter().any(|c| c.needs_tcp_info());
-    let namespaces = scope::namespaces(g)?;
-    let plan = Plan::new_in(&namespaces, &a.select, &a.filter, want_owners, want_info)?;
-    let mut owners: Option<SocketOwners> = None;
-    let mut notes: Vec<String> = Vec::new();
-    let mut denied = 0;
-    if g.json {
-        write!(
-            out,
-            "{{\"schema\":{SCHEMA},\"command\":\"list\",\"namespaces\":["
-        )
-        .map_err(Failure::output)?;
-    }
-    for (i, ns) in namespaces.iter().enumerate() {
-        let r = plan.sockets(ns, owners.as_ref());
-        let Some((sockets, census)) = skip_vanished(r, g.all_netns, ns, &mut notes)? else {
-            continue;
-        };
-        if owners.is_none() && census.owners.is_some() {
-            owners = census.owners;
-            denied = owners.as_ref().map_or(0, |o| o.stats.denied);
-        }
-        let shown = if want_owners { owners.as_ref() } else { None };
-        if g.json {
-            if i > 0 {
-                out.write_all(b",").map_err(Failure::output)?;
-            }
-            write_json_ns(out, ns, &sockets, shown, &census.notes, "sockets", &[])
-                .map_err(Failure::output)?;
-        } else {
-            if g.all_netns || !ns.current {
-                let title = text(g.lang(), Msg::Namespace, &[&ns.label()]);
-                writeln!(out, "{title}").map_err(Failure::output)?;
-            }
-            write_text(out, &cols, &sockets, shown, !a.no_header).map_err(Failure::output)?;
-        }
-        notes.extend(census.notes);
-    }
-    if g.json {
-        out.write_all(b"]}\n").map_err(Failure::output)?;
-    }
-    out.flush().map_err(Failure::output)?;
-    scope::print_notes(g.lang(), &notes, plan.owners, denied);
-    Ok(Exit::Ok)
+    let scope = scope::resolve(g)?;
+    let needs = Needs {
+        owners: want_owners,
+        tcp_info: want_info,
+    };
+    let plan = census::plan(&scope, &a.select, &a.filter, needs)?;
+    let wanted_owners = plan.owners;
+    let mut session = census::session(scope, plan, Refresh::PerRun)?;
+    let samples = session.samples().map_err(Failure::census)?;
+    let denied = samples
+        .iter()
+        .find_map(|s| s.owner_map())
+        .map_or(0, |o| o.stats.denied);
+    let mut notes = session.take_notes();
+    notes.extend(samples.iter().flat_map(|s| s.notes.iter().cloned()));
+    scope::print_notes(g.lang(), &notes, wanted_owners, denied);
+    let report = SocketsReport {
+        command: "list",
+        key: "sockets",
+        cols,
+        header: !a.no_header,
+        label_ns: g.all_netns,
+        show_owners: want_owners,
+        namespaces: samples
+            .into_iter()
+            .map(|sample| NsSockets {
+                sample,
+                extra: Vec::new(),
+            })
+            .collect(),
+    };
+    Ok(Done::new(report, Exit::Ok))
 }
 
 /// One namespace's entry: `{"netns":..,<extra>,"notes":[..],"<key>":[sockets]}`, streamed.

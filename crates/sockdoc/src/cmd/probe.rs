@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
-use sockdoc_act::audit::{run_id, WriteAhead};
+use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::challenge::Session;
-use sockdoc_act::kill::{kill_many, Method, RstOptions};
+use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_act::probe::{self, raw_probe, Probing, RawProbeOptions, RawVerdict};
+use sockdoc_act::treat::{self, kill::Ladder, Context};
 use sockdoc_diag::{Socket, TimerKind};
 use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::census::Plan;
-use crate::cmd::treat::{confirm, now_rfc3339, open_audit, uid};
+use crate::cmd::treat::{confirm, now_rfc3339, open_audit, owner_of, reread, uid, Target};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JNetns, JSocket, SCHEMA};
 use crate::scope;
@@ -233,70 +234,17 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
     let mut reaped = vec![false; judged.len()];
     let mut stopped = None;
     if !doomed.is_empty() {
-        let mut diag = scope::diag_socket(p.ns)?;
-        let items: Vec<(Socket, Option<(u32, u32)>)> = doomed
-            .iter()
-            .map(|&i| {
-                let s = p.suspects[i];
-                let owner = p
-                    .owners
-                    .and_then(|o| o.owners(s.inode).next())
-                    .map(|o| (o.pid, o.fd));
-                (s, owner)
-            })
-            .collect();
-        let record = |s: &Socket| {
-            json!({
-                "time": now_rfc3339(), "action": "kill", "reason": "ghosts --probe --reap: dead",
-                "socket": JSocket::new(s, p.owners), "filter": p.filter_text, "uid": uid(),
-            })
-        };
-        let methods = [Method::Destroy, Method::Shutdown, Method::Rst];
-        let acted = WriteAhead::new(&mut audit, run.clone()).act(
-            &items,
-            |(s, _)| record(s),
-            |batch| kill_many(&mut diag, batch, &methods, &RstOptions::default()),
-            |(s, _), tries| {
-                let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
-                let mut r = record(s);
-                r["method"] = worked.map(Method::name).into();
-                r["outcome"] = if worked.is_some() { "killed" } else { "failed" }.into();
-                r["attempts"] = tries
-                    .iter()
-                    .map(|t| json!({"method": t.method.name(), "error": t.error, "note": t.note}))
-                    .collect::<Vec<_>>()
-                    .into();
-                r
-            },
-        );
-        let done = match acted {
-            Ok(d) => d,
-            Err(st) => {
-                stopped = Some(Failure::new(
-                    Exit::Io,
-                    format!(
-                        "cannot write the audit log {}: {}; stopped with {} dead suspect(s) not reaped: free space there or choose another --audit-log",
-                        audit.path().display(),
-                        st.error,
-                        doomed.len() - st.done.len()
-                    ),
-                ));
-                st.done
-            }
-        };
-        // Reaped, as `kill` counts it: a rung worked and the kernel, read again, no longer shows the
-        // socket (or, after a shutdown, shows it in another state).
-        let (again, _) = p.plan.sockets(p.ns, p.owners).map_err(Failure::census)?;
-        let still: HashMap<u64, sockdoc_diag::State> =
-            again.iter().map(|s| (s.cookie, s.state)).collect();
-        for (&i, tries) in doomed.iter().zip(done) {
-            let s = &p.suspects[i];
-            let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
-            reaped[i] = match (worked, still.get(&s.cookie)) {
-                (None, _) => false,
-                (Some(_), None) => true,
-                (Some(m), Some(st)) => m == Method::Shutdown && *st != s.state,
-            };
+        let sockets: Vec<Socket> = doomed.iter().map(|&i| p.suspects[i]).collect();
+        let (r, st) = reap_dead(
+            p,
+            &sockets,
+            &|k| judged[doomed[k]].2.clone(),
+            &mut audit,
+            &run,
+        )?;
+        stopped = st;
+        for (k, done) in r.into_iter().enumerate() {
+            reaped[doomed[k]] = done;
         }
     }
     let mut log = |record: serde_json::Value| {
@@ -363,6 +311,72 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
     } else {
         Exit::Ok
     })
+}
+
+/// What a `ghosts --probe --reap` kill record says besides the socket: why it was chosen.
+#[derive(Serialize)]
+struct DeadAbout<'a> {
+    socket: JSocket<'a>,
+    /// `dead: ` and the probe's verdict.
+    reason: String,
+}
+
+/// Reap the dead `sockets` through the treat path ([`treat::kill::kill`]): the ladder recorded ahead,
+/// the kernel read again once; reaped only when the re-read no longer shows the socket (or, after a
+/// shutdown, shows it in another state). `why(k)` is the verdict of `sockets[k]`. Returns per socket
+/// whether it was reaped, and the failure when the audit log stopped the run.
+fn reap_dead(
+    p: &ProbeRun,
+    sockets: &[Socket],
+    why: &dyn Fn(usize) -> String,
+    audit: &mut AuditLog,
+    run: &str,
+) -> Result<(Vec<bool>, Option<Failure>), Failure> {
+    let mut diag = scope::diag_socket(p.ns)?;
+    let methods = [Method::Destroy, Method::Shutdown, Method::Rst];
+    let how = Ladder {
+        methods: &methods,
+        rst: RstOptions::default(),
+    };
+    let ctx = Context {
+        via: "ghosts --probe --reap",
+        filter: Some(&p.filter_text),
+        uid: uid(),
+    };
+    let path = audit.path().to_path_buf();
+    let target = Target {
+        ns: p.ns,
+        plan: Some(p.plan),
+        owners: p.owners,
+    };
+    let mut wa = WriteAhead::new(audit, run);
+    let report = treat::kill::kill(
+        &mut diag,
+        sockets,
+        &mut |k| owner_of(p.owners, &sockets[k]),
+        &|k| DeadAbout {
+            socket: JSocket::new(&sockets[k], p.owners),
+            reason: format!("dead: {}", why(k)),
+        },
+        &how,
+        &ctx,
+        &mut wa,
+        &mut reread(&target)?,
+    )?;
+    let stopped = report.stopped.map(|st| {
+        Failure::new(
+            Exit::Io,
+            format!(
+                "cannot write the audit log {}: {}; stopped with {} dead suspect(s) not reaped: free space there or choose another --audit-log",
+                path.display(),
+                st.error,
+                sockets.len() - report.done.len()
+            ),
+        )
+    });
+    let mut reaped: Vec<bool> = report.done.iter().map(|k| k.killed()).collect();
+    reaped.resize(sockets.len(), false);
+    Ok((reaped, stopped))
 }
 
 /// Verdict of a keepalive probe from the socket as the kernel shows it afterwards.

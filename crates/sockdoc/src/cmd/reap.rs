@@ -8,6 +8,7 @@
 //! lines never panic (a closed stderr loses them, nothing else). It decides nothing itself: the policy
 //! is in the core crate.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -21,18 +22,25 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use serde::Serialize;
 use serde_json::{json, Value};
 use sockdoc_act::audit::{run_id, AuditLog, Journal, WriteAhead};
-use sockdoc_act::keepalive::{retrofit, Change};
-use sockdoc_act::kill::{kill_many, Attempt, Method, RstOptions};
+use sockdoc_act::keepalive::Change;
+use sockdoc_act::kill::{Method, RstOptions};
+use sockdoc_act::treat::keepalive::KeepaliveRecord;
+use sockdoc_act::treat::kill::{KillRecord, Ladder, Verdict};
+use sockdoc_act::treat::{self, Context};
+use sockdoc_core::reap::decide::{Keep, Kill};
 use sockdoc_core::reap::track::flag;
 use sockdoc_core::reap::{decide, decide::Input, Config, OwnSsh, SpareReason, Tracker};
+use sockdoc_core::session::{
+    Needs, OwnerSource, Plan, ProcFds, Protocols, Refresh, Scope, Session,
+};
 use sockdoc_core::{NoOwners, Owners};
-use sockdoc_diag::{DiagSocket, Socket};
+use sockdoc_diag::{DiagSocket, Socket, State};
 use sockdoc_proc::{Netns, SocketOwners};
 
-use crate::census::Plan;
-use crate::cli::{Global, ReapArgs, Select};
+use crate::cli::{Global, ReapArgs};
 use crate::cmd::treat::{now_rfc3339, uid};
 use crate::error::{Exit, Failure};
 use crate::json::{JSocket, SCHEMA};
@@ -96,11 +104,14 @@ fn load(path: &Path, force_dry_run: bool, ns: &Netns) -> Result<Config, Failure>
 
 /// The census of a scan: every socket some rule selects (the rules' selectors as one tree).
 fn make_plan(cfg: &Config) -> Result<Plan, Failure> {
+    let needs = Needs {
+        owners: cfg.needs_processes(),
+        tcp_info: true,
+    };
     Ok(Plan::for_filter(
-        &Select::default(),
+        Protocols::default(),
         cfg.census_selector(),
-        cfg.needs_processes(),
-        true,
+        needs,
     ))
 }
 
@@ -358,7 +369,7 @@ fn daemon(
     }
     let mut ns = namespaces.remove(0);
     let mut cfg = load(&a.config, a.dry_run, &ns)?;
-    let mut plan = make_plan(&cfg)?;
+    let plan = make_plan(&cfg)?;
     if a.check {
         writeln!(
             out,
@@ -462,10 +473,13 @@ fn daemon(
 
     let mut diag: Option<DiagSocket> = None;
     let mut tracker = Tracker::new();
+    // Owners are read with a scan only when a rule's selector needs them, else lazily, at most once
+    // per scan, when a decision does.
+    let mut session = crate::census::session(Scope::one(ns.clone()), plan, Refresh::Lazy)?;
     let epoch = Instant::now();
     // Pinned to the namespace of the start line: a recreated name stops the daemon (exit 69) or,
     // with --follow-netns, is followed deliberately, with its own log line.
-    let watch = scope::NsWatch::start(g, &ns, "reap", scope::OnLost::Stop);
+    let watch = scope::watch(g, &ns, "reap", scope::OnLost::Stop);
     loop {
         let started = Instant::now();
         if let Some(new) = watch.take_switch() {
@@ -476,7 +490,8 @@ fn daemon(
                 "to": new.label(),
             }))?;
             sink.flush()?;
-            ns = new;
+            ns = new.clone();
+            session.switch(new);
             // The old namespace's sock_diag socket must not act in the new one.
             diag = None;
         }
@@ -484,7 +499,7 @@ fn daemon(
         match scan(
             &ns,
             &cfg,
-            &plan,
+            &session,
             &mut tracker,
             &mut diag,
             own_ssh,
@@ -522,7 +537,7 @@ fn daemon(
                 Ok((c, p)) => {
                     let restart_needed = c.metrics != cfg.metrics || c.log != cfg.log;
                     cfg = c;
-                    plan = p;
+                    session.plan = p;
                     metrics
                         .reloads
                         .get_or_create(&ReloadLabels {
@@ -563,7 +578,7 @@ fn daemon(
         }
     }
     watch.finish();
-    let lost = watch.lost();
+    let lost = scope::lost(&watch);
     sink.write(json!({
         "action": "stop",
         "scans": tracker.scans(),
@@ -600,7 +615,7 @@ impl LazyOwners {
         if self.walked.is_none() && !self.tried {
             self.tried = true;
             let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-            match SocketOwners::walk("/proc", threads) {
+            match ProcFds.read(threads) {
                 Ok(o) => self.walked = Some(o),
                 Err(e) => log_line!("sockdoc: cannot walk /proc for socket owners: {e}"),
             }
@@ -613,7 +628,7 @@ impl LazyOwners {
 fn scan(
     ns: &Netns,
     cfg: &Config,
-    plan: &Plan,
+    session: &Session,
     tracker: &mut Tracker,
     diag: &mut Option<DiagSocket>,
     own_ssh: Option<OwnSsh>,
@@ -621,11 +636,14 @@ fn scan(
     m: &Metrics,
     sink: &mut Sink,
 ) -> Result<(), ScanError> {
-    let (sockets, census) = plan
-        .sockets(ns, None)
+    let sample = session
+        .sample(ns)
         .map_err(|e| ScanError::Census(Failure::census(e).message))?;
+    let sockets = sample.sockets;
     let mut owners = LazyOwners {
-        walked: census.owners,
+        walked: sample
+            .owners
+            .and_then(|f| std::sync::Arc::try_unwrap(f.map).ok()),
         tried: false,
     };
     let now_ms = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -690,98 +708,161 @@ fn scan(
         }))?;
     }
 
-    // Kills, idlest first.
-    if d.kills.iter().any(|k| !k.dry_run) && diag.is_none() {
+    // Kills, idlest first, then keepalive retrofits: through the treat path, recorded ahead.
+    act_kills(
+        ns,
+        cfg,
+        session,
+        &d.kills,
+        &sockets,
+        diag,
+        &mut owners,
+        tracker,
+        m,
+        sink,
+    )?;
+    act_keepalive(cfg, &d.keepalive, &sockets, &mut owners, m, sink)
+}
+
+/// What a reap record says of a kill besides the socket: the rule, why it was chosen.
+#[derive(Serialize)]
+struct KillWhy<'a> {
+    schema: u32,
+    /// The socket as `--json` shows it (with its processes once they were walked).
+    socket: Value,
+    rule: &'a str,
+    reason: &'static str,
+    why: &'a str,
+    idle_ms: Option<u64>,
+    age_ms: u64,
+    age_at_least: bool,
+}
+
+fn kill_why<'a>(
+    cfg: &'a Config,
+    k: &'a Kill,
+    s: &Socket,
+    owners: Option<&SocketOwners>,
+) -> KillWhy<'a> {
+    KillWhy {
+        schema: SCHEMA,
+        socket: serde_json::to_value(JSocket::new(s, owners)).unwrap_or(Value::Null),
+        rule: &cfg.rules[k.rule].name,
+        reason: k.reason.key(),
+        why: &k.why,
+        idle_ms: k.idle_ms,
+        age_ms: k.age_ms,
+        age_at_least: k.age_at_least,
+    }
+}
+
+/// The ladder of every reap kill: SOCK_DESTROY, then shutdown through the owner's fd (the owners are
+/// walked only then, once), then the forged RST.
+const LADDER: [Method; 3] = [Method::Destroy, Method::Shutdown, Method::Rst];
+
+/// The scan's kills through the treat path ([`treat::kill::kill`]): recorded ahead, the kernel read
+/// again once, what is still there flagged in the tracker; dry-run ones only recorded.
+#[allow(clippy::too_many_arguments)]
+fn act_kills(
+    ns: &Netns,
+    cfg: &Config,
+    session: &Session,
+    kills: &[Kill],
+    sockets: &[Socket],
+    diag: &mut Option<DiagSocket>,
+    owners: &mut LazyOwners,
+    tracker: &mut Tracker,
+    m: &Metrics,
+    sink: &mut Sink,
+) -> Result<(), ScanError> {
+    let ctx = Context {
+        via: "reap",
+        filter: None,
+        uid: uid(),
+    };
+    let ladder_names = treat::kill::names(&LADDER);
+    let live: Vec<&Kill> = kills.iter().filter(|k| !k.dry_run).collect();
+    if !live.is_empty() && diag.is_none() {
         match scope::diag_socket(ns) {
             Ok(s) => *diag = Some(s),
             Err(f) => return Err(ScanError::Census(f.message)),
         }
     }
-    let live: Vec<usize> = (0..d.kills.len())
-        .filter(|&i| !d.kills[i].dry_run)
-        .collect();
-    let mut tries: Vec<Vec<Attempt>> = vec![Vec::new(); d.kills.len()];
-    if let Some(dg) = diag.as_mut() {
-        // Recorded ahead: each batch's intents are in the log before it is acted on.
-        let lazy = std::cell::RefCell::new(owners);
-        let record = |i: usize, phase_fields: Value| {
-            let k = &d.kills[i];
-            let socket = json!(JSocket::new(
-                &sockets[k.index],
-                lazy.borrow().walked.as_ref()
-            ));
-            let mut v = kill_record(cfg, k, socket, phase_fields);
-            v["schema"] = json!(SCHEMA);
-            v["time"] = json!(now_rfc3339());
-            v["dry_run"] = json!(false);
-            v
-        };
-        let acted = WriteAhead::new(sink, reap_run()).act(
-            &live,
-            |&i| record(i, json!({})),
-            |batch| {
-                let items: Vec<Socket> = batch.iter().map(|&i| sockets[d.kills[i].index]).collect();
-                kill_ladder(dg, &items, &mut lazy.borrow_mut())
+    if let (Some(dg), false) = (diag.as_mut(), live.is_empty()) {
+        let chosen: Vec<Socket> = live.iter().map(|k| sockets[k.index]).collect();
+        let lazy = std::cell::RefCell::new(std::mem::replace(
+            owners,
+            LazyOwners {
+                walked: None,
+                tried: true,
             },
-            |&i, attempts| {
-                record(i, json!({
-                    "outcome": kill_outcome(attempts),
-                    "method": attempts.iter().find(|t| t.error.is_none()).map(|t| t.method.name()),
-                    "attempts": attempts.iter().map(|t| json!({"method": t.method.name(), "error": t.error, "note": t.note})).collect::<Vec<_>>(),
-                }))
-            },
-        );
-        owners = lazy.into_inner();
-        let (done, stopped) = match acted {
-            Ok(done) => (done, None),
-            Err(st) => (st.done, Some(st.error)),
+        ));
+        let mut reread = |_: &[Socket]| -> Result<HashMap<u64, State>, ScanError> {
+            let now = session
+                .sample(ns)
+                .map_err(|e| ScanError::Census(Failure::census(e).message))?;
+            Ok(now.sockets.iter().map(|s| (s.cookie, s.state)).collect())
         };
-        for (&i, t) in live.iter().zip(done) {
-            tries[i] = t;
+        let how = Ladder {
+            methods: &LADDER,
+            rst: RstOptions::default(),
+        };
+        let mut wa = WriteAhead::new(sink, reap_run());
+        let report = treat::kill::kill(
+            dg,
+            &chosen,
+            &mut |i| {
+                let s = &chosen[i];
+                lazy.borrow_mut()
+                    .get()
+                    .and_then(|o| crate::cmd::treat::owner_of(Some(o), s))
+            },
+            // The owners are walked (mutably) only by the shutdown rung, never while a record is
+            // built: the two borrows never meet.
+            &|i| kill_why(cfg, live[i], &chosen[i], lazy.borrow().walked.as_ref()),
+            &how,
+            &ctx,
+            &mut wa,
+            &mut reread,
+        )?;
+        *owners = lazy.into_inner();
+        for (k, done) in live.iter().zip(&report.done) {
+            count_kill(cfg, k, done.verdict.name(), m);
+            if done.verdict == Verdict::Failed {
+                tracker.set_flag(done.socket.cookie, flag::KILL_FAILED);
+            }
         }
-        if let Some(e) = stopped {
-            count_kills(cfg, &d.kills, &tries, &sockets, tracker, m, false);
+        if let Some(st) = report.stopped {
             return Err(ScanError::Fatal(Failure::new(
                 Exit::Io,
                 format!(
-                    "cannot write the action log {}: {e}; stopped before the next kill (free space there or choose another --log)",
-                    sink.name()
+                    "cannot write the action log {}: {}; stopped before the next kill (free space there or choose another --log)",
+                    sink.name(),
+                    st.error
                 ),
             )));
         }
     }
-    count_kills(cfg, &d.kills, &tries, &sockets, tracker, m, true);
-    for k in d.kills.iter().filter(|k| k.dry_run) {
-        let socket = json!(JSocket::new(&sockets[k.index], owners.walked.as_ref()));
-        sink.write(kill_record(
-            cfg,
-            k,
-            socket,
-            json!({
-                "outcome": "would kill",
-                "dry_run": true,
-                "method": Value::Null,
-                "attempts": [],
-            }),
-        ))?;
+    for k in kills.iter().filter(|k| k.dry_run) {
+        count_kill(cfg, k, "would kill", m);
+        let why = kill_why(cfg, k, &sockets[k.index], owners.walked.as_ref());
+        let rec = KillRecord::would_kill(&ctx, &ladder_names, why);
+        sink.write(serde_json::to_value(rec).unwrap_or(Value::Null))?;
     }
+    Ok(())
+}
 
-    // Keepalive retrofits: live ones recorded ahead like kills, dry-run ones only recorded.
-    let ka_record = |job: &sockdoc_core::reap::decide::Keep, socket: Value, more: Value| {
-        let rule = &cfg.rules[job.rule];
-        let mut v = json!({
-            "action": "keepalive",
-            "dry_run": job.dry_run,
-            "rule": rule.name,
-            "settings": rule.keepalive.map(|k| json!({"idle": k.idle, "intvl": k.intvl, "count": k.count})),
-            "socket": socket,
-        });
-        if let (Some(v), Value::Object(more)) = (v.as_object_mut(), more) {
-            v.extend(more);
-        }
-        v
-    };
-    let count_ka = |job: &sockdoc_core::reap::decide::Keep, outcome: &str| {
+/// The scan's keepalive retrofits through the treat path ([`treat::keepalive::keepalive`]): live ones
+/// recorded ahead (intents with the options before), dry-run ones only recorded.
+fn act_keepalive(
+    cfg: &Config,
+    jobs: &[Keep],
+    sockets: &[Socket],
+    owners: &mut LazyOwners,
+    m: &Metrics,
+    sink: &mut Sink,
+) -> Result<(), ScanError> {
+    let count_ka = |job: &Keep, outcome: &str| {
         m.keepalive
             .get_or_create(&OutcomeLabels {
                 rule: cfg.rules[job.rule].name.clone(),
@@ -789,97 +870,90 @@ fn scan(
             })
             .inc();
     };
-    let jobs: Vec<&sockdoc_core::reap::decide::Keep> = d
-        .keepalive
+    let ctx = Context {
+        via: "reap",
+        filter: None,
+        uid: uid(),
+    };
+    let jobs: Vec<(&Keep, Change)> = jobs
         .iter()
-        .filter(|j| cfg.rules[j.rule].keepalive.is_some())
+        .filter_map(|j| {
+            let spec = cfg.rules[j.rule].keepalive?;
+            // Only keepalive and its timings: the application's TCP_USER_TIMEOUT stays.
+            Some((j, Change::keepalive(spec.idle, spec.intvl, spec.count)))
+        })
         .collect();
-    for job in jobs.iter().filter(|j| j.dry_run) {
-        count_ka(job, "would set");
-        let socket = json!(JSocket::new(&sockets[job.index], owners.walked.as_ref()));
-        sink.write(ka_record(job, socket, json!({"outcome": "would set", "before": Value::Null, "error": Value::Null, "pid": Value::Null, "fd": Value::Null})))?;
-    }
-    let live: Vec<&sockdoc_core::reap::decide::Keep> =
-        jobs.iter().copied().filter(|j| !j.dry_run).collect();
-    if !live.is_empty() {
-        // The owners are looked up once, before the intents, so intent and act name the same fd.
-        let held: Vec<Option<(u32, u32)>> = live
-            .iter()
-            .map(|j| {
-                owners
-                    .get()
-                    .and_then(|o| o.owners(sockets[j.index].inode).next())
-                    .map(|o| (o.pid, o.fd))
-            })
-            .collect();
-        let walked = owners.walked.as_ref();
-        let items: Vec<usize> = (0..live.len()).collect();
-        let socket_of = |i: usize| json!(JSocket::new(&sockets[live[i].index], walked));
-        let acted = WriteAhead::new(sink, reap_run()).act(
-            &items,
-            |&i| {
-                ka_record(
-                    live[i],
-                    socket_of(i),
-                    json!({"pid": held[i].map(|h| h.0), "fd": held[i].map(|h| h.1)}),
-                )
-            },
-            |batch| {
-                batch
-                    .iter()
-                    .map(|&i| {
-                        let job = live[i];
-                        let Some(spec) = cfg.rules[job.rule].keepalive else {
-                            return ("failed", None, Some("no keepalive settings".to_string()));
-                        };
-                        // Only keepalive and its timings: the application's TCP_USER_TIMEOUT stays.
-                        let want = Change::keepalive(spec.idle, spec.intvl, spec.count);
-                        match held[i] {
-                            None => (
-                                "failed",
-                                None,
-                                Some("no process holds it (it closed, or its owner exited)".to_string()),
-                            ),
-                            Some((pid, fd)) => match retrofit(pid, fd, sockets[job.index].inode, &want) {
-                                Ok(done) => ("set", Some(done.before), None),
-                                Err(f) => ("failed", f.before, Some(f.to_string())),
-                            },
-                        }
-                    })
-                    .collect()
-            },
-            |&i, (outcome, before, error): &(&str, Option<sockdoc_act::keepalive::Keepalive>, Option<String>)| {
-                ka_record(
-                    live[i],
-                    socket_of(i),
-                    json!({
-                        "outcome": outcome,
-                        "before": before.map(|b| json!({"keepalive": b.enabled, "idle": b.idle, "intvl": b.intvl, "count": b.cnt, "user_timeout_ms": b.user_timeout_ms})),
-                        "error": error,
-                        "pid": held[i].map(|h| h.0),
-                        "fd": held[i].map(|h| h.1),
-                    }),
-                )
-            },
-        );
-        let (done, stopped) = match acted {
-            Ok(done) => (done, None),
-            Err(st) => (st.done, Some(st.error)),
-        };
-        for (i, (outcome, _, _)) in done.iter().enumerate() {
-            count_ka(live[i], outcome);
+    fn about<'a>(
+        cfg: &'a Config,
+        s: &Socket,
+        job: &Keep,
+        owners: Option<&'a SocketOwners>,
+    ) -> RuleAbout<'a> {
+        RuleAbout {
+            schema: SCHEMA,
+            socket: JSocket::new(s, owners),
+            rule: &cfg.rules[job.rule].name,
         }
-        if let Some(e) = stopped {
+    }
+    for (job, change) in jobs.iter().filter(|(j, _)| j.dry_run) {
+        count_ka(job, "would set");
+        let rec = KeepaliveRecord::new(
+            &ctx,
+            change,
+            None,
+            about(cfg, &sockets[job.index], job, owners.walked.as_ref()),
+            true,
+        );
+        sink.write(serde_json::to_value(rec).unwrap_or(Value::Null))?;
+    }
+    // One change per rule: the jobs of each rule go through the treat path together.
+    for (r, _) in cfg.rules.iter().enumerate() {
+        let live: Vec<&(&Keep, Change)> = jobs
+            .iter()
+            .filter(|(j, _)| !j.dry_run && j.rule == r)
+            .collect();
+        let Some((_, change)) = live.first() else {
+            continue;
+        };
+        // The owners are looked up once, before the intents, so intent and act name the same fd.
+        let chosen: Vec<Socket> = live.iter().map(|(j, _)| sockets[j.index]).collect();
+        let walked = owners.get();
+        let held: Vec<Option<(u32, u32)>> = chosen
+            .iter()
+            .map(|s| crate::cmd::treat::owner_of(walked, s))
+            .collect();
+        let mut wa = WriteAhead::new(sink, reap_run());
+        let report = treat::keepalive::keepalive(
+            &chosen,
+            &|i| held[i],
+            &|i| about(cfg, &chosen[i], live[i].0, walked),
+            change,
+            &ctx,
+            &mut wa,
+        );
+        for (i, d) in report.done.iter().enumerate() {
+            count_ka(live[i].0, d.outcome());
+        }
+        if let Some(st) = report.stopped {
             return Err(ScanError::Fatal(Failure::new(
                 Exit::Io,
                 format!(
-                    "cannot write the action log {}: {e}; stopped before the next keepalive change (free space there or choose another --log)",
-                    sink.name()
+                    "cannot write the action log {}: {}; stopped before the next keepalive change (free space there or choose another --log)",
+                    sink.name(),
+                    st.error
                 ),
             )));
         }
     }
     Ok(())
+}
+
+/// What a reap record says of a keepalive change besides the socket: the rule.
+#[derive(Serialize)]
+struct RuleAbout<'a> {
+    schema: u32,
+    socket: JSocket<'a>,
+    rule: &'a str,
 }
 
 /// The id of this daemon's run in its write-ahead records.
@@ -888,121 +962,13 @@ fn reap_run() -> &'static str {
     RUN.get_or_init(run_id)
 }
 
-/// A kill's action record: its rule, why it was chosen and the socket (as a dry run and the live
-/// intent and outcome records all say them), with `more` (outcome, phase, ...) added.
-fn kill_record(
-    cfg: &Config,
-    k: &sockdoc_core::reap::decide::Kill,
-    socket: Value,
-    more: Value,
-) -> Value {
-    let mut v = json!({
-        "action": "kill",
-        "rule": cfg.rules[k.rule].name,
-        "reason": k.reason.key(),
-        "why": k.why,
-        "idle_ms": k.idle_ms,
-        "age_ms": k.age_ms,
-        "age_at_least": k.age_at_least,
-        "socket": socket,
-    });
-    if let (Some(o), Value::Object(more)) = (v.as_object_mut(), more) {
-        o.extend(more);
-    }
-    v
-}
-
-/// A kill's outcome from its attempts: `killed`, `gone` (it closed by itself first) or `failed`.
-fn kill_outcome(attempts: &[Attempt]) -> &'static str {
-    if attempts.iter().any(|t| t.error.is_none()) {
-        "killed"
-    } else if !attempts.is_empty() && attempts.iter().all(already_gone) {
-        "gone"
-    } else {
-        "failed"
-    }
-}
-
-/// Count the kills acted on (and the dry-run ones when `dry_too`) in the metrics, and flag the failed
-/// ones in the tracker. A kill not reached (a run stopped by the log) has no attempts and is left out.
-fn count_kills(
-    cfg: &Config,
-    kills: &[sockdoc_core::reap::decide::Kill],
-    tries: &[Vec<Attempt>],
-    sockets: &[Socket],
-    tracker: &mut Tracker,
-    m: &Metrics,
-    dry_too: bool,
-) {
-    for (k, attempts) in kills.iter().zip(tries) {
-        let outcome = if k.dry_run {
-            if !dry_too {
-                continue;
-            }
-            "would kill"
-        } else if attempts.is_empty() {
-            continue;
-        } else {
-            kill_outcome(attempts)
-        };
-        if outcome == "failed" {
-            tracker.set_flag(sockets[k.index].cookie, flag::KILL_FAILED);
-        }
-        m.kills
-            .get_or_create(&KillLabels {
-                rule: cfg.rules[k.rule].name.clone(),
-                reason: k.reason.key().into(),
-                outcome: outcome.replace(' ', "-"),
-            })
-            .inc();
-    }
-}
-
-/// SOCK_DESTROY's answer when the socket closed by itself between the census and the kill.
-fn already_gone(a: &Attempt) -> bool {
-    a.method == Method::Destroy && a.error.as_deref() == Some("the socket is already gone")
-}
-
-/// The kill ladder on a scan's sockets: SOCK_DESTROY for all; for those it could not close (and that
-/// did not close by themselves), shutdown through the owner's fd, then the forged RST (the owners are
-/// walked only then, once).
-fn kill_ladder(
-    diag: &mut DiagSocket,
-    items: &[Socket],
-    owners: &mut LazyOwners,
-) -> Vec<Vec<Attempt>> {
-    let none: Vec<(Socket, Option<(u32, u32)>)> = items.iter().map(|s| (*s, None)).collect();
-    let mut tries = kill_many(diag, &none, &[Method::Destroy], &RstOptions::default());
-    let retry: Vec<usize> = (0..items.len())
-        .filter(|&i| {
-            tries[i]
-                .iter()
-                .all(|t| t.error.is_some() && !already_gone(t))
+/// Count one kill in the metrics.
+fn count_kill(cfg: &Config, k: &Kill, outcome: &str, m: &Metrics) {
+    m.kills
+        .get_or_create(&KillLabels {
+            rule: cfg.rules[k.rule].name.clone(),
+            reason: k.reason.key().into(),
+            outcome: outcome.replace(' ', "-"),
         })
-        .collect();
-    if retry.is_empty() {
-        return tries;
-    }
-    let o = owners.get();
-    let rest: Vec<(Socket, Option<(u32, u32)>)> = retry
-        .iter()
-        .map(|&i| {
-            let s = items[i];
-            let owner = o
-                .and_then(|o| o.owners(s.inode).next())
-                .filter(|_| s.inode != 0)
-                .map(|w| (w.pid, w.fd));
-            (s, owner)
-        })
-        .collect();
-    let more = kill_many(
-        diag,
-        &rest,
-        &[Method::Shutdown, Method::Rst],
-        &RstOptions::default(),
-    );
-    for (&i, m) in retry.iter().zip(more) {
-        tries[i].extend(m);
-    }
-    tries
+        .inc();
 }

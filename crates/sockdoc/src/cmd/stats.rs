@@ -5,17 +5,21 @@ use std::io::Write;
 
 use serde::Serialize;
 use sockdoc_core::aggregate::{GroupBy, Grouping, Tally};
-use sockdoc_core::collect;
 use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_core::{NoOwners, Owners};
 use sockdoc_diag::State;
 use sockdoc_proc::{Netns, SocketOwners};
 
-use crate::census::{skip_vanished, Plan};
+use std::sync::Arc;
+
+use sockdoc_core::session::{Needs, Refresh};
+
+use crate::census;
 use crate::cli::{Global, StatsArgs};
 use crate::error::{Exit, Failure};
 use crate::fmt::{count, pad_left};
 use crate::json::{write_pretty, JNetns, SCHEMA};
+use crate::report::{Done, Report};
 use crate::scope;
 
 /// One namespace's counts.
@@ -25,7 +29,36 @@ struct NsStats {
     notes: Vec<String>,
 }
 
-pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+/// The counts of every namespace looked at, ready to print.
+pub struct StatsReport {
+    results: Vec<NsStats>,
+    top: usize,
+    label_ns: bool,
+    owners: Option<Arc<SocketOwners>>,
+}
+
+impl StatsReport {
+    fn proc_name(&self, pid: u32) -> Option<String> {
+        self.owners
+            .as_ref()
+            .and_then(|o| o.process(pid))
+            .map(|p| p.name.clone())
+    }
+}
+
+impl Report for StatsReport {
+    fn text(&self, out: &mut dyn Write, lang: Lang) -> std::io::Result<()> {
+        let name = |pid| self.proc_name(pid);
+        write_text(out, lang, &self.results, self.top, self.label_ns, &name)
+    }
+
+    fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let name = |pid| self.proc_name(pid);
+        write_json(out, &self.results, self.top, &name)
+    }
+}
+
+pub fn run(g: &Global, a: &StatsArgs) -> Result<Done, Failure> {
     let mut by = Vec::new();
     for word in &a.by {
         let k = GroupBy::parse(word, a.prefix4, a.prefix6).ok_or_else(|| {
@@ -36,78 +69,74 @@ pub fn run(g: &Global, a: &StatsArgs, out: &mut dyn Write) -> Result<Exit, Failu
         by.push(k);
     }
     let by_owner = by.iter().any(|b| b.needs_owners());
-    let namespaces = scope::namespaces(g)?;
-    let plan = Plan::new_in(&namespaces, &a.select, &a.filter, by_owner, false)?;
-    let mut results = Vec::with_capacity(namespaces.len());
-    let mut owners: Option<SocketOwners> = None;
-    let mut notes: Vec<String> = Vec::new();
-    for ns in namespaces {
-        let (tally, notes) = if plan.filter.needs_processes() {
-            // A filter on processes needs the walk before it can decide: keep the matching sockets.
-            let r = plan.sockets(&ns, owners.as_ref());
-            let Some((sockets, census)) = skip_vanished(r, g.all_netns, &ns, &mut notes)? else {
-                continue;
-            };
-            if owners.is_none() {
-                owners = census.owners;
-            }
-            let o: &dyn Owners = owners.as_ref().map_or(&NoOwners, |o| o as &dyn Owners);
+    let scope = scope::resolve(g)?;
+    let needs = Needs {
+        owners: by_owner,
+        tcp_info: false,
+    };
+    let plan = census::plan(&scope, &a.select, &a.filter, needs)?;
+    let late = plan.filter.needs_processes();
+    let wanted_owners = plan.owners;
+    let mut session = census::session(scope, plan, Refresh::PerRun)?;
+    let mut results = Vec::new();
+    let mut owners: Option<Arc<SocketOwners>> = None;
+    if late {
+        // A filter on processes needs the owners before it can decide: keep the matching sockets.
+        for sample in session.samples().map_err(Failure::census)? {
             let mut t = Tally::new(&by);
-            for s in &sockets {
-                t.add(s, o);
+            for s in &sample.sockets {
+                t.add(s, sample.owners());
             }
-            (t, census.notes)
-        } else {
-            // Streaming: each dump thread counts what passes the filter and forgets it; a grouping by
-            // process keeps 8 bytes per socket until the /proc walk (running alongside) is done.
-            let filter = &plan.filter;
-            let walk = plan.owners && owners.is_none();
-            let r = collect::run(
-                &plan.spec,
-                Some(&ns),
-                walk,
+            owners = owners.or(sample.owners.map(|f| f.map));
+            results.push(NsStats {
+                ns: sample.ns,
+                tally: t,
+                notes: sample.notes,
+            });
+        }
+    } else {
+        // Streaming: each dump thread counts what passes the filter and forgets it; a grouping by
+        // process keeps 8 bytes per socket until the owner read (running alongside) is done.
+        let filter = session.plan.filter.clone();
+        let counted = session
+            .counts(
                 |_| Tally::new(&by),
                 |t, s| {
                     if filter.matches(s, &NoOwners) {
                         t.add_deferred(s);
                     }
                 },
-            );
-            let Some(census) = skip_vanished(r, g.all_netns, &ns, &mut notes)? else {
-                continue;
-            };
-            if owners.is_none() {
-                owners = census.owners;
-            }
+            )
+            .map_err(Failure::census)?;
+        for c in counted {
             let mut t = Tally::new(&by);
-            for d in census.dumps {
+            for d in c.census.dumps {
                 t.merge(d.acc);
             }
-            let o: &dyn Owners = owners.as_ref().map_or(&NoOwners, |o| o as &dyn Owners);
+            owners = owners.or(c.owners.map(|f| f.map));
+            let o: &dyn Owners = owners.as_deref().map_or(&NoOwners, |o| o as &dyn Owners);
             t.resolve(o);
-            (t, census.notes)
-        };
-        results.push(NsStats { ns, tally, notes });
+            results.push(NsStats {
+                ns: c.ns,
+                tally: t,
+                notes: c.census.notes,
+            });
+        }
     }
+    let session_notes = session.take_notes();
     let denied = owners.as_ref().map_or(0, |o| o.stats.denied);
-    let proc_name = |pid: u32| {
-        owners
-            .as_ref()
-            .and_then(|o| o.process(pid))
-            .map(|p| p.name.clone())
-    };
-    let all_ns = g.all_netns;
-    if g.json {
-        write_json(out, &results, a.top, &proc_name).map_err(Failure::output)?;
-    } else {
-        write_text(out, g.lang(), &results, a.top, all_ns, &proc_name).map_err(Failure::output)?;
-    }
-    let notes: Vec<String> = results
-        .iter()
-        .flat_map(|r| r.notes.iter().cloned())
+    let notes: Vec<String> = session_notes
+        .into_iter()
+        .chain(results.iter().flat_map(|r| r.notes.iter().cloned()))
         .collect();
-    scope::print_notes(g.lang(), &notes, plan.owners, denied);
-    Ok(Exit::Ok)
+    scope::print_notes(g.lang(), &notes, wanted_owners, denied);
+    let report = StatsReport {
+        results,
+        top: a.top,
+        label_ns: g.all_netns,
+        owners,
+    };
+    Ok(Done::new(report, Exit::Ok))
 }
 
 fn write_text(

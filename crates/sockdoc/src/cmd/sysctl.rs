@@ -8,7 +8,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_core::sysctl_audit::{
     audit, plan_snippet_with, profile, with_profile, AuditRow, Profile, Refused, Verdict,
     HOST_HEADING,
@@ -19,6 +19,7 @@ use sockdoc_proc::Netns;
 use crate::cli::{Global, SysctlArgs, SysctlCommand};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JNetns, SCHEMA};
+use crate::report::Report;
 use crate::scope;
 use crate::term::Term;
 
@@ -190,25 +191,20 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
     // Refusals go to stderr for plan and apply, so the snippet on stdout stays loadable.
     if !g.json && !matches!(a.command, SysctlCommand::Check) {
         for r in &refused {
-            crate::log::log_line!("{} {}: {}", pick(lang, "refused", "拒绝"), r.key, r.reason);
+            crate::log::log_line!("{} {}: {}", text(lang, Msg::Refused, &[]), r.key, r.reason);
         }
     }
     match &a.command {
         SysctlCommand::Check => {
-            if g.json {
-                write_json(out, ns, profile, &rows, &refused, &unknown).map_err(Failure::output)?;
-            } else {
-                if let Some(p) = profile {
-                    writeln!(
-                        out,
-                        "profile {}: {}\n",
-                        p.name,
-                        pick(lang, p.about_en, p.about_zh)
-                    )
-                    .map_err(Failure::output)?;
-                }
-                write_text(out, lang, &rows, &refused, &unknown).map_err(Failure::output)?;
-            }
+            let report = CheckReport {
+                lang,
+                ns,
+                profile,
+                rows: &rows,
+                refused: &refused,
+                unknown: &unknown,
+            };
+            crate::report::write(g, &report, out).map_err(Failure::output)?;
             let changes = rows.iter().any(|r| r.verdict != Verdict::Keep) || !unknown.is_empty();
             Ok(if changes { Exit::Warning } else { Exit::Ok })
         }
@@ -259,14 +255,8 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
                 None => out.write_all(snippet.as_bytes()).map_err(Failure::output)?,
                 Some(p) => {
                     write_atomically(p, &snippet, *force)?;
-                    crate::log::log_line!(
-                        "{}",
-                        pick(
-                            lang,
-                            format!("wrote {}; load it with: sysctl --system", p.display()),
-                            format!("已写入 {}; 用 sysctl --system 加载", p.display()),
-                        )
-                    );
+                    let path = p.display().to_string();
+                    crate::log::log_line!("{}", text(lang, Msg::Wrote, &[&path]));
                 }
             }
             Ok(Exit::Ok)
@@ -380,6 +370,37 @@ pub(crate) fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(
     })
 }
 
+/// What `sysctl check` shows: the audit of one namespace, with a profile's settings laid over it.
+struct CheckReport<'a> {
+    lang: Lang,
+    ns: &'a Netns,
+    profile: Option<&'a Profile>,
+    rows: &'a [AuditRow],
+    refused: &'a [Refused],
+    unknown: &'a [ConfigEntry],
+}
+
+impl Report for CheckReport<'_> {
+    fn text(&self, out: &mut dyn Write, _lang: sockdoc_core::i18n::Lang) -> std::io::Result<()> {
+        if let Some(p) = self.profile {
+            let about = text(self.lang, Msg::ProfileAbout, &[p.name, p.about(self.lang)]);
+            writeln!(out, "{about}\n")?;
+        }
+        write_text(out, self.lang, self.rows, self.refused, self.unknown)
+    }
+
+    fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        write_json(
+            out,
+            self.ns,
+            self.profile,
+            self.rows,
+            self.refused,
+            self.unknown,
+        )
+    }
+}
+
 fn write_text(
     out: &mut dyn Write,
     lang: Lang,
@@ -389,17 +410,15 @@ fn write_text(
 ) -> std::io::Result<()> {
     let term = Term::stdout();
     for r in rows {
-        let cur =
-            r.current
-                .as_deref()
-                .unwrap_or(pick(lang, "(not in this kernel)", "(当前内核没有)"));
+        let missing = text(lang, Msg::NotInKernel, &[]);
+        let cur = r.current.as_deref().unwrap_or(&missing);
         let verdict = match r.verdict {
-            Verdict::Keep => term.green(pick(lang, "keep", "保持")),
+            Verdict::Keep => term.green(&text(lang, Msg::Keep, &[])),
             Verdict::Change => term.yellow(&match &r.recommended {
-                Some(v) => pick(lang, format!("change to {v}"), format!("改为 {v}")),
-                None => pick(lang, "change", "修改").to_string(),
+                Some(v) => text(lang, Msg::ChangeTo, &[v]),
+                None => text(lang, Msg::Change, &[]),
             }),
-            Verdict::Remove => term.red(pick(lang, "remove from config", "从配置中删除")),
+            Verdict::Remove => term.red(&text(lang, Msg::RemoveFromConfig, &[])),
         };
         writeln!(out, "{} = {cur}  → {verdict}", term.bold(r.key))?;
         for line in term.wrap(&r.reason, 4) {
@@ -411,8 +430,8 @@ fn write_text(
             out,
             "{} = {}  → {}",
             term.bold(r.key),
-            pick(lang, "(not here)", "(此处没有)"),
-            term.red(pick(lang, "refused", "拒绝"))
+            text(lang, Msg::NotHere, &[]),
+            term.red(&text(lang, Msg::Refused, &[]))
         )?;
         for line in term.wrap(&r.reason, 4) {
             writeln!(out, "{line}")?;
@@ -420,15 +439,7 @@ fn write_text(
     }
     if !unknown.is_empty() {
         writeln!(out)?;
-        writeln!(
-            out,
-            "{}",
-            term.bold(pick(
-                lang,
-                "In config files but not in this kernel:",
-                "配置文件中存在、但当前内核没有的参数:"
-            ))
-        )?;
+        writeln!(out, "{}", term.bold(&text(lang, Msg::ConfigUnknown, &[])))?;
         for e in unknown {
             writeln!(
                 out,

@@ -4,16 +4,19 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::collections::HashMap;
+
+use serde::Serialize;
 use sockdoc_act::audit::{AuditLog, DEFAULT_PATH};
 use sockdoc_core::own_ssh::OwnSsh;
-use sockdoc_diag::Socket;
+use sockdoc_diag::{Socket, State};
 use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::census::Plan;
 use crate::cli::{Global, Select};
 use crate::error::{Exit, Failure};
+use crate::json::JSocket;
 use crate::scope;
 
 /// The sockets an action will touch, in one namespace.
@@ -24,6 +27,76 @@ pub struct Selection {
     pub owners: Option<SocketOwners>,
     /// Sockets the filter matched but the safety rules keep out, with the reason.
     pub excluded: Vec<(Socket, &'static str)>,
+}
+
+/// Where the treat path acts and how it reads the kernel again: a namespace, the plan of the census
+/// that selected the sockets (`None`: every TCP socket), and the owners walked then.
+pub struct Target<'a> {
+    pub ns: &'a Netns,
+    pub plan: Option<&'a Plan>,
+    pub owners: Option<&'a SocketOwners>,
+}
+
+/// What the CLI says of a socket in every audit record: the socket as `--json` shows it.
+#[derive(Serialize)]
+pub struct About<'a> {
+    pub socket: JSocket<'a>,
+}
+
+impl<'a> About<'a> {
+    pub fn new(s: &Socket, owners: Option<&'a SocketOwners>) -> About<'a> {
+        About {
+            socket: JSocket::new(s, owners),
+        }
+    }
+}
+
+/// The first (pid, fd) holding `s`, when the owners were walked.
+pub fn owner_of(owners: Option<&SocketOwners>, s: &Socket) -> Option<(u32, u32)> {
+    owners
+        .and_then(|o| o.owners(s.inode).next())
+        .map(|o| (o.pid, o.fd))
+}
+
+/// The treat path's re-read ([`sockdoc_act::treat::Reread`]) for a [`Target`]: one census with its
+/// plan (or, without one, of every TCP socket), the state of every socket it shows, by cookie.
+pub struct Reread<'a> {
+    t: &'a Target<'a>,
+    own: Option<Plan>,
+}
+
+pub fn reread<'a>(t: &'a Target<'a>) -> Result<Reread<'a>, Failure> {
+    let own = match t.plan {
+        Some(_) => None,
+        None => {
+            let tcp = Select {
+                tcp: true,
+                ..Select::default()
+            };
+            Some(Plan::new_in(
+                std::slice::from_ref(t.ns),
+                &tcp,
+                &[],
+                false,
+                false,
+            )?)
+        }
+    };
+    Ok(Reread { t, own })
+}
+
+impl sockdoc_act::treat::Reread for Reread<'_> {
+    type Error = Failure;
+    fn present(&mut self, _: &[Socket]) -> Result<HashMap<u64, State>, Failure> {
+        // Never "nothing is there": without a plan there is no proof.
+        let plan = self.t.plan.or(self.own.as_ref()).ok_or_else(|| {
+            Failure::new(Exit::Unavailable, "no census plan to read the kernel again")
+        })?;
+        let (now, _) = plan
+            .sockets(self.t.ns, self.t.owners)
+            .map_err(Failure::census)?;
+        Ok(now.iter().map(|s| (s.cookie, s.state)).collect())
+    }
 }
 
 /// Census `words` in the one namespace of `g`, keeping what `keep` accepts.
@@ -153,45 +226,4 @@ pub fn open_audit(path: Option<&PathBuf>) -> Result<AuditLog, Failure> {
     })
 }
 
-/// Now as RFC 3339 UTC (`2026-11-26T17:04:05Z`).
-pub fn now_rfc3339() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// The caller's uid, for the audit log.
-pub fn uid() -> u32 {
-    // SAFETY: getuid has no preconditions.
-    unsafe { libc::getuid() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_shape() {
-        let t = now_rfc3339();
-        assert_eq!(t.len(), 20, "{t}");
-        assert!(t.starts_with("20") && t.ends_with('Z'));
-    }
-}
+pub use sockdoc_act::audit::{now_rfc3339, uid};

@@ -18,4 +18,5 @@ mod listen;
 mod piles;
 mod ports;
 mod run;
+mod sysctl;
 mod unreachable;

@@ -428,9 +428,10 @@ fn a_rung_the_kernel_contradicts_gets_a_corrected_outcome() {
         [("intent", ""), ("outcome", "killed"), ("outcome", "failed")],
         "the rung's answer, then the re-read's correction: {recs:#?}"
     );
+    // One record shape for every kill: why not killed is `error` (`reason` is why it was chosen).
     let last = recs.last().expect("records");
     assert_eq!(
-        last["reason"], "the kernel still shows it unchanged",
+        last["error"], "the kernel still shows it unchanged",
         "{last}"
     );
     drop((client, server));

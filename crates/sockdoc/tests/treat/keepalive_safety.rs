@@ -25,7 +25,7 @@ use crate::run::{assert_refused, strs, treat, Audit, KaDoc, Run};
 
 /// The keepalive options of one socket, read with getsockopt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Opts {
+pub(crate) struct Opts {
     keepalive: bool,
     idle: u64,
     intvl: u64,
@@ -84,7 +84,7 @@ fn setsockopt(fd: i32, level: i32, name: i32, v: i32) {
 }
 
 /// Our own socket's keepalive options.
-fn opts(fd: i32) -> Opts {
+pub(crate) fn opts(fd: i32) -> Opts {
     Opts {
         keepalive: getsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE) != 0,
         idle: getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
@@ -95,7 +95,7 @@ fn opts(fd: i32) -> Opts {
 }
 
 /// `["dport", "=", ":PORT"]`: the client ends (this process's sockets).
-fn clients_of(srv: &EchoServer) -> Vec<String> {
+pub(crate) fn clients_of(srv: &EchoServer) -> Vec<String> {
     vec!["dport".into(), "=".into(), format!(":{}", srv.port)]
 }
 
@@ -131,7 +131,7 @@ fn client_timer(srv: &EchoServer, c: &Conn) -> Option<String> {
 
 /// `sockdoc keepalive --restore --from-audit FROM OPTS... FILTER...` in the server's namespace,
 /// recording to `log`: the run and its JSON document.
-fn restore(
+pub(crate) fn restore(
     srv: &EchoServer,
     log: &impl AsRef<Path>,
     from: &str,
@@ -145,7 +145,7 @@ fn restore(
     (run, doc)
 }
 
-const SET: [&str; 7] = ["--yes", "--idle", "60", "--intvl", "5", "--cnt", "3"];
+pub(crate) const SET: [&str; 7] = ["--yes", "--idle", "60", "--intvl", "5", "--cnt", "3"];
 
 #[test]
 fn keepalive_leaves_the_apps_user_timeout_alone() {

@@ -17,6 +17,7 @@
 mod audit;
 mod blank;
 mod incident;
+mod intents;
 mod keepalive;
 mod keepalive_safety;
 mod kill;

@@ -1,32 +1,13 @@
-//! What `events` lost and says it lost: counters kept by the threads that see a loss, and the `lost`
-//! records written into the stream (text or JSON).
+//! What `events` says it lost: the `lost` records written into the stream (text or JSON), from the
+//! counters the engine keeps (`sockdoc_core::events::Losses`).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
+use sockdoc_core::events::{LossCounts, Losses};
 
 use crate::cmd::treat::now_rfc3339;
 use crate::json::SCHEMA;
-
-/// Losses, counted by the threads that see them.
-#[derive(Default)]
-pub(super) struct Losses {
-    /// Ends dropped because the queue to the output was full (exact).
-    pub(super) slow: AtomicU64,
-    /// ENOBUFS on a subscription socket: the kernel dropped at least one broadcast each time.
-    pub(super) overflows: AtomicU64,
-    /// Connections the scans saw that vanished with no end event (exact, for what scans saw).
-    pub(super) unreported: AtomicU64,
-}
-
-/// Loss totals already written to the stream.
-#[derive(Clone, Copy, Default)]
-pub(super) struct Reported {
-    pub(super) slow: u64,
-    pub(super) overflows: u64,
-    pub(super) unreported: u64,
-}
 
 /// Why ends were lost, as written in the stream.
 #[derive(Clone, Copy)]
@@ -42,13 +23,9 @@ pub(super) fn report_losses(
     out: &mut dyn Write,
     json: bool,
     losses: &Losses,
-    reported: &mut Reported,
+    reported: &mut LossCounts,
 ) -> std::io::Result<bool> {
-    let now = Reported {
-        slow: losses.slow.load(Ordering::SeqCst),
-        overflows: losses.overflows.load(Ordering::SeqCst),
-        unreported: losses.unreported.load(Ordering::SeqCst),
-    };
+    let now = losses.counts();
     let mut wrote = false;
     for (why, n) in [
         (Why::Overflow, now.overflows - reported.overflows),

@@ -62,7 +62,19 @@ pub(super) fn recorded(v: &Value) -> Option<Recorded> {
     let (before, before_uto) = keepalive_of(&v["before"])?;
     let mut after = match keepalive_of(&v["after"]) {
         Some((a, _)) => a,
-        // reap: the timings it set, keepalive on.
+        // An intent: the options it was about to write, on top of those before.
+        None if v["change"].is_object() => {
+            let c = &v["change"];
+            let or = |k: &str, was: u32| c.get(k).and_then(u32_of).unwrap_or(was);
+            Keepalive {
+                enabled: c["keepalive"].as_bool().unwrap_or(before.enabled),
+                idle: or("idle", before.idle),
+                intvl: or("intvl", before.intvl),
+                cnt: or("cnt", before.cnt),
+                user_timeout_ms: or("user_timeout_ms", before.user_timeout_ms),
+            }
+        }
+        // reap of older versions: the timings it set, keepalive on.
         None => {
             let s = &v["settings"];
             Keepalive {
@@ -89,6 +101,56 @@ pub(super) fn recorded(v: &Value) -> Option<Recorded> {
     })
 }
 
+/// How to take back what an intent added: the record it created, or what it overwrote.
+enum Undo {
+    Created(u64, usize),
+    Merged(usize, Keepalive, u32, u32, Value),
+}
+
+impl Undo {
+    fn apply(self, records: &mut [Option<Recorded>], by_cookie: &mut HashMap<u64, usize>) {
+        match self {
+            Undo::Created(cookie, i) => {
+                records[i] = None;
+                by_cookie.remove(&cookie);
+            }
+            Undo::Merged(i, after, pid, fd, socket) => {
+                if let Some(r) = records[i].as_mut() {
+                    (r.after, r.pid, r.fd, r.socket) = (after, pid, fd, socket);
+                }
+            }
+        }
+    }
+}
+
+/// Add one change: the earliest change not undone since holds the values from before sockdoc; the
+/// latest one what sockdoc left.
+fn merge(
+    records: &mut Vec<Option<Recorded>>,
+    by_cookie: &mut HashMap<u64, usize>,
+    rec: Recorded,
+) -> Undo {
+    match by_cookie.get(&rec.cookie) {
+        Some(&i) => match records[i].as_mut() {
+            Some(first) => {
+                let undo = Undo::Merged(i, first.after, first.pid, first.fd, first.socket.clone());
+                first.after = rec.after;
+                first.pid = rec.pid;
+                first.fd = rec.fd;
+                first.socket = rec.socket;
+                undo
+            }
+            None => Undo::Created(rec.cookie, i),
+        },
+        None => {
+            let (cookie, i) = (rec.cookie, records.len());
+            by_cookie.insert(cookie, i);
+            records.push(Some(rec));
+            Undo::Created(cookie, i)
+        }
+    }
+}
+
 /// Read the audit log: keepalive changes per socket, minus those a restore already undid.
 pub(super) fn read_audit(path: &Path) -> Result<FromAudit, Failure> {
     let file = File::open(path).map_err(|e| {
@@ -101,6 +163,7 @@ pub(super) fn read_audit(path: &Path) -> Result<FromAudit, Failure> {
     let mut r = BufReader::new(file);
     let mut by_cookie: HashMap<u64, usize> = HashMap::new();
     let mut records: Vec<Option<Recorded>> = Vec::new();
+    let mut intents: HashMap<(String, u64), Undo> = HashMap::new();
     let (mut read, mut malformed) = (0, 0);
     let mut line = Vec::new();
     loop {
@@ -132,39 +195,43 @@ pub(super) fn read_audit(path: &Path) -> Result<FromAudit, Failure> {
             malformed += 1;
             continue;
         };
-        // Intents (with or without the `"outcome":"pending"` older versions wrote) say nothing of
-        // what was there; records without `phase` (older versions, reap's action log) are
-        // outcomes. `run` is not needed: the log's order says which change came first.
+        // Intents of older versions (with or without `"outcome":"pending"`) say nothing of what
+        // was there; ours carry the options before, and count as done until their outcome says
+        // otherwise (a run that died between the two). Records without `phase` (older versions,
+        // reap's action log) are outcomes. The log's order says which change came first.
         let phase = v["phase"].as_str().unwrap_or("outcome");
+        let key = (
+            v["run"].as_str().unwrap_or("").to_string(),
+            v["socket"]["cookie"].as_u64().unwrap_or(0),
+        );
+        if phase == "intent" {
+            if v["action"] == "keepalive" && v["before"].is_object() {
+                if let Some(rec) = recorded(&v) {
+                    let undo = merge(&mut records, &mut by_cookie, rec);
+                    intents.insert(key, undo);
+                }
+            }
+            continue;
+        }
         if phase != "outcome" {
             continue;
         }
+        let undo = intents.remove(&key);
         match (v["action"].as_str(), v["outcome"].as_str()) {
             (Some("keepalive"), Some(outcome)) => {
                 read += 1;
                 if outcome != "set" {
+                    // The intent's change did not happen (all or nothing): take it back.
+                    if let Some(u) = undo {
+                        u.apply(&mut records, &mut by_cookie);
+                    }
                     continue;
                 }
                 let Some(rec) = recorded(&v) else {
                     malformed += 1;
                     continue;
                 };
-                // The earliest change not undone since holds the values from before sockdoc; the
-                // latest one what sockdoc left.
-                match by_cookie.get(&rec.cookie) {
-                    Some(&i) => {
-                        if let Some(first) = records[i].as_mut() {
-                            first.after = rec.after;
-                            first.pid = rec.pid;
-                            first.fd = rec.fd;
-                            first.socket = rec.socket;
-                        }
-                    }
-                    None => {
-                        by_cookie.insert(rec.cookie, records.len());
-                        records.push(Some(rec));
-                    }
-                }
+                merge(&mut records, &mut by_cookie, rec);
             }
             (Some("keepalive-restore"), Some("restored")) => {
                 if let Some(i) = v["socket"]["cookie"]

@@ -6,14 +6,13 @@ mod actions;
 
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc::Receiver;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sockdoc_core::filter::Filter;
 use sockdoc_core::i18n::pick;
-use sockdoc_proc::Netns;
+use sockdoc_runtime::{log, signals};
 use sockdoc_top::worker::WorkerSetup;
-use sockdoc_top::{Host, NsFollow, Outcome, Request, Setup};
+use sockdoc_top::{Host, Outcome, Request, Setup};
 
 use crate::cli::{Global, TopArgs};
 use crate::cmd::doctor::parse_duration;
@@ -57,11 +56,11 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
         lang,
     });
     // Pinned: a deleted and recreated name shows a banner; with --follow-netns the census follows.
-    let watch = scope::NsWatch::start(g, &ns, "top", scope::OnLost::Notice);
+    let watch = scope::watch(g, &ns, "top", scope::OnLost::Notice);
     let setup = Setup {
         worker: WorkerSetup {
             ns,
-            watch: Arc::new(Watch(watch)),
+            watch,
             interval,
             owners_every: parse_duration("--owners-every", &a.owners_every)?,
             doctor_every: parse_duration("--doctor-every", &a.doctor_every)?,
@@ -77,11 +76,11 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
         listen: a.listen,
         own_ssh: sockdoc_core::own_ssh::OwnSsh::from_env(),
     };
-    crate::signals::install();
+    signals::install();
     let pending = sockdoc_top::run(setup, &host, out).map_err(|e| Failure::new(Exit::Io, e.0))?;
     // An action under way finishes (its audit lines are written) before the process ends.
     if let Some(rx) = pending {
-        crate::log::log_line!(
+        log::log_line!(
             "{}",
             pick(
                 lang,
@@ -90,7 +89,7 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
             )
         );
         if let Ok(o) = rx.recv_timeout(probe_time + Duration::from_secs(120)) {
-            crate::log::log_line!("{}", o.title);
+            log::log_line!("{}", o.title);
         }
     }
     Ok(Exit::Ok)
@@ -116,20 +115,7 @@ fn check_use(g: &Global) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The namespace watch, as the view reads it.
-struct Watch(scope::NsWatch);
-
-impl NsFollow for Watch {
-    fn take_switch(&self) -> Option<Netns> {
-        self.0.take_switch()
-    }
-
-    fn notice(&self) -> Option<String> {
-        self.0.notice()
-    }
-}
-
-/// Actions and the stop flag, lent to the view.
+/// Actions, lent to the view.
 struct CliHost(actions::Ctx);
 
 impl Host for CliHost {
@@ -137,9 +123,5 @@ impl Host for CliHost {
         let mut c = self.0.clone();
         c.threshold_ms = threshold_ms;
         actions::start(c, req)
-    }
-
-    fn stopped(&self) -> bool {
-        crate::signals::stopped()
     }
 }

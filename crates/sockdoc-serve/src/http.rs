@@ -13,7 +13,7 @@
 //! connection. The scrape itself is blocking work: it runs on the runtime's blocking pool, one at a
 //! time; requests that waited for a running scrape take its result instead of running another. TLS,
 //! authentication and content negotiation are meant to go on this same stack (tokio-rustls, a
-//! header check in [`answer`]).
+//! header check in `answer`).
 
 use std::convert::Infallible;
 use std::io;

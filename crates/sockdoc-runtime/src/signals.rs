@@ -24,7 +24,7 @@ pub fn stopped() -> bool {
     STOP.load(Ordering::SeqCst)
 }
 
-/// Ask the loops to end as a signal would (a daemon's namespace went away: see `scope::NsWatch`).
+/// Ask the loops to end as a signal would (a daemon's namespace went away: see [`crate::watch::NsWatch`]).
 pub fn request_stop() {
     STOP.store(true, Ordering::SeqCst);
 }

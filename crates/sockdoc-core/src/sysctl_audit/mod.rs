@@ -3,7 +3,10 @@
 //! still has it, and what to do with it and why — including where the copied advice is wrong. Pure
 //! judgement on values it is given; reading and writing belong to the callers.
 
-use crate::i18n::{pick, Lang};
+pub mod judge;
+
+use crate::i18n::{self, Lang};
+pub use judge::{judge, Judgement, Reason};
 
 /// What to do with a setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,137 +62,28 @@ pub const KEYS: [&str; 17] = [
     "net.netfilter.nf_conntrack_count",
 ];
 
-fn num(v: &Option<String>) -> Option<u64> {
-    v.as_deref()?.split_whitespace().next()?.parse().ok()
-}
-
 /// Audit every key of [`KEYS`] (except the conntrack count, used as context) with `read` giving the
 /// current value of a setting or `None` when the kernel lacks it, and `configured` telling whether a
-/// sysctl config file sets it.
+/// sysctl config file sets it. Each row is the [`judge`]'s judgement, worded in `lang`.
 pub fn audit(
     lang: Lang,
     read: &dyn Fn(&str) -> Option<String>,
     configured: &dyn Fn(&str) -> bool,
 ) -> Vec<AuditRow> {
     let cur = |k: &str| read(k).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "));
-    let ct_count = num(&cur("net.netfilter.nf_conntrack_count"));
+    let ct_count = cur("net.netfilter.nf_conntrack_count")
+        .and_then(|v| v.split_whitespace().next()?.parse().ok());
     KEYS.iter()
         .filter(|k| **k != "net.netfilter.nf_conntrack_count")
         .map(|&key| {
             let current = cur(key);
-            let n = num(&current);
-            let keep = |en: &str, zh: &str| (Verdict::Keep, None, pick(lang, en, zh).to_string());
-            let change = |to: String, en: &str, zh: &str| {
-                (Verdict::Change, Some(to), pick(lang, en, zh).to_string())
-            };
-            let (verdict, recommended, reason) = if current.is_none() {
-                match key {
-                    "net.ipv4.tcp_tw_recycle" if !configured(key) => keep(
-                        "removed in Linux 4.12 (it broke clients behind NAT) and not set in any config file here: nothing to do; advice that still recommends it is obsolete",
-                        "已在 Linux 4.12 中移除 (它会让 NAT 后的客户端出错), 本机配置文件中也没有设置: 无需处理; 仍推荐它的建议已经过时"),
-                    "net.ipv4.tcp_tw_recycle" => (Verdict::Remove, None, pick(lang,
-                        "removed in Linux 4.12: it dropped SYNs from clients behind NAT (timestamps compared per host); the incident notes' `tcp_tw_recycle = 1` does nothing now but fail at boot. Use tcp_tw_reuse for outgoing connections.",
-                        "已在 Linux 4.12 中移除: 它会丢弃 NAT 后客户端的 SYN (按主机比较时间戳); 事故笔记中的 `tcp_tw_recycle = 1` 如今毫无作用, 只会在开机时报错。对外连接请用 tcp_tw_reuse。").to_string()),
-                    "net.netfilter.nf_conntrack_max" => keep(
-                        "conntrack is not loaded in this namespace: nothing to tune",
-                        "此命名空间未加载 conntrack: 无需调整"),
-                    _ if !configured(key) => keep(
-                        "this kernel has no such setting",
-                        "当前内核没有此参数"),
-                    _ => (Verdict::Remove, None, pick(lang,
-                        "this kernel has no such setting, but a config file sets it",
-                        "当前内核没有此参数, 但配置文件中设置了它").to_string()),
-                }
-            } else {
-                match key {
-                    "net.ipv4.tcp_keepalive_time" if n.is_some_and(|v| v > 600) => change("300".into(),
-                        "affects only sockets with SO_KEEPALIVE (sshd, vsftpd, redis...); 300 s finds dead peers in minutes instead of 2 hours. It does nothing for services that never set SO_KEEPALIVE, like the incident's FTP proxy.",
-                        "只影响设置了 SO_KEEPALIVE 的套接字 (sshd、vsftpd、redis……); 300 秒可在几分钟而不是 2 小时内发现死掉的对端。对从不设置 SO_KEEPALIVE 的服务 (如事故中的 FTP 代理) 毫无作用。"),
-                    "net.ipv4.tcp_keepalive_time" => keep(
-                        "short enough: dead peers of keepalive sockets are found within minutes",
-                        "已足够短: keepalive 套接字的死对端可在几分钟内被发现"),
-                    "net.ipv4.tcp_keepalive_intvl" if n.is_some_and(|v| v > 30) => change("30".into(),
-                        "seconds between unanswered probes; with 5 probes a dead peer is dropped 2.5 minutes after the first probe",
-                        "未应答探测之间的间隔秒数; 配合 5 次探测, 死对端会在首次探测后 2.5 分钟被清除"),
-                    "net.ipv4.tcp_keepalive_intvl" => keep("fine", "合适"),
-                    "net.ipv4.tcp_keepalive_probes" if n.is_some_and(|v| v > 5) => change("5".into(),
-                        "unanswered probes before the connection is dropped",
-                        "连接被清除前未应答的探测次数"),
-                    "net.ipv4.tcp_keepalive_probes" => keep("fine", "合适"),
-                    "net.ipv4.tcp_syncookies" if n != Some(1) => change("1".into(),
-                        "answers with cookies only when the SYN queue overflows: keeps a SYN flood from locking out real clients",
-                        "仅在 SYN 队列溢出时以 cookie 应答: 防止 SYN 洪水挡住正常客户端"),
-                    "net.ipv4.tcp_syncookies" => keep("on: SYN floods are answered with cookies", "已开启: 以 cookie 应对 SYN 洪水"),
-                    "net.ipv4.tcp_tw_reuse" if n == Some(1) => keep(
-                        "outgoing connections may reuse TIME-WAIT ports (safe with TCP timestamps)",
-                        "对外连接可复用 TIME-WAIT 端口 (启用 TCP 时间戳时安全)"),
-                    "net.ipv4.tcp_tw_reuse" => change("1".into(),
-                        "lets outgoing connections reuse a TIME-WAIT port when timestamps prove it safe; it never affects incoming connections (the default 2 allows it on loopback only)",
-                        "允许对外连接在时间戳证明安全时复用 TIME-WAIT 端口; 对入站连接没有影响 (默认值 2 仅对回环地址生效)"),
-                    "net.ipv4.tcp_fin_timeout" => keep(
-                        "only bounds orphaned FIN-WAIT-2 sockets; it does not shorten TIME-WAIT (fixed at 60 s), whatever the blog posts say",
-                        "只限制孤儿 FIN-WAIT-2 套接字的时长; 它并不缩短 TIME-WAIT (固定 60 秒), 无论网上怎么说"),
-                    "net.ipv4.tcp_syn_retries" if n.is_some_and(|v| v < 4) => change("6".into(),
-                        "with 2 retries connect() gives up after ~7 s, failing on any lossy path; the default 6 (~127 s) is right, applications should set their own connect timeout",
-                        "只重试 2 次时 connect() 约 7 秒就放弃, 在任何丢包的链路上都会失败; 默认值 6 (约 127 秒) 才合适, 应用应自行设置连接超时"),
-                    "net.ipv4.tcp_syn_retries" => keep("fine", "合适"),
-                    "net.ipv4.tcp_orphan_retries" => keep(
-                        "retries for connections no process owns any more; the default 0 means 8. Lowering it frees orphans sooner under memory pressure",
-                        "无进程持有的连接的重试次数; 默认 0 表示 8 次。调低可在内存紧张时更快释放孤儿连接"),
-                    "net.ipv4.ip_local_port_range" => {
-                        let (lo, hi) = {
-                            let mut it = current.as_deref().unwrap_or("").split_whitespace().filter_map(|x| x.parse::<u64>().ok());
-                            (it.next().unwrap_or(0), it.next().unwrap_or(0))
-                        };
-                        if lo < 10000 {
-                            change("10000 65000".into(),
-                                "starting below 10000 hands out ports that services listen on (the incident notes' 1024 collides with well-known ports); 10000-65000 is wide and safe",
-                                "起始端口低于 10000 会分配出服务监听的端口 (事故笔记中的 1024 会与知名端口冲突); 10000-65000 既宽又安全")
-                        } else if hi.saturating_sub(lo) < 20000 {
-                            change(format!("{lo} 65000"),
-                                "fewer than 20000 ephemeral ports per destination: busy clients run out (EADDRNOTAVAIL)",
-                                "每个目的地址少于 20000 个临时端口: 繁忙的客户端会耗尽端口 (EADDRNOTAVAIL)")
-                        } else {
-                            keep("wide enough", "足够宽")
-                        }
-                    }
-                    "net.ipv4.tcp_max_syn_backlog" if n.is_some_and(|v| v < 4096) => change("4096".into(),
-                        "half-open handshakes kept per listener; too small drops legitimate bursts (syncookies take over past it)",
-                        "每个监听端口保留的半开握手数; 过小会丢弃正常的突发连接 (超出后由 syncookies 接管)"),
-                    "net.ipv4.tcp_max_syn_backlog" => keep("fine", "合适"),
-                    "net.ipv4.tcp_max_tw_buckets" if n.is_some_and(|v| v < 65536) => change("262144".into(),
-                        "too small: TIME-WAIT sockets are destroyed early (\"time wait bucket table overflow\"), removing the protection against old duplicate segments; the incident notes' 5000 is harmful. Reduce connection churn instead",
-                        "过小: TIME-WAIT 套接字被提前销毁 (\"time wait bucket table overflow\"), 失去对旧重复报文的保护; 事故笔记中的 5000 有害。应减少频繁建连"),
-                    "net.ipv4.tcp_max_tw_buckets" => keep("fine: TIME-WAIT sockets live their 60 s", "合适: TIME-WAIT 套接字可存活完整的 60 秒"),
-                    "net.core.netdev_max_backlog" => keep(
-                        "packets queued per CPU before the stack takes them; only matters at very high packet rates (softnet_stat drops)",
-                        "协议栈处理前每个 CPU 排队的包数; 只在极高包速率时才有影响 (看 softnet_stat 丢包)"),
-                    "net.core.somaxconn" if n.is_some_and(|v| v < 4096) => change("4096".into(),
-                        "caps every listen() backlog; 4096 is the default since Linux 5.4",
-                        "限制所有 listen() 的 backlog; 自 Linux 5.4 起默认 4096"),
-                    "net.core.somaxconn" => keep("fine", "合适"),
-                    "net.ipv4.tcp_retries2" if n.is_some_and(|v| v < 8) => change("8".into(),
-                        "connections with unacknowledged data are dropped after very few retransmissions; RFC 1122 asks for at least 100 s (8)",
-                        "有未确认数据的连接在极少重传后就被断开; RFC 1122 要求至少 100 秒 (8)"),
-                    "net.ipv4.tcp_retries2" => keep(
-                        "a dead peer with data in flight is given up after ~15 min at 15; prefer TCP_USER_TIMEOUT per application over lowering it for the whole host",
-                        "值为 15 时, 对有在途数据的死对端约 15 分钟后放弃; 与其为整机调低, 不如在应用中设置 TCP_USER_TIMEOUT"),
-                    "net.netfilter.nf_conntrack_max" => match (n, ct_count) {
-                        (Some(max), Some(count)) if count.saturating_mul(2) > max => change(
-                            (max.saturating_mul(2)).to_string(),
-                            "the table is more than half full: when it fills, new flows are dropped at random",
-                            "表已超过一半: 表满时新流会被随机丢弃"),
-                        _ => keep("enough headroom for the current flows", "对当前流量余量充足"),
-                    },
-                    _ => keep("fine", "合适"),
-                }
-            };
+            let j = judge(key, current.as_deref(), configured(key), ct_count);
             AuditRow {
                 key,
                 current,
-                verdict,
-                recommended,
-                reason,
+                verdict: j.verdict,
+                recommended: j.recommended,
+                reason: i18n::sysctl_reason(lang, j.reason).to_string(),
             }
         })
         .collect()
@@ -222,6 +116,20 @@ pub struct Profile {
     pub about_en: &'static str,
     pub about_zh: &'static str,
     pub settings: &'static [ProfileSetting],
+}
+
+impl ProfileSetting {
+    /// Why the profile wants it, in `lang` (profiles carry their twin sentences as data).
+    pub fn text(&self, lang: Lang) -> &'static str {
+        i18n::pick(lang, self.en, self.zh)
+    }
+}
+
+impl Profile {
+    /// What the profile is for, in `lang`.
+    pub fn about(&self, lang: Lang) -> &'static str {
+        i18n::pick(lang, self.about_en, self.about_zh)
+    }
 }
 
 /// The profiles `sysctl check|plan|apply --profile NAME` know.
@@ -315,12 +223,7 @@ pub fn with_profile(
         let Some(cur) = current.clone() else {
             refused.push(Refused {
                 key: ps.key,
-                reason: pick(
-                    lang,
-                    "this kernel has no such setting here (some net.core settings exist only in the host's namespace): not applied",
-                    "当前内核在此没有该参数 (部分 net.core 参数只存在于主机命名空间): 不予应用",
-                )
-                .to_string(),
+                reason: i18n::sysctl_reason(lang, Reason::ProfileRefused).to_string(),
             });
             rows.retain(|r| r.key != ps.key);
             continue;
@@ -335,7 +238,7 @@ pub fn with_profile(
             Want::Exactly(v) if cur != v => Some(v.to_string()),
             _ => None,
         };
-        let why = format!("[{}] {}", profile.name, pick(lang, ps.en, ps.zh));
+        let why = format!("[{}] {}", profile.name, ps.text(lang));
         let row = AuditRow {
             key: ps.key,
             current,
@@ -549,6 +452,77 @@ mod tests {
                 r.key,
                 r.reason
             );
+        }
+    }
+
+    /// The doctor's `sysctl-risky` and `sysctl check` judge alike: for values on both sides of each
+    /// threshold (including the old doctor-only ones), a setting is risky exactly when the audit says
+    /// change, to the same value, with the same words in both languages.
+    #[test]
+    fn doctor_and_check_agree() {
+        use crate::doctor::kernel::Sysctls;
+        use crate::doctor::sysctl::risky_settings;
+        let cases: [(&str, &[&str]); 4] = [
+            (
+                "net.ipv4.tcp_max_tw_buckets",
+                &[
+                    "200", "5000", "9999", "10000", "20000", "65535", "65536", "262144",
+                ],
+            ),
+            ("net.ipv4.tcp_syncookies", &["0", "1", "2"]),
+            (
+                "net.ipv4.ip_local_port_range",
+                &[
+                    "1024 65000",
+                    "9999 65000",
+                    "32768 60999",
+                    "40000 45000",
+                    "10000 29999",
+                    "10000 30000",
+                ],
+            ),
+            (
+                "net.ipv4.tcp_retries2",
+                &["1", "2", "3", "5", "7", "8", "15"],
+            ),
+        ];
+        for (key, values) in cases {
+            for v in values {
+                let mut k = Sysctls::default();
+                let n = v.split_whitespace().next().and_then(|x| x.parse().ok());
+                match key {
+                    "net.ipv4.tcp_max_tw_buckets" => k.max_tw_buckets = n,
+                    "net.ipv4.tcp_syncookies" => k.syncookies = n,
+                    "net.ipv4.tcp_retries2" => k.retries2 = n,
+                    _ => {
+                        let mut it = v.split_whitespace().filter_map(|x| x.parse().ok());
+                        k.port_range = it.next().zip(it.next());
+                    }
+                }
+                for lang in [Lang::En, Lang::Zh] {
+                    let rows = audit(lang, &|q| (q == key).then(|| v.to_string()), &|_| true);
+                    let row = row(&rows, key);
+                    let risky = risky_settings(&k);
+                    let flagged = risky.iter().find(|r| r.key == key);
+                    assert_eq!(
+                        flagged.is_some(),
+                        row.verdict == Verdict::Change,
+                        "{key} = {v}: doctor {flagged:?}, check {row:?}"
+                    );
+                    if let Some(f) = flagged {
+                        assert_eq!(
+                            Some(&f.recommended),
+                            row.recommended.as_ref(),
+                            "{key} = {v}"
+                        );
+                        assert_eq!(
+                            i18n::sysctl_reason(lang, f.reason),
+                            row.reason,
+                            "{key} = {v}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

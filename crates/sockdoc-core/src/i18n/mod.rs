@@ -1,5 +1,13 @@
-//! Message catalog: every sentence sockdoc shows a person, in English and Simplified Chinese. Keys are
-//! enum variants so a missing translation is a compile error, not a blank line.
+//! Message catalog: every sentence sockdoc shows a person, in English (`en/`) and Simplified Chinese
+//! (`zh/`), one file per area and language. Keys are enum variants ([`Msg`], the sysctl judge's
+//! [`Reason`], the doctor's typed [`Evidence`]) so a missing translation is a compile error, not a
+//! blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
+
+mod en;
+mod zh;
+
+use crate::doctor::Evidence;
+use crate::sysctl_audit::Reason;
 
 /// A language sockdoc speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -36,7 +44,36 @@ pub fn pick<T>(lang: Lang, en: T, zh: T) -> T {
     }
 }
 
-/// Census messages.
+/// Why the sysctl judge decided as it did, in `lang`.
+pub fn sysctl_reason(lang: Lang, r: Reason) -> &'static str {
+    match lang {
+        Lang::En => en::sysctl::reason(r),
+        Lang::Zh => zh::sysctl::reason(r),
+    }
+}
+
+/// The words of a finding, rendered from its typed evidence.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Words {
+    /// One line: what is wrong, with the key number.
+    pub title: String,
+    /// What was seen, in a sentence or two.
+    pub detail: String,
+    /// Why it matters.
+    pub why: String,
+    /// What to do: exact commands first, then steps.
+    pub fix: Vec<String>,
+}
+
+/// A finding's words in `lang`.
+pub fn finding(lang: Lang, e: &Evidence) -> Words {
+    match lang {
+        Lang::En => en::findings::words(e),
+        Lang::Zh => zh::findings::words(e),
+    }
+}
+
+/// Messages (census, doctor, sysctl and events output).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Msg {
     /// `{proto}: {n} sockets`
@@ -52,37 +89,63 @@ pub enum Msg {
     NotRoot,
     /// `{n}` processes of other users.
     NotRootOwners,
+    KeepaliveWindow,
+    Ports,
+    Files,
+    SevCritical,
+    SevWarning,
+    SevInfo,
+    NoTcp,
+    Healthy,
+    NoProblems,
+    /// `{critical} critical, {warnings} warning(s)`
+    Counted,
+    Why,
+    Fix,
+    /// `… {n} more` rows of a finding's table
+    MoreRows,
+    NotInKernel,
+    Keep,
+    /// `change to {value}`
+    ChangeTo,
+    Change,
+    RemoveFromConfig,
+    NotHere,
+    Refused,
+    ConfigUnknown,
+    /// `wrote {path}; load it with: sysctl --system`
+    Wrote,
+    /// `profile {name}: {about}`
+    ProfileAbout,
+    /// `from {state}`: the state a connection ended from
+    EventFrom,
+    /// a connection ended from a state no scan saw
+    EventEnded,
+    /// `lived {min}-{max}`
+    LivedBetween,
+    /// `lived >{min}`
+    LivedAtLeast,
+    /// `lived <{max}`
+    LivedUnder,
+    /// `acked {n} B, received {n} B, retransmitted {n}`
+    EventBytes,
+    /// `pid {pid}` when the process name is unknown
+    EventPid,
+    /// conntrack is not loaded in the namespace
+    CtInactive,
+    CtByProto,
+    CtByTcpState,
+    CtTopSources,
+    CtTopDestinations,
+    /// `{n} entries never answered`
+    CtUnreplied,
 }
 
 /// The text of `m` in `lang`, with `{}` placeholders filled from `args` in order.
 pub fn text(lang: Lang, m: Msg, args: &[&str]) -> String {
-    let template = match (lang, m) {
-        (Lang::En, Msg::ProtoTotal) => "{}: {} sockets",
-        (Lang::Zh, Msg::ProtoTotal) => "{}: {} 个套接字",
-        (Lang::En, Msg::GroupTitle) => "By {} (top {} of {}):",
-        (Lang::Zh, Msg::GroupTitle) => "按 {0} 分组 (共 {2} 组中的前 {1} 组):",
-        (Lang::En, Msg::Count) => "COUNT",
-        (Lang::Zh, Msg::Count) => "数量",
-        (Lang::En, Msg::States) => "STATES",
-        (Lang::Zh, Msg::States) => "状态",
-        (Lang::En, Msg::More) => "({} more)",
-        (Lang::Zh, Msg::More) => "(其余 {} 组)",
-        (Lang::En, Msg::Namespace) => "== namespace {} ==",
-        (Lang::Zh, Msg::Namespace) => "== 网络命名空间 {} ==",
-        (Lang::En, Msg::Note) => "note: {}",
-        (Lang::Zh, Msg::Note) => "提示: {}",
-        (Lang::En, Msg::NotRoot) => {
-            "note: not root: owners of other users' sockets and other network namespaces need root (run with sudo)"
-        }
-        (Lang::Zh, Msg::NotRoot) => {
-            "提示: 非 root 运行: 查看其他用户套接字的所属进程和其他网络命名空间需要 root 权限 (请用 sudo 运行)"
-        }
-        (Lang::En, Msg::NotRootOwners) => {
-            "note: not root: owners of sockets in {} processes of other users are not shown; reading their /proc/PID/fd needs root (run with sudo)"
-        }
-        (Lang::Zh, Msg::NotRootOwners) => {
-            "提示: 非 root 运行: 其他用户的 {} 个进程的套接字未显示所属进程; 读取其 /proc/PID/fd 需要 root 权限 (请用 sudo 运行)"
-        }
+    let template = match lang {
+        Lang::En => en::msg(m),
+        Lang::Zh => zh::msg(m),
     };
     fill(template, args)
 }

@@ -1,4 +1,4 @@
-//! The queue from the listener threads to the writer.
+//! The queue from the listener threads to the reader of a watch: bounded, never blocking a listener.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,7 +8,7 @@ use std::time::Duration;
 /// The queue from the listeners to the writer: bounded (a full queue refuses, it never blocks a
 /// listener) and allocated as it fills, so an idle stream costs nothing and a drained one gives the
 /// memory of a burst back.
-pub(super) struct Queue<T> {
+pub struct Queue<T> {
     items: Mutex<VecDeque<T>>,
     ready: Condvar,
     cap: usize,
@@ -17,14 +17,14 @@ pub(super) struct Queue<T> {
 }
 
 /// What [`Queue::recv_timeout`] got.
-pub(super) enum Received<T> {
+pub enum Received<T> {
     Item(T),
     Timeout,
     Closed,
 }
 
 impl<T> Queue<T> {
-    pub(super) fn new(cap: usize, senders: usize) -> Queue<T> {
+    pub fn new(cap: usize, senders: usize) -> Queue<T> {
         Queue {
             items: Mutex::new(VecDeque::new()),
             ready: Condvar::new(),
@@ -33,12 +33,12 @@ impl<T> Queue<T> {
         }
     }
 
-    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {
         self.items.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Queue `item`; false (and `item` dropped) when full.
-    pub(super) fn try_push(&self, item: T) -> bool {
+    pub fn try_push(&self, item: T) -> bool {
         let mut q = self.lock();
         if q.len() >= self.cap {
             return false;
@@ -50,12 +50,12 @@ impl<T> Queue<T> {
     }
 
     /// A listener ended.
-    pub(super) fn sender_done(&self) {
+    pub fn sender_done(&self) {
         self.senders.fetch_sub(1, Ordering::SeqCst);
         self.ready.notify_all();
     }
 
-    pub(super) fn recv_timeout(&self, wait: Duration) -> Received<T> {
+    pub fn recv_timeout(&self, wait: Duration) -> Received<T> {
         let mut q = self.lock();
         if q.is_empty() && self.senders.load(Ordering::SeqCst) > 0 {
             q = self
@@ -77,7 +77,7 @@ impl<T> Queue<T> {
         }
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.lock().len()
     }
 }

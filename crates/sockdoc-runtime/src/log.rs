@@ -13,9 +13,11 @@ pub fn line(args: fmt::Arguments<'_>) {
 }
 
 /// `eprintln!` that never panics: one line on stderr, dropped when stderr is gone.
+#[macro_export]
 macro_rules! log_line {
     ($($arg:tt)*) => {
         $crate::log::line(format_args!($($arg)*))
     };
 }
-pub(crate) use log_line;
+
+pub use crate::log_line;

@@ -1,0 +1,57 @@
+//! 中文: [`Msg`] 的消息 (模板, `{}` 按顺序填入)、sysctl 判定的原因和 doctor 的诊断结果。
+
+pub mod findings;
+pub mod sysctl;
+
+use super::Msg;
+
+/// The template of `m`.
+pub fn msg(m: Msg) -> &'static str {
+    match m {
+        Msg::ProtoTotal => "{}: {} 个套接字",
+        Msg::GroupTitle => "按 {0} 分组 (共 {2} 组中的前 {1} 组):",
+        Msg::Count => "数量",
+        Msg::States => "状态",
+        Msg::More => "(其余 {} 组)",
+        Msg::Namespace => "== 网络命名空间 {} ==",
+        Msg::Note => "提示: {}",
+        Msg::NotRoot => "提示: 非 root 运行: 查看其他用户套接字的所属进程和其他网络命名空间需要 root 权限 (请用 sudo 运行)",
+        Msg::NotRootOwners => "提示: 非 root 运行: 其他用户的 {} 个进程的套接字未显示所属进程; 读取其 /proc/PID/fd 需要 root 权限 (请用 sudo 运行)",
+        Msg::KeepaliveWindow => "keepalive 探测窗口",
+        Msg::Ports => "临时端口",
+        Msg::Files => "文件句柄",
+        Msg::SevCritical => "严重",
+        Msg::SevWarning => "警告",
+        Msg::SevInfo => "信息",
+        Msg::NoTcp => "没有 TCP 套接字",
+        Msg::Healthy => "健康:",
+        Msg::NoProblems => "未发现连接问题",
+        Msg::Counted => "{} 个严重问题, {} 个警告",
+        Msg::Why => "原因:",
+        Msg::Fix => "处理:",
+        Msg::MoreRows => "… 其余 {} 行",
+        Msg::NotInKernel => "(当前内核没有)",
+        Msg::Keep => "保持",
+        Msg::ChangeTo => "改为 {}",
+        Msg::Change => "修改",
+        Msg::RemoveFromConfig => "从配置中删除",
+        Msg::NotHere => "(此处没有)",
+        Msg::Refused => "拒绝",
+        Msg::ConfigUnknown => "配置文件中存在、但当前内核没有的参数:",
+        Msg::Wrote => "已写入 {}; 用 sysctl --system 加载",
+        Msg::ProfileAbout => "配置方案 {}: {}",
+        Msg::EventFrom => "从 {} 结束",
+        Msg::EventEnded => "已结束",
+        Msg::LivedBetween => "存活 {}-{}",
+        Msg::LivedAtLeast => "存活 >{}",
+        Msg::LivedUnder => "存活 <{}",
+        Msg::EventBytes => "已确认 {} 字节, 已接收 {} 字节, 重传 {} 次",
+        Msg::EventPid => "进程 {}",
+        Msg::CtInactive => "此命名空间未启用 conntrack: 没有被跟踪的连接",
+        Msg::CtByProto => "按协议:",
+        Msg::CtByTcpState => "按 TCP 状态:",
+        Msg::CtTopSources => "主要来源:",
+        Msg::CtTopDestinations => "主要目的地:",
+        Msg::CtUnreplied => "{} 个表项从未收到应答 ([UNREPLIED])",
+    }
+}

@@ -1,0 +1,39 @@
+//! 中文: sysctl 判定保持、修改或删除一个参数的原因。
+
+use crate::sysctl_audit::judge::Reason;
+
+/// The reason, in Chinese.
+pub fn reason(r: Reason) -> &'static str {
+    match r {
+        Reason::Fine => "合适",
+        Reason::KeepaliveTimeLong => "只影响设置了 SO_KEEPALIVE 的套接字 (sshd、vsftpd、redis……); 300 秒可在几分钟而不是 2 小时内发现死掉的对端。对从不设置 SO_KEEPALIVE 的服务 (如事故中的 FTP 代理) 毫无作用。",
+        Reason::KeepaliveTimeShort => "已足够短: keepalive 套接字的死对端可在几分钟内被发现",
+        Reason::KeepaliveIntvlLong => "未应答探测之间的间隔秒数; 配合 5 次探测, 死对端会在首次探测后 2.5 分钟被清除",
+        Reason::KeepaliveProbesMany => "连接被清除前未应答的探测次数",
+        Reason::SyncookiesOff => "仅在 SYN 队列溢出时以 cookie 应答: 防止 SYN 洪水挡住正常客户端",
+        Reason::SyncookiesOn => "已开启: 以 cookie 应对 SYN 洪水",
+        Reason::TwReuseOn => "对外连接可复用 TIME-WAIT 端口 (启用 TCP 时间戳时安全)",
+        Reason::TwReuseOff => "允许对外连接在时间戳证明安全时复用 TIME-WAIT 端口; 对入站连接没有影响 (默认值 2 仅对回环地址生效)",
+        Reason::FinTimeout => "只限制孤儿 FIN-WAIT-2 套接字的时长; 它并不缩短 TIME-WAIT (固定 60 秒), 无论网上怎么说",
+        Reason::SynRetriesLow => "只重试 2 次时 connect() 约 7 秒就放弃, 在任何丢包的链路上都会失败; 默认值 6 (约 127 秒) 才合适, 应用应自行设置连接超时",
+        Reason::OrphanRetries => "无进程持有的连接的重试次数; 默认 0 表示 8 次。调低可在内存紧张时更快释放孤儿连接",
+        Reason::PortRangeLow => "起始端口低于 10000 会分配出服务监听的端口 (事故笔记中的 1024 会与知名端口冲突); 10000-65000 既宽又安全",
+        Reason::PortRangeNarrow => "每个目的地址少于 20000 个临时端口: 繁忙的客户端会耗尽端口 (EADDRNOTAVAIL)",
+        Reason::PortRangeWide => "足够宽",
+        Reason::SynBacklogSmall => "每个监听端口保留的半开握手数; 过小会丢弃正常的突发连接 (超出后由 syncookies 接管)",
+        Reason::TwBucketsSmall => "过小: TIME-WAIT 套接字被提前销毁 (\"time wait bucket table overflow\"), 失去对旧重复报文的保护; 事故笔记中的 5000 有害。应减少频繁建连",
+        Reason::TwBucketsFine => "合适: TIME-WAIT 套接字可存活完整的 60 秒",
+        Reason::NetdevBacklog => "协议栈处理前每个 CPU 排队的包数; 只在极高包速率时才有影响 (看 softnet_stat 丢包)",
+        Reason::SomaxconnSmall => "限制所有 listen() 的 backlog; 自 Linux 5.4 起默认 4096",
+        Reason::Retries2Low => "有未确认数据的连接在极少重传后就被断开; RFC 1122 要求至少 100 秒 (8)",
+        Reason::Retries2Fine => "值为 15 时, 对有在途数据的死对端约 15 分钟后放弃; 与其为整机调低, 不如在应用中设置 TCP_USER_TIMEOUT",
+        Reason::ConntrackHalfFull => "表已超过一半: 表满时新流会被随机丢弃",
+        Reason::ConntrackHeadroom => "对当前流量余量充足",
+        Reason::ConntrackNotLoaded => "此命名空间未加载 conntrack: 无需调整",
+        Reason::TwRecycleGone => "已在 Linux 4.12 中移除 (它会让 NAT 后的客户端出错), 本机配置文件中也没有设置: 无需处理; 仍推荐它的建议已经过时",
+        Reason::TwRecycleConfigured => "已在 Linux 4.12 中移除: 它会丢弃 NAT 后客户端的 SYN (按主机比较时间戳); 事故笔记中的 `tcp_tw_recycle = 1` 如今毫无作用, 只会在开机时报错。对外连接请用 tcp_tw_reuse。",
+        Reason::Missing => "当前内核没有此参数",
+        Reason::MissingConfigured => "当前内核没有此参数, 但配置文件中设置了它",
+        Reason::ProfileRefused => "当前内核在此没有该参数 (部分 net.core 参数只存在于主机命名空间): 不予应用",
+    }
+}

@@ -1,0 +1,347 @@
+//! The census session: what every command that reads sockets calls (`stats`, `list`, `doctor`,
+//! `ghosts`, `serve`, `reap`, `events`, `top`, and the treatments' re-reads).
+//!
+//! A [`Session`] joins a [`Scope`] (the namespaces, entered in one place: [`scope::enter`]), a
+//! [`Plan`] (what to dump, which extensions, the filter pushed down to the kernel), owners behind an
+//! [`OwnerSource`] with an explicit [`Refresh`] policy, and the kernel state a view needs. Each call
+//! yields one value: a [`Sample`] (the sockets kept) or a [`Counted`] (per-dump accumulators, for
+//! views that count and forget).
+
+pub mod owners;
+pub mod plan;
+pub mod scope;
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, Instant};
+
+use sockdoc_diag::Socket;
+use sockdoc_proc::{Netns, NetnsError, SocketOwners};
+
+use crate::collect::{self, Census, CensusError, CensusSpec, DumpHint};
+use crate::doctor::KernelState;
+use crate::owners::{NoOwners, Owners};
+
+pub use owners::{Fresh, OwnerCache, OwnerSource, ProcFds, Refresh};
+pub use plan::{Needs, Plan, PlanError, Protocols};
+pub use scope::{Scope, Which};
+
+/// The kernel state a view needs besides sockets, read inside the namespace alongside the dumps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelPlan {
+    None,
+    /// Everything the doctor judges; counters read twice, `interval` apart.
+    Doctor {
+        interval: Duration,
+    },
+}
+
+/// One namespace's sockets, with what the plan asked for.
+pub struct Sample {
+    pub ns: Netns,
+    /// Sockets that pass the filter, in kernel order (TCP v4, v6, UDP v4, v6).
+    pub sockets: Vec<Socket>,
+    /// The owners this sample was judged with (`None`: not asked for, or not read yet under
+    /// [`Refresh::Lazy`]: see [`Session::owners_of`]).
+    pub owners: Option<Fresh<SocketOwners>>,
+    pub kernel: Option<KernelState>,
+    /// Degradations the user should know about (one line each).
+    pub notes: Vec<String>,
+    pub elapsed: Duration,
+    /// A lazy read was tried for this sample (it is not tried twice).
+    lazy_tried: bool,
+}
+
+impl Sample {
+    /// The owners as the filters and groupings ask for them.
+    pub fn owners(&self) -> &dyn Owners {
+        self.owners
+            .as_ref()
+            .map_or(&NoOwners as &dyn Owners, |f| &*f.map as &dyn Owners)
+    }
+
+    /// The owner map itself, when read.
+    pub fn owner_map(&self) -> Option<&SocketOwners> {
+        self.owners.as_ref().map(|f| &*f.map)
+    }
+
+    /// How old the owners are.
+    pub fn owners_age(&self) -> Option<Duration> {
+        self.owners.as_ref().map(|f| f.at.elapsed())
+    }
+}
+
+/// One namespace's per-dump accumulators (counting views), with the owners read alongside.
+pub struct Counted<A> {
+    pub ns: Netns,
+    pub census: Census<A>,
+    pub owners: Option<Fresh<SocketOwners>>,
+}
+
+/// A scope, a plan, owners with their refresh policy, and the kernel state to read.
+pub struct Session {
+    pub scope: Scope,
+    pub plan: Plan,
+    owners: OwnerCache<ProcFds>,
+    kernel: KernelPlan,
+    /// Notes of the session itself (a namespace that vanished during `--all-netns`).
+    notes: Vec<String>,
+}
+
+impl Session {
+    /// A session over `scope` with `plan`, reading owners (when the plan needs them) under `refresh`.
+    pub fn new(scope: Scope, plan: Plan, refresh: Refresh) -> std::io::Result<Session> {
+        Ok(Session {
+            scope,
+            plan,
+            owners: OwnerCache::new(ProcFds, refresh)?,
+            kernel: KernelPlan::None,
+            notes: Vec::new(),
+        })
+    }
+
+    /// Also read the kernel state with each sample.
+    pub fn with_kernel(mut self, kernel: KernelPlan) -> Session {
+        self.kernel = kernel;
+        self
+    }
+
+    /// The owner cache (for a view that shows owner age, or pauses a background reader).
+    pub fn owner_cache(&self) -> &OwnerCache<ProcFds> {
+        &self.owners
+    }
+
+    /// Move to another namespace (a recreated name being followed): nothing cached is kept that
+    /// belongs to the old one.
+    pub fn switch(&mut self, ns: Netns) {
+        self.scope = Scope::one(ns);
+        self.owners.forget();
+    }
+
+    /// Notes of the session itself, taken once.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// A sample of every namespace in scope; with `--all-netns`, a namespace that vanishes between
+    /// listing and census is skipped with a note.
+    pub fn samples(&mut self) -> Result<Vec<Sample>, CensusError> {
+        let namespaces = self.scope.namespaces.clone();
+        let mut out = Vec::with_capacity(namespaces.len());
+        for ns in &namespaces {
+            out.extend(self.sample_or_skip(ns)?);
+        }
+        Ok(out)
+    }
+
+    /// A sample of one namespace of the scope; `None` when it vanished during `--all-netns` (noted).
+    pub fn sample_or_skip(&mut self, ns: &Netns) -> Result<Option<Sample>, CensusError> {
+        let r = self.sample(ns);
+        self.skip_vanished(r, ns)
+    }
+
+    /// Like [`Session::samples`], counting into per-dump accumulators instead of keeping sockets.
+    /// Filters on processes cannot be decided in a dump thread: use samples for those.
+    pub fn counts<A, M, F>(&mut self, make: M, feed: F) -> Result<Vec<Counted<A>>, CensusError>
+    where
+        A: Send,
+        M: Fn(DumpHint) -> A + Sync,
+        F: Fn(&mut A, &Socket) + Sync,
+    {
+        let namespaces = self.scope.namespaces.clone();
+        let mut out = Vec::with_capacity(namespaces.len());
+        for ns in &namespaces {
+            let r = self.count(ns, &make, &feed);
+            if let Some(c) = self.skip_vanished(r, ns)? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    fn skip_vanished<T>(
+        &mut self,
+        r: Result<T, CensusError>,
+        ns: &Netns,
+    ) -> Result<Option<T>, CensusError> {
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(CensusError::Netns(NetnsError::NoSuchPid(_) | NetnsError::NoSuchName(_)))
+                if self.scope.all =>
+            {
+                self.notes.push(format!(
+                    "namespace {} vanished during the census",
+                    ns.label()
+                ));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One namespace's sockets that pass the filter, with owners and kernel state as planned.
+    pub fn sample(&self, ns: &Netns) -> Result<Sample, CensusError> {
+        self.sample_inner(ns, None)
+    }
+
+    /// A sample judged with owners the caller already holds (a treatment's re-read of its selection):
+    /// no owners are read for it.
+    pub fn sample_with(&self, ns: &Netns, owners: &dyn Owners) -> Result<Sample, CensusError> {
+        self.sample_inner(ns, Some(owners))
+    }
+
+    fn sample_inner(&self, ns: &Netns, given: Option<&dyn Owners>) -> Result<Sample, CensusError> {
+        let started = Instant::now();
+        let filter = &self.plan.filter;
+        let late = filter.needs_processes();
+        // Unfiltered dumps are sized from the kernel's own count, so the buffer never grows by copying.
+        let presize = filter.is_empty();
+        let make = |h: DumpHint| {
+            if presize {
+                Vec::with_capacity(h.estimate)
+            } else {
+                Vec::new()
+            }
+        };
+        let feed = |v: &mut Vec<Socket>, s: &Socket| {
+            // Filters on processes wait for the owners; the rest are decided as the socket arrives.
+            if late || filter.matches(s, &NoOwners) {
+                v.push(*s);
+            }
+        };
+        let (census, owners, kernel) =
+            self.run(ns, &self.plan.spec, given.is_none(), make, feed)?;
+        let mut census = census;
+        // Join the dumps into the first one's buffer: the largest (TCP v4) is not copied again.
+        let rest: usize = census.dumps.iter().skip(1).map(|d| d.acc.len()).sum();
+        let mut sockets = census
+            .dumps
+            .first_mut()
+            .map(|d| std::mem::take(&mut d.acc))
+            .unwrap_or_default();
+        sockets.reserve_exact(rest);
+        for d in census.dumps.iter_mut().skip(1) {
+            sockets.append(&mut d.acc);
+        }
+        let mut sample = Sample {
+            ns: ns.clone(),
+            sockets,
+            owners,
+            kernel,
+            notes: census.notes,
+            elapsed: Duration::ZERO,
+            lazy_tried: false,
+        };
+        if late {
+            let filter = &self.plan.filter;
+            if let Some(o) = given {
+                sample.sockets.retain(|s| filter.matches(s, o));
+            } else {
+                if sample.owners.is_none() {
+                    self.owners_of(&mut sample);
+                }
+                let o = sample.owners.as_ref().map(|f| f.map.clone());
+                let o: &dyn Owners = o.as_deref().map_or(&NoOwners, |m| m as &dyn Owners);
+                sample.sockets.retain(|s| filter.matches(s, o));
+            }
+        }
+        sample.elapsed = started.elapsed();
+        Ok(sample)
+    }
+
+    /// One namespace counted into per-dump accumulators.
+    pub fn count<A, M, F>(&self, ns: &Netns, make: M, feed: F) -> Result<Counted<A>, CensusError>
+    where
+        A: Send,
+        M: Fn(DumpHint) -> A + Sync,
+        F: Fn(&mut A, &Socket) + Sync,
+    {
+        let (census, owners, _) = self.run(ns, &self.plan.spec, true, make, feed)?;
+        Ok(Counted {
+            ns: ns.clone(),
+            census,
+            owners,
+        })
+    }
+
+    /// Like [`Session::count`], for a narrower dump than the plan's (the exporter's cheap scrape
+    /// between two full ones). No owners are read for it.
+    pub fn count_spec<A, M, F>(
+        &self,
+        ns: &Netns,
+        spec: &CensusSpec,
+        make: M,
+        feed: F,
+    ) -> Result<Census<A>, CensusError>
+    where
+        A: Send,
+        M: Fn(DumpHint) -> A + Sync,
+        F: Fn(&mut A, &Socket) + Sync,
+    {
+        Ok(self.run(ns, spec, false, make, feed)?.0)
+    }
+
+    /// The owners of a sample, read now if the policy is lazy and this sample has none yet.
+    pub fn owners_of<'s>(&self, sample: &'s mut Sample) -> Option<&'s SocketOwners> {
+        if sample.owners.is_none() && !sample.lazy_tried {
+            sample.lazy_tried = true;
+            sample.owners = match self.owners.policy() {
+                Refresh::Background(_) => self.owners.latest(),
+                _ => self.owners.read_now().ok(),
+            };
+        }
+        sample.owner_map()
+    }
+
+    /// The dumps of one namespace, with the owner read and the kernel reading alongside when due.
+    #[allow(clippy::type_complexity)]
+    fn run<A, M, F>(
+        &self,
+        ns: &Netns,
+        spec: &CensusSpec,
+        with_owners: bool,
+        make: M,
+        feed: F,
+    ) -> Result<(Census<A>, Option<Fresh<SocketOwners>>, Option<KernelState>), CensusError>
+    where
+        A: Send,
+        M: Fn(DumpHint) -> A + Sync,
+        F: Fn(&mut A, &Socket) + Sync,
+    {
+        let wanted = with_owners && self.plan.owners;
+        let read_owners = self.owners.due(wanted);
+        let owners = &self.owners;
+        let kernel_plan = self.kernel;
+        let (census, read, kernel) = std::thread::scope(|s| {
+            let reader = read_owners.then(|| s.spawn(|| owners.read_now()));
+            let kernel = match kernel_plan {
+                KernelPlan::None => None,
+                KernelPlan::Doctor { interval } => Some(s.spawn(move || {
+                    scope::enter(ns)?;
+                    Ok::<_, NetnsError>(KernelState::start().finish(interval))
+                })),
+            };
+            let census = collect::run(spec, Some(ns), make, feed);
+            (census, reader.map(join), kernel.map(join))
+        });
+        let census = census?;
+        let owners = match read {
+            Some(r) => Some(r.map_err(CensusError::Proc)?),
+            None if wanted => match self.owners.policy() {
+                Refresh::Lazy => None,
+                Refresh::Background(_) => self
+                    .owners
+                    .latest()
+                    .or_else(|| self.owners.wait_first(Duration::from_secs(60))),
+                _ => self.owners.latest(),
+            },
+            None => None,
+        };
+        let kernel = kernel.transpose()?;
+        Ok((census, owners, kernel))
+    }
+}
+
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}

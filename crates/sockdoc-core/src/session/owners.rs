@@ -1,0 +1,218 @@
+//! Who owns a socket, behind one trait: an [`OwnerSource`] does the expensive read (today the /proc fd
+//! walk; next, cgroup ids to services and containers), and an [`OwnerCache`] decides when to read
+//! again by an explicit [`Refresh`] policy. Commands pick a policy; none of them reads owners itself.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use sockdoc_proc::SocketOwners;
+
+/// A way to learn socket owners. The read is the expensive part; caching is the cache's business.
+pub trait OwnerSource: Send + Sync + 'static {
+    /// What one read yields.
+    type Map: Send + Sync + 'static;
+    /// Read the owners of every socket now, with up to `threads` threads.
+    fn read(&self, threads: usize) -> std::io::Result<Self::Map>;
+}
+
+/// Socket inode → processes, from one walk of /proc/*/fd: the only place sockdoc walks it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcFds;
+
+impl OwnerSource for ProcFds {
+    type Map = SocketOwners;
+    fn read(&self, threads: usize) -> std::io::Result<SocketOwners> {
+        SocketOwners::walk("/proc", threads)
+    }
+}
+
+/// When owners are read again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// Once per run, alongside the first sample that needs them; later samples of the run (the other
+    /// namespaces of `--all-netns`) share that read: socket inodes are host-wide.
+    PerRun,
+    /// At most once per sample, and only when asked for (the reaper reads owners only when a rule's
+    /// decision needs them).
+    Lazy,
+    /// Alongside a sample when the last read is older than this (the exporter's `--owners-every`).
+    Every(Duration),
+    /// On a thread of its own, every interval and never more than a tenth of the time; samples take
+    /// the latest read and never wait, except for the very first (the live view).
+    Background(Duration),
+}
+
+/// One read and when it finished.
+pub struct Fresh<M> {
+    pub map: Arc<M>,
+    pub at: Instant,
+}
+
+impl<M> Clone for Fresh<M> {
+    fn clone(&self) -> Self {
+        Fresh {
+            map: self.map.clone(),
+            at: self.at,
+        }
+    }
+}
+
+struct Shared<S: OwnerSource> {
+    source: S,
+    latest: Mutex<Option<Fresh<S::Map>>>,
+    /// Signalled when a background read lands.
+    landed: Condvar,
+    /// A background reader does not read while paused.
+    paused: AtomicBool,
+    /// A read was tried (it may have failed): first waiters stop waiting.
+    tried: AtomicBool,
+}
+
+/// A source with its refresh policy and its latest read.
+pub struct OwnerCache<S: OwnerSource> {
+    shared: Arc<Shared<S>>,
+    policy: Refresh,
+    /// Dropped to stop the background reader.
+    stop: Option<Sender<()>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+impl<S: OwnerSource> OwnerCache<S> {
+    /// A cache of `source` under `policy`. A background policy starts its reader thread at once (the
+    /// first read uses every core: the first screen waits for it; later ones use one).
+    pub fn new(source: S, policy: Refresh) -> std::io::Result<OwnerCache<S>> {
+        let shared = Arc::new(Shared {
+            source,
+            latest: Mutex::new(None),
+            landed: Condvar::new(),
+            paused: AtomicBool::new(false),
+            tried: AtomicBool::new(false),
+        });
+        let stop = match policy {
+            Refresh::Background(every) => {
+                let (tx, rx) = mpsc::channel();
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name("owners".into())
+                    .spawn(move || background(&s, every, &rx))?;
+                Some(tx)
+            }
+            _ => None,
+        };
+        Ok(OwnerCache {
+            shared,
+            policy,
+            stop,
+        })
+    }
+
+    pub fn policy(&self) -> Refresh {
+        self.policy
+    }
+
+    /// Whether a sample that `needs` owners should read them alongside its dumps.
+    pub fn due(&self, needs: bool) -> bool {
+        let latest = lock(&self.shared.latest);
+        match self.policy {
+            Refresh::PerRun => needs && latest.is_none(),
+            Refresh::Lazy => needs,
+            Refresh::Every(every) => {
+                needs && latest.as_ref().is_none_or(|f| f.at.elapsed() >= every)
+            }
+            Refresh::Background(_) => false,
+        }
+    }
+
+    /// Read now (on the calling thread) and keep the result as the latest (a lazy cache keeps
+    /// nothing: each sample reads its own).
+    pub fn read_now(&self) -> std::io::Result<Fresh<S::Map>> {
+        // The old map goes first: two host-wide maps at once would only raise the peak.
+        if !matches!(self.policy, Refresh::Background(_)) {
+            *lock(&self.shared.latest) = None;
+        }
+        let map = Arc::new(self.shared.source.read(threads())?);
+        let fresh = Fresh {
+            map,
+            at: Instant::now(),
+        };
+        if self.policy != Refresh::Lazy {
+            *lock(&self.shared.latest) = Some(fresh.clone());
+        }
+        Ok(fresh)
+    }
+
+    /// The latest read, if any.
+    pub fn latest(&self) -> Option<Fresh<S::Map>> {
+        lock(&self.shared.latest).clone()
+    }
+
+    /// Forget the latest read (the namespace changed, or a lazy sample ended).
+    pub fn forget(&self) {
+        if !matches!(self.policy, Refresh::Background(_)) {
+            *lock(&self.shared.latest) = None;
+        }
+    }
+
+    /// Wait (at most `limit`) for the background reader's first read.
+    pub fn wait_first(&self, limit: Duration) -> Option<Fresh<S::Map>> {
+        let latest = lock(&self.shared.latest);
+        let (latest, _) = self
+            .shared
+            .landed
+            .wait_timeout_while(latest, limit, |l| {
+                l.is_none() && !self.shared.tried.load(Ordering::SeqCst)
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        latest.clone()
+    }
+
+    /// Pause or resume a background reader (a paused screen needs no fresh owners).
+    pub fn pause(&self, paused: bool) {
+        self.shared.paused.store(paused, Ordering::Relaxed);
+    }
+}
+
+impl<S: OwnerSource> Drop for OwnerCache<S> {
+    fn drop(&mut self) {
+        self.stop.take();
+    }
+}
+
+/// The background reader: read, keep, wait `every` (or ten times the read's cost, if longer), until
+/// the cache is dropped. A failed read keeps the previous map.
+fn background<S: OwnerSource>(shared: &Shared<S>, every: Duration, stop: &Receiver<()>) {
+    let mut first = true;
+    loop {
+        let wait = if shared.paused.load(Ordering::Relaxed) {
+            Duration::from_millis(200)
+        } else {
+            let t = Instant::now();
+            let read = shared.source.read(if first { threads() } else { 1 });
+            let cost = t.elapsed();
+            first = false;
+            // A failed read keeps the last map; a first waiter is woken either way.
+            if let Ok(map) = read {
+                *lock(&shared.latest) = Some(Fresh {
+                    map: Arc::new(map),
+                    at: Instant::now(),
+                });
+            }
+            shared.tried.store(true, Ordering::SeqCst);
+            shared.landed.notify_all();
+            every.max(cost * 10)
+        };
+        match stop.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The session on real sockets of this process: owners by policy, filters pushed down and decided
+//! late, counting views.
+
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+
+fn listener() -> (TcpListener, u16) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = l.local_addr().expect("local addr").port();
+    (l, port)
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(' ').map(String::from).collect()
+}
+
+fn session(filter: &str, owners: bool, refresh: Refresh) -> (Session, Netns) {
+    let scope = Scope::resolve(&Which::Current).expect("own namespace");
+    let ns = scope.namespaces[0].clone();
+    let needs = Needs {
+        owners,
+        tcp_info: false,
+    };
+    let plan = Plan::parse(Protocols::TCP, &words(filter), needs).expect("filter");
+    (Session::new(scope, plan, refresh).expect("session"), ns)
+}
+
+#[test]
+fn a_sample_finds_our_listener_with_its_owner() {
+    let (l, port) = listener();
+    let (mut s, _) = session(&format!("sport = :{port}"), true, Refresh::PerRun);
+    let samples = s.samples().expect("sample");
+    assert_eq!(samples.len(), 1);
+    let sample = &samples[0];
+    assert_eq!(sample.sockets.len(), 1, "exactly our listener");
+    let o = sample.owner_map().expect("owners read alongside");
+    let mine = o
+        .owners(sample.sockets[0].inode)
+        .find(|w| w.pid == std::process::id());
+    assert_eq!(mine.map(|w| w.fd), Some(l.as_raw_fd() as u32));
+}
+
+#[test]
+fn per_run_reads_owners_once_and_lazy_only_when_asked() {
+    let (_l, port) = listener();
+    let (s, ns) = session(&format!("sport = :{port}"), true, Refresh::PerRun);
+    let a = s.sample(&ns).expect("first");
+    let b = s.sample(&ns).expect("second");
+    let (fa, fb) = (a.owners.expect("read"), b.owners.expect("shared"));
+    assert!(Arc::ptr_eq(&fa.map, &fb.map), "one read per run");
+
+    let (s, ns) = session(&format!("sport = :{port}"), false, Refresh::Lazy);
+    let mut c = s.sample(&ns).expect("lazy");
+    assert!(c.owners.is_none(), "nothing read until asked");
+    assert!(s.owners_of(&mut c).is_some(), "read when asked");
+}
+
+#[test]
+fn a_filter_on_processes_is_decided_with_the_owners() {
+    let (_l, port) = listener();
+    let me = std::process::id();
+    let (s, ns) = session(
+        &format!("sport = :{port} and pid {me}"),
+        false,
+        Refresh::Lazy,
+    );
+    assert_eq!(s.sample(&ns).expect("sample").sockets.len(), 1);
+    let (s, ns) = session(&format!("sport = :{port} and pid 1"), false, Refresh::Lazy);
+    assert!(s.sample(&ns).expect("sample").sockets.is_empty());
+}
+
+#[test]
+fn counts_see_what_samples_see() {
+    let (_l, port) = listener();
+    let (mut s, _) = session(&format!("sport = :{port}"), false, Refresh::PerRun);
+    let counted = s.counts(|_| 0usize, |n, _| *n += 1).expect("count");
+    let n: usize = counted[0].census.dumps.iter().map(|d| d.acc).sum();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_background_reader_lands_without_a_sample_waiting_long() {
+    let (_l, port) = listener();
+    let (s, ns) = session(
+        &format!("sport = :{port}"),
+        true,
+        Refresh::Background(Duration::from_secs(60)),
+    );
+    let sample = s.sample(&ns).expect("sample");
+    assert!(sample.owner_map().is_some(), "the first read is waited for");
+}

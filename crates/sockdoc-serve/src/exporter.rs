@@ -1,0 +1,310 @@
+//! One scrape of one namespace, turned into the metrics' [`Shown`] value.
+//!
+//! What keeps a scrape cheap at 300k sockets is what it does not ask the kernel for:
+//! * every scrape: TCP dumps that leave ESTABLISHED sockets in the kernel (state mask; the kernel
+//!   skips them before building a message, which is most of a dump's cost), the UDP dumps, counted as
+//!   they stream in. ESTABLISHED counts come from the kernel's own count of hashed sockets
+//!   (`/proc/net/sockstat` inuse) minus the other hashed states the dump saw. Plus kernel counters,
+//!   conntrack and a few sysctls;
+//! * every `--doctor-every`: the full census with tcp_info, which the doctor's detectors need. It
+//!   also gives what needs every connection (ESTABLISHED per listening port, sockets per process,
+//!   ephemeral ports per destination), cached until the next run, and that scrape's exact counts;
+//! * every `--owners-every`: the /proc walk (socket inode -> process). In between, sockets are
+//!   attributed through the last walk, so a socket opened since counts under process `-`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use sockdoc_core::collect::CensusSpec;
+use sockdoc_core::doctor::kernel::Sysctls;
+use sockdoc_core::doctor::{self, Evidence, Finding, Input, KernelState};
+use sockdoc_core::i18n::Lang;
+use sockdoc_core::session::scope::within;
+use sockdoc_core::session::Session;
+use sockdoc_core::{NoOwners, Owners};
+use sockdoc_diag::{Socket, State, ALL_STATES_MASK};
+use sockdoc_proc::conntrack::{self, Conntrack};
+use sockdoc_proc::counters::Counters;
+use sockdoc_proc::sockstat::SockStat;
+use sockdoc_proc::{Netns, SocketOwners};
+
+use crate::counts::ScrapeCounts;
+use crate::metrics::{self, Shown};
+use crate::{Log, NamespaceWatch, Options, ServeError};
+
+/// The last doctor run.
+struct DoctorRun {
+    at: Instant,
+    /// Counters of that run: the next run's deltas (overflows, drops) are taken against them.
+    counters: Counters,
+    conntrack: Option<Conntrack>,
+    findings: Vec<Finding>,
+    /// The counts of that run's full census (every connection).
+    counts: ScrapeCounts,
+}
+
+pub(crate) struct Exporter {
+    ns: Netns,
+    /// Hands over the new namespace when following a recreated name.
+    watch: Box<dyn NamespaceWatch>,
+    opts: Options,
+    /// The census: the doctor's plan, owners every `--owners-every`.
+    session: Session,
+    /// Kernel state read with the owner walk (fd pressure, sysctl files).
+    slow_kernel: KernelState,
+    doctor: Option<DoctorRun>,
+    /// Census notes (a family the kernel lacks...) already printed.
+    noted: BTreeSet<String>,
+    /// Scrapes run (a request that waited for a running scrape shares its result and adds none).
+    scrapes: u64,
+    /// The service log.
+    log: Log,
+}
+
+/// What one scrape reads besides sockets.
+pub(crate) struct Kernel {
+    pub sysctls: Sysctls,
+    pub counters: Counters,
+    pub conntrack: Option<Conntrack>,
+    pub sockstat: SockStat,
+}
+
+fn due(last: Option<Instant>, every: Duration) -> bool {
+    last.is_none_or(|t| t.elapsed() >= every)
+}
+
+impl Exporter {
+    pub(crate) fn new(
+        ns: Netns,
+        watch: Box<dyn NamespaceWatch>,
+        opts: Options,
+        session: Session,
+        log: Log,
+    ) -> Exporter {
+        Exporter {
+            ns,
+            watch,
+            opts,
+            session,
+            slow_kernel: KernelState::default(),
+            doctor: None,
+            noted: BTreeSet::new(),
+            scrapes: 0,
+            log,
+        }
+    }
+
+    /// Print each census note once, on stderr (the service log): the same ones come with every
+    /// scrape.
+    fn note_once(&mut self, notes: Vec<String>) {
+        for n in notes {
+            if self.noted.insert(n.clone()) {
+                (self.log)(format_args!("sockdoc: note: {n}"));
+            }
+        }
+    }
+
+    /// A scrape, then the memory it freed handed back to the system: scrapes allocate from a new
+    /// thread's malloc arena each time, and what glibc keeps of them would otherwise add up between
+    /// scrapes of a long-running exporter.
+    pub(crate) fn scrape_and_trim(&mut self) -> Result<String, ServeError> {
+        let r = self.scrape();
+        #[cfg(target_env = "gnu")]
+        // SAFETY: malloc_trim only releases free heap memory; it has no preconditions.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        r
+    }
+
+    fn scrape(&mut self) -> Result<String, ServeError> {
+        let started = Instant::now();
+        self.scrapes += 1;
+        if let Some(new) = self.watch.take_switch() {
+            // Following a recreated name (logged by the watch): nothing cached from the old one.
+            self.ns = new.clone();
+            self.doctor = None;
+            self.session.switch(new);
+        }
+        let cache = self.session.owner_cache();
+        if cache.due(true) {
+            cache.read_now().map_err(ServeError::OwnerWalk)?;
+            // The doctor's other /proc walk (processes near their fd limit) and the sysctl config
+            // files go on the same cadence.
+            self.slow_kernel = within::<_, ServeError>(&self.ns, || {
+                Ok(KernelState::start().finish(Duration::ZERO))
+            })?;
+        }
+        let latest = self.session.owner_cache().latest();
+        let owners = latest.as_ref().map(|f| &*f.map);
+        let kernel = within::<_, ServeError>(&self.ns, || {
+            Ok(Kernel {
+                sysctls: Sysctls::read(),
+                counters: Counters::read().unwrap_or_default(),
+                conntrack: conntrack::read().ok().flatten(),
+                sockstat: SockStat::read(),
+            })
+        })?;
+        let range = kernel.sysctls.port_range.and_then(|(lo, hi)| {
+            Some((u16::try_from(lo).ok()?, u16::try_from(hi).ok()?)).filter(|(l, h)| l <= h)
+        });
+        let fresh = if due(self.doctor.as_ref().map(|d| d.at), self.opts.doctor_every) {
+            self.full_census(owners, range, &kernel)?;
+            None
+        } else {
+            Some(self.cheap_counts(owners, range, &kernel.sockstat)?)
+        };
+        self.render(fresh.as_ref(), &kernel, started)
+    }
+
+    /// The doctor's census, which also gives this scrape its counts: one dump, not two.
+    fn full_census(
+        &mut self,
+        owners: Option<&SocketOwners>,
+        range: Option<(u16, u16)>,
+        kernel: &Kernel,
+    ) -> Result<(), ServeError> {
+        let sample = self.session.sample(&self.ns)?;
+        let sockets = sample.sockets;
+        self.note_once(sample.notes);
+        let mut t = ScrapeCounts::new(true, range);
+        for s in &sockets {
+            t.add(s, owners);
+        }
+        let run = self.diagnose(&sockets, kernel, t);
+        self.doctor = Some(run);
+        Ok(())
+    }
+
+    /// The cheap scrape: TCP without ESTABLISHED (counted by the kernel), UDP whole (connected UDP
+    /// sockets are ESTABLISHED too, and UDP dumps are cheap).
+    fn cheap_counts(
+        &mut self,
+        owners: Option<&SocketOwners>,
+        range: Option<(u16, u16)>,
+        sockstat: &SockStat,
+    ) -> Result<ScrapeCounts, ServeError> {
+        let tcp = CensusSpec {
+            udp: false,
+            states: ALL_STATES_MASK & !State::Established.mask_bit(),
+            ..CensusSpec::default()
+        };
+        let udp = CensusSpec {
+            tcp: false,
+            ..CensusSpec::default()
+        };
+        let mut t = ScrapeCounts::new(false, range);
+        for spec in [tcp, udp] {
+            let census = self.session.count_spec(
+                &self.ns,
+                &spec,
+                |_| ScrapeCounts::new(false, range),
+                |t, s| t.add(s, owners),
+            )?;
+            self.note_once(census.notes);
+            for d in census.dumps {
+                t.merge(d.acc);
+            }
+        }
+        t.derive_established(sockstat);
+        Ok(t)
+    }
+
+    /// Run the detectors on a census: this scrape's kernel readings, counter deltas since the previous
+    /// run, and the slow parts (fd pressure, sysctl files) from the last owner walk.
+    fn diagnose(&self, sockets: &[Socket], now: &Kernel, counts: ScrapeCounts) -> DoctorRun {
+        let mut kernel = self.slow_kernel.clone();
+        kernel.counters_after = now.counters.clone();
+        kernel.sysctls = now.sysctls.clone();
+        kernel.conntrack_after = now.conntrack;
+        kernel.sockstat = now.sockstat;
+        kernel.file_nr = sockdoc_proc::limits::file_nr().ok();
+        match &self.doctor {
+            Some(prev) => {
+                kernel.counters_before = prev.counters.clone();
+                kernel.conntrack_before = prev.conntrack;
+                kernel.interval = prev.at.elapsed();
+            }
+            None => {
+                kernel.counters_before = now.counters.clone();
+                kernel.conntrack_before = now.conntrack;
+                kernel.interval = Duration::ZERO;
+            }
+        }
+        let latest = self.session.owner_cache().latest();
+        let o: &dyn Owners = latest
+            .as_ref()
+            .map_or(&NoOwners, |f| &*f.map as &dyn Owners);
+        let findings = doctor::diagnose(&Input {
+            sockets,
+            owners: o,
+            kernel: &kernel,
+            idle_threshold_ms: self.opts.idle_ms,
+            lang: Lang::En,
+        });
+        DoctorRun {
+            at: Instant::now(),
+            counters: kernel.counters_after,
+            conntrack: kernel.conntrack_after,
+            findings,
+            counts,
+        }
+    }
+
+    /// Metrics from this scrape's counts (`fresh`; `None` when the doctor's census just ran) and the
+    /// last full census.
+    fn render(
+        &self,
+        fresh: Option<&ScrapeCounts>,
+        kernel: &Kernel,
+        started: Instant,
+    ) -> Result<String, ServeError> {
+        let empty = ScrapeCounts::new(false, None);
+        let detail = self.doctor.as_ref().map_or(&empty, |d| &d.counts);
+        let latest = self.session.owner_cache().latest();
+        let shown = Shown {
+            now: fresh.unwrap_or(detail),
+            full: detail,
+            top_k: self.opts.top_k,
+            owners: latest.as_ref().map(|f| &*f.map),
+            owners_at: latest.as_ref().map(|f| f.at),
+            findings: self.doctor.as_ref().map_or(&[][..], |d| &d.findings[..]),
+            doctor_at: self.doctor.as_ref().map(|d| d.at),
+            coverage: self.keepalive_coverage(),
+            ghosts: self.ghost_suspects(),
+            kernel,
+            scrapes: self.scrapes,
+            netns_inode: self.ns.inode,
+            netns_changes: self.watch.changes(),
+            started,
+        };
+        metrics::encode(&shown).map_err(ServeError::Encode)
+    }
+
+    /// Ghost suspects at the last doctor run, as the doctor's ghost-suspects detector counted them.
+    fn ghost_suspects(&self) -> i64 {
+        let findings = self.doctor.as_ref().map_or(&[][..], |d| &d.findings[..]);
+        findings
+            .iter()
+            .find_map(|f| match &f.evidence {
+                Evidence::GhostSuspects(g) => Some(i64::try_from(g.suspects).unwrap_or(i64::MAX)),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
+    /// Keepalive coverage per listening port, as the doctor's keepalive-coverage detector computed it.
+    fn keepalive_coverage(&self) -> HashMap<u16, f64> {
+        let mut out = HashMap::new();
+        let findings = self.doctor.as_ref().map_or(&[][..], |d| &d.findings[..]);
+        for f in findings {
+            let Evidence::KeepaliveCoverage(c) = &f.evidence else {
+                continue;
+            };
+            for p in c.ports.iter().filter(|p| p.connections > 0) {
+                out.insert(p.local_port, p.with_keepalive as f64 / p.connections as f64);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,165 @@
+//! Flags of the commands that keep running: `top`, `serve`, `events`.
+
+use clap::Args;
+
+pub const TOP_HELP: &str = "\
+Keys:
+  1-6, Tab    tables: remote IP, peer prefix, local port, process, ghost suspects, findings
+  Up/Down     select a row        Enter  its sockets (timers, idle, queues, owner)   Esc  back
+  s > <  r    sort by the next / previous column, reverse
+  /           filter (the `sockdoc list` language; empty = all)
+  space       mark sockets (drill-down, ghosts)
+  k           kill: the marked sockets, the highlighted one, or a whole row (listeners: --listen)
+  a           keepalive on the selected service (a local port or process row)
+  p           probe ghost suspects (alive or dead)
+  z           pause     + -  refresh interval     ?  help     q  quit
+Every action shows the exact sockets and asks first, needs root, never touches the caller's own SSH
+connection ($SSH_CONNECTION), and appends each socket to the audit log. Needs a terminal (exit 64
+otherwise); 80x24 is enough. The census runs on its own thread: the screen never waits for the kernel.
+Examples:
+  sudo sockdoc top                                 # this namespace, every 2 s
+  sudo sockdoc top -d 1 sport = :21                # the FTP service, every second
+  sudo sockdoc --netns web top --idle 10m          # ghosts after 10 minutes of silence
+  sudo sockdoc top --lang zh";
+
+#[derive(Debug, Args, Clone)]
+pub struct TopArgs {
+    /// Time between two censuses (the screen also redraws every second).
+    #[arg(short = 'd', long, default_value = "2s", value_name = "DURATION")]
+    pub delay: String,
+    /// Silence after which an ESTABLISHED connection without keepalive is a ghost suspect
+    /// [default: the kernel's keepalive window].
+    #[arg(long, value_name = "DURATION")]
+    pub idle: Option<String>,
+    /// How often to walk /proc for socket owners (process names), in the background; never more
+    /// than a tenth of the time (a walk of 1 s runs at most every 10 s). Sockets opened since the
+    /// last walk show `-` until the next.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub owners_every: String,
+    /// How often to run the doctor (findings; kernel counters are compared over this interval).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub doctor_every: String,
+    /// Prefix length for IPv4 peers in the prefix table.
+    #[arg(long, default_value_t = 24, value_name = "BITS", value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub prefix4: u8,
+    /// Prefix length for IPv6 peers in the prefix table.
+    #[arg(long, default_value_t = 64, value_name = "BITS", value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub prefix6: u8,
+    /// Let kill from the view take listening sockets.
+    #[arg(long)]
+    pub listen: bool,
+    /// How long a probe from the view lasts.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub probe_time: String,
+    /// Keepalive from the view: seconds of idleness before the first probe.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub keepalive_idle: u32,
+    /// Keepalive from the view: seconds between unanswered probes.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub keepalive_intvl: u32,
+    /// Keepalive from the view: unanswered probes before the kernel drops the connection.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub keepalive_cnt: u32,
+    /// Audit log for actions from the view [default: /var/log/sockdoc/audit.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<std::path::PathBuf>,
+    /// Start with this filter (the `sockdoc list` language; change it with `/`).
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+pub const EVENTS_HELP: &str = "\
+Ends come from the kernel's sock_diag destroy broadcasts (root). They carry no start time and always
+say CLOSE, so the namespace is also scanned every --scan: an end then shows the state the connection
+was last seen in and its lifetime, `lived 3s-4s` when a scan saw it start (known to within one scan),
+`lived >2m` when it was open before events started, `lived <800ms` when it began and ended between
+scans. TIME-WAIT sockets expire without a broadcast: their connection's end is reported when it entered
+TIME-WAIT or when its owner closed it.
+Losses are reported, never silent: a `lost` line (JSON: {\"lost\": N, \"why\": ...}) at least once
+a second while losing, and a total on stderr at exit. \"output too slow\": more than --buffer ends
+waited for a blocked output and were dropped (counted exactly). \"kernel buffer overflow\": the
+kernel dropped broadcasts (ENOBUFS; the receive buffer is --kernel-buffer, 32 MiB): each overflow is
+at least one end, and ends of connections a scan saw are then counted exactly once two scans miss
+them; ends of connections no scan saw cannot be counted.
+--netns is pinned: when the name is deleted and recreated, events stops with exit 69, or follows
+the new namespace with --follow-netns (ends in between are lost).
+Examples:
+  sockdoc events                               # every TCP/UDP end in this namespace
+  sockdoc events -p sport = :21                # FTP control connections, with the owner
+  sockdoc events --json state close-wait       # connections that ended from CLOSE-WAIT
+  sockdoc events --count 100 --for 1m dst 10.0.0.0/8";
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (keep it on loopback unless a firewall guards it; 0.0.0.0 or :: is
+    /// served with a warning).
+    #[arg(long, default_value = "127.0.0.1:9717", value_name = "ADDR:PORT")]
+    pub listen: String,
+    /// Rows per bounded label set (listening ports, processes).
+    #[arg(long, default_value_t = 20, value_name = "K")]
+    pub top_k: usize,
+    /// How often to walk /proc for socket owners (process names); `0s` = every scrape.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub owners_every: String,
+    /// How often to run the doctor's census (findings, ghosts, per-connection counts); `0s` = every
+    /// scrape.
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub doctor_every: String,
+    /// Silence after which an ESTABLISHED connection without keepalive is a ghost suspect
+    /// [default: the kernel's keepalive window].
+    #[arg(long, value_name = "DURATION")]
+    pub idle: Option<String>,
+}
+
+pub const SERVE_HELP: &str = "\
+What each scrape reads, and what comes from slower runs cached in between (a run starts when a
+scrape finds its cache older than its cadence; nothing runs between scrapes):
+  every scrape    sockets by protocol, family and state (ESTABLISHED from the kernel's own count,
+                  the sockets themselves stay in the kernel), accept queues, SYN-RECV, CLOSE-WAIT
+                  per process, TIME-WAIT, kernel counters, conntrack
+  --doctor-every  the doctor's census with tcp_info: sockdoc_finding, sockdoc_ghost_suspects,
+                  keepalive coverage, ESTABLISHED per port, sockets per process, ephemeral ports
+                  (sockdoc_doctor_age_seconds); counter-based findings compare with the last run
+  --owners-every  the /proc walk for process names, and the fd-limit check; sockets opened since
+                  count under process \"-\" (sockdoc_owners_age_seconds)
+At 300k sockets a scrape costs ~0.07 s of CPU, a doctor run ~0.4 s more, a /proc walk ~0.9 s more
+(node_exporter's tcpstat: ~0.7 s per scrape): at a 30 s scrape interval ~0.25 s per scrape.
+HTTP: GET or HEAD /metrics and /healthz (other methods: 405); request head <= 8 KiB within 5 s,
+30 s per connection, 512 connections (the oldest still sending its request makes room); one scrape
+at a time, requests that waited share its result (sockdoc_scrapes_total).
+Examples:
+  sockdoc serve                                  # http://127.0.0.1:9717/metrics
+  sockdoc serve --listen 10.0.0.5:9717           # no TLS, no authentication: firewall it
+  sockdoc --netns-pid 4242 serve --listen 127.0.0.1:9718   # a container's namespace
+  sockdoc serve --doctor-every 5m --owners-every 10m       # cheaper still on very busy hosts
+  sockdoc serve --idle 30m                       # ghost suspects after 30 minutes of silence
+  curl -s 127.0.0.1:9717/metrics | grep sockdoc_sockets";
+
+#[derive(Debug, Args, Clone)]
+pub struct EventsArgs {
+    /// Stop after N events.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Stop after this long.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub r#for: Option<String>,
+    /// How often to scan the namespace for the lifetimes and last states of connections (`0` = never:
+    /// ends only). Each scan costs about as much as `sockdoc stats`.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub scan: String,
+    /// Also show the owning process the scans saw (each scan then walks /proc, like `stats -p`).
+    #[arg(short = 'p', long)]
+    pub processes: bool,
+    /// Ends held while the output is slower than the kernel (a blocked pipe); past that they are
+    /// dropped and counted in a `lost` record. Bounds the memory.
+    #[arg(long, default_value_t = 65_536, value_name = "N")]
+    pub buffer: usize,
+    /// Receive buffer asked of the kernel for the broadcasts, in MiB (past net.core.rmem_max: root).
+    /// It rides out a burst while events is descheduled; its memory is used only while backed up.
+    #[arg(long, default_value_t = 32, value_name = "MIB")]
+    pub kernel_buffer: usize,
+    /// Only events matching this filter (the `list` language, without proc/pid; `state` means the
+    /// state the connection ended from).
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+}

@@ -1,0 +1,151 @@
+//! Command-line interface: every subcommand, flag and help text. Parsing only; no work happens here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod daemon;
+mod treat;
+mod view;
+
+pub use daemon::*;
+pub use treat::*;
+pub use view::*;
+
+pub const AFTER_HELP: &str = "\
+Exit codes:
+  0   ok
+  1   findings at warning level (doctor)
+  2   critical findings (doctor)
+  64  usage error: a bad flag, filter word or column
+  66  no such network namespace or process
+  69  a kernel feature is missing (sock_diag, IPv6, udp_diag), or a daemon's namespace was
+      replaced under it (serve, reap, events; see --follow-netns)
+  74  I/O error
+  77  permission denied (run with sudo)
+
+Filters (stats, list) follow ss, plus sockdoc words:
+  state established '( sport = :21 )'    dst 10.0.0.0/8    proc nginx    pid 42
+  idle > 5m    !keepalive    retrans > 0    recvq > 0      (full list: sockdoc list --help)";
+
+/// Find out why a Linux server is drowning in connections, and fix it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sockdoc",
+    version,
+    about,
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    /// Without a command, sockdoc runs doctor and takes its options (`sockdoc --idle 10m`).
+    #[command(flatten)]
+    pub doctor: DoctorArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Run inside the network namespace `ip netns` calls NAME.
+    #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["netns_pid", "all_netns"])]
+    pub netns: Option<String>,
+    /// Run inside the network namespace of process PID (a container's, say).
+    #[arg(long, global = true, value_name = "PID", conflicts_with = "all_netns")]
+    pub netns_pid: Option<u32>,
+    /// Every network namespace on the host, named or held only by processes; each labelled.
+    #[arg(long, global = true)]
+    pub all_netns: bool,
+    /// Daemons (serve, reap, events, top): when the name given to --netns comes to mean another
+    /// namespace (deleted and recreated), switch to the new one and log it. Without it they stay
+    /// pinned to the namespace they started in: serve, reap and events log one line and exit 69, top
+    /// shows a banner. With --netns-pid, the process exiting always stops them (a pid does not come
+    /// back; a reused one is another process).
+    #[arg(long, global = true)]
+    pub follow_netns: bool,
+    /// Machine-readable output (documented schema, `"schema": 1`).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Language of messages [default: from LC_ALL/LANG].
+    #[arg(long, global = true, value_enum)]
+    pub lang: Option<Lang>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+impl Global {
+    /// The language to speak: `--lang`, else the locale.
+    pub fn lang(&self) -> sockdoc_core::i18n::Lang {
+        match self.lang {
+            Some(Lang::En) => sockdoc_core::i18n::Lang::En,
+            Some(Lang::Zh) => sockdoc_core::i18n::Lang::Zh,
+            None => sockdoc_core::i18n::Lang::from_env(),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// What is wrong with this server's connections, the evidence, and how to fix it (the default).
+    #[command(after_help = DOCTOR_HELP)]
+    Doctor(DoctorArgs),
+    /// Half-open ESTABLISHED suspects: no keepalive, nothing in flight, silent for too long.
+    #[command(after_help = GHOSTS_HELP)]
+    Ghosts(GhostsArgs),
+    /// Close matching connections in any state (SOCK_DESTROY, else shutdown through the owner's fd,
+    /// else a forged RST).
+    #[command(after_help = KILL_HELP)]
+    Kill(KillArgs),
+    /// Turn TCP keepalive on for a running service's connections and listeners, without a restart.
+    #[command(after_help = KEEPALIVE_HELP)]
+    Keepalive(KeepaliveArgs),
+    /// Start a program with keepalive forced on for every TCP socket it creates (LD_PRELOAD library).
+    RunWithKeepalive(RunWithKeepaliveArgs),
+    /// Prometheus/OpenMetrics exporter: /metrics and /healthz (loopback by default).
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
+    /// Daemon enforcing idle policies on services that set none: idle timeout, connection cap with
+    /// idle-first eviction, CLOSE-WAIT age, keepalive; JSON-lines action log, /metrics, SIGHUP reload.
+    #[command(after_help = REAP_HELP)]
+    Reap(ReapArgs),
+    /// A live stream of connection ends: peer, the state it ended from, lifetime, owner, bytes.
+    #[command(after_help = EVENTS_HELP)]
+    Events(EventsArgs),
+    /// The connection-tracking table: fill, drops, and what fills it (protocols, states, sources).
+    Conntrack(ConntrackArgs),
+    /// Audit connection sysctls (check), write the fix as a sysctl.d snippet (plan), apply or roll it back.
+    #[command(after_help = SYSCTL_HELP)]
+    Sysctl(SysctlArgs),
+    /// Count sockets: state histogram for TCP and UDP, and top groups with --by.
+    #[command(after_help = STATS_HELP)]
+    Stats(StatsArgs),
+    /// One line per socket: addresses, state, queues, timer, idle time and owner.
+    #[command(after_long_help = crate::cmd::list::long_help())]
+    List(ListArgs),
+    /// Live view: totals and trends by state, tables by peer, port, process, ghosts and findings,
+    /// drill-down to sockets, and kill / keepalive / probe from the view.
+    #[command(after_help = TOP_HELP)]
+    Top(TopArgs),
+}
+
+/// Which sockets: protocol and family switches shared by stats and list.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Select {
+    /// TCP only.
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+    /// UDP only.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+    /// IPv4 only.
+    #[arg(short = '4', long = "ipv4")]
+    pub ipv4: bool,
+    /// IPv6 only.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+}

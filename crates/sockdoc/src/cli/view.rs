@@ -1,0 +1,215 @@
+//! Flags of the commands that look: `stats`, `list`, `doctor`, `ghosts`, `conntrack`, `sysctl`.
+
+use clap::{Args, Subcommand};
+
+use super::Select;
+
+pub const SYSCTL_HELP: &str = "\
+Profiles (--profile NAME, on top of the audit's own fixes; an \"at least\" never lowers a value):
+  fast-dead-peers  keepalive 120 s + 4 x 15 s, tcp_retries2 8: dead peers found in ~3 minutes
+  busy-server      somaxconn and tcp_max_syn_backlog 8192, syncookies 1, netdev_max_backlog 16384
+  busy-client      ip_local_port_range 10000 65535, tcp_tw_reuse 1, tcp_max_tw_buckets 262144
+Examples:
+  sockdoc sysctl check                               # what is wrong, and why
+  sockdoc sysctl check --profile busy-client         # what the profile would change here
+  sockdoc sysctl plan --out /tmp/90-sockdoc.conf     # the snippet, to review
+  sockdoc sysctl apply --profile fast-dead-peers     # set, verify, persist (backup kept)
+  sockdoc sysctl rollback                            # runtime values and file as before";
+
+pub const STATS_HELP: &str = "\
+Examples:
+  sockdoc stats                                   # netstat -n | awk '/^tcp/ {++S[$NF]} ...'
+  sockdoc stats --by remote-ip --top 20           # netstat -nat | awk '{print $5}' | ... | sort -rn
+  sockdoc stats state established --by remote-ip # the same, ESTABLISHED only
+  sockdoc stats --by process,local-port           # who holds the sockets, on which ports
+  sockdoc stats --all-netns                       # every namespace, containers included";
+
+pub const DOCTOR_HELP: &str = "\
+Findings (stable ids, also in --json): ghost-suspects, keepalive-coverage, close-wait-leak,
+unreachable-peers, time-wait-pressure, ephemeral-port-exhaustion, listen-overflow, syn-flood,
+syn-sent-fanout, closing-piles, udp-trouble, fd-limit, conntrack-full, sysctl-obsolete, sysctl-risky.
+
+Exit code: 0 healthy (info findings only), 1 the worst finding is a warning, 2 a critical one.
+Examples:
+  sockdoc                          # the same as sockdoc doctor
+  sockdoc doctor --json | jq '.namespaces[].findings[].id'
+  sockdoc doctor --idle 10m        # call connections silent for 10 minutes ghost suspects
+  sockdoc --all-netns doctor       # every namespace, containers included";
+
+pub const GHOSTS_HELP: &str = "\
+A suspect is an ESTABLISHED TCP connection with no keepalive timer, nothing unacknowledged in flight,
+and no data or ACK received for longer than --idle (default: the kernel's keepalive window,
+tcp_keepalive_time + tcp_keepalive_probes x tcp_keepalive_intvl). Suspects are not proven dead.
+With --probe each suspect gets keepalive probes every second for --probe-time (through the owner's fd),
+then its original options back: `alive` when the peer ACKed, `dead` when it reset or left the probes
+unanswered, `unknown` when it cannot be probed. A suspect no reachable process holds (waiting in
+a listener's accept queue, or owned in another pid namespace) gets raw probes instead (CAP_NET_RAW):
+its sequence numbers are learned from a challenge ACK and the same keepalive segment is forged from
+its address every second; nothing on the socket changes. Each result says which `method` was used.
+--reap then closes the dead ones.
+Examples:
+  sockdoc ghosts                        # every suspect, with owner, peer and idle time
+  sockdoc ghosts --idle 30m sport = :21 # the incident's FTP proxy
+  sockdoc ghosts --probe --reap --yes sport = :21";
+
+/// Time between the two readings of kernel counters, unless `--interval` says otherwise.
+pub const DEFAULT_INTERVAL: &str = "500ms";
+
+#[derive(Debug, Args, Clone)]
+pub struct DoctorArgs {
+    /// Silence after which an ESTABLISHED connection without keepalive is a ghost suspect
+    /// [default: the kernel's keepalive window].
+    #[arg(long, value_name = "DURATION")]
+    pub idle: Option<String>,
+    /// Time between the two readings of kernel counters (rates, not totals since boot).
+    #[arg(long, default_value = DEFAULT_INTERVAL, value_name = "DURATION")]
+    pub interval: String,
+    /// Show every row and the full text of info findings.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GhostsArgs {
+    /// Silence after which a connection is a suspect [default: the kernel's keepalive window].
+    #[arg(long, value_name = "DURATION")]
+    pub idle: Option<String>,
+    /// Omit the header line.
+    #[arg(short = 'H', long = "no-header")]
+    pub no_header: bool,
+    /// Prove each suspect alive or dead: fast keepalive probes for a moment, then the original
+    /// options back exactly (needs root).
+    #[arg(long)]
+    pub probe: bool,
+    /// How long to probe.
+    #[arg(
+        long,
+        default_value = "5s",
+        value_name = "DURATION",
+        requires = "probe"
+    )]
+    pub probe_time: String,
+    /// Close the connections found dead (with --probe).
+    #[arg(long, requires = "probe")]
+    pub reap: bool,
+    /// Do not ask before reaping (required when standard input is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Audit log for probing and reaping [default: /var/log/sockdoc/audit.jsonl].
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<std::path::PathBuf>,
+    /// Narrow the suspects with a filter (same language as `sockdoc list`).
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConntrackArgs {
+    /// Rows per breakdown.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SysctlArgs {
+    /// Lay a named profile over the audit's fixes (check, plan, apply): fast-dead-peers, busy-server,
+    /// busy-client. Settings this kernel or namespace lacks are refused, with the reason.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    #[command(subcommand)]
+    pub command: SysctlCommand,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum SysctlCommand {
+    /// Every setting the incident notes tuned, plus somaxconn, tcp_retries2 and nf_conntrack_max: current
+    /// value, what to do and why; and config-file settings this kernel no longer has. Exit 1 if anything
+    /// should change.
+    Check,
+    /// Apply the plan: back up the current values and file, set the values (all or nothing, read back),
+    /// write the sysctl.d file atomically. Undo with `sockdoc sysctl rollback`. With --netns or
+    /// --netns-pid the namespace's values are set at runtime only: no file is written unless --conf
+    /// names one, and never one the host loads at boot.
+    Apply {
+        /// The file to write [default: /etc/sysctl.d/90-sockdoc.conf on the host; none for another
+        /// network namespace: give e.g. /etc/netns/NAME/sysctl.conf, which `ip netns exec NAME sysctl
+        /// -p` loads inside it].
+        #[arg(long, value_name = "FILE")]
+        conf: Option<std::path::PathBuf>,
+        /// Where the backup for rollback is kept.
+        #[arg(long, default_value = "/var/lib/sockdoc", value_name = "DIR")]
+        state_dir: std::path::PathBuf,
+        /// Show the changes and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask (required when standard input is not a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Audit log [default: /var/log/sockdoc/audit.jsonl].
+        #[arg(long, value_name = "PATH")]
+        audit_log: Option<std::path::PathBuf>,
+    },
+    /// Restore the runtime values and the sysctl.d file from before the last apply.
+    Rollback {
+        /// Where apply kept its backup.
+        #[arg(long, default_value = "/var/lib/sockdoc", value_name = "DIR")]
+        state_dir: std::path::PathBuf,
+        /// Audit log [default: /var/log/sockdoc/audit.jsonl].
+        #[arg(long, value_name = "PATH")]
+        audit_log: Option<std::path::PathBuf>,
+    },
+    /// Print (or write with --out) the sysctl.d snippet with the recommended changes. Applies nothing.
+    Plan {
+        /// Write the snippet to this file (atomically) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub select: Select,
+    /// Group by: state, remote-ip, remote-port, local-ip, local-port, process, peer-prefix (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "KEY")]
+    pub by: Vec<String>,
+    /// Rows to show per group.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Prefix length for IPv4 peers with --by peer-prefix.
+    #[arg(long, default_value_t = 24, value_name = "BITS", value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub prefix4: u8,
+    /// Prefix length for IPv6 peers with --by peer-prefix.
+    #[arg(long, default_value_t = 64, value_name = "BITS", value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub prefix6: u8,
+    /// Filter expression (ss syntax plus sockdoc words; see `sockdoc list --help`).
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub select: Select,
+    /// Show owning processes (pid, fd, name): one walk of /proc/*/fd.
+    #[arg(short = 'p', long = "processes")]
+    pub processes: bool,
+    /// Columns, comma-separated: netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,
+    /// ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline.
+    #[arg(
+        short = 'o',
+        long = "columns",
+        value_delimiter = ',',
+        value_name = "COLUMNS"
+    )]
+    pub columns: Vec<String>,
+    /// Omit the header line.
+    #[arg(short = 'H', long = "no-header")]
+    pub no_header: bool,
+    /// Filter expression (ss syntax plus sockdoc words).
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
