@@ -100,6 +100,7 @@ def main() -> int:
     ap.add_argument("--sockets", type=int, default=300_000)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--delay", default="1", help="top's -d")
+    ap.add_argument("--top-args", default="", help="more arguments for top (e.g. '--owners-every 1h')")
     ap.add_argument("--sockdoc", type=Path, default=None,
                     help="the sockdoc binary to time [default: target/release/sockdoc]")
     args = ap.parse_args()
@@ -127,7 +128,7 @@ def main() -> int:
         R.log(f"holder ready: {info['ready_line']}")
         ss = R.run_quiet(R.in_ns(["ss", "-s"])).stdout.splitlines()
         tcp_line = next((l for l in ss if l.startswith("TCP:")), "")
-        cmd = f"{sockdoc} --netns {R.NS} top -d {args.delay}"
+        cmd = f"{sockdoc} --netns {R.NS} top -d {args.delay} {args.top_args}".strip()
         tmux("-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-s", "top", cmd)
         pid = int(tmux("display-message", "-p", "-t", "top", "#{pane_pid}").strip())
         # The pane's child is named after tmux until it execs sockdoc (slow on a loaded host).
@@ -173,6 +174,7 @@ def main() -> int:
             "sockdoc": str(sockdoc),
             "holder": info["ready_line"],
             "delay": args.delay,
+            "top_args": args.top_args,
             "window_s": round(t1 - t0, 2),
             "refreshes": refreshes,
             "cpu_s": round(c1 - c0, 2),

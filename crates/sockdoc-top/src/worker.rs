@@ -26,6 +26,10 @@ use sockdoc_runtime::watch::NsWatch;
 
 use crate::model::{digest, Capture, Lens, Shown, Snap, Tab};
 
+/// While no owners are on screen, they are read again only when older than this many times
+/// `--owners-every` (the /proc walk is a quarter of top's CPU at 300k sockets).
+pub const HIDDEN_OWNERS: u32 = 8;
+
 /// What the screen tells the worker.
 pub enum Cmd {
     /// A new filter (already checked), with its text.
@@ -102,6 +106,8 @@ struct Job {
     last: Option<Last>,
     /// The census before `last`, its buffer to be reused.
     spare: Option<Arc<Capture>>,
+    /// The screen is paused.
+    paused: bool,
 }
 /// The last census, kept to apply a new filter without a new census.
 struct Last {
@@ -155,6 +161,7 @@ fn run(cfg: WorkerSetup, cmds: Receiver<Cmd>, out: Sender<Update>) {
         suspects: FxHashSet::default(),
         last: None,
         spare: None,
+        paused: false,
     };
     // The first screen shows owners: wait for the first walk (bounded).
     let _ = job
@@ -210,6 +217,7 @@ impl Job {
             Cmd::Filter(f, text) => {
                 self.cfg.filter = f;
                 self.cfg.filter_text = text;
+                self.sync_owners();
                 // A filter on idle times needs them in the census.
                 if self.cfg.filter.needs_tcp_info() && !self.last_has_info() {
                     clock.next = Instant::now();
@@ -228,7 +236,8 @@ impl Job {
             }
             Cmd::Pause(p) => {
                 clock.paused = p;
-                self.session.owner_cache().pause(p);
+                self.paused = p;
+                self.sync_owners();
                 if !p {
                     clock.next = Instant::now();
                 }
@@ -243,6 +252,7 @@ impl Job {
                     return None;
                 }
                 self.shown = shown;
+                self.sync_owners();
                 // Idle times appear on screen: a census with them now (unless paused: the last
                 // census stays as it is, with what it has). A group table not built yet the
                 // screen builds itself from the last census.
@@ -252,6 +262,19 @@ impl Job {
                 None
             }
         }
+    }
+
+    /// Owners are read while the screen shows them (services, processes, a socket table's
+    /// process column) or the filter names processes; otherwise only when the last read is older
+    /// than [`HIDDEN_OWNERS`] times `--owners-every` (the findings name processes too). Paused
+    /// with the screen.
+    fn sync_owners(&self) {
+        let wanted = self.shown.shows_owners() || self.cfg.filter.needs_processes();
+        let cache = self.session.owner_cache();
+        let stale = cache
+            .latest()
+            .is_none_or(|f| f.at.elapsed() >= self.cfg.owners_every * HIDDEN_OWNERS);
+        cache.pause(self.paused || !(wanted || stale));
     }
 
     fn last_has_info(&self) -> bool {
@@ -306,6 +329,7 @@ impl Job {
         for s in &census.sockets {
             totals.add_deferred(s);
         }
+        self.sync_owners();
         self.seq += 1;
         self.spare = self.last.take().map(|l| l.census);
         self.last = Some(Last {
