@@ -511,3 +511,27 @@ impl Tcp6Hint {
         !self.known || self.stat.tcp6_inuse > 0 || self.stat.tcp_tw > v4_time_wait
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_v6_dump_is_skipped_only_when_sockstat_accounts_for_every_tcp_socket() {
+        let hint = |known, tcp6_inuse, tcp_tw| Tcp6Hint {
+            known,
+            stat: SockStat {
+                tcp6_inuse,
+                tcp_tw,
+                ..SockStat::default()
+            },
+        };
+        assert!(!hint(true, 0, 6000).may_have_tcp6(6000));
+        assert!(hint(true, 1, 0).may_have_tcp6(0), "a v6 socket in use");
+        assert!(
+            hint(true, 0, 6001).may_have_tcp6(6000),
+            "a TIME-WAIT the v4 dump lacks"
+        );
+        assert!(hint(false, 0, 0).may_have_tcp6(0), "sockstat unreadable");
+    }
+}

@@ -274,3 +274,53 @@ fn group_sockets_follow_the_filter_and_the_key() {
         .iter()
         .all(|&i| snap.socket(i).state == State::Established));
 }
+
+#[test]
+fn a_census_without_idle_times_builds_only_the_table_shown_and_keeps_the_known_suspects() {
+    let mut sockets = lab();
+    let ghost = sockets
+        .iter()
+        .find(|s| s.tcp.is_some())
+        .expect("ghost")
+        .cookie;
+    for s in &mut sockets {
+        s.tcp = None;
+    }
+    let c = Capture {
+        sockets,
+        owners: None,
+        tcp_info: false,
+    };
+    let f = Filter::default();
+    let known: FxHashSet<u64> = [ghost].into_iter().collect();
+    let d = digest(
+        &c,
+        &Lens {
+            filter: &f,
+            prefix4: 24,
+            prefix6: 64,
+            threshold_ms: 1000,
+            tabs: &[Tab::Port],
+            known_suspects: &known,
+        },
+    );
+    assert!(d.groups[0].is_none() && d.groups[1].is_none() && d.groups[3].is_none());
+    assert_eq!(d.groups[2].as_ref().expect("port table")[0].label, "21");
+    let ghosts: Vec<u64> = d
+        .ghosts
+        .iter()
+        .map(|&i| c.sockets[i as usize].cookie)
+        .collect();
+    assert_eq!(
+        ghosts,
+        vec![ghost],
+        "the suspect of the last census with idle times"
+    );
+    // What the screen shows decides what the next census asks for.
+    let shown = |tab, drilled| Shown { tab, drilled };
+    assert!(shown(Tab::Ghosts, false).needs_tcp_info());
+    assert!(shown(Tab::Remote, true).needs_tcp_info());
+    assert!(!shown(Tab::Remote, false).needs_tcp_info());
+    assert!(!shown(Tab::Findings, false).shows_owners());
+    assert!(shown(Tab::Port, false).shows_owners() && shown(Tab::Prefix, true).shows_owners());
+}

@@ -196,3 +196,27 @@ impl Ctrl for KeyCode {
         KeyEvent::new(self, KeyModifiers::CONTROL)
     }
 }
+
+#[test]
+fn a_table_the_census_did_not_build_is_built_when_shown() {
+    let mut a = app();
+    let mut snap = snap_of(lab(), "", 2);
+    // As the census thread sends it: only the table on screen (remote IP) built.
+    snap.groups[1] = None;
+    snap.groups[2] = None;
+    snap.groups[3] = None;
+    a.on_snap(snap);
+    a.on_key(key(KeyCode::Char('3')));
+    let Rows::Groups(rows) = &a.rows else {
+        panic!("groups")
+    };
+    assert_eq!(rows.len(), 2, "ports 21 and 22: {rows:?}");
+    assert!(a
+        .snap
+        .as_ref()
+        .is_some_and(|s| s.group_rows(Tab::Port).is_some()));
+    // Enter right away drills into the row shown.
+    a.on_key(key(KeyCode::Enter));
+    assert!(a.drill.is_some());
+    assert!(a.shown().drilled && a.shown().needs_tcp_info());
+}

@@ -131,6 +131,18 @@ pub fn select(
         return Err(blank_filter(action));
     }
     let (all, census) = plan.sockets(&ns, None).map_err(Failure::census)?;
+    Ok(apply_rules(ns, plan, all, census.owners, keep))
+}
+
+/// The selection of `all` (censused in `ns` with `plan`): the sockets an action takes, and those the
+/// safety rules leave out with the reason (never the caller's own SSH session; what `keep` refuses).
+pub fn apply_rules(
+    ns: Netns,
+    plan: Plan,
+    all: Vec<Socket>,
+    owners: Option<SocketOwners>,
+    keep: impl Fn(&Socket) -> Result<(), &'static str>,
+) -> Selection {
     let own = OwnSsh::from_env();
     let mut sockets = Vec::new();
     let mut excluded = Vec::new();
@@ -144,13 +156,13 @@ pub fn select(
             Err(why) => excluded.push((s, why)),
         }
     }
-    Ok(Selection {
+    Selection {
         ns,
         plan,
         sockets,
-        owners: census.owners,
+        owners,
         excluded,
-    })
+    }
 }
 
 /// Refuse filter words that are all empty or blank (`kill ''`, `kill "$UNSET"`): they parse to the
