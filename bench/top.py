@@ -17,7 +17,12 @@ processes), then runs `sockdoc --netns sockdoc-bench-top top -d 1` inside a deta
 Prints a Markdown table and writes bench/results/top-<stamp>-<N>.json and .md. The tmux server, the
 holder and the namespace are torn down by PID in `finally` and on SIGINT/SIGTERM/SIGHUP.
 
-    sudo python3 bench/top.py [--sockets 300000] [--seconds 30] [--sockdoc PATH]
+--sockdoc PATH times another build (say, the one before a change, copied to a directory as
+`sockdoc`: the script checks the pane runs a process of that name), so two builds can be compared
+in one sitting on a host whose load moves; --top-args passes more arguments to top (e.g.
+`--owners-every 1h` leaves out the /proc walk after the first).
+
+    sudo python3 bench/top.py [--sockets 300000] [--seconds 30] [--sockdoc PATH] [--top-args ARGS]
 """
 
 from __future__ import annotations

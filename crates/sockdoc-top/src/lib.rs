@@ -1,15 +1,16 @@
-//! The live view of one namespace's connections behind `sockdoc top`. A census thread runs the
-//! census every interval (tcp_info only while the screen shows idle times or the doctor is due),
-//! digests it into a [`Snap`](model::Snap) for the table on screen and sends it; the owners of
-//! sockets come from a /proc walk on a thread and a cadence of their own. The screen loop only
+//! The live view of one namespace's connections behind `sockdoc top`. A census thread runs a
+//! core census session every interval (tcp_info only while the screen shows idle times or the
+//! doctor is due), digests it into a [`Snap`](model::Snap) for the table on screen and sends it;
+//! the owners of sockets come from the session's owner cache, read in the background and only
+//! while the screen shows them (or rarely). The screen loop only
 //! reads what arrived, draws with ratatui, and turns keys into filter changes and confirmed
 //! [`Request`]s, which the caller's [`Host`] carries out. The terminal is restored on quit and on
 //! panic.
 //!
 //! Modules: [`model`] (tables, sorting, a row's sockets; pure), [`columns`] (columns and sort
 //! orders; pure), [`state`] (keys, selection, drill-down; pure), [`propose`] (what an action would
-//! touch, confirmation; pure), [`history`] (the sparklines' samples), [`worker`] (census and owners
-//! threads), [`view`], [`tables`] and [`popups`] (drawing), [`screen`] (the event loop and the
+//! touch, confirmation; pure), [`history`] (the sparklines' samples), [`worker`] (the census
+//! thread), [`view`], [`tables`] and [`popups`] (drawing), [`screen`] (the event loop and the
 //! terminal).
 //!
 //! Never does: parse the command line, enter a namespace for the caller, act on a socket (actions
