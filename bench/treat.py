@@ -72,13 +72,14 @@ def main() -> int:
     ap.add_argument("--rst", type=int, default=5000,
                     help="sockets for the `kill --method rst` row (0: skip it)")
     ap.add_argument("--no-readme", action="store_true", help="do not append to bench/README.md")
+    ap.add_argument("--sockdoc", type=Path, help="sockdoc binary (default target/release/sockdoc)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("treat.py: needs root", file=sys.stderr)
         return 2
     holder = R.RELEASE / "sockdoc-holder"
     exec_helper = R.RELEASE / "sockdoc-bench-exec"
-    sockdoc = R.RELEASE / "sockdoc"
+    sockdoc = args.sockdoc or R.RELEASE / "sockdoc"
     for p in (holder, exec_helper, sockdoc):
         if not p.is_file():
             print(f"treat.py: {p} missing: cargo build --release -p sockdoc -p sockdoc-bench-holder",

@@ -14,12 +14,15 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
+
+use sockdoc_core::session::scope::within;
+use sockdoc_proc::{Netns, NetnsError};
 use std::time::{Duration, Instant};
 
 use sockdoc_diag::{Proto, Socket, State};
 
-use crate::raw::{self, wire_addr, RawIo, Segment, ACK, RST, SYN};
+use crate::raw::{wire_addr, RawIo, Segment, ACK, RST, SYN};
 
 /// Sockets asked at once before the answers are read (keeps the capture buffer from overflowing).
 const BURST: usize = 512;
@@ -173,15 +176,15 @@ impl Default for Rng {
 }
 
 /// Raw sockets in one namespace and that namespace's limits.
-pub struct Session {
+pub struct Challenger {
     pub io: RawIo,
     pub limits: TcpLimits,
     pub rng: Rng,
 }
 
-impl Session {
+impl Challenger {
     /// Open in the calling thread's namespace.
-    pub fn open() -> io::Result<Session> {
+    pub fn open() -> io::Result<Challenger> {
         let io = RawIo::open().map_err(|e| {
             if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
                 io::Error::new(
@@ -192,17 +195,21 @@ impl Session {
                 io::Error::new(e.kind(), format!("cannot open raw sockets: {e}"))
             }
         })?;
-        Ok(Session {
+        Ok(Challenger {
             io,
             limits: TcpLimits::read(),
             rng: Rng::new(),
         })
     }
 
-    /// Open in the namespace the socket `like` belongs to (e.g. a sock_diag socket opened there).
-    pub fn open_like(like: BorrowedFd<'_>) -> io::Result<Session> {
-        let ns = raw::netns_of(like)?;
-        raw::on_thread_in(Some(ns.as_fd()), Session::open)
+    /// Open in the namespace the socket `like` belongs to (e.g. a sock_diag socket opened there),
+    /// entered the one way sockdoc enters a namespace (`sockdoc_core::session::scope::within`).
+    pub fn open_like(like: BorrowedFd<'_>) -> io::Result<Challenger> {
+        let ns = Netns::of_socket(like).map_err(io::Error::other)?;
+        within(&ns, || Challenger::open().map_err(Entered::Io)).map_err(|e| match e {
+            Entered::Io(e) => e,
+            Entered::Netns(e) => io::Error::other(e),
+        })
     }
 
     /// The segment that makes the local socket of `t` answer, from the peer's address.
@@ -291,6 +298,18 @@ impl Session {
             "no challenge ACK after {tries} tries ({}); is traffic to this socket filtered?",
             self.limits.describe()
         )
+    }
+}
+
+/// Why opening raw sockets in another namespace failed.
+enum Entered {
+    Io(io::Error),
+    Netns(NetnsError),
+}
+
+impl From<NetnsError> for Entered {
+    fn from(e: NetnsError) -> Entered {
+        Entered::Netns(e)
     }
 }
 

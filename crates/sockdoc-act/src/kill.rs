@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use sockdoc_diag::{DiagError, DiagSocket, DumpEvent, DumpRequest, Proto, Socket};
 
-use crate::challenge::{not_applicable, Learned, Session, Target};
+use crate::challenge::{not_applicable, Challenger, Learned, Target};
 use crate::pidfd::borrow_socket;
 use crate::raw::{Segment, RST};
 
@@ -193,10 +193,10 @@ fn shutdown(pid: u32, fd: u32, inode: u32) -> io::Result<()> {
 }
 
 /// Open the raw sockets in `diag`'s namespace.
-pub fn session_like(diag: &DiagSocket) -> io::Result<Session> {
+pub fn challenger_like(diag: &DiagSocket) -> io::Result<Challenger> {
     // SAFETY: the fd belongs to `diag`, which outlives this call.
     let fd = unsafe { BorrowedFd::borrow_raw(diag.as_raw_fd()) };
-    Session::open_like(fd)
+    Challenger::open_like(fd)
 }
 
 /// The `rst` rung on every socket of `sockets`, one attempt each.
@@ -213,7 +213,7 @@ fn rst_all(diag: &mut DiagSocket, sockets: &[Socket], opts: &RstOptions) -> Vec<
     if out.iter().all(Option::is_some) {
         return out.into_iter().flatten().collect();
     }
-    let mut session = match session_like(diag) {
+    let mut session = match challenger_like(diag) {
         Ok(s) => s,
         Err(e) => {
             return out
@@ -302,7 +302,7 @@ fn rst_all(diag: &mut DiagSocket, sockets: &[Socket], opts: &RstOptions) -> Vec<
 /// the socket would send (seq = its `snd_nxt`). Returns a note for the record and an error when the
 /// RST to the socket could not be sent.
 fn forge(
-    session: &Session,
+    session: &Challenger,
     t: &Target,
     l: &Learned,
     tell_peer: bool,

@@ -1,18 +1,22 @@
 //! sockdoc-act: what sockdoc does to live sockets, one safe step at a time.
 //!
-//! - [`pidfd`]: borrow a running process's socket (`pidfd_getfd`) without stopping it;
+//! - [`treat`]: the one treat path every command acts through — a selection (sockets by cookie, with
+//!   their owners) → act → one re-read of the kernel → one typed audit record per socket;
 //! - [`kill`]: the kill ladder — SOCK_DESTROY, then shutdown through the owner's fd, then a forged
-//!   RST — recording why each rung failed;
+//!   RST — recording why each rung failed; [`destroy`]: SOCK_DESTROY requests in bulk;
+//! - [`pidfd`]: borrow a running process's socket (`pidfd_getfd`) without stopping it;
 //! - [`raw`] and [`challenge`]: forged TCP segments and their capture, and learning a connection's
 //!   sequence numbers from a challenge ACK (the killcx method), for the `rst` rung and raw probes;
+//! - [`probe`]: keepalive and raw probes of ghost suspects, and putting back what a probe changed;
 //! - [`keepalive`]: retrofit TCP keepalive onto a process's sockets — only the options asked for,
 //!   checked against the kernel's limits, all or nothing per socket — remembering what was there;
 //! - [`audit`]: the append-only JSON-lines log every action writes; acts go through
 //!   [`audit::WriteAhead`], which puts each batch's intent records on disk before the batch is acted
-//!   on and its outcome records before the next one, and stops the run when a record cannot be written.
+//!   on and its outcome records before the next one, and stops the run when a record cannot be written;
+//! - [`sysctl`]: applying sysctl settings as one transaction, with the previous values kept.
 //!
 //! It decides nothing: callers choose the selection (from a census), confirm it with the user, and
-//! re-read the kernel afterwards to report what really happened.
+//! the treat path re-reads the kernel afterwards to report what really happened.
 
 pub mod audit;
 pub mod challenge;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use sockdoc_diag::{Socket, State};
 
-use crate::challenge::{not_applicable, Learned, Session, Target};
+use crate::challenge::{not_applicable, Challenger, Learned, Target};
 use crate::raw::{Segment, ACK, RST, SYN};
 
 use crate::keepalive::{read, write, Keepalive};
@@ -97,7 +97,7 @@ impl Default for RawProbeOptions {
 /// address, every `interval`, until it answers or `time` runs out. Nothing of the local socket is
 /// changed, so there is nothing to restore. Blocks for up to `opts.time`.
 pub fn raw_probe(
-    session: &mut Session,
+    session: &mut Challenger,
     sockets: &[Socket],
     opts: &RawProbeOptions,
 ) -> Vec<RawVerdict> {
@@ -239,7 +239,7 @@ mod tests {
     use sockdoc_diag::DiagSocket;
 
     use crate::kill::tests::find;
-    use crate::kill::{kill, session_like, Method};
+    use crate::kill::{challenger_like, kill, Method};
 
     #[test]
     fn raw_probe_tells_an_answering_peer_from_one_that_forgot() {
@@ -262,7 +262,7 @@ mod tests {
             let cl2 = find(&mut diag, p2, port).expect("client end 2");
             let k = kill(&mut diag, &cl2, None, &[Method::Rst]);
             assert_eq!(k[0].error, None, "{k:?}");
-            let mut session = session_like(&diag).expect("raw session");
+            let mut session = challenger_like(&diag).expect("raw session");
             let opts = RawProbeOptions {
                 time: Duration::from_secs(3),
                 ..RawProbeOptions::default()

@@ -4,12 +4,12 @@
 //! classic BPF program and matched by 4-tuple in user space.
 //!
 //! Raw and packet sockets belong to the network namespace they were created in: open [`RawIo`] on a
-//! thread inside the target namespace ([`on_thread_in`], [`netns_of`]), then use it from anywhere.
+//! thread inside the target namespace (see `challenge::Challenger::open_like`), then use it from anywhere.
 //! This module decides nothing about connections; [`crate::challenge`] does. Needs CAP_NET_RAW.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Instant;
 
 pub const FIN: u8 = 0x01;
@@ -24,8 +24,6 @@ const IPV6_HDR: usize = 40;
 const IPPROTO_TCP: u8 = 6;
 /// Bytes of each captured packet handed to us: the largest IPv6 + TCP headers with options.
 const SNAPLEN: u32 = 40 + 60;
-/// `ioctl` returning a descriptor of a socket's network namespace (Linux ≥ 4.9).
-const SIOCGSKNS: libc::c_ulong = 0x894C;
 /// Receive buffer of the capture socket: room for a burst of a few thousand answers.
 const CAPTURE_RCVBUF: libc::c_int = 32 << 20;
 
@@ -458,33 +456,6 @@ fn sockaddr_in6(a: &SocketAddrV6, scope: u32) -> libc::sockaddr_in6 {
         };
     }
     sa
-}
-
-/// A descriptor of the network namespace `sock` (any socket) belongs to.
-pub fn netns_of(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    // SAFETY: ioctl on a valid socket fd; returns a new fd or -1.
-    let fd = check(unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSKNS as _) })?;
-    // SAFETY: fd is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Run `f` on a new thread that first entered the network namespace `ns` (`None`: the caller's).
-pub fn on_thread_in<T: Send>(
-    ns: Option<BorrowedFd<'_>>,
-    f: impl FnOnce() -> io::Result<T> + Send,
-) -> io::Result<T> {
-    let raw = ns.map(|n| n.as_raw_fd());
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            if let Some(fd) = raw {
-                // SAFETY: setns on a namespace fd kept open by the caller; affects this thread only.
-                check(unsafe { libc::setns(fd, libc::CLONE_NEWNET) })?;
-            }
-            f()
-        })
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
 }
 
 #[cfg(test)]

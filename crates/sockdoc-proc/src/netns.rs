@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -159,6 +159,40 @@ impl Netns {
             current: inode == current_inode(),
             path,
             pin: Some(Arc::new(OwnedFd::from(pinned))),
+            origin: Origin::Listed,
+        })
+    }
+
+    /// The namespace a socket belongs to (`SIOCGSKNS`), pinned: for work that must happen where a
+    /// socket lives, such as opening raw sockets next to a sock_diag socket opened there.
+    pub fn of_socket(sock: BorrowedFd<'_>) -> Result<Netns, NetnsError> {
+        /// `SIOCGSKNS` (linux/sockios.h): a new fd for the socket's network namespace.
+        const SIOCGSKNS: libc::c_ulong = 0x894C;
+        let path = PathBuf::from(format!("socket:[fd {}]", sock.as_raw_fd()));
+        // SAFETY: ioctl on a valid socket fd; returns a new fd or -1.
+        let fd = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSKNS as _) };
+        if fd < 0 {
+            let err = io::Error::last_os_error();
+            return Err(NetnsError::Open { path, err });
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let pinned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let inode = match File::from(pinned.try_clone().map_err(|err| NetnsError::Open {
+            path: path.clone(),
+            err,
+        })?)
+        .metadata()
+        {
+            Ok(m) => m.ino(),
+            Err(err) => return Err(NetnsError::Open { path, err }),
+        };
+        Ok(Netns {
+            inode,
+            names: names_by_inode().remove(&inode).unwrap_or_default(),
+            pid: None,
+            current: inode == current_inode(),
+            path,
+            pin: Some(Arc::new(pinned)),
             origin: Origin::Listed,
         })
     }

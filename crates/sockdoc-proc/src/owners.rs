@@ -40,6 +40,8 @@ pub struct WalkStats {
     pub denied: usize,
     /// Processes that exited while we walked.
     pub vanished: usize,
+    /// Processes skipped because they live in another network namespace (a walk of one namespace).
+    pub other_netns: usize,
     pub socket_fds: usize,
 }
 
@@ -58,11 +60,25 @@ pub struct SocketOwners {
     entries: Vec<Entry>,
     procs: FxHashMap<u32, ProcInfo>,
     pub stats: WalkStats,
+    /// The namespace the walk was limited to ([`SocketOwners::walk_in`]), `None` for every process.
+    pub netns: Option<u64>,
 }
 
 impl SocketOwners {
     /// Walk /proc (mounted at `proc_root`, normally "/proc") with `threads` threads.
     pub fn walk(proc_root: &str, threads: usize) -> io::Result<SocketOwners> {
+        SocketOwners::walk_in(proc_root, threads, None)
+    }
+
+    /// Like [`SocketOwners::walk`], but only the processes whose network namespace has the inode
+    /// `netns` (when given): the sockets of one namespace are almost always held by its own
+    /// processes, and the fds of every other process on the host need not be read. A process whose
+    /// namespace cannot be read (another user's, without root) is walked.
+    pub fn walk_in(
+        proc_root: &str,
+        threads: usize,
+        netns: Option<u64>,
+    ) -> io::Result<SocketOwners> {
         let root_c = CString::new(proc_root)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in /proc path"))?;
         let root = open_dir(None, &root_c)?;
@@ -77,14 +93,16 @@ impl SocketOwners {
         let cursor = AtomicUsize::new(0);
         let parts: Vec<Part> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
-                .map(|_| scope.spawn(|| walk_part(&root, &pids, &cursor)))
+                .map(|_| scope.spawn(|| walk_part(&root, &pids, &cursor, netns)))
                 .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_default())
                 .collect()
         });
-        Ok(SocketOwners::merge(parts))
+        let mut out = SocketOwners::merge(parts);
+        out.netns = netns;
+        Ok(out)
     }
 
     fn merge(parts: Vec<Part>) -> SocketOwners {
@@ -97,6 +115,7 @@ impl SocketOwners {
             out.stats.processes += part.stats.processes;
             out.stats.denied += part.stats.denied;
             out.stats.vanished += part.stats.vanished;
+            out.stats.other_netns += part.stats.other_netns;
             if i == 0 {
                 out.entries = std::mem::take(&mut part.fds);
                 out.entries.reserve_exact(rest);
@@ -165,7 +184,34 @@ struct Part {
     stats: WalkStats,
 }
 
-fn walk_part(root: &OwnedFd, pids: &[u32], cursor: &AtomicUsize) -> Part {
+/// Whether `pid` lives in the network namespace with inode `want` (`true` when it cannot be told).
+fn in_netns(root: &OwnedFd, pid: u32, want: u64) -> bool {
+    let Ok(path) = CString::new(format!("{pid}/ns/net")) else {
+        return true;
+    };
+    let mut link = [0u8; 64];
+    // SAFETY: NUL-terminated path; link is a live buffer of the given length.
+    let n = unsafe {
+        libc::readlinkat(
+            root.as_raw_fd(),
+            path.as_ptr(),
+            link.as_mut_ptr().cast(),
+            link.len(),
+        )
+    };
+    if n <= 0 {
+        return true;
+    }
+    // `net:[4026531840]`
+    let inode = link[..n as usize]
+        .strip_prefix(b"net:[")
+        .and_then(|r| r.strip_suffix(b"]"))
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .and_then(|d| d.parse::<u64>().ok());
+    inode.is_none_or(|i| i == want)
+}
+
+fn walk_part(root: &OwnedFd, pids: &[u32], cursor: &AtomicUsize, netns: Option<u64>) -> Part {
     let mut part = Part::default();
     let mut dents = vec![0u8; 32 * 1024];
     let mut path = Vec::with_capacity(32);
@@ -174,6 +220,10 @@ fn walk_part(root: &OwnedFd, pids: &[u32], cursor: &AtomicUsize) -> Part {
         let Some(&pid) = pids.get(i) else {
             return part;
         };
+        if netns.is_some_and(|want| !in_netns(root, pid, want)) {
+            part.stats.other_netns += 1;
+            continue;
+        }
         part.stats.processes += 1;
         path.clear();
         path.extend_from_slice(pid.to_string().as_bytes());

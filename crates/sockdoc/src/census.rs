@@ -1,10 +1,9 @@
 //! The command line's side of the census session (`sockdoc_core::session`): `-t -u -4 -6` and filter
-//! words to a plan, census errors to exit codes. [`Plan::sockets`] is the one-namespace re-read the
-//! treatments use; views build a [`Session`] with [`session`].
+//! words to a plan, a session over the namespaces looked at ([`session`], or [`one_ns`] for the
+//! treatments' selection and re-read), census errors to exit codes.
 
-use sockdoc_core::session::{self, Needs, PlanError, Protocols, Refresh, Scope, Session};
+use sockdoc_core::session::{self, Needs, PlanError, Protocols, Refresh, Sample, Scope, Session};
 use sockdoc_core::Owners;
-use sockdoc_diag::Socket;
 use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::cli::Select;
@@ -49,60 +48,24 @@ pub fn session(scope: Scope, plan: session::Plan, refresh: Refresh) -> Result<Se
     })
 }
 
-/// What a one-namespace census produced besides its sockets.
-pub struct Census {
-    pub owners: Option<SocketOwners>,
+/// A session over the one namespace `ns` for `words` (the treatments' selection and re-read): owners
+/// read once, with the first sample, and shared by the re-reads.
+pub fn one_ns(
+    ns: &Netns,
+    protocols: Protocols,
+    words: &[String],
+    needs: Needs,
+) -> Result<Session, Failure> {
+    let plan = session::Plan::parse_in(std::slice::from_ref(ns), protocols, words, needs)
+        .map_err(plan_failure)?;
+    session(Scope::one(ns.clone()), plan, Refresh::PerRun)
 }
 
-/// A one-namespace plan (the treatments' selection and re-read).
-#[derive(Clone)]
-pub struct Plan {
-    inner: session::Plan,
-    pub filter: sockdoc_core::filter::Filter,
-}
-
-impl Plan {
-    /// The plan of `words` in the one namespace `namespaces` holds.
-    pub fn new_in(
-        namespaces: &[Netns],
-        select: &Select,
-        words: &[String],
-        view_needs_owners: bool,
-        view_needs_tcp_info: bool,
-    ) -> Result<Plan, Failure> {
-        let needs = Needs {
-            owners: view_needs_owners,
-            tcp_info: view_needs_tcp_info,
-        };
-        let inner = session::Plan::parse_in(namespaces, select.into(), words, needs)
-            .map_err(plan_failure)?;
-        Ok(Plan::wrap(inner))
+/// One sample of `ns` by `s`; judged with `owners` when given (no new owner read).
+pub fn sample(s: &Session, ns: &Netns, owners: Option<&SocketOwners>) -> Result<Sample, Failure> {
+    match owners {
+        Some(o) => s.sample_with(ns, o as &dyn Owners),
+        None => s.sample(ns),
     }
-
-    fn wrap(inner: session::Plan) -> Plan {
-        Plan {
-            filter: inner.filter.clone(),
-            inner,
-        }
-    }
-
-    /// Sockets of `ns` that pass the filter; with `owners` (the selection's), judged with those and
-    /// no new walk, else walked when the plan needs owners.
-    pub fn sockets(
-        &self,
-        ns: &Netns,
-        owners: Option<&SocketOwners>,
-    ) -> Result<(Vec<Socket>, Census), sockdoc_core::collect::CensusError> {
-        let s = Session::new(Scope::one(ns.clone()), self.inner.clone(), Refresh::PerRun)
-            .map_err(sockdoc_core::collect::CensusError::Proc)?;
-        let sample = match owners {
-            Some(o) => s.sample_with(ns, o as &dyn Owners)?,
-            None => s.sample(ns)?,
-        };
-        drop(s);
-        let owners = sample
-            .owners
-            .and_then(|f| std::sync::Arc::try_unwrap(f.map).ok());
-        Ok((sample.sockets, Census { owners }))
-    }
+    .map_err(Failure::census)
 }

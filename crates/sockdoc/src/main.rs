@@ -16,8 +16,6 @@ mod scope;
 mod term;
 
 use sockdoc_runtime::{log, signals};
-/// The HTTP endpoint `serve` and `reap` share.
-use sockdoc_serve::http;
 
 use std::io::{BufWriter, Write};
 

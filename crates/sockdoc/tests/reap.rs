@@ -11,7 +11,8 @@
 //! - dry run: "would kill" logged once per socket, nothing touched;
 //! - SIGHUP with a broken configuration: rejected, the old rule still enforced; a good one: reloaded;
 //! - CLOSE-WAIT maximum age and keepalive enforcement;
-//! - `--check` and a bad configuration at start: one line naming the line and the key, exit 64.
+//! - `--check` and a bad configuration at start: one line naming the line and the key, exit 64;
+//! - `--lang zh`: `--check`, the stderr lines and the error lines in Chinese, the records unchanged.
 //!
 //! Needs root, CONFIG_INET_DIAG_DESTROY, `ip`, `nft`, `ss`, python3, socat, vsftpd and sshd.
 
@@ -735,4 +736,69 @@ fn follow_netns_switches_deliberately_and_says_so() {
     .expect("kill line");
     assert!(r.stderr().contains("following it"), "{}", r.stderr());
     assert!(r.running());
+}
+
+/// Waits until the daemon's stderr holds `needle`.
+fn wait_stderr(r: &Reaper, needle: &str) -> bool {
+    let until = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < until {
+        if r.stderr().contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// `--lang zh`: `--check`, the daemon's stderr lines and its error lines are Chinese; its JSON
+/// records are the same as in English.
+#[test]
+fn reap_speaks_chinese_when_asked() {
+    let dir = sockdoc_lab::doctor::Workdir::new("reap-zh").expect("dir");
+    let ok = dir
+        .write(
+            "ok.toml",
+            "dry_run = true\n[[rule]]\nname = \"ftp\"\nlocal_port = 21\nidle_timeout = \"2h\"\n",
+        )
+        .expect("write");
+    let ok = ok.to_string_lossy().into_owned();
+    let run = sockdoc_lab::cli::run(BIN, &["--lang", "zh", "reap", "--config", &ok, "--check"])
+        .expect("run")
+        .expect_ok();
+    assert!(
+        run.stdout.contains("正确, 1 条规则") && run.stdout.contains("  ftp: sport = :21 (演练)"),
+        "{}",
+        run.stdout
+    );
+    let run = sockdoc_lab::cli::run(
+        BIN,
+        &["--all-netns", "--lang", "zh", "reap", "--config", &ok],
+    )
+    .expect("run");
+    assert_eq!(run.code(), Some(64), "{run:?}");
+    assert!(
+        run.stderr.contains("reap 只在一个网络命名空间中工作"),
+        "{}",
+        run.stderr
+    );
+
+    let ns = Netns::new().expect("namespace");
+    let config =
+        "interval = \"1s\"\ndry_run = true\n[[rule]]\nlocal_port = 21\nidle_timeout = \"1s\"\n";
+    let mut r =
+        Reaper::start(BIN, &ns, config, &["--metrics", "off", "--lang", "zh"], &[]).expect("start");
+    assert!(wait_stderr(&r, "条规则, 每 1s 扫描一次"), "{}", r.stderr());
+    assert!(r.stderr().contains("操作日志: 标准输出"), "{}", r.stderr());
+    r.rewrite("[[rule]]\nname = \"x\"\n").expect("rewrite");
+    r.signal(libc::SIGHUP).expect("SIGHUP");
+    assert!(
+        wait_stderr(&r, "新配置被拒绝, 继续使用原配置"),
+        "{}",
+        r.stderr()
+    );
+    let rejected = r
+        .wait_line("the config record", WAIT, |v| v["action"] == "config")
+        .expect("config line");
+    assert_eq!(rejected["outcome"], "rejected", "{rejected}");
+    assert_eq!(r.stop(WAIT).expect("stop").code(), Some(0));
 }

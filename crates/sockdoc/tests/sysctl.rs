@@ -214,8 +214,25 @@ fn apply_then_rollback_leaves_everything_as_before() {
         "backup consumed"
     );
     let log = std::fs::read_to_string(&audit).expect("audit");
-    assert!(log.lines().any(|l| l.contains("sysctl-apply")));
-    assert!(log.lines().any(|l| l.contains("sysctl-rollback")));
+    // Recorded ahead: each key's intent comes before its outcome, for the apply and the rollback.
+    for action in ["sysctl-apply", "sysctl-rollback"] {
+        let records: Vec<serde_json::Value> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|v: &serde_json::Value| v["action"] == action)
+            .collect();
+        assert!(!records.is_empty(), "{action} recorded: {log}");
+        for r in &records {
+            let key = &r["key"];
+            let phases: Vec<&str> = records
+                .iter()
+                .filter(|v| v["key"] == *key)
+                .filter_map(|v| v["phase"].as_str())
+                .collect();
+            assert_eq!(phases, ["intent", "outcome"], "{action} {key}: {log}");
+        }
+        assert!(records.iter().any(|v| v["outcome"] == "applied"), "{log}");
+    }
     let nothing = run(args("rollback"));
     assert_eq!(nothing.status.code(), Some(66));
     let _ = std::fs::remove_dir_all(&dir);

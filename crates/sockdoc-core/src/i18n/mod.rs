@@ -9,6 +9,8 @@ mod zh;
 use crate::doctor::Evidence;
 use crate::sysctl_audit::Reason;
 
+pub use en::reap::ReapMsg;
+
 /// A language sockdoc speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -146,6 +148,15 @@ pub fn text(lang: Lang, m: Msg, args: &[&str]) -> String {
     let template = match lang {
         Lang::En => en::msg(m),
         Lang::Zh => zh::msg(m),
+    };
+    fill(template, args)
+}
+
+/// The reaper's words (`sockdoc reap`): `m` in `lang`, `{}` filled from `args` in order.
+pub fn reap(lang: Lang, m: ReapMsg, args: &[&str]) -> String {
+    let template = match lang {
+        Lang::En => en::reap::msg(m),
+        Lang::Zh => zh::reap::msg(m),
     };
     fill(template, args)
 }

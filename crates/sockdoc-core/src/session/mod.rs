@@ -209,8 +209,15 @@ impl Session {
                 v.push(*s);
             }
         };
-        let (census, owners, kernel) =
-            self.run(ns, &self.plan.spec, given.is_none(), make, feed)?;
+        // A run over one namespace reads only its processes' owners, then checks they cover every
+        // socket kept; a census of several namespaces shares one read of every process.
+        let scoped = self.owners.policy() == Refresh::PerRun && self.scope.namespaces.len() == 1;
+        let read = match given {
+            Some(_) => OwnerRead::None,
+            None if scoped => OwnerRead::Namespace,
+            None => OwnerRead::Host,
+        };
+        let (census, owners, kernel) = self.run(ns, &self.plan.spec, read, make, feed)?;
         let mut census = census;
         // Join the dumps into the first one's buffer: the largest (TCP v4) is not copied again.
         let rest: usize = census.dumps.iter().skip(1).map(|d| d.acc.len()).sum();
@@ -232,6 +239,12 @@ impl Session {
             elapsed: Duration::ZERO,
             lazy_tried: false,
         };
+        if let Some(f) = &sample.owners {
+            if !self.owners.covers(f, &sample.sockets) {
+                // Some socket is held outside its namespace: read every process once.
+                sample.owners = Some(self.owners.read_now().map_err(CensusError::Proc)?);
+            }
+        }
         if late {
             let filter = &self.plan.filter;
             if let Some(o) = given {
@@ -256,7 +269,7 @@ impl Session {
         M: Fn(DumpHint) -> A + Sync,
         F: Fn(&mut A, &Socket) + Sync,
     {
-        let (census, owners, _) = self.run(ns, &self.plan.spec, true, make, feed)?;
+        let (census, owners, _) = self.run(ns, &self.plan.spec, OwnerRead::Host, make, feed)?;
         Ok(Counted {
             ns: ns.clone(),
             census,
@@ -278,7 +291,7 @@ impl Session {
         M: Fn(DumpHint) -> A + Sync,
         F: Fn(&mut A, &Socket) + Sync,
     {
-        Ok(self.run(ns, spec, false, make, feed)?.0)
+        Ok(self.run(ns, spec, OwnerRead::None, make, feed)?.0)
     }
 
     /// The owners of a sample, read now if the policy is lazy and this sample has none yet.
@@ -299,7 +312,7 @@ impl Session {
         &self,
         ns: &Netns,
         spec: &CensusSpec,
-        with_owners: bool,
+        read: OwnerRead,
         make: M,
         feed: F,
     ) -> Result<(Census<A>, Option<Fresh<SocketOwners>>, Option<KernelState>), CensusError>
@@ -308,12 +321,17 @@ impl Session {
         M: Fn(DumpHint) -> A + Sync,
         F: Fn(&mut A, &Socket) + Sync,
     {
-        let wanted = with_owners && self.plan.owners;
+        let wanted = read != OwnerRead::None && self.plan.owners;
         let read_owners = self.owners.due(wanted);
         let owners = &self.owners;
         let kernel_plan = self.kernel;
         let (census, read, kernel) = std::thread::scope(|s| {
-            let reader = read_owners.then(|| s.spawn(|| owners.read_now()));
+            let reader = read_owners.then(|| {
+                s.spawn(move || match read {
+                    OwnerRead::Namespace => owners.read_now_for(ns.inode),
+                    _ => owners.read_now(),
+                })
+            });
             let kernel = match kernel_plan {
                 KernelPlan::None => None,
                 KernelPlan::Doctor { interval } => Some(s.spawn(move || {
@@ -340,6 +358,17 @@ impl Session {
         let kernel = kernel.transpose()?;
         Ok((census, owners, kernel))
     }
+}
+
+/// Which owners a census reads alongside its dumps (when its plan needs them and they are due).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OwnerRead {
+    /// None: the caller holds them (a treatment's re-read) or the dump is a cheap count.
+    None,
+    /// Those of the namespace's own processes, checked afterwards to cover every socket kept.
+    Namespace,
+    /// Every process's.
+    Host,
 }
 
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {

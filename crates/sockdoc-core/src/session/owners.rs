@@ -7,6 +7,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use sockdoc_diag::Socket;
 use sockdoc_proc::SocketOwners;
 
 /// A way to learn socket owners. The read is the expensive part; caching is the cache's business.
@@ -15,6 +16,20 @@ pub trait OwnerSource: Send + Sync + 'static {
     type Map: Send + Sync + 'static;
     /// Read the owners of every socket now, with up to `threads` threads.
     fn read(&self, threads: usize) -> std::io::Result<Self::Map>;
+
+    /// Read what the sockets of the namespace with inode `netns` most likely need, when the source
+    /// can do that for less (default: everything).
+    fn read_for(&self, threads: usize, netns: u64) -> std::io::Result<Self::Map> {
+        let _ = netns;
+        self.read(threads)
+    }
+
+    /// Whether `map` from [`OwnerSource::read_for`] answers for every one of `sockets` that has an
+    /// owner to find; when it does not, the session reads everything.
+    fn covers(&self, map: &Self::Map, sockets: &[Socket]) -> bool {
+        let _ = (map, sockets);
+        true
+    }
 }
 
 /// Socket inode → processes, from one walk of /proc/*/fd: the only place sockdoc walks it.
@@ -25,6 +40,21 @@ impl OwnerSource for ProcFds {
     type Map = SocketOwners;
     fn read(&self, threads: usize) -> std::io::Result<SocketOwners> {
         SocketOwners::walk("/proc", threads)
+    }
+
+    /// Only the processes of that namespace: on a host with many containers, a census of one reads
+    /// the fds of its own processes, not of every process on the host.
+    fn read_for(&self, threads: usize, netns: u64) -> std::io::Result<SocketOwners> {
+        SocketOwners::walk_in("/proc", threads, Some(netns))
+    }
+
+    /// A socket with an inode is held by some fd (orphans have none); when such a socket has no
+    /// owner among the namespace's processes, one outside it holds it (passed or inherited).
+    fn covers(&self, map: &SocketOwners, sockets: &[Socket]) -> bool {
+        map.netns.is_none()
+            || sockets
+                .iter()
+                .all(|s| s.inode == 0 || map.owners(s.inode).next().is_some())
     }
 }
 
@@ -135,11 +165,28 @@ impl<S: OwnerSource> OwnerCache<S> {
     /// Read now (on the calling thread) and keep the result as the latest (a lazy cache keeps
     /// nothing: each sample reads its own).
     pub fn read_now(&self) -> std::io::Result<Fresh<S::Map>> {
+        self.read_with(|s, t| s.read(t))
+    }
+
+    /// Like [`OwnerCache::read_now`], with [`OwnerSource::read_for`] the namespace `netns`.
+    pub fn read_now_for(&self, netns: u64) -> std::io::Result<Fresh<S::Map>> {
+        self.read_with(|s, t| s.read_for(t, netns))
+    }
+
+    /// Whether `fresh` answers for `sockets` (see [`OwnerSource::covers`]).
+    pub fn covers(&self, fresh: &Fresh<S::Map>, sockets: &[Socket]) -> bool {
+        self.shared.source.covers(&fresh.map, sockets)
+    }
+
+    fn read_with(
+        &self,
+        read: impl FnOnce(&S, usize) -> std::io::Result<S::Map>,
+    ) -> std::io::Result<Fresh<S::Map>> {
         // The old map goes first: two host-wide maps at once would only raise the peak.
         if !matches!(self.policy, Refresh::Background(_)) {
             *lock(&self.shared.latest) = None;
         }
-        let map = Arc::new(self.shared.source.read(threads())?);
+        let map = Arc::new(read(&self.shared.source, threads())?);
         let fresh = Fresh {
             map,
             at: Instant::now(),

@@ -93,3 +93,58 @@ fn a_background_reader_lands_without_a_sample_waiting_long() {
     let sample = s.sample(&ns).expect("sample");
     assert!(sample.owner_map().is_some(), "the first read is waited for");
 }
+
+/// A listener made in a fresh namespace by a thread of this process (which, by its main thread, lives
+/// in the caller's namespace): its owner is outside the namespace looked at. Needs root.
+fn listener_in_fresh_netns() -> (TcpListener, Netns) {
+    let l = std::thread::spawn(|| {
+        // SAFETY: unshare affects only this thread's network namespace.
+        assert_eq!(
+            unsafe { libc::unshare(libc::CLONE_NEWNET) },
+            0,
+            "unshare (root?)"
+        );
+        TcpListener::bind("0.0.0.0:0").expect("bind in the fresh namespace")
+    })
+    .join()
+    .expect("thread");
+    let ns = Netns::of_socket(std::os::fd::AsFd::as_fd(&l)).expect("its namespace");
+    (l, ns)
+}
+
+#[test]
+fn an_owner_outside_the_namespace_is_still_found() {
+    let (l, ns) = listener_in_fresh_netns();
+    assert!(!ns.current);
+    let needs = Needs {
+        owners: true,
+        tcp_info: false,
+    };
+    let plan = Plan::parse(Protocols::TCP, &words("state listening"), needs).expect("filter");
+    let s = Session::new(Scope::one(ns.clone()), plan, Refresh::PerRun).expect("session");
+    let sample = s.sample(&ns).expect("sample");
+    assert_eq!(
+        sample.sockets.len(),
+        1,
+        "the one listener of the fresh namespace"
+    );
+    let o = sample.owner_map().expect("owners");
+    assert!(
+        o.netns.is_none(),
+        "the namespace's own processes did not cover it: every process read"
+    );
+    let mine = o
+        .owners(sample.sockets[0].inode)
+        .find(|w| w.pid == std::process::id());
+    assert_eq!(mine.map(|w| w.fd), Some(l.as_raw_fd() as u32));
+}
+
+#[test]
+fn a_namespace_census_reads_only_its_own_processes_when_they_cover_it() {
+    let (_l, port) = listener();
+    let (s, ns) = session(&format!("sport = :{port}"), true, Refresh::PerRun);
+    let sample = s.sample(&ns).expect("sample");
+    let o = sample.owner_map().expect("owners");
+    assert_eq!(o.netns, Some(ns.inode), "scoped to the namespace");
+    assert!(o.owners(sample.sockets[0].inode).next().is_some());
+}

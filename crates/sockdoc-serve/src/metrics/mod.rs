@@ -87,8 +87,10 @@ fn num<T: TryInto<i64>>(v: T) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use sockdoc_core::doctor::ghosts::{GhostGroup, GhostSuspects};
     use sockdoc_core::doctor::kernel::Sysctls;
     use sockdoc_core::doctor::Severity;
+    use sockdoc_core::i18n::Lang;
     use sockdoc_diag::State;
     use sockdoc_proc::counters::Counters;
     use sockdoc_proc::sockstat::SockStat;
@@ -96,17 +98,22 @@ mod tests {
     use super::*;
     use crate::counts::tests::sockets;
 
-    fn finding(id: &'static str, severity: Severity) -> Finding {
-        Finding {
-            id,
-            severity,
-            title: String::new(),
-            detail: String::new(),
-            why: String::new(),
-            fix: Vec::new(),
-            evidence: Vec::new(),
-            groups: Vec::new(),
-        }
+    /// A ghost-suspects finding as the doctor makes it.
+    fn ghost_finding(severity: Severity) -> Finding {
+        let suspects = GhostSuspects {
+            suspects: 3,
+            threshold_ms: 7_875_000,
+            groups: vec![GhostGroup {
+                pid: 4242,
+                process: "vsftpd".into(),
+                local_port: 21,
+                remote_port: 0,
+                count: 3,
+                max_idle_ms: 9_000_000,
+                peers: vec!["192.0.2.7".into()],
+            }],
+        };
+        Finding::new(Lang::En, severity, suspects)
     }
 
     /// A cheap scrape (no ESTABLISHED dumped; a listener on :81 came since) against the last full
@@ -137,7 +144,7 @@ mod tests {
             conntrack: None,
             sockstat: SockStat::default(),
         };
-        let findings = [finding("ghost-suspects", Severity::Warning)];
+        let findings = [ghost_finding(Severity::Warning)];
         let text = encode(&Shown {
             now: &now,
             full: &full,

@@ -4,10 +4,10 @@ use std::io::Write;
 
 use sockdoc_core::doctor::ghosts::is_suspect;
 use sockdoc_core::doctor::kernel::Sysctls;
-use sockdoc_core::session::{Needs, Refresh};
+use sockdoc_core::session::{Needs, Protocols, Refresh};
 use sockdoc_proc::Netns;
 
-use crate::census::{self, Plan};
+use crate::census;
 use crate::cli::{GhostsArgs, Global, Select};
 use crate::cmd::doctor::parse_duration;
 use crate::cmd::list::{Col, NsSockets, SocketsReport};
@@ -43,22 +43,27 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
         return crate::report::present(g, suspects(g, a, scope, user, &words), out);
     }
     let namespaces = &scope.namespaces;
-    let plan = Plan::new_in(namespaces, &Select::default(), &words, true, true)?;
     let [ns] = namespaces.as_slice() else {
         return Err(Failure::usage(
             "--probe works in one namespace at a time: use --netns NAME or --netns-pid PID",
         ));
     };
     let threshold = threshold_in(ns, user)?;
-    let (mut suspects, census) = plan.sockets(ns, None).map_err(Failure::census)?;
+    let needs = Needs {
+        owners: true,
+        tcp_info: true,
+    };
+    let session = census::one_ns(ns, Protocols::default(), &words, needs)?;
+    let census = census::sample(&session, ns, None)?;
+    let mut suspects = census.sockets;
     suspects.retain(|s| is_suspect(s, threshold));
     let probe_time = parse_duration("--probe-time", &a.probe_time)?;
     crate::cmd::probe::run(
         &crate::cmd::probe::ProbeRun {
             ns,
-            plan: &plan,
+            session: &session,
             suspects: &suspects,
-            owners: census.owners.as_ref(),
+            owners: census.owners.as_ref().map(|f| &*f.map),
             threshold_ms: threshold,
             probe_time,
             reap: a.reap,

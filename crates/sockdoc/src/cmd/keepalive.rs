@@ -136,7 +136,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     crate::cmd::treat::refuse_blank("keepalive", &a.filter)?;
     let words = a.words().map_err(Failure::usage)?;
     let sel = select(g, &words, "keepalive", eligible)?;
-    let owners = sel.owners.as_ref();
+    let owners = sel.owners();
     if !g.json {
         writeln!(
             out,
@@ -218,7 +218,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     results.extend(not_reached);
     results.extend(skipped);
     // Read the kernel again: an ESTABLISHED connection with keepalive on shows the keepalive timer.
-    let (after, _) = sel.plan.sockets(&sel.ns, owners).map_err(Failure::census)?;
+    let after = sel.reread()?;
     let timers: HashMap<u64, TimerKind> = after.iter().map(|s| (s.cookie, s.timer.kind)).collect();
     let verified = sel
         .sockets
@@ -428,7 +428,7 @@ fn watch(
         let sel = select(g, words, "keepalive", |s| {
             eligible(s).map_err(|_| "not eligible")
         })?;
-        let owners = sel.owners.as_ref();
+        let owners = sel.owners();
         let new: Vec<&Socket> = sel
             .sockets
             .iter()

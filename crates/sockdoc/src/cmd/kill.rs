@@ -70,7 +70,7 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
             Ok(())
         }
     })?;
-    let owners = sel.owners.as_ref();
+    let owners = sel.owners();
     let acted: Vec<Socket> = sel.sockets.iter().take(a.max).copied().collect();
     let over_max: Vec<Socket> = sel.sockets.iter().skip(a.max).copied().collect();
     if !g.json {
@@ -234,8 +234,8 @@ pub fn execute(
     let how = Ladder { methods, rst: *rst };
     let target = Target {
         ns: &sel.ns,
-        plan: Some(&sel.plan),
-        owners: sel.owners.as_ref(),
+        session: Some(&sel.session),
+        owners: sel.owners(),
     };
     kill_sockets(
         &target,

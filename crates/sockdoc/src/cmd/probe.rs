@@ -10,18 +10,18 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
-use sockdoc_act::challenge::Session;
+use sockdoc_act::challenge::Challenger;
 use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_act::probe::{self, raw_probe, Probing, RawProbeOptions, RawVerdict};
 use sockdoc_act::treat::{self, kill::Ladder, Context};
 use sockdoc_diag::{Socket, TimerKind};
 use sockdoc_proc::{Netns, SocketOwners};
 
-use crate::census::Plan;
 use crate::cmd::treat::{confirm, now_rfc3339, open_audit, owner_of, reread, uid, Target};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JNetns, JSocket, SCHEMA};
 use crate::scope;
+use sockdoc_core::session::Session;
 
 #[derive(Serialize)]
 struct JVerdict<'a> {
@@ -49,7 +49,8 @@ struct JDoc<'a> {
 
 pub struct ProbeRun<'a> {
     pub ns: &'a Netns,
-    pub plan: &'a Plan,
+    /// The census that selected the suspects, for the re-reads.
+    pub session: &'a Session,
     pub suspects: &'a [Socket],
     pub owners: Option<&'a SocketOwners>,
     pub threshold_ms: u64,
@@ -181,7 +182,7 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
         Vec::new()
     } else {
         match scope::in_ns(p.ns, || {
-            Session::open().map_err(|e| Failure::new(Exit::Unavailable, e.to_string()))
+            Challenger::open().map_err(|e| Failure::new(Exit::Unavailable, e.to_string()))
         }) {
             Ok(mut session) => {
                 let opts = RawProbeOptions {
@@ -201,7 +202,7 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
             std::thread::sleep(rest);
         }
     }
-    let (after, _) = p.plan.sockets(p.ns, p.owners).map_err(Failure::census)?;
+    let after = crate::census::sample(p.session, p.ns, p.owners)?.sockets;
     let now: HashMap<u64, Socket> = after.iter().map(|s| (s.cookie, *s)).collect();
     let probe_ms = p.probe_time.as_millis() as u64;
     // Verdicts first (and the original options back on everything still there).
@@ -346,7 +347,7 @@ fn reap_dead(
     let path = audit.path().to_path_buf();
     let target = Target {
         ns: p.ns,
-        plan: Some(p.plan),
+        session: Some(p.session),
         owners: p.owners,
     };
     let mut wa = WriteAhead::new(audit, run);

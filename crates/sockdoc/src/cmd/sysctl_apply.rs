@@ -8,7 +8,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sockdoc_act::sysctl::{apply as apply_all, normalize, SysctlIo};
+use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
+use sockdoc_act::sysctl::{apply as apply_all, normalize, Applied, SysctlIo};
 use sockdoc_core::sysctl_audit::{plan_snippet_with, AuditRow, Profile, Verdict};
 use sockdoc_proc::{sysctl, Netns};
 
@@ -59,6 +60,155 @@ fn backup_path(dir: &Path, ns: &Netns) -> PathBuf {
     dir.join(format!("sysctl-backup-net{}.json", ns.inode))
 }
 
+/// The settings an apply changes: key and recommended value.
+fn changes_of(rows: &[AuditRow]) -> Vec<(String, String)> {
+    rows.iter()
+        .filter(|r| r.verdict == Verdict::Change)
+        .filter_map(|r| r.recommended.clone().map(|v| (r.key.to_string(), v)))
+        .collect()
+}
+
+/// Show what an apply would change and where the settings go.
+fn show_plan(
+    out: &mut dyn Write,
+    rows: &[AuditRow],
+    n: usize,
+    target: &Target,
+    conf: Option<&Path>,
+    dry_run: bool,
+) -> std::io::Result<()> {
+    for r in rows.iter().filter(|r| r.verdict == Verdict::Change) {
+        writeln!(
+            out,
+            "{} = {}  ->  {}",
+            r.key,
+            r.current.as_deref().unwrap_or("?"),
+            r.recommended.as_deref().unwrap_or("?")
+        )?;
+    }
+    let whither = match conf {
+        Some(c) => format!("write {}", c.display()),
+        None => format!(
+            "write no file (a namespace's settings are runtime only; pass --conf FILE, e.g. {}, to keep them)",
+            target.suggested_conf
+        ),
+    };
+    writeln!(
+        out,
+        "{}set {n} setting(s) at runtime {} and {whither}",
+        if dry_run { "dry run: would " } else { "will " },
+        target.place()
+    )
+}
+
+/// The backup written before anything changes: the runtime values now, and the file's text.
+fn write_backup(
+    ns: &Netns,
+    changes: &[(String, String)],
+    conf: Option<&Path>,
+    paths: &Paths,
+    backup: &Path,
+) -> Result<Backup, Failure> {
+    let conf_previous = match conf {
+        None => None,
+        Some(c) => match std::fs::read_to_string(c) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Failure::io("read", c, e)),
+        },
+    };
+    let keys: Vec<String> = changes.iter().map(|c| c.0.clone()).collect();
+    let values: Vec<(String, String)> = scope::in_ns(ns, || {
+        keys.iter()
+            .map(|k| {
+                ProcSys
+                    .read(k)
+                    .map(|v| (k.clone(), normalize(&v)))
+                    .map_err(|e| Failure::new(Exit::Io, format!("cannot read {k}: {e}")))
+            })
+            .collect()
+    })?;
+    let record = Backup {
+        time: now_rfc3339(),
+        netns_inode: ns.inode,
+        conf: conf.map(Path::to_path_buf),
+        conf_previous,
+        values,
+    };
+    std::fs::create_dir_all(paths.state_dir)
+        .map_err(|e| Failure::io("create", paths.state_dir, e))?;
+    let text = serde_json::to_string_pretty(&record).map_err(|e| Failure::output(e.into()))?;
+    write_atomically(backup, &text, false)?;
+    Ok(record)
+}
+
+/// Write `values` at runtime in `ns` as one transaction (all or nothing), recorded ahead in `audit`:
+/// one intent record per key, on disk before any value is written, then one outcome record per key.
+/// `previous` holds the values being replaced, when known.
+fn apply_recorded(
+    ns: &Netns,
+    audit: &mut AuditLog,
+    action: &'static str,
+    values: &[(String, String)],
+    previous: &[(String, String)],
+    conf: Option<&Path>,
+) -> Result<Vec<Applied>, Failure> {
+    let path = audit.path().to_path_buf();
+    let was = |k: &str| {
+        previous
+            .iter()
+            .find(|(p, _)| p == k)
+            .map(|(_, v)| v.clone())
+    };
+    let record = |(k, v): &(String, String)| {
+        serde_json::json!({
+            "time": now_rfc3339(), "action": action, "key": k, "previous": was(k),
+            "value": v, "conf": conf, "netns_inode": ns.inode, "uid": uid(),
+        })
+    };
+    let mut failed = None;
+    let mut applied = Vec::new();
+    let acted = WriteAhead::new(audit, run_id()).batch(values.len()).act(
+        values,
+        record,
+        |batch| {
+            let r = scope::in_ns(ns, || {
+                apply_all(&mut ProcSys, batch).map_err(|e| Failure::new(Exit::Io, e.to_string()))
+            });
+            let outcome = match r {
+                Ok(a) => {
+                    applied = a;
+                    Ok(())
+                }
+                Err(f) => {
+                    let e = f.message.clone();
+                    failed = Some(f);
+                    Err(e)
+                }
+            };
+            vec![outcome; batch.len()]
+        },
+        |kv, o| {
+            let mut r = record(kv);
+            match o {
+                Ok(()) => r["outcome"] = "applied".into(),
+                Err(e) => {
+                    r["outcome"] = "rolled back".into();
+                    r["error"] = e.as_str().into();
+                }
+            }
+            r
+        },
+    );
+    if let Err(st) = acted {
+        return Err(Failure::io("write the audit log", &path, st.error));
+    }
+    match failed {
+        Some(f) => Err(f),
+        None => Ok(applied),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn apply(
     _g: &Global,
@@ -70,11 +220,7 @@ pub fn apply(
     yes: bool,
     out: &mut dyn Write,
 ) -> Result<Exit, Failure> {
-    let changes: Vec<(String, String)> = rows
-        .iter()
-        .filter(|r| r.verdict == Verdict::Change)
-        .filter_map(|r| r.recommended.clone().map(|v| (r.key.to_string(), v)))
-        .collect();
+    let changes = changes_of(rows);
     let target = Target::of(ns);
     let conf: Option<&Path> = match paths.conf {
         Some(p) => Some(p),
@@ -95,32 +241,7 @@ pub fn apply(
         writeln!(out, "nothing to change").map_err(Failure::output)?;
         return Ok(Exit::Ok);
     }
-    for r in rows.iter().filter(|r| r.verdict == Verdict::Change) {
-        writeln!(
-            out,
-            "{} = {}  ->  {}",
-            r.key,
-            r.current.as_deref().unwrap_or("?"),
-            r.recommended.as_deref().unwrap_or("?")
-        )
-        .map_err(Failure::output)?;
-    }
-    // Say where the settings go: at runtime, and into which file (if any).
-    let whither = match conf {
-        Some(c) => format!("write {}", c.display()),
-        None => format!(
-            "write no file (a namespace's settings are runtime only; pass --conf FILE, e.g. {}, to keep them)",
-            target.suggested_conf
-        ),
-    };
-    writeln!(
-        out,
-        "{}set {} setting(s) at runtime {} and {whither}",
-        if dry_run { "dry run: would " } else { "will " },
-        changes.len(),
-        target.place()
-    )
-    .map_err(Failure::output)?;
+    show_plan(out, rows, changes.len(), &target, conf, dry_run).map_err(Failure::output)?;
     if dry_run {
         return Ok(Exit::Ok);
     }
@@ -132,42 +253,17 @@ pub fn apply(
         )));
     }
     let mut audit = open_audit(paths.audit_log)?;
-    let conf_previous = match conf {
-        None => None,
-        Some(c) => match std::fs::read_to_string(c) {
-            Ok(t) => Some(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Failure::io("read", c, e)),
-        },
-    };
     // 1. The backup, before anything changes.
-    let keys: Vec<String> = changes.iter().map(|c| c.0.clone()).collect();
-    let previous: Vec<(String, String)> = scope::in_ns(ns, || {
-        keys.iter()
-            .map(|k| {
-                ProcSys
-                    .read(k)
-                    .map(|v| (k.clone(), normalize(&v)))
-                    .map_err(|e| Failure::new(Exit::Io, format!("cannot read {k}: {e}")))
-            })
-            .collect()
-    })?;
-    let record = Backup {
-        time: now_rfc3339(),
-        netns_inode: ns.inode,
-        conf: conf.map(Path::to_path_buf),
-        conf_previous: conf_previous.clone(),
-        values: previous.clone(),
-    };
-    std::fs::create_dir_all(paths.state_dir)
-        .map_err(|e| Failure::io("create", paths.state_dir, e))?;
-    let text = serde_json::to_string_pretty(&record).map_err(|e| Failure::output(e.into()))?;
-    write_atomically(&backup, &text, false)?;
-    // 2. The runtime values, all or nothing.
-    let applied = scope::in_ns(ns, || {
-        apply_all(&mut ProcSys, &changes).map_err(|e| Failure::new(Exit::Io, e.to_string()))
-    });
-    let applied = match applied {
+    let saved = write_backup(ns, &changes, conf, paths, &backup)?;
+    // 2. The runtime values, all or nothing, recorded ahead.
+    let applied = match apply_recorded(
+        ns,
+        &mut audit,
+        "sysctl-apply",
+        &changes,
+        &saved.values,
+        conf,
+    ) {
         Ok(a) => a,
         Err(f) => {
             let _ = std::fs::remove_file(&backup);
@@ -186,22 +282,13 @@ pub fn apply(
     }
     if let Some(Err(f)) = conf.map(|c| write_atomically(c, &snippet, true)) {
         let _ = scope::in_ns(ns, || {
-            for (k, v) in &previous {
+            for (k, v) in &saved.values {
                 let _ = ProcSys.write(k, v);
             }
             Ok(())
         });
         let _ = std::fs::remove_file(&backup);
         return Err(f);
-    }
-    for a in &applied {
-        let line = serde_json::json!({
-            "time": now_rfc3339(), "action": "sysctl-apply", "key": a.key, "previous": a.previous,
-            "value": a.value, "conf": conf, "netns_inode": ns.inode, "uid": uid(),
-        });
-        audit
-            .append(&line.to_string())
-            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
     }
     let wrote = match conf {
         Some(c) => format!("wrote {}", c.display()),
@@ -244,9 +331,14 @@ pub fn rollback(
     })?;
     confirm_items("roll back", record.values.len(), "settings", true)?;
     let mut audit = open_audit(audit_log)?;
-    scope::in_ns(ns, || {
-        apply_all(&mut ProcSys, &record.values).map_err(|e| Failure::new(Exit::Io, e.to_string()))
-    })?;
+    apply_recorded(
+        ns,
+        &mut audit,
+        "sysctl-rollback",
+        &record.values,
+        &[],
+        record.conf.as_deref(),
+    )?;
     match (&record.conf, &record.conf_previous) {
         (None, _) => {}
         (Some(conf), Some(t)) => write_atomically(conf, t, true)?,
@@ -257,15 +349,6 @@ pub fn rollback(
         },
     }
     std::fs::remove_file(&backup).map_err(|e| Failure::io("remove", &backup, e))?;
-    for (k, v) in &record.values {
-        let line = serde_json::json!({
-            "time": now_rfc3339(), "action": "sysctl-rollback", "key": k, "value": v,
-            "conf": record.conf, "netns_inode": ns.inode, "uid": uid(),
-        });
-        audit
-            .append(&line.to_string())
-            .map_err(|e| Failure::io("write the audit log", audit.path(), e))?;
-    }
     match &record.conf {
         Some(conf) => writeln!(
             out,

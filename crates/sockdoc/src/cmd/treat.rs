@@ -13,8 +13,12 @@ use sockdoc_core::own_ssh::OwnSsh;
 use sockdoc_diag::{Socket, State};
 use sockdoc_proc::{Netns, SocketOwners};
 
-use crate::census::Plan;
-use crate::cli::{Global, Select};
+use std::sync::Arc;
+
+use sockdoc_core::session::{Needs, Protocols, Session};
+
+use crate::census;
+use crate::cli::Global;
 use crate::error::{Exit, Failure};
 use crate::json::JSocket;
 use crate::scope;
@@ -22,18 +26,31 @@ use crate::scope;
 /// The sockets an action will touch, in one namespace.
 pub struct Selection {
     pub ns: Netns,
-    pub plan: Plan,
+    /// The census that selected them, for the re-read after acting.
+    pub session: Session,
     pub sockets: Vec<Socket>,
-    pub owners: Option<SocketOwners>,
+    pub owners: Option<Arc<SocketOwners>>,
     /// Sockets the filter matched but the safety rules keep out, with the reason.
     pub excluded: Vec<(Socket, &'static str)>,
 }
 
-/// Where the treat path acts and how it reads the kernel again: a namespace, the plan of the census
-/// that selected the sockets (`None`: every TCP socket), and the owners walked then.
+impl Selection {
+    /// The owners read with the selection.
+    pub fn owners(&self) -> Option<&SocketOwners> {
+        self.owners.as_deref()
+    }
+
+    /// The selection's census again, judged with the owners it was made with.
+    pub fn reread(&self) -> Result<Vec<Socket>, Failure> {
+        Ok(census::sample(&self.session, &self.ns, self.owners())?.sockets)
+    }
+}
+
+/// Where the treat path acts and how it reads the kernel again: a namespace, the session of the
+/// census that selected the sockets (`None`: every TCP socket), and the owners read then.
 pub struct Target<'a> {
     pub ns: &'a Netns,
-    pub plan: Option<&'a Plan>,
+    pub session: Option<&'a Session>,
     pub owners: Option<&'a SocketOwners>,
 }
 
@@ -62,25 +79,13 @@ pub fn owner_of(owners: Option<&SocketOwners>, s: &Socket) -> Option<(u32, u32)>
 /// plan (or, without one, of every TCP socket), the state of every socket it shows, by cookie.
 pub struct Reread<'a> {
     t: &'a Target<'a>,
-    own: Option<Plan>,
+    own: Option<Session>,
 }
 
 pub fn reread<'a>(t: &'a Target<'a>) -> Result<Reread<'a>, Failure> {
-    let own = match t.plan {
+    let own = match t.session {
         Some(_) => None,
-        None => {
-            let tcp = Select {
-                tcp: true,
-                ..Select::default()
-            };
-            Some(Plan::new_in(
-                std::slice::from_ref(t.ns),
-                &tcp,
-                &[],
-                false,
-                false,
-            )?)
-        }
+        None => Some(census::one_ns(t.ns, Protocols::TCP, &[], Needs::default())?),
     };
     Ok(Reread { t, own })
 }
@@ -89,13 +94,12 @@ impl sockdoc_act::treat::Reread for Reread<'_> {
     type Error = Failure;
     fn present(&mut self, _: &[Socket]) -> Result<HashMap<u64, State>, Failure> {
         // Never "nothing is there": without a plan there is no proof.
-        let plan = self.t.plan.or(self.own.as_ref()).ok_or_else(|| {
-            Failure::new(Exit::Unavailable, "no census plan to read the kernel again")
-        })?;
-        let (now, _) = plan
-            .sockets(self.t.ns, self.t.owners)
-            .map_err(Failure::census)?;
-        Ok(now.iter().map(|s| (s.cookie, s.state)).collect())
+        let session =
+            self.t.session.or(self.own.as_ref()).ok_or_else(|| {
+                Failure::new(Exit::Unavailable, "no census to read the kernel again")
+            })?;
+        let now = census::sample(session, self.t.ns, self.t.owners)?;
+        Ok(now.sockets.iter().map(|s| (s.cookie, s.state)).collect())
     }
 }
 
@@ -119,28 +123,28 @@ pub fn select(
         )));
     }
     let ns = namespaces.remove(0);
-    let plan = Plan::new_in(
-        std::slice::from_ref(&ns),
-        &Select::default(),
-        words,
-        true,
-        false,
-    )?;
+    let needs = Needs {
+        owners: true,
+        tcp_info: false,
+    };
+    let session = census::one_ns(&ns, Protocols::default(), words, needs)?;
     // Whatever the words were, a filter that parses to nothing would select every socket.
-    if plan.filter.is_empty() {
+    if session.plan.filter.is_empty() {
         return Err(blank_filter(action));
     }
-    let (all, census) = plan.sockets(&ns, None).map_err(Failure::census)?;
-    Ok(apply_rules(ns, plan, all, census.owners, keep))
+    let census = census::sample(&session, &ns, None)?;
+    let owners = census.owners.map(|f| f.map);
+    Ok(apply_rules(ns, session, census.sockets, owners, keep))
 }
 
-/// The selection of `all` (censused in `ns` with `plan`): the sockets an action takes, and those the
-/// safety rules leave out with the reason (never the caller's own SSH session; what `keep` refuses).
+/// The selection of `all` (censused in `ns` by `session`): the sockets an action takes, and those
+/// the safety rules leave out with the reason (never the caller's own SSH session; what `keep`
+/// refuses).
 pub fn apply_rules(
     ns: Netns,
-    plan: Plan,
+    session: Session,
     all: Vec<Socket>,
-    owners: Option<SocketOwners>,
+    owners: Option<Arc<SocketOwners>>,
     keep: impl Fn(&Socket) -> Result<(), &'static str>,
 ) -> Selection {
     let own = OwnSsh::from_env();
@@ -158,7 +162,7 @@ pub fn apply_rules(
     }
     Selection {
         ns,
-        plan,
+        session,
         sockets,
         owners,
         excluded,

@@ -2,6 +2,7 @@
 //! and the doctor's findings.
 
 pub mod findings;
+pub mod reap;
 pub mod sysctl;
 
 use super::Msg;

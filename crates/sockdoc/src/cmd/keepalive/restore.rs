@@ -21,8 +21,10 @@ use sockdoc_proc::SocketOwners;
 
 use super::from_audit::{read_audit, Recorded};
 use super::JKeepalive;
-use crate::census::Plan;
-use crate::cli::{Global, KeepaliveArgs, Select};
+use sockdoc_core::session::{Needs, Protocols};
+
+use crate::census;
+use crate::cli::{Global, KeepaliveArgs};
 use crate::cmd::kill::NOT_REACHED;
 use crate::cmd::treat::{confirm, now_rfc3339, open_audit, uid};
 use crate::error::{Exit, Failure};
@@ -140,18 +142,23 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     }
     let ns = namespaces.remove(0);
     let words = a.words().map_err(Failure::usage)?;
-    let tcp = Select {
-        tcp: true,
-        ..Select::default()
+    let needs = Needs {
+        owners: true,
+        tcp_info: false,
     };
-    let census_plan = Plan::new_in(std::slice::from_ref(&ns), &tcp, &[], true, false)?;
+    let session = census::one_ns(&ns, Protocols::TCP, &[], needs)?;
     let narrow = if words.is_empty() {
         None
     } else {
-        Some(Plan::new_in(std::slice::from_ref(&ns), &tcp, &words, true, false)?.filter)
+        Some(
+            census::one_ns(&ns, Protocols::TCP, &words, needs)?
+                .plan
+                .filter,
+        )
     };
-    let (live, census) = census_plan.sockets(&ns, None).map_err(Failure::census)?;
-    let owners: Option<&SocketOwners> = census.owners.as_ref();
+    let census = census::sample(&session, &ns, None)?;
+    let live = &census.sockets;
+    let owners: Option<&SocketOwners> = census.owner_map();
     let live: HashMap<u64, &Socket> = live
         .iter()
         .filter(|s| s.proto == Proto::Tcp)

@@ -16,10 +16,11 @@ use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_core::i18n::{pick, Lang};
 use sockdoc_diag::{Proto, Socket, State};
 
+use sockdoc_core::session::{Needs, Protocols};
 use sockdoc_top::{ActionKind, Outcome, Request};
 
-use crate::census::Plan;
-use crate::cli::{Global, KeepaliveArgs, Select};
+use crate::census;
+use crate::cli::{Global, KeepaliveArgs};
 use crate::cmd::kill::{execute, Executed};
 use crate::cmd::treat::{apply_rules, confirm, open_audit, Selection};
 use crate::error::Failure;
@@ -105,7 +106,7 @@ fn leftovers(
 /// The confirmed sockets (`want`, by cookie) as the kernel shows them now: one census of the
 /// namespace's TCP sockets with their owners (and tcp_info when asked), the ones the safety rules
 /// (the caller's SSH connection, `keep`) leave out apart. Confirmed sockets already gone are in
-/// neither list. The plan is the one the treat path reads the kernel again with.
+/// neither list. The session is the one the treat path reads the kernel again with.
 fn select_exact(
     ctx: &Ctx,
     want: &HashSet<u64>,
@@ -114,17 +115,19 @@ fn select_exact(
 ) -> Result<Selection, Failure> {
     // top watches one namespace (it refuses --all-netns).
     let ns = scope::namespaces(&ctx.global)?.remove(0);
-    let tcp = Select {
-        tcp: true,
-        ..Select::default()
+    let needs = Needs {
+        owners: true,
+        tcp_info,
     };
-    let plan = Plan::new_in(std::slice::from_ref(&ns), &tcp, &[], true, tcp_info)?;
-    let (all, census) = plan.sockets(&ns, None).map_err(Failure::census)?;
-    let confirmed = all
+    let session = census::one_ns(&ns, Protocols::TCP, &[], needs)?;
+    let now = census::sample(&session, &ns, None)?;
+    let confirmed = now
+        .sockets
         .into_iter()
         .filter(|s| want.contains(&s.cookie))
         .collect();
-    Ok(apply_rules(ns, plan, confirmed, census.owners, keep))
+    let owners = now.owners.map(|f| f.map);
+    Ok(apply_rules(ns, session, confirmed, owners, keep))
 }
 
 /// Kill exactly the confirmed sockets: take them by cookie from a fresh census, walk the kill
@@ -294,9 +297,9 @@ fn probe(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
     crate::cmd::probe::run(
         &crate::cmd::probe::ProbeRun {
             ns: &sel.ns,
-            plan: &sel.plan,
+            session: &sel.session,
             suspects: &sel.sockets,
-            owners: sel.owners.as_ref(),
+            owners: sel.owners(),
             threshold_ms: ctx.threshold_ms,
             probe_time: ctx.probe_time,
             reap: false,
