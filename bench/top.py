@@ -17,7 +17,12 @@ processes), then runs `sockdoc --netns sockdoc-bench-top top -d 1` inside a deta
 Prints a Markdown table and writes bench/results/top-<stamp>-<N>.json and .md. The tmux server, the
 holder and the namespace are torn down by PID in `finally` and on SIGINT/SIGTERM/SIGHUP.
 
-    sudo python3 bench/top.py [--sockets 300000] [--seconds 30]
+--sockdoc PATH times another build (say, the one before a change, copied to a directory as
+`sockdoc`: the script checks the pane runs a process of that name), so two builds can be compared
+in one sitting on a host whose load moves; --top-args passes more arguments to top (e.g.
+`--owners-every 1h` leaves out the /proc walk after the first).
+
+    sudo python3 bench/top.py [--sockets 300000] [--seconds 30] [--sockdoc PATH] [--top-args ARGS]
 """
 
 from __future__ import annotations
@@ -62,6 +67,21 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK  # utime, stime
 
 
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """utime+stime by thread name, of the threads alive now (the census's short-lived dump threads
+    are not among them: their time shows in the process total only)."""
+    out: dict[str, float] = {}
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (t / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        f = stat.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(f[11]) + int(f[12])) / CLK
+    return out
+
+
 def status_kb(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -85,12 +105,15 @@ def main() -> int:
     ap.add_argument("--sockets", type=int, default=300_000)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--delay", default="1", help="top's -d")
+    ap.add_argument("--top-args", default="", help="more arguments for top (e.g. '--owners-every 1h')")
+    ap.add_argument("--sockdoc", type=Path, default=None,
+                    help="the sockdoc binary to time [default: target/release/sockdoc]")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("top.py: needs root", file=sys.stderr)
         return 2
     holder = R.RELEASE / "sockdoc-holder"
-    sockdoc = R.RELEASE / "sockdoc"
+    sockdoc = args.sockdoc or R.RELEASE / "sockdoc"
     for p in (holder, sockdoc):
         if not p.is_file():
             print(f"top.py: {p} missing: cargo build --release -p sockdoc -p sockdoc-bench-holder",
@@ -110,9 +133,13 @@ def main() -> int:
         R.log(f"holder ready: {info['ready_line']}")
         ss = R.run_quiet(R.in_ns(["ss", "-s"])).stdout.splitlines()
         tcp_line = next((l for l in ss if l.startswith("TCP:")), "")
-        cmd = f"{sockdoc} --netns {R.NS} top -d {args.delay}"
+        cmd = f"{sockdoc} --netns {R.NS} top -d {args.delay} {args.top_args}".strip()
         tmux("-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-s", "top", cmd)
         pid = int(tmux("display-message", "-p", "-t", "top", "#{pane_pid}").strip())
+        # The pane's child is named after tmux until it execs sockdoc (slow on a loaded host).
+        deadline = time.monotonic() + 5
+        while R.proc_comm(pid) != "sockdoc" and time.monotonic() < deadline:
+            time.sleep(0.05)
         if R.proc_comm(pid) != "sockdoc":
             raise RuntimeError(f"pane process {pid} is {R.proc_comm(pid)!r}, not sockdoc")
         s, first = wait_screen(lambda s: census_no(s) is not None, 120, "the first census")
@@ -121,6 +148,7 @@ def main() -> int:
         wait_screen(lambda s: (census_no(s) or 0) >= 3, 120, "census #3")
         s0 = screen()
         n0, c0, t0 = census_no(s0), cpu_s(pid), time.monotonic()
+        th0 = thread_cpu_s(pid)
         latencies = []
         keys = ["3", "1", "4", "2", "6", "1"]
         headers = {"1": "REMOTE IP", "2": "PREFIX", "3": "SERVICE", "4": "COMMAND", "6": "SEVERITY"}
@@ -138,6 +166,7 @@ def main() -> int:
             R.check_holder()
         s1 = screen()
         n1, c1, t1 = census_no(s1), cpu_s(pid), time.monotonic()
+        th1 = thread_cpu_s(pid)
         rss, hwm = status_kb(pid, "VmRSS"), status_kb(pid, "VmHWM")
         refreshes = (n1 or 0) - (n0 or 0)
         tcp_on_screen = next((l for l in s1.splitlines() if l.startswith("TCP ")), "")
@@ -147,13 +176,19 @@ def main() -> int:
             time.sleep(0.1)
         result = {
             "sockets": args.sockets,
+            "sockdoc": str(sockdoc),
             "holder": info["ready_line"],
             "delay": args.delay,
+            "top_args": args.top_args,
             "window_s": round(t1 - t0, 2),
             "refreshes": refreshes,
             "cpu_s": round(c1 - c0, 2),
             "cpu_s_per_refresh": round((c1 - c0) / refreshes, 3) if refreshes else None,
             "cpu_share": round((c1 - c0) / (t1 - t0), 3),
+            # The screen thread (named sockdoc; group tables shown since the last census are built
+            # there). The census and the /proc walk run partly in short-lived threads: only the
+            # process total counts them.
+            "screen_cpu_s": round(th1.get("sockdoc", 0.0) - th0.get("sockdoc", 0.0), 2),
             "refresh_interval_s": round((t1 - t0) / refreshes, 2) if refreshes else None,
             "rss_mb": round(rss / 1024, 1),
             "peak_rss_mb": round(hwm / 1024, 1),
@@ -180,6 +215,7 @@ def main() -> int:
         f"{r['cpu_s_per_refresh']} s | {r['cpu_share'] * 100:.0f}% | {r['rss_mb']} MiB ({r['peak_rss_mb']} MiB) | "
         f"{r['key_latency_ms_median']} / {r['key_latency_ms_max']} ms ({r['keys']} keys) |",
         "",
+        f"- the screen thread's CPU over the window: {r['screen_cpu_s']} s",
         f"- `ss -s`: {r['ss_s_tcp']}",
         f"- top's header: `{r['top_tcp_line']}`",
         "",

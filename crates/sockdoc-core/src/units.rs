@@ -1,6 +1,9 @@
-//! Numbers as people read them: compact durations, and durations as people write them.
+//! Numbers as people read them: compact durations, `ss -o` timers, counts with thousands separators,
+//! and durations as people write them.
 
 use std::time::Duration;
+
+use sockdoc_diag::{Timer, TimerKind};
 
 /// A duration as flags and config files write it: `500ms`, `30s`, `5m`, `2h`, `1d`, or bare seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
@@ -35,6 +38,43 @@ pub fn duration_ms(ms: u64) -> String {
         3600..=86399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
         _ => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
     }
+}
+
+/// Time left on a timer the way `ss -o` writes it: `200ms`, `59sec`, `1min19sec`, `2hr3min`.
+pub fn ss_time(ms: u32) -> String {
+    let secs = ms / 1000;
+    if secs == 0 {
+        return format!("{ms}ms");
+    }
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if h > 0 {
+        format!("{h}hr{m}min")
+    } else if m > 0 {
+        format!("{m}min{s}sec")
+    } else {
+        format!("{s}sec")
+    }
+}
+
+/// `keepalive,1min19sec,0`, or `-` when no timer is pending.
+pub fn timer(t: &Timer) -> String {
+    if t.kind == TimerKind::Off {
+        return "-".to_string();
+    }
+    format!("{},{},{}", t.kind.name(), ss_time(t.expires_ms), t.count)
+}
+
+/// 1234567 → `1,234,567`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]

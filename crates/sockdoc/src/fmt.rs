@@ -1,49 +1,12 @@
 //! Small text formatters shared by the commands: durations, `ss -o` timers, counts.
 
-use sockdoc_diag::{Timer, TimerKind};
-
-pub use sockdoc_core::units::duration_ms;
-
-/// Time left on a timer the way `ss -o` writes it: `200ms`, `59sec`, `1min19sec`, `2hr3min`.
-pub fn ss_time(ms: u32) -> String {
-    let secs = ms / 1000;
-    if secs == 0 {
-        return format!("{ms}ms");
-    }
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    if h > 0 {
-        format!("{h}hr{m}min")
-    } else if m > 0 {
-        format!("{m}min{s}sec")
-    } else {
-        format!("{s}sec")
-    }
-}
-
-/// `keepalive,1min19sec,0`, or `-` when no timer is pending.
-pub fn timer(t: &Timer) -> String {
-    if t.kind == TimerKind::Off {
-        return "-".to_string();
-    }
-    format!("{},{},{}", t.kind.name(), ss_time(t.expires_ms), t.count)
-}
-
-/// 1234567 → `1,234,567`.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use sockdoc_core::units::{count, duration_ms, timer};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sockdoc_core::units::ss_time;
+    use sockdoc_diag::{Timer, TimerKind};
 
     #[test]
     fn ss_times() {

@@ -131,7 +131,20 @@ pub fn select(
         return Err(blank_filter(lang, action));
     }
     let census = census::sample(&session, &ns, None)?;
-    let all = census.sockets;
+    let owners = census.owners.map(|f| f.map);
+    Ok(apply_rules(ns, session, census.sockets, owners, keep))
+}
+
+/// The selection of `all` (censused in `ns` by `session`): the sockets an action takes, and those
+/// the safety rules leave out with the reason (never the caller's own SSH session; what `keep`
+/// refuses).
+pub fn apply_rules(
+    ns: Netns,
+    session: Session,
+    all: Vec<Socket>,
+    owners: Option<Arc<SocketOwners>>,
+    keep: impl Fn(&Socket) -> Result<(), &'static str>,
+) -> Selection {
     let own = OwnSsh::from_env();
     let mut sockets = Vec::new();
     let mut excluded = Vec::new();
@@ -145,13 +158,13 @@ pub fn select(
             Err(why) => excluded.push((s, why)),
         }
     }
-    Ok(Selection {
+    Selection {
         ns,
         session,
         sockets,
-        owners: census.owners.map(|f| f.map),
+        owners,
         excluded,
-    })
+    }
 }
 
 /// Why the caller's own SSH connection is never selected (the JSON's words).

@@ -1,9 +1,10 @@
 //! Actions from the `top` screen, run on their own thread once confirmed: kill exactly the confirmed
-//! sockets (by cookie, through the kill ladder of `kill --method auto`), retrofit keepalive on the selected service (as
-//! `sockdoc keepalive WORDS --yes`), probe the selected ghost suspects (as `ghosts --probe`). Each
-//! censuses again through the same selection code as the commands, so the same safety rules hold
-//! (never the caller's SSH connection, listeners only with `--listen`, root required) and every
-//! socket acted on goes to the audit log.
+//! sockets (by cookie, through the treat path's kill ladder of `kill --method auto`), retrofit
+//! keepalive on the selected service (as `sockdoc keepalive WORDS --yes`), probe the selected ghost
+//! suspects (as `ghosts --probe`). Kill and probe take the confirmed sockets by cookie from a fresh
+//! census of the namespace's TCP sockets (no filter words); keepalive selects the service by its
+//! words, as the command does. The same safety rules hold (never the caller's SSH connection,
+//! listeners only with `--listen`, root required) and every socket acted on goes to the audit log.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -16,14 +17,15 @@ use sockdoc_core::i18n::treat::TreatMsg;
 use sockdoc_core::i18n::{pick, Lang};
 use sockdoc_diag::{Proto, Socket, State};
 
-use super::state::{ActionKind, Request};
+use sockdoc_core::session::{Needs, Protocols};
+use sockdoc_top::{ActionKind, Outcome, Request};
+
+use crate::census;
 use crate::cli::{Global, KeepaliveArgs};
 use crate::cmd::kill::{execute, Executed};
-use crate::cmd::treat::{confirm, open_audit, select};
+use crate::cmd::treat::{apply_rules, confirm, open_audit, Selection};
 use crate::error::Failure;
-
-/// Reason given to `select` for sockets its filter words match beyond the confirmed ones.
-const OUTSIDE: &str = "not in the confirmed selection";
+use crate::scope;
 
 /// What every action needs besides its selection.
 #[derive(Clone)]
@@ -36,13 +38,6 @@ pub struct Ctx {
     pub keepalive: (u32, u32, u32),
     pub threshold_ms: u64,
     pub lang: Lang,
-}
-
-/// How an action ended, for the result popup.
-#[derive(Debug)]
-pub struct Outcome {
-    pub title: String,
-    pub lines: Vec<String>,
 }
 
 /// Run `req` on a thread; the outcome arrives on the returned channel.
@@ -90,10 +85,7 @@ fn leftovers(
 ) -> Vec<String> {
     let mut lines = Vec::new();
     let mut seen: HashSet<u64> = acted.iter().map(|s| s.cookie).collect();
-    for (s, why) in excluded
-        .iter()
-        .filter(|(s, w)| *w != OUTSIDE && want.contains(&s.cookie))
-    {
+    for (s, why) in excluded.iter().filter(|(s, _)| want.contains(&s.cookie)) {
         seen.insert(s.cookie);
         lines.push(format!(
             "{} ({why}): {}",
@@ -112,17 +104,42 @@ fn leftovers(
     lines
 }
 
-/// Kill exactly the confirmed sockets: census again with the request's words, keep the confirmed
-/// cookies, walk the kill ladder (SOCK_DESTROY, then shutdown through the owner's fd), record each in
-/// the audit log, and census once more to count what is really gone (as `sockdoc kill` does).
+/// The confirmed sockets (`want`, by cookie) as the kernel shows them now: one census of the
+/// namespace's TCP sockets with their owners (and tcp_info when asked), the ones the safety rules
+/// (the caller's SSH connection, `keep`) leave out apart. Confirmed sockets already gone are in
+/// neither list. The session is the one the treat path reads the kernel again with.
+fn select_exact(
+    ctx: &Ctx,
+    want: &HashSet<u64>,
+    tcp_info: bool,
+    keep: impl Fn(&Socket) -> Result<(), &'static str>,
+) -> Result<Selection, Failure> {
+    // top watches one namespace (it refuses --all-netns).
+    let ns = scope::namespaces(&ctx.global)?.remove(0);
+    let needs = Needs {
+        owners: true,
+        tcp_info,
+    };
+    let session = census::one_ns(&ns, Protocols::TCP, &[], needs)?;
+    let now = census::sample(&session, &ns, None)?;
+    let confirmed = now
+        .sockets
+        .into_iter()
+        .filter(|s| want.contains(&s.cookie))
+        .collect();
+    let owners = now.owners.map(|f| f.map);
+    Ok(apply_rules(ns, session, confirmed, owners, keep))
+}
+
+/// Kill exactly the confirmed sockets: take them by cookie from a fresh census, walk the kill
+/// ladder of the treat path (SOCK_DESTROY, then shutdown through the owner's fd), record each in
+/// the audit log, and read the kernel once more to count what is really gone (as `sockdoc kill`).
 fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
     let lang = ctx.lang;
     let want: HashSet<u64> = req.sockets.iter().map(|s| s.cookie).collect();
     let listen = ctx.listen;
-    let sel = select(&ctx.global, std::slice::from_ref(&req.words), "kill", |s| {
-        if !want.contains(&s.cookie) {
-            Err(OUTSIDE)
-        } else if s.state == State::Listen && !listen {
+    let sel = select_exact(ctx, &want, false, |s| {
+        if s.state == State::Listen && !listen {
             Err("listener (start top with --listen)")
         } else {
             Ok(())
@@ -269,36 +286,19 @@ fn keepalive(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
 fn probe(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
     let lang = ctx.lang;
     let want: HashSet<u64> = req.sockets.iter().map(|s| s.cookie).collect();
-    let sel = select(
-        &ctx.global,
-        std::slice::from_ref(&req.words),
-        "probe",
-        |s| {
-            if !want.contains(&s.cookie) {
-                Err(OUTSIDE)
-            } else if s.proto != Proto::Tcp || s.state != State::Established {
-                Err("not an ESTABLISHED TCP connection")
-            } else {
-                Ok(())
-            }
-        },
-    )?;
     // The verdicts read tcp_info (the last ACK) in the census after probing, as `ghosts --probe`.
-    let needs = sockdoc_core::session::Needs {
-        owners: true,
-        tcp_info: true,
-    };
-    let session = crate::census::one_ns(
-        &sel.ns,
-        Default::default(),
-        std::slice::from_ref(&req.words),
-        needs,
-    )?;
+    let sel = select_exact(ctx, &want, true, |s| {
+        if s.proto != Proto::Tcp || s.state != State::Established {
+            Err("not an ESTABLISHED TCP connection")
+        } else {
+            Ok(())
+        }
+    })?;
     let mut buf = Vec::new();
     crate::cmd::probe::run(
         &crate::cmd::probe::ProbeRun {
             ns: &sel.ns,
-            session: &session,
+            session: &sel.session,
             suspects: &sel.sockets,
             owners: sel.owners(),
             threshold_ms: ctx.threshold_ms,

@@ -1,0 +1,447 @@
+//! The data behind the `top` screen, as plain values: one census digested into the tables the screen
+//! switches between (by remote IP, peer prefix, local port, process; ghost suspects; findings), their
+//! sorting by any column, and the exact sockets behind a row. Pure: no terminal, no kernel, no clock
+//! reads; the census worker builds a [`Snap`], the screen state only reads it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use sockdoc_core::aggregate::{GroupBy, Key, StateCounts, Tally};
+use sockdoc_core::doctor::ghosts::is_suspect;
+use sockdoc_core::doctor::Finding;
+use sockdoc_core::filter::Filter;
+use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::{NoOwners, Owners};
+use sockdoc_diag::{Family, Proto, Socket, State};
+use sockdoc_proc::SocketOwners;
+
+/// The tables the screen switches between, in key order (1..6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tab {
+    Remote,
+    Prefix,
+    Port,
+    Process,
+    Ghosts,
+    Findings,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 6] = [
+        Tab::Remote,
+        Tab::Prefix,
+        Tab::Port,
+        Tab::Process,
+        Tab::Ghosts,
+        Tab::Findings,
+    ];
+
+    pub fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+
+    pub fn title(self, lang: Lang) -> &'static str {
+        match self {
+            Tab::Remote => pick(lang, "Remote IP", "远端 IP"),
+            Tab::Prefix => pick(lang, "Prefix", "网段"),
+            Tab::Port => pick(lang, "Local port", "本地端口"),
+            Tab::Process => pick(lang, "Process", "进程"),
+            Tab::Ghosts => pick(lang, "Ghosts", "疑似半开"),
+            Tab::Findings => pick(lang, "Findings", "诊断"),
+        }
+    }
+
+    /// The grouping behind a group table.
+    pub fn group_by(self, prefix4: u8, prefix6: u8) -> Option<GroupBy> {
+        match self {
+            Tab::Remote => Some(GroupBy::RemoteIp),
+            Tab::Prefix => Some(GroupBy::PeerPrefix(prefix4, prefix6)),
+            Tab::Port => Some(GroupBy::LocalPort),
+            Tab::Process => Some(GroupBy::Process),
+            Tab::Ghosts | Tab::Findings => None,
+        }
+    }
+
+    /// The position of this table's grouping in [`Snap::groups`].
+    fn group_slot(self) -> Option<usize> {
+        match self {
+            Tab::Remote => Some(0),
+            Tab::Prefix => Some(1),
+            Tab::Port => Some(2),
+            Tab::Process => Some(3),
+            Tab::Ghosts | Tab::Findings => None,
+        }
+    }
+
+    pub fn is_group(self) -> bool {
+        self.group_slot().is_some()
+    }
+}
+
+/// What the screen shows, which decides what a census asks the kernel for and what it digests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shown {
+    pub tab: Tab,
+    /// A group row's sockets are on screen.
+    pub drilled: bool,
+}
+
+impl Shown {
+    /// Idle times are on screen (ghost suspects, a row's sockets): the census asks for tcp_info.
+    pub fn needs_tcp_info(self) -> bool {
+        self.drilled || self.tab == Tab::Ghosts
+    }
+
+    /// Socket owners are on screen (services, processes, a socket table's process column).
+    pub fn shows_owners(self) -> bool {
+        self.drilled || !matches!(self.tab, Tab::Remote | Tab::Prefix | Tab::Findings)
+    }
+}
+
+/// What a census produced, shared by the worker (to re-filter without a new census) and the screen.
+pub struct Capture {
+    /// Every socket of the namespace, unfiltered, in kernel order.
+    pub sockets: Vec<Socket>,
+    /// The last /proc walk (it may be older than the sockets: see `owners_age`).
+    pub owners: Option<Arc<SocketOwners>>,
+    /// The kernel sent tcp_info (idle times) with the sockets.
+    pub tcp_info: bool,
+}
+
+impl Capture {
+    pub fn owners(&self) -> &dyn Owners {
+        match &self.owners {
+            Some(o) => o.as_ref(),
+            None => &NoOwners,
+        }
+    }
+
+    /// The first owner of an inode: (pid, name); (0, "-") when none is known.
+    pub fn owner(&self, inode: u32) -> (u32, String) {
+        first_owner(self.owners(), inode)
+    }
+}
+
+pub fn first_owner(owners: &dyn Owners, inode: u32) -> (u32, String) {
+    let mut out = (0, "-".to_string());
+    owners.any(inode, &mut |pid, name| {
+        out = (pid, name.to_string());
+        true
+    });
+    out
+}
+
+/// One row of a group table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRow {
+    pub key: Key,
+    /// The key as shown: `10.0.0.1`, `10.0.0.0/24`, `21`, `vsftpd/812`, `-`.
+    pub label: String,
+    pub count: u64,
+    pub states: StateCounts,
+    /// Port table: the process listening on the port; process table: its command line.
+    pub name: String,
+}
+
+/// The census digested for the screen: totals (unfiltered, as `ss` counts them) and the tables over
+/// the sockets that pass the filter.
+pub struct Snap {
+    /// Capture number since start (1, 2, ...).
+    pub seq: u64,
+    /// When the census finished.
+    pub taken: Instant,
+    pub census: Arc<Capture>,
+    /// How long the census (dump and digest) took.
+    pub took: Duration,
+    /// Age of the /proc walk behind the owners, when the census finished.
+    pub owners_age: Option<Duration>,
+    pub tcp: StateCounts,
+    pub udp: StateCounts,
+    /// conntrack (count, max), when the namespace has conntrack.
+    pub conntrack: Option<(u64, u64)>,
+    /// The filter these tables were built with (canonical text; empty = none).
+    pub filter_text: String,
+    /// Indices into `census.sockets` of the sockets that pass the filter.
+    pub selected: Vec<u32>,
+    /// By remote IP, peer prefix, local port, process: every group, largest first; `None` for a
+    /// table not built yet (built for the table on screen, the others when shown).
+    pub groups: [Option<Vec<GroupRow>>; 4],
+    /// Prefix lengths of the prefix table (IPv4, IPv6).
+    pub prefixes: (u8, u8),
+    /// Indices into `census.sockets` of the ghost suspects among the selected sockets.
+    pub ghosts: Vec<u32>,
+    pub threshold_ms: u64,
+    pub findings: Vec<Finding>,
+    pub notes: Vec<String>,
+}
+
+impl Snap {
+    /// The rows of a group table; `None` while it is not built.
+    pub fn group_rows(&self, tab: Tab) -> Option<&[GroupRow]> {
+        self.groups[tab.group_slot()?].as_deref()
+    }
+
+    /// Build a group table not built by the census thread (the table shown changed since).
+    pub fn build_group(&mut self, tab: Tab) {
+        if let Some(slot) = tab.group_slot() {
+            if self.groups[slot].is_none() {
+                let rows = group_table(&self.census, &self.selected, tab, self.prefixes);
+                self.groups[slot] = Some(rows);
+            }
+        }
+    }
+
+    /// Whether `s` is a ghost suspect: by its idle times when the census had them, else as the
+    /// last census with them found it.
+    pub fn is_ghost(&self, s: &Socket) -> bool {
+        if self.census.tcp_info {
+            is_suspect(s, self.threshold_ms)
+        } else {
+            self.ghosts
+                .iter()
+                .any(|&i| self.socket(i).cookie == s.cookie)
+        }
+    }
+
+    pub fn socket(&self, idx: u32) -> &Socket {
+        &self.census.sockets[idx as usize]
+    }
+}
+
+/// The parts of a [`Snap`] that depend on the filter and the table shown: recomputed when only
+/// those change.
+pub struct Digest {
+    pub selected: Vec<u32>,
+    pub groups: [Option<Vec<GroupRow>>; 4],
+    pub ghosts: Vec<u32>,
+}
+
+/// How a capture is digested: the filter, the tables to build, the ghost test.
+pub struct Lens<'a> {
+    pub filter: &'a Filter,
+    pub prefix4: u8,
+    pub prefix6: u8,
+    pub threshold_ms: u64,
+    /// The group tables to build (the one on screen; the others are built when shown).
+    pub tabs: &'a [Tab],
+    /// For a capture without tcp_info: the sockets (by cookie) the last capture with it found
+    /// suspect.
+    pub known_suspects: &'a FxHashSet<u64>,
+}
+
+/// Apply the lens's filter to a capture, and build the group tables asked for and the ghost
+/// suspects.
+pub fn digest(capture: &Capture, lens: &Lens) -> Digest {
+    let owners = capture.owners();
+    let mut selected = Vec::with_capacity(capture.sockets.len());
+    let mut ghosts = Vec::new();
+    let suspect = |s: &Socket| {
+        if capture.tcp_info {
+            is_suspect(s, lens.threshold_ms)
+        } else {
+            !lens.known_suspects.is_empty() && lens.known_suspects.contains(&s.cookie)
+        }
+    };
+    let all = lens.filter.is_empty();
+    for (i, s) in capture.sockets.iter().enumerate() {
+        if !all && !lens.filter.matches(s, owners) {
+            continue;
+        }
+        let i = i as u32;
+        selected.push(i);
+        if suspect(s) {
+            ghosts.push(i);
+        }
+    }
+    let mut groups: [Option<Vec<GroupRow>>; 4] = Default::default();
+    for &tab in lens.tabs {
+        if let Some(slot) = tab.group_slot() {
+            groups[slot] = Some(group_table(
+                capture,
+                &selected,
+                tab,
+                (lens.prefix4, lens.prefix6),
+            ));
+        }
+    }
+    Digest {
+        selected,
+        groups,
+        ghosts,
+    }
+}
+
+/// The rows of one group table over the `selected` sockets of a capture, largest first; empty for
+/// a table that is not a grouping.
+pub fn group_table(
+    capture: &Capture,
+    selected: &[u32],
+    tab: Tab,
+    (prefix4, prefix6): (u8, u8),
+) -> Vec<GroupRow> {
+    let Some(by) = tab.group_by(prefix4, prefix6) else {
+        return Vec::new();
+    };
+    // Process tables group by owner pid only: skip the name lookup `Owners::any` would make per
+    // socket; the other tables need no owners at all.
+    let pids: &dyn Owners = match &capture.owners {
+        Some(o) if tab == Tab::Process => &PidOnly(o),
+        _ => &NoOwners,
+    };
+    let mut tally = Tally::new(&[by]);
+    // The service behind a local port: the process owning a listener on it.
+    let mut listeners: FxHashMap<u16, u32> = FxHashMap::default();
+    for &i in selected {
+        let s = &capture.sockets[i as usize];
+        tally.add(s, pids);
+        if tab == Tab::Port
+            && (s.state == State::Listen || (s.proto == Proto::Udp && s.state == State::Close))
+        {
+            listeners.entry(s.local_port).or_insert(s.inode);
+        }
+    }
+    let Some(g) = tally.groupings(usize::MAX).into_iter().next() else {
+        return Vec::new();
+    };
+    g.rows
+        .into_iter()
+        .map(|r| GroupRow {
+            label: r.key_text(&|pid| process_name(capture, pid)),
+            name: row_name(capture, &listeners, &r.key),
+            key: r.key,
+            count: r.count,
+            states: r.states,
+        })
+        .collect()
+}
+
+/// The name column of a group row: the service on a port, the command line of a process.
+fn row_name(capture: &Capture, listeners: &FxHashMap<u16, u32>, key: &Key) -> String {
+    match key {
+        Key::Port(p) => listeners
+            .get(p)
+            .map(|inode| capture.owner(*inode))
+            .filter(|(pid, _)| *pid != 0)
+            .map(|(pid, name)| format!("{name}/{pid}"))
+            .unwrap_or_default(),
+        Key::Pid(p) => capture
+            .owners
+            .as_ref()
+            .and_then(|o| o.process(*p))
+            .map(|i| i.cmdline.clone())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// Owners by pid alone (an empty name), for grouping.
+struct PidOnly<'a>(&'a SocketOwners);
+
+impl Owners for PidOnly<'_> {
+    fn any(&self, inode: u32, f: &mut dyn FnMut(u32, &str) -> bool) -> bool {
+        self.0.owners(inode).any(|o| f(o.pid, ""))
+    }
+}
+
+fn process_name(census: &Capture, pid: u32) -> Option<String> {
+    census
+        .owners
+        .as_ref()
+        .and_then(|o| o.process(pid))
+        .map(|p| p.name.clone())
+}
+
+/// The sockets behind one group row: the filter words that select them (for actions, which census
+/// again), and the exact test (a process row counts a socket under its first owner only).
+#[derive(Clone, Debug)]
+pub struct Membership {
+    /// Filter words naming the group (`dst 10.0.0.1 and ipv4`, `sport = :21`, `pid 42`); `None` for
+    /// the `-` process row (sockets no process holds), which no filter word names.
+    pub words: Option<String>,
+    filter: Filter,
+    first_owner: Option<u32>,
+}
+
+impl Membership {
+    pub fn of(key: &Key) -> Membership {
+        let ip = |f: Family, a: std::net::IpAddr| match f {
+            Family::V4 => format!("{a}"),
+            Family::V6 => format!("[{a}]"),
+        };
+        let fam = |f: Family| match f {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        };
+        let (words, first_owner) = match *key {
+            Key::Ip(f, a) => (
+                Some(format!("dst {} and {}", ip(f, a.to_ip(f)), fam(f))),
+                None,
+            ),
+            Key::Prefix(f, a, bits) => (
+                Some(format!("dst {}/{bits} and {}", ip(f, a.to_ip(f)), fam(f))),
+                None,
+            ),
+            Key::Port(p) => (Some(format!("sport = :{p}")), None),
+            Key::Pid(0) => (None, Some(0)),
+            Key::Pid(p) => (Some(format!("pid {p}")), Some(p)),
+            Key::State(s) => (Some(format!("state {}", s.key())), None),
+        };
+        let filter = words
+            .as_deref()
+            .and_then(|w| Filter::parse(&[w.to_string()]).ok())
+            .unwrap_or_default();
+        Membership {
+            words,
+            filter,
+            first_owner,
+        }
+    }
+
+    /// True when `s` belongs to the group.
+    pub fn matches(&self, s: &Socket, owners: &dyn Owners) -> bool {
+        self.filter.matches(s, owners)
+            && self
+                .first_owner
+                .is_none_or(|p| first_owner(owners, s.inode).0 == p)
+    }
+}
+
+/// The sockets of `snap` (after its filter) in the group `key`.
+pub fn group_sockets(snap: &Snap, key: &Key) -> Vec<u32> {
+    let scope = Membership::of(key);
+    let owners = snap.census.owners();
+    snap.selected
+        .iter()
+        .copied()
+        .filter(|&i| scope.matches(snap.socket(i), owners))
+        .collect()
+}
+
+/// Filter words that select at least `sockets` (and usually little else): the group's words, the
+/// user's filter and the sockets' states, ANDed. An action censuses again with them and then keeps
+/// exactly the sockets it was given, by cookie.
+pub fn superset_words(group: Option<&str>, user_filter: &str, sockets: &[Socket]) -> String {
+    let mut states: Vec<State> = sockets.iter().map(|s| s.state).collect();
+    states.sort();
+    states.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(g) = group.filter(|g| !g.is_empty()) {
+        parts.push(format!("( {g} )"));
+    }
+    let user = format!("( {} )", user_filter.trim());
+    if !user_filter.trim().is_empty() && !parts.contains(&user) {
+        parts.push(user);
+    }
+    if !states.is_empty() {
+        let s: Vec<String> = states
+            .iter()
+            .map(|s| format!("state {}", s.key()))
+            .collect();
+        parts.push(format!("( {} )", s.join(" ")));
+    }
+    parts.join(" and ")
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
