@@ -1,15 +1,18 @@
-//! SOCK_DESTROY in bulk: many requests in one `sendmsg`, one acknowledgement each.
+//! SOCK_DESTROY in bulk, and the kernel asked again about exactly those sockets: many requests in one
+//! `sendmsg`, one answer each.
 //!
 //! The kernel's netlink input (`netlink_rcv_skb`) walks every message of a datagram in order, so one
 //! send carries [`PER_SEND`] requests and the answers come back in the same order, matched here by
 //! sequence number. Hand-written over the diag socket's descriptor because measured speed demands it:
 //! one send per socket (as `DiagSocket::destroy` does) costs two syscalls per socket, and `kill` has to
-//! close sockets at least as fast as `ss -K`.
+//! close sockets at least as fast as `ss -K`. The proof after a kill ([`lookup_all`]) asks for each
+//! socket by its 4-tuple and cookie: a hash lookup per socket, where a dump would walk every socket of
+//! the namespace again.
 
 use std::io;
 use std::os::fd::AsRawFd;
 
-use sockdoc_diag::{encode_destroy, DiagSocket, Socket};
+use sockdoc_diag::{encode_destroy, encode_lookup, DiagSocket, Socket, State, LOOKUP_ANSWER};
 
 /// Requests per send. Every acknowledgement waits in the socket's receive queue until it is read:
 /// this many small answers fit well within the kernel's default netlink receive buffer.
@@ -26,19 +29,52 @@ const NETLINK_CAP_ACK: libc::c_int = 10;
 /// Destroy every socket of `sockets`; the answer of each, in order: `Ok(())`, or the errno the
 /// kernel answered (or the error of the send or receive that failed for it).
 pub fn destroy_all(diag: &mut DiagSocket, sockets: &[Socket]) -> Vec<Result<(), io::Error>> {
+    bulk(diag, sockets, encode_destroy, |a| match a {
+        Answer::Ack(0) => Ok(()),
+        Answer::Ack(errno) => Err(io::Error::from_raw_os_error(errno)),
+        Answer::Found(_) => Err(io::Error::other("unexpected answer to SOCK_DESTROY")),
+    })
+}
+
+/// Where each of `sockets` is now, in order: `Ok(Some(state))` while the kernel still has it,
+/// `Ok(None)` once it is gone (no such socket, or another one holds its 4-tuple now), or the error.
+pub fn lookup_all(diag: &mut DiagSocket, sockets: &[Socket]) -> Vec<io::Result<Option<State>>> {
+    bulk(diag, sockets, encode_lookup, |a| match a {
+        Answer::Found(state) => Ok(State::from_kernel(state)),
+        Answer::Ack(libc::ENOENT) | Answer::Ack(libc::ESTALE) => Ok(None),
+        Answer::Ack(0) => Err(io::Error::other("an empty answer to a socket lookup")),
+        Answer::Ack(errno) => Err(io::Error::from_raw_os_error(errno)),
+    })
+}
+
+/// One answer: an acknowledgement or error (errno, 0 for success), or a socket found (its state).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    Ack(i32),
+    Found(u8),
+}
+
+/// Send one request per socket, [`PER_SEND`] per datagram, and read one answer for each.
+fn bulk<T>(
+    diag: &mut DiagSocket,
+    sockets: &[Socket],
+    encode: fn(&Socket, u32) -> Vec<u8>,
+    read: impl Fn(Answer) -> io::Result<T>,
+) -> Vec<io::Result<T>> {
     let fd = diag.as_raw_fd();
     cap_acks(fd);
-    let mut out: Vec<Option<Result<(), io::Error>>> = Vec::with_capacity(sockets.len());
+    let mut out: Vec<Option<io::Result<T>>> = Vec::with_capacity(sockets.len());
     out.resize_with(sockets.len(), || None);
     let mut rbuf = vec![0u8; 64 * 1024];
     for (c, chunk) in sockets.chunks(PER_SEND).enumerate() {
         let first = c * PER_SEND;
         let mut msg = Vec::with_capacity(chunk.len() * 96);
         for (k, s) in chunk.iter().enumerate() {
-            msg.extend_from_slice(&encode_destroy(s, SEQ_BASE.wrapping_add(k as u32)));
+            msg.extend_from_slice(&encode(s, SEQ_BASE.wrapping_add(k as u32)));
         }
+        let slots = &mut out[first..first + chunk.len()];
         if let Err(e) = send(fd, &msg) {
-            for slot in &mut out[first..first + chunk.len()] {
+            for slot in slots.iter_mut() {
                 *slot = Some(Err(io::Error::new(e.kind(), e.to_string())));
             }
             continue;
@@ -49,27 +85,20 @@ pub fn destroy_all(diag: &mut DiagSocket, sockets: &[Socket]) -> Vec<Result<(), 
                 Ok(n) => n,
                 Err(e) => {
                     // Answers lost (a full receive queue): what was not answered failed with it.
-                    for slot in out[first..first + chunk.len()]
-                        .iter_mut()
-                        .filter(|s| s.is_none())
-                    {
+                    for slot in slots.iter_mut().filter(|s| s.is_none()) {
                         *slot = Some(Err(io::Error::new(e.kind(), e.to_string())));
                     }
                     drain(fd, &mut rbuf);
                     break;
                 }
             };
-            for (seq, errno) in acks(&rbuf[..n]) {
+            for (seq, answer) in answers(&rbuf[..n]) {
                 let k = seq.wrapping_sub(SEQ_BASE) as usize;
-                if let Some(slot) = out.get_mut(first + k).filter(|_| k < chunk.len()) {
+                if let Some(slot) = slots.get_mut(k) {
                     if slot.is_none() {
                         answered += 1;
                     }
-                    *slot = Some(if errno == 0 {
-                        Ok(())
-                    } else {
-                        Err(io::Error::from_raw_os_error(errno))
-                    });
+                    *slot = Some(read(answer));
                 }
             }
         }
@@ -94,8 +123,8 @@ fn cap_acks(fd: libc::c_int) {
     }
 }
 
-/// (sequence number, errno as a positive number or 0) of every acknowledgement in one datagram.
-fn acks(buf: &[u8]) -> Vec<(u32, i32)> {
+/// (sequence number, answer) of every acknowledgement or found socket in one datagram.
+fn answers(buf: &[u8]) -> Vec<(u32, Answer)> {
     let mut v = Vec::new();
     let mut at = 0;
     while at + NLMSG_HDRLEN + 4 <= buf.len() {
@@ -105,10 +134,13 @@ fn acks(buf: &[u8]) -> Vec<(u32, i32)> {
             break;
         }
         let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+        let seq = u32::from_ne_bytes(word(at + 8));
         if kind == NLMSG_ERROR {
-            let seq = u32::from_ne_bytes(word(at + 8));
             let err = i32::from_ne_bytes(word(at + NLMSG_HDRLEN));
-            v.push((seq, err.saturating_neg()));
+            v.push((seq, Answer::Ack(err.saturating_neg())));
+        } else if kind == LOOKUP_ANSWER {
+            // inet_diag_msg: family, then state.
+            v.push((seq, Answer::Found(buf[at + NLMSG_HDRLEN + 1])));
         }
         at += (len + 3) & !3;
     }
@@ -183,7 +215,10 @@ mod tests {
         };
         let mut buf = ack(7, 0);
         buf.extend(ack(8, -libc::ENOENT));
-        assert_eq!(acks(&buf), vec![(7, 0), (8, libc::ENOENT)]);
-        assert_eq!(acks(&buf[..20]), vec![]);
+        assert_eq!(
+            answers(&buf),
+            vec![(7, Answer::Ack(0)), (8, Answer::Ack(libc::ENOENT))]
+        );
+        assert_eq!(answers(&buf[..20]), vec![]);
     }
 }

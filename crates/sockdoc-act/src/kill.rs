@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use sockdoc_diag::{DiagError, DiagSocket, DumpEvent, DumpRequest, Proto, Socket};
+use sockdoc_diag::{DiagSocket, Socket};
 
 use crate::challenge::{not_applicable, Challenger, Learned, Target};
 use crate::pidfd::borrow_socket;
@@ -346,40 +346,35 @@ fn forge(
     (note, None)
 }
 
-/// Cookies of `sockets[i]` (`i` in `which`) that the kernel still lists.
+/// Cookies of `sockets[i]` (`i` in `which`) the kernel still has, each asked for by its 4-tuple and
+/// cookie ([`crate::destroy::lookup_all`]); one that cannot be asked for counts as still there, and
+/// when none can, the error is returned.
 fn still_there(
     diag: &mut DiagSocket,
     sockets: &[Socket],
     which: &[usize],
-) -> Result<HashSet<u64>, DiagError> {
-    let wanted: HashSet<u64> = which.iter().map(|&i| sockets[i].cookie).collect();
-    let mut states = 0u32;
-    let mut families = Vec::new();
-    for &i in which {
-        let s = &sockets[i];
-        states |= s.state.mask_bit();
-        if !families.contains(&s.family) {
-            families.push(s.family);
+) -> std::io::Result<HashSet<u64>> {
+    let asked: Vec<Socket> = which.iter().map(|&i| sockets[i]).collect();
+    let now = crate::destroy::lookup_all(diag, &asked);
+    let mut present = HashSet::new();
+    let (mut failed, mut errors) = (None, 0);
+    for (s, r) in asked.iter().zip(now) {
+        match r {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                present.insert(s.cookie);
+            }
+            Err(e) => {
+                present.insert(s.cookie);
+                errors += 1;
+                failed.get_or_insert(e);
+            }
         }
     }
-    let mut present = HashSet::new();
-    for family in families {
-        let req = DumpRequest {
-            states,
-            ..DumpRequest::all(Proto::Tcp, family)
-        };
-        let mut found = HashSet::new();
-        diag.dump(&req, &mut |ev| match ev {
-            DumpEvent::Socket(s) => {
-                if wanted.contains(&s.cookie) {
-                    found.insert(s.cookie);
-                }
-            }
-            DumpEvent::Restart => found.clear(),
-        })?;
-        present.extend(found);
+    match failed {
+        Some(e) if errors == asked.len() => Err(e),
+        _ => Ok(present),
     }
-    Ok(present)
 }
 
 #[cfg(test)]
@@ -388,7 +383,7 @@ pub(crate) mod tests {
     use std::io::{ErrorKind, Read, Write};
     use std::net::{TcpListener, TcpStream};
 
-    use sockdoc_diag::State;
+    use sockdoc_diag::{DumpEvent, DumpRequest, Proto, State};
 
     pub(crate) fn find(diag: &mut DiagSocket, local_port: u16, remote_port: u16) -> Option<Socket> {
         find_in(diag, sockdoc_diag::Family::V4, local_port, remote_port)

@@ -134,13 +134,32 @@ pub enum DumpEvent<'a> {
     Restart,
 }
 
-/// A SOCK_DESTROY request for exactly this socket.
+/// A SOCK_DESTROY request for exactly this socket (acknowledged).
 pub fn encode_destroy(s: &Socket, seq: u32) -> Vec<u8> {
+    encode_one(
+        s,
+        seq,
+        wire::SOCK_DESTROY,
+        wire::NLM_F_REQUEST | wire::NLM_F_ACK,
+    )
+}
+
+/// A request for exactly this socket, found by its 4-tuple, interface and cookie (no dump): the
+/// answer is one [`SOCK_DIAG_BY_FAMILY`](wire::SOCK_DIAG_BY_FAMILY) message (family, state, ...),
+/// or an error (`ENOENT` when it is gone, `ESTALE` when another socket now has its 4-tuple).
+pub fn encode_lookup(s: &Socket, seq: u32) -> Vec<u8> {
+    encode_one(s, seq, wire::SOCK_DIAG_BY_FAMILY, wire::NLM_F_REQUEST)
+}
+
+/// The type of the message [`encode_lookup`] is answered with when the socket is there.
+pub const LOOKUP_ANSWER: u16 = wire::SOCK_DIAG_BY_FAMILY;
+
+fn encode_one(s: &Socket, seq: u32, kind: u16, flags: u16) -> Vec<u8> {
     let total = wire::NLMSG_HDRLEN + wire::INET_DIAG_REQ_V2_LEN;
     let mut m = Vec::with_capacity(total);
     m.extend_from_slice(&(total as u32).to_ne_bytes());
-    m.extend_from_slice(&wire::SOCK_DESTROY.to_ne_bytes());
-    m.extend_from_slice(&(wire::NLM_F_REQUEST | wire::NLM_F_ACK).to_ne_bytes());
+    m.extend_from_slice(&kind.to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
     m.extend_from_slice(&seq.to_ne_bytes());
     m.extend_from_slice(&0u32.to_ne_bytes());
     m.push(s.family as u8);

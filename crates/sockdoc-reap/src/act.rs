@@ -4,7 +4,6 @@
 //! when an act needs them, at most once per scan ([`Session::owners_of`]).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -18,9 +17,9 @@ use sockdoc_act::treat::{self, AuditStop, Context};
 use sockdoc_core::reap::decide::{Keep, Kill};
 use sockdoc_core::reap::track::flag;
 use sockdoc_core::reap::Config;
-use sockdoc_core::session::{scope, Sample, Session};
-use sockdoc_diag::{DiagSocket, Socket, State};
-use sockdoc_proc::{Netns, SocketOwners};
+use sockdoc_core::session::{scope, Sample};
+use sockdoc_diag::{DiagSocket, Socket};
+use sockdoc_proc::SocketOwners;
 
 use crate::daemon::Daemon;
 use crate::error::ReapError;
@@ -71,14 +70,6 @@ fn holder(owners: Option<&SocketOwners>, s: &Socket) -> Option<(u32, u32)> {
     owners
         .and_then(|o| o.owners(s.inode).next())
         .map(|o| (o.pid, o.fd))
-}
-
-/// The treat path's re-read: one census of the session's plan, every socket's state by cookie.
-fn reread(session: &Session, ns: &Netns) -> Result<HashMap<u64, State>, ScanError> {
-    let now = session
-        .sample(ns)
-        .map_err(|e| ScanError::Census(e.to_string()))?;
-    Ok(now.sockets.iter().map(|s| (s.cookie, s.state)).collect())
 }
 
 /// What the records say besides the act: the socket as the caller shows it, the rule, why.
@@ -177,7 +168,7 @@ impl Daemon<'_> {
             schema: self.out.schema,
             socket: self.socket,
         };
-        let (session, ns) = (&self.session, &self.ns);
+        let session = &self.session;
         let Some(dg) = self.diag.as_mut() else {
             return Ok(());
         };
@@ -197,7 +188,7 @@ impl Daemon<'_> {
             &how,
             &CONTEXT(),
             &mut wa,
-            &mut |_: &[Socket]| reread(session, ns),
+            &mut treat::Lookup,
         )?;
         self.owner_error(&mut owned.borrow_mut());
         for (k, done) in live.iter().zip(&report.done) {

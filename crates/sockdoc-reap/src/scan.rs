@@ -17,6 +17,13 @@ pub(crate) enum ScanError {
     Fatal(ReapError),
 }
 
+/// The lookup re-read cannot fail as a whole (a socket it cannot ask for counts as still there).
+impl From<std::convert::Infallible> for ScanError {
+    fn from(never: std::convert::Infallible) -> ScanError {
+        match never {}
+    }
+}
+
 impl From<ReapError> for ScanError {
     fn from(e: ReapError) -> ScanError {
         ScanError::Fatal(e)

@@ -147,6 +147,13 @@ impl fmt::Display for Failure {
     }
 }
 
+/// What cannot fail (the treat path's lookup re-read) needs no exit code.
+impl From<std::convert::Infallible> for Failure {
+    fn from(never: std::convert::Infallible) -> Failure {
+        match never {}
+    }
+}
+
 impl From<NetnsError> for Failure {
     fn from(e: NetnsError) -> Failure {
         Failure::netns(e)

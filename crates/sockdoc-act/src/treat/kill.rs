@@ -231,7 +231,7 @@ pub fn kill<A: Serialize, J: Journal + ?Sized, R: Reread>(
             }),
         ),
     };
-    let now = reread.present(&sockets[..attempts.len()])?;
+    let now = reread.present(diag, &sockets[..attempts.len()])?;
     let mut done = Vec::with_capacity(attempts.len());
     let mut corrections = Vec::new();
     for (i, tries) in attempts.into_iter().enumerate() {

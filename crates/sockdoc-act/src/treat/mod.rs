@@ -16,7 +16,7 @@ pub mod kill;
 use std::collections::HashMap;
 use std::io;
 
-use sockdoc_diag::{Socket, State};
+use sockdoc_diag::{DiagSocket, Socket, State};
 
 /// Who acts, and on what words: the same on every record of a run.
 #[derive(Clone, Copy, Debug)]
@@ -29,16 +29,51 @@ pub struct Context<'a> {
 }
 
 /// The kernel read again after acting: which of the selected sockets it still shows, by cookie,
-/// with their state now. One call per run, for the whole selection.
+/// with their state now. One call per run, for the whole selection, on the sock_diag socket the run
+/// acted through (in the sockets' namespace).
 pub trait Reread {
     type Error;
-    fn present(&mut self, sockets: &[Socket]) -> Result<HashMap<u64, State>, Self::Error>;
+    fn present(
+        &mut self,
+        diag: &mut DiagSocket,
+        sockets: &[Socket],
+    ) -> Result<HashMap<u64, State>, Self::Error>;
 }
 
-impl<E, F: FnMut(&[Socket]) -> Result<HashMap<u64, State>, E>> Reread for F {
+impl<E, F: FnMut(&mut DiagSocket, &[Socket]) -> Result<HashMap<u64, State>, E>> Reread for F {
     type Error = E;
-    fn present(&mut self, sockets: &[Socket]) -> Result<HashMap<u64, State>, E> {
-        self(sockets)
+    fn present(
+        &mut self,
+        diag: &mut DiagSocket,
+        sockets: &[Socket],
+    ) -> Result<HashMap<u64, State>, E> {
+        self(diag, sockets)
+    }
+}
+
+/// The re-read every treatment uses: each acted-on socket asked for by its 4-tuple and cookie
+/// ([`crate::destroy::lookup_all`]), a hash lookup per socket rather than a dump of the namespace.
+/// A socket whose lookup fails (other than "gone") counts as still there: no proof, no "closed".
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Lookup;
+
+impl Reread for Lookup {
+    type Error = std::convert::Infallible;
+    fn present(
+        &mut self,
+        diag: &mut DiagSocket,
+        sockets: &[Socket],
+    ) -> Result<HashMap<u64, State>, Self::Error> {
+        let now = crate::destroy::lookup_all(diag, sockets);
+        Ok(sockets
+            .iter()
+            .zip(now)
+            .filter_map(|(s, r)| match r {
+                Ok(None) => None,
+                Ok(Some(st)) => Some((s.cookie, st)),
+                Err(_) => Some((s.cookie, s.state)),
+            })
+            .collect())
     }
 }
 

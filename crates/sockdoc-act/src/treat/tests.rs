@@ -61,7 +61,7 @@ fn a_socket_the_reread_still_shows_is_not_reported_closed() {
         let mut wa = WriteAhead::new(&mut j, "1-1");
         // The kernel, read again, still shows `b` (as a rung that answered without effect would
         // leave it): only `a` is killed, `b` gets a correction.
-        let mut reread = |_: &[Socket]| -> Result<HashMap<u64, State>, ()> {
+        let mut reread = |_: &mut DiagSocket, _: &[Socket]| -> Result<HashMap<u64, State>, ()> {
             Ok(HashMap::from([(b.cookie, b.state)]))
         };
         let r = kill(
@@ -104,7 +104,9 @@ fn a_socket_the_reread_still_shows_is_not_reported_closed() {
         );
         assert_eq!(last["methods"], json!(["destroy"]));
         // A ladder that finds its socket already gone says so, and tries no further rung.
-        let mut reread = |_: &[Socket]| -> Result<HashMap<u64, State>, ()> { Ok(HashMap::new()) };
+        let mut reread = |_: &mut DiagSocket, _: &[Socket]| -> Result<HashMap<u64, State>, ()> {
+            Ok(HashMap::new())
+        };
         let how = Ladder {
             methods: &[Method::Destroy, Method::Shutdown],
             rst: RstOptions::default(),
@@ -162,6 +164,43 @@ fn keepalive_intents_carry_the_options_before() {
         );
         assert_eq!(outcome["outcome"], "set");
         assert_eq!(outcome["after"]["idle"], 60);
+    })
+    .join()
+    .expect("test thread");
+}
+
+#[test]
+fn the_lookup_reread_tells_the_killed_from_the_living() {
+    std::thread::spawn(|| {
+        crate::raw::testing::private_netns();
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut diag = DiagSocket::open().expect("diag");
+        let (_c1, _s1, a) = pair(&l, &mut diag);
+        let (_c2, _s2, b) = pair(&l, &mut diag);
+        let how = Ladder {
+            methods: &[Method::Destroy],
+            rst: RstOptions::default(),
+        };
+        let r = kill(
+            &mut diag,
+            &[a],
+            &mut |_| None,
+            &|_| json!({}),
+            &how,
+            &CTX,
+            &mut WriteAhead::new(&mut Mem::default(), "1-3"),
+            &mut super::Lookup,
+        )
+        .expect("re-read");
+        assert_eq!(r.done[0].verdict, Verdict::Killed, "{:?}", r.done[0]);
+        // Asked by 4-tuple and cookie: the killed one is gone, the other still ESTABLISHED.
+        let now = crate::destroy::lookup_all(&mut diag, &[a, b]);
+        assert!(matches!(now[0], Ok(None)), "{:?}", now[0]);
+        assert!(
+            matches!(now[1], Ok(Some(State::Established))),
+            "{:?}",
+            now[1]
+        );
     })
     .join()
     .expect("test thread");

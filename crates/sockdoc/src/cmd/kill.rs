@@ -19,8 +19,8 @@ use sockdoc_proc::SocketOwners;
 use crate::cli::{Global, KillArgs, KillMethod};
 use crate::cmd::list::{write_text, Col};
 use crate::cmd::treat::{
-    confirm, ends, finish, open_audit, owner_of, read_answer, reread, select, show, uid, About,
-    Selection, Staged, Target,
+    confirm, ends, finish, open_audit, owner_of, read_answer, select, show, uid, About, Selection,
+    Staged, Target,
 };
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
@@ -283,7 +283,6 @@ pub fn execute(
     let how = Ladder { methods, rst: *rst };
     let target = Target {
         ns: &sel.ns,
-        session: Some(&sel.session),
         owners: sel.owners(),
     };
     kill_sockets(
@@ -325,7 +324,7 @@ pub fn kill_sockets(
         how,
         &ctx,
         &mut wa,
-        &mut reread(t)?,
+        &mut treat::Lookup,
     )?;
     let stopped = report
         .stopped

@@ -19,7 +19,7 @@ use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Socket, TimerKind};
 use sockdoc_proc::{Netns, SocketOwners};
 
-use crate::cmd::treat::{confirm, ends, now_rfc3339, open_audit, owner_of, reread, uid, Target};
+use crate::cmd::treat::{confirm, ends, now_rfc3339, open_audit, owner_of, uid};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JNetns, JSocket, SCHEMA};
 use crate::report::Report;
@@ -504,11 +504,6 @@ fn reap_dead(
         uid: uid(),
     };
     let path = audit.path().to_path_buf();
-    let target = Target {
-        ns: p.ns,
-        session: Some(p.session),
-        owners: p.owners,
-    };
     let mut wa = WriteAhead::new(audit, run);
     let report = treat::kill::kill(
         &mut diag,
@@ -521,7 +516,7 @@ fn reap_dead(
         &how,
         &ctx,
         &mut wa,
-        &mut reread(&target)?,
+        &mut treat::Lookup,
     )?;
     let stopped = report.stopped.map(|st| {
         Failure::new(

@@ -5,12 +5,10 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use sockdoc_act::audit::{AuditLog, DEFAULT_PATH};
 use sockdoc_core::own_ssh::OwnSsh;
-use sockdoc_diag::{Socket, State};
+use sockdoc_diag::Socket;
 use sockdoc_proc::{Netns, SocketOwners};
 
 use std::sync::Arc;
@@ -50,11 +48,10 @@ impl Selection {
     }
 }
 
-/// Where the treat path acts and how it reads the kernel again: a namespace, the session of the
-/// census that selected the sockets (`None`: every TCP socket), and the owners read then.
+/// Where the treat path acts: a namespace and the owners read with the selection. The kernel is read
+/// again by asking for each acted-on socket ([`sockdoc_act::treat::Lookup`]).
 pub struct Target<'a> {
     pub ns: &'a Netns,
-    pub session: Option<&'a Session>,
     pub owners: Option<&'a SocketOwners>,
 }
 
@@ -77,34 +74,6 @@ pub fn owner_of(owners: Option<&SocketOwners>, s: &Socket) -> Option<(u32, u32)>
     owners
         .and_then(|o| o.owners(s.inode).next())
         .map(|o| (o.pid, o.fd))
-}
-
-/// The treat path's re-read ([`sockdoc_act::treat::Reread`]) for a [`Target`]: one census with its
-/// plan (or, without one, of every TCP socket), the state of every socket it shows, by cookie.
-pub struct Reread<'a> {
-    t: &'a Target<'a>,
-    own: Option<Session>,
-}
-
-pub fn reread<'a>(t: &'a Target<'a>) -> Result<Reread<'a>, Failure> {
-    let own = match t.session {
-        Some(_) => None,
-        None => Some(census::one_ns(t.ns, Protocols::TCP, &[], Needs::default())?),
-    };
-    Ok(Reread { t, own })
-}
-
-impl sockdoc_act::treat::Reread for Reread<'_> {
-    type Error = Failure;
-    fn present(&mut self, _: &[Socket]) -> Result<HashMap<u64, State>, Failure> {
-        // Never "nothing is there": without a plan there is no proof.
-        let session =
-            self.t.session.or(self.own.as_ref()).ok_or_else(|| {
-                Failure::new(Exit::Unavailable, "no census to read the kernel again")
-            })?;
-        let now = census::sample(session, self.t.ns, self.t.owners)?;
-        Ok(now.sockets.iter().map(|s| (s.cookie, s.state)).collect())
-    }
 }
 
 /// Census `words` in the one namespace of `g`, keeping what `keep` accepts. `action` is the
