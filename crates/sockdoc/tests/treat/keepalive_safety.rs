@@ -543,8 +543,10 @@ fn keepalive_on_a_full_disk_changes_nothing() {
 /// and what was not acted on.
 #[test]
 fn a_disk_that_fills_during_the_run_stops_it_before_the_next_batch() {
-    const N: usize = 1500;
-    const BATCH: usize = 512;
+    // Batches of 512, then 1024, then the rest (write-ahead batches double).
+    const N: usize = 2000;
+    const FIRST: usize = 512;
+    const TWO: usize = FIRST + 2 * FIRST;
     let srv = EchoServer::start().expect("start the echo server");
     let conns = srv.connect(N).expect("connect");
     let filter = clients_of(&srv);
@@ -565,9 +567,9 @@ fn a_disk_that_fills_during_the_run_stops_it_before_the_next_batch() {
     let (intents, outcomes) = (size("intent"), size("outcome"));
     assert_eq!((intents.len(), outcomes.len()), (N, N));
     // Run two sets idle 61: records of the same lengths.
-    let room = intents[..2 * BATCH].iter().sum::<usize>()
-        + outcomes[..BATCH].iter().sum::<usize>()
-        + outcomes[BATCH..2 * BATCH].iter().sum::<usize>() / 2;
+    let room = intents[..TWO].iter().sum::<usize>()
+        + outcomes[..FIRST].iter().sum::<usize>()
+        + outcomes[FIRST..TWO].iter().sum::<usize>() / 2;
     let disk = Tmpfs::with_room("audit.jsonl", room).expect("a nearly full tmpfs");
     let log = disk.join("audit.jsonl");
     let set_61 = ["--yes", "--idle", "61", "--intvl", "5", "--cnt", "3"];
@@ -577,8 +579,11 @@ fn a_disk_that_fills_during_the_run_stops_it_before_the_next_batch() {
     assert_eq!(err.len(), 1, "{}", run.stderr);
     assert!(
         err[0].contains("No space left on device")
-            && err[0].contains(&format!("stopped after changing {} of {N}", 2 * BATCH))
-            && err[0].contains(&format!("{BATCH} acted on have an intent but no outcome"))
+            && err[0].contains(&format!("stopped after changing {TWO} of {N}"))
+            && err[0].contains(&format!(
+                "{} acted on have an intent but no outcome",
+                TWO - FIRST
+            ))
             && err[0].contains("--audit-log"),
         "what was changed, and what to do: {}",
         err[0]
@@ -590,11 +595,7 @@ fn a_disk_that_fills_during_the_run_stops_it_before_the_next_batch() {
         .filter(|c| opts(c.stream.as_raw_fd()).idle == 61)
         .map(|c| u64::from(c.client.port()))
         .collect();
-    assert_eq!(
-        changed.len(),
-        2 * BATCH,
-        "two batches changed, not the third"
-    );
+    assert_eq!(changed.len(), TWO, "two batches changed, not the third");
     assert!(
         conns
             .iter()
@@ -620,7 +621,7 @@ fn a_disk_that_fills_during_the_run_stops_it_before_the_next_batch() {
     );
     let outcomes = recs.iter().filter(|v| v["phase"] == "outcome").count();
     assert_eq!(
-        outcomes, BATCH,
+        outcomes, FIRST,
         "the second batch's outcomes were cut off whole"
     );
     // The report: set = changed, the rest not acted on.
@@ -635,14 +636,14 @@ fn a_disk_that_fills_during_the_run_stops_it_before_the_next_batch() {
             .collect()
     };
     assert_eq!(by("set"), changed);
-    assert_eq!(doc["set"].as_u64(), Some(2 * BATCH as u64));
+    assert_eq!(doc["set"].as_u64(), Some(TWO as u64));
     let skipped: Vec<&Value> = doc["results"]
         .as_array()
         .expect("results")
         .iter()
         .filter(|r| r["outcome"] == "skipped")
         .collect();
-    assert_eq!(skipped.len(), N - 2 * BATCH);
+    assert_eq!(skipped.len(), N - TWO);
     assert!(
         skipped
             .iter()
