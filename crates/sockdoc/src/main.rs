@@ -14,6 +14,7 @@ mod json;
 mod report;
 mod scope;
 mod term;
+mod treat;
 
 use sockdoc_runtime::{log, signals};
 

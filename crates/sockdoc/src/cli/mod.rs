@@ -69,11 +69,11 @@ pub struct Global {
     pub json: bool,
     /// Language of messages [default: from LC_ALL/LANG].
     #[arg(long, global = true, value_enum)]
-    pub lang: Option<Lang>,
+    pub lang: Option<LangArg>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Lang {
+pub enum LangArg {
     En,
     Zh,
 }
@@ -82,8 +82,8 @@ impl Global {
     /// The language to speak: `--lang`, else the locale.
     pub fn lang(&self) -> sockdoc_core::i18n::Lang {
         match self.lang {
-            Some(Lang::En) => sockdoc_core::i18n::Lang::En,
-            Some(Lang::Zh) => sockdoc_core::i18n::Lang::Zh,
+            Some(LangArg::En) => sockdoc_core::i18n::Lang::En,
+            Some(LangArg::Zh) => sockdoc_core::i18n::Lang::Zh,
             None => sockdoc_core::i18n::Lang::from_env(),
         }
     }

@@ -30,12 +30,12 @@ use sockdoc_proc::SocketOwners;
 use crate::cli::{Global, KeepaliveArgs};
 use crate::cmd::kill::NOT_REACHED;
 use crate::cmd::list::{write_text, Col};
-use crate::cmd::treat::{
-    confirm, ends, finish, now_rfc3339, open_audit, owner_of, select, show, uid, Staged,
-};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
 use crate::report::Report;
+use crate::treat::{
+    confirm, ends, finish, now_rfc3339, open_audit, owner_of, select, show, uid, Staged,
+};
 
 /// The shortest `--every`: as in `top -d` and reap's interval.
 const MIN_EVERY: Duration = Duration::from_millis(100);
@@ -140,7 +140,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     // Everything the user typed is checked before the first census, let alone the first socket.
     let change = change_of(a)?;
     let every = if a.watch { Some(every_of(a)?) } else { None };
-    crate::cmd::treat::refuse_blank(lang, "keepalive", &a.filter)?;
+    crate::treat::refuse_blank(lang, "keepalive", &a.filter)?;
     let words = a.words().map_err(Failure::usage)?;
     let sel = select(g, &words, "keepalive", eligible)?;
     let mut report = KaReport {

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
-use sockdoc_act::kill::{Attempt, Method, RstOptions};
-use sockdoc_act::treat::{self, kill::Ladder, AuditStop, Context};
+use sockdoc_act::kill::{Method, RstOptions};
+use sockdoc_act::treat::{self, kill::Killed, kill::Ladder, AuditStop, Context};
 use sockdoc_core::i18n::treat::{skip_reason, text as tr, TreatMsg};
 use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Socket, State};
@@ -18,13 +18,13 @@ use sockdoc_proc::SocketOwners;
 
 use crate::cli::{Global, KillArgs, KillMethod};
 use crate::cmd::list::{write_text, Col};
-use crate::cmd::treat::{
-    confirm, ends, finish, open_audit, owner_of, read_answer, select, show, uid, About, Selection,
-    Staged, Target,
-};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
 use crate::scope;
+use crate::treat::{
+    confirm, ends, finish, open_audit, owner_of, read_answer, select, show, uid, About, Selection,
+    Staged, Target,
+};
 
 #[derive(Serialize)]
 struct JAttempt {
@@ -67,7 +67,7 @@ const COLS: [Col; 6] = [
 
 /// What `kill` shows: the selection (what it acts on, what `--max` leaves, what the safety rules
 /// keep out), then, after acting, each socket's result. Text or JSON is chosen at the edge.
-struct KillReport<'a> {
+struct KillView<'a> {
     dry_run: bool,
     max: usize,
     /// Every socket the filter selected (acted on, or left by `--max`).
@@ -91,7 +91,7 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
         }
     })?;
     let (acted, over_max) = sel.sockets.split_at(a.max.min(sel.sockets.len()));
-    let mut report = KillReport {
+    let mut report = KillView {
         dry_run: a.dry_run,
         max: a.max,
         selected: sel.sockets.len(),
@@ -122,7 +122,7 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
     let filter = a.filter.join(" ");
     let Executed { done, stopped } =
         execute(&sel, acted, methods, &rst, &filter, None, &mut audit)?;
-    let killed = done.iter().filter(|k| k.killed).count();
+    let killed = done.iter().filter(|k| k.killed()).count();
     report.done = Some((done, audit.path().to_path_buf()));
     finish(g, &report, out)?;
     if let Some(f) = stopped {
@@ -138,7 +138,7 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
 /// Why a listener is left alone without `--listen` (the JSON's words).
 const LISTENER: &str = "listener (add --listen)";
 
-impl Staged for KillReport<'_> {
+impl Staged for KillView<'_> {
     fn selection(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()> {
         let over = if self.over_max.is_empty() {
             String::new()
@@ -166,7 +166,7 @@ impl Staged for KillReport<'_> {
         let Some((done, audit)) = &self.done else {
             return Ok(());
         };
-        for k in done.iter().filter(|k| !k.killed) {
+        for k in done.iter().filter(|k| !k.killed()) {
             let ok = tr(lang, TreatMsg::RungOk, &[]);
             let tried: Vec<String> = k
                 .attempts
@@ -177,7 +177,7 @@ impl Staged for KillReport<'_> {
             let tried = tried.join("; ");
             writeln!(out, "{}", tr(lang, TreatMsg::NotKilled, &[&l, &r, &tried]))?;
         }
-        let killed = done.iter().filter(|k| k.killed).count().to_string();
+        let killed = done.iter().filter(|k| k.killed()).count().to_string();
         let reached = done.len();
         let left = if reached < self.acted.len() {
             let n = (self.acted.len() - reached).to_string();
@@ -199,7 +199,7 @@ impl Staged for KillReport<'_> {
         let (acted, killed, mut results) = match &self.done {
             None => (0, 0, planned(self.acted, owners)),
             Some((done, _)) => {
-                let killed = done.iter().filter(|k| k.killed).count();
+                let killed = done.iter().filter(|k| k.killed()).count();
                 let mut results: Vec<JResult> = done.iter().map(|k| result(k, owners)).collect();
                 let not_reached: Vec<(Socket, &'static str)> = self.acted[done.len()..]
                     .iter()
@@ -227,9 +227,9 @@ impl Staged for KillReport<'_> {
 fn result<'a>(k: &Killed, owners: Option<&'a SocketOwners>) -> JResult<'a> {
     JResult {
         socket: JSocket::new(&k.socket, owners),
-        outcome: if k.killed { "killed" } else { "failed" },
+        outcome: if k.killed() { "killed" } else { "failed" },
         method: k.method.map(Method::name),
-        reason: k.reason.clone(),
+        reason: k.error.clone(),
         attempts: k
             .attempts
             .iter()
@@ -241,19 +241,6 @@ fn result<'a>(k: &Killed, owners: Option<&'a SocketOwners>) -> JResult<'a> {
             })
             .collect(),
     }
-}
-
-/// One socket's kill, as the report and the audit log see it.
-pub struct Killed {
-    pub socket: Socket,
-    /// The rung that worked, if one did.
-    pub method: Option<Method>,
-    /// The rung worked and the kernel, read again, no longer shows the socket (or, after shutdown,
-    /// shows it in another state).
-    pub killed: bool,
-    /// Why not, when not killed.
-    pub reason: Option<String>,
-    pub attempts: Vec<Attempt>,
 }
 
 /// What [`execute`] did.
@@ -329,18 +316,10 @@ pub fn kill_sockets(
     let stopped = report
         .stopped
         .map(|st| stopped_failure(&path, st, sockets.len() - report.done.len()));
-    let done = report
-        .done
-        .into_iter()
-        .map(|k| Killed {
-            socket: k.socket,
-            method: k.method,
-            killed: k.killed(),
-            reason: k.error,
-            attempts: k.attempts,
-        })
-        .collect();
-    Ok(Executed { done, stopped })
+    Ok(Executed {
+        done: report.done,
+        stopped,
+    })
 }
 
 /// The one line saying the run stopped on the audit log (exit 74, or 77 for a permission problem).

@@ -1,4 +1,5 @@
-//! One module per subcommand. Each takes parsed arguments, runs the census it needs and prints.
+//! One module per subcommand (a directory when it has parts): each wires the parsed arguments to the
+//! library crates and hands its report to the edge. Nothing else lives here.
 
 pub mod conntrack;
 pub mod doctor;
@@ -8,11 +9,8 @@ pub mod keepalive;
 pub mod kill;
 pub mod list;
 pub mod preload;
-pub mod probe;
 pub mod reap;
 pub mod serve;
 pub mod stats;
 pub mod sysctl;
-pub mod sysctl_apply;
 pub mod top;
-pub mod treat;

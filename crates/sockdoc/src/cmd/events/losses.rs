@@ -9,8 +9,8 @@ use sockdoc_core::i18n::events::{text, EventsMsg};
 
 use super::output::Format;
 
-use crate::cmd::treat::now_rfc3339;
 use crate::json::SCHEMA;
+use crate::treat::now_rfc3339;
 
 /// Why ends were lost, as written in the stream.
 #[derive(Clone, Copy)]

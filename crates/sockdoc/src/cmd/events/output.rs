@@ -10,8 +10,8 @@ use sockdoc_core::lifetimes::{Ended, Lifetime};
 use sockdoc_diag::{Socket, State};
 
 use crate::cli::Global;
-use crate::cmd::treat::now_rfc3339;
 use crate::json::{JSocket, SCHEMA};
+use crate::treat::now_rfc3339;
 
 #[derive(Serialize)]
 pub(super) struct JEvent<'a> {

@@ -30,9 +30,9 @@ use sockdoc_core::session::{Needs, Protocols};
 
 use crate::census;
 use crate::cli::{Global, KeepaliveArgs};
-use crate::cmd::treat::{confirm, finish, now_rfc3339, one_namespace, open_audit, show, uid};
 use crate::error::{Exit, Failure};
 use crate::json::JSocket;
+use crate::treat::{confirm, finish, now_rfc3339, one_namespace, open_audit, show, uid};
 
 /// One recorded socket's result.
 struct Res {

@@ -23,9 +23,9 @@ use sockdoc_top::{ActionKind, Outcome, Request};
 use crate::census;
 use crate::cli::{Global, KeepaliveArgs};
 use crate::cmd::kill::{execute, Executed};
-use crate::cmd::treat::{apply_rules, confirm, open_audit, Selection};
 use crate::error::Failure;
 use crate::scope;
+use crate::treat::{apply_rules, confirm, open_audit, Selection};
 
 /// What every action needs besides its selection.
 #[derive(Clone)]
@@ -158,11 +158,11 @@ fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
         Some("top"),
         &mut audit,
     )?;
-    let killed = done.iter().filter(|k| k.killed).count();
+    let killed = done.iter().filter(|k| k.killed()).count();
     let mut lines: Vec<String> = done
         .iter()
         .map(|k| {
-            if k.killed {
+            if k.killed() {
                 format!(
                     "{} ({}): {}",
                     pick(lang, "killed", "已关闭"),
@@ -173,7 +173,7 @@ fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
                 format!(
                     "{} ({}): {}",
                     pick(lang, "not killed", "未能关闭"),
-                    k.reason.as_deref().unwrap_or(""),
+                    k.error.as_deref().unwrap_or(""),
                     endpoints(&k.socket)
                 )
             }
@@ -295,8 +295,8 @@ fn probe(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
         }
     })?;
     let mut buf = Vec::new();
-    crate::cmd::probe::run(
-        &crate::cmd::probe::ProbeRun {
+    crate::cmd::ghosts::probe::run(
+        &crate::cmd::ghosts::probe::ProbeRun {
             ns: &sel.ns,
             session: &sel.session,
             suspects: &sel.sockets,

@@ -13,8 +13,8 @@ use sockdoc_core::i18n::Lang;
 use super::{Plan1, Res};
 use crate::cmd::keepalive::JKeepalive;
 use crate::cmd::kill::NOT_REACHED;
-use crate::cmd::treat::Staged;
 use crate::json::{write_pretty, SCHEMA};
+use crate::treat::Staged;
 
 #[derive(Serialize)]
 pub(super) struct JResult {

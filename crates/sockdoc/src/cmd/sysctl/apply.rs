@@ -13,11 +13,11 @@ use sockdoc_act::sysctl::{apply as apply_all, normalize, Applied, SysctlIo};
 use sockdoc_core::sysctl_audit::{plan_snippet_with, AuditRow, Profile, Verdict};
 use sockdoc_proc::{sysctl, Netns};
 
+use super::{clean_stale_tmp, write_atomically, Target, HOST_CONF};
 use crate::cli::Global;
-use crate::cmd::sysctl::{clean_stale_tmp, write_atomically, Target, HOST_CONF};
-use crate::cmd::treat::{confirm_items, now_rfc3339, open_audit, uid};
 use crate::error::{Exit, Failure};
 use crate::scope;
+use crate::treat::{confirm_items, now_rfc3339, open_audit, uid};
 
 /// Where apply writes.
 pub struct Paths<'a> {

@@ -1,5 +1,7 @@
 //! `sockdoc ghosts`: the half-open suspects alone, one line each with owner, peer, idle time and timer.
 
+pub mod probe;
+
 use std::io::Write;
 
 use sockdoc_core::doctor::ghosts::is_suspect;
@@ -30,7 +32,7 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
         .map(|t| parse_duration("--idle", t).map(|d| d.as_millis() as u64))
         .transpose()?;
     // No filter means every suspect; a blank one is a mistake (an unset variable), not "every".
-    crate::cmd::treat::refuse_blank(g.lang(), "ghosts", &a.filter)?;
+    crate::treat::refuse_blank(g.lang(), "ghosts", &a.filter)?;
     let mut words = vec!["tcp".to_string(), "state".into(), "established".into()];
     if !a.filter.is_empty() {
         words.push("and".into());
@@ -58,8 +60,8 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
     let mut suspects = census.sockets;
     suspects.retain(|s| is_suspect(s, threshold));
     let probe_time = parse_duration("--probe-time", &a.probe_time)?;
-    crate::cmd::probe::run(
-        &crate::cmd::probe::ProbeRun {
+    crate::cmd::ghosts::probe::run(
+        &crate::cmd::ghosts::probe::ProbeRun {
             ns,
             session: &session,
             suspects: &suspects,

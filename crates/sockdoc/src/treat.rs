@@ -1,6 +1,7 @@
-//! What `kill` and `keepalive` share: one namespace, a selection from a fresh census, the safety rules
-//! (a filter is required and a blank one refused, never the caller's own SSH session, show first, `--dry-run`, `--yes` when not on
-//! a terminal), the audit log, and the second census that tells what really happened.
+//! What the commands that act share (`kill`, `keepalive`, `ghosts --probe`, `top`'s actions, `sysctl
+//! apply`): one namespace, a selection from a fresh census, the safety rules (a filter is required and
+//! a blank one refused, never the caller's own SSH session, show first, `--dry-run`, `--yes` when not
+//! on a terminal), the audit log, and the report shown before and after acting.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;

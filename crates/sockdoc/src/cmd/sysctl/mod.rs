@@ -3,6 +3,8 @@
 //! Also what `apply` shares: whose settings these are (the host's, or a network namespace's, which
 //! must never land in a file the host loads at boot) and the crash-safe file write.
 
+pub mod apply;
+
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -214,12 +216,12 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
             dry_run,
             yes,
             audit_log,
-        } => crate::cmd::sysctl_apply::apply(
+        } => crate::cmd::sysctl::apply::apply(
             g,
             ns,
             &rows,
             profile,
-            &crate::cmd::sysctl_apply::Paths {
+            &crate::cmd::sysctl::apply::Paths {
                 conf: conf.as_deref(),
                 state_dir,
                 audit_log: audit_log.as_ref(),
@@ -231,7 +233,7 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
         SysctlCommand::Rollback {
             state_dir,
             audit_log,
-        } => crate::cmd::sysctl_apply::rollback(g, ns, state_dir, audit_log.as_ref(), out),
+        } => crate::cmd::sysctl::apply::rollback(g, ns, state_dir, audit_log.as_ref(), out),
         SysctlCommand::Plan { out: path, force } => {
             let target = Target::of(ns);
             if let Some(p) = path {

@@ -19,11 +19,11 @@ use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Socket, TimerKind};
 use sockdoc_proc::{Netns, SocketOwners};
 
-use crate::cmd::treat::{confirm, ends, now_rfc3339, open_audit, owner_of, uid};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JNetns, JSocket, SCHEMA};
 use crate::report::Report;
 use crate::scope;
+use crate::treat::{confirm, ends, now_rfc3339, open_audit, owner_of, uid};
 use sockdoc_core::session::Session;
 
 pub struct ProbeRun<'a> {
