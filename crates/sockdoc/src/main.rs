@@ -1,8 +1,9 @@
 //! sockdoc: find out why a Linux server is drowning in connections, and fix it.
 //!
-//! The binary only wires the crates: `sockdoc-diag` (netlink), `sockdoc-proc` (/proc), `sockdoc-core`
-//! (filters, aggregation), `sockdoc-serve` (the exporter and the HTTP endpoint). Each subcommand lives
-//! in `cmd/`.
+//! The binary only wires the crates: `sockdoc-core` (the census session, filters, findings, words),
+//! `sockdoc-act` (the treat path), `sockdoc-serve`, `sockdoc-reap` and `sockdoc-top` (the daemons and
+//! the live view), `sockdoc-runtime` (stop flag, stderr lines, namespace watch), over `sockdoc-diag`
+//! (netlink) and `sockdoc-proc` (/proc). Each subcommand lives in `cmd/`; see README.md.
 
 mod census;
 mod cli;
