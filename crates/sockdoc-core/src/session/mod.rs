@@ -211,9 +211,13 @@ impl Session {
                 v.push(*s);
             }
         };
-        // A run over one namespace reads only its processes' owners, then checks they cover every
-        // socket kept; a census of several namespaces shares one read of every process.
-        let scoped = self.owners.policy() == Refresh::PerRun && self.scope.namespaces.len() == 1;
+        // A run over one other namespace (`--netns`, `--netns-pid`) reads only its processes' owners,
+        // then checks they cover every socket kept: on a host of many containers the other
+        // processes' fds are most of the walk. The caller's own namespace holds most processes
+        // anyway, and a census of several namespaces shares one read of every process.
+        let scoped = self.owners.policy() == Refresh::PerRun
+            && self.scope.namespaces.len() == 1
+            && !ns.current;
         let read = match given {
             Some(_) => OwnerRead::None,
             None if scoped => OwnerRead::Namespace,

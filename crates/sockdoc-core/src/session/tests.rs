@@ -140,11 +140,11 @@ fn an_owner_outside_the_namespace_is_still_found() {
 }
 
 #[test]
-fn a_namespace_census_reads_only_its_own_processes_when_they_cover_it() {
+fn the_own_namespace_reads_every_process() {
     let (_l, port) = listener();
     let (s, ns) = session(&format!("sport = :{port}"), true, Refresh::PerRun);
     let sample = s.sample(&ns).expect("sample");
     let o = sample.owner_map().expect("owners");
-    assert_eq!(o.netns, Some(ns.inode), "scoped to the namespace");
+    assert_eq!(o.netns, None, "the caller's namespace: no scoping");
     assert!(o.owners(sample.sockets[0].inode).next().is_some());
 }
