@@ -334,16 +334,23 @@ pub fn read(fd: &OwnedFd) -> io::Result<Keepalive> {
 /// Apply `change` to the socket `fd`: read, write the options asked for in [`ORDER`], read again.
 /// On a failed write the options already written are put back.
 pub fn apply(fd: &OwnedFd, change: &Change) -> Result<Applied, Failed> {
-    apply_with(fd, change, &mut |fd, opt, v| set(fd, opt, v))
+    let before = read(fd).map_err(|e| Failed::at(Step::Read, e))?;
+    apply_with(fd, change, before, &mut |fd, opt, v| set(fd, opt, v))
+}
+
+/// [`apply`] when the caller has just read the options (`before`), as the treat path does to put
+/// them in the intent record: the read is not repeated.
+pub fn apply_from(fd: &OwnedFd, change: &Change, before: Keepalive) -> Result<Applied, Failed> {
+    apply_with(fd, change, before, &mut |fd, opt, v| set(fd, opt, v))
 }
 
 /// [`apply`] with the write of one option supplied by the caller (tests inject failures here).
 fn apply_with(
     fd: &OwnedFd,
     change: &Change,
+    before: Keepalive,
     set: &mut dyn FnMut(&OwnedFd, Opt, u32) -> io::Result<()>,
 ) -> Result<Applied, Failed> {
-    let before = read(fd).map_err(|e| Failed::at(Step::Read, e))?;
     let mut written: Vec<Opt> = Vec::new();
     for opt in ORDER {
         let Some(v) = change.get(opt) else { continue };
@@ -488,14 +495,19 @@ mod tests {
         };
         // The third write (TCP_KEEPCNT) fails as the kernel would.
         let mut n = 0;
-        let failed = apply_with(&dup, &change, &mut |fd, opt, v| {
-            n += 1;
-            if n == 3 {
-                Err(io::Error::from_raw_os_error(libc::EINVAL))
-            } else {
-                set(fd, opt, v)
-            }
-        })
+        let failed = apply_with(
+            &dup,
+            &change,
+            read(&dup).expect("read"),
+            &mut |fd, opt, v| {
+                n += 1;
+                if n == 3 {
+                    Err(io::Error::from_raw_os_error(libc::EINVAL))
+                } else {
+                    set(fd, opt, v)
+                }
+            },
+        )
         .expect_err("the injected failure");
         assert_eq!(failed.before, Some(before), "before is known");
         assert_eq!(failed.step, Step::Set(Opt::Cnt, 4));
@@ -517,10 +529,15 @@ mod tests {
             idle: Some(50),
             ..Change::default()
         };
-        apply_with(&dup, &change, &mut |fd, opt, v| {
-            seen.push(opt);
-            set(fd, opt, v)
-        })
+        apply_with(
+            &dup,
+            &change,
+            read(&dup).expect("read"),
+            &mut |fd, opt, v| {
+                seen.push(opt);
+                set(fd, opt, v)
+            },
+        )
         .expect("apply");
         assert_eq!(seen, vec![Opt::Idle]);
     }

@@ -12,7 +12,7 @@ use sockdoc_diag::Socket;
 
 use super::{AuditStop, Context};
 use crate::audit::{now_rfc3339, Journal, WriteAhead};
-use crate::keepalive::{apply, borrow, read, Change, Failed, Keepalive, Step};
+use crate::keepalive::{apply_from, borrow, read, Change, Failed, Keepalive, Step};
 
 /// A socket's keepalive options as recorded (`before`, `after`).
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -210,7 +210,7 @@ pub fn keepalive<A: Serialize, J: Journal + ?Sized>(
                     match ready.borrow_mut()[i].take() {
                         None => fail(NO_OWNER.to_string(), None),
                         Some(Err(f)) => fail(f.to_string(), f.before),
-                        Some(Ok((dup, _))) => match apply(&dup, change) {
+                        Some(Ok((dup, was))) => match apply_from(&dup, change, was) {
                             Ok(a) => Done {
                                 owner: o,
                                 set: true,
