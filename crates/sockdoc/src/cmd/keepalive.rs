@@ -34,7 +34,7 @@ use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
 use crate::report::Report;
 use crate::treat::{
-    confirm, ends, finish, now_rfc3339, open_audit, owner_of, select, show, uid, Staged,
+    confirm, ends, finish, now_rfc3339, open_audit, owner_of, select, show, uid, Selection, Staged,
 };
 
 /// The shortest `--every`: as in `top -d` and reap's interval.
@@ -87,7 +87,7 @@ fn flag(opt: Opt) -> &'static str {
 }
 
 /// What the arguments ask for, checked against the kernel's limits (a usage error naming the limit).
-fn change_of(a: &KeepaliveArgs) -> Result<Change, Failure> {
+pub fn change_of(a: &KeepaliveArgs) -> Result<Change, Failure> {
     let change = Change {
         user_timeout_ms: a.user_timeout,
         ..Change::keepalive(a.idle, a.intvl, a.cnt)
@@ -122,7 +122,7 @@ fn every_of(a: &KeepaliveArgs) -> Result<Duration, Failure> {
 }
 
 /// Whether keepalive can be set on `s`.
-fn eligible(s: &Socket) -> Result<(), &'static str> {
+pub fn eligible(s: &Socket) -> Result<(), &'static str> {
     if s.proto != Proto::Tcp || !matches!(s.state, State::Established | State::Listen) {
         Err("not an ESTABLISHED or LISTEN TCP socket")
     } else if s.inode == 0 {
@@ -161,19 +161,12 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         run: run_id(),
     };
     let filter_text = words.join(" ");
-    let targets: Vec<&Socket> = sel.sockets.iter().collect();
-    let owners = sel.owners();
-    let Acted { done, stopped } = act(&targets, owners, &change, &filter_text, false, &mut log);
+    let SetOn {
+        done,
+        verified,
+        stopped,
+    } = set_on(&sel, &change, &filter_text, &mut log)?;
     let set = done.iter().filter(|d| d.outcome == "set").count();
-    // Read the kernel again: an ESTABLISHED connection with keepalive on shows the keepalive timer.
-    let after = sel.reread()?;
-    let timers: HashMap<u64, TimerKind> = after.iter().map(|s| (s.cookie, s.timer.kind)).collect();
-    let verified = sel
-        .sockets
-        .iter()
-        .filter(|s| s.state == State::Established)
-        .filter(|s| timers.get(&s.cookie) == Some(&TimerKind::Keepalive))
-        .count();
     report.done = Some(KaDone {
         done,
         verified,
@@ -327,19 +320,55 @@ impl Staged for KaReport<'_> {
 
 /// The audit log, and the id of this run in it (one for the whole invocation, `--watch` rounds
 /// included).
-struct Log {
-    audit: AuditLog,
-    run: String,
+/// The audit log a run writes to, and the run's id.
+pub struct Log {
+    pub audit: AuditLog,
+    pub run: String,
 }
 
 /// What happened to one socket.
-struct Done {
-    pid: Option<u32>,
-    fd: Option<u32>,
-    outcome: &'static str,
-    reason: Option<String>,
-    before: Option<Keepalive>,
-    after: Option<Keepalive>,
+pub struct Done {
+    pub pid: Option<u32>,
+    pub fd: Option<u32>,
+    /// `set`, `failed`, or `skipped`.
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+    pub before: Option<Keepalive>,
+    pub after: Option<Keepalive>,
+}
+
+/// What [`set_on`] did: per socket reached (in the selection's order), the connections the kernel
+/// now shows with a keepalive timer, and the audit log's failure when the run stopped on it.
+pub struct SetOn {
+    pub done: Vec<Done>,
+    pub verified: usize,
+    pub stopped: Option<Failure>,
+}
+
+/// Set `change` on every socket of `sel` through the treat path (recorded ahead in `log`), then read
+/// the kernel again: an ESTABLISHED connection with keepalive on shows the keepalive timer. For
+/// `keepalive` and for `top`'s keepalive action (typed, no JSON in between).
+pub fn set_on(
+    sel: &Selection,
+    change: &Change,
+    filter_text: &str,
+    log: &mut Log,
+) -> Result<SetOn, Failure> {
+    let targets: Vec<&Socket> = sel.sockets.iter().collect();
+    let Acted { done, stopped } = act(&targets, sel.owners(), change, filter_text, false, log);
+    let after = sel.reread()?;
+    let timers: HashMap<u64, TimerKind> = after.iter().map(|s| (s.cookie, s.timer.kind)).collect();
+    let verified = sel
+        .sockets
+        .iter()
+        .filter(|s| s.state == State::Established)
+        .filter(|s| timers.get(&s.cookie) == Some(&TimerKind::Keepalive))
+        .count();
+    Ok(SetOn {
+        done,
+        verified,
+        stopped,
+    })
 }
 
 /// What [`act`] did.

@@ -52,7 +52,7 @@ enum How {
 
 /// A verdict on a suspect.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub enum Verdict {
     Alive,
     Dead,
     Unknown,
@@ -60,7 +60,7 @@ enum Verdict {
 
 impl Verdict {
     /// As the JSON and the audit log say it.
-    fn key(self) -> &'static str {
+    pub fn key(self) -> &'static str {
         match self {
             Verdict::Alive => "alive",
             Verdict::Dead => "dead",
@@ -98,14 +98,14 @@ enum Why {
 }
 
 /// A verdict's reason: why, and, when probing through the owner failed, why raw probes were used.
-struct Reason {
+pub struct Reason {
     why: Why,
     /// (pid, fd, error) of the owner that could not be borrowed.
     fallback: Option<(u32, u32, String)>,
 }
 
 impl Reason {
-    fn words(&self, lang: Lang) -> String {
+    pub fn words(&self, lang: Lang) -> String {
         let t = |m, args: &[&str]| tr(lang, m, args);
         let mut w = match &self.why {
             Why::Gone => t(TreatMsg::PrGone, &[]),
@@ -131,13 +131,13 @@ impl Reason {
 }
 
 /// One suspect's verdict and what was done about it.
-struct Judged {
+pub struct Judged {
     /// `keepalive` (through the owner's fd) or `raw` (forged probes).
-    method: &'static str,
-    verdict: Verdict,
-    reason: Reason,
-    restored: bool,
-    reaped: bool,
+    pub method: &'static str,
+    pub verdict: Verdict,
+    pub reason: Reason,
+    pub restored: bool,
+    pub reaped: bool,
 }
 
 /// The probes started: how each suspect is probed, the suspects that get raw probes, and why
@@ -149,6 +149,29 @@ struct Started {
 }
 
 pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let (judged, stopped) = probe_all(p)?;
+    let dead = judged.iter().filter(|j| j.verdict == Verdict::Dead).count();
+    let report = ProbeReport { p, judged };
+    if p.json {
+        report.json(out)
+    } else {
+        report.text(out, p.lang)
+    }
+    .map_err(Failure::output)?;
+    if let Some(f) = stopped {
+        return Err(f);
+    }
+    Ok(if dead > 0 && !p.reap {
+        Exit::Warning
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Probe `p.suspects` and judge each one (in their order), reaping the dead with `p.reap`; the
+/// typed result for the report and for `top`. The second value is the audit log's failure, when
+/// the run stopped on it (what was judged stands).
+pub fn probe_all(p: &ProbeRun) -> Result<(Vec<Judged>, Option<Failure>), Failure> {
     if !scope::is_root() {
         return Err(Failure::new(
             Exit::NoPerm,
@@ -191,22 +214,7 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
                 .map_err(|e| Failure::new(Exit::Io, format!("cannot write the audit log: {e}")))?;
         }
     }
-    let dead = judged.iter().filter(|j| j.verdict == Verdict::Dead).count();
-    let report = ProbeReport { p, judged };
-    if p.json {
-        report.json(out)
-    } else {
-        report.text(out, p.lang)
-    }
-    .map_err(Failure::output)?;
-    if let Some(f) = stopped {
-        return Err(f);
-    }
-    Ok(if dead > 0 && !p.reap {
-        Exit::Warning
-    } else {
-        Exit::Ok
-    })
+    Ok((judged, stopped))
 }
 
 /// Start the keepalive probes through the owners' fds. They change the suspects' options until the

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
-use serde_json::Value;
 use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_core::i18n::treat::TreatMsg;
 use sockdoc_core::i18n::{pick, Lang};
@@ -22,6 +21,7 @@ use sockdoc_top::{ActionKind, Outcome, Request};
 
 use crate::census;
 use crate::cli::{Global, KeepaliveArgs};
+use crate::cmd::ghosts::probe::Verdict;
 use crate::cmd::kill::{execute, Executed};
 use crate::error::Failure;
 use crate::scope;
@@ -209,12 +209,12 @@ fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
     })
 }
 
-/// Keepalive on the service: `sockdoc keepalive --yes WORDS` (its selection, safety rules, audit log
-/// and verification), read back from its JSON.
+/// Keepalive on the service its words name (its connections and its listener, as `sockdoc keepalive
+/// --yes WORDS` would select them, with the same safety rules), through the treat path; the typed
+/// result read directly, no JSON in between.
 fn keepalive(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
+    use crate::cmd::keepalive::{change_of, eligible, set_on, Log, SetOn};
     let lang = ctx.lang;
-    let mut g = ctx.global.clone();
-    g.json = true;
     let (idle, intvl, cnt) = ctx.keepalive;
     let args = KeepaliveArgs {
         idle,
@@ -232,50 +232,44 @@ fn keepalive(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
         audit_log: ctx.audit_log.clone(),
         filter: vec![req.words.clone()],
     };
-    let mut buf = Vec::new();
-    crate::cmd::keepalive::run(&g, &args, &mut buf)?;
-    let doc: Value = serde_json::from_slice(&buf)
-        .map_err(|e| Failure::new(crate::error::Exit::Io, format!("keepalive said: {e}")))?;
-    let n = |k: &str| doc[k].as_u64().unwrap_or(0);
+    let change = change_of(&args)?;
+    let words = args.words().map_err(Failure::usage)?;
+    let sel = crate::treat::select(&ctx.global, &words, "keepalive", eligible)?;
+    confirm(lang, TreatMsg::ActSetKeepalive, sel.sockets.len(), true)?;
+    let mut log = Log {
+        audit: open_audit(ctx.audit_log.as_ref())?,
+        run: sockdoc_act::audit::run_id(),
+    };
+    let SetOn {
+        done,
+        verified,
+        stopped,
+    } = set_on(&sel, &change, &words.join(" "), &mut log)?;
+    if let Some(f) = stopped {
+        return Err(f);
+    }
+    let set = done.iter().filter(|d| d.outcome == "set").count();
     let mut lines = vec![pick(
         lang,
         format!(
-            "idle {idle} s, interval {intvl} s, {cnt} probes; {} connection(s) now show timer:(keepalive,...)",
-            n("verified")
+            "idle {idle} s, interval {intvl} s, {cnt} probes; {verified} connection(s) now show timer:(keepalive,...)"
         ),
-        format!(
-            "空闲 {idle} 秒, 间隔 {intvl} 秒, {cnt} 次探测; {} 个连接现在有 keepalive 定时器",
-            n("verified")
-        ),
+        format!("空闲 {idle} 秒, 间隔 {intvl} 秒, {cnt} 次探测; {verified} 个连接现在有 keepalive 定时器"),
     )];
-    for r in doc["results"].as_array().into_iter().flatten() {
-        let outcome = r["outcome"].as_str().unwrap_or("");
-        if outcome == "set" {
-            continue;
+    for (s, d) in sel.sockets.iter().zip(&done) {
+        if d.outcome != "set" {
+            let why = d.reason.as_deref().unwrap_or("");
+            lines.push(format!("{} ({why}): {}", d.outcome, endpoints(s)));
         }
-        lines.push(format!(
-            "{outcome} ({}): {}:{} -> {}:{}",
-            r["reason"].as_str().unwrap_or(""),
-            r["socket"]["local"]["ip"].as_str().unwrap_or("?"),
-            r["socket"]["local"]["port"],
-            r["socket"]["remote"]["ip"].as_str().unwrap_or("?"),
-            r["socket"]["remote"]["port"],
-        ));
     }
-    let audit = ctx
-        .audit_log
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(sockdoc_act::audit::DEFAULT_PATH));
-    lines.push(pick(lang, "recorded in ", "已记录到 ").to_string() + &audit.display().to_string());
+    let audit = log.audit.path().display().to_string();
+    lines.push(pick(lang, "recorded in ", "已记录到 ").to_string() + &audit);
+    let n = sel.sockets.len();
     Ok(Outcome {
         title: pick(
             lang,
-            format!("keepalive set on {} of {}", n("set"), n("selected")),
-            format!(
-                "已在 {} / {} 个套接字上开启 keepalive",
-                n("set"),
-                n("selected")
-            ),
+            format!("keepalive set on {set} of {n}"),
+            format!("已在 {set} / {n} 个套接字上开启 keepalive"),
         ),
         lines,
     })
@@ -294,9 +288,9 @@ fn probe(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
             Ok(())
         }
     })?;
-    let mut buf = Vec::new();
-    crate::cmd::ghosts::probe::run(
-        &crate::cmd::ghosts::probe::ProbeRun {
+    // The typed verdicts, in the suspects' order: no JSON round trip.
+    let (judged, stopped) =
+        crate::cmd::ghosts::probe::probe_all(&crate::cmd::ghosts::probe::ProbeRun {
             ns: &sel.ns,
             session: &sel.session,
             suspects: &sel.sockets,
@@ -306,29 +300,31 @@ fn probe(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
             reap: false,
             yes: true,
             audit_log: ctx.audit_log.as_ref(),
+            // No progress line on stderr under the screen.
             json: true,
             lang: ctx.lang,
             filter_text: req.words.clone(),
-        },
-        &mut buf,
-    )?;
-    let doc: Value = serde_json::from_slice(&buf)
-        .map_err(|e| Failure::new(crate::error::Exit::Io, format!("probe said: {e}")))?;
-    let n = |k: &str| doc[k].as_u64().unwrap_or(0);
+        })?;
+    if let Some(f) = stopped {
+        return Err(f);
+    }
+    let count = |v: Verdict| judged.iter().filter(|j| j.verdict == v).count();
+    let (dead, alive, unknown) = (
+        count(Verdict::Dead),
+        count(Verdict::Alive),
+        count(Verdict::Unknown),
+    );
     let mut lines = Vec::new();
-    for r in doc["results"].as_array().into_iter().flatten() {
+    for (s, j) in sel.sockets.iter().zip(&judged) {
         lines.push(format!(
-            "{:<7} {}:{} -> {}:{}  {}",
-            r["verdict"].as_str().unwrap_or("?").to_uppercase(),
-            r["socket"]["local"]["ip"].as_str().unwrap_or("?"),
-            r["socket"]["local"]["port"],
-            r["socket"]["remote"]["ip"].as_str().unwrap_or("?"),
-            r["socket"]["remote"]["port"],
-            r["reason"].as_str().unwrap_or(""),
+            "{:<7} {}  {}",
+            j.verdict.key().to_uppercase(),
+            endpoints(s),
+            j.reason.words(lang),
         ));
     }
     lines.extend(leftovers(lang, &want, &sel.sockets, &sel.excluded));
-    if n("dead") > 0 {
+    if dead > 0 {
         lines.push(
             pick(
                 lang,
@@ -341,18 +337,8 @@ fn probe(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
     Ok(Outcome {
         title: pick(
             lang,
-            format!(
-                "{} dead, {} alive, {} unknown",
-                n("dead"),
-                n("alive"),
-                n("unknown")
-            ),
-            format!(
-                "{} 个已死, {} 个存活, {} 个未知",
-                n("dead"),
-                n("alive"),
-                n("unknown")
-            ),
+            format!("{dead} dead, {alive} alive, {unknown} unknown"),
+            format!("{dead} 个已死, {alive} 个存活, {unknown} 个未知"),
         ),
         lines,
     })
