@@ -34,10 +34,21 @@ impl Done {
 
 /// Write `report` as `--json` asks (for a command that decides its exit code after printing).
 pub fn write(g: &Global, report: &dyn Report, out: &mut dyn Write) -> io::Result<()> {
-    if g.json {
+    write_as(g.json, g.lang(), report, out)
+}
+
+/// [`write`] for a caller that was handed the choice rather than the flags (`ghosts --probe`, run
+/// by `ghosts` or by `top`).
+pub fn write_as(
+    json: bool,
+    lang: Lang,
+    report: &dyn Report,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if json {
         report.json(out)
     } else {
-        report.text(out, g.lang())
+        report.text(out, lang)
     }
 }
 

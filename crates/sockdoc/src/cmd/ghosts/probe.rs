@@ -152,12 +152,7 @@ pub fn run(p: &ProbeRun, out: &mut dyn Write) -> Result<Exit, Failure> {
     let (judged, stopped) = probe_all(p)?;
     let dead = judged.iter().filter(|j| j.verdict == Verdict::Dead).count();
     let report = ProbeReport { p, judged };
-    if p.json {
-        report.json(out)
-    } else {
-        report.text(out, p.lang)
-    }
-    .map_err(Failure::output)?;
+    crate::report::write_as(p.json, p.lang, &report, out).map_err(Failure::output)?;
     if let Some(f) = stopped {
         return Err(f);
     }
