@@ -135,7 +135,7 @@ pub fn ladder(
         let tried: Vec<Attempt> = match method {
             Method::Destroy => {
                 let batch: Vec<Socket> = pending.iter().map(|&i| sockets[i]).collect();
-                crate::destroy::destroy_all(diag, &batch)
+                diag.destroy_all(&batch)
                     .into_iter()
                     .map(|r| Attempt {
                         method,
@@ -347,7 +347,7 @@ fn forge(
 }
 
 /// Cookies of `sockets[i]` (`i` in `which`) the kernel still has, each asked for by its 4-tuple and
-/// cookie ([`crate::destroy::lookup_all`]); one that cannot be asked for counts as still there, and
+/// cookie (`DiagSocket::lookup_all`); one that cannot be asked for counts as still there, and
 /// when none can, the error is returned.
 fn still_there(
     diag: &mut DiagSocket,
@@ -355,7 +355,7 @@ fn still_there(
     which: &[usize],
 ) -> std::io::Result<HashSet<u64>> {
     let asked: Vec<Socket> = which.iter().map(|&i| sockets[i]).collect();
-    let now = crate::destroy::lookup_all(diag, &asked);
+    let now = diag.lookup_all(&asked);
     let mut present = HashSet::new();
     let (mut failed, mut errors) = (None, 0);
     for (s, r) in asked.iter().zip(now) {

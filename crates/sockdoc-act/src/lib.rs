@@ -3,7 +3,7 @@
 //! - [`treat`]: the one treat path every command acts through — a selection (sockets by cookie, with
 //!   their owners) → act → one re-read of the kernel → one typed audit record per socket;
 //! - [`kill`]: the kill ladder — SOCK_DESTROY, then shutdown through the owner's fd, then a forged
-//!   RST — recording why each rung failed; [`destroy`]: SOCK_DESTROY requests in bulk;
+//!   RST — recording why each rung failed (SOCK_DESTROY in bulk through `sockdoc_diag::bulk`);
 //! - [`pidfd`]: borrow a running process's socket (`pidfd_getfd`) without stopping it;
 //! - [`raw`] and [`challenge`]: forged TCP segments and their capture, and learning a connection's
 //!   sequence numbers from a challenge ACK (the killcx method), for the `rst` rung and raw probes;
@@ -20,7 +20,6 @@
 
 pub mod audit;
 pub mod challenge;
-pub mod destroy;
 pub mod keepalive;
 pub mod kill;
 pub mod pidfd;

@@ -13,12 +13,15 @@
 //! - [`record`]: the compact, `Copy` socket record ([`Socket`], [`TcpInfo`], [`Timer`], [`State`]);
 //! - [`bytecode`]: kernel-side filter programs ([`BcExpr`]) compiled to `INET_DIAG_REQ_BYTECODE`, and an
 //!   emulator of the kernel's interpreter for tests;
+//! - [`bulk`]: many single-socket requests per send — `SOCK_DESTROY` in bulk and lookups by cookie
+//!   ([`DiagSocket::destroy_all`], [`DiagSocket::lookup_all`]);
 //! - this file: [`DumpRequest`], [`DiagSocket`] (dumps, `SOCK_DESTROY`, destroy broadcasts) and
 //!   [`DiagError`].
 //!
 //! It never reads /proc, never prints and never enters a namespace: a [`DiagSocket`] belongs to the
 //! namespace of the thread that opened it.
 
+pub mod bulk;
 pub mod bytecode;
 pub mod parse;
 pub mod record;
@@ -150,9 +153,6 @@ pub fn encode_destroy(s: &Socket, seq: u32) -> Vec<u8> {
 pub fn encode_lookup(s: &Socket, seq: u32) -> Vec<u8> {
     encode_one(s, seq, wire::SOCK_DIAG_BY_FAMILY, wire::NLM_F_REQUEST)
 }
-
-/// The type of the message [`encode_lookup`] is answered with when the socket is there.
-pub const LOOKUP_ANSWER: u16 = wire::SOCK_DIAG_BY_FAMILY;
 
 fn encode_one(s: &Socket, seq: u32, kind: u16, flags: u16) -> Vec<u8> {
     let total = wire::NLMSG_HDRLEN + wire::INET_DIAG_REQ_V2_LEN;

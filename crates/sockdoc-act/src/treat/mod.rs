@@ -52,7 +52,7 @@ impl<E, F: FnMut(&mut DiagSocket, &[Socket]) -> Result<HashMap<u64, State>, E>> 
 }
 
 /// The re-read every treatment uses: each acted-on socket asked for by its 4-tuple and cookie
-/// ([`crate::destroy::lookup_all`]), a hash lookup per socket rather than a dump of the namespace.
+/// (`DiagSocket::lookup_all`), a hash lookup per socket rather than a dump of the namespace.
 /// A socket whose lookup fails (other than "gone") counts as still there: no proof, no "closed".
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Lookup;
@@ -64,7 +64,7 @@ impl Reread for Lookup {
         diag: &mut DiagSocket,
         sockets: &[Socket],
     ) -> Result<HashMap<u64, State>, Self::Error> {
-        let now = crate::destroy::lookup_all(diag, sockets);
+        let now = diag.lookup_all(sockets);
         Ok(sockets
             .iter()
             .zip(now)

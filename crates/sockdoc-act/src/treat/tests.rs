@@ -194,7 +194,7 @@ fn the_lookup_reread_tells_the_killed_from_the_living() {
         .expect("re-read");
         assert_eq!(r.done[0].verdict, Verdict::Killed, "{:?}", r.done[0]);
         // Asked by 4-tuple and cookie: the killed one is gone, the other still ESTABLISHED.
-        let now = crate::destroy::lookup_all(&mut diag, &[a, b]);
+        let now = diag.lookup_all(&[a, b]);
         assert!(matches!(now[0], Ok(None)), "{:?}", now[0]);
         assert!(
             matches!(now[1], Ok(Some(State::Established))),
