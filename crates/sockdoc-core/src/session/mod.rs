@@ -66,11 +66,6 @@ impl Sample {
     pub fn owner_map(&self) -> Option<&SocketOwners> {
         self.owners.as_ref().map(|f| &*f.map)
     }
-
-    /// How old the owners are.
-    pub fn owners_age(&self) -> Option<Duration> {
-        self.owners.as_ref().map(|f| f.at.elapsed())
-    }
 }
 
 /// One namespace's per-dump accumulators (counting views), with the owners read alongside.

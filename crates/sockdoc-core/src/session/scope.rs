@@ -52,14 +52,6 @@ impl Scope {
             all: false,
         }
     }
-
-    /// The single namespace looked at, when there is exactly one that is not the caller's.
-    pub fn single_other(&self) -> Option<&Netns> {
-        match self.namespaces.as_slice() {
-            [ns] if !ns.current => Some(ns),
-            _ => None,
-        }
-    }
 }
 
 /// Move the calling thread into `ns` (nothing to do for the caller's own). The only place sockdoc

@@ -142,11 +142,18 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         tcp_info: false,
     };
     let session = census::one_ns(&ns, Protocols::TCP, &[], needs)?;
+    // The words only narrow what is restored: parsed in the namespace, no census of their own.
     let narrow = if words.is_empty() {
         None
     } else {
-        let s = census::one_ns(&ns, Protocols::TCP, &words, needs)?;
-        Some(s.plan.filter)
+        let plan = sockdoc_core::session::Plan::parse_in(
+            std::slice::from_ref(&ns),
+            Protocols::TCP,
+            &words,
+            needs,
+        )
+        .map_err(census::plan_failure)?;
+        Some(plan.filter)
     };
     let census = census::sample(&session, &ns, None)?;
     let owners: Option<&SocketOwners> = census.owner_map();
