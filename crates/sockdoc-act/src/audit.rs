@@ -4,10 +4,11 @@
 //! Acting on sockets goes through [`WriteAhead`]: for each batch ([`BATCH`] items first, each next
 //! batch twice the one before, at most [`BATCH_MAX`]), the intent records (`"phase":"intent"`) are
 //! written and synced to disk *before* anything of the batch is acted on, and the outcome records
-//! (`"phase":"outcome"`) are written and synced before the next batch starts (in the same write and
-//! sync as the next batch's intents). Every record of a run carries the run's id (`"run"`), so an
-//! intent without an outcome is recognisable after a crash. A record that cannot be written stops
-//! the run before its next act. Batching keeps a 100k-socket kill at ~30 syncs instead of 100k.
+//! (`"phase":"outcome"`) follow in the write and sync of a later batch's intents. On the audit file
+//! those writes run on a second thread while the batch before is acted on, so the disk's latency
+//! hides behind the act. Every record of a run carries the run's id (`"run"`), so an intent without
+//! an outcome is recognisable after a crash. A record that cannot be written stops the run before
+//! its next act. Batching keeps a 100k-socket kill at ~30 syncs instead of 100k.
 //!
 //! [`AuditLog::append`] and [`AuditLog::sync`] remain for records that are not acts (a probe's
 //! start and end): appended as they come, synced every [`SYNC_EVERY`] records and when the log is
@@ -20,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use serde_json::Value;
 
 /// Where actions are recorded unless told otherwise.
 pub const DEFAULT_PATH: &str = "/var/log/sockdoc/audit.jsonl";
@@ -180,19 +180,45 @@ impl Drop for AuditLog {
 pub trait Journal {
     /// Append `records` (single-line JSON objects) and make them durable before returning.
     fn commit(&mut self, records: &[String]) -> io::Result<()>;
+
+    /// This journal, when it can commit on another thread while the caller acts (a file can; a
+    /// borrowed output stream may not): [`WriteAhead::act`] then writes and syncs one batch's records
+    /// while the batch before is acted on. `None`: every commit happens in line.
+    fn concurrent(&mut self) -> Option<&mut (dyn Journal + Send)> {
+        None
+    }
 }
 
 impl Journal for AuditLog {
     fn commit(&mut self, records: &[String]) -> io::Result<()> {
         self.append_durable(records)
     }
+
+    fn concurrent(&mut self) -> Option<&mut (dyn Journal + Send)> {
+        Some(self)
+    }
 }
 
 /// Now as RFC 3339 UTC (`2026-11-26T17:04:05Z`), the time of every record.
 pub fn now_rfc3339() -> String {
+    thread_local! {
+        /// The last second formatted: a run writes thousands of records a second.
+        static LAST: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
+    }
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != secs || last.1.is_empty() {
+            *last = (secs, rfc3339(secs));
+        }
+        last.1.clone()
+    })
+}
+
+/// `secs` since the epoch as RFC 3339 UTC.
+fn rfc3339(secs: u64) -> String {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -271,85 +297,205 @@ impl<'a, J: Journal + ?Sized> WriteAhead<'a, J> {
     }
 
     /// Act on `items`, batch by batch: commit `intent(item)` for each item of the batch, then
-    /// `act(batch)` (one outcome per item, in order), then `outcome(item, &outcome)` for each. A batch's
-    /// outcome records go to disk in the same commit as the next batch's intents (one sync between two
-    /// batches: the outcomes are still on disk before the next batch is acted on), the last batch's
-    /// on their own. The records serialize as JSON objects (a `serde_json::Value` or a struct);
-    /// `"phase"` and `"run"` are added here. When a commit fails, nothing more is acted on:
-    /// [`Stopped`] holds what was done.
-    pub fn act<T, O, I: Serialize, R: Serialize>(
+    /// `act(batch)` (one outcome per item, in order), then `outcome(item, &outcome)` for each. The
+    /// records serialize as JSON objects (a `serde_json::Value` or a struct); `"phase"` and `"run"` are
+    /// added here. When a commit fails, nothing more is acted on: [`Stopped`] holds what was done.
+    ///
+    /// A batch is never acted on before its intents are durable. When the journal can commit
+    /// concurrently ([`Journal::concurrent`]: the audit file), the next batch's intents, with the
+    /// outcomes of the batch before, are written and synced on a second thread while this batch is
+    /// acted on: the disk's latency hides behind the act (an outcome reaches the disk one batch
+    /// later than in line). Otherwise a batch's outcomes go to disk in the same commit as the next
+    /// batch's intents, before the next batch is acted on. The last outcomes are committed on their
+    /// own.
+    pub fn act<T, O, I, R>(
         &mut self,
         items: &[T],
         mut intent: impl FnMut(&T) -> I,
         mut act: impl FnMut(&[T]) -> Vec<O>,
         mut outcome: impl FnMut(&T, &O) -> R,
-    ) -> Result<Vec<O>, Stopped<O>> {
-        let mut done: Vec<O> = Vec::with_capacity(items.len());
-        // The outcome records of the last batch acted on, not yet committed.
-        let mut pending: Vec<String> = Vec::new();
-        let (mut at, mut size) = (0, self.batch);
+    ) -> Result<Vec<O>, Stopped<O>>
+    where
+        I: Serialize + Send,
+        R: Serialize,
+    {
+        let chunks = self.chunks(items);
+        let run = self.run.as_str();
+        let steps = Steps {
+            intents: &mut |c: &[T]| c.iter().map(&mut intent).collect(),
+            act: &mut act,
+            outcomes: &mut |c: &[T], outs: &[O]| {
+                c.iter().zip(outs).map(|(t, o)| outcome(t, o)).collect()
+            },
+        };
+        match self.journal.concurrent() {
+            Some(journal) => pipelined(journal, run, &chunks, steps),
+            None => in_line(self.journal, run, &chunks, steps),
+        }
+    }
+
+    /// `items` cut into the write-ahead batches: the first of `self.batch`, each next twice the one
+    /// before, at most `self.max`.
+    fn chunks<'t, T>(&self, items: &'t [T]) -> Vec<&'t [T]> {
+        let (mut at, mut size, mut out) = (0, self.batch, Vec::new());
         while at < items.len() {
-            let chunk = &items[at..items.len().min(at + size)];
-            at += chunk.len();
+            let end = items.len().min(at + size);
+            out.push(&items[at..end]);
+            at = end;
             size = (size * 2).min(self.max);
-            let unrecorded = pending.len();
-            let mut lines = std::mem::take(&mut pending);
-            lines.extend(chunk.iter().map(|t| self.stamp(&intent(t), "intent")));
-            if let Err(error) = self.journal.commit(&lines) {
-                return Err(Stopped {
-                    done,
-                    unrecorded,
-                    error,
-                });
-            }
-            let outs = act(chunk);
-            debug_assert_eq!(outs.len(), chunk.len(), "one outcome per item");
-            pending = chunk
-                .iter()
-                .zip(&outs)
-                .map(|(t, o)| self.stamp(&outcome(t, o), "outcome"))
-                .collect();
-            done.extend(outs);
         }
-        if let Err(error) = self.journal.commit(&pending) {
-            return Err(Stopped {
-                done,
-                unrecorded: pending.len(),
-                error,
+        out
+    }
+}
+
+/// The caller's three steps of [`WriteAhead::act`], batch by batch: the intent records (built, not
+/// yet serialized), the act, the outcome records.
+struct Steps<'s, T, O, I, R> {
+    intents: &'s mut dyn FnMut(&[T]) -> Vec<I>,
+    act: &'s mut dyn FnMut(&[T]) -> Vec<O>,
+    outcomes: &'s mut Outcomes<'s, T, O, R>,
+}
+
+/// A batch and what acting on it gave → its outcome records.
+type Outcomes<'s, T, O, R> = dyn FnMut(&[T], &[O]) -> Vec<R> + 's;
+
+/// A batch's records as lines: the outcomes of one batch, then the intents of another.
+fn lines<I: Serialize, R: Serialize>(run: &str, outcomes: &[R], intents: &[I]) -> Vec<String> {
+    let o = outcomes.iter().map(|r| stamp(run, r, "outcome"));
+    o.chain(intents.iter().map(|r| stamp(run, r, "intent")))
+        .collect()
+}
+
+fn stopped<O>(done: Vec<O>, unrecorded: usize, error: io::Error) -> Result<Vec<O>, Stopped<O>> {
+    Err(Stopped {
+        done,
+        unrecorded,
+        error,
+    })
+}
+
+/// Every commit in line: [intents 0], [outcomes 0 + intents 1], …, [outcomes last].
+fn in_line<J, T, O, I, R>(
+    journal: &mut J,
+    run: &str,
+    chunks: &[&[T]],
+    steps: Steps<T, O, I, R>,
+) -> Result<Vec<O>, Stopped<O>>
+where
+    J: Journal + ?Sized,
+    I: Serialize,
+    R: Serialize,
+{
+    let mut done: Vec<O> = Vec::new();
+    let mut pending: Vec<R> = Vec::new();
+    for chunk in chunks {
+        let recs = lines(run, &pending, &(steps.intents)(chunk));
+        if let Err(error) = journal.commit(&recs) {
+            return stopped(done, pending.len(), error);
+        }
+        let outs = (steps.act)(chunk);
+        debug_assert_eq!(outs.len(), chunk.len(), "one outcome per item");
+        pending = (steps.outcomes)(chunk, &outs);
+        done.extend(outs);
+    }
+    match journal.commit(&lines::<R, R>(run, &pending, &[])) {
+        Ok(()) => Ok(done),
+        Err(error) => stopped(done, pending.len(), error),
+    }
+}
+
+/// Commits on a second thread: [intents 0] in line, then while batch k is acted on, the second thread
+/// serializes batch k+1's intents and writes and syncs them with batch k-1's outcomes. The records
+/// are built on this thread (the caller's closures run here), which also serializes each batch's
+/// outcomes once it has acted: the two threads share the work about evenly.
+fn pipelined<T, O, I, R>(
+    journal: &mut (dyn Journal + Send),
+    run: &str,
+    chunks: &[&[T]],
+    steps: Steps<T, O, I, R>,
+) -> Result<Vec<O>, Stopped<O>>
+where
+    I: Serialize + Send,
+    R: Serialize,
+{
+    let mut done: Vec<O> = Vec::new();
+    let Some(first) = chunks.first() else {
+        return Ok(done);
+    };
+    if let Err(error) = journal.commit(&lines::<I, R>(run, &[], &(steps.intents)(first))) {
+        return stopped(done, 0, error);
+    }
+    // Outcome lines not yet committed.
+    let mut pending: Vec<String> = Vec::new();
+    for (k, chunk) in chunks.iter().enumerate() {
+        let unrecorded = pending.len();
+        let next = match chunks.get(k + 1) {
+            Some(next) => (steps.intents)(next),
+            None => Vec::new(),
+        };
+        let mut earlier = std::mem::take(&mut pending);
+        let (outs, written) = std::thread::scope(|s| {
+            let j = &mut *journal;
+            let writer = s.spawn(move || {
+                earlier.extend(next.iter().map(|r| stamp(run, r, "intent")));
+                j.commit(&earlier)
             });
-        }
-        Ok(done)
-    }
-
-    /// Commit more outcome records of this run: a correction after a later re-read of the kernel
-    /// (the last outcome record of a socket in a run is the one that counts).
-    pub fn outcomes<R: Serialize>(&mut self, records: &[R]) -> io::Result<()> {
-        let lines: Vec<String> = records.iter().map(|r| self.stamp(r, "outcome")).collect();
-        self.journal.commit(&lines)
-    }
-
-    /// The record as one JSON line with `"phase"` and `"run"` first (a record that is not an object
-    /// goes under `"record"`).
-    fn stamp<R: Serialize + ?Sized>(&self, record: &R, phase: &str) -> String {
-        let body = serde_json::to_string(record)
-            .unwrap_or_else(|e| Value::from(format!("unserializable record: {e}")).to_string());
-        let head = format!(
-            "{{\"phase\":{},\"run\":{}",
-            Value::from(phase),
-            Value::from(self.run.as_str())
-        );
-        match body.strip_prefix('{') {
-            Some("}") => format!("{head}}}"),
-            Some(rest) => format!("{head},{rest}"),
-            None => format!("{head},\"record\":{body}}}"),
+            let outs = (steps.act)(chunk);
+            let written = writer
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (outs, written)
+        });
+        debug_assert_eq!(outs.len(), chunk.len(), "one outcome per item");
+        pending = lines::<R, R>(run, &(steps.outcomes)(chunk, &outs), &[]);
+        done.extend(outs);
+        if let Err(error) = written {
+            // This batch was acted on (its intents were durable); the next one is not.
+            return stopped(done, unrecorded + chunk.len(), error);
         }
     }
+    match journal.commit(&pending) {
+        Ok(()) => Ok(done),
+        Err(error) => stopped(done, pending.len(), error),
+    }
+}
+
+/// The record as one JSON line with `"phase"` and `"run"` first (a record that is not an object goes
+/// under `"record"`). Serialized once, straight into the line: a large kill writes a line per socket
+/// and phase, and this is where its audit time goes.
+fn stamp<R: Serialize + ?Sized>(run: &str, record: &R, phase: &str) -> String {
+    let mut line = Vec::with_capacity(512);
+    line.extend_from_slice(b"{\"phase\":");
+    let _ = serde_json::to_writer(&mut line, phase);
+    line.extend_from_slice(b",\"run\":");
+    let _ = serde_json::to_writer(&mut line, run);
+    let head = line.len();
+    if let Err(e) = serde_json::to_writer(&mut line, record) {
+        line.truncate(head);
+        line.extend_from_slice(b",\"record\":");
+        let _ = serde_json::to_writer(&mut line, &format!("unserializable record: {e}"));
+        line.push(b'}');
+    } else {
+        match &line[head..] {
+            b"{}" => {
+                line.truncate(head);
+                line.push(b'}');
+            }
+            [b'{', ..] => line[head] = b',',
+            _ => {
+                line.splice(head..head, b",\"record\":".iter().copied());
+                line.push(b'}');
+            }
+        }
+    }
+    // serde_json writes UTF-8 only.
+    String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn temp(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!("sockdoc-audit-{}-{name}", std::process::id()))
@@ -389,33 +535,77 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A journal that records what it was given and fails its `fail_at`-th commit.
+    /// A journal that records what it was given (shared, so an act can look at what is durable) and
+    /// fails its `fail_at`-th commit; `concurrent` lets [`WriteAhead::act`] commit on its own thread.
+    #[derive(Default)]
     struct Mem {
-        commits: Vec<Vec<String>>,
+        commits: std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>,
         fail_at: usize,
+        concurrent: bool,
+    }
+
+    impl Mem {
+        fn new(fail_at: usize, concurrent: bool) -> Mem {
+            Mem {
+                fail_at,
+                concurrent,
+                ..Mem::default()
+            }
+        }
+
+        fn commits(&self) -> Vec<Vec<String>> {
+            self.commits.lock().expect("lock").clone()
+        }
+
+        /// (phase, item) of every committed line, commit by commit.
+        fn phases(&self) -> Vec<Vec<(String, u64)>> {
+            let line = |l: &String| {
+                let v: Value = serde_json::from_str(l).expect("json");
+                let phase = v["phase"].as_str().expect("phase").to_string();
+                (phase, v["item"].as_u64().expect("item"))
+            };
+            let c = self.commits();
+            c.iter().map(|c| c.iter().map(line).collect()).collect()
+        }
     }
 
     impl Journal for Mem {
         fn commit(&mut self, records: &[String]) -> io::Result<()> {
-            if self.commits.len() == self.fail_at {
+            let mut commits = self.commits.lock().expect("lock");
+            if commits.len() == self.fail_at {
                 return Err(io::Error::other("full"));
             }
-            self.commits.push(records.to_vec());
+            commits.push(records.to_vec());
             Ok(())
+        }
+
+        fn concurrent(&mut self) -> Option<&mut (dyn Journal + Send)> {
+            self.concurrent.then_some(self as &mut (dyn Journal + Send))
         }
     }
 
-    fn acts(fail_at: usize) -> (Mem, Vec<u32>, Result<Vec<u32>, Stopped<u32>>) {
-        let mut j = Mem {
-            commits: Vec::new(),
-            fail_at,
-        };
+    /// Five items in batches of two through a journal failing its `fail_at`-th commit. Every act
+    /// checks that the intents of its batch are durable already.
+    fn acts_on(
+        fail_at: usize,
+        concurrent: bool,
+    ) -> (Mem, Vec<u32>, Result<Vec<u32>, Stopped<u32>>) {
+        let mut j = Mem::new(fail_at, concurrent);
+        let seen = j.commits.clone();
         let mut acted = Vec::new();
         let items: Vec<u32> = (0..5).collect();
         let r = WriteAhead::new(&mut j, "7-1").batch(2).act(
             &items,
             |i| json!({"item": i}),
             |batch| {
+                let durable = seen.lock().expect("lock").concat();
+                for i in batch {
+                    let intent = format!("{{\"phase\":\"intent\",\"run\":\"7-1\",\"item\":{i}}}");
+                    assert!(
+                        durable.contains(&intent),
+                        "item {i} acted on before its intent"
+                    );
+                }
                 acted.extend_from_slice(batch);
                 batch.iter().map(|i| i * 10).collect()
             },
@@ -424,12 +614,40 @@ mod tests {
         (j, acted, r)
     }
 
+    fn acts(fail_at: usize) -> (Mem, Vec<u32>, Result<Vec<u32>, Stopped<u32>>) {
+        acts_on(fail_at, false)
+    }
+
+    fn p(phase: &str, items: &[u64]) -> Vec<(String, u64)> {
+        items.iter().map(|&i| (phase.to_string(), i)).collect()
+    }
+
+    fn both(outcomes: &[u64], intents: &[u64]) -> Vec<(String, u64)> {
+        [p("outcome", outcomes), p("intent", intents)].concat()
+    }
+
+    #[test]
+    fn a_failed_pipelined_commit_stops_after_the_batch_in_hand() {
+        // The second batch's intents cannot be written while the first is acted on: the first is
+        // done without outcome records, the second never acted on.
+        let (_, acted, r) = acts_on(1, true);
+        let s = r.expect_err("stopped");
+        assert_eq!((acted, s.done, s.unrecorded), (vec![0, 1], vec![0, 10], 2));
+        // The first outcomes (with the third intents) fail while the second batch is acted on.
+        let (_, acted, r) = acts_on(2, true);
+        let s = r.expect_err("stopped");
+        assert_eq!((acted.len(), s.done.len(), s.unrecorded), (4, 4, 4));
+        // The last outcomes cannot be written.
+        let (_, acted, r) = acts_on(4, true);
+        assert_eq!((acted.len(), r.expect_err("stopped").unrecorded), (5, 1));
+        // Nothing can be written: nothing is acted on.
+        let (_, acted, r) = acts_on(0, true);
+        assert!(acted.is_empty() && r.expect_err("stopped").done.is_empty());
+    }
+
     #[test]
     fn batches_double_up_to_the_largest() {
-        let mut j = Mem {
-            commits: Vec::new(),
-            fail_at: usize::MAX,
-        };
+        let mut j = Mem::new(usize::MAX, false);
         let items: Vec<u32> = (0..12_000).collect();
         let mut sizes = Vec::new();
         WriteAhead::new(&mut j, "7-2")
@@ -445,57 +663,39 @@ mod tests {
             .expect("ok");
         assert_eq!(sizes, [512, 1024, 2048, 4096, 4096, 224]);
         // One commit per batch (its intents with the outcomes before it), and the last outcomes.
-        assert_eq!(j.commits.len(), sizes.len() + 1);
+        assert_eq!(j.commits().len(), sizes.len() + 1);
     }
 
     #[test]
     fn intents_are_committed_before_each_batch_and_outcomes_after() {
-        let (j, acted, r) = acts(usize::MAX);
-        assert_eq!(r.expect("ok"), vec![0, 10, 20, 30, 40]);
-        assert_eq!(acted, vec![0, 1, 2, 3, 4]);
-        let phases: Vec<Vec<(String, u64)>> = j
-            .commits
-            .iter()
-            .map(|c| {
-                c.iter()
-                    .map(|l| {
-                        let v: Value = serde_json::from_str(l).expect("json");
-                        assert_eq!(v["run"], "7-1");
-                        (
-                            v["phase"].as_str().expect("phase").to_string(),
-                            v["item"].as_u64().expect("item"),
-                        )
-                    })
-                    .collect()
-            })
-            .collect();
-        let p = |s: &str, items: &[u64]| -> Vec<(String, u64)> {
-            items.iter().map(|&i| (s.to_string(), i)).collect()
-        };
-        let both = |a: &[u64], b: &[u64]| [p("outcome", a), p("intent", b)].concat();
-        assert_eq!(
-            phases,
-            vec![
-                p("intent", &[0, 1]),
-                both(&[0, 1], &[2, 3]),
-                both(&[2, 3], &[4]),
-                p("outcome", &[4]),
-            ]
-        );
+        // In line: each batch's outcomes go with the next batch's intents. Pipelined: the next
+        // batch's intents are written while this one is acted on, the outcomes one batch later.
+        let in_line = vec![
+            p("intent", &[0, 1]),
+            both(&[0, 1], &[2, 3]),
+            both(&[2, 3], &[4]),
+            p("outcome", &[4]),
+        ];
+        let pipelined = vec![
+            p("intent", &[0, 1]),
+            p("intent", &[2, 3]),
+            both(&[0, 1], &[4]),
+            p("outcome", &[2, 3]),
+            p("outcome", &[4]),
+        ];
+        for (concurrent, want) in [(false, in_line), (true, pipelined)] {
+            let (j, acted, r) = acts_on(usize::MAX, concurrent);
+            assert_eq!(r.expect("ok"), vec![0, 10, 20, 30, 40]);
+            assert_eq!(acted, vec![0, 1, 2, 3, 4]);
+            assert_eq!(j.phases(), want, "concurrent: {concurrent}");
+        }
     }
 
     #[test]
     fn records_get_phase_and_run_whatever_their_shape() {
-        let mut j = Mem {
-            commits: Vec::new(),
-            fail_at: usize::MAX,
-        };
-        let mut wa = WriteAhead::new(&mut j, "1-2");
-        wa.outcomes(&[json!({"a": 1}), json!({}), json!([1])])
-            .expect("commit");
-        let lines: Vec<Value> = j.commits[0]
+        let lines: Vec<Value> = [json!({"a": 1}), json!({}), json!([1]), json!("x\ny")]
             .iter()
-            .map(|l| serde_json::from_str(l).expect("json"))
+            .map(|r| serde_json::from_str(&stamp("1-2", r, "outcome")).expect("json"))
             .collect();
         assert_eq!(
             lines,
@@ -503,6 +703,7 @@ mod tests {
                 json!({"phase": "outcome", "run": "1-2", "a": 1}),
                 json!({"phase": "outcome", "run": "1-2"}),
                 json!({"phase": "outcome", "run": "1-2", "record": [1]}),
+                json!({"phase": "outcome", "run": "1-2", "record": "x\ny"}),
             ]
         );
     }

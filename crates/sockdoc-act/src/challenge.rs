@@ -16,12 +16,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 
-use sockdoc_core::session::scope::within;
-use sockdoc_proc::{Netns, NetnsError};
 use std::time::{Duration, Instant};
 
 use sockdoc_diag::{Proto, Socket, State};
 
+use crate::beside::within_ns_of;
 use crate::raw::{wire_addr, RawIo, Segment, ACK, RST, SYN};
 
 /// Sockets asked at once before the answers are read (keeps the capture buffer from overflowing).
@@ -205,11 +204,7 @@ impl Challenger {
     /// Open in the namespace the socket `like` belongs to (e.g. a sock_diag socket opened there),
     /// entered the one way sockdoc enters a namespace (`sockdoc_core::session::scope::within`).
     pub fn open_like(like: BorrowedFd<'_>) -> io::Result<Challenger> {
-        let ns = Netns::of_socket(like).map_err(io::Error::other)?;
-        within(&ns, || Challenger::open().map_err(Entered::Io)).map_err(|e| match e {
-            Entered::Io(e) => e,
-            Entered::Netns(e) => io::Error::other(e),
-        })
+        within_ns_of(like, Challenger::open)
     }
 
     /// The segment that makes the local socket of `t` answer, from the peer's address.
@@ -302,17 +297,6 @@ impl Challenger {
 }
 
 /// Why opening raw sockets in another namespace failed.
-enum Entered {
-    Io(io::Error),
-    Netns(NetnsError),
-}
-
-impl From<NetnsError> for Entered {
-    fn from(e: NetnsError) -> Entered {
-        Entered::Netns(e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

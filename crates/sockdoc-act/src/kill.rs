@@ -12,6 +12,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
+use sockdoc_diag::bulk::destroy_spread;
 use sockdoc_diag::{DiagSocket, Socket};
 
 use crate::challenge::{not_applicable, Challenger, Learned, Target};
@@ -111,16 +112,18 @@ pub fn kill_many(
     opts: &RstOptions,
 ) -> Vec<Vec<Attempt>> {
     let sockets: Vec<Socket> = items.iter().map(|(s, _)| *s).collect();
-    ladder(diag, &sockets, &mut |i| items[i].1, methods, opts)
+    ladder(&mut [diag], &sockets, &mut |i| items[i].1, methods, opts)
 }
 
 /// The ladder on every socket of `sockets`, rung by rung: SOCK_DESTROY in bulk ([`crate::destroy`]),
 /// the `rst` rung questioning all remaining sockets at once. A socket SOCK_DESTROY no longer finds
 /// closed by itself and gets no further rung. `owner(i)`, the (pid, fd) holding `sockets[i]`, is asked
-/// only when the `shutdown` rung is reached (so an owner walk can wait until it is needed). `diag`
-/// must be open in the sockets' namespace (the raw sockets of the `rst` rung are opened there too).
+/// only when the `shutdown` rung is reached (so an owner walk can wait until it is needed). `diags`
+/// must be open in the sockets' namespace: SOCK_DESTROY is shared out to all of them, a thread each
+/// ([`sockdoc_diag::bulk::destroy_spread`]); the raw sockets of the `rst` rung are opened beside the
+/// first.
 pub fn ladder(
-    diag: &mut DiagSocket,
+    diags: &mut [&mut DiagSocket],
     sockets: &[Socket],
     owner: &mut dyn FnMut(usize) -> Option<(u32, u32)>,
     methods: &[Method],
@@ -135,7 +138,7 @@ pub fn ladder(
         let tried: Vec<Attempt> = match method {
             Method::Destroy => {
                 let batch: Vec<Socket> = pending.iter().map(|&i| sockets[i]).collect();
-                diag.destroy_all(&batch)
+                destroy_spread(diags, &batch)
                     .into_iter()
                     .map(|r| Attempt {
                         method,
@@ -154,7 +157,10 @@ pub fn ladder(
                 .collect(),
             Method::Rst => {
                 let batch: Vec<Socket> = pending.iter().map(|&i| sockets[i]).collect();
-                rst_all(diag, &batch, opts)
+                match diags.first_mut() {
+                    Some(diag) => rst_all(diag, &batch, opts),
+                    None => vec![no_diag(method); batch.len()],
+                }
             }
         };
         for (&i, a) in pending.iter().zip(tried) {
@@ -167,6 +173,15 @@ pub fn ladder(
         });
     }
     attempts
+}
+
+/// A rung that needs a sock_diag socket and was given none.
+fn no_diag(method: Method) -> Attempt {
+    Attempt {
+        method,
+        error: Some("no sock_diag socket to act through".to_string()),
+        note: None,
+    }
 }
 
 fn shutdown_error(s: &Socket, owner: Option<(u32, u32)>) -> Option<String> {

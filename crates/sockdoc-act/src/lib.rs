@@ -12,13 +12,17 @@
 //!   checked against the kernel's limits, all or nothing per socket — remembering what was there;
 //! - [`audit`]: the append-only JSON-lines log every action writes; acts go through
 //!   [`audit::WriteAhead`], which puts each batch's intent records on disk before the batch is acted
-//!   on and its outcome records before the next one, and stops the run when a record cannot be written;
+//!   on (while the batch before is acted on) and its outcome records with a later batch's, and stops
+//!   the run when a record cannot be written;
+//! - [`beside`]: work in the namespace a socket lives in (more sock_diag sockets for bulk acts, raw
+//!   sockets for the `rst` rung);
 //! - [`sysctl`]: applying sysctl settings as one transaction, with the previous values kept.
 //!
 //! It decides nothing: callers choose the selection (from a census), confirm it with the user, and
 //! the treat path re-reads the kernel afterwards to report what really happened.
 
 pub mod audit;
+pub mod beside;
 pub mod challenge;
 pub mod keepalive;
 pub mod kill;

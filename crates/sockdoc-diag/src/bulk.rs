@@ -1,6 +1,7 @@
 //! Many requests about single sockets in one `sendmsg`, one answer each: `SOCK_DESTROY` in bulk
 //! ([`DiagSocket::destroy_all`]) and the kernel asked again about exactly those sockets
-//! ([`DiagSocket::lookup_all`]).
+//! ([`DiagSocket::lookup_all`]); both shared out to several sockets of one namespace, a thread each
+//! ([`destroy_spread`], [`lookup_spread`]).
 //!
 //! The kernel's netlink input (`netlink_rcv_skb`) walks every message of a datagram in order, so one
 //! send carries [`PER_SEND`] requests and the answers come back in the same order, matched here by
@@ -120,6 +121,54 @@ impl DiagSocket {
     fn drain(&mut self) {
         while self.recv_flags(libc::MSG_DONTWAIT).is_ok_and(|n| n > 0) {}
     }
+}
+
+/// Sockets per thread below which [`destroy_spread`] and [`lookup_spread`] keep work on fewer
+/// threads: a thread costs tens of microseconds, a destroy about ten.
+pub const PER_THREAD_MIN: usize = 2 * PER_SEND;
+
+/// [`DiagSocket::destroy_all`] with `sockets` shared out, in contiguous parts, to `diags` (open in
+/// the sockets' namespace), a thread each; the answers in order. SOCK_DESTROY's kernel work (the
+/// socket torn down, the RST sent to the peer) is per socket and scales with cores: two threads close
+/// a selection in about half the time one takes (`ss -K` uses one).
+pub fn destroy_spread(diags: &mut [&mut DiagSocket], sockets: &[Socket]) -> Vec<io::Result<()>> {
+    spread(diags, sockets, DiagSocket::destroy_all)
+}
+
+/// [`DiagSocket::lookup_all`] shared out like [`destroy_spread`].
+pub fn lookup_spread(
+    diags: &mut [&mut DiagSocket],
+    sockets: &[Socket],
+) -> Vec<io::Result<Option<State>>> {
+    spread(diags, sockets, DiagSocket::lookup_all)
+}
+
+fn spread<T: Send>(
+    diags: &mut [&mut DiagSocket],
+    sockets: &[Socket],
+    each: fn(&mut DiagSocket, &[Socket]) -> Vec<io::Result<T>>,
+) -> Vec<io::Result<T>> {
+    let threads = diags.len().min(sockets.len() / PER_THREAD_MIN).max(1);
+    match diags {
+        [] => {
+            let none = || Err(io::Error::other("no sock_diag socket to ask"));
+            return sockets.iter().map(|_| none()).collect();
+        }
+        [d, ..] if threads == 1 => return each(d, sockets),
+        _ => {}
+    }
+    let part = sockets.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = diags
+            .iter_mut()
+            .zip(sockets.chunks(part))
+            .map(|(d, chunk)| s.spawn(move || each(d, chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// The `io::Error` behind a transport failure (the send or receive itself).

@@ -1,5 +1,5 @@
 //! A scan's acts through the treat path (`sockdoc_act::treat`): kills (the ladder, recorded ahead,
-//! the kernel read again once, what is still there flagged in the tracker) and keepalive retrofits
+//! each batch read again as soon as it is acted on, what is still there flagged in the tracker) and keepalive retrofits
 //! (recorded ahead with the options before); dry-run ones only recorded. The owners are read only
 //! when an act needs them, at most once per scan ([`Session::owners_of`]).
 
@@ -12,7 +12,7 @@ use sockdoc_act::audit::{run_id, uid, WriteAhead};
 use sockdoc_act::keepalive::Change;
 use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_act::treat::keepalive::KeepaliveRecord;
-use sockdoc_act::treat::kill::{KillRecord, Ladder, Verdict};
+use sockdoc_act::treat::kill::{KillRecord, Ladder, Says, Verdict};
 use sockdoc_act::treat::{self, AuditStop, Context};
 use sockdoc_core::reap::decide::{Keep, Kill};
 use sockdoc_core::reap::track::flag;
@@ -27,18 +27,33 @@ use crate::metrics::{KillLabels, OutcomeLabels};
 use crate::scan::ScanError;
 use crate::ShowSocket;
 
-/// What a reap record says of a kill besides the socket: the rule, why it was chosen.
+/// What a reap kill's intent (and dry-run) record says besides the act: the socket, and why.
 #[derive(Serialize)]
-struct KillWhy<'a> {
+struct KillAbout<'a> {
     schema: u32,
     /// The socket as `--json` shows it (with its processes once they were read).
     socket: Value,
+    #[serde(flatten)]
+    why: KillWhy<'a>,
+}
+
+/// Why a rule chose a socket: in the intent, and again in the outcome beside the socket named.
+#[derive(Serialize)]
+struct KillWhy<'a> {
     rule: &'a str,
     reason: &'static str,
     why: &'a str,
     idle_ms: Option<u64>,
     age_ms: u64,
     age_at_least: bool,
+}
+
+/// A reap kill's outcome fields besides the socket named: the schema, and why.
+#[derive(Serialize)]
+struct KillSaid<'a> {
+    schema: u32,
+    #[serde(flatten)]
+    why: KillWhy<'a>,
 }
 
 /// What a reap record says of a keepalive change besides the socket: the rule.
@@ -80,13 +95,33 @@ struct Why<'a> {
 }
 
 impl<'a> Why<'a> {
-    fn kill<'b>(&self, k: &'b Kill, s: &Socket, owners: Option<&SocketOwners>) -> KillWhy<'b>
+    fn kill<'b>(&self, k: &'b Kill, s: &Socket, owners: Option<&SocketOwners>) -> KillAbout<'b>
+    where
+        'a: 'b,
+    {
+        KillAbout {
+            schema: self.schema,
+            socket: (self.socket)(s, owners),
+            why: self.why(k),
+        }
+    }
+
+    /// Why `k` was chosen, for its outcome record.
+    fn said<'b>(&self, k: &'b Kill) -> KillSaid<'b>
+    where
+        'a: 'b,
+    {
+        KillSaid {
+            schema: self.schema,
+            why: self.why(k),
+        }
+    }
+
+    fn why<'b>(&self, k: &'b Kill) -> KillWhy<'b>
     where
         'a: 'b,
     {
         KillWhy {
-            schema: self.schema,
-            socket: (self.socket)(s, owners),
             rule: &self.cfg.rules[k.rule].name,
             reason: k.reason.key(),
             why: &k.why,
@@ -154,7 +189,7 @@ impl Daemon<'_> {
         Ok(())
     }
 
-    /// The live kills: recorded ahead, the kernel read again once, what is still there flagged.
+    /// The live kills: recorded ahead, each batch read again once acted on, what is still there flagged.
     fn kill_live(&mut self, sample: &mut Sample, live: &[&Kill]) -> Result<(), ScanError> {
         if self.diag.is_none() {
             let opened = scope::within(&self.ns, || {
@@ -184,12 +219,15 @@ impl Daemon<'_> {
             dg,
             &chosen,
             &mut |i| holder(session.owners_of(&mut owned.borrow_mut()), &chosen[i]),
-            &|i| why.kill(live[i], &chosen[i], owned.borrow().owner_map()),
+            &Says {
+                intent: &|i| why.kill(live[i], &chosen[i], owned.borrow().owner_map()),
+                why: &|i| why.said(live[i]),
+            },
             &how,
             &CONTEXT(),
             &mut wa,
             &mut treat::Lookup,
-        )?;
+        );
         self.owner_error(&mut owned.borrow_mut());
         for (k, done) in live.iter().zip(&report.done) {
             self.count_kill(k, done.verdict.name());

@@ -30,6 +30,13 @@ impl Journal for Sink<'_> {
             Sink::File(log) => log.append_durable(records),
         }
     }
+
+    fn concurrent(&mut self) -> Option<&mut (dyn Journal + Send)> {
+        match self {
+            Sink::Out(_) => None,
+            Sink::File(log) => log.concurrent(),
+        }
+    }
 }
 
 /// A sink and the `schema` its records carry.
@@ -80,6 +87,10 @@ impl Records<'_> {
 impl Journal for Records<'_> {
     fn commit(&mut self, records: &[String]) -> std::io::Result<()> {
         self.sink.commit(records)
+    }
+
+    fn concurrent(&mut self) -> Option<&mut (dyn Journal + Send)> {
+        self.sink.concurrent()
     }
 }
 

@@ -168,7 +168,7 @@ pub const NO_OWNER: &str = "no process holds it (it closed, or its owner exited)
 /// (`owner(i)`) is borrowed and its options read, the intents (with those previous values) synced,
 /// then the change written, all or nothing per socket ([`apply`]), and the outcomes (with the values
 /// read back) synced before the next batch. `about(i)` gives the caller's fields of its records.
-pub fn keepalive<A: Serialize, J: Journal + ?Sized>(
+pub fn keepalive<A: Serialize + Send, J: Journal + ?Sized>(
     sockets: &[Socket],
     owner: &dyn Fn(usize) -> Option<(u32, u32)>,
     about: &dyn Fn(usize) -> A,

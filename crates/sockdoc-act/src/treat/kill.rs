@@ -1,12 +1,17 @@
 //! Closing a selection: the kill ladder on every socket, recorded ahead, then one re-read of the kernel
 //! that decides what was really closed. The record type [`KillRecord`] is the one shape of every
-//! `"action":"kill"` line (intent, outcome, correction, dry run).
+//! `"action":"kill"` line (intent, outcome, dry run).
+
+use std::net::IpAddr;
 
 use serde::Serialize;
-use sockdoc_diag::{DiagSocket, Socket};
+use std::collections::HashMap;
+
+use sockdoc_diag::{DiagSocket, Socket, State};
 
 use super::{AuditStop, Context, Reread};
 use crate::audit::{now_rfc3339, Journal, WriteAhead};
+use crate::beside::diag_helpers;
 use crate::kill::{ladder, Attempt, Method, RstOptions};
 
 /// What became of one socket, as the re-read shows it.
@@ -110,7 +115,9 @@ impl KillOutcome {
 }
 
 /// Every `"action":"kill"` record. `about` holds the caller's fields about the socket, flattened:
-/// at least `"socket"`; `reap` adds its rule and why, `ghosts --probe --reap` the verdict.
+/// at least `"socket"`; `reap` adds its rule and why, `ghosts --probe --reap` the verdict. An
+/// outcome record is lighter ([`KillRecord::outcome`]): it names its socket ([`Named`]) and says
+/// what happened; the intent before it (same `run`, same cookie) has the rest.
 #[derive(Serialize)]
 pub struct KillRecord<'a, A: Serialize> {
     pub time: String,
@@ -120,7 +127,8 @@ pub struct KillRecord<'a, A: Serialize> {
     pub filter: Option<&'a str>,
     pub uid: u32,
     pub dry_run: bool,
-    /// The ladder, in order.
+    /// The ladder, in order (not repeated in outcome records).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub methods: &'a [&'static str],
     #[serde(flatten)]
     pub about: A,
@@ -144,6 +152,26 @@ impl<'a, A: Serialize> KillRecord<'a, A> {
         }
     }
 
+    /// An outcome record: the socket named, why it was chosen (`why`), what became of it.
+    fn outcome<W: Serialize>(
+        ctx: &Context<'a>,
+        s: &Socket,
+        why: W,
+        outcome: KillOutcome,
+    ) -> KillRecord<'a, Named<W>> {
+        KillRecord {
+            time: now_rfc3339(),
+            action: "kill",
+            via: ctx.via,
+            filter: None,
+            uid: ctx.uid,
+            dry_run: false,
+            methods: &[],
+            about: Named::of(s, why),
+            outcome: Some(outcome),
+        }
+    }
+
     /// The record of a dry run: what would be killed (`"outcome":"would kill"`), nothing done.
     pub fn would_kill(
         ctx: &Context<'a>,
@@ -163,6 +191,74 @@ impl<'a, A: Serialize> KillRecord<'a, A> {
     }
 }
 
+/// What a caller's kill records say of each socket besides the act.
+pub struct Says<'s, A, W> {
+    /// The intent's fields, flattened: at least `"socket"` (as `list --json` shows it); `reap` adds
+    /// its rule and why, `ghosts --probe --reap` the verdict.
+    pub intent: &'s dyn Fn(usize) -> A,
+    /// Why the socket was chosen, repeated in its outcome record beside the socket named ([`Named`]);
+    /// [`Nothing`] when the caller has nothing to add.
+    pub why: &'s dyn Fn(usize) -> W,
+}
+
+/// No more fields.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Nothing {}
+
+/// The socket as an outcome record names it (its cookie and both ends: enough to read the line on its
+/// own and to find its intent, same `run` and cookie) and the caller's `why`, at a third of a full
+/// socket's bytes (a 100k-socket kill writes 100k outcome lines).
+#[derive(Serialize)]
+pub struct Named<W> {
+    pub socket: SocketRef,
+    #[serde(flatten)]
+    pub why: W,
+}
+
+/// A socket's identity and the state it was acted on in:
+/// `"socket":{"cookie":…,"state":…,"local":{"ip":…,"port":…},"remote":{…}}`.
+#[derive(Serialize)]
+pub struct SocketRef {
+    pub cookie: u64,
+    /// As `list --json` writes it (`established`, `close-wait`, …).
+    pub state: &'static str,
+    pub local: End,
+    pub remote: End,
+}
+
+/// One end of a connection, as `list --json` writes it.
+#[derive(Serialize)]
+pub struct End {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl SocketRef {
+    pub fn of(s: &Socket) -> SocketRef {
+        SocketRef {
+            cookie: s.cookie,
+            state: s.state.key(),
+            local: End {
+                ip: s.local_ip(),
+                port: s.local_port,
+            },
+            remote: End {
+                ip: s.remote_ip(),
+                port: s.remote_port,
+            },
+        }
+    }
+}
+
+impl<W> Named<W> {
+    pub fn of(s: &Socket, why: W) -> Named<W> {
+        Named {
+            socket: SocketRef::of(s),
+            why,
+        }
+    }
+}
+
 /// The names of a ladder's rungs, for the records.
 pub fn names(methods: &[Method]) -> Vec<&'static str> {
     methods.iter().map(|m| m.name()).collect()
@@ -175,106 +271,90 @@ pub struct Ladder<'a> {
     pub rst: RstOptions,
 }
 
-/// Kill `sockets` with `how`, recorded ahead in `wa` (intents synced before each batch is acted on,
-/// outcomes before the next), then read the kernel again once ([`Reread`]) for every socket acted
-/// on: only what is gone (or, after a shutdown, changed state) is [`Verdict::Killed`]; a socket whose
-/// rung answered but that the kernel still shows gets a correction outcome record (the last outcome
-/// of a socket in a run is the one that counts). `owner(i)` is the (pid, fd) holding `sockets[i]`,
-/// asked only when the shutdown rung is reached; `about(i)` the caller's fields of its records.
-/// `diag` must be open in the sockets' namespace. A failed re-read is returned as is (the records
-/// written stand).
+/// Kill `sockets` with `how`, recorded ahead in `wa`: each batch's intents are durable before it is
+/// acted on; the batch is then read again at once ([`Reread`]), and its outcome records say what the
+/// kernel shows: only what is gone (or, after a shutdown, changed state) is [`Verdict::Killed`].
+/// `owner(i)` is the (pid, fd) holding `sockets[i]`, asked only when the shutdown rung is reached;
+/// `says` gives the caller's fields of the records ([`Says`]).
+/// `diag` must be open in the sockets' namespace; a large selection is shared out to more sock_diag
+/// sockets opened beside it, a thread each ([`diag_helpers`]).
 #[allow(clippy::too_many_arguments)]
-pub fn kill<A: Serialize, J: Journal + ?Sized, R: Reread>(
+pub fn kill<A, W, J, R>(
     diag: &mut DiagSocket,
     sockets: &[Socket],
     owner: &mut dyn FnMut(usize) -> Option<(u32, u32)>,
-    about: &dyn Fn(usize) -> A,
+    says: &Says<A, W>,
     how: &Ladder,
     ctx: &Context,
     wa: &mut WriteAhead<J>,
     reread: &mut R,
-) -> Result<KillReport, R::Error> {
+) -> KillReport
+where
+    A: Serialize + Send,
+    W: Serialize,
+    J: Journal + ?Sized,
+    R: Reread,
+{
     let methods = names(how.methods);
     let items: Vec<usize> = (0..sockets.len()).collect();
+    let mut helpers = diag_helpers(diag, sockets.len());
+    let mut diags: Vec<&mut DiagSocket> = std::iter::once(diag).chain(&mut helpers).collect();
     let acted = wa.act(
         &items,
-        |&i| KillRecord::new(ctx, &methods, about(i)),
+        |&i| KillRecord::new(ctx, &methods, (says.intent)(i)),
         |batch| {
             let chosen: Vec<Socket> = batch.iter().map(|&i| sockets[i]).collect();
-            ladder(
-                diag,
-                &chosen,
-                &mut |k| owner(batch[k]),
-                how.methods,
-                &how.rst,
-            )
+            let owner = &mut |k: usize| owner(batch[k]);
+            let tries = ladder(&mut diags, &chosen, owner, how.methods, &how.rst);
+            let now = reread.present(&mut diags, &chosen);
+            let judged = chosen.iter().zip(tries);
+            judged.map(|(s, t)| judge(*s, t, &now)).collect()
         },
-        |&i, tries| KillRecord {
-            outcome: Some(KillOutcome::of(
-                Verdict::of_attempts(tries),
-                tries,
-                tries
-                    .last()
-                    .and_then(|t| t.error.clone())
-                    .filter(|_| Verdict::of_attempts(tries) == Verdict::Failed),
-            )),
-            ..KillRecord::new(ctx, &methods, about(i))
+        |&i, k: &Killed| {
+            let o = KillOutcome::of(k.verdict, &k.attempts, k.error.clone());
+            KillRecord::<A>::outcome(ctx, &sockets[i], (says.why)(i), o)
         },
     );
-    let (attempts, mut stopped) = match acted {
-        Ok(a) => (a, None),
-        Err(st) => (
-            st.done,
-            Some(AuditStop {
+    match acted {
+        Ok(done) => KillReport {
+            done,
+            stopped: None,
+        },
+        Err(st) => KillReport {
+            done: st.done,
+            stopped: Some(AuditStop {
                 error: st.error,
                 unrecorded: st.unrecorded,
             }),
+        },
+    }
+}
+
+/// What became of `s` after the rungs `tries`, by what the kernel shows now (`now`, by cookie).
+fn judge(s: Socket, tries: Vec<Attempt>, now: &HashMap<u64, State>) -> Killed {
+    let said = Verdict::of_attempts(&tries);
+    let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
+    let gone = match now.get(&s.cookie) {
+        None => true,
+        Some(st) => worked == Some(Method::Shutdown) && *st != s.state,
+    };
+    let (verdict, error) = match (said, gone) {
+        (Verdict::Failed, _) => (Verdict::Failed, tries.last().and_then(|t| t.error.clone())),
+        (v, true) => (v, None),
+        (Verdict::Killed, false) => (
+            Verdict::Failed,
+            Some("the kernel still shows it unchanged".to_string()),
+        ),
+        (Verdict::Gone, false) => (
+            Verdict::Failed,
+            Some("SOCK_DESTROY did not find it, yet the kernel still shows it".to_string()),
         ),
     };
-    let now = reread.present(diag, &sockets[..attempts.len()])?;
-    let mut done = Vec::with_capacity(attempts.len());
-    let mut corrections = Vec::new();
-    for (i, tries) in attempts.into_iter().enumerate() {
-        let s = sockets[i];
-        let said = Verdict::of_attempts(&tries);
-        let worked = tries.iter().find(|t| t.error.is_none()).map(|t| t.method);
-        let gone = match now.get(&s.cookie) {
-            None => true,
-            Some(st) => worked == Some(Method::Shutdown) && *st != s.state,
-        };
-        let (verdict, error) = match (said, gone) {
-            (Verdict::Failed, _) => (Verdict::Failed, tries.last().and_then(|t| t.error.clone())),
-            (v, true) => (v, None),
-            (Verdict::Killed, false) => (
-                Verdict::Failed,
-                Some("the kernel still shows it unchanged".to_string()),
-            ),
-            (Verdict::Gone, false) => (
-                Verdict::Failed,
-                Some("SOCK_DESTROY did not find it, yet the kernel still shows it".to_string()),
-            ),
-        };
-        if verdict != said {
-            corrections.push(KillRecord {
-                outcome: Some(KillOutcome::of(verdict, &tries, error.clone())),
-                ..KillRecord::new(ctx, &methods, about(i))
-            });
-        }
-        done.push(Killed {
-            socket: s,
-            verdict,
-            method: worked,
-            error,
-            attempts: tries,
-        });
+    Killed {
+        socket: s,
+        verdict,
+        method: worked,
+        error,
+        attempts: tries,
     }
-    if stopped.is_none() {
-        if let Err(error) = wa.outcomes(&corrections) {
-            stopped = Some(AuditStop {
-                error,
-                unrecorded: 0,
-            });
-        }
-    }
-    Ok(KillReport { done, stopped })
 }

@@ -1,7 +1,7 @@
 //! The one treat path: a **selection** (sockets by cookie, with their owners where known) →
 //! **act** ([`kill`]: the ladder destroy → shutdown through the owner's fd → forged RST;
-//! [`keepalive`]: options set, the previous values remembered) → the kernel **read again once** for
-//! the whole selection ([`Reread`]) → **one typed audit record** per socket and phase
+//! [`keepalive`]: options set, the previous values remembered) → the kernel **read again** for each
+//! batch as soon as it is acted on ([`Reread`]) → **one typed audit record** per socket and phase
 //! ([`kill::KillRecord`], [`keepalive::KeepaliveRecord`]), written ahead through
 //! [`crate::audit::WriteAhead`] (intent before the act, outcome after).
 //!
@@ -16,6 +16,7 @@ pub mod kill;
 use std::collections::HashMap;
 use std::io;
 
+use sockdoc_diag::bulk::lookup_spread;
 use sockdoc_diag::{DiagSocket, Socket, State};
 
 /// Who acts, and on what words: the same on every record of a run.
@@ -28,44 +29,42 @@ pub struct Context<'a> {
     pub uid: u32,
 }
 
-/// The kernel read again after acting: which of the selected sockets it still shows, by cookie,
-/// with their state now. One call per run, for the whole selection, on the sock_diag socket the run
-/// acted through (in the sockets' namespace).
+/// The kernel read again after acting: which of the sockets just acted on it still shows, by cookie,
+/// with their state now. Asked once per batch, right after the batch is acted on, on the sock_diag
+/// sockets the run acted through (in the sockets' namespace). A socket it cannot tell about counts
+/// as still there: no proof, no "closed".
 pub trait Reread {
-    type Error;
-    fn present(
-        &mut self,
-        diag: &mut DiagSocket,
-        sockets: &[Socket],
-    ) -> Result<HashMap<u64, State>, Self::Error>;
+    fn present(&mut self, diags: &mut [&mut DiagSocket], sockets: &[Socket])
+        -> HashMap<u64, State>;
 }
 
-impl<E, F: FnMut(&mut DiagSocket, &[Socket]) -> Result<HashMap<u64, State>, E>> Reread for F {
-    type Error = E;
+/// The sock_diag sockets of a run, as the re-read gets them.
+pub type Diags<'d, 'e> = &'e mut [&'d mut DiagSocket];
+
+impl<F: FnMut(Diags, &[Socket]) -> HashMap<u64, State>> Reread for F {
     fn present(
         &mut self,
-        diag: &mut DiagSocket,
+        diags: &mut [&mut DiagSocket],
         sockets: &[Socket],
-    ) -> Result<HashMap<u64, State>, E> {
-        self(diag, sockets)
+    ) -> HashMap<u64, State> {
+        self(diags, sockets)
     }
 }
 
 /// The re-read every treatment uses: each acted-on socket asked for by its 4-tuple and cookie
-/// (`DiagSocket::lookup_all`), a hash lookup per socket rather than a dump of the namespace.
-/// A socket whose lookup fails (other than "gone") counts as still there: no proof, no "closed".
+/// (`sockdoc_diag::bulk::lookup_spread`), a hash lookup per socket rather than a dump of the
+/// namespace. A socket whose lookup fails (other than "gone") counts as still there.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Lookup;
 
 impl Reread for Lookup {
-    type Error = std::convert::Infallible;
     fn present(
         &mut self,
-        diag: &mut DiagSocket,
+        diags: &mut [&mut DiagSocket],
         sockets: &[Socket],
-    ) -> Result<HashMap<u64, State>, Self::Error> {
-        let now = diag.lookup_all(sockets);
-        Ok(sockets
+    ) -> HashMap<u64, State> {
+        let now = lookup_spread(diags, sockets);
+        sockets
             .iter()
             .zip(now)
             .filter_map(|(s, r)| match r {
@@ -73,7 +72,7 @@ impl Reread for Lookup {
                 Ok(Some(st)) => Some((s.cookie, st)),
                 Err(_) => Some((s.cookie, s.state)),
             })
-            .collect())
+            .collect()
     }
 }
 

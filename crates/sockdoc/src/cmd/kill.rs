@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::kill::{Method, RstOptions};
-use sockdoc_act::treat::{self, kill::Killed, kill::Ladder, AuditStop, Context};
+use sockdoc_act::treat::kill::{Killed, Ladder, Nothing, Says};
+use sockdoc_act::treat::{self, AuditStop, Context};
 use sockdoc_core::i18n::treat::{skip_reason, text as tr, TreatMsg};
 use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Socket, State};
@@ -257,7 +258,7 @@ pub const NOT_REACHED: &str = "not acted on: the audit log could not be written"
 
 /// Kill `sockets` (from `sel`) with the ladder `methods`, through the one treat path
 /// ([`sockdoc_act::treat::kill`]): recorded ahead in the audit log (with `filter` and `via`), then
-/// the kernel read again once with the selection's plan. For `kill` and for `top`'s kill action.
+/// each batch read again as soon as it is acted on. For `kill` and for `top`'s kill action.
 pub fn execute(
     sel: &Selection,
     sockets: &[Socket],
@@ -307,12 +308,15 @@ pub fn kill_sockets(
         &mut diag,
         sockets,
         &mut |i| owner_of(owners, &sockets[i]),
-        &|i| About::new(&sockets[i], owners),
+        &Says {
+            intent: &|i| About::new(&sockets[i], owners),
+            why: &|_| Nothing {},
+        },
         how,
         &ctx,
         &mut wa,
         &mut treat::Lookup,
-    )?;
+    );
     let stopped = report
         .stopped
         .map(|st| stopped_failure(&path, st, sockets.len() - report.done.len()));

@@ -201,7 +201,12 @@ fn keepalive_is_retrofitted_onto_a_running_server() {
         assert_eq!(l.action, "keepalive", "{}", l.json);
         assert_eq!(l.outcome, "set", "{}", l.json);
         assert_eq!(l.uid, 0, "{}", l.json);
-        assert_eq!(l.filter, filter_text, "{}", l.json);
+        assert_eq!(
+            l.filter.as_deref(),
+            Some(filter_text.as_str()),
+            "{}",
+            l.json
+        );
         assert!(
             conns.iter().any(|c| c.cookie() == l.cookie) || l.cookie == listener,
             "{}",

@@ -10,7 +10,9 @@ use sockdoc_lab::doctor::wait_sockets;
 use sockdoc_lab::treat::{by_cookie, wait_cookies_gone, Conn, EchoServer};
 use sockdoc_lab::SockState;
 
-use crate::run::{assert_refused, socket_pids, sport, strs, treat, Attempt, Audit, KillDoc};
+use crate::run::{
+    assert_refused, socket_pids, sport, strs, treat, Attempt, Audit, AuditLine, KillDoc,
+};
 
 /// How long a peer may take to see the reset / FIN.
 const SETTLE: Duration = Duration::from_secs(5);
@@ -55,8 +57,8 @@ fn assert_untouched(srv: &EchoServer, conns: &[Conn], why: &str) {
     }
 }
 
-/// The audit lines of one kill run: `action` kill, `method`, outcome killed, uid 0, the filter
-/// text; returns their cookies, sorted.
+/// The audit lines of one kill run: `action` kill, `method`, outcome killed, uid 0, and the filter
+/// text in the intent before each; returns their cookies, sorted.
 fn audit_kills(audit: &Audit, method: &str, filter: &str) -> Vec<u64> {
     let lines = audit.lines();
     for l in &lines {
@@ -64,7 +66,16 @@ fn audit_kills(audit: &Audit, method: &str, filter: &str) -> Vec<u64> {
         assert_eq!(l.method.as_deref(), Some(method), "{}", l.json);
         assert_eq!(l.outcome, "killed", "{}", l.json);
         assert_eq!(l.uid, 0, "{}", l.json);
-        assert_eq!(l.filter, filter, "the filter as given: {}", l.json);
+    }
+    let intents: Vec<AuditLine> = audit
+        .all_lines()
+        .into_iter()
+        .filter(|l| l.json["phase"] == "intent")
+        .collect();
+    assert_eq!(intents.len(), lines.len(), "an intent for every outcome");
+    for l in &intents {
+        let typed = Some(filter.to_string());
+        assert_eq!(l.filter, typed, "the filter as given: {}", l.json);
     }
     sorted(lines.iter().map(|l| l.cookie).collect())
 }

@@ -13,7 +13,8 @@ use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::challenge::Challenger;
 use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_act::probe::{self, raw_probe, Probing, RawProbeOptions, RawVerdict};
-use sockdoc_act::treat::{self, kill::Ladder, Context};
+use sockdoc_act::treat::kill::{Ladder, Says};
+use sockdoc_act::treat::{self, Context};
 use sockdoc_core::i18n::treat::{text as tr, TreatMsg, RECORDED};
 use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Socket, TimerKind};
@@ -480,12 +481,19 @@ impl Report for ProbeReport<'_> {
 #[derive(Serialize)]
 struct DeadAbout<'a> {
     socket: JSocket<'a>,
+    #[serde(flatten)]
+    dead: Dead,
+}
+
+/// Why a suspect is reaped, in its kill records.
+#[derive(Serialize)]
+struct Dead {
     /// `dead: ` and the probe's verdict.
     reason: String,
 }
 
 /// Reap the dead `sockets` through the treat path ([`treat::kill::kill`]): the ladder recorded ahead,
-/// the kernel read again once; reaped only when the re-read no longer shows the socket (or, after a
+/// each batch read again as soon as it is acted on; reaped only when the re-read no longer shows the socket (or, after a
 /// shutdown, shows it in another state). `why(k)` is the verdict of `sockets[k]`. Returns per socket
 /// whether it was reaped, and the failure when the audit log stopped the run.
 fn reap_dead(
@@ -512,15 +520,22 @@ fn reap_dead(
         &mut diag,
         sockets,
         &mut |k| owner_of(p.owners, &sockets[k]),
-        &|k| DeadAbout {
-            socket: JSocket::new(&sockets[k], p.owners),
-            reason: format!("dead: {}", why(k)),
+        &Says {
+            intent: &|k| DeadAbout {
+                socket: JSocket::new(&sockets[k], p.owners),
+                dead: Dead {
+                    reason: format!("dead: {}", why(k)),
+                },
+            },
+            why: &|k| Dead {
+                reason: format!("dead: {}", why(k)),
+            },
         },
         &how,
         &ctx,
         &mut wa,
         &mut treat::Lookup,
-    )?;
+    );
     let stopped = report.stopped.map(|st| {
         Failure::new(
             Exit::Io,
