@@ -2,7 +2,7 @@
 //! interleave inside a line).
 //!
 //! Acting on sockets goes through [`WriteAhead`]: for each batch ([`BATCH`] items first, each next
-//! batch twice the one before, at most [`BATCH_MAX`]), the intent records (`"phase":"intent"`) are
+//! batch four times the one before, at most [`BATCH_MAX`]), the intent records (`"phase":"intent"`) are
 //! written and synced to disk *before* anything of the batch is acted on, and the outcome records
 //! (`"phase":"outcome"`) follow in the write and sync of a later batch's intents. On the audit file
 //! those writes run on a second thread while the batch before is acted on, so the disk's latency
@@ -18,6 +18,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -28,7 +29,7 @@ pub const DEFAULT_PATH: &str = "/var/log/sockdoc/audit.jsonl";
 /// Records written between two syncs by [`AuditLog::append`].
 pub const SYNC_EVERY: usize = 1024;
 
-/// Items of the first write-ahead batch. Each later batch is twice the one before, up to
+/// Items of the first write-ahead batch. Each later batch is four times the one before, up to
 /// [`BATCH_MAX`]: a log that cannot be written is found after at most 512 acts, and a long run syncs
 /// a few times, not once per 512 sockets (each sync costs milliseconds on a real disk).
 pub const BATCH: usize = 512;
@@ -268,7 +269,7 @@ pub struct Stopped<O> {
 pub struct WriteAhead<'a, J: Journal + ?Sized> {
     journal: &'a mut J,
     run: String,
-    /// The first batch's size, and the largest (batches double between the two).
+    /// The first batch's size, and the largest (batches grow fourfold between the two).
     batch: usize,
     max: usize,
 }
@@ -284,7 +285,7 @@ impl<'a, J: Journal + ?Sized> WriteAhead<'a, J> {
         }
     }
 
-    /// Act on exactly `n` items between two syncs (default: [`BATCH`], doubling up to
+    /// Act on exactly `n` items between two syncs (default: [`BATCH`], growing fourfold up to
     /// [`BATCH_MAX`]).
     pub fn batch(mut self, n: usize) -> WriteAhead<'a, J> {
         self.batch = n.max(1);
@@ -316,7 +317,7 @@ impl<'a, J: Journal + ?Sized> WriteAhead<'a, J> {
         mut outcome: impl FnMut(&T, &O) -> R,
     ) -> Result<Vec<O>, Stopped<O>>
     where
-        I: Serialize + Send,
+        I: Serialize,
         R: Serialize,
     {
         let chunks = self.chunks(items);
@@ -334,7 +335,7 @@ impl<'a, J: Journal + ?Sized> WriteAhead<'a, J> {
         }
     }
 
-    /// `items` cut into the write-ahead batches: the first of `self.batch`, each next twice the one
+    /// `items` cut into the write-ahead batches: the first of `self.batch`, each next four times the one
     /// before, at most `self.max`.
     fn chunks<'t, T>(&self, items: &'t [T]) -> Vec<&'t [T]> {
         let (mut at, mut size, mut out) = (0, self.batch, Vec::new());
@@ -342,7 +343,7 @@ impl<'a, J: Journal + ?Sized> WriteAhead<'a, J> {
             let end = items.len().min(at + size);
             out.push(&items[at..end]);
             at = end;
-            size = (size * 2).min(self.max);
+            size = (size * 4).min(self.max);
         }
         out
     }
@@ -404,10 +405,11 @@ where
     }
 }
 
-/// Commits on a second thread: [intents 0] in line, then while batch k is acted on, the second thread
-/// serializes batch k+1's intents and writes and syncs them with batch k-1's outcomes. The records
-/// are built on this thread (the caller's closures run here), which also serializes each batch's
-/// outcomes once it has acted: the two threads share the work about evenly.
+/// Commits on a second thread, which only writes and syncs: [intents 0], then while batch k is acted
+/// on, [outcomes k-1 + intents k+1]; the last batch's outcomes go with the ones before it, at the
+/// end. This thread builds and serializes every record, the next batch's intents while the writer
+/// syncs and the first batch's while the writer syncs the very first commit, so the disk's latency
+/// hides behind work.
 fn pipelined<T, O, I, R>(
     journal: &mut (dyn Journal + Send),
     run: &str,
@@ -415,49 +417,85 @@ fn pipelined<T, O, I, R>(
     steps: Steps<T, O, I, R>,
 ) -> Result<Vec<O>, Stopped<O>>
 where
-    I: Serialize + Send,
+    I: Serialize,
     R: Serialize,
 {
     let mut done: Vec<O> = Vec::new();
-    let Some(first) = chunks.first() else {
+    if chunks.is_empty() {
         return Ok(done);
-    };
-    if let Err(error) = journal.commit(&lines::<I, R>(run, &[], &(steps.intents)(first))) {
-        return stopped(done, 0, error);
     }
-    // Outcome lines not yet committed.
-    let mut pending: Vec<String> = Vec::new();
-    for (k, chunk) in chunks.iter().enumerate() {
-        let unrecorded = pending.len();
-        let next = match chunks.get(k + 1) {
-            Some(next) => (steps.intents)(next),
+    let Steps {
+        intents,
+        act,
+        outcomes,
+    } = steps;
+    let mut intent_lines = |k: usize| -> Vec<String> {
+        match chunks.get(k) {
+            Some(c) => lines::<I, R>(run, &[], &intents(c)),
             None => Vec::new(),
-        };
-        let mut earlier = std::mem::take(&mut pending);
-        let (outs, written) = std::thread::scope(|s| {
-            let j = &mut *journal;
-            let writer = s.spawn(move || {
-                earlier.extend(next.iter().map(|r| stamp(run, r, "intent")));
-                j.commit(&earlier)
-            });
-            let outs = (steps.act)(chunk);
-            let written = writer
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (outs, written)
-        });
-        debug_assert_eq!(outs.len(), chunk.len(), "one outcome per item");
-        pending = lines::<R, R>(run, &(steps.outcomes)(chunk, &outs), &[]);
-        done.extend(outs);
-        if let Err(error) = written {
-            // This batch was acted on (its intents were durable); the next one is not.
-            return stopped(done, unrecorded + chunk.len(), error);
         }
-    }
-    match journal.commit(&pending) {
-        Ok(()) => Ok(done),
-        Err(error) => stopped(done, pending.len(), error),
-    }
+    };
+    std::thread::scope(|s| {
+        let (to_writer, jobs) = mpsc::channel::<Vec<String>>();
+        let (acks, from_writer) = mpsc::channel::<io::Result<()>>();
+        s.spawn(move || {
+            for lines in jobs {
+                if acks.send(journal.commit(&lines)).is_err() {
+                    break;
+                }
+            }
+        });
+        let commit = |lines: Vec<String>| -> io::Result<()> {
+            to_writer.send(lines).map_err(|_| writer_gone())?;
+            from_writer.recv().map_err(|_| writer_gone())?
+        };
+        let sent = |lines: Vec<String>| to_writer.send(lines).map_err(|_| writer_gone());
+        let acked = || from_writer.recv().map_err(|_| writer_gone())?;
+        if let Err(error) = sent(intent_lines(0)) {
+            return stopped(done, 0, error);
+        }
+        let mut next = intent_lines(1);
+        if let Err(error) = acked() {
+            return stopped(done, 0, error);
+        }
+        // Outcome lines not yet sent to the writer.
+        let mut pending: Vec<String> = Vec::new();
+        for (k, chunk) in chunks.iter().enumerate() {
+            let last = k + 1 == chunks.len();
+            let unrecorded = pending.len();
+            let on_its_way = if last {
+                Ok(())
+            } else {
+                let mut batch = std::mem::take(&mut pending);
+                batch.append(&mut next);
+                sent(batch)
+            };
+            if let Err(error) = on_its_way {
+                return stopped(done, unrecorded, error);
+            }
+            let outs = act(chunk);
+            debug_assert_eq!(outs.len(), chunk.len(), "one outcome per item");
+            pending.extend(lines::<R, R>(run, &outcomes(chunk, &outs), &[]));
+            done.extend(outs);
+            if !last {
+                next = intent_lines(k + 2);
+                if let Err(error) = acked() {
+                    // This batch was acted on (its intents were durable); the next one is not.
+                    return stopped(done, unrecorded + chunk.len(), error);
+                }
+            }
+        }
+        let n = pending.len();
+        match commit(pending) {
+            Ok(()) => Ok(done),
+            Err(error) => stopped(done, n, error),
+        }
+    })
+}
+
+/// The writer thread ended before its work did (it panicked).
+fn writer_gone() -> io::Error {
+    io::Error::other("the audit writer stopped")
 }
 
 /// The record as one JSON line with `"phase"` and `"run"` first (a record that is not an object goes
@@ -637,16 +675,16 @@ mod tests {
         let (_, acted, r) = acts_on(2, true);
         let s = r.expect_err("stopped");
         assert_eq!((acted.len(), s.done.len(), s.unrecorded), (4, 4, 4));
-        // The last outcomes cannot be written.
-        let (_, acted, r) = acts_on(4, true);
-        assert_eq!((acted.len(), r.expect_err("stopped").unrecorded), (5, 1));
+        // The last outcomes (the second and third batch's, at the end) cannot be written.
+        let (_, acted, r) = acts_on(3, true);
+        assert_eq!((acted.len(), r.expect_err("stopped").unrecorded), (5, 3));
         // Nothing can be written: nothing is acted on.
         let (_, acted, r) = acts_on(0, true);
         assert!(acted.is_empty() && r.expect_err("stopped").done.is_empty());
     }
 
     #[test]
-    fn batches_double_up_to_the_largest() {
+    fn batches_grow_fourfold_up_to_the_largest() {
         let mut j = Mem::new(usize::MAX, false);
         let items: Vec<u32> = (0..12_000).collect();
         let mut sizes = Vec::new();
@@ -661,7 +699,7 @@ mod tests {
                 |i, _| json!({ "item": i }),
             )
             .expect("ok");
-        assert_eq!(sizes, [512, 1024, 2048, 4096, 4096, 224]);
+        assert_eq!(sizes, [512, 2048, 4096, 4096, 1248]);
         // One commit per batch (its intents with the outcomes before it), and the last outcomes.
         assert_eq!(j.commits().len(), sizes.len() + 1);
     }
@@ -669,7 +707,8 @@ mod tests {
     #[test]
     fn intents_are_committed_before_each_batch_and_outcomes_after() {
         // In line: each batch's outcomes go with the next batch's intents. Pipelined: the next
-        // batch's intents are written while this one is acted on, the outcomes one batch later.
+        // batch's intents are written while this one is acted on, the outcomes one batch later,
+        // the last batch's with the ones before it.
         let in_line = vec![
             p("intent", &[0, 1]),
             both(&[0, 1], &[2, 3]),
@@ -680,8 +719,7 @@ mod tests {
             p("intent", &[0, 1]),
             p("intent", &[2, 3]),
             both(&[0, 1], &[4]),
-            p("outcome", &[2, 3]),
-            p("outcome", &[4]),
+            p("outcome", &[2, 3, 4]),
         ];
         for (concurrent, want) in [(false, in_line), (true, pipelined)] {
             let (j, acted, r) = acts_on(usize::MAX, concurrent);

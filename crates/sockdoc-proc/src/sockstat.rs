@@ -11,6 +11,10 @@ pub struct SockStat {
     pub tcp6_inuse: u64,
     pub udp_inuse: u64,
     pub udp6_inuse: u64,
+    /// `sockstat` (IPv4) and `sockstat6` could be read: the counts of a family are known, not zero
+    /// for want of the file.
+    pub read_v4: bool,
+    pub read_v6: bool,
 }
 
 impl SockStat {
@@ -22,10 +26,12 @@ impl SockStat {
             s.tcp_orphan = field(&text, "TCP:", "orphan");
             s.tcp_tw = field(&text, "TCP:", "tw");
             s.udp_inuse = field(&text, "UDP:", "inuse");
+            s.read_v4 = true;
         }
         if let Ok(text) = std::fs::read_to_string("/proc/thread-self/net/sockstat6") {
             s.tcp6_inuse = field(&text, "TCP6:", "inuse");
             s.udp6_inuse = field(&text, "UDP6:", "inuse");
+            s.read_v6 = true;
         }
         s
     }

@@ -168,7 +168,7 @@ pub const NO_OWNER: &str = "no process holds it (it closed, or its owner exited)
 /// (`owner(i)`) is borrowed and its options read, the intents (with those previous values) synced,
 /// then the change written, all or nothing per socket ([`apply`]), and the outcomes (with the values
 /// read back) synced before the next batch. `about(i)` gives the caller's fields of its records.
-pub fn keepalive<A: Serialize + Send, J: Journal + ?Sized>(
+pub fn keepalive<A: Serialize, J: Journal + ?Sized>(
     sockets: &[Socket],
     owner: &dyn Fn(usize) -> Option<(u32, u32)>,
     about: &dyn Fn(usize) -> A,
@@ -180,6 +180,8 @@ pub fn keepalive<A: Serialize + Send, J: Journal + ?Sized>(
     let ready: RefCell<Vec<Option<Borrowed>>> =
         RefCell::new((0..sockets.len()).map(|_| None).collect());
     let items: Vec<usize> = (0..sockets.len()).collect();
+    // At most two batches' borrowed fds are open at once (the one acted on, the next one's intents).
+    crate::pidfd::make_room(sockets.len().min(2 * crate::audit::BATCH_MAX) + 64);
     let acted = wa.act(
         &items,
         |&i| {

@@ -290,7 +290,7 @@ pub fn kill<A, W, J, R>(
     reread: &mut R,
 ) -> KillReport
 where
-    A: Serialize + Send,
+    A: Serialize,
     W: Serialize,
     J: Journal + ?Sized,
     R: Reread,

@@ -185,7 +185,7 @@ fn a_full_disk_kills_nothing() {
 
 #[test]
 fn a_disk_that_fills_during_the_run_stops_it_with_every_kill_on_record() {
-    // Batches of 512, 1024 and 1464: the log fills at the second or third commit, whatever the
+    // Batches of 512, 2048 and 440: the log fills at the second or third commit, whatever the
     // records' exact length here.
     const N: usize = 3000;
     let srv = EchoServer::start().expect("echo server");

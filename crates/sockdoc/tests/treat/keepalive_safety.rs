@@ -536,18 +536,18 @@ fn keepalive_on_a_full_disk_changes_nothing() {
     }
 }
 
-/// A disk that fills during the run stops it before the next batch: 2000 connections in batches of
-/// 512, 1024 and 464. The audit file is written on a second thread while a batch is acted on, in
-/// commits [intents 1], [intents 2] (while batch 1 is changed), [outcomes 1 + intents 3] (while batch
-/// 2 is), …; the log has room for the first two and half the third. Two batches are changed, the
+/// A disk that fills during the run stops it before the next batch: 3000 connections in batches of
+/// 512, 2048 and 440 (write-ahead batches grow fourfold). The audit file is written on a second
+/// thread while a batch is acted on, in commits [intents 1], [intents 2] (while batch 1 is changed),
+/// [outcomes 1 + intents 3] (while batch 2 is), …; the log has room for the first two and half the
+/// third. Two batches are changed, the
 /// third is not touched; every changed socket has its intent on disk; exit 74 with one line; the
 /// report, printed before the error, says what was set and what was not acted on.
 #[test]
 fn a_disk_that_fills_during_the_run_stops_it_before_the_next_batch() {
-    // Batches of 512, then 1024, then the rest (write-ahead batches double).
-    const N: usize = 2000;
+    const N: usize = 3000;
     const FIRST: usize = 512;
-    const TWO: usize = FIRST + 2 * FIRST;
+    const TWO: usize = FIRST + 4 * FIRST;
     let srv = EchoServer::start().expect("start the echo server");
     let conns = srv.connect(N).expect("connect");
     let filter = clients_of(&srv);

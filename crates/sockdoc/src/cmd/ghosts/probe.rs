@@ -237,6 +237,8 @@ fn start(p: &ProbeRun, audit: &mut AuditLog, run: &str) -> Result<Started, Failu
         }
         r
     };
+    // Every probe holds its borrowed fd until it is restored.
+    sockdoc_act::pidfd::make_room(reachable.len() + 64);
     let started_probes = WriteAhead::new(audit, run).act(
         &reachable,
         |&(i, pid, fd)| record(i, json!({"pid": pid, "fd": fd})),
