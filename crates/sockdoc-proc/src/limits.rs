@@ -146,9 +146,10 @@ pub fn fd_pressure_in(proc_root: &Path, ratio: f64) -> Vec<FdPressure> {
     }
     let mut out = Vec::new();
     for pid in pids {
-        // Cheap first look: since Linux 6.2 the size of /proc/PID/fd is the number of open descriptors
-        // (counted from the fd bitmap, never below the listing's count); 0 on older kernels.
-        let quick = match fd_dir_size(&proc, pid) {
+        // Since Linux 6.2 the size of /proc/PID/fd is the number of open descriptors, counted from
+        // the fd bitmap: the very count RLIMIT_NOFILE is checked against (descriptors being
+        // installed included), in one stat. Older kernels say 0: the listing is counted instead.
+        let open = match fd_dir_size(&proc, pid) {
             Ok(0) => match count_fds(&proc, pid, &mut buf) {
                 Ok(n) => n,
                 Err(_) => continue,
@@ -156,7 +157,7 @@ pub fn fd_pressure_in(proc_root: &Path, ratio: f64) -> Vec<FdPressure> {
             Ok(n) => n,
             Err(_) => continue,
         };
-        if quick < MIN_FDS {
+        if open < MIN_FDS {
             continue;
         }
         let Ok(NoFile {
@@ -166,14 +167,7 @@ pub fn fd_pressure_in(proc_root: &Path, ratio: f64) -> Vec<FdPressure> {
         else {
             continue;
         };
-        if !at_least(quick, soft, ratio) {
-            continue;
-        }
-        // Exact count for the few candidates.
-        let Ok(open) = count_fds(&proc, pid, &mut buf) else {
-            continue;
-        };
-        if open < MIN_FDS || !at_least(open, soft, ratio) {
+        if !at_least(open, soft, ratio) {
             continue;
         }
         let name = std::fs::read_to_string(proc_root.join(pid.to_string()).join("comm"))

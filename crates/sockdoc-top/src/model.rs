@@ -93,9 +93,12 @@ impl Shown {
         self.drilled || self.tab == Tab::Ghosts
     }
 
-    /// Socket owners are on screen (services, processes, a socket table's process column).
+    /// Owners of any socket are on screen (processes, a socket table's process column): the /proc
+    /// walk keeps them fresh. The port table names each port's service by its listener's owner,
+    /// which an older walk still knows (listeners rarely change hands): like the tables that show no
+    /// owners, it takes them at the slower cadence ([`crate::worker::HIDDEN_OWNERS`]).
     pub fn shows_owners(self) -> bool {
-        self.drilled || !matches!(self.tab, Tab::Remote | Tab::Prefix | Tab::Findings)
+        self.drilled || matches!(self.tab, Tab::Process | Tab::Ghosts)
     }
 }
 

@@ -26,8 +26,9 @@ use sockdoc_runtime::watch::NsWatch;
 
 use crate::model::{digest, Capture, Lens, Shown, Snap, Tab};
 
-/// While no owners are on screen, they are read again only when older than this many times
-/// `--owners-every` (the /proc walk is a quarter of top's CPU at 300k sockets).
+/// While no owners are on screen (or only listeners', on the port table), they are read again only
+/// when older than this many times `--owners-every` (the /proc walk is a quarter of top's CPU at
+/// 300k sockets).
 pub const HIDDEN_OWNERS: u32 = 8;
 
 /// What the screen tells the worker.
@@ -412,7 +413,9 @@ impl Job {
 /// TCP v4 and v6 sockets share the kernel's table, which a dump walks whole (every namespace's
 /// sockets) whichever family it asks for: at 300k sockets the walk is most of a census. So the v6
 /// dump runs only when the namespace may hold TCP v6 sockets: sockstat6 counts some in use, or
-/// sockstat counts more TIME-WAIT sockets than the v4 dump returned (the rest may be v6).
+/// sockstat counts more TIME-WAIT sockets than the v4 dump returned (the rest may be v6): finer than
+/// the census's own skip of a dump the counts prove empty (`sockdoc_core::collect`), which cannot
+/// know how many TIME-WAIT sockets are v4.
 fn capture(
     session: &Session,
     ns: &Netns,
@@ -494,15 +497,10 @@ struct Tcp6Hint {
 
 impl Tcp6Hint {
     fn read() -> Tcp6Hint {
-        let known = [
-            "/proc/thread-self/net/sockstat",
-            "/proc/thread-self/net/sockstat6",
-        ]
-        .iter()
-        .all(|p| std::path::Path::new(p).exists());
+        let stat = SockStat::read();
         Tcp6Hint {
-            known,
-            stat: SockStat::read(),
+            known: stat.read_v4 && stat.read_v6,
+            stat,
         }
     }
 
