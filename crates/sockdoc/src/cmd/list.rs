@@ -218,6 +218,7 @@ pub fn run(g: &Global, a: &ListArgs) -> Result<Done, Failure> {
     let needs = Needs {
         owners: want_owners,
         tcp_info: want_info,
+        cgroups: false,
     };
     let plan = census::plan(&scope, &a.select, &a.filter, needs)?;
     let wanted_owners = plan.owners;
