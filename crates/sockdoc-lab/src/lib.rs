@@ -15,6 +15,7 @@
 //! Modules:
 //! - [`netns`]: the namespace guard [`Netns`] (commands, nftables rules and packet drops inside it);
 //! - [`cgroup`]: a throw-away cgroup v2 slice with child cgroups and processes started inside them;
+//! - [`podman`]: a real Podman container (busybox image made on the spot, runc, no network);
 //! - [`lock`]: the machine-wide lock that keeps lab namespaces still while a test scans all of them;
 //! - [`scenario`]: sockets in a chosen TCP/UDP state, with what `ss` must show ([`Expected`]);
 //! - [`ss`]: `ss` run inside a namespace and its output parsed into [`SsSocket`]s;
@@ -39,6 +40,7 @@ mod enter;
 pub mod lock;
 pub mod netns;
 mod owned;
+pub mod podman;
 pub mod probe;
 pub mod reap;
 pub mod scenario;

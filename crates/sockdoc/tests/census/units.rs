@@ -5,7 +5,6 @@
 //! sees the same units as `sockdoc --netns NS`. An unprivileged run names the units too.
 
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -108,24 +107,11 @@ fn ss_server_side(ns: &Netns, port: u16) -> u64 {
     snap.iter().filter(|s| s.local.port == port).count() as u64
 }
 
-/// `ss -tanHe sport = :PORT` through nsenter (which keeps the host's /sys, so ss finds the
-/// cgroup2 mount and prints each socket's cgroup path): the `cgroup:` fields.
+/// The `cgroup:` paths `ss -e` prints for the sockets of local port `port`.
 fn ss_cgroups(ns: &Netns, port: u16) -> Vec<String> {
-    let out = Command::new("nsenter")
-        .arg(format!("--net={}", ns.path().display()))
-        .args(["ss", "-tanHe", "sport", "=", &format!(":{port}")])
-        .output()
-        .expect("run nsenter ss");
-    assert!(out.status.success(), "nsenter ss: {out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("cgroup:"))
-                .unwrap_or_else(|| panic!("no cgroup field in ss -e: {l}"))
-                .to_string()
-        })
-        .collect()
+    let filter = ["sport", "=", &format!(":{port}")];
+    let found = ss::cgroups(&ns.path(), &filter).expect("ss -e");
+    found.into_iter().map(|(_, cgroup)| cgroup).collect()
 }
 
 #[test]
