@@ -156,7 +156,11 @@ fn stats_by_unit_names_other_users_services() {
             wait::poll(Duration::from_secs(10), "the server's sockets", || {
                 let found = ss::cgroups(host, &filter)?;
                 let mine = found.iter().filter(|(_, cg)| *cg == sub.rel()).count();
-                Ok(if mine == want { Ok(()) } else { Err(format!("{found:?}")) })
+                Ok(if mine == want {
+                    Ok(())
+                } else {
+                    Err(format!("{found:?}"))
+                })
             })
         };
         up(1).expect("listening");
@@ -172,7 +176,9 @@ fn stats_by_unit_names_other_users_services() {
         &copy.0.to_string_lossy(),
     ]);
     let (a, b) = (format!(":{}", served[0].2), format!(":{}", served[1].2));
-    let args = ["stats", "--json", "--by", "unit", "sport", "=", &a, "or", "sport", "=", &b];
+    let args = [
+        "stats", "--json", "--by", "unit", "sport", "=", &a, "or", "sport", "=", &b,
+    ];
     cmd.args(args);
     let doc = sockdoc::run_command(cmd, vec!["(as nobody) stats --by unit".into()])
         .expect_ok()
