@@ -138,8 +138,8 @@ fn short_tcp_info_reads_missing_fields_as_zero() {
         "fields inside 64 bytes survive"
     );
     assert_eq!(s.rtt_us, 0, "rtt is past byte 64");
-    assert_eq!(s.bytes_acked, 0);
-    assert_eq!(s.bytes_received, 0);
+    assert_eq!({ s.bytes_acked }, 0);
+    assert_eq!({ s.bytes_received }, 0);
 }
 
 #[test]

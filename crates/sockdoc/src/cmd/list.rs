@@ -422,11 +422,11 @@ fn cell_text(out: &mut String, c: Col, s: &Socket, owners: Option<&SocketOwners>
             None => write!(out, "-"),
         },
         Col::BytesAcked => match s.tcp {
-            Some(t) => write!(out, "{}", t.bytes_acked),
+            Some(t) => write!(out, "{}", { t.bytes_acked }),
             None => write!(out, "-"),
         },
         Col::BytesReceived => match s.tcp {
-            Some(t) => write!(out, "{}", t.bytes_received),
+            Some(t) => write!(out, "{}", { t.bytes_received }),
             None => write!(out, "-"),
         },
         Col::Process | Col::Cmdline => {
