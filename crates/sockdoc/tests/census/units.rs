@@ -2,14 +2,15 @@
 //! `sdtest-<pid>-<n>.slice/web.service` and `…/api.service` (each joins its cgroup before it makes a
 //! socket), clients in the test process (another cgroup). Counts per unit equal `ss`'s per port,
 //! `ss -e` names the same cgroup path, and `ip netns exec NS sockdoc` (which has no cgroup2 mount)
-//! sees the same units as `sockdoc --netns NS`. An unprivileged run names the units too.
+//! sees the same units as `sockdoc --netns NS`; TIME-WAIT sockets, which have no cgroup, are
+//! counted as `-` and the output says what that means, in English and Chinese.
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use serde_json::Value;
 use sockdoc_lab::cgroup::{Cgroup, Sub};
-use sockdoc_lab::{in_netns, ss, wait, Netns, SockState};
+use sockdoc_lab::{in_netns, ss, wait, Family, Kind, Netns, SockState};
 
 use crate::sockdoc;
 
@@ -165,4 +166,43 @@ fn ip_netns_exec_sees_the_units_that_netns_sees() {
     assert_eq!(a, b, "the same units either way");
     assert_eq!(count_of(&b, "web.service"), 3, "{b:?}");
     assert_eq!(count_of(&b, "api.service"), 2, "{b:?}");
+}
+
+#[test]
+fn sockets_without_a_cgroup_say_so_in_both_languages() {
+    let ns = Netns::new().expect("create namespace");
+    let _tw = Kind::TimeWait
+        .build(&ns, Family::V4)
+        .expect("a TIME-WAIT socket");
+    let s = start(ns, 1, 0);
+    let entry = sockdoc::stats(&s.ns, &["--by", "unit", "--top", "50"]);
+    let units = rows(&entry, "unit");
+    let tw = ss::snapshot(&s.ns)
+        .expect("ss")
+        .iter()
+        .filter(|x| x.state == SockState::TimeWait)
+        .count() as u64;
+    assert!(tw >= 1, "the scenario left a TIME-WAIT socket");
+    assert_eq!(
+        count_of(&units, "-"),
+        tw,
+        "TIME-WAIT has no cgroup: {units:?}"
+    );
+    for (lang, words) in [
+        ("en", "sockets without a cgroup"),
+        ("zh", "没有 cgroup 的套接字"),
+    ] {
+        let args = [
+            "--lang",
+            lang,
+            "--netns",
+            s.ns.name(),
+            "stats",
+            "--by",
+            "unit",
+        ];
+        let out = sockdoc::run(&args).expect_ok().stdout;
+        assert!(out.contains(words), "{lang}: {out}");
+        assert!(out.contains("web.service"), "{lang}: {out}");
+    }
 }
