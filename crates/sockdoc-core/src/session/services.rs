@@ -8,7 +8,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use sockdoc_proc::runtimes::{PodName, Runtime, Sources};
 use sockdoc_proc::{CgroupFs, CgroupIndex};
 
-use crate::service::{path, NameBook, Services};
+use crate::service::{path, ContainerRef, NameBook, Services};
 
 /// Cgroup ids → services, for every census of a session.
 pub struct ServiceCache {
@@ -67,22 +67,22 @@ impl ServiceCache {
         };
         // Names for the containers and pods not asked about before, in one round.
         let mut containers = Vec::new();
-        let mut pods = false;
+        let mut uids = Vec::new();
         for &id in &ids {
-            let Some(p) = tree.path(id) else { continue };
-            let names = path::parse(&p);
-            if let Some(c) = names.container.filter(|c| !c.named) {
-                if !state.containers.contains_key(&c.id) {
-                    containers.push((c.runtime, c.id));
-                }
+            let Some(names) = tree.path(id).map(|p| path::parse(&p)) else {
+                continue;
+            };
+            let new = |c: &ContainerRef| !c.named && !state.containers.contains_key(&c.id);
+            if let Some(c) = names.container.filter(new) {
+                containers.push((c.runtime, c.id));
             }
-            pods |= names
-                .pod_uid
-                .is_some_and(|uid| !state.pods.contains_key(&uid));
+            if let Some(uid) = names.pod_uid.filter(|u| !state.pods.contains_key(u)) {
+                uids.push(uid);
+            }
         }
         let mut notes = Vec::new();
-        if !containers.is_empty() || pods {
-            let found = self.sources.lookup(&containers, pods);
+        if !containers.is_empty() || !uids.is_empty() {
+            let found = self.sources.lookup(&containers, !uids.is_empty());
             for (_, id) in containers {
                 let name = found.containers.get(&id).cloned();
                 state.containers.insert(id, name);
@@ -93,10 +93,8 @@ impl ServiceCache {
             notes = found.notes;
         }
         // Pod uids the node's logs did not list are not asked about again.
-        for &id in &ids {
-            if let Some(uid) = tree.path(id).and_then(|p| path::parse(&p).pod_uid) {
-                state.pods.entry(uid).or_insert(None);
-            }
+        for uid in uids {
+            state.pods.entry(uid).or_insert(None);
         }
         let mut services = Services::build(&tree, ids, &*state);
         services.notes.extend(notes);
