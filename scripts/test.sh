@@ -27,6 +27,11 @@ command -v tmux >/dev/null || need+=(tmux)
 # Prometheus server and promtool for the deploy/ tests; node_exporter for bench/serve.py.
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || need+=(prometheus)
 [ -x /usr/bin/prometheus-node-exporter ] || need+=(prometheus-node-exporter)
+# A real container for the service-naming tests: podman with runc (crun refuses hybrid cgroup hosts)
+# and an image made from the static busybox.
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
+[ -x /bin/busybox ] && /bin/busybox --list | grep -qx nc || need+=(busybox-static)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq
@@ -37,6 +42,13 @@ if [ "${#need[@]}" -gt 0 ]; then
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
+# Containers get podman's default file limits unless told otherwise; where the hard limit of a process
+# is lower than those (20,000 on some machines), no container could start.
+if [ ! -e /etc/containers/containers.conf ]; then
+  mkdir -p /etc/containers
+  printf '[containers]\ndefault_ulimits = []\n' > /etc/containers/containers.conf
 fi
 
 cargo fmt --all -- --check
@@ -50,5 +62,16 @@ cargo run --locked --quiet --profile fuzz -p sockdoc-fuzz -- all --secs "${SOCKD
 if ip netns list | grep -q '^sdlab-'; then
   echo "test lab left network namespaces behind:" >&2
   ip netns list | grep '^sdlab-' >&2
+  exit 1
+fi
+cgroup2=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } break } }' /proc/self/mountinfo)
+if [ -n "$cgroup2" ] && ls "$cgroup2" | grep -q '^sdtest-'; then
+  echo "test lab left cgroups behind:" >&2
+  ls -d "$cgroup2"/sdtest-* >&2
+  exit 1
+fi
+if podman ps -a --format '{{.Names}}' 2>/dev/null | grep -q '^sdtest-'; then
+  echo "test lab left containers behind:" >&2
+  podman ps -a --format '{{.Names}}' | grep '^sdtest-' >&2
   exit 1
 fi

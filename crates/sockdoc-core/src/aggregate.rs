@@ -1,12 +1,13 @@
 //! Counting sockets: the state histogram per protocol and `--by` groupings (remote IP, ports, process,
-//! peer prefix...) with top-N. Streaming: a socket is counted and forgotten, keys are small values
-//! (addresses, ports, pids), formatted only for the rows shown.
+//! systemd unit, cgroup, peer prefix...) with top-N. Streaming: a socket is counted and forgotten, keys
+//! are small values (addresses, ports, pids, cgroup ids), formatted only for the rows shown.
 
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 use sockdoc_diag::{Addr, Family, Proto, Socket, State};
 
+use crate::service::{Lookup, Services};
 use crate::Owners;
 
 /// Per-state counts, indexed by the kernel state number (1..=11).
@@ -49,6 +50,10 @@ pub enum GroupBy {
     LocalIp,
     LocalPort,
     Process,
+    /// The systemd unit of the socket's cgroup (the cgroup's path when it has none).
+    Unit,
+    /// The socket's cgroup.
+    Cgroup,
     /// Remote address truncated to a prefix (IPv4 bits, IPv6 bits).
     PeerPrefix(u8, u8),
 }
@@ -63,6 +68,8 @@ impl GroupBy {
             GroupBy::LocalIp => "local-ip",
             GroupBy::LocalPort => "local-port",
             GroupBy::Process => "process",
+            GroupBy::Unit => "unit",
+            GroupBy::Cgroup => "cgroup",
             GroupBy::PeerPrefix(..) => "peer-prefix",
         }
     }
@@ -76,6 +83,8 @@ impl GroupBy {
             "local-ip" | "src" => GroupBy::LocalIp,
             "local-port" | "sport" | "port" => GroupBy::LocalPort,
             "process" | "proc" => GroupBy::Process,
+            "unit" | "service" => GroupBy::Unit,
+            "cgroup" => GroupBy::Cgroup,
             "peer-prefix" | "prefix" => GroupBy::PeerPrefix(prefix4.min(32), prefix6.min(128)),
             _ => return None,
         })
@@ -83,6 +92,12 @@ impl GroupBy {
 
     pub fn needs_owners(self) -> bool {
         self == GroupBy::Process
+    }
+
+    /// Keyed by cgroup id: the ids are counted as they stream in and named afterwards
+    /// ([`Tally::cgroup_ids`], [`Tally::resolve_services`]).
+    pub fn needs_cgroups(self) -> bool {
+        matches!(self, GroupBy::Unit | GroupBy::Cgroup)
     }
 }
 
@@ -94,6 +109,11 @@ pub enum Key {
     Port(u16),
     /// Owning pid; 0 = no process (TIME-WAIT, orphans, request sockets, unknown).
     Pid(u32),
+    /// The cgroup id of a unit's cgroup (of the socket's cgroup until
+    /// [`Tally::resolve_services`]); 0 = no cgroup (TIME-WAIT, request sockets).
+    Unit(u64),
+    /// A socket's cgroup id; 0 = none.
+    Cgroup(u64),
     Prefix(Family, Addr, u8),
 }
 
@@ -116,6 +136,8 @@ impl Key {
             GroupBy::LocalIp => Key::Ip(s.family, s.local),
             GroupBy::LocalPort => Key::Port(s.local_port),
             GroupBy::Process => Key::owner(s.inode, owners),
+            GroupBy::Unit => Key::Unit(s.cgroup_id),
+            GroupBy::Cgroup => Key::Cgroup(s.cgroup_id),
             GroupBy::PeerPrefix(p4, p6) => {
                 let bits = if s.family == Family::V4 { p4 } else { p6 };
                 Key::Prefix(s.family, mask(s.remote, bits), bits)
@@ -144,8 +166,13 @@ pub struct Row {
 }
 
 impl Row {
-    /// The key as users read it: `10.0.0.1`, `:21`... Process names come from the caller.
-    pub fn key_text(&self, proc_name: &dyn Fn(u32) -> Option<String>) -> String {
+    /// The key as users read it: `10.0.0.1`, `:21`... Process names come from the caller, unit
+    /// names and cgroup paths from the census's `services`.
+    pub fn key_text(
+        &self,
+        proc_name: &dyn Fn(u32) -> Option<String>,
+        services: Option<&Services>,
+    ) -> String {
         match self.key {
             Key::State(s) => s.ss_name().to_string(),
             Key::Ip(f, a) => fmt_ip(a.to_ip(f)),
@@ -156,6 +183,20 @@ impl Row {
                 None => format!("pid {p}"),
             },
             Key::Prefix(f, a, bits) => format!("{}/{bits}", fmt_ip(a.to_ip(f))),
+            Key::Unit(id) | Key::Cgroup(id) => {
+                let unit = matches!(self.key, Key::Unit(_));
+                let look = match services {
+                    _ if id == 0 => Lookup::NoCgroup,
+                    Some(s) => s.get(id),
+                    None => Lookup::Unknown(id),
+                };
+                match look {
+                    Lookup::NoCgroup => "-".to_string(),
+                    Lookup::Unknown(id) => format!("cgroup #{id}"),
+                    Lookup::Found(s) if unit => s.unit_or_path().to_string(),
+                    Lookup::Found(s) => s.path.clone(),
+                }
+            }
         }
     }
 }
@@ -241,6 +282,43 @@ impl Tally {
         }
     }
 
+    /// The cgroup ids the groupings by unit or cgroup counted (to look up once, after the count).
+    pub fn cgroup_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .by
+            .iter()
+            .zip(self.groups.iter())
+            .filter(|(by, _)| by.needs_cgroups())
+            .flat_map(|(_, map)| map.keys())
+            .filter_map(|k| match *k {
+                Key::Unit(id) | Key::Cgroup(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Count each cgroup's sockets under its unit's cgroup, now that `services` knows it. Call
+    /// once, after the last socket and merge.
+    pub fn resolve_services(&mut self, services: &Services) {
+        for (by, map) in self.by.iter().zip(self.groups.iter_mut()) {
+            if *by != GroupBy::Unit {
+                continue;
+            }
+            let mut units: FxHashMap<Key, StateCounts> = FxHashMap::default();
+            for (k, v) in map.drain() {
+                let k = match k {
+                    Key::Unit(id) => Key::Unit(services.unit_id(id)),
+                    other => other,
+                };
+                units.entry(k).or_default().merge(&v);
+            }
+            *map = units;
+        }
+    }
+
     /// Fold another tally (from a parallel dump) into this one.
     pub fn merge(&mut self, mut o: Tally) {
         self.tcp.merge(&o.tcp);
@@ -319,7 +397,7 @@ mod tests {
         assert_eq!(g[0].other, 2);
         assert_eq!(g[0].distinct, 3);
         assert_eq!(g[1].rows[0].count, 6);
-        assert_eq!(g[1].rows[0].key_text(&|_| None), "10.0.0.0/24");
+        assert_eq!(g[1].rows[0].key_text(&|_| None, None), "10.0.0.0/24");
     }
 
     #[test]
@@ -332,7 +410,7 @@ mod tests {
         a.merge(b);
         let g = a.groupings(10);
         assert_eq!(g[0].rows[0].count, 2);
-        assert_eq!(g[0].rows[0].key_text(&|_| None), "ESTAB");
+        assert_eq!(g[0].rows[0].key_text(&|_| None, None), "ESTAB");
         assert_eq!(
             a.tcp.nonzero(),
             vec![(State::Established, 2), (State::CloseWait, 1)]

@@ -9,6 +9,7 @@
 //! - [`collect`]: the parallel netlink dumps of one namespace, feeding per-dump accumulators;
 //! - [`filter`]: the filter language, parsed once, evaluated per socket and pushed down to the kernel;
 //! - [`aggregate`]: state histograms and `--by` groupings with top-N;
+//! - [`service`]: sockets' cgroups as people name them: systemd unit and slice, container, pod;
 //! - [`owners`]: the [`Owners`] seam filters and groupings ask "who owns this socket?" through;
 //! - [`doctor`]: detectors from one sample and the kernel state to typed findings;
 //! - [`sysctl_audit`]: the one sysctl judge, used by the doctor and `sysctl check`/`plan`;
@@ -30,6 +31,7 @@ pub mod lifetimes;
 pub mod own_ssh;
 pub mod owners;
 pub mod reap;
+pub mod service;
 pub mod session;
 pub mod sysctl_audit;
 pub mod units;

@@ -148,6 +148,7 @@ pub fn parse_socket(p: &[u8], proto: Proto) -> Result<Option<Socket>, &'static s
         uid: wire::u32_ne(p, msg::UID),
         recv_q: wire::u32_ne(p, msg::RQUEUE),
         send_q: wire::u32_ne(p, msg::WQUEUE),
+        cgroup_id: 0,
         tcp: None,
     };
     let mut off = wire::INET_DIAG_MSG_LEN;
@@ -159,6 +160,8 @@ pub fn parse_socket(p: &[u8], proto: Proto) -> Result<Option<Socket>, &'static s
         }
         if akind == wire::INET_DIAG_INFO && proto == Proto::Tcp {
             sock.tcp = Some(parse_tcp_info(&p[off + 4..off + alen]));
+        } else if akind == wire::INET_DIAG_CGROUP_ID && alen >= 12 {
+            sock.cgroup_id = wire::u64_ne(p, off + 4);
         }
         off += wire::align4(alen);
     }

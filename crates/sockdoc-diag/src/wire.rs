@@ -31,6 +31,9 @@ pub const INET_DIAG_REQ_BYTECODE: u16 = 1;
 /// Reply attributes (`INET_DIAG_*`).
 pub const INET_DIAG_INFO: u16 = 2;
 pub const INET_DIAG_SHUTDOWN: u16 = 8;
+/// The socket's cgroup v2 id (u64). Linux 5.7+ sends it with every full socket, unasked; TIME-WAIT
+/// and request sockets have no cgroup and carry none.
+pub const INET_DIAG_CGROUP_ID: u16 = 21;
 
 /// `struct inet_diag_msg` offsets.
 pub mod msg {

@@ -97,9 +97,8 @@ fn truncated_message_is_an_error() {
     }
 }
 
-#[test]
-fn short_tcp_info_reads_missing_fields_as_zero() {
-    // Rebuild the first message with its INET_DIAG_INFO attribute cut to 64 bytes (an old kernel).
+/// The first message rebuilt with each attribute's data passed through `f` (`None` drops it).
+fn rebuild_attrs(mut f: impl FnMut(u16, Vec<u8>) -> Option<Vec<u8>>) -> Vec<u8> {
     let m = first_message();
     let body = &m[wire::NLMSG_HDRLEN..];
     let mut attrs = Vec::new();
@@ -107,21 +106,31 @@ fn short_tcp_info_reads_missing_fields_as_zero() {
     while off + 4 <= body.len() {
         let alen = usize::from(wire::u16_ne(body, off));
         let kind = wire::u16_ne(body, off + 2);
-        let mut data = body[off + 4..off + alen].to_vec();
-        if kind == wire::INET_DIAG_INFO {
-            data.truncate(64);
+        if let Some(data) = f(kind, body[off + 4..off + alen].to_vec()) {
+            attrs.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+            attrs.extend_from_slice(&kind.to_ne_bytes());
+            attrs.extend_from_slice(&data);
+            attrs.resize(wire::align4(attrs.len()), 0);
         }
-        attrs.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
-        attrs.extend_from_slice(&kind.to_ne_bytes());
-        attrs.extend_from_slice(&data);
-        attrs.resize(wire::align4(attrs.len()), 0);
         off += wire::align4(alen);
     }
     let mut out = m[..wire::NLMSG_HDRLEN + wire::INET_DIAG_MSG_LEN].to_vec();
     out.extend_from_slice(&attrs);
     let len = out.len() as u32;
     out[..4].copy_from_slice(&len.to_ne_bytes());
-    let (full, _) = parse_all(&m, Proto::Tcp).expect("full");
+    out
+}
+
+#[test]
+fn short_tcp_info_reads_missing_fields_as_zero() {
+    // The first message with its INET_DIAG_INFO attribute cut to 64 bytes (an old kernel).
+    let out = rebuild_attrs(|kind, mut data| {
+        if kind == wire::INET_DIAG_INFO {
+            data.truncate(64);
+        }
+        Some(data)
+    });
+    let (full, _) = parse_all(&first_message(), Proto::Tcp).expect("full");
     let (short, _) = parse_all(&out, Proto::Tcp).expect("short");
     let (f, s) = (full[0].tcp.expect("info"), short[0].tcp.expect("info"));
     assert_eq!(
@@ -129,8 +138,42 @@ fn short_tcp_info_reads_missing_fields_as_zero() {
         "fields inside 64 bytes survive"
     );
     assert_eq!(s.rtt_us, 0, "rtt is past byte 64");
-    assert_eq!(s.bytes_acked, 0);
-    assert_eq!(s.bytes_received, 0);
+    assert_eq!({ s.bytes_acked }, 0);
+    assert_eq!({ s.bytes_received }, 0);
+}
+
+#[test]
+fn cgroup_id_is_read_and_its_absence_is_zero() {
+    // The fixtures were captured from processes in the root cgroup (id 1); every full socket has one.
+    for (buf, proto) in [(TCP4, Proto::Tcp), (TCP6, Proto::Tcp), (UDP4, Proto::Udp)] {
+        let (socks, _) = parse_all(buf, proto).expect("fixture");
+        assert!(socks.iter().all(|s| s.cgroup_id == 1), "{socks:?}");
+    }
+    let id: u64 = 0x0000_0001_0000_0abc;
+    let set = rebuild_attrs(|kind, data| {
+        Some(if kind == wire::INET_DIAG_CGROUP_ID {
+            id.to_ne_bytes().to_vec()
+        } else {
+            data
+        })
+    });
+    assert_eq!(parse_all(&set, Proto::Tcp).expect("set").0[0].cgroup_id, id);
+    // None sent (TIME-WAIT, request sockets, kernels before 5.7), or too short to be one: 0.
+    let none = rebuild_attrs(|kind, data| (kind != wire::INET_DIAG_CGROUP_ID).then_some(data));
+    assert_eq!(
+        parse_all(&none, Proto::Tcp).expect("none").0[0].cgroup_id,
+        0
+    );
+    let short = rebuild_attrs(|kind, mut data| {
+        if kind == wire::INET_DIAG_CGROUP_ID {
+            data.truncate(4);
+        }
+        Some(data)
+    });
+    assert_eq!(
+        parse_all(&short, Proto::Tcp).expect("short").0[0].cgroup_id,
+        0
+    );
 }
 
 fn nlmsg(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {

@@ -6,7 +6,7 @@
 //! reference tool on the very same sockets. For writers that must cope with a full disk (the audit
 //! log) it mounts small tmpfs disks, full or nearly ([`disk`]).
 //!
-//! Everything is scoped: namespaces are deleted by their guard's `Drop` (also while a failing test
+//! Everything is scoped: namespaces and cgroups are deleted by their guard's `Drop` (also while a failing test
 //! unwinds), helper processes are killed by PID, and the calling thread never changes namespace
 //! (sockets are created on a short-lived thread that joined the namespace, see [`in_netns`]).
 //!
@@ -14,6 +14,8 @@
 //!
 //! Modules:
 //! - [`netns`]: the namespace guard [`Netns`] (commands, nftables rules and packet drops inside it);
+//! - [`cgroup`]: a throw-away cgroup v2 slice with child cgroups and processes started inside them;
+//! - [`podman`]: a real Podman container (busybox image made on the spot, runc, no network);
 //! - [`lock`]: the machine-wide lock that keeps lab namespaces still while a test scans all of them;
 //! - [`scenario`]: sockets in a chosen TCP/UDP state, with what `ss` must show ([`Expected`]);
 //! - [`ss`]: `ss` run inside a namespace and its output parsed into [`SsSocket`]s;
@@ -30,6 +32,7 @@
 //! Private: `enter` ([`in_netns`]), `owned` (this process's sockets, [`own_sockets`]) and `sys` (the
 //! few system calls std lacks).
 
+pub mod cgroup;
 pub mod cli;
 pub mod disk;
 pub mod doctor;
@@ -37,6 +40,7 @@ mod enter;
 pub mod lock;
 pub mod netns;
 mod owned;
+pub mod podman;
 pub mod probe;
 pub mod reap;
 pub mod scenario;

@@ -211,18 +211,8 @@ impl Netns {
 
     /// Like [`Netns::spawn`] for a prepared command (normally from [`Netns::command`]; `ip netns
     /// exec` execs in place, so the PID is the program's).
-    pub fn spawn_command(&self, mut cmd: Command) -> io::Result<u32> {
-        let child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let pid = child.id();
-        self.children
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(child);
-        Ok(pid)
+    pub fn spawn_command(&self, cmd: Command) -> io::Result<u32> {
+        spawn_kept(cmd, &self.children)
     }
 
     /// Registers a PID to SIGKILL on drop (a process the test started some other way).
@@ -274,6 +264,22 @@ impl Drop for Netns {
             eprintln!("sockdoc-lab: could not delete namespace {}: {e}", self.name);
         }
     }
+}
+
+/// Starts `cmd` (stdin a pipe kept open, stdout/stderr discarded), keeps it in `children` (to be
+/// killed and reaped by the keeper's `Drop`) and returns its PID.
+pub(crate) fn spawn_kept(mut cmd: Command, children: &Mutex<Vec<Child>>) -> io::Result<u32> {
+    let child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    children
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(child);
+    Ok(pid)
 }
 
 /// Runs `cmd`, returning its output; a spawn failure or non-zero exit is an error with stderr.

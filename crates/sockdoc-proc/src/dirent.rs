@@ -24,6 +24,18 @@ pub fn open_dir(dir: Option<&OwnedFd>, path: &std::ffi::CStr) -> io::Result<Owne
 
 /// Call `f` with the name of every entry of `dir` except `.` and `..`.
 pub fn for_each_entry(dir: &OwnedFd, buf: &mut [u8], mut f: impl FnMut(&[u8])) -> io::Result<()> {
+    for_each_dirent(dir, buf, |_, _, name| f(name))
+}
+
+/// `d_type` of a directory (`DT_DIR`).
+pub const DT_DIR: u8 = 4;
+
+/// Call `f(inode, d_type, name)` for every entry of `dir` except `.` and `..`.
+pub fn for_each_dirent(
+    dir: &OwnedFd,
+    buf: &mut [u8],
+    mut f: impl FnMut(u64, u8, &[u8]),
+) -> io::Result<()> {
     loop {
         // SAFETY: the buffer is valid for its length; getdents64 writes at most that many bytes.
         let n = unsafe {
@@ -48,11 +60,14 @@ pub fn for_each_entry(dir: &OwnedFd, buf: &mut [u8], mut f: impl FnMut(&[u8])) -
             if reclen == 0 || off + reclen > n {
                 break;
             }
+            let mut ino = [0u8; 8];
+            ino.copy_from_slice(&buf[off..off + 8]);
+            let kind = buf[off + 18];
             let name = &buf[off + 19..off + reclen];
             let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
             let name = &name[..end];
             if name != b"." && name != b".." {
-                f(name);
+                f(u64::from_ne_bytes(ino), kind, name);
             }
             off += reclen;
         }

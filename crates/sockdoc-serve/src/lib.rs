@@ -93,6 +93,7 @@ pub fn serve(ns: Netns, opts: Options, hooks: Hooks) -> Result<(), ServeError> {
     let doctor_plan = Plan::everything(Needs {
         owners: false,
         tcp_info: true,
+        cgroups: false,
     });
     let session = Session::new(
         Scope::one(ns.clone()),

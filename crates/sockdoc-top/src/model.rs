@@ -310,7 +310,7 @@ pub fn group_table(
     g.rows
         .into_iter()
         .map(|r| GroupRow {
-            label: r.key_text(&|pid| process_name(capture, pid)),
+            label: r.key_text(&|pid| process_name(capture, pid), None),
             name: row_name(capture, &listeners, &r.key),
             key: r.key,
             count: r.count,
@@ -389,6 +389,8 @@ impl Membership {
             Key::Pid(0) => (None, Some(0)),
             Key::Pid(p) => (Some(format!("pid {p}")), Some(p)),
             Key::State(s) => (Some(format!("state {}", s.key())), None),
+            // The live view has no unit or cgroup tables yet.
+            Key::Unit(_) | Key::Cgroup(_) => (None, None),
         };
         let filter = words
             .as_deref()

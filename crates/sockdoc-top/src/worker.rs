@@ -133,6 +133,7 @@ fn run(cfg: WorkerSetup, cmds: Receiver<Cmd>, out: Sender<Update>) {
     let plan = Plan::everything(Needs {
         owners: true,
         tcp_info: false,
+        cgroups: false,
     });
     let session = match Session::new(
         Scope::one(cfg.ns.clone()),

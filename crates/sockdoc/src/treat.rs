@@ -94,6 +94,7 @@ pub fn select(
     let needs = Needs {
         owners: true,
         tcp_info: false,
+        cgroups: false,
     };
     let session = census::one_ns(&ns, Protocols::default(), words, needs)?;
     // Whatever the words were, a filter that parses to nothing would select every socket.

@@ -44,6 +44,7 @@ fn sock(state: State, lport: u16, remote: &str, idle_ms: u32, inode: u32) -> Soc
         uid: 0,
         recv_q: 0,
         send_q: 0,
+        cgroup_id: 0,
         tcp: Some(TcpInfo {
             last_data_recv_ms: idle_ms,
             last_ack_recv_ms: idle_ms,

@@ -34,6 +34,7 @@ pub(super) fn plan(filter: &Filter) -> Plan {
         filter: Filter::default(),
         spec,
         owners: false,
+        cgroups: false,
     }
 }
 

@@ -90,6 +90,8 @@ pub enum Msg {
     States,
     /// `({n} more)`
     More,
+    /// What `-` and `cgroup #ID` mean in a grouping by unit or cgroup.
+    CgroupRowsNote,
     Namespace,
     Note,
     NotRoot,

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use sockdoc_diag::{Addr, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind};
+use sockdoc_diag::{Addr, Proto, Socket, State, TcpInfo, Timer, TimerKind};
 
 use super::decide::Input;
 use super::track::flag;
@@ -40,21 +40,15 @@ fn sock(cookie: u64, state: State, lport: u16, remote: &str, idle_ms: u32) -> So
         } else {
             40000u16.wrapping_add(cookie as u16)
         },
-        proto: Proto::Tcp,
-        family: Family::V4,
-        state,
-        timer: Timer::default(),
-        ifindex: 0,
         inode: (u32::from(lport) * 1000).wrapping_add(cookie as u32),
-        uid: 0,
-        recv_q: 0,
-        send_q: 0,
         tcp: Some(TcpInfo {
             last_data_recv_ms: idle_ms,
             last_ack_recv_ms: idle_ms,
             last_data_sent_ms: idle_ms,
             ..TcpInfo::default()
         }),
+        // TCP over IPv4 in `state`; no timer, queues, uid or cgroup.
+        ..Socket::tcp(state, ([0, 0, 0, 0], 0).into(), ([0, 0, 0, 0], 0).into())
     }
 }
 

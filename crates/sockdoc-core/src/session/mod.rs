@@ -3,13 +3,15 @@
 //!
 //! A [`Session`] joins a [`Scope`] (the namespaces, entered in one place: [`scope::enter`]), a
 //! [`Plan`] (what to dump, which extensions, the filter pushed down to the kernel), owners behind an
-//! [`OwnerSource`] with an explicit [`Refresh`] policy, and the kernel state a view needs. Each call
+//! [`OwnerSource`] with an explicit [`Refresh`] policy, services (cgroup ids → units, containers,
+//! pods) from a [`ServiceCache`], and the kernel state a view needs. Each call
 //! yields one value: a [`Sample`] (the sockets kept) or a [`Counted`] (per-dump accumulators, for
 //! views that count and forget).
 
 pub mod owners;
 pub mod plan;
 pub mod scope;
+pub mod services;
 #[cfg(test)]
 mod tests;
 
@@ -21,10 +23,12 @@ use sockdoc_proc::{Netns, NetnsError, SocketOwners};
 use crate::collect::{self, Census, CensusError, CensusSpec, DumpHint};
 use crate::doctor::KernelState;
 use crate::owners::{NoOwners, Owners};
+use crate::service::Services;
 
 pub use owners::{Fresh, OwnerCache, OwnerSource, ProcFds, Refresh};
 pub use plan::{Needs, Plan, PlanError, Protocols};
 pub use scope::{Scope, Which};
+pub use services::ServiceCache;
 
 /// The kernel state a view needs besides sockets, read inside the namespace alongside the dumps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +49,8 @@ pub struct Sample {
     /// [`Refresh::Lazy`]: see [`Session::owners_of`]).
     pub owners: Option<Fresh<SocketOwners>>,
     pub kernel: Option<KernelState>,
+    /// The services of the sockets' cgroups, when the plan asked for them.
+    pub services: Option<Services>,
     /// Degradations the user should know about (one line each).
     pub notes: Vec<String>,
     pub elapsed: Duration,
@@ -80,6 +86,7 @@ pub struct Session {
     pub scope: Scope,
     pub plan: Plan,
     owners: OwnerCache<ProcFds>,
+    services: ServiceCache,
     kernel: KernelPlan,
     /// Notes of the session itself (a namespace that vanished during `--all-netns`).
     notes: Vec<String>,
@@ -92,6 +99,7 @@ impl Session {
             scope,
             plan,
             owners: OwnerCache::new(ProcFds, refresh)?,
+            services: ServiceCache::default(),
             kernel: KernelPlan::None,
             notes: Vec::new(),
         })
@@ -106,6 +114,12 @@ impl Session {
     /// The owner cache (for a view that shows owner age, or pauses a background reader).
     pub fn owner_cache(&self) -> &OwnerCache<ProcFds> {
         &self.owners
+    }
+
+    /// The services of `ids` (cgroup ids a counting view collected), from the session's cache:
+    /// the cgroup tree walked again only for an id it has not seen.
+    pub fn services(&self, ids: impl IntoIterator<Item = u64>) -> Services {
+        self.services.lookup(ids)
     }
 
     /// Move to another namespace (a recreated name being followed): nothing cached is kept that
@@ -236,6 +250,7 @@ impl Session {
             sockets,
             owners,
             kernel,
+            services: None,
             notes: census.notes,
             elapsed: Duration::ZERO,
             lazy_tried: false,
@@ -259,6 +274,11 @@ impl Session {
                 let o: &dyn Owners = o.as_deref().map_or(&NoOwners, |m| m as &dyn Owners);
                 sample.sockets.retain(|s| filter.matches(s, o));
             }
+        }
+        if self.plan.cgroups {
+            let services = self.services(sample.sockets.iter().map(|s| s.cgroup_id));
+            sample.notes.extend(services.notes.iter().cloned());
+            sample.services = Some(services);
         }
         sample.elapsed = started.elapsed();
         Ok(sample)

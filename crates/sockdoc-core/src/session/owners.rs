@@ -1,6 +1,8 @@
-//! Who owns a socket, behind one trait: an [`OwnerSource`] does the expensive read (today the /proc fd
-//! walk; next, cgroup ids to services and containers), and an [`OwnerCache`] decides when to read
-//! again by an explicit [`Refresh`] policy. Commands pick a policy; none of them reads owners itself.
+//! Which processes own a socket, behind one trait: an [`OwnerSource`] does the expensive read (the
+//! /proc fd walk), and an [`OwnerCache`] decides when to read again by an explicit [`Refresh`]
+//! policy. Commands pick a policy; none of them reads owners itself. (Services, from the sockets'
+//! cgroup ids, need no such walk: [`super::ServiceCache`] reads the cgroup tree again only when a
+//! census brings an id it has not seen.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};

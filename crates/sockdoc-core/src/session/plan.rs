@@ -32,6 +32,9 @@ pub struct Needs {
     pub owners: bool,
     /// tcp_info (idle times, retransmits, RTT).
     pub tcp_info: bool,
+    /// Services (systemd unit, container, pod) from the sockets' cgroup ids: a walk of the cgroup
+    /// tree, no /proc fd walk.
+    pub cgroups: bool,
 }
 
 /// What to collect.
@@ -41,6 +44,8 @@ pub struct Plan {
     pub spec: CensusSpec,
     /// Owners are needed (by the view or by the filter).
     pub owners: bool,
+    /// Services are needed: each sample names its sockets' cgroups.
+    pub cgroups: bool,
 }
 
 /// Why a plan could not be made.
@@ -94,6 +99,7 @@ impl Plan {
             filter,
             spec,
             owners,
+            cgroups: needs.cgroups,
         }
     }
 

@@ -24,6 +24,7 @@ fn session(filter: &str, owners: bool, refresh: Refresh) -> (Session, Netns) {
     let needs = Needs {
         owners,
         tcp_info: false,
+        cgroups: false,
     };
     let plan = Plan::parse(Protocols::TCP, &words(filter), needs).expect("filter");
     (Session::new(scope, plan, refresh).expect("session"), ns)
@@ -119,6 +120,7 @@ fn an_owner_outside_the_namespace_is_still_found() {
     let needs = Needs {
         owners: true,
         tcp_info: false,
+        cgroups: false,
     };
     let plan = Plan::parse(Protocols::TCP, &words("state listening"), needs).expect("filter");
     let s = Session::new(Scope::one(ns.clone()), plan, Refresh::PerRun).expect("session");
@@ -147,4 +149,61 @@ fn the_own_namespace_reads_every_process() {
     let o = sample.owner_map().expect("owners");
     assert_eq!(o.netns, None, "the caller's namespace: no scoping");
     assert!(o.owners(sample.sockets[0].inode).next().is_some());
+}
+
+/// A free loopback port (bound and let go; the server binds it next).
+fn free_port() -> u16 {
+    listener().1
+}
+
+#[test]
+fn a_sample_names_the_unit_of_a_server_in_its_cgroup() {
+    let slice = sockdoc_lab::cgroup::Cgroup::slice().expect("create a cgroup (root?)");
+    let web = slice.child("web.service").expect("child cgroup");
+    let port = free_port();
+    let spec = format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr");
+    slice
+        .spawn(&web, None, &["socat", &spec, "EXEC:/bin/cat"])
+        .expect("start socat in the cgroup");
+    let scope = Scope::resolve(&Which::Current).expect("own namespace");
+    let ns = scope.namespaces[0].clone();
+    let needs = Needs {
+        cgroups: true,
+        ..Needs::default()
+    };
+    let plan = Plan::parse(
+        Protocols::TCP,
+        &words(&format!("sport = :{port} and state listening")),
+        needs,
+    )
+    .expect("filter");
+    let s = Session::new(scope, plan, Refresh::PerRun).expect("session");
+    let sample = sockdoc_lab::wait::poll(Duration::from_secs(10), "socat to listen", || {
+        let sample = s.sample(&ns).map_err(std::io::Error::other)?;
+        Ok(if sample.sockets.len() == 1 {
+            Ok(sample)
+        } else {
+            Err(format!("{:?}", sample.sockets))
+        })
+    })
+    .expect("the listener");
+    let sock = sample.sockets[0];
+    assert_eq!(
+        sock.cgroup_id,
+        web.id(),
+        "the kernel's id is the directory's inode"
+    );
+    let services = sample.services.as_ref().expect("services asked for");
+    let crate::service::Lookup::Found(svc) = services.get(sock.cgroup_id) else {
+        panic!("not named: {:?}", services.get(sock.cgroup_id))
+    };
+    assert_eq!(svc.path, web.rel());
+    assert_eq!(svc.unit.as_deref(), Some("web.service"));
+    assert_eq!(svc.slice.as_deref(), Some(slice.name()));
+    assert_eq!((svc.unit_id, svc.container.as_ref()), (web.id(), None));
+    // A cgroup below the unit counts as the unit.
+    let worker = slice.child("web.service/worker").expect("nested cgroup");
+    let more = s.services([worker.id(), 0]);
+    assert_eq!(more.unit_id(worker.id()), web.id());
+    assert_eq!(more.get(0), crate::service::Lookup::NoCgroup);
 }

@@ -228,6 +228,7 @@ pub(super) fn random_socket(rng: &mut Rng) -> Socket {
         uid: rng.random_range(0..3),
         recv_q: rng.random_range(0..2000),
         send_q: rng.random_range(0..2000),
+        cgroup_id: rng.random_range(0..4),
         tcp: (!udp && rng.random_bool(0.7)).then(|| TcpInfo {
             ca_state: CaState::from_kernel(rng.random_range(0..6)),
             retransmits: rng.random_range(0..20),

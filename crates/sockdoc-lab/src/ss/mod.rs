@@ -27,13 +27,16 @@
 //!   (TCP_BOUND_INACTIVE), e.g. a mask of `!0`.
 //! * An IPv6 socket bound to a specific address is v6-only, so its wildcard peer prints as
 //!   `[::]:*`; a dual-stack wildcard prints as `*`. A device-bound socket prints `addr%dev:port`.
-//! * ss writes `Failed to find cgroup2 mount` on stderr inside `ip netns exec` (harmless).
+//! * ss writes `Failed to find cgroup2 mount` on stderr inside `ip netns exec` (harmless), and
+//!   names cgroups there only by id; [`cgroups`] enters the namespace with `nsenter` instead.
 
 mod model;
 mod parse;
 mod timer;
 
 use std::io;
+use std::path::Path;
+use std::process::Command;
 
 pub use model::{ParseError, SsEndpoint, SsSocket, SsTimer, SsUser};
 pub use parse::{implied_state, parse_endpoint, parse_line, parse_line_in_state, parse_output};
@@ -78,4 +81,33 @@ fn run(ns: &Netns, options: &str, filter: &[&str]) -> io::Result<Vec<SsSocket>> 
         .map(|l| parse_line_in_state(l, implied))
         .collect::<Result<_, _>>()
         .map_err(io::Error::other)
+}
+
+/// `(state, cgroup path)` of each TCP socket matching `filter` in the namespace of `ns_file`
+/// (`/run/netns/NAME`, `/proc/PID/ns/net`), from `ss -tanHe` run through `nsenter`: unlike `ip
+/// netns exec` it keeps the host's /sys, so ss finds the cgroup2 mount and prints paths.
+pub fn cgroups(ns_file: &Path, filter: &[&str]) -> io::Result<Vec<(String, String)>> {
+    let out = Command::new("nsenter")
+        .arg(format!("--net={}", ns_file.display()))
+        .args(["ss", "-tanHe"])
+        .args(filter)
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "nsenter ss -tanHe: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let mut words = l.split_whitespace();
+            let state = words.next().unwrap_or_default().to_string();
+            let cgroup = words
+                .find_map(|w| w.strip_prefix("cgroup:"))
+                .unwrap_or_default()
+                .to_string();
+            (state, cgroup)
+        })
+        .collect())
 }

@@ -22,7 +22,15 @@ Examples:
   sockdoc stats --by remote-ip --top 20           # netstat -nat | awk '{print $5}' | ... | sort -rn
   sockdoc stats state established --by remote-ip # the same, ESTABLISHED only
   sockdoc stats --by process,local-port           # who holds the sockets, on which ports
-  sockdoc stats --all-netns                       # every namespace, containers included";
+  sockdoc stats --by unit state close-wait        # which systemd unit leaks CLOSE-WAIT
+  sockdoc stats --by cgroup                       # the same per cgroup path
+  sockdoc stats --all-netns                       # every namespace, containers included
+--by unit and --by cgroup read the cgroup id the kernel sends with every socket (Linux 5.7+) and
+one walk of the cgroup2 tree: no /proc/PID/fd walk, so they are as fast as plain stats and work
+without root (the tree is world-readable), where --by process sees only your own processes.
+A unit is systemd's (as `ps -o unit` names it); a cgroup without one is shown by its path. `-`
+counts sockets without a cgroup (TIME-WAIT, SYN-RECV); `cgroup #ID` a cgroup no longer in the
+tree (removed while its sockets stayed) or outside this cgroup namespace.";
 
 pub const DOCTOR_HELP: &str = "\
 Findings (stable ids, also in --json): ghost-suspects, keepalive-coverage, close-wait-leak,
@@ -173,7 +181,8 @@ pub enum SysctlCommand {
 pub struct StatsArgs {
     #[command(flatten)]
     pub select: Select,
-    /// Group by: state, remote-ip, remote-port, local-ip, local-port, process, peer-prefix (comma-separated).
+    /// Group by: state, remote-ip, remote-port, local-ip, local-port, process, unit, cgroup, peer-prefix
+    /// (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "KEY")]
     pub by: Vec<String>,
     /// Rows to show per group.

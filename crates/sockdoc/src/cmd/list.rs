@@ -218,6 +218,7 @@ pub fn run(g: &Global, a: &ListArgs) -> Result<Done, Failure> {
     let needs = Needs {
         owners: want_owners,
         tcp_info: want_info,
+        cgroups: false,
     };
     let plan = census::plan(&scope, &a.select, &a.filter, needs)?;
     let wanted_owners = plan.owners;
@@ -421,11 +422,11 @@ fn cell_text(out: &mut String, c: Col, s: &Socket, owners: Option<&SocketOwners>
             None => write!(out, "-"),
         },
         Col::BytesAcked => match s.tcp {
-            Some(t) => write!(out, "{}", t.bytes_acked),
+            Some(t) => write!(out, "{}", { t.bytes_acked }),
             None => write!(out, "-"),
         },
         Col::BytesReceived => match s.tcp {
-            Some(t) => write!(out, "{}", t.bytes_received),
+            Some(t) => write!(out, "{}", { t.bytes_received }),
             None => write!(out, "-"),
         },
         Col::Process | Col::Cmdline => {

@@ -4,8 +4,9 @@
 use std::io::Write;
 
 use serde::Serialize;
-use sockdoc_core::aggregate::{GroupBy, Grouping, Tally};
+use sockdoc_core::aggregate::{GroupBy, Grouping, Key, Tally};
 use sockdoc_core::i18n::{text, Lang, Msg};
+use sockdoc_core::service::Services;
 use sockdoc_core::{NoOwners, Owners};
 use sockdoc_diag::State;
 use sockdoc_proc::{Netns, SocketOwners};
@@ -26,6 +27,8 @@ use crate::scope;
 struct NsStats {
     ns: Netns,
     tally: Tally,
+    /// The services of the cgroups counted (groupings by unit or cgroup).
+    services: Option<Services>,
     notes: Vec<String>,
 }
 
@@ -63,16 +66,18 @@ pub fn run(g: &Global, a: &StatsArgs) -> Result<Done, Failure> {
     for word in &a.by {
         let k = GroupBy::parse(word, a.prefix4, a.prefix6).ok_or_else(|| {
             Failure::usage(format!(
-                "unknown --by key '{word}': use state, remote-ip, remote-port, local-ip, local-port, process or peer-prefix"
+                "unknown --by key '{word}': use state, remote-ip, remote-port, local-ip, local-port, process, unit, cgroup or peer-prefix"
             ))
         })?;
         by.push(k);
     }
     let by_owner = by.iter().any(|b| b.needs_owners());
+    let by_cgroup = by.iter().any(|b| b.needs_cgroups());
     let scope = scope::resolve(g)?;
     let needs = Needs {
         owners: by_owner,
         tcp_info: false,
+        cgroups: by_cgroup,
     };
     let plan = census::plan(&scope, &a.select, &a.filter, needs)?;
     let late = plan.filter.needs_processes();
@@ -87,10 +92,14 @@ pub fn run(g: &Global, a: &StatsArgs) -> Result<Done, Failure> {
             for s in &sample.sockets {
                 t.add(s, sample.owners());
             }
+            if let Some(services) = &sample.services {
+                t.resolve_services(services);
+            }
             owners = owners.or(sample.owners.map(|f| f.map));
             results.push(NsStats {
                 ns: sample.ns,
                 tally: t,
+                services: sample.services,
                 notes: sample.notes,
             });
         }
@@ -116,10 +125,19 @@ pub fn run(g: &Global, a: &StatsArgs) -> Result<Done, Failure> {
             owners = owners.or(c.owners.map(|f| f.map));
             let o: &dyn Owners = owners.as_deref().map_or(&NoOwners, |o| o as &dyn Owners);
             t.resolve(o);
+            let mut notes = c.census.notes;
+            // Groupings by unit or cgroup counted cgroup ids: name the ones seen, once.
+            let services = by_cgroup.then(|| {
+                let services = session.services(t.cgroup_ids());
+                t.resolve_services(&services);
+                notes.extend(services.notes.iter().cloned());
+                services
+            });
             results.push(NsStats {
                 ns: c.ns,
                 tally: t,
-                notes: c.census.notes,
+                services,
+                notes,
             });
         }
     }
@@ -162,7 +180,7 @@ fn write_text(
             }
         }
         for g in r.tally.groupings(top) {
-            write_grouping(out, lang, &g, proc_name)?;
+            write_grouping(out, lang, &g, proc_name, r.services.as_ref())?;
         }
     }
     Ok(())
@@ -173,6 +191,7 @@ fn write_grouping(
     lang: Lang,
     g: &Grouping,
     proc_name: &dyn Fn(u32) -> Option<String>,
+    services: Option<&Services>,
 ) -> std::io::Result<()> {
     writeln!(out)?;
     let title = text(
@@ -185,7 +204,11 @@ fn write_grouping(
         ],
     );
     writeln!(out, "{title}")?;
-    let keys: Vec<String> = g.rows.iter().map(|r| r.key_text(proc_name)).collect();
+    let keys: Vec<String> = g
+        .rows
+        .iter()
+        .map(|r| r.key_text(proc_name, services))
+        .collect();
     let width = keys
         .iter()
         .map(String::len)
@@ -222,6 +245,16 @@ fn write_grouping(
             count(g.other),
             count(rest as u64)
         )?;
+    }
+    // Say what the rows without a named cgroup are, rather than leave a bare `-`.
+    let unnamed = g.rows.iter().any(|r| match r.key {
+        Key::Unit(id) | Key::Cgroup(id) => {
+            services.is_none_or(|s| !matches!(s.get(id), sockdoc_core::service::Lookup::Found(_)))
+        }
+        _ => false,
+    });
+    if unnamed {
+        writeln!(out, "{}", text(lang, Msg::CgroupRowsNote, &[]))?;
     }
     Ok(())
 }
@@ -306,7 +339,7 @@ fn write_json(
                             .rows
                             .iter()
                             .map(|row| JRow {
-                                key: row.key_text(proc_name),
+                                key: row.key_text(proc_name, r.services.as_ref()),
                                 count: row.count,
                                 states: states_map(&row.states),
                             })

@@ -16,4 +16,5 @@ mod sockdoc;
 mod states;
 mod stats;
 mod text;
+mod units;
 mod unprivileged;

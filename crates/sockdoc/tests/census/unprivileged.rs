@@ -1,13 +1,16 @@
 //! sockdoc run as an unprivileged user (`setpriv` to nobody) inside a namespace: it still lists
 //! every socket and exits 0; it names the owner of nobody's own socket but not root's, and says on
-//! one stderr line that the rest needs root.
+//! one stderr line that the rest needs root. In the host's namespace it names root's services by
+//! systemd unit all the same (the cgroup tree is world-readable).
 
 use std::collections::BTreeSet;
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use sockdoc_lab::cgroup::Cgroup;
 use sockdoc_lab::{ss, wait, Family, Kind, Netns, SockState};
 
 use crate::sockdoc;
@@ -124,4 +127,69 @@ fn lists_everything_and_says_what_needs_root() {
             );
         }
     }
+}
+
+/// `sockdoc stats --by unit` as nobody, in the host's own namespace (where the cgroup2 mount is
+/// visible): root's servers in a lab slice are named by unit, with the counts root's `ss` gives,
+/// although nobody may not read their /proc/PID/fd. Loopback only.
+#[test]
+fn stats_by_unit_names_other_users_services() {
+    let slice = Cgroup::slice().expect("create a cgroup slice");
+    let host = Path::new("/proc/self/ns/net");
+    let mut served = Vec::new();
+    for name in ["web.service", "api.service"] {
+        let sub = slice.child(name).expect("child cgroup");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let spec = format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork");
+        slice
+            .spawn(&sub, None, &["socat", &spec, "EXEC:/bin/cat"])
+            .expect("start socat in its cgroup");
+        served.push((name, sub, port));
+    }
+    let mut clients = Vec::new();
+    for (_, sub, port) in &served {
+        let filter = ["sport", "=", &format!(":{port}")];
+        let up = |want: usize| {
+            wait::poll(Duration::from_secs(10), "the server's sockets", || {
+                let found = ss::cgroups(host, &filter)?;
+                let mine = found.iter().filter(|(_, cg)| *cg == sub.rel()).count();
+                Ok(if mine == want {
+                    Ok(())
+                } else {
+                    Err(format!("{found:?}"))
+                })
+            })
+        };
+        up(1).expect("listening");
+        clients.push(TcpStream::connect(("127.0.0.1", *port)).expect("connect"));
+        up(2).expect("accepted");
+    }
+    let copy = PublicCopy::new();
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        &format!("--reuid={NOBODY}"),
+        &format!("--regid={NOBODY}"),
+        "--clear-groups",
+        &copy.0.to_string_lossy(),
+    ]);
+    let (a, b) = (format!(":{}", served[0].2), format!(":{}", served[1].2));
+    let args = [
+        "stats", "--json", "--by", "unit", "sport", "=", &a, "or", "sport", "=", &b,
+    ];
+    cmd.args(args);
+    let doc = sockdoc::run_command(cmd, vec!["(as nobody) stats --by unit".into()])
+        .expect_ok()
+        .json("stats");
+    let rows = &doc["namespaces"][0]["groups"][0]["rows"];
+    for (name, _, _) in &served {
+        let row = rows
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["key"] == *name))
+            .unwrap_or_else(|| panic!("no row for {name}: {doc}"));
+        assert_eq!(row["count"], 2, "listener and accepted connection: {doc}");
+    }
+    assert_eq!(doc["namespaces"][0]["total"], 4, "{doc}");
 }

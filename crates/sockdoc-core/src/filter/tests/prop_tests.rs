@@ -138,6 +138,7 @@ fn socket() -> impl Strategy<Value = Socket> {
                 uid,
                 recv_q,
                 send_q,
+                cgroup_id: 0,
                 tcp,
             },
         )

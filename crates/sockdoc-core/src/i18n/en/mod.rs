@@ -17,6 +17,7 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::Count => "COUNT",
         Msg::States => "STATES",
         Msg::More => "({} more)",
+        Msg::CgroupRowsNote => "  (-: sockets without a cgroup: TIME-WAIT, SYN-RECV; cgroup #ID: removed since, or outside this cgroup namespace)",
         Msg::Namespace => "== namespace {} ==",
         Msg::Note => "note: {}",
         Msg::NotRoot => "note: not root: owners of other users' sockets and other network namespaces need root (run with sudo)",

@@ -16,6 +16,7 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::Count => "数量",
         Msg::States => "状态",
         Msg::More => "(其余 {} 组)",
+        Msg::CgroupRowsNote => "  (-: 没有 cgroup 的套接字: TIME-WAIT、SYN-RECV; cgroup #ID: 已被删除, 或不在本 cgroup 命名空间内)",
         Msg::Namespace => "== 网络命名空间 {} ==",
         Msg::Note => "提示: {}",
         Msg::NotRoot => "提示: 非 root 运行: 查看其他用户套接字的所属进程和其他网络命名空间需要 root 权限 (请用 sudo 运行)",

@@ -145,8 +145,8 @@ fn write_text(
 ) -> std::io::Result<()> {
     let bytes = s.tcp.map_or(String::new(), |t| {
         let n = [
-            t.bytes_acked.to_string(),
-            t.bytes_received.to_string(),
+            { t.bytes_acked }.to_string(),
+            { t.bytes_received }.to_string(),
             t.total_retrans.to_string(),
         ];
         format!("  {}", text(lang, Msg::EventBytes, &[&n[0], &n[1], &n[2]]))

@@ -54,6 +54,7 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
     let needs = Needs {
         owners: true,
         tcp_info: true,
+        cgroups: false,
     };
     let session = census::one_ns(ns, Protocols::default(), &words, needs)?;
     let census = census::sample(&session, ns, None)?;
@@ -91,6 +92,7 @@ fn suspects(
     let needs = Needs {
         owners: true,
         tcp_info: true,
+        cgroups: false,
     };
     let plan = census::plan(&scope, &Select::default(), words, needs)?;
     let mut session = census::session(scope, plan, Refresh::PerRun)?;

@@ -140,6 +140,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     let needs = Needs {
         owners: true,
         tcp_info: false,
+        cgroups: false,
     };
     let session = census::one_ns(&ns, Protocols::TCP, &[], needs)?;
     // The words only narrow what is restored: parsed in the namespace, no census of their own.

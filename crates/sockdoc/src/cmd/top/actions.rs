@@ -119,6 +119,7 @@ fn select_exact(
     let needs = Needs {
         owners: true,
         tcp_info,
+        cgroups: false,
     };
     let session = census::one_ns(&ns, Protocols::TCP, &[], needs)?;
     let now = census::sample(&session, &ns, None)?;

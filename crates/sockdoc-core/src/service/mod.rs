@@ -1,0 +1,194 @@
+//! Services: who owns a socket as operators name it (systemd unit and slice, container, pod), from
+//! the socket's cgroup id. The kernel sends that id with every full socket; one walk of the cgroup2
+//! tree turns it into a path ([`sockdoc_proc::cgroups`]), [`path::parse`] turns the path into
+//! names, and the runtimes' own state names containers and pods
+//! ([`sockdoc_proc::runtimes`]). No /proc fd walk is involved.
+//!
+//! [`Services`] answers for the ids of one census; the session's cache
+//! (`session::ServiceCache`) builds it, walking the tree again only for ids it has not seen.
+
+pub mod path;
+#[cfg(test)]
+mod tests;
+
+use rustc_hash::FxHashMap;
+use sockdoc_proc::runtimes::{PodName, Runtime};
+use sockdoc_proc::CgroupTree;
+
+pub use path::{ContainerRef, PathNames};
+
+/// A container: its runtime, id and, when the node could say, its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Container {
+    pub runtime: Runtime,
+    /// The full id (the name itself for LXC and nspawn).
+    pub id: String,
+    pub name: Option<String>,
+}
+
+impl Container {
+    /// The name, or the short id (12 hex digits, as `docker ps` shows it) when none is known.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => self.id.chars().take(12).collect(),
+        }
+    }
+}
+
+/// A Kubernetes pod: its uid and, when the node's logs say, its namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pod {
+    pub uid: String,
+    pub name: Option<PodName>,
+}
+
+impl Pod {
+    /// `namespace/name`, or the uid when unknown.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(p) => format!("{}/{}", p.namespace, p.name),
+            None => self.uid.clone(),
+        }
+    }
+}
+
+/// One cgroup, with the names people use for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub cgroup_id: u64,
+    /// From the cgroup2 root: `/system.slice/nginx.service`.
+    pub path: String,
+    /// The systemd unit (see [`PathNames::unit`]).
+    pub unit: Option<String>,
+    /// The cgroup id of the unit's own cgroup (the cgroup itself when it has no unit): a grouping
+    /// by unit counts the cgroups below a unit as the unit.
+    pub unit_id: u64,
+    pub slice: Option<String>,
+    pub container: Option<Container>,
+    pub pod: Option<Pod>,
+}
+
+impl Service {
+    /// The unit, else the path.
+    pub fn unit_or_path(&self) -> &str {
+        self.unit.as_deref().unwrap_or(&self.path)
+    }
+}
+
+/// What a socket's cgroup id stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// Id 0: TIME-WAIT and request sockets have no cgroup (nor any socket on kernels before 5.7).
+    NoCgroup,
+    /// Not in the tree: the cgroup was removed while the socket stayed, or it lies outside the
+    /// reader's cgroup namespace, or no tree could be read.
+    Unknown(u64),
+    Found(&'a Service),
+}
+
+/// The services of one census, by cgroup id.
+#[derive(Debug, Default)]
+pub struct Services {
+    by_id: FxHashMap<u64, Service>,
+    /// Why some names are missing (no cgroup2 tree, a runtime that did not answer); one line each.
+    pub notes: Vec<String>,
+}
+
+/// Names of containers and pods, as far as the node could tell.
+pub trait NameBook {
+    fn container(&self, runtime: Runtime, id: &str) -> Option<String>;
+    fn pod(&self, uid: &str) -> Option<PodName>;
+}
+
+impl Services {
+    /// No services: the tree could not be read (`note` says why).
+    pub fn unavailable(note: String) -> Services {
+        Services {
+            by_id: FxHashMap::default(),
+            notes: vec![note],
+        }
+    }
+
+    /// The services of `ids` (and of their units' cgroups) in `tree`, named with `book`.
+    pub fn build(
+        tree: &CgroupTree,
+        ids: impl IntoIterator<Item = u64>,
+        book: &dyn NameBook,
+    ) -> Services {
+        let mut s = Services::default();
+        for id in ids {
+            if id == 0 || s.by_id.contains_key(&id) {
+                continue;
+            }
+            let Some(svc) = service(tree, id, book) else {
+                continue;
+            };
+            if svc.unit_id != id && !s.by_id.contains_key(&svc.unit_id) {
+                if let Some(unit) = service(tree, svc.unit_id, book) {
+                    s.by_id.insert(unit.cgroup_id, unit);
+                }
+            }
+            s.by_id.insert(id, svc);
+        }
+        s
+    }
+
+    /// What cgroup `id` stands for.
+    pub fn get(&self, id: u64) -> Lookup<'_> {
+        match (id, self.by_id.get(&id)) {
+            (0, _) => Lookup::NoCgroup,
+            (_, Some(s)) => Lookup::Found(s),
+            (_, None) => Lookup::Unknown(id),
+        }
+    }
+
+    /// The cgroup id a grouping by unit counts `id` under (see [`Service::unit_id`]).
+    pub fn unit_id(&self, id: u64) -> u64 {
+        self.by_id.get(&id).map_or(id, |s| s.unit_id)
+    }
+
+    /// How many cgroups this census named.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+/// Cgroup `id` of `tree`, named.
+fn service(tree: &CgroupTree, id: u64, book: &dyn NameBook) -> Option<Service> {
+    let path = tree.path(id)?;
+    let names = path::parse(&path);
+    let unit_id = match &names.unit {
+        Some((at, _)) => tree
+            .ids_down(id)
+            .and_then(|ids| ids.get(*at).copied())
+            .unwrap_or(id),
+        None => id,
+    };
+    let container = names.container.map(|c| Container {
+        name: if c.named {
+            Some(c.id.clone())
+        } else {
+            book.container(c.runtime, &c.id)
+        },
+        runtime: c.runtime,
+        id: c.id,
+    });
+    let pod = names.pod_uid.map(|uid| Pod {
+        name: book.pod(&uid),
+        uid,
+    });
+    Some(Service {
+        cgroup_id: id,
+        path,
+        unit: names.unit.map(|(_, u)| u),
+        unit_id,
+        slice: names.slice,
+        container,
+        pod,
+    })
+}
