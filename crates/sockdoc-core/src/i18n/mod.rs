@@ -2,15 +2,16 @@
 //! (`zh/`), one file per area and language. Keys are enum variants ([`Msg`], the sysctl judge's
 //! [`Reason`], the doctor's typed [`Evidence`]) so a missing translation is a compile error, not a
 //! blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
-//! The acting commands ([`treat::TreatMsg`]) and `events` ([`events::EventsMsg`]) keep their keys in
-//! their own area.
+//! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]) and `top`
+//! ([`top::TopMsg`], its column headers [`top::Header`]) keep their keys in their own area.
 
 mod en;
 pub mod events;
+pub mod top;
 pub mod treat;
 mod zh;
 
-use crate::doctor::Evidence;
+use crate::doctor::{Evidence, Severity};
 use crate::sysctl_audit::Reason;
 
 pub use en::reap::ReapMsg;
@@ -77,6 +78,16 @@ pub fn finding(lang: Lang, e: &Evidence) -> Words {
         Lang::En => en::findings::words(e),
         Lang::Zh => zh::findings::words(e),
     }
+}
+
+/// A finding's severity as one word (`CRITICAL`), in `lang`.
+pub fn severity(lang: Lang, s: Severity) -> String {
+    let m = match s {
+        Severity::Critical => Msg::SevCritical,
+        Severity::Warning => Msg::SevWarning,
+        Severity::Info => Msg::SevInfo,
+    };
+    text(lang, m, &[])
 }
 
 /// Messages (census, doctor, sysctl and events output).

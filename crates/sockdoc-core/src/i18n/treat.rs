@@ -177,6 +177,21 @@ pub fn skip_reason(lang: Lang, en: &str) -> String {
         .map_or_else(|| en.to_string(), |&m| text(lang, m, &[]))
 }
 
+/// An outcome of an action on a socket, given by the English key the JSON keeps (`failed`,
+/// `gone`...), in `lang`; an outcome the catalog does not know stays as given.
+pub fn outcome(lang: Lang, en: &str) -> String {
+    let m = match en {
+        "gone" => TreatMsg::OutGone,
+        "owner-changed" => TreatMsg::OutOwnerChanged,
+        "failed" => TreatMsg::OutFailed,
+        "changed" => TreatMsg::OutChanged,
+        "unchanged" => TreatMsg::OutUnchanged,
+        "skipped" => TreatMsg::OutSkipped,
+        other => return other.to_string(),
+    };
+    text(lang, m, &[])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

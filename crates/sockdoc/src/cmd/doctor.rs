@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as JValue};
 use sockdoc_core::aggregate::StateCounts;
 use sockdoc_core::doctor::{self, Finding, Input, KernelState, Severity, Value};
-use sockdoc_core::i18n::{text, Lang, Msg};
+use sockdoc_core::i18n::{self, text, Lang, Msg};
 use sockdoc_core::session::{KernelPlan, Needs, Refresh};
 use sockdoc_diag::{Proto, Socket, State};
 use sockdoc_proc::Netns;
@@ -179,15 +179,6 @@ fn histogram(sockets: &[Socket]) -> (StateCounts, StateCounts) {
     (tcp, udp)
 }
 
-fn severity_word(lang: Lang, s: Severity) -> String {
-    let m = match s {
-        Severity::Critical => Msg::SevCritical,
-        Severity::Warning => Msg::SevWarning,
-        Severity::Info => Msg::SevInfo,
-    };
-    text(lang, m, &[])
-}
-
 fn summary_line(lang: Lang, d: &Diagnosis) -> String {
     let states = |c: &StateCounts| {
         c.nonzero()
@@ -254,7 +245,7 @@ fn write_text(
     writeln!(out, "{}", d.kernel_line)?;
     for f in &d.findings {
         writeln!(out)?;
-        let word = severity_word(lang, f.severity);
+        let word = i18n::severity(lang, f.severity);
         let tag = match f.severity {
             Severity::Critical => term.red(&word),
             Severity::Warning => term.yellow(&word),

@@ -4,6 +4,7 @@ pub mod events;
 pub mod findings;
 pub mod reap;
 pub mod sysctl;
+pub mod top;
 pub mod treat;
 
 use super::Msg;

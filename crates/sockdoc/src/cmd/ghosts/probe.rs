@@ -68,7 +68,8 @@ impl Verdict {
         }
     }
 
-    fn word(self, lang: Lang) -> String {
+    /// As a person reads it (`ALIVE`), in `lang`.
+    pub fn word(self, lang: Lang) -> String {
         let m = match self {
             Verdict::Alive => TreatMsg::PrAlive,
             Verdict::Dead => TreatMsg::PrDead,
