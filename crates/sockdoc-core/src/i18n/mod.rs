@@ -1,7 +1,7 @@
 //! Message catalog: every sentence sockdoc shows a person, in English (`en/`) and Simplified Chinese
 //! (`zh/`), one file per area and language. Keys are enum variants ([`Msg`], the sysctl judge's
-//! [`Reason`], the doctor's typed [`Evidence`]) so a missing translation is a compile error, not a
-//! blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
+//! [`Reason`] and its profiles' [`ProfileText`], the doctor's typed [`Evidence`]) so a missing
+//! translation is a compile error, not a blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
 //! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]) and `top`
 //! ([`top::TopMsg`], its column headers [`top::Header`]) keep their keys in their own area.
 
@@ -12,7 +12,7 @@ pub mod treat;
 mod zh;
 
 use crate::doctor::{Evidence, Severity};
-use crate::sysctl_audit::Reason;
+use crate::sysctl_audit::{ProfileText, Reason};
 
 pub use en::reap::ReapMsg;
 
@@ -42,20 +42,19 @@ impl Lang {
     }
 }
 
-/// Pick the text for `lang` from a pair written side by side (findings build their sentences this way,
-/// so every English sentence has its Chinese twin next to it).
-pub fn pick<T>(lang: Lang, en: T, zh: T) -> T {
-    match lang {
-        Lang::En => en,
-        Lang::Zh => zh,
-    }
-}
-
 /// Why the sysctl judge decided as it did, in `lang`.
 pub fn sysctl_reason(lang: Lang, r: Reason) -> &'static str {
     match lang {
         Lang::En => en::sysctl::reason(r),
         Lang::Zh => zh::sysctl::reason(r),
+    }
+}
+
+/// What a sysctl profile is for, or why it wants a setting, in `lang`.
+pub fn sysctl_profile(lang: Lang, t: ProfileText) -> &'static str {
+    match lang {
+        Lang::En => en::sysctl::profile(t),
+        Lang::Zh => zh::sysctl::profile(t),
     }
 }
 

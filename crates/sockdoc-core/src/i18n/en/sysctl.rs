@@ -1,6 +1,8 @@
-//! English: why the sysctl judge keeps, changes or removes a setting.
+//! English: why the sysctl judge keeps, changes or removes a setting, and what the sysctl profiles
+//! are for.
 
 use crate::sysctl_audit::judge::Reason;
+use crate::sysctl_audit::ProfileText as T;
 
 /// The reason, in English.
 pub fn reason(r: Reason) -> &'static str {
@@ -35,5 +37,25 @@ pub fn reason(r: Reason) -> &'static str {
         Reason::Missing => "this kernel has no such setting",
         Reason::MissingConfigured => "this kernel has no such setting, but a config file sets it",
         Reason::ProfileRefused => "this kernel has no such setting here (some net.core settings exist only in the host's namespace): not applied",
+    }
+}
+
+/// What a sysctl profile is for, or why it wants one of its settings.
+pub fn profile(t: T) -> &'static str {
+    match t {
+        T::FastDeadPeers => "find dead peers in about 3 minutes instead of 2 hours: keepalive sockets probe after 2 minutes of silence, and data nobody acknowledges is given up after ~100 s. Services that never set SO_KEEPALIVE (the incident's FTP proxy) still need `sockdoc keepalive` or `run-with-keepalive`.",
+        T::FastKeepaliveTime => "first keepalive probe after 2 minutes of silence",
+        T::FastKeepaliveIntvl => "15 s between unanswered probes",
+        T::FastKeepaliveProbes => "dropped after 4 unanswered probes: 120 + 4 x 15 = 3 minutes in all",
+        T::FastRetries2 => "a peer that stops acknowledging data is given up after ~100 s (RFC 1122's minimum) instead of ~15 min",
+        T::BusyServer => "many inbound connections and accept bursts (web servers, brokers, FTP): deep listen and SYN queues, syncookies on.",
+        T::ServerSomaxconn => "lets listen() backlogs of up to 8192 (the application must ask for it too)",
+        T::ServerSynBacklog => "8192 half-open handshakes per listener before syncookies take over",
+        T::ServerSyncookies => "cookies when the SYN queue overflows: a flood cannot lock real clients out",
+        T::ServerNetdevBacklog => "a deeper per-CPU input queue for packet bursts",
+        T::BusyClient => "many outgoing connections to few destinations (proxies, crawlers, connection pools): the widest safe ephemeral range, TIME-WAIT reuse for outgoing connections, TIME-WAIT sockets kept their full 60 s.",
+        T::ClientPortRange => "55536 ports per destination, none below 10000 where services listen",
+        T::ClientTwReuse => "outgoing connections reuse TIME-WAIT ports when timestamps prove it safe",
+        T::ClientTwBuckets => "room for 4000+ connections/s of churn without destroying TIME-WAIT early",
     }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::sysctl::{apply as apply_all, normalize, Applied, SysctlIo};
+use sockdoc_core::i18n::Lang;
 use sockdoc_core::sysctl_audit::{plan_snippet_with, AuditRow, Profile, Verdict};
 use sockdoc_proc::{sysctl, Netns};
 
@@ -278,7 +279,7 @@ pub fn apply(
         .collect();
     let mut snippet = plan_snippet_with(&changed, &target.heading());
     if let Some(p) = profile {
-        snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about_en));
+        snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about(Lang::En)));
     }
     if let Some(Err(f)) = conf.map(|c| write_atomically(c, &snippet, true)) {
         let _ = scope::in_ns(ns, || {

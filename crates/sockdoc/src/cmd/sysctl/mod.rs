@@ -241,7 +241,7 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
             }
             let mut snippet = plan_snippet_with(&rows, &target.heading());
             if let Some(p) = profile {
-                snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about_en));
+                snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about(Lang::En)));
             }
             for e in &unknown {
                 snippet.push_str(&format!(
