@@ -10,7 +10,6 @@ mod cli;
 mod cmd;
 mod error;
 mod fmt;
-mod infile;
 mod json;
 mod report;
 mod scope;

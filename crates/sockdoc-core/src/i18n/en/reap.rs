@@ -46,6 +46,20 @@ pub enum ReapMsg {
     OwnerReader,
     /// Standard output cannot be written: `{cause}`.
     Output,
+    /// The configuration file cannot be opened or read: `{path}`, `{cause}`.
+    FileUnreadable,
+    /// The configuration path is not a regular file: `{path}`, `{what it is}` (a `Kind*` phrase).
+    FileNotRegular,
+    KindDirectory,
+    KindCharDevice,
+    KindBlockDevice,
+    KindPipe,
+    KindSocket,
+    KindOther,
+    /// The configuration file is over the cap: `{path}`, `{KiB}`.
+    FileTooLarge,
+    /// The configuration file is not UTF-8: `{path}`, `{offset}`.
+    FileNotUtf8,
 }
 
 /// The template of `m`.
@@ -72,5 +86,15 @@ pub fn msg(m: ReapMsg) -> &'static str {
         ReapMsg::MetricsHttp => "cannot start the HTTP server for /metrics: {}",
         ReapMsg::OwnerReader => "cannot start the owner reader: {}",
         ReapMsg::Output => "cannot write output: {}",
+        ReapMsg::FileUnreadable => "cannot read {}: {}",
+        ReapMsg::FileNotRegular => "{} is {}, not a configuration file: give the path of a regular file",
+        ReapMsg::KindDirectory => "a directory",
+        ReapMsg::KindCharDevice => "a character device",
+        ReapMsg::KindBlockDevice => "a block device",
+        ReapMsg::KindPipe => "a pipe",
+        ReapMsg::KindSocket => "a socket",
+        ReapMsg::KindOther => "not a regular file",
+        ReapMsg::FileTooLarge => "{} is larger than {} KiB, too large for a configuration file: check the path",
+        ReapMsg::FileNotUtf8 => "{} is not UTF-8 text (bad byte at offset {}): is it the right file?",
     }
 }

@@ -27,6 +27,16 @@ pub fn msg(m: ReapMsg) -> &'static str {
         ReapMsg::MetricsHttp => "无法启动 /metrics 的 HTTP 服务: {}",
         ReapMsg::OwnerReader => "无法启动所属进程读取线程: {}",
         ReapMsg::Output => "无法写入输出: {}",
+        ReapMsg::FileUnreadable => "无法读取 {}: {}",
+        ReapMsg::FileNotRegular => "{} 是{}, 不是配置文件: 请给出一个普通文件的路径",
+        ReapMsg::KindDirectory => "一个目录",
+        ReapMsg::KindCharDevice => "一个字符设备",
+        ReapMsg::KindBlockDevice => "一个块设备",
+        ReapMsg::KindPipe => "一个管道",
+        ReapMsg::KindSocket => "一个套接字",
+        ReapMsg::KindOther => "非普通文件",
+        ReapMsg::FileTooLarge => "{} 大于 {} KiB, 作为配置文件太大: 请检查路径",
+        ReapMsg::FileNotUtf8 => "{} 不是 UTF-8 文本 (偏移 {} 处有非法字节): 是否选错了文件?",
     }
 }
 
