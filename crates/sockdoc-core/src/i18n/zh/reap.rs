@@ -70,6 +70,16 @@ mod tests {
             ReapMsg::MetricsHttp,
             ReapMsg::OwnerReader,
             ReapMsg::Output,
+            ReapMsg::FileUnreadable,
+            ReapMsg::FileNotRegular,
+            ReapMsg::KindDirectory,
+            ReapMsg::KindCharDevice,
+            ReapMsg::KindBlockDevice,
+            ReapMsg::KindPipe,
+            ReapMsg::KindSocket,
+            ReapMsg::KindOther,
+            ReapMsg::FileTooLarge,
+            ReapMsg::FileNotUtf8,
         ];
         for m in all {
             let holes = |t: &str| t.matches("{}").count();
