@@ -155,6 +155,41 @@ pub enum Msg {
     CtTopDestinations,
     /// `{n} entries never answered`
     CtUnreplied,
+    // Refusals and failures the commands share.
+    /// `cannot {op} {path}: {cause}` (an `File*` phrase)
+    CannotFile,
+    FileRead,
+    FileWrite,
+    FileCreate,
+    FileRemove,
+    FileOpenAuditLog,
+    FileReadAuditLog,
+    FileWriteAuditLog,
+    /// `bad duration '{text}' for {flag}: ...`
+    BadDuration,
+    /// `--all-netns` without root.
+    AllNetnsRoot,
+    /// doctor's flags given before another command.
+    DoctorFlagsFirst,
+    /// `cannot start the owner reader: {error}`
+    OwnerReader,
+    /// `unknown --by key '{word}': ...`
+    UnknownBy,
+    /// `unknown column '{word}': ...`
+    UnknownColumn,
+    IntervalMax,
+    /// `--probe` on more than one namespace.
+    ProbeOneNamespace,
+    ServeOneNamespace,
+    /// `cannot read the conntrack {what}: {error}` (a `Ct*` word)
+    CtUnreadable,
+    CtCounters,
+    CtTable,
+    RunNeedsCommand,
+    /// `{library} not found beside sockdoc ...`
+    PreloadMissing,
+    /// `cannot start {program}: {error}`
+    CannotStart,
 }
 
 /// The text of `m` in `lang`, with `{}` placeholders filled from `args` in order.

@@ -42,8 +42,6 @@ pub enum ReapMsg {
     MetricsListen,
     /// The HTTP server for `/metrics` cannot start: `{cause}`.
     MetricsHttp,
-    /// The owner reader cannot start: `{cause}`.
-    OwnerReader,
     /// Standard output cannot be written: `{cause}`.
     Output,
     /// The configuration file cannot be opened or read: `{path}`, `{cause}`.
@@ -84,7 +82,6 @@ pub fn msg(m: ReapMsg) -> &'static str {
         ReapMsg::LogStoppedKeepalive => "cannot write the action log {}: {}; stopped before the next keepalive change (free space there or choose another --log)",
         ReapMsg::MetricsListen => "cannot listen on {} for /metrics: {} (choose another with --metrics or `metrics` in the config)",
         ReapMsg::MetricsHttp => "cannot start the HTTP server for /metrics: {}",
-        ReapMsg::OwnerReader => "cannot start the owner reader: {}",
         ReapMsg::Output => "cannot write output: {}",
         ReapMsg::FileUnreadable => "cannot read {}: {}",
         ReapMsg::FileNotRegular => "{} is {}, not a configuration file: give the path of a regular file",

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::sysctl::{apply as apply_all, normalize, Applied, SysctlIo};
-use sockdoc_core::i18n::Lang;
+use sockdoc_core::i18n::{Lang, Msg};
 use sockdoc_core::sysctl_audit::{plan_snippet_with, AuditRow, Profile, Verdict};
 use sockdoc_proc::{sysctl, Netns};
 
@@ -115,7 +115,7 @@ fn write_backup(
         Some(c) => match std::fs::read_to_string(c) {
             Ok(t) => Some(t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Failure::io("read", c, e)),
+            Err(e) => return Err(Failure::io(Lang::En, Msg::FileRead, c, e)),
         },
     };
     let keys: Vec<String> = changes.iter().map(|c| c.0.clone()).collect();
@@ -137,7 +137,7 @@ fn write_backup(
         values,
     };
     std::fs::create_dir_all(paths.state_dir)
-        .map_err(|e| Failure::io("create", paths.state_dir, e))?;
+        .map_err(|e| Failure::io(Lang::En, Msg::FileCreate, paths.state_dir, e))?;
     let text = serde_json::to_string_pretty(&record).map_err(|e| Failure::output(e.into()))?;
     write_atomically(backup, &text, false)?;
     Ok(record)
@@ -202,7 +202,12 @@ fn apply_recorded(
         },
     );
     if let Err(st) = acted {
-        return Err(Failure::io("write the audit log", &path, st.error));
+        return Err(Failure::io(
+            Lang::En,
+            Msg::FileWriteAuditLog,
+            &path,
+            st.error,
+        ));
     }
     match failed {
         Some(f) => Err(f),
@@ -253,7 +258,7 @@ pub fn apply(
             backup.display()
         )));
     }
-    let mut audit = open_audit(paths.audit_log)?;
+    let mut audit = open_audit(Lang::En, paths.audit_log)?;
     // 1. The backup, before anything changes.
     let saved = write_backup(ns, &changes, conf, paths, &backup)?;
     // 2. The runtime values, all or nothing, recorded ahead.
@@ -322,7 +327,7 @@ pub fn rollback(
                 format!("nothing to roll back: no backup {}", backup.display()),
             ))
         }
-        Err(e) => return Err(Failure::io("read", &backup, e)),
+        Err(e) => return Err(Failure::io(Lang::En, Msg::FileRead, &backup, e)),
     };
     let record: Backup = serde_json::from_str(&text).map_err(|e| {
         Failure::new(
@@ -331,7 +336,7 @@ pub fn rollback(
         )
     })?;
     confirm_items("roll back", record.values.len(), "settings", true)?;
-    let mut audit = open_audit(audit_log)?;
+    let mut audit = open_audit(Lang::En, audit_log)?;
     apply_recorded(
         ns,
         &mut audit,
@@ -346,10 +351,11 @@ pub fn rollback(
         (Some(conf), None) => match std::fs::remove_file(conf) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Failure::io("remove", conf, e)),
+            Err(e) => return Err(Failure::io(Lang::En, Msg::FileRemove, conf, e)),
         },
     }
-    std::fs::remove_file(&backup).map_err(|e| Failure::io("remove", &backup, e))?;
+    std::fs::remove_file(&backup)
+        .map_err(|e| Failure::io(Lang::En, Msg::FileRemove, &backup, e))?;
     match &record.conf {
         Some(conf) => writeln!(
             out,

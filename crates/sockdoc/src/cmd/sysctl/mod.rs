@@ -368,7 +368,7 @@ pub(crate) fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(
     })();
     written.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        Failure::io("write", path, e)
+        Failure::io(Lang::En, Msg::FileWrite, path, e)
     })
 }
 

@@ -118,7 +118,7 @@ fn select_exact(
         owners: true,
         tcp_info,
     };
-    let session = census::one_ns(&ns, Protocols::TCP, &[], needs)?;
+    let session = census::one_ns(ctx.lang, &ns, Protocols::TCP, &[], needs)?;
     let now = census::sample(&session, &ns, None)?;
     let confirmed = now
         .sockets
@@ -144,7 +144,7 @@ fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
         }
     })?;
     confirm(ctx.lang, TreatMsg::ActKill, sel.sockets.len(), true)?;
-    let mut audit = open_audit(ctx.audit_log.as_ref())?;
+    let mut audit = open_audit(lang, ctx.audit_log.as_ref())?;
     // The ladder of `sockdoc kill --method auto`.
     let methods = [Method::Destroy, Method::Shutdown, Method::Rst];
     let Executed { done, stopped } = execute(
@@ -177,8 +177,8 @@ fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
             }
         })
         .collect();
-    if let Some(f) = &stopped {
-        lines.push(f.message.clone());
+    if let Some(st) = &stopped {
+        lines.push(st.failure(lang).message);
     }
     lines.extend(leftovers(lang, &want, &sel.sockets, &sel.excluded));
     lines.push(text(
@@ -223,12 +223,12 @@ fn keepalive(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
         audit_log: ctx.audit_log.clone(),
         filter: vec![req.words.clone()],
     };
-    let change = change_of(&args)?;
+    let change = change_of(lang, &args)?;
     let words = args.words().map_err(Failure::usage)?;
     let sel = crate::treat::select(&ctx.global, &words, "keepalive", eligible)?;
     confirm(lang, TreatMsg::ActSetKeepalive, sel.sockets.len(), true)?;
     let mut log = Log {
-        audit: open_audit(ctx.audit_log.as_ref())?,
+        audit: open_audit(lang, ctx.audit_log.as_ref())?,
         run: sockdoc_act::audit::run_id(),
     };
     let SetOn {
@@ -236,8 +236,8 @@ fn keepalive(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
         verified,
         stopped,
     } = set_on(&sel, &change, &words.join(" "), &mut log)?;
-    if let Some(f) = stopped {
-        return Err(f);
+    if let Some(st) = stopped {
+        return Err(st.failure(lang));
     }
     let set = done.iter().filter(|d| d.outcome == "set").count();
     let mut lines = vec![text(

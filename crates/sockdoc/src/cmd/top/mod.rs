@@ -22,15 +22,15 @@ use crate::scope;
 pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
     let lang = g.lang();
     check_use(g)?;
-    let interval = parse_duration("-d", &a.delay)?;
+    let interval = parse_duration(lang, "-d", &a.delay)?;
     if interval < Duration::from_millis(100) {
         return Err(Failure::usage(word(lang, TopMsg::DelayMin)));
     }
-    let probe_time = parse_duration("--probe-time", &a.probe_time)?;
+    let probe_time = parse_duration(lang, "--probe-time", &a.probe_time)?;
     let idle_ms = a
         .idle
         .as_deref()
-        .map(|t| parse_duration("--idle", t).map(|d| d.as_millis() as u64))
+        .map(|t| parse_duration(lang, "--idle", t).map(|d| d.as_millis() as u64))
         .transpose()?;
     if a.keepalive_idle == 0 || a.keepalive_intvl == 0 || a.keepalive_cnt == 0 {
         return Err(Failure::usage(word(lang, TopMsg::KeepaliveMin)));
@@ -60,8 +60,8 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
             ns,
             watch,
             interval,
-            owners_every: parse_duration("--owners-every", &a.owners_every)?,
-            doctor_every: parse_duration("--doctor-every", &a.doctor_every)?,
+            owners_every: parse_duration(lang, "--owners-every", &a.owners_every)?,
+            doctor_every: parse_duration(lang, "--doctor-every", &a.doctor_every)?,
             idle_ms,
             prefix4: a.prefix4,
             prefix6: a.prefix6,
