@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use sockdoc_core::session::{Needs, Protocols, Session};
 
+use sockdoc_core::i18n::sysctl::{text as sysctl_text, SysctlMsg};
 use sockdoc_core::i18n::treat::{text as tr, TreatMsg};
 use sockdoc_core::i18n::{Lang, Msg};
 
@@ -192,18 +193,18 @@ pub fn confirm(lang: Lang, act: TreatMsg, n: usize, yes: bool) -> Result<(), Fai
     ask(lang, n, yes, &words)
 }
 
-/// [`confirm`] for `n` settings (sysctl apply and roll back), in English.
-pub fn confirm_items(action: &str, n: usize, items: &str, yes: bool) -> Result<(), Failure> {
-    let why = "writing /proc/sys and the files under /etc and /var/lib";
+/// [`confirm`] for `n` settings (sysctl apply and roll back: `act`), in `lang`.
+pub fn confirm_items(lang: Lang, act: SysctlMsg, n: usize, yes: bool) -> Result<(), Failure> {
+    let act = sysctl_text(lang, act, &[]);
+    let count = n.to_string();
+    let why = sysctl_text(lang, SysctlMsg::RootWhy, &[]);
     let words = Ask {
-        needs_root: format!("{action} needs root ({why}): run with sudo; --dry-run works without"),
-        refuse: format!(
-            "refusing to {action} {n} {items} without --yes (standard input is not a terminal)"
-        ),
-        prompt: format!("{action} these {n} {items}? [y/N] "),
-        declined: format!("nothing done: {action} not confirmed"),
+        needs_root: tr(lang, TreatMsg::NeedsRoot, &[&act, &why]),
+        refuse: sysctl_text(lang, SysctlMsg::RefuseNoYes, &[&act, &count]),
+        prompt: sysctl_text(lang, SysctlMsg::Prompt, &[&act, &count]),
+        declined: tr(lang, TreatMsg::NotConfirmed, &[&act]),
     };
-    ask(Lang::En, n, yes, &words)
+    ask(lang, n, yes, &words)
 }
 
 fn ask(lang: Lang, n: usize, yes: bool, words: &Ask) -> Result<(), Failure> {

@@ -2,11 +2,13 @@
 //! (`zh/`), one file per area and language. Keys are enum variants ([`Msg`], the sysctl judge's
 //! [`Reason`] and its profiles' [`ProfileText`], the doctor's typed [`Evidence`]) so a missing
 //! translation is a compile error, not a blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
-//! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]) and `top`
-//! ([`top::TopMsg`], its column headers [`top::Header`]) keep their keys in their own area.
+//! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]), `top`
+//! ([`top::TopMsg`], its column headers [`top::Header`]) and `sysctl plan|apply|rollback`
+//! ([`sysctl::SysctlMsg`]) keep their keys in their own area.
 
 mod en;
 pub mod events;
+pub mod sysctl;
 pub mod top;
 pub mod treat;
 mod zh;

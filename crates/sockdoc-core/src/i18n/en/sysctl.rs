@@ -1,6 +1,7 @@
-//! English: why the sysctl judge keeps, changes or removes a setting, and what the sysctl profiles
-//! are for.
+//! English: why the sysctl judge keeps, changes or removes a setting, what the sysctl profiles are
+//! for, and what `sysctl plan|apply|rollback` say.
 
+use crate::i18n::sysctl::SysctlMsg as M;
 use crate::sysctl_audit::judge::Reason;
 use crate::sysctl_audit::ProfileText as T;
 
@@ -57,5 +58,43 @@ pub fn profile(t: T) -> &'static str {
         T::ClientPortRange => "55536 ports per destination, none below 10000 where services listen",
         T::ClientTwReuse => "outgoing connections reuse TIME-WAIT ports when timestamps prove it safe",
         T::ClientTwBuckets => "room for 4000+ connections/s of churn without destroying TIME-WAIT early",
+    }
+}
+
+/// The template of `m`.
+pub fn msg(m: M) -> &'static str {
+    match m {
+        M::OneNamespace => "sysctl works on one namespace at a time: use --netns NAME or --netns-pid PID, not --all-netns",
+        M::RollbackNoProfile => "rollback restores what apply backed up, whatever the profile: drop --profile",
+        M::ThisHost => "this host",
+        M::OnThisHost => "on this host",
+        M::InNamespace => "in {}",
+        M::NsNamed => "network namespace {} (net:{})",
+        M::NsOfPid => "network namespace of pid {} (net:{})",
+        M::NsUnnamed => "network namespace (unnamed) (net:{})",
+        M::HostLoaded => "{} is loaded into the host by `sysctl --system` and at boot, so the settings of {} must not go there: choose another file (e.g. {})",
+        M::NotAFilePath => "{} is not a file path",
+        M::Exists => "{} exists: pass --force to replace it",
+        M::StaleRemoved => "removed {}, left by an interrupted sockdoc run",
+        M::StaleKept => "cannot remove {}, left by an interrupted sockdoc run: {}",
+        M::WriteConf => "write {}",
+        M::WriteNoFile => "write no file (a namespace's settings are runtime only; pass --conf FILE, e.g. {}, to keep them)",
+        M::WillSet => "will set {} setting(s) at runtime {} and {}",
+        M::WouldSet => "dry run: would set {} setting(s) at runtime {} and {}",
+        M::NothingToChange => "nothing to change",
+        M::EarlierApply => "an earlier apply is still in place ({}): run `sockdoc sysctl rollback` first",
+        M::CannotReadKey => "cannot read {}: {}",
+        M::Applied => "applied {} setting(s) {}; {}; backup in {} (sockdoc sysctl rollback undoes it)",
+        M::WroteConf => "wrote {}",
+        M::NoFileWritten => "no file written",
+        M::NothingToRollBack => "nothing to roll back: no backup {}",
+        M::BackupDamaged => "the backup {} is damaged: {}",
+        M::RestoredAnd => "restored {} setting(s) and {}",
+        M::Restored => "restored {} setting(s)",
+        M::ActApply => "apply",
+        M::ActRollBack => "roll back",
+        M::RootWhy => "writing /proc/sys and the files under /etc and /var/lib",
+        M::RefuseNoYes => "refusing to {} {} settings without --yes (standard input is not a terminal)",
+        M::Prompt => "{} these {} settings? [y/N] ",
     }
 }

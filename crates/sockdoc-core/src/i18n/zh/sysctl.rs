@@ -1,5 +1,7 @@
-//! 中文: sysctl 判定保持、修改或删除一个参数的原因, 以及各 sysctl 配置方案的用途。
+//! 中文: sysctl 判定保持、修改或删除一个参数的原因, 各 sysctl 配置方案的用途, 以及
+//! `sysctl plan|apply|rollback` 的输出和拒绝信息。
 
+use crate::i18n::sysctl::SysctlMsg as M;
 use crate::sysctl_audit::judge::Reason;
 use crate::sysctl_audit::ProfileText as T;
 
@@ -56,5 +58,43 @@ pub fn profile(t: T) -> &'static str {
         T::ClientPortRange => "每个目的地址 55536 个端口, 不含服务监听的 10000 以下端口",
         T::ClientTwReuse => "时间戳证明安全时, 对外连接复用 TIME-WAIT 端口",
         T::ClientTwBuckets => "可承受每秒 4000 以上的新建连接而不提前销毁 TIME-WAIT",
+    }
+}
+
+/// The template of `m`.
+pub fn msg(m: M) -> &'static str {
+    match m {
+        M::OneNamespace => "sysctl 一次只处理一个网络命名空间: 请用 --netns NAME 或 --netns-pid PID, 不要用 --all-netns",
+        M::RollbackNoProfile => "rollback 恢复 apply 备份的内容, 与配置方案无关: 请去掉 --profile",
+        M::ThisHost => "本机",
+        M::OnThisHost => "在本机",
+        M::InNamespace => "在{}中",
+        M::NsNamed => "网络命名空间 {} (net:{})",
+        M::NsOfPid => "进程 {} 所在的网络命名空间 (net:{})",
+        M::NsUnnamed => "未命名的网络命名空间 (net:{})",
+        M::HostLoaded => "{} 会在开机和 `sysctl --system` 时加载到本机, {} 的参数不能写在那里: 请选择其他文件 (例如 {})",
+        M::NotAFilePath => "{} 不是文件路径",
+        M::Exists => "{} 已存在: 加 --force 以替换它",
+        M::StaleRemoved => "已删除 {}, 它是一次被中断的 sockdoc 运行留下的",
+        M::StaleKept => "无法删除 {} (一次被中断的 sockdoc 运行留下的): {}",
+        M::WriteConf => "写入 {}",
+        M::WriteNoFile => "不写文件 (网络命名空间的参数只在运行时生效; 要保留请加 --conf FILE, 例如 {})",
+        M::WillSet => "将{1}设置 {0} 个运行时参数, 并{2}",
+        M::WouldSet => "演练: 将{1}设置 {0} 个运行时参数, 并{2}",
+        M::NothingToChange => "没有需要修改的参数",
+        M::EarlierApply => "上一次 apply 仍然生效 ({}): 请先运行 `sockdoc sysctl rollback`",
+        M::CannotReadKey => "无法读取 {}: {}",
+        M::Applied => "已{1}应用 {0} 个参数; {2}; 备份在 {3} (sockdoc sysctl rollback 可撤销)",
+        M::WroteConf => "已写入 {}",
+        M::NoFileWritten => "未写入文件",
+        M::NothingToRollBack => "没有可回滚的内容: 没有备份 {}",
+        M::BackupDamaged => "备份 {} 已损坏: {}",
+        M::RestoredAnd => "已恢复 {} 个参数和 {}",
+        M::Restored => "已恢复 {} 个参数",
+        M::ActApply => "应用参数",
+        M::ActRollBack => "回滚参数",
+        M::RootWhy => "要写入 /proc/sys 以及 /etc 和 /var/lib 下的文件",
+        M::RefuseNoYes => "没有 --yes, 拒绝对 {1} 个参数执行「{0}」(标准输入不是终端)",
+        M::Prompt => "对这 {1} 个参数执行「{0}」? [y/N] ",
     }
 }
