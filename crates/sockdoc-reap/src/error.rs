@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use sockdoc_core::i18n::{self, Lang, ReapMsg};
+use sockdoc_core::i18n::{self, Lang, Msg, ReapMsg};
 
 /// Why the daemon could not start, or stopped.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ impl ReapError {
                 t(ReapMsg::MetricsListen, &[addr, &source.to_string()])
             }
             ReapError::MetricsHttp(e) => t(ReapMsg::MetricsHttp, &[&e.to_string()]),
-            ReapError::OwnerReader(e) => t(ReapMsg::OwnerReader, &[&e.to_string()]),
+            ReapError::OwnerReader(e) => i18n::text(lang, Msg::OwnerReader, &[&e.to_string()]),
             ReapError::Output(e) => t(ReapMsg::Output, &[&e.to_string()]),
             ReapError::Log {
                 path,

@@ -4,7 +4,8 @@ use std::cmp::Ordering;
 
 use sockdoc_core::aggregate::Key;
 use sockdoc_core::doctor::{Finding, Severity};
-use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::i18n::top::{header, Header};
+use sockdoc_core::i18n::{self, Lang};
 use sockdoc_core::Owners;
 use sockdoc_diag::{Socket, State};
 
@@ -38,26 +39,27 @@ impl GroupCol {
     ];
 
     pub fn header(self, tab: Tab, lang: Lang) -> &'static str {
-        match self {
+        let h = match self {
             GroupCol::Key => match tab {
-                Tab::Remote => pick(lang, "REMOTE IP", "远端 IP"),
-                Tab::Prefix => pick(lang, "PREFIX", "网段"),
-                Tab::Port => pick(lang, "PORT", "端口"),
-                _ => pick(lang, "PROCESS", "进程"),
+                Tab::Remote => Header::RemoteIp,
+                Tab::Prefix => Header::Prefix,
+                Tab::Port => Header::Port,
+                _ => Header::Process,
             },
-            GroupCol::Total => pick(lang, "TOTAL", "合计"),
-            GroupCol::Estab => "ESTAB",
-            GroupCol::TimeWait => "TIME-WAIT",
-            GroupCol::CloseWait => "CLOSE-WAIT",
-            GroupCol::SynRecv => "SYN-RECV",
-            GroupCol::Listen => "LISTEN",
-            GroupCol::Other => pick(lang, "OTHER", "其他"),
+            GroupCol::Total => Header::Total,
+            GroupCol::Estab => return "ESTAB",
+            GroupCol::TimeWait => return "TIME-WAIT",
+            GroupCol::CloseWait => return "CLOSE-WAIT",
+            GroupCol::SynRecv => return "SYN-RECV",
+            GroupCol::Listen => return "LISTEN",
+            GroupCol::Other => Header::Other,
             GroupCol::Name => match tab {
-                Tab::Port => pick(lang, "SERVICE", "服务进程"),
-                Tab::Process => pick(lang, "COMMAND", "命令行"),
-                _ => "",
+                Tab::Port => Header::Service,
+                Tab::Process => Header::Command,
+                _ => return "",
             },
-        }
+        };
+        header(lang, h)
     }
 
     pub fn numeric(self) -> bool {
@@ -129,16 +131,17 @@ impl SockCol {
     ];
 
     pub fn header(self, lang: Lang) -> &'static str {
-        match self {
-            SockCol::State => pick(lang, "STATE", "状态"),
-            SockCol::Local => pick(lang, "LOCAL", "本地地址"),
-            SockCol::Peer => pick(lang, "PEER", "对端地址"),
-            SockCol::RecvQ => "RECV-Q",
-            SockCol::SendQ => "SEND-Q",
-            SockCol::Timer => pick(lang, "TIMER", "定时器"),
-            SockCol::Idle => pick(lang, "IDLE", "空闲"),
-            SockCol::Process => pick(lang, "PROCESS", "进程"),
-        }
+        let h = match self {
+            SockCol::State => Header::State,
+            SockCol::Local => Header::Local,
+            SockCol::Peer => Header::Peer,
+            SockCol::RecvQ => return "RECV-Q",
+            SockCol::SendQ => return "SEND-Q",
+            SockCol::Timer => Header::Timer,
+            SockCol::Idle => Header::Idle,
+            SockCol::Process => Header::Process,
+        };
+        header(lang, h)
     }
 
     pub fn numeric(self) -> bool {
@@ -176,11 +179,12 @@ impl FindCol {
     pub const ALL: [FindCol; 3] = [FindCol::Severity, FindCol::Id, FindCol::Title];
 
     pub fn header(self, lang: Lang) -> &'static str {
-        match self {
-            FindCol::Severity => pick(lang, "SEVERITY", "级别"),
-            FindCol::Id => "ID",
-            FindCol::Title => pick(lang, "WHAT", "问题"),
-        }
+        let h = match self {
+            FindCol::Severity => Header::Severity,
+            FindCol::Id => return "ID",
+            FindCol::Title => Header::What,
+        };
+        header(lang, h)
     }
 
     pub(crate) fn cmp(self, a: &Finding, b: &Finding) -> Ordering {
@@ -278,10 +282,6 @@ pub fn numeric(tab: Tab, drilled: bool, col: usize) -> bool {
 }
 
 /// A severity as one word.
-pub fn severity_word(lang: Lang, s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => pick(lang, "CRITICAL", "严重"),
-        Severity::Warning => pick(lang, "WARNING", "警告"),
-        Severity::Info => pick(lang, "INFO", "信息"),
-    }
+pub fn severity_word(lang: Lang, s: Severity) -> String {
+    i18n::severity(lang, s)
 }

@@ -30,6 +30,7 @@ pub mod worker;
 use std::io::Write;
 use std::sync::mpsc::Receiver;
 
+use sockdoc_core::i18n::top::{text, TopMsg};
 use sockdoc_core::own_ssh::OwnSsh;
 
 pub use state::{ActionKind, Request};
@@ -87,7 +88,7 @@ pub fn run(
     let filter_text = setup.worker.filter_text.clone();
     let watch = setup.worker.watch.clone();
     let w = worker::spawn(setup.worker)
-        .map_err(|e| Error(format!("cannot start the census thread: {e}")))?;
+        .map_err(|e| Error(text(lang, TopMsg::CannotStartCensus, &[&e.to_string()])))?;
     let mut app = state::App::new(lang, interval, filter_text, setup.listen);
     app.own_ssh = setup.own_ssh;
     let ctx = view::Context {

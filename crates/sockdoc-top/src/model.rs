@@ -11,7 +11,8 @@ use sockdoc_core::aggregate::{GroupBy, Key, StateCounts, Tally};
 use sockdoc_core::doctor::ghosts::is_suspect;
 use sockdoc_core::doctor::Finding;
 use sockdoc_core::filter::Filter;
-use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::i18n::top::{word, TopMsg};
+use sockdoc_core::i18n::Lang;
 use sockdoc_core::{NoOwners, Owners};
 use sockdoc_diag::{Family, Proto, Socket, State};
 use sockdoc_proc::SocketOwners;
@@ -43,12 +44,12 @@ impl Tab {
 
     pub fn title(self, lang: Lang) -> &'static str {
         match self {
-            Tab::Remote => pick(lang, "Remote IP", "远端 IP"),
-            Tab::Prefix => pick(lang, "Prefix", "网段"),
-            Tab::Port => pick(lang, "Local port", "本地端口"),
-            Tab::Process => pick(lang, "Process", "进程"),
-            Tab::Ghosts => pick(lang, "Ghosts", "疑似半开"),
-            Tab::Findings => pick(lang, "Findings", "诊断"),
+            Tab::Remote => word(lang, TopMsg::TabRemote),
+            Tab::Prefix => word(lang, TopMsg::TabPrefix),
+            Tab::Port => word(lang, TopMsg::TabPort),
+            Tab::Process => word(lang, TopMsg::TabProcess),
+            Tab::Ghosts => word(lang, TopMsg::TabGhosts),
+            Tab::Findings => word(lang, TopMsg::TabFindings),
         }
     }
 

@@ -4,7 +4,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
-use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::i18n::top::{text, word, TopMsg};
+use sockdoc_core::i18n::Lang;
 
 use crate::state::App;
 use crate::tables::{owner_text, peer_text, sev_style};
@@ -53,11 +54,7 @@ pub(crate) fn popup(
 }
 
 pub(crate) fn close_hint(lang: Lang) -> &'static str {
-    pick(
-        lang,
-        "↑↓ scroll · any other key closes",
-        "↑↓ 滚动 · 其他键关闭",
-    )
+    word(lang, TopMsg::CloseHint)
 }
 
 pub(crate) fn draw_lines(
@@ -77,26 +74,15 @@ pub(crate) fn draw_confirm(f: &mut Frame, area: Rect, app: &App) {
     let lang = app.lang;
     let snap = app.snap.as_ref();
     let n = c.request.sockets.len();
-    let title = pick(
+    let of = if c.what.is_empty() {
+        String::new()
+    } else {
+        text(lang, TopMsg::ConfirmOf, &[&c.what])
+    };
+    let title = text(
         lang,
-        format!(
-            "{} {n} socket(s){}?",
-            c.request.kind.verb(lang),
-            if c.what.is_empty() {
-                String::new()
-            } else {
-                format!(" of {}", c.what)
-            }
-        ),
-        format!(
-            "{}{} {n} 个套接字?",
-            c.request.kind.verb(lang),
-            if c.what.is_empty() {
-                String::new()
-            } else {
-                format!(" {} 的", c.what)
-            }
-        ),
+        TopMsg::ConfirmTitle,
+        &[c.request.kind.verb(lang), &n.to_string(), &of],
     );
     let mut lines: Vec<Line> = Vec::new();
     for s in &c.request.sockets {
@@ -113,7 +99,7 @@ pub(crate) fn draw_confirm(f: &mut Frame, area: Rect, app: &App) {
         lines.push(Line::styled(
             format!(
                 "{} ({why}): {} -> {}",
-                pick(lang, "left alone", "不处理"),
+                word(lang, TopMsg::LeftAlone),
                 s.local_addr(),
                 peer_text(s)
             ),
@@ -121,11 +107,7 @@ pub(crate) fn draw_confirm(f: &mut Frame, area: Rect, app: &App) {
         ));
     }
     lines.push(Line::styled(
-        format!(
-            "{} {}",
-            pick(lang, "selected again by:", "重新选择条件:"),
-            c.request.words
-        ),
+        format!("{} {}", word(lang, TopMsg::SelectedAgain), c.request.words),
         dim(),
     ));
     let max_scroll = lines.len().saturating_sub(3);
@@ -134,11 +116,7 @@ pub(crate) fn draw_confirm(f: &mut Frame, area: Rect, app: &App) {
         area,
         &title,
         lines,
-        pick(
-            lang,
-            "y yes · n no · ↑↓ scroll",
-            "y 确认 · n 取消 · ↑↓ 滚动",
-        ),
+        word(lang, TopMsg::ConfirmKeys),
         c.scroll.min(max_scroll),
     );
 }
@@ -153,86 +131,47 @@ pub(crate) fn draw_finding(f: &mut Frame, area: Rect, app: &App, i: usize) {
         Line::raw(""),
         Line::raw(x.detail.clone()),
         Line::raw(""),
-        Line::styled(pick(lang, "Why it matters", "为什么重要"), bold()),
+        Line::styled(word(lang, TopMsg::WhyItMatters), bold()),
         Line::raw(x.why.clone()),
         Line::raw(""),
-        Line::styled(pick(lang, "What to do", "怎么做"), bold()),
+        Line::styled(word(lang, TopMsg::WhatToDo), bold()),
     ];
     lines.extend(x.fix.iter().map(|l| Line::raw(format!("  {l}"))));
     popup(f, area, x.id, lines, close_hint(lang), app.popup_scroll);
 }
 
 pub(crate) fn draw_help(f: &mut Frame, area: Rect, lang: Lang, scroll: usize) {
-    let keys: &[(&str, &str, &str)] = &[
-        (
-            "1-6, Tab",
-            "switch table: remote IP, prefix, local port, process, ghosts, findings",
-            "切换表: 远端 IP, 网段, 本地端口, 进程, 疑似半开, 诊断",
-        ),
-        ("↑ ↓ PgUp PgDn", "select a row", "选择行"),
-        (
-            "Enter",
-            "a row's sockets (timers, idle, queues, owner); a finding's details",
-            "查看该行的套接字 (定时器, 空闲, 队列, 所属进程); 诊断详情",
-        ),
-        ("Esc ←", "back to the table", "返回表格"),
-        (
-            "s > <",
-            "sort by the next / previous column",
-            "按下一列 / 上一列排序",
-        ),
-        ("r", "reverse the sort", "反向排序"),
-        (
-            "/",
-            "filter (the `sockdoc list` language, e.g. sport = :21)",
-            "过滤 (与 sockdoc list 相同的语法, 例如 sport = :21)",
-        ),
-        (
-            "space",
-            "mark a socket (drill-down, ghosts)",
-            "标记套接字 (明细, 疑似半开)",
-        ),
-        (
-            "k",
-            "kill: the marked sockets, the highlighted one, or a whole row",
-            "关闭: 已标记的, 当前的, 或整行的套接字",
-        ),
-        (
-            "a",
-            "keepalive on the selected service (local port or process row)",
-            "为所选服务开启 keepalive (本地端口或进程行)",
-        ),
-        (
-            "p",
-            "probe ghost suspects: alive or dead",
-            "探测疑似半开连接: 存活还是已死",
-        ),
-        ("z", "pause / resume", "暂停 / 继续"),
-        ("+ -", "refresh interval", "刷新间隔"),
-        ("q Ctrl-C", "quit", "退出"),
+    let keys: &[(&str, TopMsg)] = &[
+        ("1-6, Tab", TopMsg::HelpTabs),
+        ("↑ ↓ PgUp PgDn", TopMsg::HelpSelect),
+        ("Enter", TopMsg::HelpEnter),
+        ("Esc ←", TopMsg::HelpBack),
+        ("s > <", TopMsg::HelpSort),
+        ("r", TopMsg::HelpReverse),
+        ("/", TopMsg::HelpFilter),
+        ("space", TopMsg::HelpMark),
+        ("k", TopMsg::HelpKill),
+        ("a", TopMsg::HelpKeepalive),
+        ("p", TopMsg::HelpProbe),
+        ("z", TopMsg::HelpPause),
+        ("+ -", TopMsg::HelpInterval),
+        ("q Ctrl-C", TopMsg::HelpQuit),
     ];
     let mut lines: Vec<Line> = keys
         .iter()
-        .map(|(k, en, zh)| {
+        .map(|(k, m)| {
             Line::from(vec![
                 Span::styled(format!("{k:<15}"), bold()),
-                Span::raw(pick(lang, *en, *zh)),
+                Span::raw(word(lang, *m)),
             ])
         })
         .collect();
     lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        pick(
-            lang,
-            "Every action asks first, lists the exact sockets, never touches your own ssh session, and is written to the audit log.",
-            "每个操作都会先确认并列出具体的套接字, 从不触碰你自己的 ssh 会话, 并写入审计日志。",
-        ),
-        dim(),
-    ));
+    lines.push(Line::styled(word(lang, TopMsg::HelpSafety), dim()));
     popup(
         f,
         area,
-        pick(lang, "sockdoc top: keys", "sockdoc top: 按键"),
+        word(lang, TopMsg::HelpTitle),
         lines,
         close_hint(lang),
         scroll,

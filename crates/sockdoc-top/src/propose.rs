@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use crossterm::event::{KeyCode, KeyEvent};
 use sockdoc_core::aggregate::Key;
-use sockdoc_core::i18n::pick;
+use sockdoc_core::i18n::top::{word, TopMsg};
 use sockdoc_diag::{Proto, Socket, State};
 
 use crate::model::{self, Membership, Tab};
@@ -45,8 +45,7 @@ impl App {
             KeyCode::PageDown => c.scroll += self.page.max(1),
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
                 self.confirm = None;
-                self.status =
-                    Some(pick(self.lang, "cancelled: nothing done", "已取消: 未做任何操作").into());
+                self.status = Some(word(self.lang, TopMsg::Cancelled).into());
             }
             _ => {}
         }
@@ -93,8 +92,7 @@ impl App {
     pub(crate) fn propose(&mut self, kind: ActionKind) -> Vec<Effect> {
         let lang = self.lang;
         if self.busy.is_some() {
-            self.status =
-                Some(pick(lang, "an action is still running", "上一个操作仍在进行").into());
+            self.status = Some(word(lang, TopMsg::StillRunning).into());
             return Vec::new();
         }
         let Some(snap) = &self.snap else {
@@ -108,9 +106,7 @@ impl App {
                 let Some((tab, key, label)) = group
                     .filter(|(t, k, _)| matches!(t, Tab::Port | Tab::Process) && *k != Key::Pid(0))
                 else {
-                    self.status = Some(pick(lang,
-                        "keepalive works on a service: pick a row of the Local port (3) or Process (4) table",
-                        "keepalive 针对服务: 请在 本地端口(3) 或 进程(4) 表中选择一行").into());
+                    self.status = Some(word(lang, TopMsg::KeepaliveNeedsService).into());
                     return Vec::new();
                 };
                 let scope = Membership::of(&key);
@@ -136,7 +132,7 @@ impl App {
             }
             _ => {
                 let Some((_, key, label)) = group else {
-                    self.status = Some(pick(lang, "nothing selected", "未选中任何行").into());
+                    self.status = Some(word(lang, TopMsg::NothingSelected).into());
                     return Vec::new();
                 };
                 let scope = Membership::of(&key);
@@ -157,17 +153,11 @@ impl App {
             }
         }
         if sockets.is_empty() {
-            self.status = Some(match kind {
-                ActionKind::Probe => {
-                    pick(lang, "no ghost suspects selected", "未选中疑似半开连接").into()
-                }
-                _ => pick(
-                    lang,
-                    "nothing to act on in this selection",
-                    "所选范围内没有可操作的套接字",
-                )
-                .into(),
-            });
+            let m = match kind {
+                ActionKind::Probe => TopMsg::NoGhostsSelected,
+                _ => TopMsg::NothingToActOn,
+            };
+            self.status = Some(word(lang, m).into());
             return Vec::new();
         }
         let words = model::superset_words(group_words.as_deref(), &snap.filter_text, &sockets);
@@ -210,16 +200,12 @@ impl App {
     fn verdict(&self, kind: ActionKind, s: &Socket, in_table: bool) -> Verdict {
         let lang = self.lang;
         if self.own_ssh.is_some_and(|o| o.is(s)) {
-            return Verdict::LeaveAlone(pick(lang, "your own ssh session", "你自己的 ssh 会话"));
+            return Verdict::LeaveAlone(word(lang, TopMsg::LeaveOwnSsh));
         }
         let tcp = s.proto == Proto::Tcp;
         match kind {
             ActionKind::Kill if s.state == State::Listen && !self.listen => {
-                Verdict::LeaveAlone(pick(
-                    lang,
-                    "listener (start top with --listen)",
-                    "监听套接字 (启动 top 时加 --listen)",
-                ))
+                Verdict::LeaveAlone(word(lang, TopMsg::LeaveListener))
             }
             ActionKind::Keepalive
                 if !tcp || !matches!(s.state, State::Established | State::Listen) =>
@@ -227,7 +213,7 @@ impl App {
                 Verdict::Skip
             }
             ActionKind::Keepalive if s.inode == 0 => {
-                Verdict::LeaveAlone(pick(lang, "no process holds it", "没有进程持有"))
+                Verdict::LeaveAlone(word(lang, TopMsg::LeaveNoProcess))
             }
             ActionKind::Probe
                 if !in_table && !self.snap.as_ref().is_some_and(|n| n.is_ghost(s)) =>
@@ -235,11 +221,7 @@ impl App {
                 Verdict::Skip
             }
             ActionKind::Probe if !tcp || s.state != State::Established => {
-                Verdict::LeaveAlone(pick(
-                    lang,
-                    "not an ESTABLISHED TCP connection",
-                    "不是 ESTABLISHED 的 TCP 连接",
-                ))
+                Verdict::LeaveAlone(word(lang, TopMsg::LeaveNotEstablished))
             }
             _ => Verdict::Take,
         }

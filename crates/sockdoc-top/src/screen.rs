@@ -12,7 +12,7 @@ use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use sockdoc_core::filter::Filter;
-use sockdoc_core::i18n::pick;
+use sockdoc_core::i18n::top::{text, word, TopMsg};
 
 use crate::state::{App, Effect};
 use crate::{view, worker, Error, Host, Outcome};
@@ -30,7 +30,8 @@ pub fn screen_loop(
     w: &worker::Worker,
     host: &dyn Host,
 ) -> Result<Option<Receiver<Outcome>>, Error> {
-    let term_err = |e: std::io::Error| Error(format!("cannot draw: {e}"));
+    let lang = app.lang;
+    let term_err = |e: std::io::Error| Error(text(lang, TopMsg::CannotDraw, &[&e.to_string()]));
     let mut terminal = Terminal::new(CrosstermBackend::new(out)).map_err(term_err)?;
     terminal.clear().map_err(term_err)?;
     let mut action: Option<Receiver<Outcome>> = None;
@@ -97,7 +98,7 @@ fn drain_updates(app: &mut App, w: &worker::Worker) -> Result<bool, Error> {
                 return Err(Error(
                     app.error
                         .clone()
-                        .unwrap_or_else(|| "the census thread stopped".into()),
+                        .unwrap_or_else(|| word(app.lang, TopMsg::CensusStopped).into()),
                 ))
             }
         }
@@ -153,14 +154,7 @@ fn on_effect(
         // (not followed), they would act there. Refused.
         Effect::Act(_) if ctx.watch.notice().is_some() && !ctx.follow_netns => {
             app.busy = None;
-            app.status = Some(
-                pick(
-                    app.lang,
-                    "refused: the namespace changed under top (see the banner); restart top",
-                    "已拒绝：网络命名空间已变化（见标题栏）；请重启 top",
-                )
-                .to_string(),
-            );
+            app.status = Some(word(app.lang, TopMsg::NsChanged).to_string());
         }
         Effect::Act(req) => {
             let threshold = app.snap.as_ref().map_or(0, |s| s.threshold_ms);
@@ -168,7 +162,7 @@ fn on_effect(
                 Ok(rx) => *action = Some(rx),
                 Err(e) => {
                     app.busy = None;
-                    app.status = Some(format!("cannot start the action: {e}"));
+                    app.status = Some(text(app.lang, TopMsg::CannotStartAction, &[&e.to_string()]));
                 }
             }
         }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use sockdoc_core::aggregate::Key;
 use sockdoc_core::filter::Filter;
-use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::i18n::top::{word, TopMsg};
+use sockdoc_core::i18n::Lang;
 use sockdoc_core::own_ssh::OwnSsh;
 use sockdoc_diag::Socket;
 
@@ -40,9 +41,9 @@ pub enum ActionKind {
 impl ActionKind {
     pub fn verb(self, lang: Lang) -> &'static str {
         match self {
-            ActionKind::Kill => pick(lang, "kill", "关闭"),
-            ActionKind::Keepalive => pick(lang, "set keepalive on", "开启 keepalive"),
-            ActionKind::Probe => pick(lang, "probe", "探测"),
+            ActionKind::Kill => word(lang, TopMsg::VerbKill),
+            ActionKind::Keepalive => word(lang, TopMsg::VerbKeepalive),
+            ActionKind::Probe => word(lang, TopMsg::VerbProbe),
         }
     }
 }

@@ -6,7 +6,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 use sockdoc_core::doctor::Severity;
-use sockdoc_core::i18n::pick;
+use sockdoc_core::i18n::top::{word, TopMsg};
 use sockdoc_core::units::{count, duration_ms, timer};
 use sockdoc_diag::Socket;
 
@@ -32,14 +32,10 @@ pub(crate) fn header_row(cells: Vec<String>) -> Row<'static> {
 pub(crate) fn draw_table(f: &mut Frame, area: Rect, app: &mut App) {
     app.page = usize::from(area.height.saturating_sub(2)).max(1);
     let Some(snap) = app.snap.take() else {
-        let msg = app.error.clone().unwrap_or_else(|| {
-            pick(
-                app.lang,
-                "collecting the first census…",
-                "正在进行首次采集…",
-            )
-            .into()
-        });
+        let msg = app
+            .error
+            .clone()
+            .unwrap_or_else(|| word(app.lang, TopMsg::CollectingFirst).into());
         f.render_widget(Paragraph::new(msg), area);
         return;
     };
@@ -67,9 +63,9 @@ pub(crate) fn draw_table(f: &mut Frame, area: Rect, app: &mut App) {
         }
         if app.rows.is_empty() {
             let msg = match app.tab {
-                Tab::Ghosts => pick(app.lang, "no ghost suspects", "没有疑似半开连接"),
-                Tab::Findings => pick(app.lang, "no findings", "没有诊断结果"),
-                _ => pick(app.lang, "no sockets match", "没有匹配的套接字"),
+                Tab::Ghosts => word(app.lang, TopMsg::NoGhosts),
+                Tab::Findings => word(app.lang, TopMsg::NoFindings),
+                _ => word(app.lang, TopMsg::NoSocketsMatch),
             };
             let r = Rect {
                 y: area.y + 1,
@@ -360,7 +356,7 @@ pub(crate) fn draw_findings(
         .map(|&i| {
             let x = &snap.findings[i];
             Row::new(vec![
-                columns::severity_word(lang, x.severity).to_string(),
+                columns::severity_word(lang, x.severity),
                 x.id.to_string(),
                 x.title.clone(),
             ])

@@ -12,7 +12,8 @@ use ratatui::widgets::{Sparkline, Tabs};
 use ratatui::Frame;
 use sockdoc_core::aggregate::StateCounts;
 use sockdoc_core::doctor::Severity;
-use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::i18n::top::{text, word, TopMsg};
+use sockdoc_core::i18n::Lang;
 use sockdoc_diag::State;
 
 use crate::history::Sample;
@@ -94,7 +95,7 @@ pub(crate) fn draw_title(f: &mut Frame, area: Rect, app: &App, ctx: &Context) {
         Span::styled("· ", dim()),
         Span::raw(format!(
             "{} {} ",
-            pick(lang, "every", "每"),
+            word(lang, TopMsg::Every),
             duration_ms(app.interval.as_millis() as u64)
         )),
     ]);
@@ -103,7 +104,7 @@ pub(crate) fn draw_title(f: &mut Frame, area: Rect, app: &App, ctx: &Context) {
             spans.push(Span::styled("· ", dim()));
             spans.push(Span::raw(format!(
                 "{} #{} ({}) ",
-                pick(lang, "census", "采集"),
+                word(lang, TopMsg::Census),
                 s.seq,
                 duration_ms(s.took.as_millis() as u64),
             )));
@@ -115,7 +116,7 @@ pub(crate) fn draw_title(f: &mut Frame, area: Rect, app: &App, ctx: &Context) {
                         .saturating_duration_since(s.taken)
                         .as_millis() as u64
                 ),
-                pick(lang, "ago", "前"),
+                word(lang, TopMsg::Ago),
             )));
             // Owners come from a slower /proc walk: say so when they are older than the sockets.
             if let Some(age) = s
@@ -125,18 +126,18 @@ pub(crate) fn draw_title(f: &mut Frame, area: Rect, app: &App, ctx: &Context) {
                 spans.push(Span::styled(
                     format!(
                         "· {} {} ",
-                        pick(lang, "owners", "进程信息"),
+                        word(lang, TopMsg::Owners),
                         duration_ms(age.as_millis() as u64)
                     ),
                     dim(),
                 ));
             }
         }
-        None => spans.push(Span::raw(pick(lang, "· first census…", "· 首次采集中…"))),
+        None => spans.push(Span::raw(word(lang, TopMsg::FirstCensus))),
     }
     if app.paused {
         spans.push(Span::styled(
-            pick(lang, " PAUSED ", " 已暂停 "),
+            word(lang, TopMsg::Paused),
             Style::default().fg(Color::Black).bg(Color::Yellow),
         ));
     }
@@ -287,31 +288,26 @@ pub(crate) fn draw_context(f: &mut Frame, area: Rect, app: &App) {
             format!("◀ {} {}", d.tab.title(lang), d.label),
             bold(),
         ));
-        spans.push(Span::raw(pick(
+        spans.push(Span::raw(text(
             lang,
-            format!(" · {} socket(s)", d.rows.len()),
-            format!(" · {} 个套接字", d.rows.len()),
+            TopMsg::DrillSockets,
+            &[&d.rows.len().to_string()],
         )));
         spans.extend(marked_span(lang, d.marks.len()));
     } else {
-        spans.push(Span::raw(pick(
+        spans.push(Span::raw(text(
             lang,
-            format!(
-                "{} of {} sockets",
-                count(snap.selected.len() as u64),
-                count(snap.census.sockets.len() as u64)
-            ),
-            format!(
-                "{} / {} 个套接字",
-                count(snap.selected.len() as u64),
-                count(snap.census.sockets.len() as u64)
-            ),
+            TopMsg::SocketsOf,
+            &[
+                &count(snap.selected.len() as u64),
+                &count(snap.census.sockets.len() as u64),
+            ],
         )));
         if app.tab == Tab::Ghosts {
-            spans.push(Span::raw(pick(
+            spans.push(Span::raw(text(
                 lang,
-                format!(" · silent > {}", duration_ms(snap.threshold_ms)),
-                format!(" · 静默 > {}", duration_ms(snap.threshold_ms)),
+                TopMsg::Silent,
+                &[&duration_ms(snap.threshold_ms)],
             )));
             spans.extend(marked_span(lang, app.ghost_marks.len()));
         }
@@ -322,7 +318,7 @@ pub(crate) fn draw_context(f: &mut Frame, area: Rect, app: &App) {
     if !app.filter_text.is_empty() {
         spans.push(Span::raw(" · "));
         spans.push(Span::styled(
-            format!("{} {}", pick(lang, "filter:", "过滤:"), app.filter_text),
+            format!("{} {}", word(lang, TopMsg::FilterInUse), app.filter_text),
             Style::default().fg(Color::Cyan),
         ));
         if app.filter_pending {
@@ -336,7 +332,7 @@ pub(crate) fn draw_context(f: &mut Frame, area: Rect, app: &App) {
 pub(crate) fn marked_span(lang: Lang, n: usize) -> Option<Span<'static>> {
     (n > 0).then(|| {
         Span::styled(
-            pick(lang, format!(" · {n} marked"), format!(" · 已标记 {n}")),
+            text(lang, TopMsg::Marked, &[&n.to_string()]),
             Style::default().fg(Color::Yellow),
         )
     })
@@ -344,31 +340,29 @@ pub(crate) fn marked_span(lang: Lang, n: usize) -> Option<Span<'static>> {
 
 pub(crate) fn key_hints(app: &App) -> Vec<(&'static str, &'static str)> {
     let lang = app.lang;
-    let mut v = vec![
-        ("q", pick(lang, "quit", "退出")),
-        ("?", pick(lang, "help", "帮助")),
-    ];
-    v.push(("/", pick(lang, "filter", "过滤")));
+    let w = |m| word(lang, m);
+    let mut v = vec![("q", w(TopMsg::KeyQuit)), ("?", w(TopMsg::KeyHelp))];
+    v.push(("/", w(TopMsg::KeyFilter)));
     if app.drill.is_some() {
-        v.push(("Esc", pick(lang, "back", "返回")));
-        v.push(("space", pick(lang, "mark", "标记")));
+        v.push(("Esc", w(TopMsg::KeyBack)));
+        v.push(("space", w(TopMsg::KeyMark)));
     } else if app.tab.is_group() {
-        v.push(("⏎", pick(lang, "sockets", "套接字")));
+        v.push(("⏎", w(TopMsg::KeySockets)));
     } else if app.tab == Tab::Ghosts {
-        v.push(("space", pick(lang, "mark", "标记")));
+        v.push(("space", w(TopMsg::KeyMark)));
     } else {
-        v.push(("⏎", pick(lang, "details", "详情")));
+        v.push(("⏎", w(TopMsg::KeyDetails)));
     }
-    v.push(("s/r", pick(lang, "sort", "排序")));
+    v.push(("s/r", w(TopMsg::KeySort)));
     if app.tab != Tab::Findings {
-        v.push(("k", pick(lang, "kill", "关闭")));
+        v.push(("k", w(TopMsg::KeyKill)));
         if matches!(app.tab, Tab::Port | Tab::Process) {
-            v.push(("a", "keepalive"));
+            v.push(("a", w(TopMsg::KeyKeepalive)));
         }
-        v.push(("p", pick(lang, "probe", "探测")));
+        v.push(("p", w(TopMsg::KeyProbe)));
     }
-    v.push(("z", pick(lang, "pause", "暂停")));
-    v.push(("+/-", pick(lang, "interval", "间隔")));
+    v.push(("z", w(TopMsg::KeyPause)));
+    v.push(("+/-", w(TopMsg::KeyInterval)));
     v
 }
 
@@ -376,7 +370,7 @@ pub(crate) fn draw_footer(f: &mut Frame, area: Rect, app: &App) {
     let lang = app.lang;
     if let Some(p) = &app.prompt {
         let mut spans = vec![
-            Span::styled(pick(lang, "filter> ", "过滤> "), bold()),
+            Span::styled(word(lang, TopMsg::FilterPrompt), bold()),
             Span::raw(p.clone()),
             Span::styled("█", Style::default().add_modifier(Modifier::SLOW_BLINK)),
         ];
@@ -386,14 +380,7 @@ pub(crate) fn draw_footer(f: &mut Frame, area: Rect, app: &App) {
                 Style::default().fg(Color::Red),
             ));
         } else {
-            spans.push(Span::styled(
-                pick(
-                    lang,
-                    "  ⏎ apply · Esc cancel · empty = all",
-                    "  ⏎ 应用 · Esc 取消 · 留空 = 全部",
-                ),
-                dim(),
-            ));
+            spans.push(Span::styled(word(lang, TopMsg::FilterHint), dim()));
         }
         f.render_widget(Line::from(spans), area);
         return;

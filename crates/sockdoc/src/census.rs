@@ -2,6 +2,7 @@
 //! words to a plan, a session over the namespaces looked at ([`session`], or [`one_ns`] for the
 //! treatments' selection and re-read), census errors to exit codes.
 
+use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_core::session::{self, Needs, PlanError, Protocols, Refresh, Sample, Scope, Session};
 use sockdoc_core::Owners;
 use sockdoc_proc::{Netns, SocketOwners};
@@ -39,11 +40,16 @@ pub fn plan(
 }
 
 /// A session over `scope` with `plan`; the owner walk as `refresh` says.
-pub fn session(scope: Scope, plan: session::Plan, refresh: Refresh) -> Result<Session, Failure> {
+pub fn session(
+    lang: Lang,
+    scope: Scope,
+    plan: session::Plan,
+    refresh: Refresh,
+) -> Result<Session, Failure> {
     Session::new(scope, plan, refresh).map_err(|e| {
         Failure::new(
             crate::error::Exit::Io,
-            format!("cannot start the owner reader: {e}"),
+            text(lang, Msg::OwnerReader, &[&e.to_string()]),
         )
     })
 }
@@ -51,6 +57,7 @@ pub fn session(scope: Scope, plan: session::Plan, refresh: Refresh) -> Result<Se
 /// A session over the one namespace `ns` for `words` (the treatments' selection and re-read): owners
 /// read once, with the first sample, and shared by the re-reads.
 pub fn one_ns(
+    lang: Lang,
     ns: &Netns,
     protocols: Protocols,
     words: &[String],
@@ -58,7 +65,7 @@ pub fn one_ns(
 ) -> Result<Session, Failure> {
     let plan = session::Plan::parse_in(std::slice::from_ref(ns), protocols, words, needs)
         .map_err(plan_failure)?;
-    session(Scope::one(ns.clone()), plan, Refresh::PerRun)
+    session(lang, Scope::one(ns.clone()), plan, Refresh::PerRun)
 }
 
 /// One sample of `ns` by `s`; judged with `owners` when given (no new owner read).

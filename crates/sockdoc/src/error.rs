@@ -3,6 +3,7 @@
 use std::fmt;
 
 use sockdoc_core::collect::CensusError;
+use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_proc::NetnsError;
 
 /// Documented exit codes (see `sockdoc --help`).
@@ -65,17 +66,20 @@ impl Failure {
         }
     }
 
-    /// A file operation failed: permission problems are 77 (run with sudo), the rest 74.
-    pub fn io(what: &str, path: &std::path::Path, e: std::io::Error) -> Failure {
+    /// A file operation (`op`, a `Msg::File*` phrase) failed, in `lang`: permission problems are
+    /// 77 (run with sudo), the rest 74.
+    pub fn io(lang: Lang, op: Msg, path: &std::path::Path, e: std::io::Error) -> Failure {
         let exit = if e.kind() == std::io::ErrorKind::PermissionDenied {
             Exit::NoPerm
         } else {
             Exit::Io
         };
-        Failure::new(
-            exit,
-            format!("cannot {what} {}: {}", path.display(), io_cause(path, &e)),
-        )
+        let args = [
+            &text(lang, op, &[]),
+            &path.display().to_string(),
+            &io_cause(path, &e),
+        ];
+        Failure::new(exit, text(lang, Msg::CannotFile, &args.map(String::as_str)))
     }
 
     /// Output could not be written; a closed pipe (`| head`) is not an error.

@@ -10,13 +10,13 @@ mod cli;
 mod cmd;
 mod error;
 mod fmt;
-mod infile;
 mod json;
 mod report;
 mod scope;
 mod term;
 mod treat;
 
+use sockdoc_core::i18n::{text, Msg};
 use sockdoc_runtime::{log, signals};
 
 use std::io::{BufWriter, Write};
@@ -74,16 +74,18 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
     if cli.command.is_some()
         && (d.idle.is_some() || d.interval != cli::DEFAULT_INTERVAL || d.verbose)
     {
-        return Err(Failure::usage(
-            "--idle, --interval and -v before a command belong to doctor: put them after the command name",
-        ));
+        return Err(Failure::usage(text(
+            cli.global.lang(),
+            Msg::DoctorFlagsFirst,
+            &[],
+        )));
     }
     match &cli.command {
         Some(Command::Doctor(a)) => cmd::doctor::run(&cli.global, a, out),
         Some(Command::Ghosts(a)) => cmd::ghosts::run(&cli.global, a, out),
         Some(Command::Kill(a)) => cmd::kill::run(&cli.global, a, out),
         Some(Command::Keepalive(a)) => cmd::keepalive::run(&cli.global, a, out),
-        Some(Command::RunWithKeepalive(a)) => cmd::preload::run(a),
+        Some(Command::RunWithKeepalive(a)) => cmd::preload::run(&cli.global, a),
         Some(Command::Serve(a)) => cmd::serve::run(&cli.global, a, out),
         Some(Command::Reap(a)) => cmd::reap::run(&cli.global, a, out),
         Some(Command::Events(a)) => cmd::events::run(&cli.global, a, out),

@@ -20,7 +20,7 @@ pub fn resolve(g: &Global) -> Result<Scope, Failure> {
         if !is_root() {
             return Err(Failure::new(
                 Exit::NoPerm,
-                "--all-netns enters other namespaces, which needs root (CAP_SYS_ADMIN): run with sudo",
+                text(g.lang(), Msg::AllNetnsRoot, &[]),
             ));
         }
         Which::All

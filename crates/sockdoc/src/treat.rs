@@ -16,12 +16,13 @@ use std::sync::Arc;
 
 use sockdoc_core::session::{Needs, Protocols, Session};
 
+use sockdoc_core::i18n::sysctl::{text as sysctl_text, SysctlMsg};
 use sockdoc_core::i18n::treat::{text as tr, TreatMsg};
-use sockdoc_core::i18n::Lang;
+use sockdoc_core::i18n::{Lang, Msg};
 
 use crate::census;
 use crate::cli::Global;
-use crate::error::{Exit, Failure};
+use crate::error::{io_cause, Exit, Failure};
 use crate::json::JSocket;
 use crate::report::{self, Report};
 use crate::scope;
@@ -96,7 +97,7 @@ pub fn select(
         tcp_info: false,
         cgroups: false,
     };
-    let session = census::one_ns(&ns, Protocols::default(), words, needs)?;
+    let session = census::one_ns(lang, &ns, Protocols::default(), words, needs)?;
     // Whatever the words were, a filter that parses to nothing would select every socket.
     if session.plan.filter.is_empty() {
         return Err(blank_filter(lang, action));
@@ -190,24 +191,24 @@ pub fn confirm(lang: Lang, act: TreatMsg, n: usize, yes: bool) -> Result<(), Fai
         prompt: tr(lang, TreatMsg::Prompt, &[&act, &count]),
         declined: tr(lang, TreatMsg::NotConfirmed, &[&act]),
     };
-    ask(n, yes, &words)
+    ask(lang, n, yes, &words)
 }
 
-/// [`confirm`] for `n` settings (sysctl apply and roll back), in English.
-pub fn confirm_items(action: &str, n: usize, items: &str, yes: bool) -> Result<(), Failure> {
-    let why = "writing /proc/sys and the files under /etc and /var/lib";
+/// [`confirm`] for `n` settings (sysctl apply and roll back: `act`), in `lang`.
+pub fn confirm_items(lang: Lang, act: SysctlMsg, n: usize, yes: bool) -> Result<(), Failure> {
+    let act = sysctl_text(lang, act, &[]);
+    let count = n.to_string();
+    let why = sysctl_text(lang, SysctlMsg::RootWhy, &[]);
     let words = Ask {
-        needs_root: format!("{action} needs root ({why}): run with sudo; --dry-run works without"),
-        refuse: format!(
-            "refusing to {action} {n} {items} without --yes (standard input is not a terminal)"
-        ),
-        prompt: format!("{action} these {n} {items}? [y/N] "),
-        declined: format!("nothing done: {action} not confirmed"),
+        needs_root: tr(lang, TreatMsg::NeedsRoot, &[&act, &why]),
+        refuse: sysctl_text(lang, SysctlMsg::RefuseNoYes, &[&act, &count]),
+        prompt: sysctl_text(lang, SysctlMsg::Prompt, &[&act, &count]),
+        declined: tr(lang, TreatMsg::NotConfirmed, &[&act]),
     };
-    ask(n, yes, &words)
+    ask(lang, n, yes, &words)
 }
 
-fn ask(n: usize, yes: bool, words: &Ask) -> Result<(), Failure> {
+fn ask(lang: Lang, n: usize, yes: bool, words: &Ask) -> Result<(), Failure> {
     if n == 0 {
         return Ok(());
     }
@@ -220,7 +221,10 @@ fn ask(n: usize, yes: bool, words: &Ask) -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() {
         return Err(Failure::usage(words.refuse.clone()));
     }
-    if matches!(read_answer(&words.prompt)?.as_str(), "y" | "Y" | "yes") {
+    if matches!(
+        read_answer(lang, &words.prompt)?.as_str(),
+        "y" | "Y" | "yes"
+    ) {
         Ok(())
     } else {
         Err(Failure::new(Exit::Ok, words.declined.clone()))
@@ -228,13 +232,13 @@ fn ask(n: usize, yes: bool, words: &Ask) -> Result<(), Failure> {
 }
 
 /// Show `prompt` on stderr and read the answer typed on the terminal, trimmed.
-pub fn read_answer(prompt: &str) -> Result<String, Failure> {
+pub fn read_answer(lang: Lang, prompt: &str) -> Result<String, Failure> {
     eprint!("{prompt}");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
-        .map_err(|e| Failure::new(Exit::Io, format!("cannot read the answer: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Io, tr(lang, TreatMsg::ReadAnswer, &[&e.to_string()])))?;
     Ok(answer.trim().to_string())
 }
 
@@ -294,13 +298,73 @@ pub fn ends(s: &JSocket) -> (String, String) {
 }
 
 /// Open the audit log before acting: an action that cannot be recorded is not taken.
-pub fn open_audit(path: Option<&PathBuf>) -> Result<AuditLog, Failure> {
+pub fn open_audit(lang: Lang, path: Option<&PathBuf>) -> Result<AuditLog, Failure> {
     let path = path.cloned().unwrap_or_else(|| PathBuf::from(DEFAULT_PATH));
     AuditLog::open(&path).map_err(|e| {
-        let mut f = Failure::io("open the audit log", &path, e);
-        f.message.push_str(" (choose another with --audit-log)");
+        let mut f = Failure::io(lang, Msg::FileOpenAuditLog, &path, e);
+        f.message
+            .push_str(&tr(lang, TreatMsg::AuditChooseAnother, &[]));
         f
     })
+}
+
+/// A run that stopped because its audit log could not be written: what was done by then. Worded
+/// where the language is known ([`AuditStopped::failure`]).
+#[derive(Debug)]
+pub struct AuditStopped {
+    pub path: PathBuf,
+    pub error: io::Error,
+    /// Sockets acted on that have an intent record but no outcome record.
+    pub unrecorded: usize,
+    pub progress: Progress,
+}
+
+/// How far a run got before its audit log stopped it.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress {
+    /// Kill: this many sockets were not acted on.
+    NotActed(usize),
+    /// Keepalive (set or restore): this many sockets changed, of so many.
+    Changed { changed: usize, of: usize },
+}
+
+impl AuditStopped {
+    /// One line in `lang` naming the log, what was done and what to do; exit 77 for a permission
+    /// problem, else 74.
+    pub fn failure(&self, lang: Lang) -> Failure {
+        let exit = if self.error.kind() == io::ErrorKind::PermissionDenied {
+            Exit::NoPerm
+        } else {
+            Exit::Io
+        };
+        let progress = match self.progress {
+            Progress::NotActed(n) => tr(lang, TreatMsg::AuditNotActed, &[&n.to_string()]),
+            Progress::Changed { changed, of } => tr(
+                lang,
+                TreatMsg::AuditChanged,
+                &[&changed.to_string(), &of.to_string()],
+            ),
+        };
+        let unrecorded = if self.unrecorded > 0 {
+            tr(
+                lang,
+                TreatMsg::AuditUnrecorded,
+                &[&self.unrecorded.to_string()],
+            )
+        } else {
+            String::new()
+        };
+        let args = [
+            &self.path.display().to_string(),
+            &io_cause(&self.path, &self.error),
+            &progress,
+            &unrecorded,
+        ];
+        Failure::new(
+            exit,
+            tr(lang, TreatMsg::AuditStopped, &args.map(String::as_str)),
+        )
+    }
 }
 
 pub use sockdoc_act::audit::{now_rfc3339, uid};

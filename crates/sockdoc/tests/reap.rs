@@ -606,6 +606,13 @@ fn config_reads_are_capped() {
     );
     let run = run_briefly(&["reap", "--config", "/dev/zero", "--metrics", "off"]);
     assert_eq!(run.code(), Some(66), "{run:?}");
+    let run = run_briefly(&["--lang", "zh", "reap", "--config", "/dev/zero", "--check"]);
+    assert_eq!(run.code(), Some(66), "{run:?}");
+    assert_eq!(
+        run.stderr_lines(),
+        ["sockdoc: /dev/zero 是一个字符设备, 不是配置文件: 请给出一个普通文件的路径"],
+        "{run:?}"
+    );
 
     let dir = sockdoc_lab::doctor::Workdir::new("reap-big").expect("dir");
     let mut text = String::from("[[rule]]\nlocal_port = 21\nidle_timeout = 3\n");

@@ -581,3 +581,57 @@ fn apply_refusals_say_what_is_wrong() {
     assert_eq!(value(&t.ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
     assert!(!t.state.exists(), "no backup was made");
 }
+
+/// `apply`, its refusal and `rollback` in Chinese: where the settings go, what was done, and no
+/// English sentence; the values change and come back as in English.
+#[test]
+fn apply_and_rollback_speak_chinese() {
+    let t = TwLow::new("zh");
+    let name = t.ns.name();
+    let zh = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend_from_slice(&["--lang", "zh"]);
+        let out = t.run(&a);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, _, err) = zh(&["apply"]);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("拒绝对") && err.contains("「应用参数」"),
+        "{err}"
+    );
+    assert!(!err.contains("refusing"), "{err}");
+
+    let (code, dry, _) = zh(&["apply", "--dry-run"]);
+    assert_eq!(code, Some(0));
+    let place = format!("将在网络命名空间 {name} (net:");
+    assert!(
+        dry.contains(&format!("演练: {place}")) && dry.contains("不写文件"),
+        "{dry}"
+    );
+    assert!(
+        !dry.contains("dry run") && !dry.contains("write no file"),
+        "{dry}"
+    );
+
+    let (code, done, err) = zh(&["apply", "--yes"]);
+    assert_eq!(code, Some(0), "{err}");
+    let applied = format!("已在网络命名空间 {name} (net:");
+    assert!(
+        done.contains(&applied) && done.contains("未写入文件; 备份在"),
+        "{done}"
+    );
+    assert_eq!(value(&t.ns, "net.ipv4.tcp_max_tw_buckets"), "262144");
+
+    let (code, back, err) = zh(&["rollback"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        back.starts_with("已恢复 ") && back.contains(" 个参数"),
+        "{back}"
+    );
+    assert_eq!(value(&t.ns, "net.ipv4.tcp_max_tw_buckets"), "5000");
+    let (code, _, err) = zh(&["rollback"]);
+    assert_eq!(code, Some(66), "{err}");
+    assert!(err.contains("没有可回滚的内容"), "{err}");
+}

@@ -567,6 +567,67 @@ fn renders_in_80x24_in_both_languages_and_quitting_restores_the_terminal() {
     assert_restored(&t, &before, "before-zh");
 }
 
+/// A word top shows, in English and in Chinese.
+type Both = [&'static str; 2];
+const LANGS: Both = ["en", "zh"];
+const CENSUS: Both = ["census #", "采集 #"];
+const PORT_HEADERS: [Both; 2] = [["PORT", "端口"], ["SERVICE", "服务进程"]];
+const HELP: [Both; 2] = [
+    ["sockdoc top: keys", "sockdoc top: 按键"],
+    ["switch table: remote IP", "切换表: 远端 IP"],
+];
+const DRILL: Both = ["3 socket(s)", "3 个套接字"];
+const CONFIRM: [Both; 2] = [
+    ["kill 1 socket(s)?", "关闭 1 个套接字?"],
+    ["y yes · n no", "y 确认 · n 取消"],
+];
+const CANCELLED: Both = ["cancelled: nothing done", "已取消: 未做任何操作"];
+const NO_GHOSTS: Both = ["no ghost suspects", "没有疑似半开连接"];
+const FINDING_HEADERS: [Both; 2] = [["SEVERITY", "级别"], ["WHAT", "问题"]];
+
+/// The tables, a drill-down, the help, a confirmation (cancelled) and the statuses speak the
+/// language asked for, and only it: each screen has the words of its language, none of the other's.
+#[test]
+fn tables_and_popups_speak_the_language_asked_for() {
+    let srv = EchoServer::start().expect("echo server");
+    let _conns = srv.connect(2).expect("clients");
+    let t = Tmux::new(120, 40);
+    for (i, lang) in LANGS.iter().enumerate() {
+        let other = 1 - i;
+        t.line(&top_cmd(&srv.ns, &format!("--lang {lang}")));
+        t.wait_for("the first census", |s| s.contains(CENSUS[i]));
+        // Wait for every word of `words` in this language; none in the other may be on screen.
+        let shows = |what: &str, words: &[Both]| {
+            let s = t.wait_for(what, |s| words.iter().all(|w| s.contains(w[i])));
+            for w in words {
+                assert!(
+                    !s.contains(w[other]),
+                    "{what} in {lang} shows {:?}:\n{s}",
+                    w[other]
+                );
+            }
+        };
+        t.keys(&["3"]);
+        shows("the local port table", &PORT_HEADERS);
+        t.keys(&["?"]);
+        shows("the help", &HELP);
+        // The server's port has the most sockets (the listener and two connections): the first row.
+        t.keys(&["Escape", "Enter"]);
+        shows("the drill-down", &[DRILL]);
+        t.keys(&["k"]);
+        shows("the confirmation", &CONFIRM);
+        t.keys(&["n"]);
+        shows("the cancellation", &[CANCELLED]);
+        t.keys(&["Escape", "5"]);
+        shows("the empty ghosts table", &[NO_GHOSTS]);
+        t.keys(&["6"]);
+        shows("the findings table", &FINDING_HEADERS);
+        t.keys(&["q"]);
+        wait_exit_ok(&t);
+        t.line("clear");
+    }
+}
+
 #[test]
 fn sigterm_restores_the_terminal() {
     let ns = Netns::new().expect("namespace");

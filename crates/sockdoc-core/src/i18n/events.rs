@@ -20,6 +20,13 @@ pub enum EventsMsg {
     LostTotal,
     OneNamespace,
     NeedsRoot,
+    NoProcessFilter,
+    NoProtocol,
+    ScanForOwners,
+    BufferRange,
+    KernelBufferRange,
+    /// Every listener of the kernel's broadcasts stopped.
+    Stopped,
 }
 
 /// The text of `m` in `lang`, with `{}` placeholders filled from `args`.

@@ -1,17 +1,20 @@
 //! Message catalog: every sentence sockdoc shows a person, in English (`en/`) and Simplified Chinese
 //! (`zh/`), one file per area and language. Keys are enum variants ([`Msg`], the sysctl judge's
-//! [`Reason`], the doctor's typed [`Evidence`]) so a missing translation is a compile error, not a
-//! blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
-//! The acting commands ([`treat::TreatMsg`]) and `events` ([`events::EventsMsg`]) keep their keys in
-//! their own area.
+//! [`Reason`] and its profiles' [`ProfileText`], the doctor's typed [`Evidence`]) so a missing
+//! translation is a compile error, not a blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
+//! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]), `top`
+//! ([`top::TopMsg`], its column headers [`top::Header`]) and `sysctl plan|apply|rollback`
+//! ([`sysctl::SysctlMsg`]) keep their keys in their own area.
 
 mod en;
 pub mod events;
+pub mod sysctl;
+pub mod top;
 pub mod treat;
 mod zh;
 
-use crate::doctor::Evidence;
-use crate::sysctl_audit::Reason;
+use crate::doctor::{Evidence, Severity};
+use crate::sysctl_audit::{ProfileText, Reason};
 
 pub use en::reap::ReapMsg;
 
@@ -41,20 +44,19 @@ impl Lang {
     }
 }
 
-/// Pick the text for `lang` from a pair written side by side (findings build their sentences this way,
-/// so every English sentence has its Chinese twin next to it).
-pub fn pick<T>(lang: Lang, en: T, zh: T) -> T {
-    match lang {
-        Lang::En => en,
-        Lang::Zh => zh,
-    }
-}
-
 /// Why the sysctl judge decided as it did, in `lang`.
 pub fn sysctl_reason(lang: Lang, r: Reason) -> &'static str {
     match lang {
         Lang::En => en::sysctl::reason(r),
         Lang::Zh => zh::sysctl::reason(r),
+    }
+}
+
+/// What a sysctl profile is for, or why it wants a setting, in `lang`.
+pub fn sysctl_profile(lang: Lang, t: ProfileText) -> &'static str {
+    match lang {
+        Lang::En => en::sysctl::profile(t),
+        Lang::Zh => zh::sysctl::profile(t),
     }
 }
 
@@ -77,6 +79,16 @@ pub fn finding(lang: Lang, e: &Evidence) -> Words {
         Lang::En => en::findings::words(e),
         Lang::Zh => zh::findings::words(e),
     }
+}
+
+/// A finding's severity as one word (`CRITICAL`), in `lang`.
+pub fn severity(lang: Lang, s: Severity) -> String {
+    let m = match s {
+        Severity::Critical => Msg::SevCritical,
+        Severity::Warning => Msg::SevWarning,
+        Severity::Info => Msg::SevInfo,
+    };
+    text(lang, m, &[])
 }
 
 /// Messages (census, doctor, sysctl and events output).
@@ -147,6 +159,41 @@ pub enum Msg {
     CtTopDestinations,
     /// `{n} entries never answered`
     CtUnreplied,
+    // Refusals and failures the commands share.
+    /// `cannot {op} {path}: {cause}` (an `File*` phrase)
+    CannotFile,
+    FileRead,
+    FileWrite,
+    FileCreate,
+    FileRemove,
+    FileOpenAuditLog,
+    FileReadAuditLog,
+    FileWriteAuditLog,
+    /// `bad duration '{text}' for {flag}: ...`
+    BadDuration,
+    /// `--all-netns` without root.
+    AllNetnsRoot,
+    /// doctor's flags given before another command.
+    DoctorFlagsFirst,
+    /// `cannot start the owner reader: {error}`
+    OwnerReader,
+    /// `unknown --by key '{word}': ...`
+    UnknownBy,
+    /// `unknown column '{word}': ...`
+    UnknownColumn,
+    IntervalMax,
+    /// `--probe` on more than one namespace.
+    ProbeOneNamespace,
+    ServeOneNamespace,
+    /// `cannot read the conntrack {what}: {error}` (a `Ct*` word)
+    CtUnreadable,
+    CtCounters,
+    CtTable,
+    RunNeedsCommand,
+    /// `{library} not found beside sockdoc ...`
+    PreloadMissing,
+    /// `cannot start {program}: {error}`
+    CannotStart,
 }
 
 /// The text of `m` in `lang`, with `{}` placeholders filled from `args` in order.

@@ -139,6 +139,32 @@ pub enum TreatMsg {
     PrReaped,
     /// `{dead} dead, {alive} alive, {unknown} unknown`
     PrSummary,
+    // The audit log and the answer typed.
+    /// ` (choose another with --audit-log)` after the audit log could not be opened
+    AuditChooseAnother,
+    /// `cannot write the audit log {path}: {cause}; {progress}{unrecorded}: free space ...`
+    AuditStopped,
+    /// `stopped with {n} socket(s) not acted on`
+    AuditNotActed,
+    /// `stopped after changing {changed} of {n} socket(s)`
+    AuditChanged,
+    /// ` ({n} acted on have an intent but no outcome record)`
+    AuditUnrecorded,
+    /// `cannot write the audit log: {cause}` (a probe's end records)
+    PrAuditWrite,
+    /// `cannot write the audit log {path}: {cause}; {what}: free space ...` (`ghosts --probe`)
+    PrAuditStopped,
+    PrNoneProbed,
+    /// `stopped with {n} dead suspect(s) not reaped`
+    PrNotReaped,
+    /// `cannot read the answer: {error}`
+    ReadAnswer,
+    /// `{flag} {value} is out of range: the kernel takes {lo} to {hi}{unit} for {option} ({limit}); ...`
+    KaOutOfRange,
+    KaUnitSeconds,
+    KaUnitMs,
+    /// `--every {value} is too short: ...`
+    KaEveryShort,
 }
 
 /// The language of the words the JSON documents and the audit log keep (their keys and reasons
@@ -175,6 +201,21 @@ pub fn skip_reason(lang: Lang, en: &str) -> String {
         .iter()
         .find(|&&m| template(Lang::En, m) == en)
         .map_or_else(|| en.to_string(), |&m| text(lang, m, &[]))
+}
+
+/// An outcome of an action on a socket, given by the English key the JSON keeps (`failed`,
+/// `gone`...), in `lang`; an outcome the catalog does not know stays as given.
+pub fn outcome(lang: Lang, en: &str) -> String {
+    let m = match en {
+        "gone" => TreatMsg::OutGone,
+        "owner-changed" => TreatMsg::OutOwnerChanged,
+        "failed" => TreatMsg::OutFailed,
+        "changed" => TreatMsg::OutChanged,
+        "unchanged" => TreatMsg::OutUnchanged,
+        "skipped" => TreatMsg::OutSkipped,
+        other => return other.to_string(),
+    };
+    text(lang, m, &[])
 }
 
 #[cfg(test)]

@@ -105,30 +105,47 @@ pub enum Want {
 pub struct ProfileSetting {
     pub key: &'static str,
     pub want: Want,
-    pub en: &'static str,
-    pub zh: &'static str,
+    pub why: ProfileText,
 }
 
 /// A named set of settings for a kind of host, applied on top of the audit's own fixes.
 #[derive(Clone, Copy, Debug)]
 pub struct Profile {
     pub name: &'static str,
-    pub about_en: &'static str,
-    pub about_zh: &'static str,
+    pub about: ProfileText,
     pub settings: &'static [ProfileSetting],
 }
 
+/// What a profile is for and why it wants each of its settings; the catalog words each one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProfileText {
+    FastDeadPeers,
+    FastKeepaliveTime,
+    FastKeepaliveIntvl,
+    FastKeepaliveProbes,
+    FastRetries2,
+    BusyServer,
+    ServerSomaxconn,
+    ServerSynBacklog,
+    ServerSyncookies,
+    ServerNetdevBacklog,
+    BusyClient,
+    ClientPortRange,
+    ClientTwReuse,
+    ClientTwBuckets,
+}
+
 impl ProfileSetting {
-    /// Why the profile wants it, in `lang` (profiles carry their twin sentences as data).
+    /// Why the profile wants it, in `lang`.
     pub fn text(&self, lang: Lang) -> &'static str {
-        i18n::pick(lang, self.en, self.zh)
+        i18n::sysctl_profile(lang, self.why)
     }
 }
 
 impl Profile {
     /// What the profile is for, in `lang`.
     pub fn about(&self, lang: Lang) -> &'static str {
-        i18n::pick(lang, self.about_en, self.about_zh)
+        i18n::sysctl_profile(lang, self.about)
     }
 }
 
@@ -136,56 +153,75 @@ impl Profile {
 pub const PROFILES: [Profile; 3] = [
     Profile {
         name: "fast-dead-peers",
-        about_en: "find dead peers in about 3 minutes instead of 2 hours: keepalive sockets probe after 2 minutes of silence, and data nobody acknowledges is given up after ~100 s. Services that never set SO_KEEPALIVE (the incident's FTP proxy) still need `sockdoc keepalive` or `run-with-keepalive`.",
-        about_zh: "约 3 分钟而不是 2 小时发现死对端: keepalive 套接字静默 2 分钟后开始探测, 无人确认的数据约 100 秒后放弃。从不设置 SO_KEEPALIVE 的服务 (如事故中的 FTP 代理) 仍需 `sockdoc keepalive` 或 `run-with-keepalive`。",
+        about: ProfileText::FastDeadPeers,
         settings: &[
-            ProfileSetting { key: "net.ipv4.tcp_keepalive_time", want: Want::AtMost(120),
-                en: "first keepalive probe after 2 minutes of silence",
-                zh: "静默 2 分钟后发出第一个 keepalive 探测" },
-            ProfileSetting { key: "net.ipv4.tcp_keepalive_intvl", want: Want::AtMost(15),
-                en: "15 s between unanswered probes",
-                zh: "未应答探测间隔 15 秒" },
-            ProfileSetting { key: "net.ipv4.tcp_keepalive_probes", want: Want::AtMost(4),
-                en: "dropped after 4 unanswered probes: 120 + 4 x 15 = 3 minutes in all",
-                zh: "4 次探测无应答后断开: 共 120 + 4 x 15 = 3 分钟" },
-            ProfileSetting { key: "net.ipv4.tcp_retries2", want: Want::AtMost(8),
-                en: "a peer that stops acknowledging data is given up after ~100 s (RFC 1122's minimum) instead of ~15 min",
-                zh: "对端停止确认数据后约 100 秒 (RFC 1122 的下限) 而不是约 15 分钟放弃" },
+            ProfileSetting {
+                key: "net.ipv4.tcp_keepalive_time",
+                want: Want::AtMost(120),
+                why: ProfileText::FastKeepaliveTime,
+            },
+            ProfileSetting {
+                key: "net.ipv4.tcp_keepalive_intvl",
+                want: Want::AtMost(15),
+                why: ProfileText::FastKeepaliveIntvl,
+            },
+            ProfileSetting {
+                key: "net.ipv4.tcp_keepalive_probes",
+                want: Want::AtMost(4),
+                why: ProfileText::FastKeepaliveProbes,
+            },
+            ProfileSetting {
+                key: "net.ipv4.tcp_retries2",
+                want: Want::AtMost(8),
+                why: ProfileText::FastRetries2,
+            },
         ],
     },
     Profile {
         name: "busy-server",
-        about_en: "many inbound connections and accept bursts (web servers, brokers, FTP): deep listen and SYN queues, syncookies on.",
-        about_zh: "大量入站连接与突发 accept (Web 服务器、消息代理、FTP): 更深的监听队列与 SYN 队列, 开启 syncookies。",
+        about: ProfileText::BusyServer,
         settings: &[
-            ProfileSetting { key: "net.core.somaxconn", want: Want::AtLeast(8192),
-                en: "lets listen() backlogs of up to 8192 (the application must ask for it too)",
-                zh: "允许 listen() 的 backlog 达到 8192 (应用自身也需设置)" },
-            ProfileSetting { key: "net.ipv4.tcp_max_syn_backlog", want: Want::AtLeast(8192),
-                en: "8192 half-open handshakes per listener before syncookies take over",
-                zh: "每个监听端口 8192 个半开握手, 超出后由 syncookies 接管" },
-            ProfileSetting { key: "net.ipv4.tcp_syncookies", want: Want::Exactly("1"),
-                en: "cookies when the SYN queue overflows: a flood cannot lock real clients out",
-                zh: "SYN 队列溢出时使用 cookie: 洪水无法挡住正常客户端" },
-            ProfileSetting { key: "net.core.netdev_max_backlog", want: Want::AtLeast(16384),
-                en: "a deeper per-CPU input queue for packet bursts",
-                zh: "更深的每 CPU 输入队列, 应对突发包" },
+            ProfileSetting {
+                key: "net.core.somaxconn",
+                want: Want::AtLeast(8192),
+                why: ProfileText::ServerSomaxconn,
+            },
+            ProfileSetting {
+                key: "net.ipv4.tcp_max_syn_backlog",
+                want: Want::AtLeast(8192),
+                why: ProfileText::ServerSynBacklog,
+            },
+            ProfileSetting {
+                key: "net.ipv4.tcp_syncookies",
+                want: Want::Exactly("1"),
+                why: ProfileText::ServerSyncookies,
+            },
+            ProfileSetting {
+                key: "net.core.netdev_max_backlog",
+                want: Want::AtLeast(16384),
+                why: ProfileText::ServerNetdevBacklog,
+            },
         ],
     },
     Profile {
         name: "busy-client",
-        about_en: "many outgoing connections to few destinations (proxies, crawlers, connection pools): the widest safe ephemeral range, TIME-WAIT reuse for outgoing connections, TIME-WAIT sockets kept their full 60 s.",
-        about_zh: "对少数目的地址发起大量对外连接 (代理、爬虫、连接池): 最宽且安全的临时端口范围, 对外连接复用 TIME-WAIT, 并让 TIME-WAIT 套接字存活完整 60 秒。",
+        about: ProfileText::BusyClient,
         settings: &[
-            ProfileSetting { key: "net.ipv4.ip_local_port_range", want: Want::Exactly("10000 65535"),
-                en: "55536 ports per destination, none below 10000 where services listen",
-                zh: "每个目的地址 55536 个端口, 不含服务监听的 10000 以下端口" },
-            ProfileSetting { key: "net.ipv4.tcp_tw_reuse", want: Want::Exactly("1"),
-                en: "outgoing connections reuse TIME-WAIT ports when timestamps prove it safe",
-                zh: "时间戳证明安全时, 对外连接复用 TIME-WAIT 端口" },
-            ProfileSetting { key: "net.ipv4.tcp_max_tw_buckets", want: Want::AtLeast(262144),
-                en: "room for 4000+ connections/s of churn without destroying TIME-WAIT early",
-                zh: "可承受每秒 4000 以上的新建连接而不提前销毁 TIME-WAIT" },
+            ProfileSetting {
+                key: "net.ipv4.ip_local_port_range",
+                want: Want::Exactly("10000 65535"),
+                why: ProfileText::ClientPortRange,
+            },
+            ProfileSetting {
+                key: "net.ipv4.tcp_tw_reuse",
+                want: Want::Exactly("1"),
+                why: ProfileText::ClientTwReuse,
+            },
+            ProfileSetting {
+                key: "net.ipv4.tcp_max_tw_buckets",
+                want: Want::AtLeast(262144),
+                why: ProfileText::ClientTwBuckets,
+            },
         ],
     },
 ];

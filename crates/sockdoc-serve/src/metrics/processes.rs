@@ -47,11 +47,11 @@ pub(super) fn register(reg: &mut Registry, s: &Shown) {
     );
 }
 
-/// Per-pid counts summed per process name (`-`: no owner known), the count `pick` chooses.
+/// Per-pid counts summed per process name (`-`: no owner known), the count `which` chooses.
 fn by_name<'a>(
     owners: Option<&'a SocketOwners>,
     procs: &PidCounts,
-    pick: fn(&(u64, u64)) -> u64,
+    which: fn(&(u64, u64)) -> u64,
 ) -> HashMap<&'a str, u64> {
     let mut m: HashMap<&str, u64> = HashMap::new();
     for (pid, c) in procs {
@@ -59,7 +59,7 @@ fn by_name<'a>(
             (0, _) | (_, None) => "-",
             (p, Some(o)) => o.process(p).map_or("-", |i| i.name.as_str()),
         };
-        *m.entry(name).or_default() += pick(c);
+        *m.entry(name).or_default() += which(c);
     }
     m
 }

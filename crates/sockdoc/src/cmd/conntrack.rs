@@ -16,14 +16,18 @@ use crate::json::{write_pretty, JNetns, SCHEMA};
 use crate::report::{Done, Report};
 use crate::scope;
 
-fn read_in(ns: &Netns) -> Result<(Option<Conntrack>, Option<TableCounts>), Failure> {
+fn read_in(lang: Lang, ns: &Netns) -> Result<(Option<Conntrack>, Option<TableCounts>), Failure> {
     scope::in_ns(ns, || {
-        let io = |what: &str, e: std::io::Error| {
-            Failure::new(Exit::Io, format!("cannot read the conntrack {what}: {e}"))
+        let io = |what: Msg, e: std::io::Error| {
+            let what = text(lang, what, &[]);
+            Failure::new(
+                Exit::Io,
+                text(lang, Msg::CtUnreadable, &[&what, &e.to_string()]),
+            )
         };
-        let ct = conntrack::read().map_err(|e| io("counters", e))?;
+        let ct = conntrack::read().map_err(|e| io(Msg::CtCounters, e))?;
         let table = if ct.is_some() {
-            read_table().map_err(|e| io("table", e))?
+            read_table().map_err(|e| io(Msg::CtTable, e))?
         } else {
             None
         };
@@ -183,7 +187,7 @@ fn write_ns_text(out: &mut dyn Write, lang: Lang, d: &JNs<'_>) -> std::io::Resul
 pub fn run(g: &Global, a: &ConntrackArgs) -> Result<Done, Failure> {
     let mut namespaces = Vec::new();
     for ns in scope::namespaces(g)? {
-        let (ct, table) = read_in(&ns)?;
+        let (ct, table) = read_in(g.lang(), &ns)?;
         namespaces.push((ns, ct, table.unwrap_or_default()));
     }
     let report = ConntrackReport {

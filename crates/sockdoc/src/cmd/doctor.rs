@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as JValue};
 use sockdoc_core::aggregate::StateCounts;
 use sockdoc_core::doctor::{self, Finding, Input, KernelState, Severity, Value};
-use sockdoc_core::i18n::{text, Lang, Msg};
+use sockdoc_core::i18n::{self, text, Lang, Msg};
 use sockdoc_core::session::{KernelPlan, Needs, Refresh};
 use sockdoc_diag::{Proto, Socket, State};
 use sockdoc_proc::Netns;
@@ -61,13 +61,10 @@ struct Diagnosis {
     notes: Vec<String>,
 }
 
-/// Parse a duration flag: `500ms`, `30s`, `5m`, `2h`, `1d`, bare seconds.
-pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, Failure> {
-    sockdoc_core::units::parse_duration(text).ok_or_else(|| {
-        Failure::usage(format!(
-            "bad duration '{text}' for {flag}: use a number with ms, s, m, h or d (e.g. 30s, 5m)"
-        ))
-    })
+/// Parse a duration flag: `500ms`, `30s`, `5m`, `2h`, `1d`, bare seconds; refused in `lang`.
+pub fn parse_duration(lang: Lang, flag: &str, text: &str) -> Result<Duration, Failure> {
+    sockdoc_core::units::parse_duration(text)
+        .ok_or_else(|| Failure::usage(i18n::text(lang, Msg::BadDuration, &[text, flag])))
 }
 
 pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
@@ -75,11 +72,11 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
     let idle = a
         .idle
         .as_deref()
-        .map(|t| parse_duration("--idle", t))
+        .map(|t| parse_duration(lang, "--idle", t))
         .transpose()?;
-    let interval = parse_duration("--interval", &a.interval)?;
+    let interval = parse_duration(lang, "--interval", &a.interval)?;
     if interval > Duration::from_secs(60) {
-        return Err(Failure::usage("--interval is at most 60s"));
+        return Err(Failure::usage(text(lang, Msg::IntervalMax, &[])));
     }
     let scope = scope::resolve(g)?;
     let needs = Needs {
@@ -89,8 +86,8 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
     };
     let plan = census::plan(&scope, &Select::default(), &[], needs)?;
     // The kernel state is read in each namespace on its own thread, around the census.
-    let mut session =
-        census::session(scope, plan, Refresh::PerRun)?.with_kernel(KernelPlan::Doctor { interval });
+    let mut session = census::session(lang, scope, plan, Refresh::PerRun)?
+        .with_kernel(KernelPlan::Doctor { interval });
     let mut denied = 0;
     let mut results = Vec::new();
     for sample in session.samples().map_err(Failure::census)? {
@@ -180,15 +177,6 @@ fn histogram(sockets: &[Socket]) -> (StateCounts, StateCounts) {
     (tcp, udp)
 }
 
-fn severity_word(lang: Lang, s: Severity) -> String {
-    let m = match s {
-        Severity::Critical => Msg::SevCritical,
-        Severity::Warning => Msg::SevWarning,
-        Severity::Info => Msg::SevInfo,
-    };
-    text(lang, m, &[])
-}
-
 fn summary_line(lang: Lang, d: &Diagnosis) -> String {
     let states = |c: &StateCounts| {
         c.nonzero()
@@ -255,7 +243,7 @@ fn write_text(
     writeln!(out, "{}", d.kernel_line)?;
     for f in &d.findings {
         writeln!(out)?;
-        let word = severity_word(lang, f.severity);
+        let word = i18n::severity(lang, f.severity);
         let tag = match f.severity {
             Severity::Critical => term.red(&word),
             Severity::Warning => term.yellow(&word),

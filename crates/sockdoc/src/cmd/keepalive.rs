@@ -21,7 +21,7 @@ use serde::Serialize;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::keepalive::{Change, Keepalive, Opt};
 use sockdoc_act::treat::keepalive::{Options, Written};
-use sockdoc_act::treat::{self, Context};
+use sockdoc_act::treat::{self, AuditStop, Context};
 use sockdoc_core::i18n::treat::{text as tr, TreatMsg};
 use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Proto, Socket, State, TimerKind};
@@ -34,7 +34,8 @@ use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
 use crate::report::Report;
 use crate::treat::{
-    confirm, ends, finish, now_rfc3339, open_audit, owner_of, select, show, uid, Selection, Staged,
+    confirm, ends, finish, now_rfc3339, open_audit, owner_of, select, show, uid, AuditStopped,
+    Progress, Selection, Staged,
 };
 
 /// The shortest `--every`: as in `top -d` and reap's interval.
@@ -87,7 +88,7 @@ fn flag(opt: Opt) -> &'static str {
 }
 
 /// What the arguments ask for, checked against the kernel's limits (a usage error naming the limit).
-pub fn change_of(a: &KeepaliveArgs) -> Result<Change, Failure> {
+pub fn change_of(lang: Lang, a: &KeepaliveArgs) -> Result<Change, Failure> {
     let change = Change {
         user_timeout_ms: a.user_timeout,
         ..Change::keepalive(a.idle, a.intvl, a.cnt)
@@ -95,27 +96,25 @@ pub fn change_of(a: &KeepaliveArgs) -> Result<Change, Failure> {
     change.validate().map_err(|e| {
         let (lo, hi, limit) = e.opt.range();
         let unit = match e.opt {
-            Opt::Idle | Opt::Intvl => " seconds",
-            Opt::UserTimeout => " ms",
-            _ => "",
+            Opt::Idle | Opt::Intvl => tr(lang, TreatMsg::KaUnitSeconds, &[]),
+            Opt::UserTimeout => tr(lang, TreatMsg::KaUnitMs, &[]),
+            _ => String::new(),
         };
-        Failure::usage(format!(
-            "{} {} is out of range: the kernel takes {lo} to {hi}{unit} for {} ({limit}); choose a value in that range",
-            flag(e.opt),
-            e.value,
-            e.opt.name()
-        ))
+        let (value, lo, hi) = (e.value.to_string(), lo.to_string(), hi.to_string());
+        let args = [flag(e.opt), &value, &lo, &hi, &unit, e.opt.name(), limit];
+        Failure::usage(tr(lang, TreatMsg::KaOutOfRange, &args))
     })?;
     Ok(change)
 }
 
 /// `--every`, at least [`MIN_EVERY`].
-fn every_of(a: &KeepaliveArgs) -> Result<Duration, Failure> {
-    let every = crate::cmd::doctor::parse_duration("--every", &a.every)?;
+fn every_of(lang: Lang, a: &KeepaliveArgs) -> Result<Duration, Failure> {
+    let every = crate::cmd::doctor::parse_duration(lang, "--every", &a.every)?;
     if every < MIN_EVERY {
-        return Err(Failure::usage(format!(
-            "--every {} is too short: it is at least 100ms (each round is a full census)",
-            a.every
+        return Err(Failure::usage(tr(
+            lang,
+            TreatMsg::KaEveryShort,
+            &[&a.every],
         )));
     }
     Ok(every)
@@ -138,8 +137,12 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     }
     let lang = g.lang();
     // Everything the user typed is checked before the first census, let alone the first socket.
-    let change = change_of(a)?;
-    let every = if a.watch { Some(every_of(a)?) } else { None };
+    let change = change_of(lang, a)?;
+    let every = if a.watch {
+        Some(every_of(lang, a)?)
+    } else {
+        None
+    };
     crate::treat::refuse_blank(lang, "keepalive", &a.filter)?;
     let words = a.words().map_err(Failure::usage)?;
     let sel = select(g, &words, "keepalive", eligible)?;
@@ -157,7 +160,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     }
     confirm(lang, TreatMsg::ActSetKeepalive, sel.sockets.len(), a.yes)?;
     let mut log = Log {
-        audit: open_audit(a.audit_log.as_ref())?,
+        audit: open_audit(lang, a.audit_log.as_ref())?,
         run: run_id(),
     };
     let filter_text = words.join(" ");
@@ -173,8 +176,8 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         audit: log.audit.path().to_path_buf(),
     });
     finish(g, &report, out)?;
-    if let Some(f) = stopped {
-        return Err(f);
+    if let Some(st) = stopped {
+        return Err(st.failure(lang));
     }
     if let Some(every) = every {
         let mut seen: HashSet<u64> = sel.sockets.iter().map(|s| s.cookie).collect();
@@ -342,7 +345,7 @@ pub struct Done {
 pub struct SetOn {
     pub done: Vec<Done>,
     pub verified: usize,
-    pub stopped: Option<Failure>,
+    pub stopped: Option<AuditStopped>,
 }
 
 /// Set `change` on every socket of `sel` through the treat path (recorded ahead in `log`), then read
@@ -375,8 +378,8 @@ pub fn set_on(
 struct Acted {
     /// The sockets acted on, in the order given: all of them, or the first ones when `stopped`.
     done: Vec<Done>,
-    /// The audit log could not be written: nothing after `done` was acted on (exit 74, or 77).
-    stopped: Option<Failure>,
+    /// The audit log could not be written: nothing after `done` was acted on.
+    stopped: Option<AuditStopped>,
 }
 
 /// What the CLI's keepalive records say besides the socket: whether a `--watch` round wrote them.
@@ -387,29 +390,14 @@ struct KaAbout<'a> {
     watch: bool,
 }
 
-/// The run stopped on an audit write: one line naming the log, what was changed, and what to do.
-fn audit_failed(
-    path: &std::path::Path,
-    e: std::io::Error,
-    changed: usize,
-    of: usize,
-    unrecorded: usize,
-) -> Failure {
-    let mut f = Failure::io("write the audit log", path, e);
-    if f.exit != Exit::NoPerm {
-        f.exit = Exit::Io;
+/// The run stopped on an audit write after changing `changed` of `of` sockets.
+fn audit_stopped(path: PathBuf, st: AuditStop, changed: usize, of: usize) -> AuditStopped {
+    AuditStopped {
+        path,
+        error: st.error,
+        unrecorded: st.unrecorded,
+        progress: Progress::Changed { changed, of },
     }
-    f.message.push_str(&format!(
-        "; stopped after changing {changed} of {of} socket(s)"
-    ));
-    if unrecorded > 0 {
-        f.message.push_str(&format!(
-            " ({unrecorded} acted on have an intent but no outcome record)"
-        ));
-    }
-    f.message
-        .push_str(": free space there or choose another --audit-log, then run again");
-    f
 }
 
 /// Apply `change` to `targets` through the treat path ([`treat::keepalive::keepalive`]): batch by
@@ -457,7 +445,7 @@ fn act(
         .collect();
     let stopped = report.stopped.map(|st| {
         let changed = done.iter().filter(|d| d.outcome == "set").count();
-        audit_failed(&path, st.error, changed, targets.len(), st.unrecorded)
+        audit_stopped(path, st, changed, targets.len())
     });
     Acted { done, stopped }
 }
@@ -504,8 +492,8 @@ fn watch(
         if n > 0 {
             say(g, &WatchLine::Set(now_rfc3339(), n), out)?;
         }
-        if let Some(f) = stopped {
-            return Err(f);
+        if let Some(st) = stopped {
+            return Err(st.failure(g.lang()));
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use serde::Serialize;
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::kill::{Method, RstOptions};
 use sockdoc_act::treat::kill::{Killed, Ladder, Nothing, Says};
-use sockdoc_act::treat::{self, AuditStop, Context};
+use sockdoc_act::treat::{self, Context};
 use sockdoc_core::i18n::treat::{skip_reason, text as tr, TreatMsg};
 use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Socket, State};
@@ -23,8 +23,8 @@ use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
 use crate::scope;
 use crate::treat::{
-    confirm, ends, finish, open_audit, owner_of, read_answer, select, show, uid, About, Selection,
-    Staged, Target,
+    confirm, ends, finish, open_audit, owner_of, read_answer, select, show, uid, About,
+    AuditStopped, Progress, Selection, Staged, Target,
 };
 
 #[derive(Serialize)]
@@ -109,7 +109,7 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
     }
     let typed = confirm_above(lang, acted.len(), a.confirm_above, a.yes)?;
     confirm(lang, TreatMsg::ActKill, acted.len(), a.yes || typed)?;
-    let mut audit = open_audit(a.audit_log.as_ref())?;
+    let mut audit = open_audit(lang, a.audit_log.as_ref())?;
     let methods: &[Method] = match a.method {
         KillMethod::Auto => &[Method::Destroy, Method::Shutdown, Method::Rst],
         KillMethod::Destroy => &[Method::Destroy],
@@ -126,8 +126,8 @@ pub fn run(g: &Global, a: &KillArgs, out: &mut dyn Write) -> Result<Exit, Failur
     let killed = done.iter().filter(|k| k.killed()).count();
     report.done = Some((done, audit.path().to_path_buf()));
     finish(g, &report, out)?;
-    if let Some(f) = stopped {
-        return Err(f);
+    if let Some(st) = stopped {
+        return Err(st.failure(lang));
     }
     Ok(if killed == acted.len() {
         Exit::Ok
@@ -248,9 +248,8 @@ fn result<'a>(k: &Killed, owners: Option<&'a SocketOwners>) -> JResult<'a> {
 pub struct Executed {
     /// The sockets acted on, in the order given: all of them, or the first ones when `stopped`.
     pub done: Vec<Killed>,
-    /// The audit log could not be written: nothing after `done` was acted on. One line naming the
-    /// log and what to do (exit 74, or 77 for a permission problem).
-    pub stopped: Option<Failure>,
+    /// The audit log could not be written: nothing after `done` was acted on.
+    pub stopped: Option<AuditStopped>,
 }
 
 /// Why a socket [`execute`] did not reach is not in the report's kill results.
@@ -317,35 +316,17 @@ pub fn kill_sockets(
         &mut wa,
         &mut treat::Lookup,
     );
-    let stopped = report
-        .stopped
-        .map(|st| stopped_failure(&path, st, sockets.len() - report.done.len()));
+    let left = sockets.len() - report.done.len();
+    let stopped = report.stopped.map(|st| AuditStopped {
+        path,
+        error: st.error,
+        unrecorded: st.unrecorded,
+        progress: Progress::NotActed(left),
+    });
     Ok(Executed {
         done: report.done,
         stopped,
     })
-}
-
-/// The one line saying the run stopped on the audit log (exit 74, or 77 for a permission problem).
-fn stopped_failure(path: &std::path::Path, st: AuditStop, left: usize) -> Failure {
-    let mut msg = format!(
-        "cannot write the audit log {}: {}; stopped with {left} socket(s) not acted on",
-        path.display(),
-        st.error
-    );
-    if st.unrecorded > 0 {
-        msg.push_str(&format!(
-            " ({} acted on have an intent but no outcome record)",
-            st.unrecorded
-        ));
-    }
-    msg.push_str(": free space there or choose another --audit-log, then run again");
-    let exit = if st.error.kind() == std::io::ErrorKind::PermissionDenied {
-        Exit::NoPerm
-    } else {
-        Exit::Io
-    };
-    Failure::new(exit, msg)
 }
 
 /// More than `limit` sockets need `--yes`, or the count typed back on a terminal: a filter that
@@ -362,7 +343,7 @@ fn confirm_above(lang: Lang, n: usize, limit: usize, yes: bool) -> Result<bool, 
             &[&count, &limit],
         )));
     }
-    if read_answer(&tr(lang, TreatMsg::PromptAbove, &[&count, &limit]))? == count {
+    if read_answer(lang, &tr(lang, TreatMsg::PromptAbove, &[&count, &limit]))? == count {
         Ok(true)
     } else {
         let act = tr(lang, TreatMsg::ActKill, &[]);

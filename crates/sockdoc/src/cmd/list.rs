@@ -120,7 +120,7 @@ impl Col {
     }
 }
 
-fn columns(a: &ListArgs) -> Result<Vec<Col>, Failure> {
+fn columns(lang: Lang, a: &ListArgs) -> Result<Vec<Col>, Failure> {
     if a.columns.is_empty() {
         let mut c = vec![
             Col::Netid,
@@ -140,13 +140,7 @@ fn columns(a: &ListArgs) -> Result<Vec<Col>, Failure> {
     a.columns
         .iter()
         .filter(|w| !w.is_empty())
-        .map(|w| {
-            Col::parse(w).ok_or_else(|| {
-                Failure::usage(format!(
-                    "unknown column '{w}': use netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline"
-                ))
-            })
-        })
+        .map(|w| Col::parse(w).ok_or_else(|| Failure::usage(text(lang, Msg::UnknownColumn, &[w]))))
         .collect()
 }
 
@@ -211,7 +205,8 @@ impl Report for SocketsReport {
 }
 
 pub fn run(g: &Global, a: &ListArgs) -> Result<Done, Failure> {
-    let cols = columns(a)?;
+    let lang = g.lang();
+    let cols = columns(lang, a)?;
     let want_owners = a.processes || cols.iter().any(|c| c.needs_owners());
     let want_info = g.json || cols.iter().any(|c| c.needs_tcp_info());
     let scope = scope::resolve(g)?;
@@ -222,7 +217,7 @@ pub fn run(g: &Global, a: &ListArgs) -> Result<Done, Failure> {
     };
     let plan = census::plan(&scope, &a.select, &a.filter, needs)?;
     let wanted_owners = plan.owners;
-    let mut session = census::session(scope, plan, Refresh::PerRun)?;
+    let mut session = census::session(lang, scope, plan, Refresh::PerRun)?;
     let samples = session.samples().map_err(Failure::census)?;
     let denied = samples
         .iter()

@@ -5,7 +5,9 @@
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 
-use crate::cli::RunWithKeepaliveArgs;
+use sockdoc_core::i18n::{text, Msg};
+
+use crate::cli::{Global, RunWithKeepaliveArgs};
 use crate::error::{Exit, Failure};
 
 const LIB: &str = "libsockdoc_keepalive.so";
@@ -27,18 +29,13 @@ fn find_library() -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
-pub fn run(a: &RunWithKeepaliveArgs) -> Result<Exit, Failure> {
+pub fn run(g: &Global, a: &RunWithKeepaliveArgs) -> Result<Exit, Failure> {
+    let lang = g.lang();
     let Some((program, args)) = a.command.split_first() else {
-        return Err(Failure::usage(
-            "run-with-keepalive needs a command: sockdoc run-with-keepalive -- CMD ARGS...",
-        ));
+        return Err(Failure::usage(text(lang, Msg::RunNeedsCommand, &[])));
     };
-    let lib = find_library().ok_or_else(|| {
-        Failure::new(
-            Exit::Unavailable,
-            format!("{LIB} not found beside sockdoc or in /usr/lib/sockdoc: build it (cargo build --release -p sockdoc-preload) or set SOCKDOC_PRELOAD"),
-        )
-    })?;
+    let lib = find_library()
+        .ok_or_else(|| Failure::new(Exit::Unavailable, text(lang, Msg::PreloadMissing, &[LIB])))?;
     let preload = match std::env::var("LD_PRELOAD") {
         Ok(old) if !old.is_empty() => format!("{}:{old}", lib.display()),
         _ => lib.display().to_string(),
@@ -60,6 +57,6 @@ pub fn run(a: &RunWithKeepaliveArgs) -> Result<Exit, Failure> {
         } else {
             Exit::Io
         },
-        format!("cannot start {program}: {err}"),
+        text(lang, Msg::CannotStart, &[program, &err.to_string()]),
     ))
 }

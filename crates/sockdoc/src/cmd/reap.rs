@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sockdoc_act::audit::AuditLog;
 use sockdoc_core::i18n::{self, Lang, ReapMsg};
+use sockdoc_core::reap::config::file::{read_text, FileError, MAX_CONFIG_BYTES};
 use sockdoc_core::reap::Config;
 use sockdoc_proc::Netns;
 use sockdoc_reap::{Hooks, Options, ReapError, Sink};
@@ -18,8 +19,8 @@ use crate::scope;
 
 /// Read and validate the configuration file; the error is one line starting with the path. Only a
 /// regular file of at most 1 MiB is read. Interface names (`dev eth0`) are resolved in `ns`.
-fn load(path: &Path, force_dry_run: bool, ns: &Netns) -> Result<Config, Failure> {
-    let text = crate::infile::read_text(path, "configuration", crate::infile::MAX_CONFIG_BYTES)?;
+fn load(lang: Lang, path: &Path, force_dry_run: bool, ns: &Netns) -> Result<Config, Failure> {
+    let text = read_text(path, MAX_CONFIG_BYTES).map_err(|e| unreadable(lang, path, e))?;
     let parse =
         || Config::parse(&text).map_err(|e| Failure::usage(format!("{} {e}", path.display())));
     let mut cfg = if ns.current {
@@ -44,7 +45,7 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
         return Err(Failure::usage(words(ReapMsg::OneNamespace)));
     }
     let ns = namespaces.remove(0);
-    let cfg = load(&a.config, a.dry_run, &ns)?;
+    let cfg = load(lang, &a.config, a.dry_run, &ns)?;
     if a.check {
         sockdoc_reap::check(out, lang, &a.config, &cfg).map_err(Failure::output)?;
         return Ok(Exit::Ok);
@@ -70,12 +71,28 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
     };
     let (config, dry_run) = (a.config.clone(), a.dry_run);
     let hooks = Hooks {
-        reload: Box::new(move |ns| load(&config, dry_run, ns).map_err(|f| f.message)),
+        reload: Box::new(move |ns| load(lang, &config, dry_run, ns).map_err(|f| f.message)),
         socket: |s, owners| serde_json::to_value(JSocket::new(s, owners)).unwrap_or_default(),
         schema: SCHEMA,
     };
     sockdoc_reap::run(ns, cfg, sink, opts, hooks).map_err(|e| failure(lang, e))?;
     Ok(Exit::Ok)
+}
+
+/// The configuration file was not read: missing 66, not permitted 77, not a regular file 66, too
+/// large or not text 64, the rest 74.
+fn unreadable(lang: Lang, path: &Path, e: FileError) -> Failure {
+    let exit = match &e {
+        FileError::Open(io) => match io.kind() {
+            std::io::ErrorKind::NotFound => Exit::NoInput,
+            std::io::ErrorKind::PermissionDenied => Exit::NoPerm,
+            _ => Exit::Io,
+        },
+        FileError::Read(_) => Exit::Io,
+        FileError::NotAFile(_) => Exit::NoInput,
+        FileError::TooLarge(_) | FileError::NotUtf8(_) => Exit::Usage,
+    };
+    Failure::new(exit, e.words(lang, path))
 }
 
 /// The action log cannot be opened: permission problems are 77 (run with sudo), the rest 74.

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use sockdoc_core::i18n::{text, Msg};
 use sockdoc_proc::Netns;
 use sockdoc_serve::{Hooks, NamespaceWatch, Options, ServeError};
 
@@ -12,23 +13,22 @@ use crate::error::{Exit, Failure};
 use crate::{scope, signals};
 
 pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Failure> {
+    let lang = g.lang();
     let opts = Options {
         listen: a.listen.clone(),
         top_k: a.top_k,
-        owners_every: parse_duration("--owners-every", &a.owners_every)?,
-        doctor_every: parse_duration("--doctor-every", &a.doctor_every)?,
+        owners_every: parse_duration(lang, "--owners-every", &a.owners_every)?,
+        doctor_every: parse_duration(lang, "--doctor-every", &a.doctor_every)?,
         idle_ms: a
             .idle
             .as_deref()
-            .map(|t| parse_duration("--idle", t))
+            .map(|t| parse_duration(lang, "--idle", t))
             .transpose()?
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
     };
     let mut namespaces = scope::namespaces(g)?;
     if namespaces.len() != 1 {
-        return Err(Failure::usage(
-            "serve watches one namespace: use --netns NAME or --netns-pid PID",
-        ));
+        return Err(Failure::usage(text(lang, Msg::ServeOneNamespace, &[])));
     }
     let ns = namespaces.remove(0);
     // Pinned: a recreated name stops the exporter (exit 69) unless --follow-netns.

@@ -64,11 +64,8 @@ impl Report for StatsReport {
 pub fn run(g: &Global, a: &StatsArgs) -> Result<Done, Failure> {
     let mut by = Vec::new();
     for word in &a.by {
-        let k = GroupBy::parse(word, a.prefix4, a.prefix6).ok_or_else(|| {
-            Failure::usage(format!(
-                "unknown --by key '{word}': use state, remote-ip, remote-port, local-ip, local-port, process, unit, cgroup or peer-prefix"
-            ))
-        })?;
+        let k = GroupBy::parse(word, a.prefix4, a.prefix6)
+            .ok_or_else(|| Failure::usage(text(g.lang(), Msg::UnknownBy, &[word])))?;
         by.push(k);
     }
     let by_owner = by.iter().any(|b| b.needs_owners());
@@ -82,7 +79,7 @@ pub fn run(g: &Global, a: &StatsArgs) -> Result<Done, Failure> {
     let plan = census::plan(&scope, &a.select, &a.filter, needs)?;
     let late = plan.filter.needs_processes();
     let wanted_owners = plan.owners;
-    let mut session = census::session(scope, plan, Refresh::PerRun)?;
+    let mut session = census::session(g.lang(), scope, plan, Refresh::PerRun)?;
     let mut results = Vec::new();
     let mut owners: Option<Arc<SocketOwners>> = None;
     if late {

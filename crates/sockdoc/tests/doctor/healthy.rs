@@ -58,3 +58,47 @@ fn usage_errors_exit_64() {
         assert!(r.stdout.is_empty(), "{}", r.stdout);
     }
 }
+
+/// Usage errors in Chinese: one line, exit 64, no English sentence of the refusal.
+#[test]
+fn usage_errors_speak_chinese() {
+    for (args, zh, en) in [
+        (
+            &["doctor", "--interval", "2m"][..],
+            "--interval 最多为 60s",
+            "at most",
+        ),
+        (
+            &["doctor", "--idle", "soon"],
+            "时长 'soon' (--idle 的值) 无效",
+            "bad duration",
+        ),
+        (
+            &["stats", "--by", "nope"],
+            "未知的 --by 分组 'nope'",
+            "unknown",
+        ),
+        (&["list", "--columns", "nope"], "未知的列 'nope'", "unknown"),
+        (
+            &["events", "--buffer", "0"],
+            "--buffer 是连接结束事件的个数",
+            "a number of",
+        ),
+        (&["top"], "标准输出不是终端", "terminal and"),
+    ] {
+        let mut all = vec!["--lang", "zh"];
+        all.extend_from_slice(args);
+        let r = run(&all);
+        assert_eq!(
+            r.code(),
+            Some(64),
+            "`sockdoc {}`: {}",
+            all.join(" "),
+            r.stderr
+        );
+        let lines = r.stderr_lines();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains(zh), "{lines:?}");
+        assert!(!lines[0].contains(en), "{lines:?}");
+    }
+}

@@ -131,7 +131,7 @@ fn filling_disk() -> Tmpfs {
 }
 
 #[test]
-fn a_full_disk_kills_nothing() {
+fn a_full_disk_kills_nothing_and_says_so_in_each_language() {
     let srv = EchoServer::start().expect("echo server");
     let conns = srv.connect(20).expect("connections");
     let fs = Tmpfs::full().expect("a full tmpfs");
@@ -181,6 +181,25 @@ fn a_full_disk_kills_nothing() {
     );
     assert!(results.iter().all(|r| r["outcome"] == "skipped"), "{doc:#}");
     assert!(records(&log).is_empty(), "no torn record left behind");
+
+    // The same refusal in Chinese: the log, the kernel's error and what to do, no English words.
+    let zh: Vec<String> = ["--lang", "zh"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(args)
+        .collect();
+    let run = sockdoc(&strs(&zh));
+    assert_eq!(run.code(), Some(74), "{}", run.stderr);
+    let err = run.stderr_lines();
+    assert_eq!(err.len(), 1, "one line: {:?}", run.stderr);
+    let want = format!("无法写入审计日志 {}: ", log.display());
+    assert!(err[0].contains(&want), "{}", err[0]);
+    assert!(
+        err[0].contains("20 个套接字未处理") && err[0].contains("--audit-log"),
+        "{}",
+        err[0]
+    );
+    assert!(!err[0].contains("cannot write"), "{}", err[0]);
 }
 
 #[test]

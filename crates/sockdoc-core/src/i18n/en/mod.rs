@@ -5,6 +5,7 @@ pub mod events;
 pub mod findings;
 pub mod reap;
 pub mod sysctl;
+pub mod top;
 pub mod treat;
 
 use super::Msg;
@@ -58,5 +59,28 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::CtTopSources => "Top sources:",
         Msg::CtTopDestinations => "Top destinations:",
         Msg::CtUnreplied => "{} entries never answered ([UNREPLIED])",
+        Msg::CannotFile => "cannot {} {}: {}",
+        Msg::FileRead => "read",
+        Msg::FileWrite => "write",
+        Msg::FileCreate => "create",
+        Msg::FileRemove => "remove",
+        Msg::FileOpenAuditLog => "open the audit log",
+        Msg::FileReadAuditLog => "read the audit log",
+        Msg::FileWriteAuditLog => "write the audit log",
+        Msg::BadDuration => "bad duration '{}' for {}: use a number with ms, s, m, h or d (e.g. 30s, 5m)",
+        Msg::AllNetnsRoot => "--all-netns enters other namespaces, which needs root (CAP_SYS_ADMIN): run with sudo",
+        Msg::DoctorFlagsFirst => "--idle, --interval and -v before a command belong to doctor: put them after the command name",
+        Msg::OwnerReader => "cannot start the owner reader: {}",
+        Msg::UnknownBy => "unknown --by key '{}': use state, remote-ip, remote-port, local-ip, local-port, process, unit, cgroup or peer-prefix",
+        Msg::UnknownColumn => "unknown column '{}': use netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline",
+        Msg::IntervalMax => "--interval is at most 60s",
+        Msg::ProbeOneNamespace => "--probe works in one namespace at a time: use --netns NAME or --netns-pid PID",
+        Msg::ServeOneNamespace => "serve watches one namespace: use --netns NAME or --netns-pid PID",
+        Msg::CtUnreadable => "cannot read the conntrack {}: {}",
+        Msg::CtCounters => "counters",
+        Msg::CtTable => "table",
+        Msg::RunNeedsCommand => "run-with-keepalive needs a command: sockdoc run-with-keepalive -- CMD ARGS...",
+        Msg::PreloadMissing => "{} not found beside sockdoc or in /usr/lib/sockdoc: build it (cargo build --release -p sockdoc-preload) or set SOCKDOC_PRELOAD",
+        Msg::CannotStart => "cannot start {}: {}",
     }
 }

@@ -42,10 +42,22 @@ pub enum ReapMsg {
     MetricsListen,
     /// The HTTP server for `/metrics` cannot start: `{cause}`.
     MetricsHttp,
-    /// The owner reader cannot start: `{cause}`.
-    OwnerReader,
     /// Standard output cannot be written: `{cause}`.
     Output,
+    /// The configuration file cannot be opened or read: `{path}`, `{cause}`.
+    FileUnreadable,
+    /// The configuration path is not a regular file: `{path}`, `{what it is}` (a `Kind*` phrase).
+    FileNotRegular,
+    KindDirectory,
+    KindCharDevice,
+    KindBlockDevice,
+    KindPipe,
+    KindSocket,
+    KindOther,
+    /// The configuration file is over the cap: `{path}`, `{KiB}`.
+    FileTooLarge,
+    /// The configuration file is not UTF-8: `{path}`, `{offset}`.
+    FileNotUtf8,
 }
 
 /// The template of `m`.
@@ -70,7 +82,16 @@ pub fn msg(m: ReapMsg) -> &'static str {
         ReapMsg::LogStoppedKeepalive => "cannot write the action log {}: {}; stopped before the next keepalive change (free space there or choose another --log)",
         ReapMsg::MetricsListen => "cannot listen on {} for /metrics: {} (choose another with --metrics or `metrics` in the config)",
         ReapMsg::MetricsHttp => "cannot start the HTTP server for /metrics: {}",
-        ReapMsg::OwnerReader => "cannot start the owner reader: {}",
         ReapMsg::Output => "cannot write output: {}",
+        ReapMsg::FileUnreadable => "cannot read {}: {}",
+        ReapMsg::FileNotRegular => "{} is {}, not a configuration file: give the path of a regular file",
+        ReapMsg::KindDirectory => "a directory",
+        ReapMsg::KindCharDevice => "a character device",
+        ReapMsg::KindBlockDevice => "a block device",
+        ReapMsg::KindPipe => "a pipe",
+        ReapMsg::KindSocket => "a socket",
+        ReapMsg::KindOther => "not a regular file",
+        ReapMsg::FileTooLarge => "{} is larger than {} KiB, too large for a configuration file: check the path",
+        ReapMsg::FileNotUtf8 => "{} is not UTF-8 text (bad byte at offset {}): is it the right file?",
     }
 }

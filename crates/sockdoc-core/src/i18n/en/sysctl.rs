@@ -1,6 +1,9 @@
-//! English: why the sysctl judge keeps, changes or removes a setting.
+//! English: why the sysctl judge keeps, changes or removes a setting, what the sysctl profiles are
+//! for, and what `sysctl plan|apply|rollback` say.
 
+use crate::i18n::sysctl::SysctlMsg as M;
 use crate::sysctl_audit::judge::Reason;
+use crate::sysctl_audit::ProfileText as T;
 
 /// The reason, in English.
 pub fn reason(r: Reason) -> &'static str {
@@ -35,5 +38,63 @@ pub fn reason(r: Reason) -> &'static str {
         Reason::Missing => "this kernel has no such setting",
         Reason::MissingConfigured => "this kernel has no such setting, but a config file sets it",
         Reason::ProfileRefused => "this kernel has no such setting here (some net.core settings exist only in the host's namespace): not applied",
+    }
+}
+
+/// What a sysctl profile is for, or why it wants one of its settings.
+pub fn profile(t: T) -> &'static str {
+    match t {
+        T::FastDeadPeers => "find dead peers in about 3 minutes instead of 2 hours: keepalive sockets probe after 2 minutes of silence, and data nobody acknowledges is given up after ~100 s. Services that never set SO_KEEPALIVE (the incident's FTP proxy) still need `sockdoc keepalive` or `run-with-keepalive`.",
+        T::FastKeepaliveTime => "first keepalive probe after 2 minutes of silence",
+        T::FastKeepaliveIntvl => "15 s between unanswered probes",
+        T::FastKeepaliveProbes => "dropped after 4 unanswered probes: 120 + 4 x 15 = 3 minutes in all",
+        T::FastRetries2 => "a peer that stops acknowledging data is given up after ~100 s (RFC 1122's minimum) instead of ~15 min",
+        T::BusyServer => "many inbound connections and accept bursts (web servers, brokers, FTP): deep listen and SYN queues, syncookies on.",
+        T::ServerSomaxconn => "lets listen() backlogs of up to 8192 (the application must ask for it too)",
+        T::ServerSynBacklog => "8192 half-open handshakes per listener before syncookies take over",
+        T::ServerSyncookies => "cookies when the SYN queue overflows: a flood cannot lock real clients out",
+        T::ServerNetdevBacklog => "a deeper per-CPU input queue for packet bursts",
+        T::BusyClient => "many outgoing connections to few destinations (proxies, crawlers, connection pools): the widest safe ephemeral range, TIME-WAIT reuse for outgoing connections, TIME-WAIT sockets kept their full 60 s.",
+        T::ClientPortRange => "55536 ports per destination, none below 10000 where services listen",
+        T::ClientTwReuse => "outgoing connections reuse TIME-WAIT ports when timestamps prove it safe",
+        T::ClientTwBuckets => "room for 4000+ connections/s of churn without destroying TIME-WAIT early",
+    }
+}
+
+/// The template of `m`.
+pub fn msg(m: M) -> &'static str {
+    match m {
+        M::OneNamespace => "sysctl works on one namespace at a time: use --netns NAME or --netns-pid PID, not --all-netns",
+        M::RollbackNoProfile => "rollback restores what apply backed up, whatever the profile: drop --profile",
+        M::ThisHost => "this host",
+        M::OnThisHost => "on this host",
+        M::InNamespace => "in {}",
+        M::NsNamed => "network namespace {} (net:{})",
+        M::NsOfPid => "network namespace of pid {} (net:{})",
+        M::NsUnnamed => "network namespace (unnamed) (net:{})",
+        M::HostLoaded => "{} is loaded into the host by `sysctl --system` and at boot, so the settings of {} must not go there: choose another file (e.g. {})",
+        M::NotAFilePath => "{} is not a file path",
+        M::Exists => "{} exists: pass --force to replace it",
+        M::StaleRemoved => "removed {}, left by an interrupted sockdoc run",
+        M::StaleKept => "cannot remove {}, left by an interrupted sockdoc run: {}",
+        M::WriteConf => "write {}",
+        M::WriteNoFile => "write no file (a namespace's settings are runtime only; pass --conf FILE, e.g. {}, to keep them)",
+        M::WillSet => "will set {} setting(s) at runtime {} and {}",
+        M::WouldSet => "dry run: would set {} setting(s) at runtime {} and {}",
+        M::NothingToChange => "nothing to change",
+        M::EarlierApply => "an earlier apply is still in place ({}): run `sockdoc sysctl rollback` first",
+        M::CannotReadKey => "cannot read {}: {}",
+        M::Applied => "applied {} setting(s) {}; {}; backup in {} (sockdoc sysctl rollback undoes it)",
+        M::WroteConf => "wrote {}",
+        M::NoFileWritten => "no file written",
+        M::NothingToRollBack => "nothing to roll back: no backup {}",
+        M::BackupDamaged => "the backup {} is damaged: {}",
+        M::RestoredAnd => "restored {} setting(s) and {}",
+        M::Restored => "restored {} setting(s)",
+        M::ActApply => "apply",
+        M::ActRollBack => "roll back",
+        M::RootWhy => "writing /proc/sys and the files under /etc and /var/lib",
+        M::RefuseNoYes => "refusing to {} {} settings without --yes (standard input is not a terminal)",
+        M::Prompt => "{} these {} settings? [y/N] ",
     }
 }

@@ -13,5 +13,11 @@ pub fn msg(m: M) -> &'static str {
         M::LostTotal => "sockdoc events: 丢失 {} 个连接结束事件 ({} 个因输出太慢, {} 个没有结束事件就消失); 内核缓冲区溢出 {} 次 (扫描未见过的连接的结束不计入)",
         M::OneNamespace => "events 只监视一个网络命名空间: 请用 --netns NAME 或 --netns-pid PID",
         M::NeedsRoot => "events 要订阅内核的套接字销毁广播, 需要 root 权限 (CAP_NET_ADMIN): 请用 sudo 运行",
+        M::NoProcessFilter => "events 不能按进程过滤: 套接字结束时其所属进程已不在 (用 -p 显示扫描时看到的所属进程)",
+        M::NoProtocol => "这个过滤条件既不匹配 TCP 也不匹配 UDP 套接字: 没有连接结束事件能通过",
+        M::ScanForOwners => "-p 需要能看到所属进程的扫描: 请去掉 --scan 0",
+        M::BufferRange => "--buffer 是连接结束事件的个数, 取值 1 到 16777216 (默认 65536)",
+        M::KernelBufferRange => "--kernel-buffer 是以 MiB 为单位的大小, 取值 1 到 1024 (默认 32)",
+        M::Stopped => "events 已停止: 无法再读取内核的广播 (见上一行)",
     }
 }

@@ -4,6 +4,7 @@ pub mod events;
 pub mod findings;
 pub mod reap;
 pub mod sysctl;
+pub mod top;
 pub mod treat;
 
 use super::Msg;
@@ -57,5 +58,28 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::CtTopSources => "主要来源:",
         Msg::CtTopDestinations => "主要目的地:",
         Msg::CtUnreplied => "{} 个表项从未收到应答 ([UNREPLIED])",
+        Msg::CannotFile => "无法{} {}: {}",
+        Msg::FileRead => "读取",
+        Msg::FileWrite => "写入",
+        Msg::FileCreate => "创建",
+        Msg::FileRemove => "删除",
+        Msg::FileOpenAuditLog => "打开审计日志",
+        Msg::FileReadAuditLog => "读取审计日志",
+        Msg::FileWriteAuditLog => "写入审计日志",
+        Msg::BadDuration => "时长 '{}' ({} 的值) 无效: 请用数字加 ms、s、m、h 或 d (例如 30s、5m)",
+        Msg::AllNetnsRoot => "--all-netns 要进入其他网络命名空间, 需要 root 权限 (CAP_SYS_ADMIN): 请用 sudo 运行",
+        Msg::DoctorFlagsFirst => "写在子命令之前的 --idle、--interval 和 -v 属于 doctor: 请把它们放到子命令名之后",
+        Msg::OwnerReader => "无法启动所属进程读取线程: {}",
+        Msg::UnknownBy => "未知的 --by 分组 '{}': 可用 state、remote-ip、remote-port、local-ip、local-port、process、unit、cgroup 或 peer-prefix",
+        Msg::UnknownColumn => "未知的列 '{}': 可用 netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline",
+        Msg::IntervalMax => "--interval 最多为 60s",
+        Msg::ProbeOneNamespace => "--probe 一次只在一个网络命名空间中执行: 请用 --netns NAME 或 --netns-pid PID",
+        Msg::ServeOneNamespace => "serve 只监视一个网络命名空间: 请用 --netns NAME 或 --netns-pid PID",
+        Msg::CtUnreadable => "无法读取 conntrack {}: {}",
+        Msg::CtCounters => "计数",
+        Msg::CtTable => "表",
+        Msg::RunNeedsCommand => "run-with-keepalive 需要一个命令: sockdoc run-with-keepalive -- CMD ARGS...",
+        Msg::PreloadMissing => "在 sockdoc 所在目录和 /usr/lib/sockdoc 中都找不到 {}: 请先构建 (cargo build --release -p sockdoc-preload) 或设置 SOCKDOC_PRELOAD",
+        Msg::CannotStart => "无法启动 {}: {}",
     }
 }

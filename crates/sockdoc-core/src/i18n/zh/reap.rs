@@ -25,8 +25,17 @@ pub fn msg(m: ReapMsg) -> &'static str {
         ReapMsg::LogStoppedKeepalive => "无法写入操作日志 {}: {}; 已在下一次 keepalive 修改前停止 (请释放该处空间或用 --log 另选路径)",
         ReapMsg::MetricsListen => "无法在 {} 上监听 /metrics: {} (可用 --metrics 或配置中的 `metrics` 另选地址)",
         ReapMsg::MetricsHttp => "无法启动 /metrics 的 HTTP 服务: {}",
-        ReapMsg::OwnerReader => "无法启动所属进程读取线程: {}",
         ReapMsg::Output => "无法写入输出: {}",
+        ReapMsg::FileUnreadable => "无法读取 {}: {}",
+        ReapMsg::FileNotRegular => "{} 是{}, 不是配置文件: 请给出一个普通文件的路径",
+        ReapMsg::KindDirectory => "一个目录",
+        ReapMsg::KindCharDevice => "一个字符设备",
+        ReapMsg::KindBlockDevice => "一个块设备",
+        ReapMsg::KindPipe => "一个管道",
+        ReapMsg::KindSocket => "一个套接字",
+        ReapMsg::KindOther => "非普通文件",
+        ReapMsg::FileTooLarge => "{} 大于 {} KiB, 作为配置文件太大: 请检查路径",
+        ReapMsg::FileNotUtf8 => "{} 不是 UTF-8 文本 (偏移 {} 处有非法字节): 是否选错了文件?",
     }
 }
 
@@ -58,8 +67,17 @@ mod tests {
             ReapMsg::LogStoppedKeepalive,
             ReapMsg::MetricsListen,
             ReapMsg::MetricsHttp,
-            ReapMsg::OwnerReader,
             ReapMsg::Output,
+            ReapMsg::FileUnreadable,
+            ReapMsg::FileNotRegular,
+            ReapMsg::KindDirectory,
+            ReapMsg::KindCharDevice,
+            ReapMsg::KindBlockDevice,
+            ReapMsg::KindPipe,
+            ReapMsg::KindSocket,
+            ReapMsg::KindOther,
+            ReapMsg::FileTooLarge,
+            ReapMsg::FileNotUtf8,
         ];
         for m in all {
             let holes = |t: &str| t.matches("{}").count();

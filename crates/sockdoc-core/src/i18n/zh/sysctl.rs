@@ -1,6 +1,9 @@
-//! 中文: sysctl 判定保持、修改或删除一个参数的原因。
+//! 中文: sysctl 判定保持、修改或删除一个参数的原因, 各 sysctl 配置方案的用途, 以及
+//! `sysctl plan|apply|rollback` 的输出和拒绝信息。
 
+use crate::i18n::sysctl::SysctlMsg as M;
 use crate::sysctl_audit::judge::Reason;
+use crate::sysctl_audit::ProfileText as T;
 
 /// The reason, in Chinese.
 pub fn reason(r: Reason) -> &'static str {
@@ -35,5 +38,63 @@ pub fn reason(r: Reason) -> &'static str {
         Reason::Missing => "当前内核没有此参数",
         Reason::MissingConfigured => "当前内核没有此参数, 但配置文件中设置了它",
         Reason::ProfileRefused => "当前内核在此没有该参数 (部分 net.core 参数只存在于主机命名空间): 不予应用",
+    }
+}
+
+/// What a sysctl profile is for, or why it wants one of its settings.
+pub fn profile(t: T) -> &'static str {
+    match t {
+        T::FastDeadPeers => "约 3 分钟而不是 2 小时发现死对端: keepalive 套接字静默 2 分钟后开始探测, 无人确认的数据约 100 秒后放弃。从不设置 SO_KEEPALIVE 的服务 (如事故中的 FTP 代理) 仍需 `sockdoc keepalive` 或 `run-with-keepalive`。",
+        T::FastKeepaliveTime => "静默 2 分钟后发出第一个 keepalive 探测",
+        T::FastKeepaliveIntvl => "未应答探测间隔 15 秒",
+        T::FastKeepaliveProbes => "4 次探测无应答后断开: 共 120 + 4 x 15 = 3 分钟",
+        T::FastRetries2 => "对端停止确认数据后约 100 秒 (RFC 1122 的下限) 而不是约 15 分钟放弃",
+        T::BusyServer => "大量入站连接与突发 accept (Web 服务器、消息代理、FTP): 更深的监听队列与 SYN 队列, 开启 syncookies。",
+        T::ServerSomaxconn => "允许 listen() 的 backlog 达到 8192 (应用自身也需设置)",
+        T::ServerSynBacklog => "每个监听端口 8192 个半开握手, 超出后由 syncookies 接管",
+        T::ServerSyncookies => "SYN 队列溢出时使用 cookie: 洪水无法挡住正常客户端",
+        T::ServerNetdevBacklog => "更深的每 CPU 输入队列, 应对突发包",
+        T::BusyClient => "对少数目的地址发起大量对外连接 (代理、爬虫、连接池): 最宽且安全的临时端口范围, 对外连接复用 TIME-WAIT, 并让 TIME-WAIT 套接字存活完整 60 秒。",
+        T::ClientPortRange => "每个目的地址 55536 个端口, 不含服务监听的 10000 以下端口",
+        T::ClientTwReuse => "时间戳证明安全时, 对外连接复用 TIME-WAIT 端口",
+        T::ClientTwBuckets => "可承受每秒 4000 以上的新建连接而不提前销毁 TIME-WAIT",
+    }
+}
+
+/// The template of `m`.
+pub fn msg(m: M) -> &'static str {
+    match m {
+        M::OneNamespace => "sysctl 一次只处理一个网络命名空间: 请用 --netns NAME 或 --netns-pid PID, 不要用 --all-netns",
+        M::RollbackNoProfile => "rollback 恢复 apply 备份的内容, 与配置方案无关: 请去掉 --profile",
+        M::ThisHost => "本机",
+        M::OnThisHost => "在本机",
+        M::InNamespace => "在{}中",
+        M::NsNamed => "网络命名空间 {} (net:{})",
+        M::NsOfPid => "进程 {} 所在的网络命名空间 (net:{})",
+        M::NsUnnamed => "未命名的网络命名空间 (net:{})",
+        M::HostLoaded => "{} 会在开机和 `sysctl --system` 时加载到本机, {} 的参数不能写在那里: 请选择其他文件 (例如 {})",
+        M::NotAFilePath => "{} 不是文件路径",
+        M::Exists => "{} 已存在: 加 --force 以替换它",
+        M::StaleRemoved => "已删除 {}, 它是一次被中断的 sockdoc 运行留下的",
+        M::StaleKept => "无法删除 {} (一次被中断的 sockdoc 运行留下的): {}",
+        M::WriteConf => "写入 {}",
+        M::WriteNoFile => "不写文件 (网络命名空间的参数只在运行时生效; 要保留请加 --conf FILE, 例如 {})",
+        M::WillSet => "将{1}设置 {0} 个运行时参数, 并{2}",
+        M::WouldSet => "演练: 将{1}设置 {0} 个运行时参数, 并{2}",
+        M::NothingToChange => "没有需要修改的参数",
+        M::EarlierApply => "上一次 apply 仍然生效 ({}): 请先运行 `sockdoc sysctl rollback`",
+        M::CannotReadKey => "无法读取 {}: {}",
+        M::Applied => "已{1}应用 {0} 个参数; {2}; 备份在 {3} (sockdoc sysctl rollback 可撤销)",
+        M::WroteConf => "已写入 {}",
+        M::NoFileWritten => "未写入文件",
+        M::NothingToRollBack => "没有可回滚的内容: 没有备份 {}",
+        M::BackupDamaged => "备份 {} 已损坏: {}",
+        M::RestoredAnd => "已恢复 {} 个参数和 {}",
+        M::Restored => "已恢复 {} 个参数",
+        M::ActApply => "应用参数",
+        M::ActRollBack => "回滚参数",
+        M::RootWhy => "要写入 /proc/sys 以及 /etc 和 /var/lib 下的文件",
+        M::RefuseNoYes => "没有 --yes, 拒绝对 {1} 个参数执行「{0}」(标准输入不是终端)",
+        M::Prompt => "对这 {1} 个参数执行「{0}」? [y/N] ",
     }
 }

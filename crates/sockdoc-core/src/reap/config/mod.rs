@@ -22,6 +22,7 @@ use toml::Spanned;
 use crate::filter::Filter;
 use crate::units::parse_duration;
 
+pub mod file;
 mod rule;
 
 /// Limits of the kernel's keepalive options (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`: 32767 s;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use sockdoc_core::events::{LossCounts, Losses, Options, Received, Watch, WatchError};
 use sockdoc_core::filter::Filter;
 use sockdoc_core::i18n::events::{text, EventsMsg};
+use sockdoc_core::i18n::Lang;
 use sockdoc_proc::Netns;
 
 use crate::cli::{EventsArgs, Global};
@@ -52,7 +53,8 @@ struct Setup<'a> {
 }
 
 pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
-    let (opts, limit) = options(a)?;
+    let lang = g.lang();
+    let (opts, limit) = options(lang, a)?;
     let mut namespaces = scope::namespaces(g)?;
     if namespaces.len() != 1 {
         return Err(Failure::usage(text(g.lang(), EventsMsg::OneNamespace, &[])));
@@ -113,38 +115,29 @@ pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Fail
 }
 
 /// The engine's options and `--for`, from the arguments (usage errors for what cannot work).
-fn options(a: &EventsArgs) -> Result<(Options, Option<Duration>), Failure> {
+fn options(lang: Lang, a: &EventsArgs) -> Result<(Options, Option<Duration>), Failure> {
+    let refuse = |m| Failure::usage(text(lang, m, &[]));
     let filter = Filter::parse(&a.filter).map_err(|e| Failure::usage(e.to_string()))?;
     if filter.needs_processes() {
-        return Err(Failure::usage(
-            "events cannot filter by process: a socket's owner is gone by the time it ends (use -p to show the owner the scans saw)",
-        ));
+        return Err(refuse(EventsMsg::NoProcessFilter));
     }
     if filter.protocols() == (false, false) {
-        return Err(Failure::usage(
-            "this filter matches neither TCP nor UDP sockets: no connection end could pass it",
-        ));
+        return Err(refuse(EventsMsg::NoProtocol));
     }
     let limit = a
         .r#for
         .as_deref()
-        .map(|t| parse_duration("--for", t))
+        .map(|t| parse_duration(lang, "--for", t))
         .transpose()?;
-    let scan = parse_duration("--scan", &a.scan)?;
+    let scan = parse_duration(lang, "--scan", &a.scan)?;
     if a.processes && scan.is_zero() {
-        return Err(Failure::usage(
-            "-p needs the scans that see owners: drop --scan 0",
-        ));
+        return Err(refuse(EventsMsg::ScanForOwners));
     }
     if a.buffer == 0 || a.buffer > 16 << 20 {
-        return Err(Failure::usage(
-            "--buffer is a number of connection ends from 1 to 16777216 (default 65536)",
-        ));
+        return Err(refuse(EventsMsg::BufferRange));
     }
     if a.kernel_buffer == 0 || a.kernel_buffer > 1024 {
-        return Err(Failure::usage(
-            "--kernel-buffer is a size in MiB from 1 to 1024 (default 32)",
-        ));
+        return Err(refuse(EventsMsg::KernelBufferRange));
     }
     let opts = Options {
         filter,
@@ -214,7 +207,7 @@ fn stream(
             Received::Closed => {
                 return Err(Failure::new(
                     Exit::Io,
-                    "events stopped: the kernel's broadcasts can no longer be read (see the line above)",
+                    text(st.g.lang(), EventsMsg::Stopped, &[]),
                 ))
             }
         };

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use sockdoc_core::doctor::ghosts::is_suspect;
 use sockdoc_core::doctor::kernel::Sysctls;
+use sockdoc_core::i18n::{text, Msg};
 use sockdoc_core::session::{Needs, Protocols, Refresh};
 use sockdoc_proc::Netns;
 
@@ -26,10 +27,11 @@ fn threshold_in(ns: &Netns, user: Option<u64>) -> Result<u64, Failure> {
 }
 
 pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let lang = g.lang();
     let user = a
         .idle
         .as_deref()
-        .map(|t| parse_duration("--idle", t).map(|d| d.as_millis() as u64))
+        .map(|t| parse_duration(lang, "--idle", t).map(|d| d.as_millis() as u64))
         .transpose()?;
     // No filter means every suspect; a blank one is a mistake (an unset variable), not "every".
     crate::treat::refuse_blank(g.lang(), "ghosts", &a.filter)?;
@@ -46,9 +48,7 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
     }
     let namespaces = &scope.namespaces;
     let [ns] = namespaces.as_slice() else {
-        return Err(Failure::usage(
-            "--probe works in one namespace at a time: use --netns NAME or --netns-pid PID",
-        ));
+        return Err(Failure::usage(text(lang, Msg::ProbeOneNamespace, &[])));
     };
     let threshold = threshold_in(ns, user)?;
     let needs = Needs {
@@ -56,11 +56,11 @@ pub fn run(g: &Global, a: &GhostsArgs, out: &mut dyn Write) -> Result<Exit, Fail
         tcp_info: true,
         cgroups: false,
     };
-    let session = census::one_ns(ns, Protocols::default(), &words, needs)?;
+    let session = census::one_ns(lang, ns, Protocols::default(), &words, needs)?;
     let census = census::sample(&session, ns, None)?;
     let mut suspects = census.sockets;
     suspects.retain(|s| is_suspect(s, threshold));
-    let probe_time = parse_duration("--probe-time", &a.probe_time)?;
+    let probe_time = parse_duration(lang, "--probe-time", &a.probe_time)?;
     crate::cmd::ghosts::probe::run(
         &crate::cmd::ghosts::probe::ProbeRun {
             ns,
@@ -95,7 +95,7 @@ fn suspects(
         cgroups: false,
     };
     let plan = census::plan(&scope, &Select::default(), words, needs)?;
-    let mut session = census::session(scope, plan, Refresh::PerRun)?;
+    let mut session = census::session(g.lang(), scope, plan, Refresh::PerRun)?;
     let mut notes = Vec::new();
     let mut denied = 0;
     let mut namespaces = Vec::new();

@@ -69,7 +69,8 @@ impl Verdict {
         }
     }
 
-    fn word(self, lang: Lang) -> String {
+    /// As a person reads it (`ALIVE`), in `lang`.
+    pub fn word(self, lang: Lang) -> String {
         let m = match self {
             Verdict::Alive => TreatMsg::PrAlive,
             Verdict::Dead => TreatMsg::PrDead,
@@ -177,7 +178,7 @@ pub fn probe_all(p: &ProbeRun) -> Result<(Vec<Judged>, Option<Failure>), Failure
     if p.reap {
         confirm(p.lang, TreatMsg::ActReapDead, p.suspects.len(), p.yes)?;
     }
-    let mut audit = open_audit(p.audit_log)?;
+    let mut audit = open_audit(p.lang, p.audit_log)?;
     let run = run_id();
     let st = start(p, &mut audit, &run)?;
     let started = Instant::now();
@@ -205,9 +206,12 @@ pub fn probe_all(p: &ProbeRun) -> Result<(Vec<Judged>, Option<Failure>), Failure
                 "verdict": j.verdict.key(), "reason": j.reason.words(RECORDED),
                 "restored": j.restored, "socket": JSocket::new(s, p.owners), "uid": uid(),
             });
-            audit
-                .append(&record.to_string())
-                .map_err(|e| Failure::new(Exit::Io, format!("cannot write the audit log: {e}")))?;
+            audit.append(&record.to_string()).map_err(|e| {
+                Failure::new(
+                    Exit::Io,
+                    tr(p.lang, TreatMsg::PrAuditWrite, &[&e.to_string()]),
+                )
+            })?;
         }
     }
     Ok((judged, stopped))
@@ -268,14 +272,8 @@ fn start(p: &ProbeRun, audit: &mut AuditLog, run: &str) -> Result<Started, Failu
             for pr in st.done.into_iter().flatten() {
                 let _ = pr.restore();
             }
-            return Err(Failure::new(
-                Exit::Io,
-                format!(
-                    "cannot write the audit log {}: {}; no suspect probed (the options of those started were put back): free space there or choose another --audit-log",
-                    audit.path().display(),
-                    st.error
-                ),
-            ));
+            let none = tr(p.lang, TreatMsg::PrNoneProbed, &[]);
+            return Err(audit_stopped(p.lang, audit.path(), &st.error, &none));
         }
     };
     let mut by_suspect: HashMap<usize, (u32, u32, std::io::Result<Probing>)> = reachable
@@ -539,15 +537,9 @@ fn reap_dead(
         &mut treat::Lookup,
     );
     let stopped = report.stopped.map(|st| {
-        Failure::new(
-            Exit::Io,
-            format!(
-                "cannot write the audit log {}: {}; stopped with {} dead suspect(s) not reaped: free space there or choose another --audit-log",
-                path.display(),
-                st.error,
-                sockets.len() - report.done.len()
-            ),
-        )
+        let left = (sockets.len() - report.done.len()).to_string();
+        let what = tr(p.lang, TreatMsg::PrNotReaped, &[&left]);
+        audit_stopped(p.lang, &path, &st.error, &what)
     });
     let mut reaped: Vec<bool> = report.done.iter().map(|k| k.killed()).collect();
     reaped.resize(sockets.len(), false);
@@ -581,4 +573,13 @@ fn raw_verdict(v: &Result<RawVerdict, String>, probe_time: Duration) -> (Verdict
         Ok(RawVerdict::Unknown(why)) => (Verdict::Unknown, Why::Said(why.clone())),
         Err(why) => (Verdict::Unknown, Why::NoRaw(why.clone())),
     }
+}
+
+/// The probe run stopped on its audit log at `path`: one line saying `what` was (not) done.
+fn audit_stopped(lang: Lang, path: &std::path::Path, e: &std::io::Error, what: &str) -> Failure {
+    let args = [path.display().to_string(), e.to_string()];
+    Failure::new(
+        Exit::Io,
+        tr(lang, TreatMsg::PrAuditStopped, &[&args[0], &args[1], what]),
+    )
 }

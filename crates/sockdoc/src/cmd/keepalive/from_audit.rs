@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use sockdoc_act::keepalive::Keepalive;
+use sockdoc_core::i18n::{Lang, Msg};
 
 use crate::error::{Exit, Failure};
 
@@ -152,9 +153,10 @@ fn merge(
 }
 
 /// Read the audit log: keepalive changes per socket, minus those a restore already undid.
-pub(super) fn read_audit(path: &Path) -> Result<FromAudit, Failure> {
+pub(super) fn read_audit(lang: Lang, path: &Path) -> Result<FromAudit, Failure> {
+    let unreadable = |e| Failure::io(lang, Msg::FileReadAuditLog, path, e);
     let file = File::open(path).map_err(|e| {
-        let mut f = Failure::io("read the audit log", path, e);
+        let mut f = unreadable(e);
         if f.exit == Exit::Io {
             f.exit = Exit::NoInput;
         }
@@ -170,7 +172,7 @@ pub(super) fn read_audit(path: &Path) -> Result<FromAudit, Failure> {
         line.clear();
         let n = Read::take(&mut r, MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
-            .map_err(|e| Failure::io("read the audit log", path, e))?;
+            .map_err(unreadable)?;
         if n == 0 {
             break;
         }
@@ -181,7 +183,7 @@ pub(super) fn read_audit(path: &Path) -> Result<FromAudit, Failure> {
                 line.clear();
                 let n = Read::take(&mut r, MAX_LINE as u64)
                     .read_until(b'\n', &mut line)
-                    .map_err(|e| Failure::io("read the audit log", path, e))?;
+                    .map_err(unreadable)?;
                 if n == 0 || line.last() == Some(&b'\n') {
                     break;
                 }

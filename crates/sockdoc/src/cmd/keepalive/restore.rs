@@ -32,7 +32,9 @@ use crate::census;
 use crate::cli::{Global, KeepaliveArgs};
 use crate::error::{Exit, Failure};
 use crate::json::JSocket;
-use crate::treat::{confirm, finish, now_rfc3339, one_namespace, open_audit, show, uid};
+use crate::treat::{
+    confirm, finish, now_rfc3339, one_namespace, open_audit, show, uid, AuditStopped, Progress,
+};
 
 /// One recorded socket's result.
 struct Res {
@@ -134,7 +136,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     if !a.filter.is_empty() && a.filter.iter().all(|w| w.trim().is_empty()) {
         return Err(Failure::usage(tr(lang, TreatMsg::RsEmptyFilter, &[])));
     }
-    let from = read_audit(path)?;
+    let from = read_audit(lang, path)?;
     let ns = one_namespace(g, "keepalive --restore")?;
     let words = a.words().map_err(Failure::usage)?;
     let needs = Needs {
@@ -142,7 +144,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         tcp_info: false,
         cgroups: false,
     };
-    let session = census::one_ns(&ns, Protocols::TCP, &[], needs)?;
+    let session = census::one_ns(lang, &ns, Protocols::TCP, &[], needs)?;
     // The words only narrow what is restored: parsed in the namespace, no census of their own.
     let narrow = if words.is_empty() {
         None
@@ -181,7 +183,7 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         report.results.extend(planned);
     } else {
         confirm(lang, TreatMsg::ActRestoreKeepalive, plans.len(), a.yes)?;
-        let mut audit = open_audit(a.audit_log.as_ref())?;
+        let mut audit = open_audit(lang, a.audit_log.as_ref())?;
         report.audit = Some(audit.path().to_path_buf());
         let (done, failed) = act(&plans, owners, path, &words.join(" "), &mut audit);
         stopped = failed;
@@ -202,8 +204,8 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         }
     }
     finish(g, &report, out)?;
-    if let Some(f) = stopped {
-        return Err(f);
+    if let Some(st) = stopped {
+        return Err(st.failure(lang));
     }
     let trouble = report
         .results
@@ -324,7 +326,7 @@ fn act(
     from: &Path,
     filter_text: &str,
     audit: &mut AuditLog,
-) -> (Vec<Restored>, Option<Failure>) {
+) -> (Vec<Restored>, Option<AuditStopped>) {
     let uid = uid();
     let record = |p: &Plan1| RestoreRecord {
         time: now_rfc3339(),
@@ -391,8 +393,16 @@ fn act(
         Err(st) => {
             // Written: put back, or put back but read back different.
             let changed = st.done.iter().filter(|d| d.3.is_some()).count();
-            let f = super::audit_failed(&path, st.error, changed, plans.len(), st.unrecorded);
-            (st.done, Some(f))
+            let stopped = AuditStopped {
+                path,
+                error: st.error,
+                unrecorded: st.unrecorded,
+                progress: Progress::Changed {
+                    changed,
+                    of: plans.len(),
+                },
+            };
+            (st.done, Some(stopped))
         }
     }
 }

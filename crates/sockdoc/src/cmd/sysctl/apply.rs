@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sockdoc_act::audit::{run_id, AuditLog, WriteAhead};
 use sockdoc_act::sysctl::{apply as apply_all, normalize, Applied, SysctlIo};
+use sockdoc_core::i18n::sysctl::{text as st, SysctlMsg};
+use sockdoc_core::i18n::{Lang, Msg};
 use sockdoc_core::sysctl_audit::{plan_snippet_with, AuditRow, Profile, Verdict};
 use sockdoc_proc::{sysctl, Netns};
 
@@ -68,8 +70,9 @@ fn changes_of(rows: &[AuditRow]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Show what an apply would change and where the settings go.
+/// Show what an apply would change and where the settings go, in `lang`.
 fn show_plan(
+    lang: Lang,
     out: &mut dyn Write,
     rows: &[AuditRow],
     n: usize,
@@ -87,22 +90,21 @@ fn show_plan(
         )?;
     }
     let whither = match conf {
-        Some(c) => format!("write {}", c.display()),
-        None => format!(
-            "write no file (a namespace's settings are runtime only; pass --conf FILE, e.g. {}, to keep them)",
-            target.suggested_conf
-        ),
+        Some(c) => st(lang, SysctlMsg::WriteConf, &[&c.display().to_string()]),
+        None => st(lang, SysctlMsg::WriteNoFile, &[&target.suggested_conf]),
     };
-    writeln!(
-        out,
-        "{}set {n} setting(s) at runtime {} and {whither}",
-        if dry_run { "dry run: would " } else { "will " },
-        target.place()
-    )
+    let m = if dry_run {
+        SysctlMsg::WouldSet
+    } else {
+        SysctlMsg::WillSet
+    };
+    let args = [&n.to_string(), &target.place(lang), &whither];
+    writeln!(out, "{}", st(lang, m, &args.map(String::as_str)))
 }
 
 /// The backup written before anything changes: the runtime values now, and the file's text.
 fn write_backup(
+    lang: Lang,
     ns: &Netns,
     changes: &[(String, String)],
     conf: Option<&Path>,
@@ -114,7 +116,7 @@ fn write_backup(
         Some(c) => match std::fs::read_to_string(c) {
             Ok(t) => Some(t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Failure::io("read", c, e)),
+            Err(e) => return Err(Failure::io(lang, Msg::FileRead, c, e)),
         },
     };
     let keys: Vec<String> = changes.iter().map(|c| c.0.clone()).collect();
@@ -124,7 +126,10 @@ fn write_backup(
                 ProcSys
                     .read(k)
                     .map(|v| (k.clone(), normalize(&v)))
-                    .map_err(|e| Failure::new(Exit::Io, format!("cannot read {k}: {e}")))
+                    .map_err(|e| {
+                        let e = e.to_string();
+                        Failure::new(Exit::Io, st(lang, SysctlMsg::CannotReadKey, &[k, &e]))
+                    })
             })
             .collect()
     })?;
@@ -136,9 +141,9 @@ fn write_backup(
         values,
     };
     std::fs::create_dir_all(paths.state_dir)
-        .map_err(|e| Failure::io("create", paths.state_dir, e))?;
+        .map_err(|e| Failure::io(lang, Msg::FileCreate, paths.state_dir, e))?;
     let text = serde_json::to_string_pretty(&record).map_err(|e| Failure::output(e.into()))?;
-    write_atomically(backup, &text, false)?;
+    write_atomically(lang, backup, &text, false)?;
     Ok(record)
 }
 
@@ -146,6 +151,7 @@ fn write_backup(
 /// one intent record per key, on disk before any value is written, then one outcome record per key.
 /// `previous` holds the values being replaced, when known.
 fn apply_recorded(
+    lang: Lang,
     ns: &Netns,
     audit: &mut AuditLog,
     action: &'static str,
@@ -200,8 +206,8 @@ fn apply_recorded(
             r
         },
     );
-    if let Err(st) = acted {
-        return Err(Failure::io("write the audit log", &path, st.error));
+    if let Err(stop) = acted {
+        return Err(Failure::io(lang, Msg::FileWriteAuditLog, &path, stop.error));
     }
     match failed {
         Some(f) => Err(f),
@@ -211,7 +217,7 @@ fn apply_recorded(
 
 #[allow(clippy::too_many_arguments)]
 pub fn apply(
-    _g: &Global,
+    g: &Global,
     ns: &Netns,
     rows: &[AuditRow],
     profile: Option<&Profile>,
@@ -220,6 +226,7 @@ pub fn apply(
     yes: bool,
     out: &mut dyn Write,
 ) -> Result<Exit, Failure> {
+    let lang = g.lang();
     let changes = changes_of(rows);
     let target = Target::of(ns);
     let conf: Option<&Path> = match paths.conf {
@@ -228,35 +235,34 @@ pub fn apply(
         None => None,
     };
     if let Some(c) = conf {
-        target.check_conf(c)?;
+        target.check_conf(lang, c)?;
     }
     let backup = backup_path(paths.state_dir, ns);
     if !dry_run {
         // Temporary files an interrupted run left behind go first, whatever this run does.
         for p in conf.iter().copied().chain([backup.as_path()]) {
-            clean_stale_tmp(p);
+            clean_stale_tmp(lang, p);
         }
     }
     if changes.is_empty() {
-        writeln!(out, "nothing to change").map_err(Failure::output)?;
+        writeln!(out, "{}", st(lang, SysctlMsg::NothingToChange, &[])).map_err(Failure::output)?;
         return Ok(Exit::Ok);
     }
-    show_plan(out, rows, changes.len(), &target, conf, dry_run).map_err(Failure::output)?;
+    show_plan(lang, out, rows, changes.len(), &target, conf, dry_run).map_err(Failure::output)?;
     if dry_run {
         return Ok(Exit::Ok);
     }
-    confirm_items("apply", changes.len(), "settings", yes)?;
+    confirm_items(lang, SysctlMsg::ActApply, changes.len(), yes)?;
     if backup.exists() {
-        return Err(Failure::usage(format!(
-            "an earlier apply is still in place ({}): run `sockdoc sysctl rollback` first",
-            backup.display()
-        )));
+        let shown = backup.display().to_string();
+        return Err(Failure::usage(st(lang, SysctlMsg::EarlierApply, &[&shown])));
     }
-    let mut audit = open_audit(paths.audit_log)?;
+    let mut audit = open_audit(lang, paths.audit_log)?;
     // 1. The backup, before anything changes.
-    let saved = write_backup(ns, &changes, conf, paths, &backup)?;
+    let saved = write_backup(lang, ns, &changes, conf, paths, &backup)?;
     // 2. The runtime values, all or nothing, recorded ahead.
     let applied = match apply_recorded(
+        lang,
         ns,
         &mut audit,
         "sysctl-apply",
@@ -278,9 +284,9 @@ pub fn apply(
         .collect();
     let mut snippet = plan_snippet_with(&changed, &target.heading());
     if let Some(p) = profile {
-        snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about_en));
+        snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about(Lang::En)));
     }
-    if let Some(Err(f)) = conf.map(|c| write_atomically(c, &snippet, true)) {
+    if let Some(Err(f)) = conf.map(|c| write_atomically(lang, c, &snippet, true)) {
         let _ = scope::in_ns(ns, || {
             for (k, v) in &saved.values {
                 let _ = ProcSys.write(k, v);
@@ -291,47 +297,48 @@ pub fn apply(
         return Err(f);
     }
     let wrote = match conf {
-        Some(c) => format!("wrote {}", c.display()),
-        None => "no file written".to_string(),
+        Some(c) => st(lang, SysctlMsg::WroteConf, &[&c.display().to_string()]),
+        None => st(lang, SysctlMsg::NoFileWritten, &[]),
     };
-    writeln!(
-        out,
-        "applied {} setting(s) {}; {wrote}; backup in {} (sockdoc sysctl rollback undoes it)",
-        applied.len(),
-        target.place(),
-        backup.display()
-    )
-    .map_err(Failure::output)?;
+    let args = [
+        &applied.len().to_string(),
+        &target.place(lang),
+        &wrote,
+        &backup.display().to_string(),
+    ];
+    let line = st(lang, SysctlMsg::Applied, &args.map(String::as_str));
+    writeln!(out, "{line}").map_err(Failure::output)?;
     Ok(Exit::Ok)
 }
 
 pub fn rollback(
-    _g: &Global,
+    g: &Global,
     ns: &Netns,
     state_dir: &Path,
     audit_log: Option<&PathBuf>,
     out: &mut dyn Write,
 ) -> Result<Exit, Failure> {
+    let lang = g.lang();
     let backup = backup_path(state_dir, ns);
+    let shown = backup.display().to_string();
     let text = match std::fs::read_to_string(&backup) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Failure::new(
                 Exit::NoInput,
-                format!("nothing to roll back: no backup {}", backup.display()),
+                st(lang, SysctlMsg::NothingToRollBack, &[&shown]),
             ))
         }
-        Err(e) => return Err(Failure::io("read", &backup, e)),
+        Err(e) => return Err(Failure::io(lang, Msg::FileRead, &backup, e)),
     };
     let record: Backup = serde_json::from_str(&text).map_err(|e| {
-        Failure::new(
-            Exit::Io,
-            format!("the backup {} is damaged: {e}", backup.display()),
-        )
+        let e = e.to_string();
+        Failure::new(Exit::Io, st(lang, SysctlMsg::BackupDamaged, &[&shown, &e]))
     })?;
-    confirm_items("roll back", record.values.len(), "settings", true)?;
-    let mut audit = open_audit(audit_log)?;
+    confirm_items(lang, SysctlMsg::ActRollBack, record.values.len(), true)?;
+    let mut audit = open_audit(lang, audit_log)?;
     apply_recorded(
+        lang,
         ns,
         &mut audit,
         "sysctl-rollback",
@@ -341,23 +348,23 @@ pub fn rollback(
     )?;
     match (&record.conf, &record.conf_previous) {
         (None, _) => {}
-        (Some(conf), Some(t)) => write_atomically(conf, t, true)?,
+        (Some(conf), Some(t)) => write_atomically(lang, conf, t, true)?,
         (Some(conf), None) => match std::fs::remove_file(conf) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Failure::io("remove", conf, e)),
+            Err(e) => return Err(Failure::io(lang, Msg::FileRemove, conf, e)),
         },
     }
-    std::fs::remove_file(&backup).map_err(|e| Failure::io("remove", &backup, e))?;
-    match &record.conf {
-        Some(conf) => writeln!(
-            out,
-            "restored {} setting(s) and {}",
-            record.values.len(),
-            conf.display()
+    std::fs::remove_file(&backup).map_err(|e| Failure::io(lang, Msg::FileRemove, &backup, e))?;
+    let n = record.values.len().to_string();
+    let line = match &record.conf {
+        Some(conf) => st(
+            lang,
+            SysctlMsg::RestoredAnd,
+            &[&n, &conf.display().to_string()],
         ),
-        None => writeln!(out, "restored {} setting(s)", record.values.len()),
-    }
-    .map_err(Failure::output)?;
+        None => st(lang, SysctlMsg::Restored, &[&n]),
+    };
+    writeln!(out, "{line}").map_err(Failure::output)?;
     Ok(Exit::Ok)
 }

@@ -10,6 +10,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use sockdoc_core::i18n::sysctl::{text as st, SysctlMsg};
 use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_core::sysctl_audit::{
     audit, plan_snippet_with, profile, with_profile, AuditRow, Profile, Refused, Verdict,
@@ -76,12 +77,20 @@ const HOST_LOADED: &[&str] = &[
 pub(crate) struct Target {
     /// The host's own network namespace (that of PID 1).
     pub host: bool,
-    /// `this host`, or `network namespace NAME (net:INODE)`.
-    pub label: String,
+    /// Which namespace, when not the host's.
+    who: Who,
+    inode: u64,
     /// For a namespace: the command that loads a file inside it (FILE stands for the file).
     pub load: String,
     /// For a namespace: a file to suggest for --conf.
     pub suggested_conf: String,
+}
+
+/// How a namespace that is not the host's is named.
+enum Who {
+    Named(String),
+    Pid(u32),
+    Unnamed,
 }
 
 impl Target {
@@ -91,46 +100,59 @@ impl Target {
         if host {
             return Target {
                 host,
-                label: "this host".into(),
+                who: Who::Unnamed,
+                inode: ns.inode,
                 load: "sysctl -p FILE".into(),
                 suggested_conf: HOST_CONF.into(),
             };
         }
         let (who, load, suggested_conf) = match (ns.names.first(), ns.pid) {
             (Some(name), _) => (
-                name.clone(),
+                Who::Named(name.clone()),
                 format!("ip netns exec {name} sysctl -p FILE"),
                 format!("/etc/netns/{name}/sysctl.conf"),
             ),
             (None, Some(pid)) => (
-                format!("of pid {pid}"),
+                Who::Pid(pid),
                 format!("nsenter --net=/proc/{pid}/ns/net sysctl -p FILE"),
                 format!("/var/lib/sockdoc/sysctl-net{}.conf", ns.inode),
             ),
             (None, None) => (
-                String::from("(unnamed)"),
+                Who::Unnamed,
                 format!("nsenter --net={} sysctl -p FILE", ns.path.display()),
                 format!("/var/lib/sockdoc/sysctl-net{}.conf", ns.inode),
             ),
         };
         Target {
             host,
-            label: format!("network namespace {who} (net:{})", ns.inode),
+            who,
+            inode: ns.inode,
             load,
             suggested_conf,
         }
     }
 
-    /// `on this host` or `in network namespace NAME (net:INODE)`.
-    pub fn place(&self) -> String {
-        if self.host {
-            "on this host".into()
-        } else {
-            format!("in {}", self.label)
+    /// `this host`, or `network namespace NAME (net:INODE)`, in `lang`.
+    pub fn label(&self, lang: Lang) -> String {
+        let inode = self.inode.to_string();
+        match &self.who {
+            _ if self.host => st(lang, SysctlMsg::ThisHost, &[]),
+            Who::Named(name) => st(lang, SysctlMsg::NsNamed, &[name, &inode]),
+            Who::Pid(pid) => st(lang, SysctlMsg::NsOfPid, &[&pid.to_string(), &inode]),
+            Who::Unnamed => st(lang, SysctlMsg::NsUnnamed, &[&inode]),
         }
     }
 
-    /// The comment lines a snippet for this target starts with.
+    /// `on this host` or `in network namespace NAME (net:INODE)`, in `lang`.
+    pub fn place(&self, lang: Lang) -> String {
+        if self.host {
+            st(lang, SysctlMsg::OnThisHost, &[])
+        } else {
+            st(lang, SysctlMsg::InNamespace, &[&self.label(lang)])
+        }
+    }
+
+    /// The comment lines a snippet for this target starts with (in English, as files are).
     pub fn heading(&self) -> String {
         if self.host {
             return HOST_HEADING.to_string();
@@ -139,12 +161,13 @@ impl Target {
             "# Written by `sockdoc sysctl plan`: connection-handling settings for {}, not for the host.\n\
              # Never install this into /etc/sysctl.d/: `sysctl --system` and every boot would apply it to the host.\n\
              # Load it inside the namespace: {}\n",
-            self.label, self.load
+            self.label(Lang::En),
+            self.load
         )
     }
 
-    /// Refuse a file the host loads at boot for a namespace's settings.
-    pub fn check_conf(&self, path: &Path) -> Result<(), Failure> {
+    /// Refuse a file the host loads at boot for a namespace's settings (in `lang`).
+    pub fn check_conf(&self, lang: Lang, path: &Path) -> Result<(), Failure> {
         if self.host {
             return Ok(());
         }
@@ -155,12 +178,13 @@ impl Target {
         let loaded = HOST_LOADED.iter().any(|h| dir == Path::new(h))
             || path == Path::new("/etc/sysctl.conf");
         if loaded {
-            return Err(Failure::usage(format!(
-                "{} is loaded into the host by `sysctl --system` and at boot, so the settings of {} must not go there: choose another file (e.g. {})",
-                path.display(),
-                self.label,
-                self.suggested_conf
-            )));
+            let args = [
+                &path.display().to_string(),
+                &self.label(lang),
+                &self.suggested_conf,
+            ];
+            let words = st(lang, SysctlMsg::HostLoaded, &args.map(String::as_str));
+            return Err(Failure::usage(words));
         }
         Ok(())
     }
@@ -170,9 +194,7 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
     let lang = g.lang();
     let namespaces = scope::namespaces(g)?;
     let [ns] = namespaces.as_slice() else {
-        return Err(Failure::usage(
-            "sysctl works on one namespace at a time: use --netns NAME or --netns-pid PID, not --all-netns",
-        ));
+        return Err(Failure::usage(st(lang, SysctlMsg::OneNamespace, &[])));
     };
     let profile = a
         .profile
@@ -181,9 +203,7 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
         .transpose()
         .map_err(Failure::usage)?;
     if profile.is_some() && matches!(a.command, SysctlCommand::Rollback { .. }) {
-        return Err(Failure::usage(
-            "rollback restores what apply backed up, whatever the profile: drop --profile",
-        ));
+        return Err(Failure::usage(st(lang, SysctlMsg::RollbackNoProfile, &[])));
     }
     let Reading {
         rows,
@@ -237,11 +257,11 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
         SysctlCommand::Plan { out: path, force } => {
             let target = Target::of(ns);
             if let Some(p) = path {
-                target.check_conf(p)?;
+                target.check_conf(lang, p)?;
             }
             let mut snippet = plan_snippet_with(&rows, &target.heading());
             if let Some(p) = profile {
-                snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about_en));
+                snippet.insert_str(0, &format!("# Profile {}: {}\n", p.name, p.about(Lang::En)));
             }
             for e in &unknown {
                 snippet.push_str(&format!(
@@ -256,7 +276,7 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
             match path {
                 None => out.write_all(snippet.as_bytes()).map_err(Failure::output)?,
                 Some(p) => {
-                    write_atomically(p, &snippet, *force)?;
+                    write_atomically(lang, p, &snippet, *force)?;
                     let path = p.display().to_string();
                     crate::log::log_line!("{}", text(lang, Msg::Wrote, &[&path]));
                 }
@@ -270,14 +290,15 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
 const TMP_SUFFIX: &str = ".sockdoc-tmp";
 
 /// The directory and file name of `path`.
-fn split_path(path: &Path) -> Result<(&Path, String), Failure> {
+fn split_path(lang: Lang, path: &Path) -> Result<(&Path, String), Failure> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| Failure::usage(format!("{} is not a file path", path.display())))?;
+    let name = path.file_name().ok_or_else(|| {
+        let shown = path.display().to_string();
+        Failure::usage(st(lang, SysctlMsg::NotAFilePath, &[&shown]))
+    })?;
     Ok((dir, name.to_string_lossy().into_owned()))
 }
 
@@ -285,8 +306,8 @@ fn split_path(path: &Path) -> Result<(&Path, String), Failure> {
 /// from older versions, `.NAME.PID.sockdoc-tmp` whose sockdoc process is gone), saying so on stderr.
 /// A directory that cannot be read has none; one that cannot be removed is reported and left (the
 /// next write uses a name of its own, so it is in nobody's way).
-pub(crate) fn clean_stale_tmp(path: &Path) -> Vec<PathBuf> {
-    let Ok((dir, name)) = split_path(path) else {
+pub(crate) fn clean_stale_tmp(lang: Lang, path: &Path) -> Vec<PathBuf> {
+    let Ok((dir, name)) = split_path(lang, path) else {
         return Vec::new();
     };
     let entries = match std::fs::read_dir(dir) {
@@ -304,7 +325,7 @@ pub(crate) fn clean_stale_tmp(path: &Path) -> Vec<PathBuf> {
         else {
             // The old fixed name, `.NAME.sockdoc-tmp`.
             if file == format!(".{name}{TMP_SUFFIX}") {
-                remove_stale(entry.path(), &mut removed);
+                remove_stale(lang, entry.path(), &mut removed);
             }
             continue;
         };
@@ -318,25 +339,22 @@ pub(crate) fn clean_stale_tmp(path: &Path) -> Vec<PathBuf> {
         if running {
             continue;
         }
-        remove_stale(entry.path(), &mut removed);
+        remove_stale(lang, entry.path(), &mut removed);
     }
     removed
 }
 
-fn remove_stale(stale: PathBuf, removed: &mut Vec<PathBuf>) {
+fn remove_stale(lang: Lang, stale: PathBuf, removed: &mut Vec<PathBuf>) {
+    let shown = stale.display().to_string();
     match std::fs::remove_file(&stale) {
         Ok(()) => {
-            crate::log::log_line!(
-                "removed {}, left by an interrupted sockdoc run",
-                stale.display()
-            );
+            crate::log::log_line!("{}", st(lang, SysctlMsg::StaleRemoved, &[&shown]));
             removed.push(stale);
         }
-        Err(e) => crate::log::log_line!(
-            "cannot remove {}, left by an interrupted sockdoc run: {}",
-            stale.display(),
-            crate::error::io_cause(&stale, &e)
-        ),
+        Err(e) => {
+            let cause = crate::error::io_cause(&stale, &e);
+            crate::log::log_line!("{}", st(lang, SysctlMsg::StaleKept, &[&shown, &cause]));
+        }
     }
 }
 
@@ -344,15 +362,18 @@ fn remove_stale(stale: PathBuf, removed: &mut Vec<PathBuf>) {
 /// write a new temporary file in the same directory, sync it, rename it over `path`, then sync the
 /// directory so the rename itself survives a power cut. A failure removes the temporary file; one
 /// left by a run that was killed is removed by the next write (see [`clean_stale_tmp`]).
-pub(crate) fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(), Failure> {
+pub(crate) fn write_atomically(
+    lang: Lang,
+    path: &Path,
+    text: &str,
+    force: bool,
+) -> Result<(), Failure> {
     if path.exists() && !force {
-        return Err(Failure::usage(format!(
-            "{} exists: pass --force to replace it",
-            path.display()
-        )));
+        let shown = path.display().to_string();
+        return Err(Failure::usage(st(lang, SysctlMsg::Exists, &[&shown])));
     }
-    let (dir, name) = split_path(path)?;
-    clean_stale_tmp(path);
+    let (dir, name) = split_path(lang, path)?;
+    clean_stale_tmp(lang, path);
     let tmp = dir.join(format!(".{name}.{}{TMP_SUFFIX}", std::process::id()));
     let written = (|| -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new()
@@ -368,7 +389,7 @@ pub(crate) fn write_atomically(path: &Path, text: &str, force: bool) -> Result<(
     })();
     written.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        Failure::io("write", path, e)
+        Failure::io(lang, Msg::FileWrite, path, e)
     })
 }
 

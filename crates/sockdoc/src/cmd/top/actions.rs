@@ -12,8 +12,9 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use sockdoc_act::kill::{Method, RstOptions};
-use sockdoc_core::i18n::treat::TreatMsg;
-use sockdoc_core::i18n::{pick, Lang};
+use sockdoc_core::i18n::top::{reason, text, word, TopMsg};
+use sockdoc_core::i18n::treat::{outcome, text as tr, TreatMsg, RECORDED};
+use sockdoc_core::i18n::Lang;
 use sockdoc_diag::{Proto, Socket, State};
 
 use sockdoc_core::session::{Needs, Protocols};
@@ -50,7 +51,7 @@ pub fn start(ctx: Ctx, req: Request) -> std::io::Result<Receiver<Outcome>> {
             let out = match run(&ctx, &req) {
                 Ok(o) => o,
                 Err(f) => Outcome {
-                    title: pick(lang, "not done", "未执行").to_string(),
+                    title: word(lang, TopMsg::NotDone).to_string(),
                     lines: vec![f.message],
                 },
             };
@@ -88,18 +89,15 @@ fn leftovers(
     for (s, why) in excluded.iter().filter(|(s, _)| want.contains(&s.cookie)) {
         seen.insert(s.cookie);
         lines.push(format!(
-            "{} ({why}): {}",
-            pick(lang, "left alone", "未处理"),
+            "{} ({}): {}",
+            word(lang, TopMsg::ResultLeftAlone),
+            reason(lang, why),
             endpoints(s)
         ));
     }
     let gone = want.iter().filter(|c| !seen.contains(c)).count();
     if gone > 0 {
-        lines.push(pick(
-            lang,
-            format!("{gone} confirmed socket(s) were already gone"),
-            format!("{gone} 个已确认的套接字已经不存在"),
-        ));
+        lines.push(text(lang, TopMsg::AlreadyGone, &[&gone.to_string()]));
     }
     lines
 }
@@ -121,7 +119,7 @@ fn select_exact(
         tcp_info,
         cgroups: false,
     };
-    let session = census::one_ns(&ns, Protocols::TCP, &[], needs)?;
+    let session = census::one_ns(ctx.lang, &ns, Protocols::TCP, &[], needs)?;
     let now = census::sample(&session, &ns, None)?;
     let confirmed = now
         .sockets
@@ -141,13 +139,13 @@ fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
     let listen = ctx.listen;
     let sel = select_exact(ctx, &want, false, |s| {
         if s.state == State::Listen && !listen {
-            Err("listener (start top with --listen)")
+            Err(word(RECORDED, TopMsg::LeaveListener))
         } else {
             Ok(())
         }
     })?;
     confirm(ctx.lang, TreatMsg::ActKill, sel.sockets.len(), true)?;
-    let mut audit = open_audit(ctx.audit_log.as_ref())?;
+    let mut audit = open_audit(lang, ctx.audit_log.as_ref())?;
     // The ladder of `sockdoc kill --method auto`.
     let methods = [Method::Destroy, Method::Shutdown, Method::Rst];
     let Executed { done, stopped } = execute(
@@ -166,46 +164,39 @@ fn kill_exact(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
             if k.killed() {
                 format!(
                     "{} ({}): {}",
-                    pick(lang, "killed", "已关闭"),
+                    word(lang, TopMsg::Killed),
                     k.method.map_or("", Method::name),
                     endpoints(&k.socket)
                 )
             } else {
                 format!(
                     "{} ({}): {}",
-                    pick(lang, "not killed", "未能关闭"),
+                    word(lang, TopMsg::NotKilled),
                     k.error.as_deref().unwrap_or(""),
                     endpoints(&k.socket)
                 )
             }
         })
         .collect();
-    if let Some(f) = &stopped {
-        lines.push(f.message.clone());
+    if let Some(st) = &stopped {
+        lines.push(st.failure(lang).message);
     }
     lines.extend(leftovers(lang, &want, &sel.sockets, &sel.excluded));
-    lines.push(
-        pick(lang, "recorded in ", "已记录到 ").to_string() + &audit.path().display().to_string(),
-    );
+    lines.push(text(
+        lang,
+        TopMsg::RecordedIn,
+        &[&audit.path().display().to_string()],
+    ));
+    let title = match stopped {
+        None => TopMsg::KilledOf,
+        Some(_) => TopMsg::KillStopped,
+    };
     Ok(Outcome {
-        title: match stopped {
-            None => pick(
-                lang,
-                format!("killed {killed} of {}", sel.sockets.len()),
-                format!("已关闭 {killed} / {}", sel.sockets.len()),
-            ),
-            Some(_) => pick(
-                lang,
-                format!(
-                    "stopped (audit log): killed {killed} of {}",
-                    sel.sockets.len()
-                ),
-                format!(
-                    "已停止（审计日志）：已关闭 {killed} / {}",
-                    sel.sockets.len()
-                ),
-            ),
-        },
+        title: text(
+            lang,
+            title,
+            &[&killed.to_string(), &sel.sockets.len().to_string()],
+        ),
         lines,
     })
 }
@@ -233,12 +224,12 @@ fn keepalive(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
         audit_log: ctx.audit_log.clone(),
         filter: vec![req.words.clone()],
     };
-    let change = change_of(&args)?;
+    let change = change_of(lang, &args)?;
     let words = args.words().map_err(Failure::usage)?;
     let sel = crate::treat::select(&ctx.global, &words, "keepalive", eligible)?;
     confirm(lang, TreatMsg::ActSetKeepalive, sel.sockets.len(), true)?;
     let mut log = Log {
-        audit: open_audit(ctx.audit_log.as_ref())?,
+        audit: open_audit(lang, ctx.audit_log.as_ref())?,
         run: sockdoc_act::audit::run_id(),
     };
     let SetOn {
@@ -246,32 +237,32 @@ fn keepalive(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
         verified,
         stopped,
     } = set_on(&sel, &change, &words.join(" "), &mut log)?;
-    if let Some(f) = stopped {
-        return Err(f);
+    if let Some(st) = stopped {
+        return Err(st.failure(lang));
     }
     let set = done.iter().filter(|d| d.outcome == "set").count();
-    let mut lines = vec![pick(
+    let mut lines = vec![text(
         lang,
-        format!(
-            "idle {idle} s, interval {intvl} s, {cnt} probes; {verified} connection(s) now show timer:(keepalive,...)"
-        ),
-        format!("空闲 {idle} 秒, 间隔 {intvl} 秒, {cnt} 次探测; {verified} 个连接现在有 keepalive 定时器"),
+        TopMsg::KaSummary,
+        &[
+            &idle.to_string(),
+            &intvl.to_string(),
+            &cnt.to_string(),
+            &verified.to_string(),
+        ],
     )];
     for (s, d) in sel.sockets.iter().zip(&done) {
         if d.outcome != "set" {
             let why = d.reason.as_deref().unwrap_or("");
-            lines.push(format!("{} ({why}): {}", d.outcome, endpoints(s)));
+            let what = outcome(lang, d.outcome);
+            lines.push(format!("{what} ({why}): {}", endpoints(s)));
         }
     }
     let audit = log.audit.path().display().to_string();
-    lines.push(pick(lang, "recorded in ", "已记录到 ").to_string() + &audit);
+    lines.push(text(lang, TopMsg::RecordedIn, &[&audit]));
     let n = sel.sockets.len();
     Ok(Outcome {
-        title: pick(
-            lang,
-            format!("keepalive set on {set} of {n}"),
-            format!("已在 {set} / {n} 个套接字上开启 keepalive"),
-        ),
+        title: text(lang, TopMsg::KaSetOf, &[&set.to_string(), &n.to_string()]),
         lines,
     })
 }
@@ -284,7 +275,7 @@ fn probe(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
     // The verdicts read tcp_info (the last ACK) in the census after probing, as `ghosts --probe`.
     let sel = select_exact(ctx, &want, true, |s| {
         if s.proto != Proto::Tcp || s.state != State::Established {
-            Err("not an ESTABLISHED TCP connection")
+            Err(word(RECORDED, TopMsg::LeaveNotEstablished))
         } else {
             Ok(())
         }
@@ -319,27 +310,21 @@ fn probe(ctx: &Ctx, req: &Request) -> Result<Outcome, Failure> {
     for (s, j) in sel.sockets.iter().zip(&judged) {
         lines.push(format!(
             "{:<7} {}  {}",
-            j.verdict.key().to_uppercase(),
+            j.verdict.word(lang),
             endpoints(s),
             j.reason.words(lang),
         ));
     }
     lines.extend(leftovers(lang, &want, &sel.sockets, &sel.excluded));
     if dead > 0 {
-        lines.push(
-            pick(
-                lang,
-                "mark the dead ones in the Ghosts table (space) and press k to kill them",
-                "在 疑似半开 表中用空格标记已死连接, 再按 k 关闭",
-            )
-            .to_string(),
-        );
+        lines.push(word(lang, TopMsg::MarkDead).to_string());
     }
+    let summary = [dead, alive, unknown].map(|n| n.to_string());
     Ok(Outcome {
-        title: pick(
+        title: tr(
             lang,
-            format!("{dead} dead, {alive} alive, {unknown} unknown"),
-            format!("{dead} 个已死, {alive} 个存活, {unknown} 个未知"),
+            TreatMsg::PrSummary,
+            &[&summary[0], &summary[1], &summary[2]],
         ),
         lines,
     })

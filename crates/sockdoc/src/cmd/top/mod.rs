@@ -9,7 +9,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use sockdoc_core::filter::Filter;
-use sockdoc_core::i18n::pick;
+use sockdoc_core::i18n::top::{word, TopMsg};
 use sockdoc_runtime::{log, signals};
 use sockdoc_top::worker::WorkerSetup;
 use sockdoc_top::{Host, Outcome, Request, Setup};
@@ -22,20 +22,18 @@ use crate::scope;
 pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
     let lang = g.lang();
     check_use(g)?;
-    let interval = parse_duration("-d", &a.delay)?;
+    let interval = parse_duration(lang, "-d", &a.delay)?;
     if interval < Duration::from_millis(100) {
-        return Err(Failure::usage("-d is at least 100ms"));
+        return Err(Failure::usage(word(lang, TopMsg::DelayMin)));
     }
-    let probe_time = parse_duration("--probe-time", &a.probe_time)?;
+    let probe_time = parse_duration(lang, "--probe-time", &a.probe_time)?;
     let idle_ms = a
         .idle
         .as_deref()
-        .map(|t| parse_duration("--idle", t).map(|d| d.as_millis() as u64))
+        .map(|t| parse_duration(lang, "--idle", t).map(|d| d.as_millis() as u64))
         .transpose()?;
     if a.keepalive_idle == 0 || a.keepalive_intvl == 0 || a.keepalive_cnt == 0 {
-        return Err(Failure::usage(
-            "--keepalive-idle, --keepalive-intvl and --keepalive-cnt must be at least 1",
-        ));
+        return Err(Failure::usage(word(lang, TopMsg::KeepaliveMin)));
     }
     let filter_text = a.filter.join(" ");
     let filter = Filter::parse(&a.filter).map_err(|e| Failure::usage(e.to_string()))?;
@@ -43,7 +41,7 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
     let ns = namespaces.remove(0);
     let ns_label = match (ns.names.first(), ns.current) {
         (Some(n), _) => format!("netns {n}"),
-        (None, true) => pick(lang, "this namespace", "本网络命名空间").to_string(),
+        (None, true) => word(lang, TopMsg::ThisNamespace).to_string(),
         (None, false) => format!("netns pid {}", ns.pid.unwrap_or(0)),
     };
     let host = CliHost(actions::Ctx {
@@ -62,8 +60,8 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
             ns,
             watch,
             interval,
-            owners_every: parse_duration("--owners-every", &a.owners_every)?,
-            doctor_every: parse_duration("--doctor-every", &a.doctor_every)?,
+            owners_every: parse_duration(lang, "--owners-every", &a.owners_every)?,
+            doctor_every: parse_duration(lang, "--doctor-every", &a.doctor_every)?,
             idle_ms,
             prefix4: a.prefix4,
             prefix6: a.prefix6,
@@ -80,14 +78,7 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
     let pending = sockdoc_top::run(setup, &host, out).map_err(|e| Failure::new(Exit::Io, e.0))?;
     // An action under way finishes (its audit lines are written) before the process ends.
     if let Some(rx) = pending {
-        log::log_line!(
-            "{}",
-            pick(
-                lang,
-                "waiting for the running action to finish…",
-                "等待进行中的操作完成…"
-            )
-        );
+        log::log_line!("{}", word(lang, TopMsg::WaitingForAction));
         if let Ok(o) = rx.recv_timeout(probe_time + Duration::from_secs(120)) {
             log::log_line!("{}", o.title);
         }
@@ -97,20 +88,15 @@ pub fn run(g: &Global, a: &TopArgs, out: &mut dyn Write) -> Result<Exit, Failure
 
 /// top is interactive and watches one namespace.
 fn check_use(g: &Global) -> Result<(), Failure> {
+    let refuse = |m| Err(Failure::usage(word(g.lang(), m)));
     if g.json {
-        return Err(Failure::usage(
-            "top is interactive and has no --json: use `sockdoc stats --json` or `sockdoc doctor --json`",
-        ));
+        return refuse(TopMsg::NoJson);
     }
     if g.all_netns {
-        return Err(Failure::usage(
-            "top watches one namespace at a time: use --netns NAME or --netns-pid PID, not --all-netns",
-        ));
+        return refuse(TopMsg::OneNamespace);
     }
     if !std::io::stdout().is_terminal() {
-        return Err(Failure::usage(
-            "top draws on a terminal and standard output is not one: run it in a terminal, or use `sockdoc stats` / `sockdoc list` for text",
-        ));
+        return refuse(TopMsg::NotTerminal);
     }
     Ok(())
 }

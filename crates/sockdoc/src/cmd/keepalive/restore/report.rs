@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 use sockdoc_act::keepalive::{Change, Opt, ORDER};
-use sockdoc_core::i18n::treat::{skip_reason, text as tr, TreatMsg};
+use sockdoc_core::i18n::treat::{outcome, skip_reason, text as tr, TreatMsg};
 use sockdoc_core::i18n::Lang;
 
 use super::{Plan1, Res};
@@ -182,11 +182,11 @@ impl Staged for RsReport<'_> {
                 )
             };
             let why = r.why.as_ref().map_or(String::new(), |w| w.words(lang));
-            let outcome = outcome_word(lang, r.outcome);
+            let what = outcome(lang, r.outcome);
             let line = tr(
                 lang,
                 TreatMsg::RsResult,
-                &[&outcome, &end("local"), &end("remote"), &why],
+                &[&what, &end("local"), &end("remote"), &why],
             );
             writeln!(out, "{line}")?;
         }
@@ -229,18 +229,4 @@ impl RsReport<'_> {
             .filter(|r| r.outcome == "restored")
             .count()
     }
-}
-
-/// A result's outcome, in `lang` (the JSON keeps the English key).
-fn outcome_word(lang: Lang, outcome: &str) -> String {
-    let m = match outcome {
-        "gone" => TreatMsg::OutGone,
-        "owner-changed" => TreatMsg::OutOwnerChanged,
-        "failed" => TreatMsg::OutFailed,
-        "changed" => TreatMsg::OutChanged,
-        "unchanged" => TreatMsg::OutUnchanged,
-        "skipped" => TreatMsg::OutSkipped,
-        other => return other.to_string(),
-    };
-    tr(lang, m, &[])
 }
