@@ -215,7 +215,7 @@ fn fd_path(pid: u32, buf: &mut [u8; 24]) -> &CStr {
 }
 
 /// Size reported by stat of `PID/fd` under the open /proc.
-fn fd_dir_size(proc: &OwnedFd, pid: u32) -> io::Result<u64> {
+pub(crate) fn fd_dir_size(proc: &OwnedFd, pid: u32) -> io::Result<u64> {
     let mut pb = [0u8; 24];
     let path = fd_path(pid, &mut pb);
     // SAFETY: zeroed stat filled by fstatat; NUL-terminated relative path under a valid dir fd.

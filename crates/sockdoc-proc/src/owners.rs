@@ -15,6 +15,8 @@ use rustc_hash::FxHashMap;
 
 use crate::dirent::{for_each_entry, open_dir, parse_u32};
 
+mod again;
+
 /// One process holding a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Owner {
@@ -43,6 +45,9 @@ pub struct WalkStats {
     /// Processes skipped because they live in another network namespace (a walk of one namespace).
     pub other_netns: usize,
     pub socket_fds: usize,
+    /// Processes whose sockets were taken from the walk before ([`SocketOwners::walk_again`]):
+    /// the same process, as many descriptors, every socket it held still alive.
+    pub reused: usize,
 }
 
 /// One socket fd: 12 bytes.
@@ -59,6 +64,8 @@ pub struct SocketOwners {
     /// Sorted by inode (then pid, fd).
     entries: Vec<Entry>,
     procs: FxHashMap<u32, ProcInfo>,
+    /// Of each process owning sockets, what tells a later walk whether it can have changed.
+    seen: FxHashMap<u32, again::Seen>,
     pub stats: WalkStats,
     /// The namespace the walk was limited to ([`SocketOwners::walk_in`]), `None` for every process.
     pub netns: Option<u64>,
@@ -79,21 +86,41 @@ impl SocketOwners {
         threads: usize,
         netns: Option<u64>,
     ) -> io::Result<SocketOwners> {
-        let root_c = CString::new(proc_root)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in /proc path"))?;
-        let root = open_dir(None, &root_c)?;
-        let mut pids = Vec::with_capacity(1024);
-        let mut buf = vec![0u8; 64 * 1024];
-        for_each_entry(&root, &mut buf, |name| {
-            if let Some(pid) = parse_u32(name) {
-                pids.push(pid);
-            }
-        })?;
+        let (root, pids) = list_pids(proc_root)?;
+        SocketOwners::walk_pids(&root, &pids, threads, netns, None)
+    }
+
+    /// Walk again after this walk, reading the descriptors only of the processes that may have
+    /// changed: a process is taken as it was when it is the same process (its start time), holds as
+    /// many descriptors (one `stat` of its fd directory, Linux 6.2+) and every socket it held is
+    /// still `alive` (in the census since). A process that swapped a file for a socket at the same
+    /// count goes unseen until the next full walk: callers walk everything now and then. Same
+    /// namespace limit as this walk.
+    pub fn walk_again(
+        &self,
+        proc_root: &str,
+        threads: usize,
+        alive: &(dyn Fn(u32) -> bool + Sync),
+    ) -> io::Result<SocketOwners> {
+        let (root, pids) = list_pids(proc_root)?;
+        let again = again::Again::new(self, alive);
+        SocketOwners::walk_pids(&root, &pids, threads, self.netns, Some(&again))
+    }
+
+    /// Walk `pids` under `root` with `threads` threads; with `again`, a process that cannot have
+    /// changed since the walk before keeps what that walk found.
+    fn walk_pids(
+        root: &OwnedFd,
+        pids: &[u32],
+        threads: usize,
+        netns: Option<u64>,
+        again: Option<&again::Again<'_>>,
+    ) -> io::Result<SocketOwners> {
         let threads = threads.clamp(1, 16).min(pids.len().max(1));
         let cursor = AtomicUsize::new(0);
         let parts: Vec<Part> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
-                .map(|_| scope.spawn(|| walk_part(&root, &pids, &cursor, netns)))
+                .map(|_| scope.spawn(|| walk_part(root, pids, &cursor, netns, again)))
                 .collect();
             handles
                 .into_iter()
@@ -116,6 +143,7 @@ impl SocketOwners {
             out.stats.denied += part.stats.denied;
             out.stats.vanished += part.stats.vanished;
             out.stats.other_netns += part.stats.other_netns;
+            out.stats.reused += part.stats.reused;
             if i == 0 {
                 out.entries = std::mem::take(&mut part.fds);
                 out.entries.reserve_exact(rest);
@@ -123,6 +151,7 @@ impl SocketOwners {
                 out.entries.append(&mut part.fds);
             }
             out.procs.extend(part.procs);
+            out.seen.extend(part.seen);
         }
         out.entries.sort_unstable();
         out.stats.socket_fds = out.entries.len();
@@ -155,6 +184,21 @@ impl SocketOwners {
     }
 }
 
+/// `proc_root` opened, and the pids under it.
+fn list_pids(proc_root: &str) -> io::Result<(OwnedFd, Vec<u32>)> {
+    let root_c = CString::new(proc_root)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in /proc path"))?;
+    let root = open_dir(None, &root_c)?;
+    let mut pids = Vec::with_capacity(1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    for_each_entry(&root, &mut buf, |name| {
+        if let Some(pid) = parse_u32(name) {
+            pids.push(pid);
+        }
+    })?;
+    Ok((root, pids))
+}
+
 /// Iterator over the owners of one inode.
 pub struct OwnerIter<'a> {
     rest: &'a [Entry],
@@ -181,6 +225,7 @@ impl Iterator for OwnerIter<'_> {
 struct Part {
     fds: Vec<Entry>,
     procs: FxHashMap<u32, ProcInfo>,
+    seen: FxHashMap<u32, again::Seen>,
     stats: WalkStats,
 }
 
@@ -211,7 +256,13 @@ fn in_netns(root: &OwnedFd, pid: u32, want: u64) -> bool {
     inode.is_none_or(|i| i == want)
 }
 
-fn walk_part(root: &OwnedFd, pids: &[u32], cursor: &AtomicUsize, netns: Option<u64>) -> Part {
+fn walk_part(
+    root: &OwnedFd,
+    pids: &[u32],
+    cursor: &AtomicUsize,
+    netns: Option<u64>,
+    again: Option<&again::Again<'_>>,
+) -> Part {
     let mut part = Part::default();
     let mut dents = vec![0u8; 32 * 1024];
     let mut path = Vec::with_capacity(32);
@@ -225,6 +276,13 @@ fn walk_part(root: &OwnedFd, pids: &[u32], cursor: &AtomicUsize, netns: Option<u
             continue;
         }
         part.stats.processes += 1;
+        // Taken before the listing: a change during it shows as a difference next time.
+        let seen = again::Seen::read(root, pid);
+        if let Some(a) = again {
+            if a.take(pid, seen, &mut part) {
+                continue;
+            }
+        }
         path.clear();
         path.extend_from_slice(pid.to_string().as_bytes());
         path.extend_from_slice(b"/fd\0");
@@ -273,6 +331,9 @@ fn walk_part(root: &OwnedFd, pids: &[u32], cursor: &AtomicUsize, netns: Option<u
         }
         if part.fds.len() > before {
             part.procs.insert(pid, read_proc_info(root, pid));
+            if let Some(seen) = seen {
+                part.seen.insert(pid, seen);
+            }
         }
     }
 }

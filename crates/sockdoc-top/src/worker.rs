@@ -109,6 +109,9 @@ struct Job {
     spare: Option<Arc<Capture>>,
     /// The screen is paused.
     paused: bool,
+    /// The latest census, for the owners thread: a walk again reads only the processes whose
+    /// sockets may have changed since.
+    published: Arc<Mutex<Option<Arc<Capture>>>>,
 }
 /// The last census, kept to apply a new filter without a new census.
 struct Last {
@@ -164,7 +167,19 @@ fn run(cfg: WorkerSetup, cmds: Receiver<Cmd>, out: Sender<Update>) {
         last: None,
         spare: None,
         paused: false,
+        published: Arc::new(Mutex::new(None)),
     };
+    let published = job.published.clone();
+    job.session.owner_cache().census_inodes(Box::new(move || {
+        let latest = lock(&published).clone();
+        latest.map_or_else(Vec::new, |c| {
+            c.sockets
+                .iter()
+                .map(|s| s.inode)
+                .filter(|&i| i != 0)
+                .collect()
+        })
+    }));
     // The first screen shows owners: wait for the first walk (bounded).
     let _ = job
         .session
@@ -315,6 +330,7 @@ impl Job {
             owners,
             tcp_info,
         });
+        *lock(&self.published) = Some(census.clone());
         if doctor_due {
             self.doctor(&census);
         }

@@ -32,7 +32,27 @@ pub trait OwnerSource: Send + Sync + 'static {
         let _ = (map, sockets);
         true
     }
+
+    /// Read again after `before`, for less when the source can tell what cannot have changed
+    /// (`alive`: whether a socket inode is in the census since); default: everything.
+    fn read_again(
+        &self,
+        before: &Self::Map,
+        threads: usize,
+        alive: &(dyn Fn(u32) -> bool + Sync),
+    ) -> std::io::Result<Self::Map> {
+        let _ = (before, alive);
+        self.read(threads)
+    }
 }
+
+/// The socket inodes of the latest census, asked for when a background walk starts (see
+/// [`OwnerCache::census_inodes`]).
+pub type CensusInodes = Box<dyn Fn() -> Vec<u32> + Send + Sync>;
+
+/// A background reader walks everything at least every this many reads; in between it reads again
+/// only what may have changed ([`OwnerSource::read_again`]), when the census is known.
+pub const FULL_READ_EVERY: u32 = 6;
 
 /// Socket inode → processes, from one walk of /proc/*/fd: the only place sockdoc walks it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -48,6 +68,16 @@ impl OwnerSource for ProcFds {
     /// the fds of its own processes, not of every process on the host.
     fn read_for(&self, threads: usize, netns: u64) -> std::io::Result<SocketOwners> {
         SocketOwners::walk_in("/proc", threads, Some(netns))
+    }
+
+    /// Only the processes that may have changed: see [`SocketOwners::walk_again`].
+    fn read_again(
+        &self,
+        before: &SocketOwners,
+        threads: usize,
+        alive: &(dyn Fn(u32) -> bool + Sync),
+    ) -> std::io::Result<SocketOwners> {
+        before.walk_again("/proc", threads, alive)
     }
 
     /// A socket with an inode is held by some fd (orphans have none); when such a socket has no
@@ -101,6 +131,8 @@ struct Shared<S: OwnerSource> {
     paused: AtomicBool,
     /// A read was tried (it may have failed): first waiters stop waiting.
     tried: AtomicBool,
+    /// The latest census's socket inodes, for reads again.
+    census: Mutex<Option<CensusInodes>>,
 }
 
 /// A source with its refresh policy and its latest read.
@@ -129,6 +161,7 @@ impl<S: OwnerSource> OwnerCache<S> {
             landed: Condvar::new(),
             paused: AtomicBool::new(false),
             tried: AtomicBool::new(false),
+            census: Mutex::new(None),
         });
         let stop = match policy {
             Refresh::Background(every) => {
@@ -229,6 +262,12 @@ impl<S: OwnerSource> OwnerCache<S> {
     pub fn pause(&self, paused: bool) {
         self.shared.paused.store(paused, Ordering::Relaxed);
     }
+
+    /// Where a background reader learns which sockets the census shows now, so that it reads again
+    /// only the processes that may have changed (a full read every [`FULL_READ_EVERY`]).
+    pub fn census_inodes(&self, inodes: CensusInodes) {
+        *lock(&self.shared.census) = Some(inodes);
+    }
 }
 
 impl<S: OwnerSource> Drop for OwnerCache<S> {
@@ -237,16 +276,32 @@ impl<S: OwnerSource> Drop for OwnerCache<S> {
     }
 }
 
+/// The latest read and the census's inodes, when both are there for a read again.
+fn again_inputs<S: OwnerSource>(shared: &Shared<S>) -> Option<(Arc<S::Map>, Vec<u32>)> {
+    let before = lock(&shared.latest).as_ref().map(|f| f.map.clone())?;
+    let inodes = lock(&shared.census).as_ref().map(|f| f())?;
+    Some((before, inodes))
+}
+
 /// The background reader: read, keep, wait `every` (or twenty times the read's cost, if longer), until
 /// the cache is dropped. A failed read keeps the previous map.
 fn background<S: OwnerSource>(shared: &Shared<S>, every: Duration, stop: &Receiver<()>) {
     let mut first = true;
+    let mut reads: u32 = 0;
     loop {
         let wait = if shared.paused.load(Ordering::Relaxed) {
             Duration::from_millis(200)
         } else {
             let t = Instant::now();
-            let read = shared.source.read(if first { threads() } else { 1 });
+            let read = match (reads % FULL_READ_EVERY, again_inputs(shared)) {
+                (n, Some((before, mut alive))) if n != 0 => {
+                    alive.sort_unstable();
+                    let alive = |i: u32| alive.binary_search(&i).is_ok();
+                    shared.source.read_again(&before, 1, &alive)
+                }
+                _ => shared.source.read(if first { threads() } else { 1 }),
+            };
+            reads = reads.wrapping_add(1);
             let cost = t.elapsed();
             first = false;
             // A failed read keeps the last map; a first waiter is woken either way.

@@ -207,3 +207,56 @@ fn a_sample_names_the_unit_of_a_server_in_its_cgroup() {
     assert_eq!(more.unit_id(worker.id()), web.id());
     assert_eq!(more.get(0), crate::service::Lookup::NoCgroup);
 }
+
+/// A process holding one listening socket (python3), killed on drop.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_background_reader_reads_again_only_what_may_have_changed() {
+    use std::io::BufRead;
+    let script = "import os,socket,time\nl=socket.socket(); l.bind(('127.0.0.1',0)); l.listen()\n\
+                  print(os.fstat(l.fileno()).st_ino, flush=True)\ntime.sleep(120)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let out = child.stdout.take().expect("stdout");
+    let holder = Holder(child);
+    let mut line = String::new();
+    std::io::BufReader::new(out)
+        .read_line(&mut line)
+        .expect("inode");
+    let inode: u32 = line.trim().parse().expect("an inode");
+    let pid = holder.0.id();
+    let cache = OwnerCache::new(ProcFds, Refresh::Background(Duration::from_millis(10)))
+        .expect("background reader");
+    // The census shows the holder's socket: the holder, unchanged, is taken as the walk found it.
+    cache.census_inodes(Box::new(move || vec![inode]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let again = loop {
+        if let Some(f) = cache.latest() {
+            if f.map.stats.reused > 0 {
+                break f;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no read again took a process as it was (a kernel before 6.2 cannot tell)"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let owners: Vec<u32> = again.map.owners(inode).map(|o| o.pid).collect();
+    assert_eq!(owners, [pid], "the holder's socket is still named");
+    assert!(again
+        .map
+        .process(pid)
+        .is_some_and(|p| p.name.starts_with("python")));
+}

@@ -32,8 +32,10 @@ pub struct TopArgs {
     #[arg(long, value_name = "DURATION")]
     pub idle: Option<String>,
     /// How often to walk /proc for socket owners (process names), in the background; never more
-    /// than a twentieth of the time (a walk of 1 s runs at most every 20 s: 300k sockets take ~0.4 s). Sockets opened since the
-    /// last walk show `-` until the next.
+    /// than a twentieth of the time (a walk of 1 s runs at most every 20 s: 300k sockets take ~0.4 s).
+    /// Between full walks (one in six) only the processes whose descriptors may have changed are
+    /// read again; one that swapped a file for a socket waits for the next full walk. Sockets opened
+    /// since the last walk show `-` until the next.
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     pub owners_every: String,
     /// How often to run the doctor (findings; kernel counters are compared over this interval).
