@@ -1,12 +1,11 @@
-//! Closing a selection: the kill ladder on every socket, recorded ahead, then one re-read of the kernel
-//! that decides what was really closed. The record type [`KillRecord`] is the one shape of every
+//! Closing a selection: the kill ladder on every socket, recorded ahead, each batch read again as soon
+//! as it is acted on to decide what was really closed. The record type [`KillRecord`] is the one shape of every
 //! `"action":"kill"` line (intent, outcome, dry run).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
-use std::collections::HashMap;
-
 use sockdoc_diag::{DiagSocket, Socket, State};
 
 use super::{AuditStop, Context, Reread};
