@@ -16,6 +16,9 @@ use rustc_hash::FxHashMap;
 use crate::dirent::{for_each_entry, open_dir, parse_u32};
 
 mod again;
+mod enough;
+
+pub use enough::Enough;
 
 /// One process holding a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +51,8 @@ pub struct WalkStats {
     /// Processes whose sockets were taken from the walk before ([`SocketOwners::walk_again`]):
     /// the same process, as many descriptors, every socket it held still alive.
     pub reused: usize,
+    /// Processes left unread because every socket wanted had a holder ([`SocketOwners::walk_until`]).
+    pub unread: usize,
 }
 
 /// One socket fd: 12 bytes.
@@ -87,7 +92,20 @@ impl SocketOwners {
         netns: Option<u64>,
     ) -> io::Result<SocketOwners> {
         let (root, pids) = list_pids(proc_root)?;
-        SocketOwners::walk_pids(&root, &pids, threads, netns, None)
+        SocketOwners::walk_pids(&root, &pids, threads, netns, None, None)
+    }
+
+    /// Like [`SocketOwners::walk_in`], ending once `enough` says each socket it wants has a holder
+    /// (a process is always read whole). For an act, which needs one holder of each socket: a
+    /// socket shared by several processes may show only some of them.
+    pub fn walk_until(
+        proc_root: &str,
+        threads: usize,
+        netns: Option<u64>,
+        enough: &Enough,
+    ) -> io::Result<SocketOwners> {
+        let (root, pids) = list_pids(proc_root)?;
+        SocketOwners::walk_pids(&root, &pids, threads, netns, None, Some(enough))
     }
 
     /// Walk again after this walk, reading the descriptors only of the processes that may have
@@ -104,24 +122,31 @@ impl SocketOwners {
     ) -> io::Result<SocketOwners> {
         let (root, pids) = list_pids(proc_root)?;
         let again = again::Again::new(self, alive);
-        SocketOwners::walk_pids(&root, &pids, threads, self.netns, Some(&again))
+        SocketOwners::walk_pids(&root, &pids, threads, self.netns, Some(&again), None)
     }
 
     /// Walk `pids` under `root` with `threads` threads; with `again`, a process that cannot have
-    /// changed since the walk before keeps what that walk found.
+    /// changed since the walk before keeps what that walk found; with `enough`, stop once it says so.
     fn walk_pids(
         root: &OwnedFd,
         pids: &[u32],
         threads: usize,
         netns: Option<u64>,
         again: Option<&again::Again<'_>>,
+        enough: Option<&Enough>,
     ) -> io::Result<SocketOwners> {
         let threads = threads.clamp(1, 16).min(pids.len().max(1));
         let cursor = AtomicUsize::new(0);
+        let walk = Walk {
+            root,
+            pids,
+            cursor: &cursor,
+            netns,
+            again,
+            enough,
+        };
         let parts: Vec<Part> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| scope.spawn(|| walk_part(root, pids, &cursor, netns, again)))
-                .collect();
+            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(|| walk.part())).collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_default())
@@ -129,6 +154,7 @@ impl SocketOwners {
         });
         let mut out = SocketOwners::merge(parts);
         out.netns = netns;
+        out.stats.unread = pids.len().saturating_sub(cursor.load(Ordering::Relaxed));
         Ok(out)
     }
 
@@ -256,86 +282,117 @@ fn in_netns(root: &OwnedFd, pid: u32, want: u64) -> bool {
     inode.is_none_or(|i| i == want)
 }
 
-fn walk_part(
-    root: &OwnedFd,
-    pids: &[u32],
-    cursor: &AtomicUsize,
+/// What the threads of one walk share.
+struct Walk<'a> {
+    root: &'a OwnedFd,
+    pids: &'a [u32],
+    /// The next process to read.
+    cursor: &'a AtomicUsize,
     netns: Option<u64>,
-    again: Option<&again::Again<'_>>,
-) -> Part {
-    let mut part = Part::default();
-    let mut dents = vec![0u8; 32 * 1024];
-    let mut path = Vec::with_capacity(32);
-    loop {
-        let i = cursor.fetch_add(1, Ordering::Relaxed);
-        let Some(&pid) = pids.get(i) else {
-            return part;
-        };
-        if netns.is_some_and(|want| !in_netns(root, pid, want)) {
-            part.stats.other_netns += 1;
-            continue;
-        }
-        part.stats.processes += 1;
-        // Taken before the listing: a change during it shows as a difference next time.
-        let seen = again::Seen::read(root, pid);
-        if let Some(a) = again {
-            if a.take(pid, seen, &mut part) {
-                continue;
-            }
-        }
-        path.clear();
-        path.extend_from_slice(pid.to_string().as_bytes());
-        path.extend_from_slice(b"/fd\0");
-        let Ok(cpath) = std::ffi::CStr::from_bytes_with_nul(&path) else {
-            continue;
-        };
-        let dir = match open_dir(Some(root), cpath) {
-            Ok(d) => d,
-            Err(e) => {
-                match e.raw_os_error() {
-                    Some(libc::EACCES) | Some(libc::EPERM) => part.stats.denied += 1,
-                    _ => part.stats.vanished += 1,
+    again: Option<&'a again::Again<'a>>,
+    enough: Option<&'a Enough>,
+}
+
+impl Walk<'_> {
+    /// One thread's share: processes taken from the cursor until none is left (or enough is read).
+    fn part(&self) -> Part {
+        let mut part = Part::default();
+        // How many of this part's fds `enough` has been told of.
+        let mut told = 0;
+        let mut dents = vec![0u8; 32 * 1024];
+        loop {
+            if let Some(e) = self.enough.filter(|e| e.is_set()) {
+                for f in &part.fds[told..] {
+                    e.note(f.inode);
                 }
-                continue;
+                told = part.fds.len();
+                if e.reached() {
+                    return part;
+                }
             }
-        };
-        let before = part.fds.len();
-        let mut link = [0u8; 64];
-        let mut name_buf = [0u8; 16];
-        let res = for_each_entry(&dir, &mut dents, |name| {
-            let Some(fd) = parse_u32(name) else { return };
-            if name.len() >= name_buf.len() {
-                return;
-            }
-            name_buf[..name.len()].copy_from_slice(name);
-            name_buf[name.len()] = 0;
-            // SAFETY: name_buf is NUL-terminated; link is a live buffer of the given length.
-            let n = unsafe {
-                libc::readlinkat(
-                    dir.as_raw_fd(),
-                    name_buf.as_ptr().cast(),
-                    link.as_mut_ptr().cast(),
-                    link.len(),
-                )
+            let i = self.cursor.fetch_add(1, Ordering::Relaxed);
+            let Some(&pid) = self.pids.get(i) else {
+                return part;
             };
-            if n <= 0 {
-                return;
-            }
-            if let Some(inode) = socket_inode(&link[..n as usize]) {
-                part.fds.push(Entry { inode, pid, fd });
-            }
-        });
-        if res.is_err() && part.fds.len() == before {
-            part.stats.vanished += 1;
-            continue;
-        }
-        if part.fds.len() > before {
-            part.procs.insert(pid, read_proc_info(root, pid));
-            if let Some(seen) = seen {
-                part.seen.insert(pid, seen);
-            }
+            read_process(self, pid, &mut part, &mut dents);
         }
     }
+}
+
+/// Read the socket fds of `pid` into `part`.
+fn read_process(walk: &Walk<'_>, pid: u32, part: &mut Part, dents: &mut [u8]) {
+    let root = walk.root;
+    if walk.netns.is_some_and(|want| !in_netns(root, pid, want)) {
+        part.stats.other_netns += 1;
+        return;
+    }
+    part.stats.processes += 1;
+    // Taken before the listing: a change during it shows as a difference next time.
+    let seen = again::Seen::read(root, pid);
+    if let Some(a) = walk.again {
+        if a.take(pid, seen, part) {
+            return;
+        }
+    }
+    let mut path = [0u8; 24];
+    let Some(cpath) = fd_dir_path(pid, &mut path) else {
+        return;
+    };
+    let dir = match open_dir(Some(root), cpath) {
+        Ok(d) => d,
+        Err(e) => {
+            match e.raw_os_error() {
+                Some(libc::EACCES) | Some(libc::EPERM) => part.stats.denied += 1,
+                _ => part.stats.vanished += 1,
+            }
+            return;
+        }
+    };
+    let before = part.fds.len();
+    let mut link = [0u8; 64];
+    let mut name_buf = [0u8; 16];
+    let res = for_each_entry(&dir, dents, |name| {
+        let Some(fd) = parse_u32(name) else { return };
+        if name.len() >= name_buf.len() {
+            return;
+        }
+        name_buf[..name.len()].copy_from_slice(name);
+        name_buf[name.len()] = 0;
+        // SAFETY: name_buf is NUL-terminated; link is a live buffer of the given length.
+        let n = unsafe {
+            libc::readlinkat(
+                dir.as_raw_fd(),
+                name_buf.as_ptr().cast(),
+                link.as_mut_ptr().cast(),
+                link.len(),
+            )
+        };
+        if n <= 0 {
+            return;
+        }
+        if let Some(inode) = socket_inode(&link[..n as usize]) {
+            part.fds.push(Entry { inode, pid, fd });
+        }
+    });
+    if res.is_err() && part.fds.len() == before {
+        part.stats.vanished += 1;
+        return;
+    }
+    if part.fds.len() > before {
+        part.procs.insert(pid, read_proc_info(root, pid));
+        if let Some(seen) = seen {
+            part.seen.insert(pid, seen);
+        }
+    }
+}
+
+/// `PID/fd` as a C string in `buf`.
+fn fd_dir_path(pid: u32, buf: &mut [u8; 24]) -> Option<&std::ffi::CStr> {
+    use std::io::Write as _;
+    let mut w = &mut buf[..];
+    write!(w, "{pid}/fd\0").ok()?;
+    let len = 24 - w.len();
+    std::ffi::CStr::from_bytes_with_nul(&buf[..len]).ok()
 }
 
 /// `socket:[12345]` → 12345.
@@ -432,6 +489,37 @@ mod tests {
         let info = map.process(me).expect("our process info");
         assert!(!info.name.is_empty());
         assert!(map.owners(0).next().is_none());
+    }
+
+    #[test]
+    fn a_walk_until_enough_stops_once_every_wanted_socket_has_a_holder() {
+        use std::os::fd::AsRawFd;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", l.as_raw_fd())).expect("link");
+        let inode = socket_inode(link.to_string_lossy().as_bytes()).expect("socket link");
+        let me = std::process::id();
+
+        let mine = Enough::new();
+        mine.want([inode]);
+        let map = SocketOwners::walk_until("/proc", 2, None, &mine).expect("walk");
+        assert!(map.owners(inode).any(|o| o.pid == me));
+        assert!(mine.reached());
+
+        // A socket no process holds: every process is read.
+        let nobody = Enough::new();
+        nobody.want([u32::MAX]);
+        let all = SocketOwners::walk_until("/proc", 2, None, &nobody).expect("walk");
+        assert!(!nobody.reached());
+        assert_eq!(all.stats.unread, 0);
+        assert!(all.owners(inode).any(|o| o.pid == me));
+
+        // Nothing to find (TIME-WAIT sockets only): nothing is read.
+        let none = Enough::new();
+        none.want([0]);
+        let empty = SocketOwners::walk_until("/proc", 2, None, &none).expect("walk");
+        assert_eq!(empty.stats.processes, 0);
+        assert!(empty.stats.unread > 0);
+        assert!(empty.is_empty());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! (recorded ahead with the options before); dry-run ones only recorded. The owners are read only
 //! when an act needs them, at most once per scan ([`Session::owners_of`]).
 
-use std::cell::RefCell;
 use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -207,9 +207,10 @@ impl Daemon<'_> {
         let Some(dg) = self.diag.as_mut() else {
             return Ok(());
         };
-        // The owners are read (mutably) only by the shutdown rung, never while a record is built:
-        // the two borrows never meet.
-        let owned = RefCell::new(sample);
+        // The owners are read (mutably, once, lazily) by the shutdown rung, and shared by the records,
+        // which are built on several threads: a lock between them.
+        let owned = Mutex::new(sample);
+        let owned_now = || owned.lock().unwrap_or_else(PoisonError::into_inner);
         let how = Ladder {
             methods: &LADDER,
             rst: RstOptions::default(),
@@ -218,9 +219,9 @@ impl Daemon<'_> {
         let report = treat::kill::kill(
             dg,
             &chosen,
-            &mut |i| holder(session.owners_of(&mut owned.borrow_mut()), &chosen[i]),
+            &mut |i| holder(session.owners_of(&mut owned_now()), &chosen[i]),
             &Says {
-                intent: &|i| why.kill(live[i], &chosen[i], owned.borrow().owner_map()),
+                intent: &|i| why.kill(live[i], &chosen[i], owned_now().owner_map()),
                 why: &|i| why.said(live[i]),
             },
             &how,
@@ -228,7 +229,7 @@ impl Daemon<'_> {
             &mut wa,
             &mut treat::Lookup,
         );
-        self.owner_error(&mut owned.borrow_mut());
+        self.owner_error(&mut owned_now());
         for (k, done) in live.iter().zip(&report.done) {
             self.count_kill(k, done.verdict.name());
             if done.verdict == Verdict::Failed {

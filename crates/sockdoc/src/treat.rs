@@ -97,7 +97,8 @@ pub fn select(
         tcp_info: false,
         cgroups: false,
     };
-    let session = census::one_ns(lang, &ns, Protocols::default(), words, needs)?;
+    // One holder of each socket is what an act needs (the shutdown rung, the audit record).
+    let session = census::one_ns(lang, &ns, Protocols::default(), words, needs)?.one_owner_each();
     // Whatever the words were, a filter that parses to nothing would select every socket.
     if session.plan.filter.is_empty() {
         return Err(blank_filter(lang, action));

@@ -141,9 +141,12 @@ fn a_failed_pipelined_commit_stops_after_the_batch_in_hand() {
     let (_, acted, r) = acts_on(2, true);
     let s = r.expect_err("stopped");
     assert_eq!((acted.len(), s.done.len(), s.unrecorded), (4, 4, 4));
-    // The last outcomes (the second and third batch's, at the end) cannot be written.
+    // The second outcomes, written while the last batch is acted on, cannot be written.
     let (_, acted, r) = acts_on(3, true);
     assert_eq!((acted.len(), r.expect_err("stopped").unrecorded), (5, 3));
+    // The last outcomes, on their own at the end, cannot be written.
+    let (_, acted, r) = acts_on(4, true);
+    assert_eq!((acted.len(), r.expect_err("stopped").unrecorded), (5, 1));
     // Nothing can be written: nothing is acted on.
     let (_, acted, r) = acts_on(0, true);
     assert!(acted.is_empty() && r.expect_err("stopped").done.is_empty());
@@ -171,10 +174,37 @@ fn batches_grow_fourfold_up_to_the_largest() {
 }
 
 #[test]
+fn records_built_on_several_threads_keep_the_items_order() {
+    // 3000 items: batches of 512 and 2048 are built on every core, the rest on this thread.
+    for concurrent in [false, true] {
+        let mut j = Mem::new(usize::MAX, concurrent);
+        let items: Vec<u64> = (0..3000).collect();
+        let done = WriteAhead::new(&mut j, "7-3")
+            .act(
+                &items,
+                |i| json!({ "item": i }),
+                |batch| batch.iter().map(|i| i * 10).collect(),
+                |i, o| json!({ "item": i, "o": o }),
+            )
+            .expect("ok");
+        assert_eq!(done, items.iter().map(|i| i * 10).collect::<Vec<_>>());
+        let lines: Vec<(String, u64)> = j.phases().into_iter().flatten().collect();
+        for phase in ["intent", "outcome"] {
+            let order: Vec<u64> = lines
+                .iter()
+                .filter(|(p, _)| p == phase)
+                .map(|(_, i)| *i)
+                .collect();
+            assert_eq!(order, items, "{phase}s, concurrent: {concurrent}");
+        }
+    }
+}
+
+#[test]
 fn intents_are_committed_before_each_batch_and_outcomes_after() {
     // In line: each batch's outcomes go with the next batch's intents. Pipelined: the next
     // batch's intents are written while this one is acted on, the outcomes one batch later,
-    // the last batch's with the ones before it.
+    // the last batch's on their own.
     let in_line = vec![
         p("intent", &[0, 1]),
         both(&[0, 1], &[2, 3]),
@@ -185,7 +215,8 @@ fn intents_are_committed_before_each_batch_and_outcomes_after() {
         p("intent", &[0, 1]),
         p("intent", &[2, 3]),
         both(&[0, 1], &[4]),
-        p("outcome", &[2, 3, 4]),
+        p("outcome", &[2, 3]),
+        p("outcome", &[4]),
     ];
     for (concurrent, want) in [(false, in_line), (true, pipelined)] {
         let (j, acted, r) = acts_on(usize::MAX, concurrent);

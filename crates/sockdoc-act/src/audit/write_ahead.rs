@@ -63,29 +63,44 @@ impl<'a, J: Journal + ?Sized> WriteAhead<'a, J> {
     /// later than in line). Otherwise a batch's outcomes go to disk in the same commit as the next
     /// batch's intents, before the next batch is acted on. The last outcomes are committed on their
     /// own.
+    ///
+    /// The records of a batch are built on every core ([`spread`]): a bulk act (kill, keepalive)
+    /// writes two records per socket, and building them one after the other is what held the next
+    /// batch back.
     pub fn act<T, O, I, R>(
         &mut self,
         items: &[T],
-        mut intent: impl FnMut(&T) -> I,
+        intent: impl Fn(&T) -> I + Sync,
         mut act: impl FnMut(&[T]) -> Vec<O>,
-        mut outcome: impl FnMut(&T, &O) -> R,
+        outcome: impl Fn(&T, &O) -> R + Sync,
     ) -> Result<Vec<O>, Stopped<O>>
     where
+        T: Sync,
+        O: Sync,
         I: Serialize,
         R: Serialize,
     {
-        let chunks = self.chunks(items);
-        let run = self.run.as_str();
-        let steps = Steps {
-            intents: &mut |c: &[T]| c.iter().map(&mut intent).collect(),
-            act: &mut act,
-            outcomes: &mut |c: &[T], outs: &[O]| {
-                c.iter().zip(outs).map(|(t, o)| outcome(t, o)).collect()
+        let run = self.run.clone();
+        let run = run.as_str();
+        self.steps(
+            items,
+            Steps {
+                intents: &mut |c: &[T]| spread(c.len(), &|j| stamp(run, &intent(&c[j]), "intent")),
+                act: &mut act,
+                outcomes: &mut |c: &[T], outs: &[O]| {
+                    spread(c.len(), &|j| {
+                        stamp(run, &outcome(&c[j], &outs[j]), "outcome")
+                    })
+                },
             },
-        };
+        )
+    }
+
+    fn steps<T, O>(&mut self, items: &[T], steps: Steps<T, O>) -> Result<Vec<O>, Stopped<O>> {
+        let chunks = self.chunks(items);
         match self.journal.concurrent() {
-            Some(journal) => pipelined(journal, run, &chunks, steps),
-            None => in_line(self.journal, run, &chunks, steps),
+            Some(journal) => pipelined(journal, &chunks, steps),
+            None => in_line(self.journal, &chunks, steps),
         }
     }
 
@@ -103,22 +118,48 @@ impl<'a, J: Journal + ?Sized> WriteAhead<'a, J> {
     }
 }
 
-/// The caller's three steps of [`WriteAhead::act`], batch by batch: the intent records (built, not
-/// yet serialized), the act, the outcome records.
-struct Steps<'s, T, O, I, R> {
-    intents: &'s mut dyn FnMut(&[T]) -> Vec<I>,
+/// The caller's three steps of [`WriteAhead::act`], batch by batch: a batch's intent records as
+/// lines, the act, its outcome records as lines.
+struct Steps<'s, T, O> {
+    intents: &'s mut dyn FnMut(&[T]) -> Vec<String>,
     act: &'s mut dyn FnMut(&[T]) -> Vec<O>,
-    outcomes: &'s mut Outcomes<'s, T, O, R>,
+    outcomes: &'s mut Outcomes<'s, T, O>,
 }
 
-/// A batch and what acting on it gave → its outcome records.
-type Outcomes<'s, T, O, R> = dyn FnMut(&[T], &[O]) -> Vec<R> + 's;
+/// A batch and what acting on it gave → its outcome records as lines.
+type Outcomes<'s, T, O> = dyn FnMut(&[T], &[O]) -> Vec<String> + 's;
 
-/// A batch's records as lines: the outcomes of one batch, then the intents of another.
-fn lines<I: Serialize, R: Serialize>(run: &str, outcomes: &[R], intents: &[I]) -> Vec<String> {
-    let o = outcomes.iter().map(|r| stamp(run, r, "outcome"));
-    o.chain(intents.iter().map(|r| stamp(run, r, "intent")))
-        .collect()
+/// Fewer records than this per thread are built on the calling thread alone.
+const SPREAD_MIN: usize = 256;
+
+/// `line(0..n)`, in order, built on up to as many threads as there are cores.
+fn spread(n: usize, line: &(dyn Fn(usize) -> String + Sync)) -> Vec<String> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let threads = cores.min(n / SPREAD_MIN).max(1);
+    if threads == 1 {
+        return (0..n).map(line).collect();
+    }
+    let per = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let rest: Vec<_> = (1..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t * per..n.min((t + 1) * per))
+                        .map(line)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut out: Vec<String> = Vec::with_capacity(n);
+        out.extend((0..per).map(line));
+        for part in rest {
+            match part.join() {
+                Ok(mut lines) => out.append(&mut lines),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        out
+    })
 }
 
 fn stopped<O>(done: Vec<O>, unrecorded: usize, error: io::Error) -> Result<Vec<O>, Stopped<O>> {
@@ -130,50 +171,43 @@ fn stopped<O>(done: Vec<O>, unrecorded: usize, error: io::Error) -> Result<Vec<O
 }
 
 /// Every commit in line: [intents 0], [outcomes 0 + intents 1], …, [outcomes last].
-fn in_line<J, T, O, I, R>(
+fn in_line<J, T, O>(
     journal: &mut J,
-    run: &str,
     chunks: &[&[T]],
-    steps: Steps<T, O, I, R>,
+    steps: Steps<T, O>,
 ) -> Result<Vec<O>, Stopped<O>>
 where
     J: Journal + ?Sized,
-    I: Serialize,
-    R: Serialize,
 {
     let mut done: Vec<O> = Vec::new();
-    let mut pending: Vec<R> = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
     for chunk in chunks {
-        let recs = lines(run, &pending, &(steps.intents)(chunk));
+        let unrecorded = pending.len();
+        let mut recs = std::mem::take(&mut pending);
+        recs.append(&mut (steps.intents)(chunk));
         if let Err(error) = journal.commit(&recs) {
-            return stopped(done, pending.len(), error);
+            return stopped(done, unrecorded, error);
         }
         let outs = (steps.act)(chunk);
         debug_assert_eq!(outs.len(), chunk.len(), "one outcome per item");
         pending = (steps.outcomes)(chunk, &outs);
         done.extend(outs);
     }
-    match journal.commit(&lines::<R, R>(run, &pending, &[])) {
+    match journal.commit(&pending) {
         Ok(()) => Ok(done),
         Err(error) => stopped(done, pending.len(), error),
     }
 }
 
 /// Commits on a second thread, which only writes and syncs: [intents 0], then while batch k is acted
-/// on, [outcomes k-1 + intents k+1]; the last batch's outcomes go with the ones before it, at the
-/// end. This thread builds and serializes every record, the next batch's intents while the writer
-/// syncs and the first batch's while the writer syncs the very first commit, so the disk's latency
-/// hides behind work.
-fn pipelined<T, O, I, R>(
+/// on, [outcomes k-1 + intents k+1] (the last batch's outcomes on their own, at the end). This thread
+/// builds and serializes every record, the next batch's intents while the writer syncs and the first
+/// batch's while the writer syncs the very first commit, so the disk's latency hides behind work.
+fn pipelined<T, O>(
     journal: &mut (dyn Journal + Send),
-    run: &str,
     chunks: &[&[T]],
-    steps: Steps<T, O, I, R>,
-) -> Result<Vec<O>, Stopped<O>>
-where
-    I: Serialize,
-    R: Serialize,
-{
+    steps: Steps<T, O>,
+) -> Result<Vec<O>, Stopped<O>> {
     let mut done: Vec<O> = Vec::new();
     if chunks.is_empty() {
         return Ok(done);
@@ -183,29 +217,22 @@ where
         act,
         outcomes,
     } = steps;
-    let mut intent_lines = |k: usize| -> Vec<String> {
-        match chunks.get(k) {
-            Some(c) => lines::<I, R>(run, &[], &intents(c)),
-            None => Vec::new(),
-        }
-    };
+    let mut intent_lines = |k: usize| chunks.get(k).map_or_else(Vec::new, |c| intents(c));
     std::thread::scope(|s| {
         let (to_writer, jobs) = mpsc::channel::<Vec<String>>();
         let (acks, from_writer) = mpsc::channel::<io::Result<()>>();
         s.spawn(move || {
             for lines in jobs {
-                if acks.send(journal.commit(&lines)).is_err() {
+                let r = journal.commit(&lines);
+                if acks.send(r).is_err() {
                     break;
                 }
             }
         });
-        let commit = |lines: Vec<String>| -> io::Result<()> {
-            to_writer.send(lines).map_err(|_| writer_gone())?;
-            from_writer.recv().map_err(|_| writer_gone())?
-        };
         let sent = |lines: Vec<String>| to_writer.send(lines).map_err(|_| writer_gone());
         let acked = || from_writer.recv().map_err(|_| writer_gone())?;
-        if let Err(error) = sent(intent_lines(0)) {
+        let l0 = intent_lines(0);
+        if let Err(error) = sent(l0) {
             return stopped(done, 0, error);
         }
         let mut next = intent_lines(1);
@@ -215,24 +242,21 @@ where
         // Outcome lines not yet sent to the writer.
         let mut pending: Vec<String> = Vec::new();
         for (k, chunk) in chunks.iter().enumerate() {
-            let last = k + 1 == chunks.len();
             let unrecorded = pending.len();
-            let on_its_way = if last {
-                Ok(())
-            } else {
-                let mut batch = std::mem::take(&mut pending);
-                batch.append(&mut next);
-                sent(batch)
-            };
-            if let Err(error) = on_its_way {
-                return stopped(done, unrecorded, error);
+            let mut batch = std::mem::take(&mut pending);
+            batch.append(&mut next);
+            let on_its_way = !batch.is_empty();
+            if on_its_way {
+                if let Err(error) = sent(batch) {
+                    return stopped(done, unrecorded, error);
+                }
             }
             let outs = act(chunk);
             debug_assert_eq!(outs.len(), chunk.len(), "one outcome per item");
-            pending.extend(lines::<R, R>(run, &outcomes(chunk, &outs), &[]));
+            pending = outcomes(chunk, &outs);
             done.extend(outs);
-            if !last {
-                next = intent_lines(k + 2);
+            next = intent_lines(k + 2);
+            if on_its_way {
                 if let Err(error) = acked() {
                     // This batch was acted on (its intents were durable); the next one is not.
                     return stopped(done, unrecorded + chunk.len(), error);
@@ -240,7 +264,8 @@ where
             }
         }
         let n = pending.len();
-        match commit(pending) {
+        let last = sent(pending).and_then(|()| acked());
+        match last {
             Ok(()) => Ok(done),
             Err(error) => stopped(done, n, error),
         }
@@ -256,7 +281,7 @@ fn writer_gone() -> io::Error {
 /// under `"record"`). Serialized once, straight into the line: a large kill writes a line per socket
 /// and phase, and this is where its audit time goes.
 pub(super) fn stamp<R: Serialize + ?Sized>(run: &str, record: &R, phase: &str) -> String {
-    let mut line = Vec::with_capacity(512);
+    let mut line = Vec::with_capacity(1024);
     line.extend_from_slice(b"{\"phase\":");
     let _ = serde_json::to_writer(&mut line, phase);
     line.extend_from_slice(b",\"run\":");

@@ -4,8 +4,8 @@
 //! and the outcome with the values read back. [`KeepaliveRecord`] is the one shape of every
 //! `"action":"keepalive"` line (`keepalive`, `--watch`, `reap`).
 
-use std::cell::RefCell;
 use std::os::fd::OwnedFd;
+use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 use sockdoc_diag::Socket;
@@ -170,15 +170,17 @@ pub const NO_OWNER: &str = "no process holds it (it closed, or its owner exited)
 /// read back) synced before the next batch. `about(i)` gives the caller's fields of its records.
 pub fn keepalive<A: Serialize, J: Journal + ?Sized>(
     sockets: &[Socket],
-    owner: &dyn Fn(usize) -> Option<(u32, u32)>,
-    about: &dyn Fn(usize) -> A,
+    owner: &(dyn Fn(usize) -> Option<(u32, u32)> + Sync),
+    about: &(dyn Fn(usize) -> A + Sync),
     change: &Change,
     ctx: &Context,
     wa: &mut WriteAhead<J>,
 ) -> KeepaliveReport {
-    // Borrowed fds and the options read before the intent, by socket (taken by the act).
-    let ready: RefCell<Vec<Option<Borrowed>>> =
-        RefCell::new((0..sockets.len()).map(|_| None).collect());
+    // Borrowed fds and the options read before the intent, by socket (taken by the act). The
+    // intents of a batch are built on several threads: a lock per socket.
+    let ready: Vec<Mutex<Option<Borrowed>>> =
+        (0..sockets.len()).map(|_| Mutex::new(None)).collect();
+    let slot = |i: usize| ready[i].lock().unwrap_or_else(PoisonError::into_inner);
     let items: Vec<usize> = (0..sockets.len()).collect();
     // At most two batches' borrowed fds are open at once (the one acted on, the next one's intents).
     crate::pidfd::make_room(sockets.len().min(2 * crate::audit::BATCH_MAX) + 64);
@@ -193,7 +195,7 @@ pub fn keepalive<A: Serialize, J: Journal + ?Sized>(
                     Ok((dup, was))
                 });
                 rec.before = got.as_ref().ok().map(|(_, k)| Options::from(k));
-                ready.borrow_mut()[i] = Some(got);
+                *slot(i) = Some(got);
             }
             rec
         },
@@ -209,7 +211,7 @@ pub fn keepalive<A: Serialize, J: Journal + ?Sized>(
                         before,
                         after: None,
                     };
-                    match ready.borrow_mut()[i].take() {
+                    match slot(i).take() {
                         None => fail(NO_OWNER.to_string(), None),
                         Some(Err(f)) => fail(f.to_string(), f.before),
                         Some(Ok((dup, was))) => match apply_from(&dup, change, was) {

@@ -194,10 +194,10 @@ impl<'a, A: Serialize> KillRecord<'a, A> {
 pub struct Says<'s, A, W> {
     /// The intent's fields, flattened: at least `"socket"` (as `list --json` shows it); `reap` adds
     /// its rule and why, `ghosts --probe --reap` the verdict.
-    pub intent: &'s dyn Fn(usize) -> A,
+    pub intent: &'s (dyn Fn(usize) -> A + Sync),
     /// Why the socket was chosen, repeated in its outcome record beside the socket named ([`Named`]);
     /// [`Nothing`] when the caller has nothing to add.
-    pub why: &'s dyn Fn(usize) -> W,
+    pub why: &'s (dyn Fn(usize) -> W + Sync),
 }
 
 /// No more fields.

@@ -18,6 +18,7 @@ mod tests;
 use std::time::{Duration, Instant};
 
 use sockdoc_diag::Socket;
+use sockdoc_proc::owners::Enough;
 use sockdoc_proc::{Netns, NetnsError, SocketOwners};
 
 use crate::collect::{self, Census, CensusError, CensusSpec, DumpHint};
@@ -88,6 +89,8 @@ pub struct Session {
     owners: OwnerCache<ProcFds>,
     services: ServiceCache,
     kernel: KernelPlan,
+    /// One holder of each socket is enough ([`Session::one_owner_each`]).
+    owner_each: bool,
     /// Notes of the session itself (a namespace that vanished during `--all-netns`).
     notes: Vec<String>,
 }
@@ -101,8 +104,17 @@ impl Session {
             owners: OwnerCache::new(ProcFds, refresh)?,
             services: ServiceCache::default(),
             kernel: KernelPlan::None,
+            owner_each: false,
             notes: Vec::new(),
         })
+    }
+
+    /// The census of an act: one holder of each socket is enough (the shutdown rung needs one, the
+    /// audit record names it), so the /proc walk ends as soon as every socket the filter kept has
+    /// one. A socket shared by several processes may then name only some of them.
+    pub fn one_owner_each(mut self) -> Session {
+        self.owner_each = true;
+        self
     }
 
     /// Also read the kernel state with each sample.
@@ -232,7 +244,16 @@ impl Session {
             None if scoped => OwnerRead::Namespace,
             None => OwnerRead::Host,
         };
-        let (census, owners, kernel) = self.run(ns, &self.plan.spec, read, make, feed)?;
+        // An act's census: the walk may end once the sockets kept (known when the dumps end) each
+        // have a holder. Not when a filter on processes needs every holder to decide.
+        let enough = (self.owner_each && given.is_none() && !late).then(Enough::new);
+        let tell = |c: &Census<Vec<Socket>>, e: &Enough| {
+            e.want(c.dumps.iter().flat_map(|d| d.acc.iter().map(|s| s.inode)));
+        };
+        let early = enough
+            .as_ref()
+            .map(|e| (e, &tell as &Tell<'_, Vec<Socket>>));
+        let (census, owners, kernel) = self.run(ns, &self.plan.spec, read, early, make, feed)?;
         let mut census = census;
         // Join the dumps into the first one's buffer: the largest (TCP v4) is not copied again.
         let rest: usize = census.dumps.iter().skip(1).map(|d| d.acc.len()).sum();
@@ -259,7 +280,11 @@ impl Session {
         if let Some(f) = &sample.owners {
             if !self.owners.covers(f, &sample.sockets) {
                 // Some socket is held outside its namespace: read every process once.
-                sample.owners = Some(self.owners.read_now().map_err(CensusError::Proc)?);
+                let all = match &enough {
+                    Some(e) => self.owners.read_now_until(None, &e.again()),
+                    None => self.owners.read_now(),
+                };
+                sample.owners = Some(all.map_err(CensusError::Proc)?);
             }
         }
         if late {
@@ -291,7 +316,8 @@ impl Session {
         M: Fn(DumpHint) -> A + Sync,
         F: Fn(&mut A, &Socket) + Sync,
     {
-        let (census, owners, _) = self.run(ns, &self.plan.spec, OwnerRead::Host, make, feed)?;
+        let (census, owners, _) =
+            self.run(ns, &self.plan.spec, OwnerRead::Host, None, make, feed)?;
         Ok(Counted {
             ns: ns.clone(),
             census,
@@ -313,7 +339,7 @@ impl Session {
         M: Fn(DumpHint) -> A + Sync,
         F: Fn(&mut A, &Socket) + Sync,
     {
-        Ok(self.run(ns, spec, OwnerRead::None, make, feed)?.0)
+        Ok(self.run(ns, spec, OwnerRead::None, None, make, feed)?.0)
     }
 
     /// The owners of a sample, read now if the policy is lazy and this sample has none yet.
@@ -337,11 +363,15 @@ impl Session {
 
     /// The dumps of one namespace, with the owner read and the kernel reading alongside when due.
     #[allow(clippy::type_complexity)]
+    /// The dumps of `ns` by `spec`, with the owners `read` says (beside the dumps, on a thread of
+    /// their own: with `enough`, the walk may end once the census, told to it when the dumps end,
+    /// has a holder for each socket) and the kernel state the session reads.
     fn run<A, M, F>(
         &self,
         ns: &Netns,
         spec: &CensusSpec,
         read: OwnerRead,
+        enough: Option<(&Enough, &Tell<'_, A>)>,
         make: M,
         feed: F,
     ) -> Result<(Census<A>, Option<Fresh<SocketOwners>>, Option<KernelState>), CensusError>
@@ -356,8 +386,12 @@ impl Session {
         let kernel_plan = self.kernel;
         let (census, read, kernel) = std::thread::scope(|s| {
             let reader = read_owners.then(|| {
-                s.spawn(move || match read {
-                    OwnerRead::Namespace => owners.read_now_for(ns.inode),
+                s.spawn(move || match (read, enough) {
+                    (OwnerRead::Namespace, Some((e, _))) => {
+                        owners.read_now_until(Some(ns.inode), e)
+                    }
+                    (_, Some((e, _))) => owners.read_now_until(None, e),
+                    (OwnerRead::Namespace, None) => owners.read_now_for(ns.inode),
                     _ => owners.read_now(),
                 })
             });
@@ -369,6 +403,13 @@ impl Session {
                 })),
             };
             let census = collect::run(spec, Some(ns), make, feed);
+            if let Some((e, tell)) = enough {
+                match &census {
+                    Ok(c) => tell(c, e),
+                    // Nothing to find a holder for: the walk ends.
+                    Err(_) => e.want(std::iter::empty()),
+                }
+            }
             (census, reader.map(join), kernel.map(join))
         });
         let census = census?;
@@ -388,6 +429,9 @@ impl Session {
         Ok((census, owners, kernel))
     }
 }
+
+/// Tells an [`Enough`] the sockets of a finished census.
+type Tell<'a, A> = dyn Fn(&Census<A>, &Enough) + Sync + 'a;
 
 /// Which owners a census reads alongside its dumps (when its plan needs them and they are due).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

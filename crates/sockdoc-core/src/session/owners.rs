@@ -10,6 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use sockdoc_diag::Socket;
+use sockdoc_proc::owners::Enough;
 use sockdoc_proc::SocketOwners;
 
 /// A way to learn socket owners. The read is the expensive part; caching is the cache's business.
@@ -24,6 +25,21 @@ pub trait OwnerSource: Send + Sync + 'static {
     fn read_for(&self, threads: usize, netns: u64) -> std::io::Result<Self::Map> {
         let _ = netns;
         self.read(threads)
+    }
+
+    /// Read until `enough` says each socket it wants has a holder (an act needs one holder of each
+    /// socket, not all of them), only in the namespace `netns` when given; default: the whole read.
+    fn read_until(
+        &self,
+        threads: usize,
+        netns: Option<u64>,
+        enough: &Enough,
+    ) -> std::io::Result<Self::Map> {
+        let _ = enough;
+        match netns {
+            Some(n) => self.read_for(threads, n),
+            None => self.read(threads),
+        }
     }
 
     /// Whether `map` from [`OwnerSource::read_for`] answers for every one of `sockets` that has an
@@ -68,6 +84,17 @@ impl OwnerSource for ProcFds {
     /// the fds of its own processes, not of every process on the host.
     fn read_for(&self, threads: usize, netns: u64) -> std::io::Result<SocketOwners> {
         SocketOwners::walk_in("/proc", threads, Some(netns))
+    }
+
+    /// Processes in /proc order until each wanted socket has a holder: see
+    /// [`SocketOwners::walk_until`].
+    fn read_until(
+        &self,
+        threads: usize,
+        netns: Option<u64>,
+        enough: &Enough,
+    ) -> std::io::Result<SocketOwners> {
+        SocketOwners::walk_until("/proc", threads, netns, enough)
     }
 
     /// Only the processes that may have changed: see [`SocketOwners::walk_again`].
@@ -201,12 +228,22 @@ impl<S: OwnerSource> OwnerCache<S> {
     /// Read now (on the calling thread) and keep the result as the latest (a lazy cache keeps
     /// nothing: each sample reads its own).
     pub fn read_now(&self) -> std::io::Result<Fresh<S::Map>> {
-        self.read_with(|s, t| s.read(t))
+        self.read_with(true, |s, t| s.read(t))
     }
 
     /// Like [`OwnerCache::read_now`], with [`OwnerSource::read_for`] the namespace `netns`.
     pub fn read_now_for(&self, netns: u64) -> std::io::Result<Fresh<S::Map>> {
-        self.read_with(|s, t| s.read_for(t, netns))
+        self.read_with(true, |s, t| s.read_for(t, netns))
+    }
+
+    /// Like [`OwnerCache::read_now`], with [`OwnerSource::read_until`]. The read answers only for
+    /// the sockets `enough` wants, so it is not kept for later samples.
+    pub fn read_now_until(
+        &self,
+        netns: Option<u64>,
+        enough: &Enough,
+    ) -> std::io::Result<Fresh<S::Map>> {
+        self.read_with(false, |s, t| s.read_until(t, netns, enough))
     }
 
     /// Whether `fresh` answers for `sockets` (see [`OwnerSource::covers`]).
@@ -216,6 +253,7 @@ impl<S: OwnerSource> OwnerCache<S> {
 
     fn read_with(
         &self,
+        keep: bool,
         read: impl FnOnce(&S, usize) -> std::io::Result<S::Map>,
     ) -> std::io::Result<Fresh<S::Map>> {
         // The old map goes first: two host-wide maps at once would only raise the peak.
@@ -227,7 +265,7 @@ impl<S: OwnerSource> OwnerCache<S> {
             map,
             at: Instant::now(),
         };
-        if self.policy != Refresh::Lazy {
+        if keep && self.policy != Refresh::Lazy {
             *lock(&self.shared.latest) = Some(fresh.clone());
         }
         Ok(fresh)

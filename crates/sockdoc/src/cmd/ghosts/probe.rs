@@ -499,7 +499,7 @@ struct Dead {
 fn reap_dead(
     p: &ProbeRun,
     sockets: &[Socket],
-    why: &dyn Fn(usize) -> String,
+    why: &(dyn Fn(usize) -> String + Sync),
     audit: &mut AuditLog,
     run: &str,
 ) -> Result<(Vec<bool>, Option<Failure>), Failure> {
