@@ -11,7 +11,8 @@ terminal, typing the count back also does); --max caps a run; the caller's own S
 (intent records synced to disk before each batch of 512, outcome records after it), and a record that
 cannot be written stops the run before the next socket (exit 74, with the report of what was done).
 Afterwards the kernel is read again: a socket counts as killed only when it is gone (or, after
-shutdown, changed state).
+shutdown, changed state). The process column names one holder of each socket (the /proc walk stops
+once every socket selected has one; `sockdoc list -p FILTER` names them all).
 Methods (--method auto tries them in this order and reports, per socket, why each rung failed):
   destroy   SOCK_DESTROY (CONFIG_INET_DIAG_DESTROY, CAP_NET_ADMIN); any state, owner or not.
   shutdown  shutdown(SHUT_RDWR) through the owner's fd (pidfd_getfd); needs an owning process.
