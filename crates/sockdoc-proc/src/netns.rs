@@ -62,6 +62,17 @@ enum Origin {
     Listed,
 }
 
+/// How a namespace was asked for ([`Netns::asked`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asked<'a> {
+    /// `--netns NAME`
+    Name(&'a str),
+    /// `--netns-pid PID`
+    Pid(u32),
+    /// The caller's own, or found by listing every namespace.
+    Other,
+}
+
 /// What a namespace's name or pid now points at, when no longer the pinned namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetnsChange {
@@ -203,12 +214,12 @@ impl Netns {
         matches!(self.origin, Origin::Name(_) | Origin::Pid(_))
     }
 
-    /// How the user named it: `netns NAME`, `pid PID`, or the label.
-    pub fn origin_label(&self) -> String {
+    /// How the user asked for it, for words about it.
+    pub fn asked(&self) -> Asked<'_> {
         match &self.origin {
-            Origin::Name(n) => format!("netns {n}"),
-            Origin::Pid(p) => format!("the network namespace of pid {p}"),
-            Origin::Current | Origin::Listed => self.label(),
+            Origin::Name(n) => Asked::Name(n),
+            Origin::Pid(p) => Asked::Pid(*p),
+            Origin::Current | Origin::Listed => Asked::Other,
         }
     }
 
@@ -216,15 +227,6 @@ impl Netns {
     /// pid that exited does not come back (a reused pid is another process).
     pub fn followable(&self) -> bool {
         matches!(self.origin, Origin::Name(_))
-    }
-
-    /// What [`NetnsChange::Gone`] means for how it was named: the name was deleted, or the process
-    /// exited.
-    pub fn gone_words(&self) -> &'static str {
-        match self.origin {
-            Origin::Pid(_) => "is gone (its process exited)",
-            _ => "was deleted",
-        }
     }
 
     /// Whether the name or pid this was resolved from still means this namespace (the pinned one):

@@ -183,7 +183,7 @@ impl Daemon<'_> {
             ],
         );
         log_line!("{line}");
-        if let Some(w) = bound.and_then(http::exposure_warning) {
+        if let Some(w) = bound.and_then(|a| http::exposure_warning(a, lang)) {
             log_line!("{w}");
         }
         Ok(())
@@ -193,7 +193,8 @@ impl Daemon<'_> {
     fn run_loop(&mut self) -> Result<(), ReapError> {
         // Pinned to the namespace of the start line: a recreated name stops the daemon (exit 69) or,
         // with --follow-netns, is followed deliberately, with its own log line.
-        let watch = NsWatch::start(self.opts.follow_netns, &self.ns, "reap", OnLost::Stop);
+        let (follow, lang) = (self.opts.follow_netns, self.opts.lang);
+        let watch = NsWatch::start(follow, &self.ns, "reap", OnLost::Stop, lang);
         loop {
             let started = Instant::now();
             if let Some(new) = watch.take_switch() {
@@ -222,10 +223,11 @@ impl Daemon<'_> {
         }
         watch.finish();
         let lost = watch.lost();
+        let recorded = watch.lost_recorded();
         self.out.write(json!({
             "action": "stop",
             "scans": self.tracker.scans(),
-            "reason": lost.as_deref().unwrap_or("SIGINT or SIGTERM"),
+            "reason": recorded.as_deref().unwrap_or("SIGINT or SIGTERM"),
         }))?;
         self.out.flush()?;
         match lost {

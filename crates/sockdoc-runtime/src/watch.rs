@@ -1,7 +1,10 @@
 //! Watching a pinned namespace: when `--netns NAME` is deleted and recreated, or the process of
 //! `--netns-pid` exits, a long-running command must not silently go on looking at something else.
 
-use sockdoc_proc::Netns;
+use sockdoc_core::i18n::netns::{gone, text, what as what_of, NetnsMsg as M};
+use sockdoc_core::i18n::treat::RECORDED;
+use sockdoc_core::i18n::Lang;
+use sockdoc_proc::{Netns, NetnsChange};
 
 /// What a long-running command does when the name (or pid) of its namespace comes to mean another one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,8 +31,9 @@ pub struct NsWatch {
 struct NsShared {
     /// A namespace to switch to (following).
     next: std::sync::Mutex<Option<Netns>>,
-    /// Why the command stopped (not following).
-    lost: std::sync::Mutex<Option<String>>,
+    /// Why the command stopped (not following): in the command's language, and in the words of
+    /// records ([`RECORDED`]).
+    lost: std::sync::Mutex<Option<(String, String)>>,
     /// A one-line notice for screens: what happened and what is shown.
     notice: std::sync::Mutex<Option<String>>,
     /// Switches taken so far.
@@ -39,9 +43,15 @@ struct NsShared {
 }
 
 impl NsWatch {
-    /// Start watching `ns` for `who` (the command's name, for messages); `follow` is
+    /// Start watching `ns` for `who` (the command's name, for messages, said in `lang`); `follow` is
     /// `--follow-netns`. Nothing to watch (the caller's own namespace, `--all-netns`) starts no thread.
-    pub fn start(follow: bool, ns: &Netns, who: &'static str, on_lost: OnLost) -> NsWatch {
+    pub fn start(
+        follow: bool,
+        ns: &Netns,
+        who: &'static str,
+        on_lost: OnLost,
+        lang: Lang,
+    ) -> NsWatch {
         let w = NsWatch {
             shared: std::sync::Arc::default(),
         };
@@ -54,12 +64,10 @@ impl NsWatch {
         let mut pinned = ns.clone();
         let spawned = std::thread::Builder::new()
             .name("netns-watch".into())
-            .spawn(move || watch(&shared, &mut pinned, follow, who, on_lost));
+            .spawn(move || watch(&shared, &mut pinned, follow, (who, lang), on_lost));
         if let Err(e) = spawned {
-            crate::log_line!(
-                "sockdoc: cannot watch {} for changes: {e}",
-                ns.origin_label()
-            );
+            let (what, e) = (what_of(lang, ns), e.to_string());
+            crate::log_line!("{}", text(lang, M::CannotWatch, &[&what, &e]));
         }
         w
     }
@@ -72,7 +80,16 @@ impl NsWatch {
     /// Why the command stopped, when it stopped because its namespace went away (the command
     /// exits 69, EX_UNAVAILABLE, with this line).
     pub fn lost(&self) -> Option<String> {
-        lock(&self.shared.lost).clone()
+        lock(&self.shared.lost)
+            .as_ref()
+            .map(|(said, _)| said.clone())
+    }
+
+    /// [`NsWatch::lost`] in the words records keep (a daemon's stop record).
+    pub fn lost_recorded(&self) -> Option<String> {
+        lock(&self.shared.lost)
+            .as_ref()
+            .map(|(_, kept)| kept.clone())
     }
 
     /// A notice for a screen, when the name changed.
@@ -102,8 +119,14 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// How often the watcher looks.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-fn watch(shared: &NsShared, pinned: &mut Netns, follow: bool, who: &str, on_lost: OnLost) {
-    use sockdoc_proc::NetnsChange;
+/// The watcher's loop; `who` is the command's name and the language it speaks.
+fn watch(
+    shared: &NsShared,
+    pinned: &mut Netns,
+    follow: bool,
+    (who, lang): (&str, Lang),
+    on_lost: OnLost,
+) {
     use std::sync::atomic::Ordering;
     let mut told_gone = false;
     loop {
@@ -119,8 +142,8 @@ fn watch(shared: &NsShared, pinned: &mut Netns, follow: bool, who: &str, on_lost
             None => continue,
             Some(c) => c,
         };
-        let what = pinned.origin_label();
-        let old = pinned.inode;
+        let what = what_of(lang, pinned);
+        let old = pinned.inode.to_string();
         match (change, follow) {
             (NetnsChange::Replaced(_), true) => {
                 let new = match pinned.resolve_again() {
@@ -128,16 +151,10 @@ fn watch(shared: &NsShared, pinned: &mut Netns, follow: bool, who: &str, on_lost
                     // Changed again under us: look next time.
                     Err(_) => continue,
                 };
-                let msg = format!(
-                    "sockdoc {who}: {what} now means another namespace [net:{}] (was [net:{old}]); following it (--follow-netns)",
-                    new.inode
-                );
-                crate::log_line!("{msg}");
+                let inode = new.inode.to_string();
+                crate::log_line!("{}", text(lang, M::Following, &[who, &what, &inode, &old]));
                 shared.changes.fetch_add(1, Ordering::SeqCst);
-                *lock(&shared.notice) = Some(format!(
-                    "{what} was recreated: now showing [net:{}] (was [net:{old}])",
-                    new.inode
-                ));
+                *lock(&shared.notice) = Some(text(lang, M::NowShowing, &[&what, &inode, &old]));
                 *lock(&shared.next) = Some(new.clone());
                 *pinned = new;
                 told_gone = false;
@@ -145,39 +162,46 @@ fn watch(shared: &NsShared, pinned: &mut Netns, follow: bool, who: &str, on_lost
             (NetnsChange::Gone, true) => {
                 if !told_gone {
                     told_gone = true;
-                    let gone = pinned.gone_words();
-                    crate::log_line!(
-                        "sockdoc {who}: {what} [net:{old}] {gone}; staying in it until the name means a namespace again (--follow-netns)"
-                    );
-                    *lock(&shared.notice) = Some(format!(
-                        "{what} {gone}: still showing [net:{old}] until it comes back"
-                    ));
+                    let gone = gone(lang, pinned);
+                    crate::log_line!("{}", text(lang, M::Staying, &[who, &what, &old, &gone]));
+                    *lock(&shared.notice) =
+                        Some(text(lang, M::StillShowing, &[&what, &gone, &old]));
                 }
             }
             (change, false) => {
-                let now = match change {
-                    NetnsChange::Gone => pinned.gone_words().to_string(),
-                    NetnsChange::Replaced(i) => {
-                        format!("now means another namespace [net:{i}]")
-                    }
-                };
+                let now = now_words(lang, pinned, &change);
                 match on_lost {
                     OnLost::Stop => {
-                        // The command prints it as its last line when it exits.
-                        let msg = format!(
-                            "{what} [net:{old}] {now}; {who} stopped rather than follow it: restart it, or run it with --follow-netns"
+                        // The command prints it as its last line when it exits; its stop record
+                        // keeps the recorded words.
+                        let said = text(lang, M::Stopped, &[&what, &old, &now, who]);
+                        let kept = text(
+                            RECORDED,
+                            M::Stopped,
+                            &[
+                                &what_of(RECORDED, pinned),
+                                &old,
+                                &now_words(RECORDED, pinned, &change),
+                                who,
+                            ],
                         );
-                        *lock(&shared.lost) = Some(msg);
+                        *lock(&shared.lost) = Some((said, kept));
                         crate::signals::request_stop();
                     }
                     OnLost::Notice => {
-                        *lock(&shared.notice) = Some(format!(
-                            "{what} {now}: still showing the old one [net:{old}]; restart, or use --follow-netns"
-                        ));
+                        *lock(&shared.notice) = Some(text(lang, M::KeptOld, &[&what, &now, &old]));
                     }
                 }
                 return;
             }
         }
+    }
+}
+
+/// What the name (or pid) of `ns` means now, in `lang`.
+fn now_words(lang: Lang, ns: &Netns, change: &NetnsChange) -> String {
+    match change {
+        NetnsChange::Gone => gone(lang, ns),
+        NetnsChange::Replaced(i) => text(lang, M::NowAnother, &[&i.to_string()]),
     }
 }

@@ -29,6 +29,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use sockdoc_core::i18n::serve::{text, ServeMsg};
+use sockdoc_core::i18n::Lang;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
@@ -54,7 +56,7 @@ pub type Render = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
 /// The line to print when `addr` listens on every interface (0.0.0.0 or ::): the endpoint has no TLS
 /// and no authentication, so anyone who can reach the port can read it.
-pub fn exposure_warning(addr: SocketAddr) -> Option<String> {
+pub fn exposure_warning(addr: SocketAddr, lang: Lang) -> Option<String> {
     if !addr.ip().is_unspecified() {
         return None;
     }
@@ -63,11 +65,7 @@ pub fn exposure_warning(addr: SocketAddr) -> Option<String> {
         IpAddr::V4(_) => format!("127.0.0.1:{port}"),
         IpAddr::V6(_) => format!("[::1]:{port}"),
     };
-    Some(format!(
-        "sockdoc: warning: serving metrics on all interfaces ({addr}) without TLS or authentication; \
-         bind {local} (or one management address) instead, or put it behind a firewall rule or an \
-         authenticating proxy"
-    ))
+    Some(text(lang, ServeMsg::Exposed, &[&addr.to_string(), &local]))
 }
 
 /// Serves `listener` on a thread of its own until the process exits; `render` is called for each
@@ -360,20 +358,20 @@ mod tests {
 
     #[test]
     fn a_wildcard_address_is_warned_about_with_the_loopback_to_use() {
-        let w = exposure_warning("0.0.0.0:9717".parse().expect("addr")).expect("warning");
+        let at = |a: &str| a.parse().expect("addr");
+        let w = exposure_warning(at("0.0.0.0:9717"), Lang::En).expect("warning");
         assert!(
             w.contains("all interfaces") && w.contains("127.0.0.1:9717"),
             "{w}"
         );
-        let w = exposure_warning("[::]:9718".parse().expect("addr")).expect("warning");
+        let w = exposure_warning(at("[::]:9718"), Lang::En).expect("warning");
         assert!(w.contains("[::1]:9718"), "{w}");
-        assert_eq!(
-            exposure_warning("127.0.0.1:9717".parse().expect("addr")),
-            None
+        let w = exposure_warning(at("0.0.0.0:9717"), Lang::Zh).expect("warning");
+        assert!(
+            w.contains("所有网络接口") && w.contains("127.0.0.1:9717"),
+            "{w}"
         );
-        assert_eq!(
-            exposure_warning("10.0.0.5:9717".parse().expect("addr")),
-            None
-        );
+        assert_eq!(exposure_warning(at("127.0.0.1:9717"), Lang::En), None);
+        assert_eq!(exposure_warning(at("10.0.0.5:9717"), Lang::En), None);
     }
 }

@@ -27,6 +27,8 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sockdoc_core::i18n::serve::{text, ServeMsg};
+use sockdoc_core::i18n::Lang;
 use sockdoc_core::session::{Needs, Plan, Refresh, Scope, Session};
 use sockdoc_proc::Netns;
 
@@ -47,6 +49,8 @@ pub struct Options {
     /// Silence after which a connection without keepalive is a ghost suspect (default: the
     /// kernel's keepalive window).
     pub idle_ms: Option<u64>,
+    /// The language of the log lines.
+    pub lang: Lang,
 }
 
 /// What the exporter needs from the watch on its pinned namespace, which the caller runs (it logs,
@@ -101,7 +105,7 @@ pub fn serve(ns: Netns, opts: Options, hooks: Hooks) -> Result<(), ServeError> {
         Refresh::Every(opts.owners_every),
     )
     .map_err(ServeError::OwnerReader)?;
-    let label = ns.label();
+    let (label, lang) = (ns.label(), opts.lang);
     let log = hooks.log;
     // The HTTP thread runs one scrape at a time; the lock only guards against a scrape that outlived
     // its client overlapping the next.
@@ -111,10 +115,9 @@ pub fn serve(ns: Netns, opts: Options, hooks: Hooks) -> Result<(), ServeError> {
         e.scrape_and_trim().map_err(|f| f.to_string())
     });
     http::spawn(listener, render).map_err(ServeError::Http)?;
-    log(format_args!(
-        "serving http://{addr}/metrics for {label}; Ctrl-C to stop"
-    ));
-    if let Some(w) = http::exposure_warning(addr) {
+    let serving = text(lang, ServeMsg::Serving, &[&addr.to_string(), &label]);
+    log(format_args!("{serving}"));
+    if let Some(w) = http::exposure_warning(addr, lang) {
         log(format_args!("{w}"));
     }
     while !(hooks.stopped)() {

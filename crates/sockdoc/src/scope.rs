@@ -83,7 +83,7 @@ pub fn print_notes(lang: Lang, notes: &[String], wanted_owners: bool, denied: us
 
 /// Start watching `ns` for a long-running command (see [`NsWatch`]).
 pub fn watch(g: &Global, ns: &Netns, who: &'static str, on_lost: OnLost) -> NsWatch {
-    NsWatch::start(g.follow_netns, ns, who, on_lost)
+    NsWatch::start(g.follow_netns, ns, who, on_lost, g.lang())
 }
 
 /// Why a watched command stopped, as its failure (exit 69).

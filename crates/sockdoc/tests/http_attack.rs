@@ -425,6 +425,15 @@ fn listening_on_all_interfaces_is_warned_about() {
         lines.len() == 1 && lines[0].starts_with("serving http://127.0.0.1:"),
         "{lines:?}"
     );
+    // Both lines in Chinese.
+    let lines = stderr_lines(&ns, &["--lang", "zh", "serve", "--listen", "0.0.0.0:0"], 2);
+    assert!(
+        lines.len() == 2
+            && lines[0].starts_with("正在提供 http://0.0.0.0:")
+            && lines[1].contains("所有网络接口")
+            && lines[1].contains("127.0.0.1:"),
+        "{lines:?}"
+    );
     let dir = Workdir::new("reap-wildcard").expect("temp dir");
     let config = dir.write("reap.toml", QUIET_REAP).expect("config");
     let log = dir.join("actions.jsonl");

@@ -656,7 +656,8 @@ fn established_on(ns: &Netns, port: u16) -> usize {
 
 /// A reaper started on `--netns X` is pinned to that namespace: when X is deleted and a new
 /// namespace is given the name, it stops with exit 69 and a stop record saying why, and never acts
-/// on the new namespace's connections (an idle pair there that its rule would close stays).
+/// on the new namespace's connections (an idle pair there that its rule would close stays). Run in
+/// Chinese: its last line speaks it, the stop record keeps the recorded (English) words.
 #[test]
 fn recreated_namespace_stops_the_reaper_without_acting_there() {
     let ns = Netns::new().expect("namespace");
@@ -664,7 +665,7 @@ fn recreated_namespace_stops_the_reaper_without_acting_there() {
     let old = ns.inode().expect("inode");
     let config =
         format!("interval = \"1s\"\n[[rule]]\nlocal_port = {port}\nidle_timeout = \"1s\"\n");
-    let mut r = start(&ns, &config, &[]);
+    let mut r = start(&ns, &config, &[("LANG", "zh_CN.UTF-8")]);
     let start_line = actions(&r, "start").remove(0);
     assert!(
         start_line["netns"]
@@ -689,7 +690,10 @@ fn recreated_namespace_stops_the_reaper_without_acting_there() {
     let status = r.stop(WAIT).expect("exit status");
     assert_eq!(status.code(), Some(69), "{status:?}\n{}", r.stderr());
     let err = r.stderr();
-    assert!(err.contains("now means another namespace"), "{err}");
+    assert!(
+        err.contains(&format!("现在指向另一个命名空间 [net:{new}]")) && err.contains("已停止"),
+        "{err}"
+    );
     // The new namespace's idle pair: untouched, and no kill was ever logged.
     sockdoc_lab::wait::poll(WAIT, "the idle pair", || {
         Ok(if established_on(&ns, port) == 2 {

@@ -4,10 +4,13 @@
 //! translation is a compile error, not a blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
 //! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]), `top`
 //! ([`top::TopMsg`], its column headers [`top::Header`]) and `sysctl plan|apply|rollback`
-//! ([`sysctl::SysctlMsg`]) keep their keys in their own area.
+//! ([`sysctl::SysctlMsg`]), the exporter's log ([`serve::ServeMsg`]) and the watch of a pinned
+//! namespace ([`netns::NetnsMsg`]) keep their keys in their own area.
 
 mod en;
 pub mod events;
+pub mod netns;
+pub mod serve;
 pub mod sysctl;
 pub mod top;
 pub mod treat;

@@ -25,6 +25,7 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
             .map(|t| parse_duration(lang, "--idle", t))
             .transpose()?
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        lang,
     };
     let mut namespaces = scope::namespaces(g)?;
     if namespaces.len() != 1 {

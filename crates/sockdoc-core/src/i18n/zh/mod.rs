@@ -2,7 +2,9 @@
 
 pub mod events;
 pub mod findings;
+pub mod netns;
 pub mod reap;
+pub mod serve;
 pub mod sysctl;
 pub mod top;
 pub mod treat;
