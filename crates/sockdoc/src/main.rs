@@ -16,7 +16,8 @@ mod scope;
 mod term;
 mod treat;
 
-use sockdoc_core::i18n::{text, Msg};
+use sockdoc_core::i18n::usage::{text as ut, UsageMsg as U};
+use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_runtime::{log, signals};
 
 use std::io::{BufWriter, Write};
@@ -40,12 +41,7 @@ fn main() {
                 }
                 _ => {
                     // One line, and exit 64 (clap's own code 2 would read as "critical findings").
-                    let text = e.render().to_string();
-                    let first = text.lines().next().unwrap_or("invalid arguments");
-                    log::log_line!(
-                        "sockdoc: {} (see sockdoc --help)",
-                        error::bounded(first.trim_start_matches("error: "))
-                    );
+                    log::log_line!("sockdoc: {}", usage_line(&e, lang_of_args()));
                     std::process::exit(Exit::Usage as i32);
                 }
             }
@@ -67,6 +63,60 @@ fn main() {
             std::process::exit(f.exit as i32);
         }
     }
+}
+
+/// The language asked for on a command line that did not parse: `--lang` if it is there, else the
+/// locale.
+fn lang_of_args() -> Lang {
+    let args: Vec<String> = std::env::args().collect();
+    let given = args.iter().enumerate().find_map(|(i, a)| match a.as_str() {
+        "--lang" => args.get(i + 1).map(String::as_str),
+        _ => a.strip_prefix("--lang="),
+    });
+    match given {
+        Some("zh") => Lang::Zh,
+        Some("en") => Lang::En,
+        _ => Lang::from_env(),
+    }
+}
+
+/// The one line a command line that cannot be parsed gets, in `lang`: the parser's kinds of error
+/// that a person meets most, worded from the catalog; any other in the parser's (English) words.
+fn usage_line(e: &clap::Error, lang: Lang) -> String {
+    use clap::error::{ContextKind as K, ContextValue, ErrorKind};
+    let ctx = |k: K| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => Some(v.join(", ")),
+        _ => None,
+    };
+    let said = match (e.kind(), ctx(K::InvalidArg), ctx(K::InvalidValue)) {
+        (ErrorKind::UnknownArgument, Some(arg), _) => Some(ut(lang, U::UnknownArgument, &[&arg])),
+        (ErrorKind::InvalidSubcommand, _, _) => {
+            ctx(K::InvalidSubcommand).map(|name| ut(lang, U::UnknownCommand, &[&name]))
+        }
+        (ErrorKind::InvalidValue, Some(arg), Some(value)) => {
+            let mut line = ut(lang, U::InvalidValue, &[&value, &arg]);
+            if let Some(valid) = ctx(K::ValidValue) {
+                line.push_str(&ut(lang, U::PossibleValues, &[&valid]));
+            }
+            Some(line)
+        }
+        (ErrorKind::MissingRequiredArgument, Some(args), _) => Some(ut(lang, U::Missing, &[&args])),
+        (ErrorKind::ArgumentConflict, Some(arg), _) => ctx(K::PriorArg).map(|other| {
+            if other == arg {
+                ut(lang, U::Repeated, &[&arg])
+            } else {
+                ut(lang, U::Conflict, &[&arg, &other])
+            }
+        }),
+        _ => None,
+    };
+    let line = said.unwrap_or_else(|| {
+        let text = e.render().to_string();
+        let first = text.lines().next().unwrap_or("invalid arguments");
+        first.trim_start_matches("error: ").to_string()
+    });
+    ut(lang, U::SeeHelp, &[&error::bounded(&line)])
 }
 
 fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {

@@ -4,8 +4,9 @@
 //! translation is a compile error, not a blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
 //! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]), `top`
 //! ([`top::TopMsg`], its column headers [`top::Header`]) and `sysctl plan|apply|rollback`
-//! ([`sysctl::SysctlMsg`]), the exporter's log ([`serve::ServeMsg`]) and the watch of a pinned
-//! namespace ([`netns::NetnsMsg`]) keep their keys in their own area.
+//! ([`sysctl::SysctlMsg`]), the exporter's log ([`serve::ServeMsg`]), the watch of a pinned
+//! namespace ([`netns::NetnsMsg`]) and usage errors ([`usage::UsageMsg`]) keep their keys in their
+//! own area.
 
 mod en;
 pub mod events;
@@ -14,6 +15,7 @@ pub mod serve;
 pub mod sysctl;
 pub mod top;
 pub mod treat;
+pub mod usage;
 mod zh;
 
 use crate::doctor::{Evidence, Severity};

@@ -157,3 +157,30 @@ fn unknown_namespace_is_a_usage_error() {
         run.stdout
     );
 }
+
+/// A command line the parser refuses: one line, exit 64, in the language asked for (`--lang`, or
+/// the locale), naming what was wrong.
+#[test]
+fn parser_errors_are_one_line_in_both_languages() {
+    for (args, word) in [
+        (vec!["stats", "--bogus"], "'--bogus'"),
+        (vec!["bogus"], "'bogus'"),
+        (vec!["kill", "--method", "bogus", "x"], "'bogus'"),
+        (vec!["stats", "--json", "--json"], "'--json'"),
+    ] {
+        let en = sockdoc::run(&args);
+        assert_usage_error(&en, word);
+        assert_eq!(en.code(), Some(64), "{args:?}");
+        assert!(en.stderr.contains("(see sockdoc --help)"), "{}", en.stderr);
+        let zh: Vec<&str> = ["--lang", "zh"].into_iter().chain(args.clone()).collect();
+        let zh = sockdoc::run(&zh);
+        assert_usage_error(&zh, word);
+        assert!(zh.stderr.contains("（见 sockdoc --help）"), "{}", zh.stderr);
+    }
+    let zh = sockdoc::run(&["--lang", "zh", "kill", "--method", "bogus", "x"]);
+    assert!(
+        zh.stderr.contains("无效") && zh.stderr.contains("auto, destroy, shutdown, rst"),
+        "{}",
+        zh.stderr
+    );
+}

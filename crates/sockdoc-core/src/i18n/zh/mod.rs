@@ -8,6 +8,7 @@ pub mod serve;
 pub mod sysctl;
 pub mod top;
 pub mod treat;
+pub mod usage;
 
 use super::Msg;
 
