@@ -78,8 +78,15 @@ pub struct SocketOwners {
 
 impl SocketOwners {
     /// Walk /proc (mounted at `proc_root`, normally "/proc") with `threads` threads.
+    /// What each process looked like is kept, so the result can be walked again
+    /// ([`SocketOwners::walk_again`]).
     pub fn walk(proc_root: &str, threads: usize) -> io::Result<SocketOwners> {
-        SocketOwners::walk_in(proc_root, threads, None)
+        let (root, pids) = list_pids(proc_root)?;
+        let how = How {
+            keep_seen: true,
+            ..How::default()
+        };
+        SocketOwners::walk_pids(&root, &pids, threads, how)
     }
 
     /// Like [`SocketOwners::walk`], but only the processes whose network namespace has the inode
@@ -92,7 +99,11 @@ impl SocketOwners {
         netns: Option<u64>,
     ) -> io::Result<SocketOwners> {
         let (root, pids) = list_pids(proc_root)?;
-        SocketOwners::walk_pids(&root, &pids, threads, netns, None, None)
+        let how = How {
+            netns,
+            ..How::default()
+        };
+        SocketOwners::walk_pids(&root, &pids, threads, how)
     }
 
     /// Like [`SocketOwners::walk_in`], ending once `enough` says each socket it wants has a holder
@@ -105,7 +116,12 @@ impl SocketOwners {
         enough: &Enough,
     ) -> io::Result<SocketOwners> {
         let (root, pids) = list_pids(proc_root)?;
-        SocketOwners::walk_pids(&root, &pids, threads, netns, None, Some(enough))
+        let how = How {
+            netns,
+            enough: Some(enough),
+            ..How::default()
+        };
+        SocketOwners::walk_pids(&root, &pids, threads, how)
     }
 
     /// Walk again after this walk, reading the descriptors only of the processes that may have
@@ -122,28 +138,30 @@ impl SocketOwners {
     ) -> io::Result<SocketOwners> {
         let (root, pids) = list_pids(proc_root)?;
         let again = again::Again::new(self, alive);
-        SocketOwners::walk_pids(&root, &pids, threads, self.netns, Some(&again), None)
+        let how = How {
+            netns: self.netns,
+            again: Some(&again),
+            enough: None,
+            keep_seen: true,
+        };
+        SocketOwners::walk_pids(&root, &pids, threads, how)
     }
 
-    /// Walk `pids` under `root` with `threads` threads; with `again`, a process that cannot have
-    /// changed since the walk before keeps what that walk found; with `enough`, stop once it says so.
+    /// Walk `pids` under `root` with `threads` threads, as `how` says.
     fn walk_pids(
         root: &OwnedFd,
         pids: &[u32],
         threads: usize,
-        netns: Option<u64>,
-        again: Option<&again::Again<'_>>,
-        enough: Option<&Enough>,
+        how: How<'_>,
     ) -> io::Result<SocketOwners> {
         let threads = threads.clamp(1, 16).min(pids.len().max(1));
         let cursor = AtomicUsize::new(0);
+        let netns = how.netns;
         let walk = Walk {
             root,
             pids,
             cursor: &cursor,
-            netns,
-            again,
-            enough,
+            how,
         };
         let parts: Vec<Part> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads).map(|_| scope.spawn(|| walk.part())).collect();
@@ -282,15 +300,27 @@ fn in_netns(root: &OwnedFd, pid: u32, want: u64) -> bool {
     inode.is_none_or(|i| i == want)
 }
 
+/// How a walk reads.
+#[derive(Default)]
+struct How<'a> {
+    /// Only the processes of this network namespace.
+    netns: Option<u64>,
+    /// A process that cannot have changed since the walk before keeps what that walk found.
+    again: Option<&'a again::Again<'a>>,
+    /// Stop once this says every socket it wants has a holder.
+    enough: Option<&'a Enough>,
+    /// Keep what each process owning sockets looked like, for a walk again (a stat and a read of
+    /// its `stat` file per process: only walks that will be walked again pay for it).
+    keep_seen: bool,
+}
+
 /// What the threads of one walk share.
 struct Walk<'a> {
     root: &'a OwnedFd,
     pids: &'a [u32],
     /// The next process to read.
     cursor: &'a AtomicUsize,
-    netns: Option<u64>,
-    again: Option<&'a again::Again<'a>>,
-    enough: Option<&'a Enough>,
+    how: How<'a>,
 }
 
 impl Walk<'_> {
@@ -301,7 +331,7 @@ impl Walk<'_> {
         let mut told = 0;
         let mut dents = vec![0u8; 32 * 1024];
         loop {
-            if let Some(e) = self.enough.filter(|e| e.is_set()) {
+            if let Some(e) = self.how.enough.filter(|e| e.is_set()) {
                 for f in &part.fds[told..] {
                     e.note(f.inode);
                 }
@@ -321,15 +351,15 @@ impl Walk<'_> {
 
 /// Read the socket fds of `pid` into `part`.
 fn read_process(walk: &Walk<'_>, pid: u32, part: &mut Part, dents: &mut [u8]) {
-    let root = walk.root;
-    if walk.netns.is_some_and(|want| !in_netns(root, pid, want)) {
+    let (root, how) = (walk.root, &walk.how);
+    if how.netns.is_some_and(|want| !in_netns(root, pid, want)) {
         part.stats.other_netns += 1;
         return;
     }
     part.stats.processes += 1;
     // Taken before the listing: a change during it shows as a difference next time.
-    let seen = again::Seen::read(root, pid);
-    if let Some(a) = walk.again {
+    let seen = how.keep_seen.then(|| again::Seen::read(root, pid)).flatten();
+    if let Some(a) = how.again {
         if a.take(pid, seen, part) {
             return;
         }
