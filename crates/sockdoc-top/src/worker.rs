@@ -423,9 +423,9 @@ impl Job {
     }
 }
 
-/// One census of the namespace: every socket in kernel order (TCP v4, v6, UDP v4, v6), with
-/// tcp_info when asked, and the notes of what degraded. The census session of sockdoc-core takes
-/// this over once it lands.
+/// One census of the namespace through the session (two narrow dumps, [`Session::count_spec`]):
+/// every socket in kernel order (TCP v4, v6, UDP v4, v6), with tcp_info when asked, and the notes
+/// of what degraded.
 ///
 /// TCP v4 and v6 sockets share the kernel's table, which a dump walks whole (every namespace's
 /// sockets) whichever family it asks for: at 300k sockets the walk is most of a census. So the v6
