@@ -48,6 +48,9 @@ TARGET_STATS_VS_SS = 1.5  # `sockdoc stats` vs `ss -tan`
 TARGET_PROC_VS_SSP = 20.0  # `stats --by process` / `list -p` vs `ss -tanp`
 TARGET_BYTES_PER_SOCKET = 200.0  # peak RSS / sockets, every sockdoc command
 TARGET_DOCTOR_VS_STATS = 0.5  # `sockdoc doctor` at most 2x the time of `stats --by process`
+TARGET_UNIT_VS_STATS = 1 / 1.2  # `stats --by unit` within 1.2x of plain `stats`
+TARGET_UNIT_VS_PROCESS = 1.0  # `stats --by unit` faster than `stats --by process`
+CGROUP_SLICE = "sockdoc-bench.slice"  # the holder's workers are shared out to cgroups below it
 SLOW_AUTO_SKIP_ABOVE = 400_000  # ss -tanp / netstat -tanp skipped above this
 
 
@@ -102,6 +105,7 @@ def make_commands(sockdoc: Path | None) -> list[Cmd]:
     return [
         Cmd("sockdoc stats", [sd, "stats"], "sockdoc"),
         Cmd("sockdoc stats --by process", [sd, "stats", "--by", "process"], "sockdoc"),
+        Cmd("sockdoc stats --by unit", [sd, "stats", "--by", "unit"], "sockdoc"),
         Cmd("sockdoc list -p", [sd, "list", "-p"], "sockdoc"),
         Cmd("sockdoc list", [sd, "list"], "sockdoc"),
         Cmd("sockdoc doctor", [sd, "doctor"], "sockdoc", ok_exit=(0, 1, 2)),
@@ -123,6 +127,9 @@ COMPARISONS = [
     # doctor does the census with tcp_info and owners plus two counter readings 500 ms apart:
     # it must stay within 2x of `stats --by process` (speedup >= 0.5).
     ("sockdoc doctor", "sockdoc stats --by process", TARGET_DOCTOR_VS_STATS),
+    # services come from the cgroup id in every reply and one walk of the cgroup tree, no /proc walk
+    ("sockdoc stats --by unit", "sockdoc stats", TARGET_UNIT_VS_STATS),
+    ("sockdoc stats --by unit", "sockdoc stats --by process", TARGET_UNIT_VS_PROCESS),
 ]
 
 
@@ -141,6 +148,7 @@ class State:
     current: subprocess.Popen | None = None
     holder_errf = None  # file with the holder's stderr
     ns_created = False
+    cgroups: list[Path] = []  # made for the holder's workers, removed after it stops
     cleaning = False
 
 
@@ -249,6 +257,7 @@ def cleanup() -> None:
                 STATE.pidfile.unlink()
             except OSError:
                 pass
+        remove_cgroups()
 
 
 # --------------------------------------------------------------------------
@@ -364,6 +373,47 @@ def setup_namespace(tw: int) -> None:
         run_quiet(in_ns(["sysctl", "-q", "-w", f"{k}={v}"]))
 
 
+def cgroup2_root() -> Path | None:
+    """Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split(" ", 1)[0] == "cgroup2":
+                return Path(left.split()[4])
+    return None
+
+
+def make_cgroups(n: int) -> list[Path]:
+    """`n` service cgroups under CGROUP_SLICE for the holder's workers (none when n is 0)."""
+    root = cgroup2_root()
+    if n <= 0:
+        return []
+    if root is None:
+        raise RuntimeError("no cgroup2 mount: run with --cgroups 0")
+    slice_dir = root / CGROUP_SLICE
+    dirs = [slice_dir / f"holder-{i}.service" for i in range(n)]
+    STATE.cgroups = [slice_dir, *dirs]
+    for d in STATE.cgroups:
+        d.mkdir(exist_ok=True)
+    return dirs
+
+
+def remove_cgroups() -> None:
+    """Remove the cgroups made for the holder (children first), once its processes are gone."""
+    for d in reversed(STATE.cgroups):
+        for _ in range(50):
+            try:
+                d.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.1)  # its last processes are still exiting
+        else:
+            log(f"warning: cannot remove cgroup {d}")
+    STATE.cgroups = []
+
+
 def start_holder(args, holder: Path) -> dict:
     fd, pf = tempfile.mkstemp(prefix="sockdoc-holder-", suffix=".pids")
     os.close(fd)
@@ -374,6 +424,11 @@ def start_holder(args, holder: Path) -> dict:
         v = getattr(args, flag)
         if v is not None:
             argv += ["--" + flag.replace("_", "-"), str(v)]
+    cgroups = make_cgroups(getattr(args, "cgroups", 0) or 0)
+    if cgroups:
+        # `ip netns exec` remounts /sys without the cgroup2 mount: the workers reach it through
+        # this process's root.
+        argv += ["--cgroups", ",".join(f"/proc/{os.getpid()}/root{d}" for d in cgroups)]
     log("starting holder: " + " ".join(argv))
     mem0 = meminfo()["MemAvailable"]
     t0 = time.monotonic()
@@ -689,6 +744,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--close-wait", type=int, help="holder --close-wait")
     ap.add_argument("--udp", type=int, help="holder --udp")
     ap.add_argument("--workers", type=int, help="holder --workers")
+    ap.add_argument(
+        "--cgroups", type=int, default=4,
+        help=f"share the holder's workers out to N cgroups {CGROUP_SLICE}/holder-I.service (default 4; 0: none)",
+    )
     ap.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     a = ap.parse_args()
     if a.repeat < 1:

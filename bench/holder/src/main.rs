@@ -44,6 +44,8 @@ options:
   --tw-refresh S    recreate TIME-WAIT batches every S seconds (default 30;
                     the kernel expires them after 60 s)
   --pidfile PATH    write worker PIDs there, one per line, as soon as forked
+  --cgroups D1,D2   worker w joins cgroup v2 directory D(w mod n) before it
+                    makes a socket (sockets keep the cgroup they were made in)
   -h, --help        this text
 
 The rest of --sockets (minus one listener per worker) is ESTABLISHED
@@ -61,6 +63,7 @@ struct Config {
     batch: usize,
     tw_refresh: u64,
     pidfile: Option<PathBuf>,
+    cgroups: Vec<PathBuf>,
 }
 
 fn parse_count(flag: &str, v: &str) -> Result<u64, String> {
@@ -89,6 +92,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         batch: 1024,
         tw_refresh: 30,
         pidfile: None,
+        cgroups: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -143,6 +147,13 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
                 c.tw_refresh = s;
             }
             "--pidfile" => c.pidfile = Some(PathBuf::from(value()?)),
+            "--cgroups" => {
+                c.cgroups = value()?
+                    .split(',')
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            }
             _ => return Err(format!("unknown argument {arg:?} (see --help)")),
         }
     }
@@ -238,6 +249,7 @@ struct Child {
 fn worker_main(
     plan: &WorkerPlan,
     settings: &Settings,
+    cgroups: &[PathBuf],
     report: OwnedFd,
     inherited: &[RawFd],
     parent: libc::pid_t,
@@ -271,6 +283,13 @@ fn worker_main(
     }
     if let Err(e) = sys::raise_nofile() {
         fail(format!("raising RLIMIT_NOFILE: {e}"));
+    }
+    // Before any socket: a socket keeps the cgroup of the process that made it.
+    if !cgroups.is_empty() {
+        let procs = cgroups[plan.index as usize % cgroups.len()].join("cgroup.procs");
+        if let Err(e) = std::fs::write(&procs, "0") {
+            fail(format!("joining {}: {e}", procs.display()));
+        }
     }
     let held = match Held::build(plan, settings) {
         Ok(h) => h,
@@ -364,7 +383,7 @@ fn run(c: Config) -> Result<i32, String> {
                 stop_workers(&mut children);
                 return Err(format!("fork: {e}"));
             }
-            0 => worker_main(wp, &settings, w, &inherited, parent),
+            0 => worker_main(wp, &settings, &c.cgroups, w, &inherited, parent),
             pid => {
                 drop(w);
                 children.push(Child {
