@@ -104,6 +104,10 @@ pub enum Msg {
     More,
     /// What `-` and `cgroup #ID` mean in a grouping by unit or cgroup.
     CgroupRowsNote,
+    /// The row of `--by container` counting sockets of cgroups outside any container.
+    NoContainer,
+    /// The row of `--by pod` counting sockets of cgroups outside any pod.
+    NoPod,
     Namespace,
     Note,
     NotRoot,
