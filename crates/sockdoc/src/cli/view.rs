@@ -41,6 +41,11 @@ Findings (stable ids, also in --json): ghost-suspects, keepalive-coverage, close
 unreachable-peers, time-wait-pressure, ephemeral-port-exhaustion, listen-overflow, syn-flood,
 syn-sent-fanout, closing-piles, udp-trouble, fd-limit, conntrack-full, sysctl-obsolete, sysctl-risky.
 
+Findings name the process's systemd unit, container or pod beside it (`most in api.service
+(python3/4242)`; `unit`, `container`, `pod` in each JSON group), from the cgroup id the kernel sends
+with every socket: one walk of the cgroup2 tree, which is world-readable, so this part works without
+root too.
+
 Exit code: 0 healthy (info findings only), 1 the worst finding is a warning, 2 a critical one.
 Examples:
   sockdoc                          # the same as sockdoc doctor
