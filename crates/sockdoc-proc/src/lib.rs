@@ -33,5 +33,5 @@ pub mod sockstat;
 pub mod sysctl;
 
 pub use cgroups::{CgroupError, CgroupFs, CgroupIndex, CgroupTree};
-pub use netns::{Asked, Netns, NetnsChange, NetnsError};
+pub use netns::{Asked, Netns, NetnsChange, NetnsError, NsHolder};
 pub use owners::{Owner, ProcInfo, SocketOwners, WalkStats};

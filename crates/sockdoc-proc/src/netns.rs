@@ -50,6 +50,43 @@ pub struct Netns {
     pin: Option<Arc<OwnedFd>>,
     /// How the user named it, to check later whether that still means this namespace.
     origin: Origin,
+    /// Who lives in it, when known (`--all-netns` labels each namespace; see [`NsHolder`]).
+    pub holder: Option<NsHolder>,
+}
+
+/// Who lives in a network namespace, as the cgroup of a process holding it names it: a container,
+/// a Kubernetes pod, or the systemd service whose private namespace it is. Filled by the census
+/// session (sockdoc-core), which can name containers; this crate only carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NsHolder {
+    Container {
+        runtime: crate::runtimes::Runtime,
+        id: String,
+        /// As the runtime names it, when it could say.
+        name: Option<String>,
+    },
+    Pod {
+        uid: String,
+        /// `namespace/name`, when the node could say.
+        name: Option<String>,
+    },
+    /// A systemd service (`nginx.service`).
+    Unit(String),
+}
+
+impl NsHolder {
+    /// `podman web` (the runtime and the name, or the short id), `pod shop/cart-0`,
+    /// `nginx.service`: proper names only, the same in every language.
+    pub fn label(&self) -> String {
+        match self {
+            NsHolder::Container { runtime, id, name } => {
+                let short: String = id.chars().take(12).collect();
+                format!("{} {}", runtime.name(), name.as_deref().unwrap_or(&short))
+            }
+            NsHolder::Pod { uid, name } => format!("pod {}", name.as_deref().unwrap_or(uid)),
+            NsHolder::Unit(u) => u.clone(),
+        }
+    }
 }
 
 /// How a namespace was asked for.
@@ -117,6 +154,7 @@ impl Netns {
             current: true,
             pin: None,
             origin: Origin::Current,
+            holder: None,
         })
     }
 
@@ -171,6 +209,7 @@ impl Netns {
             path,
             pin: Some(Arc::new(OwnedFd::from(pinned))),
             origin: Origin::Listed,
+            holder: None,
         })
     }
 
@@ -205,6 +244,7 @@ impl Netns {
             path,
             pin: Some(Arc::new(pinned)),
             origin: Origin::Listed,
+            holder: None,
         })
     }
 
@@ -278,6 +318,7 @@ impl Netns {
                     current: inode == cur,
                     pin: None,
                     origin: Origin::Listed,
+                    holder: None,
                 },
             );
         }
@@ -300,6 +341,7 @@ impl Netns {
                     current: meta.ino() == cur,
                     pin: None,
                     origin: Origin::Listed,
+                    holder: None,
                 });
                 if ns.pid.is_none() {
                     ns.pid = Some(pid);
@@ -311,7 +353,8 @@ impl Netns {
         all
     }
 
-    /// A short label: `name`, or `pid 1234`, plus the inode.
+    /// A short label: `name`, or `pid 1234`, plus the inode, and who lives in it when known
+    /// (`pid 1234 [net:4026532871] · podman web`).
     pub fn label(&self) -> String {
         let who = match (self.names.first(), self.pid) {
             (Some(n), Some(p)) if !self.current => format!("{n} (pid {p})"),
@@ -320,7 +363,10 @@ impl Netns {
             (None, Some(p)) => format!("pid {p}"),
             (None, None) => "unnamed".to_string(),
         };
-        format!("{who} [net:{}]", self.inode)
+        match &self.holder {
+            Some(h) => format!("{who} [net:{}] · {}", self.inode, h.label()),
+            None => format!("{who} [net:{}]", self.inode),
+        }
     }
 
     /// Move the calling thread into this namespace (the pinned one, through its open descriptor).

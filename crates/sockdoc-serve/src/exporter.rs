@@ -241,6 +241,7 @@ impl Exporter {
             kernel: &kernel,
             idle_threshold_ms: self.opts.idle_ms,
             lang: Lang::En,
+            services: None,
         });
         DoctorRun {
             at: Instant::now(),

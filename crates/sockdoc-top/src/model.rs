@@ -391,7 +391,12 @@ impl Membership {
             Key::Pid(p) => (Some(format!("pid {p}")), Some(p)),
             Key::State(s) => (Some(format!("state {}", s.key())), None),
             // The live view has no unit or cgroup tables yet.
-            Key::Unit(_) | Key::Cgroup(_) => (None, None),
+            Key::Unit(_)
+            | Key::Container(_)
+            | Key::NoContainer
+            | Key::Pod(_)
+            | Key::NoPod
+            | Key::Cgroup(_) => (None, None),
         };
         let filter = words
             .as_deref()

@@ -383,6 +383,7 @@ impl Job {
             kernel: &kernel,
             idle_threshold_ms: Some(threshold),
             lang: self.cfg.lang,
+            services: None,
         });
         self.threshold_ms = Some(threshold);
         self.doctor_at = Some(Instant::now());

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 use sockdoc_diag::{Socket, TimerKind};
-use sockdoc_proc::{Netns, SocketOwners};
+use sockdoc_proc::{Netns, NsHolder, SocketOwners};
 
 pub const SCHEMA: u32 = 1;
 
@@ -25,6 +25,45 @@ pub struct JNetns<'a> {
     pub pid: Option<u32>,
     /// The namespace sockdoc itself runs in.
     pub current: bool,
+    /// Who lives in it (`--all-netns`): a container, a pod or a systemd service; null when
+    /// unknown or nobody in particular.
+    pub holder: Option<JHolder>,
+}
+
+/// Who lives in a namespace, typed by kind.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JHolder {
+    Container {
+        runtime: &'static str,
+        id: String,
+        name: Option<String>,
+    },
+    Pod {
+        uid: String,
+        /// `namespace/name`, when the node could say.
+        name: Option<String>,
+    },
+    Unit {
+        name: String,
+    },
+}
+
+impl JHolder {
+    fn new(h: &NsHolder) -> JHolder {
+        match h {
+            NsHolder::Container { runtime, id, name } => JHolder::Container {
+                runtime: runtime.name(),
+                id: id.clone(),
+                name: name.clone(),
+            },
+            NsHolder::Pod { uid, name } => JHolder::Pod {
+                uid: uid.clone(),
+                name: name.clone(),
+            },
+            NsHolder::Unit(u) => JHolder::Unit { name: u.clone() },
+        }
+    }
 }
 
 impl<'a> JNetns<'a> {
@@ -35,6 +74,7 @@ impl<'a> JNetns<'a> {
             names: &n.names,
             pid: n.pid,
             current: n.current,
+            holder: n.holder.as_ref().map(JHolder::new),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! A real container: Podman (runc, `--network none`, an image made from the host's static busybox)
 //! runs a busybox `nc` echo server, and two clients inside it (`podman exec`). sockdoc, looking at
 //! the container's namespace from the host, counts its sockets under the container's cgroup path
-//! (checked against `ss -e`), and the census session names the container by its name. A container
+//! (checked against `ss -e`), and the census session names the container by its name;
+//! `--all-netns stats --by container` counts them under the container's name and labels its
+//! namespace (and that of a second container holding no socket) with it. A container
 //! that cannot start fails the test with podman's message. Needs root, podman, runc and
 //! busybox-static (`scripts/test.sh` installs them).
 
@@ -94,4 +96,73 @@ fn the_session_names_the_container() {
     assert_eq!(container.id, c.id());
     assert_eq!(container.name.as_deref(), Some(c.name()), "{svc:?}");
     assert_eq!(container.label(), c.name());
+}
+
+/// The entry of `namespaces` whose inode is the namespace of `pid`.
+fn entry_of(doc: &Value, pid: u32) -> Value {
+    let inode = Netns::of_pid(pid).expect("the container's namespace").inode;
+    doc["namespaces"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["netns"]["inode"] == inode))
+        .unwrap_or_else(|| panic!("no namespace {inode} in {doc}"))
+        .clone()
+}
+
+#[test]
+fn all_netns_stats_by_container_names_the_container_and_labels_its_namespace() {
+    let c = serving();
+    // A second container with no sockets at all: its namespace is labelled all the same.
+    let quiet = Container::start(&["sleep", "1000"])
+        .unwrap_or_else(|e| panic!("cannot start a podman container: {e}"));
+    let args = ["--all-netns", "stats", "--json", "--by", "container"];
+    let run = sockdoc_lab::cli::run(env!("CARGO_BIN_EXE_sockdoc"), &args).expect("run sockdoc");
+    let doc: Value = run.expect_ok().json("stats");
+    let entry = entry_of(&doc, c.pid());
+    let holder = &entry["netns"]["holder"];
+    assert_eq!(holder["kind"], "container", "{holder}");
+    assert_eq!(holder["runtime"], "podman", "{holder}");
+    assert_eq!(holder["id"], c.id(), "{holder}");
+    assert_eq!(holder["name"], c.name(), "{holder}");
+    let g = &entry["groups"][0];
+    assert_eq!(g["by"], "container", "{entry}");
+    let ss = ss_in(&c);
+    assert_eq!(g["distinct"], 1, "every socket is the container's: {entry}");
+    assert_eq!(g["rows"][0]["key"], c.name(), "{entry}");
+    assert_eq!(g["rows"][0]["count"], ss.len() as u64, "ss: {ss:?}");
+    assert_eq!(g["rows"][0]["container"]["id"], c.id(), "{entry}");
+    assert_eq!(entry["total"], ss.len() as u64, "{entry}");
+    let empty = entry_of(&doc, quiet.pid());
+    assert_eq!(empty["total"], 0, "{empty}");
+    assert_eq!(empty["netns"]["holder"]["name"], quiet.name(), "{empty}");
+    // Sockets outside any container (the host's) share one row, not dropped.
+    let host = doc["namespaces"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["netns"]["current"] == true))
+        .unwrap_or_else(|| panic!("no current namespace: {doc}"));
+    let rows = host["groups"][0]["rows"].as_array().expect("rows");
+    let counted: u64 = rows.iter().map(|r| r["count"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(
+        counted + host["groups"][0]["other"].as_u64().unwrap_or(0),
+        host["total"].as_u64().unwrap_or(0),
+        "{host}"
+    );
+    assert!(
+        rows.iter().all(|r| r["key"] != c.name()),
+        "the container's sockets are in its own namespace: {host}"
+    );
+
+    // The text labels the namespace with the runtime and the name, in both languages.
+    for lang in ["en", "zh"] {
+        let args = ["--lang", lang, "--all-netns", "stats", "--by", "container"];
+        let out = sockdoc_lab::cli::run(env!("CARGO_BIN_EXE_sockdoc"), &args)
+            .expect("run sockdoc")
+            .expect_ok()
+            .stdout;
+        for k in [&c, &quiet] {
+            let label = format!("· podman {} ==", k.name());
+            assert!(out.contains(&label), "{lang}: no {label}: {out}");
+        }
+        let row = format!("{}  {}", ss.len(), c.name());
+        assert!(out.contains(&row), "{lang}: no row {row:?}: {out}");
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sockdoc_diag::{Proto, State, TimerKind};
 
-use super::{num, Finding, Input, Row, Severity};
+use super::{num, Finding, Input, Row, ServiceOf, Severity};
 
 /// CLOSE-WAIT idle at least this long counts as leaked.
 const LEAK_IDLE_MS: u64 = 10_000;
@@ -17,6 +17,7 @@ pub fn close_wait_leak(input: &Input) -> Option<Finding> {
     #[derive(Default)]
     struct G {
         name: String,
+        service: ServiceOf,
         count: u64,
         max_idle: u64,
     }
@@ -31,6 +32,9 @@ pub fn close_wait_leak(input: &Input) -> Option<Finding> {
         let (pid, name) = input.owner(s.inode);
         let g = groups.entry((pid, s.local_port)).or_default();
         g.name = name;
+        if g.service.is_empty() {
+            g.service = input.service(s.cgroup_id);
+        }
         g.count += 1;
         g.max_idle = g
             .max_idle
@@ -55,6 +59,7 @@ pub fn close_wait_leak(input: &Input) -> Option<Finding> {
         .map(|((pid, local_port), g)| LeakGroup {
             pid,
             process: g.name,
+            service: g.service,
             local_port,
             count: g.count,
             max_idle_ms: g.max_idle,
@@ -73,6 +78,8 @@ pub fn close_wait_leak(input: &Input) -> Option<Finding> {
 pub struct LeakGroup {
     pub pid: u32,
     pub process: String,
+    /// The process's unit, container and pod.
+    pub service: ServiceOf,
     pub local_port: u16,
     pub count: u64,
     pub max_idle_ms: u64,
@@ -101,6 +108,7 @@ impl super::Kind for CloseWaitLeak {
                 Row::default()
                     .with("pid", g.pid)
                     .with("process", g.process.as_str())
+                    .service(&g.service)
                     .with("local_port", g.local_port)
                     .with("count", g.count)
                     .with("max_idle_ms", g.max_idle_ms)
@@ -114,6 +122,7 @@ impl super::Kind for CloseWaitLeak {
 pub struct PeerGroup {
     pub pid: u32,
     pub process: String,
+    pub service: ServiceOf,
     pub remote_ip: String,
     pub count: u64,
     pub max_retrans: u64,
@@ -143,6 +152,7 @@ impl super::Kind for UnreachablePeers {
                 Row::default()
                     .with("pid", g.pid)
                     .with("process", g.process.as_str())
+                    .service(&g.service)
                     .with("remote_ip", g.remote_ip.as_str())
                     .with("count", g.count)
                     .with("max_retrans", g.max_retrans)
@@ -155,6 +165,7 @@ pub fn unreachable_peers(input: &Input) -> Option<Finding> {
     #[derive(Default)]
     struct G {
         name: String,
+        service: ServiceOf,
         count: u64,
         max_retrans: u64,
     }
@@ -170,6 +181,9 @@ pub fn unreachable_peers(input: &Input) -> Option<Finding> {
         let (pid, name) = input.owner(s.inode);
         let g = groups.entry((pid, s.remote_ip().to_string())).or_default();
         g.name = name;
+        if g.service.is_empty() {
+            g.service = input.service(s.cgroup_id);
+        }
         g.count += 1;
         g.max_retrans = g.max_retrans.max(u64::from(s.timer.count));
     }
@@ -183,6 +197,7 @@ pub fn unreachable_peers(input: &Input) -> Option<Finding> {
         .map(|((pid, remote_ip), g)| PeerGroup {
             pid,
             process: g.name,
+            service: g.service,
             remote_ip,
             count: g.count,
             max_retrans: g.max_retrans,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use sockdoc_diag::{Proto, Socket, State, TimerKind};
 
-use super::{num, percent, Finding, Input, Row, Severity};
+use super::{num, percent, Finding, Input, Row, ServiceOf, Severity};
 
 /// Milliseconds since anything arrived from the peer (data or ACK).
 fn idle_recv_ms(s: &Socket) -> Option<u64> {
@@ -39,6 +39,8 @@ pub fn threshold_ms(input: &Input) -> u64 {
 pub struct GhostGroup {
     pub pid: u32,
     pub process: String,
+    /// The process's unit, container and pod.
+    pub service: ServiceOf,
     /// The listening port, or 0 for a client-side group.
     pub local_port: u16,
     /// The remote service port of a client-side group, else 0.
@@ -84,6 +86,7 @@ impl super::Kind for GhostSuspects {
                 Row::default()
                     .with("pid", g.pid)
                     .with("process", g.process.as_str())
+                    .service(&g.service)
                     .with("local_port", g.local_port)
                     .with("remote_port", g.remote_port)
                     .with("count", g.count)
@@ -100,6 +103,8 @@ pub struct PortCoverage {
     pub local_port: u16,
     pub pid: u32,
     pub process: String,
+    /// The listener's unit, container and pod.
+    pub service: ServiceOf,
     /// ESTABLISHED connections on the port.
     pub connections: u64,
     /// Of those, with a keepalive timer.
@@ -143,6 +148,7 @@ impl super::Kind for KeepaliveCoverage {
                     .with("local_port", p.local_port)
                     .with("pid", p.pid)
                     .with("process", p.process.as_str())
+                    .service(&p.service)
                     .with("connections", p.connections)
                     .with("with_keepalive", p.with_keepalive)
                     .with("percent", p.percent())
@@ -156,6 +162,7 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
     #[derive(Default)]
     struct G {
         name: String,
+        service: ServiceOf,
         count: u64,
         max_idle: u64,
         peers: Vec<String>,
@@ -179,6 +186,9 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
         };
         let g = groups.entry(key).or_default();
         g.name = name;
+        if g.service.is_empty() {
+            g.service = input.service(s.cgroup_id);
+        }
         g.count += 1;
         g.max_idle = g.max_idle.max(idle_recv_ms(s).unwrap_or(0));
         let peer = s.remote_ip().to_string();
@@ -196,6 +206,7 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
         .map(|((pid, local_port, remote_port), g)| GhostGroup {
             pid,
             process: g.name,
+            service: g.service,
             local_port,
             remote_port,
             count: g.count,
@@ -213,15 +224,16 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
 
 pub fn keepalive_coverage(input: &Input) -> Option<Finding> {
     // Listening ports and who listens.
-    let mut listeners: BTreeMap<u16, (u32, String)> = BTreeMap::new();
+    let mut listeners: BTreeMap<u16, (u32, String, ServiceOf)> = BTreeMap::new();
     for s in input
         .sockets
         .iter()
         .filter(|s| s.proto == Proto::Tcp && s.state == State::Listen)
     {
-        listeners
-            .entry(s.local_port)
-            .or_insert_with(|| input.owner(s.inode));
+        listeners.entry(s.local_port).or_insert_with(|| {
+            let (pid, name) = input.owner(s.inode);
+            (pid, name, input.service(s.cgroup_id))
+        });
     }
     let mut counts: BTreeMap<u16, (u64, u64)> = BTreeMap::new();
     for s in input
@@ -243,11 +255,12 @@ pub fn keepalive_coverage(input: &Input) -> Option<Finding> {
     let mut ports: Vec<PortCoverage> = counts
         .into_iter()
         .map(|(port, (n, k))| {
-            let (pid, name) = listeners.get(&port).cloned().unwrap_or((0, "-".into()));
+            let (pid, name, service) = listeners.get(&port).cloned().unwrap_or_default();
             PortCoverage {
                 local_port: port,
                 pid,
-                process: name,
+                process: if pid == 0 { "-".into() } else { name },
+                service,
                 connections: n,
                 with_keepalive: k,
             }

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use sockdoc_diag::{Proto, State};
 
-use super::{num, Finding, Input, Row, Severity};
+use super::{num, Finding, Input, Row, ServiceOf, Severity};
 
 pub fn listen_overflow(input: &Input) -> Option<Finding> {
     let overflows = input.kernel.delta("TcpExt", "ListenOverflows");
     let drops = input.kernel.delta("TcpExt", "ListenDrops");
-    let mut rows: Vec<(u16, u32, String, u32, u32, Severity)> = Vec::new();
+    let mut rows: Vec<(u16, u32, String, u32, u32, Severity, ServiceOf)> = Vec::new();
     for s in input
         .sockets
         .iter()
@@ -26,7 +26,8 @@ pub fn listen_overflow(input: &Input) -> Option<Finding> {
             continue;
         };
         let (pid, name) = input.owner(s.inode);
-        rows.push((s.local_port, pid, name, queue, backlog, sev));
+        let service = input.service(s.cgroup_id);
+        rows.push((s.local_port, pid, name, queue, backlog, sev, service));
     }
     if rows.is_empty() && overflows == 0 {
         return None;
@@ -46,10 +47,11 @@ pub fn listen_overflow(input: &Input) -> Option<Finding> {
     let groups = rows
         .into_iter()
         .map(
-            |(local_port, pid, process, accept_queue, backlog, _)| Backlogged {
+            |(local_port, pid, process, accept_queue, backlog, _, service)| Backlogged {
                 local_port,
                 pid,
                 process,
+                service,
                 accept_queue,
                 backlog,
             },
@@ -70,6 +72,8 @@ pub struct Backlogged {
     pub local_port: u16,
     pub pid: u32,
     pub process: String,
+    /// The listener's unit, container and pod.
+    pub service: ServiceOf,
     pub accept_queue: u32,
     pub backlog: u32,
 }
@@ -100,6 +104,7 @@ impl super::Kind for ListenOverflow {
                     .with("local_port", g.local_port)
                     .with("pid", g.pid)
                     .with("process", g.process.as_str())
+                    .service(&g.service)
                     .with("accept_queue", g.accept_queue)
                     .with("backlog", g.backlog)
             })

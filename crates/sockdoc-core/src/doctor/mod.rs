@@ -20,6 +20,7 @@ pub mod sysctl;
 use sockdoc_diag::Socket;
 
 use crate::i18n::Lang;
+use crate::service::{Lookup, Services};
 use crate::Owners;
 
 pub use evidence::{Evidence, Kind};
@@ -49,6 +50,59 @@ pub enum Value {
     Int(i64),
     Text(String),
     List(Vec<String>),
+    /// Not known or not there (JSON `null`, `-` in text).
+    None,
+}
+
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Value {
+        v.map_or(Value::None, Value::Text)
+    }
+}
+
+/// Where a finding's process lives as operators name it: the systemd unit, container and pod of
+/// its sockets' cgroup (each `None` when there is none, or when the census read no cgroups).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceOf {
+    pub unit: Option<String>,
+    /// The container's name (its short id when the runtime could not say).
+    pub container: Option<String>,
+    /// `namespace/name` (the uid when the node could not say).
+    pub pod: Option<String>,
+}
+
+impl ServiceOf {
+    /// What the finding's words name: the container, else the pod, else the unit.
+    pub fn name(&self) -> Option<Named<'_>> {
+        match (&self.container, &self.pod, &self.unit) {
+            (Some(c), _, _) => Some(Named::Container(c)),
+            (None, Some(p), _) => Some(Named::Pod(p)),
+            (None, None, Some(u)) => Some(Named::Unit(u)),
+            _ => None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.name().is_none()
+    }
+
+    /// `systemctl restart UNIT`, when the process runs as a systemd service (not in a container).
+    pub fn restart_command(&self) -> Option<String> {
+        match &self.unit {
+            Some(u) if u.ends_with(".service") && self.container.is_none() => {
+                Some(format!("systemctl restart {u}"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The name a finding gives a process's service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Named<'a> {
+    Unit(&'a str),
+    Container(&'a str),
+    Pod(&'a str),
 }
 
 impl From<u64> for Value {
@@ -101,6 +155,13 @@ impl Row {
     pub fn with(mut self, key: &'static str, v: impl Into<Value>) -> Row {
         self.0.push((key, v.into()));
         self
+    }
+
+    /// The `unit`, `container` and `pod` of a process's service.
+    pub fn service(self, s: &ServiceOf) -> Row {
+        self.with("unit", s.unit.clone())
+            .with("container", s.container.clone())
+            .with("pod", s.pod.clone())
     }
 }
 
@@ -158,6 +219,9 @@ pub struct Input<'a> {
     /// Ghost threshold; `None` = the kernel's keepalive window.
     pub idle_threshold_ms: Option<u64>,
     pub lang: Lang,
+    /// The services of the sockets' cgroups, when the census read them: findings then name the
+    /// unit or container beside the process.
+    pub services: Option<&'a Services>,
 }
 
 impl Input<'_> {
@@ -169,6 +233,18 @@ impl Input<'_> {
             true
         });
         out
+    }
+
+    /// The unit, container and pod of cgroup `id` (a socket's), as far as the census knows.
+    pub fn service(&self, id: u64) -> ServiceOf {
+        match self.services.map(|s| s.get(id)) {
+            Some(Lookup::Found(s)) => ServiceOf {
+                unit: s.unit.clone(),
+                container: s.container.as_ref().map(|c| c.label()),
+                pod: s.pod.as_ref().map(|p| p.label()),
+            },
+            _ => ServiceOf::default(),
+        }
     }
 }
 

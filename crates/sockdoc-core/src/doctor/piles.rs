@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sockdoc_diag::{Proto, State};
 
-use super::{num, percent, Finding, Input, Row, Severity};
+use super::{num, percent, Finding, Input, Row, ServiceOf, Severity};
 
 /// SYN-SENT sockets from which fan-out is reported.
 const SYN_SENT_MIN: u64 = 16;
@@ -17,6 +17,7 @@ pub fn syn_sent_fanout(input: &Input) -> Option<Finding> {
     #[derive(Default)]
     struct G {
         name: String,
+        service: ServiceOf,
         count: u64,
         hosts: BTreeSet<String>,
         dests: BTreeMap<String, u64>,
@@ -33,6 +34,9 @@ pub fn syn_sent_fanout(input: &Input) -> Option<Finding> {
         let (pid, name) = input.owner(s.inode);
         let g = groups.entry(pid).or_default();
         g.name = name;
+        if g.service.is_empty() {
+            g.service = input.service(s.cgroup_id);
+        }
         g.count += 1;
         let host = s.remote_ip().to_string();
         all_hosts.insert(host.clone());
@@ -56,6 +60,7 @@ pub fn syn_sent_fanout(input: &Input) -> Option<Finding> {
             FanoutGroup {
                 pid,
                 process: g.name,
+                service: g.service,
                 count: g.count,
                 hosts: g.hosts.len(),
                 top_destination: top,
@@ -76,6 +81,8 @@ pub fn syn_sent_fanout(input: &Input) -> Option<Finding> {
 pub struct FanoutGroup {
     pub pid: u32,
     pub process: String,
+    /// The process's unit, container and pod.
+    pub service: ServiceOf,
     pub count: u64,
     /// Distinct destination hosts.
     pub hosts: usize,
@@ -111,6 +118,7 @@ impl super::Kind for SynSentFanout {
                 Row::default()
                     .with("pid", g.pid)
                     .with("process", g.process.as_str())
+                    .service(&g.service)
                     .with("count", g.count)
                     .with("hosts", g.hosts)
                     .with("top_destination", g.top_destination.as_str())
@@ -240,6 +248,7 @@ pub fn udp(input: &Input) -> Option<Finding> {
     #[derive(Default)]
     struct G {
         name: String,
+        service: ServiceOf,
         count: u64,
         ports: BTreeSet<u16>,
         max_recv_q: u32,
@@ -251,6 +260,9 @@ pub fn udp(input: &Input) -> Option<Finding> {
         let (pid, name) = input.owner(s.inode);
         let g = groups.entry(pid).or_default();
         g.name = name;
+        if g.service.is_empty() {
+            g.service = input.service(s.cgroup_id);
+        }
         g.count += 1;
         g.ports.insert(s.local_port);
         g.max_recv_q = g.max_recv_q.max(s.recv_q);
@@ -279,6 +291,7 @@ pub fn udp(input: &Input) -> Option<Finding> {
             .map(|(pid, g)| UdpGroup {
                 pid,
                 process: g.name,
+                service: g.service,
                 sockets: g.count,
                 ports: g.ports.len(),
                 max_recv_q: g.max_recv_q,
@@ -293,6 +306,8 @@ pub fn udp(input: &Input) -> Option<Finding> {
 pub struct UdpGroup {
     pub pid: u32,
     pub process: String,
+    /// The process's unit, container and pod.
+    pub service: ServiceOf,
     pub sockets: u64,
     /// Distinct local ports.
     pub ports: usize,
@@ -325,6 +340,7 @@ impl super::Kind for UdpTrouble {
                 Row::default()
                     .with("pid", g.pid)
                     .with("process", g.process.as_str())
+                    .service(&g.service)
                     .with("sockets", g.sockets)
                     .with("ports", g.ports)
                     .with("max_recv_q", g.max_recv_q)

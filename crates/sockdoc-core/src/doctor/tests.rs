@@ -79,6 +79,7 @@ fn run(sockets: &[Socket], k: &KernelState, idle: Option<u64>) -> Vec<Finding> {
         kernel: k,
         idle_threshold_ms: idle,
         lang: Lang::En,
+        services: None,
     })
 }
 
@@ -259,6 +260,7 @@ fn healthy_is_quiet_and_chinese_is_complete() {
         kernel: &kernel(),
         idle_threshold_ms: None,
         lang: Lang::Zh,
+        services: None,
     });
     assert!(!zh.is_empty());
     for f in &zh {

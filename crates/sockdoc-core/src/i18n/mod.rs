@@ -78,6 +78,31 @@ pub struct Words {
     pub fix: Vec<String>,
 }
 
+/// A process as a finding names it, beside its service: `api.service (python3/1234)`,
+/// `container web (nginx/7)` (`api.service, python3/1234` when `inner`, for inside parentheses),
+/// or `python3/1234` when the census knew no service for it. `words` are the language's words for
+/// a container and a pod.
+pub(crate) fn who(
+    process: &str,
+    pid: u32,
+    service: &crate::doctor::ServiceOf,
+    (container, pod): (&str, &str),
+    inner: bool,
+) -> String {
+    use crate::doctor::Named;
+    let name = match service.name() {
+        Some(Named::Unit(u)) => u.to_string(),
+        Some(Named::Container(c)) => format!("{container} {c}"),
+        Some(Named::Pod(p)) => format!("{pod} {p}"),
+        None => return format!("{process}/{pid}"),
+    };
+    if inner {
+        format!("{name}, {process}/{pid}")
+    } else {
+        format!("{name} ({process}/{pid})")
+    }
+}
+
 /// A finding's words in `lang`.
 pub fn finding(lang: Lang, e: &Evidence) -> Words {
     match lang {
@@ -109,6 +134,10 @@ pub enum Msg {
     More,
     /// What `-` and `cgroup #ID` mean in a grouping by unit or cgroup.
     CgroupRowsNote,
+    /// The row of `--by container` counting sockets of cgroups outside any container.
+    NoContainer,
+    /// The row of `--by pod` counting sockets of cgroups outside any pod.
+    NoPod,
     Namespace,
     Note,
     NotRoot,

@@ -8,6 +8,7 @@
 //! yields one value: a [`Sample`] (the sockets kept) or a [`Counted`] (per-dump accumulators, for
 //! views that count and forget).
 
+mod holders;
 pub mod owners;
 pub mod plan;
 pub mod scope;
@@ -97,12 +98,17 @@ pub struct Session {
 
 impl Session {
     /// A session over `scope` with `plan`, reading owners (when the plan needs them) under `refresh`.
-    pub fn new(scope: Scope, plan: Plan, refresh: Refresh) -> std::io::Result<Session> {
+    /// With `--all-netns`, each namespace is labelled with who lives in it (see `holders`).
+    pub fn new(mut scope: Scope, plan: Plan, refresh: Refresh) -> std::io::Result<Session> {
+        let services = ServiceCache::default();
+        if scope.all {
+            holders::label(&services, &mut scope.namespaces);
+        }
         Ok(Session {
             scope,
             plan,
             owners: OwnerCache::new(ProcFds, refresh)?,
-            services: ServiceCache::default(),
+            services,
             kernel: KernelPlan::None,
             owner_each: false,
             notes: Vec::new(),

@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use sockdoc_proc::runtimes::{PodName, Runtime, Sources};
-use sockdoc_proc::{CgroupFs, CgroupIndex};
+use sockdoc_proc::{CgroupError, CgroupFs, CgroupIndex};
 
 use crate::service::{path, ContainerRef, NameBook, Services};
 
@@ -33,6 +33,16 @@ impl NameBook for State {
     }
 }
 
+/// The session's index of the tree, found and walked on first use (looked for again after a
+/// failure).
+fn index(state: &mut State) -> Result<&mut CgroupIndex, CgroupError> {
+    let index = match state.index.take() {
+        Some(i) => i,
+        None => CgroupFs::find().and_then(CgroupIndex::new)?,
+    };
+    Ok(state.index.insert(index))
+}
+
 impl Default for ServiceCache {
     fn default() -> ServiceCache {
         ServiceCache::new(Sources::default())
@@ -48,22 +58,22 @@ impl ServiceCache {
         }
     }
 
+    /// The cgroup id of `path` (a process's, as `/proc/PID/cgroup` writes it) in the session's
+    /// tree; `None` when there is no tree or no such cgroup.
+    pub fn id_of(&self, path: &str) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        index(&mut state).ok()?.fs().id_of(path).ok()
+    }
+
     /// The services of `ids` (0 = no cgroup). The tree is found and walked on the first call and
     /// walked again at most once per call, only when an id is new to it; a tree that cannot be
     /// found is looked for again on the next call.
     pub fn lookup(&self, ids: impl IntoIterator<Item = u64>) -> Services {
         let ids: FxHashSet<u64> = ids.into_iter().filter(|&id| id != 0).collect();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.index.is_none() {
-            match CgroupFs::find().and_then(CgroupIndex::new) {
-                Ok(index) => state.index = Some(index),
-                Err(e) => return Services::unavailable(e.to_string()),
-            }
-        }
-        let tree = match state.index.as_mut().map(|i| i.lookup(ids.iter().copied())) {
-            Some(Ok(tree)) => tree,
-            Some(Err(e)) => return Services::unavailable(e.to_string()),
-            None => return Services::default(),
+        let tree = match index(&mut state).and_then(|i| i.lookup(ids.iter().copied())) {
+            Ok(tree) => tree,
+            Err(e) => return Services::unavailable(e.to_string()),
         };
         // Names for the containers and pods not asked about before, in one round.
         let mut containers = Vec::new();

@@ -51,7 +51,7 @@ pub use net::{
 };
 pub use piles::{sockstat_orphans, ClosingPile, Fanout, SynSentFanout, UdpDrops, UdpHoard};
 pub use proc::Proc;
-pub use services::Service;
+pub use services::{helper_argv, Service};
 pub use time_wait::{EphemeralPorts, TimeWaitStorm, EPHEMERAL_TARGET_PORT, NGINX_PORT, PORT_RANGE};
 pub use unreachable::{UnreachablePeer, HEALTHY_SENDER_PORT, SENDER_PORT};
 pub use workdir::Workdir;

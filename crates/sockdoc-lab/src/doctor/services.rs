@@ -29,16 +29,26 @@ pub struct Service {
     pub port: u16,
 }
 
-/// Runs the Python helper (see [`super::scripts`]) as `label` (also its process name) in `ns`.
-pub(crate) fn helper(ns: &Netns, dir: &Workdir, label: &str, args: &[&str]) -> io::Result<Proc> {
+/// The command line of the Python helper (see [`super::scripts`]) as `label` (also its process
+/// name) with `args`, its script written into `dir`: `python3 -u helper.py LABEL ARGS...`. For
+/// starting it another way, such as inside a cgroup ([`crate::cgroup::Cgroup::spawn`]).
+pub fn helper_argv(dir: &Workdir, label: &str, args: &[&str]) -> io::Result<Vec<String>> {
     let script = dir.join("helper.py");
     if !script.exists() {
         fs::write(&script, HELPER)?;
     }
-    let script = script.to_string_lossy().into_owned();
-    let mut argv = vec!["-u", script.as_str(), label];
-    argv.extend_from_slice(args);
-    Proc::spawn(ns, dir.path(), label, PYTHON, &argv)
+    let mut argv = vec![PYTHON.to_string(), "-u".to_string()];
+    argv.push(script.to_string_lossy().into_owned());
+    argv.push(label.to_string());
+    argv.extend(args.iter().map(|a| a.to_string()));
+    Ok(argv)
+}
+
+/// Runs the Python helper as `label` (also its process name) in `ns`.
+pub(crate) fn helper(ns: &Netns, dir: &Workdir, label: &str, args: &[&str]) -> io::Result<Proc> {
+    let argv = helper_argv(dir, label, args)?;
+    let rest: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+    Proc::spawn(ns, dir.path(), label, &argv[0], &rest)
 }
 
 /// Starts a helper and waits for its `ready` line (returned).

@@ -74,6 +74,35 @@ impl CgroupFs {
         }
     }
 
+    /// The id of the cgroup at `path` (from the tree's root, as `/proc/PID/cgroup` writes it):
+    /// its directory's inode, one `fstatat` below the open root.
+    pub fn id_of(&self, path: &str) -> io::Result<u64> {
+        use std::os::fd::AsRawFd;
+        let rel = path.trim_start_matches('/');
+        let c = std::ffi::CString::new(if rel.is_empty() { "." } else { rel })
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a cgroup path"))?;
+        // SAFETY: fstatat on our open directory with a NUL-terminated relative path, into a
+        // zeroed stat the call fills.
+        let st = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            let flags = libc::AT_SYMLINK_NOFOLLOW;
+            if libc::fstatat(self.root.as_raw_fd(), c.as_ptr(), &mut st, flags) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            st
+        };
+        Ok(st.st_ino)
+    }
+
+    /// The cgroup2 path of process `pid` (the `0::` line of `/proc/PID/cgroup`).
+    pub fn path_of_pid(pid: u32) -> io::Result<String> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .map(str::to_string)
+            .ok_or_else(|| io::Error::other(format!("no cgroup2 line in /proc/{pid}/cgroup")))
+    }
+
     /// Walk the whole tree once.
     pub fn walk(&self) -> Result<CgroupTree, CgroupError> {
         tree::walk(&self.root).map_err(|err| CgroupError::Read {

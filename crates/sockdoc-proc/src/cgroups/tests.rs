@@ -111,3 +111,29 @@ fn mountinfo_lines_give_the_cgroup2_mount_point() {
         );
     }
 }
+
+#[test]
+fn a_process_cgroup_path_gives_its_id() {
+    let cg = Cgroup::slice().expect("create a cgroup (root?)");
+    let api = cg.child("api.service").expect("child");
+    let pid = cg.spawn(&api, None, &["sleep", "100"]).expect("start");
+    let fs = CgroupFs::find().expect("tree");
+    // The shell writes its pid into cgroup.procs first thing: wait for it to be moved.
+    let path = sockdoc_lab::wait::poll(
+        std::time::Duration::from_secs(10),
+        "the process to join its cgroup",
+        || {
+            let path = CgroupFs::path_of_pid(pid)?;
+            Ok(if path == api.rel() {
+                Ok(path)
+            } else {
+                Err(path)
+            })
+        },
+    )
+    .expect("/proc/PID/cgroup");
+    assert_eq!(fs.id_of(&path).expect("id"), api.id());
+    assert_eq!(fs.id_of("/").expect("root"), 1, "the host's root cgroup");
+    let gone = fs.id_of(&format!("{}/no-such.service", cg.rel()));
+    assert!(gone.is_err(), "{gone:?}");
+}

@@ -106,6 +106,7 @@ mod tests {
             groups: vec![GhostGroup {
                 pid: 4242,
                 process: "vsftpd".into(),
+                service: Default::default(),
                 local_port: 21,
                 remote_port: 0,
                 count: 3,

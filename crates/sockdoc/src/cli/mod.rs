@@ -54,7 +54,8 @@ pub struct Global {
     /// Run inside the network namespace of process PID (a container's, say).
     #[arg(long, global = true, value_name = "PID", conflicts_with = "all_netns")]
     pub netns_pid: Option<u32>,
-    /// Every network namespace on the host, named or held only by processes; each labelled.
+    /// Every network namespace on the host, named or held only by processes; each labelled with the
+    /// container, pod or systemd service living in it (from the cgroup of a process holding it).
     #[arg(long, global = true)]
     pub all_netns: bool,
     /// Daemons (serve, reap, events, top): when the name given to --netns comes to mean another

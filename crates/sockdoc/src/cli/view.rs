@@ -25,10 +25,14 @@ Examples:
   sockdoc stats --by unit state close-wait        # which systemd unit leaks CLOSE-WAIT
   sockdoc stats --by cgroup                       # the same per cgroup path
   sockdoc stats --all-netns                       # every namespace, containers included
---by unit and --by cgroup read the cgroup id the kernel sends with every socket (Linux 5.7+) and
-one walk of the cgroup2 tree: no /proc/PID/fd walk, so they are as fast as plain stats and work
-without root (the tree is world-readable), where --by process sees only your own processes.
-A unit is systemd's (as `ps -o unit` names it); a cgroup without one is shown by its path. `-`
+  sockdoc --all-netns stats --by container        # which container holds the sockets
+  sockdoc stats --by pod state time-wait          # per Kubernetes pod (namespace/name)
+--by unit, container, pod and cgroup read the cgroup id the kernel sends with every socket
+(Linux 5.7+) and one walk of the cgroup2 tree: no /proc/PID/fd walk, so they are as fast as plain
+stats and work without root (the tree is world-readable), where --by process sees only your own
+processes. A unit is systemd's (as `ps -o unit` names it); a cgroup without one is shown by its
+path. A container is named as its runtime names it (the short id when it cannot say), a pod as
+namespace/name; sockets of cgroups outside any container (pod) share one row. `-`
 counts sockets without a cgroup (TIME-WAIT, SYN-RECV); `cgroup #ID` a cgroup no longer in the
 tree (removed while its sockets stayed) or outside this cgroup namespace.";
 
@@ -36,6 +40,11 @@ pub const DOCTOR_HELP: &str = "\
 Findings (stable ids, also in --json): ghost-suspects, keepalive-coverage, close-wait-leak,
 unreachable-peers, time-wait-pressure, ephemeral-port-exhaustion, listen-overflow, syn-flood,
 syn-sent-fanout, closing-piles, udp-trouble, fd-limit, conntrack-full, sysctl-obsolete, sysctl-risky.
+
+Findings name the process's systemd unit, container or pod beside it (`most in api.service
+(python3/4242)`; `unit`, `container`, `pod` in each JSON group), from the cgroup id the kernel sends
+with every socket: one walk of the cgroup2 tree, which is world-readable, so this part works without
+root too.
 
 Exit code: 0 healthy (info findings only), 1 the worst finding is a warning, 2 a critical one.
 Examples:
@@ -181,8 +190,8 @@ pub enum SysctlCommand {
 pub struct StatsArgs {
     #[command(flatten)]
     pub select: Select,
-    /// Group by: state, remote-ip, remote-port, local-ip, local-port, process, unit, cgroup, peer-prefix
-    /// (comma-separated).
+    /// Group by: state, remote-ip, remote-port, local-ip, local-port, process, unit, container, pod,
+    /// cgroup, peer-prefix (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "KEY")]
     pub by: Vec<String>,
     /// Rows to show per group.

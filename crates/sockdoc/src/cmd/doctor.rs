@@ -82,7 +82,8 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
     let needs = Needs {
         owners: true,
         tcp_info: true,
-        cgroups: false,
+        // Findings name the unit or container beside the process (one walk of the cgroup tree).
+        cgroups: true,
     };
     let plan = census::plan(&scope, &Select::default(), &[], needs)?;
     // The kernel state is read in each namespace on its own thread, around the census.
@@ -103,6 +104,7 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
             kernel,
             idle_threshold_ms: idle.map(|d| d.as_millis() as u64),
             lang,
+            services: sample.services.as_ref(),
         });
         let (tcp, udp) = histogram(&sample.sockets);
         let kernel_line = kernel_line(lang, kernel, tcp.get(State::TimeWait));
@@ -278,6 +280,7 @@ fn cell_text(v: &Value) -> String {
         Value::Int(i) => i.to_string(),
         Value::Text(t) => t.clone(),
         Value::List(l) => l.join(","),
+        Value::None => "-".to_string(),
     }
 }
 
@@ -287,13 +290,30 @@ fn write_rows(out: &mut dyn Write, lang: Lang, f: &Finding, max: usize) -> std::
     let Some(first) = groups.first() else {
         return Ok(());
     };
-    let keys: Vec<&str> = first.0.iter().map(|(k, _)| *k).collect();
-    let rows: Vec<Vec<String>> = groups
+    // Columns with nothing to say in any row shown (no unit, container or pod) are left out.
+    let shown = &groups[..groups.len().min(max)];
+    let keep: Vec<bool> = (0..first.0.len())
+        .map(|i| {
+            shown
+                .iter()
+                .any(|r| r.0.get(i).is_some_and(|(_, v)| *v != Value::None))
+        })
+        .collect();
+    let kept = |i: &usize| keep.get(*i).copied().unwrap_or(true);
+    let keys: Vec<&str> = first
+        .0
         .iter()
-        .take(max)
+        .enumerate()
+        .filter(|(i, _)| kept(i))
+        .map(|(_, (k, _))| *k)
+        .collect();
+    let rows: Vec<Vec<String>> = shown
+        .iter()
         .map(|r| {
             r.0.iter()
-                .map(|(k, v)| {
+                .enumerate()
+                .filter(|(i, _)| kept(i))
+                .map(|(_, (k, v))| {
                     if k.ends_with("_ms") {
                         if let Value::Int(ms) = v {
                             return duration_ms(u64::try_from(*ms).unwrap_or(0));
@@ -395,6 +415,7 @@ fn json_value(v: &Value) -> JValue {
         Value::Int(i) => JValue::from(*i),
         Value::Text(t) => JValue::from(t.as_str()),
         Value::List(l) => JValue::from(l.clone()),
+        Value::None => JValue::Null,
     }
 }
 

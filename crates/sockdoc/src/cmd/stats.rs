@@ -6,7 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 use sockdoc_core::aggregate::{GroupBy, Grouping, Key, Tally};
 use sockdoc_core::i18n::{text, Lang, Msg};
-use sockdoc_core::service::Services;
+use sockdoc_core::service::{Container, Lookup, Pod, Services};
 use sockdoc_core::{NoOwners, Owners};
 use sockdoc_diag::State;
 use sockdoc_proc::{Netns, SocketOwners};
@@ -18,7 +18,7 @@ use sockdoc_core::session::{Needs, Refresh};
 use crate::census;
 use crate::cli::{Global, StatsArgs};
 use crate::error::{Exit, Failure};
-use crate::fmt::{count, pad_left};
+use crate::fmt::{count, display_width, pad_left};
 use crate::json::{write_pretty, JNetns, SCHEMA};
 use crate::report::{Done, Report};
 use crate::scope;
@@ -27,7 +27,7 @@ use crate::scope;
 struct NsStats {
     ns: Netns,
     tally: Tally,
-    /// The services of the cgroups counted (groupings by unit or cgroup).
+    /// The services of the cgroups counted (groupings by unit, container, pod or cgroup).
     services: Option<Services>,
     notes: Vec<String>,
 }
@@ -123,7 +123,8 @@ pub fn run(g: &Global, a: &StatsArgs) -> Result<Done, Failure> {
             let o: &dyn Owners = owners.as_deref().map_or(&NoOwners, |o| o as &dyn Owners);
             t.resolve(o);
             let mut notes = c.census.notes;
-            // Groupings by unit or cgroup counted cgroup ids: name the ones seen, once.
+            // Groupings by unit, container, pod or cgroup counted cgroup ids: name the ones seen,
+            // once.
             let services = by_cgroup.then(|| {
                 let services = session.services(t.cgroup_ids());
                 t.resolve_services(&services);
@@ -204,11 +205,15 @@ fn write_grouping(
     let keys: Vec<String> = g
         .rows
         .iter()
-        .map(|r| r.key_text(proc_name, services))
+        .map(|r| match r.key {
+            Key::NoContainer => text(lang, Msg::NoContainer, &[]),
+            Key::NoPod => text(lang, Msg::NoPod, &[]),
+            _ => r.key_text(proc_name, services),
+        })
         .collect();
     let width = keys
         .iter()
-        .map(String::len)
+        .map(|k| display_width(k))
         .max()
         .unwrap_or(0)
         .max(g.by.name().len());
@@ -220,6 +225,10 @@ fn write_grouping(
         text(lang, Msg::States, &[])
     )?;
     for (row, key) in g.rows.iter().zip(&keys) {
+        let key = format!(
+            "{key}{}",
+            " ".repeat(width.saturating_sub(display_width(key)))
+        );
         let states: Vec<String> = row
             .states
             .nonzero()
@@ -228,9 +237,8 @@ fn write_grouping(
             .collect();
         writeln!(
             out,
-            "  {:>10}  {:<width$}  {}",
+            "  {:>10}  {key}  {}",
             count(row.count),
-            key,
             states.join(", ")
         )?;
     }
@@ -244,12 +252,10 @@ fn write_grouping(
         )?;
     }
     // Say what the rows without a named cgroup are, rather than leave a bare `-`.
-    let unnamed = g.rows.iter().any(|r| match r.key {
-        Key::Unit(id) | Key::Cgroup(id) => {
-            services.is_none_or(|s| !matches!(s.get(id), sockdoc_core::service::Lookup::Found(_)))
-        }
-        _ => false,
-    });
+    let unnamed = g
+        .rows
+        .iter()
+        .any(|r| r.cgroup_id().is_some() && !matches!(r.lookup(services), Lookup::Found(_)));
     if unnamed {
         writeln!(out, "{}", text(lang, Msg::CgroupRowsNote, &[]))?;
     }
@@ -267,6 +273,79 @@ struct JRow {
     key: String,
     count: u64,
     states: std::collections::BTreeMap<&'static str, u64>,
+    /// `--by container`: the row's container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<JContainer>,
+    /// `--by pod`: the row's pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod: Option<JPod>,
+    /// `--by container|pod`: the row of sockets outside any container (pod).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    outside: bool,
+}
+
+#[derive(Serialize)]
+pub struct JContainer {
+    pub runtime: &'static str,
+    pub id: String,
+    /// As the runtime names it; null when it could not say.
+    pub name: Option<String>,
+}
+
+impl JContainer {
+    pub fn new(c: &Container) -> JContainer {
+        JContainer {
+            runtime: c.runtime.name(),
+            id: c.id.clone(),
+            name: c.name.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct JPod {
+    pub uid: String,
+    /// The pod's Kubernetes namespace and name; null when the node could not say.
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+}
+
+impl JPod {
+    pub fn new(p: &Pod) -> JPod {
+        JPod {
+            uid: p.uid.clone(),
+            namespace: p.name.as_ref().map(|n| n.namespace.clone()),
+            name: p.name.as_ref().map(|n| n.name.clone()),
+        }
+    }
+}
+
+/// A row as JSON: its key, counts, and the typed container or pod of the groupings by them.
+fn json_row(
+    row: &sockdoc_core::aggregate::Row,
+    proc_name: &dyn Fn(u32) -> Option<String>,
+    services: Option<&Services>,
+) -> JRow {
+    let found = match row.lookup(services) {
+        Lookup::Found(s) => Some(s),
+        _ => None,
+    };
+    JRow {
+        key: row.key_text(proc_name, services),
+        count: row.count,
+        states: states_map(&row.states),
+        container: match row.key {
+            Key::Container(_) => found
+                .and_then(|s| s.container.as_ref())
+                .map(JContainer::new),
+            _ => None,
+        },
+        pod: match row.key {
+            Key::Pod(_) => found.and_then(|s| s.pod.as_ref()).map(JPod::new),
+            _ => None,
+        },
+        outside: matches!(row.key, Key::NoContainer | Key::NoPod),
+    }
 }
 
 #[derive(Serialize)]
@@ -335,11 +414,7 @@ fn write_json(
                         rows: g
                             .rows
                             .iter()
-                            .map(|row| JRow {
-                                key: row.key_text(proc_name, r.services.as_ref()),
-                                count: row.count,
-                                states: states_map(&row.states),
-                            })
+                            .map(|row| json_row(row, proc_name, r.services.as_ref()))
                             .collect(),
                         other: g.other,
                         distinct: g.distinct,

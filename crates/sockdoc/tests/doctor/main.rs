@@ -18,5 +18,6 @@ mod listen;
 mod piles;
 mod ports;
 mod run;
+mod services;
 mod sysctl;
 mod unreachable;

@@ -8,7 +8,7 @@ use crate::doctor::listen::{ListenOverflow, SynFlood};
 use crate::doctor::piles::{ClosingPiles, SynSentFanout, UdpTrouble};
 use crate::doctor::ports::{EphemeralPorts, TimeWaitPressure};
 use crate::doctor::sysctl::{SysctlObsolete, SysctlRisky};
-use crate::doctor::Evidence;
+use crate::doctor::{Evidence, ServiceOf};
 use crate::i18n::Words;
 use crate::sysctl_audit::judge::{
     self, KEEPALIVE_INTVL_MAX as INTVL, KEEPALIVE_PROBES_MAX as PROBES, KEEPALIVE_TIME_SET as IDLE,
@@ -41,6 +41,23 @@ fn s(t: &str) -> String {
     t.to_string()
 }
 
+/// A process as a finding names it: `api.service (python3/1234)`, `container web (nginx/7)`,
+/// `pod shop/cart-0 (nginx/7)`, or `python3/1234` when the census knew no service for it.
+fn who(process: &str, pid: u32, service: &ServiceOf) -> String {
+    crate::i18n::who(process, pid, service, ("container", "pod"), false)
+}
+
+/// [`who`] for inside parentheses: `api.service, python3/1234`.
+fn who_inner(process: &str, pid: u32, service: &ServiceOf) -> String {
+    crate::i18n::who(process, pid, service, ("container", "pod"), true)
+}
+
+fn restart(service: &ServiceOf) -> String {
+    service
+        .restart_command()
+        .map_or(String::new(), |c| format!(": {c}"))
+}
+
 fn ghost_suspects(e: &GhostSuspects) -> Words {
     let top = &e.groups[0];
     let threshold = human_ms(e.threshold_ms);
@@ -53,8 +70,8 @@ fn ghost_suspects(e: &GhostSuspects) -> Words {
     let filter = top.port_filter();
     Words {
         title: format!(
-            "{total} ESTABLISHED connections look half-open (silent > {threshold}, no keepalive); most {place} ({}/{})",
-            top.process, top.pid
+            "{total} ESTABLISHED connections look half-open (silent > {threshold}, no keepalive); most {place} ({})",
+            who_inner(&top.process, top.pid, &top.service)
         ),
         detail: format!("These connections have no keepalive timer, nothing unacknowledged in flight, and have received no data or ACK for over {threshold}. If the peer vanished (network cut, host powered off, client killed behind a firewall), its FIN or RST never arrived and the kernel will keep the connection forever. They are suspects, not proven dead."),
         why: s("TCP has no heartbeat of its own: without SO_KEEPALIVE an idle connection whose peer is gone stays ESTABLISHED until the process closes it. Each one holds a file descriptor, memory and often an application slot (a proxy's connection limit), so they pile up for days, as in the incident with the FTP proxy."),
@@ -103,17 +120,18 @@ fn keepalive_coverage(e: &KeepaliveCoverage) -> Words {
 fn close_wait_leak(e: &CloseWaitLeak) -> Words {
     let top = &e.groups[0];
     let (leaked, pid, port, name) = (e.leaked, top.pid, top.local_port, &top.process);
+    let (holder, restart) = (who(name, pid, &top.service), restart(&top.service));
     Words {
-        title: format!("{leaked} CLOSE-WAIT sockets: the peer closed, the application never did; most in {name}/{pid} on port {port}"),
+        title: format!("{leaked} CLOSE-WAIT sockets: the peer closed, the application never did; most in {holder} on port {port}"),
         detail: format!(
-            "{name} holds {} of them, the oldest silent for {}. CLOSE-WAIT only ends when the owning process calls close().",
+            "{holder} holds {} of them, the oldest silent for {}. CLOSE-WAIT only ends when the owning process calls close().",
             top.count,
             human_ms(top.max_idle_ms)
         ),
         why: s("This is a bug in the application (a leaked socket: an error path that returns without closing, a pool that never checks connections). No sysctl shortens CLOSE-WAIT. Destroying the sockets (ss -K) resets them but does not give the leaked file descriptors back: the process keeps them until it closes them or exits, so it will still run out of fds."),
         fix: vec![
             format!("sockdoc list -p state close-wait pid {pid}   # which peers, how long"),
-            format!("Fix the close() path in {name} (or restart it to release the fds now)"),
+            format!("Fix the close() path in {name} (or restart it to release the fds now{restart})"),
         ],
     }
 }
@@ -122,7 +140,7 @@ fn unreachable_peers(e: &UnreachablePeers) -> Words {
     let top = &e.groups[0];
     let (total, peer, retries2) = (e.connections, &top.remote_ip, e.tcp_retries2);
     Words {
-        title: format!("{total} connections are retransmitting to peers that do not answer; most to {peer} ({})", top.process),
+        title: format!("{total} connections are retransmitting to peers that do not answer; most to {peer} ({})", who_inner(&top.process, top.pid, &top.service)),
         detail: format!(
             "Their retransmission timer is running (up to {} retransmissions so far). The kernel gives up after net.ipv4.tcp_retries2 = {retries2} retransmissions (~15 minutes at the default 15).",
             top.max_retrans
@@ -175,8 +193,8 @@ fn listen_overflow(e: &ListenOverflow) -> Words {
         (e.listen_overflows_delta, e.listen_drops_delta, e.somaxconn);
     let title = match e.groups.first() {
         Some(g) => format!(
-            "Accept queue of port {} ({}/{}) holds {} connections for a backlog of {}: new connections are dropped",
-            g.local_port, g.process, g.pid, g.accept_queue, g.backlog
+            "Accept queue of port {} ({}) holds {} connections for a backlog of {}: new connections are dropped",
+            g.local_port, who_inner(&g.process, g.pid, &g.service), g.accept_queue, g.backlog
         ),
         None => format!("{overflows} connections were dropped because an accept queue was full (ListenOverflows) in the last interval"),
     };
@@ -226,10 +244,11 @@ fn syn_sent_fanout(e: &SynSentFanout) -> Words {
         &top.process,
         &top.top_destination,
     );
+    let holder = who(name, pid, &top.service);
     let detail = s("SYN-SENT means our SYN got no answer yet; the kernel retries net.ipv4.tcp_syn_retries times (~2 minutes at the default 6) before connect() fails.");
     if e.scanning {
         Words {
-            title: format!("{total} connection attempts (SYN-SENT) to {hosts} different hosts, most from {name}/{pid}: scanning or worm-like behaviour"),
+            title: format!("{total} connection attempts (SYN-SENT) to {hosts} different hosts, most from {holder}: scanning or worm-like behaviour"),
             detail,
             why: s("Few legitimate programs open connections to many hosts that do not answer: this is how scanners and worms look, and a compromised host is the first thing to rule out."),
             fix: vec![
@@ -239,7 +258,7 @@ fn syn_sent_fanout(e: &SynSentFanout) -> Words {
         }
     } else {
         Words {
-            title: format!("{total} connection attempts (SYN-SENT) hang towards {hosts} host(s), most to {top_dest} from {name}/{pid}: an unreachable upstream"),
+            title: format!("{total} connection attempts (SYN-SENT) hang towards {hosts} host(s), most to {top_dest} from {holder}: an unreachable upstream"),
             detail,
             why: s("A backend, DNS or proxy that drops SYNs (down, firewalled, blackholed) leaves every caller waiting for the full SYN retry time; threads and connection pools fill up behind it."),
             fix: vec![
@@ -277,8 +296,8 @@ fn udp_trouble(e: &UdpTrouble) -> Words {
     let (rcvbuf, inerr, total) = (e.rcvbuf_errors_delta, e.in_errors_delta, e.udp_sockets);
     let title = match e.groups.first() {
         Some(g) if rcvbuf == 0 && inerr == 0 => format!(
-            "{}/{} holds {} UDP sockets on {} ports",
-            g.process, g.pid, g.sockets, g.ports
+            "{} holds {} UDP sockets on {} ports",
+            who(&g.process, g.pid, &g.service), g.sockets, g.ports
         ),
         _ => format!("{rcvbuf} UDP datagrams dropped for lack of receive buffer ({inerr} input errors) in the last interval"),
     };

@@ -7,7 +7,7 @@ use crate::doctor::listen::{ListenOverflow, SynFlood};
 use crate::doctor::piles::{ClosingPiles, SynSentFanout, UdpTrouble};
 use crate::doctor::ports::{EphemeralPorts, TimeWaitPressure};
 use crate::doctor::sysctl::{SysctlObsolete, SysctlRisky};
-use crate::doctor::Evidence;
+use crate::doctor::{Evidence, ServiceOf};
 use crate::i18n::Words;
 use crate::sysctl_audit::judge::{
     self, KEEPALIVE_INTVL_MAX as INTVL, KEEPALIVE_PROBES_MAX as PROBES, KEEPALIVE_TIME_SET as IDLE,
@@ -40,6 +40,23 @@ fn s(t: &str) -> String {
     t.to_string()
 }
 
+/// 发现中对进程的称呼: `api.service (python3/1234)`、`容器 web (nginx/7)`、
+/// `Pod shop/cart-0 (nginx/7)`, 未知服务时为 `python3/1234`。
+fn who(process: &str, pid: u32, service: &ServiceOf) -> String {
+    crate::i18n::who(process, pid, service, ("容器", "Pod"), false)
+}
+
+/// 括号内使用的 [`who`]: `api.service, python3/1234`。
+fn who_inner(process: &str, pid: u32, service: &ServiceOf) -> String {
+    crate::i18n::who(process, pid, service, ("容器", "Pod"), true)
+}
+
+fn restart(service: &ServiceOf) -> String {
+    service
+        .restart_command()
+        .map_or(String::new(), |c| format!(": {c}"))
+}
+
 fn ghost_suspects(e: &GhostSuspects) -> Words {
     let top = &e.groups[0];
     let threshold = human_ms(e.threshold_ms);
@@ -52,8 +69,8 @@ fn ghost_suspects(e: &GhostSuspects) -> Words {
     let filter = top.port_filter();
     Words {
         title: format!(
-            "{total} 个 ESTABLISHED 连接疑似半开 (超过 {threshold} 无任何收包, 且未启用 keepalive); 最多的{place} ({}/{})",
-            top.process, top.pid
+            "{total} 个 ESTABLISHED 连接疑似半开 (超过 {threshold} 无任何收包, 且未启用 keepalive); 最多的{place} ({})",
+            who_inner(&top.process, top.pid, &top.service)
         ),
         detail: format!("这些连接没有 keepalive 定时器, 没有未确认的数据, 且超过 {threshold} 未收到任何数据或 ACK。若对端已消失 (断网、关机、客户端在防火墙后被杀), 其 FIN/RST 永远不会到达, 内核会一直保留该连接。它们是嫌疑, 尚未证实已死。"),
         why: s("TCP 本身没有心跳: 未设置 SO_KEEPALIVE 时, 对端已消失的空闲连接会一直保持 ESTABLISHED, 直到进程主动关闭。每个连接占用一个文件描述符、内存, 往往还占用应用的连接名额 (如代理的最大连接数), 于是会像事故中的 FTP 代理那样积压数天。"),
@@ -99,17 +116,18 @@ fn keepalive_coverage(e: &KeepaliveCoverage) -> Words {
 fn close_wait_leak(e: &CloseWaitLeak) -> Words {
     let top = &e.groups[0];
     let (leaked, pid, port, name) = (e.leaked, top.pid, top.local_port, &top.process);
+    let (holder, restart) = (who(name, pid, &top.service), restart(&top.service));
     Words {
-        title: format!("{leaked} 个 CLOSE-WAIT 套接字: 对端已关闭, 应用却从未 close(); 最多的在 {name}/{pid} 端口 {port}"),
+        title: format!("{leaked} 个 CLOSE-WAIT 套接字: 对端已关闭, 应用却从未 close(); 最多的在 {holder} 端口 {port}"),
         detail: format!(
-            "{name} 持有其中 {} 个, 最久的已静默 {}。CLOSE-WAIT 只有在所属进程调用 close() 后才会结束。",
+            "{holder} 持有其中 {} 个, 最久的已静默 {}。CLOSE-WAIT 只有在所属进程调用 close() 后才会结束。",
             top.count,
             human_ms(top.max_idle_ms)
         ),
         why: s("这是应用程序的缺陷 (套接字泄漏: 出错路径未关闭就返回、连接池从不检查连接)。没有任何 sysctl 能缩短 CLOSE-WAIT。销毁这些套接字 (ss -K) 只会重置连接, 并不会归还泄漏的文件描述符: 进程会一直持有它们直到关闭或退出, 因此仍会耗尽 fd。"),
         fix: vec![
             format!("sockdoc list -p state close-wait pid {pid}   # 哪些对端, 多久了"),
-            format!("修复 {name} 中未调用 close() 的代码路径 (或重启它以立即释放这些 fd)"),
+            format!("修复 {name} 中未调用 close() 的代码路径 (或重启它以立即释放这些 fd{restart})"),
         ],
     }
 }
@@ -118,7 +136,7 @@ fn unreachable_peers(e: &UnreachablePeers) -> Words {
     let top = &e.groups[0];
     let (total, peer, retries2) = (e.connections, &top.remote_ip, e.tcp_retries2);
     Words {
-        title: format!("{total} 个连接正在向无响应的对端重传; 最多的指向 {peer} ({})", top.process),
+        title: format!("{total} 个连接正在向无响应的对端重传; 最多的指向 {peer} ({})", who_inner(&top.process, top.pid, &top.service)),
         detail: format!(
             "这些连接的重传定时器正在运行 (已重传最多 {} 次)。内核在 net.ipv4.tcp_retries2 = {retries2} 次重传后放弃 (默认 15 次约 15 分钟)。",
             top.max_retrans
@@ -171,8 +189,11 @@ fn listen_overflow(e: &ListenOverflow) -> Words {
         (e.listen_overflows_delta, e.listen_drops_delta, e.somaxconn);
     let title = match e.groups.first() {
         Some(g) => format!(
-            "端口 {} ({}/{}) 的 accept 队列已有 {} 个连接, backlog 为 {}: 新连接被丢弃",
-            g.local_port, g.process, g.pid, g.accept_queue, g.backlog
+            "端口 {} ({}) 的 accept 队列已有 {} 个连接, backlog 为 {}: 新连接被丢弃",
+            g.local_port,
+            who_inner(&g.process, g.pid, &g.service),
+            g.accept_queue,
+            g.backlog
         ),
         None => format!(
             "刚才的采样间隔内有 {overflows} 个连接因 accept 队列已满被丢弃 (ListenOverflows)"
@@ -224,10 +245,11 @@ fn syn_sent_fanout(e: &SynSentFanout) -> Words {
         &top.process,
         &top.top_destination,
     );
+    let holder = who(name, pid, &top.service);
     let detail = s("SYN-SENT 表示我方的 SYN 尚未得到应答; 内核会重试 net.ipv4.tcp_syn_retries 次 (默认 6 次约 2 分钟) 后 connect() 才失败。");
     if e.scanning {
         Words {
-            title: format!("{total} 个连接尝试 (SYN-SENT) 指向 {hosts} 个不同主机, 大多来自 {name}/{pid}: 扫描或蠕虫式行为"),
+            title: format!("{total} 个连接尝试 (SYN-SENT) 指向 {hosts} 个不同主机, 大多来自 {holder}: 扫描或蠕虫式行为"),
             detail,
             why: s("很少有正常程序会向大量不应答的主机发起连接: 这正是扫描器和蠕虫的特征, 首先要排除主机已被入侵。"),
             fix: vec![
@@ -237,7 +259,7 @@ fn syn_sent_fanout(e: &SynSentFanout) -> Words {
         }
     } else {
         Words {
-            title: format!("{total} 个连接尝试 (SYN-SENT) 卡在 {hosts} 个主机上, 大多由 {name}/{pid} 发往 {top_dest}: 上游不可达"),
+            title: format!("{total} 个连接尝试 (SYN-SENT) 卡在 {hosts} 个主机上, 大多由 {holder} 发往 {top_dest}: 上游不可达"),
             detail,
             why: s("丢弃 SYN 的后端、DNS 或代理 (宕机、被防火墙拦截、黑洞路由) 会让每个调用方都等满 SYN 重试时间; 线程和连接池随之被占满。"),
             fix: vec![
@@ -275,8 +297,10 @@ fn udp_trouble(e: &UdpTrouble) -> Words {
     let (rcvbuf, inerr, total) = (e.rcvbuf_errors_delta, e.in_errors_delta, e.udp_sockets);
     let title = match e.groups.first() {
         Some(g) if rcvbuf == 0 && inerr == 0 => format!(
-            "{}/{} 持有 {} 个 UDP 套接字, 涉及 {} 个端口",
-            g.process, g.pid, g.sockets, g.ports
+            "{} 持有 {} 个 UDP 套接字, 涉及 {} 个端口",
+            who(&g.process, g.pid, &g.service),
+            g.sockets,
+            g.ports
         ),
         _ => format!(
             "刚才的采样间隔内有 {rcvbuf} 个 UDP 数据报因接收缓冲区不足被丢弃 ({inerr} 个输入错误)"

@@ -1,5 +1,5 @@
 //! Counting sockets: the state histogram per protocol and `--by` groupings (remote IP, ports, process,
-//! systemd unit, cgroup, peer prefix...) with top-N. Streaming: a socket is counted and forgotten, keys
+//! systemd unit, container, pod, cgroup, peer prefix...) with top-N. Streaming: a socket is counted and forgotten, keys
 //! are small values (addresses, ports, pids, cgroup ids), formatted only for the rows shown.
 
 use std::net::IpAddr;
@@ -52,6 +52,10 @@ pub enum GroupBy {
     Process,
     /// The systemd unit of the socket's cgroup (the cgroup's path when it has none).
     Unit,
+    /// The container of the socket's cgroup; sockets of cgroups outside any container share one row.
+    Container,
+    /// The Kubernetes pod of the socket's cgroup; sockets outside any pod share one row.
+    Pod,
     /// The socket's cgroup.
     Cgroup,
     /// Remote address truncated to a prefix (IPv4 bits, IPv6 bits).
@@ -69,6 +73,8 @@ impl GroupBy {
             GroupBy::LocalPort => "local-port",
             GroupBy::Process => "process",
             GroupBy::Unit => "unit",
+            GroupBy::Container => "container",
+            GroupBy::Pod => "pod",
             GroupBy::Cgroup => "cgroup",
             GroupBy::PeerPrefix(..) => "peer-prefix",
         }
@@ -84,6 +90,8 @@ impl GroupBy {
             "local-port" | "sport" | "port" => GroupBy::LocalPort,
             "process" | "proc" => GroupBy::Process,
             "unit" | "service" => GroupBy::Unit,
+            "container" => GroupBy::Container,
+            "pod" => GroupBy::Pod,
             "cgroup" => GroupBy::Cgroup,
             "peer-prefix" | "prefix" => GroupBy::PeerPrefix(prefix4.min(32), prefix6.min(128)),
             _ => return None,
@@ -97,7 +105,10 @@ impl GroupBy {
     /// Keyed by cgroup id: the ids are counted as they stream in and named afterwards
     /// ([`Tally::cgroup_ids`], [`Tally::resolve_services`]).
     pub fn needs_cgroups(self) -> bool {
-        matches!(self, GroupBy::Unit | GroupBy::Cgroup)
+        matches!(
+            self,
+            GroupBy::Unit | GroupBy::Container | GroupBy::Pod | GroupBy::Cgroup
+        )
     }
 }
 
@@ -112,6 +123,15 @@ pub enum Key {
     /// The cgroup id of a unit's cgroup (of the socket's cgroup until
     /// [`Tally::resolve_services`]); 0 = no cgroup (TIME-WAIT, request sockets).
     Unit(u64),
+    /// The cgroup id standing for a container (the lowest id counted in it; the socket's own
+    /// cgroup until [`Tally::resolve_services`]); 0 = no cgroup.
+    Container(u64),
+    /// Sockets of cgroups outside any container.
+    NoContainer,
+    /// The cgroup id standing for a pod, as [`Key::Container`] for containers; 0 = no cgroup.
+    Pod(u64),
+    /// Sockets of cgroups outside any pod.
+    NoPod,
     /// A socket's cgroup id; 0 = none.
     Cgroup(u64),
     Prefix(Family, Addr, u8),
@@ -137,12 +157,32 @@ impl Key {
             GroupBy::LocalPort => Key::Port(s.local_port),
             GroupBy::Process => Key::owner(s.inode, owners),
             GroupBy::Unit => Key::Unit(s.cgroup_id),
+            GroupBy::Container => Key::Container(s.cgroup_id),
+            GroupBy::Pod => Key::Pod(s.cgroup_id),
             GroupBy::Cgroup => Key::Cgroup(s.cgroup_id),
             GroupBy::PeerPrefix(p4, p6) => {
                 let bits = if s.family == Family::V4 { p4 } else { p6 };
                 Key::Prefix(s.family, mask(s.remote, bits), bits)
             }
         }
+    }
+}
+
+/// The container's (pod's) identity and the cgroup id of a `Key::Container` (`Key::Pod`) whose
+/// cgroup is in one.
+fn member(k: &Key, services: &Services) -> Option<(String, u64)> {
+    let (id, pod) = match *k {
+        Key::Container(id) => (id, false),
+        Key::Pod(id) => (id, true),
+        _ => return None,
+    };
+    let Lookup::Found(s) = services.get(id) else {
+        return None;
+    };
+    if pod {
+        s.pod.as_ref().map(|p| (p.uid.clone(), id))
+    } else {
+        s.container.as_ref().map(|c| (c.id.clone(), id))
     }
 }
 
@@ -166,8 +206,10 @@ pub struct Row {
 }
 
 impl Row {
-    /// The key as users read it: `10.0.0.1`, `:21`... Process names come from the caller, unit
-    /// names and cgroup paths from the census's `services`.
+    /// The key as users read it: `10.0.0.1`, `:21`... Process names come from the caller, unit,
+    /// container and pod names and cgroup paths from the census's `services`. The rows of sockets
+    /// outside any container or pod read `no-container` and `no-pod` here (a stable key for JSON);
+    /// text output shows the catalog's words for them instead.
     pub fn key_text(
         &self,
         proc_name: &dyn Fn(u32) -> Option<String>,
@@ -183,20 +225,43 @@ impl Row {
                 None => format!("pid {p}"),
             },
             Key::Prefix(f, a, bits) => format!("{}/{bits}", fmt_ip(a.to_ip(f))),
-            Key::Unit(id) | Key::Cgroup(id) => {
-                let unit = matches!(self.key, Key::Unit(_));
-                let look = match services {
-                    _ if id == 0 => Lookup::NoCgroup,
-                    Some(s) => s.get(id),
-                    None => Lookup::Unknown(id),
-                };
-                match look {
+            Key::NoContainer => "no-container".to_string(),
+            Key::NoPod => "no-pod".to_string(),
+            Key::Unit(id) | Key::Container(id) | Key::Pod(id) | Key::Cgroup(id) => {
+                match self.lookup(services) {
                     Lookup::NoCgroup => "-".to_string(),
-                    Lookup::Unknown(id) => format!("cgroup #{id}"),
-                    Lookup::Found(s) if unit => s.unit_or_path().to_string(),
-                    Lookup::Found(s) => s.path.clone(),
+                    Lookup::Unknown(_) => format!("cgroup #{id}"),
+                    Lookup::Found(s) => match self.key {
+                        Key::Unit(_) => s.unit_or_path().to_string(),
+                        Key::Container(_) => s
+                            .container
+                            .as_ref()
+                            .map_or("no-container".to_string(), |c| c.label()),
+                        Key::Pod(_) => s.pod.as_ref().map_or("no-pod".to_string(), |p| p.label()),
+                        _ => s.path.clone(),
+                    },
                 }
             }
+        }
+    }
+}
+
+impl Row {
+    /// What the row's cgroup id stands for, for the groupings keyed by one (`None` for the others).
+    pub fn cgroup_id(&self) -> Option<u64> {
+        match self.key {
+            Key::Unit(id) | Key::Container(id) | Key::Pod(id) | Key::Cgroup(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The service of the row's cgroup id; `Unknown` for rows not keyed by one.
+    pub fn lookup<'a>(&self, services: Option<&'a Services>) -> Lookup<'a> {
+        match (self.cgroup_id(), services) {
+            (Some(0), _) => Lookup::NoCgroup,
+            (Some(id), Some(s)) => s.get(id),
+            (Some(id), None) => Lookup::Unknown(id),
+            (None, _) => Lookup::Unknown(0),
         }
     }
 }
@@ -291,7 +356,7 @@ impl Tally {
             .filter(|(by, _)| by.needs_cgroups())
             .flat_map(|(_, map)| map.keys())
             .filter_map(|k| match *k {
-                Key::Unit(id) | Key::Cgroup(id) => Some(id),
+                Key::Unit(id) | Key::Container(id) | Key::Pod(id) | Key::Cgroup(id) => Some(id),
                 _ => None,
             })
             .collect();
@@ -300,22 +365,46 @@ impl Tally {
         ids
     }
 
-    /// Count each cgroup's sockets under its unit's cgroup, now that `services` knows it. Call
-    /// once, after the last socket and merge.
+    /// Count each cgroup's sockets under its unit's cgroup, its container's or its pod's, now that
+    /// `services` knows them. Call once, after the last socket and merge.
     pub fn resolve_services(&mut self, services: &Services) {
         for (by, map) in self.by.iter().zip(self.groups.iter_mut()) {
-            if *by != GroupBy::Unit {
+            if !matches!(by, GroupBy::Unit | GroupBy::Container | GroupBy::Pod) {
                 continue;
             }
-            let mut units: FxHashMap<Key, StateCounts> = FxHashMap::default();
+            // The lowest cgroup id counted in each container (pod) stands for it.
+            let mut first: FxHashMap<String, u64> = FxHashMap::default();
+            for k in map.keys() {
+                if let Some((name, id)) = member(k, services) {
+                    let e = first.entry(name).or_insert(id);
+                    *e = (*e).min(id);
+                }
+            }
+            let mut merged: FxHashMap<Key, StateCounts> = FxHashMap::default();
             for (k, v) in map.drain() {
                 let k = match k {
                     Key::Unit(id) => Key::Unit(services.unit_id(id)),
+                    Key::Container(id) | Key::Pod(id) => {
+                        let pod = matches!(k, Key::Pod(_));
+                        match (services.get(id), member(&k, services)) {
+                            (Lookup::Found(_), Some((name, _))) => {
+                                let lead = first.get(&name).copied().unwrap_or(id);
+                                if pod {
+                                    Key::Pod(lead)
+                                } else {
+                                    Key::Container(lead)
+                                }
+                            }
+                            (Lookup::Found(_), None) if pod => Key::NoPod,
+                            (Lookup::Found(_), None) => Key::NoContainer,
+                            _ => k,
+                        }
+                    }
                     other => other,
                 };
-                units.entry(k).or_default().merge(&v);
+                merged.entry(k).or_default().merge(&v);
             }
-            *map = units;
+            *map = merged;
         }
     }
 
@@ -365,84 +454,4 @@ impl Tally {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::NoOwners;
-    use std::net::Ipv4Addr;
-
-    fn sock(state: State, remote: [u8; 4], rport: u16) -> Socket {
-        let local = (Ipv4Addr::LOCALHOST, 80).into();
-        Socket {
-            cookie: 1,
-            ..Socket::tcp(state, local, (Ipv4Addr::from(remote), rport).into())
-        }
-    }
-
-    #[test]
-    fn counts_states_and_groups() {
-        let mut t = Tally::new(&[GroupBy::RemoteIp, GroupBy::PeerPrefix(24, 64)]);
-        for i in 0..5u8 {
-            t.add(
-                &sock(State::Established, [10, 0, 0, 1], 1000 + u16::from(i)),
-                &NoOwners,
-            );
-        }
-        t.add(&sock(State::TimeWait, [10, 0, 0, 2], 1), &NoOwners);
-        t.add(&sock(State::Established, [10, 0, 1, 2], 1), &NoOwners);
-        assert_eq!(t.tcp.get(State::Established), 6);
-        assert_eq!(t.total(), 7);
-        let g = t.groupings(1);
-        assert_eq!(g[0].rows.len(), 1);
-        assert_eq!(g[0].rows[0].count, 5);
-        assert_eq!(g[0].other, 2);
-        assert_eq!(g[0].distinct, 3);
-        assert_eq!(g[1].rows[0].count, 6);
-        assert_eq!(g[1].rows[0].key_text(&|_| None, None), "10.0.0.0/24");
-    }
-
-    #[test]
-    fn merge_adds_up() {
-        let mut a = Tally::new(&[GroupBy::State]);
-        let mut b = Tally::new(&[GroupBy::State]);
-        a.add(&sock(State::Established, [1, 1, 1, 1], 1), &NoOwners);
-        b.add(&sock(State::Established, [1, 1, 1, 1], 1), &NoOwners);
-        b.add(&sock(State::CloseWait, [1, 1, 1, 1], 1), &NoOwners);
-        a.merge(b);
-        let g = a.groupings(10);
-        assert_eq!(g[0].rows[0].count, 2);
-        assert_eq!(g[0].rows[0].key_text(&|_| None, None), "ESTAB");
-        assert_eq!(
-            a.tcp.nonzero(),
-            vec![(State::Established, 2), (State::CloseWait, 1)]
-        );
-    }
-
-    #[test]
-    fn deferred_owner_grouping_matches_direct() {
-        struct Two;
-        impl Owners for Two {
-            fn any(&self, inode: u32, f: &mut dyn FnMut(u32, &str) -> bool) -> bool {
-                inode != 0 && f(100 + inode % 2, "p")
-            }
-        }
-        let by = [GroupBy::Process, GroupBy::State];
-        let (mut direct, mut deferred) = (Tally::new(&by), Tally::new(&by));
-        for i in 0..10u32 {
-            let mut s = sock(State::Established, [1, 1, 1, 1], 1);
-            s.inode = i;
-            direct.add(&s, &Two);
-            deferred.add_deferred(&s);
-        }
-        deferred.resolve(&Two);
-        assert_eq!(direct.groupings(10), deferred.groupings(10));
-    }
-
-    #[test]
-    fn prefix_masking() {
-        let a = Addr::from_ip("10.1.2.3".parse().expect("ip"));
-        assert_eq!(mask(a, 16).to_ip(Family::V4).to_string(), "10.1.0.0");
-        assert_eq!(mask(a, 0).to_ip(Family::V4).to_string(), "0.0.0.0");
-        assert_eq!(mask(a, 32), a);
-        assert_eq!(mask(a, 20).to_ip(Family::V4).to_string(), "10.1.0.0");
-    }
-}
+mod tests;
