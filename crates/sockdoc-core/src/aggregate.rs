@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use rustc_hash::FxHashMap;
 use sockdoc_diag::{Addr, Family, Proto, Socket, State};
 
-use crate::service::{Lookup, Services};
+use crate::service::{self, NamePart, Services};
 use crate::Owners;
 
 /// Per-state counts, indexed by the kernel state number (1..=11).
@@ -183,20 +183,8 @@ impl Row {
                 None => format!("pid {p}"),
             },
             Key::Prefix(f, a, bits) => format!("{}/{bits}", fmt_ip(a.to_ip(f))),
-            Key::Unit(id) | Key::Cgroup(id) => {
-                let unit = matches!(self.key, Key::Unit(_));
-                let look = match services {
-                    _ if id == 0 => Lookup::NoCgroup,
-                    Some(s) => s.get(id),
-                    None => Lookup::Unknown(id),
-                };
-                match look {
-                    Lookup::NoCgroup => "-".to_string(),
-                    Lookup::Unknown(id) => format!("cgroup #{id}"),
-                    Lookup::Found(s) if unit => s.unit_or_path().to_string(),
-                    Lookup::Found(s) => s.path.clone(),
-                }
-            }
+            Key::Unit(id) => service::name_text(services, id, NamePart::Unit),
+            Key::Cgroup(id) => service::name_text(services, id, NamePart::Cgroup),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! (`session::ServiceCache`) builds it, walking the tree again only for ids it has not seen.
 
 pub mod path;
+mod select;
 #[cfg(test)]
 mod tests;
 
@@ -16,6 +17,7 @@ use sockdoc_proc::runtimes::{PodName, Runtime};
 use sockdoc_proc::CgroupTree;
 
 pub use path::{ContainerRef, PathNames};
+pub use select::MIN_ID_PREFIX;
 
 /// A container: its runtime, id and, when the node could say, its name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +87,40 @@ pub enum Lookup<'a> {
     /// reader's cgroup namespace, or no tree could be read.
     Unknown(u64),
     Found(&'a Service),
+}
+
+/// Which name of a socket's service a view shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamePart {
+    /// The unit, else the path.
+    Unit,
+    /// The path from the cgroup2 root.
+    Cgroup,
+    /// The container's name, else its short id.
+    Container,
+    /// The pod's `namespace/name`, else its uid.
+    Pod,
+}
+
+/// The `part` of cgroup `id` as views print it: `-` for a socket without a cgroup (and for one in
+/// no container or pod), `cgroup #ID` for an id the tree does not hold (removed while its sockets
+/// stayed, or outside the reader's cgroup namespace).
+pub fn name_text(services: Option<&Services>, id: u64, part: NamePart) -> String {
+    let look = match services {
+        _ if id == 0 => Lookup::NoCgroup,
+        Some(s) => s.get(id),
+        None => Lookup::Unknown(id),
+    };
+    match look {
+        Lookup::NoCgroup => "-".to_string(),
+        Lookup::Unknown(id) => format!("cgroup #{id}"),
+        Lookup::Found(s) => match part {
+            NamePart::Unit => s.unit_or_path().to_string(),
+            NamePart::Cgroup => s.path.clone(),
+            NamePart::Container => s.container.as_ref().map_or("-".into(), Container::label),
+            NamePart::Pod => s.pod.as_ref().map_or("-".into(), Pod::label),
+        },
+    }
 }
 
 /// The services of one census, by cgroup id.

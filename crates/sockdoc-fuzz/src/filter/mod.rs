@@ -13,7 +13,7 @@ mod gen;
 use rand::RngExt;
 use sockdoc_core::filter::{help_text, keywords, Filter};
 use sockdoc_core::Owners;
-use sockdoc_diag::bytecode::run;
+use sockdoc_diag::bytecode::{run, Subject};
 use sockdoc_diag::{parse_replies, Family, Proto, Socket};
 
 use crate::runner::{Rng, Stats, Target};
@@ -276,15 +276,7 @@ fn check_socket(
         ));
     }
     if let Some(prog) = program {
-        let verdict = run(
-            prog,
-            s.local_port,
-            s.remote_port,
-            s.family,
-            &s.local,
-            &s.remote,
-            s.ifindex,
-        );
+        let verdict = run(prog, &Subject::from(s));
         if verdict != Some(true) {
             return Err(format!(
                 "kernel bytecode says {verdict:?} for a matching {}",
