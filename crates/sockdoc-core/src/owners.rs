@@ -17,11 +17,11 @@ pub trait Owners {
     }
 }
 
-/// Process owners joined with the services of one census: what a filter with `unit`, `container`
-/// or `pod` is judged with.
+/// Process owners joined with the services of one census (when it named them): what a filter with
+/// `unit`, `container` or `pod` is judged with.
 pub struct WithServices<'a> {
     pub owners: &'a dyn Owners,
-    pub services: &'a Services,
+    pub services: Option<&'a Services>,
 }
 
 impl Owners for WithServices<'_> {
@@ -30,7 +30,7 @@ impl Owners for WithServices<'_> {
     }
 
     fn service(&self, id: u64) -> Option<&Service> {
-        match self.services.get(id) {
+        match self.services?.get(id) {
             Lookup::Found(s) => Some(s),
             Lookup::NoCgroup | Lookup::Unknown(_) => None,
         }

@@ -68,6 +68,15 @@ impl Sample {
             .map_or(&NoOwners as &dyn Owners, |f| &*f.map as &dyn Owners)
     }
 
+    /// The owners and the services, as filters judge with them (a reaper's rules, a treatment's
+    /// narrowing words).
+    pub fn judge(&self) -> WithServices<'_> {
+        WithServices {
+            owners: self.owners(),
+            services: self.services.as_ref(),
+        }
+    }
+
     /// The owner map itself, when read.
     pub fn owner_map(&self) -> Option<&SocketOwners> {
         self.owners.as_ref().map(|f| &*f.map)
@@ -286,16 +295,11 @@ impl Session {
                 (None, Some(m)) => m,
                 (None, None) => &NoOwners,
             };
-            match &services {
-                Some(services) => {
-                    let o = WithServices {
-                        owners: o,
-                        services,
-                    };
-                    sample.sockets.retain(|s| filter.matches(s, &o));
-                }
-                None => sample.sockets.retain(|s| filter.matches(s, o)),
-            }
+            let o = WithServices {
+                owners: o,
+                services: services.as_ref(),
+            };
+            sample.sockets.retain(|s| filter.matches(s, &o));
         }
         if let Some(services) = services {
             sample.notes.extend(services.notes.iter().cloned());
