@@ -12,9 +12,11 @@ mod gen;
 
 use rand::RngExt;
 use sockdoc_core::filter::{help_text, keywords, Filter};
+use sockdoc_core::service::{self, Container, Pod, Service};
 use sockdoc_core::Owners;
 use sockdoc_diag::bytecode::{run, Subject};
 use sockdoc_diag::{parse_replies, Family, Proto, Socket};
+use sockdoc_proc::runtimes::PodName;
 
 use crate::runner::{Rng, Stats, Target};
 
@@ -32,7 +34,8 @@ pub struct FilterTarget {
     samples: Vec<Socket>,
 }
 
-/// Owners for evaluation: a few names, one with a space, by inode.
+/// Owners for evaluation: a few names, one with a space, by inode; and services for cgroup ids 1
+/// to 3 (a unit, a Podman container, a Kubernetes pod; 0 has no cgroup).
 struct FakeOwners;
 
 impl Owners for FakeOwners {
@@ -43,6 +46,43 @@ impl Owners for FakeOwners {
         }
         let name = NAMES[inode as usize % NAMES.len()];
         f(inode % 1000, name) || (inode.is_multiple_of(3) && f(inode % 1000 + 1, "worker"))
+    }
+
+    fn service(&self, id: u64) -> Option<&Service> {
+        static SERVICES: std::sync::OnceLock<Vec<Service>> = std::sync::OnceLock::new();
+        let all = SERVICES.get_or_init(|| {
+            SERVICE_PATHS
+                .iter()
+                .zip(1u64..)
+                .map(|(p, id)| fake_service(id, p))
+                .collect()
+        });
+        all.iter().find(|s| s.cgroup_id == id)
+    }
+}
+
+/// The service of cgroup `id` at `path`, named as the census names it (containers called
+/// `web-1`, pods `shop/cart-7`).
+fn fake_service(id: u64, path: &str) -> Service {
+    let names = service::path::parse(path);
+    Service {
+        cgroup_id: id,
+        path: path.to_string(),
+        unit: names.unit.map(|(_, u)| u),
+        unit_id: id,
+        slice: names.slice,
+        container: names.container.map(|c| Container {
+            runtime: c.runtime,
+            id: c.id,
+            name: Some("web-1".into()),
+        }),
+        pod: names.pod_uid.map(|uid| Pod {
+            uid,
+            name: Some(PodName {
+                namespace: "shop".into(),
+                name: "cart-7".into(),
+            }),
+        }),
     }
 }
 impl Target for FilterTarget {
