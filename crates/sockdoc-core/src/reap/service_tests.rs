@@ -5,7 +5,7 @@ use sockdoc_diag::{Socket, State};
 
 use super::*;
 use crate::filter::Filter;
-use crate::service::{path, Service};
+use crate::service::{NoNames, Service};
 use crate::{NoOwners, Owners};
 
 /// The service of cgroup 7: `/system.slice/api.service/worker`.
@@ -18,19 +18,7 @@ impl Owners for Api {
     fn service(&self, id: u64) -> Option<&Service> {
         static API: std::sync::OnceLock<Service> = std::sync::OnceLock::new();
         (id == 7).then(|| {
-            API.get_or_init(|| {
-                let p = "/system.slice/api.service/worker";
-                let names = path::parse(p);
-                Service {
-                    cgroup_id: 7,
-                    path: p.into(),
-                    unit: names.unit.map(|(_, u)| u),
-                    unit_id: 7,
-                    slice: names.slice,
-                    container: None,
-                    pod: None,
-                }
-            })
+            API.get_or_init(|| Service::at_path(7, "/system.slice/api.service/worker", &NoNames))
         })
     }
 }

@@ -137,6 +137,18 @@ pub trait NameBook {
     fn pod(&self, uid: &str) -> Option<PodName>;
 }
 
+/// A node that names nothing: containers get their short ids, pods their uids.
+pub struct NoNames;
+
+impl NameBook for NoNames {
+    fn container(&self, _: Runtime, _: &str) -> Option<String> {
+        None
+    }
+    fn pod(&self, _: &str) -> Option<PodName> {
+        None
+    }
+}
+
 impl Services {
     /// No services: the tree could not be read (`note` says why).
     pub fn unavailable(note: String) -> Services {
@@ -196,15 +208,27 @@ impl Services {
 
 /// Cgroup `id` of `tree`, named.
 fn service(tree: &CgroupTree, id: u64, book: &dyn NameBook) -> Option<Service> {
-    let path = tree.path(id)?;
-    let names = path::parse(&path);
-    let unit_id = match &names.unit {
-        Some((at, _)) => tree
+    let (mut svc, unit_at) = named(id, tree.path(id)?, book);
+    if let Some(at) = unit_at {
+        svc.unit_id = tree
             .ids_down(id)
-            .and_then(|ids| ids.get(*at).copied())
-            .unwrap_or(id),
-        None => id,
-    };
+            .and_then(|ids| ids.get(at).copied())
+            .unwrap_or(id);
+    }
+    Some(svc)
+}
+
+impl Service {
+    /// The service of cgroup `id` at `path`, named with `book`, without a tree: its unit's own
+    /// cgroup id is not known, so `unit_id` is `id` (recorded paths, tests).
+    pub fn at_path(id: u64, path: &str, book: &dyn NameBook) -> Service {
+        named(id, path.to_string(), book).0
+    }
+}
+
+/// Cgroup `id` at `path`, named, and the index of its unit's component in the path.
+fn named(id: u64, path: String, book: &dyn NameBook) -> (Service, Option<usize>) {
+    let names = path::parse(&path);
     let container = names.container.map(|c| Container {
         name: if c.named {
             Some(c.id.clone())
@@ -218,13 +242,15 @@ fn service(tree: &CgroupTree, id: u64, book: &dyn NameBook) -> Option<Service> {
         name: book.pod(&uid),
         uid,
     });
-    Some(Service {
+    let unit_at = names.unit.as_ref().map(|(at, _)| *at);
+    let svc = Service {
         cgroup_id: id,
         path,
         unit: names.unit.map(|(_, u)| u),
-        unit_id,
+        unit_id: id,
         slice: names.slice,
         container,
         pod,
-    })
+    };
+    (svc, unit_at)
 }

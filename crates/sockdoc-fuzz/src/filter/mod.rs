@@ -12,11 +12,11 @@ mod gen;
 
 use rand::RngExt;
 use sockdoc_core::filter::{help_text, keywords, Filter};
-use sockdoc_core::service::{self, Container, Pod, Service};
+use sockdoc_core::service::{NameBook, Service};
 use sockdoc_core::Owners;
 use sockdoc_diag::bytecode::{run, Subject};
 use sockdoc_diag::{parse_replies, Family, Proto, Socket};
-use sockdoc_proc::runtimes::PodName;
+use sockdoc_proc::runtimes::{PodName, Runtime};
 
 use crate::runner::{Rng, Stats, Target};
 
@@ -54,37 +54,28 @@ impl Owners for FakeOwners {
             SERVICE_PATHS
                 .iter()
                 .zip(1u64..)
-                .map(|(p, id)| fake_service(id, p))
+                .map(|(p, id)| Service::at_path(id, p, &Book))
                 .collect()
         });
         all.iter().find(|s| s.cgroup_id == id)
     }
 }
 
-/// The service of cgroup `id` at `path`, named as the census names it (containers called
-/// `web-1`, pods `shop/cart-7`).
-fn fake_service(id: u64, path: &str) -> Service {
-    let names = service::path::parse(path);
-    Service {
-        cgroup_id: id,
-        path: path.to_string(),
-        unit: names.unit.map(|(_, u)| u),
-        unit_id: id,
-        slice: names.slice,
-        container: names.container.map(|c| Container {
-            runtime: c.runtime,
-            id: c.id,
-            name: Some("web-1".into()),
-        }),
-        pod: names.pod_uid.map(|uid| Pod {
-            uid,
-            name: Some(PodName {
-                namespace: "shop".into(),
-                name: "cart-7".into(),
-            }),
-        }),
+/// The node's names: every container is `web-1`, every pod `shop/cart-7`.
+struct Book;
+
+impl NameBook for Book {
+    fn container(&self, _: Runtime, _: &str) -> Option<String> {
+        Some("web-1".into())
+    }
+    fn pod(&self, _: &str) -> Option<PodName> {
+        Some(PodName {
+            namespace: "shop".into(),
+            name: "cart-7".into(),
+        })
     }
 }
+
 impl Target for FilterTarget {
     const NAME: &'static str = "filter";
     const STATS: &'static [&'static str] =

@@ -7,7 +7,7 @@ use sockdoc_diag::{BcExpr, Socket};
 use sockdoc_proc::runtimes::{PodName, Runtime};
 
 use super::{canon, parse, parse_err, sock};
-use crate::service::{path, Container, Pod, Service};
+use crate::service::{NameBook, Service};
 use crate::{NoOwners, Owners};
 
 const ID: &str = "4f0b2d3c5e6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e";
@@ -16,34 +16,27 @@ const UID: &str = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b";
 /// Services by cgroup id, named from their paths as the census names them.
 struct Named(FxHashMap<u64, Service>);
 
+/// The node's names: the Podman container is `web-1`, every pod `shop/cart-7`.
+struct Book;
+
+impl NameBook for Book {
+    fn container(&self, runtime: Runtime, _: &str) -> Option<String> {
+        (runtime == Runtime::Podman).then(|| "web-1".to_string())
+    }
+    fn pod(&self, _: &str) -> Option<PodName> {
+        Some(PodName {
+            namespace: "shop".into(),
+            name: "cart-7".into(),
+        })
+    }
+}
+
 impl Named {
     fn new(paths: &[(u64, &str)]) -> Named {
-        let mut m = FxHashMap::default();
-        for &(id, p) in paths {
-            let names = path::parse(p);
-            m.insert(
-                id,
-                Service {
-                    cgroup_id: id,
-                    path: p.to_string(),
-                    unit: names.unit.map(|(_, u)| u),
-                    unit_id: id,
-                    slice: names.slice,
-                    container: names.container.map(|c| Container {
-                        runtime: c.runtime,
-                        name: (c.runtime == Runtime::Podman).then(|| "web-1".to_string()),
-                        id: c.id,
-                    }),
-                    pod: names.pod_uid.map(|uid| Pod {
-                        uid,
-                        name: Some(PodName {
-                            namespace: "shop".into(),
-                            name: "cart-7".into(),
-                        }),
-                    }),
-                },
-            );
-        }
+        let m = paths
+            .iter()
+            .map(|&(id, p)| (id, Service::at_path(id, p, &Book)))
+            .collect();
         Named(m)
     }
 }
