@@ -36,4 +36,4 @@ pub mod session;
 pub mod sysctl_audit;
 pub mod units;
 
-pub use owners::{NoOwners, Owners};
+pub use owners::{NoOwners, Owners, WithServices};

@@ -3,10 +3,38 @@
 
 use sockdoc_proc::SocketOwners;
 
-/// Answers who owns a socket inode.
+use crate::service::{Lookup, Service, Services};
+
+/// Answers who owns a socket inode, and which service a cgroup id is.
 pub trait Owners {
     /// Call `f(pid, process_name)` for each owner of `inode` until it returns `true`; return whether it did.
     fn any(&self, inode: u32, f: &mut dyn FnMut(u32, &str) -> bool) -> bool;
+
+    /// The service of cgroup `id`, when services were named for this census (`None` also for a
+    /// socket without a cgroup, id 0).
+    fn service(&self, _id: u64) -> Option<&Service> {
+        None
+    }
+}
+
+/// Process owners joined with the services of one census (when it named them): what a filter with
+/// `unit`, `container` or `pod` is judged with.
+pub struct WithServices<'a> {
+    pub owners: &'a dyn Owners,
+    pub services: Option<&'a Services>,
+}
+
+impl Owners for WithServices<'_> {
+    fn any(&self, inode: u32, f: &mut dyn FnMut(u32, &str) -> bool) -> bool {
+        self.owners.any(inode, f)
+    }
+
+    fn service(&self, id: u64) -> Option<&Service> {
+        match self.services?.get(id) {
+            Lookup::Found(s) => Some(s),
+            Lookup::NoCgroup | Lookup::Unknown(_) => None,
+        }
+    }
 }
 
 /// No process information (the view did not ask for it).

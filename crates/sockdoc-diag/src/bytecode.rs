@@ -5,7 +5,7 @@
 //! is its own length (programs are walked linearly), `no` is a forward jump; a program accepts a socket
 //! when it runs exactly to its end and rejects it when it jumps 4 bytes past the end.
 
-use crate::record::{Addr, Family};
+use crate::record::{Addr, Family, Socket};
 use crate::wire::bc;
 
 /// The largest program [`BcExpr::compile`] builds.
@@ -31,6 +31,9 @@ pub enum BcExpr {
     Dst(HostCond),
     /// Bound to interface index.
     Dev(u32),
+    /// In the cgroup v2 of this id (`INET_DIAG_BC_CGROUP_COND`: the op, then the id as a u64).
+    /// Sockets without a cgroup (TIME-WAIT, request sockets) carry id 0 and never match an id.
+    Cgroup(u64),
 }
 
 /// An address prefix and optional port, as in `inet_diag_hostcond`.
@@ -84,6 +87,7 @@ impl BcExpr {
             BcExpr::Not(a) => a.encoded_len().saturating_add(4),
             BcExpr::SportGe(_) | BcExpr::SportLe(_) | BcExpr::DportGe(_) | BcExpr::DportLe(_) => 8,
             BcExpr::Dev(_) => 8,
+            BcExpr::Cgroup(_) => 12,
             BcExpr::Src(h) | BcExpr::Dst(h) => match h.family {
                 None => 12,
                 Some(Family::V4) => 16,
@@ -140,6 +144,10 @@ fn emit(e: &BcExpr, out: &mut Vec<u8>) {
             op(out, bc::DEV_COND, 8, 12);
             out.extend_from_slice(&ifindex.to_ne_bytes());
         }
+        BcExpr::Cgroup(id) => {
+            op(out, bc::CGROUP_COND, 12, 16);
+            out.extend_from_slice(&id.to_ne_bytes());
+        }
         BcExpr::And(a, b) => {
             emit(a, out);
             let a_end = out.len();
@@ -181,17 +189,45 @@ fn retarget(out: &mut [u8], from: usize, to: usize, old: usize, new: usize) {
     }
 }
 
+/// What a program looks at in one socket (see [`run`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    pub sport: u16,
+    pub dport: u16,
+    pub family: Family,
+    pub src: &'a Addr,
+    pub dst: &'a Addr,
+    pub ifindex: u32,
+    /// 0 for a socket without a cgroup.
+    pub cgroup_id: u64,
+}
+
+impl<'a> From<&'a Socket> for Subject<'a> {
+    fn from(s: &'a Socket) -> Subject<'a> {
+        Subject {
+            sport: s.local_port,
+            dport: s.remote_port,
+            family: s.family,
+            src: &s.local,
+            dst: &s.remote,
+            ifindex: s.ifindex,
+            cgroup_id: s.cgroup_id,
+        }
+    }
+}
+
 /// Run a compiled program the way the kernel does, for tests: `Some(true)` accept, `Some(false)` reject,
-/// `None` when the program is malformed. `sock` gives (sport, dport, family, src, dst, ifindex).
-pub fn run(
-    prog: &[u8],
-    sport: u16,
-    dport: u16,
-    family: Family,
-    src: &Addr,
-    dst: &Addr,
-    ifindex: u32,
-) -> Option<bool> {
+/// `None` when the program is malformed.
+pub fn run(prog: &[u8], sock: &Subject<'_>) -> Option<bool> {
+    let Subject {
+        sport,
+        dport,
+        family,
+        src,
+        dst,
+        ifindex,
+        cgroup_id,
+    } = *sock;
     let mut pc = 0usize;
     let len = prog.len();
     while pc < len {
@@ -210,6 +246,10 @@ pub fn run(
             bc::DEV_COND => {
                 let b = prog.get(pc + 4..pc + 8)?;
                 ifindex == u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+            }
+            bc::CGROUP_COND => {
+                let b: [u8; 8] = prog.get(pc + 4..pc + 12)?.try_into().ok()?;
+                cgroup_id == u64::from_ne_bytes(b)
             }
             bc::S_COND | bc::D_COND => {
                 let fam = *prog.get(pc + 4)?;

@@ -80,6 +80,8 @@ pub mod bc {
     pub const S_COND: u8 = 7;
     pub const D_COND: u8 = 8;
     pub const DEV_COND: u8 = 9;
+    /// The socket's cgroup v2 id equals the u64 after the op (kernel 5.9+).
+    pub const CGROUP_COND: u8 = 13;
 }
 
 /// Round up to the 4-byte netlink alignment.

@@ -2,7 +2,7 @@
 //! `bytecode::run` agreeing with direct evaluation on random expressions.
 
 use proptest::prelude::*;
-use sockdoc_diag::bytecode::{prefix_match, run};
+use sockdoc_diag::bytecode::{prefix_match, run, Subject};
 use sockdoc_diag::{Addr, BcExpr, Family, HostCond};
 
 /// The kernel's `inet_diag_bc_audit`, restated: walk by `yes`, every `no` lands on an op boundary or
@@ -16,6 +16,7 @@ fn audit(prog: &[u8]) -> bool {
         let yes = usize::from(prog[pc + 1]);
         let min = match code {
             2..=5 | 9 => 8,
+            13 => 12,
             7 | 8 => {
                 12 + if prog[pc + 4] == 2 {
                     4
@@ -54,6 +55,21 @@ struct Sock {
     src: Addr,
     dst: Addr,
     ifindex: u32,
+    cgroup_id: u64,
+}
+
+impl Sock {
+    fn subject(&self) -> Subject<'_> {
+        Subject {
+            sport: self.sport,
+            dport: self.dport,
+            family: self.family,
+            src: &self.src,
+            dst: &self.dst,
+            ifindex: self.ifindex,
+            cgroup_id: self.cgroup_id,
+        }
+    }
 }
 
 fn eval(e: &BcExpr, s: &Sock) -> bool {
@@ -68,6 +84,7 @@ fn eval(e: &BcExpr, s: &Sock) -> bool {
         BcExpr::Src(h) => host(h, s.family, &s.src, s.sport),
         BcExpr::Dst(h) => host(h, s.family, &s.dst, s.dport),
         BcExpr::Dev(i) => s.ifindex == *i,
+        BcExpr::Cgroup(id) => s.cgroup_id == *id,
     }
 }
 
@@ -136,6 +153,7 @@ fn arb_leaf() -> impl Strategy<Value = BcExpr> {
             port: Some(21)
         })),
         (1u32..3).prop_map(BcExpr::Dev),
+        (0u64..3).prop_map(BcExpr::Cgroup),
     ]
 }
 
@@ -165,8 +183,9 @@ fn arb_sock() -> impl Strategy<Value = Sock> {
         arb_addr(),
         any::<bool>(),
         1u32..3,
+        0u64..3,
     )
-        .prop_map(|(sport, dport, src, dst, mapped, ifindex)| {
+        .prop_map(|(sport, dport, src, dst, mapped, ifindex, cgroup_id)| {
             if mapped {
                 let v6 = |a: Addr| {
                     let mut b = [0u8; 16];
@@ -182,6 +201,7 @@ fn arb_sock() -> impl Strategy<Value = Sock> {
                     src: v6(src),
                     dst: v6(dst),
                     ifindex,
+                    cgroup_id,
                 }
             } else {
                 Sock {
@@ -191,6 +211,7 @@ fn arb_sock() -> impl Strategy<Value = Sock> {
                     src,
                     dst,
                     ifindex,
+                    cgroup_id,
                 }
             }
         })
@@ -202,16 +223,42 @@ proptest! {
     fn compiled_programs_pass_audit_and_agree(e in arb_expr(), s in arb_sock()) {
         let prog = e.compile().expect("program fits");
         prop_assert!(audit(&prog), "audit failed for {e:?}: {prog:?}");
-        let got = run(&prog, s.sport, s.dport, s.family, &s.src, &s.dst, s.ifindex);
+        let got = run(&prog, &s.subject());
         prop_assert_eq!(got, Some(eval(&e, &s)), "{:?} on {:?}", e, s);
+    }
+}
+
+fn sock(sport: u16, cgroup_id: u64) -> Sock {
+    Sock {
+        sport,
+        dport: 5,
+        family: Family::V4,
+        src: Addr::default(),
+        dst: Addr::default(),
+        ifindex: 0,
+        cgroup_id,
     }
 }
 
 #[test]
 fn port_equality_program() {
     let p = BcExpr::sport_eq(21).compile().expect("program fits");
-    let a = Addr::default();
-    assert_eq!(run(&p, 21, 5, Family::V4, &a, &a, 0), Some(true));
-    assert_eq!(run(&p, 22, 5, Family::V4, &a, &a, 0), Some(false));
-    assert_eq!(run(&p, 20, 5, Family::V4, &a, &a, 0), Some(false));
+    assert_eq!(run(&p, &sock(21, 0).subject()), Some(true));
+    assert_eq!(run(&p, &sock(22, 0).subject()), Some(false));
+    assert_eq!(run(&p, &sock(20, 0).subject()), Some(false));
+}
+
+/// `INET_DIAG_BC_CGROUP_COND` (13): the op with `yes` 12, then the id in host order.
+#[test]
+fn cgroup_program_layout() {
+    let id = 0x0102_0304_0506_0708u64;
+    let p = BcExpr::Cgroup(id).compile().expect("program fits");
+    let mut want = vec![13u8, 12];
+    want.extend_from_slice(&16u16.to_ne_bytes());
+    want.extend_from_slice(&id.to_ne_bytes());
+    assert_eq!(p, want);
+    assert!(audit(&p));
+    assert_eq!(run(&p, &sock(1, id).subject()), Some(true));
+    assert_eq!(run(&p, &sock(1, id + 1).subject()), Some(false));
+    assert_eq!(run(&p, &sock(1, 0).subject()), Some(false));
 }

@@ -64,7 +64,7 @@ fn plan(cfg: &Config) -> Plan {
     let needs = Needs {
         owners: cfg.needs_processes(),
         tcp_info: true,
-        cgroups: false,
+        cgroups: cfg.needs_services(),
     };
     Plan::for_filter(Protocols::default(), cfg.census_selector(), needs)
 }

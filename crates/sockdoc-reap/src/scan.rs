@@ -45,13 +45,15 @@ impl Daemon<'_> {
             .sample(&self.ns)
             .map_err(|e| ScanError::Census(e.to_string()))?;
         let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        // The owners decided with are those the census read (a rule's selector needs them), or none.
+        // The owners decided with are those the census read (a rule's selector needs them), or none;
+        // the services too (a rule by unit or container).
+        let judge = sample.judge();
         let d = decide(
             &self.cfg,
             &mut self.tracker,
             &Input {
                 sockets: &sample.sockets,
-                owners: sample.owners(),
+                owners: &judge,
                 now_ms,
                 own_ssh: self.own_ssh,
             },

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use serde::Serialize;
+use sockdoc_core::service::{Lookup, Services};
 use sockdoc_diag::{Socket, TimerKind};
 use sockdoc_proc::{Netns, NsHolder, SocketOwners};
 
@@ -135,6 +136,62 @@ pub struct JSocket<'a> {
     pub tcp_info: Option<JTcpInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub processes: Option<Vec<JProcess<'a>>>,
+    /// Present when the census named services (a service column or filter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<JService<'a>>,
+}
+
+/// A socket's cgroup as people name it. All but `cgroup_id` are null for a socket without a
+/// cgroup (id 0) or a cgroup the tree does not hold.
+#[derive(Serialize)]
+pub struct JService<'a> {
+    pub cgroup_id: u64,
+    pub cgroup: Option<&'a str>,
+    pub unit: Option<&'a str>,
+    pub slice: Option<&'a str>,
+    pub container: Option<JContainer<'a>>,
+    pub pod: Option<JPod<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct JContainer<'a> {
+    pub runtime: &'static str,
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct JPod<'a> {
+    pub uid: &'a str,
+    pub namespace: Option<&'a str>,
+    pub name: Option<&'a str>,
+}
+
+impl<'a> JService<'a> {
+    pub fn new(cgroup_id: u64, services: &'a Services) -> JService<'a> {
+        let found = match services.get(cgroup_id) {
+            Lookup::Found(s) => Some(s),
+            Lookup::NoCgroup | Lookup::Unknown(_) => None,
+        };
+        JService {
+            cgroup_id,
+            cgroup: found.map(|s| s.path.as_str()),
+            unit: found.and_then(|s| s.unit.as_deref()),
+            slice: found.and_then(|s| s.slice.as_deref()),
+            container: found
+                .and_then(|s| s.container.as_ref())
+                .map(|c| JContainer {
+                    runtime: c.runtime.name(),
+                    id: &c.id,
+                    name: c.name.as_deref(),
+                }),
+            pod: found.and_then(|s| s.pod.as_ref()).map(|p| JPod {
+                uid: &p.uid,
+                namespace: p.name.as_ref().map(|n| n.namespace.as_str()),
+                name: p.name.as_ref().map(|n| n.name.as_str()),
+            }),
+        }
+    }
 }
 
 impl<'a> JSocket<'a> {
@@ -190,6 +247,13 @@ impl<'a> JSocket<'a> {
                     })
                     .collect()
             }),
+            service: None,
         }
+    }
+
+    /// The socket with its service, when the census named services.
+    pub fn with_service(mut self, s: &Socket, services: Option<&'a Services>) -> JSocket<'a> {
+        self.service = services.map(|v| JService::new(s.cgroup_id, v));
+        self
     }
 }

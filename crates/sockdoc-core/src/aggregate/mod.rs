@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use rustc_hash::FxHashMap;
 use sockdoc_diag::{Addr, Family, Proto, Socket, State};
 
-use crate::service::{Lookup, Services};
+use crate::service::{self, Lookup, NamePart, Services};
 use crate::Owners;
 
 /// Per-state counts, indexed by the kernel state number (1..=11).
@@ -227,21 +227,10 @@ impl Row {
             Key::Prefix(f, a, bits) => format!("{}/{bits}", fmt_ip(a.to_ip(f))),
             Key::NoContainer => "no-container".to_string(),
             Key::NoPod => "no-pod".to_string(),
-            Key::Unit(id) | Key::Container(id) | Key::Pod(id) | Key::Cgroup(id) => {
-                match self.lookup(services) {
-                    Lookup::NoCgroup => "-".to_string(),
-                    Lookup::Unknown(_) => format!("cgroup #{id}"),
-                    Lookup::Found(s) => match self.key {
-                        Key::Unit(_) => s.unit_or_path().to_string(),
-                        Key::Container(_) => s
-                            .container
-                            .as_ref()
-                            .map_or("no-container".to_string(), |c| c.label()),
-                        Key::Pod(_) => s.pod.as_ref().map_or("no-pod".to_string(), |p| p.label()),
-                        _ => s.path.clone(),
-                    },
-                }
-            }
+            Key::Unit(id) => service::name_text(services, id, NamePart::Unit),
+            Key::Container(id) => service::name_text(services, id, NamePart::Container),
+            Key::Pod(id) => service::name_text(services, id, NamePart::Pod),
+            Key::Cgroup(id) => service::name_text(services, id, NamePart::Cgroup),
         }
     }
 }

@@ -172,6 +172,19 @@ pub enum Pred {
         bytes: u64,
     },
     Timer(TimerKind),
+    /// In exactly this cgroup (ss's `cgroup PATH`): `path` from the cgroup2 root, `id` its cgroup
+    /// id, resolved when the filter was parsed.
+    Cgroup {
+        path: String,
+        id: u64,
+    },
+    /// In this systemd unit or slice, or a cgroup below it; `nginx` also names `nginx.service`, and
+    /// `*` is a wildcard.
+    Unit(NamePattern),
+    /// In this container: its name, or its id or an id prefix of at least 12 hex digits.
+    Container(String),
+    /// In this Kubernetes pod: `namespace/name`, or its uid.
+    Pod(String),
 }
 
 impl Pred {
@@ -186,6 +199,12 @@ impl Pred {
             self,
             Pred::Idle { .. } | Pred::Retrans { .. } | Pred::Unacked { .. }
         )
+    }
+
+    /// True when the predicate names services (unit, container, pod): the sockets' cgroups must be
+    /// named first. `cgroup PATH` compares ids and needs no names.
+    pub fn needs_services(&self) -> bool {
+        matches!(self, Pred::Unit(_) | Pred::Container(_) | Pred::Pod(_))
     }
 }
 
@@ -361,7 +380,7 @@ fn fmt_duration(f: &mut fmt::Formatter<'_>, ms: u64) -> fmt::Result {
     write!(f, "{ms}ms")
 }
 
-/// A process name as a filter word: bare when the lexer would keep it whole and the parser would not
+/// A name (process, unit, container, pod, cgroup path) as a filter word: bare when the lexer would keep it whole and the parser would not
 /// read it as a comparison (`lt`, `ge`, ...), quoted otherwise.
 fn fmt_name(f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
     let bare = !name.is_empty()
@@ -413,6 +432,22 @@ impl fmt::Display for Pred {
             Pred::RecvQ { op, bytes } => write!(f, "recvq {} {bytes}", op.symbol()),
             Pred::SendQ { op, bytes } => write!(f, "sendq {} {bytes}", op.symbol()),
             Pred::Timer(kind) => write!(f, "timer {}", kind.name()),
+            Pred::Cgroup { path, .. } => {
+                f.write_str("cgroup ")?;
+                fmt_name(f, path)
+            }
+            Pred::Unit(NamePattern(name)) => {
+                f.write_str("unit ")?;
+                fmt_name(f, name)
+            }
+            Pred::Container(name) => {
+                f.write_str("container ")?;
+                fmt_name(f, name)
+            }
+            Pred::Pod(name) => {
+                f.write_str("pod ")?;
+                fmt_name(f, name)
+            }
         }
     }
 }

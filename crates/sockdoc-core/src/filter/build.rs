@@ -1,5 +1,5 @@
 //! Filters built from values instead of text, for callers that hold structured fields (the reaper's
-//! `local_port`, `peer`, `state`, `process`): each value is read as a value by the same readers the
+//! `local_port`, `peer`, `state`, `process`, `unit`, `container`): each value is read as a value by the same readers the
 //! parser uses, and parts are combined as tree nodes, so no field can add words to another field or
 //! escape its parentheses the way joined text could.
 
@@ -57,6 +57,32 @@ impl Filter {
         Ok(Filter {
             expr: Some(Expr::Pred(Pred::Proc(NamePattern(name)))),
         })
+    }
+
+    /// Sockets in one of the systemd units or slices `names` (as the word `unit` takes them:
+    /// `nginx` is `nginx.service`, `*` a wildcard). The error names the value that is not one.
+    pub fn unit_any(names: &[String]) -> Result<Option<Filter>, String> {
+        Self::names_any(names, "a unit name", |n| Pred::Unit(NamePattern(n)))
+    }
+
+    /// Sockets in one of the containers `names` (name, id, or id prefix of 12+ hex digits).
+    pub fn container_any(names: &[String]) -> Result<Option<Filter>, String> {
+        Self::names_any(names, "a container name or id", Pred::Container)
+    }
+
+    fn names_any(
+        names: &[String],
+        what: &str,
+        pred: fn(String) -> Pred,
+    ) -> Result<Option<Filter>, String> {
+        let mut terms = Vec::with_capacity(names.len());
+        for n in names {
+            let name = values::name(n.trim(), what).map_err(|e| format!("{n:?}: {e}"))?;
+            terms.push(Expr::Pred(pred(name)));
+        }
+        Ok((!terms.is_empty()).then(|| Filter {
+            expr: Some(Expr::any(terms)),
+        }))
     }
 
     /// Sockets every one of `parts` accepts; each part stays a subtree of its own. Parts that match

@@ -52,6 +52,17 @@ impl Pred {
             Pred::RecvQ { op, bytes } => op.test(u64::from(s.recv_q), *bytes),
             Pred::SendQ { op, bytes } => op.test(u64::from(s.send_q), *bytes),
             Pred::Timer(kind) => s.timer.kind == *kind,
+            // Id 0 (no cgroup) is never a cgroup's id.
+            Pred::Cgroup { id, .. } => s.cgroup_id == *id,
+            Pred::Unit(NamePattern(pattern)) => owners
+                .service(s.cgroup_id)
+                .is_some_and(|svc| svc.in_unit(pattern)),
+            Pred::Container(name) => owners
+                .service(s.cgroup_id)
+                .is_some_and(|svc| svc.in_container(name)),
+            Pred::Pod(name) => owners
+                .service(s.cgroup_id)
+                .is_some_and(|svc| svc.in_pod(name)),
         }
     }
 }

@@ -23,6 +23,14 @@ FILTER (ss syntax plus sockdoc words; no filter = every socket)
   tcp  udp  proto tcp|udp  ipv4  ipv6
   proc NAME        owned by a process named NAME; * is a wildcard (proc 'nginx*', proc 'Web Content')
   pid N  uid N  inode N
+  cgroup PATH      in exactly this cgroup, PATH from the cgroup2 root as ss -e shows it
+                   (cgroup /system.slice/nginx.service); decided by the kernel, as ss does
+  unit NAME        in this systemd unit or slice, or a cgroup below it: unit nginx (= nginx.service),
+                   unit 'app-*', unit user.slice
+  container NAME   in this container: its name, or its id or an id prefix of 12+ hex digits
+  pod NS/NAME      in this Kubernetes pod (or give its uid)
+                   sockets without a cgroup (TIME-WAIT, SYN-RECV) match none of these four; they
+                   read the world-readable cgroup tree and need no root and no /proc walk
   idle OP TIME     time since the last data or ACK: 500ms 30s 5m 2h 1d (bare number = seconds);
                    only TCP connections with tcp_info have it, others never match
   keepalive        a keepalive timer is pending
@@ -33,7 +41,8 @@ FILTER (ss syntax plus sockdoc words; no filter = every socket)
   recvq OP N       Recv-Q bytes (a listener: accept queue)
   sendq OP N       Send-Q bytes (a listener: backlog)
 OP: = == eq   != ne   < lt   > gt   <= le   >= ge; omitted means = (idle needs one).
-    src, dst, dev, proc, pid, uid, inode, timer and proto take only = or !=.
+    src, dst, dev, proc, pid, uid, inode, timer, proto, cgroup, unit, container and pod take
+    only = or !=.
 Combine with  not !   and && &   or || |   ( )   and 'quotes'. Adjacent terms mean and;
 not binds tightest, then and, then or. Quote ( ) and & | ! for the shell.
 Examples:
@@ -41,5 +50,6 @@ Examples:
   dst 192.168.0.0/16 and not sport = :22
   idle > 5m and state established
   proc vsftpd or pid 42
+  unit nginx state close-wait
   tcp !keepalive state established
 ";

@@ -25,6 +25,7 @@ use sockdoc_diag::{BcExpr, Socket, ALL_STATES_MASK};
 use crate::Owners;
 use ast::Expr;
 
+pub use eval::glob_match;
 pub use help::help_text;
 
 /// The language's keywords: those that start a predicate ([`predicate_keywords`]), then `not`,
@@ -100,6 +101,18 @@ impl Filter {
     /// True when the filter tests process attribution (`proc`, `pid`).
     pub fn needs_processes(&self) -> bool {
         self.any_pred(ast::Pred::needs_processes)
+    }
+
+    /// True when the filter names services (`unit`, `container`, `pod`): the census must name the
+    /// sockets' cgroups ([`crate::session::Needs::cgroups`]) and judge with [`crate::WithServices`].
+    pub fn needs_services(&self) -> bool {
+        self.any_pred(ast::Pred::needs_services)
+    }
+
+    /// True when the filter cannot be decided as a socket arrives from the kernel: it asks who owns
+    /// the socket (a process or a service), known only once the census is whole.
+    pub fn decided_late(&self) -> bool {
+        self.needs_processes() || self.needs_services()
     }
 
     /// True when the filter reads `tcp_info` (`idle`, `retrans`, `unacked`): ask the kernel for it.

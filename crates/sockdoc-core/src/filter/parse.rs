@@ -47,6 +47,10 @@ pub(crate) const PREDICATE_KEYWORDS: &[&str] = &[
     "sendq",
     "timer",
     "listening",
+    "cgroup",
+    "unit",
+    "container",
+    "pod",
 ];
 
 /// The keywords that join predicates.
@@ -350,7 +354,8 @@ impl Parser {
                     format!("missing filter before \"{}\"", word.raw),
                 ))
             }
-            "autobound" | "fwmark" | "cgroup" => {
+            "cgroup" | "unit" | "container" | "pod" => self.service_predicate(&word)?,
+            "autobound" | "fwmark" => {
                 return Err(err(
                     &word,
                     "this ss filter word is not supported by sockdoc",
@@ -360,6 +365,30 @@ impl Parser {
         };
         let e = Expr::Pred(pred);
         Ok(if negated { Expr::negate(e) } else { e })
+    }
+
+    /// `cgroup PATH`, `unit NAME`, `container NAME`, `pod NS/NAME`, each with an optional `=` or
+    /// `!=` (true when negated).
+    fn service_predicate(&mut self, word: &Token) -> Result<(bool, Pred), FilterError> {
+        let negated = self.equality(word)?;
+        let pred = match word.text.to_ascii_lowercase().as_str() {
+            "cgroup" => {
+                let (path, id) = self.argument(word, "a cgroup path", values::cgroup)?;
+                Pred::Cgroup { path, id }
+            }
+            "unit" => {
+                let what = "a unit name";
+                Pred::Unit(NamePattern(
+                    self.argument(word, what, |w| values::name(w, what))?,
+                ))
+            }
+            "container" => {
+                let what = "a container name or id";
+                Pred::Container(self.argument(word, what, |w| values::name(w, what))?)
+            }
+            _ => Pred::Pod(self.argument(word, "a pod", values::pod)?),
+        };
+        Ok((negated, pred))
     }
 
     /// `state NAME` / `exclude NAME`, repeated while the words keep coming.

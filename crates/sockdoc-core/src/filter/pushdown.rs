@@ -189,6 +189,7 @@ fn pred_pushdown(p: &Pred) -> Pushdown {
             })
         }
         Pred::Dev(ifindex) => Pushdown::program(BcExpr::Dev(*ifindex)),
+        Pred::Cgroup { id, .. } => Pushdown::program(BcExpr::Cgroup(*id)),
         _ => Pushdown::nothing(),
     }
 }

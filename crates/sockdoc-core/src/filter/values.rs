@@ -58,6 +58,52 @@ pub fn process_name(word: &str) -> Result<String, String> {
     Ok(word.to_string())
 }
 
+/// A unit or container name (`what` says which, for the message); not empty, no slash.
+pub fn name(word: &str, what: &str) -> Result<String, String> {
+    if word.is_empty() {
+        return Err(format!("empty {}", what.trim_start_matches("a ")));
+    }
+    if word.contains('/') {
+        return Err(format!(
+            "expected {what}, not a path (for a path use cgroup PATH)"
+        ));
+    }
+    Ok(word.to_string())
+}
+
+/// A pod as `namespace/name` or its uid.
+pub fn pod(word: &str) -> Result<String, String> {
+    match word.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok(word.to_string())
+        }
+        None if !word.is_empty() => Ok(word.to_string()),
+        _ => Err("expected a pod as NAMESPACE/NAME or its uid".into()),
+    }
+}
+
+/// A cgroup path as ss takes it (from the cgroup2 root; the leading `/` optional) and the id of
+/// that cgroup, read from the tree now: `/system.slice/nginx.service`.
+pub fn cgroup(word: &str) -> Result<(String, u64), String> {
+    let rel = word.trim_matches('/');
+    if rel
+        .split('/')
+        .any(|c| c == ".." || c == "." || (c.is_empty() && !rel.is_empty()))
+    {
+        return Err("expected a cgroup path such as /system.slice/nginx.service".into());
+    }
+    let path = format!("/{rel}");
+    let fs = sockdoc_proc::CgroupFs::find().map_err(|e| e.to_string())?;
+    match fs.id_of(&path) {
+        Ok(id) => Ok((path, id)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "no cgroup {path} under {} (paths as ss -e shows them after cgroup:)",
+            fs.describe()
+        )),
+        Err(e) => Err(format!("cannot read cgroup {path}: {e}")),
+    }
+}
+
 /// A timer kind as `ss -o` prints it.
 pub fn timer_kind(word: &str) -> Result<TimerKind, String> {
     Ok(match word.to_ascii_lowercase().as_str() {

@@ -21,6 +21,7 @@ pub enum EventsMsg {
     OneNamespace,
     NeedsRoot,
     NoProcessFilter,
+    NoServiceFilter,
     NoProtocol,
     ScanForOwners,
     BufferRange,

@@ -19,6 +19,8 @@ pub mod decide;
 pub mod track;
 
 #[cfg(test)]
+mod service_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::{Config, ConfigError, KeepaliveSpec, Rule};

@@ -8,6 +8,7 @@
 //! (`session::ServiceCache`) builds it, walking the tree again only for ids it has not seen.
 
 pub mod path;
+mod select;
 #[cfg(test)]
 mod tests;
 
@@ -16,6 +17,7 @@ use sockdoc_proc::runtimes::{PodName, Runtime};
 use sockdoc_proc::CgroupTree;
 
 pub use path::{ContainerRef, PathNames};
+pub use select::MIN_ID_PREFIX;
 
 /// A container: its runtime, id and, when the node could say, its name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +89,40 @@ pub enum Lookup<'a> {
     Found(&'a Service),
 }
 
+/// Which name of a socket's service a view shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamePart {
+    /// The unit, else the path.
+    Unit,
+    /// The path from the cgroup2 root.
+    Cgroup,
+    /// The container's name, else its short id.
+    Container,
+    /// The pod's `namespace/name`, else its uid.
+    Pod,
+}
+
+/// The `part` of cgroup `id` as views print it: `-` for a socket without a cgroup (and for one in
+/// no container or pod), `cgroup #ID` for an id the tree does not hold (removed while its sockets
+/// stayed, or outside the reader's cgroup namespace).
+pub fn name_text(services: Option<&Services>, id: u64, part: NamePart) -> String {
+    let look = match services {
+        _ if id == 0 => Lookup::NoCgroup,
+        Some(s) => s.get(id),
+        None => Lookup::Unknown(id),
+    };
+    match look {
+        Lookup::NoCgroup => "-".to_string(),
+        Lookup::Unknown(id) => format!("cgroup #{id}"),
+        Lookup::Found(s) => match part {
+            NamePart::Unit => s.unit_or_path().to_string(),
+            NamePart::Cgroup => s.path.clone(),
+            NamePart::Container => s.container.as_ref().map_or("-".into(), Container::label),
+            NamePart::Pod => s.pod.as_ref().map_or("-".into(), Pod::label),
+        },
+    }
+}
+
 /// The services of one census, by cgroup id.
 #[derive(Debug, Default)]
 pub struct Services {
@@ -99,6 +135,18 @@ pub struct Services {
 pub trait NameBook {
     fn container(&self, runtime: Runtime, id: &str) -> Option<String>;
     fn pod(&self, uid: &str) -> Option<PodName>;
+}
+
+/// A node that names nothing: containers get their short ids, pods their uids.
+pub struct NoNames;
+
+impl NameBook for NoNames {
+    fn container(&self, _: Runtime, _: &str) -> Option<String> {
+        None
+    }
+    fn pod(&self, _: &str) -> Option<PodName> {
+        None
+    }
 }
 
 impl Services {
@@ -160,15 +208,27 @@ impl Services {
 
 /// Cgroup `id` of `tree`, named.
 fn service(tree: &CgroupTree, id: u64, book: &dyn NameBook) -> Option<Service> {
-    let path = tree.path(id)?;
-    let names = path::parse(&path);
-    let unit_id = match &names.unit {
-        Some((at, _)) => tree
+    let (mut svc, unit_at) = named(id, tree.path(id)?, book);
+    if let Some(at) = unit_at {
+        svc.unit_id = tree
             .ids_down(id)
-            .and_then(|ids| ids.get(*at).copied())
-            .unwrap_or(id),
-        None => id,
-    };
+            .and_then(|ids| ids.get(at).copied())
+            .unwrap_or(id);
+    }
+    Some(svc)
+}
+
+impl Service {
+    /// The service of cgroup `id` at `path`, named with `book`, without a tree: its unit's own
+    /// cgroup id is not known, so `unit_id` is `id` (recorded paths, tests).
+    pub fn at_path(id: u64, path: &str, book: &dyn NameBook) -> Service {
+        named(id, path.to_string(), book).0
+    }
+}
+
+/// Cgroup `id` at `path`, named, and the index of its unit's component in the path.
+fn named(id: u64, path: String, book: &dyn NameBook) -> (Service, Option<usize>) {
+    let names = path::parse(&path);
     let container = names.container.map(|c| Container {
         name: if c.named {
             Some(c.id.clone())
@@ -182,13 +242,15 @@ fn service(tree: &CgroupTree, id: u64, book: &dyn NameBook) -> Option<Service> {
         name: book.pod(&uid),
         uid,
     });
-    Some(Service {
+    let unit_at = names.unit.as_ref().map(|(at, _)| *at);
+    let svc = Service {
         cgroup_id: id,
         path,
         unit: names.unit.map(|(_, u)| u),
-        unit_id,
+        unit_id: id,
         slice: names.slice,
         container,
         pod,
-    })
+    };
+    (svc, unit_at)
 }

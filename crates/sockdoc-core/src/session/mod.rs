@@ -24,7 +24,7 @@ use sockdoc_proc::{Netns, NetnsError, SocketOwners};
 
 use crate::collect::{self, Census, CensusError, CensusSpec, DumpHint};
 use crate::doctor::KernelState;
-use crate::owners::{NoOwners, Owners};
+use crate::owners::{NoOwners, Owners, WithServices};
 use crate::service::Services;
 
 pub use owners::{Fresh, OwnerCache, OwnerSource, ProcFds, Refresh};
@@ -68,6 +68,15 @@ impl Sample {
         self.owners
             .as_ref()
             .map_or(&NoOwners as &dyn Owners, |f| &*f.map as &dyn Owners)
+    }
+
+    /// The owners and the services, as filters judge with them (a reaper's rules, a treatment's
+    /// narrowing words).
+    pub fn judge(&self) -> WithServices<'_> {
+        WithServices {
+            owners: self.owners(),
+            services: self.services.as_ref(),
+        }
     }
 
     /// The owner map itself, when read.
@@ -222,7 +231,7 @@ impl Session {
     fn sample_inner(&self, ns: &Netns, given: Option<&dyn Owners>) -> Result<Sample, CensusError> {
         let started = Instant::now();
         let filter = &self.plan.filter;
-        let late = filter.needs_processes();
+        let late = filter.decided_late();
         // Unfiltered dumps are sized from the kernel's own count, so the buffer never grows by copying.
         let presize = filter.is_empty();
         let make = |h: DumpHint| {
@@ -233,7 +242,8 @@ impl Session {
             }
         };
         let feed = |v: &mut Vec<Socket>, s: &Socket| {
-            // Filters on processes wait for the owners; the rest are decided as the socket arrives.
+            // Filters on processes or services wait for them; the rest are decided as the socket
+            // arrives.
             if late || filter.matches(s, &NoOwners) {
                 v.push(*s);
             }
@@ -293,21 +303,36 @@ impl Session {
                 sample.owners = Some(all.map_err(CensusError::Proc)?);
             }
         }
+        // Named before a filter on services judges: for every socket the kernel sent.
+        let services = self
+            .plan
+            .cgroups
+            .then(|| self.services(sample.sockets.iter().map(|s| s.cgroup_id)));
         if late {
             let filter = &self.plan.filter;
-            if let Some(o) = given {
-                sample.sockets.retain(|s| filter.matches(s, o));
-            } else {
-                if sample.owners.is_none() {
-                    self.owners_of(&mut sample);
+            // A filter on services alone walks no /proc.
+            let held = match given {
+                Some(_) => None,
+                None if !filter.needs_processes() => sample.owners.as_ref().map(|f| f.map.clone()),
+                None => {
+                    if sample.owners.is_none() {
+                        self.owners_of(&mut sample);
+                    }
+                    sample.owners.as_ref().map(|f| f.map.clone())
                 }
-                let o = sample.owners.as_ref().map(|f| f.map.clone());
-                let o: &dyn Owners = o.as_deref().map_or(&NoOwners, |m| m as &dyn Owners);
-                sample.sockets.retain(|s| filter.matches(s, o));
-            }
+            };
+            let o: &dyn Owners = match (given, held.as_deref()) {
+                (Some(o), _) => o,
+                (None, Some(m)) => m,
+                (None, None) => &NoOwners,
+            };
+            let o = WithServices {
+                owners: o,
+                services: services.as_ref(),
+            };
+            sample.sockets.retain(|s| filter.matches(s, &o));
         }
-        if self.plan.cgroups {
-            let services = self.services(sample.sockets.iter().map(|s| s.cgroup_id));
+        if let Some(services) = services {
             sample.notes.extend(services.notes.iter().cloned());
             sample.services = Some(services);
         }

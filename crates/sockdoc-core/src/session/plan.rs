@@ -44,7 +44,8 @@ pub struct Plan {
     pub spec: CensusSpec,
     /// Owners are needed (by the view or by the filter).
     pub owners: bool,
-    /// Services are needed: each sample names its sockets' cgroups.
+    /// Services are needed (by the view, or by a filter on `unit`, `container`, `pod`): each sample
+    /// names its sockets' cgroups.
     pub cgroups: bool,
 }
 
@@ -95,11 +96,12 @@ impl Plan {
             bytecode: filter.kernel_filter().and_then(|bc| bc.compile()),
         };
         let owners = needs.owners || filter.needs_processes();
+        let cgroups = needs.cgroups || filter.needs_services();
         Plan {
             filter,
             spec,
             owners,
-            cgroups: needs.cgroups,
+            cgroups,
         }
     }
 

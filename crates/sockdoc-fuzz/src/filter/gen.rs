@@ -133,6 +133,41 @@ pub(super) const NUMBERS: &[&str] = &[
     "0x10",
 ];
 
+/// Cgroup paths of the fake services (ids 1, 2, 3).
+pub(super) const SERVICE_PATHS: &[&str] = &[
+    "/system.slice/nginx.service/worker",
+    "/machine.slice/libpod-4f0b2d3c5e6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e.scope",
+    "/kubepods.slice/kubepods-pod0f1e2d3c_4b5a_6978_8a9b_0c1d2e3f4a5b.slice/cri-containerd-4f0b2d3c5e6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e.scope",
+];
+
+pub(super) const UNITS: &[&str] = &[
+    "nginx",
+    "nginx.service",
+    "system.slice",
+    "'ngi*'",
+    "*",
+    "user@1000.service",
+    "a/b",
+    "''",
+];
+
+pub(super) const CONTAINERS: &[&str] = &[
+    "web-1",
+    "4f0b2d3c5e6a",
+    "4F0B2D3C5E6A7B",
+    "4f0b2d3c5e6",
+    "nginx",
+    "x/y",
+];
+
+pub(super) const PODS: &[&str] = &[
+    "shop/cart-7",
+    "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+    "a/b/c",
+    "/x",
+    "shop/",
+];
+
 pub(super) const NAMES: &[&str] = &[
     "nginx",
     "'Web Content'",
@@ -284,6 +319,11 @@ pub(super) fn argument(rng: &mut Rng, keyword: &str) -> String {
         "dev" => pick(rng, &["lo", "1", "2", "0", "no-such-if0"]).to_string(),
         "timer" => pick(rng, &NAMES[10..15]).to_string(),
         "proto" => pick(rng, &["tcp", "udp", "TCP", "sctp"]).to_string(),
+        // `/` always exists; the others are refused (no such cgroup, `..`, `//`).
+        "cgroup" => pick(rng, &["/", "''", "/sdfuzz-none.slice", "/a/../b", "a//b"]).to_string(),
+        "unit" => pick(rng, UNITS).to_string(),
+        "container" => pick(rng, CONTAINERS).to_string(),
+        "pod" => pick(rng, PODS).to_string(),
         _ => match rng.random_range(0..2) {
             0 => pick(rng, NUMBERS).to_string(),
             _ => rng.random_range(0..5000u32).to_string(),

@@ -12,9 +12,11 @@ mod gen;
 
 use rand::RngExt;
 use sockdoc_core::filter::{help_text, keywords, Filter};
+use sockdoc_core::service::{NameBook, Service};
 use sockdoc_core::Owners;
-use sockdoc_diag::bytecode::run;
+use sockdoc_diag::bytecode::{run, Subject};
 use sockdoc_diag::{parse_replies, Family, Proto, Socket};
+use sockdoc_proc::runtimes::{PodName, Runtime};
 
 use crate::runner::{Rng, Stats, Target};
 
@@ -32,7 +34,8 @@ pub struct FilterTarget {
     samples: Vec<Socket>,
 }
 
-/// Owners for evaluation: a few names, one with a space, by inode.
+/// Owners for evaluation: a few names, one with a space, by inode; and services for cgroup ids 1
+/// to 3 (a unit, a Podman container, a Kubernetes pod; 0 has no cgroup).
 struct FakeOwners;
 
 impl Owners for FakeOwners {
@@ -44,7 +47,35 @@ impl Owners for FakeOwners {
         let name = NAMES[inode as usize % NAMES.len()];
         f(inode % 1000, name) || (inode.is_multiple_of(3) && f(inode % 1000 + 1, "worker"))
     }
+
+    fn service(&self, id: u64) -> Option<&Service> {
+        static SERVICES: std::sync::OnceLock<Vec<Service>> = std::sync::OnceLock::new();
+        let all = SERVICES.get_or_init(|| {
+            SERVICE_PATHS
+                .iter()
+                .zip(1u64..)
+                .map(|(p, id)| Service::at_path(id, p, &Book))
+                .collect()
+        });
+        all.iter().find(|s| s.cgroup_id == id)
+    }
 }
+
+/// The node's names: every container is `web-1`, every pod `shop/cart-7`.
+struct Book;
+
+impl NameBook for Book {
+    fn container(&self, _: Runtime, _: &str) -> Option<String> {
+        Some("web-1".into())
+    }
+    fn pod(&self, _: &str) -> Option<PodName> {
+        Some(PodName {
+            namespace: "shop".into(),
+            name: "cart-7".into(),
+        })
+    }
+}
+
 impl Target for FilterTarget {
     const NAME: &'static str = "filter";
     const STATS: &'static [&'static str] =
@@ -276,15 +307,7 @@ fn check_socket(
         ));
     }
     if let Some(prog) = program {
-        let verdict = run(
-            prog,
-            s.local_port,
-            s.remote_port,
-            s.family,
-            &s.local,
-            &s.remote,
-            s.ifindex,
-        );
+        let verdict = run(prog, &Subject::from(s));
         if verdict != Some(true) {
             return Err(format!(
                 "kernel bytecode says {verdict:?} for a matching {}",

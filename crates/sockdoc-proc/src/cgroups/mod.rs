@@ -74,23 +74,29 @@ impl CgroupFs {
         }
     }
 
-    /// The id of the cgroup at `path` (from the tree's root, as `/proc/PID/cgroup` writes it):
-    /// its directory's inode, one `fstatat` below the open root.
+    /// The id of the cgroup at `path` (from the tree's root, as `ss cgroup PATH` and
+    /// `/proc/PID/cgroup` write it; a leading `/` is optional): its directory's inode number.
     pub fn id_of(&self, path: &str) -> io::Result<u64> {
         use std::os::fd::AsRawFd;
         let rel = path.trim_start_matches('/');
-        let c = std::ffi::CString::new(if rel.is_empty() { "." } else { rel })
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a cgroup path"))?;
-        // SAFETY: fstatat on our open directory with a NUL-terminated relative path, into a
-        // zeroed stat the call fills.
-        let st = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            let flags = libc::AT_SYMLINK_NOFOLLOW;
-            if libc::fstatat(self.root.as_raw_fd(), c.as_ptr(), &mut st, flags) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            st
-        };
+        let rel = if rel.is_empty() { "." } else { rel };
+        let c = std::ffi::CString::new(rel)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `c` is NUL-terminated, `root` is an open directory and `st` is written by the call
+        // before it is read (only when it returns 0).
+        let rc = unsafe { libc::fstatat(self.root.as_raw_fd(), c.as_ptr(), st.as_mut_ptr(), 0) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fstatat returned 0, so `st` is initialised.
+        let st = unsafe { st.assume_init() };
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a cgroup directory",
+            ));
+        }
         Ok(st.st_ino)
     }
 

@@ -28,7 +28,9 @@ written, 77 permission.
 Examples:
   sockdoc kill --dry-run state close-wait pid 4242
   sockdoc kill --yes dst 192.168.70.16 sport = :21      # the incident's ghost, by peer
-  sockdoc kill --yes --method rst --tell-peer dst 10.1.2.3 # no SOCK_DESTROY: forge the RSTs";
+  sockdoc kill --yes --method rst --tell-peer dst 10.1.2.3 # no SOCK_DESTROY: forge the RSTs
+  sockdoc kill --dry-run unit api state close-wait      # by systemd unit (also container, pod,
+                                                        # cgroup PATH): read from the cgroup tree";
 
 pub const KEEPALIVE_HELP: &str = "\
 Through pidfd_getfd (root), sets SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (and
@@ -45,6 +47,7 @@ not writable, 77 permission.
 Examples:
   sockdoc keepalive --dry-run sport = :21
   sockdoc keepalive --yes --idle 300 --intvl 30 --cnt 5 sport = :21
+  sockdoc keepalive --dry-run container web-1 state established   # by container (or unit, pod)
   sockdoc keepalive --restore --from-audit /var/log/sockdoc/audit.jsonl --dry-run sport = :21
   sockdoc keepalive --restore --from-audit /var/log/sockdoc/audit.jsonl --yes";
 
@@ -217,7 +220,9 @@ SSH connection ($SSH_CONNECTION). At most max_kills_per_interval kills per scan,
 logs \"would kill\" and touches nothing. One JSON line per action (docs/json-schema.md). SIGHUP
 reloads the file (a bad one is rejected and the old one kept); SIGINT/SIGTERM stop.
 A selector's fields are values: peer is one address or prefix per entry (a list for several), state
-one state name per entry; filter is parsed alone and stays inside its rule. Every rule must select
+one state name per entry, unit a systemd unit or slice (\"nginx\" is nginx.service) and container a
+container's name or id (12+ hex digits), each one per entry; unit and container are read from the
+sockets' cgroups (no /proc walk); filter is parsed alone and stays inside its rule. Every rule must select
 something: no selector, or an empty filter, is an error. The file is read only if it is a regular
 file of at most 1 MiB.
 
@@ -229,7 +234,8 @@ Example reap.toml (deploy/reap.toml.example has every key):
 
   [[rule]]
   name = \"ftp-proxy\"                # the incident's proxy, which never sets keepalive
-  local_port = 21                    # selector: local_port, process, peer, state, filter (ANDed)
+  local_port = 21                    # selector: local_port, process, unit, container, peer,
+                                     # state, filter (ANDed)
   process = \"ftp-proxy\"
   idle_timeout = \"2h\"
   max_connections = 5000
@@ -239,6 +245,11 @@ Example reap.toml (deploy/reap.toml.example has every key):
   idle = 300
   intvl = 30
   count = 5
+
+  [[rule]]
+  name = \"api\"
+  unit = \"api.service\"              # every socket of the unit, and of the cgroups below it
+  close_wait_max_age = \"5m\"
 
 Examples:
   sockdoc reap --config /etc/sockdoc/reap.toml --check     # validate, print the rules

@@ -216,7 +216,9 @@ pub struct ListArgs {
     #[arg(short = 'p', long = "processes")]
     pub processes: bool,
     /// Columns, comma-separated: netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,
-    /// ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline.
+    /// ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline, and the socket's service:
+    /// unit,container,pod,cgroup (from the cgroup id the kernel sends and one walk of the cgroup
+    /// tree: no /proc walk, and they work without root; `-` for a socket without a cgroup).
     #[arg(
         short = 'o',
         long = "columns",

@@ -29,7 +29,7 @@ use sockdoc_proc::SocketOwners;
 
 use crate::cli::{Global, KeepaliveArgs};
 use crate::cmd::kill::NOT_REACHED;
-use crate::cmd::list::{write_text, Col};
+use crate::cmd::list::{write_text, Col, Who};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
 use crate::report::Report;
@@ -222,7 +222,16 @@ impl Staged for KaReport<'_> {
         let count = self.sockets.len().to_string();
         let line = tr(lang, head, &[&n[0], &n[1], &n[2], &ut, &count]);
         writeln!(out, "{line}")?;
-        write_text(out, &COLS, self.sockets, self.owners, true)
+        write_text(
+            out,
+            &COLS,
+            self.sockets,
+            Who {
+                owners: self.owners,
+                services: None,
+            },
+            true,
+        )
     }
 
     fn results(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()> {

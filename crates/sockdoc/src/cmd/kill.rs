@@ -18,7 +18,7 @@ use sockdoc_diag::{Socket, State};
 use sockdoc_proc::SocketOwners;
 
 use crate::cli::{Global, KillArgs, KillMethod};
-use crate::cmd::list::{write_text, Col};
+use crate::cmd::list::{write_text, Col, Who};
 use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, JSocket, SCHEMA};
 use crate::scope;
@@ -154,7 +154,16 @@ impl Staged for KillView<'_> {
         };
         let n = self.acted.len().to_string();
         writeln!(out, "{}", tr(lang, head, &[&n, &over]))?;
-        write_text(out, &COLS, self.acted, self.owners, true)?;
+        write_text(
+            out,
+            &COLS,
+            self.acted,
+            Who {
+                owners: self.owners,
+                services: None,
+            },
+            true,
+        )?;
         for (s, why) in self.excluded {
             let (l, r) = (s.local_addr().to_string(), s.remote_addr().to_string());
             let why = skip_reason(lang, why);

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use sockdoc_core::i18n::{text, Lang, Msg};
+use sockdoc_core::service::{name_text, NamePart, Services};
 use sockdoc_diag::{Family, Socket};
 use sockdoc_proc::SocketOwners;
 
@@ -24,7 +25,8 @@ pub fn long_help() -> String {
         "Examples:\n  sockdoc list state established '( sport = :21 )'    # ss -aoen | grep :21 | grep ESTAB\n  \
          sockdoc list -p state established '!keepalive'      # connections the kernel will never reap\n  \
          sockdoc list -p proc vsftpd and idle '>' 1h          # lsof -p PID + ls -l /proc/PID/fd\n  \
-         sockdoc list -o local,peer,timer,idle,process dst 10.0.0.0/8\n\n{}",
+         sockdoc list -o local,peer,timer,idle,process dst 10.0.0.0/8\n  \
+         sockdoc list -o local,peer,state,unit,container unit nginx   # which unit holds what\n\n{}",
         sockdoc_core::filter::help_text()
     )
 }
@@ -51,6 +53,10 @@ pub(crate) enum Col {
     BytesAcked,
     BytesReceived,
     Cmdline,
+    Unit,
+    Container,
+    Pod,
+    Cgroup,
 }
 
 impl Col {
@@ -75,6 +81,10 @@ impl Col {
             "bytes-acked" => Col::BytesAcked,
             "bytes-received" => Col::BytesReceived,
             "cmdline" => Col::Cmdline,
+            "unit" => Col::Unit,
+            "container" => Col::Container,
+            "pod" => Col::Pod,
+            "cgroup" => Col::Cgroup,
             _ => return None,
         })
     }
@@ -100,7 +110,22 @@ impl Col {
             Col::BytesAcked => "BytesAcked",
             Col::BytesReceived => "BytesRecv",
             Col::Cmdline => "Cmdline",
+            Col::Unit => "Unit",
+            Col::Container => "Container",
+            Col::Pod => "Pod",
+            Col::Cgroup => "Cgroup",
         }
+    }
+
+    /// The service name the column shows (the census names the sockets' cgroups for it).
+    fn service_part(self) -> Option<NamePart> {
+        Some(match self {
+            Col::Unit => NamePart::Unit,
+            Col::Container => NamePart::Container,
+            Col::Pod => NamePart::Pod,
+            Col::Cgroup => NamePart::Cgroup,
+            _ => return None,
+        })
     }
 
     fn needs_owners(self) -> bool {
@@ -162,7 +187,26 @@ pub struct SocketsReport {
     pub label_ns: bool,
     /// Show owners (a column or `-p` asked for them).
     pub show_owners: bool,
+    /// Show services in the JSON (the census named them for a column or a filter).
+    pub show_services: bool,
     pub namespaces: Vec<NsSockets>,
+}
+
+impl SocketsReport {
+    /// What of `s`'s owners and services the report shows.
+    fn who<'a>(&self, s: &'a Sample) -> Who<'a> {
+        Who {
+            owners: s.owner_map().filter(|_| self.show_owners),
+            services: s.services.as_ref().filter(|_| self.show_services),
+        }
+    }
+}
+
+/// What a listing shows of who holds each socket: processes (`-p`), services (their columns).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Who<'a> {
+    pub owners: Option<&'a SocketOwners>,
+    pub services: Option<&'a Services>,
 }
 
 impl Report for SocketsReport {
@@ -172,12 +216,8 @@ impl Report for SocketsReport {
             if self.label_ns || !s.ns.current {
                 writeln!(out, "{}", text(lang, Msg::Namespace, &[&s.ns.label()]))?;
             }
-            let shown = if self.show_owners {
-                s.owner_map()
-            } else {
-                None
-            };
-            write_text(out, &self.cols, &s.sockets, shown, self.header)?;
+            let who = self.who(s);
+            write_text(out, &self.cols, &s.sockets, who, self.header)?;
         }
         Ok(())
     }
@@ -193,12 +233,8 @@ impl Report for SocketsReport {
                 out.write_all(b",")?;
             }
             let s = &n.sample;
-            let shown = if self.show_owners {
-                s.owner_map()
-            } else {
-                None
-            };
-            write_json_ns(out, &s.ns, &s.sockets, shown, &s.notes, self.key, &n.extra)?;
+            let who = self.who(s);
+            write_json_ns(out, &s.ns, &s.sockets, who, &s.notes, self.key, &n.extra)?;
         }
         out.write_all(b"]}\n")
     }
@@ -209,11 +245,12 @@ pub fn run(g: &Global, a: &ListArgs) -> Result<Done, Failure> {
     let cols = columns(lang, a)?;
     let want_owners = a.processes || cols.iter().any(|c| c.needs_owners());
     let want_info = g.json || cols.iter().any(|c| c.needs_tcp_info());
+    let want_services = cols.iter().any(|c| c.service_part().is_some());
     let scope = scope::resolve(g)?;
     let needs = Needs {
         owners: want_owners,
         tcp_info: want_info,
-        cgroups: false,
+        cgroups: want_services,
     };
     let plan = census::plan(&scope, &a.select, &a.filter, needs)?;
     let wanted_owners = plan.owners;
@@ -233,6 +270,7 @@ pub fn run(g: &Global, a: &ListArgs) -> Result<Done, Failure> {
         header: !a.no_header,
         label_ns: g.all_netns,
         show_owners: want_owners,
+        show_services: true,
         namespaces: samples
             .into_iter()
             .map(|sample| NsSockets {
@@ -249,7 +287,7 @@ pub(crate) fn write_json_ns(
     out: &mut dyn Write,
     ns: &sockdoc_proc::Netns,
     sockets: &[Socket],
-    owners: Option<&SocketOwners>,
+    who: Who<'_>,
     notes: &[String],
     key: &str,
     extra: &[(&str, u64)],
@@ -267,7 +305,8 @@ pub(crate) fn write_json_ns(
             out.write_all(b",")?;
         }
         out.write_all(b"\n")?;
-        serde_json::to_writer(&mut *out, &JSocket::new(s, owners))?;
+        let j = JSocket::new(s, who.owners).with_service(s, who.services);
+        serde_json::to_writer(&mut *out, &j)?;
     }
     out.write_all(b"]}")
 }
@@ -288,6 +327,9 @@ fn width(c: Col, v6: bool) -> usize {
         Col::Retrans | Col::Unacked => 7,
         Col::BytesAcked | Col::BytesReceived => 12,
         Col::Process | Col::Cmdline => 0,
+        Col::Unit | Col::Pod => 24,
+        Col::Container => 16,
+        Col::Cgroup => 40,
     }
 }
 
@@ -295,7 +337,7 @@ pub(crate) fn write_text(
     out: &mut dyn Write,
     cols: &[Col],
     sockets: &[Socket],
-    owners: Option<&SocketOwners>,
+    who: Who<'_>,
     header: bool,
 ) -> std::io::Result<()> {
     let v6 = sockets.iter().any(|s| s.family == Family::V6);
@@ -318,7 +360,7 @@ pub(crate) fn write_text(
         line.clear();
         for (i, c) in cols.iter().enumerate() {
             cell.clear();
-            cell_text(&mut cell, *c, s, owners);
+            cell_text(&mut cell, *c, s, who);
             push_cell(
                 &mut line,
                 &cell,
@@ -381,7 +423,12 @@ fn endpoint(out: &mut String, s: &Socket, local: bool) {
     }
 }
 
-fn cell_text(out: &mut String, c: Col, s: &Socket, owners: Option<&SocketOwners>) {
+fn cell_text(out: &mut String, c: Col, s: &Socket, who: Who<'_>) {
+    if let Some(part) = c.service_part() {
+        out.push_str(&name_text(who.services, s.cgroup_id, part));
+        return;
+    }
+    let owners = who.owners;
     let _ = match c {
         Col::Netid => write!(out, "{}", s.proto.name()),
         Col::State => write!(out, "{}", s.state.ss_name()),
@@ -424,6 +471,8 @@ fn cell_text(out: &mut String, c: Col, s: &Socket, owners: Option<&SocketOwners>
             Some(t) => write!(out, "{}", { t.bytes_received }),
             None => write!(out, "-"),
         },
+        // Written above.
+        Col::Unit | Col::Container | Col::Pod | Col::Cgroup => Ok(()),
         Col::Process | Col::Cmdline => {
             let mut first = true;
             if let Some(o) = owners {

@@ -77,13 +77,14 @@ pub fn run(g: &Global, a: &StatsArgs) -> Result<Done, Failure> {
         cgroups: by_cgroup,
     };
     let plan = census::plan(&scope, &a.select, &a.filter, needs)?;
-    let late = plan.filter.needs_processes();
+    let late = plan.filter.decided_late();
     let wanted_owners = plan.owners;
     let mut session = census::session(g.lang(), scope, plan, Refresh::PerRun)?;
     let mut results = Vec::new();
     let mut owners: Option<Arc<SocketOwners>> = None;
     if late {
-        // A filter on processes needs the owners before it can decide: keep the matching sockets.
+        // A filter on processes or services needs them before it can decide: keep the matching
+        // sockets.
         for sample in session.samples().map_err(Failure::census)? {
             let mut t = Tally::new(&by);
             for s in &sample.sockets {

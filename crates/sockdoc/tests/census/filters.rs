@@ -115,7 +115,7 @@ fn ipv6_source_address() {
 }
 
 /// A usage error: exit code >= 64 and exactly one stderr line that names `word`.
-fn assert_usage_error(run: &sockdoc::Run, word: &str) {
+pub(crate) fn assert_usage_error(run: &sockdoc::Run, word: &str) {
     let code = run.code().expect("exit code");
     assert!(
         code >= 64,

@@ -12,6 +12,7 @@ mod all_netns;
 mod compare;
 mod filters;
 mod service;
+mod service_select;
 mod sockdoc;
 mod states;
 mod stats;

@@ -5,81 +5,11 @@
 //! sees the same units as `sockdoc --netns NS`; TIME-WAIT sockets, which have no cgroup, are
 //! counted as `-` and the output says what that means, in English and Chinese.
 
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
 use serde_json::Value;
-use sockdoc_lab::cgroup::{Cgroup, Sub};
-use sockdoc_lab::{in_netns, ss, wait, Family, Kind, Netns, SockState};
+use sockdoc_lab::web_api::WebApi;
+use sockdoc_lab::{ss, Family, Kind, Netns, SockState};
 
 use crate::sockdoc;
-
-/// Two services in a lab slice, each a socat echo server, and client connections to each.
-struct Services {
-    ns: Netns,
-    _slice: Cgroup,
-    web: (Sub, u16),
-    api: (Sub, u16),
-    _clients: Vec<TcpStream>,
-}
-
-fn start(ns: Netns, clients_web: usize, clients_api: usize) -> Services {
-    let slice = Cgroup::slice().expect("create a cgroup slice (root?)");
-    let listen = |name: &str| {
-        let sub = slice.child(name).expect("create the service's cgroup");
-        let port = ns.fresh_port();
-        let spec = format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr");
-        slice
-            .spawn(&sub, Some(&ns), &["socat", &spec, "EXEC:/bin/cat"])
-            .expect("start socat in its cgroup");
-        (sub, port)
-    };
-    let (web, api) = (listen("web.service"), listen("api.service"));
-    wait::poll(Duration::from_secs(10), "both servers to listen", || {
-        let snap = ss::snapshot(&ns)?;
-        let up = |p| {
-            snap.iter()
-                .any(|s| s.state == SockState::Listen && s.local.port == p)
-        };
-        Ok(if up(web.1) && up(api.1) {
-            Ok(())
-        } else {
-            Err(format!("{snap:?}"))
-        })
-    })
-    .expect("servers listen");
-    let mut clients = Vec::new();
-    for (port, n) in [(web.1, clients_web), (api.1, clients_api)] {
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        for _ in 0..n {
-            clients.push(in_netns(&ns, move || TcpStream::connect(addr)).expect("connect"));
-        }
-    }
-    let want = clients_web + clients_api;
-    wait::poll(Duration::from_secs(10), "the servers to accept", || {
-        let snap = ss::snapshot(&ns)?;
-        let accepted = snap
-            .iter()
-            .filter(|s| {
-                s.state == SockState::Established
-                    && (s.local.port == web.1 || s.local.port == api.1)
-            })
-            .count();
-        Ok(if accepted == want {
-            Ok(())
-        } else {
-            Err(format!("{accepted} of {want}: {snap:?}"))
-        })
-    })
-    .expect("connections accepted");
-    Services {
-        ns,
-        _slice: slice,
-        web,
-        api,
-        _clients: clients,
-    }
-}
 
 /// `{key: count}` of the `--by BY` group of a stats entry.
 fn rows(entry: &Value, by: &str) -> Vec<(String, u64)> {
@@ -117,7 +47,7 @@ fn ss_cgroups(ns: &Netns, port: u16) -> Vec<String> {
 
 #[test]
 fn stats_by_unit_and_cgroup_count_what_ss_counts() {
-    let s = start(Netns::new().expect("create namespace"), 3, 2);
+    let s = WebApi::start(Netns::new().expect("create namespace"), 3, 2);
     let entry = sockdoc::stats(&s.ns, &["--by", "unit,cgroup", "--top", "50"]);
     let units = rows(&entry, "unit");
     let cgroups = rows(&entry, "cgroup");
@@ -152,7 +82,7 @@ fn stats_by_unit_and_cgroup_count_what_ss_counts() {
 
 #[test]
 fn ip_netns_exec_sees_the_units_that_netns_sees() {
-    let s = start(Netns::new().expect("create namespace"), 2, 1);
+    let s = WebApi::start(Netns::new().expect("create namespace"), 2, 1);
     let pinned = sockdoc::stats(&s.ns, &["--by", "unit", "--top", "50"]);
     let mut cmd = s.ns.command(sockdoc::binary());
     let args = ["stats", "--json", "--by", "unit", "--top", "50"];
@@ -174,7 +104,7 @@ fn sockets_without_a_cgroup_say_so_in_both_languages() {
     let _tw = Kind::TimeWait
         .build(&ns, Family::V4)
         .expect("a TIME-WAIT socket");
-    let s = start(ns, 1, 0);
+    let s = WebApi::start(ns, 1, 0);
     let entry = sockdoc::stats(&s.ns, &["--by", "unit", "--top", "50"]);
     let units = rows(&entry, "unit");
     let tw = ss::snapshot(&s.ns)

@@ -22,5 +22,6 @@ mod keepalive;
 mod keepalive_safety;
 mod kill;
 mod run;
+mod services;
 mod states;
 mod zh;

@@ -5,6 +5,7 @@ mod eval_tests;
 mod parse_tests;
 mod prop_tests;
 mod pushdown_tests;
+mod service_tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -73,6 +74,10 @@ impl SockBuilder {
     }
     pub fn uid(mut self, uid: u32) -> Self {
         self.0.uid = uid;
+        self
+    }
+    pub fn cgroup(mut self, id: u64) -> Self {
+        self.0.cgroup_id = id;
         self
     }
     pub fn dev(mut self, ifindex: u32) -> Self {

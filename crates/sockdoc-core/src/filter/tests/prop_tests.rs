@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
-use sockdoc_diag::bytecode::run;
+use sockdoc_diag::bytecode::{run, Subject};
 use sockdoc_diag::{Addr, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind};
 
 use super::{try_parse, FakeOwners};
@@ -281,15 +281,7 @@ impl KernelSide {
     fn accepts(&self, s: &Socket) -> bool {
         let state_ok = self.mask & s.state.mask_bit() != 0;
         let program_ok = self.code.as_ref().is_none_or(|code| {
-            let verdict = run(
-                code,
-                s.local_port,
-                s.remote_port,
-                s.family,
-                &s.local,
-                &s.remote,
-                s.ifindex,
-            );
+            let verdict = run(code, &Subject::from(s));
             verdict.expect("well-formed program")
         });
         state_ok && program_ok

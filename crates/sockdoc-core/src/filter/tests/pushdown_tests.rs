@@ -1,9 +1,22 @@
 //! Pushdown and planning tests on fixed filters: state masks, program shapes, protocol scoping.
 
-use sockdoc_diag::bytecode::run;
+use sockdoc_diag::bytecode::{run, Subject};
 use sockdoc_diag::{Addr, BcExpr, Family, HostCond, State, ALL_STATES_MASK, TCP_NEW_SYN_RECV};
 
 use super::parse;
+
+/// A v4 socket with both ports `port`, for [`run`].
+fn at(port: u16, a: &Addr) -> Subject<'_> {
+    Subject {
+        sport: port,
+        dport: port,
+        family: Family::V4,
+        src: a,
+        dst: a,
+        ifindex: 0,
+        cgroup_id: 0,
+    }
+}
 
 fn not(a: BcExpr) -> BcExpr {
     BcExpr::Not(Box::new(a))
@@ -144,28 +157,12 @@ fn port_edges_compile_to_constants() {
     for port in [0u16, 1, 80, 65534, 65535] {
         for prog in [&never, &never_too] {
             assert_eq!(
-                run(
-                    &prog.compile().expect("program fits"),
-                    port,
-                    port,
-                    Family::V4,
-                    &a,
-                    &a,
-                    0
-                ),
+                run(&prog.compile().expect("program fits"), &at(port, &a)),
                 Some(false)
             );
         }
         assert_eq!(
-            run(
-                &always.compile().expect("program fits"),
-                port,
-                port,
-                Family::V4,
-                &a,
-                &a,
-                0
-            ),
+            run(&always.compile().expect("program fits"), &at(port, &a)),
             Some(true)
         );
     }

@@ -14,6 +14,7 @@ pub fn msg(m: M) -> &'static str {
         M::OneNamespace => "events watches one namespace: use --netns NAME or --netns-pid PID",
         M::NeedsRoot => "events subscribes to the kernel's destroy broadcasts, which needs root (CAP_NET_ADMIN): run with sudo",
         M::NoProcessFilter => "events cannot filter by process: a socket's owner is gone by the time it ends (use -p to show the owner the scans saw)",
+        M::NoServiceFilter => "events cannot filter by unit, container or pod: a socket's cgroup may be gone by the time it ends",
         M::NoProtocol => "this filter matches neither TCP nor UDP sockets: no connection end could pass it",
         M::ScanForOwners => "-p needs the scans that see owners: drop --scan 0",
         M::BufferRange => "--buffer is a number of connection ends from 1 to 16777216 (default 65536)",

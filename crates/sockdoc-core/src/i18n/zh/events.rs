@@ -14,6 +14,7 @@ pub fn msg(m: M) -> &'static str {
         M::OneNamespace => "events 只监视一个网络命名空间: 请用 --netns NAME 或 --netns-pid PID",
         M::NeedsRoot => "events 要订阅内核的套接字销毁广播, 需要 root 权限 (CAP_NET_ADMIN): 请用 sudo 运行",
         M::NoProcessFilter => "events 不能按进程过滤: 套接字结束时其所属进程已不在 (用 -p 显示扫描时看到的所属进程)",
+        M::NoServiceFilter => "events 不能按 unit、container 或 pod 过滤: 套接字结束时其 cgroup 可能已不在",
         M::NoProtocol => "这个过滤条件既不匹配 TCP 也不匹配 UDP 套接字: 没有连接结束事件能通过",
         M::ScanForOwners => "-p 需要能看到所属进程的扫描: 请去掉 --scan 0",
         M::BufferRange => "--buffer 是连接结束事件的个数, 取值 1 到 16777216 (默认 65536)",

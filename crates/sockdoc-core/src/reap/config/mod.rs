@@ -5,7 +5,8 @@
 //! line 9: rule "ftp": idle_timeout = "5 minutes": bad duration (use a number with ms, s, m, h or d, e.g. 30s, 5m)
 //! ```
 //!
-//! A rule selects sockets with structured fields (`local_port`, `process`, `peer`, `state`) and/or a
+//! A rule selects sockets with structured fields (`local_port`, `process`, `unit`, `container`,
+//! `peer`, `state`) and/or a
 //! `filter` in the `sockdoc list` language; all of them must match. Fields are read as values (a `peer`
 //! is one address or prefix, never filter words) and `filter` is parsed alone; the selector is their
 //! tree, never joined text, so no field reaches outside its rule. An empty or blank `filter`, like no
@@ -126,6 +127,8 @@ struct RawRule {
     filter: Option<Spanned<String>>,
     local_port: Option<Spanned<OneOrMany<u16>>>,
     process: Option<Spanned<String>>,
+    unit: Option<Spanned<OneOrMany<String>>>,
+    container: Option<Spanned<OneOrMany<String>>>,
     peer: Option<Spanned<OneOrMany<String>>>,
     state: Option<Spanned<OneOrMany<String>>>,
     idle_timeout: Option<Spanned<RawDuration>>,
@@ -225,6 +228,13 @@ impl Config {
     pub fn needs_processes(&self) -> bool {
         self.rules.iter().any(|r| r.selector.needs_processes())
             || self.never_kill.iter().any(|(_, f)| f.needs_processes())
+    }
+
+    /// True when a scan needs the sockets' services to decide (a rule or never-kill entry by
+    /// `unit`, `container` or `pod`): the cgroup tree is read, no /proc walk.
+    pub fn needs_services(&self) -> bool {
+        self.rules.iter().any(|r| r.selector.needs_services())
+            || self.never_kill.iter().any(|(_, f)| f.needs_services())
     }
 }
 

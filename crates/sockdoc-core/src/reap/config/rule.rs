@@ -11,6 +11,9 @@ use super::{
 };
 use crate::filter::Filter;
 
+/// A selector built from a list of names.
+type Builder = fn(&[String]) -> Result<Option<Filter>, String>;
+
 /// Validate rule number `index` (0-based) of the file.
 pub(super) fn rule(
     lines: &Lines,
@@ -85,6 +88,7 @@ impl At<'_> {
         let parts: Vec<Filter> = [
             self.local_port(raw)?,
             self.process(raw)?,
+            self.services(raw)?,
             self.peer(raw)?,
             self.state(raw)?,
             self.filter(raw)?,
@@ -96,7 +100,7 @@ impl At<'_> {
             return Err(self.lines.err(
                 r.span(),
                 format!(
-                    "{} selects every socket: give local_port, process, peer, state or filter",
+                    "{} selects every socket: give local_port, process, unit, container, peer, state or filter",
                     self.who
                 ),
             ));
@@ -133,6 +137,38 @@ impl At<'_> {
                     format!("{}: process = {:?}: give a process name (as in /proc/PID/comm; * is a wildcard)", self.who, p.get_ref()),
                 )
             })
+    }
+
+    /// `unit` and `container` (each one name or a list): the sockets of those services.
+    fn services(&self, raw: &RawRule) -> Result<Option<Filter>, ConfigError> {
+        let mut parts = Vec::new();
+        for (key, v, build, example) in [
+            (
+                "unit",
+                &raw.unit,
+                Filter::unit_any as Builder,
+                "\"nginx.service\"",
+            ),
+            (
+                "container",
+                &raw.container,
+                Filter::container_any,
+                "\"web-1\"",
+            ),
+        ] {
+            let Some(v) = v else { continue };
+            let who = &self.who;
+            let f = build(&v.get_ref().to_vec())
+                .map_err(|e| self.lines.err(v.span(), format!("{who}: {key} {e}")))?
+                .ok_or_else(|| {
+                    self.lines.err(
+                        v.span(),
+                        format!("{who}: {key}: give a name (e.g. {example}), or a list of them"),
+                    )
+                })?;
+            parts.push(f);
+        }
+        Ok((!parts.is_empty()).then(|| Filter::all_of(parts)))
     }
 
     fn peer(&self, raw: &RawRule) -> Result<Option<Filter>, ConfigError> {

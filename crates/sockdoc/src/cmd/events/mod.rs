@@ -121,6 +121,9 @@ fn options(lang: Lang, a: &EventsArgs) -> Result<(Options, Option<Duration>), Fa
     if filter.needs_processes() {
         return Err(refuse(EventsMsg::NoProcessFilter));
     }
+    if filter.needs_services() {
+        return Err(refuse(EventsMsg::NoServiceFilter));
+    }
     if filter.protocols() == (false, false) {
         return Err(refuse(EventsMsg::NoProtocol));
     }

@@ -123,6 +123,7 @@ fn suspects(
         header: !a.no_header,
         label_ns: g.all_netns,
         show_owners: true,
+        show_services: true,
         namespaces,
     };
     Ok(Done::new(report, Exit::Ok))

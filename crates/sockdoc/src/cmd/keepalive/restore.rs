@@ -139,12 +139,11 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     let from = read_audit(lang, path)?;
     let ns = one_namespace(g, "keepalive --restore")?;
     let words = a.words().map_err(Failure::usage)?;
-    let needs = Needs {
+    let mut needs = Needs {
         owners: true,
         tcp_info: false,
         cgroups: false,
     };
-    let session = census::one_ns(lang, &ns, Protocols::TCP, &[], needs)?;
     // The words only narrow what is restored: parsed in the namespace, no census of their own.
     let narrow = if words.is_empty() {
         None
@@ -158,6 +157,9 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         .map_err(census::plan_failure)?;
         Some(plan.filter)
     };
+    // Words on units, containers or pods are judged with the census's services.
+    needs.cgroups = narrow.as_ref().is_some_and(|f| f.needs_services());
+    let session = census::one_ns(lang, &ns, Protocols::TCP, &[], needs)?;
     let census = census::sample(&session, &ns, None)?;
     let owners: Option<&SocketOwners> = census.owner_map();
     let live: HashMap<u64, &Socket> = census
@@ -166,7 +168,12 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
         .filter(|s| s.proto == Proto::Tcp)
         .map(|s| (s.cookie, s))
         .collect();
-    let (left, plans) = plan(&from.records, &live, owners, narrow.as_ref());
+    let judge = Judge {
+        owners,
+        services: census.services.as_ref(),
+        narrow: narrow.as_ref(),
+    };
+    let (left, plans) = plan(&from.records, &live, &judge);
     let mut report = RsReport {
         dry_run: a.dry_run,
         from: path,
@@ -214,14 +221,40 @@ pub fn run(g: &Global, a: &KeepaliveArgs, out: &mut dyn Write) -> Result<Exit, F
     Ok(if trouble { Exit::Warning } else { Exit::Ok })
 }
 
+/// What a restore judges live sockets with: their owners, their services (when the words name
+/// any), and the words that narrow it.
+struct Judge<'a> {
+    owners: Option<&'a SocketOwners>,
+    services: Option<&'a sockdoc_core::service::Services>,
+    narrow: Option<&'a sockdoc_core::filter::Filter>,
+}
+
+impl Judge<'_> {
+    /// Within the words (every socket when there are none).
+    fn within(&self, s: &Socket) -> bool {
+        let Some(f) = self.narrow else {
+            return true;
+        };
+        let o: &dyn sockdoc_core::Owners = match self.owners {
+            Some(o) => o,
+            None => &sockdoc_core::NoOwners,
+        };
+        let o = sockdoc_core::WithServices {
+            owners: o,
+            services: self.services,
+        };
+        f.matches(s, &o)
+    }
+}
+
 /// The recorded sockets that can be put back (alive, held by the same process at the same fd,
-/// still as sockdoc left them, within `narrow`), and the results of those left alone.
+/// still as sockdoc left them, within the words), and the results of those left alone.
 fn plan<'a>(
     records: &'a [Recorded],
     live: &HashMap<u64, &Socket>,
-    owners: Option<&SocketOwners>,
-    narrow: Option<&sockdoc_core::filter::Filter>,
+    judge: &Judge<'_>,
 ) -> (Vec<Res>, Vec<Plan1<'a>>) {
+    let (owners, narrow) = (judge.owners, judge.narrow);
     let mut results = Vec::new();
     let mut plans = Vec::new();
     for r in records {
@@ -233,14 +266,8 @@ fn plan<'a>(
             }
             continue;
         };
-        if let Some(f) = narrow {
-            let o: &dyn sockdoc_core::Owners = match owners {
-                Some(o) => o,
-                None => &sockdoc_core::NoOwners,
-            };
-            if !f.matches(s, o) {
-                continue;
-            }
+        if !judge.within(s) {
+            continue;
         }
         let same_owner = s.inode == r.inode
             && owners.is_some_and(|o| o.owners(s.inode).any(|w| w.pid == r.pid && w.fd == r.fd));
