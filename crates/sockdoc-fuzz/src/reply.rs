@@ -299,59 +299,9 @@ fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
             }
         }
         // A status word at an extreme, in place or as a new message.
-        6 => {
-            let status = pick(rng, STATUSES);
-            let kind = if rng.random_bool(0.5) {
-                wire::NLMSG_DONE
-            } else {
-                wire::NLMSG_ERROR
-            };
-            let m = nlmsg(kind, wire::NLM_F_MULTI, &status.to_ne_bytes());
-            match msgs.len() {
-                0 => b.extend_from_slice(&m),
-                _ => {
-                    let (off, len) = pick(rng, &msgs);
-                    if rng.random_bool(0.5) && len >= 20 {
-                        put_u16(b, off + 4, kind);
-                        put_u32(b, off + 16, status as u32);
-                    } else {
-                        b.splice(off..off, m);
-                    }
-                }
-            }
-        }
+        6 => edit_status(rng, b, &msgs),
         // An attribute's length or type.
-        7 => {
-            let socks: Vec<(usize, usize)> = msgs
-                .iter()
-                .copied()
-                .filter(|&(off, len)| {
-                    len >= wire::NLMSG_HDRLEN + wire::INET_DIAG_MSG_LEN
-                        && wire::u16_ne(b, off + 4) == wire::SOCK_DIAG_BY_FAMILY
-                })
-                .collect();
-            if socks.is_empty() {
-                return;
-            }
-            let m = pick(rng, &socks);
-            let attrs = attributes(b, m);
-            if attrs.is_empty() {
-                return;
-            }
-            let at = pick(rng, &attrs);
-            if rng.random_bool(0.7) {
-                let cur = usize::from(wire::u16_ne(b, at));
-                let v = edge_u32(rng, cur) as u16;
-                put_u16(b, at, v);
-            } else {
-                let kind = if rng.random_bool(0.5) {
-                    wire::INET_DIAG_INFO | (rng.random_range(0..4u16) << 14)
-                } else {
-                    rng.random()
-                };
-                put_u16(b, at + 2, kind);
-            }
-        }
+        7 => edit_attribute(rng, b, &msgs),
         // Family or state of a socket message.
         8 if !msgs.is_empty() => {
             let (off, len) = pick(rng, &msgs);
@@ -392,6 +342,62 @@ fn mutate(rng: &mut Rng, b: &mut Vec<u8>) {
             };
             b.splice(at..at, m);
         }
+    }
+}
+
+/// A status word at an extreme, in place of a message's or as a new message.
+fn edit_status(rng: &mut Rng, b: &mut Vec<u8>, msgs: &[(usize, usize)]) {
+    let status = pick(rng, STATUSES);
+    let kind = if rng.random_bool(0.5) {
+        wire::NLMSG_DONE
+    } else {
+        wire::NLMSG_ERROR
+    };
+    let m = nlmsg(kind, wire::NLM_F_MULTI, &status.to_ne_bytes());
+    match msgs.len() {
+        0 => b.extend_from_slice(&m),
+        _ => {
+            let (off, len) = pick(rng, msgs);
+            if rng.random_bool(0.5) && len >= 20 {
+                put_u16(b, off + 4, kind);
+                put_u32(b, off + 16, status as u32);
+            } else {
+                b.splice(off..off, m);
+            }
+        }
+    }
+}
+
+/// An attribute's length or type, in one of the socket messages.
+fn edit_attribute(rng: &mut Rng, b: &mut [u8], msgs: &[(usize, usize)]) {
+    let socks: Vec<(usize, usize)> = msgs
+        .iter()
+        .copied()
+        .filter(|&(off, len)| {
+            len >= wire::NLMSG_HDRLEN + wire::INET_DIAG_MSG_LEN
+                && wire::u16_ne(b, off + 4) == wire::SOCK_DIAG_BY_FAMILY
+        })
+        .collect();
+    if socks.is_empty() {
+        return;
+    }
+    let m = pick(rng, &socks);
+    let attrs = attributes(b, m);
+    if attrs.is_empty() {
+        return;
+    }
+    let at = pick(rng, &attrs);
+    if rng.random_bool(0.7) {
+        let cur = usize::from(wire::u16_ne(b, at));
+        let v = edge_u32(rng, cur) as u16;
+        put_u16(b, at, v);
+    } else {
+        let kind = if rng.random_bool(0.5) {
+            wire::INET_DIAG_INFO | (rng.random_range(0..4u16) << 14)
+        } else {
+            rng.random()
+        };
+        put_u16(b, at + 2, kind);
     }
 }
 
