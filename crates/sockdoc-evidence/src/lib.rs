@@ -1,0 +1,150 @@
+//! Evidence from other hosts and other times: what a support engineer receives (`ss` or `netstat`
+//! output pasted into a ticket, `/proc/net` files, `sysctl -a`, a sosreport) or what
+//! `sockdoc snapshot` wrote, read into the types the live census uses, so the doctor and every
+//! read-only view judge it as they judge the live kernel.
+//!
+//! One [`Evidence`] per reading: the namespaces it holds (sockets, owners where the dump named them,
+//! the kernel state it carried), what it could tell ([`Known`]: a view says what it could not judge
+//! and why), where it came from ([`Source`]) and the lines it could not read ([`Unread`]: counted,
+//! the first few kept with their line numbers; never fatal, never dropped in silence).
+
+use std::path::PathBuf;
+
+use sockdoc_core::doctor::KernelState;
+use sockdoc_diag::Socket;
+use sockdoc_proc::SocketOwners;
+
+/// Everything one reading of evidence gave.
+#[derive(Default)]
+pub struct Evidence {
+    pub source: Source,
+    /// At least one namespace for a reading that found sockets; several for a file that held
+    /// several (`ip netns exec` loops, `ss -N`, a sosreport's namespaces).
+    pub namespaces: Vec<NsEvidence>,
+    /// Lines no reader could take.
+    pub unread: Unread,
+}
+
+/// The sockets and state of one namespace, as far as the evidence tells.
+#[derive(Default)]
+pub struct NsEvidence {
+    /// How the evidence named it (`current`, a netns name from a header line, a file's name).
+    pub label: String,
+    /// In the census's order (TCP v4, v6, UDP v4, v6). A socket whose dump gave no inode gets a
+    /// made-up one (from [`SYNTHETIC_INODE`] up), so owners and lookups by inode still work.
+    pub sockets: Vec<Socket>,
+    /// Owners the dump named (`ss -p`, `netstat -p`, a snapshot); `None` when it named none.
+    pub owners: Option<SocketOwners>,
+    /// Counters, sysctls, limits, conntrack and sockstat the evidence carried (a counter read
+    /// once gives levels, not rates: see [`Known::counter_rates`]).
+    pub kernel: Option<KernelState>,
+    pub known: Known,
+}
+
+/// Inodes from here up are made up by a reader for sockets whose dump gave none.
+pub const SYNTHETIC_INODE: u32 = 0xF000_0000;
+
+/// What the evidence could tell, so a view can say what it could not judge and why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Known {
+    /// Timers (`ss -o`, `netstat -o`, `/proc/net/tcp`): keepalive on or off.
+    pub timers: bool,
+    /// tcp_info (`ss -i`): idle times, retransmits, RTT.
+    pub tcp_info: bool,
+    /// Owning processes (`ss -p`, `netstat -p`).
+    pub owners: bool,
+    /// Real socket inodes (`ss -e`, `netstat -e`, `/proc/net/tcp`).
+    pub inodes: bool,
+    /// Receive and send queues.
+    pub queues: bool,
+    /// Socket uids.
+    pub uids: bool,
+    /// cgroup ids (a snapshot; `ss -e` on kernels that print `cgroup:`).
+    pub cgroups: bool,
+    /// Counters read twice, some time apart: rates (drops per second) can be judged.
+    pub counter_rates: bool,
+    /// The sysctls that matter to the doctor.
+    pub sysctls: bool,
+    /// Every state was dumped (not a `state` filter's share, nor listeners only).
+    pub all_states: bool,
+}
+
+/// Where the evidence came from.
+#[derive(Clone, Debug, Default)]
+pub struct Source {
+    /// Each file read and what it was read as.
+    pub files: Vec<SourceFile>,
+    /// The host it describes, when the evidence says (a snapshot, a sosreport's `hostname`).
+    pub host: Option<String>,
+    /// The kernel release, when the evidence says.
+    pub kernel: Option<String>,
+    /// When it was taken, as the evidence says it (RFC 3339), when it does.
+    pub taken: Option<String>,
+}
+
+/// One file of the evidence.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// What it was read as (`ss -tanoi`, `netstat -antp`, `/proc/net/tcp6`, `sysctl -a`,
+    /// `sockdoc snapshot v1`).
+    pub format: String,
+    /// Lines (or records) taken.
+    pub taken: u64,
+}
+
+/// Lines that could not be read.
+#[derive(Clone, Debug, Default)]
+pub struct Unread {
+    pub count: u64,
+    /// The first few, as (file, line number from 1, the line cut to a sane length).
+    pub first: Vec<(PathBuf, u64, String)>,
+}
+
+/// How many unread lines are kept with their text.
+pub const UNREAD_KEPT: usize = 5;
+
+impl Unread {
+    /// Count a line no reader could take; keep it when it is among the first few.
+    pub fn note(&mut self, file: &std::path::Path, line_no: u64, line: &str) {
+        self.count += 1;
+        if self.first.len() < UNREAD_KEPT {
+            let cut: String = line.chars().take(200).collect();
+            self.first.push((file.to_path_buf(), line_no, cut));
+        }
+    }
+}
+
+/// Why evidence could not be read at all (a file that is empty, binary, or of no known format).
+/// Lines that cannot be read are not errors: they are [`Unread`].
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is empty: nothing to judge")]
+    Empty { path: PathBuf },
+    #[error("{path} is not text (a binary file?): give ss or netstat output, /proc/net files, a sosreport or a sockdoc snapshot")]
+    Binary { path: PathBuf },
+    #[error("{path}: no known format (ss, netstat, /proc/net, sysctl -a, limits, a sosreport or a sockdoc snapshot): {hint}")]
+    Unknown { path: PathBuf, hint: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unread_lines_are_counted_and_the_first_few_kept() {
+        let mut u = Unread::default();
+        for i in 1..=8 {
+            u.note(std::path::Path::new("ss.txt"), i, &"x".repeat(300));
+        }
+        assert_eq!(u.count, 8);
+        assert_eq!(u.first.len(), UNREAD_KEPT);
+        assert_eq!(u.first[0].1, 1);
+        assert_eq!(u.first[0].2.len(), 200);
+    }
+}
