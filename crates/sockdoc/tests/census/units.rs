@@ -5,80 +5,14 @@
 //! sees the same units as `sockdoc --netns NS`; TIME-WAIT sockets, which have no cgroup, are
 //! counted as `-` and the output says what that means, in English and Chinese.
 
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
 use serde_json::Value;
-use sockdoc_lab::cgroup::{Cgroup, Sub};
-use sockdoc_lab::{in_netns, ss, wait, Family, Kind, Netns, SockState};
+use sockdoc_lab::units::UnitLab;
+use sockdoc_lab::{ss, Family, Kind, Netns, SockState};
 
 use crate::sockdoc;
 
-/// Two services in a lab slice, each a socat echo server, and client connections to each.
-struct Services {
-    ns: Netns,
-    _slice: Cgroup,
-    web: (Sub, u16),
-    api: (Sub, u16),
-    _clients: Vec<TcpStream>,
-}
-
-fn start(ns: Netns, clients_web: usize, clients_api: usize) -> Services {
-    let slice = Cgroup::slice().expect("create a cgroup slice (root?)");
-    let listen = |name: &str| {
-        let sub = slice.child(name).expect("create the service's cgroup");
-        let port = ns.fresh_port();
-        let spec = format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr");
-        slice
-            .spawn(&sub, Some(&ns), &["socat", &spec, "EXEC:/bin/cat"])
-            .expect("start socat in its cgroup");
-        (sub, port)
-    };
-    let (web, api) = (listen("web.service"), listen("api.service"));
-    wait::poll(Duration::from_secs(10), "both servers to listen", || {
-        let snap = ss::snapshot(&ns)?;
-        let up = |p| {
-            snap.iter()
-                .any(|s| s.state == SockState::Listen && s.local.port == p)
-        };
-        Ok(if up(web.1) && up(api.1) {
-            Ok(())
-        } else {
-            Err(format!("{snap:?}"))
-        })
-    })
-    .expect("servers listen");
-    let mut clients = Vec::new();
-    for (port, n) in [(web.1, clients_web), (api.1, clients_api)] {
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        for _ in 0..n {
-            clients.push(in_netns(&ns, move || TcpStream::connect(addr)).expect("connect"));
-        }
-    }
-    let want = clients_web + clients_api;
-    wait::poll(Duration::from_secs(10), "the servers to accept", || {
-        let snap = ss::snapshot(&ns)?;
-        let accepted = snap
-            .iter()
-            .filter(|s| {
-                s.state == SockState::Established
-                    && (s.local.port == web.1 || s.local.port == api.1)
-            })
-            .count();
-        Ok(if accepted == want {
-            Ok(())
-        } else {
-            Err(format!("{accepted} of {want}: {snap:?}"))
-        })
-    })
-    .expect("connections accepted");
-    Services {
-        ns,
-        _slice: slice,
-        web,
-        api,
-        _clients: clients,
-    }
+fn start(ns: Netns, clients_web: usize, clients_api: usize) -> UnitLab {
+    UnitLab::start(ns, clients_web, clients_api).expect("two services in a lab slice (root?)")
 }
 
 /// `{key: count}` of the `--by BY` group of a stats entry.
@@ -102,12 +36,6 @@ fn count_of(rows: &[(String, u64)], key: &str) -> u64 {
     rows.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n)
 }
 
-/// The server-side sockets of `port` (listener and accepted connections) as `ss` counts them.
-fn ss_server_side(ns: &Netns, port: u16) -> u64 {
-    let snap = ss::snapshot(ns).expect("ss");
-    snap.iter().filter(|s| s.local.port == port).count() as u64
-}
-
 /// The `cgroup:` paths `ss -e` prints for the sockets of local port `port`.
 fn ss_cgroups(ns: &Netns, port: u16) -> Vec<String> {
     let filter = ["sport", "=", &format!(":{port}")];
@@ -123,7 +51,7 @@ fn stats_by_unit_and_cgroup_count_what_ss_counts() {
     let cgroups = rows(&entry, "cgroup");
     for (sub, port) in [&s.web, &s.api] {
         let name = sub.rel().rsplit('/').next().unwrap_or_default().to_string();
-        let want = ss_server_side(&s.ns, *port);
+        let want = s.ss_server_side(*port).expect("ss");
         assert_eq!(count_of(&units, &name), want, "{name}: {units:?}");
         assert_eq!(count_of(&cgroups, &sub.rel()), want, "{name}: {cgroups:?}");
         let paths = ss_cgroups(&s.ns, *port);
