@@ -8,13 +8,15 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::cgroup::{Cgroup, Sub};
-use crate::{in_netns, ss, wait, Netns, SockState};
+use crate::{in_netns, ss, wait, Family, Kind, Netns, Scenario, SockState};
 
 /// The two services and their clients; dropping it closes the clients, kills the servers (by PID)
 /// and removes the cgroups, then the namespace.
 pub struct UnitLab {
     /// The clients' ends (in the caller's cgroup).
     _clients: Vec<TcpStream>,
+    /// A TIME-WAIT socket made before the services started, when asked for.
+    _time_wait: Option<Scenario>,
     /// `web.service` and the port its server listens on.
     pub web: (Sub, u16),
     /// `api.service` and the port its server listens on.
@@ -73,11 +75,22 @@ impl UnitLab {
         })?;
         Ok(UnitLab {
             _clients: clients,
+            _time_wait: None,
             web,
             api,
             slice,
             ns,
         })
+    }
+
+    /// Like [`UnitLab::start`] in a new namespace that also holds a TIME-WAIT socket (IPv4), which
+    /// has no cgroup.
+    pub fn beside_time_wait(web_clients: usize, api_clients: usize) -> io::Result<UnitLab> {
+        let ns = Netns::new()?;
+        let tw = Kind::TimeWait.build(&ns, Family::V4)?;
+        let mut lab = UnitLab::start(ns, web_clients, api_clients)?;
+        lab._time_wait = Some(tw);
+        Ok(lab)
     }
 
     /// The server-side sockets of `port` (listener and accepted connections) as `ss` counts them.

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 use sockdoc_lab::units::UnitLab;
-use sockdoc_lab::{ss, Family, Kind, Netns, SockState};
+use sockdoc_lab::{ss, Netns, SockState};
 
 use crate::sockdoc;
 
@@ -98,11 +98,7 @@ fn ip_netns_exec_sees_the_units_that_netns_sees() {
 
 #[test]
 fn sockets_without_a_cgroup_say_so_in_both_languages() {
-    let ns = Netns::new().expect("create namespace");
-    let _tw = Kind::TimeWait
-        .build(&ns, Family::V4)
-        .expect("a TIME-WAIT socket");
-    let s = start(ns, 1, 0);
+    let s = UnitLab::beside_time_wait(1, 0).expect("two services in a lab slice (root?)");
     let entry = sockdoc::stats(&s.ns, &["--by", "unit", "--top", "50"]);
     let units = rows(&entry, "unit");
     let tw = ss::snapshot(&s.ns)
