@@ -15,7 +15,7 @@
 //! Modules:
 //! - [`netns`]: the namespace guard [`Netns`] (commands, nftables rules and packet drops inside it);
 //! - [`cgroup`]: a throw-away cgroup v2 slice with child cgroups and processes started inside them;
-//! - [`web_api`]: `web.service` and `api.service` in a lab slice, real servers and their clients;
+//! - [`units`]: `web.service` and `api.service` in such a slice, real servers with clients;
 //! - [`podman`]: a real Podman container (busybox image made on the spot, runc, no network);
 //! - [`lock`]: the machine-wide lock that keeps lab namespaces still while a test scans all of them;
 //! - [`scenario`]: sockets in a chosen TCP/UDP state, with what `ss` must show ([`Expected`]);
@@ -50,8 +50,8 @@ pub mod ss;
 pub mod state;
 mod sys;
 pub mod treat;
+pub mod units;
 pub mod wait;
-pub mod web_api;
 
 pub use enter::in_netns;
 pub use lock::{ExclusiveNetnsLock, SharedNetnsLock};

@@ -358,7 +358,10 @@ fn read_process(walk: &Walk<'_>, pid: u32, part: &mut Part, dents: &mut [u8]) {
     }
     part.stats.processes += 1;
     // Taken before the listing: a change during it shows as a difference next time.
-    let seen = how.keep_seen.then(|| again::Seen::read(root, pid)).flatten();
+    let seen = how
+        .keep_seen
+        .then(|| again::Seen::read(root, pid))
+        .flatten();
     if let Some(a) = how.again {
         if a.take(pid, seen, part) {
             return;

@@ -26,6 +26,9 @@ fn slot(s: &Socket) -> usize {
 /// Per owning pid (0: none known): (sockets, CLOSE-WAIT).
 pub(crate) type PidCounts = FxHashMap<u32, (u64, u64)>;
 
+/// One cgroup's sockets: per protocol (TCP, UDP), per kernel state number.
+pub(crate) type CgroupCounts = [[u64; 12]; 2];
+
 /// A scrape's counts, filled as sockets stream in (one per dump thread, then merged). Nothing per
 /// socket is kept: per-port counts live in a flat table indexed by port, per-destination and
 /// per-process counts in maps whose size is the number of destinations and processes.
@@ -47,6 +50,9 @@ pub(crate) struct ScrapeCounts {
     pub(crate) dests: FxHashMap<(Family, Addr, Addr, u16), u32>,
     /// Per owning pid; sockets only in a full census.
     pub(crate) procs: PidCounts,
+    /// Per cgroup id (0: none, as TIME-WAIT and request sockets have), every socket counted: the
+    /// id comes with each socket, so this costs one hash lookup and no /proc walk.
+    pub(crate) cgroups: FxHashMap<u64, CgroupCounts>,
 }
 
 impl ScrapeCounts {
@@ -60,12 +66,15 @@ impl ScrapeCounts {
             range,
             dests: FxHashMap::default(),
             procs: FxHashMap::default(),
+            cgroups: FxHashMap::default(),
         }
     }
 
     pub(crate) fn add(&mut self, s: &Socket, owners: Option<&SocketOwners>) {
         let slot = slot(s);
         self.states[slot][s.state as usize] += 1;
+        self.cgroups.entry(s.cgroup_id).or_default()[usize::from(s.proto == Proto::Udp)]
+            [s.state as usize] += 1;
         if self.full || s.state == State::CloseWait {
             let pid = match owners {
                 Some(o) if s.inode != 0 => o.owners(s.inode).next().map_or(0, |o| o.pid),
@@ -155,6 +164,12 @@ impl ScrapeCounts {
             let e = self.procs.entry(k).or_default();
             e.0 += v.0;
             e.1 += v.1;
+        }
+        for (id, theirs) in o.cgroups {
+            let mine = self.cgroups.entry(id).or_default();
+            for (a, b) in mine.iter_mut().flatten().zip(theirs.iter().flatten()) {
+                *a += b;
+            }
         }
     }
 }

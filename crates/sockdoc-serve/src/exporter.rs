@@ -11,6 +11,10 @@
 //!   ephemeral ports per destination), cached until the next run, and that scrape's exact counts;
 //! * every `--owners-every`: the /proc walk (socket inode -> process). In between, sockets are
 //!   attributed through the last walk, so a socket opened since counts under process `-`.
+//!
+//! Units and containers need no walk of /proc: each socket comes with its cgroup id, counted as it
+//! streams in, and the session's service cache names the ids (walking the cgroup2 tree again only
+//! for an id it has not seen, asking the container runtimes only about new containers).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -19,6 +23,7 @@ use sockdoc_core::collect::CensusSpec;
 use sockdoc_core::doctor::kernel::Sysctls;
 use sockdoc_core::doctor::{self, Evidence, Finding, Input, KernelState};
 use sockdoc_core::i18n::Lang;
+use sockdoc_core::service::Services;
 use sockdoc_core::session::scope::within;
 use sockdoc_core::session::Session;
 use sockdoc_core::{NoOwners, Owners};
@@ -154,7 +159,21 @@ impl Exporter {
         } else {
             Some(self.cheap_counts(owners, range, &kernel.sockstat)?)
         };
-        self.render(fresh.as_ref(), &kernel, started)
+        let services = self.services(fresh.as_ref());
+        self.render(fresh.as_ref(), &services, &kernel, started)
+    }
+
+    /// The units and containers of the cgroup ids this scrape and the last full census counted.
+    fn services(&mut self, fresh: Option<&ScrapeCounts>) -> Services {
+        let full = self.doctor.as_ref().map(|d| &d.counts);
+        let ids: Vec<u64> = fresh
+            .into_iter()
+            .chain(full)
+            .flat_map(|c| c.cgroups.keys().copied())
+            .collect();
+        let services = self.session.services(ids);
+        self.note_once(services.notes.clone());
+        services
     }
 
     /// The doctor's census, which also gives this scrape its counts: one dump, not two.
@@ -257,6 +276,7 @@ impl Exporter {
     fn render(
         &self,
         fresh: Option<&ScrapeCounts>,
+        services: &Services,
         kernel: &Kernel,
         started: Instant,
     ) -> Result<String, ServeError> {
@@ -269,6 +289,7 @@ impl Exporter {
             top_k: self.opts.top_k,
             owners: latest.as_ref().map(|f| &*f.map),
             owners_at: latest.as_ref().map(|f| f.at),
+            services,
             findings: self.doctor.as_ref().map_or(&[][..], |d| &d.findings[..]),
             doctor_at: self.doctor.as_ref().map(|d| d.at),
             coverage: self.keepalive_coverage(),

@@ -12,8 +12,8 @@
 //! - [`ServeError`]: why it could not start or answer, one line each; [`Options`], [`Hooks`] and
 //!   [`NamespaceWatch`]: what the caller gives it.
 //!
-//! Bounded label sets only (per state, per listening port and per process, top K): never a label per
-//! connection. It never changes the system, never enters a namespace itself (the session does), and
+//! Bounded label sets only (per state, per listening port, per process, per unit and per container,
+//! top K): never a label per connection. It never changes the system, never enters a namespace itself (the session does), and
 //! never prints anything but the log lines it hands to the caller's `log`.
 
 mod counts;
@@ -40,7 +40,7 @@ use exporter::Exporter;
 pub struct Options {
     /// Address to listen on (`127.0.0.1:9717`).
     pub listen: String,
-    /// Rows per bounded label set (listening ports, processes).
+    /// Rows per bounded label set (listening ports, processes, units, containers).
     pub top_k: usize,
     /// How often the /proc owner walk runs (zero: every scrape).
     pub owners_every: Duration,

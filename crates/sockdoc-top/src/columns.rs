@@ -44,6 +44,7 @@ impl GroupCol {
                 Tab::Remote => Header::RemoteIp,
                 Tab::Prefix => Header::Prefix,
                 Tab::Port => Header::Port,
+                Tab::Service => Header::Unit,
                 _ => Header::Process,
             },
             GroupCol::Total => Header::Total,
@@ -56,6 +57,7 @@ impl GroupCol {
             GroupCol::Name => match tab {
                 Tab::Port => Header::Service,
                 Tab::Process => Header::Command,
+                Tab::Service => Header::Cgroup,
                 _ => return "",
             },
         };
@@ -95,8 +97,8 @@ impl GroupCol {
     pub(crate) fn cmp(self, a: &GroupRow, b: &GroupRow) -> Ordering {
         match self {
             GroupCol::Key => match (&a.key, &b.key) {
-                // Processes read best by name.
-                (Key::Pid(_), Key::Pid(_)) => a.label.cmp(&b.label),
+                // Processes and services read best by name.
+                (Key::Pid(_), Key::Pid(_)) | (Key::Unit(_), Key::Unit(_)) => a.label.cmp(&b.label),
                 _ => a.key.cmp(&b.key),
             },
             GroupCol::Name => a.name.cmp(&b.name),

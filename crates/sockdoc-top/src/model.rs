@@ -1,9 +1,10 @@
 //! The data behind the `top` screen, as plain values: one census digested into the tables the screen
-//! switches between (by remote IP, peer prefix, local port, process; ghost suspects; findings), their
+//! switches between (by remote IP, peer prefix, local port, process; ghost suspects; findings;
+//! services: systemd units and containers, from the sockets' cgroup ids), their
 //! sorting by any column, and the exact sockets behind a row. Pure: no terminal, no kernel, no clock
 //! reads; the census worker builds a [`Snap`], the screen state only reads it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -13,11 +14,12 @@ use sockdoc_core::doctor::Finding;
 use sockdoc_core::filter::Filter;
 use sockdoc_core::i18n::top::{word, TopMsg};
 use sockdoc_core::i18n::Lang;
+use sockdoc_core::service::{Lookup, Services};
 use sockdoc_core::{NoOwners, Owners};
 use sockdoc_diag::{Family, Proto, Socket, State};
 use sockdoc_proc::SocketOwners;
 
-/// The tables the screen switches between, in key order (1..6).
+/// The tables the screen switches between, in key order (1..7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tab {
     Remote,
@@ -26,16 +28,19 @@ pub enum Tab {
     Process,
     Ghosts,
     Findings,
+    /// Systemd units and containers (the Process table's counterpart by cgroup).
+    Service,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Remote,
         Tab::Prefix,
         Tab::Port,
         Tab::Process,
         Tab::Ghosts,
         Tab::Findings,
+        Tab::Service,
     ];
 
     pub fn index(self) -> usize {
@@ -50,6 +55,7 @@ impl Tab {
             Tab::Process => word(lang, TopMsg::TabProcess),
             Tab::Ghosts => word(lang, TopMsg::TabGhosts),
             Tab::Findings => word(lang, TopMsg::TabFindings),
+            Tab::Service => word(lang, TopMsg::TabServices),
         }
     }
 
@@ -60,6 +66,7 @@ impl Tab {
             Tab::Prefix => Some(GroupBy::PeerPrefix(prefix4, prefix6)),
             Tab::Port => Some(GroupBy::LocalPort),
             Tab::Process => Some(GroupBy::Process),
+            Tab::Service => Some(GroupBy::Unit),
             Tab::Ghosts | Tab::Findings => None,
         }
     }
@@ -71,6 +78,7 @@ impl Tab {
             Tab::Prefix => Some(1),
             Tab::Port => Some(2),
             Tab::Process => Some(3),
+            Tab::Service => Some(4),
             Tab::Ghosts | Tab::Findings => None,
         }
     }
@@ -101,6 +109,12 @@ impl Shown {
     pub fn shows_owners(self) -> bool {
         self.drilled || matches!(self.tab, Tab::Process | Tab::Ghosts)
     }
+
+    /// Units and containers are on screen (the Service table, a service's sockets): the census
+    /// names its sockets' cgroups. No other table asks for them.
+    pub fn needs_services(self) -> bool {
+        self.tab == Tab::Service
+    }
 }
 
 /// What a census produced, shared by the worker (to re-filter without a new census) and the screen.
@@ -111,6 +125,9 @@ pub struct Capture {
     pub owners: Option<Arc<SocketOwners>>,
     /// The kernel sent tcp_info (idle times) with the sockets.
     pub tcp_info: bool,
+    /// The units and containers of the sockets' cgroups: named by the census thread while the
+    /// Service table is on screen (set once, for this census), else never.
+    pub services: OnceLock<Services>,
 }
 
 impl Capture {
@@ -144,7 +161,8 @@ pub struct GroupRow {
     pub label: String,
     pub count: u64,
     pub states: StateCounts,
-    /// Port table: the process listening on the port; process table: its command line.
+    /// Port table: the process listening on the port; process table: its command line; service
+    /// table: the cgroup path (with the runtime of a container).
     pub name: String,
 }
 
@@ -168,9 +186,10 @@ pub struct Snap {
     pub filter_text: String,
     /// Indices into `census.sockets` of the sockets that pass the filter.
     pub selected: Vec<u32>,
-    /// By remote IP, peer prefix, local port, process: every group, largest first; `None` for a
-    /// table not built yet (built for the table on screen, the others when shown).
-    pub groups: [Option<Vec<GroupRow>>; 4],
+    /// By remote IP, peer prefix, local port, process, service: every group, largest first; `None`
+    /// for a table not built yet (built for the table on screen, the others when shown; services
+    /// only once the census names them).
+    pub groups: [Option<Vec<GroupRow>>; 5],
     /// Prefix lengths of the prefix table (IPv4, IPv6).
     pub prefixes: (u8, u8),
     /// Indices into `census.sockets` of the ghost suspects among the selected sockets.
@@ -190,8 +209,7 @@ impl Snap {
     pub fn build_group(&mut self, tab: Tab) {
         if let Some(slot) = tab.group_slot() {
             if self.groups[slot].is_none() {
-                let rows = group_table(&self.census, &self.selected, tab, self.prefixes);
-                self.groups[slot] = Some(rows);
+                self.groups[slot] = group_table(&self.census, &self.selected, tab, self.prefixes);
             }
         }
     }
@@ -217,7 +235,7 @@ impl Snap {
 /// those change.
 pub struct Digest {
     pub selected: Vec<u32>,
-    pub groups: [Option<Vec<GroupRow>>; 4],
+    pub groups: [Option<Vec<GroupRow>>; 5],
     pub ghosts: Vec<u32>,
 }
 
@@ -258,15 +276,10 @@ pub fn digest(capture: &Capture, lens: &Lens) -> Digest {
             ghosts.push(i);
         }
     }
-    let mut groups: [Option<Vec<GroupRow>>; 4] = Default::default();
+    let mut groups: [Option<Vec<GroupRow>>; 5] = Default::default();
     for &tab in lens.tabs {
         if let Some(slot) = tab.group_slot() {
-            groups[slot] = Some(group_table(
-                capture,
-                &selected,
-                tab,
-                (lens.prefix4, lens.prefix6),
-            ));
+            groups[slot] = group_table(capture, &selected, tab, (lens.prefix4, lens.prefix6));
         }
     }
     Digest {
@@ -277,15 +290,20 @@ pub fn digest(capture: &Capture, lens: &Lens) -> Digest {
 }
 
 /// The rows of one group table over the `selected` sockets of a capture, largest first; empty for
-/// a table that is not a grouping.
+/// a table that is not a grouping, `None` for the service table while the capture names no
+/// services.
 pub fn group_table(
     capture: &Capture,
     selected: &[u32],
     tab: Tab,
     (prefix4, prefix6): (u8, u8),
-) -> Vec<GroupRow> {
+) -> Option<Vec<GroupRow>> {
     let Some(by) = tab.group_by(prefix4, prefix6) else {
-        return Vec::new();
+        return Some(Vec::new());
+    };
+    let services = match tab {
+        Tab::Service => Some(capture.services.get()?),
+        _ => None,
     };
     // Process tables group by owner pid only: skip the name lookup `Owners::any` would make per
     // socket; the other tables need no owners at all.
@@ -305,19 +323,47 @@ pub fn group_table(
             listeners.entry(s.local_port).or_insert(s.inode);
         }
     }
+    if let Some(services) = services {
+        tally.resolve_services(services);
+    }
     let Some(g) = tally.groupings(usize::MAX).into_iter().next() else {
-        return Vec::new();
+        return Some(Vec::new());
     };
-    g.rows
-        .into_iter()
-        .map(|r| GroupRow {
-            label: r.key_text(&|pid| process_name(capture, pid), None),
-            name: row_name(capture, &listeners, &r.key),
+    let rows = g.rows.into_iter().map(|r| {
+        let (label, name) = match (r.key, services) {
+            (Key::Unit(id), Some(services)) => service_names(services, id),
+            _ => (
+                r.key_text(&|pid| process_name(capture, pid), None),
+                row_name(capture, &listeners, &r.key),
+            ),
+        };
+        GroupRow {
+            label,
+            name,
             key: r.key,
             count: r.count,
             states: r.states,
-        })
-        .collect()
+        }
+    });
+    Some(rows.collect())
+}
+
+/// A service row's label and name: a container by its name (else short id) with its runtime and
+/// cgroup path, a unit by its name (else its cgroup's path) with the path; `-` for sockets without
+/// a cgroup (the screen says what that means).
+fn service_names(services: &Services, id: u64) -> (String, String) {
+    match services.get(id) {
+        Lookup::NoCgroup => ("-".into(), String::new()),
+        Lookup::Unknown(id) => (format!("cgroup #{id}"), String::new()),
+        Lookup::Found(s) => match &s.container {
+            Some(c) => {
+                let pod = s.pod.as_ref().map(|p| format!(" {}", p.label()));
+                let pod = pod.unwrap_or_default();
+                (c.label(), format!("{}{pod} {}", c.runtime.name(), s.path))
+            }
+            None => (s.unit_or_path().to_string(), s.path.clone()),
+        },
+    }
 }
 
 /// The name column of a group row: the service on a port, the command line of a process.
@@ -390,13 +436,15 @@ impl Membership {
             Key::Pid(0) => (None, Some(0)),
             Key::Pid(p) => (Some(format!("pid {p}")), Some(p)),
             Key::State(s) => (Some(format!("state {}", s.key())), None),
-            // The live view has no unit or cgroup tables yet.
+            // An action on a service row censuses again with the user's filter and states, then
+            // keeps its sockets by cookie ([`group_sockets`] tests membership by the capture's
+            // services); the live view has no container or pod tables.
             Key::Unit(_)
+            | Key::Cgroup(_)
             | Key::Container(_)
             | Key::NoContainer
             | Key::Pod(_)
-            | Key::NoPod
-            | Key::Cgroup(_) => (None, None),
+            | Key::NoPod => (None, None),
         };
         let filter = words
             .as_deref()
@@ -420,6 +468,17 @@ impl Membership {
 
 /// The sockets of `snap` (after its filter) in the group `key`.
 pub fn group_sockets(snap: &Snap, key: &Key) -> Vec<u32> {
+    if let Key::Unit(unit) = *key {
+        // A service row: the sockets whose cgroup is the unit's or below it.
+        let services = snap.census.services.get();
+        let unit_of = |id: u64| services.map_or(id, |s| s.unit_id(id));
+        return snap
+            .selected
+            .iter()
+            .copied()
+            .filter(|&i| unit_of(snap.socket(i).cgroup_id) == unit)
+            .collect();
+    }
     let scope = Membership::of(key);
     let owners = snap.census.owners();
     snap.selected

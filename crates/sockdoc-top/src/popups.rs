@@ -142,7 +142,7 @@ pub(crate) fn draw_finding(f: &mut Frame, area: Rect, app: &App, i: usize) {
 
 pub(crate) fn draw_help(f: &mut Frame, area: Rect, lang: Lang, scroll: usize) {
     let keys: &[(&str, TopMsg)] = &[
-        ("1-6, Tab", TopMsg::HelpTabs),
+        ("1-7, Tab", TopMsg::HelpTabs),
         ("↑ ↓ PgUp PgDn", TopMsg::HelpSelect),
         ("Enter", TopMsg::HelpEnter),
         ("Esc ←", TopMsg::HelpBack),

@@ -423,7 +423,7 @@ impl App {
         match k.code {
             KeyCode::Char('q') => return vec![Effect::Quit],
             KeyCode::Char('?') | KeyCode::Char('h') | KeyCode::F(1) => self.help = true,
-            KeyCode::Char(c @ '1'..='6') => {
+            KeyCode::Char(c @ '1'..='7') => {
                 let i = c as usize - '1' as usize;
                 self.set_tab(Tab::ALL[i]);
             }

@@ -3,8 +3,10 @@
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Span;
 use ratatui::widgets::{Paragraph, Row, Table, TableState};
 use ratatui::Frame;
+use sockdoc_core::aggregate::Key;
 use sockdoc_core::doctor::Severity;
 use sockdoc_core::i18n::top::{word, TopMsg};
 use sockdoc_core::units::{count, duration_ms, timer};
@@ -63,6 +65,9 @@ pub(crate) fn draw_table(f: &mut Frame, area: Rect, app: &mut App) {
         }
         if app.rows.is_empty() {
             let msg = match app.tab {
+                Tab::Service if snap.group_rows(Tab::Service).is_none() => {
+                    word(app.lang, TopMsg::ReadingServices)
+                }
                 Tab::Ghosts => word(app.lang, TopMsg::NoGhosts),
                 Tab::Findings => word(app.lang, TopMsg::NoFindings),
                 _ => word(app.lang, TopMsg::NoSocketsMatch),
@@ -154,13 +159,18 @@ pub(crate) fn draw_groups(
         .copied()
         .enumerate()
         .filter(|(_, c)| wide || !matches!(c, GroupCol::Listen | GroupCol::Other))
-        .filter(|(_, c)| *c != GroupCol::Name || matches!(app.tab, Tab::Port | Tab::Process))
+        .filter(|(_, c)| {
+            *c != GroupCol::Name || matches!(app.tab, Tab::Port | Tab::Process | Tab::Service)
+        })
         .collect();
+    // Wide enough for the header too (`UNIT/CONTAINER` is longer than most unit names).
+    let header_w = Span::raw(GroupCol::Key.header(app.tab, lang)).width();
     let key_w = visible_part(area, rows, window(area, sel, offset, rows.len()))
         .iter()
         .map(|r| r.label.chars().count())
         .max()
         .unwrap_or(0)
+        .max(header_w.saturating_sub(1))
         .clamp(8, if wide { 40 } else { 20 }) as u16;
     let widths: Vec<Constraint> = cols
         .iter()
@@ -183,6 +193,8 @@ pub(crate) fn draw_groups(
         .map(|r| {
             Row::new(cols.iter().map(|(_, c)| match c {
                 GroupCol::Key => r.label.clone(),
+                // Say what the `-` service row is rather than leave it bare.
+                GroupCol::Name if r.key == Key::Unit(0) => word(lang, TopMsg::NoCgroupRow).into(),
                 GroupCol::Name => r.name.clone(),
                 c => {
                     let v = c.value(r);

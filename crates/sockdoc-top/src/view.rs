@@ -253,7 +253,7 @@ pub(crate) fn draw_sparks(f: &mut Frame, area: Rect, app: &App) {
 
 pub(crate) fn draw_tabs(f: &mut Frame, area: Rect, app: &App) {
     let lang = app.lang;
-    let titles: Vec<String> = Tab::ALL
+    let tabs: Vec<(String, String)> = Tab::ALL
         .iter()
         .enumerate()
         .map(|(i, t)| {
@@ -268,15 +268,40 @@ pub(crate) fn draw_tabs(f: &mut Frame, area: Rect, app: &App) {
                 ),
                 _ => String::new(),
             };
-            format!("{} {}{n}", i + 1, t.title(lang))
+            (
+                format!("{} {}{n}", i + 1, t.title(lang)),
+                format!("{}{n}", i + 1),
+            )
         })
         .collect();
+    let titles = fit_titles(tabs, app.tab.index(), usize::from(area.width));
     let tabs = Tabs::new(titles)
         .select(app.tab.index())
         .highlight_style(bold().add_modifier(Modifier::REVERSED))
         .divider("│")
         .padding("", "");
     f.render_widget(tabs, area);
+}
+
+/// Tab titles (full, and the key alone) that fit in `width` columns with a divider between each:
+/// while they do not, the widest title not selected is cut to its key.
+pub(crate) fn fit_titles(
+    tabs: Vec<(String, String)>,
+    selected: usize,
+    width: usize,
+) -> Vec<String> {
+    let w = |t: &str| Span::raw(t).width();
+    let mut titles: Vec<String> = tabs.iter().map(|(full, _)| full.clone()).collect();
+    loop {
+        let used = titles.iter().map(|t| w(t)).sum::<usize>() + titles.len().saturating_sub(1);
+        let widest = (0..titles.len())
+            .filter(|&i| i != selected && titles[i] != tabs[i].1)
+            .max_by_key(|&i| (w(&titles[i]), std::cmp::Reverse(i)));
+        match widest {
+            Some(i) if used > width => titles[i] = tabs[i].1.clone(),
+            _ => return titles,
+        }
+    }
 }
 
 pub(crate) fn draw_context(f: &mut Frame, area: Rect, app: &App) {
@@ -312,7 +337,17 @@ pub(crate) fn draw_context(f: &mut Frame, area: Rect, app: &App) {
             spans.extend(marked_span(lang, app.ghost_marks.len()));
         }
     }
-    if let Some(n) = snap.notes.first() {
+    // Why units or containers may lack a name (no cgroup2 tree, a runtime that did not answer),
+    // on the service table; else the census's own notes.
+    let service_notes = match app.tab {
+        Tab::Service => snap.census.services.get().map(|s| &s.notes[..]),
+        _ => None,
+    };
+    if let Some(n) = service_notes
+        .unwrap_or_default()
+        .first()
+        .or(snap.notes.first())
+    {
         spans.push(Span::styled(format!(" · {n}"), dim()));
     }
     if !app.filter_text.is_empty() {

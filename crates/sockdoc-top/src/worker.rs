@@ -2,13 +2,15 @@
 //! interval, reads conntrack, runs the doctor every `--doctor-every`, digests it all into a
 //! [`Snap`] and sends it to the screen. It asks only for what the screen shows: tcp_info (idle
 //! times) when a socket table is on screen or the doctor is due (the ghost count in the tab bar
-//! refreshes with the findings); the group table on screen and no other. Socket owners come
+//! refreshes with the findings); the group table on screen and no other; the units and containers
+//! of the sockets' cgroups (the session's service cache: no /proc walk) only while the Service
+//! table is on screen. Socket owners come
 //! from a second thread that walks /proc on its own, slower cadence (the walk is the expensive part
 //! at scale), so a census never waits for it. The screen never waits for either: it reads the
 //! channel without blocking. A new filter or table is applied to the last census at once.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashSet;
@@ -270,6 +272,16 @@ impl Job {
                 }
                 self.shown = shown;
                 self.sync_owners();
+                // Services appear on screen: name the last census's cgroups now (paused or not:
+                // no census needed, the ids came with its sockets).
+                if shown.needs_services() {
+                    if let Some(l) = &self.last {
+                        if l.census.services.get().is_none() {
+                            self.name_services(&l.census);
+                            return self.redigest();
+                        }
+                    }
+                }
                 // Idle times appear on screen: a census with them now (unless paused: the last
                 // census stays as it is, with what it has). A group table not built yet the
                 // screen builds itself from the last census.
@@ -329,7 +341,11 @@ impl Job {
             sockets,
             owners,
             tcp_info,
+            services: OnceLock::new(),
         });
+        if self.shown.needs_services() {
+            self.name_services(&census);
+        }
         *lock(&self.published) = Some(census.clone());
         if doctor_due {
             self.doctor(&census);
@@ -366,6 +382,15 @@ impl Job {
         });
         self.redigest()
             .ok_or_else(|| "no census to show".to_string())
+    }
+
+    /// Name the cgroups of a census's sockets (the session's cache walks the cgroup2 tree again
+    /// only for an id it has not seen).
+    fn name_services(&self, census: &Capture) {
+        let services = self
+            .session
+            .services(census.sockets.iter().map(|s| s.cgroup_id));
+        let _ = census.services.set(services);
     }
 
     /// The doctor (kernel counters over its interval, fd limits, sysctls), on its own cadence.

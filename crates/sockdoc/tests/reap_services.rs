@@ -1,4 +1,4 @@
-//! `sockdoc reap` with a rule by unit, on real cgroups (`sockdoc_lab::web_api`): an idle-timeout
+//! `sockdoc reap` with a rule by unit, on real cgroups (`sockdoc_lab::units`): an idle-timeout
 //! rule for `unit = "api"` closes the connections api.service accepted and leaves web.service's
 //! alone, though both are equally idle; the daemon names services from the cgroup tree.
 //!
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sockdoc_lab::reap::Reaper;
-use sockdoc_lab::web_api::WebApi;
+use sockdoc_lab::units::UnitLab;
 use sockdoc_lab::{wait, Netns};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sockdoc");
@@ -16,7 +16,8 @@ const WAIT: Duration = Duration::from_secs(20);
 
 #[test]
 fn a_rule_by_unit_closes_that_units_idle_connections_only() {
-    let s = WebApi::start(Netns::new().expect("create namespace"), 2, 3);
+    let s = UnitLab::start(Netns::new().expect("create namespace"), 2, 3)
+        .expect("two services in a lab slice (root?)");
     let config =
         "interval = \"1s\"\n[[rule]]\nname = \"api\"\nunit = \"api\"\nidle_timeout = \"1s\"\n";
     let mut r = Reaper::start(BIN, &s.ns, config, &["--metrics", "127.0.0.1:0"], &[])

@@ -14,8 +14,9 @@ use std::time::Duration;
 use sockdoc_lab::doctor::{CloseWaitLeak, Workdir};
 use sockdoc_lab::reap::metric_value as value;
 use sockdoc_lab::serve::{self as lab_serve, Killed};
+use sockdoc_lab::units::UnitLab;
 use sockdoc_lab::wait::poll;
-use sockdoc_lab::Netns;
+use sockdoc_lab::{ss, Netns, SockState};
 
 const HOLDER: &str = r#"
 import socket, sys, time
@@ -228,6 +229,61 @@ fn cheap_scrapes_count_every_state_as_ss_does() {
         r#"proto="udp",family="ipv6",state="unconn""#,
     ] {
         assert!(server.contains_key(want), "{want} in {server:?}");
+    }
+}
+
+/// The sum of the values of every series of `family` whose labels contain `having`.
+fn family_sum(metrics: &str, family: &str, having: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")) && l.contains(having))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Per-unit series on real cgroups: web.service and api.service hold a listener and the
+/// connections they accepted, as ss counts them on their ports, on the scrape with the full census
+/// and on the cheap one after it; a TIME-WAIT socket, which has no cgroup, counts under
+/// `no_cgroup`; each family adds up to every socket ss sees.
+#[test]
+fn unit_series_name_web_and_api_with_what_ss_counts() {
+    let lab = UnitLab::beside_time_wait(3, 2).expect("two services in a lab slice (root?)");
+    let (_serve, addr) = serve(&lab.ns, &["--doctor-every", "1h", "--owners-every", "1h"]);
+    let unit = |name: &str, state: &str| {
+        format!("sockdoc_unit_sockets{{unit=\"{name}\",proto=\"tcp\",state=\"{state}\"}}")
+    };
+    let snap = ss::snapshot(&lab.ns).expect("ss");
+    let ss_count = |port: Option<u16>, state: SockState| {
+        snap.iter()
+            .filter(|s| s.state == state && port.is_none_or(|p| s.local.port == p))
+            .count() as f64
+    };
+    for scrape in ["full", "cheap"] {
+        let m = get(&addr, "/metrics");
+        for ((sub, port), accepted) in [(&lab.web, 3.0), (&lab.api, 2.0)] {
+            let name = sub.rel().rsplit('/').next().unwrap_or_default().to_string();
+            let est = ss_count(Some(*port), SockState::Established);
+            assert_eq!(est, accepted, "ss on :{port}");
+            let got = value(&m, &unit(&name, "established"));
+            assert_eq!(got, Some(est), "{scrape} scrape, {name}:\n{m}");
+            let listen = ss_count(Some(*port), SockState::Listen);
+            let got = value(&m, &unit(&name, "listen"));
+            assert_eq!(got, Some(listen), "{scrape} scrape, {name}:\n{m}");
+        }
+        let tw = ss_count(None, SockState::TimeWait);
+        assert!(tw >= 1.0, "the scenario left a TIME-WAIT socket");
+        let got = value(&m, &unit("no_cgroup", "time-wait"));
+        assert_eq!(got, Some(tw), "{scrape} scrape:\n{m}");
+        for family in ["sockdoc_unit_sockets", "sockdoc_container_sockets"] {
+            let sum = family_sum(&m, family, "");
+            assert_eq!(sum, snap.len() as f64, "{scrape} scrape, {family}:\n{m}");
+        }
+        let outside = family_sum(
+            &m,
+            "sockdoc_container_sockets",
+            "container=\"no_container\"",
+        );
+        assert_eq!(outside + tw, snap.len() as f64, "no container here:\n{m}");
     }
 }
 

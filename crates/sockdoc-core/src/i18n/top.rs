@@ -26,6 +26,7 @@ pub enum TopMsg {
     TabProcess,
     TabGhosts,
     TabFindings,
+    TabServices,
     // The context line.
     /// ` · {n} socket(s)` of a drill-down
     DrillSockets,
@@ -59,6 +60,10 @@ pub enum TopMsg {
     NoGhosts,
     NoFindings,
     NoSocketsMatch,
+    /// The service table while the census thread names the cgroups.
+    ReadingServices,
+    /// The name column of the service row of sockets without a cgroup.
+    NoCgroupRow,
     // The popups.
     /// `↑↓ scroll · any other key closes`
     CloseHint,
@@ -157,6 +162,9 @@ pub enum Header {
     Other,
     Service,
     Command,
+    /// The key of the service table: a unit or a container.
+    Unit,
+    Cgroup,
     State,
     Local,
     Peer,

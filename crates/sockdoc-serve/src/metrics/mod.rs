@@ -1,6 +1,6 @@
 //! The metric families `/metrics` answers, rendered once from one [`Shown`] value with
 //! prometheus-client, one file per group: [`sockets`] (by state), [`ports`] (per listening port),
-//! [`processes`] (per process name), [`doctor`] (findings and ghost suspects), [`kernel`] (counters,
+//! [`processes`] (per process name), [`services`] (per systemd unit and container), [`doctor`] (findings and ghost suspects), [`kernel`] (counters,
 //! conntrack, TIME-WAIT and ephemeral port limits) and [`about`] (the exporter's own state).
 //! Kernel counters are exported raw as counters: Prometheus computes their rates.
 
@@ -9,9 +9,11 @@ mod doctor;
 mod kernel;
 mod ports;
 mod processes;
+mod services;
 mod sockets;
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
@@ -19,6 +21,7 @@ use prometheus_client::encoding::text::encode as encode_text;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use sockdoc_core::doctor::Finding;
+use sockdoc_core::service::Services;
 use sockdoc_proc::SocketOwners;
 
 use crate::counts::ScrapeCounts;
@@ -39,6 +42,8 @@ pub(crate) struct Shown<'a> {
     /// The last /proc walk (socket inode -> process), and when it finished.
     pub owners: Option<&'a SocketOwners>,
     pub owners_at: Option<Instant>,
+    /// The units and containers of the cgroup ids counted (this scrape's and the last full census's).
+    pub services: &'a Services,
     /// The last doctor run's findings, and when it ran.
     pub findings: &'a [Finding],
     pub doctor_at: Option<Instant>,
@@ -63,6 +68,7 @@ pub(crate) fn encode(s: &Shown) -> Result<String, std::fmt::Error> {
     sockets::by_state(&mut reg, s);
     ports::register(&mut reg, s);
     processes::register(&mut reg, s);
+    services::register(&mut reg, s);
     doctor::ghost_suspects(&mut reg, s);
     sockets::time_wait(&mut reg, s);
     kernel::register(&mut reg, s);
@@ -80,13 +86,22 @@ fn gauge(v: i64) -> Gauge {
     g
 }
 
+/// The `k` largest of a bounded label set (processes, units, containers), largest first; ties by
+/// label.
+fn top<K: Ord + Hash + Copy>(m: &HashMap<K, u64>, k: usize) -> Vec<(K, u64)> {
+    let mut v: Vec<(K, u64)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(k);
+    v
+}
+
 /// A count as a gauge value (saturating).
 fn num<T: TryInto<i64>>(v: T) -> i64 {
     v.try_into().unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use sockdoc_core::doctor::ghosts::{GhostGroup, GhostSuspects};
     use sockdoc_core::doctor::kernel::Sysctls;
     use sockdoc_core::doctor::Severity;
@@ -117,6 +132,44 @@ mod tests {
         Finding::new(Lang::En, severity, suspects)
     }
 
+    /// The text of a scrape with these counts and services, a ghost-suspects finding, keepalive
+    /// coverage on port 80 and a TIME-WAIT limit of 4096.
+    pub(crate) fn render(
+        now: &ScrapeCounts,
+        full: &ScrapeCounts,
+        services: &Services,
+        top_k: usize,
+    ) -> String {
+        let kernel = Kernel {
+            sysctls: Sysctls {
+                max_tw_buckets: Some(4096),
+                ..Sysctls::default()
+            },
+            counters: Counters::default(),
+            conntrack: None,
+            sockstat: SockStat::default(),
+        };
+        let findings = [ghost_finding(Severity::Warning)];
+        encode(&Shown {
+            now,
+            full,
+            top_k,
+            owners: None,
+            owners_at: None,
+            services,
+            findings: &findings,
+            doctor_at: Some(Instant::now()),
+            coverage: HashMap::from([(80, 0.5)]),
+            ghosts: 3,
+            kernel: &kernel,
+            scrapes: 2,
+            netns_inode: 4026531840,
+            netns_changes: 0,
+            started: Instant::now(),
+        })
+        .expect("encode")
+    }
+
     /// A cheap scrape (no ESTABLISHED dumped; a listener on :81 came since) against the last full
     /// census: per-port connections come from the census, queues and SYN-RECV from this scrape.
     #[test]
@@ -136,33 +189,7 @@ mod tests {
             tcp_inuse: 7,
             ..SockStat::default()
         });
-        let kernel = Kernel {
-            sysctls: Sysctls {
-                max_tw_buckets: Some(4096),
-                ..Sysctls::default()
-            },
-            counters: Counters::default(),
-            conntrack: None,
-            sockstat: SockStat::default(),
-        };
-        let findings = [ghost_finding(Severity::Warning)];
-        let text = encode(&Shown {
-            now: &now,
-            full: &full,
-            top_k: 1,
-            owners: None,
-            owners_at: None,
-            findings: &findings,
-            doctor_at: Some(Instant::now()),
-            coverage: HashMap::from([(80, 0.5)]),
-            ghosts: 3,
-            kernel: &kernel,
-            scrapes: 2,
-            netns_inode: 4026531840,
-            netns_changes: 0,
-            started: Instant::now(),
-        })
-        .expect("encode");
+        let text = render(&now, &full, &Services::default(), 1);
         for line in [
             r#"sockdoc_sockets{proto="tcp",family="ipv4",state="established"} 4"#,
             r#"sockdoc_sockets{proto="tcp",family="ipv4",state="listen"} 2"#,
@@ -173,6 +200,11 @@ mod tests {
             r#"sockdoc_accept_backlog{port="80"} 128"#,
             r#"sockdoc_process_sockets{process="-"} 8"#,
             r#"sockdoc_process_close_wait{process="-"} 1"#,
+            // No cgroup ids in these sockets: every one counts under no_cgroup, ESTABLISHED from
+            // the full census.
+            r#"sockdoc_unit_sockets{unit="no_cgroup",proto="tcp",state="established"} 4"#,
+            r#"sockdoc_unit_sockets{unit="no_cgroup",proto="tcp",state="listen"} 2"#,
+            r#"sockdoc_container_sockets{container="no_cgroup",pod="",proto="tcp",state="time-wait"} 1"#,
             "sockdoc_ghost_suspects 3",
             "sockdoc_time_wait 1",
             "sockdoc_time_wait_max 4096",

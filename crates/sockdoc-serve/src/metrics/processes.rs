@@ -9,7 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use sockdoc_proc::SocketOwners;
 
-use super::{num, Shown};
+use super::{num, top, Shown};
 use crate::counts::PidCounts;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -62,12 +62,4 @@ fn by_name<'a>(
         *m.entry(name).or_default() += which(c);
     }
     m
-}
-
-/// The `k` largest, largest first; ties by name.
-fn top<'a>(m: &HashMap<&'a str, u64>, k: usize) -> Vec<(&'a str, u64)> {
-    let mut v: Vec<(&str, u64)> = m.iter().map(|(k, v)| (*k, *v)).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    v.truncate(k);
-    v
 }

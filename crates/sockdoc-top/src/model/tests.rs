@@ -29,6 +29,7 @@ pub fn census(sockets: Vec<Socket>) -> Capture {
         sockets,
         owners: None,
         tcp_info: true,
+        services: OnceLock::new(),
     }
 }
 
@@ -153,6 +154,7 @@ fn a_rows_scope_selects_exactly_its_sockets() {
         sockets,
         owners: None,
         tcp_info: true,
+        services: OnceLock::new(),
     };
     let owners = Tens;
     let by = [
@@ -290,6 +292,7 @@ fn a_census_without_idle_times_builds_only_the_table_shown_and_keeps_the_known_s
         sockets,
         owners: None,
         tcp_info: false,
+        services: OnceLock::new(),
     };
     let f = Filter::default();
     let known: FxHashSet<u64> = [ghost].into_iter().collect();
@@ -325,4 +328,14 @@ fn a_census_without_idle_times_builds_only_the_table_shown_and_keeps_the_known_s
     // Services on ports need only the listeners' owners, which an older walk still knows.
     assert!(!shown(Tab::Port, false).shows_owners());
     assert!(shown(Tab::Process, false).shows_owners() && shown(Tab::Prefix, true).shows_owners());
+    // Units and containers are named only for the Service table.
+    assert!(
+        shown(Tab::Service, false).needs_services() && shown(Tab::Service, true).needs_services()
+    );
+    assert!(Tab::ALL
+        .iter()
+        .filter(|t| **t != Tab::Service)
+        .all(|t| !shown(*t, false).needs_services() && !shown(*t, true).needs_services()));
+    // A census that names no services builds no service table (the screen says it is reading them).
+    assert!(group_table(&c, &d.selected, Tab::Service, (24, 64)).is_none());
 }

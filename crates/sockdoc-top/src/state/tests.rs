@@ -77,7 +77,43 @@ fn tabs_sort_and_selection() {
     assert_eq!(a.sort().col, 0, "sorted by the key column");
     a.on_key(key(KeyCode::Char('6')));
     assert_eq!(a.tab, Tab::Findings);
+    a.on_key(key(KeyCode::Char('7')));
+    assert_eq!(a.tab, Tab::Service);
+    assert!(a.shown().needs_services());
+    a.on_key(key(KeyCode::Tab));
+    assert_eq!(a.tab, Tab::Remote, "Tab goes round");
     assert_eq!(a.on_key(key(KeyCode::Char('q'))), vec![Effect::Quit]);
+}
+
+#[test]
+fn tab_titles_fit_by_cutting_the_widest_unselected_to_its_key() {
+    let tabs: Vec<(String, String)> = ["1 Remote IP", "2 Prefix", "3 Findings (2)", "4 Services"]
+        .iter()
+        .map(|t| {
+            (
+                t.to_string(),
+                t.split(' ').next().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let full: Vec<String> = tabs.iter().map(|t| t.0.clone()).collect();
+    assert_eq!(
+        crate::view::fit_titles(tabs.clone(), 0, 80),
+        full,
+        "room for all"
+    );
+    let fit = crate::view::fit_titles(tabs.clone(), 2, 36);
+    assert_eq!(
+        fit,
+        ["1", "2 Prefix", "3 Findings (2)", "4 Services"],
+        "{fit:?}"
+    );
+    let fit = crate::view::fit_titles(tabs, 3, 5);
+    assert_eq!(
+        fit,
+        ["1", "2", "3", "4 Services"],
+        "the selected one stays whole"
+    );
 }
 
 #[test]

@@ -97,7 +97,7 @@ pub struct ServeArgs {
     /// served with a warning).
     #[arg(long, default_value = "127.0.0.1:9717", value_name = "ADDR:PORT")]
     pub listen: String,
-    /// Rows per bounded label set (listening ports, processes).
+    /// Rows per bounded label set (listening ports, processes, units, containers).
     #[arg(long, default_value_t = 20, value_name = "K")]
     pub top_k: usize,
     /// How often to walk /proc for socket owners (process names); `0s` = every scrape.
@@ -118,7 +118,11 @@ What each scrape reads, and what comes from slower runs cached in between (a run
 scrape finds its cache older than its cadence; nothing runs between scrapes):
   every scrape    sockets by protocol, family and state (ESTABLISHED from the kernel's own count,
                   the sockets themselves stay in the kernel), accept queues, SYN-RECV, CLOSE-WAIT
-                  per process, TIME-WAIT, kernel counters, conntrack
+                  per process, TIME-WAIT, kernel counters, conntrack; sockets per systemd unit and
+                  per container by state (sockdoc_unit_sockets, sockdoc_container_sockets; top K,
+                  ESTABLISHED from the last doctor run), from the cgroup id the kernel sends with
+                  each socket: no /proc walk, and they work without root. Sockets the kernel keeps
+                  no cgroup for (TIME-WAIT, SYN-RECV) count under unit=\"no_cgroup\"
   --doctor-every  the doctor's census with tcp_info: sockdoc_finding, sockdoc_ghost_suspects,
                   keepalive coverage, ESTABLISHED per port, sockets per process, ephemeral ports
                   (sockdoc_doctor_age_seconds); counter-based findings compare with the last run

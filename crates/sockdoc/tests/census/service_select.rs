@@ -1,10 +1,10 @@
-//! Listing and selecting by service on real cgroups (`sockdoc_lab::web_api`): `list -o unit`
+//! Listing and selecting by service on real cgroups (`sockdoc_lab::units`): `list -o unit`
 //! names the server's unit for its listener and accepted sockets and not for the clients' ends;
 //! `unit web` selects exactly web's sockets; `cgroup PATH` (pushed down to the kernel) selects
 //! what `ss -tanHe cgroup PATH` selects on the same sockets; the cgroup tree gives all of it
 //! without a /proc walk.
 
-use sockdoc_lab::web_api::WebApi;
+use sockdoc_lab::units::UnitLab;
 use sockdoc_lab::{ss, Netns, SockState};
 
 use crate::filters::assert_usage_error;
@@ -26,7 +26,8 @@ fn ports_of(sockets: &[SdSocket]) -> Vec<(u16, u16)> {
 
 #[test]
 fn list_names_the_unit_of_each_socket() {
-    let s = WebApi::start(Netns::new().expect("create namespace"), 2, 1);
+    let s = UnitLab::start(Netns::new().expect("create namespace"), 2, 1)
+        .expect("two services in a lab slice (root?)");
     let all = sockdoc::list(&s.ns, &["-o", "local,peer,unit,cgroup"]);
     let mut seen = [0usize; 3];
     for x in &all {
@@ -76,7 +77,8 @@ fn list_names_the_unit_of_each_socket() {
 
 #[test]
 fn unit_selects_the_units_sockets_and_only_those() {
-    let s = WebApi::start(Netns::new().expect("create namespace"), 2, 1);
+    let s = UnitLab::start(Netns::new().expect("create namespace"), 2, 1)
+        .expect("two services in a lab slice (root?)");
     let web = sockdoc::list(&s.ns, &["unit", "web"]);
     assert_eq!(web.len(), 3, "listener + 2 accepted: {web:?}");
     assert!(web.iter().all(|x| x.local.port() == s.web.1), "{web:?}");
@@ -107,7 +109,8 @@ fn unit_selects_the_units_sockets_and_only_those() {
 
 #[test]
 fn cgroup_path_selects_what_ss_selects() {
-    let s = WebApi::start(Netns::new().expect("create namespace"), 3, 2);
+    let s = UnitLab::start(Netns::new().expect("create namespace"), 3, 2)
+        .expect("two services in a lab slice (root?)");
     for (path, want) in [
         (s.web.0.rel(), 4usize),
         (s.api.0.rel(), 3),

@@ -6,10 +6,14 @@
 //! counted as `-` and the output says what that means, in English and Chinese.
 
 use serde_json::Value;
-use sockdoc_lab::web_api::WebApi;
-use sockdoc_lab::{ss, Family, Kind, Netns, SockState};
+use sockdoc_lab::units::UnitLab;
+use sockdoc_lab::{ss, Netns, SockState};
 
 use crate::sockdoc;
+
+fn start(ns: Netns, clients_web: usize, clients_api: usize) -> UnitLab {
+    UnitLab::start(ns, clients_web, clients_api).expect("two services in a lab slice (root?)")
+}
 
 /// `{key: count}` of the `--by BY` group of a stats entry.
 fn rows(entry: &Value, by: &str) -> Vec<(String, u64)> {
@@ -32,12 +36,6 @@ fn count_of(rows: &[(String, u64)], key: &str) -> u64 {
     rows.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n)
 }
 
-/// The server-side sockets of `port` (listener and accepted connections) as `ss` counts them.
-fn ss_server_side(ns: &Netns, port: u16) -> u64 {
-    let snap = ss::snapshot(ns).expect("ss");
-    snap.iter().filter(|s| s.local.port == port).count() as u64
-}
-
 /// The `cgroup:` paths `ss -e` prints for the sockets of local port `port`.
 fn ss_cgroups(ns: &Netns, port: u16) -> Vec<String> {
     let filter = ["sport", "=", &format!(":{port}")];
@@ -47,13 +45,13 @@ fn ss_cgroups(ns: &Netns, port: u16) -> Vec<String> {
 
 #[test]
 fn stats_by_unit_and_cgroup_count_what_ss_counts() {
-    let s = WebApi::start(Netns::new().expect("create namespace"), 3, 2);
+    let s = start(Netns::new().expect("create namespace"), 3, 2);
     let entry = sockdoc::stats(&s.ns, &["--by", "unit,cgroup", "--top", "50"]);
     let units = rows(&entry, "unit");
     let cgroups = rows(&entry, "cgroup");
     for (sub, port) in [&s.web, &s.api] {
         let name = sub.rel().rsplit('/').next().unwrap_or_default().to_string();
-        let want = ss_server_side(&s.ns, *port);
+        let want = s.ss_server_side(*port).expect("ss");
         assert_eq!(count_of(&units, &name), want, "{name}: {units:?}");
         assert_eq!(count_of(&cgroups, &sub.rel()), want, "{name}: {cgroups:?}");
         let paths = ss_cgroups(&s.ns, *port);
@@ -82,7 +80,7 @@ fn stats_by_unit_and_cgroup_count_what_ss_counts() {
 
 #[test]
 fn ip_netns_exec_sees_the_units_that_netns_sees() {
-    let s = WebApi::start(Netns::new().expect("create namespace"), 2, 1);
+    let s = start(Netns::new().expect("create namespace"), 2, 1);
     let pinned = sockdoc::stats(&s.ns, &["--by", "unit", "--top", "50"]);
     let mut cmd = s.ns.command(sockdoc::binary());
     let args = ["stats", "--json", "--by", "unit", "--top", "50"];
@@ -100,11 +98,7 @@ fn ip_netns_exec_sees_the_units_that_netns_sees() {
 
 #[test]
 fn sockets_without_a_cgroup_say_so_in_both_languages() {
-    let ns = Netns::new().expect("create namespace");
-    let _tw = Kind::TimeWait
-        .build(&ns, Family::V4)
-        .expect("a TIME-WAIT socket");
-    let s = WebApi::start(ns, 1, 0);
+    let s = UnitLab::beside_time_wait(1, 0).expect("two services in a lab slice (root?)");
     let entry = sockdoc::stats(&s.ns, &["--by", "unit", "--top", "50"]);
     let units = rows(&entry, "unit");
     let tw = ss::snapshot(&s.ns)

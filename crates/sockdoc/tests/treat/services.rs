@@ -1,15 +1,15 @@
-//! Treatments selected by service: `kill unit api` on real cgroups (`sockdoc_lab::web_api`) takes
+//! Treatments selected by service: `kill unit api` on real cgroups (`sockdoc_lab::units`) takes
 //! exactly the connections api.service accepted (its listener only with --listen), a dry run
 //! changes nothing, and the real run closes them and only them: web.service and the clients of
 //! web keep theirs.
 
-use sockdoc_lab::web_api::WebApi;
+use sockdoc_lab::units::UnitLab;
 use sockdoc_lab::{ss, Netns, SockState};
 
 use crate::run::{treat, Audit, KillDoc};
 
 /// Cookies of the ESTABLISHED server ends on `port`, as `ss` sees them.
-fn accepted_cookies(s: &WebApi, port: u16) -> Vec<u64> {
+fn accepted_cookies(s: &UnitLab, port: u16) -> Vec<u64> {
     let mut v: Vec<u64> = ss::snapshot(&s.ns)
         .expect("ss")
         .iter()
@@ -22,7 +22,8 @@ fn accepted_cookies(s: &WebApi, port: u16) -> Vec<u64> {
 
 #[test]
 fn kill_by_unit_closes_the_units_connections_and_only_those() {
-    let s = WebApi::start(Netns::new().expect("create namespace"), 2, 3);
+    let s = UnitLab::start(Netns::new().expect("create namespace"), 2, 3)
+        .expect("two services in a lab slice (root?)");
     let audit = Audit::new();
     let api = accepted_cookies(&s, s.api.1);
     let web = accepted_cookies(&s, s.web.1);

@@ -4,6 +4,10 @@
 //! must narrow the table, a kill from the view must remove exactly the sockets the confirmation
 //! listed (checked with `ss` and the audit log), 80x24 must render, and quitting (or SIGTERM) must
 //! give the shell its screen and terminal settings back.
+//!
+//! Modules: [`services`], the Service table on real cgroups.
+
+mod services;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -584,6 +588,7 @@ const CONFIRM: [Both; 2] = [
 const CANCELLED: Both = ["cancelled: nothing done", "已取消: 未做任何操作"];
 const NO_GHOSTS: Both = ["no ghost suspects", "没有疑似半开连接"];
 const FINDING_HEADERS: [Both; 2] = [["SEVERITY", "级别"], ["WHAT", "问题"]];
+const SERVICE_HEADER: Both = ["UNIT/CONTAINER", "单元/容器"];
 
 /// The tables, a drill-down, the help, a confirmation (cancelled) and the statuses speak the
 /// language asked for, and only it: each screen has the words of its language, none of the other's.
@@ -607,21 +612,22 @@ fn tables_and_popups_speak_the_language_asked_for() {
                 );
             }
         };
-        t.keys(&["3"]);
-        shows("the local port table", &PORT_HEADERS);
-        t.keys(&["?"]);
-        shows("the help", &HELP);
-        // The server's port has the most sockets (the listener and two connections): the first row.
-        t.keys(&["Escape", "Enter"]);
-        shows("the drill-down", &[DRILL]);
-        t.keys(&["k"]);
-        shows("the confirmation", &CONFIRM);
-        t.keys(&["n"]);
-        shows("the cancellation", &[CANCELLED]);
-        t.keys(&["Escape", "5"]);
-        shows("the empty ghosts table", &[NO_GHOSTS]);
-        t.keys(&["6"]);
-        shows("the findings table", &FINDING_HEADERS);
+        // Keys, then what the screen shows. The server's port has the most sockets (the listener
+        // and two connections): Enter opens the first row.
+        let steps: [(&[&str], &str, &[Both]); 8] = [
+            (&["3"], "the local port table", &PORT_HEADERS),
+            (&["?"], "the help", &HELP),
+            (&["Escape", "Enter"], "the drill-down", &[DRILL]),
+            (&["k"], "the confirmation", &CONFIRM),
+            (&["n"], "the cancellation", &[CANCELLED]),
+            (&["Escape", "5"], "the empty ghosts table", &[NO_GHOSTS]),
+            (&["6"], "the findings table", &FINDING_HEADERS),
+            (&["7"], "the service table", &[SERVICE_HEADER]),
+        ];
+        for (keys, what, words) in steps {
+            t.keys(keys);
+            shows(what, words);
+        }
         t.keys(&["q"]);
         wait_exit_ok(&t);
         t.line("clear");
