@@ -15,7 +15,7 @@ use sockdoc_core::filter::Filter;
 use sockdoc_core::i18n::top::{word, TopMsg};
 use sockdoc_core::i18n::Lang;
 use sockdoc_core::service::{Lookup, Services};
-use sockdoc_core::{NoOwners, Owners};
+use sockdoc_core::{NoOwners, Owners, WithServices};
 use sockdoc_diag::{Family, Proto, Socket, State};
 use sockdoc_proc::SocketOwners;
 
@@ -138,6 +138,15 @@ impl Capture {
         }
     }
 
+    /// What a filter is judged with: the owners, and the services once this census's cgroups are
+    /// named (a filter with `unit`, `container` or `pod` has them named, as the Service table does).
+    pub fn judge(&self) -> WithServices<'_> {
+        WithServices {
+            owners: self.owners(),
+            services: self.services.get(),
+        }
+    }
+
     /// The first owner of an inode: (pid, name); (0, "-") when none is known.
     pub fn owner(&self, inode: u32) -> (u32, String) {
         first_owner(self.owners(), inode)
@@ -255,7 +264,8 @@ pub struct Lens<'a> {
 /// Apply the lens's filter to a capture, and build the group tables asked for and the ghost
 /// suspects.
 pub fn digest(capture: &Capture, lens: &Lens) -> Digest {
-    let owners = capture.owners();
+    let judge = capture.judge();
+    let owners: &dyn Owners = &judge;
     let mut selected = Vec::with_capacity(capture.sockets.len());
     let mut ghosts = Vec::new();
     let suspect = |s: &Socket| {
@@ -480,11 +490,11 @@ pub fn group_sockets(snap: &Snap, key: &Key) -> Vec<u32> {
             .collect();
     }
     let scope = Membership::of(key);
-    let owners = snap.census.owners();
+    let judge = snap.census.judge();
     snap.selected
         .iter()
         .copied()
-        .filter(|&i| scope.matches(snap.socket(i), owners))
+        .filter(|&i| scope.matches(snap.socket(i), &judge))
         .collect()
 }
 

@@ -98,7 +98,8 @@ impl App {
         let Some(snap) = &self.snap else {
             return Vec::new();
         };
-        let owners = snap.census.owners();
+        let judge = snap.census.judge();
+        let owners: &dyn sockdoc_core::Owners = &judge;
         let in_table = self.drill.is_some() || matches!(self.rows, Rows::Sockets(_));
         let group = self.current_group();
         let (candidates, group_words, what): (Vec<Socket>, Option<String>, String) = match kind {

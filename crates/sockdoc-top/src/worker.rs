@@ -237,6 +237,14 @@ impl Job {
                 self.cfg.filter = f;
                 self.cfg.filter_text = text;
                 self.sync_owners();
+                // A filter on services: name the last census's cgroups now.
+                if self.names_services() {
+                    if let Some(l) = &self.last {
+                        if l.census.services.get().is_none() {
+                            self.name_services(&l.census);
+                        }
+                    }
+                }
                 // A filter on idle times needs them in the census.
                 if self.cfg.filter.needs_tcp_info() && !self.last_has_info() {
                     clock.next = Instant::now();
@@ -274,7 +282,7 @@ impl Job {
                 self.sync_owners();
                 // Services appear on screen: name the last census's cgroups now (paused or not:
                 // no census needed, the ids came with its sockets).
-                if shown.needs_services() {
+                if self.names_services() {
                     if let Some(l) = &self.last {
                         if l.census.services.get().is_none() {
                             self.name_services(&l.census);
@@ -343,7 +351,7 @@ impl Job {
             tcp_info,
             services: OnceLock::new(),
         });
-        if self.shown.needs_services() {
+        if self.names_services() {
             self.name_services(&census);
         }
         *lock(&self.published) = Some(census.clone());
@@ -382,6 +390,12 @@ impl Job {
         });
         self.redigest()
             .ok_or_else(|| "no census to show".to_string())
+    }
+
+    /// Whether censuses name their cgroups: the Service table is on screen, or the filter names
+    /// services (`unit`, `container`, `pod`).
+    fn names_services(&self) -> bool {
+        self.shown.needs_services() || self.cfg.filter.needs_services()
     }
 
     /// Name the cgroups of a census's sockets (the session's cache walks the cgroup2 tree again

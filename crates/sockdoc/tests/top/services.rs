@@ -1,7 +1,7 @@
 //! The Service table of `sockdoc top` on real cgroups: `web.service` and `api.service` (socat
 //! servers in a lab slice) and their clients; the table names both units with the counts `ss`
-//! gives on their ports, says what the `-` row (TIME-WAIT, no cgroup) is, and opens a unit's
-//! sockets.
+//! gives on their ports, says what the `-` row (TIME-WAIT, no cgroup) is, opens a unit's
+//! sockets, and takes the filter word `unit`.
 
 use sockdoc_lab::units::UnitLab;
 use sockdoc_lab::{ss, SockState};
@@ -91,6 +91,16 @@ fn the_service_table_names_both_units_with_what_ss_counts_and_opens_their_socket
     t.keys(&["Enter"]);
     let s = t.wait_for("web's sockets", |s| s.contains("4 socket(s)"));
     assert!(s.contains("web.service"), "{s}");
-    t.keys(&["Escape", "q"]);
+
+    // The filter word `unit` selects by service: api's listener and its 2 accepted connections.
+    t.keys(&["Escape", "/", "C-u"]);
+    t.line("unit api");
+    let s = t.wait_for("the table of unit api", |s| {
+        s.contains("api.service") && !s.contains("web.service")
+    });
+    let rows = table_rows(&s);
+    assert_eq!(rows.len(), 1, "{s}");
+    assert_eq!(row(&rows, "api.service", &s)[1], "3", "{s}");
+    t.keys(&["q"]);
     wait_exit_ok(&t);
 }
