@@ -23,7 +23,11 @@ struct PublicCopy(PathBuf);
 
 impl PublicCopy {
     fn new() -> PublicCopy {
-        let path = std::env::temp_dir().join(format!("sdlab-{}-sockdoc", std::process::id()));
+        // One copy per test: tests run side by side in this process, and a copy being written
+        // while another test executes it fails with "Text file busy".
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("sdlab-{}-{n}-sockdoc", std::process::id()));
         std::fs::copy(sockdoc::binary(), &path).expect("copy sockdoc binary");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
             .expect("chmod sockdoc copy");
