@@ -94,13 +94,15 @@ pub fn cgroup(word: &str) -> Result<(String, u64), String> {
     }
     let path = format!("/{rel}");
     let fs = sockdoc_proc::CgroupFs::find().map_err(|e| e.to_string())?;
+    // The path as typed, escaped: the error is one line whatever it holds.
+    let shown = crate::echo::quoted(&path);
     match fs.id_of(&path) {
         Ok(id) => Ok((path, id)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
-            "no cgroup {path} under {} (paths as ss -e shows them after cgroup:)",
+            "no cgroup {shown} under {} (paths as ss -e shows them after cgroup:)",
             fs.describe()
         )),
-        Err(e) => Err(format!("cannot read cgroup {path}: {e}")),
+        Err(e) => Err(format!("cannot read cgroup {shown}: {e}")),
     }
 }
 

@@ -145,5 +145,5 @@ fn a_cgroup_that_does_not_exist_is_one_clear_line() {
         "/sdtest-none.slice/x.service",
     ];
     let run = sockdoc::run(&args);
-    assert_usage_error(&run, "no cgroup /sdtest-none.slice/x.service under");
+    assert_usage_error(&run, "no cgroup \"/sdtest-none.slice/x.service\" under");
 }

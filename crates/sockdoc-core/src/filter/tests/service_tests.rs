@@ -149,12 +149,19 @@ fn service_word_errors_say_what_to_write() {
         ("cgroup /a/../b", "cgroup path"),
         (
             "cgroup /sdtest-no-such.slice",
-            "no cgroup /sdtest-no-such.slice",
+            "no cgroup \"/sdtest-no-such.slice\"",
         ),
     ] {
         let e = parse_err(text);
         assert!(e.message.contains(says), "{text}: {e}");
     }
+    // A path with a line break in it (a word from a script): still one line.
+    let e = crate::filter::Filter::parse(&["cgroup".to_string(), "'/x\ny'".to_string()])
+        .expect_err("no such cgroup");
+    assert!(
+        !e.to_string().contains('\n') && e.message.contains("\\n"),
+        "{e}"
+    );
 }
 
 /// The root cgroup always exists: `cgroup /` reads its id, matches by id alone, and goes to the
