@@ -17,8 +17,10 @@ use crate::dirent::{for_each_entry, open_dir, parse_u32};
 
 mod again;
 mod enough;
+mod parts;
 
 pub use enough::Enough;
+pub use parts::UNKNOWN_FD;
 
 /// One process holding a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -358,7 +360,10 @@ fn read_process(walk: &Walk<'_>, pid: u32, part: &mut Part, dents: &mut [u8]) {
     }
     part.stats.processes += 1;
     // Taken before the listing: a change during it shows as a difference next time.
-    let seen = how.keep_seen.then(|| again::Seen::read(root, pid)).flatten();
+    let seen = how
+        .keep_seen
+        .then(|| again::Seen::read(root, pid))
+        .flatten();
     if let Some(a) = how.again {
         if a.take(pid, seen, part) {
             return;
