@@ -16,8 +16,10 @@ const MS_PER_TICK: u64 = 10;
 /// Whether a line is the header of a socket table; `Some(true)` for UDP's.
 pub(crate) fn header(line: &str) -> Option<bool> {
     let t = line.trim_start();
-    (t.starts_with("sl ") && t.contains("local_address") && t.contains("rem_address"))
-        .then(|| t.contains("drops"))
+    (t.starts_with("sl ")
+        && t.contains("local_address")
+        && (t.contains("rem_address") || t.contains("remote_address")))
+    .then(|| t.contains("drops"))
 }
 
 /// Read one table line (`   0: 0100007F:0016 00000000:0000 0A ...`) into `batch`.

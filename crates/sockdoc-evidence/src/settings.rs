@@ -124,6 +124,10 @@ pub(crate) fn netstat_s_line(group: &str, line: &str, c: &mut Counters) -> bool 
         return false;
     }
     let t = line.trim();
+    if t.ends_with(':') {
+        // A sub-heading (`ICMP input histogram:`).
+        return true;
+    }
     if let Some((name, v)) = t.split_once(": ") {
         if let (true, Ok(v)) = (!name.contains(' '), v.trim().parse::<i64>()) {
             c.set(group, name, v);
