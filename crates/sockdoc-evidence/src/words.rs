@@ -140,7 +140,8 @@ pub(crate) struct Command {
     pub flags: String,
     /// The one state a `state` filter selects (ss prints no State column then).
     pub state: Option<State>,
-    /// A `state` or `exclude` filter was given (not every state is listed).
+    /// A `state` or `exclude` filter was given, or the output went through a pipe (not every
+    /// socket is listed).
     pub filtered: bool,
     /// The text typed, for [`crate::SourceFile::format`].
     pub text: String,
@@ -163,6 +164,10 @@ pub(crate) fn command(line: &str) -> Option<Command> {
     let text = rest;
     // What a pipe does to the output (`| grep ESTAB`) changes no column.
     let rest = rest.split('|').next().unwrap_or("");
+    if !rest.is_ascii() {
+        // Prose that starts with a tool's name (`netstat 命令不好使`), not a command.
+        return None;
+    }
     let mut words = rest.split_whitespace().peekable();
     let mut netns = None;
     loop {
@@ -202,7 +207,8 @@ pub(crate) fn command(line: &str) -> Option<Command> {
     let mut flags = String::new();
     let mut state = None;
     let mut states = 0;
-    let mut filtered = false;
+    // A pipe (`| grep ESTAB`) may have dropped any line.
+    let mut filtered = text.contains('|');
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if let Some(f) = a.strip_prefix('-').filter(|f| !f.starts_with('-')) {
@@ -301,6 +307,7 @@ mod tests {
         );
         assert!(command("ssh root@host").is_none());
         assert!(command("常用的三个状态是").is_none());
+        assert!(command("netstat 命令不好使,我们使用 ss 命令").is_none());
     }
 
     #[test]
