@@ -147,7 +147,8 @@ fn a_sosreport_directory_and_its_tarballs_read_as_ss_shows_the_namespace() {
         assert!(st.success());
     }
     for input in [work.path().join(top), tgz, txz] {
-        let ev = read(&[input.clone()]).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+        let ev = read(std::slice::from_ref(&input))
+            .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
         assert_eq!(ev.source.host.as_deref(), Some("labhost"), "{input:?}");
         assert_eq!(ev.source.kernel.as_deref(), Some("6.18.0-lab"));
         let host = ev

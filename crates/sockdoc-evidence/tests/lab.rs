@@ -34,7 +34,7 @@ fn scene() -> (Netns, Vec<Scenario>) {
 }
 
 fn read_one(path: PathBuf) -> Evidence {
-    read(&[path.clone()]).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    read(std::slice::from_ref(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Keep only one protocol of the live counts.
