@@ -7,6 +7,25 @@
 //! the kernel state it carried), what it could tell ([`Known`]: a view says what it could not judge
 //! and why), where it came from ([`Source`]) and the lines it could not read ([`Unread`]: counted,
 //! the first few kept with their line numbers; never fatal, never dropped in silence).
+//!
+//! [`read`] is the one entry point: files, directories of mixed pieces, sosreport directories and
+//! tarballs. Modules by format: [`ss`](crate::ss) and `netstat` socket tables, `procnet`
+//! (`/proc/net/*`), `settings` (`sysctl -a`, limits, `netstat -s`), `text` (one dump, its
+//! sections and format sniffing), `archive` (directories, sosreports, tarballs); `collect`
+//! gathers their readings per namespace; `addr`, `words` and `lines` are shared by all.
+
+mod addr;
+mod archive;
+mod collect;
+mod lines;
+mod netstat;
+mod procnet;
+mod settings;
+mod ss;
+mod text;
+mod words;
+
+pub use archive::read;
 
 use std::path::PathBuf;
 
@@ -39,10 +58,23 @@ pub struct NsEvidence {
     /// once gives levels, not rates: see [`Known::counter_rates`]).
     pub kernel: Option<KernelState>,
     pub known: Known,
+    /// cgroup paths the dump named (`ss -e`'s `cgroup:/system.slice/sshd.service`): a foreign
+    /// host's cgroup ids mean nothing here, so each path gets a made-up id (from
+    /// [`SYNTHETIC_CGROUP`] up) in `Socket::cgroup_id`, and this table names it. Sorted by id.
+    pub cgroup_paths: Vec<(u64, String)>,
+    /// Descriptor limits the evidence showed (`/proc/PID/limits`, `ulimit -a`), with the pid when
+    /// it said whose. A limit of a pid the dump names as an owner also fills
+    /// `KernelState::fd_pressure` (with the socket descriptors as the open count: a lower bound).
+    pub nofile: Vec<(Option<u32>, sockdoc_proc::limits::NoFile)>,
 }
 
 /// Inodes from here up are made up by a reader for sockets whose dump gave none.
+/// TIME-WAIT and SYN-RECV sockets keep inode 0 (the kernel gives them no file).
 pub const SYNTHETIC_INODE: u32 = 0xF000_0000;
+
+/// cgroup ids from here up are made up for cgroup paths a dump named (see
+/// [`NsEvidence::cgroup_paths`]).
+pub const SYNTHETIC_CGROUP: u64 = 1 << 62;
 
 /// What the evidence could tell, so a view can say what it could not judge and why.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,6 +99,9 @@ pub struct Known {
     pub sysctls: bool,
     /// Every state was dumped (not a `state` filter's share, nor listeners only).
     pub all_states: bool,
+    /// Each socket's state is known. False when `ss` ran with a one-state filter (no State
+    /// column) and no command line said which: those sockets are stored as ESTAB.
+    pub states: bool,
 }
 
 /// Where the evidence came from.
@@ -78,8 +113,11 @@ pub struct Source {
     pub host: Option<String>,
     /// The kernel release, when the evidence says.
     pub kernel: Option<String>,
-    /// When it was taken, as the evidence says it (RFC 3339), when it does.
+    /// When it was taken, as the evidence says it (RFC 3339 from a snapshot; a sosreport's
+    /// `date` output as printed), when it does.
     pub taken: Option<String>,
+    /// Files of a directory or archive left aside, with why (no known format, binary, empty).
+    pub ignored: Vec<(PathBuf, String)>,
 }
 
 /// One file of the evidence.
@@ -91,6 +129,9 @@ pub struct SourceFile {
     pub format: String,
     /// Lines (or records) taken.
     pub taken: u64,
+    /// Lines read and left aside on purpose: sockets of other families (`u_str`, `nl`, `raw`),
+    /// netstat's UNIX-socket section and their continuation lines.
+    pub skipped: u64,
 }
 
 /// Lines that could not be read.

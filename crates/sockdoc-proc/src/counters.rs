@@ -105,6 +105,15 @@ impl Counters {
         }
     }
 
+    /// Set one counter (for counters read from elsewhere than `/proc`: `netstat -s` text, a
+    /// snapshot file).
+    pub fn set(&mut self, group: &str, name: &str, value: i64) {
+        self.groups
+            .entry(group.to_string())
+            .or_default()
+            .insert(name.to_string(), value);
+    }
+
     /// One counter: `get("TcpExt", "ListenOverflows")`, `get("Udp", "RcvbufErrors")`.
     pub fn get(&self, group: &str, name: &str) -> Option<i64> {
         self.groups.get(group)?.get(name).copied()

@@ -17,8 +17,10 @@ use crate::dirent::{for_each_entry, open_dir, parse_u32};
 
 mod again;
 mod enough;
+mod parts;
 
 pub use enough::Enough;
+pub use parts::UNKNOWN_FD;
 
 /// One process holding a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
