@@ -117,6 +117,14 @@ impl Counters {
             .flat_map(|(g, m)| m.iter().map(move |(n, v)| (g.as_str(), n.as_str(), *v)))
     }
 
+    /// Set one counter (counters read elsewhere: a snapshot file).
+    pub fn set(&mut self, group: &str, name: &str, value: i64) {
+        self.groups
+            .entry(group.to_string())
+            .or_default()
+            .insert(name.to_string(), value);
+    }
+
     /// Number of counters.
     pub fn len(&self) -> usize {
         self.groups.values().map(BTreeMap::len).sum()

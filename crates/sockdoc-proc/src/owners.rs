@@ -28,7 +28,8 @@ pub struct Owner {
 }
 
 /// Name and command line of a process that owns sockets.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ProcInfo {
     /// `/proc/PID/comm`, as `ss -p` shows it.
     pub name: String,
@@ -38,7 +39,8 @@ pub struct ProcInfo {
 }
 
 /// Counters of one walk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct WalkStats {
     pub processes: usize,
     /// Processes whose fd table we were not allowed to read (other users' processes without root).
@@ -218,6 +220,36 @@ impl SocketOwners {
         self.procs.get(&pid)
     }
 
+    /// Owners read elsewhere (a snapshot file): `(inode, pid, fd)` entries in any order, and the
+    /// processes they name. Nothing is kept for a later [`SocketOwners::walk_again`].
+    pub fn from_entries(
+        entries: impl IntoIterator<Item = (u32, u32, u32)>,
+        procs: impl IntoIterator<Item = (u32, ProcInfo)>,
+        stats: WalkStats,
+    ) -> SocketOwners {
+        let mut entries: Vec<Entry> = entries
+            .into_iter()
+            .map(|(inode, pid, fd)| Entry { inode, pid, fd })
+            .collect();
+        entries.sort_unstable();
+        SocketOwners {
+            entries,
+            procs: procs.into_iter().collect(),
+            stats,
+            ..SocketOwners::default()
+        }
+    }
+
+    /// Every `(inode, pid, fd)` entry, sorted by inode.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = (u32, u32, u32)> + '_ {
+        self.entries.iter().map(|e| (e.inode, e.pid, e.fd))
+    }
+
+    /// Every process seen owning a socket, in no particular order.
+    pub fn processes(&self) -> impl Iterator<Item = (u32, &ProcInfo)> + '_ {
+        self.procs.iter().map(|(pid, p)| (*pid, p))
+    }
+
     /// Number of socket fds seen (a socket shared by two processes counts twice).
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -358,7 +390,10 @@ fn read_process(walk: &Walk<'_>, pid: u32, part: &mut Part, dents: &mut [u8]) {
     }
     part.stats.processes += 1;
     // Taken before the listing: a change during it shows as a difference next time.
-    let seen = how.keep_seen.then(|| again::Seen::read(root, pid)).flatten();
+    let seen = how
+        .keep_seen
+        .then(|| again::Seen::read(root, pid))
+        .flatten();
     if let Some(a) = how.again {
         if a.take(pid, seen, part) {
             return;
