@@ -183,8 +183,11 @@ impl KernelHeader {
     }
 }
 
+/// Where one of [`Known`]'s flags lives.
+type Flag = fn(&mut Known) -> &mut bool;
+
 /// The names of [`Known`]'s flags in a header, and where each lives.
-const KNOWN: [(&str, fn(&mut Known) -> &mut bool); 10] = [
+const KNOWN: [(&str, Flag); 10] = [
     ("timers", |k| &mut k.timers),
     ("tcp_info", |k| &mut k.tcp_info),
     ("owners", |k| &mut k.owners),
