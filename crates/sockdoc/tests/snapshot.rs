@@ -40,13 +40,12 @@ fn still(s: &Socket) -> Socket {
 /// The live census of `name`, as `snapshot` takes it.
 fn live(name: &str) -> sockdoc_core::session::Sample {
     let ns = sockdoc_proc::Netns::named(name).expect("netns");
-    let needs = Needs {
-        owners: true,
-        tcp_info: true,
-        cgroups: true,
-    };
-    let mut s =
-        Session::new(Scope::one(ns), Plan::everything(needs), Refresh::PerRun).expect("session");
+    let mut s = Session::new(
+        Scope::one(ns),
+        Plan::everything(Needs::DOCTOR),
+        Refresh::PerRun,
+    )
+    .expect("session");
     s.samples().expect("census").remove(0)
 }
 

@@ -91,12 +91,7 @@ struct JSnapshot<'a> {
 pub fn run(g: &Global, a: &SnapshotArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
     let lang = g.lang();
     let scope = scope::resolve(g)?;
-    let needs = Needs {
-        owners: true,
-        tcp_info: true,
-        cgroups: true,
-    };
-    let plan = census::plan(&scope, &Select::default(), &[], needs)?;
+    let plan = census::plan(&scope, &Select::default(), &[], Needs::DOCTOR)?;
     let taken = now_rfc3339();
     let started = Instant::now();
     let mut session =
