@@ -21,7 +21,7 @@ use crate::Known;
 /// docs/snapshot.md.
 const LEVEL: i32 = 3;
 
-/// Who took the snapshot, where and when.
+/// Who took the snapshot, where and when (the caller reads the host; this crate never does).
 #[derive(Clone, Debug, Default)]
 pub struct Identity {
     pub host: Option<String>,
@@ -30,24 +30,6 @@ pub struct Identity {
     pub taken: String,
     /// How long the census took.
     pub census: Duration,
-}
-
-impl Identity {
-    /// This host's name and kernel release (from `/proc/sys/kernel`), `taken` and `census`.
-    pub fn of_this_host(taken: String, census: Duration) -> Identity {
-        let read = |name: &str| {
-            std::fs::read_to_string(format!("/proc/sys/kernel/{name}"))
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
-        Identity {
-            host: read("hostname"),
-            kernel: read("osrelease"),
-            taken,
-            census,
-        }
-    }
 }
 
 /// One namespace's census, as the session gave it.

@@ -11,6 +11,7 @@ use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_core::session::{KernelPlan, Needs, Refresh, Sample};
 use sockdoc_evidence::snapshot::{self, Encoded, Identity, NsSnapshot};
 use sockdoc_evidence::Known;
+use sockdoc_proc::sysctl;
 
 use crate::census;
 use crate::cli::{Global, Select, SnapshotArgs};
@@ -98,7 +99,13 @@ pub fn run(g: &Global, a: &SnapshotArgs, out: &mut dyn Write) -> Result<Exit, Fa
         census::session(lang, scope, plan, Refresh::PerRun)?.with_kernel(KernelPlan::AroundCensus);
     let samples = session.samples().map_err(Failure::census)?;
     let census_time = started.elapsed();
-    let id = Identity::of_this_host(taken, census_time);
+    // `kernel.hostname` and `kernel.osrelease`, as sysctl names them.
+    let id = Identity {
+        host: sysctl::read("kernel.hostname").ok().flatten(),
+        kernel: sysctl::read("kernel.osrelease").ok().flatten(),
+        taken,
+        census: census_time,
+    };
     let parts: Vec<NsSnapshot<'_>> = samples
         .iter()
         .map(|s| NsSnapshot {
