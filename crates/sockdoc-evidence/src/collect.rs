@@ -190,6 +190,8 @@ impl NsBuild {
             known: self.known,
             cgroup_paths,
             nofile: self.nofile,
+            // Dumps name cgroups by path only: `cgroup_paths`.
+            services: None,
         }
     }
 }

@@ -27,6 +27,8 @@ mod words;
 
 pub use archive::read;
 
+pub mod snapshot;
+
 use std::path::PathBuf;
 
 use sockdoc_core::doctor::KernelState;
@@ -54,6 +56,9 @@ pub struct NsEvidence {
     pub sockets: Vec<Socket>,
     /// Owners the dump named (`ss -p`, `netstat -p`, a snapshot); `None` when it named none.
     pub owners: Option<SocketOwners>,
+    /// The services (unit, container, pod) of the sockets' cgroups, when the evidence named them
+    /// (a snapshot).
+    pub services: Option<sockdoc_core::service::Services>,
     /// Counters, sysctls, limits, conntrack and sockstat the evidence carried (a counter read
     /// once gives levels, not rates: see [`Known::counter_rates`]).
     pub kernel: Option<KernelState>,
@@ -169,6 +174,11 @@ pub enum EvidenceError {
     Empty { path: PathBuf },
     #[error("{path} is not text (a binary file?): give ss or netstat output, /proc/net files, a sosreport or a sockdoc snapshot")]
     Binary { path: PathBuf },
+    #[error("{path}: {problem}")]
+    Snapshot {
+        path: PathBuf,
+        problem: snapshot::Problem,
+    },
     #[error("{path}: no known format (ss, netstat, /proc/net, sysctl -a, limits, a sosreport or a sockdoc snapshot): {hint}")]
     Unknown { path: PathBuf, hint: String },
 }

@@ -15,7 +15,8 @@ use crate::sysctl;
 pub const STAT_FILE: &str = "/proc/thread-self/net/stat/nf_conntrack";
 
 /// The conntrack table of one namespace.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Conntrack {
     /// Entries now (`nf_conntrack_count`).
     pub count: u64,
@@ -30,7 +31,8 @@ pub struct Conntrack {
 /// Per-CPU conntrack statistics summed over all CPUs. Current kernels print `found`, `insert` (and the
 /// unnamed `new`, `ignore`, `delete`) as 0 always; the ones that move are `invalid`, `insert_failed`,
 /// `drop`, `early_drop`, `error`, `search_restart`, `clash_resolve` and `chain_too_long`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ConntrackStats {
     pub found: u64,
     /// Packets conntrack could not track (malformed, out of window, …).

@@ -17,7 +17,8 @@ use crate::dirent::{for_each_entry, open_dir, parse_u32};
 pub const MIN_FDS: u64 = 64;
 
 /// The system-wide file table, `/proc/sys/fs/file-nr`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct FileNr {
     /// File handles allocated (in use).
     pub allocated: u64,
@@ -106,7 +107,7 @@ pub fn open_fds(pid: u32) -> io::Result<u64> {
 }
 
 /// A process using most of its descriptor limit.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FdPressure {
     pub pid: u32,
     /// `/proc/PID/comm`.

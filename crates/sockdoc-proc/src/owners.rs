@@ -30,7 +30,8 @@ pub struct Owner {
 }
 
 /// Name and command line of a process that owns sockets.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ProcInfo {
     /// `/proc/PID/comm`, as `ss -p` shows it.
     pub name: String,
@@ -40,7 +41,8 @@ pub struct ProcInfo {
 }
 
 /// Counters of one walk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct WalkStats {
     pub processes: usize,
     /// Processes whose fd table we were not allowed to read (other users' processes without root).
@@ -218,6 +220,36 @@ impl SocketOwners {
     /// Name and command line of a pid seen owning a socket.
     pub fn process(&self, pid: u32) -> Option<&ProcInfo> {
         self.procs.get(&pid)
+    }
+
+    /// Owners read elsewhere (a snapshot file): `(inode, pid, fd)` entries in any order, and the
+    /// processes they name. Nothing is kept for a later [`SocketOwners::walk_again`].
+    pub fn from_entries(
+        entries: impl IntoIterator<Item = (u32, u32, u32)>,
+        procs: impl IntoIterator<Item = (u32, ProcInfo)>,
+        stats: WalkStats,
+    ) -> SocketOwners {
+        let mut entries: Vec<Entry> = entries
+            .into_iter()
+            .map(|(inode, pid, fd)| Entry { inode, pid, fd })
+            .collect();
+        entries.sort_unstable();
+        SocketOwners {
+            entries,
+            procs: procs.into_iter().collect(),
+            stats,
+            ..SocketOwners::default()
+        }
+    }
+
+    /// Every `(inode, pid, fd)` entry, sorted by inode.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = (u32, u32, u32)> + '_ {
+        self.entries.iter().map(|e| (e.inode, e.pid, e.fd))
+    }
+
+    /// Every process seen owning a socket, in no particular order.
+    pub fn processes(&self) -> impl Iterator<Item = (u32, &ProcInfo)> + '_ {
+        self.procs.iter().map(|(pid, p)| (*pid, p))
     }
 
     /// Number of socket fds seen (a socket shared by two processes counts twice).

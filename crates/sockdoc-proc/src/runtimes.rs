@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 
 /// Who runs a container.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Runtime {
     Docker,
     Podman,
@@ -44,7 +47,7 @@ impl Runtime {
 }
 
 /// A pod's namespace and name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PodName {
     pub namespace: String,
     pub name: String,

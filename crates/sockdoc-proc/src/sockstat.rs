@@ -2,7 +2,8 @@
 //! sockets a dump will return, so buffers are sized once.
 
 /// Socket counts from sockstat files.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SockStat {
     pub tcp_inuse: u64,
     /// TCP sockets no process holds any more (closed with data or FIN in flight).

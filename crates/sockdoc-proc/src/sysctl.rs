@@ -163,7 +163,7 @@ fn not_numbers(name: &str, how_many: &str) -> io::Error {
 }
 
 /// One `key = value` line found in sysctl config files.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConfigEntry {
     pub file: PathBuf,
     /// 1-based line number.

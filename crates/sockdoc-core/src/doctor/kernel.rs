@@ -11,7 +11,8 @@ use sockdoc_proc::sockstat::SockStat;
 use sockdoc_proc::sysctl::{self, ConfigEntry};
 
 /// The sysctls doctor reads (None: not on this kernel or unreadable).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Sysctls {
     pub keepalive_time: Option<u64>,
     pub keepalive_probes: Option<u64>,

@@ -228,6 +228,12 @@ pub enum Msg {
     PreloadMissing,
     /// `cannot start {program}: {error}`
     CannotStart,
+    /// `snapshot {file}: {n} sockets in {k} namespace(s), {size} ({b} bytes per socket)`
+    SnapWritten,
+    /// `time: census {}, encode {}, compress {}, write {}`
+    SnapTimes,
+    /// `the snapshot`, the file operation of a failed write
+    FileWriteSnapshot,
 }
 
 /// The text of `m` in `lang`, with `{}` placeholders filled from `args` in order.

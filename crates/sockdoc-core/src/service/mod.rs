@@ -20,7 +20,7 @@ pub use path::{ContainerRef, PathNames};
 pub use select::MIN_ID_PREFIX;
 
 /// A container: its runtime, id and, when the node could say, its name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Container {
     pub runtime: Runtime,
     /// The full id (the name itself for LXC and nspawn).
@@ -39,7 +39,7 @@ impl Container {
 }
 
 /// A Kubernetes pod: its uid and, when the node's logs say, its namespace and name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pod {
     pub uid: String,
     pub name: Option<PodName>,
@@ -56,7 +56,7 @@ impl Pod {
 }
 
 /// One cgroup, with the names people use for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Service {
     pub cgroup_id: u64,
     /// From the cgroup2 root: `/system.slice/nginx.service`.
@@ -194,6 +194,19 @@ impl Services {
     /// The cgroup id a grouping by unit counts `id` under (see [`Service::unit_id`]).
     pub fn unit_id(&self, id: u64) -> u64 {
         self.by_id.get(&id).map_or(id, |s| s.unit_id)
+    }
+
+    /// Services named elsewhere (a snapshot file), by their cgroup ids.
+    pub fn from_services(list: impl IntoIterator<Item = Service>, notes: Vec<String>) -> Services {
+        Services {
+            by_id: list.into_iter().map(|s| (s.cgroup_id, s)).collect(),
+            notes,
+        }
+    }
+
+    /// Every service named, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Service> + '_ {
+        self.by_id.values()
     }
 
     /// How many cgroups this census named.

@@ -40,6 +40,9 @@ pub enum KernelPlan {
     Doctor {
         interval: Duration,
     },
+    /// The same, with the counters read as the census starts and again as it ends: no wait beyond
+    /// the census itself (a snapshot).
+    AroundCensus,
 }
 
 /// One namespace's sockets, with what the plan asked for.
@@ -426,14 +429,30 @@ impl Session {
                     _ => owners.read_now(),
                 })
             });
+            // Around the census: the first reading is taken before the dumps start, the second
+            // once they have ended (`ended` is dropped).
+            let (ended, census_ended) = std::sync::mpsc::channel::<()>();
+            let (started, first_read) = std::sync::mpsc::channel::<()>();
             let kernel = match kernel_plan {
                 KernelPlan::None => None,
                 KernelPlan::Doctor { interval } => Some(s.spawn(move || {
                     scope::enter(ns)?;
                     Ok::<_, NetnsError>(KernelState::start().finish(interval))
                 })),
+                KernelPlan::AroundCensus => Some(s.spawn(move || {
+                    // A failure to enter drops `started` too: the census goes on and fails alike.
+                    scope::enter(ns)?;
+                    let first = KernelState::start();
+                    drop(started);
+                    let _ = census_ended.recv();
+                    Ok(first.finish(Duration::ZERO))
+                })),
             };
+            if kernel_plan == KernelPlan::AroundCensus {
+                let _ = first_read.recv();
+            }
             let census = collect::run(spec, Some(ns), make, feed);
+            drop(ended);
             if let Some((e, tell)) = enough {
                 match &census {
                     Ok(c) => tell(c, e),

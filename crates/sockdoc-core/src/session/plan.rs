@@ -37,6 +37,15 @@ pub struct Needs {
     pub cgroups: bool,
 }
 
+impl Needs {
+    /// Everything doctor judges with: owners, tcp_info and services.
+    pub const DOCTOR: Needs = Needs {
+        owners: true,
+        tcp_info: true,
+        cgroups: true,
+    };
+}
+
 /// What to collect.
 #[derive(Clone)]
 pub struct Plan {

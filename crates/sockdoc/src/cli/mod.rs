@@ -128,6 +128,10 @@ pub enum Command {
     /// One line per socket: addresses, state, queues, timer, idle time and owner.
     #[command(after_long_help = crate::cmd::list::long_help())]
     List(ListArgs),
+    /// Write one census and the kernel state doctor judges to a compact, versioned file, to be
+    /// diagnosed elsewhere or later.
+    #[command(after_help = SNAPSHOT_HELP)]
+    Snapshot(SnapshotArgs),
     /// Live view: totals and trends by state, tables by peer, port, process, ghosts and findings,
     /// drill-down to sockets, and kill / keepalive / probe from the view.
     #[command(after_help = TOP_HELP)]

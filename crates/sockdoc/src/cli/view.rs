@@ -233,3 +233,23 @@ pub struct ListArgs {
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
 }
+
+pub const SNAPSHOT_HELP: &str = "\
+The file holds what doctor judges: every TCP and UDP socket with timers and tcp_info, their
+owners (pid, fd, name, command line, uid), services (cgroup: unit, container, pod), kernel
+counters read as the census starts and as it ends, sysctls, fd limits and pressure, conntrack,
+sockstat, the host name, kernel release, time taken and sockdoc's version. Compressed (zstd) and
+versioned: the format is in docs/snapshot.md. Written to FILE.tmp beside FILE, synced and
+renamed: never half a file.
+Examples:
+  sockdoc snapshot                         # sockdoc-HOST-20250102T030405Z.sdsnap here
+  sockdoc snapshot -o /var/tmp/before.sdsnap
+  sockdoc --all-netns snapshot -o - | ssh support 'cat > host.sdsnap'";
+
+#[derive(Debug, Args, Clone)]
+pub struct SnapshotArgs {
+    /// Where to write it, or `-` for standard output [default: sockdoc-HOST-TIME.sdsnap in the
+    /// current directory].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}

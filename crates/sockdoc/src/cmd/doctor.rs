@@ -79,13 +79,8 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
         return Err(Failure::usage(text(lang, Msg::IntervalMax, &[])));
     }
     let scope = scope::resolve(g)?;
-    let needs = Needs {
-        owners: true,
-        tcp_info: true,
-        // Findings name the unit or container beside the process (one walk of the cgroup tree).
-        cgroups: true,
-    };
-    let plan = census::plan(&scope, &Select::default(), &[], needs)?;
+    // Findings name the unit or container beside the process (one walk of the cgroup tree).
+    let plan = census::plan(&scope, &Select::default(), &[], Needs::DOCTOR)?;
     // The kernel state is read in each namespace on its own thread, around the census.
     let mut session = census::session(lang, scope, plan, Refresh::PerRun)?
         .with_kernel(KernelPlan::Doctor { interval });

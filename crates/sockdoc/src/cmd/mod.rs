@@ -11,6 +11,7 @@ pub mod list;
 pub mod preload;
 pub mod reap;
 pub mod serve;
+pub mod snapshot;
 pub mod stats;
 pub mod sysctl;
 pub mod top;

@@ -87,5 +87,8 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::RunNeedsCommand => "run-with-keepalive needs a command: sockdoc run-with-keepalive -- CMD ARGS...",
         Msg::PreloadMissing => "{} not found beside sockdoc or in /usr/lib/sockdoc: build it (cargo build --release -p sockdoc-preload) or set SOCKDOC_PRELOAD",
         Msg::CannotStart => "cannot start {}: {}",
+        Msg::SnapWritten => "snapshot {}: {} sockets in {} namespace(s), {} ({} bytes per socket)",
+        Msg::SnapTimes => "time: census {}, encode {}, compress {}, write {}",
+        Msg::FileWriteSnapshot => "write the snapshot",
     }
 }

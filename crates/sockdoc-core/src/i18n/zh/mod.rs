@@ -86,5 +86,8 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::RunNeedsCommand => "run-with-keepalive 需要一个命令: sockdoc run-with-keepalive -- CMD ARGS...",
         Msg::PreloadMissing => "在 sockdoc 所在目录和 /usr/lib/sockdoc 中都找不到 {}: 请先构建 (cargo build --release -p sockdoc-preload) 或设置 SOCKDOC_PRELOAD",
         Msg::CannotStart => "无法启动 {}: {}",
+        Msg::SnapWritten => "快照 {}：{} 个套接字，{} 个网络命名空间，{}（每个套接字 {} 字节）",
+        Msg::SnapTimes => "耗时：普查 {}，编码 {}，压缩 {}，写入 {}",
+        Msg::FileWriteSnapshot => "写入快照",
     }
 }

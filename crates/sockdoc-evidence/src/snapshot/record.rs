@@ -1,0 +1,256 @@
+//! The binary part of a snapshot: sockets as fixed little-endian records and owner entries, each
+//! stored as columns (every socket's first field, then every socket's second, ...): the values of
+//! one field sit together, which compresses about a third smaller than whole records one after
+//! another (see docs/snapshot.md). Pure: bytes in, bytes out.
+//!
+//! A column of field `i` starts at `count × offset(i)`, so a reader that knows the first fields
+//! of a longer record (a later version appended some) finds them where it expects and skips the
+//! rest: `count × (record size − known size)` bytes.
+
+use sockdoc_diag::{Addr, CaState, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind};
+
+/// Widths of the socket record's fields, in order (docs/snapshot.md names them).
+const SOCKET_FIELDS: [usize; 30] = [
+    16, 16, 8, 2, 2, 1, 1, 1, 1, 4, 1, 4, 4, 4, 4, 4, 8, // socket
+    1, 1, 1, 1, 1, 4, 4, 4, 4, 4, 4, 8, 8, // tcp_info
+];
+
+/// Bytes of one socket record in this version.
+pub const SOCKET_RECORD: usize = sum(&SOCKET_FIELDS);
+
+/// Widths of an owner entry's fields: inode, pid, fd.
+const OWNER_FIELDS: [usize; 3] = [4, 4, 4];
+
+/// Bytes of one owner entry in this version.
+pub const OWNER_RECORD: usize = sum(&OWNER_FIELDS);
+
+const fn sum(w: &[usize]) -> usize {
+    let mut i = 0;
+    let mut n = 0;
+    while i < w.len() {
+        n += w[i];
+        i += 1;
+    }
+    n
+}
+
+/// Rows of `width` bytes (`rows.len()` a multiple of it) to columns of `fields`.
+fn to_columns(rows: &[u8], width: usize, fields: &[usize]) -> Vec<u8> {
+    let n = rows.len() / width;
+    let mut out = vec![0u8; rows.len()];
+    let mut off = 0;
+    for &w in fields {
+        let col = &mut out[n * off..n * (off + w)];
+        for (k, dst) in col.chunks_exact_mut(w).enumerate() {
+            let at = k * width + off;
+            dst.copy_from_slice(&rows[at..at + w]);
+        }
+        off += w;
+    }
+    out
+}
+
+/// Columns of `count` records of `file_width` bytes (of which the first `fields` are known) back
+/// to rows of the known width.
+fn to_rows(cols: &[u8], count: usize, fields: &[usize]) -> Vec<u8> {
+    let width = sum(fields);
+    let mut out = vec![0u8; count * width];
+    let mut off = 0;
+    for &w in fields {
+        let col = &cols[count * off..count * (off + w)];
+        for (k, src) in col.chunks_exact(w).enumerate() {
+            let at = k * width + off;
+            out[at..at + w].copy_from_slice(src);
+        }
+        off += w;
+    }
+    out
+}
+
+/// The sockets as columns.
+pub fn encode_sockets(sockets: &[Socket]) -> Vec<u8> {
+    let mut rows = Vec::with_capacity(sockets.len() * SOCKET_RECORD);
+    for s in sockets {
+        push_socket(&mut rows, s);
+    }
+    to_columns(&rows, SOCKET_RECORD, &SOCKET_FIELDS)
+}
+
+fn push_socket(v: &mut Vec<u8>, s: &Socket) {
+    v.extend_from_slice(&s.local.bytes);
+    v.extend_from_slice(&s.remote.bytes);
+    v.extend_from_slice(&s.cookie.to_le_bytes());
+    v.extend_from_slice(&s.local_port.to_le_bytes());
+    v.extend_from_slice(&s.remote_port.to_le_bytes());
+    v.extend_from_slice(&[
+        s.proto as u8,
+        s.family as u8,
+        s.state as u8,
+        s.timer.kind as u8,
+    ]);
+    v.extend_from_slice(&s.timer.expires_ms.to_le_bytes());
+    v.push(s.timer.count);
+    for n in [s.ifindex, s.inode, s.uid, s.recv_q, s.send_q] {
+        v.extend_from_slice(&n.to_le_bytes());
+    }
+    v.extend_from_slice(&s.cgroup_id.to_le_bytes());
+    let t = s.tcp.unwrap_or_default();
+    v.extend_from_slice(&[
+        u8::from(s.tcp.is_some()),
+        t.ca_state as u8,
+        t.retransmits,
+        t.probes,
+        t.backoff,
+    ]);
+    for n in [
+        t.unacked,
+        t.last_data_sent_ms,
+        t.last_data_recv_ms,
+        t.last_ack_recv_ms,
+        t.rtt_us,
+        t.total_retrans,
+    ] {
+        v.extend_from_slice(&n.to_le_bytes());
+    }
+    v.extend_from_slice(&{ t.bytes_acked }.to_le_bytes());
+    v.extend_from_slice(&{ t.bytes_received }.to_le_bytes());
+}
+
+/// `count` sockets from their columns (`cols` holds `count × file_width` bytes, `file_width` at
+/// least [`SOCKET_RECORD`]). A value this version does not know is an error naming the record.
+pub fn decode_sockets(cols: &[u8], count: usize) -> Result<Vec<Socket>, String> {
+    let rows = to_rows(cols, count, &SOCKET_FIELDS);
+    rows.chunks_exact(SOCKET_RECORD)
+        .enumerate()
+        .map(|(i, r)| socket(r).map_err(|e| format!("socket record {}: {e}", i + 1)))
+        .collect()
+}
+
+/// A little-endian reader over one record.
+struct Cursor<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let (head, rest) = self.rest.split_at(N);
+        self.rest = rest;
+        let mut a = [0u8; N];
+        a.copy_from_slice(head);
+        a
+    }
+    fn u8(&mut self) -> u8 {
+        self.take::<1>()[0]
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes(self.take())
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take())
+    }
+}
+
+fn socket(r: &[u8]) -> Result<Socket, String> {
+    let mut c = Cursor { rest: r };
+    let local = Addr { bytes: c.take() };
+    let remote = Addr { bytes: c.take() };
+    let cookie = c.u64();
+    let (local_port, remote_port) = (c.u16(), c.u16());
+    let proto = match c.u8() {
+        6 => Proto::Tcp,
+        17 => Proto::Udp,
+        n => return Err(format!("unknown protocol {n}")),
+    };
+    let family = match c.u8() {
+        n if n == Family::V4 as u8 => Family::V4,
+        n if n == Family::V6 as u8 => Family::V6,
+        n => return Err(format!("unknown address family {n}")),
+    };
+    let state = c.u8();
+    let state = State::from_kernel(state).ok_or(format!("unknown state {state}"))?;
+    let timer = Timer {
+        kind: TimerKind::from_kernel(c.u8()),
+        expires_ms: c.u32(),
+        count: c.u8(),
+    };
+    let (ifindex, inode, uid, recv_q, send_q) = (c.u32(), c.u32(), c.u32(), c.u32(), c.u32());
+    let cgroup_id = c.u64();
+    let has_tcp = c.u8() != 0;
+    let tcp = TcpInfo {
+        ca_state: CaState::from_kernel(c.u8()),
+        retransmits: c.u8(),
+        probes: c.u8(),
+        backoff: c.u8(),
+        unacked: c.u32(),
+        last_data_sent_ms: c.u32(),
+        last_data_recv_ms: c.u32(),
+        last_ack_recv_ms: c.u32(),
+        rtt_us: c.u32(),
+        total_retrans: c.u32(),
+        bytes_acked: c.u64(),
+        bytes_received: c.u64(),
+    };
+    Ok(Socket {
+        local,
+        remote,
+        cookie,
+        local_port,
+        remote_port,
+        proto,
+        family,
+        state,
+        timer,
+        ifindex,
+        inode,
+        uid,
+        recv_q,
+        send_q,
+        cgroup_id,
+        tcp: has_tcp.then_some(tcp),
+    })
+}
+
+/// Owner entries `(inode, pid, fd)` as columns.
+pub fn encode_owners(entries: impl Iterator<Item = (u32, u32, u32)>) -> Vec<u8> {
+    let mut rows = Vec::new();
+    for (inode, pid, fd) in entries {
+        for n in [inode, pid, fd] {
+            rows.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+    to_columns(&rows, OWNER_RECORD, &OWNER_FIELDS)
+}
+
+/// `count` owner entries from their columns.
+pub fn decode_owners(cols: &[u8], count: usize) -> Vec<(u32, u32, u32)> {
+    let rows = to_rows(cols, count, &OWNER_FIELDS);
+    rows.chunks_exact(OWNER_RECORD)
+        .map(|r| {
+            let mut c = Cursor { rest: r };
+            (c.u32(), c.u32(), c.u32())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_is_the_documented_size() {
+        assert_eq!(SOCKET_RECORD, 126);
+        assert_eq!(OWNER_RECORD, 12);
+    }
+
+    #[test]
+    fn columns_and_rows_are_inverse() {
+        let rows: Vec<u8> = (0..=255u8).cycle().take(SOCKET_RECORD * 7).collect();
+        let cols = to_columns(&rows, SOCKET_RECORD, &SOCKET_FIELDS);
+        assert_eq!(to_rows(&cols, 7, &SOCKET_FIELDS), rows);
+        // The first field's column is the first 16 bytes of every row.
+        assert_eq!(&cols[16..32], &rows[SOCKET_RECORD..SOCKET_RECORD + 16]);
+    }
+}

@@ -1,0 +1,171 @@
+//! Writing a snapshot: the census of each namespace encoded ([`encode`]) and put on disk without
+//! ever leaving half a file ([`write_atomic`]).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sockdoc_core::doctor::KernelState;
+use sockdoc_core::service::Services;
+use sockdoc_diag::Socket;
+use sockdoc_proc::{Netns, SocketOwners};
+
+use super::header::{
+    known_out, Header, KernelHeader, NsHeader, OwnersHeader, ProcessHeader, FORMAT,
+};
+use super::record::{encode_owners, encode_sockets, OWNER_RECORD, SOCKET_RECORD};
+use super::{MAGIC, VERSION};
+use crate::Known;
+
+/// zstd level: 3 (its default) measured the best size for the time on real censuses; see
+/// docs/snapshot.md.
+const LEVEL: i32 = 3;
+
+/// Who took the snapshot, where and when (the caller reads the host; this crate never does).
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    pub host: Option<String>,
+    pub kernel: Option<String>,
+    /// RFC 3339 UTC, as the census started.
+    pub taken: String,
+    /// How long the census took.
+    pub census: Duration,
+}
+
+/// One namespace's census, as the session gave it.
+pub struct NsSnapshot<'a> {
+    pub ns: &'a Netns,
+    pub sockets: &'a [Socket],
+    pub owners: Option<&'a SocketOwners>,
+    pub services: Option<&'a Services>,
+    pub kernel: Option<&'a KernelState>,
+    pub notes: &'a [String],
+    pub known: Known,
+}
+
+/// An encoded snapshot and what it cost.
+pub struct Encoded {
+    /// The whole file.
+    pub bytes: Vec<u8>,
+    /// Bytes before compression.
+    pub raw: usize,
+    pub sockets: usize,
+    /// Building the header and the columns.
+    pub encode: Duration,
+    /// zstd.
+    pub compress: Duration,
+}
+
+fn ns_header(n: &NsSnapshot<'_>) -> NsHeader {
+    NsHeader {
+        label: n.ns.label(),
+        inode: n.ns.inode,
+        names: n.ns.names.clone(),
+        current: n.ns.current,
+        sockets: n.sockets.len() as u64,
+        owner_entries: n.owners.map_or(0, |o| o.len() as u64),
+        known: known_out(n.known),
+        notes: n.notes.to_vec(),
+        owners: n.owners.map(|o| {
+            let mut processes: Vec<ProcessHeader> = o
+                .processes()
+                .map(|(pid, info)| ProcessHeader {
+                    pid,
+                    info: info.clone(),
+                })
+                .collect();
+            processes.sort_by_key(|p| p.pid);
+            OwnersHeader {
+                stats: o.stats,
+                processes,
+            }
+        }),
+        services: n.services.map(|s| {
+            let mut list: Vec<_> = s.iter().cloned().collect();
+            list.sort_by_key(|s| s.cgroup_id);
+            list
+        }),
+        kernel: n.kernel.map(KernelHeader::of),
+    }
+}
+
+/// The snapshot of `namespaces` taken by `id`, as the bytes of a file.
+pub fn encode(id: &Identity, namespaces: &[NsSnapshot<'_>]) -> io::Result<Encoded> {
+    let started = Instant::now();
+    let header = Header {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        sockdoc: env!("CARGO_PKG_VERSION").to_string(),
+        host: id.host.clone(),
+        kernel: id.kernel.clone(),
+        taken: Some(id.taken.clone()),
+        census_ms: u64::try_from(id.census.as_millis()).unwrap_or(u64::MAX),
+        socket_record: SOCKET_RECORD as u64,
+        owner_record: OWNER_RECORD as u64,
+        namespaces: namespaces.iter().map(ns_header).collect(),
+    };
+    let json = serde_json::to_vec(&header).map_err(io::Error::other)?;
+    let len =
+        u32::try_from(json.len()).map_err(|_| io::Error::other("snapshot header over 4 GiB"))?;
+    let mut parts = vec![len.to_le_bytes().to_vec(), json];
+    for n in namespaces {
+        parts.push(encode_sockets(n.sockets));
+        if let Some(o) = n.owners {
+            parts.push(encode_owners(o.entries()));
+        }
+    }
+    let encode = started.elapsed();
+    let started = Instant::now();
+    let raw: usize = parts.iter().map(Vec::len).sum();
+    let mut bytes = Vec::with_capacity(raw / 4 + 64);
+    bytes.extend_from_slice(&MAGIC);
+    bytes.extend_from_slice(&VERSION.to_le_bytes());
+    let mut z = zstd::stream::Encoder::new(bytes, LEVEL)?;
+    z.include_checksum(true)?;
+    for p in &parts {
+        z.write_all(p)?;
+    }
+    let bytes = z.finish()?;
+    Ok(Encoded {
+        bytes,
+        raw,
+        sockets: namespaces.iter().map(|n| n.sockets.len()).sum(),
+        encode,
+        compress: started.elapsed(),
+    })
+}
+
+/// `path` with `.tmp` added to its name: where a snapshot is written before it is renamed.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Write `bytes` to `path` so that it either holds all of them or does not exist: to `path.tmp`
+/// in the same directory, synced, renamed over `path`, and the directory synced. On failure the
+/// temporary file is removed and the error returned.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = tmp_path(path);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // The rename is durable once the directory is; a directory that cannot be opened for it
+    // (no read permission) still holds the whole file.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
