@@ -50,6 +50,9 @@ TARGET_BYTES_PER_SOCKET = 200.0  # peak RSS / sockets, every sockdoc command
 TARGET_DOCTOR_VS_STATS = 0.5  # `sockdoc doctor` at most 2x the time of `stats --by process`
 TARGET_UNIT_VS_STATS = 1 / 1.2  # `stats --by unit` within 1.2x of plain `stats`
 TARGET_UNIT_VS_PROCESS = 1.0  # `stats --by unit` faster than `stats --by process`
+TARGET_SNAPSHOT_S = 1.0  # `sockdoc snapshot` of 300k sockets within 1 s ...
+TARGET_SNAPSHOT_MB = 10.0  # ... in at most 10 MB
+SNAPSHOT_FILE = Path(tempfile.gettempdir()) / f"sockdoc-bench-{os.getpid()}.sdsnap"
 CGROUP_SLICE = "sockdoc-bench.slice"  # the holder's workers are shared out to cgroups below it
 SLOW_AUTO_SKIP_ABOVE = 400_000  # ss -tanp / netstat -tanp skipped above this
 
@@ -109,6 +112,7 @@ def make_commands(sockdoc: Path | None) -> list[Cmd]:
         Cmd("sockdoc list -p", [sd, "list", "-p"], "sockdoc"),
         Cmd("sockdoc list", [sd, "list"], "sockdoc"),
         Cmd("sockdoc doctor", [sd, "doctor"], "sockdoc", ok_exit=(0, 1, 2)),
+        Cmd("sockdoc snapshot", [sd, "snapshot", "-o", str(SNAPSHOT_FILE)], "sockdoc"),
         Cmd("ss -tan", ["ss", "-tan"], "ss"),
         Cmd("ss -s", ["ss", "-s"], "ss"),
         Cmd("ss -tanp", ["ss", "-tanp"], "ss", slow=True),
@@ -258,6 +262,10 @@ def cleanup() -> None:
             except OSError:
                 pass
         remove_cgroups()
+        try:
+            SNAPSHOT_FILE.unlink()
+        except OSError:
+            pass
 
 
 # --------------------------------------------------------------------------
@@ -653,6 +661,24 @@ def comparisons(cmds: dict[str, Cmd]) -> list[dict]:
     return rows
 
 
+def snapshot_note(c: Cmd | None, sockets: int) -> None:
+    """The snapshot's file size and the targets (time and size) in its row's note; the file goes."""
+    if c is None or c.status != "ok":
+        return
+    try:
+        size = SNAPSHOT_FILE.stat().st_size
+        SNAPSHOT_FILE.unlink()
+    except OSError as e:
+        c.note = f"no file: {e}"
+        return
+    med = c.median() or 0.0
+    ok = med <= TARGET_SNAPSHOT_S and size / 1e6 <= TARGET_SNAPSHOT_MB
+    c.note = (
+        f"file {size / 1e6:.1f} MB ({size / max(sockets, 1):.1f} B/socket); "
+        f"goal <= {TARGET_SNAPSHOT_S:g} s and <= {TARGET_SNAPSHOT_MB:g} MB: {'PASS' if ok else 'FAIL'}"
+    )
+
+
 def memory_checks(cmds: dict[str, Cmd], sockets: int) -> list[dict]:
     rows = []
     for c in cmds.values():
@@ -883,6 +909,7 @@ def main() -> int:
         for c in todo:
             if c.status == "todo":
                 c.status = "ok"
+        snapshot_note(cmds.get("sockdoc snapshot"), sockets)
         check_holder()
         after = ss_summary()
         log(f"after timing: ss -s TCP {after.get('tcp')} estab {after.get('estab')} "
