@@ -8,6 +8,7 @@
 //! rest: `count × (record size − known size)` bytes.
 
 use sockdoc_diag::{Addr, CaState, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind};
+use sockdoc_proc::SocketOwners;
 
 /// Widths of the socket record's fields, in order (docs/snapshot.md names them).
 const SOCKET_FIELDS: [usize; 30] = [
@@ -34,7 +35,9 @@ const fn sum(w: &[usize]) -> usize {
     n
 }
 
-/// Rows of `width` bytes (`rows.len()` a multiple of it) to columns of `fields`.
+/// Rows of `width` bytes (`rows.len()` a multiple of it) to columns of `fields` (the writer
+/// streams columns itself: [`write_socket_columns`]).
+#[cfg(test)]
 fn to_columns(rows: &[u8], width: usize, fields: &[usize]) -> Vec<u8> {
     let n = rows.len() / width;
     let mut out = vec![0u8; rows.len()];
@@ -67,53 +70,73 @@ fn to_rows(cols: &[u8], count: usize, fields: &[usize]) -> Vec<u8> {
     out
 }
 
-/// The sockets as columns.
-pub fn encode_sockets(sockets: &[Socket]) -> Vec<u8> {
-    let mut rows = Vec::with_capacity(sockets.len() * SOCKET_RECORD);
-    for s in sockets {
-        push_socket(&mut rows, s);
+/// The sockets as columns, written to `out` a piece of one column at a time: a snapshot of 300k
+/// sockets holds no second copy of them.
+pub fn write_socket_columns(
+    sockets: &[Socket],
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    // A column goes out in pieces of this many sockets (1 MiB at most).
+    const PIECE: usize = 65_536;
+    let widest = SOCKET_FIELDS.iter().copied().max().unwrap_or(0);
+    let mut col = Vec::with_capacity(sockets.len().min(PIECE) * widest);
+    for f in 0..SOCKET_FIELDS.len() {
+        for piece in sockets.chunks(PIECE) {
+            col.clear();
+            for s in piece {
+                field(s, f, &mut col);
+            }
+            out.write_all(&col)?;
+        }
     }
-    to_columns(&rows, SOCKET_RECORD, &SOCKET_FIELDS)
+    Ok(())
 }
 
-fn push_socket(v: &mut Vec<u8>, s: &Socket) {
-    v.extend_from_slice(&s.local.bytes);
-    v.extend_from_slice(&s.remote.bytes);
-    v.extend_from_slice(&s.cookie.to_le_bytes());
-    v.extend_from_slice(&s.local_port.to_le_bytes());
-    v.extend_from_slice(&s.remote_port.to_le_bytes());
-    v.extend_from_slice(&[
-        s.proto as u8,
-        s.family as u8,
-        s.state as u8,
-        s.timer.kind as u8,
-    ]);
-    v.extend_from_slice(&s.timer.expires_ms.to_le_bytes());
-    v.push(s.timer.count);
-    for n in [s.ifindex, s.inode, s.uid, s.recv_q, s.send_q] {
-        v.extend_from_slice(&n.to_le_bytes());
-    }
-    v.extend_from_slice(&s.cgroup_id.to_le_bytes());
+/// The sockets as columns, in one buffer (see [`write_socket_columns`]).
+#[cfg(test)]
+pub fn encode_sockets(sockets: &[Socket]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(sockets.len() * SOCKET_RECORD);
+    // Writing to a Vec cannot fail.
+    let _ = write_socket_columns(sockets, &mut v);
+    v
+}
+
+/// Field `f` of a socket record (the order and widths of [`SOCKET_FIELDS`]), little-endian.
+fn field(s: &Socket, f: usize, v: &mut Vec<u8>) {
     let t = s.tcp.unwrap_or_default();
-    v.extend_from_slice(&[
-        u8::from(s.tcp.is_some()),
-        t.ca_state as u8,
-        t.retransmits,
-        t.probes,
-        t.backoff,
-    ]);
-    for n in [
-        t.unacked,
-        t.last_data_sent_ms,
-        t.last_data_recv_ms,
-        t.last_ack_recv_ms,
-        t.rtt_us,
-        t.total_retrans,
-    ] {
-        v.extend_from_slice(&n.to_le_bytes());
+    match f {
+        0 => v.extend_from_slice(&s.local.bytes),
+        1 => v.extend_from_slice(&s.remote.bytes),
+        2 => v.extend_from_slice(&s.cookie.to_le_bytes()),
+        3 => v.extend_from_slice(&s.local_port.to_le_bytes()),
+        4 => v.extend_from_slice(&s.remote_port.to_le_bytes()),
+        5 => v.push(s.proto as u8),
+        6 => v.push(s.family as u8),
+        7 => v.push(s.state as u8),
+        8 => v.push(s.timer.kind as u8),
+        9 => v.extend_from_slice(&s.timer.expires_ms.to_le_bytes()),
+        10 => v.push(s.timer.count),
+        11 => v.extend_from_slice(&s.ifindex.to_le_bytes()),
+        12 => v.extend_from_slice(&s.inode.to_le_bytes()),
+        13 => v.extend_from_slice(&s.uid.to_le_bytes()),
+        14 => v.extend_from_slice(&s.recv_q.to_le_bytes()),
+        15 => v.extend_from_slice(&s.send_q.to_le_bytes()),
+        16 => v.extend_from_slice(&s.cgroup_id.to_le_bytes()),
+        17 => v.push(u8::from(s.tcp.is_some())),
+        18 => v.push(t.ca_state as u8),
+        19 => v.push(t.retransmits),
+        20 => v.push(t.probes),
+        21 => v.push(t.backoff),
+        22 => v.extend_from_slice(&t.unacked.to_le_bytes()),
+        23 => v.extend_from_slice(&t.last_data_sent_ms.to_le_bytes()),
+        24 => v.extend_from_slice(&t.last_data_recv_ms.to_le_bytes()),
+        25 => v.extend_from_slice(&t.last_ack_recv_ms.to_le_bytes()),
+        26 => v.extend_from_slice(&t.rtt_us.to_le_bytes()),
+        27 => v.extend_from_slice(&t.total_retrans.to_le_bytes()),
+        28 => v.extend_from_slice(&{ t.bytes_acked }.to_le_bytes()),
+        29 => v.extend_from_slice(&{ t.bytes_received }.to_le_bytes()),
+        _ => {}
     }
-    v.extend_from_slice(&{ t.bytes_acked }.to_le_bytes());
-    v.extend_from_slice(&{ t.bytes_received }.to_le_bytes());
 }
 
 /// `count` sockets from their columns (`cols` holds `count × file_width` bytes, `file_width` at
@@ -213,15 +236,27 @@ fn socket(r: &[u8]) -> Result<Socket, String> {
     })
 }
 
-/// Owner entries `(inode, pid, fd)` as columns.
-pub fn encode_owners(entries: impl Iterator<Item = (u32, u32, u32)>) -> Vec<u8> {
-    let mut rows = Vec::new();
-    for (inode, pid, fd) in entries {
-        for n in [inode, pid, fd] {
-            rows.extend_from_slice(&n.to_le_bytes());
+/// The owner entries as columns (inode, pid, fd), written to `out` a piece at a time.
+pub fn write_owner_columns(
+    owners: &SocketOwners,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    const PIECE: usize = 65_536;
+    let mut col = Vec::with_capacity(owners.len().min(PIECE) * 4);
+    for f in 0..OWNER_FIELDS.len() {
+        let mut values = owners.entries().map(|(inode, pid, fd)| [inode, pid, fd][f]);
+        loop {
+            col.clear();
+            for v in values.by_ref().take(PIECE) {
+                col.extend_from_slice(&v.to_le_bytes());
+            }
+            if col.is_empty() {
+                break;
+            }
+            out.write_all(&col)?;
         }
     }
-    to_columns(&rows, OWNER_RECORD, &OWNER_FIELDS)
+    Ok(())
 }
 
 /// `count` owner entries from their columns.
@@ -243,6 +278,23 @@ mod tests {
     fn the_record_is_the_documented_size() {
         assert_eq!(SOCKET_RECORD, 126);
         assert_eq!(OWNER_RECORD, 12);
+    }
+
+    #[test]
+    fn each_field_has_its_documented_width() {
+        let s = Socket::tcp(
+            State::Established,
+            "127.0.0.1:80".parse().expect("addr"),
+            "127.0.0.1:4242".parse().expect("addr"),
+        );
+        for (f, &w) in SOCKET_FIELDS.iter().enumerate() {
+            let mut v = Vec::new();
+            field(&s, f, &mut v);
+            assert_eq!(v.len(), w, "field {f}");
+        }
+        let mut v = Vec::new();
+        field(&s, SOCKET_FIELDS.len(), &mut v);
+        assert!(v.is_empty(), "no field past the last");
     }
 
     #[test]

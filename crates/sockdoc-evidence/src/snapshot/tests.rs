@@ -69,7 +69,7 @@ fn encoded(kernel: Option<&KernelState>) -> Vec<u8> {
         taken: "2025-01-02T03:04:05Z".into(),
         ..Identity::default()
     };
-    encode(&id, &[n]).unwrap().bytes
+    encode(&id, &[n]).unwrap().0
 }
 
 fn read_bytes(b: &[u8]) -> Result<crate::Evidence, EvidenceError> {

@@ -13,7 +13,7 @@ use sockdoc_proc::{Netns, SocketOwners};
 use super::header::{
     known_out, Header, KernelHeader, NsHeader, OwnersHeader, ProcessHeader, FORMAT,
 };
-use super::record::{encode_owners, encode_sockets, OWNER_RECORD, SOCKET_RECORD};
+use super::record::{write_owner_columns, write_socket_columns, OWNER_RECORD, SOCKET_RECORD};
 use super::{MAGIC, VERSION};
 use crate::Known;
 
@@ -45,14 +45,14 @@ pub struct NsSnapshot<'a> {
 
 /// An encoded snapshot and what it cost.
 pub struct Encoded {
-    /// The whole file.
-    pub bytes: Vec<u8>,
+    /// Bytes of the whole file.
+    pub size: usize,
     /// Bytes before compression.
     pub raw: usize,
     pub sockets: usize,
-    /// Building the header and the columns.
+    /// Building the header.
     pub encode: Duration,
-    /// zstd.
+    /// Building the columns and compressing everything (streamed together).
     pub compress: Duration,
 }
 
@@ -90,7 +90,19 @@ fn ns_header(n: &NsSnapshot<'_>) -> NsHeader {
 }
 
 /// The snapshot of `namespaces` taken by `id`, as the bytes of a file.
-pub fn encode(id: &Identity, namespaces: &[NsSnapshot<'_>]) -> io::Result<Encoded> {
+pub fn encode(id: &Identity, namespaces: &[NsSnapshot<'_>]) -> io::Result<(Vec<u8>, Encoded)> {
+    let mut bytes = Vec::new();
+    let enc = encode_to(id, namespaces, &mut bytes)?;
+    Ok((bytes, enc))
+}
+
+/// The snapshot of `namespaces` taken by `id`, written to `out` as it is compressed: nothing but
+/// one column and the compressor's window is held besides the census.
+pub fn encode_to(
+    id: &Identity,
+    namespaces: &[NsSnapshot<'_>],
+    out: &mut dyn Write,
+) -> io::Result<Encoded> {
     let started = Instant::now();
     let header = Header {
         format: FORMAT.to_string(),
@@ -107,29 +119,32 @@ pub fn encode(id: &Identity, namespaces: &[NsSnapshot<'_>]) -> io::Result<Encode
     let json = serde_json::to_vec(&header).map_err(io::Error::other)?;
     let len =
         u32::try_from(json.len()).map_err(|_| io::Error::other("snapshot header over 4 GiB"))?;
-    let mut parts = vec![len.to_le_bytes().to_vec(), json];
+    let encode = started.elapsed();
+    // The columns go straight into the compressor, one at a time: no second copy of the sockets.
+    let started = Instant::now();
+    let sockets: usize = namespaces.iter().map(|n| n.sockets.len()).sum();
+    let mut raw = 4 + json.len();
+    let mut counted = Counted { out, n: 0 };
+    counted.write_all(&MAGIC)?;
+    counted.write_all(&VERSION.to_le_bytes())?;
+    let mut z = zstd::stream::Encoder::new(&mut counted, LEVEL)?;
+    z.include_checksum(true)?;
+    z.write_all(&len.to_le_bytes())?;
+    z.write_all(&json)?;
     for n in namespaces {
-        parts.push(encode_sockets(n.sockets));
+        write_socket_columns(n.sockets, &mut z)?;
+        raw += n.sockets.len() * SOCKET_RECORD;
         if let Some(o) = n.owners {
-            parts.push(encode_owners(o.entries()));
+            write_owner_columns(o, &mut z)?;
+            raw += o.len() * OWNER_RECORD;
         }
     }
-    let encode = started.elapsed();
-    let started = Instant::now();
-    let raw: usize = parts.iter().map(Vec::len).sum();
-    let mut bytes = Vec::with_capacity(raw / 4 + 64);
-    bytes.extend_from_slice(&MAGIC);
-    bytes.extend_from_slice(&VERSION.to_le_bytes());
-    let mut z = zstd::stream::Encoder::new(bytes, LEVEL)?;
-    z.include_checksum(true)?;
-    for p in &parts {
-        z.write_all(p)?;
-    }
-    let bytes = z.finish()?;
+    z.finish()?;
+    counted.flush()?;
     Ok(Encoded {
-        bytes,
+        size: counted.n,
         raw,
-        sockets: namespaces.iter().map(|n| n.sockets.len()).sum(),
+        sockets,
         encode,
         compress: started.elapsed(),
     })
@@ -142,22 +157,47 @@ pub fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Write `bytes` to `path` so that it either holds all of them or does not exist: to `path.tmp`
+/// A writer that counts the bytes it passes on.
+struct Counted<'a> {
+    out: &'a mut dyn Write,
+    n: usize,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.n += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Write `path` with `write` so that it either holds all it wrote or does not exist: to `path.tmp`
 /// in the same directory, synced, renamed over `path`, and the directory synced. On failure the
 /// temporary file is removed and the error returned.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomic<T>(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<T>,
+) -> io::Result<T> {
     let tmp = tmp_path(path);
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut f = io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(&tmp)?);
+        let done = write(&mut f)?;
+        let f = f.into_inner().map_err(io::IntoInnerError::into_error)?;
         f.sync_all()?;
         drop(f);
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        Ok(done)
     })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    let done = match result {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -167,5 +207,5 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(())
+    Ok(done)
 }

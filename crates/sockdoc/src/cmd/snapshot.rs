@@ -119,19 +119,20 @@ pub fn run(g: &Global, a: &SnapshotArgs, out: &mut dyn Write) -> Result<Exit, Fa
             known: known(s),
         })
         .collect();
-    let enc = snapshot::encode(&id, &parts).map_err(|e| Failure::new(Exit::Io, e.to_string()))?;
     let path = match &a.output {
         Some(p) if p.as_os_str() == "-" => {
-            out.write_all(&enc.bytes).map_err(Failure::output)?;
+            snapshot::encode_to(&id, &parts, out).map_err(Failure::output)?;
             return Ok(Exit::Ok);
         }
         Some(p) => p.clone(),
         None => default_name(id.host.as_deref(), &id.taken),
     };
+    // Encoded and compressed straight into the file (written atomically).
     let started = Instant::now();
-    snapshot::write_atomic(&path, &enc.bytes)
+    let enc = snapshot::write_atomic(&path, |w| snapshot::encode_to(&id, &parts, w))
         .map_err(|e| Failure::io(lang, Msg::FileWriteSnapshot, &path, e))?;
-    let written = started.elapsed();
+    // What writing took besides building and compressing.
+    let written = started.elapsed().saturating_sub(enc.encode + enc.compress);
     let mut notes = session.take_notes();
     notes.extend(samples.iter().flat_map(|s| s.notes.iter().cloned()));
     let denied = samples
@@ -146,7 +147,7 @@ pub fn run(g: &Global, a: &SnapshotArgs, out: &mut dyn Write) -> Result<Exit, Fa
             schema: SCHEMA,
             command: "snapshot",
             file: &path,
-            bytes: enc.bytes.len(),
+            bytes: enc.size,
             sockets: enc.sockets,
             namespaces: samples.len(),
             time_ms: JTimes {
@@ -171,12 +172,12 @@ fn report(
     namespaces: usize,
     times: &[Duration; 4],
 ) -> std::io::Result<()> {
-    let per = enc.bytes.len() as f64 / enc.sockets.max(1) as f64;
+    let per = enc.size as f64 / enc.sockets.max(1) as f64;
     let args = [
         path.display().to_string(),
         crate::fmt::count(enc.sockets as u64),
         namespaces.to_string(),
-        size(enc.bytes.len()),
+        size(enc.size),
         format!("{per:.1}"),
     ];
     writeln!(
