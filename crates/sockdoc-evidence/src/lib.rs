@@ -20,12 +20,14 @@ mod collect;
 mod lines;
 mod netstat;
 mod procnet;
+mod recording;
 mod settings;
 mod ss;
 mod text;
 mod words;
 
 pub use archive::read;
+pub use recording::{open, unjudged, Recording};
 
 pub mod snapshot;
 

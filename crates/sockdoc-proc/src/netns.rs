@@ -31,6 +31,8 @@ pub enum NetnsError {
     NotPermitted { path: PathBuf },
     #[error("cannot enter the network namespace {path}: {err}")]
     Enter { path: PathBuf, err: io::Error },
+    #[error("{0} is recorded evidence, not a live namespace: it cannot be entered")]
+    Recorded(String),
 }
 
 /// A network namespace and how to reach it; see the module comment for pinning.
@@ -97,6 +99,9 @@ enum Origin {
     Pid(u32),
     /// Found by listing every namespace (`--all-netns`).
     Listed,
+    /// The namespace at this place in recorded evidence (a snapshot, another host's dumps):
+    /// never entered.
+    Recorded(usize),
 }
 
 /// How a namespace was asked for ([`Netns::asked`]).
@@ -248,6 +253,30 @@ impl Netns {
         })
     }
 
+    /// A namespace of recorded evidence: `label` as the evidence names it, `inode` when it says
+    /// (0 otherwise), `index` its place in the evidence, `from` the file it came from. Never
+    /// entered: [`Netns::enter`] refuses it.
+    pub fn recorded(label: &str, inode: u64, index: usize, from: &std::path::Path) -> Netns {
+        Netns {
+            inode,
+            names: vec![label.to_string()],
+            pid: None,
+            path: from.to_path_buf(),
+            current: false,
+            pin: None,
+            origin: Origin::Recorded(index),
+            holder: None,
+        }
+    }
+
+    /// Its place in recorded evidence, for a namespace of [`Netns::recorded`].
+    pub fn recorded_index(&self) -> Option<usize> {
+        match self.origin {
+            Origin::Recorded(i) => Some(i),
+            _ => None,
+        }
+    }
+
     /// True when this was resolved from `--netns NAME` or `--netns-pid PID` (the cases where the name
     /// can later mean another namespace).
     pub fn is_named(&self) -> bool {
@@ -259,7 +288,7 @@ impl Netns {
         match &self.origin {
             Origin::Name(n) => Asked::Name(n),
             Origin::Pid(p) => Asked::Pid(*p),
-            Origin::Current | Origin::Listed => Asked::Other,
+            Origin::Current | Origin::Listed | Origin::Recorded(_) => Asked::Other,
         }
     }
 
@@ -275,7 +304,7 @@ impl Netns {
     pub fn changed(&self) -> Option<NetnsChange> {
         let path = match &self.origin {
             Origin::Name(_) | Origin::Pid(_) => &self.path,
-            Origin::Current | Origin::Listed => return None,
+            Origin::Current | Origin::Listed | Origin::Recorded(_) => return None,
         };
         match std::fs::metadata(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Some(NetnsChange::Gone),
@@ -295,7 +324,7 @@ impl Netns {
         match &self.origin {
             Origin::Name(n) => Netns::named(n),
             Origin::Pid(p) => Netns::of_pid(*p),
-            Origin::Current | Origin::Listed => Ok(self.clone()),
+            Origin::Current | Origin::Listed | Origin::Recorded(_) => Ok(self.clone()),
         }
     }
 
@@ -356,6 +385,10 @@ impl Netns {
     /// A short label: `name`, or `pid 1234`, plus the inode, and who lives in it when known
     /// (`pid 1234 [net:4026532871] · podman web`).
     pub fn label(&self) -> String {
+        if let Origin::Recorded(_) = self.origin {
+            let name = self.names.first().map_or("evidence", String::as_str);
+            return format!("{name} · {}", self.path.display());
+        }
         let who = match (self.names.first(), self.pid) {
             (Some(n), Some(p)) if !self.current => format!("{n} (pid {p})"),
             (Some(n), _) => n.clone(),
@@ -372,6 +405,9 @@ impl Netns {
     /// Move the calling thread into this namespace (the pinned one, through its open descriptor).
     /// Only this thread changes; use a dedicated thread.
     pub fn enter(&self) -> Result<(), NetnsError> {
+        if let Origin::Recorded(_) = self.origin {
+            return Err(NetnsError::Recorded(self.label()));
+        }
         if let Some(fd) = &self.pin {
             return self.setns(fd.as_raw_fd());
         }

@@ -46,11 +46,16 @@ pub fn session(
     plan: session::Plan,
     refresh: Refresh,
 ) -> Result<Session, Failure> {
-    Session::new(scope, plan, refresh).map_err(|e| {
+    let session = Session::new(scope, plan, refresh).map_err(|e| {
         Failure::new(
             crate::error::Exit::Io,
             text(lang, Msg::OwnerReader, &[&e.to_string()]),
         )
+    })?;
+    // `--from`: the evidence stands where the live kernel stood.
+    Ok(match crate::scope::recorded() {
+        Some(r) => session.recorded(r),
+        None => session,
     })
 }
 

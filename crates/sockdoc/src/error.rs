@@ -15,6 +15,8 @@ pub enum Exit {
     /// doctor: at least one critical finding.
     Critical = 2,
     Usage = 64,
+    /// Evidence of no known format (empty, binary, not ss/netstat/proc/a snapshot).
+    DataErr = 65,
     NoInput = 66,
     Unavailable = 69,
     Io = 74,
@@ -45,6 +47,17 @@ impl Failure {
             NetnsError::NoSuchName(_) | NetnsError::NoSuchPid(_) => Exit::NoInput,
             NetnsError::NotPermitted { .. } => Exit::NoPerm,
             NetnsError::Open { .. } | NetnsError::Enter { .. } => Exit::Io,
+            NetnsError::Recorded(_) => Exit::Usage,
+        };
+        Failure::new(exit, e.to_string())
+    }
+
+    /// Evidence that could not be read at all: 66 for a path that cannot be read, 65 for the rest
+    /// (empty, binary, no known format, a damaged or newer snapshot).
+    pub fn evidence(e: sockdoc_evidence::EvidenceError) -> Failure {
+        let exit = match e {
+            sockdoc_evidence::EvidenceError::Io { .. } => Exit::NoInput,
+            _ => Exit::DataErr,
         };
         Failure::new(exit, e.to_string())
     }

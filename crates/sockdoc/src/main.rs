@@ -119,6 +119,15 @@ fn usage_line(e: &clap::Error, lang: Lang) -> String {
     ut(lang, U::SeeHelp, &[&error::bounded(&line)])
 }
 
+/// Whether `command` only reads, so it can judge evidence (`--from`) instead of the live kernel.
+fn reads_only(command: Option<&Command>) -> bool {
+    match command {
+        None | Some(Command::Doctor(_) | Command::Stats(_) | Command::List(_)) => true,
+        Some(Command::Ghosts(a)) => !a.probe,
+        _ => false,
+    }
+}
+
 fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
     let d = &cli.doctor;
     if cli.command.is_some()
@@ -130,7 +139,19 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
             &[],
         )));
     }
+    if !cli.global.from.is_empty() && !reads_only(cli.command.as_ref()) {
+        return Err(Failure::usage(text(
+            cli.global.lang(),
+            Msg::FromReadOnly,
+            &[],
+        )));
+    }
     match &cli.command {
+        Some(Command::Analyze(a)) => {
+            let mut g = cli.global.clone();
+            g.from = a.paths.clone();
+            cmd::doctor::run(&g, &a.doctor, out)
+        }
         Some(Command::Doctor(a)) => cmd::doctor::run(&cli.global, a, out),
         Some(Command::Ghosts(a)) => cmd::ghosts::run(&cli.global, a, out),
         Some(Command::Kill(a)) => cmd::kill::run(&cli.global, a, out),

@@ -3,7 +3,10 @@
 //! namespace they pinned ([`NsWatch`], from sockdoc-runtime).
 
 use sockdoc_core::i18n::{text, Lang, Msg};
-use sockdoc_core::session::{Scope, Which};
+use std::sync::{Arc, OnceLock};
+
+use sockdoc_core::session::{Recorded, Scope, Which};
+use sockdoc_evidence::Recording;
 use sockdoc_proc::Netns;
 pub use sockdoc_runtime::watch::{NsWatch, OnLost};
 
@@ -12,6 +15,12 @@ use crate::error::{Exit, Failure};
 
 /// Resolve the namespace flags to the scope of a census.
 pub fn resolve(g: &Global) -> Result<Scope, Failure> {
+    if let Some(r) = recording(g)? {
+        return Ok(Scope {
+            namespaces: r.namespaces(),
+            all: false,
+        });
+    }
     let which = if let Some(name) = &g.netns {
         Which::Named(name.clone())
     } else if let Some(pid) = g.netns_pid {
@@ -28,6 +37,26 @@ pub fn resolve(g: &Global) -> Result<Scope, Failure> {
         Which::Current
     };
     Scope::resolve(&which).map_err(Failure::netns)
+}
+
+/// The evidence of `--from`, read once per run.
+static RECORDING: OnceLock<Arc<Recording>> = OnceLock::new();
+
+/// The evidence `--from` names (read on the first call), or `None` for the live kernel.
+pub fn recording(g: &Global) -> Result<Option<Arc<Recording>>, Failure> {
+    if g.from.is_empty() {
+        return Ok(None);
+    }
+    if let Some(r) = RECORDING.get() {
+        return Ok(Some(r.clone()));
+    }
+    let r = sockdoc_evidence::open(&g.from).map_err(Failure::evidence)?;
+    Ok(Some(RECORDING.get_or_init(|| Arc::new(r)).clone()))
+}
+
+/// The evidence read for this run, if `--from` named one (see [`recording`]).
+pub fn recorded() -> Option<Arc<dyn Recorded>> {
+    RECORDING.get().map(|r| r.clone() as Arc<dyn Recorded>)
 }
 
 /// The namespaces to census, in output order.

@@ -209,6 +209,8 @@ pub enum Msg {
     AllNetnsRoot,
     /// doctor's flags given before another command.
     DoctorFlagsFirst,
+    /// `--from` with a command that acts on or watches the live kernel.
+    FromReadOnly,
     /// `cannot start the owner reader: {error}`
     OwnerReader,
     /// `unknown --by key '{word}': ...`

@@ -11,11 +11,13 @@
 mod holders;
 pub mod owners;
 pub mod plan;
+pub mod recorded;
 pub mod scope;
 pub mod services;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sockdoc_diag::Socket;
@@ -29,6 +31,7 @@ use crate::service::Services;
 
 pub use owners::{Fresh, OwnerCache, OwnerSource, ProcFds, Refresh};
 pub use plan::{Needs, Plan, PlanError, Protocols};
+pub use recorded::Recorded;
 pub use scope::{Scope, Which};
 pub use services::ServiceCache;
 
@@ -63,6 +66,9 @@ pub struct Sample {
     lazy_tried: bool,
     /// Why the lazy read of owners failed, until the caller takes it to say so.
     pub owner_error: Option<String>,
+    /// Findings (by id) this sample's evidence cannot support ([`Recorded::unjudged`]); empty
+    /// for the live kernel.
+    pub unjudged: Vec<&'static str>,
 }
 
 impl Sample {
@@ -104,6 +110,8 @@ pub struct Session {
     kernel: KernelPlan,
     /// One holder of each socket is enough ([`Session::one_owner_each`]).
     owner_each: bool,
+    /// Evidence recorded elsewhere, censused instead of the live kernel ([`Session::recorded`]).
+    recorded: Option<Arc<dyn Recorded>>,
     /// Notes of the session itself (a namespace that vanished during `--all-netns`).
     notes: Vec<String>,
 }
@@ -123,8 +131,17 @@ impl Session {
             services,
             kernel: KernelPlan::None,
             owner_each: false,
+            recorded: None,
             notes: Vec::new(),
         })
+    }
+
+    /// Census `evidence` instead of the live kernel: its namespaces (the scope's must be its
+    /// [`Netns::recorded`] ones), its sockets, owners, services and kernel state. Nothing is
+    /// dumped, walked or entered.
+    pub fn recorded(mut self, evidence: Arc<dyn Recorded>) -> Session {
+        self.recorded = Some(evidence);
+        self
     }
 
     /// The census of an act: one holder of each socket is enough (the shutdown rung needs one, the
@@ -149,7 +166,10 @@ impl Session {
     /// The services of `ids` (cgroup ids a counting view collected), from the session's cache:
     /// the cgroup tree walked again only for an id it has not seen.
     pub fn services(&self, ids: impl IntoIterator<Item = u64>) -> Services {
-        self.services.lookup(ids)
+        match &self.recorded {
+            Some(r) => recorded_services(r.as_ref()),
+            None => self.services.lookup(ids),
+        }
     }
 
     /// Move to another namespace (a recreated name being followed): nothing cached is kept that
@@ -295,6 +315,10 @@ impl Session {
             elapsed: Duration::ZERO,
             lazy_tried: false,
             owner_error: None,
+            unjudged: match (&self.recorded, ns.recorded_index()) {
+                (Some(r), Some(i)) => r.unjudged(i),
+                _ => Vec::new(),
+            },
         };
         if let Some(f) = &sample.owners {
             if !self.owners.covers(f, &sample.sockets) {
@@ -310,7 +334,12 @@ impl Session {
         let services = self
             .plan
             .cgroups
-            .then(|| self.services(sample.sockets.iter().map(|s| s.cgroup_id)));
+            .then(|| match (&self.recorded, ns.recorded_index()) {
+                (Some(r), Some(i)) => r
+                    .services(i)
+                    .unwrap_or_else(|| Services::unavailable(NO_CGROUPS.to_string())),
+                _ => self.services(sample.sockets.iter().map(|s| s.cgroup_id)),
+            });
         if late {
             let filter = &self.plan.filter;
             // A filter on services alone walks no /proc.
@@ -415,6 +444,20 @@ impl Session {
         F: Fn(&mut A, &Socket) + Sync,
     {
         let wanted = read != OwnerRead::None && self.plan.owners;
+        if let (Some(r), Some(i)) = (&self.recorded, ns.recorded_index()) {
+            let mut census = recorded::replay(spec, r.sockets(i), make, feed);
+            census.notes.extend(r.notes(i));
+            let owners = r.owners(i).filter(|_| wanted).map(|map| Fresh {
+                map,
+                at: Instant::now(),
+            });
+            // What the evidence did not carry is empty, and its notes say so.
+            let kernel = match self.kernel {
+                KernelPlan::None => None,
+                _ => Some(r.kernel(i).unwrap_or_default()),
+            };
+            return Ok((census, owners, kernel));
+        }
         let read_owners = self.owners.due(wanted);
         let owners = &self.owners;
         let kernel_plan = self.kernel;
@@ -496,4 +539,21 @@ enum OwnerRead {
 
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// Why recorded evidence names no services.
+const NO_CGROUPS: &str = "the evidence names no cgroups: no units or containers";
+
+/// The services every namespace of `r` names, as one lookup (cgroup ids are the host's).
+fn recorded_services(r: &dyn Recorded) -> Services {
+    let mut list = Vec::new();
+    for i in 0..r.namespaces().len() {
+        if let Some(s) = r.services(i) {
+            list.extend(s.iter().cloned());
+        }
+    }
+    if list.is_empty() {
+        return Services::unavailable(NO_CGROUPS.to_string());
+    }
+    Services::from_services(list, Vec::new())
 }

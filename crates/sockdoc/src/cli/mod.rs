@@ -71,6 +71,13 @@ pub struct Global {
     /// Language of messages [default: from LC_ALL/LANG].
     #[arg(long, global = true, value_enum)]
     pub lang: Option<LangArg>,
+    /// Judge evidence instead of the live kernel: a `sockdoc snapshot` file, or what was pasted
+    /// from another host (ss or netstat output, /proc/net files, sysctl -a, limits, a sosreport
+    /// directory or tarball; several PATHs, or a directory of mixed pieces, are combined). For the
+    /// commands that only read: doctor, stats, list, ghosts (without --probe). What the evidence
+    /// could not tell is said, not guessed.
+    #[arg(long, global = true, value_name = "PATH", conflicts_with_all = ["netns", "netns_pid", "all_netns"])]
+    pub from: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,6 +135,10 @@ pub enum Command {
     /// One line per socket: addresses, state, queues, timer, idle time and owner.
     #[command(after_long_help = crate::cmd::list::long_help())]
     List(ListArgs),
+    /// The doctor on evidence from another host or another time: a snapshot, ss or netstat output,
+    /// /proc/net files, a sosreport (`sockdoc analyze PATH...` is `sockdoc --from PATH... doctor`).
+    #[command(after_help = ANALYZE_HELP)]
+    Analyze(AnalyzeArgs),
     /// Write one census and the kernel state doctor judges to a compact, versioned file, to be
     /// diagnosed elsewhere or later.
     #[command(after_help = SNAPSHOT_HELP)]

@@ -253,3 +253,26 @@ pub struct SnapshotArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
 }
+
+pub const ANALYZE_HELP: &str = "\
+PATH is a `sockdoc snapshot` file, or evidence as people paste it: ss output (-tan, -tanp, -tanoi,
+-aoen, -tupna, -peaonmi, with or without -H), netstat (-an, -antp, -neopa, -W, -s), /proc/net/tcp,
+tcp6, udp, udp6, netstat, snmp, sockstat, sysctl -a, limits, or a sosreport directory or tarball.
+Several PATHs, or a directory of mixed pieces, are combined. The report says what the evidence could
+not tell (no tcp_info: idle times unknown; no owners; counters read once) instead of guessing, and
+counts the lines it could not read.
+Exit: as doctor (0, 1 warnings, 2 critical), 65 evidence of no known format (empty, binary), 66 a PATH
+that cannot be read.
+Examples:
+  sockdoc analyze host.sdsnap
+  sockdoc analyze ticket-4242/ss-aoen.txt ticket-4242/sysctl-a.txt
+  sockdoc --from sosreport-web1.tar.xz stats --by remote-ip";
+
+#[derive(Debug, Args, Clone)]
+pub struct AnalyzeArgs {
+    /// The evidence: files, directories, sosreport tarballs.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    pub doctor: DoctorArgs,
+}

@@ -93,7 +93,7 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
         if let Some(o) = sample.owner_map() {
             denied = o.stats.denied;
         }
-        let findings = doctor::diagnose(&Input {
+        let mut findings = doctor::diagnose(&Input {
             sockets: &sample.sockets,
             owners: sample.owners(),
             kernel,
@@ -101,6 +101,9 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
             lang,
             services: sample.services.as_ref(),
         });
+        // Evidence that could not tell (no timers: every connection would look keepalive-less)
+        // leaves those findings out; its notes say why.
+        findings.retain(|f| !sample.unjudged.contains(&f.id));
         let (tcp, udp) = histogram(&sample.sockets);
         let kernel_line = kernel_line(lang, kernel, tcp.get(State::TimeWait));
         results.push(Diagnosis {

@@ -74,6 +74,7 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::FileWriteAuditLog => "write the audit log",
         Msg::BadDuration => "bad duration '{}' for {}: use a number with ms, s, m, h or d (e.g. 30s, 5m)",
         Msg::AllNetnsRoot => "--all-netns enters other namespaces, which needs root (CAP_SYS_ADMIN): run with sudo",
+        Msg::FromReadOnly => "--from judges evidence: it goes with doctor, analyze, stats, list and ghosts (without --probe), not with a command that acts on or watches the live kernel",
         Msg::DoctorFlagsFirst => "--idle, --interval and -v before a command belong to doctor: put them after the command name",
         Msg::OwnerReader => "cannot start the owner reader: {}",
         Msg::UnknownBy => "unknown --by key '{}': use state, remote-ip, remote-port, local-ip, local-port, process, unit, container, pod, cgroup or peer-prefix",

@@ -73,6 +73,7 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::FileWriteAuditLog => "写入审计日志",
         Msg::BadDuration => "时长 '{}' ({} 的值) 无效: 请用数字加 ms、s、m、h 或 d (例如 30s、5m)",
         Msg::AllNetnsRoot => "--all-netns 要进入其他网络命名空间, 需要 root 权限 (CAP_SYS_ADMIN): 请用 sudo 运行",
+        Msg::FromReadOnly => "--from 用于判读证据: 它只能与 doctor、analyze、stats、list 和 ghosts (不带 --probe) 一起使用, 不能用于操作或监视实时内核的命令",
         Msg::DoctorFlagsFirst => "写在子命令之前的 --idle、--interval 和 -v 属于 doctor: 请把它们放到子命令名之后",
         Msg::OwnerReader => "无法启动所属进程读取线程: {}",
         Msg::UnknownBy => "未知的 --by 分组 '{}': 可用 state、remote-ip、remote-port、local-ip、local-port、process、unit、container、pod、cgroup 或 peer-prefix",

@@ -23,6 +23,10 @@ fn threshold_in(ns: &Netns, user: Option<u64>) -> Result<u64, Failure> {
     if let Some(ms) = user {
         return Ok(ms);
     }
+    // Recorded evidence is not entered: the kernel's default window (--idle sets another).
+    if ns.recorded_index().is_some() {
+        return Ok(Sysctls::default().keepalive_window_ms());
+    }
     scope::in_ns(ns, || Ok(Sysctls::read().keepalive_window_ms()))
 }
 
@@ -105,6 +109,10 @@ fn suspects(
             continue;
         };
         sample.sockets.retain(|s| is_suspect(s, threshold));
+        // Evidence without timers cannot tell a ghost (its notes say so).
+        if sample.unjudged.contains(&"ghost-suspects") {
+            sample.sockets.clear();
+        }
         if let Some(o) = sample.owner_map() {
             denied = o.stats.denied;
         }

@@ -1,0 +1,109 @@
+//! Censuses of recorded evidence: a snapshot, or another host's dumps, stand where the live kernel
+//! stood. A session given a [`Recorded`] source takes its namespaces, sockets, owners, services
+//! and kernel state from it and never dumps, walks /proc or enters a namespace; the views above
+//! it judge the evidence as they judge the live kernel.
+
+use std::sync::Arc;
+
+use sockdoc_diag::Socket;
+use sockdoc_proc::{Netns, SocketOwners};
+
+use crate::collect::{Census, CensusSpec, DumpHint, DumpResult};
+use crate::doctor::KernelState;
+use crate::service::Services;
+
+/// Sockets and state recorded elsewhere, by namespace (the namespaces are
+/// [`Netns::recorded`], numbered in the evidence's order).
+pub trait Recorded: Send + Sync {
+    /// The namespaces of the evidence, in order.
+    fn namespaces(&self) -> Vec<Netns>;
+    /// The sockets of namespace `i`, in the census's order (TCP v4, v6, UDP v4, v6).
+    fn sockets(&self, i: usize) -> &[Socket];
+    /// The owners the evidence named, if it named any.
+    fn owners(&self, i: usize) -> Option<Arc<SocketOwners>>;
+    /// The services of the sockets' cgroup ids, if the evidence named them.
+    fn services(&self, i: usize) -> Option<Services>;
+    /// The kernel state the evidence carried (counters, sysctls, limits), if any.
+    fn kernel(&self, i: usize) -> Option<KernelState>;
+    /// What the evidence could not tell and views must not judge, one line each.
+    fn notes(&self, i: usize) -> Vec<String>;
+    /// The doctor's findings (by id) the evidence of namespace `i` cannot support: without timers,
+    /// every connection would look as if it had no keepalive.
+    fn unjudged(&self, i: usize) -> Vec<&'static str>;
+}
+
+/// The findings that rest on keepalive timers.
+pub const NEEDS_TIMERS: [&str; 2] = ["ghost-suspects", "keepalive-coverage"];
+
+/// The dumps `spec` asks for, replayed from `sockets`: one accumulator per protocol and family
+/// asked for, fed every socket of them in a state asked for (the filter is the feeder's, as for a
+/// live dump).
+pub fn replay<A, M, F>(spec: &CensusSpec, sockets: &[Socket], make: M, feed: F) -> Census<A>
+where
+    M: Fn(DumpHint) -> A,
+    F: Fn(&mut A, &Socket),
+{
+    let started = std::time::Instant::now();
+    let mut dumps = Vec::new();
+    for req in spec.requests() {
+        let wanted = |s: &&Socket| {
+            s.proto == req.proto && s.family == req.family && req.states & s.state.mask_bit() != 0
+        };
+        let estimate = sockets.iter().filter(wanted).count();
+        let mut acc = make(DumpHint {
+            proto: req.proto,
+            family: req.family,
+            estimate,
+        });
+        for s in sockets.iter().filter(wanted) {
+            feed(&mut acc, s);
+        }
+        dumps.push(DumpResult {
+            proto: req.proto,
+            family: req.family,
+            acc,
+            sockets: estimate,
+        });
+    }
+    Census {
+        dumps,
+        notes: Vec::new(),
+        elapsed: started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sockdoc_diag::{Family, Proto, State};
+
+    #[test]
+    fn a_replay_feeds_what_the_spec_asks_for_in_dump_order() {
+        let at = |a: &str| a.parse().expect("addr");
+        let mut udp = Socket::tcp(State::Established, at("127.0.0.1:53"), at("127.0.0.1:5353"));
+        udp.proto = Proto::Udp;
+        let sockets = [
+            Socket::tcp(State::Listen, at("127.0.0.1:80"), at("0.0.0.0:0")),
+            Socket::tcp(State::Established, at("[::1]:80"), at("[::1]:4000")),
+            Socket::tcp(State::TimeWait, at("127.0.0.1:80"), at("127.0.0.1:4001")),
+            udp,
+        ];
+        let spec = CensusSpec::default();
+        let all = replay(&spec, &sockets, |_| 0usize, |n, _| *n += 1);
+        let got: Vec<(Proto, Family, usize)> = all
+            .dumps
+            .iter()
+            .map(|d| (d.proto, d.family, d.acc))
+            .collect();
+        assert_eq!(got.iter().map(|g| g.2).sum::<usize>(), 4);
+        let tcp4 = got.iter().find(|g| g.0 == Proto::Tcp && g.1 == Family::V4);
+        assert_eq!(tcp4.map(|g| g.2), Some(2));
+        // Listeners only: one socket.
+        let listen = CensusSpec {
+            states: State::Listen.mask_bit(),
+            ..CensusSpec::default()
+        };
+        let l = replay(&listen, &sockets, |_| 0usize, |n, _| *n += 1);
+        assert_eq!(l.dumps.iter().map(|d| d.acc).sum::<usize>(), 1);
+    }
+}
