@@ -22,6 +22,7 @@
 
 pub mod aggregate;
 pub mod collect;
+pub mod diff;
 pub mod doctor;
 pub mod echo;
 pub mod events;

@@ -111,6 +111,36 @@ pub struct Known {
     pub states: bool,
 }
 
+/// Where one of [`Known`]'s flags lives.
+type Flag = fn(&mut Known) -> &mut bool;
+
+impl Known {
+    /// The flags' names (in snapshot headers and the JSON `source` block), and where each lives.
+    pub const FLAGS: [(&'static str, Flag); 11] = [
+        ("timers", |k| &mut k.timers),
+        ("tcp_info", |k| &mut k.tcp_info),
+        ("owners", |k| &mut k.owners),
+        ("inodes", |k| &mut k.inodes),
+        ("queues", |k| &mut k.queues),
+        ("uids", |k| &mut k.uids),
+        ("cgroups", |k| &mut k.cgroups),
+        ("counter_rates", |k| &mut k.counter_rates),
+        ("sysctls", |k| &mut k.sysctls),
+        ("all_states", |k| &mut k.all_states),
+        ("states", |k| &mut k.states),
+    ];
+
+    /// The names of what the evidence could not tell.
+    pub fn missing(self) -> Vec<&'static str> {
+        let mut k = self;
+        Known::FLAGS
+            .iter()
+            .filter(|(_, flag)| !*flag(&mut k))
+            .map(|(name, _)| *name)
+            .collect()
+    }
+}
+
 /// Where the evidence came from.
 #[derive(Clone, Debug, Default)]
 pub struct Source {

@@ -3,7 +3,11 @@
 //! treatments' selection and re-read), census errors to exit codes.
 
 use sockdoc_core::i18n::{text, Lang, Msg};
-use sockdoc_core::session::{self, Needs, PlanError, Protocols, Refresh, Sample, Scope, Session};
+use std::sync::Arc;
+
+use sockdoc_core::session::{
+    self, Needs, PlanError, Protocols, Recorded, Refresh, Sample, Scope, Session,
+};
 use sockdoc_core::Owners;
 use sockdoc_proc::{Netns, SocketOwners};
 
@@ -39,12 +43,25 @@ pub fn plan(
     session::Plan::parse_in(&scope.namespaces, select.into(), words, needs).map_err(plan_failure)
 }
 
-/// A session over `scope` with `plan`; the owner walk as `refresh` says.
+/// A session over `scope` with `plan`; the owner walk as `refresh` says. Of the evidence `--from`
+/// names, when it names one.
 pub fn session(
     lang: Lang,
     scope: Scope,
     plan: session::Plan,
     refresh: Refresh,
+) -> Result<Session, Failure> {
+    session_of(lang, scope, plan, refresh, crate::scope::recorded())
+}
+
+/// A session over `scope` with `plan` of the recorded evidence `from` (which stands where the live
+/// kernel stood), or of the live kernel.
+pub fn session_of(
+    lang: Lang,
+    scope: Scope,
+    plan: session::Plan,
+    refresh: Refresh,
+    from: Option<Arc<dyn Recorded>>,
 ) -> Result<Session, Failure> {
     let session = Session::new(scope, plan, refresh).map_err(|e| {
         Failure::new(
@@ -52,8 +69,7 @@ pub fn session(
             text(lang, Msg::OwnerReader, &[&e.to_string()]),
         )
     })?;
-    // `--from`: the evidence stands where the live kernel stood.
-    Ok(match crate::scope::recorded() {
+    Ok(match from {
         Some(r) => session.recorded(r),
         None => session,
     })

@@ -257,3 +257,96 @@ impl<'a> JSocket<'a> {
         self
     }
 }
+
+/// Where judged evidence came from (`--from`, `analyze`, `diff`): the `source` block, absent for the
+/// live kernel.
+#[derive(Serialize)]
+pub struct JSource<'a> {
+    /// Each file read and what it was read as.
+    pub files: Vec<JSourceFile<'a>>,
+    pub host: Option<&'a str>,
+    pub kernel: Option<&'a str>,
+    /// When it was taken, as the evidence says.
+    pub taken: Option<&'a str>,
+    /// Files of a directory or archive left aside, with why.
+    pub ignored: Vec<JIgnored>,
+    /// Lines no reader could take: how many, and the first few.
+    pub unread: JUnread<'a>,
+    /// What the evidence could not tell, per namespace in order (`timers`, `tcp_info`, ...).
+    pub unknown: Vec<Vec<&'static str>>,
+}
+
+#[derive(Serialize)]
+pub struct JSourceFile<'a> {
+    pub path: String,
+    pub format: &'a str,
+    pub lines: u64,
+    pub skipped: u64,
+}
+
+#[derive(Serialize)]
+pub struct JIgnored {
+    pub path: String,
+    pub why: String,
+}
+
+#[derive(Serialize)]
+pub struct JUnread<'a> {
+    pub count: u64,
+    pub first: Vec<JUnreadLine<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct JUnreadLine<'a> {
+    pub path: String,
+    pub line: u64,
+    pub text: &'a str,
+}
+
+/// The `source` block of the evidence `--from` named; `None` for the live kernel.
+pub fn source() -> Option<JSource<'static>> {
+    crate::scope::evidence().map(JSource::new)
+}
+
+impl<'a> JSource<'a> {
+    pub fn new(e: &'a sockdoc_evidence::Evidence) -> JSource<'a> {
+        let s = &e.source;
+        JSource {
+            files: s
+                .files
+                .iter()
+                .map(|f| JSourceFile {
+                    path: f.path.display().to_string(),
+                    format: &f.format,
+                    lines: f.taken,
+                    skipped: f.skipped,
+                })
+                .collect(),
+            host: s.host.as_deref(),
+            kernel: s.kernel.as_deref(),
+            taken: s.taken.as_deref(),
+            ignored: s
+                .ignored
+                .iter()
+                .map(|(p, why)| JIgnored {
+                    path: p.display().to_string(),
+                    why: why.clone(),
+                })
+                .collect(),
+            unread: JUnread {
+                count: e.unread.count,
+                first: e
+                    .unread
+                    .first
+                    .iter()
+                    .map(|(p, line, text)| JUnreadLine {
+                        path: p.display().to_string(),
+                        line: *line,
+                        text,
+                    })
+                    .collect(),
+            },
+            unknown: e.namespaces.iter().map(|n| n.known.missing()).collect(),
+        }
+    }
+}

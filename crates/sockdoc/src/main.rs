@@ -168,6 +168,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
             report::present(&cli.global, cmd::stats::run(&cli.global, a), out)
         }
         Some(Command::List(a)) => report::present(&cli.global, cmd::list::run(&cli.global, a), out),
+        Some(Command::Diff(a)) => cmd::diff::run(&cli.global, a, out),
         Some(Command::Snapshot(a)) => cmd::snapshot::run(&cli.global, a, out),
         Some(Command::Top(a)) => cmd::top::run(&cli.global, a, out),
         None => cmd::doctor::run(&cli.global, &cli.doctor, out),

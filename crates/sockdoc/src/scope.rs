@@ -59,6 +59,11 @@ pub fn recorded() -> Option<Arc<dyn Recorded>> {
     RECORDING.get().map(|r| r.clone() as Arc<dyn Recorded>)
 }
 
+/// The evidence `--from` named, once read (for the JSON `source` block).
+pub fn evidence() -> Option<&'static sockdoc_evidence::Evidence> {
+    RECORDING.get().map(|r| &r.evidence)
+}
+
 /// The namespaces to census, in output order.
 pub fn namespaces(g: &Global) -> Result<Vec<Netns>, Failure> {
     resolve(g).map(|s| s.namespaces)

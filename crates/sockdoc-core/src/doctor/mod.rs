@@ -290,4 +290,4 @@ pub(crate) fn percent(part: u64, whole: u64) -> u64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

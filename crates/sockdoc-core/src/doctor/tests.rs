@@ -9,7 +9,8 @@ use super::kernel::{KernelState, Sysctls};
 use super::*;
 use crate::i18n::Lang;
 
-struct Own;
+/// Inodes 21xxx are the FTP proxy's (pid 21), the rest sshd's (pid inode / 1000).
+pub(crate) struct Own;
 impl Owners for Own {
     fn any(&self, inode: u32, f: &mut dyn FnMut(u32, &str) -> bool) -> bool {
         inode != 0

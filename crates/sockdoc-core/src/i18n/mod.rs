@@ -4,10 +4,11 @@
 //! translation is a compile error, not a blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
 //! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]), `top`
 //! ([`top::TopMsg`], its column headers [`top::Header`]) and `sysctl plan|apply|rollback`
-//! ([`sysctl::SysctlMsg`]), the exporter's log ([`serve::ServeMsg`]), the watch of a pinned
+//! ([`sysctl::SysctlMsg`]), `diff` ([`diff::DiffMsg`]), the exporter's log ([`serve::ServeMsg`]), the watch of a pinned
 //! namespace ([`netns::NetnsMsg`]) and usage errors ([`usage::UsageMsg`]) keep their keys in their
 //! own area.
 
+pub mod diff;
 mod en;
 pub mod events;
 pub mod netns;

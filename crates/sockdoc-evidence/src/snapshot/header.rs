@@ -183,28 +183,10 @@ impl KernelHeader {
     }
 }
 
-/// Where one of [`Known`]'s flags lives.
-type Flag = fn(&mut Known) -> &mut bool;
-
-/// The names of [`Known`]'s flags in a header, and where each lives.
-const KNOWN: [(&str, Flag); 11] = [
-    ("timers", |k| &mut k.timers),
-    ("tcp_info", |k| &mut k.tcp_info),
-    ("owners", |k| &mut k.owners),
-    ("inodes", |k| &mut k.inodes),
-    ("queues", |k| &mut k.queues),
-    ("uids", |k| &mut k.uids),
-    ("cgroups", |k| &mut k.cgroups),
-    ("counter_rates", |k| &mut k.counter_rates),
-    ("sysctls", |k| &mut k.sysctls),
-    ("all_states", |k| &mut k.all_states),
-    ("states", |k| &mut k.states),
-];
-
 /// The names of what `k` holds true.
 pub fn known_out(k: Known) -> Vec<String> {
     let mut k = k;
-    KNOWN
+    Known::FLAGS
         .iter()
         .filter(|(_, flag)| *flag(&mut k))
         .map(|(name, _)| name.to_string())
@@ -214,7 +196,7 @@ pub fn known_out(k: Known) -> Vec<String> {
 /// What the names say is known (names this version does not know are ignored).
 pub fn known_in(names: &[String]) -> Known {
     let mut k = Known::default();
-    for (name, flag) in KNOWN {
+    for (name, flag) in Known::FLAGS {
         if names.iter().any(|n| n == name) {
             *flag(&mut k) = true;
         }

@@ -13,7 +13,7 @@ pub use view::*;
 pub const AFTER_HELP: &str = "\
 Exit codes:
   0   ok
-  1   findings at warning level (doctor)
+  1   findings at warning level (doctor); the two sides differ (diff)
   2   critical findings (doctor)
   64  usage error: a bad flag, filter word or column
   66  no such network namespace or process
@@ -139,6 +139,10 @@ pub enum Command {
     /// /proc/net files, a sosreport (`sockdoc analyze PATH...` is `sockdoc --from PATH... doctor`).
     #[command(after_help = ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
+    /// What changed between two censuses (each a snapshot, a dump, or `now`): connections new,
+    /// gone and persisting by state, port, process, service and peer; findings appeared or cleared.
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
     /// Write one census and the kernel state doctor judges to a compact, versioned file, to be
     /// diagnosed elsewhere or later.
     #[command(after_help = SNAPSHOT_HELP)]

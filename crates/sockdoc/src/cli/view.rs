@@ -276,3 +276,46 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub doctor: DoctorArgs,
 }
+
+pub const DIFF_HELP: &str = "\
+Each side is `now` (the live kernel, in the namespace --netns or --netns-pid names), a `sockdoc
+snapshot` file, or a dump as analyze reads it (a file or a directory of pieces; `./now` for a file
+called now). The doctor runs on both; the report shows connections new, gone and persisting,
+counted by state, port (a served port, or →PORT for connections out to it), process, service and
+peer; persisting connections that changed state or gained or lost a keepalive timer; and findings
+that appeared, cleared or changed. A connection is the same on both sides when its protocol and
+addresses are (and its socket cookie, where both sides carry cookies: a snapshot, the live kernel,
+ss -e). Namespaces are paired by name (one on each side: with each other). Filter words narrow
+both sides alike.
+Exit: 0 nothing changed, 1 something changed (as diff(1)), 64 usage, 65 evidence of no known
+format, 66 a PATH that cannot be read.
+Examples:
+  sockdoc snapshot -o before.sdsnap; sockdoc keepalive --yes sport = :21; sockdoc diff before.sdsnap now
+  sockdoc diff web1.sdsnap web2.sdsnap             # two hosts compared
+  sockdoc diff monday/ss-tanp.txt now sport = :443  # one port only";
+
+#[derive(Debug, Args, Clone)]
+pub struct DiffArgs {
+    /// The "before": `now`, a snapshot file, or a dump (file or directory).
+    #[arg(value_name = "BEFORE")]
+    pub before: String,
+    /// The "after": `now`, a snapshot file, or a dump (file or directory).
+    #[arg(value_name = "AFTER")]
+    pub after: String,
+    /// Rows per table.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Show unchanged rows and findings too.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Silence after which a connection without keepalive is a ghost suspect, on both sides
+    /// [default: each side's keepalive window].
+    #[arg(long, value_name = "DURATION")]
+    pub idle: Option<String>,
+    /// Time between the two readings of kernel counters on a `now` side.
+    #[arg(long, default_value = DEFAULT_INTERVAL, value_name = "DURATION")]
+    pub interval: String,
+    /// Narrow both sides with a filter (same language as `sockdoc list`).
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+}

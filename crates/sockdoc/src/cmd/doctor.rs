@@ -10,7 +10,7 @@ use serde_json::{Map, Value as JValue};
 use sockdoc_core::aggregate::StateCounts;
 use sockdoc_core::doctor::{self, Finding, Input, KernelState, Severity, Value};
 use sockdoc_core::i18n::{self, text, Lang, Msg};
-use sockdoc_core::session::{KernelPlan, Needs, Refresh};
+use sockdoc_core::session::{KernelPlan, Needs, Refresh, Sample, Session};
 use sockdoc_diag::{Proto, Socket, State};
 use sockdoc_proc::Netns;
 
@@ -18,7 +18,7 @@ use crate::census;
 use crate::cli::{DoctorArgs, Global, Select};
 use crate::error::{Exit, Failure};
 use crate::fmt::{count, duration_ms};
-use crate::json::{write_pretty, JNetns, SCHEMA};
+use crate::json::{write_pretty, JNetns, JSource, SCHEMA};
 use crate::report::Report;
 use crate::scope;
 use crate::term::Term;
@@ -67,43 +67,37 @@ pub fn parse_duration(lang: Lang, flag: &str, text: &str) -> Result<Duration, Fa
         .ok_or_else(|| Failure::usage(i18n::text(lang, Msg::BadDuration, &[text, flag])))
 }
 
-pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
-    let lang = g.lang();
-    let idle = a
-        .idle
-        .as_deref()
+/// The doctor's `--idle` and `--interval` (at most a minute), refused in `lang`.
+pub fn durations(
+    lang: Lang,
+    idle: Option<&str>,
+    interval: &str,
+) -> Result<(Option<Duration>, Duration), Failure> {
+    let idle = idle
         .map(|t| parse_duration(lang, "--idle", t))
         .transpose()?;
-    let interval = parse_duration(lang, "--interval", &a.interval)?;
+    let interval = parse_duration(lang, "--interval", interval)?;
     if interval > Duration::from_secs(60) {
         return Err(Failure::usage(text(lang, Msg::IntervalMax, &[])));
     }
+    Ok((idle, interval))
+}
+
+pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
+    let lang = g.lang();
+    let (idle, interval) = durations(lang, a.idle.as_deref(), &a.interval)?;
     let scope = scope::resolve(g)?;
     // Findings name the unit or container beside the process (one walk of the cgroup tree).
     let plan = census::plan(&scope, &Select::default(), &[], Needs::DOCTOR)?;
     // The kernel state is read in each namespace on its own thread, around the census.
     let mut session = census::session(lang, scope, plan, Refresh::PerRun)?
         .with_kernel(KernelPlan::Doctor { interval });
-    let mut denied = 0;
+    let (judged, denied) = judge(&mut session, idle, lang)?;
     let mut results = Vec::new();
-    for sample in session.samples().map_err(Failure::census)? {
+    for Judged { sample, findings } in judged {
         let Some(kernel) = &sample.kernel else {
             continue;
         };
-        if let Some(o) = sample.owner_map() {
-            denied = o.stats.denied;
-        }
-        let mut findings = doctor::diagnose(&Input {
-            sockets: &sample.sockets,
-            owners: sample.owners(),
-            kernel,
-            idle_threshold_ms: idle.map(|d| d.as_millis() as u64),
-            lang,
-            services: sample.services.as_ref(),
-        });
-        // Evidence that could not tell (no timers: every connection would look keepalive-less)
-        // leaves those findings out; its notes say why.
-        findings.retain(|f| !sample.unjudged.contains(&f.id));
         let (tcp, udp) = histogram(&sample.sockets);
         let kernel_line = kernel_line(lang, kernel, tcp.get(State::TimeWait));
         results.push(Diagnosis {
@@ -136,6 +130,45 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
         Some(Severity::Warning) => Exit::Warning,
         _ => Exit::Ok,
     })
+}
+
+/// One namespace's sample and what the doctor found in it.
+pub struct Judged {
+    pub sample: Sample,
+    pub findings: Vec<Finding>,
+}
+
+/// The doctor over every namespace of `session` (planned with `Needs::DOCTOR` and a kernel plan):
+/// each sample with its findings, those its evidence cannot support left out; and how many
+/// processes' sockets could not be read (not root).
+pub fn judge(
+    session: &mut Session,
+    idle: Option<Duration>,
+    lang: Lang,
+) -> Result<(Vec<Judged>, usize), Failure> {
+    let mut denied = 0;
+    let mut out = Vec::new();
+    for sample in session.samples().map_err(Failure::census)? {
+        let Some(kernel) = &sample.kernel else {
+            continue;
+        };
+        if let Some(o) = sample.owner_map() {
+            denied = o.stats.denied;
+        }
+        let mut findings = doctor::diagnose(&Input {
+            sockets: &sample.sockets,
+            owners: sample.owners(),
+            kernel,
+            idle_threshold_ms: idle.map(|d| d.as_millis() as u64),
+            lang,
+            services: sample.services.as_ref(),
+        });
+        // Evidence that could not tell (no timers: every connection would look keepalive-less)
+        // leaves those findings out; its notes say why.
+        findings.retain(|f| !sample.unjudged.contains(&f.id));
+        out.push(Judged { sample, findings });
+    }
+    Ok((out, denied))
 }
 
 /// `keepalive window 2h11m · TIME-WAIT 12/262,144 · ports 32768-60999 · somaxconn 4096 · files 1,024/9,223,372`
@@ -398,6 +431,9 @@ struct JDoctor<'a> {
     command: &'static str,
     status: &'static str,
     namespaces: Vec<JDiagnosis<'a>>,
+    /// Where the evidence came from (`--from`, `analyze`); absent for the live kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<JSource<'static>>,
 }
 
 fn status_name(s: Option<Severity>) -> &'static str {
@@ -475,6 +511,7 @@ fn write_json(
                 }
             })
             .collect(),
+        source: crate::json::source(),
     };
     write_pretty(out, &doc)
 }

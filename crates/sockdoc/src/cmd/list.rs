@@ -236,7 +236,13 @@ impl Report for SocketsReport {
             let who = self.who(s);
             write_json_ns(out, &s.ns, &s.sockets, who, &s.notes, self.key, &n.extra)?;
         }
-        out.write_all(b"]}\n")
+        out.write_all(b"]")?;
+        // Where the evidence came from (`--from`); absent for the live kernel.
+        if let Some(source) = crate::json::source() {
+            out.write_all(b",\"source\":")?;
+            serde_json::to_writer(&mut *out, &source)?;
+        }
+        out.write_all(b"}\n")
     }
 }
 

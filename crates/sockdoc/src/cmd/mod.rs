@@ -2,6 +2,7 @@
 //! library crates and hands its report to the edge. Nothing else lives here.
 
 pub mod conntrack;
+pub mod diff;
 pub mod doctor;
 pub mod events;
 pub mod ghosts;

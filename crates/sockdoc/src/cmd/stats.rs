@@ -372,6 +372,9 @@ struct JStats<'a> {
     schema: u32,
     command: &'static str,
     namespaces: Vec<JNsStats<'a>>,
+    /// Where the evidence came from (`--from`); absent for the live kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<crate::json::JSource<'static>>,
 }
 
 fn states_map(
@@ -424,6 +427,7 @@ fn write_json(
                 notes: &r.notes,
             })
             .collect(),
+        source: crate::json::source(),
     };
     write_pretty(out, &doc)
 }
