@@ -10,7 +10,8 @@
 //! | `sos_commands/networking/netstat_-s` | counters |
 //! | `sos_commands/networking/namespaces/NS/ip_netns_exec_NS_…` | the same, namespace NS |
 //! | `proc/net/{tcp,tcp6,udp,udp6,netstat,snmp,snmp6,sockstat,sockstat6}` | host namespace |
-//! | `sos_commands/kernel/sysctl_-a` | sysctls |
+//! | `sos_commands/kernel/sysctl_-a` | sysctls (the conntrack table's fill among them) |
+//! | `proc/net/nf_conntrack`, `sos_commands/conntrack/conntrack_-L…`, `conntrack_-S` | the conntrack table, its statistics |
 //! | `proc/PID/limits` | that process's limits |
 //! | `hostname`, `uname`, `date` | [`Source`] host, kernel, time |
 //!
@@ -210,6 +211,13 @@ fn sos_role(rel: &Path) -> Option<Role> {
             pid: pid.parse().ok(),
         })),
         ["sos_commands", "kernel", "sysctl_-a"] => ctx(CURRENT, None),
+        // The conntrack plugin's `conntrack -L -o extended` and `conntrack -S`.
+        ["proc", "net", "nf_conntrack"] => ctx(CURRENT, None),
+        ["sos_commands", "conntrack", f]
+            if f.starts_with("conntrack_-L") || *f == "conntrack_-S" =>
+        {
+            ctx(CURRENT, None)
+        }
         ["sos_commands", "networking", f] => ctx(CURRENT, Some(command_of(f)?)),
         ["sos_commands", "networking", "namespaces", ns, f] => {
             let rest = f.strip_prefix(&format!("ip_netns_exec_{ns}_"))?;

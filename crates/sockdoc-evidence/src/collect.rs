@@ -7,6 +7,7 @@
 use rustc_hash::FxHashMap;
 use sockdoc_core::doctor::KernelState;
 use sockdoc_diag::{Socket, State};
+use sockdoc_proc::conntrack_table::TableCounts;
 use sockdoc_proc::counters::Counters;
 use sockdoc_proc::limits::{FdPressure, NoFile};
 use sockdoc_proc::{ProcInfo, SocketOwners};
@@ -67,12 +68,16 @@ pub(crate) struct NsBuild {
     pub kernel: Option<KernelState>,
     /// Descriptor limits the evidence showed, with the pid when it said whose.
     pub nofile: Vec<(Option<u32>, NoFile)>,
+    pub conntrack_table: Option<TableCounts>,
 }
 
 impl NsBuild {
     /// Nothing was gathered.
     pub(crate) fn is_empty(&self) -> bool {
-        self.rank.is_none() && self.kernel.is_none() && self.nofile.is_empty()
+        self.rank.is_none()
+            && self.kernel.is_none()
+            && self.nofile.is_empty()
+            && self.conntrack_table.is_none()
     }
 
     /// The kernel state, made on first use.
@@ -190,6 +195,7 @@ impl NsBuild {
             known: self.known,
             cgroup_paths,
             nofile: self.nofile,
+            conntrack_table: self.conntrack_table,
             // Dumps name cgroups by path only: `cgroup_paths`.
             services: None,
         }

@@ -73,6 +73,10 @@ pub struct NsEvidence {
     /// it said whose. A limit of a pid the dump names as an owner also fills
     /// `KernelState::fd_pressure` (with the socket descriptors as the open count: a lower bound).
     pub nofile: Vec<(Option<u32>, sockdoc_proc::limits::NoFile)>,
+    /// The conntrack table counted (`/proc/net/nf_conntrack`, `conntrack -L`; a snapshot's cut to
+    /// its [`snapshot::CONNTRACK_TOP`] largest keys per breakdown), when the evidence had it. The
+    /// fill (`count`/`max`) is the kernel state's `conntrack_after` (`sysctl -a`, a snapshot).
+    pub conntrack_table: Option<sockdoc_proc::conntrack_table::TableCounts>,
 }
 
 /// Inodes from here up are made up by a reader for sockets whose dump gave none.

@@ -25,6 +25,7 @@
 //! | `TCPReqQFullDrop: N`, `TCPTimeWaitOverflow: N`, ... | the name given |
 
 use sockdoc_core::doctor::kernel::Sysctls;
+use sockdoc_proc::conntrack::Conntrack;
 use sockdoc_proc::counters::Counters;
 use sockdoc_proc::limits::{FileNr, NoFile};
 
@@ -47,6 +48,10 @@ pub(crate) fn apply_sysctl(
     file_nr: &mut Option<FileNr>,
 ) -> bool {
     let key = key.replace('/', ".");
+    if sockdoc_core::sysctl_audit::KEYS.contains(&key.as_str()) {
+        let collapsed = val.split_whitespace().collect::<Vec<_>>().join(" ");
+        s.values.insert(key.clone(), collapsed);
+    }
     let n = || {
         val.split_whitespace()
             .next()
@@ -78,6 +83,53 @@ pub(crate) fn apply_sysctl(
         _ => return false,
     };
     *slot = n();
+    true
+}
+
+/// The conntrack table's fill from `sysctl -a` (`net.netfilter.nf_conntrack_count`, `_max`,
+/// `_buckets`) into `ct`; whether `key` was one of them.
+pub(crate) fn conntrack_sysctl(key: &str, val: &str, ct: &mut Option<Conntrack>) -> bool {
+    let n = || val.trim().parse::<u64>().ok();
+    let key = key.replace('/', ".");
+    let Some(name) = key.strip_prefix("net.netfilter.nf_conntrack_") else {
+        return false;
+    };
+    match name {
+        "count" => ct.get_or_insert_with(Conntrack::default).count = n().unwrap_or(0),
+        "max" => ct.get_or_insert_with(Conntrack::default).max = n().unwrap_or(0),
+        "buckets" => ct.get_or_insert_with(Conntrack::default).buckets = n(),
+        _ => return false,
+    }
+    true
+}
+
+/// A line of `conntrack -S` (`cpu=0 found=0 invalid=3 ... drop=0 early_drop=0 ...`), summed into
+/// `ct`'s statistics; whether it was one.
+pub(crate) fn conntrack_stats(line: &str, ct: &mut Option<Conntrack>) -> bool {
+    if !line.starts_with("cpu=") || !line.contains(" drop=") {
+        return false;
+    }
+    let stats = ct
+        .get_or_insert_with(Conntrack::default)
+        .stats
+        .get_or_insert_with(Default::default);
+    for (k, v) in line.split_whitespace().filter_map(|w| w.split_once('=')) {
+        let Ok(v) = v.parse::<u64>() else { continue };
+        let slot = match k {
+            "found" => &mut stats.found,
+            "invalid" => &mut stats.invalid,
+            "insert" => &mut stats.insert,
+            "insert_failed" => &mut stats.insert_failed,
+            "drop" => &mut stats.drop,
+            "early_drop" => &mut stats.early_drop,
+            "error" => &mut stats.error,
+            "search_restart" => &mut stats.search_restart,
+            "clash_resolve" => &mut stats.clash_resolve,
+            "chaintoolong" => &mut stats.chain_too_long,
+            _ => continue,
+        };
+        *slot += v;
+    }
     true
 }
 

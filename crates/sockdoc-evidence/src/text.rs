@@ -14,6 +14,7 @@
 //! Lines no reader takes go to [`Unread`]; a file of which no line reads is
 //! [`EvidenceError::Unknown`].
 
+use sockdoc_proc::conntrack_table;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -44,6 +45,8 @@ enum Fmt {
     Snmp6,
     SockStat,
     Sysctl,
+    /// `/proc/net/nf_conntrack`, `conntrack -L`.
+    Conntrack,
     Limits,
 }
 
@@ -342,6 +345,7 @@ impl Reader<'_> {
                 procnet::sockstat(line, self.sockstat.get_or_insert_with(Default::default))
             }
             Fmt::Sysctl => self.sysctl(line),
+            Fmt::Conntrack => self.conntrack(line),
             Fmt::Limits => self.limits(line),
             _ => false,
         };
@@ -362,7 +366,19 @@ impl Reader<'_> {
         if settings::apply_sysctl(k, v, &mut k2.sysctls, &mut file_nr) && file_nr.is_some() {
             k2.file_nr = file_nr;
         }
+        settings::conntrack_sysctl(k, v, &mut k2.conntrack_after);
         true
+    }
+
+    /// An entry of `/proc/net/nf_conntrack` or `conntrack -L` (or the latter's summary line), or
+    /// a line of `conntrack -S`.
+    fn conntrack(&mut self, line: &str) -> bool {
+        let ns = self.col.ns(&self.label);
+        if settings::conntrack_stats(line, &mut ns.kernel().conntrack_after) {
+            return true;
+        }
+        let table = ns.conntrack_table.get_or_insert_with(Default::default);
+        conntrack_table::add_line(table, line) || line.starts_with("conntrack v")
     }
 
     fn limits(&mut self, line: &str) -> bool {
@@ -395,6 +411,11 @@ impl Reader<'_> {
         } else if line.starts_with("sockets: used") || line.starts_with("TCP6: inuse") {
             self.note_format("/proc/net/sockstat");
             Fmt::SockStat
+        } else if conntrack_table::add_line(&mut Default::default(), line)
+            || settings::conntrack_stats(line, &mut None)
+        {
+            self.note_format("conntrack table");
+            Fmt::Conntrack
         } else if settings::sysctl_line(line).is_some() {
             self.note_format("sysctl -a");
             Fmt::Sysctl

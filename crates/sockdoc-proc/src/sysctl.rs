@@ -176,6 +176,18 @@ pub struct ConfigEntry {
     pub ignore_errors: bool,
 }
 
+/// [`config_entries`], each with whether this kernel has its key (what `sysctl check` and the
+/// doctor judge config files by).
+pub fn config_entries_known() -> Vec<(ConfigEntry, bool)> {
+    config_entries()
+        .into_iter()
+        .map(|e| {
+            let known = exists(&e.key);
+            (e, known)
+        })
+        .collect()
+}
+
 /// All entries of the sysctl.d directories ([`CONFIG_DIRS`]) and /etc/sysctl.conf, in the order they are
 /// applied: later entries override earlier ones for the same key.
 pub fn config_entries() -> Vec<ConfigEntry> {

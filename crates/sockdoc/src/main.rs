@@ -124,6 +124,8 @@ fn reads_only(command: Option<&Command>) -> bool {
     match command {
         None | Some(Command::Doctor(_) | Command::Stats(_) | Command::List(_)) => true,
         Some(Command::Ghosts(a)) => !a.probe,
+        Some(Command::Conntrack(_)) => true,
+        Some(Command::Sysctl(a)) => matches!(a.command, cli::SysctlCommand::Check),
         _ => false,
     }
 }

@@ -26,6 +26,10 @@ pub struct Sysctls {
     pub fin_timeout: Option<u64>,
     pub tw_reuse: Option<u64>,
     pub max_orphans: Option<u64>,
+    /// The settings `sysctl check` audits ([`crate::sysctl_audit::KEYS`]) as the kernel printed
+    /// them (whitespace collapsed), by dotted key: what a snapshot or `sysctl -a` carries to be
+    /// checked elsewhere. A key the kernel lacks is absent.
+    pub values: std::collections::BTreeMap<String, String>,
 }
 
 impl Sysctls {
@@ -46,6 +50,16 @@ impl Sysctls {
             fin_timeout: n("net.ipv4.tcp_fin_timeout"),
             tw_reuse: n("net.ipv4.tcp_tw_reuse"),
             max_orphans: n("net.ipv4.tcp_max_orphans"),
+            values: crate::sysctl_audit::KEYS
+                .iter()
+                .filter_map(|k| {
+                    let v = sysctl::read(k).ok().flatten()?;
+                    Some((
+                        k.to_string(),
+                        v.split_whitespace().collect::<Vec<_>>().join(" "),
+                    ))
+                })
+                .collect(),
         }
     }
 
@@ -127,13 +141,7 @@ impl Reading {
         }
         let counters_after = Counters::read().unwrap_or_default();
         let interval = self.at.elapsed();
-        let config = sysctl::config_entries()
-            .into_iter()
-            .map(|e| {
-                let known = sysctl::exists(&e.key);
-                (e, known)
-            })
-            .collect();
+        let config = sysctl::config_entries_known();
         KernelState {
             counters_before: self.counters,
             counters_after,

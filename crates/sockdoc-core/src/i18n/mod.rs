@@ -160,6 +160,10 @@ pub enum Msg {
     /// `… {n} more` rows of a finding's table
     MoreRows,
     NotInKernel,
+    /// A setting the evidence (`--from`) does not show.
+    NotInEvidence,
+    /// `sysctl check --from` on evidence without `sysctl -a`.
+    NoSysctlEvidence,
     Keep,
     /// `change to {value}`
     ChangeTo,
@@ -188,6 +192,10 @@ pub enum Msg {
     EventPid,
     /// conntrack is not loaded in the namespace
     CtInactive,
+    /// `conntrack --from` on evidence that carries no conntrack table or fill.
+    CtNotInEvidence,
+    /// `conntrack: {count} entries (the limit is not in the evidence)`
+    CtCountOnly,
     CtByProto,
     CtByTcpState,
     CtTopSources,

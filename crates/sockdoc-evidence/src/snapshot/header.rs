@@ -72,6 +72,9 @@ pub struct NsHeader {
     /// The services of the sockets' cgroups; absent when not read.
     pub services: Option<Vec<Service>>,
     pub kernel: Option<KernelHeader>,
+    /// The conntrack table counted, each breakdown cut to its largest keys; absent when conntrack
+    /// was not active (or in snapshots before it was kept).
+    pub conntrack_table: Option<sockdoc_proc::conntrack_table::TableCounts>,
 }
 
 /// The processes owning sockets.

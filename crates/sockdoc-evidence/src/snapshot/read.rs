@@ -188,5 +188,6 @@ fn namespace(
         // The snapshot keeps the real cgroup ids and names them in `services`.
         cgroup_paths: Vec::new(),
         nofile: Vec::new(),
+        conntrack_table: ns.conntrack_table,
     })
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use sockdoc_core::doctor::KernelState;
 use sockdoc_diag::{Socket, State, TcpInfo, Timer, TimerKind};
+use sockdoc_proc::conntrack_table::TableCounts;
 use sockdoc_proc::{Netns, ProcInfo, SocketOwners, WalkStats};
 
 use super::*;
@@ -35,8 +36,19 @@ fn sockets() -> Vec<Socket> {
     (0..3).flat_map(|_| [s1, s2]).collect()
 }
 
+/// A conntrack table of `n` sources, one entry each.
+fn table(n: usize) -> TableCounts {
+    let mut t = TableCounts::default();
+    for i in 0..n {
+        let line = format!("ipv4 2 tcp 6 300 ESTABLISHED src=10.1.{}.{} dst=10.0.0.1 sport=4000 dport=80 src=10.0.0.1 dst=10.1.0.1 sport=80 dport=4000 [ASSURED] use=1", i / 256, i % 256);
+        assert!(sockdoc_proc::conntrack_table::add_line(&mut t, &line));
+    }
+    t
+}
+
 fn encoded(kernel: Option<&KernelState>) -> Vec<u8> {
     let ns = Netns::current().unwrap();
+    let conntrack = table(CONNTRACK_TOP + 10);
     let socks = sockets();
     let owners = SocketOwners::from_entries(
         [(77, 10, 3), (77, 11, 4)],
@@ -63,6 +75,7 @@ fn encoded(kernel: Option<&KernelState>) -> Vec<u8> {
             owners: true,
             ..Known::default()
         },
+        conntrack_table: kernel.is_some().then_some(&conntrack),
     };
     let id = Identity {
         host: Some("h1".into()),
@@ -90,6 +103,9 @@ fn sockets_owners_and_identity_come_back() {
     k.counters_after.set("TcpExt", "ListenOverflows", 9);
     k.sysctls.somaxconn = Some(4096);
     k.sysctls.port_range = Some((1024, 65000));
+    k.sysctls
+        .values
+        .insert("net.core.somaxconn".into(), "4096".into());
     let e = read_bytes(&encoded(Some(&k))).unwrap();
     assert_eq!(e.source.host.as_deref(), Some("h1"));
     assert_eq!(e.source.taken.as_deref(), Some("2025-01-02T03:04:05Z"));
@@ -102,6 +118,11 @@ fn sockets_owners_and_identity_come_back() {
     assert_eq!(k2.counters_after.get("TcpExt", "ListenOverflows"), Some(9));
     assert_eq!(k2.sysctls, k.sysctls);
     assert!(ns.known.timers && ns.known.owners && !ns.known.cgroups);
+    // The conntrack table: every entry counted, the breakdowns cut to their largest keys.
+    let t = ns.conntrack_table.as_ref().unwrap();
+    assert_eq!(t.entries, CONNTRACK_TOP as u64 + 10);
+    assert_eq!(t.by_source.len(), CONNTRACK_TOP);
+    assert_eq!(t.by_destination["10.0.0.1:80"], CONNTRACK_TOP as u64 + 10);
 }
 
 #[test]

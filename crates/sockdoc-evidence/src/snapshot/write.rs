@@ -1,6 +1,7 @@
 //! Writing a snapshot: the census of each namespace encoded ([`encode`]) and put on disk without
 //! ever leaving half a file ([`write_atomic`]).
 
+use sockdoc_proc::conntrack_table::TableCounts;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -41,7 +42,13 @@ pub struct NsSnapshot<'a> {
     pub kernel: Option<&'a KernelState>,
     pub notes: &'a [String],
     pub known: Known,
+    /// The conntrack table counted, when conntrack is active (cut to [`CONNTRACK_TOP`] keys per
+    /// breakdown in the file).
+    pub conntrack_table: Option<&'a TableCounts>,
 }
+
+/// Keys kept per breakdown of the conntrack table.
+pub const CONNTRACK_TOP: usize = 50;
 
 /// An encoded snapshot and what it cost.
 pub struct Encoded {
@@ -86,6 +93,7 @@ fn ns_header(n: &NsSnapshot<'_>) -> NsHeader {
             list
         }),
         kernel: n.kernel.map(KernelHeader::of),
+        conntrack_table: n.conntrack_table.map(|t| t.trimmed(CONNTRACK_TOP)),
     }
 }
 

@@ -74,8 +74,9 @@ pub struct Global {
     /// Judge evidence instead of the live kernel: a `sockdoc snapshot` file, or what was pasted
     /// from another host (ss or netstat output, /proc/net files, sysctl -a, limits, a sosreport
     /// directory or tarball; several PATHs, or a directory of mixed pieces, are combined). For the
-    /// commands that only read: doctor, stats, list, ghosts (without --probe). What the evidence
-    /// could not tell is said, not guessed.
+    /// commands that only read: doctor, stats, list, ghosts (without --probe), conntrack (from
+    /// sysctl -a, /proc/net/nf_conntrack, conntrack -L or -S) and sysctl check (from sysctl -a).
+    /// What the evidence could not tell is said, not guessed.
     #[arg(long, global = true, value_name = "PATH", conflicts_with_all = ["netns", "netns_pid", "all_netns"])]
     pub from: Vec<std::path::PathBuf>,
 }

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use sockdoc_core::i18n::{text, Lang, Msg};
+use sockdoc_core::session::Recorded;
 use sockdoc_proc::conntrack::{self, Conntrack};
 use sockdoc_proc::conntrack_table::{read_table, top, TableCounts};
 use sockdoc_proc::Netns;
@@ -117,12 +118,16 @@ impl Report for ConntrackReport {
             schema: u32,
             command: &'static str,
             namespaces: &'a [JNs<'a>],
+            /// Where the evidence came from (`--from`); absent for the live kernel.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            source: Option<crate::json::JSource<'static>>,
         }
         let docs = self.docs();
         let doc = Doc {
             schema: SCHEMA,
             command: "conntrack",
             namespaces: &docs,
+            source: crate::json::source(),
         };
         write_pretty(out, &doc)
     }
@@ -146,15 +151,20 @@ fn write_ns_text(out: &mut dyn Write, lang: Lang, d: &JNs<'_>) -> std::io::Resul
     if !d.active {
         return writeln!(out, "{}", text(lang, Msg::CtInactive, &[]));
     }
-    writeln!(
-        out,
-        "conntrack: {} / {} ({}%){}",
-        count(d.count),
-        count(d.max),
-        d.percent,
-        d.buckets
-            .map_or(String::new(), |b| format!(", {} buckets", count(b)))
-    )?;
+    if d.max == 0 {
+        let n = count(d.count);
+        writeln!(out, "{}", text(lang, Msg::CtCountOnly, &[&n]))?;
+    } else {
+        writeln!(
+            out,
+            "conntrack: {} / {} ({}%){}",
+            count(d.count),
+            count(d.max),
+            d.percent,
+            d.buckets
+                .map_or(String::new(), |b| format!(", {} buckets", count(b)))
+        )?;
+    }
     if let Some(s) = &d.stats {
         writeln!(
             out,
@@ -186,9 +196,30 @@ fn write_ns_text(out: &mut dyn Write, lang: Lang, d: &JNs<'_>) -> std::io::Resul
 
 pub fn run(g: &Global, a: &ConntrackArgs) -> Result<Done, Failure> {
     let mut namespaces = Vec::new();
-    for ns in scope::namespaces(g)? {
-        let (ct, table) = read_in(g.lang(), &ns)?;
-        namespaces.push((ns, ct, table.unwrap_or_default()));
+    if let Some(r) = scope::recording(g)? {
+        // Evidence: the fill from `sysctl -a` or a snapshot, the entries from the table's dump.
+        for (ns, e) in r.namespaces().into_iter().zip(&r.evidence.namespaces) {
+            let ct = e.kernel.as_ref().and_then(|k| k.conntrack_after);
+            if ct.is_some() || e.conntrack_table.is_some() {
+                let table = e.conntrack_table.clone().unwrap_or_default();
+                let ct = ct.unwrap_or(Conntrack {
+                    count: table.entries,
+                    ..Conntrack::default()
+                });
+                namespaces.push((ns, Some(ct), table));
+            }
+        }
+        if namespaces.is_empty() {
+            return Err(Failure::new(
+                Exit::DataErr,
+                text(g.lang(), Msg::CtNotInEvidence, &[]),
+            ));
+        }
+    } else {
+        for ns in scope::namespaces(g)? {
+            let (ct, table) = read_in(g.lang(), &ns)?;
+            namespaces.push((ns, ct, table.unwrap_or_default()));
+        }
     }
     let report = ConntrackReport {
         namespaces,

@@ -11,7 +11,7 @@ use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_core::session::{KernelPlan, Needs, Refresh, Sample};
 use sockdoc_evidence::snapshot::{self, Encoded, Identity, NsSnapshot};
 use sockdoc_evidence::Known;
-use sockdoc_proc::sysctl;
+use sockdoc_proc::{conntrack_table, sysctl};
 
 use crate::census;
 use crate::cli::{Global, Select, SnapshotArgs};
@@ -107,9 +107,24 @@ pub fn run(g: &Global, a: &SnapshotArgs, out: &mut dyn Write) -> Result<Exit, Fa
         taken,
         census: census_time,
     };
+    // The conntrack table, where conntrack is active: counted, each breakdown cut in the file.
+    let tables = samples
+        .iter()
+        .map(|s| {
+            let active = s
+                .kernel
+                .as_ref()
+                .is_some_and(|k| k.conntrack_after.is_some());
+            if !active || s.ns.recorded_index().is_some() {
+                return Ok(None);
+            }
+            scope::in_ns(&s.ns, || Ok(conntrack_table::read_table().ok().flatten()))
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
     let parts: Vec<NsSnapshot<'_>> = samples
         .iter()
-        .map(|s| NsSnapshot {
+        .zip(&tables)
+        .map(|(s, table)| NsSnapshot {
             ns: &s.ns,
             sockets: &s.sockets,
             owners: s.owner_map(),
@@ -117,6 +132,7 @@ pub fn run(g: &Global, a: &SnapshotArgs, out: &mut dyn Write) -> Result<Exit, Fa
             kernel: s.kernel.as_ref(),
             notes: &s.notes,
             known: known(s),
+            conntrack_table: table.as_ref(),
         })
         .collect();
     let path = match &a.output {

@@ -4,27 +4,26 @@
 //! must never land in a file the host loads at boot) and the crash-safe file write.
 
 pub mod apply;
+mod check;
+
+use check::check;
 
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use sockdoc_core::i18n::sysctl::{text as st, SysctlMsg};
 use sockdoc_core::i18n::{text, Lang, Msg};
+use sockdoc_core::session::Recorded;
 use sockdoc_core::sysctl_audit::{
-    audit, plan_snippet_with, profile, with_profile, AuditRow, Profile, Refused, Verdict,
-    HOST_HEADING,
+    audit, plan_snippet_with, profile, with_profile, AuditRow, Profile, Refused, HOST_HEADING,
 };
 use sockdoc_proc::sysctl::{self, ConfigEntry};
 use sockdoc_proc::Netns;
 
 use crate::cli::{Global, SysctlArgs, SysctlCommand};
 use crate::error::{Exit, Failure};
-use crate::json::{write_pretty, JNetns, SCHEMA};
-use crate::report::Report;
 use crate::scope;
-use crate::term::Term;
 
 /// What `sysctl` works from: audit rows (with the profile laid over them), the profile's settings this
 /// kernel refused, and config-file entries the kernel lacks, all read inside one namespace.
@@ -34,31 +33,74 @@ struct Reading {
     unknown: Vec<ConfigEntry>,
 }
 
-/// Audit rows and config entries the kernel lacks, read inside `ns`.
-fn read_in(ns: &Netns, lang: Lang, profile: Option<&Profile>) -> Result<Reading, Failure> {
-    scope::in_ns(ns, || {
-        let config = sysctl::config_entries();
+impl Reading {
+    /// The audit of the values `read` gives, with `config` (each entry with whether the kernel
+    /// has its key) telling what a file sets, and a profile laid over it.
+    fn of(
+        lang: Lang,
+        profile: Option<&Profile>,
+        read: &dyn Fn(&str) -> Option<String>,
+        config: Vec<(ConfigEntry, bool)>,
+    ) -> Reading {
         let configured = |k: &str| {
             config
                 .iter()
-                .any(|e| sysctl::normalize(&e.key).as_deref() == Some(k))
+                .any(|(e, _)| sysctl::normalize(&e.key).as_deref() == Some(k))
         };
-        let read = |k: &str| sysctl::read(k).ok().flatten();
-        let rows = audit(lang, &read, &configured);
+        let rows = audit(lang, read, &configured);
         let (rows, refused) = match profile {
-            Some(p) => with_profile(lang, rows, p, &read),
+            Some(p) => with_profile(lang, rows, p, read),
             None => (rows, Vec::new()),
         };
         let unknown = config
             .into_iter()
-            .filter(|e| !sysctl::exists(&e.key))
+            .filter(|(_, known)| !known)
+            .map(|(e, _)| e)
             .collect();
-        Ok(Reading {
+        Reading {
             rows,
             refused,
             unknown,
-        })
+        }
+    }
+}
+
+/// Audit rows and config entries the kernel lacks, read inside `ns`.
+fn read_in(ns: &Netns, lang: Lang, profile: Option<&Profile>) -> Result<Reading, Failure> {
+    scope::in_ns(ns, || {
+        let config = sysctl::config_entries_known();
+        let read = |k: &str| sysctl::read(k).ok().flatten();
+        Ok(Reading::of(lang, profile, &read, config))
     })
+}
+
+/// The audit of recorded evidence (`--from`): the first namespace whose evidence carries sysctl
+/// values (`sysctl -a`, a snapshot), and its config entries when a snapshot kept them.
+fn read_recorded(
+    g: &Global,
+    lang: Lang,
+    profile: Option<&Profile>,
+) -> Result<Option<(Netns, Reading)>, Failure> {
+    let Some(r) = scope::recording(g)? else {
+        return Ok(None);
+    };
+    let found = r
+        .namespaces()
+        .into_iter()
+        .zip(&r.evidence.namespaces)
+        .find_map(|(ns, e)| {
+            let k = e.kernel.as_ref().filter(|k| !k.sysctls.values.is_empty())?;
+            Some((ns, k))
+        });
+    let Some((ns, k)) = found else {
+        return Err(Failure::new(
+            Exit::DataErr,
+            text(lang, Msg::NoSysctlEvidence, &[]),
+        ));
+    };
+    let read = |key: &str| k.sysctls.values.get(key).cloned();
+    let reading = Reading::of(lang, profile, &read, k.config.clone());
+    Ok(Some((ns, reading)))
 }
 
 /// The file `apply` writes for the host when no --conf is given.
@@ -192,16 +234,19 @@ impl Target {
 
 pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
     let lang = g.lang();
-    let namespaces = scope::namespaces(g)?;
-    let [ns] = namespaces.as_slice() else {
-        return Err(Failure::usage(st(lang, SysctlMsg::OneNamespace, &[])));
-    };
     let profile = a
         .profile
         .as_deref()
         .map(profile)
         .transpose()
         .map_err(Failure::usage)?;
+    if let Some((ns, reading)) = read_recorded(g, lang, profile)? {
+        return check(g, out, &ns, profile, reading, Msg::NotInEvidence);
+    }
+    let namespaces = scope::namespaces(g)?;
+    let [ns] = namespaces.as_slice() else {
+        return Err(Failure::usage(st(lang, SysctlMsg::OneNamespace, &[])));
+    };
     if profile.is_some() && matches!(a.command, SysctlCommand::Rollback { .. }) {
         return Err(Failure::usage(st(lang, SysctlMsg::RollbackNoProfile, &[])));
     }
@@ -218,17 +263,12 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
     }
     match &a.command {
         SysctlCommand::Check => {
-            let report = CheckReport {
-                lang,
-                ns,
-                profile,
-                rows: &rows,
-                refused: &refused,
-                unknown: &unknown,
+            let reading = Reading {
+                rows,
+                refused,
+                unknown,
             };
-            crate::report::write(g, &report, out).map_err(Failure::output)?;
-            let changes = rows.iter().any(|r| r.verdict != Verdict::Keep) || !unknown.is_empty();
-            Ok(if changes { Exit::Warning } else { Exit::Ok })
+            check(g, out, ns, profile, reading, Msg::NotInKernel)
         }
         SysctlCommand::Apply {
             conf,
@@ -391,165 +431,4 @@ pub(crate) fn write_atomically(
         let _ = std::fs::remove_file(&tmp);
         Failure::io(lang, Msg::FileWrite, path, e)
     })
-}
-
-/// What `sysctl check` shows: the audit of one namespace, with a profile's settings laid over it.
-struct CheckReport<'a> {
-    lang: Lang,
-    ns: &'a Netns,
-    profile: Option<&'a Profile>,
-    rows: &'a [AuditRow],
-    refused: &'a [Refused],
-    unknown: &'a [ConfigEntry],
-}
-
-impl Report for CheckReport<'_> {
-    fn text(&self, out: &mut dyn Write, _lang: sockdoc_core::i18n::Lang) -> std::io::Result<()> {
-        if let Some(p) = self.profile {
-            let about = text(self.lang, Msg::ProfileAbout, &[p.name, p.about(self.lang)]);
-            writeln!(out, "{about}\n")?;
-        }
-        write_text(out, self.lang, self.rows, self.refused, self.unknown)
-    }
-
-    fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        write_json(
-            out,
-            self.ns,
-            self.profile,
-            self.rows,
-            self.refused,
-            self.unknown,
-        )
-    }
-}
-
-fn write_text(
-    out: &mut dyn Write,
-    lang: Lang,
-    rows: &[AuditRow],
-    refused: &[Refused],
-    unknown: &[ConfigEntry],
-) -> std::io::Result<()> {
-    let term = Term::stdout();
-    for r in rows {
-        let missing = text(lang, Msg::NotInKernel, &[]);
-        let cur = r.current.as_deref().unwrap_or(&missing);
-        let verdict = match r.verdict {
-            Verdict::Keep => term.green(&text(lang, Msg::Keep, &[])),
-            Verdict::Change => term.yellow(&match &r.recommended {
-                Some(v) => text(lang, Msg::ChangeTo, &[v]),
-                None => text(lang, Msg::Change, &[]),
-            }),
-            Verdict::Remove => term.red(&text(lang, Msg::RemoveFromConfig, &[])),
-        };
-        writeln!(out, "{} = {cur}  → {verdict}", term.bold(r.key))?;
-        for line in term.wrap(&r.reason, 4) {
-            writeln!(out, "{line}")?;
-        }
-    }
-    for r in refused {
-        writeln!(
-            out,
-            "{} = {}  → {}",
-            term.bold(r.key),
-            text(lang, Msg::NotHere, &[]),
-            term.red(&text(lang, Msg::Refused, &[]))
-        )?;
-        for line in term.wrap(&r.reason, 4) {
-            writeln!(out, "{line}")?;
-        }
-    }
-    if !unknown.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "{}", term.bold(&text(lang, Msg::ConfigUnknown, &[])))?;
-        for e in unknown {
-            writeln!(
-                out,
-                "  {}:{}  {} = {}",
-                e.file.display(),
-                e.line,
-                e.key,
-                e.value
-            )?;
-        }
-    }
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct JRow<'a> {
-    key: &'a str,
-    current: Option<&'a str>,
-    verdict: &'static str,
-    recommended: Option<&'a str>,
-    reason: &'a str,
-}
-
-#[derive(Serialize)]
-struct JEntry<'a> {
-    file: String,
-    line: usize,
-    key: &'a str,
-    value: &'a str,
-}
-
-#[derive(Serialize)]
-struct JCheck<'a> {
-    schema: u32,
-    command: &'static str,
-    netns: JNetns<'a>,
-    profile: Option<&'static str>,
-    settings: Vec<JRow<'a>>,
-    refused: Vec<JRefused<'a>>,
-    config_unknown: Vec<JEntry<'a>>,
-}
-
-#[derive(Serialize)]
-struct JRefused<'a> {
-    key: &'a str,
-    reason: &'a str,
-}
-
-fn write_json(
-    out: &mut dyn Write,
-    ns: &Netns,
-    profile: Option<&Profile>,
-    rows: &[AuditRow],
-    refused: &[Refused],
-    unknown: &[ConfigEntry],
-) -> std::io::Result<()> {
-    let doc = JCheck {
-        schema: SCHEMA,
-        command: "sysctl-check",
-        netns: JNetns::new(ns),
-        profile: profile.map(|p| p.name),
-        refused: refused
-            .iter()
-            .map(|r| JRefused {
-                key: r.key,
-                reason: &r.reason,
-            })
-            .collect(),
-        settings: rows
-            .iter()
-            .map(|r| JRow {
-                key: r.key,
-                current: r.current.as_deref(),
-                verdict: r.verdict.name(),
-                recommended: r.recommended.as_deref(),
-                reason: &r.reason,
-            })
-            .collect(),
-        config_unknown: unknown
-            .iter()
-            .map(|e| JEntry {
-                file: e.file.display().to_string(),
-                line: e.line,
-                key: &e.key,
-                value: &e.value,
-            })
-            .collect(),
-    };
-    write_pretty(out, &doc)
 }
