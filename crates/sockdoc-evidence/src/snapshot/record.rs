@@ -103,7 +103,12 @@ pub fn encode_sockets(sockets: &[Socket]) -> Vec<u8> {
 
 /// Field `f` of a socket record (the order and widths of [`SOCKET_FIELDS`]), little-endian.
 fn field(s: &Socket, f: usize, v: &mut Vec<u8>) {
-    let t = s.tcp.unwrap_or_default();
+    // Borrowed, not copied: this runs once per socket and column.
+    static NO_TCP: std::sync::OnceLock<TcpInfo> = std::sync::OnceLock::new();
+    let t = s
+        .tcp
+        .as_ref()
+        .unwrap_or_else(|| NO_TCP.get_or_init(TcpInfo::default));
     match f {
         0 => v.extend_from_slice(&s.local.bytes),
         1 => v.extend_from_slice(&s.remote.bytes),
