@@ -5,27 +5,21 @@ use std::time::Duration;
 
 use sockdoc_diag::{Timer, TimerKind};
 
-/// A duration as flags and config files write it: `500ms`, `30s`, `5m`, `2h`, `1d`, or bare seconds.
+/// A duration as people and sockdoc write it: everything sockdoc prints (`850ms`, `5m12s`,
+/// `2h11m`, `3d04h`) and `ss -o` prints (`1min19sec`, `2hr3min`), fractions (`1.5s`), spaces and
+/// long units (`1h 30m`, `2 minutes`), ISO 8601 (`PT5M`); a bare number is seconds. A day is 24
+/// hours; months, years and negative durations are refused (`None`). jiff's "friendly" format
+/// does the parsing.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let t = text.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3_600_000)
-    } else if let Some(n) = t.strip_suffix('d') {
-        (n, 86_400_000)
-    } else {
-        (t, 1000)
-    };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .map(Duration::from_millis)
+    if let Ok(secs) = t.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let span: jiff::Span = t.parse().ok()?;
+    let d = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .ok()?;
+    Duration::try_from(d).ok()
 }
 
 /// A compact duration: `850ms`, `12s`, `5m12s`, `2h05m`, `3d04h`.
@@ -92,6 +86,34 @@ mod tests {
         assert_eq!(parse_duration("5x"), None);
         assert_eq!(parse_duration("-1s"), None);
         assert_eq!(parse_duration("99999999999999999d"), None);
+        assert_eq!(parse_duration("2h11m"), Some(Duration::from_secs(7860)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2min"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h 30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1min19sec"), Some(Duration::from_secs(79)));
+        assert_eq!(
+            parse_duration("3d04h"),
+            Some(Duration::from_secs(76 * 3600))
+        );
+        assert_eq!(parse_duration("1 month"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn what_sockdoc_and_ss_print_is_taken_back() {
+        // Every scale, with the precision the printed form keeps.
+        let mut ms = 1u64;
+        while ms < 40 * 86_400_000 {
+            let shown = duration_ms(ms);
+            let back = parse_duration(&shown).unwrap_or_else(|| panic!("{shown} refused"));
+            assert_eq!(duration_ms(back.as_millis() as u64), shown, "{ms} ms");
+            if let Ok(ms32) = u32::try_from(ms) {
+                let ss = ss_time(ms32);
+                let back = parse_duration(&ss).unwrap_or_else(|| panic!("{ss} refused"));
+                assert_eq!(ss_time(back.as_millis() as u32), ss, "{ms} ms");
+            }
+            ms = ms * 7 / 5 + 1;
+        }
     }
 
     #[test]

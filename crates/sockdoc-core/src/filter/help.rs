@@ -44,11 +44,13 @@ OP: = == eq   != ne   < lt   > gt   <= le   >= ge; omitted means = (idle needs o
     src, dst, dev, proc, pid, uid, inode, timer, proto, cgroup, unit, container and pod take
     only = or !=.
 Combine with  not !   and && &   or || |   ( )   and 'quotes'. Adjacent terms mean and;
-not binds tightest, then and, then or. Quote ( ) and & | ! for the shell.
+not binds tightest, then and, then or. Quote ( ) & | ! < > for the shell, or write a comparison
+as one word: idle>5m (an unquoted > makes the shell write to a file named 5m).
 Examples:
   state established '( dport = :ssh or sport = :ssh )'
   dst 192.168.0.0/16 and not sport = :22
-  idle > 5m and state established
+  'idle > 5m' and state established
+  idle>2h11m !keepalive
   proc vsftpd or pid 42
   unit nginx state close-wait
   tcp !keepalive state established

@@ -316,7 +316,7 @@ impl Parser {
             }
             "idle" => {
                 let Some(op) = self.comparison() else {
-                    return Err(self.missing_or_bad(&word, "a comparison (e.g. idle > 5m)"));
+                    return Err(self.missing_or_bad(&word, "a comparison (write idle>5m, or quote it: 'idle > 5m'; a bare > is the shell's redirection)"));
                 };
                 let ms = self.argument(&word, "a duration", values::duration_ms)?;
                 (false, Pred::Idle { op, ms })

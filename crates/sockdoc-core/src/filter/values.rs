@@ -214,28 +214,14 @@ fn parse_services(text: &str) -> HashMap<String, u16> {
     table
 }
 
-/// A duration: `500ms`, `30s`, `5m`, `2h`, `1d`; a bare number is seconds. Returns milliseconds.
+/// A duration as [`crate::units::parse_duration`] takes it (`500ms`, `5m12s`, `2h11m`, `1.5s`, bare
+/// seconds), in milliseconds.
 pub fn duration_ms(word: &str) -> Result<u64, String> {
-    const BAD: &str =
-        "bad duration; expected a number with an optional unit ms, s, m, h or d (e.g. 30s, 5m)";
-    let digits = word.bytes().take_while(u8::is_ascii_digit).count();
-    let (value, unit) = word.split_at(digits);
-    if value.is_empty() {
-        return Err(BAD.into());
-    }
-    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
-        "ms" => 1,
-        "" | "s" | "sec" => 1_000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(BAD.into()),
-    };
-    value
-        .parse::<u64>()
-        .ok()
-        .and_then(|v| v.checked_mul(scale))
-        .ok_or_else(|| "duration is too large".into())
+    let d = crate::units::parse_duration(word).ok_or_else(|| {
+        "bad duration; write it as sockdoc prints it: 850ms, 30s, 5m12s, 2h11m, 1.5s, or seconds"
+            .to_string()
+    })?;
+    u64::try_from(d.as_millis()).map_err(|_| "duration is too large".into())
 }
 
 /// A `src`/`dst` argument: `*`, `:80`, `*:80`, `10.0.0.0/8`, `10.1.2.3:80`, `10.0.0.0/8:80`, `::1`,
@@ -391,6 +377,8 @@ mod tests {
         assert_eq!(duration_ms("5m"), Ok(300_000));
         assert_eq!(duration_ms("2h"), Ok(7_200_000));
         assert_eq!(duration_ms("1d"), Ok(86_400_000));
+        assert_eq!(duration_ms("4m37s"), Ok(277_000));
+        assert_eq!(duration_ms("1.5s"), Ok(1_500));
         assert!(duration_ms("5x").is_err());
         assert!(duration_ms("m").is_err());
         assert!(duration_ms("").is_err());

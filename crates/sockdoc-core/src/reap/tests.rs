@@ -173,7 +173,7 @@ fn errors_name_the_line_and_the_key() {
     assert_eq!(e.line, Some(4), "{e}");
     assert!(e.to_string().contains("idel_timeout"), "{e}");
 
-    let e = err("[[rule]]\nname = \"ftp\"\nlocal_port = 21\nidle_timeout = \"5 minutes\"\n");
+    let e = err("[[rule]]\nname = \"ftp\"\nlocal_port = 21\nidle_timeout = \"5 minuets\"\n");
     assert_eq!(e.line, Some(4), "{e}");
     assert!(
         e.message.contains("rule \"ftp\": idle_timeout") && e.message.contains("bad duration"),

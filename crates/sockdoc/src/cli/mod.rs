@@ -24,7 +24,8 @@ Exit codes:
 
 Filters (stats, list) follow ss, plus sockdoc words:
   state established '( sport = :21 )'    dst 10.0.0.0/8    proc nginx    pid 42
-  idle > 5m    !keepalive    retrans > 0    recvq > 0      (full list: sockdoc list --help)";
+  idle>5m    '!keepalive'    retrans>0    recvq>0    (one word, or quoted: 'idle > 5m';
+  full list: sockdoc list --help)";
 
 /// Find out why a Linux server is drowning in connections, and fix it.
 #[derive(Debug, Parser)]

@@ -77,7 +77,7 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::FileOpenAuditLog => "open the audit log",
         Msg::FileReadAuditLog => "read the audit log",
         Msg::FileWriteAuditLog => "write the audit log",
-        Msg::BadDuration => "bad duration '{}' for {}: use a number with ms, s, m, h or d (e.g. 30s, 5m)",
+        Msg::BadDuration => "bad duration '{}' for {}: write it as sockdoc prints durations (850ms, 30s, 5m12s, 2h11m, 1.5s) or as seconds",
         Msg::AllNetnsRoot => "--all-netns enters other namespaces, which needs root (CAP_SYS_ADMIN): run with sudo",
         Msg::FromReadOnly => "--from judges evidence: it goes with doctor, analyze, stats, list, ghosts (without --probe), conntrack and sysctl check, not with a command that acts on or watches the live kernel (diff takes its evidence as BEFORE and AFTER)",
         Msg::DoctorFlagsFirst => "--idle, --interval and -v before a command belong to doctor: put them after the command name",

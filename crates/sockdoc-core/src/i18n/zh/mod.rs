@@ -76,7 +76,7 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::FileOpenAuditLog => "打开审计日志",
         Msg::FileReadAuditLog => "读取审计日志",
         Msg::FileWriteAuditLog => "写入审计日志",
-        Msg::BadDuration => "时长 '{}' ({} 的值) 无效: 请用数字加 ms、s、m、h 或 d (例如 30s、5m)",
+        Msg::BadDuration => "时长 '{}' ({} 的值) 无效: 请按 sockdoc 显示时长的写法 (850ms、30s、5m12s、2h11m、1.5s) 或直接写秒数",
         Msg::AllNetnsRoot => "--all-netns 要进入其他网络命名空间, 需要 root 权限 (CAP_SYS_ADMIN): 请用 sudo 运行",
         Msg::FromReadOnly => "--from 用于判读证据: 它只能与 doctor、analyze、stats、list、ghosts (不带 --probe)、conntrack 和 sysctl check 一起使用, 不能用于操作或监视实时内核的命令 (diff 的证据作为 BEFORE 和 AFTER 给出)",
         Msg::DoctorFlagsFirst => "写在子命令之前的 --idle、--interval 和 -v 属于 doctor: 请把它们放到子命令名之后",

@@ -2,7 +2,7 @@
 //! of the file and the key, so an operator can fix it without guessing:
 //!
 //! ```text
-//! line 9: rule "ftp": idle_timeout = "5 minutes": bad duration (use a number with ms, s, m, h or d, e.g. 30s, 5m)
+//! line 9: rule "ftp": idle_timeout = "5 minuets": bad duration (write it as 30s, 5m, 2h11m, 1.5s or "5 minutes")
 //! ```
 //!
 //! A rule selects sockets with structured fields (`local_port`, `process`, `unit`, `container`,
@@ -243,7 +243,7 @@ fn duration(lines: &Lines, key: &str, v: &Spanned<RawDuration>) -> Result<Durati
         lines.err(
             v.span(),
             format!(
-                "{key} = {shown}: bad duration (use a number with ms, s, m, h or d, e.g. 30s, 5m)"
+                "{key} = {shown}: bad duration (write it as 30s, 5m, 2h11m, 1.5s or \"5 minutes\")"
             ),
         )
     };
