@@ -160,6 +160,8 @@ pub enum Msg {
     /// `… {n} more` rows of a finding's table
     MoreRows,
     NotInKernel,
+    /// A setting a network namespace does not have (host-wide).
+    NotInNamespace,
     /// A setting the evidence (`--from`) does not show.
     NotInEvidence,
     /// `sysctl check --from` on evidence without `sysctl -a`.

@@ -9,6 +9,8 @@ use super::{fill, Lang};
 pub enum SysctlMsg {
     /// `--all-netns` given.
     OneNamespace,
+    /// A host-wide setting, absent in a namespace: `host-wide: the host's value {} applies ...`
+    HostWide,
     /// `--profile` given to `rollback`.
     RollbackNoProfile,
     // Whose settings.

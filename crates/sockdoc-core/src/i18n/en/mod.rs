@@ -44,6 +44,7 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::MoreRows => "… {} more",
         Msg::NotInKernel => "(not in this kernel)",
         Msg::NotInEvidence => "(not in the evidence)",
+        Msg::NotInNamespace => "(not in this namespace)",
         Msg::NoSysctlEvidence => "the evidence has no sysctl values to check: add the host's `sysctl -a` output (or use a sockdoc snapshot)",
         Msg::Keep => "keep",
         Msg::ChangeTo => "change to {}",

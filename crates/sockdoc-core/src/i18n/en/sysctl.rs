@@ -64,6 +64,7 @@ pub fn profile(t: T) -> &'static str {
 /// The template of `m`.
 pub fn msg(m: M) -> &'static str {
     match m {
+        M::HostWide => "host-wide: the host's value {} applies to every network namespace; check and change it on the host",
         M::OneNamespace => "sysctl works on one namespace at a time: use --netns NAME or --netns-pid PID, not --all-netns",
         M::RollbackNoProfile => "rollback restores what apply backed up, whatever the profile: drop --profile",
         M::ThisHost => "this host",

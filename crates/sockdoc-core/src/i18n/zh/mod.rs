@@ -43,6 +43,7 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::MoreRows => "… 其余 {} 行",
         Msg::NotInKernel => "(当前内核没有)",
         Msg::NotInEvidence => "(证据中没有)",
+        Msg::NotInNamespace => "(此命名空间中没有)",
         Msg::NoSysctlEvidence => "证据中没有可检查的 sysctl 值: 请加上该主机的 `sysctl -a` 输出 (或使用 sockdoc 快照)",
         Msg::Keep => "保持",
         Msg::ChangeTo => "改为 {}",

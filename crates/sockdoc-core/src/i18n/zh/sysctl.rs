@@ -64,6 +64,7 @@ pub fn profile(t: T) -> &'static str {
 /// The template of `m`.
 pub fn msg(m: M) -> &'static str {
     match m {
+        M::HostWide => "全局设置: 主机上的值 {} 对所有网络命名空间生效; 请在主机上检查和修改",
         M::OneNamespace => "sysctl 一次只处理一个网络命名空间: 请用 --netns NAME 或 --netns-pid PID, 不要用 --all-netns",
         M::RollbackNoProfile => "rollback 恢复 apply 备份的内容, 与配置方案无关: 请去掉 --profile",
         M::ThisHost => "本机",

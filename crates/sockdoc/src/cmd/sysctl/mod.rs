@@ -74,6 +74,17 @@ fn read_in(ns: &Netns, lang: Lang, profile: Option<&Profile>) -> Result<Reading,
     })
 }
 
+/// Settings a network namespace lacks because they are the host's (`netdev_max_backlog`): said
+/// so, with the host's value (read on the calling thread, which is in the caller's namespace).
+fn host_wide(lang: Lang, rows: &mut [AuditRow]) {
+    for r in rows.iter_mut().filter(|r| r.current.is_none()) {
+        if let Some(v) = sysctl::read(r.key).ok().flatten() {
+            let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
+            r.reason = st(lang, SysctlMsg::HostWide, &[&v]);
+        }
+    }
+}
+
 /// The audit of recorded evidence (`--from`): the first namespace whose evidence carries sysctl
 /// values (`sysctl -a`, a snapshot), and its config entries when a snapshot kept them.
 fn read_recorded(
@@ -263,12 +274,18 @@ pub fn run(g: &Global, a: &SysctlArgs, out: &mut dyn Write) -> Result<Exit, Fail
     }
     match &a.command {
         SysctlCommand::Check => {
-            let reading = Reading {
+            let mut reading = Reading {
                 rows,
                 refused,
                 unknown,
             };
-            check(g, out, ns, profile, reading, Msg::NotInKernel)
+            let missing = if Target::of(ns).host {
+                Msg::NotInKernel
+            } else {
+                host_wide(lang, &mut reading.rows);
+                Msg::NotInNamespace
+            };
+            check(g, out, ns, profile, reading, missing)
         }
         SysctlCommand::Apply {
             conf,
