@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use sockdoc_core::aggregate::{GroupBy, Key, StateCounts, Tally};
+use sockdoc_core::aggregate::{GroupBy, Key, Row, StateCounts, Tally};
 use sockdoc_core::doctor::ghosts::is_suspect;
 use sockdoc_core::doctor::Finding;
 use sockdoc_core::filter::Filter;
@@ -321,25 +321,33 @@ pub fn group_table(
         Some(o) if tab == Tab::Process => &PidOnly(o),
         _ => &NoOwners,
     };
-    let mut tally = Tally::new(&[by]);
-    // The service behind a local port: the process owning a listener on it.
+    // The service behind a local port: the process owning a listener on it (among every socket:
+    // a filter such as `state established` leaves the listeners out of the selection).
     let mut listeners: FxHashMap<u16, u32> = FxHashMap::default();
-    for &i in selected {
-        let s = &capture.sockets[i as usize];
-        tally.add(s, pids);
-        if tab == Tab::Port
-            && (s.state == State::Listen || (s.proto == Proto::Udp && s.state == State::Close))
-        {
-            listeners.entry(s.local_port).or_insert(s.inode);
+    if tab == Tab::Port {
+        for s in &capture.sockets {
+            if s.state == State::Listen || (s.proto == Proto::Udp && s.state == State::Close) {
+                listeners.entry(s.local_port).or_insert(s.inode);
+            }
         }
     }
-    if let Some(services) = services {
-        tally.resolve_services(services);
-    }
-    let Some(g) = tally.groupings(usize::MAX).into_iter().next() else {
-        return Some(Vec::new());
+    let rows = match tab {
+        Tab::Port => port_rows(capture, selected, &listeners),
+        _ => {
+            let mut tally = Tally::new(&[by]);
+            for &i in selected {
+                tally.add(&capture.sockets[i as usize], pids);
+            }
+            if let Some(services) = services {
+                tally.resolve_services(services);
+            }
+            let Some(g) = tally.groupings(usize::MAX).into_iter().next() else {
+                return Some(Vec::new());
+            };
+            g.rows
+        }
     };
-    let rows = g.rows.into_iter().map(|r| {
+    let rows = rows.into_iter().map(|r| {
         let (label, name) = match (r.key, services) {
             (Key::Unit(id), Some(services)) => service_names(services, id),
             _ => (
@@ -374,6 +382,36 @@ fn service_names(services: &Services, id: u64) -> (String, String) {
             None => (s.unit_or_path().to_string(), s.path.clone()),
         },
     }
+}
+
+/// The port table's rows: a socket on a port something listens on counts under that port, a
+/// connection out from an ephemeral port under the port it reaches (`→443`), so a client's
+/// thousands of source ports are one row. Largest first.
+fn port_rows(capture: &Capture, selected: &[u32], listeners: &FxHashMap<u16, u32>) -> Vec<Row> {
+    let mut rows: FxHashMap<Key, Row> = FxHashMap::default();
+    for &i in selected {
+        let s = &capture.sockets[i as usize];
+        // Without a listener on either side here (the server end in another namespace, or
+        // closed), the lower port is the service's.
+        let served = listeners.contains_key(&s.local_port)
+            || s.remote_port == 0
+            || (!listeners.contains_key(&s.remote_port) && s.local_port <= s.remote_port);
+        let key = if served {
+            Key::Port(s.local_port)
+        } else {
+            Key::PeerPort(s.remote_port)
+        };
+        let r = rows.entry(key).or_insert_with(|| Row {
+            key,
+            count: 0,
+            states: StateCounts::default(),
+        });
+        r.count += 1;
+        r.states.add(s.state);
+    }
+    let mut rows: Vec<Row> = rows.into_values().collect();
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
+    rows
 }
 
 /// The name column of a group row: the service on a port, the command line of a process.
@@ -443,6 +481,7 @@ impl Membership {
                 None,
             ),
             Key::Port(p) => (Some(format!("sport = :{p}")), None),
+            Key::PeerPort(p) => (Some(format!("dport = :{p}")), None),
             Key::Pid(0) => (None, Some(0)),
             Key::Pid(p) => (Some(format!("pid {p}")), Some(p)),
             Key::State(s) => (Some(format!("state {}", s.key())), None),
@@ -455,6 +494,10 @@ impl Membership {
             | Key::NoContainer
             | Key::Pod(_)
             | Key::NoPod => (None, None),
+            Key::NoPeer => (
+                Some("dport = :0 and ( dst 0.0.0.0/32 or dst [::]/128 )".to_string()),
+                None,
+            ),
         };
         let filter = words
             .as_deref()

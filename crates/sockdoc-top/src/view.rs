@@ -201,6 +201,21 @@ pub(crate) fn rate_text(r: Option<f64>) -> String {
     }
 }
 
+/// A series scaled between its own lowest and highest value, the lowest drawn as a thin line: a
+/// flat series is a flat line at the bottom (not a row of full blocks), a change is as tall as it
+/// is against the range seen.
+fn spark_scale(data: &[u64]) -> (Vec<u64>, u64) {
+    let (lo, hi) = (
+        data.iter().copied().min().unwrap_or(0),
+        data.iter().copied().max().unwrap_or(0),
+    );
+    let range = hi - lo;
+    // Room for the eighth of a block the lowest value keeps.
+    let floor = (range / 7).max(1);
+    let scaled = data.iter().map(|v| v - lo + floor).collect();
+    (scaled, (range + floor).max(8 * floor))
+}
+
 pub(crate) fn draw_sparks(f: &mut Frame, area: Rect, app: &App) {
     type Pick = fn(&Sample) -> u64;
     let series: [(&str, &str, Pick, Color); 5] = [
@@ -234,10 +249,10 @@ pub(crate) fn draw_sparks(f: &mut Frame, area: Rect, app: &App) {
         };
         f.render_widget(Line::styled(text, Style::default().fg(*color)), label);
         let data = h.series(usize::from(bars.width.saturating_sub(1)), pick_fn);
-        let max = if *long == "conntrack" {
-            100
+        let (data, max) = if *long == "conntrack" {
+            (data, 100)
         } else {
-            data.iter().copied().max().unwrap_or(0).max(1)
+            spark_scale(&data)
         };
         let spark = Sparkline::default()
             .data(&data)
@@ -443,4 +458,17 @@ pub(crate) fn draw_footer(f: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::raw(format!(" {what} ")));
     }
     f.render_widget(Line::from(spans), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spark_scale;
+
+    #[test]
+    fn a_flat_series_is_a_thin_line_and_a_change_fills_the_range() {
+        assert_eq!(spark_scale(&[1000, 1000, 1000]), (vec![1, 1, 1], 8));
+        let (d, max) = spark_scale(&[100, 170, 100]);
+        assert_eq!((d[0] * 8 / max, d[1]), (1, max));
+        assert_eq!(spark_scale(&[]), (vec![], 8));
+    }
 }

@@ -67,7 +67,10 @@ fn check_judges_the_namespace_values_and_plan_writes_safely() {
     assert_eq!(backlog["current"], serde_json::Value::Null);
     let host = host_value("net.core.netdev_max_backlog");
     let reason = backlog["reason"].as_str().unwrap_or_default();
-    assert!(reason.starts_with("host-wide") && reason.contains(&host), "{backlog}");
+    assert!(
+        reason.starts_with("host-wide") && reason.contains(&host),
+        "{backlog}"
+    );
 
     let dir = std::env::temp_dir().join(format!("sockdoc-plan-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");

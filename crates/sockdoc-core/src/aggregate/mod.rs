@@ -135,6 +135,12 @@ pub enum Key {
     /// A socket's cgroup id; 0 = none.
     Cgroup(u64),
     Prefix(Family, Addr, u8),
+    /// Connections out to a port (their local port is no listener's): top's port table keys them
+    /// by the port they reach, shown `→443`, instead of one row per ephemeral port.
+    PeerPort(u16),
+    /// Sockets without a peer (listeners, unconnected UDP) in a grouping by peer: one row of
+    /// their own rather than a peer `0.0.0.0` or `::`.
+    NoPeer,
 }
 
 impl Key {
@@ -149,7 +155,11 @@ impl Key {
     }
 
     fn of(by: GroupBy, s: &Socket, owners: &dyn Owners) -> Key {
+        let peerless = s.remote_port == 0 && s.remote == Addr::default();
         match by {
+            GroupBy::RemoteIp | GroupBy::RemotePort | GroupBy::PeerPrefix(..) if peerless => {
+                Key::NoPeer
+            }
             GroupBy::State => Key::State(s.state),
             GroupBy::RemoteIp => Key::Ip(s.family, s.remote),
             GroupBy::RemotePort => Key::Port(s.remote_port),
@@ -208,7 +218,8 @@ pub struct Row {
 impl Row {
     /// The key as users read it: `10.0.0.1`, `:21`... Process names come from the caller, unit,
     /// container and pod names and cgroup paths from the census's `services`. The rows of sockets
-    /// outside any container or pod read `no-container` and `no-pod` here (a stable key for JSON);
+    /// outside any container or pod read `no-container` and `no-pod` here, sockets without a peer
+    /// `no-peer` (a stable key for JSON);
     /// text output shows the catalog's words for them instead.
     pub fn key_text(
         &self,
@@ -219,6 +230,7 @@ impl Row {
             Key::State(s) => s.ss_name().to_string(),
             Key::Ip(f, a) => fmt_ip(a.to_ip(f)),
             Key::Port(p) => p.to_string(),
+            Key::PeerPort(p) => format!("→{p}"),
             Key::Pid(0) => "-".to_string(),
             Key::Pid(p) => match proc_name(p) {
                 Some(n) => format!("{n}/{p}"),
@@ -227,6 +239,7 @@ impl Row {
             Key::Prefix(f, a, bits) => format!("{}/{bits}", fmt_ip(a.to_ip(f))),
             Key::NoContainer => "no-container".to_string(),
             Key::NoPod => "no-pod".to_string(),
+            Key::NoPeer => "no-peer".to_string(),
             Key::Unit(id) => service::name_text(services, id, NamePart::Unit),
             Key::Container(id) => service::name_text(services, id, NamePart::Container),
             Key::Pod(id) => service::name_text(services, id, NamePart::Pod),

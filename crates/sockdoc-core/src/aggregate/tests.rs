@@ -36,6 +36,20 @@ fn counts_states_and_groups() {
 }
 
 #[test]
+fn listeners_are_no_peer_not_a_peer_0_0_0_0() {
+    let mut t = Tally::new(&[GroupBy::RemoteIp, GroupBy::RemotePort]);
+    t.add(&sock(State::Listen, [0, 0, 0, 0], 0), &NoOwners);
+    t.add(&sock(State::Listen, [0, 0, 0, 0], 0), &NoOwners);
+    t.add(&sock(State::Established, [10, 0, 0, 1], 4000), &NoOwners);
+    for g in t.groupings(10) {
+        let keys: Vec<String> = g.rows.iter().map(|r| r.key_text(&|_| None, None)).collect();
+        assert!(keys.contains(&"no-peer".to_string()), "{keys:?}");
+        assert!(!keys.iter().any(|k| k == "0.0.0.0" || k == "0"), "{keys:?}");
+        assert_eq!(g.rows.iter().map(|r| r.count).sum::<u64>(), 3);
+    }
+}
+
+#[test]
 fn merge_adds_up() {
     let mut a = Tally::new(&[GroupBy::State]);
     let mut b = Tally::new(&[GroupBy::State]);

@@ -137,6 +137,8 @@ pub enum Msg {
     CgroupRowsNote,
     /// The row of `--by container` counting sockets of cgroups outside any container.
     NoContainer,
+    /// The row of sockets without a peer in a grouping by peer.
+    NoPeer,
     /// The row of `--by pod` counting sockets of cgroups outside any pod.
     NoPod,
     Namespace,

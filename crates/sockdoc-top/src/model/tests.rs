@@ -339,3 +339,36 @@ fn a_census_without_idle_times_builds_only_the_table_shown_and_keeps_the_known_s
     // A census that names no services builds no service table (the screen says it is reading them).
     assert!(group_table(&c, &d.selected, Tab::Service, (24, 64)).is_none());
 }
+
+#[test]
+fn the_port_table_counts_a_clients_connections_under_the_port_they_reach() {
+    // A client with 50 connections out to :443 from 50 ephemeral ports, and a served :21.
+    let mut sockets = vec![
+        sock(State::Listen, "0.0.0.0", 21, "0.0.0.0", 0),
+        sock(State::Established, "10.0.0.1", 21, "10.0.1.5", 40000),
+    ];
+    for p in 0..50 {
+        sockets.push(sock(
+            State::Established,
+            "10.0.0.1",
+            41000 + p,
+            "10.9.9.9",
+            443,
+        ));
+    }
+    let c = census(sockets);
+    let d = digest_all(&c, "state established");
+    let rows = d.groups[2].as_ref().expect("built");
+    let labels: Vec<(&str, u64)> = rows.iter().map(|r| (r.label.as_str(), r.count)).collect();
+    assert_eq!(labels, vec![("→443", 50), ("21", 1)]);
+    // The row's sockets are the 50, and only them.
+    let snap = snap_of(Arc::new(c), "state established", 1);
+    let out = snap
+        .group_rows(Tab::Port)
+        .expect("built")
+        .iter()
+        .find(|r| r.label == "→443")
+        .expect("→443")
+        .clone();
+    assert_eq!(group_sockets(&snap, &out.key).len(), 50);
+}

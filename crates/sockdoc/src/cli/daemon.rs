@@ -153,7 +153,7 @@ pub struct EventsArgs {
     /// ends only). Each scan costs about as much as `sockdoc stats`.
     #[arg(long, default_value = "1s", value_name = "DURATION")]
     pub scan: String,
-    /// Also show the owning process the scans saw (each scan then walks /proc, like `stats -p`).
+    /// Also show the owning process the scans saw (each scan then walks /proc, like `list -p`).
     #[arg(short = 'p', long)]
     pub processes: bool,
     /// Ends held while the output is slower than the kernel (a blocked pipe); past that they are

@@ -321,22 +321,25 @@ fn write_rows(out: &mut dyn Write, lang: Lang, f: &Finding, max: usize) -> std::
     let Some(first) = groups.first() else {
         return Ok(());
     };
-    // Columns with nothing to say in any row shown (no unit, container or pod) are left out.
+    // Columns with nothing to say in any row shown (no unit, container or pod; a port that is 0
+    // in every row, the other side's) are left out.
     let shown = &groups[..groups.len().min(max)];
+    let says = |(k, v): &(&str, Value)| match v {
+        Value::None => false,
+        Value::Int(0) => !k.ends_with("_port"),
+        _ => true,
+    };
     let keep: Vec<bool> = (0..first.0.len())
-        .map(|i| {
-            shown
-                .iter()
-                .any(|r| r.0.get(i).is_some_and(|(_, v)| *v != Value::None))
-        })
+        .map(|i| shown.iter().any(|r| r.0.get(i).is_some_and(says)))
         .collect();
     let kept = |i: &usize| keep.get(*i).copied().unwrap_or(true);
+    // `max_idle_ms` is shown as a duration (`32s`): headed `max_idle`. JSON keeps the key.
     let keys: Vec<&str> = first
         .0
         .iter()
         .enumerate()
         .filter(|(i, _)| kept(i))
-        .map(|(_, (k, _))| *k)
+        .map(|(_, (k, _))| k.strip_suffix("_ms").unwrap_or(k))
         .collect();
     let rows: Vec<Vec<String>> = shown
         .iter()

@@ -209,6 +209,7 @@ fn write_grouping(
         .map(|r| match r.key {
             Key::NoContainer => text(lang, Msg::NoContainer, &[]),
             Key::NoPod => text(lang, Msg::NoPod, &[]),
+            Key::NoPeer => text(lang, Msg::NoPeer, &[]),
             _ => r.key_text(proc_name, services),
         })
         .collect();

@@ -24,6 +24,7 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::More => "({} more)",
         Msg::CgroupRowsNote => "  (-: sockets without a cgroup: TIME-WAIT, SYN-RECV; cgroup #ID: removed since, or outside this cgroup namespace)",
         Msg::NoContainer => "(no container)",
+        Msg::NoPeer => "(no peer: listening, unconnected)",
         Msg::NoPod => "(no pod)",
         Msg::Namespace => "== namespace {} ==",
         Msg::Note => "note: {}",

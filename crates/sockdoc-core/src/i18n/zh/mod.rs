@@ -23,6 +23,7 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::More => "(其余 {} 组)",
         Msg::CgroupRowsNote => "  (-: 没有 cgroup 的套接字: TIME-WAIT、SYN-RECV; cgroup #ID: 已被删除, 或不在本 cgroup 命名空间内)",
         Msg::NoContainer => "(不在容器内)",
+        Msg::NoPeer => "(无对端: 监听或未连接)",
         Msg::NoPod => "(不在 Pod 内)",
         Msg::Namespace => "== 网络命名空间 {} ==",
         Msg::Note => "提示: {}",
