@@ -213,7 +213,9 @@ impl Report for SocketsReport {
     fn text(&self, out: &mut dyn Write, lang: Lang) -> std::io::Result<()> {
         for n in &self.namespaces {
             let s = &n.sample;
-            if self.label_ns || !s.ns.current {
+            // `-H` is rows only, as `ss -H` is: no banner for the one namespace looked at
+            // (`--all-netns` keeps them: they tell the namespaces apart).
+            if self.label_ns || (!s.ns.current && self.header) {
                 writeln!(out, "{}", text(lang, Msg::Namespace, &[&s.ns.label()]))?;
             }
             let who = self.who(s);
