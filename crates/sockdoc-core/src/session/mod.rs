@@ -284,10 +284,23 @@ impl Session {
             None => OwnerRead::Host,
         };
         // An act's census: the walk may end once the sockets kept (known when the dumps end) each
-        // have a holder. Not when a filter on processes needs every holder to decide.
-        let enough = (self.owner_each && given.is_none() && !late).then(Enough::new);
+        // have a holder. Not when a filter on processes needs every holder to decide; a filter on
+        // services alone is decided then, from the cgroup tree (no /proc).
+        let by_services = late && !filter.needs_processes();
+        let enough =
+            (self.owner_each && given.is_none() && (!late || by_services)).then(Enough::new);
         let tell = |c: &Census<Vec<Socket>>, e: &Enough| {
-            e.want(c.dumps.iter().flat_map(|d| d.acc.iter().map(|s| s.inode)));
+            let kept = c.dumps.iter().flat_map(|d| d.acc.iter());
+            if by_services {
+                let services = self.services(kept.clone().map(|s| s.cgroup_id));
+                let judge = WithServices {
+                    owners: &NoOwners,
+                    services: Some(&services),
+                };
+                e.want(kept.filter(|s| filter.matches(s, &judge)).map(|s| s.inode));
+            } else {
+                e.want(kept.map(|s| s.inode));
+            }
         };
         let early = enough
             .as_ref()
