@@ -4,22 +4,30 @@ use clap::Args;
 
 pub const TOP_HELP: &str = "\
 Keys:
-  1-6, Tab    tables: remote IP, peer prefix, local port, process, ghost suspects, findings
-  Up/Down     select a row        Enter  its sockets (timers, idle, queues, owner)   Esc  back
+  1-7, Tab    tables: remote IP, peer prefix, port, process, ghost suspects,
+              findings, services
+  Up/Down     select a row
+  Enter, Esc  a row's sockets (idle, owner; timers, queues and fd as the
+              terminal is wider), and back
   s > <  r    sort by the next / previous column, reverse
   /           filter (the `sockdoc list` language; empty = all)
   space       mark sockets (drill-down, ghosts)
-  k           kill: the marked sockets, the highlighted one, or a whole row (listeners: --listen)
+  k           kill: the marked sockets, the highlighted one, or a whole row
+              (listeners: --listen)
   a           keepalive on the selected service (a local port or process row)
   p           probe ghost suspects (alive or dead)
   z           pause     + -  refresh interval     ?  help     q  quit
-Every action shows the exact sockets and asks first, needs root, never touches the caller's own SSH
-connection ($SSH_CONNECTION), and appends each socket to the audit log. Needs a terminal (exit 64
-otherwise); 80x24 is enough. The census runs on its own thread: the screen never waits for the kernel.
+Every action shows the exact sockets and asks first, needs root, never touches
+the caller's own SSH connection ($SSH_CONNECTION), and appends each socket to
+the audit log. Needs a terminal (exit 64 otherwise); 80x24 is enough. The
+census runs on its own thread: the screen never waits for the kernel.
 Examples:
-  sudo sockdoc top                                 # this namespace, every 2 s
-  sudo sockdoc top -d 1 sport = :21                # the FTP service, every second
-  sudo sockdoc --netns web top --idle 10m          # ghosts after 10 minutes of silence
+  # this namespace, every 2 s
+  sudo sockdoc top
+  # the FTP service, every second
+  sudo sockdoc top -d 1 sport = :21
+  # ghosts after 10 minutes of silence
+  sudo sockdoc --netns web top --idle 10m
   sudo sockdoc top --lang zh";
 
 #[derive(Debug, Args, Clone)]
@@ -71,24 +79,30 @@ pub struct TopArgs {
 }
 
 pub const EVENTS_HELP: &str = "\
-Ends come from the kernel's sock_diag destroy broadcasts (root). They carry no start time and always
-say CLOSE, so the namespace is also scanned every --scan: an end then shows the state the connection
-was last seen in and its lifetime, `lived 3s-4s` when a scan saw it start (known to within one scan),
-`lived >2m` when it was open before events started, `lived <800ms` when it began and ended between
-scans. TIME-WAIT sockets expire without a broadcast: their connection's end is reported when it entered
-TIME-WAIT or when its owner closed it.
-Losses are reported, never silent: a `lost` line (JSON: {\"lost\": N, \"why\": ...}) at least once
-a second while losing, and a total on stderr at exit. \"output too slow\": more than --buffer ends
-waited for a blocked output and were dropped (counted exactly). \"kernel buffer overflow\": the
-kernel dropped broadcasts (ENOBUFS; the receive buffer is --kernel-buffer, 32 MiB): each overflow is
-at least one end, and ends of connections a scan saw are then counted exactly once two scans miss
-them; ends of connections no scan saw cannot be counted.
---netns is pinned: when the name is deleted and recreated, events stops with exit 69, or follows
-the new namespace with --follow-netns (ends in between are lost).
+Ends come from the kernel's sock_diag destroy broadcasts (root). They carry no
+start time and always say CLOSE, so the namespace is also scanned every
+--scan: an end then shows the state the connection was last seen in and its
+lifetime, `lived 3s-4s` when a scan saw it start (known to within one scan),
+`lived >2m` when it was open before events started, `lived <800ms` when it
+began and ended between scans. TIME-WAIT sockets expire without a broadcast:
+their connection's end is reported when it entered TIME-WAIT or when its owner
+closed it. Losses are reported, never silent: a `lost` line (JSON: {\"lost\":
+N, \"why\": ...}) at least once a second while losing, and a total on stderr
+at exit. \"output too slow\": more than --buffer ends waited for a blocked
+output and were dropped (counted exactly). \"kernel buffer overflow\": the
+kernel dropped broadcasts (ENOBUFS; the receive buffer is --kernel-buffer, 32
+MiB): each overflow is at least one end, and ends of connections a scan saw
+are then counted exactly once two scans miss them; ends of connections no scan
+saw cannot be counted. --netns is pinned: when the name is deleted and
+recreated, events stops with exit 69, or follows the new namespace with
+--follow-netns (ends in between are lost).
 Examples:
-  sockdoc events                               # every TCP/UDP end in this namespace
-  sockdoc events -p sport = :21                # FTP control connections, with the owner
-  sockdoc events --json state close-wait       # connections that ended from CLOSE-WAIT
+  # every TCP/UDP end in this namespace
+  sockdoc events
+  # FTP control connections, with the owner
+  sockdoc events -p sport = :21
+  # connections that ended from CLOSE-WAIT
+  sockdoc events --json state close-wait
   sockdoc events --count 100 --for 1m dst 10.0.0.0/8";
 
 #[derive(Debug, Args, Clone)]
@@ -114,31 +128,44 @@ pub struct ServeArgs {
 }
 
 pub const SERVE_HELP: &str = "\
-What each scrape reads, and what comes from slower runs cached in between (a run starts when a
-scrape finds its cache older than its cadence; nothing runs between scrapes):
-  every scrape    sockets by protocol, family and state (ESTABLISHED from the kernel's own count,
-                  the sockets themselves stay in the kernel), accept queues, SYN-RECV, CLOSE-WAIT
-                  per process, TIME-WAIT, kernel counters, conntrack; sockets per systemd unit and
-                  per container by state (sockdoc_unit_sockets, sockdoc_container_sockets; top K,
-                  ESTABLISHED from the last doctor run), from the cgroup id the kernel sends with
-                  each socket: no /proc walk, and they work without root. Sockets the kernel keeps
-                  no cgroup for (TIME-WAIT, SYN-RECV) count under unit=\"no_cgroup\"
-  --doctor-every  the doctor's census with tcp_info: sockdoc_finding, sockdoc_ghost_suspects,
-                  keepalive coverage, ESTABLISHED per port, sockets per process, ephemeral ports
-                  (sockdoc_doctor_age_seconds); counter-based findings compare with the last run
-  --owners-every  the /proc walk for process names, and the fd-limit check; sockets opened since
-                  count under process \"-\" (sockdoc_owners_age_seconds)
-At 300k sockets a scrape costs ~0.07 s of CPU, a doctor run ~0.4 s more, a /proc walk ~0.9 s more
-(node_exporter's tcpstat: ~0.7 s per scrape): at a 30 s scrape interval ~0.25 s per scrape.
-HTTP: GET or HEAD /metrics and /healthz (other methods: 405); request head <= 8 KiB within 5 s,
-30 s per connection, 512 connections (the oldest still sending its request makes room); one scrape
+What each scrape reads, and what comes from slower runs cached in between (a
+run starts when a scrape finds its cache older than its cadence; nothing runs
+between scrapes):
+  every scrape    sockets by protocol, family and state (ESTABLISHED from the
+                  kernel's own count, the sockets themselves stay in the
+                  kernel), accept queues, SYN-RECV, CLOSE-WAIT per process,
+                  TIME-WAIT, kernel counters, conntrack; sockets per systemd
+                  unit and per container by state (sockdoc_unit_sockets,
+                  sockdoc_container_sockets; top K, ESTABLISHED from the last
+                  doctor run), from the cgroup id the kernel sends with each
+                  socket: no /proc walk, and they work without root. Sockets
+                  the kernel keeps no cgroup for (TIME-WAIT, SYN-RECV) count
+                  under unit=\"no_cgroup\"
+  --doctor-every  the doctor's census with tcp_info: sockdoc_finding,
+                  sockdoc_ghost_suspects, keepalive coverage, ESTABLISHED per
+                  port, sockets per process, ephemeral ports
+                  (sockdoc_doctor_age_seconds); counter-based findings compare
+                  with the last run
+  --owners-every  the /proc walk for process names, and the fd-limit check;
+                  sockets opened since count under process \"-\"
+                  (sockdoc_owners_age_seconds)
+At 300k sockets a scrape costs ~0.07 s of CPU, a doctor run ~0.4 s more, a
+/proc walk ~0.9 s more (node_exporter's tcpstat: ~0.7 s per scrape): at a 30 s
+scrape interval ~0.25 s per scrape. HTTP: GET or HEAD /metrics and /healthz
+(other methods: 405); request head <= 8 KiB within 5 s, 30 s per connection,
+512 connections (the oldest still sending its request makes room); one scrape
 at a time, requests that waited share its result (sockdoc_scrapes_total).
 Examples:
-  sockdoc serve                                  # http://127.0.0.1:9717/metrics
-  sockdoc serve --listen 10.0.0.5:9717           # no TLS, no authentication: firewall it
-  sockdoc --netns-pid 4242 serve --listen 127.0.0.1:9718   # a container's namespace
-  sockdoc serve --doctor-every 5m --owners-every 10m       # cheaper still on very busy hosts
-  sockdoc serve --idle 30m                       # ghost suspects after 30 minutes of silence
+  # http://127.0.0.1:9717/metrics
+  sockdoc serve
+  # no TLS, no authentication: firewall it
+  sockdoc serve --listen 10.0.0.5:9717
+  # a container's namespace
+  sockdoc --netns-pid 4242 serve --listen 127.0.0.1:9718
+  # cheaper still on very busy hosts
+  sockdoc serve --doctor-every 5m --owners-every 10m
+  # ghost suspects after 30 minutes of silence
+  sockdoc serve --idle 30m
   curl -s 127.0.0.1:9717/metrics | grep sockdoc_sockets";
 
 #[derive(Debug, Args, Clone)]

@@ -17,14 +17,16 @@ Exit codes:
   2   critical findings (doctor)
   64  usage error: a bad flag, filter word or column
   66  no such network namespace or process
-  69  a kernel feature is missing (sock_diag, IPv6, udp_diag), or a daemon's namespace was
-      replaced under it (serve, reap, events; see --follow-netns)
+  69  a kernel feature is missing (sock_diag, IPv6, udp_diag), or a daemon's
+      namespace was replaced under it (serve, reap, events; see
+      --follow-netns)
   74  I/O error
   77  permission denied (run with sudo)
 
 Filters (stats, list) follow ss, plus sockdoc words:
   state established '( sport = :21 )'    dst 10.0.0.0/8    proc nginx    pid 42
-  idle>5m    '!keepalive'    retrans>0    recvq>0    (one word, or quoted: 'idle > 5m';
+  idle>5m    '!keepalive'    retrans>0    recvq>0    (one word, or quoted:
+             'idle > 5m';
   full list: sockdoc list --help)";
 
 /// Find out why a Linux server is drowning in connections, and fix it.
@@ -170,4 +172,37 @@ pub struct Select {
     /// IPv6 only.
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every line of every command's text after the options, longer than 80 columns (clap wraps
+    /// those again at the terminal's width, which breaks the examples' columns).
+    fn long_lines(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        let texts = [cmd.get_after_help(), cmd.get_after_long_help()];
+        for text in texts.into_iter().flatten() {
+            for line in text.to_string().lines() {
+                if line.chars().count() > 80 {
+                    out.push(format!("{path}: {line}"));
+                }
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            long_lines(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn help_texts_fit_80_columns() {
+        let mut out = Vec::new();
+        long_lines(&super::Cli::command(), "sockdoc", &mut out);
+        assert!(
+            out.is_empty(),
+            "{} lines over 80 columns:\n{}",
+            out.len(),
+            out.join("\n")
+        );
+    }
 }

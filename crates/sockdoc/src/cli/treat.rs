@@ -3,52 +3,66 @@
 use clap::{Args, ValueEnum};
 
 pub const KILL_HELP: &str = "\
-Safety: a filter is required, and a blank one ('', ' ', an unset $FILTER) is refused as a usage
-error; the selection is shown first; --dry-run stops there; --yes is needed
-when standard input is not a terminal, and for more than --confirm-above sockets (default 100; on a
-terminal, typing the count back also does); --max caps a run; the caller's own SSH connection
-($SSH_CONNECTION) is never touched; every socket is recorded in the audit log before it is acted on
-(intent records synced to disk before each batch of 512, outcome records after it), and a record that
-cannot be written stops the run before the next socket (exit 74, with the report of what was done).
-Afterwards the kernel is read again: a socket counts as killed only when it is gone (or, after
-shutdown, changed state). The process column names one holder of each socket (the /proc walk stops
-once every socket selected has one; `sockdoc list -p FILTER` names them all).
-Methods (--method auto tries them in this order and reports, per socket, why each rung failed):
-  destroy   SOCK_DESTROY (CONFIG_INET_DIAG_DESTROY, CAP_NET_ADMIN); any state, owner or not.
-  shutdown  shutdown(SHUT_RDWR) through the owner's fd (pidfd_getfd); needs an owning process.
-  rst       the killcx method (CAP_NET_RAW): a segment forged from the peer makes the socket send
-            a challenge ACK, which tells its sequence numbers; then the RST the peer would send
-            is forged. ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1/2, LAST-ACK, CLOSING, SYN-RECV, and
-            TIME-WAIT unless net.ipv4.tcp_rfc1337 = 1; not UDP, listeners or SYN-SENT. A socket
-            answers at most once per net.ipv4.tcp_invalid_ratelimit (500 ms): silent ones are
-            asked 3 times. The owner reads ECONNRESET (EPIPE in CLOSE-WAIT). --tell-peer also
-            resets the peer's end.
-Exit: 0 all killed, 1 some not killed, 64 refused or bad usage, 74 the audit log could not be
-written, 77 permission.
+Safety: a filter is required, and a blank one ('', ' ', an unset $FILTER) is
+refused as a usage error; the selection is shown first; --dry-run stops there;
+--yes is needed when standard input is not a terminal, and for more than
+--confirm-above sockets (default 100; on a terminal, typing the count back
+also does); --max caps a run; the caller's own SSH connection
+($SSH_CONNECTION) is never touched; every socket is recorded in the audit log
+before it is acted on (intent records synced to disk before each batch of 512,
+outcome records after it), and a record that cannot be written stops the run
+before the next socket (exit 74, with the report of what was done). Afterwards
+the kernel is read again: a socket counts as killed only when it is gone (or,
+after shutdown, changed state). The process column names one holder of each
+socket (the /proc walk stops once every socket selected has one; `sockdoc list
+-p FILTER` names them all). Methods (--method auto tries them in this order
+and reports, per socket, why each rung failed):
+  destroy   SOCK_DESTROY (CONFIG_INET_DIAG_DESTROY, CAP_NET_ADMIN); any state,
+            owner or not.
+  shutdown  shutdown(SHUT_RDWR) through the owner's fd (pidfd_getfd); needs an
+            owning process.
+  rst       the killcx method (CAP_NET_RAW): a segment forged from the peer
+            makes the socket send a challenge ACK, which tells its sequence
+            numbers; then the RST the peer would send is forged. ESTABLISHED,
+            CLOSE-WAIT, FIN-WAIT-1/2, LAST-ACK, CLOSING, SYN-RECV, and
+            TIME-WAIT unless net.ipv4.tcp_rfc1337 = 1; not UDP, listeners or
+            SYN-SENT. A socket answers at most once per
+            net.ipv4.tcp_invalid_ratelimit (500 ms): silent ones are asked 3
+            times. The owner reads ECONNRESET (EPIPE in CLOSE-WAIT).
+            --tell-peer also resets the peer's end.
+Exit: 0 all killed, 1 some not killed, 64 refused or bad usage, 74 the audit
+log could not be written, 77 permission.
 Examples:
   sockdoc kill --dry-run state close-wait pid 4242
-  sockdoc kill --yes dst 192.168.70.16 sport = :21      # the incident's ghost, by peer
-  sockdoc kill --yes --method rst --tell-peer dst 10.1.2.3 # no SOCK_DESTROY: forge the RSTs
-  sockdoc kill --dry-run unit api state close-wait      # by systemd unit (also container, pod,
-                                                        # cgroup PATH): read from the cgroup tree";
+  # the incident's ghost, by peer
+  sockdoc kill --yes dst 192.168.70.16 sport = :21
+  # no SOCK_DESTROY: forge the RSTs
+  sockdoc kill --yes --method rst --tell-peer dst 10.1.2.3
+  # by systemd unit (also container, pod, cgroup PATH), from the cgroup tree
+  sockdoc kill --dry-run unit api state close-wait";
 
 pub const KEEPALIVE_HELP: &str = "\
-Through pidfd_getfd (root), sets SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (and
-TCP_USER_TIMEOUT with --user-timeout) on each ESTABLISHED socket and listener the filter selects;
-the process keeps running and its future connections inherit it from the listener. A dead peer is
-then dropped after idle + intvl x cnt seconds. Options not asked for (TCP_USER_TIMEOUT without
---user-timeout) are left as they are. Values are checked against the kernel's limits first (idle and
-intvl 1-32767 s, cnt 1-127); a socket whose write fails part-way gets its previous values back.
-Same safety rules as kill, and the same audit log: intent records synced before each batch of 512
-sockets is changed, outcome records with the values before and after synced before the next batch;
-a run that cannot write it stops before the next batch (exit 74). --restore --from-audit FILE puts the recorded previous values back.
-Exit: 0 all set, 1 some not, 64 refused or bad usage, 66 no audit log to restore from, 74 audit log
-not writable, 77 permission.
+Through pidfd_getfd (root), sets SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL,
+TCP_KEEPCNT (and TCP_USER_TIMEOUT with --user-timeout) on each ESTABLISHED
+socket and listener the filter selects; the process keeps running and its
+future connections inherit it from the listener. A dead peer is then dropped
+after idle + intvl x cnt seconds. Options not asked for (TCP_USER_TIMEOUT
+without --user-timeout) are left as they are. Values are checked against the
+kernel's limits first (idle and intvl 1-32767 s, cnt 1-127); a socket whose
+write fails part-way gets its previous values back. Same safety rules as kill,
+and the same audit log: intent records synced before each batch of 512 sockets
+is changed, outcome records with the values before and after synced before the
+next batch; a run that cannot write it stops before the next batch (exit 74).
+--restore --from-audit FILE puts the recorded previous values back. Exit: 0
+all set, 1 some not, 64 refused or bad usage, 66 no audit log to restore from,
+74 audit log not writable, 77 permission.
 Examples:
   sockdoc keepalive --dry-run sport = :21
   sockdoc keepalive --yes --idle 300 --intvl 30 --cnt 5 sport = :21
-  sockdoc keepalive --dry-run container web-1 state established   # by container (or unit, pod)
-  sockdoc keepalive --restore --from-audit /var/log/sockdoc/audit.jsonl --dry-run sport = :21
+  # by container (or unit, pod)
+  sockdoc keepalive --dry-run container web-1 state established
+  sockdoc keepalive --restore --from-audit /var/log/sockdoc/audit.jsonl \\
+      --dry-run sport = :21
   sockdoc keepalive --restore --from-audit /var/log/sockdoc/audit.jsonl --yes";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -210,21 +224,25 @@ pub struct RunWithKeepaliveArgs {
 }
 
 pub const REAP_HELP: &str = "\
-Every `interval` one census; each socket belongs to the first rule whose selector matches. A rule
-closes ESTABLISHED connections idle (nothing sent, received or acknowledged) past idle_timeout; keeps
-at most max_connections (ESTABLISHED + CLOSE-WAIT), closing the idlest first (only those idle at
-least evict_idle_min, like redsocks' connpres_idle_timeout); closes CLOSE-WAIT sockets older than
-close_wait_max_age (age learned by socket cookie across scans); and turns keepalive on for
-connections and listeners without it. Never closed: listeners, the never_kill list, the caller's own
-SSH connection ($SSH_CONNECTION). At most max_kills_per_interval kills per scan, idlest first; dry_run
-logs \"would kill\" and touches nothing. One JSON line per action (docs/json-schema.md). SIGHUP
-reloads the file (a bad one is rejected and the old one kept); SIGINT/SIGTERM stop.
-A selector's fields are values: peer is one address or prefix per entry (a list for several), state
-one state name per entry, unit a systemd unit or slice (\"nginx\" is nginx.service) and container a
-container's name or id (12+ hex digits), each one per entry; unit and container are read from the
-sockets' cgroups (no /proc walk); filter is parsed alone and stays inside its rule. Every rule must select
-something: no selector, or an empty filter, is an error. The file is read only if it is a regular
-file of at most 1 MiB.
+Every `interval` one census; each socket belongs to the first rule whose
+selector matches. A rule closes ESTABLISHED connections idle (nothing sent,
+received or acknowledged) past idle_timeout; keeps at most max_connections
+(ESTABLISHED + CLOSE-WAIT), closing the idlest first (only those idle at least
+evict_idle_min, like redsocks' connpres_idle_timeout); closes CLOSE-WAIT
+sockets older than close_wait_max_age (age learned by socket cookie across
+scans); and turns keepalive on for connections and listeners without it. Never
+closed: listeners, the never_kill list, the caller's own SSH connection
+($SSH_CONNECTION). At most max_kills_per_interval kills per scan, idlest
+first; dry_run logs \"would kill\" and touches nothing. One JSON line per
+action (docs/json-schema.md). SIGHUP reloads the file (a bad one is rejected
+and the old one kept); SIGINT/SIGTERM stop. A selector's fields are values:
+peer is one address or prefix per entry (a list for several), state one state
+name per entry, unit a systemd unit or slice (\"nginx\" is nginx.service) and
+container a container's name or id (12+ hex digits), each one per entry; unit
+and container are read from the sockets' cgroups (no /proc walk); filter is
+parsed alone and stays inside its rule. Every rule must select something: no
+selector, or an empty filter, is an error. The file is read only if it is a
+regular file of at most 1 MiB.
 
 Example reap.toml (deploy/reap.toml.example has every key):
   interval = \"10s\"
@@ -233,9 +251,11 @@ Example reap.toml (deploy/reap.toml.example has every key):
   metrics = \"127.0.0.1:9718\"
 
   [[rule]]
-  name = \"ftp-proxy\"                # the incident's proxy, which never sets keepalive
-  local_port = 21                    # selector: local_port, process, unit, container, peer,
-                                     # state, filter (ANDed)
+  # the incident's proxy, which never sets keepalive
+  name = \"ftp-proxy\"
+  # selectors, all of which must match: local_port, process, unit,
+  # container, peer, state, filter
+  local_port = 21
   process = \"ftp-proxy\"
   idle_timeout = \"2h\"
   max_connections = 5000
@@ -248,14 +268,18 @@ Example reap.toml (deploy/reap.toml.example has every key):
 
   [[rule]]
   name = \"api\"
-  unit = \"api.service\"              # every socket of the unit, and of the cgroups below it
+  # every socket of the unit, and of the cgroups below it
+  unit = \"api.service\"
   close_wait_max_age = \"5m\"
 
 Examples:
-  sockdoc reap --config /etc/sockdoc/reap.toml --check     # validate, print the rules
-  sockdoc reap --config reap.toml --dry-run                # what it would do, in the log
+  # validate, print the rules
+  sockdoc reap --config /etc/sockdoc/reap.toml --check
+  # what it would do, in the log
+  sockdoc reap --config reap.toml --dry-run
   sudo sockdoc reap --config reap.toml --log /var/log/sockdoc/reap.jsonl
-  kill -HUP $(pidof sockdoc)                               # reload after editing";
+  # reload after editing
+  kill -HUP $(pidof sockdoc)";
 
 #[derive(Debug, Args, Clone)]
 pub struct ReapArgs {

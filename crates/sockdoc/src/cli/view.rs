@@ -5,68 +5,99 @@ use clap::{Args, Subcommand};
 use super::Select;
 
 pub const SYSCTL_HELP: &str = "\
-Profiles (--profile NAME, on top of the audit's own fixes; an \"at least\" never lowers a value):
-  fast-dead-peers  keepalive 120 s + 4 x 15 s, tcp_retries2 8: dead peers found in ~3 minutes
-  busy-server      somaxconn and tcp_max_syn_backlog 8192, syncookies 1, netdev_max_backlog 16384
-  busy-client      ip_local_port_range 10000 65535, tcp_tw_reuse 1, tcp_max_tw_buckets 262144
+Profiles (--profile NAME, on top of the audit's own fixes; an \"at least\"
+never lowers a value):
+  fast-dead-peers  keepalive 120 s + 4 x 15 s, tcp_retries2 8: dead peers
+                   found in ~3 minutes
+  busy-server      somaxconn and tcp_max_syn_backlog 8192, syncookies 1,
+                   netdev_max_backlog 16384
+  busy-client      ip_local_port_range 10000 65535, tcp_tw_reuse 1,
+                   tcp_max_tw_buckets 262144
 Examples:
-  sockdoc sysctl check                               # what is wrong, and why
-  sockdoc sysctl check --profile busy-client         # what the profile would change here
-  sockdoc sysctl plan --out /tmp/90-sockdoc.conf     # the snippet, to review
-  sockdoc sysctl apply --profile fast-dead-peers     # set, verify, persist (backup kept)
-  sockdoc sysctl rollback                            # runtime values and file as before";
+  # what is wrong, and why
+  sockdoc sysctl check
+  # what the profile would change here
+  sockdoc sysctl check --profile busy-client
+  # the snippet, to review
+  sockdoc sysctl plan --out /tmp/90-sockdoc.conf
+  # set, verify, persist (backup kept)
+  sockdoc sysctl apply --profile fast-dead-peers
+  # runtime values and file as before
+  sockdoc sysctl rollback";
 
 pub const STATS_HELP: &str = "\
 Examples:
-  sockdoc stats                                   # netstat -n | awk '/^tcp/ {++S[$NF]} ...'
-  sockdoc stats --by remote-ip --top 20           # netstat -nat | awk '{print $5}' | ... | sort -rn
-  sockdoc stats state established --by remote-ip # the same, ESTABLISHED only
-  sockdoc stats --by process,local-port           # who holds the sockets, on which ports
-  sockdoc stats --by unit state close-wait        # which systemd unit leaks CLOSE-WAIT
-  sockdoc stats --by cgroup                       # the same per cgroup path
-  sockdoc stats --all-netns                       # every namespace, containers included
-  sockdoc --all-netns stats --by container        # which container holds the sockets
-  sockdoc stats --by pod state time-wait          # per Kubernetes pod (namespace/name)
---by unit, container, pod and cgroup read the cgroup id the kernel sends with every socket
-(Linux 5.7+) and one walk of the cgroup2 tree: no /proc/PID/fd walk, so they are as fast as plain
-stats and work without root (the tree is world-readable), where --by process sees only your own
-processes. A unit is systemd's (as `ps -o unit` names it); a cgroup without one is shown by its
-path. A container is named as its runtime names it (the short id when it cannot say), a pod as
-namespace/name; sockets of cgroups outside any container (pod) share one row. `-`
-counts sockets without a cgroup (TIME-WAIT, SYN-RECV); `cgroup #ID` a cgroup no longer in the
-tree (removed while its sockets stayed) or outside this cgroup namespace.";
+  # netstat -n | awk '/^tcp/ {++S[$NF]} ...'
+  sockdoc stats
+  # netstat -nat | awk '{print $5}' | ... | sort -rn
+  sockdoc stats --by remote-ip --top 20
+  # the same, ESTABLISHED only
+  sockdoc stats state established --by remote-ip
+  # who holds the sockets, on which ports
+  sockdoc stats --by process,local-port
+  # which systemd unit leaks CLOSE-WAIT
+  sockdoc stats --by unit state close-wait
+  # the same per cgroup path
+  sockdoc stats --by cgroup
+  # every namespace, containers included
+  sockdoc stats --all-netns
+  # which container holds the sockets
+  sockdoc --all-netns stats --by container
+  # per Kubernetes pod (namespace/name)
+  sockdoc stats --by pod state time-wait
+--by unit, container, pod and cgroup read the cgroup id the kernel sends with
+every socket (Linux 5.7+) and one walk of the cgroup2 tree: no /proc/PID/fd
+walk, so they are as fast as plain stats and work without root (the tree is
+world-readable), where --by process sees only your own processes. A unit is
+systemd's (as `ps -o unit` names it); a cgroup without one is shown by its
+path. A container is named as its runtime names it (the short id when it
+cannot say), a pod as namespace/name; sockets of cgroups outside any container
+(pod) share one row. `-` counts sockets without a cgroup (TIME-WAIT,
+SYN-RECV); `cgroup #ID` a cgroup no longer in the tree (removed while its
+sockets stayed) or outside this cgroup namespace.";
 
 pub const DOCTOR_HELP: &str = "\
-Findings (stable ids, also in --json): ghost-suspects, keepalive-coverage, close-wait-leak,
-unreachable-peers, time-wait-pressure, ephemeral-port-exhaustion, listen-overflow, syn-flood,
-syn-sent-fanout, closing-piles, udp-trouble, fd-limit, conntrack-full, sysctl-obsolete, sysctl-risky.
+Findings (stable ids, also in --json): ghost-suspects, keepalive-coverage,
+close-wait-leak, unreachable-peers, time-wait-pressure,
+ephemeral-port-exhaustion, listen-overflow, syn-flood, syn-sent-fanout,
+closing-piles, udp-trouble, fd-limit, conntrack-full, sysctl-obsolete,
+sysctl-risky.
 
-Findings name the process's systemd unit, container or pod beside it (`most in api.service
-(python3/4242)`; `unit`, `container`, `pod` in each JSON group), from the cgroup id the kernel sends
-with every socket: one walk of the cgroup2 tree, which is world-readable, so this part works without
-root too.
+Findings name the process's systemd unit, container or pod beside it (`most in
+api.service (python3/4242)`; `unit`, `container`, `pod` in each JSON group),
+from the cgroup id the kernel sends with every socket: one walk of the cgroup2
+tree, which is world-readable, so this part works without root too.
 
-Exit code: 0 healthy (info findings only), 1 the worst finding is a warning, 2 a critical one.
+Exit code: 0 healthy (info findings only), 1 the worst finding is a warning, 2
+a critical one.
 Examples:
-  sockdoc                          # the same as sockdoc doctor
+  # the same as sockdoc doctor
+  sockdoc
   sockdoc doctor --json | jq '.namespaces[].findings[].id'
-  sockdoc doctor --idle 10m        # call connections silent for 10 minutes ghost suspects
-  sockdoc --all-netns doctor       # every namespace, containers included";
+  # call connections silent for 10 minutes ghost suspects
+  sockdoc doctor --idle 10m
+  # every namespace, containers included
+  sockdoc --all-netns doctor";
 
 pub const GHOSTS_HELP: &str = "\
-A suspect is an ESTABLISHED TCP connection with no keepalive timer, nothing unacknowledged in flight,
-and no data or ACK received for longer than --idle (default: the kernel's keepalive window,
-tcp_keepalive_time + tcp_keepalive_probes x tcp_keepalive_intvl). Suspects are not proven dead.
-With --probe each suspect gets keepalive probes every second for --probe-time (through the owner's fd),
-then its original options back: `alive` when the peer ACKed, `dead` when it reset or left the probes
-unanswered, `unknown` when it cannot be probed. A suspect no reachable process holds (waiting in
-a listener's accept queue, or owned in another pid namespace) gets raw probes instead (CAP_NET_RAW):
-its sequence numbers are learned from a challenge ACK and the same keepalive segment is forged from
-its address every second; nothing on the socket changes. Each result says which `method` was used.
+A suspect is an ESTABLISHED TCP connection with no keepalive timer, nothing
+unacknowledged in flight, and no data or ACK received for longer than --idle
+(default: the kernel's keepalive window, tcp_keepalive_time +
+tcp_keepalive_probes x tcp_keepalive_intvl). Suspects are not proven dead.
+With --probe each suspect gets keepalive probes every second for --probe-time
+(through the owner's fd), then its original options back: `alive` when the
+peer ACKed, `dead` when it reset or left the probes unanswered, `unknown` when
+it cannot be probed. A suspect no reachable process holds (waiting in a
+listener's accept queue, or owned in another pid namespace) gets raw probes
+instead (CAP_NET_RAW): its sequence numbers are learned from a challenge ACK
+and the same keepalive segment is forged from its address every second;
+nothing on the socket changes. Each result says which `method` was used.
 --reap then closes the dead ones.
 Examples:
-  sockdoc ghosts                        # every suspect, with owner, peer and idle time
-  sockdoc ghosts --idle 30m sport = :21 # the incident's FTP proxy
+  # every suspect, with owner, peer and idle time
+  sockdoc ghosts
+  # the incident's FTP proxy
+  sockdoc ghosts --idle 30m sport = :21
   sockdoc ghosts --probe --reap --yes sport = :21";
 
 /// Time between the two readings of kernel counters, unless `--interval` says otherwise.
@@ -235,14 +266,16 @@ pub struct ListArgs {
 }
 
 pub const SNAPSHOT_HELP: &str = "\
-The file holds what doctor judges: every TCP and UDP socket with timers and tcp_info, their
-owners (pid, fd, name, command line, uid), services (cgroup: unit, container, pod), kernel
-counters read as the census starts and as it ends, sysctls, fd limits and pressure, conntrack,
-sockstat, the host name, kernel release, time taken and sockdoc's version. Compressed (zstd) and
-versioned: the format is in docs/snapshot.md. Written to FILE.tmp beside FILE, synced and
-renamed: never half a file.
+The file holds what doctor judges: every TCP and UDP socket with timers and
+tcp_info, their owners (pid, fd, name, command line, uid), services (cgroup:
+unit, container, pod), kernel counters read as the census starts and as it
+ends, sysctls, fd limits and pressure, conntrack, sockstat, the host name,
+kernel release, time taken and sockdoc's version. Compressed (zstd) and
+versioned: the format is in docs/snapshot.md. Written to FILE.tmp beside FILE,
+synced and renamed: never half a file.
 Examples:
-  sockdoc snapshot                         # sockdoc-HOST-20250102T030405Z.sdsnap here
+  # sockdoc-HOST-20250102T030405Z.sdsnap here
+  sockdoc snapshot
   sockdoc snapshot -o /var/tmp/before.sdsnap
   sockdoc --all-netns snapshot -o - | ssh support 'cat > host.sdsnap'";
 
@@ -255,14 +288,15 @@ pub struct SnapshotArgs {
 }
 
 pub const ANALYZE_HELP: &str = "\
-PATH is a `sockdoc snapshot` file, or evidence as people paste it: ss output (-tan, -tanp, -tanoi,
--aoen, -tupna, -peaonmi, with or without -H), netstat (-an, -antp, -neopa, -W, -s), /proc/net/tcp,
-tcp6, udp, udp6, netstat, snmp, sockstat, sysctl -a, limits, or a sosreport directory or tarball.
-Several PATHs, or a directory of mixed pieces, are combined. The report says what the evidence could
-not tell (no tcp_info: idle times unknown; no owners; counters read once) instead of guessing, and
-counts the lines it could not read.
-Exit: as doctor (0, 1 warnings, 2 critical), 65 evidence of no known format (empty, binary), 66 a PATH
-that cannot be read.
+PATH is a `sockdoc snapshot` file, or evidence as people paste it: ss output
+(-tan, -tanp, -tanoi, -aoen, -tupna, -peaonmi, with or without -H), netstat
+(-an, -antp, -neopa, -W, -s), /proc/net/tcp, tcp6, udp, udp6, netstat, snmp,
+sockstat, sysctl -a, limits, or a sosreport directory or tarball. Several
+PATHs, or a directory of mixed pieces, are combined. The report says what the
+evidence could not tell (no tcp_info: idle times unknown; no owners; counters
+read once) instead of guessing, and counts the lines it could not read. Exit:
+as doctor (0, 1 warnings, 2 critical), 65 evidence of no known format (empty,
+binary), 66 a PATH that cannot be read.
 Examples:
   sockdoc analyze host.sdsnap
   sockdoc analyze ticket-4242/ss-aoen.txt ticket-4242/sysctl-a.txt
@@ -278,21 +312,28 @@ pub struct AnalyzeArgs {
 }
 
 pub const DIFF_HELP: &str = "\
-Each side is `now` (the live kernel, in the namespace --netns or --netns-pid names), a `sockdoc
-snapshot` file, or a dump as analyze reads it (a file or a directory of pieces; `./now` for a file
-called now). The doctor runs on both; the report shows connections new, gone and persisting,
-counted by state, port (a served port, or →PORT for connections out to it), process, service and
-peer; persisting connections that changed state or gained or lost a keepalive timer; and findings
-that appeared, cleared or changed. A connection is the same on both sides when its protocol and
-addresses are (and its socket cookie, where both sides carry cookies: a snapshot, the live kernel,
-ss -e). Namespaces are paired by name (one on each side: with each other). Filter words narrow
-both sides alike.
-Exit: 0 nothing changed, 1 something changed (as diff(1)), 64 usage, 65 evidence of no known
-format, 66 a PATH that cannot be read.
+Each side is `now` (the live kernel, in the namespace --netns or --netns-pid
+names), a `sockdoc snapshot` file, or a dump as analyze reads it (a file or a
+directory of pieces; `./now` for a file called now). The doctor runs on both;
+the report shows connections new, gone and persisting, counted by state, port
+(a served port, or →PORT for connections out to it), process, service and
+peer; persisting connections that changed state or gained or lost a keepalive
+timer; and findings that appeared, cleared or changed. A connection is the
+same on both sides when its protocol and addresses are (and its socket cookie,
+where both sides carry cookies: a snapshot, the live kernel, ss -e).
+Namespaces are paired by name (one on each side: with each other). Filter
+words narrow both sides alike. Exit: 0 nothing changed, 1 something changed
+(as diff(1)), 64 usage, 65 evidence of no known format, 66 a PATH that cannot
+be read.
 Examples:
-  sockdoc snapshot -o before.sdsnap; sockdoc keepalive --yes sport = :21; sockdoc diff before.sdsnap now
-  sockdoc diff web1.sdsnap web2.sdsnap             # two hosts compared
-  sockdoc diff monday/ss-tanp.txt now sport = :443  # one port only";
+  # the proof of a treatment
+  sockdoc snapshot -o before.sdsnap
+  sockdoc keepalive --yes sport = :21
+  sockdoc diff before.sdsnap now
+  # two hosts compared
+  sockdoc diff web1.sdsnap web2.sdsnap
+  # one port only
+  sockdoc diff monday/ss-tanp.txt now sport = :443";
 
 #[derive(Debug, Args, Clone)]
 pub struct DiffArgs {

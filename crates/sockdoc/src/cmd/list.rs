@@ -22,11 +22,16 @@ use crate::scope;
 /// `sockdoc list --help` text after the options.
 pub fn long_help() -> String {
     format!(
-        "Examples:\n  sockdoc list state established '( sport = :21 )'    # ss -aoen | grep :21 | grep ESTAB\n  \
-         sockdoc list -p state established '!keepalive'      # connections the kernel will never reap\n  \
-         sockdoc list -p proc vsftpd and idle '>' 1h          # lsof -p PID + ls -l /proc/PID/fd\n  \
+        "Examples:\n  \
+         # ss -aoen | grep :21 | grep ESTAB\n  \
+         sockdoc list state established '( sport = :21 )'\n  \
+         # connections the kernel will never reap\n  \
+         sockdoc list -p state established '!keepalive'\n  \
+         # lsof -p PID + ls -l /proc/PID/fd\n  \
+         sockdoc list -p proc vsftpd and 'idle > 1h'\n  \
          sockdoc list -o local,peer,timer,idle,process dst 10.0.0.0/8\n  \
-         sockdoc list -o local,peer,state,unit,container unit nginx   # which unit holds what\n\n{}",
+         # which unit holds what\n  \
+         sockdoc list -o local,peer,state,unit,container unit nginx\n\n{}",
         sockdoc_core::filter::help_text()
     )
 }
