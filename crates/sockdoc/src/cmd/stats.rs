@@ -246,12 +246,8 @@ fn write_grouping(
     }
     if g.other > 0 {
         let rest = g.distinct - g.rows.len();
-        writeln!(
-            out,
-            "  {:>10}  ({} more)",
-            count(g.other),
-            count(rest as u64)
-        )?;
+        let more = text(lang, Msg::More, &[&count(rest as u64)]);
+        writeln!(out, "  {:>10}  {more}", count(g.other))?;
     }
     // Say what the rows without a named cgroup are, rather than leave a bare `-`.
     let unnamed = g
