@@ -445,12 +445,7 @@ fn status_name(s: Option<Severity>) -> &'static str {
 }
 
 fn json_value(v: &Value) -> JValue {
-    match v {
-        Value::Int(i) => JValue::from(*i),
-        Value::Text(t) => JValue::from(t.as_str()),
-        Value::List(l) => JValue::from(l.clone()),
-        Value::None => JValue::Null,
-    }
+    serde_json::to_value(v).unwrap_or(JValue::Null)
 }
 
 fn write_json(
