@@ -86,6 +86,9 @@ pub(crate) struct Daemon<'a> {
     pub diag: Option<DiagSocket>,
     pub own_ssh: Option<OwnSsh>,
     pub epoch: Instant,
+    /// The wall clock (ms since the epoch) at `epoch`: the daemon's clock is `base_ms` plus the
+    /// monotonic time since, so the recorder's first-seen times read on it.
+    pub base_ms: u64,
 }
 
 /// Run the daemon with `cfg` (loaded and checked by the caller) in `ns`, its records to `sink`,
@@ -108,6 +111,7 @@ pub fn run(
     install_hup();
     let session = Session::new(Scope::one(ns.clone()), plan(&cfg), Refresh::Lazy)
         .map_err(ReapError::OwnerReader)?;
+    let (tracker, known) = remembered(opts.history.as_deref());
     let mut d = Daemon {
         ns,
         cfg,
@@ -120,12 +124,13 @@ pub fn run(
         reload: hooks.reload,
         metrics,
         session,
-        tracker: Tracker::new(),
+        tracker,
         diag: None,
         own_ssh: OwnSsh::from_env(),
         epoch: Instant::now(),
+        base_ms: sockdoc_record::when::now_ms(),
     };
-    d.start_record(bound)?;
+    d.start_record(bound, known)?;
     let r = d.announce(bound).and_then(|()| d.run_loop());
     if let Err(e) = &r {
         // A daemon that started leaves a stop record however it ends; when the failure was the log
@@ -141,8 +146,23 @@ pub fn run(
     r
 }
 
+/// A tracker that knows the first-seen times of the recorder's index in `history` (when there is
+/// one, of this boot), and how many it knows. Ages count from them across the daemon's restarts.
+fn remembered(history: Option<&std::path::Path>) -> (Tracker, usize) {
+    let mut t = Tracker::new();
+    let Some(Ok(Some(index))) = history.map(sockdoc_record::read_index) else {
+        return (t, 0);
+    };
+    let map = index.into_map();
+    let n = map.len();
+    for (cookie, first_seen_ms) in map {
+        t.know(cookie, first_seen_ms);
+    }
+    (t, n)
+}
+
 impl Daemon<'_> {
-    fn start_record(&mut self, bound: Option<SocketAddr>) -> Result<(), ReapError> {
+    fn start_record(&mut self, bound: Option<SocketAddr>, known: usize) -> Result<(), ReapError> {
         let cfg = &self.cfg;
         let own_ssh = std::env::var("SSH_CONNECTION")
             .ok()
@@ -160,6 +180,8 @@ impl Daemon<'_> {
             "never_kill": cfg.never_kill.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
             "metrics": bound.map(|b| b.to_string()),
             "own_ssh": own_ssh,
+            "history": self.opts.history.as_ref().map(|p| p.display().to_string()),
+            "first_seen_known": known,
         }))
     }
 

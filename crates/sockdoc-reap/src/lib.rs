@@ -55,6 +55,9 @@ pub struct Options {
     pub follow_netns: bool,
     /// The language of its stderr lines and errors (its records are JSON, the same in every one).
     pub lang: Lang,
+    /// The directory `sockdoc record` writes: connection ages count from its first-seen times
+    /// (`None`, or no index there: from the daemon's first scan, as a lower bound).
+    pub history: Option<PathBuf>,
 }
 
 /// The configuration read again on SIGHUP, in the namespace the daemon is in now (`dev` names

@@ -44,7 +44,8 @@ impl Daemon<'_> {
             .session
             .sample(&self.ns)
             .map_err(|e| ScanError::Census(e.to_string()))?;
-        let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let since = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now_ms = self.base_ms.saturating_add(since);
         // The owners decided with are those the census read (a rule's selector needs them), or none;
         // the services too (a rule by unit or container).
         let judge = sample.judge();

@@ -139,6 +139,16 @@ pub struct JSocket<'a> {
     /// Present when the census named services (a service column or filter).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<JService<'a>>,
+    /// `first_seen` and `age_ms` (list and ghosts): from the recorder's first-seen index.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub age: Option<JAge>,
+}
+
+/// When `sockdoc record` first saw a socket (RFC 3339) and its least age; null when it has not.
+#[derive(Serialize)]
+pub struct JAge {
+    pub first_seen: Option<String>,
+    pub age_ms: Option<u64>,
 }
 
 /// A socket's cgroup as people name it. All but `cgroup_id` are null for a socket without a
@@ -248,7 +258,17 @@ impl<'a> JSocket<'a> {
                     .collect()
             }),
             service: None,
+            age: None,
         }
+    }
+
+    /// The socket with its age, from the recorder's index.
+    pub fn with_age(mut self, s: &Socket, ages: Option<&crate::age::Ages>) -> JSocket<'a> {
+        self.age = ages.map(|a| {
+            let (first_seen, age_ms) = a.json(s);
+            JAge { first_seen, age_ms }
+        });
+        self
     }
 
     /// The socket with its service, when the census named services.

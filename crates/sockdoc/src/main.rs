@@ -5,12 +5,14 @@
 //! the live view), `sockdoc-runtime` (stop flag, stderr lines, namespace watch), over `sockdoc-diag`
 //! (netlink) and `sockdoc-proc` (/proc). Each subcommand lives in `cmd/`; see README.md.
 
+mod age;
 mod census;
 mod cli;
 mod cmd;
 mod error;
 mod fmt;
 mod json;
+mod replay;
 mod report;
 mod scope;
 mod term;
@@ -173,6 +175,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
         Some(Command::Diff(a)) => cmd::diff::run(&cli.global, a, out),
         Some(Command::Snapshot(a)) => cmd::snapshot::run(&cli.global, a, out),
         Some(Command::Top(a)) => cmd::top::run(&cli.global, a, out),
+        Some(Command::Record(a)) => cmd::record::run(&cli.global, a),
         None => cmd::doctor::run(&cli.global, &cli.doctor, out),
     }
 }

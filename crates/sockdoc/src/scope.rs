@@ -2,6 +2,7 @@
 //! entering one; and, for commands that keep running, watching whether the name still means the
 //! namespace they pinned ([`NsWatch`], from sockdoc-runtime).
 
+use sockdoc_core::i18n::record::{text as record_text, RecordMsg};
 use sockdoc_core::i18n::{text, Lang, Msg};
 use std::sync::{Arc, OnceLock};
 
@@ -42,7 +43,8 @@ pub fn resolve(g: &Global) -> Result<Scope, Failure> {
 /// The evidence of `--from`, read once per run.
 static RECORDING: OnceLock<Arc<Recording>> = OnceLock::new();
 
-/// The evidence `--from` names (read on the first call), or `None` for the live kernel.
+/// The evidence `--from` names (read on the first call), or `None` for the live kernel. A
+/// directory `sockdoc record` writes is replayed at `--at` (the latest without it).
 pub fn recording(g: &Global) -> Result<Option<Arc<Recording>>, Failure> {
     if g.from.is_empty() {
         return Ok(None);
@@ -50,8 +52,23 @@ pub fn recording(g: &Global) -> Result<Option<Arc<Recording>>, Failure> {
     if let Some(r) = RECORDING.get() {
         return Ok(Some(r.clone()));
     }
-    let r = sockdoc_evidence::open(&g.from).map_err(Failure::evidence)?;
+    let r = match g.from.as_slice() {
+        [dir] if sockdoc_record::is_record_dir(dir) => crate::replay::open(g, dir)?,
+        _ if g.at.is_some() => {
+            return Err(Failure::usage(record_text(
+                g.lang(),
+                RecordMsg::AtNeedsDir,
+                &[],
+            )))
+        }
+        _ => sockdoc_evidence::open(&g.from).map_err(Failure::evidence)?,
+    };
     Ok(Some(RECORDING.get_or_init(|| Arc::new(r)).clone()))
+}
+
+/// The time connection ages are counted to: now, or the replayed snapshot's.
+pub fn ages_to() -> u64 {
+    crate::replay::replayed().map_or_else(sockdoc_record::when::now_ms, |r| r.snapshot_ms)
 }
 
 /// The evidence read for this run, if `--from` named one (see [`recording`]).

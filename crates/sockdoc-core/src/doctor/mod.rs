@@ -54,6 +54,18 @@ pub enum Value {
     None,
 }
 
+/// As JSON shows it: a number, a string, a list of strings, or `null`.
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Text(t) => s.serialize_str(t),
+            Value::List(l) => serde::Serialize::serialize(l, s),
+            Value::None => s.serialize_none(),
+        }
+    }
+}
+
 impl From<Option<String>> for Value {
     fn from(v: Option<String>) -> Value {
         v.map_or(Value::None, Value::Text)

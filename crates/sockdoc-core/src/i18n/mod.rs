@@ -12,6 +12,7 @@ pub mod diff;
 mod en;
 pub mod events;
 pub mod netns;
+pub mod record;
 pub mod serve;
 pub mod sysctl;
 pub mod top;

@@ -592,3 +592,19 @@ fn empty_or_blank_rule_filter_is_an_error() {
     let e = err("[[rule]]\nlocal_port = 21\nfilter = \"  \"\nidle_timeout = 3\n");
     assert!(e.message.contains("filter"), "{e}");
 }
+
+#[test]
+fn a_first_seen_time_learnt_before_the_first_scan_is_the_age() {
+    let c = cfg("[[rule]]\nlocal_port = 8080\nidle_timeout = \"10s\"\n");
+    let mut t = Tracker::new();
+    // The recorder saw cookie 1 an hour before this scan; cookie 2 it never saw.
+    t.know(1, 7_200_000 - 3_600_000);
+    let socks = [
+        sock(1, State::Established, 8080, "10.1.1.1", 20_000),
+        sock(2, State::Established, 8080, "10.1.1.2", 20_000),
+    ];
+    let d = run(&c, &mut t, &socks, 7_200_000);
+    let of = |i: usize| d.kills.iter().find(|k| k.index == i).expect("a kill");
+    assert_eq!((of(0).age_ms, of(0).age_at_least), (3_600_000, false));
+    assert_eq!((of(1).age_ms, of(1).age_at_least), (0, true));
+}

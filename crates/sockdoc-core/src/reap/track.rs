@@ -43,6 +43,9 @@ impl Entry {
 #[derive(Debug, Default)]
 pub struct Tracker {
     entries: FxHashMap<u64, Entry>,
+    /// First-seen times learnt before the first scan (the recorder's index), on the daemon's
+    /// clock: a socket found here is not "already there at start"; cleared after the first scan.
+    known: FxHashMap<u64, u64>,
     mark: bool,
     scans: u64,
     forgotten: u64,
@@ -51,6 +54,12 @@ pub struct Tracker {
 impl Tracker {
     pub fn new() -> Tracker {
         Tracker::default()
+    }
+
+    /// `cookie` was first seen at `first_seen_ms` (the daemon's clock) by someone who watched
+    /// before the daemon started: its age is counted from then.
+    pub fn know(&mut self, cookie: u64, first_seen_ms: u64) {
+        self.known.insert(cookie, first_seen_ms);
     }
 
     /// Start a scan.
@@ -63,11 +72,16 @@ impl Tracker {
     pub fn observe(&mut self, cookie: u64, state: State, now_ms: u64) -> &mut Entry {
         let first = self.scans <= 1;
         let mark = self.mark;
+        let known = self.known.get(&cookie).copied();
         let e = self.entries.entry(cookie).or_insert(Entry {
-            first_seen_ms: now_ms,
+            first_seen_ms: known.map_or(now_ms, |k| k.min(now_ms)),
             state_since_ms: now_ms,
             state,
-            flags: if first { flag::BEFORE_START } else { 0 },
+            flags: if first && known.is_none() {
+                flag::BEFORE_START
+            } else {
+                0
+            },
             mark,
         });
         if e.state != state {
@@ -85,6 +99,8 @@ impl Tracker {
         self.entries.retain(|_, e| e.mark == mark);
         let gone = before - self.entries.len();
         self.forgotten += gone as u64;
+        // Every live socket the rules select was seen by the first scan.
+        self.known = FxHashMap::default();
         // After a burst the table may be far larger than what is live: give the memory back.
         if self.entries.capacity() > 1024 && self.entries.len() < self.entries.capacity() / 4 {
             self.entries.shrink_to(self.entries.len() * 2);

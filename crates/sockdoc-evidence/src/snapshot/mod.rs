@@ -20,7 +20,9 @@ mod write;
 
 pub use header::{Header, NsHeader, FORMAT};
 pub use read::{read, read_from};
-pub use write::{encode, encode_to, write_atomic, Encoded, Identity, NsSnapshot, CONNTRACK_TOP};
+pub use write::{
+    encode, encode_to, known_of, write_atomic, Encoded, Identity, NsSnapshot, CONNTRACK_TOP,
+};
 
 /// The first bytes of every snapshot: a high byte (a file mangled as 7-bit text fails here), the
 /// name, and a newline (so does one whose line ends were converted).

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use sockdoc_core::doctor::KernelState;
 use sockdoc_core::service::Services;
+use sockdoc_core::session::Sample;
 use sockdoc_diag::Socket;
 use sockdoc_proc::{Netns, SocketOwners};
 
@@ -49,6 +50,44 @@ pub struct NsSnapshot<'a> {
 
 /// Keys kept per breakdown of the conntrack table.
 pub const CONNTRACK_TOP: usize = 50;
+
+impl<'a> NsSnapshot<'a> {
+    /// A sample of a live census with everything the doctor judges (timers, tcp_info, services,
+    /// the kernel state; owners when read), as its snapshot part.
+    pub fn of(s: &'a Sample) -> NsSnapshot<'a> {
+        NsSnapshot {
+            ns: &s.ns,
+            sockets: &s.sockets,
+            owners: s.owner_map(),
+            services: s.services.as_ref(),
+            kernel: s.kernel.as_ref(),
+            notes: &s.notes,
+            known: known_of(s),
+            conntrack_table: None,
+        }
+    }
+}
+
+/// What the live census of `s` could tell (it asked for timers and tcp_info).
+pub fn known_of(s: &Sample) -> Known {
+    let counter_rates = s
+        .kernel
+        .as_ref()
+        .is_some_and(|k| !k.interval.is_zero() && !k.counters_after.is_empty());
+    Known {
+        timers: true,
+        tcp_info: true,
+        owners: s.owners.is_some(),
+        inodes: true,
+        queues: true,
+        uids: true,
+        cgroups: s.services.is_some(),
+        counter_rates,
+        sysctls: s.kernel.is_some(),
+        all_states: true,
+        states: true,
+    }
+}
 
 /// An encoded snapshot and what it cost.
 pub struct Encoded {

@@ -172,6 +172,19 @@ impl CloseWaitLeak {
         )
     }
 
+    /// The leak fixed the hard way: `cw-leaker` killed (and reaped), so its CLOSE-WAIT sockets
+    /// close.
+    pub fn kill_leaker(&mut self) -> io::Result<()> {
+        let pid = self.leaker.pid;
+        match self.procs.iter_mut().find(|p| p.pid() == pid) {
+            Some(p) => {
+                p.kill();
+                Ok(())
+            }
+            None => Err(io::Error::other("cw-leaker is not running")),
+        }
+    }
+
     /// PIDs of the scenario's processes.
     pub fn pids(&self) -> Vec<u32> {
         self.procs.iter().map(Proc::pid).collect()

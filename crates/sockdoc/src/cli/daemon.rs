@@ -1,4 +1,4 @@
-//! Flags of the commands that keep running: `top`, `serve`, `events`.
+//! Flags of the commands that keep running: `top`, `serve`, `events`, `record`.
 
 use clap::Args;
 
@@ -195,4 +195,45 @@ pub struct EventsArgs {
     /// state the connection ended from).
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
+}
+
+pub const RECORD_HELP: &str = "\
+Every --every: one census (tcp_info and services from cgroup ids, no /proc walk), the connections'
+first-seen times by socket cookie (first-seen.idx), and the doctor's findings of that minute with
+the state counts (minutes/); every --full-every a full snapshot with owners (snapshots/, the format
+of sockdoc snapshot). Over --keep, or past --max-size (the index included), the oldest go first:
+full snapshots before minute records, so a week of findings outlives the snapshots of a busy host.
+The layout and file formats: docs/record.md.
+Then `sockdoc list -o local,peer,age` and `sockdoc ghosts` show how old each connection is
+(\"≥ 6d21h (first seen 2026-11-01 14:03)\"; \"unknown\" when made after the last scan), and
+`sockdoc --from DIR --at TIME` replays a recorded minute (doctor, stats, list).
+Examples:
+  sudo sockdoc record                                    # /var/lib/sockdoc/record, every minute
+  sudo sockdoc record --dir /srv/sockdoc --max-size 4GiB --keep 30d
+  sudo sockdoc --netns web record --dir /var/lib/sockdoc/web
+  sockdoc list -o local,peer,state,age,process -p state established
+  sockdoc --from /var/lib/sockdoc/record --at 03:12      # doctor as it was at 03:12 today
+  sockdoc --from /var/lib/sockdoc/record --at -2h list -o local,peer,age state close-wait";
+
+#[derive(Debug, Args, Clone)]
+pub struct RecordArgs {
+    /// Where to record (made if missing, mode 0700).
+    #[arg(long, default_value = sockdoc_record::DEFAULT_DIR, value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+    /// Time between two censuses (at least 1s).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub every: String,
+    /// Time between two full snapshots (owners included: a /proc walk).
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub full_every: String,
+    /// Disk budget of the directory (KiB, MiB, GiB; KB, MB, GB).
+    #[arg(long, default_value = "1GiB", value_name = "SIZE")]
+    pub max_size: String,
+    /// How long recorded files are kept.
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub keep: String,
+    /// Silence after which an ESTABLISHED connection without keepalive is a ghost suspect in the
+    /// recorded findings [default: the kernel's keepalive window].
+    #[arg(long, value_name = "DURATION")]
+    pub idle: Option<String>,
 }

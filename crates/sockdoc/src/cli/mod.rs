@@ -82,6 +82,12 @@ pub struct Global {
     /// What the evidence could not tell is said, not guessed.
     #[arg(long, global = true, value_name = "PATH", conflicts_with_all = ["netns", "netns_pid", "all_netns"])]
     pub from: Vec<std::path::PathBuf>,
+    /// With --from DIR (a directory `sockdoc record` writes): the time to replay, as RFC 3339
+    /// (2026-11-01T03:12:00Z), a local date and time (2026-11-01 03:12), HH:MM today, or -2h. The
+    /// doctor, stats and list judge the nearest full snapshot at or before it, and doctor also
+    /// shows the findings recorded for that minute [default: the latest].
+    #[arg(long, global = true, value_name = "TIME", requires = "from")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,6 +157,10 @@ pub enum Command {
     /// diagnosed elsewhere or later.
     #[command(after_help = SNAPSHOT_HELP)]
     Snapshot(SnapshotArgs),
+    /// Flight recorder: a census every minute kept on disk under a budget, the first-seen time of
+    /// every connection (list -o age), and any recorded minute replayed with --from DIR --at TIME.
+    #[command(after_help = RECORD_HELP)]
+    Record(RecordArgs),
     /// Live view: totals and trends by state, tables by peer, port, process, ghosts and findings,
     /// drill-down to sockets, and kill / keepalive / probe from the view.
     #[command(after_help = TOP_HELP)]

@@ -298,4 +298,8 @@ pub struct ReapArgs {
     /// Where /metrics listens, or "off" [default: the config's `metrics`, else 127.0.0.1:9718].
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<String>,
+    /// The directory `sockdoc record` writes: connection ages (in kill records) count from its
+    /// first-seen times, across the reaper's restarts.
+    #[arg(long, default_value = sockdoc_record::DEFAULT_DIR, value_name = "DIR")]
+    pub history: std::path::PathBuf,
 }

@@ -122,6 +122,9 @@ pub struct GhostsArgs {
     /// Silence after which a connection is a suspect [default: the kernel's keepalive window].
     #[arg(long, value_name = "DURATION")]
     pub idle: Option<String>,
+    /// The directory `sockdoc record` writes, for each suspect's age (first seen).
+    #[arg(long, default_value = sockdoc_record::DEFAULT_DIR, value_name = "DIR")]
+    pub history: std::path::PathBuf,
     /// Omit the header line.
     #[arg(short = 'H', long = "no-header")]
     pub no_header: bool,
@@ -247,7 +250,8 @@ pub struct ListArgs {
     #[arg(short = 'p', long = "processes")]
     pub processes: bool,
     /// Columns, comma-separated: netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,
-    /// ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline, and the socket's service:
+    /// ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline, age (first seen by `sockdoc
+    /// record`, see --history), and the socket's service:
     /// unit,container,pod,cgroup (from the cgroup id the kernel sends and one walk of the cgroup
     /// tree: no /proc walk, and they work without root; `-` for a socket without a cgroup).
     #[arg(
@@ -260,6 +264,9 @@ pub struct ListArgs {
     /// Omit the header line.
     #[arg(short = 'H', long = "no-header")]
     pub no_header: bool,
+    /// The directory `sockdoc record` writes, for the `age` column and the JSON `first_seen`.
+    #[arg(long, default_value = sockdoc_record::DEFAULT_DIR, value_name = "DIR")]
+    pub history: std::path::PathBuf,
     /// Filter expression (ss syntax plus sockdoc words).
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,

@@ -41,7 +41,7 @@ impl Report for DoctorReport<'_> {
             }
             write_text(out, &term, self.lang, d, self.label_ns, self.verbose)?;
         }
-        Ok(())
+        crate::replay::write_text(out, self.lang)
     }
 
     fn json(&self, out: &mut dyn Write) -> std::io::Result<()> {
@@ -114,6 +114,7 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
     let worst = results
         .iter()
         .filter_map(|d| doctor::status(&d.findings))
+        .chain(crate::replay::worst())
         .max();
     let report = DoctorReport {
         results: &results,
@@ -437,6 +438,9 @@ struct JDoctor<'a> {
     /// Where the evidence came from (`--from`, `analyze`); absent for the live kernel.
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<JSource<'static>>,
+    /// What the recorder recorded for a replayed minute (`--from DIR --at TIME`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recorded: Option<crate::replay::JRecorded>,
 }
 
 fn status_name(s: Option<Severity>) -> &'static str {
@@ -448,12 +452,7 @@ fn status_name(s: Option<Severity>) -> &'static str {
 }
 
 fn json_value(v: &Value) -> JValue {
-    match v {
-        Value::Int(i) => JValue::from(*i),
-        Value::Text(t) => JValue::from(t.as_str()),
-        Value::List(l) => JValue::from(l.clone()),
-        Value::None => JValue::Null,
-    }
+    serde_json::to_value(v).unwrap_or(JValue::Null)
 }
 
 fn write_json(
@@ -515,6 +514,7 @@ fn write_json(
             })
             .collect(),
         source: crate::json::source(),
+        recorded: crate::replay::json(),
     };
     write_pretty(out, &doc)
 }

@@ -229,6 +229,7 @@ impl Staged for KaReport<'_> {
             Who {
                 owners: self.owners,
                 services: None,
+                ages: None,
             },
             true,
         )

@@ -161,6 +161,7 @@ impl Staged for KillView<'_> {
             Who {
                 owners: self.owners,
                 services: None,
+                ages: None,
             },
             true,
         )?;

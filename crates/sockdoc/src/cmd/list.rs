@@ -11,6 +11,7 @@ use sockdoc_proc::SocketOwners;
 
 use sockdoc_core::session::{Needs, Refresh, Sample};
 
+use crate::age::Ages;
 use crate::census;
 use crate::cli::{Global, ListArgs};
 use crate::error::{Exit, Failure};
@@ -62,6 +63,7 @@ pub(crate) enum Col {
     Container,
     Pod,
     Cgroup,
+    Age,
 }
 
 impl Col {
@@ -90,6 +92,7 @@ impl Col {
             "container" => Col::Container,
             "pod" => Col::Pod,
             "cgroup" => Col::Cgroup,
+            "age" => Col::Age,
             _ => return None,
         })
     }
@@ -119,6 +122,7 @@ impl Col {
             Col::Container => "Container",
             Col::Pod => "Pod",
             Col::Cgroup => "Cgroup",
+            Col::Age => "Age",
         }
     }
 
@@ -194,15 +198,18 @@ pub struct SocketsReport {
     pub show_owners: bool,
     /// Show services in the JSON (the census named them for a column or a filter).
     pub show_services: bool,
+    /// Connection ages from the recorder's index.
+    pub ages: Ages,
     pub namespaces: Vec<NsSockets>,
 }
 
 impl SocketsReport {
     /// What of `s`'s owners and services the report shows.
-    fn who<'a>(&self, s: &'a Sample) -> Who<'a> {
+    fn who<'a>(&'a self, s: &'a Sample) -> Who<'a> {
         Who {
             owners: s.owner_map().filter(|_| self.show_owners),
             services: s.services.as_ref().filter(|_| self.show_services),
+            ages: Some(&self.ages),
         }
     }
 }
@@ -212,6 +219,7 @@ impl SocketsReport {
 pub(crate) struct Who<'a> {
     pub owners: Option<&'a SocketOwners>,
     pub services: Option<&'a Services>,
+    pub ages: Option<&'a Ages>,
 }
 
 impl Report for SocketsReport {
@@ -275,6 +283,17 @@ pub fn run(g: &Global, a: &ListArgs) -> Result<Done, Failure> {
         .map_or(0, |o| o.stats.denied);
     let mut notes = session.take_notes();
     notes.extend(samples.iter().flat_map(|s| s.notes.iter().cloned()));
+    let ages = if g.json || cols.contains(&Col::Age) {
+        let mut said = Vec::new();
+        let ages = crate::age::Ages::read(lang, &a.history, scope::ages_to(), &mut said);
+        // Only a column asked for is worth a line about its source.
+        if cols.contains(&Col::Age) {
+            notes.extend(said);
+        }
+        ages
+    } else {
+        Ages::none(lang)
+    };
     scope::print_notes(g.lang(), &notes, wanted_owners, denied);
     let report = SocketsReport {
         command: "list",
@@ -284,6 +303,7 @@ pub fn run(g: &Global, a: &ListArgs) -> Result<Done, Failure> {
         label_ns: g.all_netns,
         show_owners: want_owners,
         show_services: true,
+        ages,
         namespaces: samples
             .into_iter()
             .map(|sample| NsSockets {
@@ -318,7 +338,9 @@ pub(crate) fn write_json_ns(
             out.write_all(b",")?;
         }
         out.write_all(b"\n")?;
-        let j = JSocket::new(s, who.owners).with_service(s, who.services);
+        let j = JSocket::new(s, who.owners)
+            .with_service(s, who.services)
+            .with_age(s, who.ages);
         serde_json::to_writer(&mut *out, &j)?;
     }
     out.write_all(b"]}")
@@ -343,6 +365,7 @@ fn width(c: Col, v6: bool) -> usize {
         Col::Unit | Col::Pod => 24,
         Col::Container => 16,
         Col::Cgroup => 40,
+        Col::Age => 38,
     }
 }
 
@@ -482,6 +505,10 @@ fn cell_text(out: &mut String, c: Col, s: &Socket, who: Who<'_>) {
         },
         Col::BytesReceived => match s.tcp {
             Some(t) => write!(out, "{}", { t.bytes_received }),
+            None => write!(out, "-"),
+        },
+        Col::Age => match who.ages {
+            Some(a) => write!(out, "{}", a.text(s)),
             None => write!(out, "-"),
         },
         // Written above.

@@ -11,6 +11,7 @@ pub mod kill;
 pub mod list;
 pub mod preload;
 pub mod reap;
+pub mod record;
 pub mod serve;
 pub mod snapshot;
 pub mod stats;

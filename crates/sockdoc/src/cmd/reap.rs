@@ -68,6 +68,7 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
         metrics,
         follow_netns: g.follow_netns,
         lang,
+        history: Some(a.history.clone()),
     };
     let (config, dry_run) = (a.config.clone(), a.dry_run);
     let hooks = Hooks {

@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sockdoc_core::i18n::{text, Lang, Msg};
-use sockdoc_core::session::{KernelPlan, Needs, Refresh, Sample};
+use sockdoc_core::session::{KernelPlan, Needs, Refresh};
 use sockdoc_evidence::snapshot::{self, Encoded, Identity, NsSnapshot};
-use sockdoc_evidence::Known;
 use sockdoc_proc::{conntrack_table, sysctl};
 
 use crate::census;
@@ -19,27 +18,6 @@ use crate::error::{Exit, Failure};
 use crate::json::{write_pretty, SCHEMA};
 use crate::scope;
 use crate::treat::now_rfc3339;
-
-/// What the census of `s` could tell.
-fn known(s: &Sample) -> Known {
-    let counter_rates = s
-        .kernel
-        .as_ref()
-        .is_some_and(|k| !k.interval.is_zero() && !k.counters_after.is_empty());
-    Known {
-        timers: true,
-        tcp_info: true,
-        owners: s.owners.is_some(),
-        inodes: true,
-        queues: true,
-        uids: true,
-        cgroups: s.services.is_some(),
-        counter_rates,
-        sysctls: s.kernel.is_some(),
-        all_states: true,
-        states: true,
-    }
-}
 
 /// `sockdoc-<host>-<20250102T030405Z>.sdsnap`, the host name kept to safe characters.
 fn default_name(host: Option<&str>, taken: &str) -> PathBuf {
@@ -125,14 +103,8 @@ pub fn run(g: &Global, a: &SnapshotArgs, out: &mut dyn Write) -> Result<Exit, Fa
         .iter()
         .zip(&tables)
         .map(|(s, table)| NsSnapshot {
-            ns: &s.ns,
-            sockets: &s.sockets,
-            owners: s.owner_map(),
-            services: s.services.as_ref(),
-            kernel: s.kernel.as_ref(),
-            notes: &s.notes,
-            known: known(s),
             conntrack_table: table.as_ref(),
+            ..NsSnapshot::of(s)
         })
         .collect();
     let path = match &a.output {

@@ -6,6 +6,7 @@ pub mod events;
 pub mod findings;
 pub mod netns;
 pub mod reap;
+pub mod record;
 pub mod serve;
 pub mod sysctl;
 pub mod top;

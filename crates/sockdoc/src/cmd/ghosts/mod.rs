@@ -123,15 +123,24 @@ fn suspects(
         });
     }
     notes.splice(0..0, session.take_notes());
+    let ages = crate::age::Ages::read(g.lang(), &a.history, scope::ages_to(), &mut notes);
     scope::print_notes(g.lang(), &notes, true, denied);
     let report = SocketsReport {
         command: "ghosts",
         key: "suspects",
-        cols: vec![Col::Local, Col::Peer, Col::Timer, Col::Idle, Col::Process],
+        cols: vec![
+            Col::Local,
+            Col::Peer,
+            Col::Timer,
+            Col::Idle,
+            Col::Age,
+            Col::Process,
+        ],
         header: !a.no_header,
         label_ns: g.all_netns,
         show_owners: true,
         show_services: true,
+        ages,
         namespaces,
     };
     Ok(Done::new(report, Exit::Ok))

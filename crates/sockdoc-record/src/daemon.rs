@@ -1,0 +1,351 @@
+//! The recorder's loop: a census every interval through the one census session, the first-seen
+//! index updated from it, the doctor's findings of the minute recorded, a full snapshot (owners
+//! included) every `full_every`, the directory pruned to the retention and the budget; SIGINT and
+//! SIGTERM end it between two scans.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+use sockdoc_core::doctor::{self, Input, KernelState};
+use sockdoc_core::i18n::record::{text, RecordMsg};
+use sockdoc_core::i18n::Lang;
+use sockdoc_core::session::{KernelPlan, Needs, Plan, Refresh, Sample, Scope, Session};
+use sockdoc_core::units::duration_ms;
+use sockdoc_evidence::snapshot::{self, Identity, NsSnapshot};
+use sockdoc_proc::sysctl;
+use sockdoc_runtime::{log_line, signals};
+
+use crate::index::{self, Index, IndexFile};
+use crate::minute::{self, Minute, NsMinute, RecordedFinding};
+use crate::store::{self, Kind};
+use crate::when;
+
+/// What the recorder is told.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub dir: PathBuf,
+    /// Time between two censuses (at least a second).
+    pub every: Duration,
+    /// Time between two full snapshots (at least `every`).
+    pub full_every: Duration,
+    /// The directory's budget in bytes, the index included.
+    pub max_bytes: u64,
+    /// How long files are kept.
+    pub keep: Duration,
+    /// The doctor's ghost threshold (`None`: each namespace's keepalive window).
+    pub idle: Option<Duration>,
+    pub lang: Lang,
+}
+
+/// Why the recorder could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{0}")]
+    Dir(String),
+    #[error("{0}")]
+    Session(String),
+}
+
+/// What a run did (its last line says it too).
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub scans: u64,
+    /// CPU (user + system) of the whole process per scan, on average.
+    pub cpu_per_scan: Duration,
+    pub indexed: usize,
+    pub bytes: u64,
+}
+
+/// The counters a namespace's last scan ended with: the next minute's rates are over the interval.
+struct LastKernel {
+    state: KernelState,
+    at: Instant,
+}
+
+struct Recorder {
+    opts: Options,
+    session: Session,
+    index: Index,
+    file: IndexFile,
+    last_full: Option<Instant>,
+    last_kernel: FxHashMap<u64, LastKernel>,
+    host: Option<String>,
+    kernel: Option<String>,
+    scans: u64,
+    bytes: u64,
+}
+
+/// Run the recorder over `scope` until SIGINT or SIGTERM (see the module comment).
+pub fn run(scope: Scope, opts: Options) -> Result<Summary, RecordError> {
+    let lang = opts.lang;
+    let dir = opts.dir.clone();
+    let fail = |what: &str, e: std::io::Error| {
+        RecordError::Dir(text(
+            lang,
+            RecordMsg::WriteFailed,
+            &[what, &dir.display().to_string(), &e.to_string()],
+        ))
+    };
+    store::create(&dir).map_err(|e| fail("the directory", e))?;
+    let (file, index, warnings) = IndexFile::open(&dir).map_err(|e| fail(index::FILE, e))?;
+    for w in warnings {
+        log_line!("{}", text(lang, RecordMsg::Warning, &[&w]));
+    }
+    signals::install();
+    let plan = Plan::everything(Needs::DOCTOR);
+    let session = Session::new(scope, plan, Refresh::Lazy)
+        .map_err(|e| RecordError::Session(e.to_string()))?
+        .with_kernel(KernelPlan::AroundCensus);
+    let namespaces = session.scope.namespaces.len();
+    log_line!(
+        "{}",
+        text(
+            lang,
+            RecordMsg::Started,
+            &[
+                &namespaces.to_string(),
+                &duration_ms(opts.every.as_millis() as u64),
+                &dir.display().to_string(),
+                &duration_ms(opts.full_every.as_millis() as u64),
+                &size(opts.max_bytes),
+                &duration_ms(opts.keep.as_millis() as u64),
+                &index.len().to_string(),
+            ],
+        )
+    );
+    let mut r = Recorder {
+        opts,
+        session,
+        index,
+        file,
+        last_full: None,
+        last_kernel: FxHashMap::default(),
+        host: sysctl::read("kernel.hostname").ok().flatten(),
+        kernel: sysctl::read("kernel.osrelease").ok().flatten(),
+        scans: 0,
+        bytes: 0,
+    };
+    let cpu_start = cpu_time();
+    while !signals::stopped() {
+        let started = Instant::now();
+        r.scan_once(started);
+        let next = started + r.opts.every;
+        while Instant::now() < next && !signals::stopped() {
+            std::thread::sleep(
+                Duration::from_millis(50).min(next.saturating_duration_since(Instant::now())),
+            );
+        }
+    }
+    let summary = Summary {
+        scans: r.scans,
+        cpu_per_scan: cpu_time()
+            .saturating_sub(cpu_start)
+            .checked_div(r.scans.max(1) as u32)
+            .unwrap_or_default(),
+        indexed: r.index.len(),
+        bytes: r.bytes,
+    };
+    log_line!(
+        "{}",
+        text(
+            lang,
+            RecordMsg::Stopped,
+            &[
+                &summary.scans.to_string(),
+                &format!("{:.3} s", summary.cpu_per_scan.as_secs_f64()),
+                &summary.indexed.to_string(),
+                &size(summary.bytes),
+            ],
+        )
+    );
+    Ok(summary)
+}
+
+impl Recorder {
+    /// One scan; what fails is logged and the next interval tries again.
+    fn scan_once(&mut self, started: Instant) {
+        let lang = self.opts.lang;
+        let full = self
+            .last_full
+            .is_none_or(|t| started.duration_since(t) >= self.opts.full_every);
+        let taken_ms = when::now_ms();
+        let mut samples = match self.session.samples() {
+            Ok(s) => s,
+            Err(e) => {
+                log_line!("{}", text(lang, RecordMsg::ScanFailed, &[&e.to_string()]));
+                return;
+            }
+        };
+        // First seen: as the census ended (a socket made while it ran may be in it).
+        let ended_ms = when::now_ms();
+        let census = started.elapsed();
+        for s in &mut samples {
+            if full {
+                self.session.owners_of(s);
+                if let Some(e) = s.owner_error.take() {
+                    log_line!("{}", text(lang, RecordMsg::Warning, &[&e]));
+                }
+            }
+            self.over_the_interval(s);
+        }
+        self.index.begin();
+        for s in samples.iter().flat_map(|s| s.sockets.iter()) {
+            if index::indexed(s) {
+                self.index.observe(s.cookie, ended_ms);
+            }
+        }
+        let (fresh, _gone) = self.index.end();
+        let first_seen = fresh.len() as u64;
+        let snapshot = if full {
+            self.last_full = Some(started);
+            self.snapshot(&samples, taken_ms, census)
+        } else {
+            None
+        };
+        let index_written = if full || self.file.due() {
+            self.file.compact(ended_ms, &self.index)
+        } else {
+            self.file.append(ended_ms, fresh)
+        };
+        if let Err(e) = index_written {
+            self.write_failed(index::FILE, &e);
+        }
+        let m = Minute {
+            format: minute::FORMAT.to_string(),
+            version: minute::VERSION,
+            taken: when::rfc3339(ended_ms),
+            taken_ms: ended_ms,
+            census_ms: census.as_millis() as u64,
+            snapshot,
+            indexed: self.index.len() as u64,
+            first_seen,
+            namespaces: samples.iter().map(|s| self.judge(s)).collect(),
+        };
+        drop(samples);
+        let path = store::path_for(&self.opts.dir, Kind::Minute, ended_ms);
+        let written = minute::encode(&m)
+            .and_then(|bytes| snapshot::write_atomic(&path, |w| w.write_all(&bytes)));
+        if let Err(e) = written {
+            self.write_failed("a minute record", &e);
+        }
+        self.scans += 1;
+        let keep = self.opts.keep.as_millis() as u64;
+        match store::prune(&self.opts.dir, ended_ms, keep, self.opts.max_bytes) {
+            Ok(p) => self.bytes = p.left,
+            Err(e) => self.write_failed("(pruning)", &e),
+        }
+        trim_heap();
+    }
+
+    /// The kernel counters of `s` compared with the last scan's: rates over the interval.
+    fn over_the_interval(&mut self, s: &mut Sample) {
+        let Some(k) = s.kernel.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        if let Some(last) = self.last_kernel.get(&s.ns.inode) {
+            k.counters_before = last.state.counters_after.clone();
+            k.conntrack_before = last.state.conntrack_after;
+            k.interval = now.duration_since(last.at);
+        }
+        self.last_kernel.insert(
+            s.ns.inode,
+            LastKernel {
+                state: k.clone(),
+                at: now,
+            },
+        );
+    }
+
+    /// The doctor on `s`: the minute's findings of one namespace.
+    fn judge(&self, s: &Sample) -> NsMinute {
+        let findings = match &s.kernel {
+            Some(kernel) => doctor::diagnose(&Input {
+                sockets: &s.sockets,
+                owners: s.owners(),
+                kernel,
+                idle_threshold_ms: self.opts.idle.map(|d| d.as_millis() as u64),
+                lang: Lang::En,
+                services: s.services.as_ref(),
+            }),
+            None => Vec::new(),
+        };
+        let (tcp, udp) = minute::state_counts(&s.sockets);
+        NsMinute {
+            label: s.ns.label(),
+            tcp,
+            udp,
+            findings: findings.iter().map(RecordedFinding::of).collect(),
+            notes: s.notes.clone(),
+        }
+    }
+
+    /// The full snapshot of this scan; its file name, or `None` when it could not be written.
+    fn snapshot(&self, samples: &[Sample], taken_ms: u64, census: Duration) -> Option<String> {
+        let id = Identity {
+            host: self.host.clone(),
+            kernel: self.kernel.clone(),
+            taken: when::rfc3339(taken_ms),
+            census,
+        };
+        let parts: Vec<NsSnapshot<'_>> = samples.iter().map(NsSnapshot::of).collect();
+        let path = store::path_for(&self.opts.dir, Kind::Snapshot, taken_ms);
+        match snapshot::write_atomic(&path, |w| snapshot::encode_to(&id, &parts, w)) {
+            Ok(_) => path.file_name().map(|n| n.to_string_lossy().into_owned()),
+            Err(e) => {
+                self.write_failed("a snapshot", &e);
+                None
+            }
+        }
+    }
+
+    fn write_failed(&self, what: &str, e: &std::io::Error) {
+        let dir = self.opts.dir.display().to_string();
+        let line = text(
+            self.opts.lang,
+            RecordMsg::WriteFailed,
+            &[what, &dir, &e.to_string()],
+        );
+        log_line!("{line}");
+    }
+}
+
+/// `1.0 GiB`, `12.3 MiB`, `800 KiB`, `512 B`.
+pub fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        n if n >= 1 << 30 => format!("{:.1} GiB", b / f64::from(1u32 << 30)),
+        n if n >= 1 << 20 => format!("{:.1} MiB", b / f64::from(1u32 << 20)),
+        n if n >= 1 << 10 => format!("{:.0} KiB", b / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+/// CPU time of this process so far (user + system).
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes only into the struct given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_SELF is always valid.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Give freed heap pages back to the kernel after a scan (glibc): the census is freed each time.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Whether `dir` is where a recorder writes (for `--from DIR`).
+pub fn is_record_dir(dir: &Path) -> bool {
+    store::is_record_dir(dir)
+}
