@@ -5,12 +5,14 @@
 //! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]), `top`
 //! ([`top::TopMsg`], its column headers [`top::Header`]) and `sysctl plan|apply|rollback`
 //! ([`sysctl::SysctlMsg`]), `diff` ([`diff::DiffMsg`]), the exporter's log ([`serve::ServeMsg`]), the watch of a pinned
-//! namespace ([`netns::NetnsMsg`]) and usage errors ([`usage::UsageMsg`]) keep their keys in their
+//! namespace ([`netns::NetnsMsg`]), recorded evidence ([`evidence::EvidenceMsg`]) and usage errors
+//! ([`usage::UsageMsg`]) keep their keys in their
 //! own area.
 
 pub mod diff;
 mod en;
 pub mod events;
+pub mod evidence;
 pub mod netns;
 pub mod serve;
 pub mod sysctl;

@@ -32,6 +32,7 @@ fn known(s: &Sample) -> Known {
         owners: s.owners.is_some(),
         inodes: true,
         queues: true,
+        backlogs: true,
         uids: true,
         cgroups: s.services.is_some(),
         counter_rates,
