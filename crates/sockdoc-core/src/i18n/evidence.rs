@@ -37,7 +37,7 @@ pub enum EvidenceMsg {
     NoCgroups,
     /// `{what} from {form} ({file})`: what a finding rests on.
     RestsOn,
-    /// `Rests on:` before the list.
+    /// `Rests on: {list}`
     RestsOnTitle,
 }
 

@@ -103,8 +103,8 @@ fn rests_on_line(lang: Lang, origins: &[Origin]) -> Option<String> {
             ev_words::text(lang, EvidenceMsg::RestsOn, &[&facts.join(", "), form, file])
         })
         .collect();
-    let title = ev_words::text(lang, EvidenceMsg::RestsOnTitle, &[]);
-    Some(format!("{title} {}", said.join("; ")))
+    let list = said.join("; ");
+    Some(ev_words::text(lang, EvidenceMsg::RestsOnTitle, &[&list]))
 }
 
 /// Parse a duration flag: `500ms`, `30s`, `5m`, `2h`, `1d`, bare seconds; refused in `lang`.

@@ -19,6 +19,6 @@ pub fn msg(m: M) -> &'static str {
         M::UnreadFirst => "{} line(s) of the evidence could not be read (first: {}:{}: {})",
         M::NoCgroups => "the evidence names no cgroups: no units or containers",
         M::RestsOn => "{} from {} ({})",
-        M::RestsOnTitle => "Rests on:",
+        M::RestsOnTitle => "Rests on: {}",
     }
 }

@@ -19,6 +19,6 @@ pub fn msg(m: M) -> &'static str {
         M::UnreadFirst => "证据中有 {} 行无法读取（第一行：{}:{}：{}）",
         M::NoCgroups => "证据中没有 cgroup 信息：无法得知 systemd 单元或容器",
         M::RestsOn => "{}，来自 {}（{}）",
-        M::RestsOnTitle => "依据：",
+        M::RestsOnTitle => "依据：{}",
     }
 }
