@@ -40,6 +40,8 @@ fn the_notes_own_lines_name_port_21_and_not_sshds() {
         serde_json::json!(["192.168.20.63", "192.168.49.21"])
     );
     assert!(!ghosts.to_string().contains("333"), "{ghosts:#}");
+    let title = ghosts["title"].as_str().unwrap_or_default();
+    assert!(title.ends_with("on port 21 (owner unknown)"), "{title}");
     let cov = finding(&ns, "keepalive-coverage").unwrap_or_else(|| panic!("{ns:#}"));
     let row = |port: u64| {
         cov["groups"]

@@ -44,12 +44,24 @@ fn s(t: &str) -> String {
 /// A process as a finding names it: `api.service (python3/1234)`, `container web (nginx/7)`,
 /// `pod shop/cart-0 (nginx/7)`, or `python3/1234` when the census knew no service for it.
 fn who(process: &str, pid: u32, service: &ServiceOf) -> String {
-    crate::i18n::who(process, pid, service, ("container", "pod"), false)
+    crate::i18n::who(
+        process,
+        pid,
+        service,
+        ("container", "pod", "owner unknown"),
+        false,
+    )
 }
 
 /// [`who`] for inside parentheses: `api.service, python3/1234`.
 fn who_inner(process: &str, pid: u32, service: &ServiceOf) -> String {
-    crate::i18n::who(process, pid, service, ("container", "pod"), true)
+    crate::i18n::who(
+        process,
+        pid,
+        service,
+        ("container", "pod", "owner unknown"),
+        true,
+    )
 }
 
 fn restart(service: &ServiceOf) -> String {

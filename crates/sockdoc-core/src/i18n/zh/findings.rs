@@ -43,12 +43,12 @@ fn s(t: &str) -> String {
 /// 发现中对进程的称呼: `api.service (python3/1234)`、`容器 web (nginx/7)`、
 /// `Pod shop/cart-0 (nginx/7)`, 未知服务时为 `python3/1234`。
 fn who(process: &str, pid: u32, service: &ServiceOf) -> String {
-    crate::i18n::who(process, pid, service, ("容器", "Pod"), false)
+    crate::i18n::who(process, pid, service, ("容器", "Pod", "进程未知"), false)
 }
 
 /// 括号内使用的 [`who`]: `api.service, python3/1234`。
 fn who_inner(process: &str, pid: u32, service: &ServiceOf) -> String {
-    crate::i18n::who(process, pid, service, ("容器", "Pod"), true)
+    crate::i18n::who(process, pid, service, ("容器", "Pod", "进程未知"), true)
 }
 
 fn restart(service: &ServiceOf) -> String {
