@@ -57,8 +57,7 @@ fn needs(id: &str) -> &'static [Need] {
 pub type Same<'a> = &'a dyn Fn(&Value, &Value, &Form);
 
 /// Run `analyze FORM --json EXTRA` on every form and check it against the `live` diagnosis;
-/// `same` compares a finding found in both. Returns, per form, the ids found and the ids named
-/// as unjudged (for a failure message).
+/// `same` compares a finding found in both.
 pub fn forms(live: &Value, forms: &[Form], extra: &[&str], same: Same<'_>) {
     let live_ids: Vec<&str> = ids(live);
     assert!(
@@ -69,6 +68,9 @@ pub fn forms(live: &Value, forms: &[Form], extra: &[&str], same: Same<'_>) {
         let (doc, stderr) = analyze(form, extra);
         let said = notes(&doc);
         let ctx = || format!("{}: {doc:#}\nstderr: {stderr}", form.name);
+        if !form.can.states {
+            assert!(said.contains(Need::States.note()), "{}", ctx());
+        }
         for id in &live_ids {
             let need = needs(id);
             if !form.can.states && !need.contains(&Need::States) {
