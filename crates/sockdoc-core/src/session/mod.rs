@@ -319,6 +319,7 @@ impl Session {
         for d in census.dumps.iter_mut().skip(1) {
             sockets.append(&mut d.acc);
         }
+        let (unjudged, blind) = self.recorded_limits(ns);
         let mut sample = Sample {
             ns: ns.clone(),
             sockets,
@@ -329,14 +330,8 @@ impl Session {
             elapsed: Duration::ZERO,
             lazy_tried: false,
             owner_error: None,
-            unjudged: match (&self.recorded, ns.recorded_index()) {
-                (Some(r), Some(i)) => r.unjudged(i),
-                _ => Vec::new(),
-            },
-            blind: match (&self.recorded, ns.recorded_index()) {
-                (Some(r), Some(i)) => r.blind(i),
-                _ => Blind::NONE,
-            },
+            unjudged,
+            blind,
         };
         if let Some(f) = &sample.owners {
             if !self.owners.covers(f, &sample.sockets) {
@@ -388,6 +383,15 @@ impl Session {
         }
         sample.elapsed = started.elapsed();
         Ok(sample)
+    }
+
+    /// What the recorded evidence of `ns` cannot support and the detectors are blind to
+    /// ([`Recorded::unjudged`], [`Recorded::blind`]); nothing for the live kernel.
+    fn recorded_limits(&self, ns: &Netns) -> (Vec<&'static str>, Blind) {
+        match (&self.recorded, ns.recorded_index()) {
+            (Some(r), Some(i)) => (r.unjudged(i), r.blind(i)),
+            _ => (Vec::new(), Blind::NONE),
+        }
     }
 
     /// One namespace counted into per-dump accumulators.
