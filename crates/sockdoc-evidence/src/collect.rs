@@ -12,7 +12,7 @@ use sockdoc_proc::counters::Counters;
 use sockdoc_proc::limits::{FdPressure, NoFile};
 use sockdoc_proc::{ProcInfo, SocketOwners};
 
-use crate::{Known, NsEvidence, Source, Unread, SYNTHETIC_CGROUP, SYNTHETIC_INODE};
+use crate::{Known, NsEvidence, Provenance, Source, Unread, SYNTHETIC_CGROUP, SYNTHETIC_INODE};
 
 /// Which kind of dump gave a namespace's sockets; the larger the richer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,6 +47,7 @@ impl Batch {
             inodes: false,
             known: Known {
                 queues: true,
+                backlogs: rank == Rank::Ss,
                 states: true,
                 ..Known::default()
             },
@@ -69,6 +70,8 @@ pub(crate) struct NsBuild {
     /// Descriptor limits the evidence showed, with the pid when it said whose.
     pub nofile: Vec<(Option<u32>, NoFile)>,
     pub conntrack_table: Option<TableCounts>,
+    /// Which files told what.
+    pub provenance: Provenance,
 }
 
 impl NsBuild {
@@ -94,9 +97,9 @@ impl NsBuild {
         }
     }
 
-    /// Take a batch: kept when its kind is as rich as what the namespace has, replacing poorer.
-    /// Returns whether it was kept.
-    pub(crate) fn add(&mut self, batch: Batch) -> bool {
+    /// Take a batch read as `form` from `file`: kept when its kind is as rich as what the
+    /// namespace has, replacing poorer. Returns whether it was kept.
+    pub(crate) fn add(&mut self, batch: Batch, form: &str, file: &std::path::Path) -> bool {
         if batch.sockets.is_empty() && batch.owners.is_empty() {
             return true;
         }
@@ -107,9 +110,11 @@ impl NsBuild {
                 self.owners.clear();
                 self.names.clear();
                 self.rank = None;
+                self.provenance.sockets.clear();
             }
             _ => {}
         }
+        Provenance::note(&mut self.provenance.sockets, form, file);
         let first = self.rank.is_none();
         self.rank = Some(batch.rank);
         self.known = if first {
@@ -196,6 +201,7 @@ impl NsBuild {
             cgroup_paths,
             nofile: self.nofile,
             conntrack_table: self.conntrack_table,
+            provenance: self.provenance,
             // Dumps name cgroups by path only: `cgroup_paths`.
             services: None,
         }
@@ -209,6 +215,7 @@ fn and(a: Known, b: Known) -> Known {
         owners: a.owners && b.owners,
         inodes: a.inodes && b.inodes,
         queues: a.queues && b.queues,
+        backlogs: a.backlogs && b.backlogs,
         uids: a.uids && b.uids,
         cgroups: a.cgroups && b.cgroups,
         counter_rates: a.counter_rates && b.counter_rates,

@@ -77,6 +77,27 @@ pub struct NsEvidence {
     /// its [`snapshot::CONNTRACK_TOP`] largest keys per breakdown), when the evidence had it. The
     /// fill (`count`/`max`) is the kernel state's `conntrack_after` (`sysctl -a`, a snapshot).
     pub conntrack_table: Option<sockdoc_proc::conntrack_table::TableCounts>,
+    /// Which files told what (empty for a snapshot: the snapshot told everything).
+    pub provenance: Provenance,
+}
+
+/// Which files of a reading told a namespace's sockets, sysctls and counters, each as (what the
+/// file was read as: the command when the dump named it, else the tool; the file).
+#[derive(Clone, Debug, Default)]
+pub struct Provenance {
+    /// The socket dumps kept (several for `/proc/net/tcp` and `tcp6`).
+    pub sockets: Vec<(String, PathBuf)>,
+    pub sysctls: Vec<(String, PathBuf)>,
+    pub counters: Vec<(String, PathBuf)>,
+}
+
+impl Provenance {
+    /// Add `(form, file)` to `list` unless it is there.
+    pub(crate) fn note(list: &mut Vec<(String, PathBuf)>, form: &str, file: &std::path::Path) {
+        if !list.iter().any(|(f, p)| f == form && p == file) {
+            list.push((form.to_string(), file.to_path_buf()));
+        }
+    }
 }
 
 /// Inodes from here up are made up by a reader for sockets whose dump gave none.
@@ -100,6 +121,9 @@ pub struct Known {
     pub inodes: bool,
     /// Receive and send queues.
     pub queues: bool,
+    /// Listen backlogs (`ss` shows a listener's backlog as its Send-Q; netstat and /proc/net
+    /// show 0).
+    pub backlogs: bool,
     /// Socket uids.
     pub uids: bool,
     /// cgroup ids (a snapshot; `ss -e` on kernels that print `cgroup:`).
@@ -120,12 +144,13 @@ type Flag = fn(&mut Known) -> &mut bool;
 
 impl Known {
     /// The flags' names (in snapshot headers and the JSON `source` block), and where each lives.
-    pub const FLAGS: [(&'static str, Flag); 11] = [
+    pub const FLAGS: [(&'static str, Flag); 12] = [
         ("timers", |k| &mut k.timers),
         ("tcp_info", |k| &mut k.tcp_info),
         ("owners", |k| &mut k.owners),
         ("inodes", |k| &mut k.inodes),
         ("queues", |k| &mut k.queues),
+        ("backlogs", |k| &mut k.backlogs),
         ("uids", |k| &mut k.uids),
         ("cgroups", |k| &mut k.cgroups),
         ("counter_rates", |k| &mut k.counter_rates),

@@ -6,14 +6,16 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sockdoc_core::doctor::KernelState;
+use sockdoc_core::doctor::{Blind, KernelState};
+use sockdoc_core::i18n::evidence::{text, EvidenceMsg};
+use sockdoc_core::i18n::Lang;
 use sockdoc_core::service::Services;
 use sockdoc_core::session::recorded::NEEDS_TIMERS;
-use sockdoc_core::session::Recorded;
-use sockdoc_diag::Socket;
+use sockdoc_core::session::{Fact, Judges, Origin, Recorded};
+use sockdoc_diag::{Socket, State};
 use sockdoc_proc::{Netns, SocketOwners};
 
-use crate::{snapshot, Evidence, EvidenceError, Known};
+use crate::{snapshot, Evidence, EvidenceError, Known, NsEvidence, Unread};
 
 /// Evidence read once, ready to be censused.
 pub struct Recording {
@@ -96,72 +98,118 @@ impl Recorded for Recording {
         }
     }
 
-    fn notes(&self, i: usize) -> Vec<String> {
+    fn blind(&self, i: usize) -> Blind {
+        match self.evidence.namespaces.get(i) {
+            Some(n) => blind(n),
+            None => Blind::NONE,
+        }
+    }
+
+    fn notes(&self, i: usize, lang: Lang, judges: Judges) -> Vec<String> {
         let mut notes = Vec::new();
         if let Some(n) = self.evidence.namespaces.get(i) {
-            notes.extend(unjudged(&n.known));
+            notes.extend(
+                unjudged(&n.known, blind(n))
+                    .into_iter()
+                    .filter(|m| judges.wants(m.concern()))
+                    .map(|m| text(lang, m, &[])),
+            );
         }
         // The reading's own: once, with the first namespace.
         if i == 0 {
-            let u = &self.evidence.unread;
-            if u.count > 0 {
-                let first = u
-                    .first
-                    .first()
-                    .map(|(f, n, l)| format!(" (first: {}:{n}: {l})", f.display()))
-                    .unwrap_or_default();
-                notes.push(format!(
-                    "{} line(s) of the evidence could not be read{first}",
-                    u.count
-                ));
-            }
+            notes.extend(unread_note(lang, &self.evidence.unread));
         }
         notes
     }
+
+    fn origin(&self, i: usize, fact: Fact) -> Vec<Origin> {
+        let Some(n) = self.evidence.namespaces.get(i) else {
+            return Vec::new();
+        };
+        let k = &n.known;
+        let told = match fact {
+            Fact::Sockets => true,
+            Fact::Timers => k.timers,
+            Fact::TcpInfo => k.tcp_info,
+            Fact::Owners => k.owners,
+            Fact::Sysctls => k.sysctls,
+            Fact::Counters => n
+                .kernel
+                .as_ref()
+                .is_some_and(|k| !k.counters_after.is_empty()),
+        };
+        if !told {
+            return Vec::new();
+        }
+        let p = &n.provenance;
+        let list = match fact {
+            Fact::Sysctls => &p.sysctls,
+            Fact::Counters => &p.counters,
+            _ => &p.sockets,
+        };
+        if list.is_empty() {
+            // A snapshot: it told everything it knew.
+            let form = self.evidence.source.files.first().map(|f| f.format.clone());
+            return vec![Origin {
+                fact,
+                form: form.unwrap_or_default(),
+                file: self.from.clone(),
+            }];
+        }
+        list.iter()
+            .map(|(form, file)| Origin {
+                fact,
+                form: form.clone(),
+                file: file.clone(),
+            })
+            .collect()
+    }
 }
 
-/// What views cannot judge from evidence that could not tell `k`, one line each (the findings
-/// themselves are left out: [`Recorded::unjudged`]).
-pub fn unjudged(k: &Known) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut say = |missing: bool, line: &str| {
-        if missing {
-            out.push(line.to_string());
+/// What the detectors cannot take from the evidence of `n`.
+fn blind(n: &NsEvidence) -> Blind {
+    let k = &n.known;
+    Blind {
+        idle: !k.tcp_info,
+        listeners: !k.all_states && !n.sockets.iter().any(|s| s.state == State::Listen),
+        backlogs: !k.backlogs,
+    }
+}
+
+/// `N line(s) of the evidence could not be read (first: FILE:LINE: TEXT)`, when some could not.
+fn unread_note(lang: Lang, u: &Unread) -> Option<String> {
+    if u.count == 0 {
+        return None;
+    }
+    let count = u.count.to_string();
+    Some(match u.first.first() {
+        Some((f, n, l)) => {
+            let (f, n) = (f.display().to_string(), n.to_string());
+            text(lang, EvidenceMsg::UnreadFirst, &[&count, &f, &n, l])
         }
-    };
-    say(
-        !k.tcp_info && k.timers,
-        "no tcp_info in the evidence (ss without -i): idle times unknown; ghost suspects judged by missing keepalive timers only",
-    );
-    say(
-        !k.tcp_info && !k.timers,
-        "no tcp_info in the evidence (ss without -i): idle times unknown",
-    );
-    say(
-        !k.timers,
-        "no timers in the evidence (ss without -o): keepalive and ghost suspects cannot be judged",
-    );
-    say(
-        !k.owners,
-        "no owners in the evidence (ss without -p): processes are not named",
-    );
-    say(
-        !k.counter_rates,
-        "kernel counters not read twice: drops and overflows per second cannot be judged",
-    );
-    say(
-        !k.sysctls,
-        "no sysctls in the evidence (sysctl -a): kernel settings cannot be judged",
-    );
-    say(
-        !k.all_states,
-        "not every state was dumped (a state filter): totals cover only what was dumped",
-    );
-    say(
-        !k.states,
-        "the dump printed no State column: its sockets are counted as ESTAB",
-    );
-    out
+        None => text(lang, EvidenceMsg::Unread, &[&count]),
+    })
+}
+
+/// What views cannot judge from evidence that could not tell `k` (and the detectors were `blind`
+/// to), one key each (the findings themselves are left out: [`Recorded::unjudged`]).
+pub fn unjudged(k: &Known, blind: Blind) -> Vec<EvidenceMsg> {
+    use EvidenceMsg as M;
+    [
+        (!k.tcp_info && k.timers, M::NoTcpInfoTimers),
+        (!k.tcp_info && !k.timers, M::NoTcpInfo),
+        (!k.timers, M::NoTimers),
+        (!k.owners, M::NoOwners),
+        (!k.counter_rates, M::CountersOnce),
+        (!k.sysctls, M::NoSysctls),
+        (!k.all_states, M::NotAllStates),
+        (!k.states, M::NoStateColumn),
+        (blind.backlogs, M::NoBacklogs),
+        (blind.listeners && k.timers, M::NoListeners),
+    ]
+    .into_iter()
+    .filter_map(|(missing, m)| missing.then_some(m))
+    .collect()
 }
 
 #[cfg(test)]
@@ -176,6 +224,7 @@ mod tests {
             owners: true,
             inodes: true,
             queues: true,
+            backlogs: true,
             uids: true,
             cgroups: true,
             counter_rates: true,
@@ -183,12 +232,9 @@ mod tests {
             all_states: true,
             states: true,
         };
-        assert!(unjudged(&all).is_empty());
-        let none = unjudged(&Known::default());
-        assert!(
-            none.iter().any(|l| l.contains("idle times unknown")),
-            "{none:?}"
-        );
+        assert!(unjudged(&all, Blind::NONE).is_empty());
+        let none = unjudged(&Known::default(), Blind::NONE);
+        assert!(none.contains(&EvidenceMsg::NoTcpInfo), "{none:?}");
         assert_eq!(none.len(), 7);
     }
 }

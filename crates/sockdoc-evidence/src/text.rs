@@ -29,7 +29,7 @@ use crate::procnet::{self, Tables};
 use crate::settings;
 use crate::ss::{self, SsHints};
 use crate::words::{self, Command, Tool};
-use crate::{EvidenceError, SourceFile, Unread};
+use crate::{EvidenceError, Provenance, SourceFile, Unread};
 
 /// What the current section's lines are.
 #[derive(Clone, Debug)]
@@ -81,6 +81,10 @@ struct Reader<'a> {
     sockstat: Option<SockStat>,
     pid: Option<u32>,
     unread: Unread,
+    /// The file read, for [`crate::Provenance`].
+    path: &'a Path,
+    /// Sysctls were read in this section.
+    sysctls: bool,
 }
 
 /// Read one text dump into `col`.
@@ -125,6 +129,8 @@ pub(crate) fn read_text<R: BufRead>(
         sockstat: None,
         pid: ctx.pid,
         unread: Unread::default(),
+        path,
+        sysctls: false,
     };
     if let Some(c) = ctx.command {
         rd.command(c);
@@ -360,6 +366,7 @@ impl Reader<'_> {
             // `sysctl: permission denied on key ...` and the like: sysctl's own complaints.
             return line.starts_with("sysctl: ");
         };
+        self.sysctls = true;
         let ns = self.col.ns(&self.label);
         let mut file_nr = None;
         let k2 = ns.kernel();
@@ -448,7 +455,16 @@ impl Reader<'_> {
         let netstat_s = std::mem::take(&mut self.netstat_s);
         let sockstat = self.sockstat.take();
         let batch = self.batch.take().map(|b| self.settle(b));
+        let form = self.form();
+        let (path, sysctls) = (self.path, std::mem::take(&mut self.sysctls));
         let ns = self.col.ns(&self.label);
+        let from = &mut ns.provenance;
+        if sysctls {
+            Provenance::note(&mut from.sysctls, &form, path);
+        }
+        if !tables.is_empty() || !netstat_s.is_empty() {
+            Provenance::note(&mut from.counters, &form, path);
+        }
         if !tables.is_empty() {
             ns.add_counters(&tables);
         }
@@ -459,13 +475,35 @@ impl Reader<'_> {
             ns.kernel().sockstat = s;
         }
         if let Some(b) = batch {
-            if !ns.add(b) {
+            if !ns.add(b, &form, path) {
                 self.superseded = true;
             }
         }
         self.seen_listen = false;
         self.seen_other = false;
         self.last_other = false;
+    }
+
+    /// What the section was read as: the command typed before it, else its format.
+    fn form(&self) -> String {
+        if let Some(c) = &self.cmd {
+            return c.text.clone();
+        }
+        match self.fmt {
+            Fmt::Ss(_) => "ss",
+            Fmt::Netstat(_) | Fmt::NetstatOther => "netstat",
+            Fmt::NetstatS(_) => "netstat -s",
+            Fmt::ProcNet(Some(true)) => "/proc/net/udp",
+            Fmt::ProcNet(_) => "/proc/net/tcp",
+            Fmt::Tables => "/proc/net/netstat",
+            Fmt::Snmp6 => "/proc/net/snmp6",
+            Fmt::SockStat => "/proc/net/sockstat",
+            Fmt::Sysctl => "sysctl -a",
+            Fmt::Limits => "limits",
+            Fmt::Conntrack => "conntrack",
+            Fmt::None => "",
+        }
+        .to_string()
     }
 
     /// What the section's command and lines tell about the batch.

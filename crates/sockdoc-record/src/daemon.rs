@@ -268,6 +268,7 @@ impl Recorder {
                 idle_threshold_ms: self.opts.idle.map(|d| d.as_millis() as u64),
                 lang: Lang::En,
                 services: s.services.as_ref(),
+                blind: s.blind,
             }),
             None => Vec::new(),
         };

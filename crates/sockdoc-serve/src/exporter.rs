@@ -261,6 +261,7 @@ impl Exporter {
             idle_threshold_ms: self.opts.idle_ms,
             lang: Lang::En,
             services: None,
+            blind: doctor::Blind::NONE,
         });
         DoctorRun {
             at: Instant::now(),

@@ -423,6 +423,7 @@ impl Job {
             idle_threshold_ms: Some(threshold),
             lang: self.cfg.lang,
             services: None,
+            blind: doctor::Blind::NONE,
         });
         self.threshold_ms = Some(threshold);
         self.doctor_at = Some(Instant::now());

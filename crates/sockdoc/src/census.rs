@@ -70,7 +70,7 @@ pub fn session_of(
         )
     })?;
     Ok(match from {
-        Some(r) => session.recorded(r),
+        Some(r) => session.recorded(r, lang),
         None => session,
     })
 }

@@ -188,6 +188,7 @@ fn diagnose(sockets: &[Socket]) -> Vec<Finding> {
         idle_threshold_ms: Some(1000),
         lang: Lang::En,
         services: None,
+        blind: doctor::Blind::NONE,
     })
 }
 

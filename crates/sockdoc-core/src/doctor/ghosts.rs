@@ -4,11 +4,11 @@
 //! A suspect is never called dead: without keepalive the kernel cannot know, and neither can we without
 //! probing (`sockdoc ghosts --probe`, issue "Treat").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use sockdoc_diag::{Proto, Socket, State, TimerKind};
 
-use super::{num, percent, Finding, Input, Row, ServiceOf, Severity};
+use super::{num, percent, Blind, Finding, Input, Row, ServiceOf, Severity, Value};
 
 /// Milliseconds since anything arrived from the peer (data or ACK).
 fn idle_recv_ms(s: &Socket) -> Option<u64> {
@@ -24,6 +24,46 @@ pub fn is_suspect(s: &Socket, threshold_ms: u64) -> bool {
         && s.timer.kind != TimerKind::On
         && s.tcp.is_some_and(|t| t.unacked == 0)
         && idle_recv_ms(s).is_some_and(|idle| idle > threshold_ms)
+}
+
+/// [`is_suspect`], for evidence that may not tell idle times (`blind.idle`): a socket without
+/// tcp_info is then a suspect when it has no keepalive or retransmit timer and nothing queued to
+/// send. The live kernel always tells.
+pub fn is_suspect_in(s: &Socket, threshold_ms: u64, blind: Blind) -> bool {
+    match s.tcp {
+        None if blind.idle => {
+            s.proto == Proto::Tcp
+                && s.state == State::Established
+                && s.timer.kind != TimerKind::Keepalive
+                && s.timer.kind != TimerKind::On
+                && s.send_q == 0
+        }
+        _ => is_suspect(s, threshold_ms),
+    }
+}
+
+/// The ports services listen on: the listeners'; and when the evidence dumped none
+/// (`blind.listeners`), each ESTABLISHED connection's local port when it is the lower of its two
+/// ports and below the ephemeral range (the side that accepted it).
+pub fn service_ports(input: &Input) -> HashSet<u16> {
+    let tcp = input.sockets.iter().filter(|s| s.proto == Proto::Tcp);
+    let mut ports: HashSet<u16> = tcp
+        .clone()
+        .filter(|s| s.state == State::Listen)
+        .map(|s| s.local_port)
+        .collect();
+    if input.blind.listeners {
+        let low = input.kernel.sysctls.port_range.map_or(32768, |r| r.0);
+        ports.extend(
+            tcp.filter(|s| {
+                s.state == State::Established
+                    && s.local_port < s.remote_port
+                    && u64::from(s.local_port) < low
+            })
+            .map(|s| s.local_port),
+        );
+    }
+    ports
 }
 
 /// The threshold in force: the user's, or the kernel's keepalive window.
@@ -67,6 +107,9 @@ impl GhostGroup {
 pub struct GhostSuspects {
     pub suspects: u64,
     pub threshold_ms: u64,
+    /// The evidence told idle times (tcp_info); without, suspects are judged by missing
+    /// keepalive timers only and `max_idle_ms` is unknown.
+    pub idle_known: bool,
     /// Never empty.
     pub groups: Vec<GhostGroup>,
 }
@@ -90,7 +133,14 @@ impl super::Kind for GhostSuspects {
                     .with("local_port", g.local_port)
                     .with("remote_port", g.remote_port)
                     .with("count", g.count)
-                    .with("max_idle_ms", g.max_idle_ms)
+                    .with(
+                        "max_idle_ms",
+                        if self.idle_known {
+                            Value::from(g.max_idle_ms)
+                        } else {
+                            Value::None
+                        },
+                    )
                     .with("peers", g.peers.clone())
             })
             .collect()
@@ -168,15 +218,16 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
         peers: Vec<String>,
     }
     // Server side: grouped by the listening port; client side: by the remote service port.
-    let listening: std::collections::HashSet<u16> = input
-        .sockets
-        .iter()
-        .filter(|s| s.proto == Proto::Tcp && s.state == State::Listen)
-        .map(|s| s.local_port)
-        .collect();
+    let listening = service_ports(input);
     let mut groups: BTreeMap<(u32, u16, u16), G> = BTreeMap::new();
     let mut total = 0u64;
-    for s in input.sockets.iter().filter(|s| is_suspect(s, threshold)) {
+    let mut idle_known = true;
+    for s in input
+        .sockets
+        .iter()
+        .filter(|s| is_suspect_in(s, threshold, input.blind))
+    {
+        idle_known &= s.tcp.is_some();
         total += 1;
         let (pid, name) = input.owner(s.inode);
         let key = if listening.contains(&s.local_port) {
@@ -217,6 +268,7 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
     let e = GhostSuspects {
         suspects: total,
         threshold_ms: threshold,
+        idle_known,
         groups,
     };
     Some(Finding::new(input.lang, Severity::Warning, e))
@@ -230,6 +282,17 @@ pub fn keepalive_coverage(input: &Input) -> Option<Finding> {
         .iter()
         .filter(|s| s.proto == Proto::Tcp && s.state == State::Listen)
     {
+        listeners.entry(s.local_port).or_insert_with(|| {
+            let (pid, name) = input.owner(s.inode);
+            (pid, name, input.service(s.cgroup_id))
+        });
+    }
+    // Ports taken from the connections (no listener in the evidence): named by the owner of
+    // their first connection.
+    let inferred = service_ports(input);
+    for s in input.sockets.iter().filter(|s| {
+        s.proto == Proto::Tcp && s.state == State::Established && inferred.contains(&s.local_port)
+    }) {
         listeners.entry(s.local_port).or_insert_with(|| {
             let (pid, name) = input.owner(s.inode);
             (pid, name, input.service(s.cgroup_id))

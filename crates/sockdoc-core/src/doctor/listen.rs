@@ -18,6 +18,10 @@ pub fn listen_overflow(input: &Input) -> Option<Finding> {
         .filter(|s| s.proto == Proto::Tcp && s.state == State::Listen)
     {
         let (queue, backlog) = (s.recv_q, s.send_q);
+        if input.blind.backlogs {
+            // The dump showed no backlog (Send-Q 0): a queue cannot be told full.
+            continue;
+        }
         let sev = if queue > 0 && queue >= backlog {
             Severity::Critical
         } else if queue > 0 && u64::from(queue) * 2 >= u64::from(backlog) {

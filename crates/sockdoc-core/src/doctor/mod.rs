@@ -21,6 +21,7 @@ use sockdoc_diag::Socket;
 
 use crate::i18n::Lang;
 use crate::service::{Lookup, Services};
+use crate::session::Fact;
 use crate::Owners;
 
 pub use evidence::{Evidence, Kind};
@@ -234,6 +235,32 @@ pub struct Input<'a> {
     /// The services of the sockets' cgroups, when the census read them: findings then name the
     /// unit or container beside the process.
     pub services: Option<&'a Services>,
+    /// What the census could not tell (recorded evidence); nothing for the live kernel.
+    pub blind: Blind,
+}
+
+/// What recorded evidence could not tell, so that detectors judge with what it has instead of
+/// mistaking an absence in the dump for one in the kernel. All false for the live kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Blind {
+    /// No tcp_info: idle times unknown. Ghost suspects are then judged by missing keepalive
+    /// timers only (and nothing queued to send), and their idle time is not shown.
+    pub idle: bool,
+    /// No listening socket in the dump (a state filter, a grep): a connection's service port is
+    /// its lower port, when that is below the ephemeral range.
+    pub listeners: bool,
+    /// No listen backlog (netstat and /proc/net show a listener's Send-Q as 0): full accept
+    /// queues cannot be judged.
+    pub backlogs: bool,
+}
+
+impl Blind {
+    /// The live kernel: everything told.
+    pub const NONE: Blind = Blind {
+        idle: false,
+        listeners: false,
+        backlogs: false,
+    };
 }
 
 impl Input<'_> {
@@ -280,6 +307,26 @@ pub fn diagnose(input: &Input) -> Vec<Finding> {
     out.extend(sysctl::risky(input));
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(b.id)));
     out
+}
+
+/// What finding `id` rests on, of what recorded evidence can tell: the socket table always,
+/// and the timers, tcp_info, owners, sysctls or counters its detector reads.
+pub fn rests_on(id: &str) -> &'static [Fact] {
+    use Fact::*;
+    match id {
+        "ghost-suspects" | "unreachable-peers" => &[Sockets, Timers, TcpInfo, Owners],
+        "keepalive-coverage" => &[Sockets, Timers, Owners],
+        "close-wait-leak" => &[Sockets, TcpInfo, Owners],
+        "time-wait-pressure" => &[Sockets, Sysctls, Counters],
+        "ephemeral-port-exhaustion" => &[Sockets, Sysctls],
+        "listen-overflow" | "udp-trouble" => &[Sockets, Counters, Owners],
+        "syn-flood" => &[Sockets, Sysctls, Owners],
+        "closing-piles" => &[Sockets, Counters],
+        "fd-limit" => &[Sockets, Owners],
+        "conntrack-full" => &[Counters, Sysctls],
+        "sysctl-obsolete" | "sysctl-risky" => &[Sysctls],
+        _ => &[Sockets, Owners],
+    }
 }
 
 /// The worst severity among findings that count towards the exit code (info does not).

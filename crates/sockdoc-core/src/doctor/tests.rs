@@ -74,6 +74,11 @@ fn kernel() -> KernelState {
 }
 
 fn run(sockets: &[Socket], k: &KernelState, idle: Option<u64>) -> Vec<Finding> {
+    run_blind(sockets, k, idle, Blind::NONE)
+}
+
+/// [`run`] on evidence that could not tell what `blind` says.
+fn run_blind(sockets: &[Socket], k: &KernelState, idle: Option<u64>, blind: Blind) -> Vec<Finding> {
     diagnose(&Input {
         sockets,
         owners: &Own,
@@ -81,6 +86,7 @@ fn run(sockets: &[Socket], k: &KernelState, idle: Option<u64>) -> Vec<Finding> {
         idle_threshold_ms: idle,
         lang: Lang::En,
         services: None,
+        blind,
     })
 }
 
@@ -262,6 +268,7 @@ fn healthy_is_quiet_and_chinese_is_complete() {
         idle_threshold_ms: None,
         lang: Lang::Zh,
         services: None,
+        blind: Blind::NONE,
     });
     assert!(!zh.is_empty());
     for f in &zh {
@@ -369,4 +376,65 @@ fn udp_hoarding_and_drops() {
     let u = find(&f, "udp-trouble").expect("drops");
     assert_eq!(ev(u, "rcvbuf_errors_delta"), 40);
     assert!(find(&run(&s[..100], &kernel(), None), "udp-trouble").is_none());
+}
+
+/// The incident notes' `ss -aoen | grep ESTAB`: no tcp_info, no listener. Port 21 without
+/// keepalive, sshd's port with it.
+#[test]
+fn evidence_without_idle_times_or_listeners_is_judged_by_timers_and_lower_ports() {
+    let bare = |port: u16, inode: u32, keepalive: bool| {
+        let mut s = sock(State::Established, port, "192.168.20.63", 0, inode);
+        s.tcp = None;
+        if keepalive {
+            s.timer.kind = TimerKind::Keepalive;
+        }
+        s
+    };
+    let sockets = [
+        bare(21, 21_001, false),
+        bare(21, 21_002, false),
+        bare(333, 22_001, true),
+    ];
+    let blind = Blind {
+        idle: true,
+        listeners: true,
+        backlogs: false,
+    };
+    let judge = |blind: Blind| run_blind(&sockets, &kernel(), None, blind);
+    let f = judge(blind);
+    let ghosts = find(&f, "ghost-suspects").expect("ghost suspects");
+    assert_eq!(ev(ghosts, "suspects"), 2);
+    let rows = ghosts.groups();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(cell(&rows[0], "local_port"), &Value::Int(21));
+    assert_eq!(cell(&rows[0], "max_idle_ms"), &Value::None);
+    assert!(
+        ghosts.title.contains("idle time unknown"),
+        "{}",
+        ghosts.title
+    );
+    let cov = find(&f, "keepalive-coverage").expect("coverage");
+    assert_eq!(cov.groups().len(), 2, "{:?}", cov.groups());
+    assert_eq!(cell(&cov.groups()[0], "local_port"), &Value::Int(21));
+    assert_eq!(cell(&cov.groups()[0], "percent"), &Value::Int(0));
+    assert_eq!(cell(&cov.groups()[1], "local_port"), &Value::Int(333));
+    assert_eq!(cell(&cov.groups()[1], "percent"), &Value::Int(100));
+    // The live kernel always tells: nothing without tcp_info is a suspect, no port is inferred.
+    let live = judge(Blind::NONE);
+    assert!(find(&live, "ghost-suspects").is_none(), "{live:?}");
+    assert!(find(&live, "keepalive-coverage").is_none(), "{live:?}");
+}
+
+/// netstat and /proc/net show a listener's Send-Q as 0: its queue cannot be told full.
+#[test]
+fn a_listener_without_its_backlog_is_not_judged_full() {
+    let mut l = sock(State::Listen, 8080, "0.0.0.0", 0, 21_000);
+    l.recv_q = 1;
+    let run_with = |blind: Blind| run_blind(&[l], &kernel(), None, blind);
+    assert!(find(&run_with(Blind::NONE), "listen-overflow").is_some());
+    let blind = Blind {
+        backlogs: true,
+        ..Blind::NONE
+    };
+    assert!(find(&run_with(blind), "listen-overflow").is_none());
 }

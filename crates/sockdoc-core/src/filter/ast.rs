@@ -201,6 +201,11 @@ impl Pred {
         )
     }
 
+    /// True when the predicate reads timers (`keepalive`, `timer KIND`).
+    pub fn needs_timers(&self) -> bool {
+        matches!(self, Pred::Keepalive | Pred::Timer(_))
+    }
+
     /// True when the predicate names services (unit, container, pod): the sockets' cgroups must be
     /// named first. `cgroup PATH` compares ids and needs no names.
     pub fn needs_services(&self) -> bool {

@@ -120,6 +120,11 @@ impl Filter {
         self.any_pred(ast::Pred::needs_tcp_info)
     }
 
+    /// True when the filter reads timers (`keepalive`, `timer KIND`).
+    pub fn needs_timers(&self) -> bool {
+        self.any_pred(ast::Pred::needs_timers)
+    }
+
     /// The `idiag_states` mask to dump with: a superset of the states that can match. 0 means nothing
     /// can match.
     pub fn state_mask(&self) -> u32 {

@@ -5,12 +5,14 @@
 //! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]), `top`
 //! ([`top::TopMsg`], its column headers [`top::Header`]) and `sysctl plan|apply|rollback`
 //! ([`sysctl::SysctlMsg`]), `diff` ([`diff::DiffMsg`]), the exporter's log ([`serve::ServeMsg`]), the watch of a pinned
-//! namespace ([`netns::NetnsMsg`]) and usage errors ([`usage::UsageMsg`]) keep their keys in their
+//! namespace ([`netns::NetnsMsg`]), recorded evidence ([`evidence::EvidenceMsg`]) and usage errors
+//! ([`usage::UsageMsg`]) keep their keys in their
 //! own area.
 
 pub mod diff;
 mod en;
 pub mod events;
+pub mod evidence;
 pub mod netns;
 pub mod record;
 pub mod serve;
@@ -82,13 +84,14 @@ pub struct Words {
 
 /// A process as a finding names it, beside its service: `api.service (python3/1234)`,
 /// `container web (nginx/7)` (`api.service, python3/1234` when `inner`, for inside parentheses),
-/// or `python3/1234` when the census knew no service for it. `words` are the language's words for
-/// a container and a pod.
+/// or `python3/1234` when the census knew no service for it; `words.2` (the language's "owner
+/// unknown") when it knew neither (evidence without owners). `words` are the language's words for
+/// a container, a pod and an unknown owner.
 pub(crate) fn who(
     process: &str,
     pid: u32,
     service: &crate::doctor::ServiceOf,
-    (container, pod): (&str, &str),
+    (container, pod, unknown): (&str, &str, &str),
     inner: bool,
 ) -> String {
     use crate::doctor::Named;
@@ -96,6 +99,7 @@ pub(crate) fn who(
         Some(Named::Unit(u)) => u.to_string(),
         Some(Named::Container(c)) => format!("{container} {c}"),
         Some(Named::Pod(p)) => format!("{pod} {p}"),
+        None if pid == 0 => return unknown.to_string(),
         None => return format!("{process}/{pid}"),
     };
     if inner {

@@ -25,13 +25,15 @@ use sockdoc_proc::owners::Enough;
 use sockdoc_proc::{Netns, NetnsError, SocketOwners};
 
 use crate::collect::{self, Census, CensusError, CensusSpec, DumpHint};
-use crate::doctor::KernelState;
+use crate::doctor::{Blind, KernelState};
+use crate::i18n::evidence::{text as evidence_text, EvidenceMsg};
+use crate::i18n::Lang;
 use crate::owners::{NoOwners, Owners, WithServices};
 use crate::service::Services;
 
 pub use owners::{Fresh, OwnerCache, OwnerSource, ProcFds, Refresh};
 pub use plan::{Needs, Plan, PlanError, Protocols};
-pub use recorded::Recorded;
+pub use recorded::{Fact, Judges, Origin, Recorded};
 pub use scope::{Scope, Which};
 pub use services::ServiceCache;
 
@@ -69,6 +71,9 @@ pub struct Sample {
     /// Findings (by id) this sample's evidence cannot support ([`Recorded::unjudged`]); empty
     /// for the live kernel.
     pub unjudged: Vec<&'static str>,
+    /// What this sample's evidence could not tell ([`Recorded::blind`]); nothing for the live
+    /// kernel.
+    pub blind: Blind,
 }
 
 impl Sample {
@@ -114,6 +119,8 @@ pub struct Session {
     recorded: Option<Arc<dyn Recorded>>,
     /// Notes of the session itself (a namespace that vanished during `--all-netns`).
     notes: Vec<String>,
+    /// The language of the recorded evidence's notes.
+    lang: Lang,
 }
 
 impl Session {
@@ -133,15 +140,22 @@ impl Session {
             owner_each: false,
             recorded: None,
             notes: Vec::new(),
+            lang: Lang::En,
         })
     }
 
     /// Census `evidence` instead of the live kernel: its namespaces (the scope's must be its
     /// [`Netns::recorded`] ones), its sockets, owners, services and kernel state. Nothing is
-    /// dumped, walked or entered.
-    pub fn recorded(mut self, evidence: Arc<dyn Recorded>) -> Session {
+    /// dumped, walked or entered. What it could not tell is noted in `lang`.
+    pub fn recorded(mut self, evidence: Arc<dyn Recorded>, lang: Lang) -> Session {
         self.recorded = Some(evidence);
+        self.lang = lang;
         self
+    }
+
+    /// What the views of this session judge (the notes of recorded evidence are chosen by it).
+    pub fn judges(&self) -> Judges {
+        Judges::of(&self.plan, self.kernel != KernelPlan::None)
     }
 
     /// The census of an act: one holder of each socket is enough (the shutdown rung needs one, the
@@ -167,7 +181,7 @@ impl Session {
     /// the cgroup tree walked again only for an id it has not seen.
     pub fn services(&self, ids: impl IntoIterator<Item = u64>) -> Services {
         match &self.recorded {
-            Some(r) => recorded_services(r.as_ref()),
+            Some(r) => recorded_services(r.as_ref(), self.lang),
             None => self.services.lookup(ids),
         }
     }
@@ -318,6 +332,7 @@ impl Session {
         for d in census.dumps.iter_mut().skip(1) {
             sockets.append(&mut d.acc);
         }
+        let (unjudged, blind) = self.recorded_limits(ns);
         let mut sample = Sample {
             ns: ns.clone(),
             sockets,
@@ -328,10 +343,8 @@ impl Session {
             elapsed: Duration::ZERO,
             lazy_tried: false,
             owner_error: None,
-            unjudged: match (&self.recorded, ns.recorded_index()) {
-                (Some(r), Some(i)) => r.unjudged(i),
-                _ => Vec::new(),
-            },
+            unjudged,
+            blind,
         };
         if let Some(f) = &sample.owners {
             if !self.owners.covers(f, &sample.sockets) {
@@ -350,7 +363,7 @@ impl Session {
             .then(|| match (&self.recorded, ns.recorded_index()) {
                 (Some(r), Some(i)) => r
                     .services(i)
-                    .unwrap_or_else(|| Services::unavailable(NO_CGROUPS.to_string())),
+                    .unwrap_or_else(|| Services::unavailable(no_cgroups(self.lang))),
                 _ => self.services(sample.sockets.iter().map(|s| s.cgroup_id)),
             });
         if late {
@@ -383,6 +396,15 @@ impl Session {
         }
         sample.elapsed = started.elapsed();
         Ok(sample)
+    }
+
+    /// What the recorded evidence of `ns` cannot support and the detectors are blind to
+    /// ([`Recorded::unjudged`], [`Recorded::blind`]); nothing for the live kernel.
+    fn recorded_limits(&self, ns: &Netns) -> (Vec<&'static str>, Blind) {
+        match (&self.recorded, ns.recorded_index()) {
+            (Some(r), Some(i)) => (r.unjudged(i), r.blind(i)),
+            _ => (Vec::new(), Blind::NONE),
+        }
     }
 
     /// One namespace counted into per-dump accumulators.
@@ -459,7 +481,7 @@ impl Session {
         let wanted = read != OwnerRead::None && self.plan.owners;
         if let (Some(r), Some(i)) = (&self.recorded, ns.recorded_index()) {
             let mut census = recorded::replay(spec, r.sockets(i), make, feed);
-            census.notes.extend(r.notes(i));
+            census.notes.extend(r.notes(i, self.lang, self.judges()));
             let owners = r.owners(i).filter(|_| wanted).map(|map| Fresh {
                 map,
                 at: Instant::now(),
@@ -554,11 +576,13 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-/// Why recorded evidence names no services.
-const NO_CGROUPS: &str = "the evidence names no cgroups: no units or containers";
+/// Why recorded evidence names no services, in `lang`.
+fn no_cgroups(lang: Lang) -> String {
+    evidence_text(lang, EvidenceMsg::NoCgroups, &[])
+}
 
 /// The services every namespace of `r` names, as one lookup (cgroup ids are the host's).
-fn recorded_services(r: &dyn Recorded) -> Services {
+fn recorded_services(r: &dyn Recorded, lang: Lang) -> Services {
     let mut list = Vec::new();
     for i in 0..r.namespaces().len() {
         if let Some(s) = r.services(i) {
@@ -566,7 +590,7 @@ fn recorded_services(r: &dyn Recorded) -> Services {
         }
     }
     if list.is_empty() {
-        return Services::unavailable(NO_CGROUPS.to_string());
+        return Services::unavailable(no_cgroups(lang));
     }
     Services::from_services(list, Vec::new())
 }

@@ -9,7 +9,9 @@ use sockdoc_diag::Socket;
 use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::collect::{Census, CensusSpec, DumpHint, DumpResult};
-use crate::doctor::KernelState;
+use crate::doctor::{Blind, KernelState};
+use crate::i18n::evidence::Concern;
+use crate::i18n::Lang;
 use crate::service::Services;
 
 /// Sockets and state recorded elsewhere, by namespace (the namespaces are
@@ -25,11 +27,103 @@ pub trait Recorded: Send + Sync {
     fn services(&self, i: usize) -> Option<Services>;
     /// The kernel state the evidence carried (counters, sysctls, limits), if any.
     fn kernel(&self, i: usize) -> Option<KernelState>;
-    /// What the evidence could not tell and views must not judge, one line each.
-    fn notes(&self, i: usize) -> Vec<String>;
+    /// What the evidence could not tell that matters to a view judging what `judges` says, one
+    /// line each in `lang` (with the reading's own notes, such as its unread lines, once).
+    fn notes(&self, i: usize, lang: Lang, judges: Judges) -> Vec<String>;
     /// The doctor's findings (by id) the evidence of namespace `i` cannot support: without timers,
     /// every connection would look as if it had no keepalive.
     fn unjudged(&self, i: usize) -> Vec<&'static str>;
+    /// What the evidence of namespace `i` could not tell, for the detectors.
+    fn blind(&self, i: usize) -> Blind;
+    /// Where `fact` of namespace `i` came from (one entry per file), if the evidence told it.
+    fn origin(&self, i: usize, fact: Fact) -> Vec<Origin>;
+}
+
+/// What a view judges, so that recorded evidence says only what it could not tell that matters
+/// to the view (the session's plan decides: [`Judges::of`]). States and the reading itself
+/// matter to every view.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Judges {
+    /// Keepalive timers: the doctor, `ghosts`, a `keepalive` or `timer` filter.
+    pub timers: bool,
+    /// Idle times and the rest of tcp_info.
+    pub tcp_info: bool,
+    /// Owning processes.
+    pub owners: bool,
+    /// The doctor's other findings: counters, sysctls, backlogs, service ports.
+    pub findings: bool,
+}
+
+impl Judges {
+    /// Everything: the doctor.
+    pub const ALL: Judges = Judges {
+        timers: true,
+        tcp_info: true,
+        owners: true,
+        findings: true,
+    };
+
+    /// What a view with `plan` judges; `findings` when it runs the doctor's detectors.
+    pub fn of(plan: &super::Plan, findings: bool) -> Judges {
+        Judges {
+            timers: plan.spec.tcp_info || plan.filter.needs_timers() || findings,
+            tcp_info: plan.spec.tcp_info,
+            owners: plan.owners,
+            findings,
+        }
+    }
+
+    /// Whether a note about `c` matters to the view.
+    pub fn wants(self, c: Concern) -> bool {
+        match c {
+            Concern::States | Concern::Reading => true,
+            Concern::Timers => self.timers,
+            Concern::TcpInfo => self.tcp_info,
+            Concern::Owners => self.owners,
+            Concern::Findings => self.findings,
+        }
+    }
+}
+
+/// What a finding can rest on in recorded evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fact {
+    /// The socket table: states, ports, peers, queues.
+    Sockets,
+    /// Keepalive and other timers.
+    Timers,
+    /// tcp_info: idle times, retransmits.
+    TcpInfo,
+    /// Owning processes.
+    Owners,
+    /// Kernel settings (`sysctl -a`).
+    Sysctls,
+    /// Kernel counters (`netstat -s`, `/proc/net/netstat`).
+    Counters,
+}
+
+impl Fact {
+    /// The stable name (JSON `rests_on[].what`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fact::Sockets => "sockets",
+            Fact::Timers => "timers",
+            Fact::TcpInfo => "tcp_info",
+            Fact::Owners => "owners",
+            Fact::Sysctls => "sysctls",
+            Fact::Counters => "counters",
+        }
+    }
+}
+
+/// Where one fact of recorded evidence came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub fact: Fact,
+    /// What the file was read as: the command when the dump named it (`ss -aoen`), else the
+    /// tool or file kind (`ss`, `netstat`, `/proc/net/tcp`, `sysctl -a`, `sockdoc snapshot v1`).
+    pub form: String,
+    pub file: std::path::PathBuf,
 }
 
 /// The findings that rest on keepalive timers.

@@ -204,5 +204,9 @@ pub fn known_in(names: &[String]) -> Known {
             *flag(&mut k) = true;
         }
     }
+    // Snapshots before `backlogs` was named took their queues from the kernel, backlogs with them.
+    if !names.iter().any(|n| n == "backlogs") {
+        k.backlogs = k.queues;
+    }
     k
 }

@@ -189,5 +189,6 @@ fn namespace(
         cgroup_paths: Vec::new(),
         nofile: Vec::new(),
         conntrack_table: ns.conntrack_table,
+        provenance: Default::default(),
     })
 }

@@ -80,6 +80,7 @@ pub fn known_of(s: &Sample) -> Known {
         owners: s.owners.is_some(),
         inodes: true,
         queues: true,
+        backlogs: true,
         uids: true,
         cgroups: s.services.is_some(),
         counter_rates,

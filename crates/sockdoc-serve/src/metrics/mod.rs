@@ -116,6 +116,7 @@ pub(crate) mod tests {
     /// A ghost-suspects finding as the doctor makes it.
     fn ghost_finding(severity: Severity) -> Finding {
         let suspects = GhostSuspects {
+            idle_known: true,
             suspects: 3,
             threshold_ms: 7_875_000,
             groups: vec![GhostGroup {

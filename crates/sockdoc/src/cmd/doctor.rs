@@ -9,8 +9,9 @@ use serde::Serialize;
 use serde_json::{Map, Value as JValue};
 use sockdoc_core::aggregate::StateCounts;
 use sockdoc_core::doctor::{self, Finding, Input, KernelState, Severity, Value};
+use sockdoc_core::i18n::evidence::{self as ev_words, EvidenceMsg};
 use sockdoc_core::i18n::{self, text, Lang, Msg};
-use sockdoc_core::session::{KernelPlan, Needs, Refresh, Sample, Session};
+use sockdoc_core::session::{KernelPlan, Needs, Origin, Refresh, Sample, Session};
 use sockdoc_diag::{Proto, Socket, State};
 use sockdoc_proc::Netns;
 
@@ -58,7 +59,52 @@ struct Diagnosis {
     /// Key kernel numbers, one line.
     kernel_line: String,
     findings: Vec<Finding>,
+    /// What each finding rests on, for recorded evidence (empty for the live kernel).
+    rests_on: Vec<Vec<Origin>>,
     notes: Vec<String>,
+}
+
+/// What each of `findings` rests on in the evidence of `ns` (`--from`), else nothing.
+fn rests_on(ns: &Netns, findings: &[Finding]) -> Vec<Vec<Origin>> {
+    let (Some(r), Some(i)) = (scope::recorded(), ns.recorded_index()) else {
+        return Vec::new();
+    };
+    findings
+        .iter()
+        .map(|f| {
+            doctor::rests_on(f.id)
+                .iter()
+                .flat_map(|fact| r.origin(i, *fact))
+                .collect()
+        })
+        .collect()
+}
+
+/// `Rests on: sockets, timers from ss -aoen (notes.txt); sysctls from sysctl -a (sysctl.txt)`.
+fn rests_on_line(lang: Lang, origins: &[Origin]) -> Option<String> {
+    let mut parts: Vec<(String, String, Vec<&'static str>)> = Vec::new();
+    for o in origins {
+        let file = o.file.display().to_string();
+        let word = ev_words::fact(lang, o.fact);
+        match parts
+            .iter_mut()
+            .find(|(f, p, _)| *f == o.form && *p == file)
+        {
+            Some((_, _, facts)) => facts.push(word),
+            None => parts.push((o.form.clone(), file, vec![word])),
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let said: Vec<String> = parts
+        .iter()
+        .map(|(form, file, facts)| {
+            ev_words::text(lang, EvidenceMsg::RestsOn, &[&facts.join(", "), form, file])
+        })
+        .collect();
+    let list = said.join("; ");
+    Some(ev_words::text(lang, EvidenceMsg::RestsOnTitle, &[&list]))
 }
 
 /// Parse a duration flag: `500ms`, `30s`, `5m`, `2h`, `1d`, bare seconds; refused in `lang`.
@@ -98,6 +144,7 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
         let Some(kernel) = &sample.kernel else {
             continue;
         };
+        let rests_on = rests_on(&sample.ns, &findings);
         let (tcp, udp) = histogram(&sample.sockets);
         let kernel_line = kernel_line(lang, kernel, tcp.get(State::TimeWait));
         results.push(Diagnosis {
@@ -107,6 +154,7 @@ pub fn run(g: &Global, a: &DoctorArgs, out: &mut dyn Write) -> Result<Exit, Fail
             udp,
             kernel_line,
             findings,
+            rests_on,
             notes: sample.notes,
         });
     }
@@ -163,6 +211,7 @@ pub fn judge(
             idle_threshold_ms: idle.map(|d| d.as_millis() as u64),
             lang,
             services: sample.services.as_ref(),
+            blind: sample.blind,
         });
         // Evidence that could not tell (no timers: every connection would look keepalive-less)
         // leaves those findings out; its notes say why.
@@ -275,8 +324,9 @@ fn write_text(
     }
     writeln!(out, "{}", summary_line(lang, d))?;
     writeln!(out, "{}", d.kernel_line)?;
-    for f in &d.findings {
+    for (n, f) in d.findings.iter().enumerate() {
         writeln!(out)?;
+        let rests = d.rests_on.get(n).and_then(|o| rests_on_line(lang, o));
         let word = i18n::severity(lang, f.severity);
         let tag = match f.severity {
             Severity::Critical => term.red(&word),
@@ -286,6 +336,9 @@ fn write_text(
         writeln!(out, "{tag}  {}  [{}]", term.bold(&f.title), f.id)?;
         if f.severity == Severity::Info && !verbose {
             write_rows(out, lang, f, 5)?;
+            for line in rests.iter().flat_map(|r| term.wrap(r, 2)) {
+                writeln!(out, "{line}")?;
+            }
             continue;
         }
         for para in f.detail.lines() {
@@ -294,6 +347,9 @@ fn write_text(
             }
         }
         write_rows(out, lang, f, if verbose { 50 } else { 10 })?;
+        for line in rests.iter().flat_map(|r| term.wrap(r, 2)) {
+            writeln!(out, "{line}")?;
+        }
         for line in term.wrap(&format!("{} {}", text(lang, Msg::Why, &[]), f.why), 2) {
             writeln!(out, "{line}")?;
         }
@@ -404,6 +460,17 @@ struct JFinding<'a> {
     fix: &'a [String],
     evidence: Map<String, JValue>,
     groups: Vec<Map<String, JValue>>,
+    /// Recorded evidence only: what the finding rests on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rests_on: Option<Vec<JOrigin<'a>>>,
+}
+
+/// One file a finding rests on: what it told (`timers`), what it was read as, its path.
+#[derive(Serialize)]
+struct JOrigin<'a> {
+    what: &'static str,
+    form: &'a str,
+    file: std::borrow::Cow<'a, str>,
 }
 
 #[derive(Serialize)]
@@ -486,7 +553,8 @@ fn write_json(
                     findings: d
                         .findings
                         .iter()
-                        .map(|f| JFinding {
+                        .enumerate()
+                        .map(|(n, f)| JFinding {
                             id: f.id,
                             severity: f.severity.name(),
                             title: &f.title,
@@ -507,6 +575,15 @@ fn write_json(
                                         .collect()
                                 })
                                 .collect(),
+                            rests_on: d.rests_on.get(n).map(|list| {
+                                list.iter()
+                                    .map(|o| JOrigin {
+                                        what: o.fact.name(),
+                                        form: &o.form,
+                                        file: o.file.to_string_lossy(),
+                                    })
+                                    .collect()
+                            }),
                         })
                         .collect(),
                     notes: &d.notes,

@@ -44,12 +44,24 @@ fn s(t: &str) -> String {
 /// A process as a finding names it: `api.service (python3/1234)`, `container web (nginx/7)`,
 /// `pod shop/cart-0 (nginx/7)`, or `python3/1234` when the census knew no service for it.
 fn who(process: &str, pid: u32, service: &ServiceOf) -> String {
-    crate::i18n::who(process, pid, service, ("container", "pod"), false)
+    crate::i18n::who(
+        process,
+        pid,
+        service,
+        ("container", "pod", "owner unknown"),
+        false,
+    )
 }
 
 /// [`who`] for inside parentheses: `api.service, python3/1234`.
 fn who_inner(process: &str, pid: u32, service: &ServiceOf) -> String {
-    crate::i18n::who(process, pid, service, ("container", "pod"), true)
+    crate::i18n::who(
+        process,
+        pid,
+        service,
+        ("container", "pod", "owner unknown"),
+        true,
+    )
 }
 
 fn restart(service: &ServiceOf) -> String {
@@ -68,12 +80,21 @@ fn ghost_suspects(e: &GhostSuspects) -> Words {
         format!("to remote port {}", top.remote_port)
     };
     let filter = top.port_filter();
+    let who = who_inner(&top.process, top.pid, &top.service);
+    let (title, seen) = if e.idle_known {
+        (
+            format!("{total} ESTABLISHED connections look half-open (silent > {threshold}, no keepalive); most {place} ({who})"),
+            format!("These connections have no keepalive timer, nothing unacknowledged in flight, and have received no data or ACK for over {threshold}."),
+        )
+    } else {
+        (
+            format!("{total} ESTABLISHED connections have no keepalive timer (idle time unknown); most {place} ({who})"),
+            s("These connections have no keepalive timer and nothing queued to send; the evidence has no tcp_info, so how long they have been silent is unknown."),
+        )
+    };
     Words {
-        title: format!(
-            "{total} ESTABLISHED connections look half-open (silent > {threshold}, no keepalive); most {place} ({})",
-            who_inner(&top.process, top.pid, &top.service)
-        ),
-        detail: format!("These connections have no keepalive timer, nothing unacknowledged in flight, and have received no data or ACK for over {threshold}. If the peer vanished (network cut, host powered off, client killed behind a firewall), its FIN or RST never arrived and the kernel will keep the connection forever. They are suspects, not proven dead."),
+        title,
+        detail: format!("{seen} If the peer vanished (network cut, host powered off, client killed behind a firewall), its FIN or RST never arrived and the kernel will keep the connection forever. They are suspects, not proven dead."),
         why: s("TCP has no heartbeat of its own: without SO_KEEPALIVE an idle connection whose peer is gone stays ESTABLISHED until the process closes it. Each one holds a file descriptor, memory and often an application slot (a proxy's connection limit), so they pile up for days, as in the incident with the FTP proxy."),
         fix: vec![
             format!("sockdoc ghosts --idle {threshold}   # list the suspects with owner, peer and idle time"),

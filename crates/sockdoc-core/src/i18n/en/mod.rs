@@ -3,6 +3,7 @@
 
 pub mod diff;
 pub mod events;
+pub mod evidence;
 pub mod findings;
 pub mod netns;
 pub mod reap;

@@ -43,12 +43,12 @@ fn s(t: &str) -> String {
 /// 发现中对进程的称呼: `api.service (python3/1234)`、`容器 web (nginx/7)`、
 /// `Pod shop/cart-0 (nginx/7)`, 未知服务时为 `python3/1234`。
 fn who(process: &str, pid: u32, service: &ServiceOf) -> String {
-    crate::i18n::who(process, pid, service, ("容器", "Pod"), false)
+    crate::i18n::who(process, pid, service, ("容器", "Pod", "进程未知"), false)
 }
 
 /// 括号内使用的 [`who`]: `api.service, python3/1234`。
 fn who_inner(process: &str, pid: u32, service: &ServiceOf) -> String {
-    crate::i18n::who(process, pid, service, ("容器", "Pod"), true)
+    crate::i18n::who(process, pid, service, ("容器", "Pod", "进程未知"), true)
 }
 
 fn restart(service: &ServiceOf) -> String {
@@ -67,12 +67,21 @@ fn ghost_suspects(e: &GhostSuspects) -> Words {
         format!("连向远端端口 {}", top.remote_port)
     };
     let filter = top.port_filter();
+    let who = who_inner(&top.process, top.pid, &top.service);
+    let (title, seen) = if e.idle_known {
+        (
+            format!("{total} 个 ESTABLISHED 连接疑似半开 (超过 {threshold} 无任何收包, 且未启用 keepalive); 最多的{place} ({who})"),
+            format!("这些连接没有 keepalive 定时器, 没有未确认的数据, 且超过 {threshold} 未收到任何数据或 ACK。"),
+        )
+    } else {
+        (
+            format!("{total} 个 ESTABLISHED 连接没有 keepalive 定时器 (空闲时长未知); 最多的{place} ({who})"),
+            s("这些连接没有 keepalive 定时器, 也没有待发送的数据; 证据中没有 tcp_info, 无从得知它们已静默多久。"),
+        )
+    };
     Words {
-        title: format!(
-            "{total} 个 ESTABLISHED 连接疑似半开 (超过 {threshold} 无任何收包, 且未启用 keepalive); 最多的{place} ({})",
-            who_inner(&top.process, top.pid, &top.service)
-        ),
-        detail: format!("这些连接没有 keepalive 定时器, 没有未确认的数据, 且超过 {threshold} 未收到任何数据或 ACK。若对端已消失 (断网、关机、客户端在防火墙后被杀), 其 FIN/RST 永远不会到达, 内核会一直保留该连接。它们是嫌疑, 尚未证实已死。"),
+        title,
+        detail: format!("{seen}若对端已消失 (断网、关机、客户端在防火墙后被杀), 其 FIN/RST 永远不会到达, 内核会一直保留该连接。它们是嫌疑, 尚未证实已死。"),
         why: s("TCP 本身没有心跳: 未设置 SO_KEEPALIVE 时, 对端已消失的空闲连接会一直保持 ESTABLISHED, 直到进程主动关闭。每个连接占用一个文件描述符、内存, 往往还占用应用的连接名额 (如代理的最大连接数), 于是会像事故中的 FTP 代理那样积压数天。"),
         fix: vec![
             format!("sockdoc ghosts --idle {threshold}   # 列出嫌疑连接及其进程、对端和空闲时长"),

@@ -4,7 +4,7 @@ pub mod probe;
 
 use std::io::Write;
 
-use sockdoc_core::doctor::ghosts::is_suspect;
+use sockdoc_core::doctor::ghosts::{is_suspect, is_suspect_in};
 use sockdoc_core::doctor::kernel::Sysctls;
 use sockdoc_core::i18n::{text, Msg};
 use sockdoc_core::session::{Needs, Protocols, Refresh};
@@ -108,7 +108,10 @@ fn suspects(
         let Some(mut sample) = session.sample_or_skip(ns).map_err(Failure::census)? else {
             continue;
         };
-        sample.sockets.retain(|s| is_suspect(s, threshold));
+        let blind = sample.blind;
+        sample
+            .sockets
+            .retain(|s| is_suspect_in(s, threshold, blind));
         // Evidence without timers cannot tell a ghost (its notes say so).
         if sample.unjudged.contains(&"ghost-suspects") {
             sample.sockets.clear();
