@@ -266,8 +266,8 @@ fn totals_match_ss_and_a_filter_narrows_the_table() {
     assert_eq!(totals(&s, "UDP"), ss_totals(&srv.ns, "-u"), "UDP:\n{s}");
     assert_eq!(totals(&s, "TCP")["TOTAL"], 1 + 2 * conns.len() as u64);
 
-    // The local-port table: the server's port holds the listener and the three server ends; the
-    // clients' ephemeral ports one each.
+    // The port table: the server's port holds the listener and the three server ends; the
+    // clients' connections, from three ephemeral ports, are one row under the port they reach.
     t.keys(&["3"]);
     let port = srv.port.to_string();
     let s = t.wait_for("the local port table", |s| {
@@ -283,7 +283,13 @@ fn totals_match_ss_and_a_filter_narrows_the_table() {
         row.last().is_some_and(|n| n.starts_with("echod/")),
         "the service column names the listener's owner:\n{s}"
     );
-    assert_eq!(rows.len(), 1 + conns.len(), "{s}");
+    let out = format!("→{port}");
+    let clients = rows
+        .iter()
+        .find(|r| r[0] == out)
+        .unwrap_or_else(|| panic!("no row for {out}:\n{s}"));
+    assert_eq!(clients[1], conns.len().to_string(), "{s}");
+    assert_eq!(rows.len(), 2, "{s}");
 
     // The filter narrows every table to the service's sockets.
     t.keys(&["/"]);
@@ -297,8 +303,8 @@ fn totals_match_ss_and_a_filter_narrows_the_table() {
     assert_eq!(rows[0][0], port);
     // The header still counts the whole namespace, as ss does.
     assert_eq!(totals(&s, "TCP"), ss_totals(&srv.ns, "-t"), "{s}");
-    // Remote IP table under the filter: the clients' address, three connections (the listener's
-    // wildcard peer is its own row).
+    // Remote IP table under the filter: the clients' address, three connections (the listener,
+    // which has no peer, is a row of its own).
     t.keys(&["1"]);
     let s = t.wait_for("the remote IP table", |s| s.contains("REMOTE IP"));
     let rows = table_rows(&s);
@@ -308,7 +314,7 @@ fn totals_match_ss_and_a_filter_narrows_the_table() {
         .collect();
     assert_eq!(
         peers,
-        BTreeMap::from([("127.0.0.1", "3"), ("0.0.0.0", "1")]),
+        BTreeMap::from([("127.0.0.1", "3"), ("no-peer", "1")]),
         "{s}"
     );
     t.keys(&["q"]);
