@@ -123,6 +123,7 @@ def main() -> int:
             start_new_session=True))
         t0 = time.monotonic()
         seen: set[str] = set()
+        snap_times: list[float] = []
         snaps_seen: set[str] = set()
         while time.monotonic() - t0 < args.duration:
             time.sleep(0.2)
@@ -133,8 +134,10 @@ def main() -> int:
             samples.append((t, rss, cpu))
             minutes = set(files(rec_dir / "minutes"))
             snaps = set(files(rec_dir / "snapshots"))
-            for m in sorted(minutes - seen):
-                scans.append((t, cpu, bool(snaps - snaps_seen)))
+            for _ in sorted(minutes - seen):
+                scans.append((t, cpu, False))
+            for _ in sorted(snaps - snaps_seen):
+                snap_times.append(t)
             seen |= minutes
             snaps_seen |= snaps
         _, hwm, _ = S.proc_sample(daemon.pid)
@@ -144,14 +147,14 @@ def main() -> int:
         minutes = files(rec_dir / "minutes")
         snaps = files(rec_dir / "snapshots")
         index = (rec_dir / "first-seen.idx").stat().st_size if (rec_dir / "first-seen.idx").exists() else 0
-        done = [l for out in clients for l in out.read_text().splitlines() if l.startswith("done ")]
     finally:
         procs.stop()
         R.cleanup()
         subprocess.run(["rm", "-rf", str(tmp)])
 
     # Each interval's CPU: between two scans seen (the first scan also builds the index: left out).
-    per = [(b[1] - a[1], b[2]) for a, b in zip(scans, scans[1:])]
+    # An interval is a full one when a snapshot appeared in it (written after its scan's minute).
+    per = [(b[1] - a[1], any(a[0] < t <= b[0] for t in snap_times)) for a, b in zip(scans, scans[1:])]
     plain = sorted(c for c, full in per if not full)
     full = sorted(c for c, f in per if f)
     med = lambda v: v[len(v) // 2] if v else float("nan")  # noqa: E731
@@ -162,7 +165,6 @@ def main() -> int:
     snap_avg = sum(snaps.values()) / max(1, len(snaps))
     index_per_scan = index / max(1, len(minutes))
     day = (1440 * minute_avg + 144 * snap_avg + 1440 * index_per_scan) / 1e6
-    opened = sum(float(p.split("=")[1]) for l in done for p in l.split()[1:] if p.startswith("opened="))
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     md = [
         f"#### Flight recorder, {when} — {args.sockets:,} held sockets, churn {args.rate:.0f}/s target, "
@@ -180,7 +182,6 @@ def main() -> int:
         f"| minute record / full snapshot / index appended per scan | {minute_avg / 1e3:.1f} KB / "
         f"{snap_avg / 1e6:.2f} MB / {index_per_scan / 1e3:.1f} KB |",
         f"| MB per day at the default cadence (60 s, full every 10 min) | {day:,.0f} MB |",
-        f"| churn opened during the run | {opened:,.0f} |",
         "",
         f"Recorder's own summary: `{stop_line[0] if stop_line else '-'}`. Load average (1 min) "
         f"{os.getloadavg()[0]:.2f}.",
