@@ -63,6 +63,8 @@ if [ ! -e /etc/containers/containers.conf ]; then
   printf '[containers]\ndefault_ulimits = []\n' > /etc/containers/containers.conf
 fi
 
+# cargo-deb builds the package that tests/package.rs installs and removes again.
+./scripts/package.sh --tool
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

@@ -113,7 +113,7 @@ fn roots_own_cargo_is_found_without_sudo_user() {
 
 #[test]
 fn without_cargo_anywhere_test_sh_says_how_to_run_it_in_one_line() {
-    for script in ["scripts/test.sh"] {
+    for script in ["scripts/test.sh", "scripts/package.sh"] {
         let out = in_namespace(
             &homes(false),
             &format!("./{script}"),
