@@ -174,7 +174,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
         Some(Command::Snapshot(a)) => cmd::snapshot::run(&cli.global, a, out),
         Some(Command::Top(a)) => cmd::top::run(&cli.global, a, out),
         Some(Command::Completions(a)) => cmd::docs::completions(a, out),
-        Some(Command::Man(a)) => cmd::docs::man(&cli.global, a),
+        Some(Command::Man(a)) => cmd::docs::man(&cli.global, a, out),
         None => cmd::doctor::run(&cli.global, &cli.doctor, out),
     }
 }

@@ -44,7 +44,7 @@ fn completed_tree() -> clap::Command {
 
 /// `sockdoc man --dir DIR`: `sockdoc.1` and one page per visible subcommand, nested ones included
 /// (`sockdoc-sysctl-check.1`). Prints the paths written.
-pub fn man(g: &Global, a: &ManArgs) -> Result<Exit, Failure> {
+pub fn man(g: &Global, a: &ManArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
     let lang = g.lang();
     std::fs::create_dir_all(&a.dir).map_err(|e| Failure::io(lang, Msg::FileCreate, &a.dir, e))?;
     let mut root = Cli::command().disable_help_subcommand(true);
@@ -52,9 +52,8 @@ pub fn man(g: &Global, a: &ManArgs) -> Result<Exit, Failure> {
     let general_exit = HelpSections::parse(AFTER_HELP).exit;
     let mut written = Vec::new();
     write_pages(&root, &general_exit, &a.dir, lang, &mut written)?;
-    let mut stdout = std::io::stdout().lock();
     for path in written {
-        writeln!(stdout, "{path}").map_err(Failure::output)?;
+        writeln!(out, "{path}").map_err(Failure::output)?;
     }
     Ok(Exit::Ok)
 }
