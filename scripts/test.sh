@@ -8,6 +8,9 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/test.sh: the tests create network namespaces and need root: run it with sudo" >&2
   exit 77
 fi
+# Under sudo, cargo is often only on the invoking user's PATH (~/.cargo/bin): find it or say how to run.
+. scripts/lib/find-cargo.sh
+find_cargo || exit $?
 
 need=()
 command -v nft >/dev/null || need+=(nftables)
@@ -24,6 +27,15 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v conntrack >/dev/null || need+=(conntrack)
 command -v tmux >/dev/null || need+=(tmux)
+# Shells that load the completions, man and groff that render the pages (tests/docs.rs);
+# dpkg-shlibdeps for the package's dependencies, systemd-analyze for its units (tests/package.rs).
+[ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
+command -v zsh >/dev/null || need+=(zsh)
+command -v fish >/dev/null || need+=(fish)
+command -v man >/dev/null || need+=(man-db)
+command -v groff >/dev/null || need+=(groff-base)
+command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 # Prometheus server and promtool for the deploy/ tests; node_exporter for bench/serve.py.
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || need+=(prometheus)
 [ -x /usr/bin/prometheus-node-exporter ] || need+=(prometheus-node-exporter)
@@ -51,6 +63,8 @@ if [ ! -e /etc/containers/containers.conf ]; then
   printf '[containers]\ndefault_ulimits = []\n' > /etc/containers/containers.conf
 fi
 
+# cargo-deb builds the package that tests/package.rs installs and removes again.
+./scripts/package.sh --tool
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

@@ -161,6 +161,8 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
         Some(Command::Kill(a)) => cmd::kill::run(&cli.global, a, out),
         Some(Command::Keepalive(a)) => cmd::keepalive::run(&cli.global, a, out),
         Some(Command::RunWithKeepalive(a)) => cmd::preload::run(&cli.global, a),
+        Some(Command::Completions(a)) => cmd::docs::completions(a, out),
+        Some(Command::Man(a)) => cmd::docs::man(&cli.global, a, out),
         Some(Command::Serve(a)) => cmd::serve::run(&cli.global, a, out),
         Some(Command::Reap(a)) => cmd::reap::run(&cli.global, a, out),
         Some(Command::Events(a)) => cmd::events::run(&cli.global, a, out),

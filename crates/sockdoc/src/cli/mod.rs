@@ -3,10 +3,12 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod daemon;
+mod docs;
 mod treat;
 mod view;
 
 pub use daemon::*;
+pub use docs::*;
 pub use treat::*;
 pub use view::*;
 
@@ -165,6 +167,12 @@ pub enum Command {
     /// drill-down to sockets, and kill / keepalive / probe from the view.
     #[command(after_help = TOP_HELP)]
     Top(TopArgs),
+    /// Print the completion script for bash, zsh or fish.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Write the manual pages, one per command, generated from these definitions (packaging).
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 /// Which sockets: protocol and family switches shared by stats and list.

@@ -3,6 +3,7 @@
 
 pub mod conntrack;
 pub mod diff;
+pub mod docs;
 pub mod doctor;
 pub mod events;
 pub mod ghosts;
