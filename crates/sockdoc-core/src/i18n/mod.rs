@@ -6,7 +6,7 @@
 //! ([`top::TopMsg`], its column headers [`top::Header`]) and `sysctl plan|apply|rollback`
 //! ([`sysctl::SysctlMsg`]), `diff` ([`diff::DiffMsg`]), the exporter's log ([`serve::ServeMsg`]), the watch of a pinned
 //! namespace ([`netns::NetnsMsg`]) and usage errors ([`usage::UsageMsg`]) keep their keys in their
-//! own area.
+//! own area, and so do the census tables' headers ([`table::Header`]).
 
 pub mod diff;
 mod en;
@@ -14,6 +14,7 @@ pub mod events;
 pub mod netns;
 pub mod serve;
 pub mod sysctl;
+pub mod table;
 pub mod top;
 pub mod treat;
 pub mod usage;
@@ -230,6 +231,10 @@ pub enum Msg {
     UnknownBy,
     /// `unknown column '{word}': ...`
     UnknownColumn,
+    /// `--format csv` given to a command without a CSV form
+    CsvOnly,
+    /// `--format csv` and `--json` together
+    CsvNotJson,
     IntervalMax,
     /// `--probe` on more than one namespace.
     ProbeOneNamespace,

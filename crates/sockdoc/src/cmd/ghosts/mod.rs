@@ -126,6 +126,7 @@ fn suspects(
     scope::print_notes(g.lang(), &notes, true, denied);
     let report = SocketsReport {
         command: "ghosts",
+        style: crate::cmd::list::Style::Table,
         key: "suspects",
         cols: vec![Col::Local, Col::Peer, Col::Timer, Col::Idle, Col::Process],
         header: !a.no_header,
