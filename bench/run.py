@@ -111,6 +111,8 @@ def make_commands(sockdoc: Path | None) -> list[Cmd]:
         Cmd("sockdoc stats --by unit", [sd, "stats", "--by", "unit"], "sockdoc"),
         Cmd("sockdoc list -p", [sd, "list", "-p"], "sockdoc"),
         Cmd("sockdoc list", [sd, "list"], "sockdoc"),
+        Cmd("sockdoc ss -tan", [sd, "ss", "-tan"], "sockdoc"),
+        Cmd("sockdoc ss -tanp", [sd, "ss", "-tanp"], "sockdoc"),
         Cmd("sockdoc doctor", [sd, "doctor"], "sockdoc", ok_exit=(0, 1, 2)),
         Cmd("sockdoc snapshot", [sd, "snapshot", "-o", str(SNAPSHOT_FILE)], "sockdoc"),
         Cmd("ss -tan", ["ss", "-tan"], "ss"),
@@ -128,6 +130,9 @@ COMPARISONS = [
     ("sockdoc stats --by process", "ss -tanp", TARGET_PROC_VS_SSP),
     ("sockdoc list -p", "ss -tanp", TARGET_PROC_VS_SSP),
     ("sockdoc list", "ss -tanoi", None),
+    # the same command line as ss's, answered in ss's shape
+    ("sockdoc ss -tan", "ss -tan", None),
+    ("sockdoc ss -tanp", "ss -tanp", TARGET_PROC_VS_SSP),
     # doctor does the census with tcp_info and owners plus two counter readings 500 ms apart:
     # it must stay within 2x of `stats --by process` (speedup >= 0.5).
     ("sockdoc doctor", "sockdoc stats --by process", TARGET_DOCTOR_VS_STATS),

@@ -15,6 +15,7 @@ mod json;
 mod replay;
 mod report;
 mod scope;
+mod table;
 mod term;
 mod treat;
 
@@ -30,7 +31,9 @@ use cli::{Cli, Command};
 use error::{Exit, Failure};
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    // `-o LIST` of column names is `--columns LIST` (cli/habits.rs); everything else is clap's.
+    let args = cli::habits::prepass(std::env::args_os().collect());
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -49,6 +52,10 @@ fn main() {
             }
         }
     };
+    // `--format json` is `--json`, for every command that reads `json`.
+    if cli.global.format == Some(cli::Format::Json) {
+        cli.global.json = true;
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
     let result = run(&cli, &mut out).and_then(|code| {
@@ -113,18 +120,51 @@ fn usage_line(e: &clap::Error, lang: Lang) -> String {
         }),
         _ => None,
     };
+    // clap's "tip: a similar ... exists" is on a later line: keep it in the one line.
+    let tip = ctx(K::SuggestedSubcommand)
+        .or_else(|| ctx(K::SuggestedArg))
+        .map(|s| ut(lang, U::DidYouMean, &[&s]));
+    let said = said.map(|line| line + tip.as_deref().unwrap_or(""));
     let line = said.unwrap_or_else(|| {
         let text = e.render().to_string();
         let first = text.lines().next().unwrap_or("invalid arguments");
-        first.trim_start_matches("error: ").to_string()
+        first.trim_start_matches("error: ").to_string() + tip.as_deref().unwrap_or("")
     });
     ut(lang, U::SeeHelp, &[&error::bounded(&line)])
+}
+
+/// Whether `command` writes a report that has a CSV form.
+fn has_csv(command: Option<&Command>) -> bool {
+    match command {
+        Some(Command::Stats(_)) => true,
+        Some(Command::List(a) | Command::Ss(a)) => !a.kill,
+        Some(Command::Ghosts(a)) => !a.probe,
+        _ => false,
+    }
+}
+
+/// `list` and `ss`: `-s` is `stats`, `-K` is `kill`, else the listing.
+fn list(
+    g: &cli::Global,
+    a: &cli::ListArgs,
+    ss: bool,
+    out: &mut dyn Write,
+) -> Result<Exit, Failure> {
+    use cmd::list::habits;
+    if a.summary {
+        report::present(g, cmd::stats::run(g, &habits::as_stats(a)), out)
+    } else if a.kill {
+        cmd::kill::run(g, &habits::as_kill(a, ss), out)
+    } else {
+        report::present(g, cmd::list::run(g, a, ss), out)
+    }
 }
 
 /// Whether `command` only reads, so it can judge evidence (`--from`) instead of the live kernel.
 fn reads_only(command: Option<&Command>) -> bool {
     match command {
-        None | Some(Command::Doctor(_) | Command::Stats(_) | Command::List(_)) => true,
+        None | Some(Command::Doctor(_) | Command::Stats(_)) => true,
+        Some(Command::List(a) | Command::Ss(a)) => !a.kill,
         Some(Command::Ghosts(a)) => !a.probe,
         Some(Command::Conntrack(_)) => true,
         Some(Command::Sysctl(a)) => matches!(a.command, cli::SysctlCommand::Check),
@@ -142,6 +182,9 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
             Msg::DoctorFlagsFirst,
             &[],
         )));
+    }
+    if let Some(refused) = report::csv_refused(&cli.global, has_csv(cli.command.as_ref())) {
+        return Err(refused);
     }
     if !cli.global.from.is_empty() && !reads_only(cli.command.as_ref()) {
         return Err(Failure::usage(text(
@@ -173,7 +216,8 @@ fn run(cli: &Cli, out: &mut dyn Write) -> Result<Exit, Failure> {
         Some(Command::Stats(a)) => {
             report::present(&cli.global, cmd::stats::run(&cli.global, a), out)
         }
-        Some(Command::List(a)) => report::present(&cli.global, cmd::list::run(&cli.global, a), out),
+        Some(Command::List(a)) => list(&cli.global, a, false, out),
+        Some(Command::Ss(a)) => list(&cli.global, a, true, out),
         Some(Command::Diff(a)) => cmd::diff::run(&cli.global, a, out),
         Some(Command::Snapshot(a)) => cmd::snapshot::run(&cli.global, a, out),
         Some(Command::Top(a)) => cmd::top::run(&cli.global, a, out),

@@ -1,12 +1,12 @@
 //! Presentation, chosen once. A read-only command builds one report value; whether it is written as
-//! text (in the user's language) or as the documented JSON (docs/json-schema.md) is decided here, at
-//! the edge ([`present`]), and nowhere inside the commands.
+//! text (in the user's language), as the documented JSON (docs/json-schema.md) or as CSV is decided
+//! here, at the edge ([`present`]), and nowhere inside the commands.
 
 use std::io::{self, Write};
 
-use sockdoc_core::i18n::Lang;
+use sockdoc_core::i18n::{text, Lang, Msg};
 
-use crate::cli::Global;
+use crate::cli::{Format, Global};
 use crate::error::{Exit, Failure};
 
 /// A command's result, printable either way.
@@ -15,6 +15,11 @@ pub trait Report {
     fn text(&self, out: &mut dyn Write, lang: Lang) -> io::Result<()>;
     /// The documented JSON document.
     fn json(&self, out: &mut dyn Write) -> io::Result<()>;
+    /// CSV (RFC 4180), for the reports that have a table form (`list`, `ss`, `stats`, `ghosts`);
+    /// the command line refuses `--format csv` elsewhere before any work ([`csv_refused`]).
+    fn csv(&self, _out: &mut dyn Write) -> io::Result<()> {
+        Err(io::Error::other("this report has no CSV form"))
+    }
 }
 
 /// What a read-only command hands to the edge: its report and its exit code.
@@ -32,9 +37,30 @@ impl Done {
     }
 }
 
-/// Write `report` as `--json` asks (for a command that decides its exit code after printing).
+/// Write `report` as `--json` or `--format` asks (for a command that decides its exit code after
+/// printing).
 pub fn write(g: &Global, report: &dyn Report, out: &mut dyn Write) -> io::Result<()> {
-    write_as(g.json, g.lang(), report, out)
+    match g.format() {
+        Format::Csv => report.csv(out),
+        Format::Json => report.json(out),
+        Format::Text => report.text(out, g.lang()),
+    }
+}
+
+/// The refusal of `--format csv` for a command without a CSV form, or of `--format csv` with
+/// `--json`; `None` when the format can be written.
+pub fn csv_refused(g: &Global, has_csv: bool) -> Option<Failure> {
+    if g.format != Some(Format::Csv) {
+        return None;
+    }
+    let msg = if g.json {
+        Msg::CsvNotJson
+    } else if !has_csv {
+        Msg::CsvOnly
+    } else {
+        return None;
+    };
+    Some(Failure::usage(text(g.lang(), msg, &[])))
 }
 
 /// [`write`] for a caller that was handed the choice rather than the flags (`ghosts --probe`, run

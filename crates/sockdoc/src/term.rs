@@ -1,5 +1,17 @@
 //! Terminal output: colour only on a tty and never with NO_COLOR, and wrapping to the terminal width.
 
+/// The width of the terminal standard output goes to; else `COLUMNS` when set (a pipe to a pager,
+/// a test's fixed width); else none (no limit: lines are as long as their content).
+pub fn width() -> Option<usize> {
+    if let Some((terminal_size::Width(w), _)) = terminal_size::terminal_size_of(std::io::stdout()) {
+        return Some(usize::from(w)).filter(|w| *w > 0);
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|w| *w > 0)
+}
+
 /// What the output terminal supports.
 pub struct Term {
     color: bool,

@@ -6,8 +6,8 @@
 //! ([`top::TopMsg`], its column headers [`top::Header`]) and `sysctl plan|apply|rollback`
 //! ([`sysctl::SysctlMsg`]), `diff` ([`diff::DiffMsg`]), the exporter's log ([`serve::ServeMsg`]), the watch of a pinned
 //! namespace ([`netns::NetnsMsg`]), recorded evidence ([`evidence::EvidenceMsg`]) and usage errors
-//! ([`usage::UsageMsg`]) keep their keys in their
-//! own area.
+//! ([`usage::UsageMsg`]) keep their keys in their own area, and so do the census tables' headers
+//! ([`table::Header`]).
 
 pub mod diff;
 mod en;
@@ -17,6 +17,7 @@ pub mod netns;
 pub mod record;
 pub mod serve;
 pub mod sysctl;
+pub mod table;
 pub mod top;
 pub mod treat;
 pub mod usage;
@@ -235,6 +236,10 @@ pub enum Msg {
     UnknownBy,
     /// `unknown column '{word}': ...`
     UnknownColumn,
+    /// `--format csv` given to a command without a CSV form
+    CsvOnly,
+    /// `--format csv` and `--json` together
+    CsvNotJson,
     IntervalMax,
     /// `--probe` on more than one namespace.
     ProbeOneNamespace,

@@ -21,6 +21,8 @@ pub enum UsageMsg {
     Conflict,
     /// `'{arg}' was given more than once`
     Repeated,
+    /// ` (did you mean '{suggestion}'?)`
+    DidYouMean,
     /// `{line} (see sockdoc --help)`
     SeeHelp,
 }
@@ -51,7 +53,9 @@ mod tests {
             PossibleValues,
             Missing,
         ];
-        let all = all.into_iter().chain([Conflict, Repeated, SeeHelp]);
+        let all = all
+            .into_iter()
+            .chain([Conflict, Repeated, DidYouMean, SeeHelp]);
         for m in all {
             let (en, zh) = (template(Lang::En, m), template(Lang::Zh, m));
             assert_eq!(en.matches('{').count(), zh.matches('{').count(), "{m:?}");

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod daemon;
 mod docs;
+pub mod habits;
 mod treat;
 mod view;
 
@@ -73,6 +74,10 @@ pub struct Global {
     /// Machine-readable output (documented schema, `"schema": 1`).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Output format: text, json (the same as --json) or csv (RFC 4180, one header row; list,
+    /// ss, stats and ghosts).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
     /// Language of messages [default: from LC_ALL/LANG].
     #[arg(long, global = true, value_enum)]
     pub lang: Option<LangArg>,
@@ -92,6 +97,14 @@ pub struct Global {
     pub at: Option<String>,
 }
 
+/// How a report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LangArg {
     En,
@@ -99,6 +112,15 @@ pub enum LangArg {
 }
 
 impl Global {
+    /// The format asked for: `--format`, or JSON for `--json`.
+    pub fn format(&self) -> Format {
+        match self.format {
+            Some(f) => f,
+            None if self.json => Format::Json,
+            None => Format::Text,
+        }
+    }
+
     /// The language to speak: `--lang`, else the locale.
     pub fn lang(&self) -> sockdoc_core::i18n::Lang {
         match self.lang {
@@ -147,6 +169,10 @@ pub enum Command {
     /// One line per socket: addresses, state, queues, timer, idle time and owner.
     #[command(after_long_help = crate::cmd::list::long_help())]
     List(ListArgs),
+    /// An ss command line answered as ss answers it (TCP and UDP): the same flags and filter
+    /// language, ss's output (`users:((...))`, `timer:(...)`).
+    #[command(after_help = SS_HELP)]
+    Ss(ListArgs),
     /// The doctor on evidence from another host or another time: a snapshot, ss or netstat output,
     /// /proc/net files, a sosreport (`sockdoc analyze PATH...` is `sockdoc --from PATH... doctor`).
     #[command(after_help = ANALYZE_HELP)]

@@ -260,6 +260,31 @@ pub struct ListArgs {
         value_delimiter = ',',
         value_name = "COLUMNS"
     )]
+    /// Every state, as ss -a (listening and unconnected sockets too).
+    #[arg(short = 'a', long = "all", overrides_with = "listening")]
+    pub all: bool,
+    /// Listening sockets only, as ss -l (TCP LISTEN, unconnected UDP).
+    #[arg(short = 'l', long = "listening", overrides_with = "all")]
+    pub listening: bool,
+    /// Accepted as ss takes it: sockdoc never resolves names.
+    #[arg(short = 'n', long = "numeric")]
+    pub numeric: bool,
+    /// Uid, inode and cookie columns, as ss -e.
+    #[arg(short = 'e', long = "extended")]
+    pub extended: bool,
+    /// tcp_info columns, as ss -i: idle, rtt, retrans, unacked, bytes acked and received.
+    #[arg(short = 'i', long = "info")]
+    pub info: bool,
+    /// The timer column, as ss -o. `-o LIST` of column names (`-o local,peer`) still means
+    /// --columns LIST.
+    #[arg(short = 'o', long = "options")]
+    pub options: bool,
+    /// Columns, comma-separated, in any order: netid,state,recvq,sendq,local,peer,process,timer,
+    /// idle,inode,uid,cookie,ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline, and
+    /// the socket's service: unit,container,pod,cgroup (from the cgroup id the kernel sends and one
+    /// walk of the cgroup tree: no /proc walk, and they work without root; `-` for a socket
+    /// without a cgroup).
+    #[arg(long = "columns", value_delimiter = ',', value_name = "COLUMNS")]
     pub columns: Vec<String>,
     /// Omit the header line.
     #[arg(short = 'H', long = "no-header")]
@@ -267,10 +292,49 @@ pub struct ListArgs {
     /// The directory `sockdoc record` writes, for the `age` column and the JSON `first_seen`.
     #[arg(long, default_value = sockdoc_record::DEFAULT_DIR, value_name = "DIR")]
     pub history: std::path::PathBuf,
+    /// The summary, as ss -s: `sockdoc stats` of the same selection.
+    #[arg(short = 's', long = "summary", conflicts_with = "kill")]
+    pub summary: bool,
+    /// Kill the selection, as ss -K: `sockdoc kill` with all its safety (a filter is required,
+    /// --yes when not on a terminal, --dry-run, the audit log).
+    #[arg(short = 'K', long = "kill")]
+    pub kill: bool,
+    #[command(flatten)]
+    pub act: ListKill,
     /// Filter expression (ss syntax plus sockdoc words).
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
 }
+
+/// The safety flags of `kill`, taken by `list -K` (and `ss -K`).
+#[derive(Debug, Args, Clone)]
+pub struct ListKill {
+    /// With -K: show the selection and stop.
+    #[arg(long, requires = "kill")]
+    pub dry_run: bool,
+    /// With -K: do not ask (required when standard input is not a terminal).
+    #[arg(long, requires = "kill")]
+    pub yes: bool,
+    /// With -K: act on at most N sockets.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max: usize,
+    /// With -K: the audit log [default: /var/log/sockdoc/audit.jsonl].
+    #[arg(long, value_name = "PATH", requires = "kill")]
+    pub audit_log: Option<std::path::PathBuf>,
+}
+
+pub const SS_HELP: &str = "\
+The flags mean what they mean in ss: -t -u -4 -6 select, -a every state, -l
+listening only, neither: ss's default (connected sockets, not TIME-WAIT or
+SYN-RECV); -p users:((...)), -o timer:(...), -e uid ino sk, -i a second line
+of tcp_info; -n is accepted (sockdoc never resolves names); -H no header; -s
+the summary; -K kills (as sockdoc kill: --yes, --dry-run, the audit log).
+sockdoc knows TCP and UDP only: sockdoc ss alone is ss -tu.
+Examples:
+  sockdoc ss -tanp
+  sockdoc ss -ltn
+  sockdoc ss -to state established '( dport = :443 )'
+  sockdoc ss -K --yes dst 10.1.2.3 dport = :5432";
 
 pub const SNAPSHOT_HELP: &str = "\
 The file holds what doctor judges: every TCP and UDP socket with timers and

@@ -224,6 +224,7 @@ impl Staged for KaReport<'_> {
         writeln!(out, "{line}")?;
         write_text(
             out,
+            lang,
             &COLS,
             self.sockets,
             Who {

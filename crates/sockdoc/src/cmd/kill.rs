@@ -156,6 +156,7 @@ impl Staged for KillView<'_> {
         writeln!(out, "{}", tr(lang, head, &[&n, &over]))?;
         write_text(
             out,
+            lang,
             &COLS,
             self.acted,
             Who {

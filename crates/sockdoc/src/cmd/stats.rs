@@ -5,6 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use sockdoc_core::aggregate::{GroupBy, Grouping, Key, Tally};
+use sockdoc_core::i18n::table::group_header;
 use sockdoc_core::i18n::{text, Lang, Msg};
 use sockdoc_core::service::{Container, Lookup, Pod, Services};
 use sockdoc_core::{NoOwners, Owners};
@@ -59,6 +60,48 @@ impl Report for StatsReport {
         let name = |pid| self.proc_name(pid);
         write_json(out, &self.results, self.top, &name)
     }
+
+    fn csv(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let name = |pid| self.proc_name(pid);
+        write_csv(out, &self.results, self.top, &name)
+    }
+}
+
+/// The counts as CSV, one record per count: `netns,by,key,state,count`. The histogram's records
+/// are `by` `proto` (`key` tcp or udp); each grouping's rows are by its name, with `state` `all`
+/// for a row's total and the rows past `--top` under the key `(other)`.
+fn write_csv(
+    out: &mut dyn Write,
+    results: &[NsStats],
+    top: usize,
+    proc_name: &dyn Fn(u32) -> Option<String>,
+) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(["netns", "by", "key", "state", "count"])?;
+    for r in results {
+        let ns = r.ns.label();
+        for (proto, counts) in [("tcp", &r.tally.tcp), ("udp", &r.tally.udp)] {
+            let total = counts.total().to_string();
+            w.write_record([ns.as_str(), "proto", proto, "all", &total])?;
+            for (state, n) in counts.nonzero() {
+                w.write_record([ns.as_str(), "proto", proto, state.ss_name(), &n.to_string()])?;
+            }
+        }
+        for g in r.tally.groupings(top) {
+            let by = g.by.name();
+            for row in &g.rows {
+                let key = row.key_text(proc_name, r.services.as_ref());
+                w.write_record([ns.as_str(), by, &key, "all", &row.count.to_string()])?;
+                for (state, n) in row.states.nonzero() {
+                    w.write_record([ns.as_str(), by, &key, state.ss_name(), &n.to_string()])?;
+                }
+            }
+            if g.other > 0 {
+                w.write_record([ns.as_str(), by, "(other)", "all", &g.other.to_string()])?;
+            }
+        }
+    }
+    w.flush()
 }
 
 pub fn run(g: &Global, a: &StatsArgs) -> Result<Done, Failure> {
@@ -197,7 +240,10 @@ fn write_grouping(
         lang,
         Msg::GroupTitle,
         &[
-            g.by.name(),
+            match lang {
+                Lang::En => g.by.name(),
+                _ => group_header(lang, g.by.name()).unwrap_or(g.by.name()),
+            },
             &g.rows.len().to_string(),
             &count(g.distinct as u64),
         ],
@@ -218,12 +264,20 @@ fn write_grouping(
         .map(|k| display_width(k))
         .max()
         .unwrap_or(0)
-        .max(g.by.name().len());
+        .max(display_width(
+            group_header(lang, g.by.name()).unwrap_or(g.by.name()),
+        ));
+    let key_header = match lang {
+        Lang::En => g.by.name().to_uppercase(),
+        _ => {
+            group_header(lang, g.by.name()).map_or_else(|| g.by.name().to_uppercase(), String::from)
+        }
+    };
+    let pad = " ".repeat(width.saturating_sub(display_width(&key_header)));
     writeln!(
         out,
-        "  {}  {:<width$}  {}",
+        "  {}  {key_header}{pad}  {}",
         pad_left(&text(lang, Msg::Count, &[]), 10),
-        g.by.name().to_uppercase(),
         text(lang, Msg::States, &[])
     )?;
     for (row, key) in g.rows.iter().zip(&keys) {

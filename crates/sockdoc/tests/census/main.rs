@@ -11,6 +11,7 @@
 mod all_netns;
 mod compare;
 mod filters;
+mod habits;
 mod service;
 mod service_select;
 mod sockdoc;

@@ -10,6 +10,7 @@ pub mod reap;
 pub mod record;
 pub mod serve;
 pub mod sysctl;
+pub mod table;
 pub mod top;
 pub mod treat;
 pub mod usage;
@@ -87,7 +88,9 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::DoctorFlagsFirst => "--idle, --interval and -v before a command belong to doctor: put them after the command name",
         Msg::OwnerReader => "cannot start the owner reader: {}",
         Msg::UnknownBy => "unknown --by key '{}': use state, remote-ip, remote-port, local-ip, local-port, process, unit, container, pod, cgroup or peer-prefix",
-        Msg::UnknownColumn => "unknown column '{}': use netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline",
+        Msg::UnknownColumn => "unknown column '{}': use netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline,unit,container,pod,cgroup",
+        Msg::CsvOnly => "--format csv is for list, ss, stats and ghosts: use --format json (or --json) here",
+        Msg::CsvNotJson => "--format csv and --json ask for two formats: give one",
         Msg::IntervalMax => "--interval is at most 60s",
         Msg::ProbeOneNamespace => "--probe works in one namespace at a time: use --netns NAME or --netns-pid PID",
         Msg::ServeOneNamespace => "serve watches one namespace: use --netns NAME or --netns-pid PID",

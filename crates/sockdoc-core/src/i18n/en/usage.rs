@@ -12,6 +12,7 @@ pub fn msg(m: M) -> &'static str {
         M::Missing => "missing: {}",
         M::Conflict => "'{}' cannot be used with '{}'",
         M::Repeated => "'{}' was given more than once",
+        M::DidYouMean => " (did you mean '{}'?)",
         M::SeeHelp => "{} (see sockdoc --help)",
     }
 }

@@ -9,6 +9,7 @@ pub mod reap;
 pub mod record;
 pub mod serve;
 pub mod sysctl;
+pub mod table;
 pub mod top;
 pub mod treat;
 pub mod usage;
@@ -86,7 +87,9 @@ pub fn msg(m: Msg) -> &'static str {
         Msg::DoctorFlagsFirst => "写在子命令之前的 --idle、--interval 和 -v 属于 doctor: 请把它们放到子命令名之后",
         Msg::OwnerReader => "无法启动所属进程读取线程: {}",
         Msg::UnknownBy => "未知的 --by 分组 '{}': 可用 state、remote-ip、remote-port、local-ip、local-port、process、unit、container、pod、cgroup 或 peer-prefix",
-        Msg::UnknownColumn => "未知的列 '{}': 可用 netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline",
+        Msg::UnknownColumn => "未知的列 '{}': 可用 netid,state,recvq,sendq,local,peer,process,timer,idle,inode,uid,cookie,ifindex,rtt,retrans,unacked,bytes-acked,bytes-received,cmdline,unit,container,pod,cgroup",
+        Msg::CsvOnly => "--format csv 只用于 list、ss、stats 和 ghosts: 这里请用 --format json (或 --json)",
+        Msg::CsvNotJson => "--format csv 与 --json 要求了两种格式: 请只给一种",
         Msg::IntervalMax => "--interval 最多为 60s",
         Msg::ProbeOneNamespace => "--probe 一次只在一个网络命名空间中执行: 请用 --netns NAME 或 --netns-pid PID",
         Msg::ServeOneNamespace => "serve 只监视一个网络命名空间: 请用 --netns NAME 或 --netns-pid PID",

@@ -12,6 +12,7 @@ pub fn msg(m: M) -> &'static str {
         M::Missing => "缺少：{}",
         M::Conflict => "'{}' 不能与 '{}' 同时使用",
         M::Repeated => "'{}' 给出了不止一次",
+        M::DidYouMean => "（是不是要用 '{}'？）",
         M::SeeHelp => "{}（见 sockdoc --help）",
     }
 }

@@ -130,6 +130,7 @@ fn suspects(
     scope::print_notes(g.lang(), &notes, true, denied);
     let report = SocketsReport {
         command: "ghosts",
+        style: crate::cmd::list::Style::Table,
         key: "suspects",
         cols: vec![
             Col::Local,
