@@ -20,7 +20,7 @@ impl Drop for Killed {
     }
 }
 
-/// Reads serve's "serving http://ADDR/metrics" line from the child's piped stderr, then keeps
+/// Reads serve's "serving http://ADDR/metrics" (or https) line from the child's piped stderr, then keeps
 /// draining stderr on a thread (so a later message never meets a closed pipe) and shows it.
 /// Returns `ADDR`; panics (failing the test) when serve does not say where it listens.
 pub fn listening_addr(child: &mut Child) -> String {
@@ -33,7 +33,7 @@ pub fn listening_addr(child: &mut Child) -> String {
         }
     });
     let addr = first
-        .split("http://")
+        .split("://")
         .nth(1)
         .and_then(|r| r.split('/').next())
         .unwrap_or_default()

@@ -276,7 +276,7 @@ fn prometheus_sees_the_close_wait_leak_and_the_ghost_as_ss_does() {
         .count();
     assert_eq!(cw_total, 123, "the scenario's 120 + 3 CLOSE-WAIT sockets");
     prom.wait_for(
-        r#"sum(sockdoc_sockets{scenario="close-wait",proto="tcp",state="close-wait"})"#,
+        r#"sum(sockdoc_sockets{scenario="close-wait",proto="tcp",state="close_wait"})"#,
         cw_total as f64,
     );
     for (process, n) in close_wait_by_process(&snap) {

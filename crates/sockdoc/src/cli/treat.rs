@@ -274,4 +274,8 @@ pub struct ReapArgs {
     /// Where /metrics listens, or "off" [default: the config's `metrics`, else 127.0.0.1:9718].
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<String>,
+    /// TLS and basic authentication for /metrics from a web configuration file in node_exporter's
+    /// format (as `serve --web.config.file`); SIGHUP reads it again.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
 }
