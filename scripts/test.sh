@@ -24,6 +24,9 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v conntrack >/dev/null || need+=(conntrack)
 command -v tmux >/dev/null || need+=(tmux)
+# TLS for the exporter's tests: certificates made with openssl, scrapes with curl.
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
 # Prometheus server and promtool for the deploy/ tests; node_exporter for bench/serve.py.
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || need+=(prometheus)
 [ -x /usr/bin/prometheus-node-exporter ] || need+=(prometheus-node-exporter)

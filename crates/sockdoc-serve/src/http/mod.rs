@@ -286,8 +286,16 @@ async fn handshake_and_serve(stream: TcpStream, slot: &Slot, web: Option<Arc<Web
 /// A plain HTTP request on the TLS port: read what it sent (so closing does not reset the answer
 /// away), answer 400 as Go's servers do, close.
 async fn plain_to_tls(mut stream: TcpStream) {
+    // The request head, up to its blank line or MAX_HEAD_BYTES (the connection's deadline bounds
+    // how long this may take).
     let mut head = vec![0u8; MAX_HEAD_BYTES];
-    let _ = stream.read(&mut head).await;
+    let mut got = 0;
+    while got < head.len() && !head[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut head[got..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
     let body = "Client sent an HTTP request to an HTTPS server.\n";
     let answer = format!(
         "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -111,6 +111,26 @@ impl Tls {
                 Ok(())
             }
         };
+        let min = version(&t.min_version, "min_version", config)?.unwrap_or(0);
+        let max = version(&t.max_version, "max_version", config)?.unwrap_or(1);
+        let versions = ALL_VERSIONS.get(min..=max).unwrap_or_default();
+        if versions.is_empty() {
+            return Err(needs("min_version", "min_version <= max_version"));
+        }
+        let auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
+        let (verify, required) = match auth {
+            "NoClientCert" => (None, false),
+            "VerifyClientCertIfGiven" => (Some(false), false),
+            "RequireAndVerifyClientCert" => (Some(true), true),
+            other => {
+                return Err(WebConfigError::BadValue {
+                    path: path(),
+                    key: "tls_server_config.client_auth_type".into(),
+                    value: other.to_string(),
+                    allowed: AUTH_TYPES.into(),
+                })
+            }
+        };
         both(t.cert.is_some(), t.cert_file.is_some(), "cert")?;
         both(t.key.is_some(), t.key_file.is_some(), "key")?;
         both(
@@ -139,34 +159,14 @@ impl Tls {
         // scrape of socket counts does not need.
         #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let min = version(&t.min_version, "min_version", config)?.unwrap_or(0);
-        let max = version(&t.max_version, "max_version", config)?.unwrap_or(1);
-        let versions = ALL_VERSIONS.get(min..=max).unwrap_or_default();
         let tls_err = |e: String| WebConfigError::Tls {
             path: path(),
             error: e,
         };
-        if versions.is_empty() {
-            return Err(needs("min_version", "min_version <= max_version"));
-        }
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
             .map_err(|e| tls_err(e.to_string()))?;
         let ca = pem(&t.client_ca, &t.client_ca_file, dir)?;
-        let auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
-        let (verify, required) = match auth {
-            "NoClientCert" => (None, false),
-            "VerifyClientCertIfGiven" => (Some(false), false),
-            "RequireAndVerifyClientCert" => (Some(true), true),
-            other => {
-                return Err(WebConfigError::BadValue {
-                    path: path(),
-                    key: "tls_server_config.client_auth_type".into(),
-                    value: other.to_string(),
-                    allowed: AUTH_TYPES.into(),
-                })
-            }
-        };
         let builder = match (verify, ca) {
             (None, None) => builder.with_no_client_auth(),
             (None, Some(_)) => {
@@ -182,20 +182,7 @@ impl Tls {
                 ))
             }
             (Some(required), Some(ca)) => {
-                let mut roots = RootCertStore::empty();
-                for c in CertificateDer::pem_slice_iter(&ca).filter_map(Result::ok) {
-                    roots.add(c).map_err(|e| tls_err(e.to_string()))?;
-                }
-                if roots.is_empty() {
-                    return Err(no_pem("client_ca_file", false));
-                }
-                let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-                let v = if required {
-                    v
-                } else {
-                    v.allow_unauthenticated()
-                };
-                builder.with_client_cert_verifier(v.build().map_err(|e| tls_err(e.to_string()))?)
+                builder.with_client_cert_verifier(verifier(&ca, required, provider, config)?)
             }
         };
         let mut server = builder
@@ -208,4 +195,36 @@ impl Tls {
             client_certs_required: required,
         })
     }
+}
+
+/// The verifier of client certificates signed by the CA in `ca` (PEM); `required`: a client without
+/// one is refused.
+fn verifier(
+    ca: &[u8],
+    required: bool,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    config: &Path,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, WebConfigError> {
+    let tls_err = |e: String| WebConfigError::Tls {
+        path: config.to_path_buf(),
+        error: e,
+    };
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca).filter_map(Result::ok) {
+        roots.add(c).map_err(|e| tls_err(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(WebConfigError::NoPem {
+            path: config.to_path_buf(),
+            key: "tls_server_config.client_ca_file".into(),
+            key_wanted: false,
+        });
+    }
+    let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+    let v = if required {
+        v
+    } else {
+        v.allow_unauthenticated()
+    };
+    v.build().map_err(|e| tls_err(e.to_string()))
 }
