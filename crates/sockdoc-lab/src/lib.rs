@@ -43,6 +43,7 @@ pub mod netns;
 mod owned;
 pub mod podman;
 pub mod probe;
+pub mod prometheus;
 pub mod reap;
 pub mod scenario;
 pub mod serve;

@@ -5,6 +5,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::netns::Netns;
@@ -20,7 +21,7 @@ impl Drop for Killed {
     }
 }
 
-/// Reads serve's "serving http://ADDR/metrics" line from the child's piped stderr, then keeps
+/// Reads serve's "serving http://ADDR/metrics" (or https) line from the child's piped stderr, then keeps
 /// draining stderr on a thread (so a later message never meets a closed pipe) and shows it.
 /// Returns `ADDR`; panics (failing the test) when serve does not say where it listens.
 pub fn listening_addr(child: &mut Child) -> String {
@@ -32,32 +33,57 @@ pub fn listening_addr(child: &mut Child) -> String {
             eprintln!("serve: {line}");
         }
     });
-    let addr = first
-        .split("http://")
+    addr_in(&first)
+}
+
+/// `ADDR` of serve's "serving http://ADDR/metrics ..." (or https) line; panics (failing the test)
+/// when the line does not say.
+pub fn addr_in(serving: &str) -> String {
+    let addr = serving
+        .split("://")
         .nth(1)
         .and_then(|r| r.split('/').next())
         .unwrap_or_default()
         .to_string();
     assert!(
         !addr.is_empty(),
-        "serve did not say where it listens: {first}"
+        "serve did not say where it listens: {serving}"
     );
     addr
 }
 
-/// `BINARY --netns NS serve --listen 127.0.0.1:0 EXTRA...`: the guard and where it listens.
-pub fn start(binary: &str, ns: &Netns, extra: &[&str]) -> (Killed, String) {
+/// `BINARY --netns NS serve --listen LISTEN EXTRA...` with its stderr piped and not yet read.
+pub fn spawn(binary: &str, ns: &Netns, listen: &str, extra: &[&str]) -> Killed {
     let child = Command::new(binary)
-        .args(["--netns", ns.name(), "serve", "--listen", "127.0.0.1:0"])
+        .args(["--netns", ns.name(), "serve", "--listen", listen])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start sockdoc serve");
-    let mut guard = Killed(child);
+    Killed(child)
+}
+
+/// `BINARY --netns NS serve --listen 127.0.0.1:0 EXTRA...`: the guard and where it listens.
+pub fn start(binary: &str, ns: &Netns, extra: &[&str]) -> (Killed, String) {
+    let mut guard = spawn(binary, ns, "127.0.0.1:0", extra);
     let addr = listening_addr(&mut guard.0);
     (guard, addr)
+}
+
+/// The child's stderr lines, sent to a channel as they come (closed when the child's stderr is).
+pub fn log_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// GET `path` from a sockdoc listener at `addr` (`host:port`) over HTTP/1.1, which answers and

@@ -3,11 +3,11 @@
 //! it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sockdoc_act::audit::uid;
+use sockdoc_core::i18n::serve::{text, ServeMsg};
 use sockdoc_core::i18n::{self, ReapMsg};
 use sockdoc_core::reap::{Config, OwnSsh, Tracker};
 use sockdoc_core::session::{Needs, Plan, Protocols, Refresh, Scope, Session};
@@ -23,20 +23,6 @@ use crate::metrics::{rss_bytes, Metrics};
 use crate::scan::ScanError;
 use crate::sink::{rules, Records, Sink};
 use crate::{Hooks, Options, Reload, ShowSocket};
-
-static HUP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_hup(_: libc::c_int) {
-    HUP.store(true, Ordering::SeqCst);
-}
-
-fn install_hup() {
-    let handler = on_hup as extern "C" fn(libc::c_int);
-    // SAFETY: installing an async-signal-safe handler that only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGHUP, handler as libc::sighandler_t);
-    }
-}
 
 /// Keep the daemon's memory flat across scans (glibc): buffers of 256 KiB and more (the census) are
 /// mmapped and given back to the kernel when freed, instead of growing the heap arenas of the dump
@@ -89,6 +75,8 @@ pub(crate) struct Daemon<'a> {
     /// The wall clock (ms since the epoch) at `epoch`: the daemon's clock is `base_ms` plus the
     /// monotonic time since, so the recorder's first-seen times read on it.
     pub base_ms: u64,
+    /// The `/metrics` endpoint, when on (a reloaded web configuration goes to it).
+    endpoint: Option<http::Endpoint>,
 }
 
 /// Run the daemon with `cfg` (loaded and checked by the caller) in `ns`, its records to `sink`,
@@ -102,13 +90,14 @@ pub fn run(
 ) -> Result<(), ReapError> {
     tune_allocator();
     let metrics = Metrics::default();
-    let bound = opts
+    let served = opts
         .metrics
         .as_deref()
-        .map(|a| metrics.serve(a))
+        .map(|a| metrics.serve(a, opts.web.clone()))
         .transpose()?;
+    let (bound, endpoint) = served.map_or((None, None), |(b, e)| (Some(b), Some(e)));
     signals::install();
-    install_hup();
+    signals::install_hup();
     let session = Session::new(Scope::one(ns.clone()), plan(&cfg), Refresh::Lazy)
         .map_err(ReapError::OwnerReader)?;
     let (tracker, known) = remembered(opts.history.as_deref());
@@ -129,6 +118,7 @@ pub fn run(
         own_ssh: OwnSsh::from_env(),
         epoch: Instant::now(),
         base_ms: sockdoc_record::when::now_ms(),
+        endpoint,
     };
     d.start_record(bound, known)?;
     let r = d.announce(bound).and_then(|()| d.run_loop());
@@ -189,8 +179,13 @@ impl Daemon<'_> {
     fn announce(&mut self, bound: Option<SocketAddr>) -> Result<(), ReapError> {
         self.out.flush()?;
         let lang = self.opts.lang;
+        let web = self.opts.web.as_ref();
         let metrics = bound.map_or(String::new(), |b| {
-            i18n::reap(lang, ReapMsg::MetricsOn, &[&b.to_string()])
+            i18n::reap(
+                lang,
+                ReapMsg::MetricsOn,
+                &[http::scheme(web), &b.to_string()],
+            )
         });
         let line = i18n::reap(
             lang,
@@ -205,7 +200,7 @@ impl Daemon<'_> {
             ],
         );
         log_line!("{line}");
-        if let Some(w) = bound.and_then(|a| http::exposure_warning(a, lang)) {
+        if let Some(w) = bound.and_then(|a| http::exposure_warning(a, lang, web)) {
             log_line!("{w}");
         }
         Ok(())
@@ -231,7 +226,7 @@ impl Daemon<'_> {
             self.out.flush()?;
             // Wait for the next scan, answering signals within 50 ms.
             let next = started + self.cfg.interval;
-            while Instant::now() < next && !signals::stopped() && !HUP.load(Ordering::SeqCst) {
+            while Instant::now() < next && !signals::stopped() && !signals::hup_pending() {
                 std::thread::sleep(
                     Duration::from_millis(50).min(next.saturating_duration_since(Instant::now())),
                 );
@@ -239,8 +234,9 @@ impl Daemon<'_> {
             if signals::stopped() || watch.lost().is_some() {
                 break;
             }
-            if HUP.swap(false, Ordering::SeqCst) {
+            if signals::take_hup() {
                 self.reload_config()?;
+                self.reload_web();
             }
         }
         watch.finish();
@@ -290,6 +286,24 @@ impl Daemon<'_> {
                 );
                 self.out.write(json!({"action": "error", "error": msg}))
             }
+        }
+    }
+
+    /// SIGHUP: read the web configuration again for the next connections to `/metrics`; a bad one
+    /// is logged and the old one kept.
+    fn reload_web(&mut self) {
+        let (Some(endpoint), Some(old)) = (&self.endpoint, &self.opts.web) else {
+            return;
+        };
+        let lang = self.opts.lang;
+        match old.reload() {
+            Ok(new) => {
+                let path = new.path().display().to_string();
+                endpoint.set_web(Some(new.clone()));
+                self.opts.web = Some(new);
+                log_line!("{}", text(lang, ServeMsg::WebReloaded, &[&path]));
+            }
+            Err(e) => log_line!("{}", text(lang, ServeMsg::WebRejected, &[&e.words(lang)])),
         }
     }
 

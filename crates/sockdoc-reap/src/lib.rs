@@ -7,7 +7,8 @@
 //! decide, acts through `sockdoc_act::treat` (the kill ladder: SOCK_DESTROY, then shutdown through
 //! the owner's fd, then a forged RST; keepalive retrofits), and writes one JSON line per action.
 //! Counters are on `/metrics`, served by `sockdoc_serve::http` (loopback by default).
-//! SIGHUP reloads the configuration (a bad one is rejected and the old one kept); SIGINT/SIGTERM stop
+//! SIGHUP reloads the configuration and the web configuration (a bad one is rejected and the old one
+//! kept); SIGINT/SIGTERM stop
 //! it cleanly. Every run that wrote its start record writes its stop record, also when a failure ends
 //! it; its stderr lines never panic (a closed stderr loses them, nothing else).
 //!
@@ -51,6 +52,9 @@ pub struct Options {
     pub config: PathBuf,
     /// Where `/metrics` listens (`None`: off).
     pub metrics: Option<String>,
+    /// TLS and basic authentication for `/metrics` (`--web.config.file`), loaded by the caller;
+    /// read again on SIGHUP.
+    pub web: Option<sockdoc_serve::web::WebConfig>,
     /// `--follow-netns`: a recreated namespace name is followed instead of stopping the daemon.
     pub follow_netns: bool,
     /// The language of its stderr lines and errors (its records are JSON, the same in every one).

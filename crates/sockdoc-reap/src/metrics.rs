@@ -13,6 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use sockdoc_serve::http;
+use sockdoc_serve::web::WebConfig;
 
 use crate::error::ReapError;
 
@@ -70,6 +71,7 @@ pub(crate) struct Metrics {
 impl Metrics {
     fn registry(&self) -> Registry {
         let mut r = Registry::with_prefix("sockdoc_reap");
+        sockdoc_serve::build_info(&mut r);
         let m = self.clone();
         r.register("scans", "Scans run", m.scans);
         r.register(
@@ -155,8 +157,13 @@ impl Metrics {
     }
 
     /// Serve these counters on `/metrics` (and `/healthz`) at `addr` from a thread of their own,
-    /// until the process exits; the address bound.
-    pub fn serve(&self, addr: &str) -> Result<SocketAddr, ReapError> {
+    /// until the process exits, with TLS and authentication when `web` says so; the address bound,
+    /// and the endpoint (to give it a reloaded web configuration).
+    pub fn serve(
+        &self,
+        addr: &str,
+        web: Option<WebConfig>,
+    ) -> Result<(SocketAddr, http::Endpoint), ReapError> {
         let listen_err = |source| ReapError::MetricsListen {
             addr: addr.to_string(),
             source,
@@ -170,8 +177,8 @@ impl Metrics {
                 .map(|()| text)
                 .map_err(|e| format!("cannot encode metrics: {e}"))
         });
-        http::spawn(listener, render).map_err(ReapError::MetricsHttp)?;
-        Ok(local)
+        let endpoint = http::spawn(listener, render, web).map_err(ReapError::MetricsHttp)?;
+        Ok((local, endpoint))
     }
 }
 

@@ -1,9 +1,40 @@
-//! Ending long-running commands (`keepalive --watch`, `events`) cleanly on SIGINT/SIGTERM: the handler
-//! only sets a flag; the loops check it between steps.
+//! Ending long-running commands (`keepalive --watch`, `events`) cleanly on SIGINT/SIGTERM, and
+//! SIGHUP for the daemons that read their configuration again (`reap`, `serve`): the handlers only
+//! set a flag; the loops check it between steps.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static HUP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_hup(_: libc::c_int) {
+    HUP.store(true, Ordering::SeqCst);
+}
+
+/// Route each of `signals` to `handler`.
+fn route(signals: &[libc::c_int], handler: extern "C" fn(libc::c_int)) {
+    for &sig in signals {
+        // SAFETY: installing an async-signal-safe handler that only stores to an atomic.
+        unsafe {
+            libc::signal(sig, handler as libc::sighandler_t);
+        }
+    }
+}
+
+/// Route SIGHUP to its flag (instead of ending the process).
+pub fn install_hup() {
+    route(&[libc::SIGHUP], on_hup);
+}
+
+/// True when a SIGHUP arrived since the last call.
+pub fn take_hup() -> bool {
+    HUP.swap(false, Ordering::SeqCst)
+}
+
+/// True when a SIGHUP is waiting to be taken.
+pub fn hup_pending() -> bool {
+    HUP.load(Ordering::SeqCst)
+}
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
@@ -11,12 +42,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// Route SIGINT and SIGTERM to the flag.
 pub fn install() {
-    let handler = on_signal as extern "C" fn(libc::c_int);
-    // SAFETY: installing an async-signal-safe handler that only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
-    }
+    route(&[libc::SIGINT, libc::SIGTERM], on_signal);
 }
 
 /// True once SIGINT or SIGTERM arrived.

@@ -5,6 +5,8 @@
 //!   `sockdoc_core::session::Session`) until the caller's `stopped` says so;
 //! - [`http`]: the hardened HTTP/1.1 endpoint (`/metrics`, `/healthz`), which knows nothing of what
 //!   the metrics say (reap serves its own through [`http::spawn`]);
+//! - [`exposition`]: OpenMetrics or the Prometheus text 0.0.4, as the client's `Accept` asks;
+//! - [`web`]: the web configuration file (node_exporter's `--web.config.file`: TLS, basic auth);
 //! - `exporter`: one scrape (cheap dumps every time, the doctor's census and the /proc owner walk on
 //!   their own cadences) turned into one `metrics::Shown` value;
 //! - `counts`: `ScrapeCounts`, what a scrape counts as sockets stream in (nothing kept per socket);
@@ -19,8 +21,10 @@
 mod counts;
 mod error;
 mod exporter;
+pub mod exposition;
 pub mod http;
 mod metrics;
+pub mod web;
 
 use std::fmt;
 use std::net::TcpListener;
@@ -34,6 +38,13 @@ use sockdoc_proc::Netns;
 
 pub use error::ServeError;
 use exporter::Exporter;
+use web::WebConfig;
+
+/// Register `build_info{version,revision,rustc} 1` (node_exporter's habit) in `reg`: `serve` has it
+/// as `sockdoc_build_info`, `reap` as `sockdoc_reap_build_info`.
+pub fn build_info(reg: &mut prometheus_client::registry::Registry) {
+    metrics::build_info(reg);
+}
 
 /// How often the expensive parts run, how much is shown, and where.
 #[derive(Clone, Debug)]
@@ -51,6 +62,9 @@ pub struct Options {
     pub idle_ms: Option<u64>,
     /// The language of the log lines.
     pub lang: Lang,
+    /// TLS and basic authentication (`--web.config.file`), loaded by the caller; read again on
+    /// SIGHUP.
+    pub web: Option<WebConfig>,
 }
 
 /// What the exporter needs from the watch on its pinned namespace, which the caller runs (it logs,
@@ -72,6 +86,8 @@ pub struct Hooks {
     pub watch: Box<dyn NamespaceWatch>,
     /// True once the exporter should stop (SIGINT, SIGTERM, the namespace went away).
     pub stopped: fn() -> bool,
+    /// True once per SIGHUP: read the web configuration again.
+    pub hup: fn() -> bool,
     /// Where log lines go.
     pub log: Log,
 }
@@ -107,6 +123,7 @@ pub fn serve(ns: Netns, opts: Options, hooks: Hooks) -> Result<(), ServeError> {
     .map_err(ServeError::OwnerReader)?;
     let (label, lang) = (ns.label(), opts.lang);
     let log = hooks.log;
+    let mut web = opts.web.clone();
     // The HTTP thread runs one scrape at a time; the lock only guards against a scrape that outlived
     // its client overlapping the next.
     let exporter = Mutex::new(Exporter::new(ns, hooks.watch, opts, session, log));
@@ -114,14 +131,45 @@ pub fn serve(ns: Netns, opts: Options, hooks: Hooks) -> Result<(), ServeError> {
         let mut e = exporter.lock().unwrap_or_else(|p| p.into_inner());
         e.scrape_and_trim().map_err(|f| f.to_string())
     });
-    http::spawn(listener, render).map_err(ServeError::Http)?;
-    let serving = text(lang, ServeMsg::Serving, &[&addr.to_string(), &label]);
+    let endpoint = http::spawn(listener, render, web.clone()).map_err(ServeError::Http)?;
+    let scheme = http::scheme(web.as_ref());
+    let serving = text(
+        lang,
+        ServeMsg::Serving,
+        &[scheme, &addr.to_string(), &label],
+    );
     log(format_args!("{serving}"));
-    if let Some(w) = http::exposure_warning(addr, lang) {
+    if let Some(w) = http::exposure_warning(addr, lang, web.as_ref()) {
         log(format_args!("{w}"));
     }
     while !(hooks.stopped)() {
         std::thread::sleep(Duration::from_millis(50));
+        if (hooks.hup)() {
+            reload_web(&mut web, &endpoint, lang, log);
+        }
     }
     Ok(())
+}
+
+/// SIGHUP: the web configuration read again for the next connections; a bad one is logged and the
+/// old one kept (no web configuration: nothing to read).
+fn reload_web(web: &mut Option<WebConfig>, endpoint: &http::Endpoint, lang: Lang, log: Log) {
+    let Some(old) = web.as_ref() else {
+        return;
+    };
+    match old.reload() {
+        Ok(new) => {
+            let path = new.path().display().to_string();
+            endpoint.set_web(Some(new.clone()));
+            *web = Some(new);
+            log(format_args!(
+                "{}",
+                text(lang, ServeMsg::WebReloaded, &[&path])
+            ));
+        }
+        Err(e) => log(format_args!(
+            "{}",
+            text(lang, ServeMsg::WebRejected, &[&e.words(lang)])
+        )),
+    }
 }

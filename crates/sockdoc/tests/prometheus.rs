@@ -6,20 +6,17 @@
 //! rules name only metrics that serve exports.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use sockdoc_lab::doctor::{received_ago_ms, CloseWaitLeak, GhostIncident, Workdir, LEAKER_PORT};
+use sockdoc_lab::doctor::{received_ago_ms, CloseWaitLeak, GhostIncident, LEAKER_PORT};
+use sockdoc_lab::prometheus::{http_get, need, Prometheus, PROMTOOL};
 use sockdoc_lab::serve::Killed;
 use sockdoc_lab::wait::poll;
 use sockdoc_lab::{Netns, SockState, SsSocket};
 
-const PROMETHEUS: &str = "/usr/bin/prometheus";
-const PROMTOOL: &str = "/usr/bin/promtool";
 /// Ghost threshold the exporters use, so the lab's ghost qualifies within the test.
 const IDLE_MS: u64 = 2000;
 
@@ -29,191 +26,9 @@ fn deploy(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn need(tool: &str) {
-    assert!(
-        Path::new(tool).is_file(),
-        "{tool} is missing: apt-get install prometheus (scripts/test.sh installs it)"
-    );
-}
-
 /// `sockdoc --netns NS serve` on a free loopback port; returns the guard and `host:port`.
 fn serve(ns: &Netns, extra: &[&str]) -> (Killed, String) {
     sockdoc_lab::serve::start(env!("CARGO_BIN_EXE_sockdoc"), ns, extra)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// GET over HTTP/1.0 (no chunked replies): (status line, body).
-fn http_get(addr: &str, path: &str) -> std::io::Result<(String, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    Ok((
-        head.lines().next().unwrap_or_default().to_string(),
-        body.to_string(),
-    ))
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// A running Prometheus with its own config and storage in a temp directory.
-struct Prometheus {
-    _proc: Killed,
-    addr: String,
-    dir: Workdir,
-}
-
-impl Prometheus {
-    fn start(targets: &[(&str, &str)]) -> Prometheus {
-        need(PROMETHEUS);
-        let dir = Workdir::new("prometheus").expect("temp dir");
-        let rules = deploy("prometheus/alerts.yml");
-        let mut cfg = format!(
-            "global:\n  scrape_interval: 3s\n  scrape_timeout: 3s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: sockdoc\n    static_configs:\n",
-            rules.display()
-        );
-        for (addr, scenario) in targets {
-            cfg.push_str(&format!(
-                "      - targets: [\"{addr}\"]\n        labels:\n          scenario: {scenario}\n"
-            ));
-        }
-        let cfg_path = dir.write("prometheus.yml", &cfg).expect("config");
-        let log = std::fs::File::create(dir.join("prometheus.log")).expect("log file");
-        let addr = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", cfg_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--log.level=warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus");
-        let p = Prometheus {
-            _proc: Killed(child),
-            addr,
-            dir,
-        };
-        poll(Duration::from_secs(30), "prometheus to be ready", || {
-            Ok(match http_get(&p.addr, "/-/ready") {
-                Ok((status, _)) if status.contains(" 200") => Ok(()),
-                Ok((status, body)) => Err(format!("{status} {body}")),
-                Err(e) => Err(format!("{e}; log: {}", p.log())),
-            })
-        })
-        .expect("prometheus ready");
-        p
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
-    }
-
-    /// `/api/v1/<what>?query=...`: the `data` of a successful reply.
-    fn api(&self, what: &str, query: &str) -> Result<Value, String> {
-        let path = format!("/api/v1/{what}?query={}", urlencode(query));
-        let (status, body) = http_get(&self.addr, &path).map_err(|e| e.to_string())?;
-        let v: Value = serde_json::from_str(&body).map_err(|e| format!("{status}: {e}: {body}"))?;
-        if v["status"] != "success" {
-            return Err(format!("{query}: {status} {body}"));
-        }
-        Ok(v["data"].clone())
-    }
-
-    /// An instant query: label set (without __name__) → value.
-    fn query(&self, q: &str) -> Result<BTreeMap<BTreeMap<String, String>, f64>, String> {
-        let data = self.api("query", q)?;
-        let mut out = BTreeMap::new();
-        for r in data["result"].as_array().into_iter().flatten() {
-            let labels: BTreeMap<String, String> = r["metric"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| *k != "__name__")
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect();
-            let value = r["value"][1]
-                .as_str()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| format!("no value in {r}"))?;
-            out.insert(labels, value);
-        }
-        Ok(out)
-    }
-
-    /// The one value `q` returns.
-    fn scalar(&self, q: &str) -> Result<f64, String> {
-        let r = self.query(q)?;
-        match r.values().collect::<Vec<_>>()[..] {
-            [v] => Ok(*v),
-            _ => Err(format!("{q} returned {} series: {r:?}", r.len())),
-        }
-    }
-
-    /// Polls until `q` returns exactly `want`.
-    fn wait_for(&self, q: &str, want: f64) {
-        poll(Duration::from_secs(40), q, || {
-            Ok(match self.scalar(q) {
-                Ok(v) if v == want => Ok(()),
-                Ok(v) => Err(format!("{v}, want {want}")),
-                Err(e) => Err(e),
-            })
-        })
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\ntargets: {}\nprometheus log:\n{}",
-                self.targets(),
-                self.log()
-            )
-        });
-    }
-
-    /// Scrape health of each target, for failure messages.
-    fn targets(&self) -> String {
-        match http_get(&self.addr, "/api/v1/targets") {
-            Ok((_, body)) => serde_json::from_str::<Value>(&body)
-                .map(|v| {
-                    v["data"]["activeTargets"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|t| {
-                            format!(
-                                "{} {} {} ({}s)",
-                                t["scrapeUrl"],
-                                t["health"],
-                                t["lastError"],
-                                t["lastScrapeDuration"]
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-                .unwrap_or(body),
-            Err(e) => e.to_string(),
-        }
-    }
 }
 
 /// The ghost rule of sockdoc doctor, applied to ss's view: ESTABLISHED, no keepalive or retransmit
@@ -265,7 +80,13 @@ fn prometheus_sees_the_close_wait_leak_and_the_ghost_as_ss_does() {
     ];
     let (_s1, leak_addr) = serve(&leak.server, &cadence);
     let (_s2, ghost_addr) = serve(&ghost.server, &cadence);
-    let prom = Prometheus::start(&[(&leak_addr, "close-wait"), (&ghost_addr, "ghost")]);
+    let mut jobs = "  - job_name: sockdoc\n    static_configs:\n".to_string();
+    for (addr, scenario) in [(&leak_addr, "close-wait"), (&ghost_addr, "ghost")] {
+        jobs.push_str(&format!(
+            "      - targets: [\"{addr}\"]\n        labels:\n          scenario: {scenario}\n"
+        ));
+    }
+    let prom = Prometheus::start(&jobs, &[&deploy("prometheus/alerts.yml")], |_| {});
     prom.wait_for(r#"count(up{job="sockdoc"} == 1)"#, 2.0);
 
     // CLOSE-WAIT by state and per process, as ss -p counts them.
@@ -276,7 +97,7 @@ fn prometheus_sees_the_close_wait_leak_and_the_ghost_as_ss_does() {
         .count();
     assert_eq!(cw_total, 123, "the scenario's 120 + 3 CLOSE-WAIT sockets");
     prom.wait_for(
-        r#"sum(sockdoc_sockets{scenario="close-wait",proto="tcp",state="close-wait"})"#,
+        r#"sum(sockdoc_sockets{scenario="close-wait",proto="tcp",state="close_wait"})"#,
         cw_total as f64,
     );
     for (process, n) in close_wait_by_process(&snap) {
@@ -509,17 +330,13 @@ fn dashboard_and_alerts_name_only_metrics_serve_exports() {
     let (_serve, addr) = serve(&ns, &[]);
     let (status, body) = http_get(&addr, "/metrics").expect("scrape");
     assert!(status.contains(" 200"), "{status}");
-    // Exported names: sample names, and family names from TYPE lines (a counter `x` is `x_total`).
+    // Exported names: sample names, and family names from TYPE lines (the Prometheus text 0.0.4 a
+    // plain GET gets names a counter with its `_total`).
     let mut exported = BTreeSet::new();
     for line in body.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let mut w = rest.split_whitespace();
-            if let (Some(name), Some(kind)) = (w.next(), w.next()) {
-                exported.insert(if kind == "counter" {
-                    format!("{name}_total")
-                } else {
-                    name.to_string()
-                });
+            if let Some(name) = rest.split_whitespace().next() {
+                exported.insert(name.to_string());
             }
         } else if !line.starts_with('#') && !line.is_empty() {
             let end = line.find(['{', ' ']).unwrap_or(line.len());

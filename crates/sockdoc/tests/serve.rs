@@ -122,7 +122,14 @@ fn metrics_match_the_namespace() {
         Some(true),
         "{metrics}"
     );
-    assert!(metrics.contains("# EOF"), "OpenMetrics ends with # EOF");
+    // A client that asks for no format (curl, this GET) gets the Prometheus text 0.0.4.
+    assert!(
+        metrics
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4")
+            && !metrics.contains("# EOF"),
+        "{metrics}"
+    );
     assert!(
         health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
         "{health}"
@@ -154,6 +161,17 @@ fn metrics_match_the_namespace() {
     assert_eq!(status.code(), Some(0), "SIGTERM ends serve cleanly");
 }
 
+/// A state as node_exporter's tcpstat spells it in a label (`fin_wait2`, `time_wait`, `close`), from
+/// sockdoc's word for it (`fin-wait-2`, `time-wait`, `unconn`); UDP keeps `unconn`.
+fn state_label(proto: &str, sockdoc: &str) -> String {
+    match (proto, sockdoc) {
+        (_, "fin-wait-1") => "fin_wait1".into(),
+        (_, "fin-wait-2") => "fin_wait2".into(),
+        ("tcp", "unconn") => "close".into(),
+        (_, other) => other.replace('-', "_"),
+    }
+}
+
 /// ss's count per (proto, family, state), keyed like the labels of `sockdoc_sockets`.
 fn ss_counts(ns: &Netns) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
@@ -162,7 +180,7 @@ fn ss_counts(ns: &Netns) -> BTreeMap<String, f64> {
         let key = format!(
             "proto=\"{}\",family=\"{family}\",state=\"{}\"",
             s.proto.name(),
-            s.state.sockdoc_name()
+            state_label(s.proto.name(), s.state.sockdoc_name())
         );
         *out.entry(key).or_default() += 1.0;
     }
@@ -219,7 +237,8 @@ fn cheap_scrapes_count_every_state_as_ss_does() {
     }
     let ss = ss_counts(&lab.client);
     assert!(
-        ss.keys().any(|k| k.contains("fin-wait-2")) && ss.keys().any(|k| k.contains("time-wait")),
+        ss.keys().any(|k| k.contains("\"fin_wait2\""))
+            && ss.keys().any(|k| k.contains("\"time_wait\"")),
         "the client side has FIN-WAIT-2 and TIME-WAIT to count: {ss:?}"
     );
     let server = ss_counts(&lab.server);
@@ -272,7 +291,7 @@ fn unit_series_name_web_and_api_with_what_ss_counts() {
         }
         let tw = ss_count(None, SockState::TimeWait);
         assert!(tw >= 1.0, "the scenario left a TIME-WAIT socket");
-        let got = value(&m, &unit("no_cgroup", "time-wait"));
+        let got = value(&m, &unit("no_cgroup", "time_wait"));
         assert_eq!(got, Some(tw), "{scrape} scrape:\n{m}");
         for family in ["sockdoc_unit_sockets", "sockdoc_container_sockets"] {
             let sum = family_sum(&m, family, "");

@@ -7,11 +7,53 @@ use super::{fill, Lang};
 /// A message of the exporter. Templates take `{}` (next argument).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServeMsg {
-    /// `serving http://{addr}/metrics for {namespace}; Ctrl-C to stop`
+    /// `serving {scheme}://{addr}/metrics for {namespace}; Ctrl-C to stop`
     Serving,
     /// `sockdoc: warning: serving metrics on all interfaces ({addr}) without TLS ...; bind {local} ...`
     Exposed,
+    /// The same, with TLS but no authentication: `{addr}`, `{local}`.
+    ExposedNoAuth,
+    /// The same, with passwords but no TLS: `{addr}`, `{local}`.
+    ExposedNoTls,
+    /// The web config is not YAML of the format: `{path}`, `{parser's words}`.
+    WebYaml,
+    /// A key sockdoc does not implement: `{path}`, `{key}`.
+    WebUnsupported,
+    /// A value not allowed: `{path}`, `{key}`, `{value}`, `{allowed}`.
+    WebBadValue,
+    /// A key that needs another: `{path}`, `{key}`, `{what it needs}`.
+    WebNeeds,
+    /// No PEM certificate in a value: `{path}`, `{key}`.
+    WebNoCert,
+    /// No PEM private key in a value: `{path}`, `{key}`.
+    WebNoKey,
+    /// rustls refused the certificate, key or CA: `{path}`, `{reason}`.
+    WebTls,
+    /// A password that is not a bcrypt hash: `{path}`, `{user}`.
+    WebHash,
+    /// SIGHUP read the web config again: `{path}`.
+    WebReloaded,
+    /// SIGHUP found the web config bad and kept the old one: `{the error's line}`.
+    WebRejected,
 }
+
+/// Every message (the catalogs' tests go through them all).
+pub const ALL: [ServeMsg; 14] = [
+    ServeMsg::Serving,
+    ServeMsg::Exposed,
+    ServeMsg::ExposedNoAuth,
+    ServeMsg::ExposedNoTls,
+    ServeMsg::WebYaml,
+    ServeMsg::WebUnsupported,
+    ServeMsg::WebBadValue,
+    ServeMsg::WebNeeds,
+    ServeMsg::WebNoCert,
+    ServeMsg::WebNoKey,
+    ServeMsg::WebTls,
+    ServeMsg::WebHash,
+    ServeMsg::WebReloaded,
+    ServeMsg::WebRejected,
+];
 
 fn template(lang: Lang, m: ServeMsg) -> &'static str {
     match lang {
@@ -31,7 +73,7 @@ mod tests {
 
     #[test]
     fn both_languages_take_the_same_arguments() {
-        for m in [ServeMsg::Serving, ServeMsg::Exposed] {
+        for m in ALL {
             let (en, zh) = (template(Lang::En, m), template(Lang::Zh, m));
             assert_eq!(en.matches("{}").count(), zh.matches("{}").count(), "{m:?}");
         }
@@ -39,9 +81,9 @@ mod tests {
             text(
                 Lang::Zh,
                 ServeMsg::Serving,
-                &["127.0.0.1:9717", "blue [net:1]"]
+                &["https", "127.0.0.1:9717", "blue [net:1]"]
             ),
-            "正在提供 http://127.0.0.1:9717/metrics（blue [net:1]）；按 Ctrl-C 停止"
+            "正在提供 https://127.0.0.1:9717/metrics（blue [net:1]）；按 Ctrl-C 停止"
         );
     }
 }

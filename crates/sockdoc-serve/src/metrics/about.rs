@@ -1,5 +1,5 @@
-//! The exporter about itself: how old its cached parts are, scrapes run, the namespace scraped (and
-//! how often a recreated name was followed), and how long this scrape took.
+//! The exporter about itself: its build (`build_info`), how old its cached parts are, scrapes run, the
+//! namespace scraped (and how often a recreated name was followed), and how long this scrape took.
 
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ struct NetnsLabels {
 }
 
 pub(super) fn register(reg: &mut Registry, s: &Shown) {
+    build_info(reg);
     reg.register(
         "owners_age_seconds",
         "Age of the /proc walk that attributes sockets to processes (--owners-every)",
@@ -51,6 +52,24 @@ pub(super) fn register(reg: &mut Registry, s: &Shown) {
     let took = FloatGauge::default();
     took.set(s.started.elapsed().as_secs_f64());
     reg.register("scrape_duration_seconds", "Time this scrape took", took);
+}
+
+/// `build_info{version,revision,rustc} 1`, as node_exporter's: which sockdoc a host runs (the
+/// revision only when the build knew it).
+pub(crate) fn build_info(reg: &mut Registry) {
+    let mut labels = vec![("version", env!("CARGO_PKG_VERSION"))];
+    let revision = env!("SOCKDOC_REVISION");
+    if !revision.is_empty() {
+        labels.push(("revision", revision));
+    }
+    labels.push(("rustc", env!("SOCKDOC_RUSTC")));
+    let info = MetricFamily::<Vec<(&'static str, &'static str)>, Gauge>::default();
+    info.get_or_create(&labels).set(1);
+    reg.register(
+        "build_info",
+        "The sockdoc build serving these metrics (version, git revision, rustc version): always 1",
+        info,
+    );
 }
 
 /// Seconds since `at` (0 when it never happened).

@@ -1,30 +1,30 @@
 //! What the kernel says beside sockets: the TIME-WAIT limit, ephemeral ports (the busiest
-//! destination's use against ip_local_port_range), conntrack fill, and raw SNMP counters.
+//! destination's use against ip_local_port_range), conntrack fill, and the kernel's SNMP counters, one counter family each.
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family as MetricFamily;
 use prometheus_client::registry::Registry;
 
 use super::{gauge, num, Shown};
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CounterLabels {
-    name: String,
-}
-
-/// The kernel counters exported (group, name).
-const COUNTERS: [(&str, &str); 9] = [
-    ("TcpExt", "ListenOverflows"),
-    ("TcpExt", "ListenDrops"),
-    ("TcpExt", "TCPTimeWaitOverflow"),
-    ("TcpExt", "TCPReqQFullDrop"),
-    ("TcpExt", "SyncookiesSent"),
-    ("TcpExt", "TCPAbortOnTimeout"),
-    ("TcpExt", "TCPAbortOnClose"),
-    ("Udp", "RcvbufErrors"),
-    ("Udp", "InErrors"),
+/// The kernel counters exported: (group, name, help). Each is its own counter family,
+/// `kernel_<group>_<name>_total` with the kernel's names lowercased, so that `nstat TcpExtListenOverflows`
+/// and node_exporter's `node_netstat_TcpExt_ListenOverflows` map to it one to one.
+const COUNTERS: [(&str, &str, &str); 9] = [
+    ("TcpExt", "ListenOverflows", "Times a listener's accept queue was full and a completed handshake was dropped"),
+    ("TcpExt", "ListenDrops", "SYNs and completed handshakes a listener dropped, for any reason (overflows included)"),
+    ("TcpExt", "TCPTimeWaitOverflow", "Connections that closed without a TIME-WAIT socket because net.ipv4.tcp_max_tw_buckets was reached"),
+    ("TcpExt", "TCPReqQFullDrop", "SYNs dropped because a listener's SYN queue was full and SYN cookies were off"),
+    ("TcpExt", "SyncookiesSent", "SYN cookies sent (a listener's SYN queue overflowed)"),
+    ("TcpExt", "TCPAbortOnTimeout", "Connections aborted after retransmissions, keepalive or zero-window probes timed out"),
+    ("TcpExt", "TCPAbortOnClose", "Connections reset because the application closed them with unread data"),
+    ("Udp", "RcvbufErrors", "UDP datagrams dropped because a socket's receive buffer was full"),
+    ("Udp", "InErrors", "UDP datagrams received with errors or dropped (receive buffer errors included)"),
 ];
+
+/// The family name of a kernel counter: `kernel_tcpext_listenoverflows` (`_total` is appended).
+pub(crate) fn counter_name(group: &str, name: &str) -> String {
+    format!("kernel_{}_{}", group, name).to_ascii_lowercase()
+}
 
 pub(super) fn register(reg: &mut Registry, s: &Shown) {
     let kernel = s.kernel;
@@ -57,19 +57,15 @@ pub(super) fn register(reg: &mut Registry, s: &Shown) {
         );
         reg.register("conntrack_max", "nf_conntrack_max", gauge(num(ct.max)));
     }
-    let counters = MetricFamily::<CounterLabels, Counter>::default();
-    for (group, name) in COUNTERS {
+    for (group, name, help) in COUNTERS {
         if let Some(v) = kernel.counters.get(group, name) {
-            counters
-                .get_or_create(&CounterLabels {
-                    name: format!("{group}.{name}"),
-                })
-                .inc_by(u64::try_from(v).unwrap_or(0));
+            let c = Counter::<u64>::default();
+            c.inc_by(u64::try_from(v).unwrap_or(0));
+            reg.register(
+                counter_name(group, name),
+                format!("{help} (/proc/net: {group} {name})"),
+                c,
+            );
         }
     }
-    reg.register(
-        "kernel",
-        "Kernel SNMP counters (/proc/net/netstat, snmp)",
-        counters,
-    );
 }

@@ -22,6 +22,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use sockdoc_core::doctor::Finding;
 use sockdoc_core::service::Services;
+use sockdoc_diag::State;
 use sockdoc_proc::SocketOwners;
 
 use crate::counts::ScrapeCounts;
@@ -63,6 +64,8 @@ pub(crate) struct Shown<'a> {
 }
 
 /// The OpenMetrics text of a scrape.
+pub(crate) use about::build_info;
+
 pub(crate) fn encode(s: &Shown) -> Result<String, std::fmt::Error> {
     let mut reg = Registry::with_prefix("sockdoc");
     sockets::by_state(&mut reg, s);
@@ -77,6 +80,26 @@ pub(crate) fn encode(s: &Shown) -> Result<String, std::fmt::Error> {
     let mut text = String::new();
     encode_text(&mut text, &reg)?;
     Ok(text)
+}
+
+/// A socket state as a label value: node_exporter's tcpstat spelling (`established`, `syn_recv`,
+/// `fin_wait1`, `time_wait`, `close_wait`, `close`...), and `unconn` for an unconnected UDP socket
+/// (ss's word; TCP's `close`).
+pub(crate) fn state_label(udp: bool, st: State) -> &'static str {
+    match st {
+        State::Established => "established",
+        State::SynSent => "syn_sent",
+        State::SynRecv => "syn_recv",
+        State::FinWait1 => "fin_wait1",
+        State::FinWait2 => "fin_wait2",
+        State::TimeWait => "time_wait",
+        State::Close if udp => "unconn",
+        State::Close => "close",
+        State::CloseWait => "close_wait",
+        State::LastAck => "last_ack",
+        State::Listen => "listen",
+        State::Closing => "closing",
+    }
 }
 
 /// A gauge holding `v`.
@@ -106,7 +129,6 @@ pub(crate) mod tests {
     use sockdoc_core::doctor::kernel::Sysctls;
     use sockdoc_core::doctor::Severity;
     use sockdoc_core::i18n::Lang;
-    use sockdoc_diag::State;
     use sockdoc_proc::counters::Counters;
     use sockdoc_proc::sockstat::SockStat;
 
@@ -205,7 +227,7 @@ pub(crate) mod tests {
             // the full census.
             r#"sockdoc_unit_sockets{unit="no_cgroup",proto="tcp",state="established"} 4"#,
             r#"sockdoc_unit_sockets{unit="no_cgroup",proto="tcp",state="listen"} 2"#,
-            r#"sockdoc_container_sockets{container="no_cgroup",pod="",proto="tcp",state="time-wait"} 1"#,
+            r#"sockdoc_container_sockets{container="no_cgroup",pod="",proto="tcp",state="time_wait"} 1"#,
             "sockdoc_ghost_suspects 3",
             "sockdoc_time_wait 1",
             "sockdoc_time_wait_max 4096",

@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 use sockdoc_core::service::{Lookup, Services};
 use sockdoc_diag::State;
 
-use super::{num, top, Shown};
+use super::{num, state_label, top, Shown};
 use crate::counts::CgroupCounts;
 
 /// The label value of sockets without a cgroup (TIME-WAIT, request sockets).
@@ -163,7 +163,7 @@ fn each_state(c: &CgroupCounts, mut f: impl FnMut(&'static str, &'static str, u6
         for st in State::ALL {
             let n = states[st as usize];
             if n > 0 {
-                f(PROTOS[p], st.key(), n);
+                f(PROTOS[p], state_label(p == 1, st), n);
             }
         }
     }
@@ -274,11 +274,11 @@ mod tests {
             r#"sockdoc_unit_sockets{unit="web.service",proto="tcp",state="established"} 4"#,
             r#"sockdoc_unit_sockets{unit="web.service",proto="tcp",state="listen"} 1"#,
             &format!(
-                r#"sockdoc_unit_sockets{{unit="libpod-{ID}.scope",proto="tcp",state="close-wait"}} 1"#
+                r#"sockdoc_unit_sockets{{unit="libpod-{ID}.scope",proto="tcp",state="close_wait"}} 1"#
             ),
-            r#"sockdoc_unit_sockets{unit="no_cgroup",proto="tcp",state="syn-recv"} 1"#,
-            r#"sockdoc_unit_sockets{unit="no_cgroup",proto="tcp",state="time-wait"} 1"#,
-            r#"sockdoc_container_sockets{container="shop",pod="",proto="tcp",state="close-wait"} 1"#,
+            r#"sockdoc_unit_sockets{unit="no_cgroup",proto="tcp",state="syn_recv"} 1"#,
+            r#"sockdoc_unit_sockets{unit="no_cgroup",proto="tcp",state="time_wait"} 1"#,
+            r#"sockdoc_container_sockets{container="shop",pod="",proto="tcp",state="close_wait"} 1"#,
             r#"sockdoc_container_sockets{container="no_container",pod="",proto="tcp",state="established"} 4"#,
             "# TYPE sockdoc_unit_sockets gauge",
             "# TYPE sockdoc_container_sockets gauge",

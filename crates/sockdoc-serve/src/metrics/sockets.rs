@@ -4,9 +4,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family as MetricFamily;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use sockdoc_diag::State;
+use sockdoc_diag::{Proto, State};
 
-use super::{gauge, num, Shown};
+use super::{gauge, num, state_label, Shown};
 use crate::counts::SLOTS;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -28,7 +28,7 @@ pub(super) fn by_state(reg: &mut Registry, s: &Shown) {
                     .get_or_create(&StateLabels {
                         proto: proto.name().into(),
                         family: family.name().into(),
-                        state: st.key().into(),
+                        state: state_label(proto == Proto::Udp, st).into(),
                     })
                     .set(num(n));
             }

@@ -125,6 +125,10 @@ pub struct ServeArgs {
     /// [default: the kernel's keepalive window].
     #[arg(long, value_name = "DURATION")]
     pub idle: Option<String>,
+    /// TLS and basic authentication from a web configuration file in node_exporter's format
+    /// (tls_server_config, basic_auth_users with bcrypt hashes); SIGHUP reads it again.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
 }
 
 pub const SERVE_HELP: &str = "\
@@ -155,9 +159,20 @@ scrape interval ~0.25 s per scrape. HTTP: GET or HEAD /metrics and /healthz
 (other methods: 405); request head <= 8 KiB within 5 s, 30 s per connection,
 512 connections (the oldest still sending its request makes room); one scrape
 at a time, requests that waited share its result (sockdoc_scrapes_total).
+OpenMetrics when the client's Accept asks for it (Prometheus does), the
+Prometheus text format 0.0.4 otherwise (curl). --web.config.file takes
+node_exporter's file, e.g.
+  tls_server_config:
+    cert_file: /etc/sockdoc/tls.crt
+    key_file: /etc/sockdoc/tls.key
+  basic_auth_users:
+    # htpasswd -nBC 10 \"\" | tr -d ':\\n'
+    prometheus: $2y$10$...
 Examples:
   # http://127.0.0.1:9717/metrics
   sockdoc serve
+  # TLS + passwords
+  sockdoc serve --listen 10.0.0.5:9717 --web.config.file /etc/sockdoc/web.yml
   # no TLS, no authentication: firewall it
   sockdoc serve --listen 10.0.0.5:9717
   # a container's namespace

@@ -302,4 +302,8 @@ pub struct ReapArgs {
     /// first-seen times, across the reaper's restarts.
     #[arg(long, default_value = sockdoc_record::DEFAULT_DIR, value_name = "DIR")]
     pub history: std::path::PathBuf,
+    /// TLS and basic authentication for /metrics from a web configuration file in node_exporter's
+    /// format (as `serve --web.config.file`); SIGHUP reads it again.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
 }

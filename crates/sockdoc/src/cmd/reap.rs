@@ -20,7 +20,7 @@ use crate::scope;
 /// Read and validate the configuration file; the error is one line starting with the path. Only a
 /// regular file of at most 1 MiB is read. Interface names (`dev eth0`) are resolved in `ns`.
 fn load(lang: Lang, path: &Path, force_dry_run: bool, ns: &Netns) -> Result<Config, Failure> {
-    let text = read_text(path, MAX_CONFIG_BYTES).map_err(|e| unreadable(lang, path, e))?;
+    let text = read_text(path, MAX_CONFIG_BYTES).map_err(|e| unreadable(lang, path, &e))?;
     let parse =
         || Config::parse(&text).map_err(|e| Failure::usage(format!("{} {e}", path.display())));
     let mut cfg = if ns.current {
@@ -46,6 +46,11 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
     }
     let ns = namespaces.remove(0);
     let cfg = load(lang, &a.config, a.dry_run, &ns)?;
+    let web = a
+        .web_config_file
+        .as_deref()
+        .map(|p| crate::cmd::serve::web_config(lang, p))
+        .transpose()?;
     if a.check {
         sockdoc_reap::check(out, lang, &a.config, &cfg).map_err(Failure::output)?;
         return Ok(Exit::Ok);
@@ -66,6 +71,7 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
     let opts = Options {
         config: a.config.clone(),
         metrics,
+        web,
         follow_netns: g.follow_netns,
         lang,
         history: Some(a.history.clone()),
@@ -80,10 +86,10 @@ pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failur
     Ok(Exit::Ok)
 }
 
-/// The configuration file was not read: missing 66, not permitted 77, not a regular file 66, too
+/// A configuration file was not read: missing 66, not permitted 77, not a regular file 66, too
 /// large or not text 64, the rest 74.
-fn unreadable(lang: Lang, path: &Path, e: FileError) -> Failure {
-    let exit = match &e {
+pub(crate) fn unreadable(lang: Lang, path: &Path, e: &FileError) -> Failure {
+    let exit = match e {
         FileError::Open(io) => match io.kind() {
             std::io::ErrorKind::NotFound => Exit::NoInput,
             std::io::ErrorKind::PermissionDenied => Exit::NoPerm,

@@ -5,6 +5,10 @@ use std::io::Write;
 
 use sockdoc_core::i18n::{text, Msg};
 use sockdoc_proc::Netns;
+use std::path::Path;
+
+use sockdoc_core::i18n::Lang;
+use sockdoc_serve::web::WebConfig;
 use sockdoc_serve::{Hooks, NamespaceWatch, Options, ServeError};
 
 use crate::cli::{Global, ServeArgs};
@@ -26,6 +30,11 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
             .transpose()?
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         lang,
+        web: a
+            .web_config_file
+            .as_deref()
+            .map(|p| web_config(lang, p))
+            .transpose()?,
     };
     let mut namespaces = scope::namespaces(g)?;
     if namespaces.len() != 1 {
@@ -35,9 +44,11 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
     // Pinned: a recreated name stops the exporter (exit 69) unless --follow-netns.
     let watch = scope::watch(g, &ns, "serve", scope::OnLost::Stop);
     signals::install();
+    signals::install_hup();
     let hooks = Hooks {
         watch: Box::new(Watch(watch.clone())),
         stopped: signals::stopped,
+        hup: signals::take_hup,
         log: crate::log::line,
     };
     let served = sockdoc_serve::serve(ns, opts, hooks);
@@ -47,6 +58,15 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
         Some(f) => Err(f),
         None => Ok(Exit::Ok),
     }
+}
+
+/// The web configuration file (`--web.config.file`), read and checked: a file that cannot be read
+/// exits as the reap configuration's would (missing 66, not permitted 77), anything wrong in it 64.
+pub(crate) fn web_config(lang: Lang, path: &Path) -> Result<WebConfig, Failure> {
+    WebConfig::load(path).map_err(|e| match e.file_error() {
+        Some((file, error)) => crate::cmd::reap::unreadable(lang, file, error),
+        None => Failure::usage(e.words(lang)),
+    })
 }
 
 /// The command line's namespace watch, as the exporter sees it.

@@ -68,7 +68,7 @@ pub fn msg(m: ReapMsg) -> &'static str {
         ReapMsg::CheckRule => "  {}: {}{}",
         ReapMsg::RuleDryRun => " (dry run)",
         ReapMsg::Started => "sockdoc reap: {} rule(s) every {} in {}{}; log: {}; SIGHUP reloads {}, SIGTERM stops",
-        ReapMsg::MetricsOn => "; metrics on http://{}/metrics",
+        ReapMsg::MetricsOn => "; metrics on {}://{}/metrics",
         ReapMsg::StandardOutput => "standard output",
         ReapMsg::Reloaded => "sockdoc reap: reloaded {}",
         ReapMsg::Rejected => "sockdoc reap: new configuration rejected, keeping the previous one: {}",

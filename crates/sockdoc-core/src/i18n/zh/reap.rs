@@ -11,7 +11,7 @@ pub fn msg(m: ReapMsg) -> &'static str {
         ReapMsg::CheckRule => "  {}: {}{}",
         ReapMsg::RuleDryRun => " (演练)",
         ReapMsg::Started => "sockdoc reap: {} 条规则, 每 {} 扫描一次, 在 {} 中{}; 操作日志: {}; SIGHUP 重新加载 {}, SIGTERM 停止",
-        ReapMsg::MetricsOn => "; 指标在 http://{}/metrics",
+        ReapMsg::MetricsOn => "; 指标在 {}://{}/metrics",
         ReapMsg::StandardOutput => "标准输出",
         ReapMsg::Reloaded => "sockdoc reap: 已重新加载 {}",
         ReapMsg::Rejected => "sockdoc reap: 新配置被拒绝, 继续使用原配置: {}",
