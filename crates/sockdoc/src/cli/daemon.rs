@@ -213,22 +213,28 @@ pub struct EventsArgs {
 }
 
 pub const RECORD_HELP: &str = "\
-Every --every: one census (tcp_info and services from cgroup ids, no /proc walk), the connections'
-first-seen times by socket cookie (first-seen.idx), and the doctor's findings of that minute with
-the state counts (minutes/); every --full-every a full snapshot with owners (snapshots/, the format
-of sockdoc snapshot). Over --keep, or past --max-size (the index included), the oldest go first:
-full snapshots before minute records, so a week of findings outlives the snapshots of a busy host.
-The layout and file formats: docs/record.md.
-Then `sockdoc list -o local,peer,age` and `sockdoc ghosts` show how old each connection is
-(\"≥ 6d21h (first seen 2026-11-01 14:03)\"; \"unknown\" when made after the last scan), and
-`sockdoc --from DIR --at TIME` replays a recorded minute (doctor, stats, list).
+Every --every: one census (tcp_info and services from cgroup ids, no /proc
+walk), the connections' first-seen times by socket cookie (first-seen.idx),
+and the doctor's findings of that minute with the state counts (minutes/);
+every --full-every a full snapshot with owners (snapshots/, the format of
+sockdoc snapshot). Over --keep, or past --max-size (the index included), the
+oldest go first: full snapshots before minute records, so a week of findings
+outlives the snapshots of a busy host. The layout and file formats:
+docs/record.md. Then `sockdoc list -o local,peer,age` and `sockdoc ghosts`
+show how old each connection is (\"≥ 6d21h (first seen 2026-11-01 14:03)\";
+\"unknown\" when made after the last scan), and `sockdoc --from DIR --at TIME`
+replays a recorded minute (doctor, stats, list).
 Examples:
-  sudo sockdoc record                                    # /var/lib/sockdoc/record, every minute
+  # /var/lib/sockdoc/record, every minute
+  sudo sockdoc record
   sudo sockdoc record --dir /srv/sockdoc --max-size 4GiB --keep 30d
   sudo sockdoc --netns web record --dir /var/lib/sockdoc/web
   sockdoc list -o local,peer,state,age,process -p state established
-  sockdoc --from /var/lib/sockdoc/record --at 03:12      # doctor as it was at 03:12 today
-  sockdoc --from /var/lib/sockdoc/record --at -2h list -o local,peer,age state close-wait";
+  # doctor as it was at 03:12 today
+  sockdoc --from /var/lib/sockdoc/record --at 03:12
+  # CLOSE-WAIT two hours ago, with ages
+  sockdoc --from /var/lib/sockdoc/record --at -2h \\
+      list -o local,peer,age state close-wait";
 
 #[derive(Debug, Args, Clone)]
 pub struct RecordArgs {
