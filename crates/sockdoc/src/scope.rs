@@ -50,7 +50,7 @@ pub fn recording(g: &Global) -> Result<Option<Arc<Recording>>, Failure> {
     if let Some(r) = RECORDING.get() {
         return Ok(Some(r.clone()));
     }
-    let r = sockdoc_evidence::open(&g.from).map_err(Failure::evidence)?;
+    let r = sockdoc_evidence::open(&g.from).map_err(|e| Failure::evidence(g.lang(), e))?;
     Ok(Some(RECORDING.get_or_init(|| Arc::new(r)).clone()))
 }
 

@@ -5,9 +5,10 @@
 //! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]), `top`
 //! ([`top::TopMsg`], its column headers [`top::Header`]) and `sysctl plan|apply|rollback`
 //! ([`sysctl::SysctlMsg`]), the exporter's log ([`serve::ServeMsg`]), the watch of a pinned
-//! namespace ([`netns::NetnsMsg`]) and usage errors ([`usage::UsageMsg`]) keep their keys in their
-//! own area.
+//! namespace ([`netns::NetnsMsg`]), usage errors ([`usage::UsageMsg`]) and evidence that cannot be
+//! read ([`bad_evidence::BadEvidenceMsg`]) keep their keys in their own area.
 
+pub mod bad_evidence;
 mod en;
 pub mod events;
 pub mod netns;
@@ -283,6 +284,22 @@ fn fill(template: &str, args: &[&str]) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// For an area's tests: each key of `all` has words in both languages, taking the same number of
+/// arguments, on one line; only templates without words (`{}: {}`) may read the same.
+#[cfg(test)]
+pub(crate) fn assert_translated<M: Copy + std::fmt::Debug>(
+    all: &[M],
+    template: fn(Lang, M) -> &'static str,
+) {
+    for &m in all {
+        let (en, zh) = (template(Lang::En, m), template(Lang::Zh, m));
+        assert_eq!(en.matches('{').count(), zh.matches('{').count(), "{m:?}");
+        let words = en.chars().any(char::is_alphabetic);
+        assert!(!words || en != zh, "{m:?} is not translated");
+        assert!(!en.contains('\n') && !zh.contains('\n'), "{m:?}: one line");
+    }
 }
 
 #[cfg(test)]
