@@ -52,9 +52,10 @@ pub fn session(
             text(lang, Msg::OwnerReader, &[&e.to_string()]),
         )
     })?;
-    // `--from`: the evidence stands where the live kernel stood.
+    // `--from`: the evidence stands where the live kernel stood. Every command that reads it
+    // samples each namespace once, so the samples take its sockets over (no second copy).
     Ok(match crate::scope::recorded() {
-        Some(r) => session.recorded(r),
+        Some(r) => session.recorded_once(r),
         None => session,
     })
 }

@@ -112,6 +112,8 @@ pub struct Session {
     owner_each: bool,
     /// Evidence recorded elsewhere, censused instead of the live kernel ([`Session::recorded`]).
     recorded: Option<Arc<dyn Recorded>>,
+    /// Each namespace of `recorded` is sampled once: its sockets are taken, not copied.
+    recorded_once: bool,
     /// Notes of the session itself (a namespace that vanished during `--all-netns`).
     notes: Vec<String>,
 }
@@ -132,6 +134,7 @@ impl Session {
             kernel: KernelPlan::None,
             owner_each: false,
             recorded: None,
+            recorded_once: false,
             notes: Vec::new(),
         })
     }
@@ -141,6 +144,15 @@ impl Session {
     /// dumped, walked or entered.
     pub fn recorded(mut self, evidence: Arc<dyn Recorded>) -> Session {
         self.recorded = Some(evidence);
+        self
+    }
+
+    /// Like [`Session::recorded`], for a run that samples each namespace once (a one-shot
+    /// command): the sample takes the evidence's sockets over instead of copying them
+    /// ([`Recorded::take_sockets`]), so a million sockets are held once, not twice.
+    pub fn recorded_once(mut self, evidence: Arc<dyn Recorded>) -> Session {
+        self.recorded = Some(evidence);
+        self.recorded_once = true;
         self
     }
 
@@ -292,7 +304,19 @@ impl Session {
         let early = enough
             .as_ref()
             .map(|e| (e, &tell as &Tell<'_, Vec<Socket>>));
-        let (census, owners, kernel) = self.run(ns, &self.plan.spec, read, early, make, feed)?;
+        let handed = match (&self.recorded, ns.recorded_index()) {
+            (Some(r), Some(i)) if self.recorded_once => r.take_sockets(i).map(|v| (r, i, v)),
+            _ => None,
+        };
+        let (census, owners, kernel) = match handed {
+            Some((r, i, sockets)) => {
+                let keep = |s: &Socket| late || filter.matches(s, &NoOwners);
+                let census = recorded::replay_owned(&self.plan.spec, sockets, keep);
+                let wanted = read != OwnerRead::None && self.plan.owners;
+                self.recorded_rest(census, r.as_ref(), i, wanted)
+            }
+            None => self.run(ns, &self.plan.spec, read, early, make, feed)?,
+        };
         let mut census = census;
         // Join the dumps into the first one's buffer: the largest (TCP v4) is not copied again.
         let rest: usize = census.dumps.iter().skip(1).map(|d| d.acc.len()).sum();
@@ -424,6 +448,28 @@ impl Session {
         sample.owner_map()
     }
 
+    /// A census of recorded evidence `r` (namespace `i`) completed with its notes, its owners
+    /// (when `wanted`) and its kernel state (when the session reads one).
+    fn recorded_rest<A>(
+        &self,
+        mut census: Census<A>,
+        r: &dyn Recorded,
+        i: usize,
+        wanted: bool,
+    ) -> (Census<A>, Option<Fresh<SocketOwners>>, Option<KernelState>) {
+        census.notes.extend(r.notes(i));
+        let owners = r.owners(i).filter(|_| wanted).map(|map| Fresh {
+            map,
+            at: Instant::now(),
+        });
+        // What the evidence did not carry is empty, and its notes say so.
+        let kernel = match self.kernel {
+            KernelPlan::None => None,
+            _ => Some(r.kernel(i).unwrap_or_default()),
+        };
+        (census, owners, kernel)
+    }
+
     /// The dumps of one namespace, with the owner read and the kernel reading alongside when due.
     #[allow(clippy::type_complexity)]
     /// The dumps of `ns` by `spec`, with the owners `read` says (beside the dumps, on a thread of
@@ -445,18 +491,12 @@ impl Session {
     {
         let wanted = read != OwnerRead::None && self.plan.owners;
         if let (Some(r), Some(i)) = (&self.recorded, ns.recorded_index()) {
-            let mut census = recorded::replay(spec, r.sockets(i), make, feed);
-            census.notes.extend(r.notes(i));
-            let owners = r.owners(i).filter(|_| wanted).map(|map| Fresh {
-                map,
-                at: Instant::now(),
+            let mut census = None;
+            r.with_sockets(i, &mut |sockets| {
+                census = Some(recorded::replay(spec, sockets, &make, &feed));
             });
-            // What the evidence did not carry is empty, and its notes say so.
-            let kernel = match self.kernel {
-                KernelPlan::None => None,
-                _ => Some(r.kernel(i).unwrap_or_default()),
-            };
-            return Ok((census, owners, kernel));
+            let census = census.unwrap_or_else(|| recorded::replay(spec, &[], make, feed));
+            return Ok(self.recorded_rest(census, r.as_ref(), i, wanted));
         }
         let read_owners = self.owners.due(wanted);
         let owners = &self.owners;

@@ -17,8 +17,15 @@ use crate::service::Services;
 pub trait Recorded: Send + Sync {
     /// The namespaces of the evidence, in order.
     fn namespaces(&self) -> Vec<Netns>;
-    /// The sockets of namespace `i`, in the census's order (TCP v4, v6, UDP v4, v6).
-    fn sockets(&self, i: usize) -> &[Socket];
+    /// Show `f` the sockets of namespace `i`, in the census's order (TCP v4, v6, UDP v4, v6).
+    fn with_sockets(&self, i: usize, f: &mut dyn FnMut(&[Socket]));
+    /// Hand the sockets of namespace `i` over for good, in the census's order, where the evidence
+    /// can: a census that keeps them then needs no second copy (a million sockets are 128 MB).
+    /// Later visits of `i` see none, so a session asks only when told each namespace is sampled
+    /// once ([`Session::recorded_once`](super::Session::recorded_once)).
+    fn take_sockets(&self, _i: usize) -> Option<Vec<Socket>> {
+        None
+    }
     /// The owners the evidence named, if it named any.
     fn owners(&self, i: usize) -> Option<Arc<SocketOwners>>;
     /// The services of the sockets' cgroup ids, if the evidence named them.
@@ -72,6 +79,38 @@ where
     }
 }
 
+/// The sample of sockets handed over ([`Recorded::take_sockets`]): those of the dumps `spec` asks
+/// for that `keep` keeps, filtered in the buffer they came in (no copy), as one dump (they are in
+/// the dumps' order already: the requests go TCP v4, v6, UDP v4, v6).
+pub fn replay_owned(
+    spec: &CensusSpec,
+    mut sockets: Vec<Socket>,
+    keep: impl Fn(&Socket) -> bool,
+) -> Census<Vec<Socket>> {
+    let started = std::time::Instant::now();
+    let reqs = spec.requests();
+    sockets.retain(|s| {
+        reqs.iter().any(|r| {
+            s.proto == r.proto && s.family == r.family && r.states & s.state.mask_bit() != 0
+        }) && keep(s)
+    });
+    let (proto, family) = reqs
+        .first()
+        .map_or((sockdoc_diag::Proto::Tcp, sockdoc_diag::Family::V4), |r| {
+            (r.proto, r.family)
+        });
+    Census {
+        dumps: vec![DumpResult {
+            proto,
+            family,
+            sockets: sockets.len(),
+            acc: sockets,
+        }],
+        notes: Vec::new(),
+        elapsed: started.elapsed(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +144,17 @@ mod tests {
         };
         let l = replay(&listen, &sockets, |_| 0usize, |n, _| *n += 1);
         assert_eq!(l.dumps.iter().map(|d| d.acc).sum::<usize>(), 1);
+        // Handed over in the census's order, the same sockets in the same order, filtered in place.
+        let mut ordered = sockets.to_vec();
+        ordered.sort_by_key(|s| (s.proto, s.family));
+        for spec in [&spec, &listen] {
+            let copied = replay(spec, &ordered, |_| Vec::new(), |v, s| v.push(*s));
+            let copied: Vec<Socket> = copied.dumps.into_iter().flat_map(|d| d.acc).collect();
+            let owned = replay_owned(spec, ordered.clone(), |_| true);
+            assert_eq!(owned.dumps.len(), 1);
+            assert_eq!(owned.dumps[0].acc, copied);
+        }
+        let no_udp = replay_owned(&spec, sockets.to_vec(), |s| s.proto == Proto::Tcp);
+        assert_eq!(no_udp.dumps[0].acc.len(), 3);
     }
 }
