@@ -101,6 +101,9 @@ pub struct Counted<A> {
     pub owners: Option<Fresh<SocketOwners>>,
 }
 
+/// A namespace's census with the owners and kernel state read beside it.
+type Parts<A> = (Census<A>, Option<Fresh<SocketOwners>>, Option<KernelState>);
+
 /// A scope, a plan, owners with their refresh policy, and the kernel state to read.
 pub struct Session {
     pub scope: Scope,
@@ -304,31 +307,12 @@ impl Session {
         let early = enough
             .as_ref()
             .map(|e| (e, &tell as &Tell<'_, Vec<Socket>>));
-        let handed = match (&self.recorded, ns.recorded_index()) {
-            (Some(r), Some(i)) if self.recorded_once => r.take_sockets(i).map(|v| (r, i, v)),
-            _ => None,
-        };
-        let (census, owners, kernel) = match handed {
-            Some((r, i, sockets)) => {
-                let keep = |s: &Socket| late || filter.matches(s, &NoOwners);
-                let census = recorded::replay_owned(&self.plan.spec, sockets, keep);
-                let wanted = read != OwnerRead::None && self.plan.owners;
-                self.recorded_rest(census, r.as_ref(), i, wanted)
-            }
+        let (census, owners, kernel) = match self.handed(ns, read, late) {
+            Some(parts) => parts,
             None => self.run(ns, &self.plan.spec, read, early, make, feed)?,
         };
         let mut census = census;
-        // Join the dumps into the first one's buffer: the largest (TCP v4) is not copied again.
-        let rest: usize = census.dumps.iter().skip(1).map(|d| d.acc.len()).sum();
-        let mut sockets = census
-            .dumps
-            .first_mut()
-            .map(|d| std::mem::take(&mut d.acc))
-            .unwrap_or_default();
-        sockets.reserve_exact(rest);
-        for d in census.dumps.iter_mut().skip(1) {
-            sockets.append(&mut d.acc);
-        }
+        let sockets = joined(&mut census);
         let mut sample = Sample {
             ns: ns.clone(),
             sockets,
@@ -448,30 +432,7 @@ impl Session {
         sample.owner_map()
     }
 
-    /// A census of recorded evidence `r` (namespace `i`) completed with its notes, its owners
-    /// (when `wanted`) and its kernel state (when the session reads one).
-    fn recorded_rest<A>(
-        &self,
-        mut census: Census<A>,
-        r: &dyn Recorded,
-        i: usize,
-        wanted: bool,
-    ) -> (Census<A>, Option<Fresh<SocketOwners>>, Option<KernelState>) {
-        census.notes.extend(r.notes(i));
-        let owners = r.owners(i).filter(|_| wanted).map(|map| Fresh {
-            map,
-            at: Instant::now(),
-        });
-        // What the evidence did not carry is empty, and its notes say so.
-        let kernel = match self.kernel {
-            KernelPlan::None => None,
-            _ => Some(r.kernel(i).unwrap_or_default()),
-        };
-        (census, owners, kernel)
-    }
-
     /// The dumps of one namespace, with the owner read and the kernel reading alongside when due.
-    #[allow(clippy::type_complexity)]
     /// The dumps of `ns` by `spec`, with the owners `read` says (beside the dumps, on a thread of
     /// their own: with `enough`, the walk may end once the census, told to it when the dumps end,
     /// has a holder for each socket) and the kernel state the session reads.
@@ -483,7 +444,7 @@ impl Session {
         enough: Option<(&Enough, &Tell<'_, A>)>,
         make: M,
         feed: F,
-    ) -> Result<(Census<A>, Option<Fresh<SocketOwners>>, Option<KernelState>), CensusError>
+    ) -> Result<Parts<A>, CensusError>
     where
         A: Send,
         M: Fn(DumpHint) -> A + Sync,
@@ -579,6 +540,22 @@ enum OwnerRead {
 
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// The dumps of `census` joined into the first one's buffer: the largest (TCP v4) is not copied
+/// again.
+fn joined(census: &mut Census<Vec<Socket>>) -> Vec<Socket> {
+    let rest: usize = census.dumps.iter().skip(1).map(|d| d.acc.len()).sum();
+    let mut sockets = census
+        .dumps
+        .first_mut()
+        .map(|d| std::mem::take(&mut d.acc))
+        .unwrap_or_default();
+    sockets.reserve_exact(rest);
+    for d in census.dumps.iter_mut().skip(1) {
+        sockets.append(&mut d.acc);
+    }
+    sockets
 }
 
 /// Why recorded evidence names no services.

@@ -10,7 +10,10 @@ use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::collect::{Census, CensusSpec, DumpHint, DumpResult};
 use crate::doctor::KernelState;
+use crate::owners::NoOwners;
 use crate::service::Services;
+
+use super::{Fresh, KernelPlan, OwnerRead, Parts, Session};
 
 /// Sockets and state recorded elsewhere, by namespace (the namespaces are
 /// [`Netns::recorded`], numbered in the evidence's order).
@@ -108,6 +111,50 @@ pub fn replay_owned(
         }],
         notes: Vec::new(),
         elapsed: started.elapsed(),
+    }
+}
+
+impl Session {
+    /// The census of a namespace of evidence sampled once ([`Session::recorded_once`]): its
+    /// sockets taken over and filtered in place.
+    pub(super) fn handed(
+        &self,
+        ns: &Netns,
+        read: OwnerRead,
+        late: bool,
+    ) -> Option<Parts<Vec<Socket>>> {
+        let (Some(r), Some(i), true) = (&self.recorded, ns.recorded_index(), self.recorded_once)
+        else {
+            return None;
+        };
+        let sockets = r.take_sockets(i)?;
+        let filter = &self.plan.filter;
+        let keep = |s: &Socket| late || filter.matches(s, &NoOwners);
+        let census = replay_owned(&self.plan.spec, sockets, keep);
+        let wanted = read != OwnerRead::None && self.plan.owners;
+        Some(self.recorded_rest(census, r.as_ref(), i, wanted))
+    }
+
+    /// A census of recorded evidence `r` (namespace `i`) completed with its notes, its owners
+    /// (when `wanted`) and its kernel state (when the session reads one).
+    pub(super) fn recorded_rest<A>(
+        &self,
+        mut census: Census<A>,
+        r: &dyn Recorded,
+        i: usize,
+        wanted: bool,
+    ) -> Parts<A> {
+        census.notes.extend(r.notes(i));
+        let owners = r.owners(i).filter(|_| wanted).map(|map| Fresh {
+            map,
+            at: std::time::Instant::now(),
+        });
+        // What the evidence did not carry is empty, and its notes say so.
+        let kernel = match self.kernel {
+            KernelPlan::None => None,
+            _ => Some(r.kernel(i).unwrap_or_default()),
+        };
+        (census, owners, kernel)
     }
 }
 
