@@ -15,7 +15,7 @@
 //! | a dump, then one 2 GB line without end | read; the line cut at 64 KiB and counted, < 64 MB |
 //! | a 2 GB `ss -an` of 33M UNIX-socket lines around 100k TCP sockets | 100k sockets, < 200 MB |
 //!
-//! The last one takes minutes in a debug build: it is ignored here and timed by
+//! The last one takes over a minute in a debug build: it is ignored here and timed by
 //! `bench/evidence.py --big` on the release binary. Needs root (to run sockdoc as uid 65534).
 
 use std::io::{Read, Write};
@@ -281,7 +281,7 @@ fn stats_within(path: &Path, tcp: u64, mib: i64) -> Ended {
 }
 
 #[test]
-#[ignore = "33M lines take minutes in a debug build: timed on the release binary by bench/evidence.py --big"]
+#[ignore = "33M lines take over a minute in a debug build (71 s here): timed on the release binary by bench/evidence.py --big"]
 fn a_2gb_ss_dump_streams_memory_grows_with_the_sockets_kept() {
     let dir = Scratch::new("ss2g");
     let path = dir.0.join("ss-an-2g.txt");
