@@ -25,7 +25,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::collect::Collector;
 use crate::text::{read_text, Context};
 use crate::words::{Command, Tool};
-use crate::{Evidence, EvidenceError};
+use crate::{Evidence, EvidenceError, NotEvidence};
 
 /// The label of the namespace a dump describes when it names none.
 pub const CURRENT: &str = "current";
@@ -41,7 +41,7 @@ pub fn read(paths: &[PathBuf]) -> Result<Evidence, EvidenceError> {
         if meta.is_dir() {
             read_dir(p, &mut col)?;
         } else {
-            read_file(p, &mut col, false)?;
+            read_file(p, &mut col)?;
         }
     }
     let namespaces = col
@@ -85,8 +85,8 @@ fn packed(head: &[u8]) -> Packed {
     }
 }
 
-/// One file: an archive or a text dump. `inside`: part of a directory (errors left aside).
-fn read_file(p: &Path, col: &mut Collector, inside: bool) -> Result<(), EvidenceError> {
+/// One file: an archive or a text dump.
+fn read_file(p: &Path, col: &mut Collector) -> Result<(), EvidenceError> {
     let f = File::open(p).map_err(|e| io(p, e))?;
     let mut r = BufReader::with_capacity(256 * 1024, f);
     let head = r.fill_buf().map_err(|e| io(p, e))?;
@@ -99,14 +99,7 @@ fn read_file(p: &Path, col: &mut Collector, inside: bool) -> Result<(), Evidence
         pid: limits_pid(p),
         command: None,
     };
-    let res = read_text(r, p, ctx, col);
-    match res {
-        Err(e) if inside && !matches!(e, EvidenceError::Io { .. }) => {
-            col.source.ignored.push((p.to_path_buf(), e.to_string()));
-            Ok(())
-        }
-        other => other,
-    }
+    read_text(r, p, ctx, col)
 }
 
 /// `…/PID/limits` → PID.
@@ -117,29 +110,42 @@ fn limits_pid(p: &Path) -> Option<u32> {
     p.parent()?.file_name()?.to_str()?.parse().ok()
 }
 
-/// A directory: a sosreport (it has `sos_commands/`) or mixed pieces (every file, three levels
-/// deep, hidden ones left out).
+/// A directory: a sosreport (it has `sos_commands/`) or mixed pieces (every file, eight levels
+/// deep, hidden ones left out). Files that cannot be read are left aside (listed in
+/// [`Source::ignored`](crate::Source)); when nothing in it could be read and some file could not
+/// be opened, that is the error (the first such file).
 fn read_dir(dir: &Path, col: &mut Collector) -> Result<(), EvidenceError> {
     let sos = dir.join("sos_commands").is_dir();
     let mut files = Vec::new();
+    std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
     walk(dir, 0, &mut files);
     files.sort();
+    let before = col.source.files.len();
+    let mut unreadable = None;
     for f in files {
         let rel = f.strip_prefix(dir).unwrap_or(&f).to_path_buf();
-        if sos {
-            if let Some(role) = sos_role(&rel) {
-                let file = File::open(&f).map_err(|e| io(&f, e))?;
-                take(&f, BufReader::new(file), role, col)?;
+        let res = if sos {
+            match sos_role(&rel) {
+                Some(role) => File::open(&f)
+                    .map_err(|e| io(&f, e))
+                    .and_then(|file| take(&f, BufReader::new(file), role, col)),
+                None => Ok(()),
             }
         } else {
-            read_file(&f, col, true)?;
+            read_file(&f, col)
+        };
+        if let Err(e) = res {
+            col.source.ignored.push((f.clone(), e.to_string()));
+            if let EvidenceError::Io { .. } = e {
+                unreadable.get_or_insert(e);
+            }
         }
     }
-    if col.namespaces.iter().all(|n| n.is_empty()) && col.source.files.is_empty() {
-        return Err(EvidenceError::Unknown {
+    if col.source.files.len() == before {
+        return Err(unreadable.unwrap_or(EvidenceError::Unknown {
             path: dir.to_path_buf(),
-            hint: "no file in it is ss or netstat output, /proc/net, sysctl -a or limits".into(),
-        });
+            why: NotEvidence::Directory,
+        }));
     }
     Ok(())
 }
@@ -341,7 +347,7 @@ fn read_tar<R: BufRead>(
     if col.source.files.is_empty() {
         return Err(EvidenceError::Unknown {
             path: p.to_path_buf(),
-            hint: "an archive with no ss or netstat output, /proc/net files, sysctl -a or limits in it".into(),
+            why: NotEvidence::Archive,
         });
     }
     Ok(())

@@ -223,9 +223,12 @@ impl Unread {
 }
 
 /// Why evidence could not be read at all (a file that is empty, binary, or of no known format).
-/// Lines that cannot be read are not errors: they are [`Unread`].
+/// Lines that cannot be read are not errors: they are [`Unread`]. The `Display` words are English;
+/// the binary words each case in the user's language from the fields.
 #[derive(Debug, thiserror::Error)]
 pub enum EvidenceError {
+    /// The path (or, for a directory none of whose files could be read, the first such file)
+    /// cannot be opened or read.
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -240,9 +243,32 @@ pub enum EvidenceError {
         path: PathBuf,
         problem: snapshot::Problem,
     },
-    #[error("{path}: no known format (ss, netstat, /proc/net, sysctl -a, limits, a sosreport or a sockdoc snapshot): {hint}")]
-    Unknown { path: PathBuf, hint: String },
+    #[error("{path}: no known format (ss, netstat, /proc/net, sysctl -a, limits, a sosreport or a sockdoc snapshot): {why}")]
+    Unknown { path: PathBuf, why: NotEvidence },
 }
+
+/// Why a file, directory or archive read as no known format.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotEvidence {
+    /// No line of the file read as any format; its first line (cut to 80 bytes).
+    #[error("its first line reads {0:?}; give the output as the tool printed it, header included")]
+    FirstLine(String),
+    /// Nothing in the first [`SNIFF_BYTES`] of the file read as any format, so the rest was not
+    /// read; its first line (cut to 80 bytes).
+    #[error("nothing in its first MiB reads as one (its first line reads {0:?}); give the output as the tool printed it, header included")]
+    Head(String),
+    /// A directory in which no file is evidence.
+    #[error("no file in it is ss or netstat output, /proc/net, sysctl -a or limits")]
+    Directory,
+    /// An archive with no evidence in it.
+    #[error("an archive with no ss or netstat output, /proc/net files, sysctl -a or limits in it")]
+    Archive,
+}
+
+/// How much of a file is read to find what it is: a file of which nothing in its first MiB reads
+/// as a known format is refused without reading the rest (a 2 GB log is refused as fast as a
+/// small one). Once something reads, the whole file is read.
+pub const SNIFF_BYTES: u64 = 1 << 20;
 
 #[cfg(test)]
 mod tests {

@@ -39,6 +39,11 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
+    /// The reader beneath (to lift a [`std::io::Take`]'s limit once the file showed what it is).
+    pub(crate) fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// The next line without its ending, with its number and whether it was cut; `None` at the
     /// end.
     pub(crate) fn next_line(&mut self) -> io::Result<Option<(u64, bool, &[u8])>> {

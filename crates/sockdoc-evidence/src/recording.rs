@@ -4,7 +4,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sockdoc_core::doctor::{Blind, KernelState};
 use sockdoc_core::i18n::evidence::{text, EvidenceMsg};
@@ -19,10 +19,15 @@ use crate::{snapshot, Evidence, EvidenceError, Known, NsEvidence, Unread};
 
 /// Evidence read once, ready to be censused.
 pub struct Recording {
+    /// What was read; its namespaces' sockets and owners are held by the recording itself (see
+    /// [`Recording::new`]).
     pub evidence: Evidence,
     /// Where the namespaces came from (the first path given).
     from: PathBuf,
     owners: Vec<Option<Arc<SocketOwners>>>,
+    /// Each namespace's sockets, until a one-shot census takes them over
+    /// ([`Recorded::take_sockets`]): held once, never copied.
+    sockets: Vec<Mutex<Vec<Socket>>>,
 }
 
 /// Read `paths`: one `sockdoc snapshot` file, or dumps (files, directories, sosreports) read by
@@ -47,16 +52,24 @@ fn is_snapshot(path: &Path) -> bool {
 }
 
 impl Recording {
+    /// The recording of `evidence`: the sockets and owners of its namespaces move into it (the
+    /// namespaces keep their label, kernel state and what they could tell).
     pub fn new(mut evidence: Evidence, from: PathBuf) -> Recording {
         let owners = evidence
             .namespaces
             .iter_mut()
             .map(|n| n.owners.take().map(Arc::new))
             .collect();
+        let sockets = evidence
+            .namespaces
+            .iter_mut()
+            .map(|n| Mutex::new(std::mem::take(&mut n.sockets)))
+            .collect();
         Recording {
             evidence,
             from,
             owners,
+            sockets,
         }
     }
 }
@@ -71,11 +84,18 @@ impl Recorded for Recording {
             .collect()
     }
 
-    fn sockets(&self, i: usize) -> &[Socket] {
-        self.evidence
-            .namespaces
-            .get(i)
-            .map_or(&[][..], |n| &n.sockets)
+    fn with_sockets(&self, i: usize, f: &mut dyn FnMut(&[Socket])) {
+        match self.sockets.get(i) {
+            Some(m) => f(&m.lock().unwrap_or_else(|p| p.into_inner())),
+            None => f(&[]),
+        }
+    }
+
+    fn take_sockets(&self, i: usize) -> Option<Vec<Socket>> {
+        let m = self.sockets.get(i)?;
+        Some(std::mem::take(
+            &mut *m.lock().unwrap_or_else(|p| p.into_inner()),
+        ))
     }
 
     fn owners(&self, i: usize) -> Option<Arc<SocketOwners>> {

@@ -29,7 +29,7 @@ use crate::procnet::{self, Tables};
 use crate::settings;
 use crate::ss::{self, SsHints};
 use crate::words::{self, Command, Tool};
-use crate::{EvidenceError, Provenance, SourceFile, Unread};
+use crate::{EvidenceError, NotEvidence, Provenance, SourceFile, Unread, SNIFF_BYTES};
 
 /// What the current section's lines are.
 #[derive(Clone, Debug)]
@@ -135,7 +135,9 @@ pub(crate) fn read_text<R: BufRead>(
     if let Some(c) = ctx.command {
         rd.command(c);
     }
-    let mut lines = Lines::new(r);
+    // Only the head is read until something in it reads as a known format (SNIFF_BYTES).
+    let mut lines = Lines::new(r.take(SNIFF_BYTES));
+    let mut sniffing = true;
     let mut first_line = None;
     while let Some((n, cut, line)) = lines.next_line().map_err(io)? {
         if first_line.is_none() && !line.iter().all(u8::is_ascii_whitespace) {
@@ -145,8 +147,13 @@ pub(crate) fn read_text<R: BufRead>(
             let text = String::from_utf8_lossy(line);
             rd.unread.note(path, n, &text);
         }
+        if sniffing && rd.taken > 0 {
+            sniffing = false;
+            lines.get_mut().set_limit(u64::MAX);
+        }
     }
-    rd.finish(path, first_line)
+    let head_only = sniffing && lines.get_mut().limit() == 0;
+    rd.finish(path, first_line, head_only)
 }
 
 impl Reader<'_> {
@@ -536,7 +543,14 @@ impl Reader<'_> {
         b
     }
 
-    fn finish(mut self, path: &Path, first: Option<String>) -> Result<(), EvidenceError> {
+    /// The file is read: its sockets and counters join their namespaces, or, when nothing in it
+    /// read, why (`head_only`: only its first [`SNIFF_BYTES`] were read).
+    fn finish(
+        mut self,
+        path: &Path,
+        first: Option<String>,
+        head_only: bool,
+    ) -> Result<(), EvidenceError> {
         self.flush();
         if self.taken == 0 {
             let Some(first) = first else {
@@ -551,7 +565,11 @@ impl Reader<'_> {
                 .retain(|n| !(n.label == label && n.is_empty()));
             return Err(EvidenceError::Unknown {
                 path: path.to_path_buf(),
-                hint: format!("its first line reads {first:?}; give the output as the tool printed it, header included"),
+                why: if head_only {
+                    NotEvidence::Head(first)
+                } else {
+                    NotEvidence::FirstLine(first)
+                },
             });
         }
         let mut format = self.formats.join(", ");

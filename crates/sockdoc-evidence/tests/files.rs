@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::{ev_counts, ss_counts, Scratch};
-use sockdoc_evidence::{read, EvidenceError};
+use sockdoc_evidence::{read, EvidenceError, NotEvidence};
 use sockdoc_lab::{Family, Kind, Netns};
 
 #[test]
@@ -170,4 +170,30 @@ fn a_sosreport_directory_and_its_tarballs_read_as_ss_shows_the_namespace() {
         assert_eq!(ev_counts(named), live_other);
         assert_eq!(ev.unread.count, 0, "{:?}", ev.unread.first);
     }
+}
+
+#[test]
+fn a_file_is_judged_by_its_first_mib_and_read_whole_once_it_shows_what_it_is() {
+    let dir = Scratch::new("sniff");
+    let header = "State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n";
+    let socket = "ESTAB  0      0      10.0.0.1:22        10.0.0.2:5000\n";
+    let prose = "The proxy never set keepalive, said the notes.\n".repeat(25_000);
+    assert!(prose.len() as u64 > sockdoc_evidence::SNIFF_BYTES);
+    // A dump after more than a MiB of prose is never reached: refused after the head.
+    let late = dir.write("late", format!("{prose}{header}{socket}").as_bytes());
+    match read(&[late]) {
+        Err(EvidenceError::Unknown {
+            why: NotEvidence::Head(first),
+            ..
+        }) => assert!(first.starts_with("The proxy"), "{first}"),
+        other => panic!("{:?}", other.map(|e| e.unread.count)),
+    }
+    // A dump that shows itself first is read to the end, prose and all.
+    let early = dir.write(
+        "early",
+        format!("{header}{socket}{prose}{socket}").as_bytes(),
+    );
+    let ev = read(&[early]).expect("a dump with prose");
+    assert_eq!(ev.namespaces[0].sockets.len(), 2);
+    assert_eq!(ev.unread.count, 25_000);
 }

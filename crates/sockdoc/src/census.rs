@@ -69,8 +69,10 @@ pub fn session_of(
             text(lang, Msg::OwnerReader, &[&e.to_string()]),
         )
     })?;
+    // The evidence stands where the live kernel stood. Every command that reads it samples each
+    // namespace once, so the samples take its sockets over (no second copy).
     Ok(match from {
-        Some(r) => session.recorded(r, lang),
+        Some(r) => session.recorded_once(r, lang),
         None => session,
     })
 }

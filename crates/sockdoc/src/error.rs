@@ -3,7 +3,10 @@
 use std::fmt;
 
 use sockdoc_core::collect::CensusError;
+use sockdoc_core::i18n::bad_evidence::{self, BadEvidenceMsg};
 use sockdoc_core::i18n::{text, Lang, Msg};
+use sockdoc_evidence::snapshot::Problem;
+use sockdoc_evidence::{EvidenceError, NotEvidence};
 use sockdoc_proc::NetnsError;
 
 /// Documented exit codes (see `sockdoc --help`).
@@ -52,14 +55,44 @@ impl Failure {
         Failure::new(exit, e.to_string())
     }
 
-    /// Evidence that could not be read at all: 66 for a path that cannot be read, 65 for the rest
-    /// (empty, binary, no known format, a damaged or newer snapshot).
-    pub fn evidence(e: sockdoc_evidence::EvidenceError) -> Failure {
-        let exit = match e {
-            sockdoc_evidence::EvidenceError::Io { .. } => Exit::NoInput,
-            _ => Exit::DataErr,
+    /// Evidence that could not be read at all, in `lang`: 66 for a path that cannot be read, 65
+    /// for the rest (empty, binary, no known format, a damaged or newer snapshot).
+    pub fn evidence(lang: Lang, e: EvidenceError) -> Failure {
+        use BadEvidenceMsg as B;
+        let say = |m: B, args: &[&str]| bad_evidence::text(lang, m, args);
+        let (exit, message) = match &e {
+            EvidenceError::Io { path, source } => {
+                let p = shown(path);
+                let m = match source.kind() {
+                    std::io::ErrorKind::NotFound => say(B::Missing, &[&p]),
+                    std::io::ErrorKind::PermissionDenied => say(B::Denied, &[&p]),
+                    _ => say(B::CannotRead, &[&p, &io_cause(path, source)]),
+                };
+                (Exit::NoInput, m)
+            }
+            EvidenceError::Empty { path } => (Exit::DataErr, say(B::Empty, &[&shown(path)])),
+            EvidenceError::Binary { path } => (Exit::DataErr, say(B::Binary, &[&shown(path)])),
+            EvidenceError::Unknown { path, why } => {
+                let why = match why {
+                    NotEvidence::FirstLine(l) => say(B::WhyFirstLine, &[&format!("{l:?}")]),
+                    NotEvidence::Head(l) => say(B::WhyHead, &[&format!("{l:?}")]),
+                    NotEvidence::Directory => say(B::WhyDirectory, &[]),
+                    NotEvidence::Archive => say(B::WhyArchive, &[]),
+                };
+                (Exit::DataErr, say(B::Unknown, &[&shown(path), &why]))
+            }
+            EvidenceError::Snapshot { path, problem } => {
+                let max = sockdoc_evidence::snapshot::VERSION.to_string();
+                let p = match problem {
+                    Problem::NotSnapshot => say(B::SnapNot, &[]),
+                    Problem::Newer(v) => say(B::SnapNewer, &[&v.to_string(), &max]),
+                    Problem::Truncated => say(B::SnapTruncated, &[]),
+                    Problem::Corrupt(d) => say(B::SnapCorrupt, &[d]),
+                };
+                (Exit::DataErr, say(B::Snapshot, &[&shown(path), &p]))
+            }
         };
-        Failure::new(exit, e.to_string())
+        Failure::new(exit, message)
     }
 
     pub fn census(e: CensusError) -> Failure {
@@ -124,6 +157,24 @@ pub fn io_cause(path: &std::path::Path, e: &std::io::Error) -> String {
         }
     }
     e.to_string()
+}
+
+/// A path as a message shows it: control characters (a newline in a file name) escaped, so the
+/// message stays one line.
+pub fn shown(path: &std::path::Path) -> String {
+    let p = path.display().to_string();
+    if !p.chars().any(char::is_control) {
+        return p;
+    }
+    let mut out = String::with_capacity(p.len() + 8);
+    for c in p.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A message as printed: one that grew past 1000 bytes (it repeats something huge the user typed,

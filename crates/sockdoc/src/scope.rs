@@ -61,7 +61,7 @@ pub fn recording(g: &Global) -> Result<Option<Arc<Recording>>, Failure> {
                 &[],
             )))
         }
-        _ => sockdoc_evidence::open(&g.from).map_err(Failure::evidence)?,
+        _ => sockdoc_evidence::open(&g.from).map_err(|e| Failure::evidence(g.lang(), e))?,
     };
     Ok(Some(RECORDING.get_or_init(|| Arc::new(r)).clone()))
 }

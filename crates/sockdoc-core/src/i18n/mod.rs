@@ -4,11 +4,13 @@
 //! translation is a compile error, not a blank line. To add a message: a [`Msg`] variant, then its line in `en/mod.rs` and `zh/mod.rs`.
 //! The acting commands ([`treat::TreatMsg`]), `events` ([`events::EventsMsg`]), `top`
 //! ([`top::TopMsg`], its column headers [`top::Header`]) and `sysctl plan|apply|rollback`
-//! ([`sysctl::SysctlMsg`]), `diff` ([`diff::DiffMsg`]), the exporter's log ([`serve::ServeMsg`]), the watch of a pinned
-//! namespace ([`netns::NetnsMsg`]), recorded evidence ([`evidence::EvidenceMsg`]) and usage errors
-//! ([`usage::UsageMsg`]) keep their keys in their own area, and so do the census tables' headers
-//! ([`table::Header`]).
+//! ([`sysctl::SysctlMsg`]), `diff` ([`diff::DiffMsg`]), the exporter's log ([`serve::ServeMsg`]), the
+//! watch of a pinned namespace ([`netns::NetnsMsg`]), recorded evidence
+//! ([`evidence::EvidenceMsg`]), evidence that cannot be read ([`bad_evidence::BadEvidenceMsg`]) and
+//! usage errors ([`usage::UsageMsg`]) keep their keys in their own area, and so do the census
+//! tables' headers ([`table::Header`]).
 
+pub mod bad_evidence;
 pub mod diff;
 mod en;
 pub mod events;
@@ -306,6 +308,22 @@ fn fill(template: &str, args: &[&str]) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// For an area's tests: each key of `all` has words in both languages, taking the same number of
+/// arguments, on one line; only templates without words (`{}: {}`) may read the same.
+#[cfg(test)]
+pub(crate) fn assert_translated<M: Copy + std::fmt::Debug>(
+    all: &[M],
+    template: fn(Lang, M) -> &'static str,
+) {
+    for &m in all {
+        let (en, zh) = (template(Lang::En, m), template(Lang::Zh, m));
+        assert_eq!(en.matches('{').count(), zh.matches('{').count(), "{m:?}");
+        let words = en.chars().any(char::is_alphabetic);
+        assert!(!words || en != zh, "{m:?} is not translated");
+        assert!(!en.contains('\n') && !zh.contains('\n'), "{m:?}: one line");
+    }
 }
 
 #[cfg(test)]

@@ -106,6 +106,9 @@ pub struct Counted<A> {
     pub owners: Option<Fresh<SocketOwners>>,
 }
 
+/// A namespace's census with the owners and kernel state read beside it.
+type Parts<A> = (Census<A>, Option<Fresh<SocketOwners>>, Option<KernelState>);
+
 /// A scope, a plan, owners with their refresh policy, and the kernel state to read.
 pub struct Session {
     pub scope: Scope,
@@ -117,6 +120,8 @@ pub struct Session {
     owner_each: bool,
     /// Evidence recorded elsewhere, censused instead of the live kernel ([`Session::recorded`]).
     recorded: Option<Arc<dyn Recorded>>,
+    /// Each namespace of `recorded` is sampled once: its sockets are taken, not copied.
+    recorded_once: bool,
     /// Notes of the session itself (a namespace that vanished during `--all-netns`).
     notes: Vec<String>,
     /// The language of the recorded evidence's notes.
@@ -139,6 +144,7 @@ impl Session {
             kernel: KernelPlan::None,
             owner_each: false,
             recorded: None,
+            recorded_once: false,
             notes: Vec::new(),
             lang: Lang::En,
         })
@@ -156,6 +162,15 @@ impl Session {
     /// What the views of this session judge (the notes of recorded evidence are chosen by it).
     pub fn judges(&self) -> Judges {
         Judges::of(&self.plan, self.kernel != KernelPlan::None)
+    }
+
+    /// Like [`Session::recorded`], for a run that samples each namespace once (a one-shot
+    /// command): the sample takes the evidence's sockets over instead of copying them
+    /// ([`Recorded::take_sockets`]), so a million sockets are held once, not twice.
+    pub fn recorded_once(self, evidence: Arc<dyn Recorded>, lang: Lang) -> Session {
+        let mut s = self.recorded(evidence, lang);
+        s.recorded_once = true;
+        s
     }
 
     /// The census of an act: one holder of each socket is enough (the shutdown rung needs one, the
@@ -319,19 +334,12 @@ impl Session {
         let early = enough
             .as_ref()
             .map(|e| (e, &tell as &Tell<'_, Vec<Socket>>));
-        let (census, owners, kernel) = self.run(ns, &self.plan.spec, read, early, make, feed)?;
+        let (census, owners, kernel) = match self.handed(ns, read, late) {
+            Some(parts) => parts,
+            None => self.run(ns, &self.plan.spec, read, early, make, feed)?,
+        };
         let mut census = census;
-        // Join the dumps into the first one's buffer: the largest (TCP v4) is not copied again.
-        let rest: usize = census.dumps.iter().skip(1).map(|d| d.acc.len()).sum();
-        let mut sockets = census
-            .dumps
-            .first_mut()
-            .map(|d| std::mem::take(&mut d.acc))
-            .unwrap_or_default();
-        sockets.reserve_exact(rest);
-        for d in census.dumps.iter_mut().skip(1) {
-            sockets.append(&mut d.acc);
-        }
+        let sockets = joined(&mut census);
         let (unjudged, blind) = self.recorded_limits(ns);
         let mut sample = Sample {
             ns: ns.clone(),
@@ -460,7 +468,6 @@ impl Session {
     }
 
     /// The dumps of one namespace, with the owner read and the kernel reading alongside when due.
-    #[allow(clippy::type_complexity)]
     /// The dumps of `ns` by `spec`, with the owners `read` says (beside the dumps, on a thread of
     /// their own: with `enough`, the walk may end once the census, told to it when the dumps end,
     /// has a holder for each socket) and the kernel state the session reads.
@@ -472,7 +479,7 @@ impl Session {
         enough: Option<(&Enough, &Tell<'_, A>)>,
         make: M,
         feed: F,
-    ) -> Result<(Census<A>, Option<Fresh<SocketOwners>>, Option<KernelState>), CensusError>
+    ) -> Result<Parts<A>, CensusError>
     where
         A: Send,
         M: Fn(DumpHint) -> A + Sync,
@@ -480,18 +487,12 @@ impl Session {
     {
         let wanted = read != OwnerRead::None && self.plan.owners;
         if let (Some(r), Some(i)) = (&self.recorded, ns.recorded_index()) {
-            let mut census = recorded::replay(spec, r.sockets(i), make, feed);
-            census.notes.extend(r.notes(i, self.lang, self.judges()));
-            let owners = r.owners(i).filter(|_| wanted).map(|map| Fresh {
-                map,
-                at: Instant::now(),
+            let mut census = None;
+            r.with_sockets(i, &mut |sockets| {
+                census = Some(recorded::replay(spec, sockets, &make, &feed));
             });
-            // What the evidence did not carry is empty, and its notes say so.
-            let kernel = match self.kernel {
-                KernelPlan::None => None,
-                _ => Some(r.kernel(i).unwrap_or_default()),
-            };
-            return Ok((census, owners, kernel));
+            let census = census.unwrap_or_else(|| recorded::replay(spec, &[], make, feed));
+            return Ok(self.recorded_rest(census, r.as_ref(), i, wanted));
         }
         let read_owners = self.owners.due(wanted);
         let owners = &self.owners;
@@ -579,6 +580,22 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
 /// Why recorded evidence names no services, in `lang`.
 fn no_cgroups(lang: Lang) -> String {
     evidence_text(lang, EvidenceMsg::NoCgroups, &[])
+}
+
+/// The dumps of `census` joined into the first one's buffer: the largest (TCP v4) is not copied
+/// again.
+fn joined(census: &mut Census<Vec<Socket>>) -> Vec<Socket> {
+    let rest: usize = census.dumps.iter().skip(1).map(|d| d.acc.len()).sum();
+    let mut sockets = census
+        .dumps
+        .first_mut()
+        .map(|d| std::mem::take(&mut d.acc))
+        .unwrap_or_default();
+    sockets.reserve_exact(rest);
+    for d in census.dumps.iter_mut().skip(1) {
+        sockets.append(&mut d.acc);
+    }
+    sockets
 }
 
 /// The services every namespace of `r` names, as one lookup (cgroup ids are the host's).

@@ -12,15 +12,25 @@ use crate::collect::{Census, CensusSpec, DumpHint, DumpResult};
 use crate::doctor::{Blind, KernelState};
 use crate::i18n::evidence::Concern;
 use crate::i18n::Lang;
+use crate::owners::NoOwners;
 use crate::service::Services;
+
+use super::{Fresh, KernelPlan, OwnerRead, Parts, Session};
 
 /// Sockets and state recorded elsewhere, by namespace (the namespaces are
 /// [`Netns::recorded`], numbered in the evidence's order).
 pub trait Recorded: Send + Sync {
     /// The namespaces of the evidence, in order.
     fn namespaces(&self) -> Vec<Netns>;
-    /// The sockets of namespace `i`, in the census's order (TCP v4, v6, UDP v4, v6).
-    fn sockets(&self, i: usize) -> &[Socket];
+    /// Show `f` the sockets of namespace `i`, in the census's order (TCP v4, v6, UDP v4, v6).
+    fn with_sockets(&self, i: usize, f: &mut dyn FnMut(&[Socket]));
+    /// Hand the sockets of namespace `i` over for good, in the census's order, where the evidence
+    /// can: a census that keeps them then needs no second copy (a million sockets are 128 MB).
+    /// Later visits of `i` see none, so a session asks only when told each namespace is sampled
+    /// once ([`Session::recorded_once`](super::Session::recorded_once)).
+    fn take_sockets(&self, _i: usize) -> Option<Vec<Socket>> {
+        None
+    }
     /// The owners the evidence named, if it named any.
     fn owners(&self, i: usize) -> Option<Arc<SocketOwners>>;
     /// The services of the sockets' cgroup ids, if the evidence named them.
@@ -166,6 +176,82 @@ where
     }
 }
 
+/// The sample of sockets handed over ([`Recorded::take_sockets`]): those of the dumps `spec` asks
+/// for that `keep` keeps, filtered in the buffer they came in (no copy), as one dump (they are in
+/// the dumps' order already: the requests go TCP v4, v6, UDP v4, v6).
+pub fn replay_owned(
+    spec: &CensusSpec,
+    mut sockets: Vec<Socket>,
+    keep: impl Fn(&Socket) -> bool,
+) -> Census<Vec<Socket>> {
+    let started = std::time::Instant::now();
+    let reqs = spec.requests();
+    sockets.retain(|s| {
+        reqs.iter().any(|r| {
+            s.proto == r.proto && s.family == r.family && r.states & s.state.mask_bit() != 0
+        }) && keep(s)
+    });
+    let (proto, family) = reqs
+        .first()
+        .map_or((sockdoc_diag::Proto::Tcp, sockdoc_diag::Family::V4), |r| {
+            (r.proto, r.family)
+        });
+    Census {
+        dumps: vec![DumpResult {
+            proto,
+            family,
+            sockets: sockets.len(),
+            acc: sockets,
+        }],
+        notes: Vec::new(),
+        elapsed: started.elapsed(),
+    }
+}
+
+impl Session {
+    /// The census of a namespace of evidence sampled once ([`Session::recorded_once`]): its
+    /// sockets taken over and filtered in place.
+    pub(super) fn handed(
+        &self,
+        ns: &Netns,
+        read: OwnerRead,
+        late: bool,
+    ) -> Option<Parts<Vec<Socket>>> {
+        let (Some(r), Some(i), true) = (&self.recorded, ns.recorded_index(), self.recorded_once)
+        else {
+            return None;
+        };
+        let sockets = r.take_sockets(i)?;
+        let filter = &self.plan.filter;
+        let keep = |s: &Socket| late || filter.matches(s, &NoOwners);
+        let census = replay_owned(&self.plan.spec, sockets, keep);
+        let wanted = read != OwnerRead::None && self.plan.owners;
+        Some(self.recorded_rest(census, r.as_ref(), i, wanted))
+    }
+
+    /// A census of recorded evidence `r` (namespace `i`) completed with its notes, its owners
+    /// (when `wanted`) and its kernel state (when the session reads one).
+    pub(super) fn recorded_rest<A>(
+        &self,
+        mut census: Census<A>,
+        r: &dyn Recorded,
+        i: usize,
+        wanted: bool,
+    ) -> Parts<A> {
+        census.notes.extend(r.notes(i, self.lang, self.judges()));
+        let owners = r.owners(i).filter(|_| wanted).map(|map| Fresh {
+            map,
+            at: std::time::Instant::now(),
+        });
+        // What the evidence did not carry is empty, and its notes say so.
+        let kernel = match self.kernel {
+            KernelPlan::None => None,
+            _ => Some(r.kernel(i).unwrap_or_default()),
+        };
+        (census, owners, kernel)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +285,17 @@ mod tests {
         };
         let l = replay(&listen, &sockets, |_| 0usize, |n, _| *n += 1);
         assert_eq!(l.dumps.iter().map(|d| d.acc).sum::<usize>(), 1);
+        // Handed over in the census's order, the same sockets in the same order, filtered in place.
+        let mut ordered = sockets.to_vec();
+        ordered.sort_by_key(|s| (s.proto, s.family));
+        for spec in [&spec, &listen] {
+            let copied = replay(spec, &ordered, |_| Vec::new(), |v, s| v.push(*s));
+            let copied: Vec<Socket> = copied.dumps.into_iter().flat_map(|d| d.acc).collect();
+            let owned = replay_owned(spec, ordered.clone(), |_| true);
+            assert_eq!(owned.dumps.len(), 1);
+            assert_eq!(owned.dumps[0].acc, copied);
+        }
+        let no_udp = replay_owned(&spec, sockets.to_vec(), |s| s.proto == Proto::Tcp);
+        assert_eq!(no_udp.dumps[0].acc.len(), 3);
     }
 }

@@ -365,9 +365,10 @@ PATH is a `sockdoc snapshot` file, or evidence as people paste it: ss output
 sockstat, sysctl -a, limits, or a sosreport directory or tarball. Several
 PATHs, or a directory of mixed pieces, are combined. The report says what the
 evidence could not tell (no tcp_info: idle times unknown; no owners; counters
-read once) instead of guessing, and counts the lines it could not read. Exit:
-as doctor (0, 1 warnings, 2 critical), 65 evidence of no known format (empty,
-binary), 66 a PATH that cannot be read.
+read once) instead of guessing, and counts the lines it could not read.
+Exit: as doctor (0, 1 warnings, 2 critical), 65 evidence of no known format
+(empty, binary, nothing readable in a file's first MiB), 66 a PATH that cannot
+be read (missing, no permission).
 Examples:
   sockdoc analyze host.sdsnap
   sockdoc analyze ticket-4242/ss-aoen.txt ticket-4242/sysctl-a.txt

@@ -1,6 +1,7 @@
 //! English: the messages of [`Msg`] (templates, `{}` filled in order), the sysctl judge's reasons
 //! and the doctor's findings.
 
+pub mod bad_evidence;
 pub mod diff;
 pub mod events;
 pub mod evidence;

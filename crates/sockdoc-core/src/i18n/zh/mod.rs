@@ -1,5 +1,6 @@
 //! 中文: [`Msg`] 的消息 (模板, `{}` 按顺序填入)、sysctl 判定的原因和 doctor 的诊断结果。
 
+pub mod bad_evidence;
 pub mod diff;
 pub mod events;
 pub mod evidence;

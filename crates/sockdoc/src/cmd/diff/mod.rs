@@ -66,7 +66,8 @@ fn load(g: &Global, a: &DiffArgs, spec: &str) -> Result<Loaded, Failure> {
     let recording = match spec {
         "now" => None,
         path => Some(Arc::new(
-            sockdoc_evidence::open(&[PathBuf::from(path)]).map_err(Failure::evidence)?,
+            sockdoc_evidence::open(&[PathBuf::from(path)])
+                .map_err(|e| Failure::evidence(lang, e))?,
         )),
     };
     let scope = match &recording {
