@@ -99,7 +99,11 @@ mod tests {
         assert_eq!(parse_at("2026-11-01T14:03:05Z", 0), Some(at));
         assert_eq!(parse_at("2026-11-01T15:03:05+01:00", 0), Some(at));
         assert_eq!(parse_at("-2h", at), Some(at - 7_200_000));
-        assert_eq!(parse_at("-5m12s", at), None, "one unit, as flags take it");
+        assert_eq!(
+            parse_at("-5m12s", at),
+            Some(at - 312_000),
+            "as sockdoc prints durations"
+        );
         assert_eq!(parse_at("-90s", at), Some(at - 90_000));
         // HH:MM is today's, in the host's zone: the local minute of it reads back.
         let today = parse_at("14:03", at).expect("HH:MM");

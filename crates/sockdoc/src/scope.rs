@@ -81,6 +81,19 @@ pub fn evidence() -> Option<&'static sockdoc_evidence::Evidence> {
     RECORDING.get().map(|r| &r.evidence)
 }
 
+/// The one namespace a daemon watches; `refused` (its own words) for `--all-netns`, said before
+/// every namespace on the host is listed for nothing.
+pub fn one_namespace(g: &Global, refused: impl FnOnce() -> Failure) -> Result<Netns, Failure> {
+    if g.all_netns {
+        return Err(refused());
+    }
+    let mut namespaces = namespaces(g)?;
+    match namespaces.len() {
+        1 => Ok(namespaces.remove(0)),
+        _ => Err(refused()),
+    }
+}
+
 /// The namespaces to census, in output order.
 pub fn namespaces(g: &Global) -> Result<Vec<Netns>, Failure> {
     resolve(g).map(|s| s.namespaces)

@@ -40,11 +40,7 @@ fn load(lang: Lang, path: &Path, force_dry_run: bool, ns: &Netns) -> Result<Conf
 pub fn run(g: &Global, a: &ReapArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
     let lang = g.lang();
     let words = |m: ReapMsg| i18n::reap(lang, m, &[]);
-    let mut namespaces = scope::namespaces(g)?;
-    if namespaces.len() != 1 {
-        return Err(Failure::usage(words(ReapMsg::OneNamespace)));
-    }
-    let ns = namespaces.remove(0);
+    let ns = scope::one_namespace(g, || Failure::usage(words(ReapMsg::OneNamespace)))?;
     let cfg = load(lang, &a.config, a.dry_run, &ns)?;
     let web = a
         .web_config_file

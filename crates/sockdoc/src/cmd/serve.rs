@@ -36,11 +36,9 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
             .map(|p| web_config(lang, p))
             .transpose()?,
     };
-    let mut namespaces = scope::namespaces(g)?;
-    if namespaces.len() != 1 {
-        return Err(Failure::usage(text(lang, Msg::ServeOneNamespace, &[])));
-    }
-    let ns = namespaces.remove(0);
+    let ns = scope::one_namespace(g, || {
+        Failure::usage(text(lang, Msg::ServeOneNamespace, &[]))
+    })?;
     // Pinned: a recreated name stops the exporter (exit 69) unless --follow-netns.
     let watch = scope::watch(g, &ns, "serve", scope::OnLost::Stop);
     signals::install();

@@ -55,11 +55,9 @@ struct Setup<'a> {
 pub fn run(g: &Global, a: &EventsArgs, out: &mut dyn Write) -> Result<Exit, Failure> {
     let lang = g.lang();
     let (opts, limit) = options(lang, a)?;
-    let mut namespaces = scope::namespaces(g)?;
-    if namespaces.len() != 1 {
-        return Err(Failure::usage(text(g.lang(), EventsMsg::OneNamespace, &[])));
-    }
-    let mut ns = namespaces.remove(0);
+    let mut ns = scope::one_namespace(g, || {
+        Failure::usage(text(g.lang(), EventsMsg::OneNamespace, &[]))
+    })?;
     if !scope::is_root() {
         return Err(Failure::new(
             Exit::NoPerm,
