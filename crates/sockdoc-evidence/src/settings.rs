@@ -26,6 +26,8 @@
 
 use sockdoc_core::doctor::kernel::Sysctls;
 use sockdoc_proc::conntrack::Conntrack;
+
+use crate::collect::NsBuild;
 use sockdoc_proc::counters::Counters;
 use sockdoc_proc::limits::{FileNr, NoFile};
 
@@ -228,6 +230,42 @@ fn sentence(group: &str, phrase: &str) -> Option<(&'static str, &'static str)> {
         ("Tcp", "resets sent") => ("Tcp", "OutRsts"),
         _ => return None,
     })
+}
+
+/// A line of `sysctl -a` into `ns` (what the doctor reads, the audited values, the conntrack
+/// table's fill): (whether the line was sysctl's, whether it was a setting).
+pub(crate) fn sysctl_into(ns: &mut NsBuild, line: &str) -> (bool, bool) {
+    let Some((k, v)) = sysctl_line(line) else {
+        // `sysctl: permission denied on key ...` and the like: sysctl's own complaints.
+        return (line.starts_with("sysctl: "), false);
+    };
+    let mut file_nr = None;
+    let kernel = ns.kernel();
+    if apply_sysctl(k, v, &mut kernel.sysctls, &mut file_nr) && file_nr.is_some() {
+        kernel.file_nr = file_nr;
+    }
+    conntrack_sysctl(k, v, &mut kernel.conntrack_after);
+    (true, true)
+}
+
+/// An entry of `/proc/net/nf_conntrack` or `conntrack -L` (or the latter's summary line), or a
+/// line of `conntrack -S`, into `ns`; whether it was one.
+pub(crate) fn conntrack_into(ns: &mut NsBuild, line: &str) -> bool {
+    if conntrack_stats(line, &mut ns.kernel().conntrack_after) {
+        return true;
+    }
+    let table = ns.conntrack_table.get_or_insert_with(Default::default);
+    sockdoc_proc::conntrack_table::add_line(table, line) || line.starts_with("conntrack v")
+}
+
+/// A line of `/proc/PID/limits` or `ulimit -a` into `ns` (the limit of `pid` when the file
+/// said whose); whether it was one.
+pub(crate) fn limits_into(ns: &mut NsBuild, pid: Option<u32>, line: &str) -> bool {
+    if let Some(l) = nofile(line) {
+        ns.nofile.push((pid, l));
+        return true;
+    }
+    is_limits_line(line)
 }
 
 #[cfg(test)]

@@ -369,39 +369,19 @@ impl Reader<'_> {
     }
 
     fn sysctl(&mut self, line: &str) -> bool {
-        let Some((k, v)) = settings::sysctl_line(line) else {
-            // `sysctl: permission denied on key ...` and the like: sysctl's own complaints.
-            return line.starts_with("sysctl: ");
-        };
-        self.sysctls = true;
         let ns = self.col.ns(&self.label);
-        let mut file_nr = None;
-        let k2 = ns.kernel();
-        if settings::apply_sysctl(k, v, &mut k2.sysctls, &mut file_nr) && file_nr.is_some() {
-            k2.file_nr = file_nr;
-        }
-        settings::conntrack_sysctl(k, v, &mut k2.conntrack_after);
-        true
+        let (taken, setting) = settings::sysctl_into(ns, line);
+        self.sysctls |= setting;
+        taken
     }
 
-    /// An entry of `/proc/net/nf_conntrack` or `conntrack -L` (or the latter's summary line), or
-    /// a line of `conntrack -S`.
     fn conntrack(&mut self, line: &str) -> bool {
-        let ns = self.col.ns(&self.label);
-        if settings::conntrack_stats(line, &mut ns.kernel().conntrack_after) {
-            return true;
-        }
-        let table = ns.conntrack_table.get_or_insert_with(Default::default);
-        conntrack_table::add_line(table, line) || line.starts_with("conntrack v")
+        settings::conntrack_into(self.col.ns(&self.label), line)
     }
 
     fn limits(&mut self, line: &str) -> bool {
-        if let Some(l) = settings::nofile(line) {
-            let pid = self.pid;
-            self.col.ns(&self.label).nofile.push((pid, l));
-            return true;
-        }
-        settings::is_limits_line(line)
+        let pid = self.pid;
+        settings::limits_into(self.col.ns(&self.label), pid, line)
     }
 
     /// A line that starts a format by itself (no header, no command line before it).

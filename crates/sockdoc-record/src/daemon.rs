@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
-use sockdoc_core::doctor::{self, Input, KernelState};
+use sockdoc_core::doctor::KernelState;
 use sockdoc_core::i18n::record::{text, RecordMsg};
 use sockdoc_core::i18n::Lang;
 use sockdoc_core::session::{KernelPlan, Needs, Plan, Refresh, Sample, Scope, Session};
@@ -272,21 +272,12 @@ impl Recorder {
 
     /// The doctor on `s`: the minute's findings of one namespace.
     fn judge(&self, s: &Sample) -> NsMinute {
-        let findings = match &s.kernel {
-            Some(kernel) => doctor::diagnose(&Input {
-                sockets: &s.sockets,
-                owners: match (&s.owners, &self.last_owners) {
-                    (None, Some(last)) => last.as_ref(),
-                    _ => s.owners(),
-                },
-                kernel,
-                idle_threshold_ms: self.opts.idle.map(|d| d.as_millis() as u64),
-                lang: Lang::En,
-                services: s.services.as_ref(),
-                blind: s.blind,
-            }),
-            None => Vec::new(),
+        // The minutes between full snapshots walk no /proc: the last walk's owners.
+        let last = match (&s.owners, &self.last_owners) {
+            (None, Some(last)) => Some(last.as_ref() as &dyn sockdoc_core::Owners),
+            _ => None,
         };
+        let findings = s.diagnose(last, self.opts.idle, Lang::En);
         let (tcp, udp) = minute::state_counts(&s.sockets);
         NsMinute {
             label: s.ns.label(),

@@ -26,13 +26,13 @@ use sockdoc_proc::{Netns, NetnsError, SocketOwners};
 
 use crate::collect::{self, Census, CensusError, CensusSpec, DumpHint};
 use crate::doctor::{Blind, KernelState};
-use crate::i18n::evidence::{text as evidence_text, EvidenceMsg};
 use crate::i18n::Lang;
 use crate::owners::{NoOwners, Owners, WithServices};
 use crate::service::Services;
 
 pub use owners::{Fresh, OwnerCache, OwnerSource, ProcFds, Refresh};
 pub use plan::{Needs, Plan, PlanError, Protocols};
+use recorded::{no_cgroups, recorded_services};
 pub use recorded::{Fact, Judges, Origin, Recorded};
 pub use scope::{Scope, Which};
 pub use services::ServiceCache;
@@ -97,6 +97,31 @@ impl Sample {
     pub fn owner_map(&self) -> Option<&SocketOwners> {
         self.owners.as_ref().map(|f| &*f.map)
     }
+
+    /// The doctor on this sample (with `owners` when given, else its own), worded in `lang`: the
+    /// findings its evidence can support (those resting on what it could not tell are left out;
+    /// its notes say why). None without the kernel state (a plan that did not read it).
+    pub fn diagnose(
+        &self,
+        owners: Option<&dyn Owners>,
+        idle: Option<Duration>,
+        lang: Lang,
+    ) -> Vec<crate::doctor::Finding> {
+        let Some(kernel) = &self.kernel else {
+            return Vec::new();
+        };
+        let mut findings = crate::doctor::diagnose(&crate::doctor::Input {
+            sockets: &self.sockets,
+            owners: owners.unwrap_or_else(|| self.owners()),
+            kernel,
+            idle_threshold_ms: idle.map(|d| d.as_millis() as u64),
+            lang,
+            services: self.services.as_ref(),
+            blind: self.blind,
+        });
+        findings.retain(|f| !self.unjudged.contains(&f.id));
+        findings
+    }
 }
 
 /// One namespace's per-dump accumulators (counting views), with the owners read alongside.
@@ -148,29 +173,6 @@ impl Session {
             notes: Vec::new(),
             lang: Lang::En,
         })
-    }
-
-    /// Census `evidence` instead of the live kernel: its namespaces (the scope's must be its
-    /// [`Netns::recorded`] ones), its sockets, owners, services and kernel state. Nothing is
-    /// dumped, walked or entered. What it could not tell is noted in `lang`.
-    pub fn recorded(mut self, evidence: Arc<dyn Recorded>, lang: Lang) -> Session {
-        self.recorded = Some(evidence);
-        self.lang = lang;
-        self
-    }
-
-    /// What the views of this session judge (the notes of recorded evidence are chosen by it).
-    pub fn judges(&self) -> Judges {
-        Judges::of(&self.plan, self.kernel != KernelPlan::None)
-    }
-
-    /// Like [`Session::recorded`], for a run that samples each namespace once (a one-shot
-    /// command): the sample takes the evidence's sockets over instead of copying them
-    /// ([`Recorded::take_sockets`]), so a million sockets are held once, not twice.
-    pub fn recorded_once(self, evidence: Arc<dyn Recorded>, lang: Lang) -> Session {
-        let mut s = self.recorded(evidence, lang);
-        s.recorded_once = true;
-        s
     }
 
     /// The census of an act: one holder of each socket is enough (the shutdown rung needs one, the
@@ -406,15 +408,6 @@ impl Session {
         Ok(sample)
     }
 
-    /// What the recorded evidence of `ns` cannot support and the detectors are blind to
-    /// ([`Recorded::unjudged`], [`Recorded::blind`]); nothing for the live kernel.
-    fn recorded_limits(&self, ns: &Netns) -> (Vec<&'static str>, Blind) {
-        match (&self.recorded, ns.recorded_index()) {
-            (Some(r), Some(i)) => (r.unjudged(i), r.blind(i)),
-            _ => (Vec::new(), Blind::NONE),
-        }
-    }
-
     /// One namespace counted into per-dump accumulators.
     pub fn count<A, M, F>(&self, ns: &Netns, make: M, feed: F) -> Result<Counted<A>, CensusError>
     where
@@ -577,11 +570,6 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-/// Why recorded evidence names no services, in `lang`.
-fn no_cgroups(lang: Lang) -> String {
-    evidence_text(lang, EvidenceMsg::NoCgroups, &[])
-}
-
 /// The dumps of `census` joined into the first one's buffer: the largest (TCP v4) is not copied
 /// again.
 fn joined(census: &mut Census<Vec<Socket>>) -> Vec<Socket> {
@@ -596,18 +584,4 @@ fn joined(census: &mut Census<Vec<Socket>>) -> Vec<Socket> {
         sockets.append(&mut d.acc);
     }
     sockets
-}
-
-/// The services every namespace of `r` names, as one lookup (cgroup ids are the host's).
-fn recorded_services(r: &dyn Recorded, lang: Lang) -> Services {
-    let mut list = Vec::new();
-    for i in 0..r.namespaces().len() {
-        if let Some(s) = r.services(i) {
-            list.extend(s.iter().cloned());
-        }
-    }
-    if list.is_empty() {
-        return Services::unavailable(no_cgroups(lang));
-    }
-    Services::from_services(list, Vec::new())
 }

@@ -10,7 +10,7 @@ use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::collect::{Census, CensusSpec, DumpHint, DumpResult};
 use crate::doctor::{Blind, KernelState};
-use crate::i18n::evidence::Concern;
+use crate::i18n::evidence::{text as evidence_text, Concern, EvidenceMsg};
 use crate::i18n::Lang;
 use crate::owners::NoOwners;
 use crate::service::Services;
@@ -209,6 +209,38 @@ pub fn replay_owned(
 }
 
 impl Session {
+    /// Census `evidence` instead of the live kernel: its namespaces (the scope's must be its
+    /// [`Netns::recorded`] ones), its sockets, owners, services and kernel state. Nothing is
+    /// dumped, walked or entered. What it could not tell is noted in `lang`.
+    pub fn recorded(mut self, evidence: Arc<dyn Recorded>, lang: Lang) -> Session {
+        self.recorded = Some(evidence);
+        self.lang = lang;
+        self
+    }
+
+    /// What the views of this session judge (the notes of recorded evidence are chosen by it).
+    pub fn judges(&self) -> Judges {
+        Judges::of(&self.plan, self.kernel != KernelPlan::None)
+    }
+
+    /// Like [`Session::recorded`], for a run that samples each namespace once (a one-shot
+    /// command): the sample takes the evidence's sockets over instead of copying them
+    /// ([`Recorded::take_sockets`]), so a million sockets are held once, not twice.
+    pub fn recorded_once(self, evidence: Arc<dyn Recorded>, lang: Lang) -> Session {
+        let mut s = self.recorded(evidence, lang);
+        s.recorded_once = true;
+        s
+    }
+
+    /// What the recorded evidence of `ns` cannot support and the detectors are blind to
+    /// ([`Recorded::unjudged`], [`Recorded::blind`]); nothing for the live kernel.
+    pub(super) fn recorded_limits(&self, ns: &Netns) -> (Vec<&'static str>, Blind) {
+        match (&self.recorded, ns.recorded_index()) {
+            (Some(r), Some(i)) => (r.unjudged(i), r.blind(i)),
+            _ => (Vec::new(), Blind::NONE),
+        }
+    }
+
     /// The census of a namespace of evidence sampled once ([`Session::recorded_once`]): its
     /// sockets taken over and filtered in place.
     pub(super) fn handed(
@@ -250,6 +282,25 @@ impl Session {
         };
         (census, owners, kernel)
     }
+}
+
+/// Why recorded evidence names no services, in `lang`.
+pub(super) fn no_cgroups(lang: Lang) -> String {
+    evidence_text(lang, EvidenceMsg::NoCgroups, &[])
+}
+
+/// The services every namespace of `r` names, as one lookup (cgroup ids are the host's).
+pub(super) fn recorded_services(r: &dyn Recorded, lang: Lang) -> Services {
+    let mut list = Vec::new();
+    for i in 0..r.namespaces().len() {
+        if let Some(s) = r.services(i) {
+            list.extend(s.iter().cloned());
+        }
+    }
+    if list.is_empty() {
+        return Services::unavailable(no_cgroups(lang));
+    }
+    Services::from_services(list, Vec::new())
 }
 
 #[cfg(test)]

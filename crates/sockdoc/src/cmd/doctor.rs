@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value as JValue};
 use sockdoc_core::aggregate::StateCounts;
-use sockdoc_core::doctor::{self, Finding, Input, KernelState, Severity, Value};
+use sockdoc_core::doctor::{self, Finding, KernelState, Severity, Value};
 use sockdoc_core::i18n::evidence::{self as ev_words, EvidenceMsg};
 use sockdoc_core::i18n::{self, text, Lang, Msg};
 use sockdoc_core::session::{KernelPlan, Needs, Origin, Refresh, Sample, Session};
@@ -198,24 +198,13 @@ pub fn judge(
     let mut denied = 0;
     let mut out = Vec::new();
     for sample in session.samples().map_err(Failure::census)? {
-        let Some(kernel) = &sample.kernel else {
+        if sample.kernel.is_none() {
             continue;
-        };
+        }
         if let Some(o) = sample.owner_map() {
             denied = o.stats.denied;
         }
-        let mut findings = doctor::diagnose(&Input {
-            sockets: &sample.sockets,
-            owners: sample.owners(),
-            kernel,
-            idle_threshold_ms: idle.map(|d| d.as_millis() as u64),
-            lang,
-            services: sample.services.as_ref(),
-            blind: sample.blind,
-        });
-        // Evidence that could not tell (no timers: every connection would look keepalive-less)
-        // leaves those findings out; its notes say why.
-        findings.retain(|f| !sample.unjudged.contains(&f.id));
+        let findings = sample.diagnose(None, idle, lang);
         out.push(Judged { sample, findings });
     }
     Ok((out, denied))
