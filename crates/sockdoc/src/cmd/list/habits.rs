@@ -64,34 +64,24 @@ pub fn columns(lang: Lang, a: &ListArgs, style: Style) -> Result<Vec<Col>, Failu
             })
             .collect();
     }
-    if !ss_habits(a, matches!(style, Style::Ss(_))) {
-        let mut c = vec![
-            Col::Netid,
-            Col::State,
-            Col::RecvQ,
-            Col::SendQ,
-            Col::Local,
-            Col::Peer,
-            Col::Timer,
-            Col::Idle,
-        ];
-        if a.processes {
-            c.push(Col::Process);
-        }
-        return Ok(c);
-    }
+    // Without ss's flags: sockdoc's own columns (every protocol named, timer and idle always);
+    // with them, ss's: the netid only for both protocols, -o the timer, -e and -i their columns.
+    let habits = ss_habits(a, matches!(style, Style::Ss(_)));
     let mut c = Vec::new();
-    if a.select.tcp == a.select.udp {
+    if !habits || a.select.tcp == a.select.udp {
         c.push(Col::Netid);
     }
     c.extend([Col::State, Col::RecvQ, Col::SendQ, Col::Local, Col::Peer]);
-    if a.options {
+    if !habits || a.options {
         c.push(Col::Timer);
     }
-    if a.extended {
+    if !habits {
+        c.push(Col::Idle);
+    }
+    if habits && a.extended {
         c.extend([Col::Uid, Col::Inode, Col::Cookie]);
     }
-    if a.info {
+    if habits && a.info {
         c.extend([
             Col::Idle,
             Col::Rtt,
