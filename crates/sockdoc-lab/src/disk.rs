@@ -6,10 +6,13 @@
 //! N more bytes in one file. The mount is detached (`umount -l`, so a file still open cannot keep
 //! it) and its directory removed when the guard drops, also while a failing test unwinds.
 
+use std::ffi::CString;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::doctor::Workdir;
 
@@ -137,8 +140,41 @@ impl Tmpfs {
         drop(filler);
         if pages > 0 {
             fs::remove_file(&reserve)?;
+            self.wait_free(pages)?;
         }
         Ok(())
+    }
+
+    /// Waits until `pages` pages are free. The pages of a removed file come back only when its
+    /// last open reference goes, and a child that another thread of the test process forks holds a
+    /// copy of every descriptor until its `exec` closes them: the unlink may return before then.
+    fn wait_free(&self, pages: usize) -> io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let free = self.free_pages()?;
+            if free >= pages {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::other(format!(
+                    "{}: {free} pages free 10 s after removing a file of {pages}",
+                    self.mnt.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Pages free for any file, as `statvfs(3)` tells them.
+    fn free_pages(&self) -> io::Result<usize> {
+        let path = CString::new(self.mnt.as_os_str().as_bytes())
+            .map_err(|_| io::Error::other("a mount point with a NUL byte"))?;
+        // SAFETY: `path` is a NUL-terminated string and `st` a plain C struct the call fills in.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((st.f_bavail as u64 * st.f_frsize as u64 / PAGE as u64) as usize)
     }
 }
 
