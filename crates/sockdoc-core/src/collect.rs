@@ -1,4 +1,5 @@
-//! Running the dumps of a census: the netlink dumps of one namespace in parallel (TCP/UDP × IPv4/IPv6).
+//! Running the dumps of a census: the netlink dumps of one namespace in parallel (TCP/UDP × IPv4/IPv6;
+//! TCP of both families in one walk of the kernel's table where it can, [`DumpRequest::both_families`]).
 //! Callers (the [`crate::session`]) get each socket through a per-dump accumulator, so counting views
 //! never store sockets and listing views store only what they keep.
 
@@ -52,6 +53,7 @@ impl CensusSpec {
                         states: self.states,
                         tcp_info: self.tcp_info && proto == Proto::Tcp,
                         bytecode: self.bytecode.clone(),
+                        both_families: false,
                     });
                 }
             }
@@ -116,18 +118,30 @@ where
 {
     let started = Instant::now();
     let requests = spec.requests();
+    // One thread a job: the TCP dumps of both families are one job (one walk when the kernel
+    // takes it), every other dump a job of its own. Results stay in the order of `requests`.
+    let mut jobs: Vec<&[DumpRequest]> = Vec::with_capacity(requests.len());
+    let mut rest = requests.as_slice();
+    while !rest.is_empty() {
+        let n = match rest {
+            [a, b, ..] if a.proto == Proto::Tcp && b.proto == Proto::Tcp => 2,
+            _ => 1,
+        };
+        jobs.push(&rest[..n]);
+        rest = &rest[n..];
+    }
     let dumps: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = requests
+        let handles: Vec<_> = jobs
             .iter()
-            .map(|req| {
+            .map(|job| {
                 let make = &make;
                 let feed = &feed;
-                scope.spawn(move || dump_one(req, netns, make, feed))
+                scope.spawn(move || dump_job(job, netns, make, feed))
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
     let mut notes = Vec::new();
@@ -172,9 +186,116 @@ enum DumpOutcome<A> {
     Unavailable(String),
 }
 
+/// The dumps of one job (see [`run`]), in a thread of their own, inside `netns`.
+fn dump_job<A, M, F>(
+    job: &[DumpRequest],
+    netns: Option<&Netns>,
+    make: &M,
+    feed: &F,
+) -> Vec<Result<DumpOutcome<A>, CensusError>>
+where
+    M: Fn(DumpHint) -> A,
+    F: Fn(&mut A, &Socket),
+{
+    if let Some(ns) = netns {
+        if let Err(e) = crate::session::scope::enter(ns) {
+            return vec![Err(e.into())];
+        }
+    }
+    let st = SockStat::read();
+    if let [v4, v6] = job {
+        // One of them surely empty: the other alone is one walk already.
+        if !surely_empty(v4, &st) && !surely_empty(v6, &st) {
+            if let Some(both) = dump_both(v4, v6, &st, make, feed) {
+                return both;
+            }
+        }
+    }
+    job.iter().map(|r| dump_one(r, &st, make, feed)).collect()
+}
+
+/// What `make` is told of `req`: the kernel's count of such sockets (`st`) as its size.
+fn hint(req: &DumpRequest, st: &SockStat) -> DumpHint {
+    let estimate = match (req.proto, req.family) {
+        (Proto::Tcp, Family::V4) => st.tcp_inuse + st.tcp_tw,
+        (Proto::Tcp, Family::V6) => st.tcp6_inuse,
+        (Proto::Udp, Family::V4) => st.udp_inuse,
+        (Proto::Udp, Family::V6) => st.udp6_inuse,
+    };
+    DumpHint {
+        proto: req.proto,
+        family: req.family,
+        // Request sockets and sockets born during the dump are not in the count: leave some room.
+        estimate: (estimate + estimate / 16 + 64) as usize,
+    }
+}
+
+/// The TCP dumps `v4` and `v6` as one ([`DumpRequest::both_families`]), each socket fed to the
+/// accumulator of its family. `None` when the kernel refuses the request (or its filter program):
+/// the caller then dumps each family on its own.
+fn dump_both<A, M, F>(
+    v4: &DumpRequest,
+    v6: &DumpRequest,
+    st: &SockStat,
+    make: &M,
+    feed: &F,
+) -> Option<Vec<Result<DumpOutcome<A>, CensusError>>>
+where
+    M: Fn(DumpHint) -> A,
+    F: Fn(&mut A, &Socket),
+{
+    let (h4, h6) = (hint(v4, st), hint(v6, st));
+    let fail = |err: DiagError| CensusError::Dump {
+        proto: v4.proto.name(),
+        family: "ipv4+ipv6",
+        err,
+    };
+    let mut sock = match DiagSocket::open() {
+        Ok(s) => s,
+        Err(e) => return Some(vec![Err(fail(e))]),
+    };
+    let req = DumpRequest {
+        both_families: true,
+        ..v4.clone()
+    };
+    let (mut a4, mut a6) = (make(h4), make(h6));
+    let (mut n4, mut n6) = (0, 0);
+    let result = sock.dump(&req, &mut |ev| match ev {
+        DumpEvent::Socket(s) if s.family == Family::V4 => {
+            n4 += 1;
+            feed(&mut a4, s);
+        }
+        DumpEvent::Socket(s) => {
+            n6 += 1;
+            feed(&mut a6, s);
+        }
+        DumpEvent::Restart => {
+            (a4, a6) = (make(h4), make(h6));
+            (n4, n6) = (0, 0);
+        }
+    });
+    match result {
+        Ok(_) => {
+            let done = |family, acc, sockets| {
+                let r = DumpResult {
+                    proto: Proto::Tcp,
+                    family,
+                    acc,
+                    sockets,
+                };
+                Ok(DumpOutcome::Done(r, None))
+            };
+            Some(vec![done(Family::V4, a4, n4), done(Family::V6, a6, n6)])
+        }
+        Err(DiagError::Kernel(_)) => None,
+        Err(e) => Some(vec![Err(fail(e))]),
+    }
+}
+
+/// One dump, in a thread already inside its namespace; `st` the namespace's counts.
 fn dump_one<A, M, F>(
     req: &DumpRequest,
-    netns: Option<&Netns>,
+    st: &SockStat,
     make: &M,
     feed: &F,
 ) -> Result<DumpOutcome<A>, CensusError>
@@ -182,23 +303,8 @@ where
     M: Fn(DumpHint) -> A,
     F: Fn(&mut A, &Socket),
 {
-    if let Some(ns) = netns {
-        crate::session::scope::enter(ns)?;
-    }
-    let st = SockStat::read();
-    let estimate = match (req.proto, req.family) {
-        (Proto::Tcp, Family::V4) => st.tcp_inuse + st.tcp_tw,
-        (Proto::Tcp, Family::V6) => st.tcp6_inuse,
-        (Proto::Udp, Family::V4) => st.udp_inuse,
-        (Proto::Udp, Family::V6) => st.udp6_inuse,
-    };
-    let hint = DumpHint {
-        proto: req.proto,
-        family: req.family,
-        // Request sockets and sockets born during the dump are not in the count: leave some room.
-        estimate: (estimate + estimate / 16 + 64) as usize,
-    };
-    if surely_empty(req, &st) {
+    let hint = hint(req, st);
+    if surely_empty(req, st) {
         let acc = make(hint);
         let (proto, family) = (req.proto, req.family);
         let empty = DumpResult {

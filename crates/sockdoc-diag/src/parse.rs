@@ -75,7 +75,8 @@ pub fn parse_replies(
                     return Err(status_error(err, off));
                 }
             }
-            wire::SOCK_DIAG_BY_FAMILY => match parse_socket(payload, proto) {
+            wire::SOCK_DIAG_BY_FAMILY | wire::TCPDIAG_GETSOCK => match parse_socket(payload, proto)
+            {
                 Ok(Some(sock)) => {
                     batch.sockets += 1;
                     on_socket(&sock);

@@ -16,6 +16,11 @@ pub const NLM_F_MATCH: u16 = 0x200;
 pub const NLM_F_DUMP: u16 = NLM_F_ROOT | NLM_F_MATCH;
 
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// The older request type of the TCP dump (`struct inet_diag_req`): the only one that takes
+/// `AF_UNSPEC`, both families in one walk. Its replies carry this type too.
+pub const TCPDIAG_GETSOCK: u16 = 18;
+/// `sizeof(struct inet_diag_req)`: family, lengths, ext, the socket id, states, dbs.
+pub const INET_DIAG_REQ_LEN: usize = 60;
 pub const SOCK_DESTROY: u16 = 21;
 
 /// `struct inet_diag_req_v2`.

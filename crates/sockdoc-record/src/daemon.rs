@@ -1,5 +1,6 @@
 //! The recorder's loop: a census every interval through the one census session, the first-seen
-//! index updated from it, the doctor's findings of the minute recorded, a full snapshot (owners
+//! index updated from it, the doctor's findings of the minute recorded, tcp_info read every
+//! `info_every` and carried between ([`crate::carry`]), a full snapshot (owners and tcp_info
 //! included) every `full_every`, the directory pruned to the retention and the budget; SIGINT and
 //! SIGTERM end it between two scans.
 
@@ -16,6 +17,7 @@ use sockdoc_evidence::snapshot::{self, Identity, NsSnapshot};
 use sockdoc_proc::sysctl;
 use sockdoc_runtime::{log_line, signals};
 
+use crate::carry::Carry;
 use crate::index::{self, Index, IndexFile};
 use crate::minute::{self, Minute, NsMinute, RecordedFinding};
 use crate::store::{self, Kind};
@@ -29,6 +31,8 @@ pub struct Options {
     pub every: Duration,
     /// Time between two full snapshots (at least `every`).
     pub full_every: Duration,
+    /// Time between two readings of tcp_info (at least `every`; every full snapshot reads it too).
+    pub info_every: Duration,
     /// The directory's budget in bytes, the index included.
     pub max_bytes: u64,
     /// How long files are kept.
@@ -69,6 +73,9 @@ struct Recorder {
     index: Index,
     file: IndexFile,
     last_full: Option<Instant>,
+    last_info: Option<Instant>,
+    /// The last reading of tcp_info, which the scans between readings are given.
+    carry: Carry,
     last_kernel: FxHashMap<u64, LastKernel>,
     /// The owners of the last full snapshot's walk, which the minutes between are judged with
     /// (sockets made since have none yet: "owner unknown").
@@ -116,6 +123,7 @@ pub fn run(scope: Scope, opts: Options) -> Result<Summary, RecordError> {
                 &duration_ms(opts.every.as_millis() as u64),
                 &dir.display().to_string(),
                 &duration_ms(opts.full_every.as_millis() as u64),
+                &duration_ms(opts.info_every.as_millis() as u64),
                 &size(opts.max_bytes),
                 &duration_ms(opts.keep.as_millis() as u64),
                 &index.len().to_string(),
@@ -128,6 +136,8 @@ pub fn run(scope: Scope, opts: Options) -> Result<Summary, RecordError> {
         index,
         file,
         last_full: None,
+        last_info: None,
+        carry: Carry::default(),
         last_kernel: FxHashMap::default(),
         last_owners: None,
         host: sysctl::read("kernel.hostname").ok().flatten(),
@@ -175,9 +185,12 @@ impl Recorder {
     /// One scan; what fails is logged and the next interval tries again.
     fn scan_once(&mut self, started: Instant) {
         let lang = self.opts.lang;
-        let full = self
-            .last_full
-            .is_none_or(|t| started.duration_since(t) >= self.opts.full_every);
+        let due = |last: Option<Instant>, every: Duration| {
+            last.is_none_or(|t| started.duration_since(t) >= every)
+        };
+        let full = due(self.last_full, self.opts.full_every);
+        let info = full || due(self.last_info, self.opts.info_every);
+        self.session.plan.spec.tcp_info = info;
         let taken_ms = when::now_ms();
         let mut samples = match self.session.samples() {
             Ok(s) => s,
@@ -189,6 +202,13 @@ impl Recorder {
         // First seen: as the census ended (a socket made while it ran may be in it).
         let ended_ms = when::now_ms();
         let census = started.elapsed();
+        let tcp_info_ms = if info {
+            self.last_info = Some(started);
+            self.carry.keep(&samples, ended_ms);
+            Some(ended_ms)
+        } else {
+            self.carry.fill(&mut samples)
+        };
         for s in &mut samples {
             if full {
                 self.session.owners_of(s);
@@ -232,6 +252,7 @@ impl Recorder {
             snapshot,
             indexed: self.index.len() as u64,
             first_seen,
+            tcp_info_ms,
             namespaces: samples.iter().map(|s| self.judge(s)).collect(),
         };
         drop(samples);

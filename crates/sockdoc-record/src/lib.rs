@@ -1,7 +1,8 @@
 //! sockdoc-record: the flight recorder behind `sockdoc record`, and what reads what it wrote.
 //!
-//! Every interval one census through the census session of `sockdoc-core` (tcp_info and services
-//! from cgroup ids: no /proc walk), and from it:
+//! Every interval one census through the census session of `sockdoc-core` (services from cgroup
+//! ids, no /proc walk; tcp_info every `info_every`, carried by cookie between: [`carry`]), and
+//! from it:
 //! - the first-seen index by socket cookie ([`index`]): the only way to know a connection's age,
 //!   since the kernel keeps no creation time; one file, read by `list -o age`, `ghosts` and `reap`;
 //! - the doctor's findings of that minute and the state counts ([`minute`]);
@@ -14,6 +15,7 @@
 //! It never acts on sockets, never prints a report (the command line does), and never walks
 //! /proc or enters a namespace itself (the session does).
 
+pub mod carry;
 mod daemon;
 pub mod index;
 pub mod minute;

@@ -37,6 +37,11 @@ pub struct Minute {
     pub indexed: u64,
     #[serde(default)]
     pub first_seen: u64,
+    /// When the tcp_info the findings rest on was read (ms since the epoch, as `taken_ms`): this
+    /// census's own time when it read tcp_info, else the last reading's, carried (idle times aged
+    /// since). `None` in a record of an older version, which read it with every census.
+    #[serde(default)]
+    pub tcp_info_ms: Option<u64>,
     pub namespaces: Vec<NsMinute>,
 }
 

@@ -11,6 +11,7 @@ use serde::Serialize;
 use sockdoc_core::doctor::Severity;
 use sockdoc_core::i18n::record::{text, RecordMsg};
 use sockdoc_core::i18n::{self, Lang, Msg};
+use sockdoc_core::units::duration_ms;
 use sockdoc_evidence::Recording;
 use sockdoc_record::minute::Minute;
 use sockdoc_record::replay::{self, ReplayError};
@@ -153,6 +154,15 @@ pub fn write_text(out: &mut dyn Write, lang: Lang) -> std::io::Result<()> {
     let taken = when::local_second(m.taken_ms);
     writeln!(out)?;
     writeln!(out, "{}", text(lang, RecordMsg::RecordedTitle, &[&taken]))?;
+    if let Some(read) = m.tcp_info_ms.filter(|&t| t < m.taken_ms) {
+        let earlier = duration_ms(m.taken_ms - read);
+        let line = text(
+            lang,
+            RecordMsg::IdleAsOf,
+            &[&when::local_second(read), &earlier],
+        );
+        writeln!(out, "  {line}")?;
+    }
     for n in &m.namespaces {
         if m.namespaces.len() > 1 {
             writeln!(out, "{}", i18n::text(lang, Msg::Namespace, &[&n.label]))?;

@@ -4,8 +4,9 @@
 //! A suspect is never called dead: without keepalive the kernel cannot know, and neither can we without
 //! probing (`sockdoc ghosts --probe`, issue "Treat").
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
+use rustc_hash::FxHashSet;
 use sockdoc_diag::{Proto, Socket, State, TimerKind};
 
 use super::{num, percent, Blind, Finding, Input, Row, ServiceOf, Severity, Value};
@@ -45,9 +46,9 @@ pub fn is_suspect_in(s: &Socket, threshold_ms: u64, blind: Blind) -> bool {
 /// The ports services listen on: the listeners'; and when the evidence dumped none
 /// (`blind.listeners`), each ESTABLISHED connection's local port when it is the lower of its two
 /// ports and below the ephemeral range (the side that accepted it).
-pub fn service_ports(input: &Input) -> HashSet<u16> {
+pub fn service_ports(input: &Input) -> FxHashSet<u16> {
     let tcp = input.sockets.iter().filter(|s| s.proto == Proto::Tcp);
-    let mut ports: HashSet<u16> = tcp
+    let mut ports: FxHashSet<u16> = tcp
         .clone()
         .filter(|s| s.state == State::Listen)
         .map(|s| s.local_port)

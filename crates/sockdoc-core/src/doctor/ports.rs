@@ -1,9 +1,9 @@
 //! TIME-WAIT pressure against `tcp_max_tw_buckets`, and ephemeral-port exhaustion per destination
 //! against `ip_local_port_range` — with the right remedies and the folklore ones that are wrong.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
+use rustc_hash::FxHashMap;
 use sockdoc_diag::{Addr, Proto, State};
 
 use super::{num, percent, Finding, Input, Row, Severity};
@@ -107,7 +107,7 @@ pub fn ephemeral_ports(input: &Input) -> Option<Finding> {
         return None;
     }
     let range = hi - lo + 1;
-    let mut used: HashMap<(Addr, Addr, u16, sockdoc_diag::Family), u64> = HashMap::new();
+    let mut used: FxHashMap<(Addr, Addr, u16, sockdoc_diag::Family), u64> = FxHashMap::default();
     for s in input.sockets.iter().filter(|s| {
         s.proto == Proto::Tcp
             && s.state != State::Listen

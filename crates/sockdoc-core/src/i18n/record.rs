@@ -8,7 +8,7 @@ use super::{fill, Lang};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordMsg {
     /// `recording {namespaces} namespace(s) every {every} into {dir} (full snapshot every {full},
-    /// at most {size}, kept {keep}); first-seen index: {n} socket(s) known`
+    /// tcp_info every {info}, at most {size}, kept {keep}); first-seen index: {n} socket(s) known`
     Started,
     /// `recorder stopped after {scans} scan(s): {cpu} of CPU per scan on average, {n} socket(s)
     /// indexed, {size} on disk`
@@ -48,8 +48,11 @@ pub enum RecordMsg {
     RecordedNone,
     /// `--max-size {text}: not a size; give bytes or a unit, e.g. 512MiB, 1GiB, 2GB`
     BadSize,
-    /// `--every must be at least 1s, and --full-every at least --every`
+    /// `--every must be at least 1s, and --full-every and --info-every at least --every`
     BadEvery,
+    /// `idle times from the tcp_info read at {time} ({duration} earlier), aged since; connections
+    /// made after it: idle unknown`
+    IdleAsOf,
 }
 
 fn template(lang: Lang, m: RecordMsg) -> &'static str {
@@ -92,6 +95,7 @@ mod tests {
             RecordedNone,
             BadSize,
             BadEvery,
+            IdleAsOf,
         ];
         for m in all {
             let (en, zh) = (template(Lang::En, m), template(Lang::Zh, m));

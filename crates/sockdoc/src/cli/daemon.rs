@@ -213,11 +213,14 @@ pub struct EventsArgs {
 }
 
 pub const RECORD_HELP: &str = "\
-Every --every: one census (tcp_info and services from cgroup ids, no /proc
-walk), the connections' first-seen times by socket cookie (first-seen.idx),
-and the doctor's findings of that minute with the state counts (minutes/);
-every --full-every a full snapshot with owners (snapshots/, the format of
-sockdoc snapshot). Over --keep, or past --max-size (the index included), the
+Every --every: one census (services from cgroup ids, no /proc walk), the
+connections' first-seen times by socket cookie (first-seen.idx), and the
+doctor's findings of that minute with the state counts (minutes/); every
+--full-every a full snapshot with owners (snapshots/, the format of sockdoc
+snapshot). tcp_info (idle times) is read every --info-every and with each
+full snapshot, most of a scan's cost at scale; between readings a connection
+keeps its last reading's, idle times aged by the time since (a connection
+made since has none yet). Over --keep, or past --max-size (the index included), the
 oldest go first: full snapshots before minute records, so a week of findings
 outlives the snapshots of a busy host. The layout and file formats:
 docs/record.md. Then `sockdoc list -o local,peer,age` and `sockdoc ghosts`
@@ -247,6 +250,10 @@ pub struct RecordArgs {
     /// Time between two full snapshots (owners included: a /proc walk).
     #[arg(long, default_value = "10m", value_name = "DURATION")]
     pub full_every: String,
+    /// Time between two readings of tcp_info (idle times, retransmits); each full snapshot reads
+    /// it too.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub info_every: String,
     /// Disk budget of the directory (KiB, MiB, GiB; KB, MB, GB).
     #[arg(long, default_value = "1GiB", value_name = "SIZE")]
     pub max_size: String,

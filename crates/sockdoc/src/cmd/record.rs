@@ -25,7 +25,8 @@ pub fn run(g: &Global, a: &RecordArgs) -> Result<Exit, Failure> {
     let lang = g.lang();
     let every = parse_duration(lang, "--every", &a.every)?;
     let full_every = parse_duration(lang, "--full-every", &a.full_every)?;
-    if every < Duration::from_secs(1) || full_every < every {
+    let info_every = parse_duration(lang, "--info-every", &a.info_every)?;
+    if every < Duration::from_secs(1) || full_every < every || info_every < every {
         return Err(Failure::usage(text(lang, RecordMsg::BadEvery, &[])));
     }
     let keep = parse_duration(lang, "--keep", &a.keep)?;
@@ -40,6 +41,7 @@ pub fn run(g: &Global, a: &RecordArgs) -> Result<Exit, Failure> {
         dir: a.dir.clone(),
         every,
         full_every,
+        info_every,
         max_bytes,
         keep,
         idle,

@@ -5,7 +5,7 @@ use crate::i18n::record::RecordMsg as M;
 /// The template of `m`.
 pub fn msg(m: M) -> &'static str {
     match m {
-        M::Started => "recording {} namespace(s) every {} into {} (full snapshot every {}, at most {}, kept {}); first-seen index: {} socket(s) known",
+        M::Started => "recording {} namespace(s) every {} into {} (full snapshot every {}, tcp_info every {}, at most {}, kept {}); first-seen index: {} socket(s) known",
         M::Stopped => "recorder stopped after {} scan(s): {} of CPU per scan on average, {} socket(s) indexed, {} on disk",
         M::Warning => "warning: {}",
         M::ScanFailed => "scan failed (tried again next interval): {}",
@@ -24,6 +24,7 @@ pub fn msg(m: M) -> &'static str {
         M::RecordedTitle => "Findings recorded at {}:",
         M::RecordedNone => "no findings recorded at {}: healthy then",
         M::BadSize => "--max-size {}: not a size; give bytes or a unit, e.g. 512MiB, 1GiB, 2GB",
-        M::BadEvery => "--every must be at least 1s, and --full-every at least --every",
+        M::BadEvery => "--every must be at least 1s, and --full-every and --info-every at least --every",
+        M::IdleAsOf => "idle times from the tcp_info read at {} ({} earlier), aged since; connections made after it: idle unknown",
     }
 }

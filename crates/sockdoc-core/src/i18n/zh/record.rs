@@ -5,7 +5,7 @@ use crate::i18n::record::RecordMsg as M;
 /// `m` 的模板。
 pub fn msg(m: M) -> &'static str {
     match m {
-        M::Started => "正在记录 {} 个网络命名空间，每 {} 一次，写入 {}（每 {} 一个完整快照，最多 {}，保留 {}）；首次发现索引：已知 {} 个 socket",
+        M::Started => "正在记录 {} 个网络命名空间，每 {} 一次，写入 {}（每 {} 一个完整快照，每 {} 读取一次 tcp_info，最多 {}，保留 {}）；首次发现索引：已知 {} 个 socket",
         M::Stopped => "记录器已停止，共扫描 {} 次：平均每次 {} CPU 时间，索引 {} 个 socket，磁盘占用 {}",
         M::Warning => "警告：{}",
         M::ScanFailed => "扫描失败（下个间隔重试）：{}",
@@ -24,6 +24,7 @@ pub fn msg(m: M) -> &'static str {
         M::RecordedTitle => "记录于 {} 的诊断：",
         M::RecordedNone => "{} 没有记录到问题：当时正常",
         M::BadSize => "--max-size {}：不是大小；请给出字节数或单位，如 512MiB、1GiB、2GB",
-        M::BadEvery => "--every 至少为 1s，且 --full-every 不小于 --every",
+        M::BadEvery => "--every 至少为 1s，且 --full-every 和 --info-every 不小于 --every",
+        M::IdleAsOf => "空闲时间来自 {} 读取的 tcp_info（早 {}），并按此后经过的时间累加；其后新建的连接：空闲时间未知",
     }
 }
