@@ -202,13 +202,6 @@ impl Recorder {
         // First seen: as the census ended (a socket made while it ran may be in it).
         let ended_ms = when::now_ms();
         let census = started.elapsed();
-        let tcp_info_ms = if info {
-            self.last_info = Some(started);
-            self.carry.keep(&samples, ended_ms);
-            Some(ended_ms)
-        } else {
-            self.carry.fill(&mut samples)
-        };
         for s in &mut samples {
             if full {
                 self.session.owners_of(s);
@@ -221,10 +214,16 @@ impl Recorder {
             }
             self.over_the_interval(s);
         }
+        // First seen, and tcp_info kept or carried (`crate::carry`): one index lookup a socket.
+        if info {
+            self.last_info = Some(started);
+        }
+        let tcp_info_ms = self.carry.begin(info, ended_ms);
         self.index.begin();
-        for s in samples.iter().flat_map(|s| s.sockets.iter()) {
+        for s in samples.iter_mut().flat_map(|s| s.sockets.iter_mut()) {
             if index::indexed(s) {
-                self.index.observe(s.cookie, ended_ms);
+                let slot = self.index.observe(s.cookie, ended_ms);
+                self.carry.pass(info, s, slot);
             }
         }
         let (fresh, _gone) = self.index.end();

@@ -391,3 +391,82 @@ fn walk(dir: &Path) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// tcp_info read once (the first scan, `--info-every` far away): the scans after it carry it, idle
+/// times aged. A silent connection, idle well under `--idle` at the reading, becomes a ghost
+/// suspect in a later minute by the time since; one made after the reading has no idle time and is
+/// never a suspect; each minute says when its tcp_info was read, and the replay says so too.
+#[test]
+fn tcp_info_between_readings_is_carried_and_aged() {
+    let ns = Netns::new().expect("namespace");
+    let listener = in_netns(&ns, || TcpListener::bind("127.0.0.1:0")).expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let (_c1, _s1, _) = connect(&ns, &listener);
+    let dir = TempDir::new("carry");
+    let started = now_ms();
+    let rec = Recorder::start(
+        ns.name(),
+        &dir,
+        &["--full-every", "1h", "--info-every", "1h", "--idle", "3s"],
+    );
+    wait_scans(&dir.0, started, 1);
+    // Made after the only reading: carried nothing.
+    let (_c2, _s2, _) = connect(&ns, &listener);
+    let suspects = |m: &minute::Minute| {
+        m.namespaces
+            .iter()
+            .flat_map(|n| n.findings.iter())
+            .find(|f| f.id == "ghost-suspects")
+            .and_then(|f| f.evidence.get("suspects").copied())
+    };
+    poll(
+        Duration::from_secs(30),
+        "a minute with the suspects",
+        || {
+            let got = minutes(&dir.0)
+                .iter()
+                .filter_map(|e| suspects(&minute::read(&e.path).expect("minute")))
+                .max();
+            Ok(match got {
+                Some(n) => Ok(n),
+                None => Err("no suspects yet".to_string()),
+            })
+        },
+    )
+    .expect("suspects recorded");
+    let (code, err) = rec.stop();
+    assert_eq!(code, 0, "{err}");
+    let all: Vec<minute::Minute> = minutes(&dir.0)
+        .iter()
+        .map(|e| minute::read(&e.path).expect("minute"))
+        .collect();
+    let first = &all[0];
+    assert_eq!(
+        first.tcp_info_ms,
+        Some(first.taken_ms),
+        "the first scan reads"
+    );
+    assert_eq!(suspects(first), None, "idle < 3s at the reading");
+    for m in &all[1..] {
+        assert_eq!(
+            m.tcp_info_ms,
+            Some(first.taken_ms),
+            "carried from the first"
+        );
+        // The two sides of the first connection; never the second one's.
+        if let Some(n) = suspects(m) {
+            assert_eq!(n, 2, "{:?}", m.namespaces[0].findings);
+            assert!(m.taken_ms - first.taken_ms >= 2000, "aged past 3s");
+        }
+    }
+    // The replay of the last minute says its idle times are a reading's, aged.
+    let last = all.last().expect("a minute");
+    let at = when::rfc3339(last.taken_ms);
+    let run = sockdoc(&["--from", dir.s(), "--at", &at, "doctor"]);
+    assert!(
+        run.stdout.contains("idle times from the tcp_info read at"),
+        "{}",
+        run.stdout
+    );
+    let _ = port;
+}

@@ -276,43 +276,47 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
 }
 
 pub fn keepalive_coverage(input: &Input) -> Option<Finding> {
-    // Listening ports and who listens.
+    // Listening ports and who listens; connections and those with a keepalive timer by local port.
+    // One pass over every socket, so counted in a table indexed by port (no lookup a socket).
     let mut listeners: BTreeMap<u16, (u32, String, ServiceOf)> = BTreeMap::new();
-    for s in input
-        .sockets
-        .iter()
-        .filter(|s| s.proto == Proto::Tcp && s.state == State::Listen)
-    {
-        listeners.entry(s.local_port).or_insert_with(|| {
-            let (pid, name) = input.owner(s.inode);
-            (pid, name, input.service(s.cgroup_id))
-        });
-    }
-    // Ports taken from the connections (no listener in the evidence): named by the owner of
-    // their first connection.
-    let inferred = service_ports(input);
-    for s in input.sockets.iter().filter(|s| {
-        s.proto == Proto::Tcp && s.state == State::Established && inferred.contains(&s.local_port)
-    }) {
-        listeners.entry(s.local_port).or_insert_with(|| {
-            let (pid, name) = input.owner(s.inode);
-            (pid, name, input.service(s.cgroup_id))
-        });
-    }
-    let mut counts: BTreeMap<u16, (u64, u64)> = BTreeMap::new();
-    for s in input
-        .sockets
-        .iter()
-        .filter(|s| s.proto == Proto::Tcp && s.state == State::Established)
-    {
-        if listeners.contains_key(&s.local_port) {
-            let c = counts.entry(s.local_port).or_default();
-            c.0 += 1;
-            if s.has_keepalive_timer() {
-                c.1 += 1;
+    let mut counts = vec![(0u64, 0u64); usize::from(u16::MAX) + 1];
+    for s in input.sockets.iter().filter(|s| s.proto == Proto::Tcp) {
+        match s.state {
+            State::Listen => {
+                listeners.entry(s.local_port).or_insert_with(|| {
+                    let (pid, name) = input.owner(s.inode);
+                    (pid, name, input.service(s.cgroup_id))
+                });
             }
+            State::Established => {
+                let c = &mut counts[usize::from(s.local_port)];
+                c.0 += 1;
+                c.1 += u64::from(s.has_keepalive_timer());
+            }
+            _ => {}
         }
     }
+    // Evidence without listeners: the ports taken from the connections, each named by the owner
+    // of its first connection.
+    if input.blind.listeners {
+        let mut inferred = service_ports(input);
+        inferred.retain(|p| !listeners.contains_key(p));
+        for s in input.sockets.iter().filter(|s| {
+            s.proto == Proto::Tcp
+                && s.state == State::Established
+                && inferred.contains(&s.local_port)
+        }) {
+            listeners.entry(s.local_port).or_insert_with(|| {
+                let (pid, name) = input.owner(s.inode);
+                (pid, name, input.service(s.cgroup_id))
+            });
+        }
+    }
+    let counts: Vec<(u16, (u64, u64))> = listeners
+        .keys()
+        .map(|&port| (port, counts[usize::from(port)]))
+        .filter(|(_, (n, _))| *n > 0)
+        .collect();
     if counts.is_empty() {
         return None;
     }

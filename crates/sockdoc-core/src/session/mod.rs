@@ -447,7 +447,7 @@ impl Session {
             sample.lazy_tried = true;
             sample.owners = match self.owners.policy() {
                 Refresh::Background(_) => self.owners.latest(),
-                _ => match self.owners.read_now() {
+                _ => match self.read_owners_of(&sample.ns, &sample.sockets) {
                     Ok(f) => Some(f),
                     Err(e) => {
                         sample.owner_error =
@@ -458,6 +458,23 @@ impl Session {
             };
         }
         sample.owner_map()
+    }
+
+    /// A walk of /proc for the holders of `sockets`, of `ns`: of its processes only when the scope is
+    /// that one other namespace (on a host of many namespaces the others' fds are most of the walk),
+    /// and of every process when those do not hold them all.
+    fn read_owners_of(
+        &self,
+        ns: &Netns,
+        sockets: &[Socket],
+    ) -> std::io::Result<Fresh<SocketOwners>> {
+        if self.scope.namespaces.len() == 1 && !ns.current {
+            let f = self.owners.read_now_for(ns.inode)?;
+            if self.owners.covers(&f, sockets) {
+                return Ok(f);
+            }
+        }
+        self.owners.read_now()
     }
 
     /// The dumps of one namespace, with the owner read and the kernel reading alongside when due.

@@ -8,7 +8,6 @@
 //! rest: `count × (record size − known size)` bytes.
 
 use sockdoc_diag::{Addr, CaState, Family, Proto, Socket, State, TcpInfo, Timer, TimerKind};
-use sockdoc_proc::SocketOwners;
 
 /// Widths of the socket record's fields, in order (docs/snapshot.md names them).
 const SOCKET_FIELDS: [usize; 30] = [
@@ -243,13 +242,13 @@ fn socket(r: &[u8]) -> Result<Socket, String> {
 
 /// The owner entries as columns (inode, pid, fd), written to `out` a piece at a time.
 pub fn write_owner_columns(
-    owners: &SocketOwners,
+    owners: &[(u32, u32, u32)],
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     const PIECE: usize = 65_536;
     let mut col = Vec::with_capacity(owners.len().min(PIECE) * 4);
     for f in 0..OWNER_FIELDS.len() {
-        let mut values = owners.entries().map(|(inode, pid, fd)| [inode, pid, fd][f]);
+        let mut values = owners.iter().map(|&(inode, pid, fd)| [inode, pid, fd][f]);
         loop {
             col.clear();
             for v in values.by_ref().take(PIECE) {

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashSet;
 use sockdoc_core::doctor::KernelState;
 use sockdoc_core::service::Services;
 use sockdoc_core::session::Sample;
@@ -103,19 +104,29 @@ pub struct Encoded {
     pub compress: Duration,
 }
 
-fn ns_header(n: &NsSnapshot<'_>) -> NsHeader {
+/// The owner entries (inode, pid, fd) of `n`'s own sockets. A walk of /proc reads every process
+/// of the host: the holders of other namespaces' sockets are not this namespace's evidence.
+fn own_entries(n: &NsSnapshot<'_>) -> Option<Vec<(u32, u32, u32)>> {
+    let o = n.owners?;
+    let inodes: FxHashSet<u32> = n.sockets.iter().map(|s| s.inode).collect();
+    Some(o.entries().filter(|e| inodes.contains(&e.0)).collect())
+}
+
+fn ns_header(n: &NsSnapshot<'_>, entries: Option<&[(u32, u32, u32)]>) -> NsHeader {
     NsHeader {
         label: n.ns.label(),
         inode: n.ns.inode,
         names: n.ns.names.clone(),
         current: n.ns.current,
         sockets: n.sockets.len() as u64,
-        owner_entries: n.owners.map_or(0, |o| o.len() as u64),
+        owner_entries: entries.map_or(0, |e| e.len() as u64),
         known: known_out(n.known),
         notes: n.notes.to_vec(),
         owners: n.owners.map(|o| {
+            let pids: FxHashSet<u32> = entries.unwrap_or_default().iter().map(|e| e.1).collect();
             let mut processes: Vec<ProcessHeader> = o
                 .processes()
+                .filter(|(pid, _)| pids.contains(pid))
                 .map(|(pid, info)| ProcessHeader {
                     pid,
                     info: info.clone(),
@@ -152,6 +163,7 @@ pub fn encode_to(
     out: &mut dyn Write,
 ) -> io::Result<Encoded> {
     let started = Instant::now();
+    let own: Vec<Option<Vec<(u32, u32, u32)>>> = namespaces.iter().map(own_entries).collect();
     let header = Header {
         format: FORMAT.to_string(),
         version: VERSION,
@@ -162,7 +174,11 @@ pub fn encode_to(
         census_ms: u64::try_from(id.census.as_millis()).unwrap_or(u64::MAX),
         socket_record: SOCKET_RECORD as u64,
         owner_record: OWNER_RECORD as u64,
-        namespaces: namespaces.iter().map(ns_header).collect(),
+        namespaces: namespaces
+            .iter()
+            .zip(&own)
+            .map(|(n, e)| ns_header(n, e.as_deref()))
+            .collect(),
     };
     let json = serde_json::to_vec(&header).map_err(io::Error::other)?;
     let len =
@@ -179,12 +195,12 @@ pub fn encode_to(
     z.include_checksum(true)?;
     z.write_all(&len.to_le_bytes())?;
     z.write_all(&json)?;
-    for n in namespaces {
+    for (n, entries) in namespaces.iter().zip(&own) {
         write_socket_columns(n.sockets, &mut z)?;
         raw += n.sockets.len() * SOCKET_RECORD;
-        if let Some(o) = n.owners {
-            write_owner_columns(o, &mut z)?;
-            raw += o.len() * OWNER_RECORD;
+        if let Some(e) = entries {
+            write_owner_columns(e, &mut z)?;
+            raw += e.len() * OWNER_RECORD;
         }
     }
     z.finish()?;

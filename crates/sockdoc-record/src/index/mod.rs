@@ -2,9 +2,9 @@
 //! (`Socket::cookie`, never reused within a boot). The kernel keeps no creation time; a socket's age
 //! is at least the time since the scan that first saw it.
 //!
-//! - [`Index`]: the recorder's memory, a hash map cookie → first-seen time (wall clock, ms), of the
-//!   sockets the last scan saw: a cookie missing from a scan is forgotten, so memory follows the
-//!   live sockets, not the churn.
+//! - [`Index`]: the recorder's memory, a hash map cookie → first-seen time (wall clock, ms) and the
+//!   last tcp_info read ([`crate::carry`]), of the sockets the last scan saw: a cookie missing from a
+//!   scan is forgotten, so memory follows the live sockets, not the churn.
 //! - [`IndexFile`]: its one file on disk, `first-seen.idx` ([`file`]): each scan appends a block of
 //!   the cookies new at that scan; a compaction rewrites it (tmp, fsync, rename) with the live ones
 //!   only, at each full snapshot and whenever the appended blocks outgrow the last compaction.
@@ -23,7 +23,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
-use sockdoc_diag::{Socket, State};
+use sockdoc_diag::{Socket, State, TcpInfo};
 
 use file::Group;
 
@@ -51,6 +51,9 @@ struct Entry {
     first_ms: u64,
     /// Scan parity: an entry whose mark differs from the index's after a scan was not seen.
     mark: bool,
+    /// The socket's tcp_info at the last reading (kept here, not in a table of its own: one
+    /// lookup a socket a scan, for both).
+    tcp: Option<TcpInfo>,
 }
 
 /// The recorder's memory: see the module comment.
@@ -71,6 +74,7 @@ impl Index {
                 Entry {
                     first_ms,
                     mark: false,
+                    tcp: None,
                 },
             );
         }
@@ -87,11 +91,12 @@ impl Index {
         self.fresh.clear();
     }
 
-    /// The scan saw `cookie`; first seen `now_ms` unless the index knew it.
-    pub fn observe(&mut self, cookie: u64, now_ms: u64) {
+    /// The scan saw `cookie`; first seen `now_ms` unless the index knew it. Its tcp_info slot.
+    pub fn observe(&mut self, cookie: u64, now_ms: u64) -> &mut Option<TcpInfo> {
         let mark = self.mark;
         let fresh = &mut self.fresh;
-        self.entries
+        let e = self
+            .entries
             .entry(cookie)
             .and_modify(|e| e.mark = mark)
             .or_insert_with(|| {
@@ -99,8 +104,10 @@ impl Index {
                 Entry {
                     first_ms: now_ms,
                     mark,
+                    tcp: None,
                 }
             });
+        &mut e.tcp
     }
 
     /// End a scan: forget what it did not see. The cookies it saw first, sorted, and how many
