@@ -7,10 +7,11 @@ In the namespace `sockdoc-bench-record`:
 1. starts `target/release/sockdoc-holder --sockets N --workers 16` and the churn service and
    clients of bench/soak.py (connections that live 1-3 s, RATE per second);
 2. times `sockdoc --netns NS stats` a few times (the census alone, the peer of one scan);
-3. runs `sockdoc --netns NS record --dir TMP --every EVERY --full-every FULL` for --duration
-   seconds, sampling its CPU (utime+stime) and RSS every 0.2 s; a scan is seen when its minute
-   record appears in TMP/minutes, so each interval's CPU is the CPU between two minute records
-   (the scans that also wrote a full snapshot are told apart by TMP/snapshots);
+3. runs `sockdoc --netns NS record --dir TMP --every EVERY --full-every FULL --info-every INFO`
+   for --duration seconds, sampling its CPU (utime+stime) and RSS every 0.2 s; a scan is seen when
+   its minute record appears in TMP/minutes, so each interval's CPU is the CPU between two minute
+   records. Three kinds of scan are told apart: with a full snapshot (TMP/snapshots), reading
+   tcp_info (the minute's `tcp_info_ms` is its own time), and light (tcp_info carried);
 4. stops it (SIGTERM), reads the files it wrote and prints: CPU per interval (scans with and
    without a full snapshot), RSS (peak early and late: flat or not), bytes per minute record, per
    snapshot and appended to the first-seen index per scan, and the MB per day those make at the
@@ -18,6 +19,7 @@ In the namespace `sockdoc-bench-record`:
 5. cleans up by PID and removes the namespace (run.py's cleanup), also on errors and signals.
 
     sudo python3 bench/record.py [--sockets 300000] [--rate 5000] [--duration 180] [--every 10s]
+                                 [--full-every 60s] [--info-every 30s]
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=180, help="seconds of recording")
     ap.add_argument("--every", default="10s", help="the recorder's interval in this run")
     ap.add_argument("--full-every", default="60s", help="its full-snapshot cadence in this run")
+    ap.add_argument("--info-every", default="30s", help="its tcp_info cadence in this run")
     ap.add_argument("--results-dir", type=Path, default=R.RESULTS_DIR)
     ap.add_argument("--sockdoc", type=Path, default=R.RELEASE / "sockdoc")
     args = ap.parse_args()
@@ -127,7 +130,7 @@ def main() -> int:
         err = tmp / "record.stderr"
         daemon = procs.add("sockdoc record", subprocess.Popen(
             [str(args.sockdoc), "--netns", R.NS, "record", "--dir", str(rec_dir), "--every", args.every,
-             "--full-every", args.full_every, "--max-size", "10GiB"],
+             "--full-every", args.full_every, "--info-every", args.info_every, "--max-size", "10GiB"],
             stdout=subprocess.DEVNULL, stderr=open(err, "w"), stdin=subprocess.DEVNULL,
             start_new_session=True))
         t0 = time.monotonic()
@@ -156,6 +159,12 @@ def main() -> int:
         minutes = files(rec_dir / "minutes")
         snaps = files(rec_dir / "snapshots")
         index = (rec_dir / "first-seen.idx").stat().st_size if (rec_dir / "first-seen.idx").exists() else 0
+        # Which minutes read tcp_info (oldest first, as the scans were seen).
+        read_info = []
+        for name in sorted(minutes):
+            m = json.loads(subprocess.run(["zstd", "-dcq", str(rec_dir / "minutes" / name)],
+                                          capture_output=True, check=True).stdout)
+            read_info.append(m.get("tcp_info_ms") == m["taken_ms"])
     finally:
         procs.stop()
         R.cleanup()
@@ -164,8 +173,11 @@ def main() -> int:
     # Each interval's CPU: between two scans seen (the first scan also builds the index: left out).
     # An interval is a full one when a snapshot appeared in it (written after its scan's minute).
     per = [(b[1] - a[1], any(a[0] < t <= b[0] for t in snap_times)) for a, b in zip(scans, scans[1:])]
-    plain = sorted(c for c, full in per if not full)
-    full = sorted(c for c, f in per if f)
+    kinds = [("full" if f else "info" if i + 1 < len(read_info) and read_info[i + 1] else "light")
+             for i, (_, f) in enumerate(per)]
+    light = sorted(c for (c, _), k in zip(per, kinds) if k == "light")
+    info_scans = sorted(c for (c, _), k in zip(per, kinds) if k == "info")
+    full = sorted(c for (c, _), k in zip(per, kinds) if k == "full")
     med = lambda v: v[len(v) // 2] if v else float("nan")  # noqa: E731
     third = max(1, len(samples) // 3)
     rss_early = max(r for _, r, _ in samples[:third])
@@ -177,16 +189,18 @@ def main() -> int:
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     md = [
         f"#### Flight recorder, {when} — {args.sockets:,} held sockets, churn {args.rate:.0f}/s target, "
-        f"{args.duration:.0f} s, `--every {args.every} --full-every {args.full_every}`",
+        f"{args.duration:.0f} s, `--every {args.every} --full-every {args.full_every} --info-every {args.info_every}`",
         "",
         "| Measure | Value |",
         "|---|---:|",
         f"| census alone (`sockdoc stats`, same sockets, same run) | {census_cpu:.3f} s CPU |",
         f"| `ss -tani` (every TCP socket with tcp_info, as a scan reads them) | {ss_cpu:.3f} s CPU |",
-        f"| CPU per interval, scans without a full snapshot (median, {len(plain)}) | {med(plain):.3f} s "
-        f"({med(plain) / census_cpu:.2f}x the census alone, {ss_cpu / med(plain):.1f}x less than ss -tani) |",
+        f"| CPU per interval, light scans: tcp_info carried (median, {len(light)}) | {med(light):.3f} s "
+        f"({med(light) / census_cpu:.2f}x the census alone, {ss_cpu / med(light):.1f}x less than ss -tani) |",
+        f"| CPU per interval, scans reading tcp_info (median, {len(info_scans)}) | {med(info_scans):.3f} s |",
         f"| CPU per interval, scans with a full snapshot (median, {len(full)}) | {med(full):.3f} s |",
-        f"| CPU per interval at the default cadence (1 full of 10) | {(9 * med(plain) + med(full)) / 10:.3f} s |",
+        f"| CPU per interval at the default cadence (60 s; tcp_info 5 min, full 10 min: 8 light, 1 info, "
+        f"1 full of 10) | {(8 * med(light) + med(info_scans) + med(full)) / 10:.3f} s |",
         f"| RSS peak, first third vs last third | {rss_early / 1024:.1f} MiB vs {rss_late / 1024:.1f} MiB "
         f"(VmHWM {hwm / 1024:.1f} MiB) |",
         f"| minute record / full snapshot / index appended per scan | {minute_avg / 1e3:.1f} KB / "

@@ -4,9 +4,8 @@
 //! A [`Session`] joins a [`Scope`] (the namespaces, entered in one place: [`scope::enter`]), a
 //! [`Plan`] (what to dump, which extensions, the filter pushed down to the kernel), owners behind an
 //! [`OwnerSource`] with an explicit [`Refresh`] policy, services (cgroup ids → units, containers,
-//! pods) from a [`ServiceCache`], and the kernel state a view needs. Each call
-//! yields one value: a [`Sample`] (the sockets kept) or a [`Counted`] (per-dump accumulators, for
-//! views that count and forget).
+//! pods) from a [`ServiceCache`], and the kernel state a view needs. Each call yields a [`Sample`]
+//! (the sockets kept) or a [`Counted`] (per-dump accumulators, for views that count and forget).
 
 mod holders;
 pub mod owners;
@@ -17,6 +16,7 @@ pub mod services;
 #[cfg(test)]
 mod tests;
 
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -156,7 +156,7 @@ pub struct Session {
 impl Session {
     /// A session over `scope` with `plan`, reading owners (when the plan needs them) under `refresh`.
     /// With `--all-netns`, each namespace is labelled with who lives in it (see `holders`).
-    pub fn new(mut scope: Scope, plan: Plan, refresh: Refresh) -> std::io::Result<Session> {
+    pub fn new(mut scope: Scope, plan: Plan, refresh: Refresh) -> io::Result<Session> {
         let services = ServiceCache::default();
         if scope.all {
             holders::label(&services, &mut scope.namespaces);
@@ -460,24 +460,22 @@ impl Session {
         sample.owner_map()
     }
 
-    /// A walk of /proc for the holders of `sockets`, of `ns`: of its processes only when the scope is
-    /// that one other namespace (on a host of many namespaces the others' fds are most of the walk),
-    /// and of every process when those do not hold them all.
-    fn read_owners_of(
-        &self,
-        ns: &Netns,
-        sockets: &[Socket],
-    ) -> std::io::Result<Fresh<SocketOwners>> {
-        if self.scope.namespaces.len() == 1 && !ns.current {
-            let f = self.owners.read_now_for(ns.inode)?;
-            if self.owners.covers(&f, sockets) {
-                return Ok(f);
-            }
+    /// The holders of `sockets` of `ns`, walked after their census: of its processes when it is the
+    /// one other namespace in scope, of all when those miss a listener (only listeners: under churn,
+    /// connections closed since the census have no holder anywhere).
+    fn read_owners_of(&self, ns: &Netns, sockets: &[Socket]) -> io::Result<Fresh<SocketOwners>> {
+        let scoped = self.scope.namespaces.len() == 1 && !ns.current;
+        let listen = |s: &&Socket| s.state == sockdoc_diag::State::Listen;
+        let listeners: Vec<Socket> = sockets.iter().filter(listen).copied().collect();
+        match scoped
+            .then(|| self.owners.read_now_for(ns.inode))
+            .transpose()?
+        {
+            Some(f) if self.owners.covers(&f, &listeners) => Ok(f),
+            _ => self.owners.read_now(),
         }
-        self.owners.read_now()
     }
 
-    /// The dumps of one namespace, with the owner read and the kernel reading alongside when due.
     /// The dumps of `ns` by `spec`, with the owners `read` says (beside the dumps, on a thread of
     /// their own: with `enough`, the walk may end once the census, told to it when the dumps end,
     /// has a holder for each socket) and the kernel state the session reads.
