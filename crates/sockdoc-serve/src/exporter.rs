@@ -19,6 +19,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashMap;
+
 use sockdoc_core::collect::CensusSpec;
 use sockdoc_core::doctor::kernel::Sysctls;
 use sockdoc_core::doctor::{self, Evidence, Finding, Input, KernelState};
@@ -34,6 +36,7 @@ use sockdoc_proc::sockstat::SockStat;
 use sockdoc_proc::{Netns, SocketOwners};
 
 use crate::counts::ScrapeCounts;
+use crate::history::History;
 use crate::metrics::{self, Shown};
 use crate::{Log, NamespaceWatch, Options, ServeError};
 
@@ -46,6 +49,9 @@ struct DoctorRun {
     findings: Vec<Finding>,
     /// The counts of that run's full census (every connection).
     counts: ScrapeCounts,
+    /// Per listening port, the first-seen time (ms) of its oldest connection, from the recorder's
+    /// index (`--history`).
+    oldest: Option<FxHashMap<u16, u64>>,
 }
 
 pub(crate) struct Exporter {
@@ -64,6 +70,8 @@ pub(crate) struct Exporter {
     scrapes: u64,
     /// The service log.
     log: Log,
+    /// The flight recorder's first-seen index (`--history`).
+    history: Option<History>,
 }
 
 /// What one scrape reads besides sockets.
@@ -86,6 +94,7 @@ impl Exporter {
         session: Session,
         log: Log,
     ) -> Exporter {
+        let history = opts.history.as_deref().map(History::new);
         Exporter {
             ns,
             watch,
@@ -96,6 +105,7 @@ impl Exporter {
             noted: BTreeSet::new(),
             scrapes: 0,
             log,
+            history,
         }
     }
 
@@ -190,7 +200,14 @@ impl Exporter {
         for s in &sockets {
             t.add(s, owners);
         }
-        let run = self.diagnose(&sockets, kernel, t);
+        let note = self.history.as_mut().and_then(History::refresh);
+        self.note_once(note.into_iter().collect());
+        let oldest = self
+            .history
+            .as_ref()
+            .and_then(|h| h.oldest_per_port(&sockets, &t.listeners));
+        let mut run = self.diagnose(&sockets, kernel, t);
+        run.oldest = oldest;
         self.doctor = Some(run);
         Ok(())
     }
@@ -269,6 +286,7 @@ impl Exporter {
             conntrack: kernel.conntrack_after,
             findings,
             counts,
+            oldest: None,
         }
     }
 
@@ -300,6 +318,8 @@ impl Exporter {
             netns_inode: self.ns.inode,
             netns_changes: self.watch.changes(),
             started,
+            oldest: self.doctor.as_ref().and_then(|d| d.oldest.as_ref()),
+            record_last_scan_ms: self.history.as_ref().and_then(History::last_scan_ms),
         };
         metrics::encode(&shown).map_err(ServeError::Encode)
     }

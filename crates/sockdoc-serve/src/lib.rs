@@ -22,6 +22,7 @@ mod counts;
 mod error;
 mod exporter;
 pub mod exposition;
+mod history;
 pub mod http;
 mod metrics;
 pub mod web;
@@ -62,6 +63,9 @@ pub struct Options {
     pub idle_ms: Option<u64>,
     /// The language of the log lines.
     pub lang: Lang,
+    /// The directory `sockdoc record` writes: the first-seen time of each listening port's oldest
+    /// connection is exported from its index.
+    pub history: Option<std::path::PathBuf>,
     /// TLS and basic authentication (`--web.config.file`), loaded by the caller; read again on
     /// SIGHUP.
     pub web: Option<WebConfig>,

@@ -539,3 +539,55 @@ fn reap_acts_as_root_bounded_to_its_units_capabilities() {
         "{killed:?}"
     );
 }
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+}
+
+/// With `sockdoc record`'s index (`--history`), a listening port's oldest connection is exported
+/// with the time the recorder first saw it: after the connection was made, no later than the
+/// recorder's first scan, and the same after the exporter restarts. Without an index the series
+/// is left out.
+#[test]
+fn oldest_connection_per_port_comes_from_the_recorders_index() {
+    let made = now_s();
+    let (ns, port) = holder_ns();
+    let dir = Workdir::new("serve-history").expect("temp dir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let rec = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args(["--netns", ns.name(), "record", "--dir", d, "--every", "1s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the recorder");
+    let rec = Killed(rec);
+    let minutes = dir.join("minutes");
+    poll(Duration::from_secs(30), "a recorder scan", || {
+        let n = std::fs::read_dir(&minutes).map_or(0, |d| d.count());
+        Ok(if n > 0 { Ok(()) } else { Err("none".into()) })
+    })
+    .expect("scanned");
+    let scanned = now_s();
+    let series = format!("sockdoc_listen_port_oldest_first_seen_time_seconds{{port=\"{port}\"}}");
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (_serve, addr) = serve(&ns, &["--doctor-every", "0s", "--history", d]);
+        let m = get(&addr, "/metrics");
+        let v = value(&m, &series).unwrap_or_else(|| panic!("no {series}:\n{m}"));
+        assert!(
+            made - 1.0 <= v && v <= scanned + 1.0,
+            "{made} <= {v} <= {scanned}"
+        );
+        assert!(m.contains("sockdoc_record_last_scan_time_seconds "), "{m}");
+        seen.push(v);
+    }
+    assert_eq!(seen[0], seen[1], "the same across the exporter's restart");
+    drop(rec);
+    let empty = Workdir::new("serve-no-history").expect("temp dir");
+    let (_serve, addr) = serve(&ns, &["--history", empty.path().to_str().expect("utf-8")]);
+    let m = get(&addr, "/metrics");
+    assert!(!m.contains("oldest_first_seen"), "{m}");
+}

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
-use sockdoc_diag::{Addr, Proto, State};
+use sockdoc_diag::{Addr, Proto, Socket, State};
 
 use super::{num, percent, Finding, Input, Row, Severity};
 
@@ -107,13 +107,22 @@ pub fn ephemeral_ports(input: &Input) -> Option<Finding> {
         return None;
     }
     let range = hi - lo + 1;
-    let mut used: FxHashMap<(Addr, Addr, u16, sockdoc_diag::Family), u64> = FxHashMap::default();
-    for s in input.sockets.iter().filter(|s| {
+    let candidate = |s: &&Socket| {
         s.proto == Proto::Tcp
             && s.state != State::Listen
             && s.remote_port != 0
             && (lo..=hi).contains(&u64::from(s.local_port))
-    }) {
+    };
+    // A group (local address, remote address, remote port) holds at most the connections to its
+    // remote port: count those first, in a table by port, and group only the ports that could
+    // reach the threshold (usually none: no hashing of every connection).
+    let mut by_port = vec![0u64; usize::from(u16::MAX) + 1];
+    for s in input.sockets.iter().filter(candidate) {
+        by_port[usize::from(s.remote_port)] += 1;
+    }
+    let hot = |s: &&Socket| percent(by_port[usize::from(s.remote_port)], range) >= 50;
+    let mut used: FxHashMap<(Addr, Addr, u16, sockdoc_diag::Family), u64> = FxHashMap::default();
+    for s in input.sockets.iter().filter(candidate).filter(hot) {
         *used
             .entry((s.local, s.remote, s.remote_port, s.family))
             .or_default() += 1;

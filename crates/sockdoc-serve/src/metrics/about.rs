@@ -49,6 +49,15 @@ pub(super) fn register(reg: &mut Registry, s: &Shown) {
         "Times the namespace's name came to mean another namespace and it was followed (--follow-netns)",
         counter(s.netns_changes),
     );
+    if let Some(ms) = s.record_last_scan_ms {
+        let g = FloatGauge::default();
+        g.set(ms as f64 / 1000.0);
+        reg.register(
+            "record_last_scan_time_seconds",
+            "When the flight recorder last scanned, Unix time, as its first-seen index says (--history)",
+            g,
+        );
+    }
     let took = FloatGauge::default();
     took.set(s.started.elapsed().as_secs_f64());
     reg.register("scrape_duration_seconds", "Time this scrape took", took);

@@ -61,6 +61,11 @@ pub(crate) struct Shown<'a> {
     pub netns_changes: u64,
     /// When this scrape began.
     pub started: Instant,
+    /// Per listening port, the first-seen time (ms) of its oldest connection (last full census;
+    /// `None` without the recorder's index).
+    pub oldest: Option<&'a rustc_hash::FxHashMap<u16, u64>>,
+    /// When the recorder last scanned, as its index says.
+    pub record_last_scan_ms: Option<u64>,
 }
 
 /// The OpenMetrics text of a scrape.
@@ -189,6 +194,8 @@ pub(crate) mod tests {
             netns_inode: 4026531840,
             netns_changes: 0,
             started: Instant::now(),
+            oldest: None,
+            record_last_scan_ms: None,
         })
         .expect("encode")
     }

@@ -24,6 +24,7 @@ pub(super) fn register(reg: &mut Registry, s: &Shown) {
     let syn_recv = MetricFamily::<PortLabels, Gauge>::default();
     let queue = MetricFamily::<PortLabels, Gauge>::default();
     let backlog = MetricFamily::<PortLabels, Gauge>::default();
+    let oldest = MetricFamily::<PortLabels, FloatGauge>::default();
     for p in ports {
         let l = PortLabels {
             port: p.to_string(),
@@ -32,6 +33,9 @@ pub(super) fn register(reg: &mut Registry, s: &Shown) {
         syn_recv.get_or_create(&l).set(i64::from(t.port(p).1));
         if let Some(ratio) = s.coverage.get(&p) {
             cov.get_or_create(&l).set(*ratio);
+        }
+        if let Some(ms) = s.oldest.and_then(|o| o.get(&p)) {
+            oldest.get_or_create(&l).set(*ms as f64 / 1000.0);
         }
         if let Some((q, b)) = t.listeners.get(&p) {
             queue.get_or_create(&l).set(i64::from(*q));
@@ -63,4 +67,11 @@ pub(super) fn register(reg: &mut Registry, s: &Shown) {
         "Accept queue limit per listening port",
         backlog,
     );
+    if s.oldest.is_some() {
+        reg.register(
+            "listen_port_oldest_first_seen_time_seconds",
+            "When the flight recorder (sockdoc record, --history) first saw the oldest ESTABLISHED connection of a listening port, Unix time: its age is at least time() minus this (last full census)",
+            oldest,
+        );
+    }
 }

@@ -129,6 +129,10 @@ pub struct ServeArgs {
     /// (tls_server_config, basic_auth_users with bcrypt hashes); SIGHUP reads it again.
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<std::path::PathBuf>,
+    /// The directory `sockdoc record` writes: each listening port's oldest connection is exported
+    /// with the time the recorder first saw it, across restarts of both.
+    #[arg(long, default_value = sockdoc_record::DEFAULT_DIR, value_name = "DIR")]
+    pub history: std::path::PathBuf,
 }
 
 pub const SERVE_HELP: &str = "\
@@ -149,7 +153,9 @@ between scrapes):
                   sockdoc_ghost_suspects, keepalive coverage, ESTABLISHED per
                   port, sockets per process, ephemeral ports
                   (sockdoc_doctor_age_seconds); counter-based findings compare
-                  with the last run
+                  with the last run; with sockdoc record's index (--history),
+                  when each port's oldest connection was first seen
+                  (sockdoc_listen_port_oldest_first_seen_time_seconds)
   --owners-every  the /proc walk for process names, and the fd-limit check;
                   sockets opened since count under process \"-\"
                   (sockdoc_owners_age_seconds)

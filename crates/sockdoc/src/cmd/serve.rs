@@ -30,6 +30,7 @@ pub fn run(g: &Global, a: &ServeArgs, _out: &mut dyn Write) -> Result<Exit, Fail
             .transpose()?
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         lang,
+        history: Some(a.history.clone()),
         web: a
             .web_config_file
             .as_deref()
