@@ -223,10 +223,10 @@ Every --every: one census (services from cgroup ids, no /proc walk), the
 connections' first-seen times by socket cookie (first-seen.idx), and the
 doctor's findings of that minute with the state counts (minutes/); every
 --full-every a full snapshot with owners (snapshots/, the format of sockdoc
-snapshot). tcp_info (idle times) is read every --info-every and with each
-full snapshot, most of a scan's cost at scale; between readings a connection
-keeps its last reading's, idle times aged by the time since (a connection
-made since has none yet). Over --keep, or past --max-size (the index included), the
+snapshot). tcp_info (idle times) is read every --info-every and with each full
+snapshot, most of a scan's cost at scale; between readings a connection keeps
+its last reading's, idle times aged by the time since (a connection made since
+has none yet). Over --keep, or past --max-size (the index included), the
 oldest go first: full snapshots before minute records, so a week of findings
 outlives the snapshots of a busy host. The layout and file formats:
 docs/record.md. Then `sockdoc list -o local,peer,age` and `sockdoc ghosts`
