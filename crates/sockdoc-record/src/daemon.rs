@@ -111,7 +111,8 @@ pub fn run(scope: Scope, opts: Options) -> Result<Summary, RecordError> {
     });
     let session = Session::new(scope, plan, Refresh::Lazy)
         .map_err(|e| RecordError::Session(e.to_string()))?
-        .with_kernel(KernelPlan::AroundCensus);
+        .with_kernel(KernelPlan::AroundCensus)
+        .owners_for_the_record();
     let namespaces = session.scope.namespaces.len();
     log_line!(
         "{}",

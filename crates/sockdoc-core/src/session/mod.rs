@@ -8,6 +8,7 @@
 //! (the sockets kept) or a [`Counted`] (per-dump accumulators, for views that count and forget).
 
 mod holders;
+mod lazy;
 pub mod owners;
 pub mod plan;
 pub mod recorded;
@@ -143,6 +144,8 @@ pub struct Session {
     kernel: KernelPlan,
     /// One holder of each socket is enough ([`Session::one_owner_each`]).
     owner_each: bool,
+    /// Owners read on demand walk only the namespace's processes ([`Session::owners_for_the_record`]).
+    for_the_record: bool,
     /// Evidence recorded elsewhere, censused instead of the live kernel ([`Session::recorded`]).
     recorded: Option<Arc<dyn Recorded>>,
     /// Each namespace of `recorded` is sampled once: its sockets are taken, not copied.
@@ -168,6 +171,7 @@ impl Session {
             services,
             kernel: KernelPlan::None,
             owner_each: false,
+            for_the_record: false,
             recorded: None,
             recorded_once: false,
             notes: Vec::new(),
@@ -439,41 +443,6 @@ impl Session {
         F: Fn(&mut A, &Socket) + Sync,
     {
         Ok(self.run(ns, spec, OwnerRead::None, None, make, feed)?.0)
-    }
-
-    /// The owners of a sample, read now if the policy is lazy and this sample has none yet.
-    pub fn owners_of<'s>(&self, sample: &'s mut Sample) -> Option<&'s SocketOwners> {
-        if sample.owners.is_none() && !sample.lazy_tried {
-            sample.lazy_tried = true;
-            sample.owners = match self.owners.policy() {
-                Refresh::Background(_) => self.owners.latest(),
-                _ => match self.read_owners_of(&sample.ns, &sample.sockets) {
-                    Ok(f) => Some(f),
-                    Err(e) => {
-                        sample.owner_error =
-                            Some(format!("cannot walk /proc for socket owners: {e}"));
-                        None
-                    }
-                },
-            };
-        }
-        sample.owner_map()
-    }
-
-    /// The holders of `sockets` of `ns`, walked after their census: of its processes when it is the
-    /// one other namespace in scope, of all when those miss a listener (only listeners: under churn,
-    /// connections closed since the census have no holder anywhere).
-    fn read_owners_of(&self, ns: &Netns, sockets: &[Socket]) -> io::Result<Fresh<SocketOwners>> {
-        let scoped = self.scope.namespaces.len() == 1 && !ns.current;
-        let listen = |s: &&Socket| s.state == sockdoc_diag::State::Listen;
-        let listeners: Vec<Socket> = sockets.iter().filter(listen).copied().collect();
-        match scoped
-            .then(|| self.owners.read_now_for(ns.inode))
-            .transpose()?
-        {
-            Some(f) if self.owners.covers(&f, &listeners) => Ok(f),
-            _ => self.owners.read_now(),
-        }
     }
 
     /// The dumps of `ns` by `spec`, with the owners `read` says (beside the dumps, on a thread of
