@@ -96,7 +96,8 @@ impl SocketOwners {
     /// Like [`SocketOwners::walk`], but only the processes whose network namespace has the inode
     /// `netns` (when given): the sockets of one namespace are almost always held by its own
     /// processes, and the fds of every other process on the host need not be read. A process whose
-    /// namespace cannot be read (another user's, without root) is walked.
+    /// namespace cannot be read (another user's, without root) is walked. Kept for a walk again,
+    /// as [`SocketOwners::walk`].
     pub fn walk_in(
         proc_root: &str,
         threads: usize,
@@ -105,6 +106,7 @@ impl SocketOwners {
         let (root, pids) = list_pids(proc_root)?;
         let how = How {
             netns,
+            keep_seen: true,
             ..How::default()
         };
         SocketOwners::walk_pids(&root, &pids, threads, how)

@@ -23,6 +23,11 @@ use crate::minute::{self, Minute, NsMinute, RecordedFinding};
 use crate::store::{self, Kind};
 use crate::when;
 
+/// Full snapshots per walk of every process's descriptors; between, a walk reads only the
+/// processes whose descriptor count changed or whose sockets left the census (a process with 300k
+/// idle connections is then not read again). Hourly at the default `--full-every`, as `top` does.
+const WALK_ALL_EVERY: u64 = 6;
+
 /// What the recorder is told.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -80,6 +85,9 @@ struct Recorder {
     /// The owners of the last full snapshot's walk, which the minutes between are judged with
     /// (sockets made since have none yet: "owner unknown").
     last_owners: Option<std::sync::Arc<sockdoc_proc::SocketOwners>>,
+    /// Full snapshots taken: every [`WALK_ALL_EVERY`]th walks every process's descriptors, the
+    /// others only those of processes that may have changed since the last walk.
+    walks: u64,
     host: Option<String>,
     kernel: Option<String>,
     scans: u64,
@@ -141,6 +149,7 @@ pub fn run(scope: Scope, opts: Options) -> Result<Summary, RecordError> {
         carry: Carry::default(),
         last_kernel: FxHashMap::default(),
         last_owners: None,
+        walks: 0,
         host: sysctl::read("kernel.hostname").ok().flatten(),
         kernel: sysctl::read("kernel.osrelease").ok().flatten(),
         scans: 0,
@@ -203,9 +212,16 @@ impl Recorder {
         // First seen: as the census ended (a socket made while it ran may be in it).
         let ended_ms = when::now_ms();
         let census = started.elapsed();
+        let again = !self.walks.is_multiple_of(WALK_ALL_EVERY);
+        if full {
+            self.walks += 1;
+        }
         for s in &mut samples {
             if full {
-                self.session.owners_of(s);
+                match self.last_owners.clone().filter(|_| again) {
+                    Some(before) => self.session.owners_again_of(s, &before),
+                    None => self.session.owners_of(s),
+                };
                 if let Some(e) = s.owner_error.take() {
                     log_line!("{}", text(lang, RecordMsg::Warning, &[&e]));
                 }

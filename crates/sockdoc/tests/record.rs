@@ -470,3 +470,49 @@ fn tcp_info_between_readings_is_carried_and_aged() {
     );
     let _ = port;
 }
+
+/// Full snapshots after the first read again only the processes that may have changed: a new
+/// process's connection is named in a later snapshot, and the listener of a process that did not
+/// change (its connection waits unaccepted in the queue) keeps its holder.
+#[test]
+fn later_snapshots_name_new_holders_and_keep_unchanged_ones() {
+    const LISTEN: &str = "import socket,sys,time\nl=socket.socket();l.bind(('127.0.0.1',int(sys.argv[1])));l.listen(8);time.sleep(60)";
+    const CONNECT: &str = "import socket,sys,time\nc=socket.create_connection(('127.0.0.1',int(sys.argv[1])));time.sleep(60)";
+    let ns = Netns::new().expect("namespace");
+    let port = ns.fresh_port();
+    let p = port.to_string();
+    let server = ns.spawn(&["python3", "-c", LISTEN, &p]).expect("server");
+    poll(Duration::from_secs(10), "the listener", || {
+        let t = ns.exec(&["ss", "-ltnH"]).expect("ss");
+        Ok(if t.contains(&format!(":{port}")) {
+            Ok(())
+        } else {
+            Err(t)
+        })
+    })
+    .expect("listening");
+    let dir = TempDir::new("again");
+    let rec = Recorder::start(ns.name(), &dir, &["--full-every", "1s"]);
+    wait_scans(&dir.0, 0, 2);
+    let client = ns.spawn(&["python3", "-c", CONNECT, &p]).expect("client");
+    let after = now_ms() + 1000;
+    wait_scans(&dir.0, after, 2);
+    let (code, err) = rec.stop();
+    assert_eq!(code, 0, "{err}");
+    let run = sockdoc(&["--from", dir.s(), "list", "--json", "-p"]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let pids = |port_of: &dyn Fn(&serde_json::Value) -> bool| -> Vec<u64> {
+        v["namespaces"][0]["sockets"]
+            .as_array()
+            .expect("sockets")
+            .iter()
+            .filter(|s| port_of(s))
+            .flat_map(|s| s["processes"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p["pid"].as_u64())
+            .collect()
+    };
+    let listener = pids(&|s| s["state"] == "listen" && s["local"]["port"] == port);
+    let connection = pids(&|s| s["state"] == "established" && s["remote"]["port"] == port);
+    assert_eq!(listener, vec![u64::from(server)], "{v}");
+    assert_eq!(connection, vec![u64::from(client)], "{v}");
+}

@@ -18,6 +18,29 @@ impl Session {
         self
     }
 
+    /// The owners of `sample` read again after `before`, an earlier walk of this session: only the
+    /// processes whose descriptors may have changed are read (`SocketOwners::walk_again`: a process
+    /// that swapped a file for a socket at the same count is missed until a walk of everything).
+    pub fn owners_again_of<'s>(
+        &self,
+        sample: &'s mut Sample,
+        before: &SocketOwners,
+    ) -> Option<&'s SocketOwners> {
+        if sample.owners.is_none() {
+            let mut inodes: Vec<u32> = sample.sockets.iter().map(|s| s.inode).collect();
+            inodes.sort_unstable();
+            let alive = |i: u32| inodes.binary_search(&i).is_ok();
+            sample.owners = match self.owners.read_again_now(before, &alive) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    sample.owner_error = Some(format!("cannot walk /proc for socket owners: {e}"));
+                    None
+                }
+            };
+        }
+        sample.owner_map()
+    }
+
     /// The owners of a sample, read now if the policy is lazy and this sample has none yet.
     pub fn owners_of<'s>(&self, sample: &'s mut Sample) -> Option<&'s SocketOwners> {
         if sample.owners.is_none() && !sample.lazy_tried {

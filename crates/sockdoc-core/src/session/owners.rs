@@ -246,6 +246,16 @@ impl<S: OwnerSource> OwnerCache<S> {
         self.read_with(false, |s, t| s.read_until(t, netns, enough))
     }
 
+    /// Read again after `before` (see [`OwnerSource::read_again`]: only what may have changed,
+    /// `alive` telling the sockets in the census since), on the calling thread; not kept.
+    pub fn read_again_now(
+        &self,
+        before: &S::Map,
+        alive: &(dyn Fn(u32) -> bool + Sync),
+    ) -> std::io::Result<Fresh<S::Map>> {
+        self.read_with(false, |s, t| s.read_again(before, t, alive))
+    }
+
     /// Whether `fresh` answers for `sockets` (see [`OwnerSource::covers`]).
     pub fn covers(&self, fresh: &Fresh<S::Map>, sockets: &[Socket]) -> bool {
         self.shared.source.covers(&fresh.map, sockets)
