@@ -195,7 +195,7 @@ fn prometheus_sees_the_close_wait_leak_and_the_ghost_as_ss_does() {
                 .filter(|r| r["health"] != "ok")
                 .map(|r| format!("{}: {} {}", r["name"], r["health"], r["lastError"]))
                 .collect();
-            Ok(if rules.len() == 6 && bad.is_empty() {
+            Ok(if rules.len() == 7 && bad.is_empty() {
                 Ok(())
             } else {
                 Err(format!("{} rules, not ok: {bad:?}", rules.len()))
@@ -268,7 +268,7 @@ fn scrape_config_passes_promtool_check_config() {
     let (ok, text) = promtool(&["check", "config", "sockdoc.yml"]);
     assert!(ok, "{text}");
     assert!(
-        text.contains("is valid prometheus config file syntax") && text.contains("6 rules found"),
+        text.contains("is valid prometheus config file syntax") && text.contains("7 rules found"),
         "{text}"
     );
 }
@@ -327,7 +327,30 @@ fn dashboard_and_alerts_name_only_metrics_serve_exports() {
         })
     })
     .expect("connection");
-    let (_serve, addr) = serve(&ns, &[]);
+    // The flight recorder's first-seen index, for the age metrics (`--history`).
+    let history = sockdoc_lab::doctor::Workdir::new("prom-history").expect("temp dir");
+    let dir = history.path().to_str().expect("utf-8 path");
+    let recorder = Command::new(env!("CARGO_BIN_EXE_sockdoc"))
+        .args([
+            "--netns",
+            ns.name(),
+            "record",
+            "--dir",
+            dir,
+            "--every",
+            "1s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the recorder");
+    let _recorder = Killed(recorder);
+    poll(Duration::from_secs(30), "a recorder scan", || {
+        let n = std::fs::read_dir(history.join("minutes")).map_or(0, |d| d.count());
+        Ok(if n > 0 { Ok(()) } else { Err("none".into()) })
+    })
+    .expect("scanned");
+    let (_serve, addr) = serve(&ns, &["--history", dir]);
     let (status, body) = http_get(&addr, "/metrics").expect("scrape");
     assert!(status.contains(" 200"), "{status}");
     // Exported names: sample names, and family names from TYPE lines (the Prometheus text 0.0.4 a
