@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sockdoc_diag::{Proto, State, TimerKind};
+use sockdoc_diag::{Proto, Socket, State, TimerKind};
 
 use super::{num, Finding, Input, Row, ServiceOf, Severity};
 
@@ -161,7 +161,24 @@ impl super::Kind for UnreachablePeers {
     }
 }
 
+/// A connection retransmitting to its peer (not a handshake): what [`unreachable_peers`] groups.
+pub fn is_retransmitting(s: &Socket) -> bool {
+    s.proto == Proto::Tcp
+        && s.timer.kind == TimerKind::On
+        && s.timer.count > 0
+        && !matches!(s.state, State::SynSent | State::SynRecv)
+}
+
+#[cfg(test)]
 pub fn unreachable_peers(input: &Input) -> Option<Finding> {
+    unreachable_of(input, input.sockets.iter().filter(|s| is_retransmitting(s)))
+}
+
+/// [`unreachable_peers`] of the retransmitting connections already picked.
+pub(super) fn unreachable_of<'s>(
+    input: &Input,
+    retransmitting: impl Iterator<Item = &'s Socket>,
+) -> Option<Finding> {
     #[derive(Default)]
     struct G {
         name: String,
@@ -171,12 +188,7 @@ pub fn unreachable_peers(input: &Input) -> Option<Finding> {
     }
     let mut groups: BTreeMap<(u32, String), G> = BTreeMap::new();
     let mut total = 0u64;
-    for s in input.sockets.iter().filter(|s| {
-        s.proto == Proto::Tcp
-            && s.timer.kind == TimerKind::On
-            && s.timer.count > 0
-            && !matches!(s.state, State::SynSent | State::SynRecv)
-    }) {
+    for s in retransmitting {
         total += 1;
         let (pid, name) = input.owner(s.inode);
         let g = groups.entry((pid, s.remote_ip().to_string())).or_default();

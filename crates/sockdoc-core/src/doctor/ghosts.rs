@@ -210,6 +210,20 @@ impl super::Kind for KeepaliveCoverage {
 
 pub fn ghost_suspects(input: &Input) -> Option<Finding> {
     let threshold = threshold_ms(input);
+    let suspects = input
+        .sockets
+        .iter()
+        .filter(|s| is_suspect_in(s, threshold, input.blind));
+    ghost_groups(input, &service_ports(input), suspects)
+}
+
+/// [`ghost_suspects`] of the suspects already picked, `listening` the service ports.
+pub(super) fn ghost_groups<'s>(
+    input: &Input,
+    listening: &FxHashSet<u16>,
+    suspects: impl Iterator<Item = &'s Socket>,
+) -> Option<Finding> {
+    let threshold = threshold_ms(input);
     #[derive(Default)]
     struct G {
         name: String,
@@ -219,15 +233,10 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
         peers: Vec<String>,
     }
     // Server side: grouped by the listening port; client side: by the remote service port.
-    let listening = service_ports(input);
     let mut groups: BTreeMap<(u32, u16, u16), G> = BTreeMap::new();
     let mut total = 0u64;
     let mut idle_known = true;
-    for s in input
-        .sockets
-        .iter()
-        .filter(|s| is_suspect_in(s, threshold, input.blind))
-    {
+    for s in suspects {
         idle_known &= s.tcp.is_some();
         total += 1;
         let (pid, name) = input.owner(s.inode);
@@ -275,26 +284,48 @@ pub fn ghost_suspects(input: &Input) -> Option<Finding> {
     Some(Finding::new(input.lang, Severity::Warning, e))
 }
 
+/// ESTABLISHED connections and those with a keepalive timer, by local port: a table indexed by
+/// port (no lookup a socket).
+pub(super) struct PortCounts(Vec<(u64, u64)>);
+
+impl PortCounts {
+    pub(super) fn new() -> PortCounts {
+        PortCounts(vec![(0, 0); usize::from(u16::MAX) + 1])
+    }
+
+    /// Count `s`, an ESTABLISHED TCP connection.
+    pub(super) fn add(&mut self, s: &Socket) {
+        let c = &mut self.0[usize::from(s.local_port)];
+        c.0 += 1;
+        c.1 += u64::from(s.has_keepalive_timer());
+    }
+}
+
+/// Who listens on each port: the first listener's owner and service.
+pub(super) type Listeners = BTreeMap<u16, (u32, String, ServiceOf)>;
+
+/// [`Listeners`] of `listening` (LISTEN sockets, in census order).
+pub(super) fn listeners<'s>(
+    input: &Input,
+    listening: impl Iterator<Item = &'s Socket>,
+) -> Listeners {
+    let mut out = Listeners::new();
+    for s in listening {
+        out.entry(s.local_port).or_insert_with(|| {
+            let (pid, name) = input.owner(s.inode);
+            (pid, name, input.service(s.cgroup_id))
+        });
+    }
+    out
+}
+
 pub fn keepalive_coverage(input: &Input) -> Option<Finding> {
     // Listening ports and who listens; connections and those with a keepalive timer by local port.
-    // One pass over every socket, so counted in a table indexed by port (no lookup a socket).
-    let mut listeners: BTreeMap<u16, (u32, String, ServiceOf)> = BTreeMap::new();
-    let mut counts = vec![(0u64, 0u64); usize::from(u16::MAX) + 1];
-    for s in input.sockets.iter().filter(|s| s.proto == Proto::Tcp) {
-        match s.state {
-            State::Listen => {
-                listeners.entry(s.local_port).or_insert_with(|| {
-                    let (pid, name) = input.owner(s.inode);
-                    (pid, name, input.service(s.cgroup_id))
-                });
-            }
-            State::Established => {
-                let c = &mut counts[usize::from(s.local_port)];
-                c.0 += 1;
-                c.1 += u64::from(s.has_keepalive_timer());
-            }
-            _ => {}
-        }
+    let tcp = input.sockets.iter().filter(|s| s.proto == Proto::Tcp);
+    let mut listeners = listeners(input, tcp.clone().filter(|s| s.state == State::Listen));
+    let mut counts = PortCounts::new();
+    for s in tcp.filter(|s| s.state == State::Established) {
+        counts.add(s);
     }
     // Evidence without listeners: the ports taken from the connections, each named by the owner
     // of its first connection.
@@ -312,9 +343,18 @@ pub fn keepalive_coverage(input: &Input) -> Option<Finding> {
             });
         }
     }
+    coverage(input, listeners, &counts)
+}
+
+/// Keepalive coverage on the ports of `listeners`, from `counts`.
+pub(super) fn coverage(
+    input: &Input,
+    listeners: Listeners,
+    counts: &PortCounts,
+) -> Option<Finding> {
     let counts: Vec<(u16, (u64, u64))> = listeners
         .keys()
-        .map(|&port| (port, counts[usize::from(port)]))
+        .map(|&port| (port, counts.0[usize::from(port)]))
         .filter(|(_, (n, _))| *n > 0)
         .collect();
     if counts.is_empty() {

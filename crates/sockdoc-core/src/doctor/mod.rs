@@ -15,9 +15,10 @@ pub mod limits;
 pub mod listen;
 pub mod piles;
 pub mod ports;
+mod survey;
 pub mod sysctl;
 
-use sockdoc_diag::{Proto, Socket, State};
+use sockdoc_diag::Socket;
 
 use crate::i18n::Lang;
 use crate::service::{Lookup, Services};
@@ -289,31 +290,42 @@ impl Input<'_> {
 
 /// Run every detector; findings ranked worst first, then by id.
 pub fn diagnose(input: &Input) -> Vec<Finding> {
+    let survey = survey::Survey::of(input);
     let mut out = Vec::new();
-    out.extend(ghosts::ghost_suspects(input));
-    out.extend(ghosts::keepalive_coverage(input));
-    out.extend(closing::unreachable_peers(input));
-    out.extend(ports::ephemeral_ports(input));
-    // The detectors of every other state never look at an ESTABLISHED connection. Those are
-    // nearly all the sockets of a busy host, and each detector is a pass over the sockets it is
-    // given: when they are most of them, the others are judged on a copy of the rest.
-    let established = |s: &Socket| s.proto == Proto::Tcp && s.state == State::Established;
-    let n = input.sockets.iter().filter(|s| established(s)).count();
-    let rest: Vec<Socket>;
-    let others = if n * 2 > input.sockets.len() {
-        rest = input
-            .sockets
-            .iter()
-            .filter(|s| !established(s))
-            .copied()
-            .collect();
-        &Input {
-            sockets: &rest,
-            ..*input
-        }
+    if input.blind.listeners {
+        // Service ports inferred from the connections: the detectors look at all of them.
+        out.extend(ghosts::ghost_suspects(input));
+        out.extend(ghosts::keepalive_coverage(input));
     } else {
-        input
+        let listening = survey.listening(input);
+        out.extend(ghosts::ghost_groups(
+            input,
+            &listening,
+            survey.suspects(input),
+        ));
+        let listeners = survey.listeners(input);
+        out.extend(ghosts::coverage(input, listeners, &survey.per_port));
+    }
+    out.extend(closing::unreachable_of(input, survey.retransmitting(input)));
+    if let Some(tally) = &survey.ephemeral {
+        out.extend(ports::ephemeral_of(input, tally));
+    }
+    // The detectors of every other state never look at an ESTABLISHED connection: when those are
+    // most of the sockets, the others are judged on a copy of the rest.
+    let rest = survey.others(input);
+    let others = match &rest {
+        Some(rest) => &Input {
+            sockets: rest,
+            ..*input
+        },
+        None => input,
     };
+    the_rest(out, others, input)
+}
+
+/// The detectors of the states other than ESTABLISHED (over `others`) and of the kernel's limits
+/// and settings, after `out`: every finding, ranked.
+fn the_rest(mut out: Vec<Finding>, others: &Input, input: &Input) -> Vec<Finding> {
     out.extend(closing::close_wait_leak(others));
     out.extend(ports::time_wait_pressure(others));
     out.extend(listen::listen_overflow(others));
@@ -327,6 +339,18 @@ pub fn diagnose(input: &Input) -> Vec<Finding> {
     out.extend(sysctl::risky(input));
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(b.id)));
     out
+}
+
+/// [`diagnose`] with each detector over every socket, as each was written: what the survey must
+/// give the same findings as.
+#[cfg(test)]
+pub(crate) fn diagnose_each(input: &Input) -> Vec<Finding> {
+    let mut out = Vec::new();
+    out.extend(ghosts::ghost_suspects(input));
+    out.extend(ghosts::keepalive_coverage(input));
+    out.extend(closing::unreachable_peers(input));
+    out.extend(ports::ephemeral_ports(input));
+    the_rest(out, input, input)
 }
 
 /// What finding `id` rests on, of what recorded evidence can tell: the socket table always,

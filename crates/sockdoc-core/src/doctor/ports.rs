@@ -101,28 +101,92 @@ impl super::Kind for EphemeralPorts {
     }
 }
 
+#[cfg(test)]
 pub fn ephemeral_ports(input: &Input) -> Option<Finding> {
-    let (lo, hi) = input.kernel.sysctls.port_range?;
-    if hi < lo {
-        return None;
+    let mut tally = Tally::new(input)?;
+    for s in input.sockets {
+        tally.add(s);
     }
-    let range = hi - lo + 1;
-    let candidate = |s: &&Socket| {
+    ephemeral_of(input, &tally)
+}
+
+/// What [`ephemeral_of`] needs counted from every socket, in one pass. A group (local address,
+/// remote address, remote port) holds at most the connections to its remote port, and at most
+/// those in its bucket of a small table of group hashes: only a connection whose port and bucket
+/// could both reach the threshold is grouped in a map (usually none: no hashing of every one).
+pub(super) struct Tally {
+    low: u64,
+    high: u64,
+    by_port: Vec<u64>,
+    by_bucket: Vec<u64>,
+}
+
+impl Tally {
+    /// `None` when the kernel's port range is unknown or empty.
+    pub(super) fn new(input: &Input) -> Option<Tally> {
+        let (low, high) = input.kernel.sysctls.port_range?;
+        (high >= low).then(|| Tally {
+            low,
+            high,
+            by_port: vec![0; usize::from(u16::MAX) + 1],
+            by_bucket: vec![0; BUCKETS],
+        })
+    }
+
+    fn range(&self) -> u64 {
+        self.high - self.low + 1
+    }
+
+    /// A connection from an ephemeral port.
+    fn candidate(&self, s: &Socket) -> bool {
         s.proto == Proto::Tcp
             && s.state != State::Listen
             && s.remote_port != 0
-            && (lo..=hi).contains(&u64::from(s.local_port))
-    };
-    // A group (local address, remote address, remote port) holds at most the connections to its
-    // remote port: count those first, in a table by port, and group only the ports that could
-    // reach the threshold (usually none: no hashing of every connection).
-    let mut by_port = vec![0u64; usize::from(u16::MAX) + 1];
-    for s in input.sockets.iter().filter(candidate) {
-        by_port[usize::from(s.remote_port)] += 1;
+            && (self.low..=self.high).contains(&u64::from(s.local_port))
     }
-    let hot = |s: &&Socket| percent(by_port[usize::from(s.remote_port)], range) >= 50;
+
+    pub(super) fn add(&mut self, s: &Socket) {
+        if self.candidate(s) {
+            self.by_port[usize::from(s.remote_port)] += 1;
+            self.by_bucket[bucket(s)] += 1;
+        }
+    }
+
+    /// Whether `s` may be in a group at the threshold.
+    fn hot(&self, s: &Socket) -> bool {
+        let range = self.range();
+        self.candidate(s)
+            && percent(self.by_port[usize::from(s.remote_port)], range) >= 50
+            && percent(self.by_bucket[bucket(s)], range) >= 50
+    }
+}
+
+/// Buckets of [`Tally`]'s group table (512 KiB: it stays in cache).
+const BUCKETS: usize = 1 << 16;
+
+/// The bucket of a connection's group (local address, remote address, remote port, family).
+fn bucket(s: &Socket) -> usize {
+    let word = |a: &Addr| {
+        let (hi, lo) = a.bytes.split_at(8);
+        let part = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+        part(hi) ^ part(lo).rotate_left(31)
+    };
+    let x = word(&s.local).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ word(&s.remote).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ (u64::from(s.remote_port) << 8 | s.family as u64);
+    (x.wrapping_mul(0x1656_67B1_9E37_79F9) >> 48) as usize
+}
+
+/// Ephemeral-port exhaustion from `tally`, a count of every socket of `input`.
+pub(super) fn ephemeral_of(input: &Input, tally: &Tally) -> Option<Finding> {
+    let range = tally.range();
+    let at_threshold = |n: &u64| percent(*n, range) >= 50;
+    if !tally.by_port.iter().any(at_threshold) || !tally.by_bucket.iter().any(at_threshold) {
+        return None;
+    }
+    let (lo, hi) = (tally.low, tally.high);
     let mut used: FxHashMap<(Addr, Addr, u16, sockdoc_diag::Family), u64> = FxHashMap::default();
-    for s in input.sockets.iter().filter(candidate).filter(hot) {
+    for s in input.sockets.iter().filter(|s| tally.hot(s)) {
         *used
             .entry((s.local, s.remote, s.remote_port, s.family))
             .or_default() += 1;

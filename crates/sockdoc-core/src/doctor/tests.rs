@@ -438,3 +438,126 @@ fn a_listener_without_its_backlog_is_not_judged_full() {
     };
     assert!(find(&run_with(blind), "listen-overflow").is_none());
 }
+
+/// A mixed table of `n` sockets, the same for a seed: every state, timers, idle times, owners,
+/// ports in and out of the ephemeral range, and one destination taking most of the range.
+fn mixed(n: usize, seed: u64, established_share: u64) -> Vec<Socket> {
+    let mut x = seed | 1;
+    let mut next = move |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let states = [
+        State::Listen,
+        State::SynSent,
+        State::SynRecv,
+        State::FinWait1,
+        State::FinWait2,
+        State::TimeWait,
+        State::CloseWait,
+        State::LastAck,
+        State::Closing,
+        State::Close,
+    ];
+    let kinds = [
+        TimerKind::Off,
+        TimerKind::On,
+        TimerKind::Keepalive,
+        TimerKind::TimeWait,
+        TimerKind::Persist,
+    ];
+    let mut out = Vec::with_capacity(n + 15_000);
+    for i in 0..n {
+        let state = if next(100) < established_share {
+            State::Established
+        } else {
+            states[next(states.len() as u64) as usize]
+        };
+        let remote = format!("192.0.2.{}", next(6));
+        let idle = [0, 1_000, 9_000_000][next(3) as usize];
+        let mut s = sock(state, [21, 22, 80][next(3) as usize], &remote, idle, 0);
+        if next(3) == 0 {
+            // A client side: an ephemeral local port to a service.
+            s.local_port = 32768 + next(20_000) as u16;
+            s.remote_port = [5432, 6379][next(2) as usize];
+        }
+        s.inode = if next(4) == 0 {
+            0
+        } else {
+            21_000 + next(3_000) as u32
+        };
+        s.timer = Timer {
+            kind: kinds[next(kinds.len() as u64) as usize],
+            expires_ms: 0,
+            count: next(3) as u8,
+        };
+        if let Some(t) = &mut s.tcp {
+            t.unacked = u32::from(next(4) == 0);
+        }
+        if next(10) == 0 {
+            s.tcp = None;
+        }
+        if next(20) == 0 {
+            s.proto = Proto::Udp;
+        }
+        s.cookie = i as u64;
+        out.push(s);
+    }
+    // One destination taking over half of the range from one address.
+    for p in 0..15_000u16 {
+        let mut s = sock(State::Established, 32768 + p, "192.0.2.200", 0, 0);
+        s.remote_port = 443;
+        out.push(s);
+    }
+    out
+}
+
+#[test]
+fn one_survey_finds_what_each_detector_finds_over_every_socket() {
+    let k = kernel();
+    let blinds = [
+        Blind::NONE,
+        Blind {
+            idle: true,
+            ..Blind::NONE
+        },
+        Blind {
+            listeners: true,
+            ..Blind::NONE
+        },
+    ];
+    for (seed, share) in [(1, 90), (2, 50), (3, 10), (4, 99)] {
+        let sockets = mixed(20_000, seed, share);
+        for blind in blinds {
+            for idle in [None, Some(500)] {
+                let input = Input {
+                    sockets: &sockets,
+                    owners: &Own,
+                    kernel: &k,
+                    idle_threshold_ms: idle,
+                    lang: Lang::En,
+                    services: None,
+                    blind,
+                };
+                let one = diagnose(&input);
+                assert_eq!(
+                    one,
+                    diagnose_each(&input),
+                    "seed {seed}, {blind:?}, {idle:?}"
+                );
+                let ids: Vec<&str> = one.iter().map(|f| f.id).collect();
+                for id in [
+                    "ghost-suspects",
+                    "keepalive-coverage",
+                    "unreachable-peers",
+                    "ephemeral-port-exhaustion",
+                    "close-wait-leak",
+                ] {
+                    assert!(ids.contains(&id), "{id} in {ids:?}");
+                }
+            }
+        }
+    }
+}

@@ -81,10 +81,7 @@ pub fn write_socket_columns(
     let mut col = Vec::with_capacity(sockets.len().min(PIECE) * widest);
     for f in 0..SOCKET_FIELDS.len() {
         for piece in sockets.chunks(PIECE) {
-            col.clear();
-            for s in piece {
-                field(s, f, &mut col);
-            }
+            fill_column(piece, f, &mut col);
             out.write_all(&col)?;
         }
     }
@@ -100,46 +97,53 @@ pub fn encode_sockets(sockets: &[Socket]) -> Vec<u8> {
     v
 }
 
-/// Field `f` of a socket record (the order and widths of [`SOCKET_FIELDS`]), little-endian.
-fn field(s: &Socket, f: usize, v: &mut Vec<u8>) {
-    // Borrowed, not copied: this runs once per socket and column.
-    static NO_TCP: std::sync::OnceLock<TcpInfo> = std::sync::OnceLock::new();
-    let t = s
-        .tcp
-        .as_ref()
-        .unwrap_or_else(|| NO_TCP.get_or_init(TcpInfo::default));
+/// Column `f` of `piece` into `col` (the order and widths of [`SOCKET_FIELDS`]), little-endian.
+/// The field is chosen once a column, not once a socket: each arm is a loop of fixed-width copies
+/// (a full snapshot of 300k sockets spent ~0.1 s choosing per socket).
+fn fill_column(piece: &[Socket], f: usize, col: &mut Vec<u8>) {
+    fn put<const W: usize>(piece: &[Socket], col: &mut Vec<u8>, get: impl Fn(&Socket) -> [u8; W]) {
+        col.clear();
+        col.resize(piece.len() * W, 0);
+        for (dst, s) in col.chunks_exact_mut(W).zip(piece) {
+            dst.copy_from_slice(&get(s));
+        }
+    }
+    /// A tcp_info field; zero for a socket without one.
+    fn tcp<const W: usize>(piece: &[Socket], col: &mut Vec<u8>, get: impl Fn(&TcpInfo) -> [u8; W]) {
+        put(piece, col, |s| s.tcp.as_ref().map_or([0; W], &get));
+    }
     match f {
-        0 => v.extend_from_slice(&s.local.bytes),
-        1 => v.extend_from_slice(&s.remote.bytes),
-        2 => v.extend_from_slice(&s.cookie.to_le_bytes()),
-        3 => v.extend_from_slice(&s.local_port.to_le_bytes()),
-        4 => v.extend_from_slice(&s.remote_port.to_le_bytes()),
-        5 => v.push(s.proto as u8),
-        6 => v.push(s.family as u8),
-        7 => v.push(s.state as u8),
-        8 => v.push(s.timer.kind as u8),
-        9 => v.extend_from_slice(&s.timer.expires_ms.to_le_bytes()),
-        10 => v.push(s.timer.count),
-        11 => v.extend_from_slice(&s.ifindex.to_le_bytes()),
-        12 => v.extend_from_slice(&s.inode.to_le_bytes()),
-        13 => v.extend_from_slice(&s.uid.to_le_bytes()),
-        14 => v.extend_from_slice(&s.recv_q.to_le_bytes()),
-        15 => v.extend_from_slice(&s.send_q.to_le_bytes()),
-        16 => v.extend_from_slice(&s.cgroup_id.to_le_bytes()),
-        17 => v.push(u8::from(s.tcp.is_some())),
-        18 => v.push(t.ca_state as u8),
-        19 => v.push(t.retransmits),
-        20 => v.push(t.probes),
-        21 => v.push(t.backoff),
-        22 => v.extend_from_slice(&t.unacked.to_le_bytes()),
-        23 => v.extend_from_slice(&t.last_data_sent_ms.to_le_bytes()),
-        24 => v.extend_from_slice(&t.last_data_recv_ms.to_le_bytes()),
-        25 => v.extend_from_slice(&t.last_ack_recv_ms.to_le_bytes()),
-        26 => v.extend_from_slice(&t.rtt_us.to_le_bytes()),
-        27 => v.extend_from_slice(&t.total_retrans.to_le_bytes()),
-        28 => v.extend_from_slice(&{ t.bytes_acked }.to_le_bytes()),
-        29 => v.extend_from_slice(&{ t.bytes_received }.to_le_bytes()),
-        _ => {}
+        0 => put(piece, col, |s| s.local.bytes),
+        1 => put(piece, col, |s| s.remote.bytes),
+        2 => put(piece, col, |s| s.cookie.to_le_bytes()),
+        3 => put(piece, col, |s| s.local_port.to_le_bytes()),
+        4 => put(piece, col, |s| s.remote_port.to_le_bytes()),
+        5 => put(piece, col, |s| [s.proto as u8]),
+        6 => put(piece, col, |s| [s.family as u8]),
+        7 => put(piece, col, |s| [s.state as u8]),
+        8 => put(piece, col, |s| [s.timer.kind as u8]),
+        9 => put(piece, col, |s| s.timer.expires_ms.to_le_bytes()),
+        10 => put(piece, col, |s| [s.timer.count]),
+        11 => put(piece, col, |s| s.ifindex.to_le_bytes()),
+        12 => put(piece, col, |s| s.inode.to_le_bytes()),
+        13 => put(piece, col, |s| s.uid.to_le_bytes()),
+        14 => put(piece, col, |s| s.recv_q.to_le_bytes()),
+        15 => put(piece, col, |s| s.send_q.to_le_bytes()),
+        16 => put(piece, col, |s| s.cgroup_id.to_le_bytes()),
+        17 => put(piece, col, |s| [u8::from(s.tcp.is_some())]),
+        18 => tcp(piece, col, |t| [t.ca_state as u8]),
+        19 => tcp(piece, col, |t| [t.retransmits]),
+        20 => tcp(piece, col, |t| [t.probes]),
+        21 => tcp(piece, col, |t| [t.backoff]),
+        22 => tcp(piece, col, |t| t.unacked.to_le_bytes()),
+        23 => tcp(piece, col, |t| t.last_data_sent_ms.to_le_bytes()),
+        24 => tcp(piece, col, |t| t.last_data_recv_ms.to_le_bytes()),
+        25 => tcp(piece, col, |t| t.last_ack_recv_ms.to_le_bytes()),
+        26 => tcp(piece, col, |t| t.rtt_us.to_le_bytes()),
+        27 => tcp(piece, col, |t| t.total_retrans.to_le_bytes()),
+        28 => tcp(piece, col, |t| { t.bytes_acked }.to_le_bytes()),
+        29 => tcp(piece, col, |t| { t.bytes_received }.to_le_bytes()),
+        _ => col.clear(),
     }
 }
 
@@ -292,12 +296,12 @@ mod tests {
             "127.0.0.1:4242".parse().expect("addr"),
         );
         for (f, &w) in SOCKET_FIELDS.iter().enumerate() {
-            let mut v = Vec::new();
-            field(&s, f, &mut v);
+            let mut v = vec![1];
+            fill_column(std::slice::from_ref(&s), f, &mut v);
             assert_eq!(v.len(), w, "field {f}");
         }
-        let mut v = Vec::new();
-        field(&s, SOCKET_FIELDS.len(), &mut v);
+        let mut v = vec![1];
+        fill_column(std::slice::from_ref(&s), SOCKET_FIELDS.len(), &mut v);
         assert!(v.is_empty(), "no field past the last");
     }
 
