@@ -2,9 +2,9 @@
 //! (`Socket::cookie`, never reused within a boot). The kernel keeps no creation time; a socket's age
 //! is at least the time since the scan that first saw it.
 //!
-//! - [`Index`]: the recorder's memory, a hash map cookie → first-seen time (wall clock, ms) and the
-//!   last tcp_info read ([`crate::carry`]), of the sockets the last scan saw: a cookie missing from a
-//!   scan is forgotten, so memory follows the live sockets, not the churn.
+//! - [`Index`] ([`memory`]): the recorder's memory, cookie → first-seen time (wall clock, ms) and
+//!   the last tcp_info read ([`crate::carry`]), of the sockets the last scan saw: a cookie missing
+//!   from a scan is forgotten, so memory follows the live sockets, not the churn.
 //! - [`IndexFile`]: its one file on disk, `first-seen.idx` ([`file`]): each scan appends a block of
 //!   the cookies new at that scan; a compaction rewrites it (tmp, fsync, rename) with the live ones
 //!   only, at each full snapshot and whenever the appended blocks outgrow the last compaction.
@@ -17,15 +17,17 @@
 //! is not believed.
 
 pub mod file;
+mod memory;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
-use sockdoc_diag::{Socket, State, TcpInfo};
+use sockdoc_diag::{Socket, State};
 
 use file::Group;
+pub use memory::Index;
 
 /// The file's name in the recorder's directory.
 pub const FILE: &str = "first-seen.idx";
@@ -46,102 +48,10 @@ pub fn boot_id() -> String {
         .unwrap_or_default()
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    first_ms: u64,
-    /// Scan parity: an entry whose mark differs from the index's after a scan was not seen.
-    mark: bool,
-    /// The socket's tcp_info at the last reading (kept here, not in a table of its own: one
-    /// lookup a socket a scan, for both).
-    tcp: Option<TcpInfo>,
-}
-
-/// The recorder's memory: see the module comment.
-#[derive(Debug, Default)]
-pub struct Index {
-    entries: FxHashMap<u64, Entry>,
-    mark: bool,
-    fresh: Vec<u64>,
-}
-
 impl Index {
-    /// An index of what a file held (a restarted recorder): every entry kept until its first scan.
-    pub fn from_map(map: FxHashMap<u64, u64>) -> Index {
-        let mut entries = FxHashMap::with_capacity_and_hasher(map.len(), Default::default());
-        for (cookie, first_ms) in map {
-            entries.insert(
-                cookie,
-                Entry {
-                    first_ms,
-                    mark: false,
-                    tcp: None,
-                },
-            );
-        }
-        Index {
-            entries,
-            mark: false,
-            fresh: Vec::new(),
-        }
-    }
-
-    /// Start a scan.
-    pub fn begin(&mut self) {
-        self.mark = !self.mark;
-        self.fresh.clear();
-    }
-
-    /// The scan saw `cookie`; first seen `now_ms` unless the index knew it. Its tcp_info slot.
-    pub fn observe(&mut self, cookie: u64, now_ms: u64) -> &mut Option<TcpInfo> {
-        let mark = self.mark;
-        let fresh = &mut self.fresh;
-        let e = self
-            .entries
-            .entry(cookie)
-            .and_modify(|e| e.mark = mark)
-            .or_insert_with(|| {
-                fresh.push(cookie);
-                Entry {
-                    first_ms: now_ms,
-                    mark,
-                    tcp: None,
-                }
-            });
-        &mut e.tcp
-    }
-
-    /// End a scan: forget what it did not see. The cookies it saw first, sorted, and how many
-    /// were forgotten.
-    pub fn end(&mut self) -> (Vec<u64>, usize) {
-        let before = self.entries.len();
-        let mark = self.mark;
-        self.entries.retain(|_, e| e.mark == mark);
-        let gone = before - self.entries.len();
-        // After a burst the table may be far larger than what is live: give the memory back.
-        if self.entries.capacity() > 4096 && self.entries.len() < self.entries.capacity() / 4 {
-            self.entries.shrink_to(self.entries.len() * 2);
-        }
-        let mut fresh = std::mem::take(&mut self.fresh);
-        fresh.sort_unstable();
-        (fresh, gone)
-    }
-
-    /// When `cookie` was first seen (ms since the epoch).
-    pub fn get(&self, cookie: u64) -> Option<u64> {
-        self.entries.get(&cookie).map(|e| e.first_ms)
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Every entry, grouped by first-seen time (the compacted file's one block).
     fn groups(&self) -> Vec<Group> {
-        let mut all: Vec<(u64, u64)> = self.entries.iter().map(|(c, e)| (e.first_ms, *c)).collect();
+        let mut all: Vec<(u64, u64)> = self.entries().collect();
         all.sort_unstable();
         let mut out: Vec<Group> = Vec::new();
         for (t, c) in all {

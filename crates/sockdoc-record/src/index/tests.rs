@@ -104,10 +104,98 @@ fn memory_follows_the_live_sockets_not_the_churn() {
         }
         index.end();
         assert!(index.len() <= 6_000);
-        assert!(
-            index.entries.capacity() <= 16_384,
-            "{}",
-            index.entries.capacity()
-        );
+        assert!(index.capacity() <= 16_384, "{}", index.capacity());
     }
+}
+
+#[test]
+fn the_last_order_predicts_and_anything_else_is_still_found() {
+    use sockdoc_diag::TcpInfo;
+    // Against a plain map: sockets made, closed, moved in the order, sent twice by one dump.
+    let mut index = Index::default();
+    let mut model: std::collections::HashMap<u64, (u64, u32)> = Default::default();
+    let mut live: Vec<u64> = (1..=2_000).collect();
+    let mut x = 7u64;
+    let mut next = move |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let mut cookie = 10_000u64;
+    for scan in 1..=60u64 {
+        // Some closed, some made (at the front of a bucket: anywhere), a few moved.
+        live.retain(|_| next(10) != 0);
+        for _ in 0..next(300) {
+            cookie += 1 + next(3);
+            let at = next(live.len() as u64 + 1) as usize;
+            live.insert(at, cookie);
+        }
+        for _ in 0..5 {
+            let (a, b) = (next(live.len() as u64), next(live.len() as u64));
+            live.swap(a as usize, b as usize);
+        }
+        let mut sent = live.clone();
+        if scan % 7 == 0 {
+            let twice = sent[next(sent.len() as u64) as usize];
+            sent.push(twice);
+        }
+        index.begin();
+        let mut fresh = Vec::new();
+        for &c in &sent {
+            let slot = index.observe(c, scan);
+            match model.get(&c) {
+                Some(&(_, mark)) => {
+                    let kept = slot.map(|t| t.unacked);
+                    assert_eq!(kept, Some(mark), "cookie {c} keeps its tcp_info");
+                }
+                None => {
+                    assert!(slot.is_none(), "a new cookie has no tcp_info");
+                    model.insert(c, (scan, c as u32));
+                    fresh.push(c);
+                }
+            }
+            *slot = Some(TcpInfo {
+                unacked: c as u32,
+                ..TcpInfo::default()
+            });
+        }
+        let before = model.len();
+        model.retain(|c, _| live.contains(c));
+        let (got, gone) = index.end();
+        fresh.sort_unstable();
+        assert_eq!(got, fresh, "scan {scan}");
+        assert_eq!(gone, before - model.len(), "scan {scan}");
+        assert_eq!(index.len(), model.len());
+        for (c, (first, _)) in &model {
+            assert_eq!(index.get(*c), Some(*first), "cookie {c}");
+        }
+    }
+}
+
+#[test]
+fn after_a_burst_the_slab_gives_its_memory_back_and_keeps_what_lives() {
+    let mut index = Index::default();
+    index.begin();
+    for c in 1..=10_000 {
+        index.observe(c, 1);
+    }
+    index.end();
+    index.begin();
+    for c in (1..=10_000).step_by(100) {
+        index.observe(c, 2);
+    }
+    let (fresh, gone) = index.end();
+    assert!(fresh.is_empty());
+    assert_eq!(gone, 9_900);
+    assert_eq!(index.capacity(), 100, "the slab holds only what lives");
+    index.begin();
+    for c in (1..=10_000).step_by(100).chain([20_000]) {
+        index.observe(c, 3);
+    }
+    let (fresh, gone) = index.end();
+    assert_eq!((fresh, gone), (vec![20_000], 0));
+    assert_eq!(index.get(101), Some(1));
+    assert_eq!(index.get(20_000), Some(3));
+    assert_eq!(index.get(102), None);
 }
