@@ -2,7 +2,7 @@
 //! (`Socket::cookie`, never reused within a boot). The kernel keeps no creation time; a socket's age
 //! is at least the time since the scan that first saw it.
 //!
-//! - [`Index`] ([`memory`]): the recorder's memory, cookie → first-seen time (wall clock, ms) and
+//! - [`Index`] (`memory.rs`): the recorder's memory, cookie → first-seen time (wall clock, ms) and
 //!   the last tcp_info read ([`crate::carry`]), of the sockets the last scan saw: a cookie missing
 //!   from a scan is forgotten, so memory follows the live sockets, not the churn.
 //! - [`IndexFile`]: its one file on disk, `first-seen.idx` ([`file`]): each scan appends a block of
