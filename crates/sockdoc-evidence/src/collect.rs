@@ -204,6 +204,7 @@ impl NsBuild {
             provenance: self.provenance,
             // Dumps name cgroups by path only: `cgroup_paths`.
             services: None,
+            first_seen: None,
         }
     }
 }

@@ -79,6 +79,9 @@ pub struct NsEvidence {
     pub conntrack_table: Option<sockdoc_proc::conntrack_table::TableCounts>,
     /// Which files told what (empty for a snapshot: the snapshot told everything).
     pub provenance: Provenance,
+    /// When the recorder first saw each socket (ms since the epoch, 0 unknown; the order of
+    /// `sockets`): a recorder's snapshot has them, other evidence none.
+    pub first_seen: Option<Vec<u64>>,
 }
 
 /// Which files of a reading told a namespace's sockets, sysctls and counters, each as (what the

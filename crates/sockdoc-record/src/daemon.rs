@@ -235,19 +235,30 @@ impl Recorder {
         if info {
             self.last_info = Some(started);
         }
+        // A full snapshot keeps each socket's first-seen time (0 for those not indexed).
         let tcp_info_ms = self.carry.begin(info, ended_ms);
         self.index.begin();
-        for s in samples.iter_mut().flat_map(|s| s.sockets.iter_mut()) {
-            if index::indexed(s) {
-                let slot = self.index.observe(s.cookie, ended_ms);
-                self.carry.pass(info, s, slot);
+        let mut seen: Vec<Vec<u64>> = Vec::new();
+        for sample in &mut samples {
+            let mut times = Vec::with_capacity(if full { sample.sockets.len() } else { 0 });
+            for s in &mut sample.sockets {
+                let mut first = 0;
+                if index::indexed(s) {
+                    let (t, slot) = self.index.observe(s.cookie, ended_ms);
+                    self.carry.pass(info, s, slot);
+                    first = t;
+                }
+                if full {
+                    times.push(first);
+                }
             }
+            seen.push(times);
         }
         let (fresh, _gone) = self.index.end();
         let first_seen = fresh.len() as u64;
         let snapshot = if full {
             self.last_full = Some(started);
-            self.snapshot(&samples, taken_ms, census)
+            self.snapshot(&samples, &seen, taken_ms, census)
         } else {
             None
         };
@@ -326,14 +337,27 @@ impl Recorder {
     }
 
     /// The full snapshot of this scan; its file name, or `None` when it could not be written.
-    fn snapshot(&self, samples: &[Sample], taken_ms: u64, census: Duration) -> Option<String> {
+    fn snapshot(
+        &self,
+        samples: &[Sample],
+        first_seen: &[Vec<u64>],
+        taken_ms: u64,
+        census: Duration,
+    ) -> Option<String> {
         let id = Identity {
             host: self.host.clone(),
             kernel: self.kernel.clone(),
             taken: when::rfc3339(taken_ms),
             census,
         };
-        let parts: Vec<NsSnapshot<'_>> = samples.iter().map(NsSnapshot::of).collect();
+        let parts: Vec<NsSnapshot<'_>> = samples
+            .iter()
+            .zip(first_seen)
+            .map(|(s, times)| NsSnapshot {
+                first_seen: Some(times),
+                ..NsSnapshot::of(s)
+            })
+            .collect();
         let path = store::path_for(&self.opts.dir, Kind::Snapshot, taken_ms);
         match snapshot::write_atomic(&path, |w| snapshot::encode_to(&id, &parts, w)) {
             Ok(_) => path.file_name().map(|n| n.to_string_lossy().into_owned()),

@@ -14,6 +14,8 @@ use sockdoc_record::{index, when, Loaded};
 /// The index read for this run, and the time ages are counted to.
 pub struct Ages {
     index: Option<Loaded>,
+    /// A replayed snapshot's own first-seen times, which the index is then not read for.
+    replayed: Option<&'static Loaded>,
     now_ms: u64,
     lang: Lang,
 }
@@ -23,14 +25,26 @@ impl Ages {
     pub fn none(lang: Lang) -> Ages {
         Ages {
             index: None,
+            replayed: None,
             now_ms: when::now_ms(),
             lang,
         }
     }
 
     /// The index in `dir`, ages counted to `now_ms` (the replayed snapshot's time under `--at`);
-    /// what could not be read is one line in `notes`.
+    /// what could not be read is one line in `notes`. Under `--from DIR`, DIR's: the first-seen
+    /// times its snapshot carries, or else its index.
     pub fn read(lang: Lang, dir: &Path, now_ms: u64, notes: &mut Vec<String>) -> Ages {
+        let replay = crate::replay::replayed();
+        if let Some(times) = replay.and_then(|r| r.first_seen.as_ref()) {
+            return Ages {
+                index: None,
+                replayed: Some(times),
+                now_ms,
+                lang,
+            };
+        }
+        let dir = replay.map_or(dir, |r| r.dir.as_path());
         let index = match index::read(dir) {
             Ok(Some(l)) => {
                 notes.extend(l.damaged.clone());
@@ -51,6 +65,7 @@ impl Ages {
         };
         Ages {
             index,
+            replayed: None,
             now_ms,
             lang,
         }
@@ -58,7 +73,10 @@ impl Ages {
 
     /// When `s` was first seen, if the recorder saw it before `now`.
     pub fn first_seen(&self, s: &Socket) -> Option<u64> {
-        let t = self.index.as_ref()?.first_seen(s.cookie)?;
+        let t = self
+            .replayed
+            .or(self.index.as_ref())?
+            .first_seen(s.cookie)?;
         (t <= self.now_ms).then_some(t)
     }
 

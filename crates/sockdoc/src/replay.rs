@@ -7,15 +7,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use sockdoc_core::doctor::Severity;
 use sockdoc_core::i18n::record::{text, RecordMsg};
 use sockdoc_core::i18n::{self, Lang, Msg};
 use sockdoc_core::units::duration_ms;
-use sockdoc_evidence::Recording;
+use sockdoc_evidence::{Evidence, Recording};
 use sockdoc_record::minute::Minute;
 use sockdoc_record::replay::{self, ReplayError};
-use sockdoc_record::when;
+use sockdoc_record::{when, Loaded};
 use sockdoc_runtime::log_line;
 
 use crate::cli::Global;
@@ -29,6 +30,24 @@ pub struct Replayed {
     pub snapshot_ms: u64,
     /// The minute record at or before the time.
     pub minute: Option<Minute>,
+    /// The first-seen times the snapshot carries (a recorder's since it has written them):
+    /// ages at that minute, also of connections closed since.
+    pub first_seen: Option<Loaded>,
+}
+
+/// The first-seen times `evidence` carries, by cookie; `None` when it carries none.
+fn first_seen_of(evidence: &Evidence) -> Option<Loaded> {
+    let mut map = FxHashMap::default();
+    let mut any = false;
+    for ns in &evidence.namespaces {
+        let Some(times) = &ns.first_seen else {
+            continue;
+        };
+        any = true;
+        let known = ns.sockets.iter().zip(times).filter(|(_, &t)| t != 0);
+        map.extend(known.map(|(s, &t)| (s.cookie, t)));
+    }
+    any.then(|| Loaded::from_map(map))
 }
 
 static REPLAYED: OnceLock<Replayed> = OnceLock::new();
@@ -95,6 +114,7 @@ pub fn open(g: &Global, dir: &Path) -> Result<Recording, Failure> {
         None => text(lang, RecordMsg::NoMinute, &[&shown, &at_text]),
     };
     log_line!("{line}");
+    let first_seen = first_seen_of(&r.evidence);
     let recording = Recording::new(r.evidence, r.snapshot.clone());
     let _ = REPLAYED.set(Replayed {
         dir: r.dir,
@@ -102,6 +122,7 @@ pub fn open(g: &Global, dir: &Path) -> Result<Recording, Failure> {
         snapshot: r.snapshot,
         snapshot_ms: r.snapshot_ms,
         minute: r.minute,
+        first_seen,
     });
     Ok(recording)
 }

@@ -295,6 +295,8 @@ fn a_fixed_close_wait_leak_is_still_there_at_its_minute_past_damaged_files() {
         })
     })
     .expect("leak fixed");
+    // Two scans more: the closed connections leave the index (each full snapshot compacts it).
+    wait_scans(&dir.0, now_ms(), 2);
     let (code, err) = rec.stop();
     assert_eq!(code, 0, "{err}");
     // The newest minute and snapshot at that time damaged: skipped, the ones before are used.
@@ -341,6 +343,58 @@ fn a_fixed_close_wait_leak_is_still_there_at_its_minute_past_damaged_files() {
         text.stdout
     );
     assert!(text.stdout.contains("[close-wait-leak]"), "{}", text.stdout);
+    // Ages at that minute come from its snapshot: the leak's connections, closed since and so
+    // gone from the index, still have theirs.
+    let index = sockdoc_record::read_index(&dir.0)
+        .expect("read the index")
+        .expect("an index");
+    let aged = sockdoc(&[
+        "--from",
+        dir.s(),
+        "--at",
+        &at_text,
+        "list",
+        "--json",
+        "state",
+        "close-wait",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&aged.stdout).expect("json");
+    let leaked = v["namespaces"][0]["sockets"].as_array().expect("sockets");
+    assert!(leaked.len() >= 100, "{v}");
+    let now = sockdoc(&[
+        "--netns",
+        cw.server.name(),
+        "list",
+        "--json",
+        "state",
+        "close-wait",
+    ]);
+    let now: serde_json::Value = serde_json::from_str(&now.stdout).expect("json");
+    let live: Vec<u64> = now["namespaces"][0]["sockets"]
+        .as_array()
+        .expect("sockets")
+        .iter()
+        .filter_map(|s| s["cookie"].as_u64())
+        .collect();
+    let mut closed = 0;
+    for s in leaked {
+        let cookie = s["cookie"].as_u64().expect("cookie");
+        if !live.contains(&cookie) {
+            assert_eq!(index.first_seen(cookie), None, "{cookie} still indexed");
+            closed += 1;
+        }
+        let first = s["first_seen"]
+            .as_str()
+            .expect("first_seen from the snapshot");
+        let first = when::parse_at(first, 0).expect("a time");
+        // Counted to the snapshot's time, at or before the minute asked for.
+        let age = s["age_ms"].as_u64().expect("age_ms");
+        assert!(first + age <= at, "{s}");
+    }
+    assert!(
+        closed >= 100,
+        "{closed} of the leak's connections closed since"
+    );
     // Live, it is gone.
     let live = sockdoc(&["--netns", cw.server.name(), "doctor", "--json"]);
     assert!(!live.stdout.contains("close-wait-leak"), "{}", live.stdout);

@@ -8,7 +8,7 @@ use sockdoc_core::service::Services;
 use sockdoc_proc::SocketOwners;
 
 use super::header::{known_in, Header, NsHeader, FORMAT};
-use super::record::{decode_owners, decode_sockets, OWNER_RECORD, SOCKET_RECORD};
+use super::record::{decode_first_seen, decode_owners, decode_sockets, OWNER_RECORD, SOCKET_BASE};
 use super::{Problem, MAGIC, VERSION};
 use crate::{Evidence, EvidenceError, NsEvidence, Source, SourceFile};
 
@@ -115,7 +115,7 @@ fn decode(path: &Path, mut z: impl Read) -> Result<Evidence, Problem> {
     if header.format != FORMAT {
         return Err(Problem::Corrupt(format!("format '{}'", header.format)));
     }
-    if header.socket_record < SOCKET_RECORD as u64 || header.owner_record < OWNER_RECORD as u64 {
+    if header.socket_record < SOCKET_BASE as u64 || header.owner_record < OWNER_RECORD as u64 {
         return Err(Problem::Corrupt(format!(
             "records of {} and {} bytes",
             header.socket_record, header.owner_record
@@ -165,6 +165,8 @@ fn namespace(
     let count = usize::try_from(ns.sockets).unwrap_or(usize::MAX);
     let cols = part(z, size(ns.sockets, socket_record)?)?;
     let sockets = decode_sockets(&cols, count).map_err(Problem::Corrupt)?;
+    let width = usize::try_from(socket_record).unwrap_or(usize::MAX);
+    let first_seen = decode_first_seen(&cols, count, width);
     drop(cols);
     let owners = match ns.owners {
         Some(o) => {
@@ -190,5 +192,6 @@ fn namespace(
         nofile: Vec::new(),
         conntrack_table: ns.conntrack_table,
         provenance: Default::default(),
+        first_seen,
     })
 }

@@ -15,8 +15,15 @@ const SOCKET_FIELDS: [usize; 30] = [
     1, 1, 1, 1, 1, 4, 4, 4, 4, 4, 4, 8, 8, // tcp_info
 ];
 
-/// Bytes of one socket record in this version.
-pub const SOCKET_RECORD: usize = sum(&SOCKET_FIELDS);
+/// Bytes of the socket record's fields every file has (version 1 as first written).
+pub const SOCKET_BASE: usize = sum(&SOCKET_FIELDS);
+
+/// The field appended after them: when the recorder first saw the socket (ms since the epoch,
+/// 0 unknown; `sockdoc snapshot` writes 0). A file with records of [`SOCKET_BASE`] bytes has none.
+const FIRST_SEEN: usize = 8;
+
+/// Bytes of one socket record as this version writes it.
+pub const SOCKET_RECORD: usize = SOCKET_BASE + FIRST_SEEN;
 
 /// Widths of an owner entry's fields: inode, pid, fd.
 const OWNER_FIELDS: [usize; 3] = [4, 4, 4];
@@ -71,8 +78,10 @@ fn to_rows(cols: &[u8], count: usize, fields: &[usize]) -> Vec<u8> {
 
 /// The sockets as columns, written to `out` a piece of one column at a time: a snapshot of 300k
 /// sockets holds no second copy of them.
+/// `first_seen`, when given, holds each socket's first-seen time (the same order).
 pub fn write_socket_columns(
     sockets: &[Socket],
+    first_seen: Option<&[u64]>,
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
     // A column goes out in pieces of this many sockets (1 MiB at most).
@@ -85,7 +94,30 @@ pub fn write_socket_columns(
             out.write_all(&col)?;
         }
     }
+    for (k, piece) in sockets.chunks(PIECE).enumerate() {
+        col.clear();
+        let times = first_seen.and_then(|t| t.get(k * PIECE..k * PIECE + piece.len()));
+        match times {
+            Some(times) => col.extend(times.iter().flat_map(|t| t.to_le_bytes())),
+            None => col.resize(piece.len() * FIRST_SEEN, 0),
+        }
+        out.write_all(&col)?;
+    }
     Ok(())
+}
+
+/// The first-seen times of `count` sockets from their columns (`cols` holds `count × file_width`
+/// bytes): `None` when the file's records end before them or none is known.
+pub fn decode_first_seen(cols: &[u8], count: usize, file_width: usize) -> Option<Vec<u64>> {
+    if file_width < SOCKET_RECORD {
+        return None;
+    }
+    let col = cols.get(count * SOCKET_BASE..count * SOCKET_RECORD)?;
+    let times: Vec<u64> = col
+        .chunks_exact(FIRST_SEEN)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+        .collect();
+    times.iter().any(|&t| t != 0).then_some(times)
 }
 
 /// The sockets as columns, in one buffer (see [`write_socket_columns`]).
@@ -93,7 +125,7 @@ pub fn write_socket_columns(
 pub fn encode_sockets(sockets: &[Socket]) -> Vec<u8> {
     let mut v = Vec::with_capacity(sockets.len() * SOCKET_RECORD);
     // Writing to a Vec cannot fail.
-    let _ = write_socket_columns(sockets, &mut v);
+    let _ = write_socket_columns(sockets, None, &mut v);
     v
 }
 
@@ -151,7 +183,7 @@ fn fill_column(piece: &[Socket], f: usize, col: &mut Vec<u8>) {
 /// least [`SOCKET_RECORD`]). A value this version does not know is an error naming the record.
 pub fn decode_sockets(cols: &[u8], count: usize) -> Result<Vec<Socket>, String> {
     let rows = to_rows(cols, count, &SOCKET_FIELDS);
-    rows.chunks_exact(SOCKET_RECORD)
+    rows.chunks_exact(SOCKET_BASE)
         .enumerate()
         .map(|(i, r)| socket(r).map_err(|e| format!("socket record {}: {e}", i + 1)))
         .collect()
@@ -284,7 +316,8 @@ mod tests {
 
     #[test]
     fn the_record_is_the_documented_size() {
-        assert_eq!(SOCKET_RECORD, 126);
+        assert_eq!(SOCKET_BASE, 126);
+        assert_eq!(SOCKET_RECORD, 134);
         assert_eq!(OWNER_RECORD, 12);
     }
 
@@ -307,10 +340,10 @@ mod tests {
 
     #[test]
     fn columns_and_rows_are_inverse() {
-        let rows: Vec<u8> = (0..=255u8).cycle().take(SOCKET_RECORD * 7).collect();
-        let cols = to_columns(&rows, SOCKET_RECORD, &SOCKET_FIELDS);
+        let rows: Vec<u8> = (0..=255u8).cycle().take(SOCKET_BASE * 7).collect();
+        let cols = to_columns(&rows, SOCKET_BASE, &SOCKET_FIELDS);
         assert_eq!(to_rows(&cols, 7, &SOCKET_FIELDS), rows);
         // The first field's column is the first 16 bytes of every row.
-        assert_eq!(&cols[16..32], &rows[SOCKET_RECORD..SOCKET_RECORD + 16]);
+        assert_eq!(&cols[16..32], &rows[SOCKET_BASE..SOCKET_BASE + 16]);
     }
 }

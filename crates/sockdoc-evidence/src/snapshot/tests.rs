@@ -46,6 +46,9 @@ fn table(n: usize) -> TableCounts {
     t
 }
 
+/// The recorder's first-seen times of [`sockets`] (0: not seen).
+const FIRST_SEEN: [u64; 6] = [1_700_000_000_000, 0, 1_700_000_060_000, 0, 1, 0];
+
 fn encoded(kernel: Option<&KernelState>) -> Vec<u8> {
     let ns = Netns::current().unwrap();
     let conntrack = table(CONNTRACK_TOP + 10);
@@ -76,6 +79,7 @@ fn encoded(kernel: Option<&KernelState>) -> Vec<u8> {
             ..Known::default()
         },
         conntrack_table: kernel.is_some().then_some(&conntrack),
+        first_seen: Some(&FIRST_SEEN),
     };
     let id = Identity {
         host: Some("h1".into()),
@@ -111,6 +115,7 @@ fn sockets_owners_and_identity_come_back() {
     assert_eq!(e.source.taken.as_deref(), Some("2025-01-02T03:04:05Z"));
     let ns = &e.namespaces[0];
     assert_eq!(ns.sockets, sockets());
+    assert_eq!(ns.first_seen.as_deref(), Some(&FIRST_SEEN[..]));
     let o = ns.owners.as_ref().unwrap();
     assert_eq!(o.owners(77).count(), 2);
     assert_eq!(o.process(10).unwrap().cmdline, "vsftpd -x");
@@ -149,6 +154,42 @@ fn bad_files_are_one_clear_error() {
     }
 }
 
+/// A file of `header` and the records `cols` after it.
+fn file_with(header: serde_json::Value, cols: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(&header).unwrap();
+    let mut raw = (json.len() as u32).to_le_bytes().to_vec();
+    raw.extend(json);
+    raw.extend(cols);
+    let mut file = MAGIC.to_vec();
+    file.extend(VERSION.to_le_bytes());
+    file.extend(zstd::encode_all(&raw[..], 1).unwrap());
+    file
+}
+
+/// A file of `socks` whose socket records are `width` bytes (their columns `cols`).
+fn file_of(socks: &[Socket], cols: &[u8], width: usize) -> Vec<u8> {
+    let header = serde_json::json!({
+        "format": FORMAT, "version": 1,
+        "socket_record": width, "owner_record": record::OWNER_RECORD,
+        "namespaces": [{"label": "a", "sockets": socks.len(), "known": ["timers"]}]
+    });
+    file_with(header, cols)
+}
+
+#[test]
+fn records_written_before_first_seen_times_are_read() {
+    // The records as version 1 first wrote them: no first-seen column.
+    let socks = sockets();
+    let cols = record::encode_sockets(&socks);
+    let old = &cols[..socks.len() * record::SOCKET_BASE];
+    let e = read_bytes(&file_of(&socks, old, record::SOCKET_BASE)).unwrap();
+    assert_eq!(e.namespaces[0].sockets, socks);
+    assert_eq!(e.namespaces[0].first_seen, None);
+    // Written now without a recorder: every time 0, none known.
+    let e = read_bytes(&file_of(&socks, &cols, record::SOCKET_RECORD)).unwrap();
+    assert_eq!(e.namespaces[0].first_seen, None);
+}
+
 #[test]
 fn later_additions_are_skipped() {
     // A header with a field this version does not know, and records longer than it knows.
@@ -162,14 +203,7 @@ fn later_additions_are_skipped() {
         "socket_record": record::SOCKET_RECORD + 4, "owner_record": record::OWNER_RECORD,
         "namespaces": [{"label": "a", "sockets": n, "known": ["timers", "telepathy"]}]
     });
-    let json = serde_json::to_vec(&header).unwrap();
-    let mut raw = (json.len() as u32).to_le_bytes().to_vec();
-    raw.extend(json);
-    raw.extend(longer);
-    let mut file = MAGIC.to_vec();
-    file.extend(VERSION.to_le_bytes());
-    file.extend(zstd::encode_all(&raw[..], 1).unwrap());
-    let e = read_bytes(&file).unwrap();
+    let e = read_bytes(&file_with(header, &longer)).unwrap();
     assert_eq!(e.namespaces[0].sockets, socks);
     assert!(e.namespaces[0].known.timers);
 }

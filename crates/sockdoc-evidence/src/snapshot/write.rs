@@ -47,6 +47,9 @@ pub struct NsSnapshot<'a> {
     /// The conntrack table counted, when conntrack is active (cut to [`CONNTRACK_TOP`] keys per
     /// breakdown in the file).
     pub conntrack_table: Option<&'a TableCounts>,
+    /// Each socket's first-seen time (ms since the epoch, 0 unknown; the order of `sockets`):
+    /// the recorder's, so that a replayed minute knows the ages of connections gone since.
+    pub first_seen: Option<&'a [u64]>,
 }
 
 /// Keys kept per breakdown of the conntrack table.
@@ -65,6 +68,7 @@ impl<'a> NsSnapshot<'a> {
             notes: &s.notes,
             known: known_of(s),
             conntrack_table: None,
+            first_seen: None,
         }
     }
 }
@@ -196,7 +200,7 @@ pub fn encode_to(
     z.write_all(&len.to_le_bytes())?;
     z.write_all(&json)?;
     for (n, entries) in namespaces.iter().zip(&own) {
-        write_socket_columns(n.sockets, &mut z)?;
+        write_socket_columns(n.sockets, n.first_seen, &mut z)?;
         raw += n.sockets.len() * SOCKET_RECORD;
         if let Some(e) = entries {
             write_owner_columns(e, &mut z)?;

@@ -108,8 +108,9 @@ impl Index {
         self.cursor = 0;
     }
 
-    /// The scan saw `cookie`; first seen `now_ms` unless the index knew it. Its tcp_info slot.
-    pub fn observe(&mut self, cookie: u64, now_ms: u64) -> &mut Option<TcpInfo> {
+    /// The scan saw `cookie`; first seen `now_ms` unless the index knew it. When it was first
+    /// seen, and its tcp_info slot.
+    pub fn observe(&mut self, cookie: u64, now_ms: u64) -> (u64, &mut Option<TcpInfo>) {
         let ahead = self.order.get(self.cursor..).unwrap_or_default();
         let predicted = ahead
             .iter()
@@ -143,7 +144,7 @@ impl Index {
             e.at = self.next.len() as u32;
             self.next.push(slot);
         }
-        &mut e.tcp
+        (e.first_ms, &mut e.tcp)
     }
 
     /// End a scan: forget what it did not see. The cookies it saw first, sorted, and how many

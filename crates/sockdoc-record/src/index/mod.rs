@@ -78,6 +78,14 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// First-seen times known otherwise (a recorder's snapshot), cookie → time.
+    pub fn from_map(map: FxHashMap<u64, u64>) -> Loaded {
+        Loaded {
+            map,
+            ..Loaded::default()
+        }
+    }
+
     /// When `cookie` was first seen (ms since the epoch).
     pub fn first_seen(&self, cookie: u64) -> Option<u64> {
         self.map.get(&cookie).copied()

@@ -143,7 +143,8 @@ fn the_last_order_predicts_and_anything_else_is_still_found() {
         index.begin();
         let mut fresh = Vec::new();
         for &c in &sent {
-            let slot = index.observe(c, scan);
+            let (first, slot) = index.observe(c, scan);
+            assert_eq!(first, model.get(&c).map_or(scan, |m| m.0));
             match model.get(&c) {
                 Some(&(_, mark)) => {
                     let kept = slot.map(|t| t.unacked);
