@@ -88,6 +88,8 @@ struct Recorder {
     /// Full snapshots taken: every [`WALK_ALL_EVERY`]th walks every process's descriptors, the
     /// others only those of processes that may have changed since the last walk.
     walks: u64,
+    /// The directory's files, read again at each full snapshot (`None`: read at the next prune).
+    catalog: Option<store::Catalog>,
     host: Option<String>,
     kernel: Option<String>,
     scans: u64,
@@ -150,6 +152,7 @@ pub fn run(scope: Scope, opts: Options) -> Result<Summary, RecordError> {
         last_kernel: FxHashMap::default(),
         last_owners: None,
         walks: 0,
+        catalog: None,
         host: sysctl::read("kernel.hostname").ok().flatten(),
         kernel: sysctl::read("kernel.osrelease").ok().flatten(),
         scans: 0,
@@ -215,6 +218,10 @@ impl Recorder {
         let again = !self.walks.is_multiple_of(WALK_ALL_EVERY);
         if full {
             self.walks += 1;
+            if !again {
+                // Walked anew: the last walk's map is not needed, and two at once only raise the peak.
+                self.last_owners = None;
+            }
         }
         for s in &mut samples {
             if full {
@@ -258,6 +265,8 @@ impl Recorder {
         let first_seen = fresh.len() as u64;
         let snapshot = if full {
             self.last_full = Some(started);
+            // What else came and went in the directory is seen again once per full snapshot.
+            self.catalog = None;
             self.snapshot(&samples, &seen, taken_ms, census)
         } else {
             None
@@ -284,18 +293,43 @@ impl Recorder {
         };
         drop(samples);
         let path = store::path_for(&self.opts.dir, Kind::Minute, ended_ms);
-        let written = minute::encode(&m)
-            .and_then(|bytes| snapshot::write_atomic(&path, |w| w.write_all(&bytes)));
-        if let Err(e) = written {
-            self.write_failed("a minute record", &e);
+        let written = minute::encode(&m).and_then(|bytes| {
+            snapshot::write_atomic(&path, |w| w.write_all(&bytes)).map(|_| bytes.len())
+        });
+        match written {
+            Ok(n) => self.added(Kind::Minute, ended_ms, n as u64),
+            Err(e) => self.write_failed("a minute record", &e),
         }
         self.scans += 1;
-        let keep = self.opts.keep.as_millis() as u64;
-        match store::prune(&self.opts.dir, ended_ms, keep, self.opts.max_bytes) {
-            Ok(p) => self.bytes = p.left,
-            Err(e) => self.write_failed("(pruning)", &e),
-        }
+        self.prune(ended_ms);
         trim_heap();
+    }
+
+    /// A file this scan wrote, for the catalog.
+    fn added(&mut self, kind: Kind, taken_ms: u64, bytes: u64) {
+        if let Some(c) = &mut self.catalog {
+            c.add(kind, taken_ms, bytes);
+        }
+    }
+
+    /// Hold the retention and the budget (`store`), from the catalog.
+    fn prune(&mut self, now_ms: u64) {
+        if self.catalog.is_none() {
+            match store::Catalog::read(&self.opts.dir) {
+                Ok(c) => self.catalog = Some(c),
+                Err(e) => return self.write_failed("(pruning)", &e),
+            }
+        }
+        let keep = self.opts.keep.as_millis() as u64;
+        let max = self.opts.max_bytes;
+        match self.catalog.as_mut().map(|c| c.prune(now_ms, keep, max)) {
+            Some(Ok(p)) => self.bytes = p.left,
+            Some(Err(e)) => {
+                self.catalog = None;
+                self.write_failed("(pruning)", &e);
+            }
+            None => {}
+        }
     }
 
     /// The kernel counters of `s` compared with the last scan's: rates over the interval.

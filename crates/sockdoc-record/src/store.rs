@@ -111,20 +111,105 @@ pub struct Pruned {
 /// Hold the retention (`keep_ms` before `now_ms`) and the budget (`max_bytes`, the index
 /// included), as the module comment says. Leftover `*.tmp` files are removed too.
 pub fn prune(dir: &Path, now_ms: u64, keep_ms: u64, max_bytes: u64) -> io::Result<Pruned> {
-    let mut p = Pruned::default();
-    for sub in [SNAPSHOTS, MINUTES] {
-        for e in std::fs::read_dir(dir.join(sub))?.flatten() {
-            if e.file_name().to_str().is_some_and(|n| n.ends_with(".tmp")) {
-                p.bytes += e.metadata().map_or(0, |m| m.len());
-                if std::fs::remove_file(e.path()).is_ok() {
-                    p.files += 1;
+    Catalog::read(dir)?.prune(now_ms, keep_ms, max_bytes)
+}
+
+/// The recorded files of a directory as the recorder knows them: read from the disk now and then
+/// ([`Catalog::read`]), kept up to date between as it writes ([`Catalog::add`]) and prunes. A week
+/// of minute records is 10,000 files: listing them with their sizes at every scan cost ~30 ms of
+/// CPU, a tenth of a scan at 300k sockets.
+#[derive(Debug)]
+pub struct Catalog {
+    dir: PathBuf,
+    /// Oldest first, as [`list`] gives them.
+    entries: Vec<Entry>,
+    /// The `*.tmp` files removed when it was read, for the next prune to count.
+    leftover: Pruned,
+}
+
+impl Catalog {
+    /// What `dir` holds now; leftover `*.tmp` files (writes that never finished) are removed.
+    pub fn read(dir: &Path) -> io::Result<Catalog> {
+        let mut leftover = Pruned::default();
+        for sub in [SNAPSHOTS, MINUTES] {
+            for e in std::fs::read_dir(dir.join(sub))?.flatten() {
+                if e.file_name().to_str().is_some_and(|n| n.ends_with(".tmp")) {
+                    let bytes = e.metadata().map_or(0, |m| m.len());
+                    if std::fs::remove_file(e.path()).is_ok() {
+                        leftover.files += 1;
+                        leftover.bytes += bytes;
+                    }
                 }
             }
         }
+        Ok(Catalog {
+            dir: dir.to_path_buf(),
+            entries: list(dir)?,
+            leftover,
+        })
     }
-    let mut files = list(dir)?;
-    let cutoff = now_ms.saturating_sub(keep_ms);
-    let remove = |e: &Entry, p: &mut Pruned| match std::fs::remove_file(&e.path) {
+
+    /// A file just written: `bytes` long, at `path` ([`path_for`] of `kind` and `taken_ms`).
+    pub fn add(&mut self, kind: Kind, taken_ms: u64, bytes: u64) {
+        let e = Entry {
+            kind,
+            path: path_for(&self.dir, kind, taken_ms),
+            taken_ms,
+            bytes,
+        };
+        // Written in time order: nearly always the newest.
+        let key = |x: &Entry| (x.taken_ms, x.path.clone());
+        match self.entries.last() {
+            Some(last) if key(last) > key(&e) => {
+                let at = self.entries.partition_point(|x| key(x) <= key(&e));
+                self.entries.insert(at, e);
+            }
+            _ => self.entries.push(e),
+        }
+    }
+
+    /// [`prune`] on what the catalog knows (the index's size read from the disk). After an
+    /// error the catalog may be behind the disk: read it again.
+    pub fn prune(&mut self, now_ms: u64, keep_ms: u64, max_bytes: u64) -> io::Result<Pruned> {
+        let mut p = std::mem::take(&mut self.leftover);
+        let cutoff = now_ms.saturating_sub(keep_ms);
+        let (old, kept): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|e| e.taken_ms < cutoff);
+        for e in &old {
+            remove(e, &mut p)?;
+        }
+        let index = std::fs::metadata(self.dir.join(index::FILE)).map_or(0, |m| m.len());
+        let mut total: u64 = index + kept.iter().map(|e| e.bytes).sum::<u64>();
+        // Oldest snapshots first (all but the newest), then oldest minutes, then the newest snapshot.
+        let of = |kind: Kind| -> Vec<usize> {
+            (0..kept.len()).filter(|&i| kept[i].kind == kind).collect()
+        };
+        let snaps = of(Kind::Snapshot);
+        let (older, newest) = snaps.split_at(snaps.len().saturating_sub(1));
+        let order: Vec<usize> = [older, &of(Kind::Minute), newest].concat();
+        let mut gone = vec![false; kept.len()];
+        for i in order {
+            if total <= max_bytes {
+                break;
+            }
+            remove(&kept[i], &mut p)?;
+            total = total.saturating_sub(kept[i].bytes);
+            gone[i] = true;
+        }
+        self.entries = kept
+            .into_iter()
+            .zip(gone)
+            .filter_map(|(e, gone)| (!gone).then_some(e))
+            .collect();
+        p.left = total;
+        Ok(p)
+    }
+}
+
+/// Remove `e`'s file (one already gone counts as removed).
+fn remove(e: &Entry, p: &mut Pruned) -> io::Result<()> {
+    match std::fs::remove_file(&e.path) {
         Ok(()) => {
             p.files += 1;
             p.bytes += e.bytes;
@@ -132,39 +217,7 @@ pub fn prune(dir: &Path, now_ms: u64, keep_ms: u64, max_bytes: u64) -> io::Resul
         }
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(err) => Err(err),
-    };
-    let mut kept = Vec::with_capacity(files.len());
-    for e in files.drain(..) {
-        if e.taken_ms < cutoff {
-            remove(&e, &mut p)?;
-        } else {
-            kept.push(e);
-        }
     }
-    let index = std::fs::metadata(dir.join(index::FILE)).map_or(0, |m| m.len());
-    let mut total: u64 = index + kept.iter().map(|e| e.bytes).sum::<u64>();
-    let snapshots = kept.iter().filter(|e| e.kind == Kind::Snapshot).count();
-    // Oldest snapshots first (all but the newest), then oldest minutes, then the newest snapshot.
-    let mut order: Vec<&Entry> = kept
-        .iter()
-        .filter(|e| e.kind == Kind::Snapshot)
-        .take(snapshots.saturating_sub(1))
-        .collect();
-    order.extend(kept.iter().filter(|e| e.kind == Kind::Minute));
-    order.extend(
-        kept.iter()
-            .filter(|e| e.kind == Kind::Snapshot)
-            .skip(snapshots.saturating_sub(1)),
-    );
-    for e in order {
-        if total <= max_bytes {
-            break;
-        }
-        remove(e, &mut p)?;
-        total = total.saturating_sub(e.bytes);
-    }
-    p.left = total;
-    Ok(p)
 }
 
 /// The newest file of `kind` taken at or before `at_ms`, and the ones before it (newest first):
@@ -222,5 +275,33 @@ mod tests {
         assert_eq!(p.left, 0, "{p:?}");
         let found = at_or_before(&left, Kind::Minute, 104 * s + 500);
         assert_eq!(found.first().map(|e| e.taken_ms), Some(104 * s));
+    }
+
+    #[test]
+    fn the_catalog_prunes_what_was_added_without_listing_again() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let dir = d.path();
+        create(dir).expect("create");
+        let s = 1_000;
+        put(dir, Kind::Snapshot, 100 * s, 1_000);
+        let mut c = Catalog::read(dir).expect("read");
+        for i in 1..=10u64 {
+            put(dir, Kind::Minute, (100 + i) * s, 100);
+            c.add(Kind::Minute, (100 + i) * s, 100);
+        }
+        put(dir, Kind::Snapshot, 105 * s, 1_000);
+        c.add(Kind::Snapshot, 105 * s, 1_000);
+        // Gone behind its back: no error, not counted.
+        std::fs::remove_file(path_for(dir, Kind::Minute, 110 * s)).expect("rm");
+        let p = c.prune(111 * s, 100 * s, 1_500).expect("prune");
+        // The older snapshot, then the oldest minutes until 1,500 (the file gone counts 100).
+        assert_eq!(p.left, 1_500, "{p:?}");
+        assert_eq!(p.files, 6, "{p:?}");
+        let on_disk: u64 = list(dir).expect("list").iter().map(|e| e.bytes).sum();
+        assert_eq!(on_disk, 1_400);
+        assert!(path_for(dir, Kind::Snapshot, 105 * s).exists());
+        // Added out of order: kept in time order.
+        c.add(Kind::Minute, 50 * s, 10);
+        assert_eq!(c.entries.first().map(|e| e.taken_ms), Some(50 * s));
     }
 }
