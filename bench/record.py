@@ -21,6 +21,10 @@ In the namespace `sockdoc-bench-record`:
     sudo python3 bench/record.py [--sockets 300000] [--rate 5000] [--duration 250] [--every 10s]
                                  [--full-every 30s] [--info-every 20s]
 
+The recorder's directory starts as a week of recording leaves it (--aged, on by default): one
+minute record a minute for the retention (7 days, 10,080 files of 4 KB, named as the recorder
+names them), so that the cost of keeping a full directory is in every scan measured.
+
 The defaults make seven full snapshots after the first, so that one of them walks every process
 again (every sixth does, as at the default cadence once an hour) and is measured, not estimated.
 """
@@ -59,6 +63,11 @@ def files(d: Path) -> dict[str, int]:
         if d.is_dir() else {}
 
 
+def names(d: Path) -> set[str]:
+    """File names in `d` (no stat: polled five times a second over a week of files)."""
+    return {n for n in os.listdir(d) if not n.endswith(".tmp")} if d.is_dir() else set()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sockets", type=int, default=300_000)
@@ -67,6 +76,8 @@ def main() -> int:
     ap.add_argument("--every", default="10s", help="the recorder's interval in this run")
     ap.add_argument("--full-every", default="30s", help="its full-snapshot cadence in this run")
     ap.add_argument("--info-every", default="20s", help="its tcp_info cadence in this run")
+    ap.add_argument("--aged", action=argparse.BooleanOptionalAction, default=True,
+                    help="start from a directory holding a week of minute records")
     ap.add_argument("--results-dir", type=Path, default=R.RESULTS_DIR)
     ap.add_argument("--sockdoc", type=Path, default=R.RELEASE / "sockdoc")
     args = ap.parse_args()
@@ -130,6 +141,16 @@ def main() -> int:
         ss_cpu = sorted(peer)[len(peer) // 2]
         R.log(f"ss -tani: {ss_cpu:.3f} s CPU (median of 3)")
 
+        if args.aged:
+            # A week of minute records before now, as the recorder names them (UTC, ...Z.json.zst).
+            (rec_dir / "minutes").mkdir(parents=True)
+            (rec_dir / "snapshots").mkdir()
+            now = dt.datetime.now(dt.timezone.utc)
+            for i in range(1, 7 * 1440):
+                t = now - dt.timedelta(minutes=i)
+                (rec_dir / "minutes" / f"{t:%Y%m%dT%H%M%SZ}.json.zst").write_bytes(b"\0" * 4000)
+            R.log(f"aged directory: {7 * 1440 - 1} minute records")
+        aged = names(rec_dir / "minutes")
         err = tmp / "record.stderr"
         daemon = procs.add("sockdoc record", subprocess.Popen(
             [str(args.sockdoc), "--netns", R.NS, "record", "--dir", str(rec_dir), "--every", args.every,
@@ -137,7 +158,7 @@ def main() -> int:
             stdout=subprocess.DEVNULL, stderr=open(err, "w"), stdin=subprocess.DEVNULL,
             start_new_session=True))
         t0 = time.monotonic()
-        seen: set[str] = set()
+        seen: set[str] = set(aged)
         snap_times: list[float] = []
         snaps_seen: set[str] = set()
         while time.monotonic() - t0 < args.duration:
@@ -147,8 +168,8 @@ def main() -> int:
             rss, _hwm, cpu = S.proc_sample(daemon.pid)
             t = time.monotonic() - t0
             samples.append((t, rss, cpu))
-            minutes = set(files(rec_dir / "minutes"))
-            snaps = set(files(rec_dir / "snapshots"))
+            minutes = names(rec_dir / "minutes")
+            snaps = names(rec_dir / "snapshots")
             for _ in sorted(minutes - seen):
                 scans.append((t, cpu, False))
             for _ in sorted(snaps - snaps_seen):
@@ -159,7 +180,7 @@ def main() -> int:
         os.kill(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=30)
         stop_line = err.read_text().strip().splitlines()[-1:]
-        minutes = files(rec_dir / "minutes")
+        minutes = {k: v for k, v in files(rec_dir / "minutes").items() if k not in aged}
         snaps = files(rec_dir / "snapshots")
         index = (rec_dir / "first-seen.idx").stat().st_size if (rec_dir / "first-seen.idx").exists() else 0
         # Which minutes read tcp_info (oldest first, as the scans were seen).

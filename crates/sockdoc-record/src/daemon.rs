@@ -242,9 +242,9 @@ impl Recorder {
         if info {
             self.last_info = Some(started);
         }
-        // A full snapshot keeps each socket's first-seen time (0 for those not indexed).
         let tcp_info_ms = self.carry.begin(info, ended_ms);
         self.index.begin();
+        // A full snapshot keeps each socket's first-seen time (0 for those not indexed).
         let mut seen: Vec<Vec<u64>> = Vec::new();
         for sample in &mut samples {
             let mut times = Vec::with_capacity(if full { sample.sockets.len() } else { 0 });
@@ -291,7 +291,7 @@ impl Recorder {
             tcp_info_ms,
             namespaces: samples.iter().map(|s| self.judge(s)).collect(),
         };
-        drop(samples);
+        self.session.recycle(samples);
         let path = store::path_for(&self.opts.dir, Kind::Minute, ended_ms);
         let written = minute::encode(&m).and_then(|bytes| {
             snapshot::write_atomic(&path, |w| w.write_all(&bytes)).map(|_| bytes.len())

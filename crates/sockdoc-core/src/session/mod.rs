@@ -14,11 +14,12 @@ pub mod plan;
 pub mod recorded;
 pub mod scope;
 pub mod services;
+mod spare;
 #[cfg(test)]
 mod tests;
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sockdoc_diag::Socket;
@@ -154,6 +155,8 @@ pub struct Session {
     notes: Vec<String>,
     /// The language of the recorded evidence's notes.
     lang: Lang,
+    /// Socket buffers of samples handed back ([`Session::recycle`]) for the next census to fill.
+    spare: Mutex<Vec<Vec<Socket>>>,
 }
 
 impl Session {
@@ -176,6 +179,7 @@ impl Session {
             recorded_once: false,
             notes: Vec::new(),
             lang: Lang::En,
+            spare: Mutex::new(Vec::new()),
         })
     }
 
@@ -294,7 +298,7 @@ impl Session {
         let presize = filter.is_empty();
         let make = |h: DumpHint| {
             if presize {
-                Vec::with_capacity(h.estimate)
+                self.buffer(h.estimate)
             } else {
                 Vec::new()
             }

@@ -260,3 +260,22 @@ fn a_background_reader_reads_again_only_what_may_have_changed() {
         .process(pid)
         .is_some_and(|p| p.name.starts_with("python")));
 }
+
+#[test]
+fn a_census_fills_the_buffer_the_last_one_handed_back() {
+    let (mut s, _) = session("", false, Refresh::PerRun);
+    let mut samples = s.samples().expect("sample");
+    // As a daemon's census of 100k sockets leaves it.
+    samples[0].sockets = Vec::with_capacity(100_000);
+    let at = samples[0].sockets.as_ptr() as usize;
+    s.recycle(samples);
+    // A small dump (the dumps run at once) does not take it; one of about as many sockets does.
+    assert!(s.buffer(64).capacity() < 100_000);
+    let big = s.buffer(90_000);
+    assert_eq!(big.as_ptr() as usize, at, "the same buffer");
+    assert!(big.is_empty());
+    assert!(
+        s.buffer(90_000).capacity() >= 90_000,
+        "a new one once it is taken"
+    );
+}
