@@ -209,6 +209,7 @@ impl Exporter {
         let mut run = self.diagnose(&sockets, kernel, t);
         run.oldest = oldest;
         self.doctor = Some(run);
+        self.session.recycle_sockets(sockets);
         Ok(())
     }
 

@@ -10,12 +10,16 @@ impl Session {
     /// A daemon's census of 300k sockets is 40 MB: a buffer the kernel must map and zero again
     /// at each scan costs ~10 ms of CPU in page faults; one kept is filled where it is.
     pub fn recycle(&self, samples: Vec<Sample>) {
-        let mut spare = lock(&self.spare);
         for s in samples {
-            let mut v = s.sockets;
-            v.clear();
-            spare.push(v);
+            self.recycle_sockets(s.sockets);
         }
+    }
+
+    /// [`Session::recycle`] of one sample's sockets, taken out of it.
+    pub fn recycle_sockets(&self, mut sockets: Vec<Socket>) {
+        sockets.clear();
+        let mut spare = lock(&self.spare);
+        spare.push(sockets);
         // The largest first; a census keeps at most one a dump.
         spare.sort_by_key(|v| std::cmp::Reverse(v.capacity()));
         spare.truncate(4);
