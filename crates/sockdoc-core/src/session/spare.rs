@@ -20,18 +20,24 @@ impl Session {
         sockets.clear();
         let mut spare = lock(&self.spare);
         spare.push(sockets);
-        // The largest first; a census keeps at most one a dump.
+        // The largest first, one a namespace (a census joins its dumps into one buffer each).
         spare.sort_by_key(|v| std::cmp::Reverse(v.capacity()));
-        spare.truncate(4);
+        spare.truncate(self.scope.namespaces.len().max(1));
     }
 
-    /// A buffer for `estimate` sockets: a spare one large enough and not far larger (the dumps
-    /// run at once: a small one must not take the big one from the large), or a new one.
+    /// A buffer for `estimate` sockets: a spare one of about that size (the dumps run at once:
+    /// a small one must not take the big one from the large), grown to it if need be, or a new
+    /// one. A spare left unused is dropped at the next hand-back: they never pile up.
     pub(super) fn buffer(&self, estimate: usize) -> Vec<Socket> {
-        let fits = |v: &Vec<Socket>| (estimate..=estimate.max(1024) * 4).contains(&v.capacity());
+        let fits =
+            |v: &Vec<Socket>| (estimate / 2..=estimate.max(1024) * 4).contains(&v.capacity());
         let mut spare = lock(&self.spare);
         match spare.iter().rposition(fits) {
-            Some(i) => spare.swap_remove(i),
+            Some(i) => {
+                let mut v = spare.swap_remove(i);
+                v.reserve_exact(estimate);
+                v
+            }
             None => Vec::with_capacity(estimate),
         }
     }
