@@ -206,13 +206,18 @@ def main() -> int:
     fulls = [c for (c, _), k in zip(per, kinds) if k == "full"]
     full = sorted(c for n, c in enumerate(fulls, start=1) if n % 6)
     walk_all = sorted(c for n, c in enumerate(fulls, start=1) if n % 6 == 0)
-    med = lambda v: v[len(v) // 2] if v else float("nan")  # noqa: E731
+    # Means: a scan's CPU is read in clock ticks (10 ms), which a median of few would round.
+    mean = lambda v: sum(v) / len(v) if v else float("nan")  # noqa: E731
     first = scans[0][1] if scans else float("nan")
     # An hour at the default cadence; the walk of every process as measured, else as the first scan.
-    hour = 48 * med(light) + 6 * med(info_scans) + 5 * med(full) + (med(walk_all) if walk_all else first)
+    hour = 48 * mean(light) + 6 * mean(info_scans) + 5 * mean(full) + (mean(walk_all) if walk_all else first)
     third = max(1, len(samples) // 3)
     rss_early = max(r for _, r, _ in samples[:third])
     rss_late = max(r for _, r, _ in samples[-third:])
+    # Resident between scans: the least RSS of each interval, the intervals' first third vs last.
+    floors = [min((r for t, r, _ in samples if a[0] < t <= b[0]), default=0) for a, b in zip(scans, scans[1:])]
+    k = max(1, len(floors) // 3)
+    floor_early, floor_late = max(floors[:k], default=0), max(floors[-k:], default=0)
     minute_avg = sum(minutes.values()) / max(1, len(minutes))
     snap_avg = sum(snaps.values()) / max(1, len(snaps))
     index_per_scan = index / max(1, len(minutes))
@@ -226,17 +231,19 @@ def main() -> int:
         "|---|---:|",
         f"| census alone (`sockdoc stats`, same sockets, same run) | {census_cpu:.3f} s CPU |",
         f"| `ss -tani` (every TCP socket with tcp_info, as a scan reads them) | {ss_cpu:.3f} s CPU |",
-        f"| CPU per interval, light scans: tcp_info carried (median, {len(light)}) | {med(light):.3f} s "
-        f"({med(light) / census_cpu:.2f}x the census alone, {ss_cpu / med(light):.1f}x less than ss -tani) |",
-        f"| CPU per interval, scans reading tcp_info (median, {len(info_scans)}) | {med(info_scans):.3f} s |",
-        f"| CPU per interval, scans with a full snapshot (median, {len(full)}; the walk reads again only "
-        f"the processes that changed) | {med(full):.3f} s |",
-        f"| CPU per interval, a full snapshot walking every process again (every sixth; median, "
-        f"{len(walk_all)}) | {med(walk_all):.3f} s |",
+        f"| CPU per interval, light scans: tcp_info carried (mean of {len(light)}) | {mean(light):.3f} s "
+        f"({mean(light) / census_cpu:.2f}x the census alone, {ss_cpu / mean(light):.1f}x less than ss -tani) |",
+        f"| CPU per interval, scans reading tcp_info (mean of {len(info_scans)}) | {mean(info_scans):.3f} s |",
+        f"| CPU per interval, scans with a full snapshot (mean of {len(full)}; the walk reads again only "
+        f"the processes that changed) | {mean(full):.3f} s |",
+        f"| CPU per interval, a full snapshot walking every process again (every sixth; mean of "
+        f"{len(walk_all)}) | {mean(walk_all):.3f} s |",
         f"| the first scan (index built from nothing, every process walked) | {first:.3f} s |",
         f"| CPU per interval at the default cadence (60 s; tcp_info 5 min, full 10 min; an hour: 48 light, "
         f"6 reading tcp_info, 5 full, 1 full walking every process{'' if walk_all else ' (as the first scan)'}) "
         f"| {hour / 60:.3f} s |",
+        f"| RSS between scans (the least of each interval), first third vs last third | "
+        f"{floor_early / 1024:.1f} MiB vs {floor_late / 1024:.1f} MiB |",
         f"| RSS peak, first third vs last third | {rss_early / 1024:.1f} MiB vs {rss_late / 1024:.1f} MiB "
         f"(VmHWM {hwm / 1024:.1f} MiB) |",
         f"| minute record / full snapshot / index appended per scan | {minute_avg / 1e3:.1f} KB / "
